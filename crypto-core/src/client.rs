@@ -1,0 +1,518 @@
+//! The two-phase client: async key work first, then sync byte work.
+
+use crate::cmm::{DecryptionRequest, EncryptionRequest, MaterialsManager};
+use crate::context::EncryptionContext;
+use crate::error::{Error, Result};
+use crate::format::{
+    ContentType, EncryptedDataKey, HeaderAuth, HeaderLimits, MessageHeader, read_header,
+};
+use crate::primitives::{self, IV_LEN, MessageHasher, SigningKey, TAG_LEN, ct_eq};
+use crate::stream::decrypt::{DecryptingReader, ReaderParts, Release};
+use crate::stream::encrypt::EncryptingWriter;
+use crate::stream::{MessageKeys, ZERO_IV, derive_keys};
+use crate::suite::{AlgorithmSuite, CommitmentPolicy};
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+/// Default frame length (bytes).
+pub const DEFAULT_FRAME_LENGTH: u32 = 4096;
+/// Default in-memory limit for legacy non-framed bodies (256 MiB).
+pub const DEFAULT_MAX_NON_FRAMED: u64 = 256 << 20;
+
+/// Settings for encryption.
+#[derive(Debug, Clone)]
+pub struct EncryptConfig {
+    suite: Option<AlgorithmSuite>,
+    frame_length: u32,
+    commitment_policy: CommitmentPolicy,
+    max_edks: Option<u16>,
+}
+
+impl Default for EncryptConfig {
+    fn default() -> Self {
+        Self {
+            suite: None,
+            frame_length: DEFAULT_FRAME_LENGTH,
+            commitment_policy: CommitmentPolicy::default(),
+            max_edks: None,
+        }
+    }
+}
+
+impl EncryptConfig {
+    /// The suite (`None`: the commitment policy's default, 0x0578).
+    #[must_use]
+    pub fn with_suite(mut self, suite: Option<AlgorithmSuite>) -> Self {
+        self.suite = suite;
+        self
+    }
+
+    /// The frame length, 1 to 2^32 - 1 bytes.
+    ///
+    /// # Errors
+    /// [`Error::ApiMisuse`] for 0.
+    pub fn with_frame_length(mut self, len: u32) -> Result<Self> {
+        if len == 0 {
+            return Err(Error::ApiMisuse(
+                "frame length must be at least 1 byte".into(),
+            ));
+        }
+        self.frame_length = len;
+        Ok(self)
+    }
+
+    /// The commitment policy.
+    #[must_use]
+    pub fn with_commitment_policy(mut self, policy: CommitmentPolicy) -> Self {
+        self.commitment_policy = policy;
+        self
+    }
+
+    /// The largest number of encrypted data keys a message may have.
+    #[must_use]
+    pub fn with_max_encrypted_data_keys(mut self, max: Option<u16>) -> Self {
+        self.max_edks = max;
+        self
+    }
+
+    /// The frame length.
+    #[must_use]
+    pub fn frame_length(&self) -> u32 {
+        self.frame_length
+    }
+}
+
+/// Settings for decryption.
+#[derive(Debug, Clone)]
+pub struct DecryptConfig {
+    commitment_policy: CommitmentPolicy,
+    max_edks: Option<u16>,
+    unsigned_only: bool,
+    max_non_framed: u64,
+}
+
+impl Default for DecryptConfig {
+    fn default() -> Self {
+        Self {
+            commitment_policy: CommitmentPolicy::default(),
+            max_edks: None,
+            unsigned_only: false,
+            max_non_framed: DEFAULT_MAX_NON_FRAMED,
+        }
+    }
+}
+
+impl DecryptConfig {
+    /// The commitment policy.
+    #[must_use]
+    pub fn with_commitment_policy(mut self, policy: CommitmentPolicy) -> Self {
+        self.commitment_policy = policy;
+        self
+    }
+
+    /// Fail while parsing a header with more encrypted data keys than this.
+    #[must_use]
+    pub fn with_max_encrypted_data_keys(mut self, max: Option<u16>) -> Self {
+        self.max_edks = max;
+        self
+    }
+
+    /// Refuse signed messages right after the header (streaming without buffering is then
+    /// always fully authenticated frame by frame).
+    #[must_use]
+    pub fn with_unsigned_only(mut self, yes: bool) -> Self {
+        self.unsigned_only = yes;
+        self
+    }
+
+    /// Largest legacy non-framed body accepted (it is decrypted in memory).
+    #[must_use]
+    pub fn with_max_non_framed_length(mut self, bytes: u64) -> Self {
+        self.max_non_framed = bytes;
+        self
+    }
+}
+
+/// Prepares messages: gets materials from a materials manager.
+#[derive(Debug, Clone)]
+pub struct Encryptor {
+    cmm: Arc<dyn MaterialsManager>,
+    config: EncryptConfig,
+}
+
+impl Encryptor {
+    /// An encryptor over `cmm`.
+    #[must_use]
+    pub fn new(cmm: Arc<dyn MaterialsManager>, config: EncryptConfig) -> Self {
+        Self { cmm, config }
+    }
+
+    /// Gets materials and builds the header of one message.
+    ///
+    /// # Errors
+    /// Reserved context keys, policy violations, keyring failures.
+    pub async fn prepare(
+        &self,
+        context: &EncryptionContext,
+        plaintext_length: Option<u64>,
+    ) -> Result<PreparedEncryption> {
+        context.check_no_reserved_keys()?;
+        let cfg = &self.config;
+        if let Some(s) = cfg.suite {
+            cfg.commitment_policy.check_encrypt(s)?;
+        }
+        let req = EncryptionRequest::new(
+            context.clone(),
+            cfg.suite,
+            cfg.commitment_policy,
+            plaintext_length,
+        );
+        let m = self.cmm.get_encryption_materials(req).await?;
+        let suite = m.suite();
+        cfg.commitment_policy.check_encrypt(suite)?;
+        if cfg.suite.is_some_and(|s| s != suite) {
+            return Err(Error::ApiMisuse(format!(
+                "materials manager returned suite {suite}"
+            )));
+        }
+        if let Some(max) = cfg.max_edks {
+            if m.edks().len() > usize::from(max) {
+                return Err(Error::Policy(format!(
+                    "{} encrypted data keys exceed the limit of {max}",
+                    m.edks().len()
+                )));
+            }
+        }
+        if suite.is_signing() != m.signing_key().is_some() {
+            return Err(Error::ApiMisuse(
+                "signing key does not match the suite".into(),
+            ));
+        }
+        let (suite, full_context, required, data_key, edks, signing) = m.into_parts();
+        let data_key =
+            data_key.ok_or_else(|| Error::ApiMisuse("materials without a data key".into()))?;
+        let mut message_id = vec![0u8; suite.message_id_len()];
+        primitives::fill_random(&mut message_id)?;
+        let keys = derive_keys(suite, &data_key, &message_id)?;
+        let mut stored = full_context.clone();
+        for k in &required {
+            stored.remove(k);
+        }
+        let mut header = MessageHeader {
+            suite,
+            message_id,
+            context: stored,
+            edks,
+            content_type: ContentType::Framed,
+            frame_length: cfg.frame_length,
+            commitment: keys.commitment,
+            body_bytes: Vec::new(),
+            auth: HeaderAuth {
+                iv: [0; IV_LEN],
+                tag: [0; TAG_LEN],
+            },
+        };
+        header.body_bytes = header.serialize_body()?;
+        let mut aad = header.body_bytes.clone();
+        aad.extend_from_slice(
+            &full_context
+                .restricted_to(required.iter().map(String::as_str))
+                .serialize()?,
+        );
+        header.auth.tag = keys.gcm.seal_in_place(&ZERO_IV, &aad, &mut [])?;
+        crate::log::debug(format_args!(
+            "prepared message: suite {:04X}, {} data key(s), frame {}",
+            suite.id(),
+            header.edks.len(),
+            cfg.frame_length
+        ));
+        Ok(PreparedEncryption {
+            header,
+            keys,
+            signing,
+        })
+    }
+}
+
+/// A message whose materials and header are ready; the body is written next.
+#[must_use]
+pub struct PreparedEncryption {
+    header: MessageHeader,
+    keys: MessageKeys,
+    signing: Option<SigningKey>,
+}
+
+impl std::fmt::Debug for PreparedEncryption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedEncryption")
+            .field("suite", &self.header.suite)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PreparedEncryption {
+    /// The header that will be written.
+    #[must_use]
+    pub fn header(&self) -> &MessageHeader {
+        &self.header
+    }
+
+    /// Writes the header to `out` and returns the writer for the body.
+    ///
+    /// # Errors
+    /// I/O errors of `out`.
+    pub fn wrap_output<W: Write>(self, mut out: W) -> Result<EncryptingWriter<W>> {
+        let mut hasher = self.header.suite.signature().map(MessageHasher::new);
+        let auth = self.header.auth_bytes();
+        out.write_all(&self.header.body_bytes)?;
+        out.write_all(&auth)?;
+        if let Some(h) = hasher.as_mut() {
+            h.update(&self.header.body_bytes);
+            h.update(&auth);
+        }
+        EncryptingWriter::new(
+            out,
+            self.keys.gcm,
+            self.header.message_id,
+            self.header.frame_length,
+            hasher,
+            self.signing,
+        )
+    }
+}
+
+/// Starts decryption: parses the header.
+#[derive(Debug, Clone, Default)]
+pub struct Decryptor {
+    config: DecryptConfig,
+}
+
+impl Decryptor {
+    /// A decryptor.
+    #[must_use]
+    pub fn new(config: DecryptConfig) -> Self {
+        Self { config }
+    }
+
+    /// Reads and checks the header (not yet authenticated: that needs the data key).
+    ///
+    /// # Errors
+    /// Malformed or truncated headers, unknown suites, policy (commitment, unsigned-only,
+    /// EDK limit) violations.
+    pub fn read_header<R: Read + ?Sized>(&self, input: &mut R) -> Result<ParsedHeader> {
+        let header = read_header(
+            input,
+            HeaderLimits {
+                max_edks: self.config.max_edks,
+            },
+        )?;
+        self.config.commitment_policy.check_decrypt(header.suite)?;
+        if self.config.unsigned_only && header.suite.is_signing() {
+            return Err(Error::Policy(format!(
+                "message uses signed suite {} and only unsigned messages are accepted",
+                header.suite
+            )));
+        }
+        Ok(ParsedHeader {
+            header,
+            config: self.config.clone(),
+        })
+    }
+}
+
+/// A parsed header waiting for its data key.
+#[derive(Debug)]
+#[must_use]
+pub struct ParsedHeader {
+    header: MessageHeader,
+    config: DecryptConfig,
+}
+
+impl ParsedHeader {
+    /// The header (unauthenticated until [`ParsedHeader::obtain_materials`] succeeds).
+    #[must_use]
+    pub fn header(&self) -> &MessageHeader {
+        &self.header
+    }
+
+    /// Gets the data key from `cmm`, checks the key commitment and the header tag.
+    ///
+    /// # Errors
+    /// No key could decrypt a data key; authentication failures; context mismatches.
+    pub async fn obtain_materials(
+        self,
+        cmm: &dyn MaterialsManager,
+        reproduced_context: Option<&EncryptionContext>,
+    ) -> Result<ReadyToDecrypt> {
+        let h = self.header;
+        let req = DecryptionRequest::new(
+            h.suite,
+            self.config.commitment_policy,
+            h.edks.clone(),
+            h.context.clone(),
+            reproduced_context.cloned(),
+        );
+        let m = cmm.decrypt_materials(req).await?;
+        if m.suite() != h.suite {
+            return Err(Error::ApiMisuse("materials are for another suite".into()));
+        }
+        let (_, context, required, data_key, verification) = m.into_parts();
+        let data_key =
+            data_key.ok_or_else(|| Error::ApiMisuse("materials without a data key".into()))?;
+        let keys = derive_keys(h.suite, &data_key, &h.message_id)?;
+        if let (Some(expected), Some(got)) = (h.commitment, keys.commitment) {
+            if !ct_eq(&expected, &got) {
+                return Err(Error::Authentication);
+            }
+        }
+        let mut aad = h.body_bytes.clone();
+        aad.extend_from_slice(
+            &context
+                .restricted_to(required.iter().map(String::as_str))
+                .serialize()?,
+        );
+        let iv = if h.version() == 1 { h.auth.iv } else { ZERO_IV };
+        let mut tag = h.auth.tag;
+        keys.gcm.open_in_place(&iv, &aad, &mut tag)?;
+        if h.suite.is_signing() && verification.is_none() {
+            return Err(Error::ApiMisuse(
+                "signed suite without a verification key".into(),
+            ));
+        }
+        Ok(ReadyToDecrypt {
+            header: h,
+            keys,
+            verification,
+            context,
+            config: self.config,
+        })
+    }
+}
+
+/// An authenticated header with its key: the body can be read.
+#[must_use]
+pub struct ReadyToDecrypt {
+    header: MessageHeader,
+    keys: MessageKeys,
+    verification: Option<primitives::VerificationKey>,
+    context: EncryptionContext,
+    config: DecryptConfig,
+}
+
+impl std::fmt::Debug for ReadyToDecrypt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadyToDecrypt")
+            .field("suite", &self.header.suite)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReadyToDecrypt {
+    /// The suite.
+    #[must_use]
+    pub fn suite(&self) -> AlgorithmSuite {
+        self.header.suite
+    }
+
+    /// The full encryption context (stored plus reproduced required pairs).
+    #[must_use]
+    pub fn context(&self) -> &EncryptionContext {
+        &self.context
+    }
+
+    /// The message id.
+    #[must_use]
+    pub fn message_id(&self) -> &[u8] {
+        &self.header.message_id
+    }
+
+    /// The encrypted data keys.
+    #[must_use]
+    pub fn encrypted_data_keys(&self) -> &[EncryptedDataKey] {
+        &self.header.edks
+    }
+
+    /// The authenticated header.
+    #[must_use]
+    pub fn header(&self) -> &MessageHeader {
+        &self.header
+    }
+
+    /// A reader over the rest of the message (the body and footer follow in `input`).
+    pub fn into_reader<R: Read>(self, input: R, release: Release) -> DecryptingReader<R> {
+        let mut hasher = self.header.suite.signature().map(MessageHasher::new);
+        if let Some(h) = hasher.as_mut() {
+            h.update(&self.header.body_bytes);
+            h.update(&self.header.auth_bytes());
+        }
+        DecryptingReader::new(
+            input,
+            ReaderParts {
+                gcm: self.keys.gcm,
+                message_id: self.header.message_id,
+                content_type: self.header.content_type,
+                frame_len: self.header.frame_length,
+                max_non_framed: self.config.max_non_framed,
+                hasher,
+                verification: self.verification,
+            },
+            release,
+        )
+    }
+}
+
+/// The result of a one-shot decryption.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Decrypted {
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
+    /// The message's encryption context.
+    pub context: EncryptionContext,
+    /// The suite.
+    pub suite: AlgorithmSuite,
+}
+
+/// Encrypts a byte slice in one call.
+///
+/// # Errors
+/// As [`Encryptor::prepare`] and the writer.
+pub async fn encrypt(
+    cmm: Arc<dyn MaterialsManager>,
+    config: &EncryptConfig,
+    context: &EncryptionContext,
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
+    let len = u64::try_from(plaintext.len()).ok();
+    let prepared = Encryptor::new(cmm, config.clone())
+        .prepare(context, len)
+        .await?;
+    let mut w = prepared.wrap_output(Vec::with_capacity(plaintext.len() + 1024))?;
+    w.write_all(plaintext)?;
+    w.finish()
+}
+
+/// Decrypts a whole message in one call. Nothing is returned unless everything verified.
+///
+/// # Errors
+/// As [`Decryptor::read_header`], [`ParsedHeader::obtain_materials`] and the reader.
+pub async fn decrypt(
+    cmm: &dyn MaterialsManager,
+    config: &DecryptConfig,
+    reproduced_context: Option<&EncryptionContext>,
+    message: &[u8],
+) -> Result<Decrypted> {
+    let mut input = message;
+    let parsed = Decryptor::new(config.clone()).read_header(&mut input)?;
+    let ready = parsed.obtain_materials(cmm, reproduced_context).await?;
+    let context = ready.context().clone();
+    let suite = ready.suite();
+    let mut r = ready.into_reader(input, Release::PerFrame);
+    let mut plaintext = Vec::with_capacity(message.len());
+    r.read_to_end(&mut plaintext).map_err(Error::from)?;
+    Ok(Decrypted {
+        plaintext,
+        context,
+        suite,
+    })
+}

@@ -1,0 +1,152 @@
+//! The one error type of `coffer-core`.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Result alias used throughout the crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong in `coffer-core`.
+///
+/// Authentication failures are deliberately opaque ([`Error::Authentication`]); key
+/// availability failures are rich ([`Error::Unwrap`] lists every key tried and why).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Error {
+    /// The message is malformed: a field is out of range, truncated or inconsistent.
+    Malformed(String),
+    /// The input ended before the message was complete.
+    Truncated,
+    /// Bytes follow a complete message.
+    TrailingData,
+    /// The input looks like base64 text rather than a binary message.
+    Base64Input,
+    /// An authentication tag, the key commitment or the signature did not verify.
+    Authentication,
+    /// The message uses an algorithm suite id that is not an ESDK suite.
+    UnknownSuite(u16),
+    /// The configuration forbids this operation (commitment policy, unsigned-only, limits).
+    Policy(String),
+    /// The encryption context is not acceptable (reserved keys, required pairs missing).
+    Context(String),
+    /// No keyring could produce or recover the data key.
+    Unwrap(UnwrapReport),
+    /// A key could not be loaded or has the wrong shape.
+    Key(String),
+    /// A caller passed a bad argument or called things in the wrong order.
+    ApiMisuse(String),
+    /// The frame sequence number would overflow (at most 2^32 - 1 frames).
+    TooManyFrames,
+    /// An I/O error from the underlying reader or writer.
+    Io(Arc<std::io::Error>),
+    /// An error from a pluggable keyring or store backend.
+    Other(Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed(what) => write!(f, "malformed message: {what}"),
+            Self::Truncated => f.write_str("message is truncated"),
+            Self::TrailingData => f.write_str("unexpected data after the end of the message"),
+            Self::Base64Input => f.write_str(
+                "input looks like base64 text, not a binary message; decode it first (base64 -d)",
+            ),
+            Self::Authentication => {
+                f.write_str("message authentication failed (tampered data or wrong key)")
+            }
+            Self::UnknownSuite(id) => {
+                write!(f, "unknown or unsupported algorithm suite 0x{id:04X}")
+            }
+            Self::Policy(what) => write!(f, "refused by policy: {what}"),
+            Self::Context(what) => write!(f, "encryption context: {what}"),
+            Self::Unwrap(report) => write!(f, "{report}"),
+            Self::Key(what) => write!(f, "key: {what}"),
+            Self::ApiMisuse(what) => write!(f, "API misuse: {what}"),
+            Self::TooManyFrames => f.write_str("message would exceed 2^32 - 1 frames"),
+            Self::Io(e) => write!(f, "I/O error: {e}"),
+            Self::Other(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => Some(e.as_ref()),
+            Self::Other(e) => Some(e.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        // A coffer error that travelled through an io::Read/Write boundary comes back as itself.
+        if e.get_ref().is_some_and(|inner| inner.is::<Self>()) {
+            if let Some(inner) = e.into_inner() {
+                if let Ok(err) = inner.downcast::<Self>() {
+                    return *err;
+                }
+            }
+            return Self::ApiMisuse("lost error while unwrapping an I/O error".into());
+        }
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            return Self::Truncated;
+        }
+        Self::Io(Arc::new(e))
+    }
+}
+
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io(io) => match Arc::try_unwrap(io) {
+                Ok(io) => io,
+                Err(shared) => Self::new(shared.kind(), shared.to_string()),
+            },
+            other => Self::new(std::io::ErrorKind::InvalidData, other),
+        }
+    }
+}
+
+/// Why one keyring could not recover a data key from one encrypted data key.
+#[derive(Debug, Clone)]
+pub struct UnwrapAttempt {
+    /// The keyring that tried (e.g. `raw-aes coffer/prod-key`).
+    pub keyring: String,
+    /// What it said.
+    pub reason: String,
+}
+
+/// Every keyring and encrypted data key tried during decryption, and why each failed.
+#[derive(Debug, Clone, Default)]
+pub struct UnwrapReport {
+    /// The attempts, in order.
+    pub attempts: Vec<UnwrapAttempt>,
+}
+
+impl UnwrapReport {
+    /// Records an attempt.
+    pub fn push(&mut self, keyring: impl Into<String>, reason: impl Into<String>) {
+        self.attempts.push(UnwrapAttempt {
+            keyring: keyring.into(),
+            reason: reason.into(),
+        });
+    }
+
+    /// Appends another report's attempts.
+    pub fn extend(&mut self, other: Self) {
+        self.attempts.extend(other.attempts);
+    }
+}
+
+impl fmt::Display for UnwrapReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no key could decrypt a data key of this message")?;
+        for a in &self.attempts {
+            write!(f, "\n  {}: {}", a.keyring, a.reason)?;
+        }
+        Ok(())
+    }
+}

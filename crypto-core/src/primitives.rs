@@ -1,0 +1,460 @@
+//! The one module that touches the cryptographic backend (aws-lc-rs).
+//!
+//! Nothing outside this module names backend types. Everything here is synchronous and
+//! does no I/O.
+
+use crate::error::{Error, Result};
+use crate::secret::DataKey;
+use crate::suite::SignatureAlgorithm;
+use aws_lc_rs::encoding::{AsBigEndian, EcPublicKeyCompressedBin};
+use aws_lc_rs::signature::KeyPair;
+use aws_lc_rs::{aead, digest, hkdf, rand, rsa, signature};
+use std::fmt;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+/// AES-GCM IV length.
+pub const IV_LEN: usize = 12;
+/// AES-GCM tag length.
+pub const TAG_LEN: usize = 16;
+
+/// Fills `buf` with random bytes from the system CSPRNG.
+///
+/// # Errors
+/// [`Error::Other`] if the backend's RNG fails.
+pub fn fill_random(buf: &mut [u8]) -> Result<()> {
+    rand::fill(buf).map_err(|_| backend("random number generator failed"))
+}
+
+/// Constant-time equality of two byte strings (length is not secret).
+#[must_use]
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+fn backend(what: &'static str) -> Error {
+    Error::Other(std::sync::Arc::new(BackendError(what)))
+}
+
+#[derive(Debug)]
+struct BackendError(&'static str);
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "crypto backend: {}", self.0)
+    }
+}
+impl std::error::Error for BackendError {}
+
+/// An AES-GCM key (128, 192 or 256 bits) with its expanded schedule.
+pub struct GcmKey(aead::LessSafeKey);
+
+impl fmt::Debug for GcmKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GcmKey { .. }")
+    }
+}
+
+impl GcmKey {
+    /// Builds a key from 16, 24 or 32 bytes.
+    ///
+    /// # Errors
+    /// [`Error::Key`] for any other length.
+    pub fn new(key: &[u8]) -> Result<Self> {
+        let alg = match key.len() {
+            16 => &aead::AES_128_GCM,
+            24 => &aead::AES_192_GCM,
+            32 => &aead::AES_256_GCM,
+            n => {
+                return Err(Error::Key(format!(
+                    "AES key must be 16, 24 or 32 bytes, not {n}"
+                )));
+            }
+        };
+        let unbound = aead::UnboundKey::new(alg, key).map_err(|_| backend("AES key setup"))?;
+        Ok(Self(aead::LessSafeKey::new(unbound)))
+    }
+
+    /// Encrypts `buf` in place and returns the tag.
+    ///
+    /// # Errors
+    /// [`Error::Other`] if the backend refuses (e.g. the input is too long for GCM).
+    pub fn seal_in_place(
+        &self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN]> {
+        let nonce = aead::Nonce::assume_unique_for_key(*iv);
+        let tag = self
+            .0
+            .seal_in_place_separate_tag(nonce, aead::Aad::from(aad), buf)
+            .map_err(|_| backend("AES-GCM seal"))?;
+        let mut out = [0u8; TAG_LEN];
+        out.copy_from_slice(tag.as_ref());
+        Ok(out)
+    }
+
+    /// Decrypts `ciphertext_and_tag` in place; returns the plaintext prefix.
+    ///
+    /// # Errors
+    /// [`Error::Authentication`] if the tag does not verify.
+    pub fn open_in_place<'b>(
+        &self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        ciphertext_and_tag: &'b mut [u8],
+    ) -> Result<&'b mut [u8]> {
+        let nonce = aead::Nonce::assume_unique_for_key(*iv);
+        self.0
+            .open_in_place(nonce, aead::Aad::from(aad), ciphertext_and_tag)
+            .map_err(|_| Error::Authentication)
+    }
+}
+
+/// Hash functions used for HKDF and signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hash {
+    /// SHA-256
+    Sha256,
+    /// SHA-384
+    Sha384,
+    /// SHA-512
+    Sha512,
+}
+
+struct OkmLen(usize);
+impl hkdf::KeyType for OkmLen {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+/// HKDF-Extract-then-Expand. An empty `salt` means "no salt" (HashLen zero bytes).
+///
+/// # Errors
+/// [`Error::Other`] if `len` is too large for the hash.
+pub fn hkdf(hash: Hash, salt: &[u8], ikm: &[u8], info: &[&[u8]], len: usize) -> Result<DataKey> {
+    let alg = match hash {
+        Hash::Sha256 => hkdf::HKDF_SHA256,
+        Hash::Sha384 => hkdf::HKDF_SHA384,
+        Hash::Sha512 => hkdf::HKDF_SHA512,
+    };
+    let prk = hkdf::Salt::new(alg, salt).extract(ikm);
+    let mut out = Zeroizing::new(vec![0u8; len]);
+    prk.expand(info, OkmLen(len))
+        .and_then(|okm| okm.fill(&mut out))
+        .map_err(|_| backend("HKDF expand"))?;
+    Ok(DataKey::new(out))
+}
+
+fn sig_hash(alg: SignatureAlgorithm) -> &'static digest::Algorithm {
+    match alg {
+        SignatureAlgorithm::EcdsaP256Sha256 => &digest::SHA256,
+        SignatureAlgorithm::EcdsaP384Sha384 => &digest::SHA384,
+    }
+}
+
+/// A running hash over a whole message, for its ECDSA footer.
+pub struct MessageHasher(digest::Context);
+
+impl fmt::Debug for MessageHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MessageHasher { .. }")
+    }
+}
+
+impl MessageHasher {
+    /// Starts a hash for `alg`.
+    #[must_use]
+    pub fn new(alg: SignatureAlgorithm) -> Self {
+        Self(digest::Context::new(sig_hash(alg)))
+    }
+
+    /// Adds bytes.
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+}
+
+/// An ephemeral ECDSA signing key for one message.
+pub struct SigningKey {
+    alg: SignatureAlgorithm,
+    key: signature::EcdsaKeyPair,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SigningKey {{ alg: {:?}, .. }}", self.alg)
+    }
+}
+
+impl SigningKey {
+    /// Generates a fresh key pair.
+    ///
+    /// # Errors
+    /// [`Error::Other`] if the backend fails.
+    pub fn generate(alg: SignatureAlgorithm) -> Result<Self> {
+        let signing = match alg {
+            SignatureAlgorithm::EcdsaP256Sha256 => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            SignatureAlgorithm::EcdsaP384Sha384 => &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+        };
+        let key = signature::EcdsaKeyPair::generate(signing)
+            .map_err(|_| backend("ECDSA key generation"))?;
+        Ok(Self { alg, key })
+    }
+
+    /// The algorithm.
+    #[must_use]
+    pub fn algorithm(&self) -> SignatureAlgorithm {
+        self.alg
+    }
+
+    /// The SEC1 compressed public point.
+    ///
+    /// # Errors
+    /// [`Error::Other`] if the backend fails.
+    pub fn public_key_compressed(&self) -> Result<Vec<u8>> {
+        let c: EcPublicKeyCompressedBin<'_> = self
+            .key
+            .public_key()
+            .as_be_bytes()
+            .map_err(|_| backend("ECDSA public key encoding"))?;
+        Ok(c.as_ref().to_vec())
+    }
+
+    /// Signs the hash, returning a DER `ECDSA-Sig-Value`.
+    ///
+    /// # Errors
+    /// [`Error::Other`] if the backend fails.
+    pub fn sign(&self, hasher: MessageHasher) -> Result<Vec<u8>> {
+        let d = hasher.0.finish();
+        let sig = self
+            .key
+            .sign_digest(&d)
+            .map_err(|_| backend("ECDSA sign"))?;
+        Ok(sig.as_ref().to_vec())
+    }
+}
+
+/// An ECDSA verification key from a message's encryption context.
+pub struct VerificationKey {
+    alg: SignatureAlgorithm,
+    key: signature::ParsedPublicKey,
+}
+
+impl fmt::Debug for VerificationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VerificationKey {{ alg: {:?} }}", self.alg)
+    }
+}
+
+impl VerificationKey {
+    /// Parses a SEC1 point (compressed, as ESDK messages carry it).
+    ///
+    /// # Errors
+    /// [`Error::Malformed`] if the point is not on the curve or has the wrong size.
+    pub fn from_sec1(alg: SignatureAlgorithm, point: &[u8]) -> Result<Self> {
+        let (verify, len): (&'static signature::EcdsaVerificationAlgorithm, usize) = match alg {
+            SignatureAlgorithm::EcdsaP256Sha256 => (&signature::ECDSA_P256_SHA256_ASN1, 33),
+            SignatureAlgorithm::EcdsaP384Sha384 => (&signature::ECDSA_P384_SHA384_ASN1, 49),
+        };
+        if point.len() != len || !matches!(point.first(), Some(2 | 3)) {
+            return Err(Error::Malformed(
+                "signature public key is not a compressed point of the suite's curve".into(),
+            ));
+        }
+        let key = signature::ParsedPublicKey::new(verify, point)
+            .map_err(|_| Error::Malformed("signature public key is not a valid point".into()))?;
+        Ok(Self { alg, key })
+    }
+
+    /// The algorithm.
+    #[must_use]
+    pub fn algorithm(&self) -> SignatureAlgorithm {
+        self.alg
+    }
+
+    /// Verifies a DER signature over the hashed message.
+    ///
+    /// # Errors
+    /// [`Error::Authentication`] if the signature does not verify.
+    pub fn verify(&self, hasher: MessageHasher, sig: &[u8]) -> Result<()> {
+        let d = hasher.0.finish();
+        self.key
+            .verify_digest_sig(&d, sig)
+            .map_err(|_| Error::Authentication)
+    }
+}
+
+/// RSA padding schemes of the raw RSA keyring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RsaPadding {
+    /// PKCS#1 v1.5
+    Pkcs1,
+    /// OAEP with SHA-1 and MGF1-SHA-1
+    OaepSha1,
+    /// OAEP with SHA-256 and MGF1-SHA-256
+    OaepSha256,
+    /// OAEP with SHA-384 and MGF1-SHA-384
+    OaepSha384,
+    /// OAEP with SHA-512 and MGF1-SHA-512
+    OaepSha512,
+}
+
+impl RsaPadding {
+    fn oaep(self) -> Option<&'static rsa::OaepAlgorithm> {
+        match self {
+            Self::Pkcs1 => None,
+            Self::OaepSha1 => Some(&rsa::OAEP_SHA1_MGF1SHA1),
+            Self::OaepSha256 => Some(&rsa::OAEP_SHA256_MGF1SHA256),
+            Self::OaepSha384 => Some(&rsa::OAEP_SHA384_MGF1SHA384),
+            Self::OaepSha512 => Some(&rsa::OAEP_SHA512_MGF1SHA512),
+        }
+    }
+}
+
+/// An RSA public key for wrapping.
+pub struct RsaPublicKey(rsa::PublicEncryptingKey);
+
+impl fmt::Debug for RsaPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RsaPublicKey {{ bits: {} }}", self.0.key_size_bits())
+    }
+}
+
+impl RsaPublicKey {
+    /// Parses a DER SubjectPublicKeyInfo.
+    ///
+    /// # Errors
+    /// [`Error::Key`] if the key is not an RSA SPKI.
+    pub fn from_spki_der(der: &[u8]) -> Result<Self> {
+        rsa::PublicEncryptingKey::from_der(der)
+            .map(Self)
+            .map_err(|e| Error::Key(format!("not an RSA public key (SPKI): {e}")))
+    }
+
+    /// Encrypts `plaintext` (a data key).
+    ///
+    /// # Errors
+    /// [`Error::Key`] if the key is too small for the padding and plaintext.
+    pub fn encrypt(&self, padding: RsaPadding, plaintext: &[u8]) -> Result<Vec<u8>> {
+        let too_small = |_| Error::Key("RSA key too small for this padding and data key".into());
+        match padding.oaep() {
+            Some(alg) => {
+                let k = rsa::OaepPublicEncryptingKey::new(self.0.clone()).map_err(too_small)?;
+                let mut out = vec![0u8; k.ciphertext_size()];
+                let n = k
+                    .encrypt(alg, plaintext, &mut out, None)
+                    .map_err(too_small)?
+                    .len();
+                out.truncate(n);
+                Ok(out)
+            }
+            None => {
+                let k = rsa::Pkcs1PublicEncryptingKey::new(self.0.clone()).map_err(too_small)?;
+                let mut out = vec![0u8; k.ciphertext_size()];
+                let n = k.encrypt(plaintext, &mut out).map_err(too_small)?.len();
+                out.truncate(n);
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// An RSA private key for unwrapping. Decryption runs in constant time in AWS-LC.
+pub struct RsaPrivateKey(rsa::PrivateDecryptingKey);
+
+impl fmt::Debug for RsaPrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "RsaPrivateKey {{ bits: {}, .. }}",
+            self.0.key_size_bits()
+        )
+    }
+}
+
+impl RsaPrivateKey {
+    /// Parses a DER PKCS#8 private key.
+    ///
+    /// # Errors
+    /// [`Error::Key`] if the key is not an RSA PKCS#8 key.
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self> {
+        rsa::PrivateDecryptingKey::from_pkcs8(der)
+            .map(Self)
+            .map_err(|e| Error::Key(format!("not an RSA private key (PKCS#8): {e}")))
+    }
+
+    /// Decrypts a wrapped data key. Every failure is the same opaque error.
+    ///
+    /// # Errors
+    /// [`Error::Authentication`] if decryption fails for any reason.
+    pub fn decrypt(&self, padding: RsaPadding, ciphertext: &[u8]) -> Result<DataKey> {
+        let mut out = Zeroizing::new(vec![0u8; self.0.key_size_bytes()]);
+        let n = match padding.oaep() {
+            Some(alg) => {
+                let k = rsa::OaepPrivateDecryptingKey::new(self.0.clone())
+                    .map_err(|_| Error::Authentication)?;
+                k.decrypt(alg, ciphertext, &mut out, None)
+                    .map_err(|_| Error::Authentication)?
+                    .len()
+            }
+            None => {
+                let k = rsa::Pkcs1PrivateDecryptingKey::new(self.0.clone())
+                    .map_err(|_| Error::Authentication)?;
+                k.decrypt(ciphertext, &mut out)
+                    .map_err(|_| Error::Authentication)?
+                    .len()
+            }
+        };
+        out.truncate(n);
+        Ok(DataKey::new(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gcm_round_trip_and_tamper() {
+        for len in [16, 24, 32] {
+            let k = GcmKey::new(&vec![7u8; len]).unwrap();
+            let iv = [1u8; IV_LEN];
+            let mut buf = b"hello world".to_vec();
+            let tag = k.seal_in_place(&iv, b"aad", &mut buf).unwrap();
+            let mut ct = buf.clone();
+            ct.extend_from_slice(&tag);
+            let mut bad = ct.clone();
+            assert_eq!(
+                k.open_in_place(&iv, b"aad", &mut ct).unwrap(),
+                b"hello world"
+            );
+            bad[0] ^= 1;
+            assert!(k.open_in_place(&iv, b"aad", &mut bad).is_err());
+        }
+        assert!(GcmKey::new(&[0u8; 20]).is_err());
+    }
+
+    #[test]
+    fn ecdsa_compressed_round_trip() {
+        for alg in [
+            SignatureAlgorithm::EcdsaP256Sha256,
+            SignatureAlgorithm::EcdsaP384Sha384,
+        ] {
+            let sk = SigningKey::generate(alg).unwrap();
+            let pk = sk.public_key_compressed().unwrap();
+            let mut h = MessageHasher::new(alg);
+            h.update(b"message");
+            let sig = sk.sign(h).unwrap();
+            let vk = VerificationKey::from_sec1(alg, &pk).unwrap();
+            let mut h = MessageHasher::new(alg);
+            h.update(b"message");
+            vk.verify(h, &sig).unwrap();
+            let mut h = MessageHasher::new(alg);
+            h.update(b"messagf");
+            assert!(vk.verify(h, &sig).is_err());
+        }
+    }
+}
