@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The project's test command (README "Set up"): formatting, lints, unit and integration
+# tests, the ESDK vector run, the Python ESDK decrypting our own matrix, and the fuzz build.
+# Installs what it needs. With CI=true a missing component is a failure, never a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+cargo --version
+cargo fmt --version
+cargo clippy --version
+
+step "Python ESDK (reference implementation for interop)"
+if ! python3 -c 'import aws_encryption_sdk, aws_cryptographic_material_providers' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check \
+        'aws-encryption-sdk>=4,<5' 'aws-cryptographic-material-providers>=1.7,<2'
+fi
+python3 -c 'import aws_encryption_sdk; print("aws-encryption-sdk", aws_encryption_sdk.__version__)'
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "ESDK decrypt vectors from other implementations"
+vectors="$root/../shared/esdk/vectors"
+if [ -d "$vectors" ]; then
+    cargo run --release --locked -q -p coffer-test-vectors -- decrypt "$vectors"/*/
+elif [ "${CI:-}" = "true" ]; then
+    echo "error: $vectors is missing; CI must run the shared ESDK vectors" >&2
+    exit 1
+else
+    echo "skipped: $vectors not found (CI requires it)"
+fi
+
+step "our encrypt matrix, decrypted by the Python ESDK"
+matrix=$(mktemp -d)
+trap 'rm -rf "$matrix"' EXIT
+cargo run --release --locked -q -p coffer-test-vectors -- encrypt --out "$matrix/coffer"
+python3 test-vectors/scripts/python_decrypt.py "$matrix/coffer"
+
+step "fuzz targets build"
+bash fuzz/build.sh
