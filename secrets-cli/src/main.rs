@@ -1,1 +1,29 @@
-fn main(){}
+//! The `coffer` binary: parse, resolve, run, report.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use coffer::cli::{Cli, OutputFormat};
+use coffer::config::Settings;
+use coffer::report;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse(); // usage errors: clap prints them and exits 2
+    coffer::logging::init(cli.verbose, cli.quiet);
+    let format = cli.output;
+    let settings = match Settings::from_cli(cli) {
+        Ok(s) => s,
+        Err(e) => return fail(&e, format, false),
+    };
+    // Local keyrings complete immediately; the executor exists only for the async
+    // materials API (remote keyrings will need a real runtime here).
+    match futures::executor::block_on(coffer::commands::run(&settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e, format, settings.stdout_is_data()),
+    }
+}
+
+fn fail(err: &anyhow::Error, format: OutputFormat, stdout_is_data: bool) -> ExitCode {
+    let r = report::emit(err, format == OutputFormat::Json, stdout_is_data);
+    ExitCode::from(r.exit_code)
+}

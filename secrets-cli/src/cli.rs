@@ -1,0 +1,251 @@
+//! The command line as clap sees it: a literal view of the flags.
+//!
+//! Nothing here is validated beyond what clap does; [`crate::config`] turns a [`Cli`] into
+//! [`crate::config::Settings`] before any command runs (ripgrep's low-args → high-args split).
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+macro_rules! exit_codes {
+    () => {
+        "Exit status:
+  0  success (also when a reader of stdout went away: broken pipe)
+  1  the operation failed (wrong key, corrupt or tampered message, file errors, ...)
+  2  usage or configuration error (bad flags, bad key reference, ...)"
+    };
+}
+
+macro_rules! keyref_help {
+    () => {
+        "Key references (KEYREF):
+  aes:PATH[?namespace=NS&name=NAME]
+      raw AES-128/192/256 key file: exactly 16, 24 or 32 bytes, or their base64 text
+      (a trailing newline is fine); NS defaults to `coffer`, NAME to the file name
+  rsa:PATH[?padding=P&namespace=NS&name=NAME]
+      raw RSA: PEM public key (SPKI) to encrypt, PEM private key (PKCS#8) to decrypt;
+      P is oaep-sha1, oaep-sha256 (default), oaep-sha384, oaep-sha512 or pkcs1;
+      NAME defaults to the file name without .pem/.pub/.key and -public/-private
+      suffixes, so alice.pub.pem and alice.pem (or rsa-public.pem and rsa-private.pem)
+      name the same key
+  kms:..., pkcs11:..., local:NAME, NAME
+      not supported yet in this build
+"
+    };
+}
+
+const EXIT_CODES: &str = exit_codes!();
+
+const ENCRYPT_HELP: &str = concat!(
+    keyref_help!(),
+    "
+With several --key, the first generates the data key and every key wraps it: any one
+of them decrypts the message.
+
+The output file appears only when complete (written to a temporary file with mode 0600,
+then renamed); an existing file is kept unless --force. Ciphertext is not written to a
+terminal unless -o - is given.
+
+",
+    exit_codes!()
+);
+
+const DECRYPT_HELP: &str = concat!(
+    keyref_help!(),
+    "
+With several --key, any of them may unwrap the data key; when none can, the error lists
+every key tried and why it failed.
+
+When plaintext is released:
+  -o FILE   the plaintext goes to a temporary file (mode 0600) that is renamed to FILE
+            only after the whole message, signature included, has been verified; on any
+            failure nothing appears under FILE.
+  stdout    each frame is written as soon as it is authenticated. For signed suites the
+            signature at the end of the message is checked last: if decryption then fails
+            (exit 1), the output already written must not be trusted. --buffer holds the
+            whole plaintext in memory until the signature verifies, so nothing unverified
+            is ever written (costs memory the size of the message).
+
+",
+    exit_codes!()
+);
+
+/// Envelope encryption in the AWS Encryption SDK message format, and a secrets store.
+#[derive(Debug, Parser)]
+#[command(name = "coffer", version, after_help = EXIT_CODES, propagate_version = true)]
+pub struct Cli {
+    /// Output format for reports and errors: `json` prints one JSON object per line.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT",
+          default_value_t = OutputFormat::Text, help_heading = "Global options")]
+    pub output: OutputFormat,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG also works.
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet",
+          help_heading = "Global options")]
+    pub verbose: u8,
+
+    /// Only errors on stderr (no warnings).
+    #[arg(short, long, global = true, help_heading = "Global options")]
+    pub quiet: bool,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// JSON (one object per line).
+    Json,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Encrypt a file or stdin into an AWS Encryption SDK message.
+    #[command(after_help = ENCRYPT_HELP)]
+    Encrypt(EncryptArgs),
+    /// Decrypt an AWS Encryption SDK message.
+    #[command(after_help = DECRYPT_HELP)]
+    Decrypt(DecryptArgs),
+    /// Show the header of a message (suite, message id, context, data keys); no key needed.
+    #[command(after_help = EXIT_CODES)]
+    Inspect(InspectArgs),
+}
+
+/// The commitment policies, in their CLI spelling.
+pub const COMMITMENT_POLICIES: [&str; 3] = [
+    "require-encrypt-require-decrypt",
+    "require-encrypt-allow-decrypt",
+    "forbid-encrypt-allow-decrypt",
+];
+
+/// Flags of `encrypt`.
+#[derive(Debug, Args)]
+pub struct EncryptArgs {
+    /// Key to wrap the data key with (repeatable; the first one generates it).
+    #[arg(short = 'k', long = "key", value_name = "KEYREF", required = true)]
+    pub keys: Vec<String>,
+
+    /// Input file, or `-` for stdin [default: -].
+    #[arg(short, long, value_name = "PATH")]
+    pub input: Option<PathBuf>,
+
+    /// Output file, or `-` for stdout [default: -].
+    #[arg(short = 'o', long = "out", value_name = "PATH")]
+    pub out: Option<PathBuf>,
+
+    /// Encryption context pair stored (authenticated, not encrypted) in the message (repeatable).
+    #[arg(short = 'c', long = "context", value_name = "KEY=VALUE")]
+    pub context: Vec<String>,
+
+    /// Algorithm suite: hex id (`0478`) or ESDK name [default: 0578].
+    #[arg(long, value_name = "ID")]
+    pub suite: Option<String>,
+
+    /// Plaintext bytes per frame.
+    #[arg(long, value_name = "BYTES", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub frame_size: u32,
+
+    /// Key commitment policy.
+    #[arg(long, value_name = "POLICY", value_parser = COMMITMENT_POLICIES,
+          default_value = "require-encrypt-require-decrypt")]
+    pub commitment_policy: String,
+
+    /// Fail if the message would hold more than N encrypted data keys.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_encrypted_data_keys: Option<u64>,
+
+    /// Overwrite an existing output file.
+    #[arg(short, long)]
+    pub force: bool,
+
+    /// Append one JSON line describing the result to PATH (`-` for stdout).
+    #[arg(long, value_name = "PATH")]
+    pub metadata_output: Option<PathBuf>,
+
+    /// Encrypt every regular file below -i DIR into -o DIR (adding `.coffer`).
+    #[arg(short, long)]
+    pub recursive: bool,
+
+    /// Cache data keys (not supported yet in this build).
+    #[arg(long, value_name = "SPEC")]
+    pub data_key_cache: Option<String>,
+}
+
+/// Flags of `decrypt`.
+#[derive(Debug, Args)]
+pub struct DecryptArgs {
+    /// Key that may unwrap the data key (repeatable; any one of them is enough).
+    #[arg(short = 'k', long = "key", value_name = "KEYREF")]
+    pub keys: Vec<String>,
+
+    /// Input file, or `-` for stdin [default: -].
+    #[arg(short, long, value_name = "PATH")]
+    pub input: Option<PathBuf>,
+
+    /// Output file, or `-` for stdout [default: -].
+    #[arg(short = 'o', long = "out", value_name = "PATH")]
+    pub out: Option<PathBuf>,
+
+    /// Required encryption context pair: the message's context must contain it (repeatable).
+    #[arg(short = 'c', long = "context", value_name = "KEY=VALUE")]
+    pub context: Vec<String>,
+
+    /// Key commitment policy.
+    #[arg(long, value_name = "POLICY", value_parser = COMMITMENT_POLICIES,
+          default_value = "require-encrypt-require-decrypt")]
+    pub commitment_policy: String,
+
+    /// Refuse messages with more than N encrypted data keys.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_encrypted_data_keys: Option<u64>,
+
+    /// Refuse messages of signed algorithm suites.
+    #[arg(long)]
+    pub unsigned_only: bool,
+
+    /// Hold the plaintext in memory until the signature verifies (see below).
+    #[arg(long)]
+    pub buffer: bool,
+
+    /// Overwrite an existing output file.
+    #[arg(short, long)]
+    pub force: bool,
+
+    /// Append one JSON line describing the result to PATH (`-` for stdout).
+    #[arg(long, value_name = "PATH")]
+    pub metadata_output: Option<PathBuf>,
+
+    /// Decrypt every `*.coffer` file below -i DIR into -o DIR (removing `.coffer`).
+    #[arg(short, long)]
+    pub recursive: bool,
+}
+
+/// Flags of `inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The message, or `-` for stdin.
+    #[arg(value_name = "PATH", default_value = "-")]
+    pub input: PathBuf,
+
+    /// Inspect every regular file below the directory PATH.
+    #[arg(short, long)]
+    pub recursive: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_structure_is_valid() {
+        Cli::command().debug_assert();
+    }
+}

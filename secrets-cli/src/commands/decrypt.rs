@@ -1,0 +1,245 @@
+//! `coffer decrypt`.
+//!
+//! To a file: frames are decrypted into a temporary file (`0600`) that is renamed to the output
+//! name only once the whole message, signature included, has verified. To stdout: frames are
+//! written as they authenticate (`Release::PerFrame`), so a later failure leaves unverified
+//! output behind, and the error says so; `--buffer` holds everything until the signature
+//! verifies (`Release::AfterSignature`).
+
+use std::io::{self, Write};
+
+use anyhow::Context as _;
+use coffer_core::cmm::DefaultCmm;
+use coffer_core::{DecryptConfig, Decryptor, EncryptionContext, Release};
+
+use super::{PumpError, Tally, create_parent, emit_record, plan_tree, pump};
+use crate::config::{DecryptSettings, Settings};
+use crate::io::{self as cio, AtomicFile, Input, Output};
+use crate::keyref::Purpose;
+use crate::keys;
+use crate::output::MetadataWire;
+use crate::report::CliError;
+use crate::tree::Direction;
+
+/// Where the plaintext goes. No extra buffering layer: plaintext should not linger in buffers
+/// that are not zeroized.
+enum Sink {
+    Stdout(io::StdoutLock<'static>),
+    File(AtomicFile),
+}
+
+impl Sink {
+    fn is_stdout(&self) -> bool {
+        matches!(self, Self::Stdout(_))
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Stdout(w) => w.write(buf),
+            Self::File(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Stdout(w) => w.flush(),
+            Self::File(w) => w.flush(),
+        }
+    }
+}
+
+/// `namespace/name, …` of a message's data keys, for hints.
+fn wrapped_for(edks: &[coffer_core::EncryptedDataKey]) -> String {
+    edks.iter()
+        .map(|k| {
+            let name = crate::output::key_name(&k.provider_info)
+                .unwrap_or_else(|| "(binary key info)".to_owned());
+            format!("{}/{}", k.provider_id.escape_debug(), name.escape_debug())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Checks that `context` holds every required pair. The values are not printed.
+pub(crate) fn check_required(
+    context: &EncryptionContext,
+    required: &[(String, String)],
+) -> Result<(), CliError> {
+    for (k, v) in required {
+        match context.get(k) {
+            Some(stored) if stored == v => {}
+            Some(_) => {
+                return Err(CliError::failure(format!(
+                    "the message's encryption context has a different value for `{k}` than -c requires"
+                ))
+                .hint("see the message's context with: coffer inspect FILE"));
+            }
+            None => {
+                return Err(CliError::failure(format!(
+                    "the message's encryption context has no key `{k}` (required by -c)"
+                ))
+                .hint("see the message's context with: coffer inspect FILE"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decrypts `s.input` into `s.output` (or a directory tree with `-r`).
+pub async fn run(settings: &Settings, s: &DecryptSettings) -> anyhow::Result<()> {
+    if !s.recursive {
+        preflight(s, &s.input, &s.output)?;
+    }
+    let keyring = keys::keyrings(&s.keys, Purpose::Decrypt)?;
+    let cmm = DefaultCmm::new(keyring);
+    let cfg = DecryptConfig::default()
+        .with_commitment_policy(s.policy)
+        .with_max_encrypted_data_keys(s.max_edks)
+        .with_unsigned_only(s.unsigned_only);
+
+    let (Some(in_dir), Some(out_dir), true) = (s.input.path(), s.output.path(), s.recursive) else {
+        let record = decrypt_one(&cmm, &cfg, s, &s.input, &s.output).await?;
+        return emit_record(settings, s.metadata.as_ref(), s.output.is_stdout(), &record);
+    };
+    let mut tally = Tally::default();
+    for job in plan_tree(in_dir, out_dir, Direction::Decrypt)? {
+        let input = Input::File(job.input);
+        let output = Output::File(job.output.clone());
+        let result = async {
+            create_parent(&job.output)?;
+            preflight(s, &input, &output)?;
+            let record = decrypt_one(&cmm, &cfg, s, &input, &output).await?;
+            emit_record(settings, s.metadata.as_ref(), false, &record)
+        }
+        .await;
+        tally.record(settings, result)?;
+    }
+    tally.finish()
+}
+
+/// Checks done before any work: distinct files, no clobbering.
+fn preflight(s: &DecryptSettings, input: &Input, output: &Output) -> anyhow::Result<()> {
+    cio::check_distinct(input, output)?;
+    if let Output::File(path) = output {
+        cio::check_output(path, s.force)?;
+    }
+    Ok(())
+}
+
+/// Decrypts one input into one output; returns the result record.
+async fn decrypt_one(
+    cmm: &DefaultCmm,
+    cfg: &DecryptConfig,
+    s: &DecryptSettings,
+    input: &Input,
+    output: &Output,
+) -> anyhow::Result<MetadataWire> {
+    let mut reader = input.open()?;
+    let cannot = || format!("cannot decrypt {input}");
+    let header = Decryptor::new(cfg.clone())
+        .read_header(&mut reader)
+        .with_context(cannot)?;
+    // Fail before any key work or output. The header is not authenticated yet, but no
+    // plaintext is released before its tag has verified.
+    check_required(&header.header().context, &s.required_context).with_context(cannot)?;
+    let wrapped_for = wrapped_for(&header.header().edks);
+    let ready = match header.obtain_materials(cmm, None).await {
+        Ok(r) => r,
+        Err(e @ coffer_core::Error::Unwrap(_)) => {
+            return Err(CliError::failure(cannot())
+                .hint(format!(
+                    "the message's data keys are wrapped for {wrapped_for}; a key reference \
+                     matches one when its namespace and name (?namespace=NS&name=NAME, default \
+                     coffer and the key file's name) are the same"
+                ))
+                .caused_by(e.into())
+                .into());
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(cannot())),
+    };
+    let record = MetadataWire::new(
+        "decrypt",
+        input.to_string(),
+        output.to_string(),
+        ready.suite(),
+        ready.message_id(),
+        ready.context(),
+        ready.encrypted_data_keys(),
+    );
+    tracing::info!(
+        input = %input,
+        suite = %ready.suite().name(),
+        message_id = %record.message_id,
+        "decrypting"
+    );
+
+    let (mut sink, release) = match output {
+        Output::Stdout { .. } => {
+            let release = if s.buffer {
+                Release::AfterSignature
+            } else {
+                Release::PerFrame
+            };
+            (Sink::Stdout(io::stdout().lock()), release)
+        }
+        // The temporary file is only renamed after full verification.
+        Output::File(path) => (
+            Sink::File(AtomicFile::create(path, s.force)?),
+            Release::PerFrame,
+        ),
+    };
+    let mut decrypting = ready.into_reader(reader, release);
+    let mut n = 0u64;
+    if let Err(e) = pump(&mut decrypting, &mut sink, &mut n) {
+        let partial = sink.is_stdout() && n > 0;
+        // Dropping the sink removes a temporary output file.
+        drop(sink);
+        return Err(match e {
+            PumpError::Read(e) if partial => CliError::failure(format!(
+                "cannot decrypt {input} (the {n} bytes already written to stdout are incomplete \
+                 or unverified: do not use them)"
+            ))
+            .hint("decrypt to a file (-o FILE) or use --buffer to get only verified output")
+            .caused_by(coffer_core::Error::from(e).into())
+            .into(),
+            PumpError::Read(e) => anyhow::Error::new(coffer_core::Error::from(e)).context(cannot()),
+            PumpError::Write(e) => {
+                anyhow::Error::new(e).context(format!("cannot write the plaintext to {output}"))
+            }
+        });
+    }
+    match sink {
+        Sink::Stdout(mut w) => w
+            .flush()
+            .with_context(|| format!("cannot write the plaintext to {output}"))?,
+        Sink::File(f) => f.commit()?,
+    }
+    tracing::info!(input = %input, plaintext_bytes = n, "decrypted");
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn required_pairs() {
+        let mut ctx = EncryptionContext::new();
+        ctx.insert("app", "billing");
+        ctx.insert("env", "prod");
+        check_required(&ctx, &[]).unwrap();
+        check_required(&ctx, &[("app".into(), "billing".into())]).unwrap();
+        let e = check_required(&ctx, &[("env".into(), "dev".into())]).unwrap_err();
+        assert!(e.to_string().contains("`env`"), "{e}");
+        assert!(
+            !e.to_string().contains("prod"),
+            "values are not printed: {e}"
+        );
+        let e = check_required(&ctx, &[("team".into(), "x".into())]).unwrap_err();
+        assert!(e.to_string().contains("no key `team`"), "{e}");
+    }
+}

@@ -1,0 +1,208 @@
+//! The verbs. Each takes its resolved settings; `main.rs` runs them on an executor.
+
+mod decrypt;
+mod encrypt;
+mod inspect;
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use zeroize::Zeroizing;
+
+use crate::cli::OutputFormat;
+use crate::config::{CommandSettings, Settings};
+use crate::io::{self as cio, Output};
+use crate::output::MetadataWire;
+use crate::report::{self, CliError};
+use crate::tree::{self, Direction};
+
+pub use decrypt::run as decrypt;
+pub use encrypt::run as encrypt;
+pub use inspect::run as inspect;
+
+/// Runs the command of `settings`.
+pub async fn run(settings: &Settings) -> anyhow::Result<()> {
+    match &settings.command {
+        CommandSettings::Encrypt(s) => encrypt(settings, s).await,
+        CommandSettings::Decrypt(s) => decrypt(settings, s).await,
+        CommandSettings::Inspect(s) => inspect(settings, s),
+    }
+}
+
+/// Writes a result record: to `--metadata-output` if given, and to stdout in JSON mode when
+/// stdout does not carry the data (and is not the metadata target already).
+pub(crate) fn emit_record(
+    settings: &Settings,
+    metadata: Option<&Output>,
+    data_on_stdout: bool,
+    record: &MetadataWire,
+) -> anyhow::Result<()> {
+    let line = serde_json::to_string(record)?;
+    if let Some(target) = metadata {
+        cio::append_line(target, &line)?;
+    }
+    if settings.format == OutputFormat::Json
+        && !data_on_stdout
+        && !metadata.is_some_and(Output::is_stdout)
+    {
+        cio::append_line(&Output::Stdout { explicit: true }, &line)?;
+    }
+    Ok(())
+}
+
+/// One file of a directory run: input path and output path.
+#[derive(Debug)]
+pub(crate) struct TreeJob {
+    pub(crate) input: PathBuf,
+    pub(crate) output: PathBuf,
+}
+
+/// Plans a directory run: checks the directories (creating the output one), lists the files.
+pub(crate) fn plan_tree(
+    in_dir: &Path,
+    out_dir: &Path,
+    direction: Direction,
+) -> anyhow::Result<Vec<TreeJob>> {
+    if !in_dir.is_dir() {
+        return Err(CliError::usage(format!(
+            "-r needs an input directory: {} is not one",
+            in_dir.display()
+        ))
+        .into());
+    }
+    tree::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create the output directory {}", out_dir.display()))?;
+    tree::check_not_nested(in_dir, out_dir)?;
+    let files = tree::walk(in_dir)
+        .with_context(|| format!("cannot read the directory {}", in_dir.display()))?;
+    let mut jobs = Vec::with_capacity(files.len());
+    for rel in files {
+        match tree::output_name(&rel, direction) {
+            Some(out) => jobs.push(TreeJob {
+                input: in_dir.join(&rel),
+                output: out_dir.join(out),
+            }),
+            None => tracing::warn!(
+                file = %in_dir.join(&rel).display(),
+                "skipped: no {} suffix",
+                tree::SUFFIX
+            ),
+        }
+    }
+    Ok(jobs)
+}
+
+/// Counts the files of a directory run; failures are printed as they happen and the run goes on.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    total: usize,
+    failed: usize,
+}
+
+impl Tally {
+    /// Records one file's result. A broken pipe stops the run (returned as the error).
+    pub(crate) fn record(
+        &mut self,
+        settings: &Settings,
+        result: anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        self.total += 1;
+        if let Err(e) = result {
+            if report::report(&e).broken_pipe {
+                return Err(e);
+            }
+            self.failed += 1;
+            report::emit(&e, settings.format == OutputFormat::Json, false);
+        }
+        Ok(())
+    }
+
+    /// The run's result: an error if any file failed.
+    pub(crate) fn finish(self) -> anyhow::Result<()> {
+        tracing::info!(
+            files = self.total,
+            failed = self.failed,
+            "directory run done"
+        );
+        if self.failed > 0 {
+            Err(CliError::failure(format!("{} of {} files failed", self.failed, self.total)).into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Creates the parent directory of a directory-run output file.
+pub(crate) fn create_parent(path: &Path) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        tree::create_dir_all(parent)
+            .with_context(|| format!("cannot create the directory {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+/// Copy buffer size.
+const CHUNK: usize = 64 * 1024;
+
+/// Which side of a copy failed.
+#[derive(Debug)]
+pub(crate) enum PumpError {
+    /// Reading failed.
+    Read(io::Error),
+    /// Writing failed.
+    Write(io::Error),
+}
+
+/// Copies `r` to `w` through a zeroized buffer (it may hold plaintext), counting the bytes
+/// written in `written`.
+pub(crate) fn pump<R: Read + ?Sized, W: Write + ?Sized>(
+    r: &mut R,
+    w: &mut W,
+    written: &mut u64,
+) -> Result<(), PumpError> {
+    let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(PumpError::Read(e)),
+        };
+        let chunk = buf.get(..n).unwrap_or_default();
+        w.write_all(chunk).map_err(PumpError::Write)?;
+        *written = written.saturating_add(n as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    struct Failing;
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from(io::ErrorKind::BrokenPipe))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn pump_copies_and_counts() {
+        let data = vec![7u8; CHUNK * 2 + 5];
+        let mut out = Vec::new();
+        let mut n = 0;
+        pump(&mut data.as_slice(), &mut out, &mut n).unwrap();
+        assert_eq!(out, data);
+        assert_eq!(n, data.len() as u64);
+        let mut n = 0;
+        assert!(matches!(
+            pump(&mut data.as_slice(), &mut Failing, &mut n),
+            Err(PumpError::Write(_))
+        ));
+    }
+}

@@ -1,0 +1,397 @@
+//! Resolved, validated settings (ripgrep's high-args): built from [`Cli`] before any command
+//! runs. Commands take these, never the raw clap structs.
+//!
+//! Everything that can be checked without touching files is checked here and reported as a
+//! usage error (exit 2): key reference syntax, context pairs, suite names, flag combinations.
+
+use std::path::Path;
+
+use coffer_core::{AlgorithmSuite, CommitmentPolicy, EncryptionContext};
+
+use crate::cli::{Cli, Command, DecryptArgs, EncryptArgs, InspectArgs, OutputFormat};
+use crate::io::{Input, Output};
+use crate::keyref::KeyRef;
+use crate::report::CliError;
+
+/// The resolved command line.
+#[derive(Debug)]
+pub struct Settings {
+    /// `--output`.
+    pub format: OutputFormat,
+    /// The verb.
+    pub command: CommandSettings,
+}
+
+/// The resolved verb.
+#[derive(Debug)]
+pub enum CommandSettings {
+    /// `coffer encrypt`.
+    Encrypt(EncryptSettings),
+    /// `coffer decrypt`.
+    Decrypt(DecryptSettings),
+    /// `coffer inspect`.
+    Inspect(InspectSettings),
+}
+
+/// `coffer encrypt`.
+#[derive(Debug)]
+pub struct EncryptSettings {
+    /// The keys; the first is the generator.
+    pub keys: Vec<KeyRef>,
+    /// Plaintext.
+    pub input: Input,
+    /// Message.
+    pub output: Output,
+    /// The context to store.
+    pub context: EncryptionContext,
+    /// `None`: the policy's default suite.
+    pub suite: Option<AlgorithmSuite>,
+    /// Frame length.
+    pub frame_length: u32,
+    /// Commitment policy.
+    pub policy: CommitmentPolicy,
+    /// Limit on data keys.
+    pub max_edks: Option<u16>,
+    /// `--force`.
+    pub force: bool,
+    /// `--metadata-output`.
+    pub metadata: Option<Output>,
+    /// `-r`: input and output are directories.
+    pub recursive: bool,
+}
+
+/// `coffer decrypt`.
+#[derive(Debug)]
+pub struct DecryptSettings {
+    /// The keys; any may unwrap.
+    pub keys: Vec<KeyRef>,
+    /// Message.
+    pub input: Input,
+    /// Plaintext.
+    pub output: Output,
+    /// Pairs the message's context must contain.
+    pub required_context: Vec<(String, String)>,
+    /// Commitment policy.
+    pub policy: CommitmentPolicy,
+    /// Limit on data keys.
+    pub max_edks: Option<u16>,
+    /// `--unsigned-only`.
+    pub unsigned_only: bool,
+    /// `--buffer`.
+    pub buffer: bool,
+    /// `--force`.
+    pub force: bool,
+    /// `--metadata-output`.
+    pub metadata: Option<Output>,
+    /// `-r`: input and output are directories.
+    pub recursive: bool,
+}
+
+/// `coffer inspect`.
+#[derive(Debug)]
+pub struct InspectSettings {
+    /// The message.
+    pub input: Input,
+    /// `-r`: the input is a directory.
+    pub recursive: bool,
+}
+
+impl Settings {
+    /// Resolves and validates the command line.
+    pub fn from_cli(cli: Cli) -> Result<Self, anyhow::Error> {
+        let command = match cli.command {
+            Command::Encrypt(a) => CommandSettings::Encrypt(encrypt(a)?),
+            Command::Decrypt(a) => CommandSettings::Decrypt(decrypt(a)?),
+            Command::Inspect(a) => CommandSettings::Inspect(inspect(a)?),
+        };
+        Ok(Self {
+            format: cli.output,
+            command,
+        })
+    }
+
+    /// Whether stdout carries data (so a JSON error object must not go there).
+    pub fn stdout_is_data(&self) -> bool {
+        match &self.command {
+            CommandSettings::Encrypt(e) => e.output.is_stdout(),
+            CommandSettings::Decrypt(d) => d.output.is_stdout(),
+            CommandSettings::Inspect(_) => false,
+        }
+    }
+}
+
+fn not_yet(flag: &str) -> CliError {
+    CliError::usage(format!("{flag} is not supported yet in this build"))
+}
+
+fn parse_keys(raw: &[String]) -> anyhow::Result<Vec<KeyRef>> {
+    raw.iter()
+        .map(|s| {
+            s.parse::<KeyRef>()
+                .map_err(|e| anyhow::Error::new(e).context(format!("--key {s}")))
+        })
+        .collect()
+}
+
+/// Splits `KEY=VALUE` at the first `=`.
+pub fn parse_pair(s: &str) -> Result<(String, String), CliError> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(CliError::usage(format!(
+            "bad encryption context pair `{s}`: expected KEY=VALUE"
+        ))),
+    }
+}
+
+/// Parses `-c` pairs: no duplicate keys; on encrypt, no reserved `aws-crypto-` keys.
+pub fn parse_context(raw: &[String], encrypt: bool) -> Result<Vec<(String, String)>, CliError> {
+    let mut pairs: Vec<(String, String)> = Vec::with_capacity(raw.len());
+    for s in raw {
+        let (k, v) = parse_pair(s)?;
+        if encrypt && k.starts_with(coffer_core::context::RESERVED_PREFIX) {
+            return Err(CliError::usage(format!(
+                "encryption context key `{k}` uses the reserved prefix `{}`",
+                coffer_core::context::RESERVED_PREFIX
+            ))
+            .hint("choose another key name; the SDK sets aws-crypto-* keys itself"));
+        }
+        if pairs.iter().any(|(pk, _)| *pk == k) {
+            return Err(CliError::usage(format!(
+                "encryption context key `{k}` given twice"
+            )));
+        }
+        pairs.push((k, v));
+    }
+    Ok(pairs)
+}
+
+fn policy(s: &str) -> Result<CommitmentPolicy, CliError> {
+    s.parse()
+        .map_err(|e| CliError::usage(format!("--commitment-policy {s}: {e}")))
+}
+
+fn max_edks(n: Option<u64>) -> Result<Option<u16>, CliError> {
+    n.map(|n| {
+        u16::try_from(n).map_err(|_| {
+            CliError::usage(format!(
+                "--max-encrypted-data-keys {n} is too large (a message holds at most 65535 data keys)"
+            ))
+        })
+    })
+    .transpose()
+}
+
+fn metadata(p: Option<&Path>, output: &Output) -> Result<Option<Output>, CliError> {
+    let Some(p) = p else { return Ok(None) };
+    let m = Output::from_arg(Some(p));
+    if m.is_stdout() && output.is_stdout() {
+        return Err(CliError::usage(
+            "--metadata-output - needs the output in a file (stdout already carries the data)",
+        )
+        .hint("add -o FILE, or give --metadata-output a file"));
+    }
+    if m.path().is_some() && m.path() == output.path() {
+        return Err(CliError::usage(
+            "--metadata-output and -o name the same file",
+        ));
+    }
+    Ok(Some(m))
+}
+
+/// `-r` needs real directories on both sides.
+fn check_recursive(input: &Input, output: &Output) -> Result<(), CliError> {
+    if input.path().is_none() || output.path().is_none() {
+        return Err(
+            CliError::usage("-r needs an input directory and an output directory")
+                .hint("use -r -i DIR -o DIR"),
+        );
+    }
+    Ok(())
+}
+
+fn encrypt(a: EncryptArgs) -> anyhow::Result<EncryptSettings> {
+    if a.data_key_cache.is_some() {
+        return Err(not_yet("--data-key-cache").into());
+    }
+    let keys = parse_keys(&a.keys)?;
+    let suite = a
+        .suite
+        .as_deref()
+        .map(|s| {
+            s.parse::<AlgorithmSuite>().map_err(|e| {
+                CliError::usage(format!("--suite {s}: {e}")).hint(
+                    "give the hex id (e.g. 0578) or the ESDK name (e.g. AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384)",
+                )
+            })
+        })
+        .transpose()?;
+    let policy = policy(&a.commitment_policy)?;
+    if let Some((s, Err(e))) = suite.map(|s| (s, policy.check_encrypt(s))) {
+        return Err(CliError::usage(format!("--suite {}: {e}", s.name()))
+            .hint(if s.is_committing() {
+                "committing suites need a policy other than forbid-encrypt-allow-decrypt"
+            } else {
+                "non-committing suites need --commitment-policy forbid-encrypt-allow-decrypt"
+            })
+            .into());
+    }
+    let context: EncryptionContext = parse_context(&a.context, true)?.into_iter().collect();
+    let input = Input::from_arg(a.input.as_deref());
+    let output = Output::from_arg(a.out.as_deref());
+    let metadata = metadata(a.metadata_output.as_deref(), &output)?;
+    if a.recursive {
+        check_recursive(&input, &output)?;
+    }
+    Ok(EncryptSettings {
+        keys,
+        input,
+        output,
+        context,
+        suite,
+        frame_length: a.frame_size,
+        policy,
+        max_edks: max_edks(a.max_encrypted_data_keys)?,
+        force: a.force,
+        metadata,
+        recursive: a.recursive,
+    })
+}
+
+fn decrypt(a: DecryptArgs) -> anyhow::Result<DecryptSettings> {
+    if a.keys.is_empty() {
+        return Err(CliError::usage("decrypt needs at least one --key KEYREF")
+            .hint("the local keyring (decrypting without --key) is not supported yet in this build")
+            .into());
+    }
+    let keys = parse_keys(&a.keys)?;
+    let input = Input::from_arg(a.input.as_deref());
+    let output = Output::from_arg(a.out.as_deref());
+    let metadata = metadata(a.metadata_output.as_deref(), &output)?;
+    if a.recursive {
+        check_recursive(&input, &output)?;
+    }
+    Ok(DecryptSettings {
+        keys,
+        input,
+        output,
+        required_context: parse_context(&a.context, false)?,
+        policy: policy(&a.commitment_policy)?,
+        max_edks: max_edks(a.max_encrypted_data_keys)?,
+        unsigned_only: a.unsigned_only,
+        buffer: a.buffer,
+        force: a.force,
+        metadata,
+        recursive: a.recursive,
+    })
+}
+
+fn inspect(a: InspectArgs) -> anyhow::Result<InspectSettings> {
+    let input = Input::from_arg(Some(&a.input));
+    if a.recursive && input.path().is_none() {
+        return Err(CliError::usage("inspect -r needs a directory, not stdin").into());
+    }
+    Ok(InspectSettings {
+        input,
+        recursive: a.recursive,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+    use clap::Parser;
+
+    fn settings(args: &[&str]) -> anyhow::Result<Settings> {
+        let mut v = vec!["coffer"];
+        v.extend_from_slice(args);
+        Settings::from_cli(Cli::try_parse_from(v).unwrap())
+    }
+
+    fn exit_code(r: anyhow::Result<Settings>) -> u8 {
+        crate::report::report(&r.unwrap_err()).exit_code
+    }
+
+    #[test]
+    fn pairs() {
+        assert_eq!(parse_pair("a=b=c").unwrap(), ("a".into(), "b=c".into()));
+        assert_eq!(parse_pair("a=").unwrap(), ("a".into(), String::new()));
+        assert!(parse_pair("=b").is_err());
+        assert!(parse_pair("ab").is_err());
+        assert!(parse_context(&["a=1".into(), "a=2".into()], false).is_err());
+        let e = parse_context(&["aws-crypto-public-key=x".into()], true).unwrap_err();
+        assert!(e.to_string().contains("reserved"), "{e}");
+        assert!(parse_context(&["aws-crypto-public-key=x".into()], false).is_ok());
+    }
+
+    #[test]
+    fn encrypt_settings() {
+        let s = settings(&[
+            "encrypt",
+            "--key",
+            "aes:k",
+            "-c",
+            "app=x",
+            "--suite",
+            "0478",
+            "--commitment-policy",
+            "require-encrypt-allow-decrypt",
+            "-o",
+            "out",
+        ])
+        .unwrap();
+        let CommandSettings::Encrypt(e) = s.command else {
+            panic!()
+        };
+        assert_eq!(e.suite.map(AlgorithmSuite::id), Some(0x0478));
+        assert_eq!(e.context.get("app"), Some("x"));
+        assert_eq!(e.output, Output::File("out".into()));
+        assert_eq!(e.input, Input::Stdin);
+        assert_eq!(e.frame_length, 4096);
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert_eq!(exit_code(settings(&["encrypt", "--key", "kms:alias/x"])), 2);
+        assert_eq!(exit_code(settings(&["encrypt", "--key", "aes:k", "-r"])), 2);
+        assert_eq!(
+            exit_code(settings(&["decrypt", "--key", "aes:k", "-r", "-i", "d"])),
+            2
+        );
+        assert!(settings(&["decrypt", "--key", "aes:k", "-r", "-i", "d", "-o", "e"]).is_ok());
+        assert_eq!(exit_code(settings(&["inspect", "-r"])), 2);
+        assert_eq!(exit_code(settings(&["decrypt"])), 2);
+        assert_eq!(
+            exit_code(settings(&["encrypt", "--key", "aes:k", "--suite", "zzz"])),
+            2
+        );
+        // non-committing suite under the default policy
+        assert_eq!(
+            exit_code(settings(&["encrypt", "--key", "aes:k", "--suite", "0178"])),
+            2
+        );
+        assert_eq!(
+            exit_code(settings(&[
+                "decrypt",
+                "--key",
+                "aes:k",
+                "--metadata-output",
+                "-"
+            ])),
+            2
+        );
+        assert!(
+            settings(&[
+                "decrypt",
+                "--key",
+                "aes:k",
+                "--metadata-output",
+                "-",
+                "-o",
+                "f"
+            ])
+            .is_ok()
+        );
+    }
+}

@@ -1,0 +1,597 @@
+//! Inputs and outputs of the file verbs.
+//!
+//! `-` (or no flag at all) means stdin/stdout. A file output is written to a temporary file in
+//! the same directory (mode `0600`), synced, and only then renamed over its name, so a partial or
+//! unverified output never appears under the output name: dropping an [`AtomicFile`] without
+//! [`AtomicFile::commit`] removes the temporary file. Without `--force` an existing output is
+//! refused twice: by [`check_output`] before any work, and at rename time (no-clobber rename), so
+//! a file created meanwhile is not replaced either.
+
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+/// Where a verb reads from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Standard input (`-` or no `-i`).
+    Stdin,
+    /// A file.
+    File(PathBuf),
+}
+
+impl Input {
+    /// `None` or `-` is stdin, anything else a file path.
+    pub fn from_arg(arg: Option<&Path>) -> Self {
+        match arg {
+            None => Self::Stdin,
+            Some(p) if p.as_os_str() == "-" => Self::Stdin,
+            Some(p) => Self::File(p.to_path_buf()),
+        }
+    }
+
+    /// The file path, if any.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Self::Stdin => None,
+            Self::File(p) => Some(p),
+        }
+    }
+
+    /// Opens the input. Files are checked to be regular files (or FIFOs/devices), not directories.
+    pub fn open(&self) -> Result<InputReader, FileError> {
+        match self {
+            Self::Stdin => Ok(InputReader {
+                inner: InputInner::Stdin(io::stdin()),
+                len: None,
+            }),
+            Self::File(path) => {
+                let file = File::open(path).map_err(|e| FileError::io(path, "open", e))?;
+                let meta = file
+                    .metadata()
+                    .map_err(|e| FileError::io(path, "read the metadata of", e))?;
+                if meta.is_dir() {
+                    return Err(FileError::IsDirectory(path.clone()));
+                }
+                let len = meta.is_file().then_some(meta.len());
+                Ok(InputReader {
+                    inner: InputInner::File(io::BufReader::with_capacity(INPUT_BUFFER, file)),
+                    len,
+                })
+            }
+        }
+    }
+}
+
+impl fmt::Display for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Stdin => f.write_str("-"),
+            Self::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// An open input.
+#[derive(Debug)]
+pub struct InputReader {
+    inner: InputInner,
+    len: Option<u64>,
+}
+
+#[derive(Debug)]
+enum InputInner {
+    Stdin(io::Stdin),
+    File(io::BufReader<File>),
+}
+
+/// Read-ahead for input files: message parsing reads small fields, so reads are batched.
+/// (Input is ciphertext on decrypt; on encrypt the plaintext passes through this buffer,
+/// which is the same exposure as the page cache it came from.)
+const INPUT_BUFFER: usize = 256 * 1024;
+
+impl InputReader {
+    /// The length of a regular input file (not known for stdin or pipes).
+    pub fn file_len(&self) -> Option<u64> {
+        self.len
+    }
+}
+
+impl Read for InputReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.inner {
+            InputInner::Stdin(s) => s.read(buf),
+            InputInner::File(f) => f.read(buf),
+        }
+    }
+}
+
+/// Where a verb writes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Standard output; `explicit` when the user wrote `-o -`.
+    Stdout {
+        /// `-o -` was given (so writing ciphertext to a terminal was asked for).
+        explicit: bool,
+    },
+    /// A file, written atomically.
+    File(PathBuf),
+}
+
+impl Output {
+    /// `None` is stdout (implicit), `-` stdout (explicit), anything else a file path.
+    pub fn from_arg(arg: Option<&Path>) -> Self {
+        match arg {
+            None => Self::Stdout { explicit: false },
+            Some(p) if p.as_os_str() == "-" => Self::Stdout { explicit: true },
+            Some(p) => Self::File(p.to_path_buf()),
+        }
+    }
+
+    /// The file path, if any.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Self::Stdout { .. } => None,
+            Self::File(p) => Some(p),
+        }
+    }
+
+    /// Whether this output is stdout.
+    pub fn is_stdout(&self) -> bool {
+        matches!(self, Self::Stdout { .. })
+    }
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Stdout { .. } => f.write_str("-"),
+            Self::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// What went wrong with an input or output file. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileError {
+    /// The output exists and `--force` was not given.
+    #[error("output file {} already exists", .0.display())]
+    Exists(PathBuf),
+    /// The output's parent directory does not exist.
+    #[error("directory {} does not exist (for output file {})", .dir.display(), .path.display())]
+    MissingParent {
+        /// The missing directory.
+        dir: PathBuf,
+        /// The output file asked for.
+        path: PathBuf,
+    },
+    /// A directory was given where a file is needed.
+    #[error("{} is a directory", .0.display())]
+    IsDirectory(PathBuf),
+    /// Input and output are the same file.
+    #[error("input and output are the same file ({})", .0.display())]
+    SameFile(PathBuf),
+    /// Ciphertext would go to a terminal.
+    #[error("refusing to write ciphertext to a terminal")]
+    CiphertextToTerminal,
+    /// Any other I/O failure.
+    #[error("cannot {action} {}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done ("open", "create a temporary file next to", ...).
+        action: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl FileError {
+    fn io(path: &Path, action: &'static str, source: io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            action,
+            source,
+        }
+    }
+
+    /// A hint for the user, if there is a useful one.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Exists(_) => Some("use --force to overwrite it"),
+            Self::CiphertextToTerminal => {
+                Some("redirect stdout, use -o FILE, or give -o - to write to the terminal anyway")
+            }
+            Self::MissingParent { .. } => Some("create the directory first"),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a usage error (exit 2) rather than a failure (exit 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Self::SameFile(_) | Self::CiphertextToTerminal)
+    }
+}
+
+/// The directory a file lives in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Checks an output file before any work is done: its directory exists, it is not a directory,
+/// and it does not exist unless `force`.
+pub fn check_output(path: &Path, force: bool) -> Result<(), FileError> {
+    let dir = parent_dir(path);
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(FileError::io(
+                dir,
+                "use as a directory",
+                io::Error::from(io::ErrorKind::NotADirectory),
+            ));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(FileError::MissingParent {
+                dir: dir.to_path_buf(),
+                path: path.to_path_buf(),
+            });
+        }
+        Err(e) => return Err(FileError::io(dir, "access", e)),
+    }
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => Err(FileError::IsDirectory(path.to_path_buf())),
+        Ok(_) if !force => Err(FileError::Exists(path.to_path_buf())),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(FileError::io(path, "access", e)),
+    }
+}
+
+/// Canonical form of a path that may not exist yet: its canonical directory plus its file name.
+fn canonical_maybe_missing(path: &Path) -> Option<PathBuf> {
+    if let Ok(c) = fs::canonicalize(path) {
+        return Some(c);
+    }
+    let name = path.file_name()?;
+    let dir = fs::canonicalize(parent_dir(path)).ok()?;
+    Some(dir.join(name))
+}
+
+/// Refuses an output that is the same file as the input (same canonical path, or the same
+/// inode through a hard link).
+pub fn check_distinct(input: &Input, output: &Output) -> Result<(), FileError> {
+    let (Some(i), Some(o)) = (input.path(), output.path()) else {
+        return Ok(());
+    };
+    if let (Some(ci), Some(co)) = (canonical_maybe_missing(i), canonical_maybe_missing(o)) {
+        if ci == co {
+            return Err(FileError::SameFile(o.to_path_buf()));
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(mi), Ok(mo)) = (fs::metadata(i), fs::metadata(o)) {
+            if mi.is_file() && mi.dev() == mo.dev() && mi.ino() == mo.ino() {
+                return Err(FileError::SameFile(o.to_path_buf()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The decision to refuse ciphertext on a terminal: stdout is a terminal and `-o -` was not
+/// given explicitly.
+pub fn refuse_ciphertext_to_terminal(output: &Output, stdout_is_terminal: bool) -> bool {
+    matches!(output, Output::Stdout { explicit: false }) && stdout_is_terminal
+}
+
+/// [`refuse_ciphertext_to_terminal`] applied to this process's stdout.
+pub fn check_ciphertext_destination(output: &Output) -> Result<(), FileError> {
+    if refuse_ciphertext_to_terminal(output, io::stdout().is_terminal()) {
+        Err(FileError::CiphertextToTerminal)
+    } else {
+        Ok(())
+    }
+}
+
+/// An output file that only appears under its name once [`AtomicFile::commit`] succeeds.
+///
+/// The data goes to a temporary file (mode `0600`) in the destination's directory; dropping the
+/// value without committing removes it.
+#[derive(Debug)]
+pub struct AtomicFile {
+    tmp: NamedTempFile,
+    dest: PathBuf,
+    force: bool,
+}
+
+impl AtomicFile {
+    /// Creates the temporary file next to `dest`.
+    pub fn create(dest: &Path, force: bool) -> Result<Self, FileError> {
+        let dir = parent_dir(dest);
+        let prefix = format!(
+            ".{}.",
+            dest.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        );
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".coffer-tmp");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(fs::Permissions::from_mode(0o600));
+        }
+        let tmp = builder.tempfile_in(dir).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                FileError::MissingParent {
+                    dir: dir.to_path_buf(),
+                    path: dest.to_path_buf(),
+                }
+            } else {
+                FileError::io(dir, "create a temporary file in", e)
+            }
+        })?;
+        tracing::debug!(tmp = %tmp.path().display(), dest = %dest.display(), "temporary output");
+        Ok(Self {
+            tmp,
+            dest: dest.to_path_buf(),
+            force,
+        })
+    }
+
+    /// The name the file will get.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Syncs the data and renames the temporary file over the destination (never replacing an
+    /// existing file unless `force`). On failure the temporary file is removed.
+    pub fn commit(mut self) -> Result<(), FileError> {
+        self.tmp
+            .flush()
+            .map_err(|e| FileError::io(&self.dest, "write", e))?;
+        self.tmp
+            .as_file()
+            .sync_all()
+            .map_err(|e| FileError::io(&self.dest, "sync", e))?;
+        let dest = self.dest;
+        let result = if self.force {
+            self.tmp.persist(&dest)
+        } else {
+            self.tmp.persist_noclobber(&dest)
+        };
+        if let Err(e) = result {
+            // `e.file` is dropped here, which removes the temporary file.
+            return Err(if e.error.kind() == io::ErrorKind::AlreadyExists {
+                FileError::Exists(dest)
+            } else {
+                FileError::io(&dest, "rename the temporary file to", e.error)
+            });
+        }
+        // Make the rename durable; the data itself is already synced.
+        if let Err(e) = File::open(parent_dir(&dest)).and_then(|d| d.sync_all()) {
+            tracing::warn!(dir = %parent_dir(&dest).display(), "cannot sync directory: {e}");
+        }
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tmp.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tmp.flush()
+    }
+}
+
+/// Appends one line to a JSON-lines sink (a file, created `0600` if missing, or stdout).
+pub fn append_line(target: &Output, line: &str) -> Result<(), FileError> {
+    match target {
+        Output::Stdout { .. } => {
+            let mut out = io::stdout().lock();
+            out.write_all(line.as_bytes())
+                .and_then(|()| out.write_all(b"\n"))
+                .and_then(|()| out.flush())
+                .map_err(|e| FileError::io(Path::new("-"), "write to", e))
+        }
+        Output::File(path) => {
+            let mut opts = fs::OpenOptions::new();
+            opts.append(true).create(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            let mut f = opts.open(path).map_err(|e| {
+                if e.kind() == io::ErrorKind::NotFound {
+                    FileError::MissingParent {
+                        dir: parent_dir(path).to_path_buf(),
+                        path: path.clone(),
+                    }
+                } else {
+                    FileError::io(path, "open", e)
+                }
+            })?;
+            let mut buf = Vec::with_capacity(line.len() + 1);
+            buf.extend_from_slice(line.as_bytes());
+            buf.push(b'\n');
+            f.write_all(&buf)
+                .map_err(|e| FileError::io(path, "write to", e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn dash_and_none_are_std_streams() {
+        assert_eq!(Input::from_arg(None), Input::Stdin);
+        assert_eq!(Input::from_arg(Some(Path::new("-"))), Input::Stdin);
+        assert_eq!(
+            Input::from_arg(Some(Path::new("a"))),
+            Input::File("a".into())
+        );
+        assert_eq!(Output::from_arg(None), Output::Stdout { explicit: false });
+        assert_eq!(
+            Output::from_arg(Some(Path::new("-"))),
+            Output::Stdout { explicit: true }
+        );
+        assert_eq!(Output::from_arg(Some(Path::new("-"))).to_string(), "-");
+    }
+
+    #[test]
+    fn terminal_decision() {
+        let implicit = Output::Stdout { explicit: false };
+        let explicit = Output::Stdout { explicit: true };
+        let file = Output::File("x".into());
+        assert!(refuse_ciphertext_to_terminal(&implicit, true));
+        assert!(!refuse_ciphertext_to_terminal(&implicit, false));
+        assert!(!refuse_ciphertext_to_terminal(&explicit, true));
+        assert!(!refuse_ciphertext_to_terminal(&file, true));
+    }
+
+    #[test]
+    fn check_output_cases() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        check_output(&out, false).unwrap();
+        fs::write(&out, b"x").unwrap();
+        assert!(matches!(
+            check_output(&out, false),
+            Err(FileError::Exists(_))
+        ));
+        check_output(&out, true).unwrap();
+        let missing = dir.path().join("nope").join("out");
+        let err = check_output(&missing, true).unwrap_err();
+        assert!(matches!(err, FileError::MissingParent { .. }), "{err}");
+        assert!(err.to_string().contains("nope"), "{err}");
+        assert!(matches!(
+            check_output(dir.path(), true),
+            Err(FileError::IsDirectory(_))
+        ));
+    }
+
+    #[test]
+    fn same_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        fs::write(&a, b"x").unwrap();
+        let same = dir.path().join(".").join("a");
+        assert!(matches!(
+            check_distinct(&Input::File(a.clone()), &Output::File(same)),
+            Err(FileError::SameFile(_))
+        ));
+        let b = dir.path().join("b");
+        check_distinct(&Input::File(a.clone()), &Output::File(b.clone())).unwrap();
+        #[cfg(unix)]
+        {
+            fs::hard_link(&a, &b).unwrap();
+            assert!(check_distinct(&Input::File(a), &Output::File(b)).is_err());
+        }
+    }
+
+    #[test]
+    fn atomic_file_commit_and_abort() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut f = AtomicFile::create(&out, false).unwrap();
+        f.write_all(b"partial").unwrap();
+        assert!(!out.exists());
+        drop(f);
+        assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
+
+        let mut f = AtomicFile::create(&out, false).unwrap();
+        f.write_all(b"done").unwrap();
+        f.commit().unwrap();
+        assert_eq!(fs::read(&out).unwrap(), b"done");
+        assert_eq!(names(dir.path()), ["out"]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&out).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn atomic_file_does_not_clobber_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut f = AtomicFile::create(&out, false).unwrap();
+        f.write_all(b"new").unwrap();
+        // Someone creates the file while we work.
+        fs::write(&out, b"theirs").unwrap();
+        assert!(matches!(f.commit(), Err(FileError::Exists(_))));
+        assert_eq!(fs::read(&out).unwrap(), b"theirs");
+        assert_eq!(names(dir.path()), ["out"]);
+
+        let mut f = AtomicFile::create(&out, true).unwrap();
+        f.write_all(b"new").unwrap();
+        f.commit().unwrap();
+        assert_eq!(fs::read(&out).unwrap(), b"new");
+    }
+
+    #[test]
+    fn atomic_file_missing_parent() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("no").join("out");
+        assert!(matches!(
+            AtomicFile::create(&out, false),
+            Err(FileError::MissingParent { .. })
+        ));
+    }
+
+    #[test]
+    fn input_open_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let err = Input::File(missing).open().unwrap_err();
+        assert!(err.to_string().contains("missing"), "{err}");
+        assert!(matches!(
+            Input::File(dir.path().to_path_buf()).open(),
+            Err(FileError::IsDirectory(_))
+        ));
+        let f = dir.path().join("f");
+        fs::write(&f, b"12345").unwrap();
+        let mut r = Input::File(f).open().unwrap();
+        assert_eq!(r.file_len(), Some(5));
+        let mut s = String::new();
+        r.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "12345");
+    }
+
+    #[test]
+    fn append_line_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("meta.jsonl");
+        append_line(&Output::File(m.clone()), "{\"a\":1}").unwrap();
+        append_line(&Output::File(m.clone()), "{\"a\":2}").unwrap();
+        assert_eq!(fs::read_to_string(&m).unwrap(), "{\"a\":1}\n{\"a\":2}\n");
+    }
+}

@@ -1,0 +1,833 @@
+//! Key references (KEYREF): one syntax for every `--key`.
+//!
+//! | form | meaning |
+//! |---|---|
+//! | `aes:PATH[?namespace=NS&name=NAME]` | raw AES key file: exactly 16/24/32 bytes, or the base64 text of such a key |
+//! | `rsa:PATH[?padding=P&namespace=NS&name=NAME]` | raw RSA: PEM public key (SPKI) to encrypt, PEM private key (PKCS#8) to decrypt |
+//! | `kms:…`, `pkcs11:…`, `local:NAME`, `NAME` | not supported yet in this build |
+//!
+//! The path ends at the first `?`. Query values may be percent-encoded (`%26` for `&`). The
+//! namespace defaults to `coffer` and the name to the key file's name.
+//!
+//! This module only parses references and reads key files; [`crate::keys`] turns them into
+//! keyrings. Key material is held in [`Zeroizing`] buffers and never printed.
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use base64::Engine as _;
+use zeroize::Zeroizing;
+
+/// The key namespace used when the reference gives none.
+pub const DEFAULT_NAMESPACE: &str = "coffer";
+
+/// A parsed key reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRef {
+    /// `aes:PATH…`
+    Aes(AesKeyRef),
+    /// `rsa:PATH…`
+    Rsa(RsaKeyRef),
+}
+
+/// `aes:PATH[?namespace=NS&name=NAME]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AesKeyRef {
+    /// The key file.
+    pub path: PathBuf,
+    /// The ESDK key namespace (provider id).
+    pub namespace: String,
+    /// The ESDK key name.
+    pub name: String,
+}
+
+/// `rsa:PATH[?padding=P&namespace=NS&name=NAME]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RsaKeyRef {
+    /// The PEM file.
+    pub path: PathBuf,
+    /// The padding scheme.
+    pub padding: Padding,
+    /// The ESDK key namespace (provider id).
+    pub namespace: String,
+    /// The ESDK key name.
+    pub name: String,
+}
+
+/// RSA padding schemes of the ESDK raw RSA keyring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Padding {
+    /// PKCS #1 v1.5.
+    Pkcs1,
+    /// OAEP with SHA-1 and MGF1-SHA-1.
+    OaepSha1,
+    /// OAEP with SHA-256 and MGF1-SHA-256 (the default).
+    #[default]
+    OaepSha256,
+    /// OAEP with SHA-384 and MGF1-SHA-384.
+    OaepSha384,
+    /// OAEP with SHA-512 and MGF1-SHA-512.
+    OaepSha512,
+}
+
+impl Padding {
+    /// Every padding with its KEYREF spelling.
+    pub const ALL: [(&'static str, Self); 5] = [
+        ("oaep-sha1", Self::OaepSha1),
+        ("oaep-sha256", Self::OaepSha256),
+        ("oaep-sha384", Self::OaepSha384),
+        ("oaep-sha512", Self::OaepSha512),
+        ("pkcs1", Self::Pkcs1),
+    ];
+
+    /// The KEYREF spelling.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, p)| *p == self)
+            .map_or("oaep-sha256", |(s, _)| s)
+    }
+}
+
+impl FromStr for Padding {
+    type Err = KeyRefError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(s))
+            .map(|(_, p)| *p)
+            .ok_or_else(|| KeyRefError::BadPadding(s.to_owned()))
+    }
+}
+
+impl fmt::Display for Padding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A KEYREF that cannot be parsed (a usage error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyRefError {
+    /// `--key ''`.
+    #[error("empty key reference")]
+    Empty,
+    /// A scheme this build does not know.
+    #[error("unknown key reference scheme `{0}:`")]
+    UnknownScheme(String),
+    /// A scheme of the contract that this build does not implement yet.
+    #[error("{what} key references (`{reference}`) are not supported yet in this build")]
+    NotSupported {
+        /// What kind of key ("AWS KMS", "PKCS#11", "local keyring").
+        what: &'static str,
+        /// The reference as given.
+        reference: String,
+    },
+    /// `aes:` with nothing after it.
+    #[error("`{0}` has no key file path")]
+    MissingPath(String),
+    /// A malformed query part.
+    #[error("bad query `{query}` in key reference: {why}")]
+    BadQuery {
+        /// The query part (after `?`).
+        query: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A query key the scheme does not take.
+    #[error("unknown parameter `{key}` in `{scheme}:` key reference (allowed: {allowed})")]
+    UnknownParameter {
+        /// The scheme.
+        scheme: &'static str,
+        /// The key given.
+        key: String,
+        /// The keys the scheme takes.
+        allowed: &'static str,
+    },
+    /// A query key given twice.
+    #[error("parameter `{0}` given twice in key reference")]
+    DuplicateParameter(String),
+    /// A query key with an empty value.
+    #[error("parameter `{0}` of the key reference is empty")]
+    EmptyParameter(String),
+    /// An unknown RSA padding.
+    #[error(
+        "unknown RSA padding `{0}` (expected oaep-sha1, oaep-sha256, oaep-sha384, oaep-sha512 or pkcs1)"
+    )]
+    BadPadding(String),
+    /// The key name would come from a file name that is not UTF-8.
+    #[error("cannot take a key name from the file name of {} (none, or not UTF-8); give it with `?name=NAME`", .0.display())]
+    NoDefaultName(PathBuf),
+}
+
+impl KeyRefError {
+    /// A hint for the user, if there is a useful one.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::UnknownScheme(_) | Self::Empty | Self::MissingPath(_) => {
+                Some("key references look like aes:PATH or rsa:PATH[?padding=oaep-sha256]")
+            }
+            Self::NotSupported { .. } => {
+                Some("this build supports raw key files: aes:PATH and rsa:PATH")
+            }
+            _ => None,
+        }
+    }
+}
+
+impl FromStr for KeyRef {
+    type Err = KeyRefError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err(KeyRefError::Empty);
+        }
+        let Some((scheme, rest)) = s.split_once(':') else {
+            return Err(KeyRefError::NotSupported {
+                what: "local keyring",
+                reference: s.to_owned(),
+            });
+        };
+        match scheme {
+            "aes" => {
+                let (path, params) = split_path_query(s, rest, "aes", &["namespace", "name"])?;
+                let (namespace, name) = namespace_and_name(&path, &params)?;
+                Ok(Self::Aes(AesKeyRef {
+                    path,
+                    namespace,
+                    name,
+                }))
+            }
+            "rsa" => {
+                let (path, params) =
+                    split_path_query(s, rest, "rsa", &["padding", "namespace", "name"])?;
+                let padding = match lookup(&params, "padding") {
+                    Some(p) => p.parse()?,
+                    None => Padding::default(),
+                };
+                let (namespace, mut name) = namespace_and_name(&path, &params)?;
+                if lookup(&params, "name").is_none() {
+                    name = rsa_pair_name(&name);
+                }
+                Ok(Self::Rsa(RsaKeyRef {
+                    path,
+                    padding,
+                    namespace,
+                    name,
+                }))
+            }
+            "kms" => Err(KeyRefError::NotSupported {
+                what: "AWS KMS",
+                reference: s.to_owned(),
+            }),
+            "pkcs11" => Err(KeyRefError::NotSupported {
+                what: "PKCS#11",
+                reference: s.to_owned(),
+            }),
+            "local" => Err(KeyRefError::NotSupported {
+                what: "local keyring",
+                reference: s.to_owned(),
+            }),
+            other => Err(KeyRefError::UnknownScheme(other.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for KeyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Aes(k) => write!(
+                f,
+                "aes:{} (namespace {}, name {})",
+                k.path.display(),
+                k.namespace,
+                k.name
+            ),
+            Self::Rsa(k) => write!(
+                f,
+                "rsa:{} (namespace {}, name {}, padding {})",
+                k.path.display(),
+                k.namespace,
+                k.name,
+                k.padding
+            ),
+        }
+    }
+}
+
+impl KeyRef {
+    /// The key file.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Aes(k) => &k.path,
+            Self::Rsa(k) => &k.path,
+        }
+    }
+}
+
+type Params = Vec<(String, String)>;
+
+fn lookup<'a>(params: &'a Params, key: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Splits `PATH[?QUERY]` and validates the query keys.
+fn split_path_query(
+    whole: &str,
+    rest: &str,
+    scheme: &'static str,
+    allowed: &'static [&'static str],
+) -> Result<(PathBuf, Params), KeyRefError> {
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() {
+        return Err(KeyRefError::MissingPath(whole.to_owned()));
+    }
+    let mut params = Params::new();
+    if let Some(query) = query {
+        let bad = |why: &str| KeyRefError::BadQuery {
+            query: query.to_owned(),
+            why: why.to_owned(),
+        };
+        if query.is_empty() {
+            return Err(bad("nothing after `?`"));
+        }
+        for pair in query.split('&') {
+            let Some((k, v)) = pair.split_once('=') else {
+                return Err(bad(&format!("`{pair}` is not KEY=VALUE")));
+            };
+            if !allowed.contains(&k) {
+                return Err(KeyRefError::UnknownParameter {
+                    scheme,
+                    key: k.to_owned(),
+                    allowed: match scheme {
+                        "rsa" => "padding, namespace, name",
+                        _ => "namespace, name",
+                    },
+                });
+            }
+            if lookup(&params, k).is_some() {
+                return Err(KeyRefError::DuplicateParameter(k.to_owned()));
+            }
+            let v =
+                percent_decode(v).ok_or_else(|| bad(&format!("bad percent-encoding in `{v}`")))?;
+            if v.is_empty() {
+                return Err(KeyRefError::EmptyParameter(k.to_owned()));
+            }
+            params.push((k.to_owned(), v));
+        }
+    }
+    Ok((PathBuf::from(path), params))
+}
+
+fn namespace_and_name(path: &Path, params: &Params) -> Result<(String, String), KeyRefError> {
+    let namespace = lookup(params, "namespace")
+        .unwrap_or(DEFAULT_NAMESPACE)
+        .to_owned();
+    let name = match lookup(params, "name") {
+        Some(n) => n.to_owned(),
+        None => path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| KeyRefError::NoDefaultName(path.to_path_buf()))?
+            .to_owned(),
+    };
+    Ok((namespace, name))
+}
+
+/// The default key name of an RSA key file: the file name without the suffixes that tell
+/// the public half from the private half, so that `alice.pub.pem` (encrypt) and `alice.pem`
+/// (decrypt), or `rsa-public.pem` and `rsa-private.pem`, name the same key.
+fn rsa_pair_name(file_name: &str) -> String {
+    const SUFFIXES: [&str; 12] = [
+        ".pem", ".der", ".pub", ".key", "-public", "-private", "_public", "_private", ".public",
+        ".private", "-pub", "_pub",
+    ];
+    let mut name = file_name;
+    while let Some(stripped) = SUFFIXES.iter().find_map(|s| name.strip_suffix(s)) {
+        if stripped.is_empty() {
+            break;
+        }
+        name = stripped;
+    }
+    name.to_owned()
+}
+
+/// Decodes `%XX` escapes; `None` on a bad escape or a result that is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// What a key is loaded for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Wrapping data keys.
+    Encrypt,
+    /// Unwrapping data keys.
+    Decrypt,
+}
+
+/// A key file that cannot be used. Every variant names the file; none shows key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyFileError {
+    /// The file cannot be read.
+    #[error("cannot read key file {}", .path.display())]
+    Read {
+        /// The key file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The AES key has the wrong length.
+    #[error(
+        "key file {} is not an AES key: {len} bytes, expected 16, 24 or 32 raw bytes or their base64 text",
+        .path.display()
+    )]
+    AesLength {
+        /// The key file.
+        path: PathBuf,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The file is not PEM.
+    #[error("key file {} is not a PEM file", .path.display())]
+    NotPem {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// A PEM block of a kind we cannot use.
+    #[error("key file {} holds a PEM `{label}`, which is not supported", .path.display())]
+    UnsupportedPem {
+        /// The key file.
+        path: PathBuf,
+        /// The PEM label.
+        label: String,
+    },
+    /// A private key was given to encrypt.
+    #[error("key file {}: encrypt needs the public key (SPKI PEM), not a private key", .path.display())]
+    NeedPublic {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// A public key was given to decrypt.
+    #[error("key file {}: decrypt needs the private key (PKCS#8 PEM), not a public key", .path.display())]
+    NeedPrivate {
+        /// The key file.
+        path: PathBuf,
+    },
+}
+
+impl KeyFileError {
+    /// A hint for the user, if there is a useful one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::AesLength { .. } => {
+                Some("create one with: head -c 32 /dev/urandom > KEYFILE".to_owned())
+            }
+            Self::NotPem { .. } => Some(
+                "rsa: keys are PEM files; convert DER with: openssl pkey -inform DER -in KEY -out KEY.pem"
+                    .to_owned(),
+            ),
+            Self::UnsupportedPem { label, .. } => match label.as_str() {
+                "RSA PRIVATE KEY" => Some(
+                    "convert the PKCS#1 key to PKCS#8 with: openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.p8.pem"
+                        .to_owned(),
+                ),
+                "RSA PUBLIC KEY" => Some(
+                    "convert the PKCS#1 public key to SPKI with: openssl rsa -RSAPublicKey_in -in KEY -pubout -out KEY.pub.pem"
+                        .to_owned(),
+                ),
+                "ENCRYPTED PRIVATE KEY" => Some(
+                    "decrypt the key first with: openssl pkcs8 -in KEY -nocrypt -out KEY.p8.pem"
+                        .to_owned(),
+                ),
+                _ => None,
+            },
+            Self::NeedPublic { .. } => Some(
+                "extract the public key with: openssl pkey -in KEY -pubout -out KEY.pub.pem"
+                    .to_owned(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyFileError> {
+    fs::read(path)
+        .map(Zeroizing::new)
+        .map_err(|source| KeyFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+fn is_aes_len(n: usize) -> bool {
+    matches!(n, 16 | 24 | 32)
+}
+
+/// Decodes base64 key text (surrounding ASCII whitespace ignored, padding optional).
+fn decode_base64_key(text: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let text = text.trim_ascii();
+    if text.is_empty() {
+        return None;
+    }
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let mut out = Zeroizing::new(Vec::with_capacity(text.len()));
+    engine.decode_vec(text, &mut out).ok()?;
+    Some(out)
+}
+
+/// Interprets the bytes of an AES key file: exactly 16, 24 or 32 bytes are the raw key;
+/// anything else must be base64 text of a 16-, 24- or 32-byte key.
+///
+/// Returns the key and whether it came from base64.
+pub fn parse_aes_key(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(Zeroizing<Vec<u8>>, bool), KeyFileError> {
+    if is_aes_len(bytes.len()) {
+        if decode_base64_key(bytes).is_some_and(|k| is_aes_len(k.len())) {
+            tracing::warn!(
+                file = %path.display(),
+                "key file is {} bytes that are also valid base64 text; using them as a raw key \
+                 (end the file with a newline to have it read as base64)",
+                bytes.len()
+            );
+        }
+        return Ok((Zeroizing::new(bytes.to_vec()), false));
+    }
+    match decode_base64_key(bytes) {
+        Some(k) if is_aes_len(k.len()) => Ok((k, true)),
+        _ => Err(KeyFileError::AesLength {
+            path: path.to_path_buf(),
+            len: bytes.len(),
+        }),
+    }
+}
+
+/// Reads an AES key file (see [`parse_aes_key`]).
+pub fn read_aes_key(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyFileError> {
+    let bytes = read_key_file(path)?;
+    let (key, from_base64) = parse_aes_key(path, &bytes)?;
+    tracing::debug!(file = %path.display(), bits = key.len() * 8, from_base64, "AES key file read");
+    Ok(key)
+}
+
+/// The kind of RSA PEM file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PemKind {
+    /// `PUBLIC KEY` (SPKI).
+    Public,
+    /// `PRIVATE KEY` (PKCS#8).
+    Private,
+}
+
+/// Finds the label of the first PEM block of `text`.
+pub fn pem_label(text: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(text).ok()?;
+    text.lines().find_map(|line| {
+        line.trim()
+            .strip_prefix("-----BEGIN ")?
+            .strip_suffix("-----")
+            .map(str::to_owned)
+    })
+}
+
+/// Classifies an RSA PEM file's bytes.
+pub fn classify_pem(path: &Path, bytes: &[u8]) -> Result<PemKind, KeyFileError> {
+    match pem_label(bytes).as_deref() {
+        Some("PUBLIC KEY") => Ok(PemKind::Public),
+        Some("PRIVATE KEY") => Ok(PemKind::Private),
+        Some(label) => Err(KeyFileError::UnsupportedPem {
+            path: path.to_path_buf(),
+            label: label.to_owned(),
+        }),
+        None => Err(KeyFileError::NotPem {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+/// Reads an RSA PEM file and checks it fits `purpose`: encrypt needs a public key unless
+/// `private_ok_for_encrypt` (the library can derive the public key), decrypt a private key.
+pub fn read_rsa_pem(
+    path: &Path,
+    purpose: Purpose,
+    private_ok_for_encrypt: bool,
+) -> Result<(Zeroizing<Vec<u8>>, PemKind), KeyFileError> {
+    let bytes = read_key_file(path)?;
+    let kind = classify_pem(path, &bytes)?;
+    match (purpose, kind) {
+        (Purpose::Encrypt, PemKind::Private) if !private_ok_for_encrypt => {
+            Err(KeyFileError::NeedPublic {
+                path: path.to_path_buf(),
+            })
+        }
+        (Purpose::Decrypt, PemKind::Public) => Err(KeyFileError::NeedPrivate {
+            path: path.to_path_buf(),
+        }),
+        _ => Ok((bytes, kind)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    fn aes(s: &str) -> AesKeyRef {
+        match s.parse::<KeyRef>().unwrap() {
+            KeyRef::Aes(k) => k,
+            KeyRef::Rsa(_) => panic!("not aes"),
+        }
+    }
+
+    fn rsa(s: &str) -> RsaKeyRef {
+        match s.parse::<KeyRef>().unwrap() {
+            KeyRef::Rsa(k) => k,
+            KeyRef::Aes(_) => panic!("not rsa"),
+        }
+    }
+
+    #[test]
+    fn aes_defaults() {
+        let k = aes("aes:/keys/master.key");
+        assert_eq!(k.path, Path::new("/keys/master.key"));
+        assert_eq!(k.namespace, "coffer");
+        assert_eq!(k.name, "master.key");
+        let k = aes("aes:rel/k");
+        assert_eq!(k.name, "k");
+    }
+
+    #[test]
+    fn aes_query() {
+        let k = aes("aes:k.bin?namespace=acme&name=prod%2Fdb%26x");
+        assert_eq!(k.namespace, "acme");
+        assert_eq!(k.name, "prod/db&x");
+        let k = aes("aes:k.bin?name=n");
+        assert_eq!(k.namespace, "coffer");
+        assert_eq!(k.name, "n");
+    }
+
+    #[test]
+    fn rsa_default_name_pairs_public_and_private_files() {
+        for (a, b) in [
+            ("alice.pub.pem", "alice.pem"),
+            ("rsa-4096-public.pem", "rsa-4096-private.pem"),
+            ("k_public.pem", "k_private.pem"),
+            ("id.pub", "id.key"),
+        ] {
+            assert_eq!(rsa(&format!("rsa:{a}")).name, rsa(&format!("rsa:{b}")).name);
+        }
+        assert_eq!(rsa("rsa:alice.pem").name, "alice");
+        assert_eq!(rsa("rsa:.pem").name, ".pem");
+        assert_eq!(rsa("rsa:x.pem?name=custom.pem").name, "custom.pem");
+    }
+
+    #[test]
+    fn rsa_padding() {
+        assert_eq!(rsa("rsa:k.pem").padding, Padding::OaepSha256);
+        for (s, p) in Padding::ALL {
+            assert_eq!(rsa(&format!("rsa:k.pem?padding={s}")).padding, p);
+            assert_eq!(p.as_str(), s);
+        }
+        let k = rsa("rsa:/a/k.pem?padding=pkcs1&namespace=ns&name=nm");
+        assert_eq!(
+            (k.padding, k.namespace.as_str(), k.name.as_str()),
+            (Padding::Pkcs1, "ns", "nm")
+        );
+        assert_eq!(
+            "rsa:k.pem?padding=oaep-md5".parse::<KeyRef>(),
+            Err(KeyRefError::BadPadding("oaep-md5".into()))
+        );
+    }
+
+    #[test]
+    fn bad_queries() {
+        let e = "aes:k?padding=pkcs1".parse::<KeyRef>().unwrap_err();
+        assert!(matches!(e, KeyRefError::UnknownParameter { .. }), "{e}");
+        assert!(e.to_string().contains("padding"), "{e}");
+        assert!(matches!(
+            "aes:k?name=a&name=b".parse::<KeyRef>(),
+            Err(KeyRefError::DuplicateParameter(_))
+        ));
+        assert!(matches!(
+            "aes:k?name".parse::<KeyRef>(),
+            Err(KeyRefError::BadQuery { .. })
+        ));
+        assert!(matches!(
+            "aes:k?".parse::<KeyRef>(),
+            Err(KeyRefError::BadQuery { .. })
+        ));
+        assert!(matches!(
+            "aes:k?name=".parse::<KeyRef>(),
+            Err(KeyRefError::EmptyParameter(_))
+        ));
+        assert!(matches!(
+            "aes:k?name=%zz".parse::<KeyRef>(),
+            Err(KeyRefError::BadQuery { .. })
+        ));
+        assert!(matches!(
+            "aes:".parse::<KeyRef>(),
+            Err(KeyRefError::MissingPath(_))
+        ));
+        assert!(matches!(
+            "aes:?name=x".parse::<KeyRef>(),
+            Err(KeyRefError::MissingPath(_))
+        ));
+        assert!(matches!(
+            "aes:/".parse::<KeyRef>(),
+            Err(KeyRefError::NoDefaultName(_))
+        ));
+        assert!(matches!(
+            "aes:/?name=x".parse::<KeyRef>(),
+            Ok(KeyRef::Aes(_))
+        ));
+        assert_eq!("".parse::<KeyRef>(), Err(KeyRefError::Empty));
+    }
+
+    #[test]
+    fn unsupported_schemes() {
+        for s in [
+            "kms:alias/x",
+            "kms:discovery",
+            "pkcs11:token=a;object=b",
+            "local:k",
+            "mykey",
+        ] {
+            let e = s.parse::<KeyRef>().unwrap_err();
+            assert!(matches!(e, KeyRefError::NotSupported { .. }), "{s}: {e}");
+            assert!(e.to_string().contains("not supported yet"), "{e}");
+            assert!(e.hint().is_some());
+        }
+        assert_eq!(
+            "foo:bar".parse::<KeyRef>(),
+            Err(KeyRefError::UnknownScheme("foo".into()))
+        );
+    }
+
+    #[test]
+    fn aes_key_file_forms() {
+        let p = Path::new("k");
+        for n in [16usize, 24, 32] {
+            let raw: Vec<u8> = (0..n).map(|i| u8::try_from(i).unwrap() ^ 0xA5).collect();
+            let (k, b64) = parse_aes_key(p, &raw).unwrap();
+            assert_eq!((k.as_slice(), b64), (raw.as_slice(), false));
+            let text = base64::engine::general_purpose::STANDARD.encode(&raw);
+            let (k, b64) = parse_aes_key(p, format!("{text}\n").as_bytes()).unwrap();
+            assert_eq!((k.as_slice(), b64), (raw.as_slice(), true));
+            let (k, _) = parse_aes_key(p, format!("  {text}\r\n").as_bytes()).unwrap();
+            assert_eq!(k.as_slice(), raw.as_slice());
+        }
+        // 32-byte base64 text (of a 24-byte key) without newline: exactly 32 bytes, so raw.
+        let text = base64::engine::general_purpose::STANDARD.encode([7u8; 24]);
+        let (k, b64) = parse_aes_key(p, text.as_bytes()).unwrap();
+        assert_eq!((k.len(), b64), (32, false));
+    }
+
+    #[test]
+    fn aes_key_file_bad_lengths() {
+        let p = Path::new("/keys/short.key");
+        for bytes in [
+            &b""[..],
+            &[1u8; 15][..],
+            &[1u8; 33][..],
+            b"not base64 !!!\n",
+            b"AAAA\n",
+        ] {
+            let e = parse_aes_key(p, bytes).unwrap_err();
+            assert!(e.to_string().contains("/keys/short.key"), "{e}");
+            assert!(e.to_string().contains("16, 24 or 32"), "{e}");
+        }
+        // base64 of a 20-byte key
+        let text = base64::engine::general_purpose::STANDARD.encode([1u8; 20]);
+        assert!(parse_aes_key(p, text.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn key_file_errors_do_not_show_key_bytes() {
+        let e = parse_aes_key(Path::new("k"), &[0xAB; 31]).unwrap_err();
+        let s = format!("{e} {e:?}");
+        assert!(
+            !s.to_lowercase().contains("ab, ab") && !s.contains("171"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn pem_classification() {
+        let p = Path::new("k.pem");
+        let public = b"-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n";
+        let private = b"junk\n-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+        let pkcs1 = b"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n";
+        assert_eq!(classify_pem(p, public).unwrap(), PemKind::Public);
+        assert_eq!(classify_pem(p, private).unwrap(), PemKind::Private);
+        let e = classify_pem(p, pkcs1).unwrap_err();
+        assert!(e.hint().unwrap().contains("pkcs8"), "{e}");
+        assert!(matches!(
+            classify_pem(p, &[0x30, 0x82, 1, 2]),
+            Err(KeyFileError::NotPem { .. })
+        ));
+    }
+
+    #[test]
+    fn rsa_purpose_checks() {
+        let dir = tempfile::tempdir().unwrap();
+        let public = dir.path().join("pub.pem");
+        let private = dir.path().join("priv.pem");
+        fs::write(
+            &public,
+            "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
+        )
+        .unwrap();
+        fs::write(
+            &private,
+            "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        assert!(read_rsa_pem(&public, Purpose::Encrypt, false).is_ok());
+        let e = read_rsa_pem(&private, Purpose::Encrypt, false).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("encrypt needs the public key (SPKI PEM)"),
+            "{e}"
+        );
+        assert!(read_rsa_pem(&private, Purpose::Encrypt, true).is_ok());
+        assert!(read_rsa_pem(&private, Purpose::Decrypt, false).is_ok());
+        let e = read_rsa_pem(&public, Purpose::Decrypt, false).unwrap_err();
+        assert!(e.to_string().contains("private key (PKCS#8 PEM)"), "{e}");
+        let e = read_rsa_pem(&dir.path().join("missing.pem"), Purpose::Decrypt, false).unwrap_err();
+        assert!(e.to_string().contains("missing.pem"), "{e}");
+    }
+}

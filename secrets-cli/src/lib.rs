@@ -1,0 +1,19 @@
+//! `coffer`: envelope encryption in the AWS Encryption SDK message format, and a secrets CLI.
+//!
+//! The binary (`main.rs`) parses the command line ([`cli`]), resolves it into
+//! [`config::Settings`], runs the command ([`commands`]) on an executor and turns errors into
+//! exit codes and `error:`/`hint:` lines ([`report`]). Tested helpers live here, not in
+//! `main.rs`.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod io;
+pub mod keyref;
+pub mod keys;
+pub mod logging;
+pub mod output;
+pub mod report;
+pub mod tree;

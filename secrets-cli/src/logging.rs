@@ -1,0 +1,51 @@
+//! Logs go to stderr (stdout carries data). Default level `warn`; `-q` → `error`, `-v` → `info`,
+//! `-vv` → `debug`, `-vvv` → `trace`. Without `-q`/`-v`, `RUST_LOG` is used when set.
+
+use tracing_subscriber::EnvFilter;
+
+/// The filter for the given flags (and `RUST_LOG`, when the flags do not set a level).
+pub fn filter(verbose: u8, quiet: bool, rust_log: Option<&str>) -> EnvFilter {
+    let level = match (quiet, verbose) {
+        (true, _) => Some("error"),
+        (false, 0) => None,
+        (false, 1) => Some("info"),
+        (false, 2) => Some("debug"),
+        (false, _) => Some("trace"),
+    };
+    match (level, rust_log) {
+        (Some(l), _) => EnvFilter::new(l),
+        (None, Some(env)) if !env.trim().is_empty() => {
+            EnvFilter::try_new(env).unwrap_or_else(|_| EnvFilter::new("warn"))
+        }
+        _ => EnvFilter::new("warn"),
+    }
+}
+
+/// Installs the stderr subscriber (once, from `main`).
+pub fn init(verbose: u8, quiet: bool) {
+    let env = std::env::var("RUST_LOG").ok();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter(verbose, quiet, env.as_deref()))
+        .with_writer(std::io::stderr)
+        .with_target(verbose >= 2)
+        .without_time()
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels() {
+        assert_eq!(filter(0, false, None).to_string(), "warn");
+        assert_eq!(filter(1, false, None).to_string(), "info");
+        assert_eq!(filter(2, false, Some("trace")).to_string(), "debug");
+        assert_eq!(filter(5, false, None).to_string(), "trace");
+        assert_eq!(filter(0, true, Some("debug")).to_string(), "error");
+        assert_eq!(
+            filter(0, false, Some("coffer=debug")).to_string(),
+            "coffer=debug"
+        );
+    }
+}

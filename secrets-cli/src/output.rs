@@ -1,0 +1,248 @@
+//! JSON wire types, kept apart from the library's types (ripgrep `jsont.rs`).
+//!
+//! Every object has `"type"` and `"schema": 1`. These types only serialize. They never carry
+//! key material or plaintext: encrypted data keys are shown by provider id and info only.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use coffer_core::{AlgorithmSuite, EncryptedDataKey, EncryptionContext};
+use serde::Serialize;
+
+/// Wire schema version.
+pub const SCHEMA: u32 = 1;
+
+/// An algorithm suite.
+#[derive(Debug, Serialize)]
+pub struct SuiteWire {
+    /// `"0x0578"`.
+    pub id: String,
+    /// The ESDK name.
+    pub name: &'static str,
+}
+
+impl From<AlgorithmSuite> for SuiteWire {
+    fn from(s: AlgorithmSuite) -> Self {
+        Self {
+            id: format!("0x{:04X}", s.id()),
+            name: s.name(),
+        }
+    }
+}
+
+/// An encrypted data key, without its ciphertext.
+#[derive(Debug, Serialize)]
+pub struct DataKeyWire {
+    /// The key provider (namespace) id.
+    pub provider_id: String,
+    /// The provider info: UTF-8 text when valid, else base64.
+    pub provider_info: String,
+    /// `"utf8"` or `"base64"`.
+    pub provider_info_encoding: &'static str,
+    /// The key name, when the provider info has a known layout (raw AES, raw RSA, KMS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
+}
+
+impl From<&EncryptedDataKey> for DataKeyWire {
+    fn from(edk: &EncryptedDataKey) -> Self {
+        let (provider_info, provider_info_encoding) = match std::str::from_utf8(&edk.provider_info)
+        {
+            Ok(s) => (s.to_owned(), "utf8"),
+            Err(_) => (
+                base64::engine::general_purpose::STANDARD.encode(&edk.provider_info),
+                "base64",
+            ),
+        };
+        Self {
+            provider_id: edk.provider_id.clone(),
+            provider_info,
+            provider_info_encoding,
+            key_name: key_name(&edk.provider_info),
+        }
+    }
+}
+
+/// The raw AES keyring's provider info ends with the tag length in bits (128), the IV length
+/// (12) and the IV; other keyrings put the key name (or ARN) there as it is.
+pub fn key_name(provider_info: &[u8]) -> Option<String> {
+    const RAW_AES_SUFFIX: [u8; 8] = [0, 0, 0, 128, 0, 0, 0, 12];
+    let name = match provider_info.len().checked_sub(20) {
+        Some(n)
+            if provider_info
+                .get(n..n + 8)
+                .is_some_and(|s| s == RAW_AES_SUFFIX) =>
+        {
+            provider_info.get(..n)?
+        }
+        _ => provider_info,
+    };
+    std::str::from_utf8(name).ok().map(str::to_owned)
+}
+
+fn context_map(ctx: &EncryptionContext) -> BTreeMap<String, String> {
+    ctx.iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// One `--metadata-output` line.
+#[derive(Debug, Serialize)]
+pub struct MetadataWire {
+    /// Always `"metadata"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// `"encrypt"` or `"decrypt"`.
+    pub mode: &'static str,
+    /// The input (`-` for stdin).
+    pub input: String,
+    /// The output (`-` for stdout).
+    pub output: String,
+    /// The suite.
+    pub suite: SuiteWire,
+    /// Hex.
+    pub message_id: String,
+    /// The whole stored context (with `aws-crypto-` entries).
+    pub encryption_context: BTreeMap<String, String>,
+    /// The data keys.
+    pub encrypted_data_keys: Vec<DataKeyWire>,
+}
+
+impl MetadataWire {
+    /// Builds a record.
+    pub fn new(
+        mode: &'static str,
+        input: String,
+        output: String,
+        suite: AlgorithmSuite,
+        message_id: &[u8],
+        context: &EncryptionContext,
+        edks: &[EncryptedDataKey],
+    ) -> Self {
+        Self {
+            kind: "metadata",
+            schema: SCHEMA,
+            mode,
+            input,
+            output,
+            suite: suite.into(),
+            message_id: hex::encode(message_id),
+            encryption_context: context_map(context),
+            encrypted_data_keys: edks.iter().map(DataKeyWire::from).collect(),
+        }
+    }
+}
+
+/// `coffer inspect --output json`.
+#[derive(Debug, Serialize)]
+pub struct HeaderWire {
+    /// Always `"header"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// The input (`-` for stdin).
+    pub input: String,
+    /// Message format version (1 or 2).
+    pub version: u8,
+    /// The suite.
+    pub suite: SuiteWire,
+    /// Hex.
+    pub message_id: String,
+    /// `"framed"` or `"non-framed"`.
+    pub content_type: &'static str,
+    /// Frame length in bytes (0 for non-framed).
+    pub frame_length: u32,
+    /// The stored context.
+    pub encryption_context: BTreeMap<String, String>,
+    /// The data keys.
+    pub encrypted_data_keys: Vec<DataKeyWire>,
+}
+
+impl HeaderWire {
+    /// Builds the record from a parsed header.
+    pub fn new(input: String, h: &coffer_core::MessageHeader) -> Self {
+        Self {
+            kind: "header",
+            schema: SCHEMA,
+            input,
+            version: h.version(),
+            suite: h.suite.into(),
+            message_id: hex::encode(&h.message_id),
+            content_type: content_type_name(h),
+            frame_length: h.frame_length,
+            encryption_context: context_map(&h.context),
+            encrypted_data_keys: h.edks.iter().map(DataKeyWire::from).collect(),
+        }
+    }
+
+    /// The human-readable form.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "input:       {}", self.input);
+        let _ = writeln!(s, "version:     {}", self.version);
+        let _ = writeln!(s, "suite:       {} {}", self.suite.id, self.suite.name);
+        let _ = writeln!(s, "message id:  {}", self.message_id);
+        if self.content_type == "framed" {
+            let _ = writeln!(s, "content:     framed, {}-byte frames", self.frame_length);
+        } else {
+            let _ = writeln!(s, "content:     {}", self.content_type);
+        }
+        if self.encryption_context.is_empty() {
+            let _ = writeln!(s, "context:     (empty)");
+        } else {
+            let _ = writeln!(s, "context:");
+            for (k, v) in &self.encryption_context {
+                let _ = writeln!(s, "  {} = {}", k.escape_debug(), v.escape_debug());
+            }
+        }
+        let _ = writeln!(s, "data keys:   {}", self.encrypted_data_keys.len());
+        for k in &self.encrypted_data_keys {
+            let name = k.key_name.as_deref().map_or_else(
+                || format!("(info, base64: {})", k.provider_info),
+                |n| n.escape_debug().to_string(),
+            );
+            let _ = writeln!(s, "  {}  {}", k.provider_id.escape_debug(), name);
+        }
+        s
+    }
+}
+
+fn content_type_name(h: &coffer_core::MessageHeader) -> &'static str {
+    if h.content_type == coffer_core::format::ContentType::Framed {
+        "framed"
+    } else {
+        "non-framed"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn raw_aes_provider_info_key_name() {
+        let mut info = b"master.key".to_vec();
+        info.extend_from_slice(&[0, 0, 0, 128, 0, 0, 0, 12]);
+        info.extend_from_slice(&[0xff; 12]);
+        assert_eq!(key_name(&info).as_deref(), Some("master.key"));
+        assert_eq!(key_name(b"rsa-key").as_deref(), Some("rsa-key"));
+        assert_eq!(key_name(&[0xff, 0xfe]), None);
+
+        let edk = EncryptedDataKey {
+            provider_id: "coffer".into(),
+            provider_info: info,
+            ciphertext: vec![1, 2, 3],
+        };
+        let w = DataKeyWire::from(&edk);
+        assert_eq!(w.provider_info_encoding, "base64");
+        assert_eq!(w.key_name.as_deref(), Some("master.key"));
+        let json = serde_json::to_string(&w).unwrap();
+        assert!(!json.contains("AQID"), "ciphertext must not appear: {json}");
+    }
+}

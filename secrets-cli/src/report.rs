@@ -1,0 +1,267 @@
+//! Turning an error into what the user sees: exit code, `error:` line, `hint:` lines.
+//!
+//! Commands return `anyhow::Result`; the typed errors inside the chain ([`CliError`],
+//! [`FileError`], [`KeyRefError`], [`KeyFileError`], `coffer_core::Error`) decide the exit code
+//! and the hints. A `BrokenPipe` anywhere in the chain means the reader of stdout went away:
+//! exit 0, print nothing (ripgrep).
+
+use std::io;
+
+use serde::Serialize;
+
+use crate::io::FileError;
+use crate::keyref::{KeyFileError, KeyRefError};
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: the operation failed.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code: usage or configuration error (the same as clap's).
+pub const EXIT_USAGE: u8 = 2;
+
+/// An error of the CLI itself, with its exit code and hints.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CliError {
+    usage: bool,
+    message: String,
+    hints: Vec<String>,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl CliError {
+    /// A usage or configuration error (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            usage: true,
+            message: message.into(),
+            hints: Vec::new(),
+            source: None,
+        }
+    }
+
+    /// A failed operation (exit 1).
+    pub fn failure(message: impl Into<String>) -> Self {
+        Self {
+            usage: false,
+            message: message.into(),
+            hints: Vec::new(),
+            source: None,
+        }
+    }
+
+    /// Puts `message` (and this error's hints) in front of `cause`.
+    #[must_use]
+    pub fn caused_by(mut self, cause: anyhow::Error) -> Self {
+        self.source = Some(cause.into());
+        self
+    }
+
+    /// Adds a `hint:` line.
+    #[must_use]
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+}
+
+/// What to tell the user about a failed command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Always `"error"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Wire schema version.
+    pub schema: u32,
+    /// The process exit code.
+    pub exit_code: u8,
+    /// The whole error chain on one line (`{:#}`); may hold indented lines (per-key reports).
+    pub message: String,
+    /// `hint:` lines.
+    pub hints: Vec<String>,
+    /// A reader of stdout went away: exit 0 quietly.
+    #[serde(skip)]
+    pub broken_pipe: bool,
+}
+
+fn core_hint(err: &coffer_core::Error) -> Option<&'static str> {
+    use coffer_core::Error as E;
+    match err {
+        E::Policy(what) if what.contains("commit") => Some(
+            "non-committing suites need --commitment-policy forbid-encrypt-allow-decrypt \
+             (encrypt) or require-encrypt-allow-decrypt (decrypt)",
+        ),
+        E::Policy(what) if what.contains("sign") => {
+            Some("the message uses a signed suite; drop --unsigned-only to accept it")
+        }
+        E::Policy(what) if what.contains("data key") => {
+            Some("raise --max-encrypted-data-keys if this many keys are expected")
+        }
+        E::Base64Input => Some("base64 -d < FILE | coffer decrypt ..."),
+        _ => None,
+    }
+}
+
+/// Classifies an error chain.
+pub fn report(err: &anyhow::Error) -> Report {
+    let mut usage = false;
+    let mut hints: Vec<String> = Vec::new();
+    let mut broken_pipe = false;
+    let add = |h: &str, hints: &mut Vec<String>| {
+        if !hints.iter().any(|x| x == h) {
+            hints.push(h.to_owned());
+        }
+    };
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<io::Error>() {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                broken_pipe = true;
+            }
+        } else if let Some(e) = cause.downcast_ref::<CliError>() {
+            usage |= e.usage;
+            for h in &e.hints {
+                add(h, &mut hints);
+            }
+        } else if let Some(e) = cause.downcast_ref::<FileError>() {
+            usage |= e.is_usage();
+            if let FileError::Io { source, .. } = e {
+                broken_pipe |= source.kind() == io::ErrorKind::BrokenPipe;
+            }
+            if let Some(h) = e.hint() {
+                add(h, &mut hints);
+            }
+        } else if let Some(e) = cause.downcast_ref::<KeyRefError>() {
+            usage = true;
+            if let Some(h) = e.hint() {
+                add(h, &mut hints);
+            }
+        } else if let Some(e) = cause.downcast_ref::<KeyFileError>() {
+            if let Some(h) = e.hint() {
+                add(&h, &mut hints);
+            }
+        } else if let Some(e) = cause.downcast_ref::<coffer_core::Error>() {
+            if let coffer_core::Error::Io(io) = e {
+                broken_pipe |= io.kind() == io::ErrorKind::BrokenPipe;
+            }
+            if let Some(h) = core_hint(e) {
+                add(h, &mut hints);
+            }
+        }
+    }
+    // A layer whose text already ends with its source's text is not repeated.
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if parts.last().is_some_and(|prev| prev.ends_with(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    let message = parts.join(": ");
+    Report {
+        kind: "error",
+        schema: 1,
+        exit_code: if broken_pipe {
+            EXIT_OK
+        } else if usage {
+            EXIT_USAGE
+        } else {
+            EXIT_FAILURE
+        },
+        message,
+        hints,
+        broken_pipe,
+    }
+}
+
+/// Prints an error for the user: the text on stderr, and in JSON mode also the JSON object on
+/// stdout unless stdout carries data. Prints nothing for a broken pipe. Returns the report.
+pub fn emit(err: &anyhow::Error, json: bool, stdout_is_data: bool) -> Report {
+    use std::io::Write as _;
+    let r = report(err);
+    if r.broken_pipe {
+        return r;
+    }
+    let _ = io::stderr().lock().write_all(r.to_text().as_bytes());
+    if json && !stdout_is_data {
+        if let Ok(line) = serde_json::to_string(&r) {
+            let _ = writeln!(io::stdout().lock(), "{line}");
+        }
+    }
+    r
+}
+
+impl Report {
+    /// The text for stderr: `error: …` then one `hint: …` line per hint.
+    pub fn to_text(&self) -> String {
+        let mut s = format!("error: {}\n", self.message);
+        for h in &self.hints {
+            s.push_str("hint: ");
+            s.push_str(h);
+            s.push('\n');
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+    use anyhow::Context as _;
+
+    #[test]
+    fn exit_codes_and_hints() {
+        let e = anyhow::Error::new(CliError::usage("bad flag").hint("try this"));
+        let r = report(&e);
+        assert_eq!(
+            (r.exit_code, r.hints.as_slice()),
+            (2, &["try this".to_owned()][..])
+        );
+        assert_eq!(r.to_text(), "error: bad flag\nhint: try this\n");
+
+        let e = anyhow::Error::new(FileError::Exists("out".into())).context("encrypting");
+        let r = report(&e);
+        assert_eq!(r.exit_code, 1);
+        assert_eq!(r.message, "encrypting: output file out already exists");
+        assert!(r.hints[0].contains("--force"));
+
+        let e = anyhow::Error::new("kms:x".parse::<crate::keyref::KeyRef>().unwrap_err());
+        assert_eq!(report(&e).exit_code, 2);
+    }
+
+    #[test]
+    fn broken_pipe_is_quiet_success() {
+        let e = anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe)).context("writing -");
+        let r = report(&e);
+        assert!(r.broken_pipe);
+        assert_eq!(r.exit_code, 0);
+        let e: anyhow::Result<()> = Err(coffer_core::Error::from(io::Error::from(
+            io::ErrorKind::BrokenPipe,
+        )))
+        .context("x");
+        assert!(report(&e.unwrap_err()).broken_pipe);
+    }
+
+    #[test]
+    fn wrapped_causes_keep_their_hints() {
+        let inner = anyhow::Error::new(FileError::Exists("f".into())).context("writing");
+        let e = anyhow::Error::new(CliError::failure("boom").hint("do it").caused_by(inner));
+        let r = report(&e);
+        assert_eq!(r.message, "boom: writing: output file f already exists");
+        assert_eq!(r.hints, ["do it", "use --force to overwrite it"]);
+        assert_eq!(r.exit_code, 1);
+    }
+
+    #[test]
+    fn json_report() {
+        let e = anyhow::Error::new(CliError::failure("boom"));
+        let v = serde_json::to_value(report(&e)).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["schema"], 1);
+        assert_eq!(v["exit_code"], 1);
+        assert!(v.get("broken_pipe").is_none());
+    }
+}

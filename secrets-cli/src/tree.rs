@@ -1,0 +1,143 @@
+//! Directory mode (`-r`): which files of a tree to process and where their outputs go.
+//!
+//! Only regular files are processed; symbolic links and special files are skipped (with a
+//! warning), so a link cannot pull files from outside the tree in. Encrypting adds the
+//! [`SUFFIX`]; decrypting removes it and skips files without it.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::report::CliError;
+
+/// The suffix of encrypted files in directory mode.
+pub const SUFFIX: &str = ".coffer";
+
+/// Which way a tree is processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Plaintext → message: add [`SUFFIX`].
+    Encrypt,
+    /// Message → plaintext: remove [`SUFFIX`].
+    Decrypt,
+}
+
+/// Lists the regular files below `root`, as paths relative to it, in a stable (sorted) order.
+/// Errors reading a directory are returned; symlinks and special files are skipped.
+pub fn walk(root: &Path) -> Result<Vec<PathBuf>, io::Error> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = root.join(&rel);
+        let mut entries = fs::read_dir(&dir)?.collect::<Result<Vec<_>, _>>()?;
+        entries.sort_by_key(fs::DirEntry::file_name);
+        let mut subdirs = Vec::new();
+        for e in entries {
+            let ty = e.file_type()?;
+            let child = rel.join(e.file_name());
+            if ty.is_dir() {
+                subdirs.push(child);
+            } else if ty.is_file() {
+                out.push(child);
+            } else {
+                tracing::warn!(path = %root.join(&child).display(), "skipped: not a regular file");
+            }
+        }
+        // Depth-first, in name order.
+        stack.extend(subdirs.into_iter().rev());
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The output path of `rel` (relative) in the output tree, or `None` if the file is skipped
+/// (decrypting a file without the suffix).
+pub fn output_name(rel: &Path, direction: Direction) -> Option<PathBuf> {
+    let name = rel.file_name()?.to_str()?;
+    match direction {
+        Direction::Encrypt => Some(rel.with_file_name(format!("{name}{SUFFIX}"))),
+        Direction::Decrypt => {
+            let stem = name.strip_suffix(SUFFIX)?;
+            (!stem.is_empty()).then(|| rel.with_file_name(stem))
+        }
+    }
+}
+
+/// Refuses an output tree inside the input tree or the other way round (both must exist).
+pub fn check_not_nested(input: &Path, output: &Path) -> Result<(), CliError> {
+    let ci = fs::canonicalize(input)
+        .map_err(|e| CliError::failure(format!("cannot open {}: {e}", input.display())))?;
+    let co = fs::canonicalize(output)
+        .map_err(|e| CliError::failure(format!("cannot open {}: {e}", output.display())))?;
+    if co.starts_with(&ci) || ci.starts_with(&co) {
+        return Err(CliError::usage(format!(
+            "the input directory {} and the output directory {} overlap",
+            input.display(),
+            output.display()
+        ))
+        .hint("choose an output directory outside the input tree"));
+    }
+    Ok(())
+}
+
+/// Creates `dir` and its parents (new directories mode `0700` on unix).
+pub fn create_dir_all(dir: &Path) -> io::Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn walk_lists_regular_files_sorted() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join("b/c")).unwrap();
+        fs::write(d.path().join("z"), b"").unwrap();
+        fs::write(d.path().join("a"), b"").unwrap();
+        fs::write(d.path().join("b/c/x"), b"").unwrap();
+        fs::write(d.path().join("b/y"), b"").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("/etc/passwd", d.path().join("link")).unwrap();
+        let files = walk(d.path()).unwrap();
+        let files: Vec<_> = files.iter().map(|p| p.to_str().unwrap()).collect();
+        assert_eq!(files, ["a", "b/c/x", "b/y", "z"]);
+    }
+
+    #[test]
+    fn output_names() {
+        let p = Path::new("d/f.txt");
+        assert_eq!(
+            output_name(p, Direction::Encrypt).unwrap(),
+            Path::new("d/f.txt.coffer")
+        );
+        assert_eq!(
+            output_name(Path::new("d/f.txt.coffer"), Direction::Decrypt).unwrap(),
+            Path::new("d/f.txt")
+        );
+        assert_eq!(output_name(p, Direction::Decrypt), None);
+        assert_eq!(output_name(Path::new(".coffer"), Direction::Decrypt), None);
+    }
+
+    #[test]
+    fn nesting_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let inner = d.path().join("in/out");
+        fs::create_dir_all(&inner).unwrap();
+        let other = d.path().join("other");
+        fs::create_dir_all(&other).unwrap();
+        assert!(check_not_nested(&d.path().join("in"), &inner).is_err());
+        assert!(check_not_nested(&inner, &d.path().join("in")).is_err());
+        assert!(check_not_nested(&d.path().join("in"), &d.path().join("in")).is_err());
+        check_not_nested(&d.path().join("in"), &other).unwrap();
+    }
+}
