@@ -22,5 +22,7 @@ mod common {
 
 #[path = "api/bad_input.rs"]
 mod bad_input;
+#[path = "api/props.rs"]
+mod props;
 #[path = "api/round_trip.rs"]
 mod round_trip;
