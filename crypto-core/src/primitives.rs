@@ -220,6 +220,16 @@ impl MessageHasher {
     pub fn update(&mut self, data: &[u8]) {
         self.0.update(data);
     }
+
+    #[cfg(test)]
+    pub(crate) fn finish_for_tests(self) -> Vec<u8> {
+        self.0.finish().as_ref().to_vec()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn clone_for_tests(&self) -> Self {
+        Self(self.0.clone())
+    }
 }
 
 /// An ephemeral ECDSA signing key for one message.

@@ -9,6 +9,7 @@
 use crate::error::{Error, Result};
 use crate::format::{ContentType, MAX_NON_FRAMED_LEN, RecordKind, body_aad, frame_iv};
 use crate::primitives::{GcmKey, IV_LEN, MessageHasher, TAG_LEN, VerificationKey};
+use crate::stream::SignatureHash;
 use crate::stream::encrypt::grow_zeroizing;
 use std::io::{self, Read};
 use zeroize::{Zeroize, Zeroizing};
@@ -45,7 +46,7 @@ pub struct DecryptingReader<R: Read> {
     frame_len: u32,
     max_non_framed: u64,
     seq: u32,
-    hasher: Option<MessageHasher>,
+    hasher: Option<SignatureHash>,
     verification: Option<VerificationKey>,
     release: Release,
     /// Read-ahead input: `input[ipos..iend]` is read but not consumed. Ciphertext only.
@@ -125,7 +126,7 @@ impl<R: Read> DecryptingReader<R> {
             frame_len: p.frame_len,
             max_non_framed: p.max_non_framed,
             seq: 1,
-            hasher: p.hasher,
+            hasher: p.hasher.map(SignatureHash::new),
             verification: p.verification,
             release,
             input: vec![0; INPUT_START.min(input_target)],
@@ -357,7 +358,7 @@ impl<R: Read> DecryptingReader<R> {
             ]));
             self.ensure(2 + len)?;
             let sig = self.ipos + 2..self.ipos + 2 + len;
-            key.verify(hasher, &self.input[sig.clone()])?;
+            key.verify(hasher.finish()?, &self.input[sig.clone()])?;
             self.ipos = sig.end;
         }
         if self.ipos < self.iend {

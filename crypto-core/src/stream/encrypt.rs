@@ -9,6 +9,7 @@
 use crate::error::{Error, Result};
 use crate::format::{RecordKind, body_aad, frame_iv};
 use crate::primitives::{GcmKey, IV_LEN, MessageHasher, SigningKey, TAG_LEN};
+use crate::stream::SignatureHash;
 use std::io::{self, Write};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -44,7 +45,7 @@ pub struct EncryptingWriter<W: Write> {
     sealed: usize,
     fill: usize,
     seq: u32,
-    hasher: Option<MessageHasher>,
+    hasher: Option<SignatureHash>,
     signing: Option<SigningKey>,
     aad: Vec<u8>,
     failed: bool,
@@ -97,7 +98,7 @@ impl<W: Write> EncryptingWriter<W> {
             sealed: 0,
             fill: REGULAR_PREFIX,
             seq: 1,
-            hasher,
+            hasher: hasher.map(SignatureHash::new),
             signing,
             aad: Vec::with_capacity(96),
             failed: false,
@@ -254,7 +255,7 @@ impl<W: Write> EncryptingWriter<W> {
         inner.write_all(&prefix)?;
         inner.write_all(payload)?;
         if let (Some(hasher), Some(key)) = (self.hasher.take(), self.signing.take()) {
-            let sig = key.sign(hasher)?;
+            let sig = key.sign(hasher.finish()?)?;
             let len = u16::try_from(sig.len())
                 .map_err(|_| Error::ApiMisuse("signature too long".into()))?;
             inner.write_all(&len.to_be_bytes())?;

@@ -2,6 +2,9 @@
 
 pub(crate) mod decrypt;
 pub(crate) mod encrypt;
+mod hash;
+
+pub(crate) use hash::SignatureHash;
 
 use crate::error::{Error, Result};
 use crate::primitives::{self, GcmKey, Hash, IV_LEN};

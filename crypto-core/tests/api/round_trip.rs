@@ -321,3 +321,41 @@ fn secrets_do_not_leak_through_debug() {
         "{s}"
     );
 }
+
+#[test]
+fn large_signed_messages_hash_alongside_and_still_verify() {
+    // Several MiB: the signature hash moves to its helper thread on both sides.
+    let cmm = cmm(aes_keyring("k", 32));
+    let pt = data(5 << 20);
+    for suite in [
+        AlgorithmSuite::Aes256GcmHkdfSha512CommitKeyEcdsaP384,
+        AlgorithmSuite::Aes128GcmHkdfSha256EcdsaP256,
+    ] {
+        let cfg = EncryptConfig::default()
+            .with_suite(Some(suite))
+            .with_commitment_policy(policy_for(suite))
+            .with_frame_length(65536)
+            .unwrap();
+        let msg = block(coffer_core::encrypt(cmm.clone(), &cfg, &ctx(), &pt)).unwrap();
+        let lax = DecryptConfig::default()
+            .with_commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt);
+        let out = block(coffer_core::decrypt(cmm.as_ref(), &lax, None, &msg)).unwrap();
+        assert_eq!(out.plaintext, pt, "suite {suite}");
+        // A flipped signature byte (last byte) fails, in both release modes.
+        let mut bad = msg.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        for release in [Release::PerFrame, Release::AfterSignature] {
+            let mut input = &bad[..];
+            let parsed = Decryptor::new(lax.clone()).read_header(&mut input).unwrap();
+            let ready = block(parsed.obtain_materials(cmm.as_ref(), None)).unwrap();
+            let mut r = ready.into_reader(input, release);
+            let mut sink = Vec::new();
+            assert!(
+                r.read_to_end(&mut sink).is_err(),
+                "suite {suite} {release:?}"
+            );
+            assert!(!r.is_verified());
+        }
+    }
+}
