@@ -115,6 +115,17 @@ pub enum Command {
     /// Show the header of a message (suite, message id, context, data keys); no key needed.
     #[command(after_help = EXIT_CODES)]
     Inspect(InspectArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
+    #[command(
+        after_help = "Install, for example:\n  coffer completions bash > ~/.local/share/bash-completion/completions/coffer\n  coffer completions zsh > \"${fpath[1]}/_coffer\"\n  coffer completions fish > ~/.config/fish/completions/coffer.fish"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout: `coffer man | man -l -`.
+    Man,
 }
 
 /// The commitment policies, in their CLI spelling.

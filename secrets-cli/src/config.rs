@@ -31,6 +31,10 @@ pub enum CommandSettings {
     Decrypt(DecryptSettings),
     /// `coffer inspect`.
     Inspect(InspectSettings),
+    /// `coffer completions SHELL`.
+    Completions(clap_complete::Shell),
+    /// `coffer man`.
+    Man,
 }
 
 /// `coffer encrypt`.
@@ -103,6 +107,8 @@ impl Settings {
             Command::Encrypt(a) => CommandSettings::Encrypt(encrypt(a)?),
             Command::Decrypt(a) => CommandSettings::Decrypt(decrypt(a)?),
             Command::Inspect(a) => CommandSettings::Inspect(inspect(a)?),
+            Command::Completions { shell } => CommandSettings::Completions(shell),
+            Command::Man => CommandSettings::Man,
         };
         Ok(Self {
             format: cli.output,
@@ -116,6 +122,7 @@ impl Settings {
             CommandSettings::Encrypt(e) => e.output.is_stdout(),
             CommandSettings::Decrypt(d) => d.output.is_stdout(),
             CommandSettings::Inspect(_) => false,
+            CommandSettings::Completions(_) | CommandSettings::Man => true,
         }
     }
 }

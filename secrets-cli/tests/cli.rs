@@ -783,6 +783,24 @@ mod misc {
     use super::*;
 
     #[test]
+    fn completions_and_man_page_come_from_the_clap_definitions() {
+        let env = Env::new();
+        env.run(&["completions", "bash"])
+            .success()
+            .stdout(contains("_coffer()").and(contains("--commitment-policy")));
+        env.run(&["completions", "zsh"])
+            .success()
+            .stdout(contains("#compdef coffer"));
+        env.run(&["completions", "fish"])
+            .success()
+            .stdout(contains("complete -c coffer"));
+        env.run(&["completions", "tcsh"]).code(2);
+        env.run(&["man"])
+            .success()
+            .stdout(contains(".TH coffer 1").and(contains("encrypt")));
+    }
+
+    #[test]
     fn help_on_every_verb() {
         let env = Env::new();
         env.sh("--help").success().stdout(contains("Exit status"));

@@ -27,7 +27,33 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         CommandSettings::Encrypt(s) => encrypt(settings, s).await,
         CommandSettings::Decrypt(s) => decrypt(settings, s).await,
         CommandSettings::Inspect(s) => inspect(settings, s),
+        CommandSettings::Completions(shell) => completions(*shell),
+        CommandSettings::Man => man_page(),
     }
+}
+
+/// Writes a completion script for `shell`, generated from the clap definitions.
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    use clap::CommandFactory as _;
+    let mut cmd = crate::cli::Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "coffer", &mut out);
+    write_stdout(&out)
+}
+
+/// Writes the man page (roff), generated from the clap definitions.
+fn man_page() -> anyhow::Result<()> {
+    use clap::CommandFactory as _;
+    let mut out = Vec::new();
+    clap_mangen::Man::new(crate::cli::Cli::command()).render(&mut out)?;
+    write_stdout(&out)
+}
+
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(bytes)?;
+    stdout.flush()?;
+    Ok(())
 }
 
 /// Writes a result record: to `--metadata-output` if given, and to stdout in JSON mode when
