@@ -109,6 +109,40 @@ pub struct MetadataWire {
     pub encryption_context: BTreeMap<String, String>,
     /// The data keys.
     pub encrypted_data_keys: Vec<DataKeyWire>,
+    /// Plaintext bytes encrypted or decrypted.
+    pub bytes: u64,
+}
+
+/// A `--metadata-output` line for a file that failed.
+#[derive(Debug, Serialize)]
+pub struct FailureWire {
+    /// Always `"failure"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// `"encrypt"` or `"decrypt"`.
+    pub mode: &'static str,
+    /// The input (`-` for stdin).
+    pub input: String,
+    /// The output that was not written (`-` for stdout).
+    pub output: String,
+    /// Why, as the error message says it (never key material or plaintext).
+    pub reason: String,
+}
+
+impl FailureWire {
+    /// Builds a record.
+    pub fn new(mode: &'static str, input: String, output: String, err: &anyhow::Error) -> Self {
+        Self {
+            kind: "failure",
+            schema: SCHEMA,
+            mode,
+            input,
+            output,
+            reason: format!("{err:#}"),
+        }
+    }
 }
 
 impl MetadataWire {
@@ -132,6 +166,7 @@ impl MetadataWire {
             message_id: hex::encode(message_id),
             encryption_context: context_map(context),
             encrypted_data_keys: edks.iter().map(DataKeyWire::from).collect(),
+            bytes: 0,
         }
     }
 }

@@ -395,6 +395,25 @@ mod files {
         assert_eq!(edk["provider_id"], "coffer");
         assert_eq!(edk["key_name"], "k32.bin");
         assert_eq!(edk["provider_info_encoding"], "base64");
+        assert_eq!(lines[0]["bytes"], 10_000);
+        assert_eq!(lines[1]["bytes"], 10_000);
+
+        // A failure gets a line with the reason, and no output file.
+        env.sh("decrypt --key aes:other.bin -i ct -o bad --metadata-output fail.jsonl")
+            .code(1);
+        assert!(!env.path("bad").exists());
+        let text = String::from_utf8(env.read("fail.jsonl")).unwrap();
+        let fail: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(fail["type"], "failure");
+        assert_eq!(fail["mode"], "decrypt");
+        assert_eq!(fail["input"], "ct");
+        assert_eq!(fail["output"], "bad");
+        assert!(
+            fail["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no key could decrypt")
+        );
 
         // To stdout when the data goes to a file.
         env.cmd()
@@ -750,9 +769,19 @@ mod directories {
         assert!(env.path("enc/a/b/two.bin.coffer").is_file());
         // A message that fails leaves no output; the others are decrypted.
         env.write("enc/a/one.txt.coffer", b"garbage");
-        env.sh("decrypt -r --key aes:k32.bin -i enc -o dec")
+        env.sh("decrypt -r --key aes:k32.bin -i enc -o dec --metadata-output meta.jsonl")
             .code(1)
             .stderr(contains("cannot decrypt enc/a/one.txt.coffer"));
+        let meta = String::from_utf8(env.read("meta.jsonl")).unwrap();
+        let lines: Vec<serde_json::Value> = meta
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 4, "{meta}");
+        let failed: Vec<_> = lines.iter().filter(|l| l["type"] == "failure").collect();
+        assert_eq!(failed.len(), 1, "{meta}");
+        assert_eq!(failed[0]["input"], "enc/a/one.txt.coffer");
+        assert!(!failed[0]["reason"].as_str().unwrap().is_empty());
         assert!(!env.path("dec/a/one.txt").exists());
         assert_eq!(env.read("dec/top.txt"), b"top");
         let leftovers: Vec<_> = fs::read_dir(env.path("dec/a"))

@@ -12,12 +12,12 @@ use anyhow::Context as _;
 use coffer_core::cmm::DefaultCmm;
 use coffer_core::{DecryptConfig, Decryptor, EncryptionContext, Release};
 
-use super::{PumpError, Tally, create_parent, emit_record, plan_tree, pump};
+use super::{PumpError, Tally, create_parent, emit_failure, emit_record, plan_tree, pump};
 use crate::config::{DecryptSettings, Settings};
 use crate::io::{self as cio, AtomicFile, Input, Output};
 use crate::keyref::Purpose;
 use crate::keys;
-use crate::output::MetadataWire;
+use crate::output::{FailureWire, MetadataWire};
 use crate::report::CliError;
 use crate::tree::Direction;
 
@@ -100,7 +100,14 @@ pub async fn run(settings: &Settings, s: &DecryptSettings) -> anyhow::Result<()>
         .with_unsigned_only(s.unsigned_only);
 
     let (Some(in_dir), Some(out_dir), true) = (s.input.path(), s.output.path(), s.recursive) else {
-        let record = decrypt_one(&cmm, &cfg, s, &s.input, &s.output).await?;
+        let record = match decrypt_one(&cmm, &cfg, s, &s.input, &s.output).await {
+            Ok(r) => r,
+            Err(e) => {
+                let rec =
+                    FailureWire::new("decrypt", s.input.to_string(), s.output.to_string(), &e);
+                return Err(emit_failure(s.metadata.as_ref(), rec, e));
+            }
+        };
         return emit_record(settings, s.metadata.as_ref(), s.output.is_stdout(), &record);
     };
     let mut tally = Tally::default();
@@ -113,7 +120,11 @@ pub async fn run(settings: &Settings, s: &DecryptSettings) -> anyhow::Result<()>
             let record = decrypt_one(&cmm, &cfg, s, &input, &output).await?;
             emit_record(settings, s.metadata.as_ref(), false, &record)
         }
-        .await;
+        .await
+        .map_err(|e| {
+            let rec = FailureWire::new("decrypt", input.to_string(), output.to_string(), &e);
+            emit_failure(s.metadata.as_ref(), rec, e)
+        });
         tally.record(settings, result)?;
     }
     tally.finish()
@@ -217,6 +228,8 @@ async fn decrypt_one(
         Sink::File(f) => f.commit()?,
     }
     tracing::info!(input = %input, plaintext_bytes = n, "decrypted");
+    let mut record = record;
+    record.bytes = n;
     Ok(record)
 }
 

@@ -7,12 +7,12 @@ use anyhow::Context as _;
 use coffer_core::cmm::{DefaultCmm, MaterialsManager};
 use coffer_core::{EncryptConfig, Encryptor};
 
-use super::{PumpError, Tally, create_parent, emit_record, plan_tree, pump};
+use super::{PumpError, Tally, create_parent, emit_failure, emit_record, plan_tree, pump};
 use crate::config::{EncryptSettings, Settings};
 use crate::io::{self as cio, AtomicFile, Input, Output};
 use crate::keyref::Purpose;
 use crate::keys;
-use crate::output::MetadataWire;
+use crate::output::{FailureWire, MetadataWire};
 use crate::tree::Direction;
 
 /// Where the message goes.
@@ -53,7 +53,14 @@ pub async fn run(settings: &Settings, s: &EncryptSettings) -> anyhow::Result<()>
     let encryptor = Encryptor::new(cmm, cfg);
 
     let (Some(in_dir), Some(out_dir), true) = (s.input.path(), s.output.path(), s.recursive) else {
-        let record = encrypt_one(&encryptor, s, &s.input, &s.output).await?;
+        let record = match encrypt_one(&encryptor, s, &s.input, &s.output).await {
+            Ok(r) => r,
+            Err(e) => {
+                let rec =
+                    FailureWire::new("encrypt", s.input.to_string(), s.output.to_string(), &e);
+                return Err(emit_failure(s.metadata.as_ref(), rec, e));
+            }
+        };
         return emit_record(settings, s.metadata.as_ref(), s.output.is_stdout(), &record);
     };
     let mut tally = Tally::default();
@@ -66,7 +73,11 @@ pub async fn run(settings: &Settings, s: &EncryptSettings) -> anyhow::Result<()>
             let record = encrypt_one(&encryptor, s, &input, &output).await?;
             emit_record(settings, s.metadata.as_ref(), false, &record)
         }
-        .await;
+        .await
+        .map_err(|e| {
+            let rec = FailureWire::new("encrypt", input.to_string(), output.to_string(), &e);
+            emit_failure(s.metadata.as_ref(), rec, e)
+        });
         tally.record(settings, result)?;
     }
     tally.finish()
@@ -139,5 +150,7 @@ async fn encrypt_one(
         }
     }
     tracing::info!(input = %input, plaintext_bytes = n, "encrypted");
+    let mut record = record;
+    record.bytes = n;
     Ok(record)
 }

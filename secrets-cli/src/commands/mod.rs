@@ -56,6 +56,22 @@ fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes a failure line to `--metadata-output` (if given) and passes the error on.
+pub(crate) fn emit_failure(
+    metadata: Option<&Output>,
+    record: crate::output::FailureWire,
+    err: anyhow::Error,
+) -> anyhow::Error {
+    if let Some(target) = metadata {
+        if let Ok(line) = serde_json::to_string(&record) {
+            if let Err(e) = cio::append_line(target, &line) {
+                tracing::warn!("cannot write the failure record to {target}: {e:#}");
+            }
+        }
+    }
+    err
+}
+
 /// Writes a result record: to `--metadata-output` if given, and to stdout in JSON mode when
 /// stdout does not carry the data (and is not the metadata target already).
 pub(crate) fn emit_record(
