@@ -18,6 +18,8 @@ use crate::report::CliError;
 pub struct Settings {
     /// `--output`.
     pub format: OutputFormat,
+    /// `-q`: errors only, no progress bar.
+    pub quiet: bool,
     /// The verb.
     pub command: CommandSettings,
 }
@@ -112,6 +114,7 @@ impl Settings {
         };
         Ok(Self {
             format: cli.output,
+            quiet: cli.quiet,
             command,
         })
     }

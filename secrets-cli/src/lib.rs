@@ -15,5 +15,6 @@ pub mod keyref;
 pub mod keys;
 pub mod logging;
 pub mod output;
+mod progress;
 pub mod report;
 pub mod tree;

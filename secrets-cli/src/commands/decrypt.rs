@@ -18,6 +18,7 @@ use crate::io::{self as cio, AtomicFile, Input, Output};
 use crate::keyref::Purpose;
 use crate::keys;
 use crate::output::{FailureWire, MetadataWire};
+use crate::progress::Progress;
 use crate::report::CliError;
 use crate::tree::Direction;
 
@@ -100,7 +101,7 @@ pub async fn run(settings: &Settings, s: &DecryptSettings) -> anyhow::Result<()>
         .with_unsigned_only(s.unsigned_only);
 
     let (Some(in_dir), Some(out_dir), true) = (s.input.path(), s.output.path(), s.recursive) else {
-        let record = match decrypt_one(&cmm, &cfg, s, &s.input, &s.output).await {
+        let record = match decrypt_one(&cmm, &cfg, s, &s.input, &s.output, settings.quiet).await {
             Ok(r) => r,
             Err(e) => {
                 let rec =
@@ -117,7 +118,7 @@ pub async fn run(settings: &Settings, s: &DecryptSettings) -> anyhow::Result<()>
         let result = async {
             create_parent(&job.output)?;
             preflight(s, &input, &output)?;
-            let record = decrypt_one(&cmm, &cfg, s, &input, &output).await?;
+            let record = decrypt_one(&cmm, &cfg, s, &input, &output, settings.quiet).await?;
             emit_record(settings, s.metadata.as_ref(), false, &record)
         }
         .await
@@ -146,8 +147,10 @@ async fn decrypt_one(
     s: &DecryptSettings,
     input: &Input,
     output: &Output,
+    quiet: bool,
 ) -> anyhow::Result<MetadataWire> {
     let mut reader = input.open()?;
+    let progress = Progress::new(quiet, reader.file_len(), &format!("decrypting {input}"));
     let cannot = || format!("cannot decrypt {input}");
     let header = Decryptor::new(cfg.clone())
         .read_header(&mut reader)
@@ -203,7 +206,7 @@ async fn decrypt_one(
     };
     let mut decrypting = ready.into_reader(reader, release);
     let mut n = 0u64;
-    if let Err(e) = pump(&mut decrypting, &mut sink, &mut n) {
+    if let Err(e) = pump(&mut decrypting, &mut sink, &mut n, &progress) {
         let partial = sink.is_stdout() && n > 0;
         // Dropping the sink removes a temporary output file.
         drop(sink);

@@ -13,6 +13,7 @@ use crate::io::{self as cio, AtomicFile, Input, Output};
 use crate::keyref::Purpose;
 use crate::keys;
 use crate::output::{FailureWire, MetadataWire};
+use crate::progress::Progress;
 use crate::tree::Direction;
 
 /// Where the message goes.
@@ -53,7 +54,7 @@ pub async fn run(settings: &Settings, s: &EncryptSettings) -> anyhow::Result<()>
     let encryptor = Encryptor::new(cmm, cfg);
 
     let (Some(in_dir), Some(out_dir), true) = (s.input.path(), s.output.path(), s.recursive) else {
-        let record = match encrypt_one(&encryptor, s, &s.input, &s.output).await {
+        let record = match encrypt_one(&encryptor, s, &s.input, &s.output, settings.quiet).await {
             Ok(r) => r,
             Err(e) => {
                 let rec =
@@ -70,7 +71,7 @@ pub async fn run(settings: &Settings, s: &EncryptSettings) -> anyhow::Result<()>
         let result = async {
             create_parent(&job.output)?;
             preflight(s, &input, &output)?;
-            let record = encrypt_one(&encryptor, s, &input, &output).await?;
+            let record = encrypt_one(&encryptor, s, &input, &output, settings.quiet).await?;
             emit_record(settings, s.metadata.as_ref(), false, &record)
         }
         .await
@@ -99,8 +100,10 @@ async fn encrypt_one(
     s: &EncryptSettings,
     input: &Input,
     output: &Output,
+    quiet: bool,
 ) -> anyhow::Result<MetadataWire> {
     let mut reader = input.open()?;
+    let progress = Progress::new(quiet, reader.file_len(), &format!("encrypting {input}"));
     let prepared = encryptor
         .prepare(&s.context, reader.file_len())
         .await
@@ -130,7 +133,7 @@ async fn encrypt_one(
     };
     let mut writer = prepared.wrap_output(sink).with_context(cannot_write)?;
     let mut n = 0;
-    match pump(&mut reader, &mut writer, &mut n) {
+    match pump(&mut reader, &mut writer, &mut n, &progress) {
         Ok(()) => {}
         Err(PumpError::Read(e)) => {
             return Err(anyhow::Error::new(e).context(format!("cannot read {input}")));

@@ -202,6 +202,7 @@ pub(crate) fn pump<R: Read + ?Sized, W: Write + ?Sized>(
     r: &mut R,
     w: &mut W,
     written: &mut u64,
+    progress: &crate::progress::Progress,
 ) -> Result<(), PumpError> {
     let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
     loop {
@@ -214,6 +215,7 @@ pub(crate) fn pump<R: Read + ?Sized, W: Write + ?Sized>(
         let chunk = buf.get(..n).unwrap_or_default();
         w.write_all(chunk).map_err(PumpError::Write)?;
         *written = written.saturating_add(n as u64);
+        progress.inc(n as u64);
     }
 }
 
@@ -222,6 +224,7 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
+    use crate::progress::Progress;
 
     struct Failing;
     impl Write for Failing {
@@ -238,12 +241,17 @@ mod tests {
         let data = vec![7u8; CHUNK * 2 + 5];
         let mut out = Vec::new();
         let mut n = 0;
-        pump(&mut data.as_slice(), &mut out, &mut n).unwrap();
+        pump(&mut data.as_slice(), &mut out, &mut n, &Progress::hidden()).unwrap();
         assert_eq!(out, data);
         assert_eq!(n, data.len() as u64);
         let mut n = 0;
         assert!(matches!(
-            pump(&mut data.as_slice(), &mut Failing, &mut n),
+            pump(
+                &mut data.as_slice(),
+                &mut Failing,
+                &mut n,
+                &Progress::hidden()
+            ),
             Err(PumpError::Write(_))
         ));
     }
