@@ -138,10 +138,10 @@ impl<W: Write> EncryptingWriter<W> {
         Ok(())
     }
 
-    /// Seals the full frame gathered in the buffer as a regular frame.
-    fn seal_pending_regular(&mut self) -> Result<()> {
+    /// The sequence number and IV of the next regular frame, with its AAD in `self.aad`.
+    fn start_regular(&mut self, len: usize) -> Result<(u32, [u8; IV_LEN])> {
         let seq = self.regular_seq()?;
-        let len64 = u64::try_from(self.pending()).map_err(|_| Error::TooManyFrames)?;
+        let len64 = u64::try_from(len).map_err(|_| Error::TooManyFrames)?;
         body_aad(
             &mut self.aad,
             &self.message_id,
@@ -149,7 +149,12 @@ impl<W: Write> EncryptingWriter<W> {
             seq,
             len64,
         );
-        let iv = frame_iv(seq);
+        Ok((seq, frame_iv(seq)))
+    }
+
+    /// Seals the full frame gathered in the buffer as a regular frame.
+    fn seal_pending_regular(&mut self) -> Result<()> {
+        let (seq, iv) = self.start_regular(self.pending())?;
         let body = self.sealed + REGULAR_PREFIX..self.fill;
         let tag = self
             .gcm
@@ -163,16 +168,7 @@ impl<W: Write> EncryptingWriter<W> {
     /// Seals `pt` (a whole frame, with nothing pending) as a regular frame, straight from
     /// the caller's slice into the buffer.
     fn seal_regular_from(&mut self, pt: &[u8]) -> Result<()> {
-        let seq = self.regular_seq()?;
-        let len64 = u64::try_from(pt.len()).map_err(|_| Error::TooManyFrames)?;
-        body_aad(
-            &mut self.aad,
-            &self.message_id,
-            RecordKind::Regular,
-            seq,
-            len64,
-        );
-        let iv = frame_iv(seq);
+        let (seq, iv) = self.start_regular(pt.len())?;
         let start = self.sealed + REGULAR_PREFIX;
         let end = start + pt.len() + TAG_LEN;
         grow_zeroizing(&mut self.buf, end);

@@ -7,12 +7,12 @@ use anyhow::Context as _;
 use coffer_core::cmm::{DefaultCmm, MaterialsManager};
 use coffer_core::{EncryptConfig, Encryptor};
 
-use super::{PumpError, Tally, create_parent, emit_failure, emit_record, plan_tree, pump};
+use super::{PumpError, Tally, create_parent, emit_record, plan_tree, pump, record_failure};
 use crate::config::{EncryptSettings, Settings};
 use crate::io::{self as cio, AtomicFile, Input, Output};
 use crate::keyref::Purpose;
 use crate::keys;
-use crate::output::{FailureWire, MetadataWire};
+use crate::output::MetadataWire;
 use crate::progress::Progress;
 use crate::tree::Direction;
 
@@ -57,9 +57,13 @@ pub async fn run(settings: &Settings, s: &EncryptSettings) -> anyhow::Result<()>
         let record = match encrypt_one(&encryptor, s, &s.input, &s.output, settings.quiet).await {
             Ok(r) => r,
             Err(e) => {
-                let rec =
-                    FailureWire::new("encrypt", s.input.to_string(), s.output.to_string(), &e);
-                return Err(emit_failure(s.metadata.as_ref(), rec, e));
+                return Err(record_failure(
+                    s.metadata.as_ref(),
+                    "encrypt",
+                    &s.input,
+                    &s.output,
+                    e,
+                ));
             }
         };
         return emit_record(settings, s.metadata.as_ref(), s.output.is_stdout(), &record);
@@ -75,10 +79,7 @@ pub async fn run(settings: &Settings, s: &EncryptSettings) -> anyhow::Result<()>
             emit_record(settings, s.metadata.as_ref(), false, &record)
         }
         .await
-        .map_err(|e| {
-            let rec = FailureWire::new("encrypt", input.to_string(), output.to_string(), &e);
-            emit_failure(s.metadata.as_ref(), rec, e)
-        });
+        .map_err(|e| record_failure(s.metadata.as_ref(), "encrypt", &input, &output, e));
         tally.record(settings, result)?;
     }
     tally.finish()

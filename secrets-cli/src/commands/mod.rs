@@ -56,13 +56,18 @@ fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes a failure line to `--metadata-output` (if given) and passes the error on.
-pub(crate) fn emit_failure(
+/// Writes a `failure` line for `input` → `output` to `--metadata-output` (if given) and
+/// passes the error on.
+pub(crate) fn record_failure(
     metadata: Option<&Output>,
-    record: crate::output::FailureWire,
+    mode: &'static str,
+    input: &cio::Input,
+    output: &Output,
     err: anyhow::Error,
 ) -> anyhow::Error {
     if let Some(target) = metadata {
+        let record =
+            crate::output::FailureWire::new(mode, input.to_string(), output.to_string(), &err);
         if let Ok(line) = serde_json::to_string(&record) {
             if let Err(e) = cio::append_line(target, &line) {
                 tracing::warn!("cannot write the failure record to {target}: {e:#}");
