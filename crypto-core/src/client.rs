@@ -9,6 +9,7 @@ use crate::format::{
 use crate::primitives::{self, IV_LEN, MessageHasher, SigningKey, TAG_LEN, ct_eq};
 use crate::stream::decrypt::{DecryptingReader, ReaderParts, Release};
 use crate::stream::encrypt::EncryptingWriter;
+use crate::stream::pool::Threads;
 use crate::stream::{MessageKeys, ZERO_IV, derive_keys};
 use crate::suite::{AlgorithmSuite, CommitmentPolicy};
 use std::io::{Read, Write};
@@ -26,6 +27,7 @@ pub struct EncryptConfig {
     frame_length: u32,
     commitment_policy: CommitmentPolicy,
     max_edks: Option<u16>,
+    threads: Threads,
 }
 
 impl Default for EncryptConfig {
@@ -35,6 +37,7 @@ impl Default for EncryptConfig {
             frame_length: DEFAULT_FRAME_LENGTH,
             commitment_policy: CommitmentPolicy::default(),
             max_edks: None,
+            threads: Threads::Auto,
         }
     }
 }
@@ -80,6 +83,15 @@ impl EncryptConfig {
     pub fn frame_length(&self) -> u32 {
         self.frame_length
     }
+
+    /// How many threads seal the frames of a large message (default: one per core).
+    /// Small messages (the first 4 MiB of any message) are always sealed on the caller's
+    /// thread; the output is the same either way.
+    #[must_use]
+    pub fn with_threads(mut self, threads: Threads) -> Self {
+        self.threads = threads;
+        self
+    }
 }
 
 /// Settings for decryption.
@@ -89,6 +101,7 @@ pub struct DecryptConfig {
     max_edks: Option<u16>,
     unsigned_only: bool,
     max_non_framed: u64,
+    threads: Threads,
 }
 
 impl Default for DecryptConfig {
@@ -98,11 +111,21 @@ impl Default for DecryptConfig {
             max_edks: None,
             unsigned_only: false,
             max_non_framed: DEFAULT_MAX_NON_FRAMED,
+            threads: Threads::Auto,
         }
     }
 }
 
 impl DecryptConfig {
+    /// How many threads open the frames of a large message (default: one per core).
+    /// Small messages (the first 4 MiB of any message) are always opened on the caller's
+    /// thread; with [`Release::AfterSignature`], and for non-framed messages, all of it is.
+    #[must_use]
+    pub fn with_threads(mut self, threads: Threads) -> Self {
+        self.threads = threads;
+        self
+    }
+
     /// The commitment policy.
     #[must_use]
     pub fn with_commitment_policy(mut self, policy: CommitmentPolicy) -> Self {
@@ -230,6 +253,7 @@ impl Encryptor {
             header,
             keys,
             signing,
+            threads: cfg.threads,
         })
     }
 }
@@ -240,6 +264,7 @@ pub struct PreparedEncryption {
     header: MessageHeader,
     keys: MessageKeys,
     signing: Option<SigningKey>,
+    threads: Threads,
 }
 
 impl std::fmt::Debug for PreparedEncryption {
@@ -277,6 +302,7 @@ impl PreparedEncryption {
             self.header.frame_length,
             hasher,
             self.signing,
+            self.threads,
         )
     }
 }
@@ -455,6 +481,7 @@ impl ReadyToDecrypt {
                 max_non_framed: self.config.max_non_framed,
                 hasher,
                 verification: self.verification,
+                threads: self.config.threads,
             },
             release,
         )

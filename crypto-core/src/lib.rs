@@ -48,6 +48,7 @@ pub use primitives::{SigningKey, VerificationKey};
 pub use secret::DataKey;
 pub use stream::decrypt::{DecryptingReader, Release};
 pub use stream::encrypt::EncryptingWriter;
+pub use stream::pool::Threads;
 pub use suite::{AlgorithmSuite, CommitmentPolicy};
 
 /// Parses a message header without any key (for inspection). Nothing is authenticated.

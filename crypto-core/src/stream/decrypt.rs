@@ -11,7 +11,9 @@ use crate::format::{ContentType, MAX_NON_FRAMED_LEN, RecordKind, body_aad, frame
 use crate::primitives::{GcmKey, IV_LEN, MessageHasher, TAG_LEN, VerificationKey};
 use crate::stream::SignatureHash;
 use crate::stream::encrypt::grow_zeroizing;
+use crate::stream::pool::{OrderedPool, Threads};
 use std::io::{self, Read};
+use std::sync::Arc;
 use zeroize::{Zeroize, Zeroizing};
 
 /// When plaintext is handed to the caller.
@@ -40,7 +42,7 @@ pub enum Release {
 /// of it); the bytes of `R` after the message are an error ([`Error::TrailingData`]).
 pub struct DecryptingReader<R: Read> {
     inner: R,
-    gcm: GcmKey,
+    gcm: Arc<GcmKey>,
     message_id: Vec<u8>,
     content_type: ContentType,
     frame_len: u32,
@@ -63,6 +65,93 @@ pub struct DecryptingReader<R: Read> {
     verified: bool,
     error: Option<Error>,
     aad: Vec<u8>,
+    /// Plaintext opened on the caller's thread so far.
+    opened: u64,
+    /// Worker threads to use once the message is long; 1: never.
+    workers: usize,
+    parallel: Option<Parallel>,
+}
+
+/// Ciphertext handed to a worker per chunk (rounded to whole records).
+const CHUNK: usize = 1 << 20;
+/// Messages go parallel once this much plaintext has been released.
+const PARALLEL_AFTER: u64 = 4 << 20;
+/// Frames longer than this are opened on the caller's thread only.
+const PARALLEL_MAX_FRAME: u32 = 2 << 20;
+
+/// A run of whole regular records (`ct[..len]`) to open on a worker thread.
+struct OpenJob {
+    first_seq: u32,
+    ct: Vec<u8>,
+    len: usize,
+    pt: Zeroizing<Vec<u8>>,
+}
+
+/// An opened run: `pt` holds the plaintext of the first `ok` frames.
+struct Opened {
+    ct: Vec<u8>,
+    pt: Zeroizing<Vec<u8>>,
+    ok: usize,
+    result: Result<()>,
+}
+
+/// The parallel state: the caller's thread reads and checks record headers, hashes the
+/// ciphertext and hands runs of records to the pool; opened runs come back in order.
+struct Parallel {
+    pool: OrderedPool<OpenJob, Opened>,
+    window: usize,
+    chunk_records: usize,
+    /// Sequence number of the first record not yet submitted.
+    next_seq: u32,
+    /// No more records will be submitted (the final frame, something unexpected, the end
+    /// of the input or an error is next: the sequential path takes over from there).
+    scan_done: bool,
+    scan_error: Option<Error>,
+    /// Verified plaintext being handed out: `cur[pos..end]`.
+    cur: Zeroizing<Vec<u8>>,
+    pos: usize,
+    end: usize,
+    cur_error: Option<Error>,
+    free_ct: Vec<Vec<u8>>,
+    free_pt: Vec<Zeroizing<Vec<u8>>>,
+}
+
+/// Opens every record of `job.ct[..job.len]` (regular records of `frame_len`) into `job.pt`.
+fn open_chunk(gcm: &GcmKey, message_id: &[u8], frame_len: usize, mut job: OpenJob) -> Opened {
+    let record = REGULAR_PREFIX + frame_len + TAG_LEN;
+    let frames = job.len / record;
+    job.pt.clear();
+    job.pt.resize(frames * frame_len, 0);
+    let mut aad = Vec::with_capacity(96);
+    let mut ok = 0;
+    let mut result = Ok(());
+    let len64 = frame_len as u64;
+    for (i, (rec, pt)) in job.ct[..job.len]
+        .chunks_exact(record)
+        .zip(job.pt.chunks_exact_mut(frame_len))
+        .enumerate()
+    {
+        let Some(seq) = u32::try_from(i)
+            .ok()
+            .and_then(|i| job.first_seq.checked_add(i))
+        else {
+            result = Err(Error::TooManyFrames);
+            break;
+        };
+        body_aad(&mut aad, message_id, RecordKind::Regular, seq, len64);
+        let (ct, tag) = rec[REGULAR_PREFIX..].split_at(frame_len);
+        if let Err(e) = gcm.open_into(&frame_iv(seq), &aad, ct, tag, pt) {
+            result = Err(e);
+            break;
+        }
+        ok = i + 1;
+    }
+    Opened {
+        ct: job.ct,
+        pt: job.pt,
+        ok,
+        result,
+    }
 }
 
 impl<R: Read> std::fmt::Debug for DecryptingReader<R> {
@@ -95,6 +184,7 @@ pub(crate) struct ReaderParts {
     pub(crate) max_non_framed: u64,
     pub(crate) hasher: Option<MessageHasher>,
     pub(crate) verification: Option<VerificationKey>,
+    pub(crate) threads: Threads,
 }
 
 /// One body record: parsed and entirely buffered at `ipos`, not yet consumed.
@@ -120,7 +210,7 @@ impl<R: Read> DecryptingReader<R> {
         };
         Self {
             inner,
-            gcm: p.gcm,
+            gcm: Arc::new(p.gcm),
             message_id: p.message_id,
             content_type: p.content_type,
             frame_len: p.frame_len,
@@ -140,7 +230,21 @@ impl<R: Read> DecryptingReader<R> {
             verified: false,
             error: None,
             aad: Vec::with_capacity(96),
+            opened: 0,
+            workers: match (p.content_type, release) {
+                (ContentType::Framed, Release::PerFrame) if p.frame_len <= PARALLEL_MAX_FRAME => {
+                    p.threads.workers()
+                }
+                _ => 1,
+            },
+            parallel: None,
         }
+    }
+
+    /// Whether frames are being handed to worker threads right now.
+    #[cfg(test)]
+    pub(crate) fn is_parallel(&self) -> bool {
+        self.parallel.is_some()
     }
 
     /// Whether the whole message has been read and verified.
@@ -316,6 +420,7 @@ impl<R: Read> DecryptingReader<R> {
             h.update(&self.input[self.ipos..end]);
         }
         self.ipos = end;
+        self.opened = self.opened.saturating_add(len64);
         if rec.kind == RecordKind::Regular {
             self.seq = self.seq.checked_add(1).ok_or(Error::TooManyFrames)?;
         } else {
@@ -399,6 +504,18 @@ impl<R: Read> DecryptingReader<R> {
         if self.pos < self.end {
             return Ok(self.drain(buf));
         }
+        if self.parallel.is_none()
+            && self.workers > 1
+            && self.opened >= PARALLEL_AFTER
+            && !self.body_done
+        {
+            self.start_parallel();
+        }
+        if self.parallel.is_some() {
+            if let Some(n) = self.read_parallel(buf)? {
+                return Ok(n);
+            }
+        }
         // Per frame: whole records straight into `buf` while they fit.
         let mut n = 0;
         while !self.body_done {
@@ -424,6 +541,166 @@ impl<R: Read> DecryptingReader<R> {
         }
         Ok(n)
     }
+
+    /// Starts the workers; stays sequential if no thread can be started.
+    fn start_parallel(&mut self) {
+        let frame_len = usize::try_from(self.frame_len).unwrap_or(usize::MAX);
+        let record = REGULAR_PREFIX + frame_len + TAG_LEN;
+        let gcm = Arc::clone(&self.gcm);
+        let id = self.message_id.clone();
+        let work = move |job| open_chunk(&gcm, &id, frame_len, job);
+        let Some(pool) = OrderedPool::start(self.workers, "coffer-open", work) else {
+            self.workers = 1;
+            return;
+        };
+        self.parallel = Some(Parallel {
+            pool,
+            window: 2 * self.workers + 1,
+            chunk_records: (CHUNK / record).max(1),
+            next_seq: self.seq,
+            scan_done: false,
+            scan_error: None,
+            cur: Zeroizing::new(Vec::new()),
+            pos: 0,
+            end: 0,
+            cur_error: None,
+            free_ct: Vec::new(),
+            free_pt: Vec::new(),
+        });
+    }
+
+    /// Reads up to `chunk_records` regular records and makes them a job. `None` when no
+    /// whole regular record with the expected sequence number and IV is next.
+    fn scan_chunk(&mut self) -> Result<Option<OpenJob>> {
+        let frame_len = usize::try_from(self.frame_len).unwrap_or(usize::MAX);
+        let record = REGULAR_PREFIX + frame_len + TAG_LEN;
+        let Some(p) = self.parallel.as_mut() else {
+            return Ok(None);
+        };
+        let want = p.chunk_records * record;
+        // The job takes the read-ahead buffer itself: start it at 0, big enough for a chunk.
+        self.input.copy_within(self.ipos..self.iend, 0);
+        self.iend -= self.ipos;
+        self.ipos = 0;
+        if self.input.len() < want {
+            self.input.resize(want, 0);
+        }
+        while self.iend < want {
+            match self.inner.read(&mut self.input[self.iend..want]) {
+                Ok(0) => break,
+                Ok(k) => self.iend += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut at = 0;
+        let mut seq = p.next_seq;
+        while self.iend - at >= record && at < want {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&self.input[at..at + 4]);
+            // The final frame (marker u32::MAX) and anything unexpected go to the
+            // sequential path, which reports problems in order.
+            if u32::from_be_bytes(b) != seq
+                || self.input[at + 4..at + REGULAR_PREFIX] != frame_iv(seq)
+            {
+                break;
+            }
+            let Some(next) = seq.checked_add(1) else {
+                break;
+            };
+            seq = next;
+            at += record;
+        }
+        if at == 0 {
+            return Ok(None);
+        }
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&self.input[..at]);
+        }
+        let mut fresh = p.free_ct.pop().unwrap_or_default();
+        if fresh.len() < self.input.len() {
+            fresh.resize(self.input.len(), 0);
+        }
+        let tail = self.iend - at;
+        fresh[..tail].copy_from_slice(&self.input[at..self.iend]);
+        let ct = std::mem::replace(&mut self.input, fresh);
+        self.iend = tail;
+        let job = OpenJob {
+            first_seq: p.next_seq,
+            ct,
+            len: at,
+            pt: p.free_pt.pop().unwrap_or_default(),
+        };
+        p.next_seq = seq;
+        Ok(Some(job))
+    }
+
+    /// Hands out plaintext opened by the workers. `None` once the parallel part is over
+    /// (the sequential path goes on from the next record).
+    fn read_parallel(
+        &mut self,
+        buf: &mut [u8],
+    ) -> std::result::Result<Option<usize>, (usize, Error)> {
+        loop {
+            let Some(p) = self.parallel.as_mut() else {
+                return Ok(None);
+            };
+            if p.pos < p.end {
+                let n = (p.end - p.pos).min(buf.len());
+                buf[..n].copy_from_slice(&p.cur[p.pos..p.pos + n]);
+                p.pos += n;
+                return Ok(Some(n));
+            }
+            if let Some(e) = p.cur_error.take() {
+                return Err((0, e));
+            }
+            while !self.parallel.as_ref().is_none_or(|p| p.scan_done)
+                && self
+                    .parallel
+                    .as_ref()
+                    .is_some_and(|p| p.pool.in_flight() < p.window)
+            {
+                let scanned = self.scan_chunk();
+                let Some(p) = self.parallel.as_mut() else {
+                    return Ok(None);
+                };
+                match scanned {
+                    Ok(Some(job)) => p.pool.submit(job).map_err(|e| (0, e))?,
+                    Ok(None) => p.scan_done = true,
+                    Err(e) => {
+                        p.scan_done = true;
+                        p.scan_error = Some(e);
+                    }
+                }
+            }
+            let Some(p) = self.parallel.as_mut() else {
+                return Ok(None);
+            };
+            match p.pool.next_result().map_err(|e| (0, e))? {
+                Some(opened) => {
+                    let frame_len = usize::try_from(self.frame_len).unwrap_or(usize::MAX);
+                    let done = std::mem::replace(&mut p.cur, opened.pt);
+                    p.free_pt.push(done);
+                    p.free_ct.push(opened.ct);
+                    p.pos = 0;
+                    p.end = opened.ok * frame_len;
+                    if let Err(e) = opened.result {
+                        p.cur_error = Some(e);
+                    }
+                }
+                None => {
+                    // Everything submitted has been handed out.
+                    if let Some(e) = p.scan_error.take() {
+                        return Err((0, e));
+                    }
+                    self.seq = p.next_seq;
+                    self.workers = 1;
+                    self.parallel = None;
+                    return Ok(None);
+                }
+            }
+        }
+    }
 }
 
 impl<R: Read> Read for DecryptingReader<R> {
@@ -437,6 +714,7 @@ impl<R: Read> Read for DecryptingReader<R> {
         match self.read_some(buf) {
             Ok(n) => Ok(n),
             Err((n, e)) => {
+                self.parallel = None;
                 self.out.zeroize();
                 self.pos = 0;
                 self.end = 0;

@@ -10,7 +10,9 @@ use crate::error::{Error, Result};
 use crate::format::{RecordKind, body_aad, frame_iv};
 use crate::primitives::{GcmKey, IV_LEN, MessageHasher, SigningKey, TAG_LEN};
 use crate::stream::SignatureHash;
+use crate::stream::pool::{OrderedPool, Threads};
 use std::io::{self, Write};
+use std::sync::Arc;
 use zeroize::{Zeroize, Zeroizing};
 
 /// Final-frame prefix: marker 4 ‖ seq 4 ‖ IV 12 ‖ length 4.
@@ -22,6 +24,14 @@ const PREALLOC_LIMIT: usize = 16 << 20;
 /// Sealed records are written to the underlying writer once this many bytes are waiting
 /// (small enough that a batch is still in L1 when it is copied out).
 const WRITE_BATCH: usize = 32 << 10;
+/// Plaintext per chunk handed to a worker thread (rounded to whole frames).
+const CHUNK: usize = 1 << 20;
+/// Messages go parallel once this much plaintext has been written: small messages never
+/// pay for threads.
+const PARALLEL_AFTER: u64 = 4 << 20;
+/// Frames longer than this are sealed on the caller's thread only (a window of chunks of
+/// such frames would not stay small).
+const PARALLEL_MAX_FRAME: usize = 2 << 20;
 
 /// Writes one ESDK message body (and footer) to `W` as plaintext is written to it.
 ///
@@ -35,7 +45,7 @@ const WRITE_BATCH: usize = 32 << 10;
 #[must_use = "an EncryptingWriter must be finished, or the message is truncated"]
 pub struct EncryptingWriter<W: Write> {
     inner: Option<W>,
-    gcm: GcmKey,
+    gcm: Arc<GcmKey>,
     message_id: Vec<u8>,
     frame_len: usize,
     /// `buf[..sealed]`: sealed records not yet written; `buf[sealed..sealed + 16]`: room for
@@ -49,6 +59,82 @@ pub struct EncryptingWriter<W: Write> {
     signing: Option<SigningKey>,
     aad: Vec<u8>,
     failed: bool,
+    /// Plaintext written so far (while the writer is still sequential).
+    written: u64,
+    /// Worker threads to use once the message is long; 1: never.
+    workers: usize,
+    parallel: Option<Parallel>,
+}
+
+/// A run of whole regular frames to seal on a worker thread.
+struct SealJob {
+    first_seq: u32,
+    pt: Zeroizing<Vec<u8>>,
+    out: Vec<u8>,
+}
+
+/// A sealed run: the records in `out`, and the plaintext buffer to reuse.
+struct Sealed {
+    out: Vec<u8>,
+    pt: Zeroizing<Vec<u8>>,
+    result: Result<()>,
+}
+
+/// The parallel state: full chunks go to the pool; the sealed records come back in order
+/// and are hashed and written on the caller's thread.
+struct Parallel {
+    pool: OrderedPool<SealJob, Sealed>,
+    /// Plaintext of the chunk being filled.
+    chunk: Zeroizing<Vec<u8>>,
+    chunk_len: usize,
+    window: usize,
+    next_seq: u32,
+    free_pt: Vec<Zeroizing<Vec<u8>>>,
+    free_out: Vec<Vec<u8>>,
+}
+
+/// Seals every frame of `job.pt` (a whole number of `frame_len` frames) into `job.out`.
+fn seal_chunk(gcm: &GcmKey, message_id: &[u8], frame_len: usize, mut job: SealJob) -> Sealed {
+    let frames = job.pt.len() / frame_len;
+    let record = REGULAR_PREFIX + frame_len + TAG_LEN;
+    job.out.clear();
+    job.out.resize(frames * record, 0);
+    let mut aad = Vec::with_capacity(96);
+    let mut result = Ok(());
+    let len64 = frame_len as u64;
+    for (i, (pt, rec)) in job
+        .pt
+        .chunks_exact(frame_len)
+        .zip(job.out.chunks_exact_mut(record))
+        .enumerate()
+    {
+        let Some(seq) = u32::try_from(i)
+            .ok()
+            .and_then(|i| job.first_seq.checked_add(i))
+        else {
+            result = Err(Error::TooManyFrames);
+            break;
+        };
+        let iv = frame_iv(seq);
+        body_aad(&mut aad, message_id, RecordKind::Regular, seq, len64);
+        let (prefix, rest) = rec.split_at_mut(REGULAR_PREFIX);
+        prefix[..4].copy_from_slice(&seq.to_be_bytes());
+        prefix[4..].copy_from_slice(&iv);
+        let (ct, tag) = rest.split_at_mut(frame_len);
+        let Ok(tag) = <&mut [u8; TAG_LEN]>::try_from(tag) else {
+            result = Err(Error::ApiMisuse("tag room".into()));
+            break;
+        };
+        if let Err(e) = gcm.seal_into(&iv, &aad, pt, ct, tag) {
+            result = Err(e);
+            break;
+        }
+    }
+    Sealed {
+        out: job.out,
+        pt: job.pt,
+        result,
+    }
 }
 
 impl<W: Write> std::fmt::Debug for EncryptingWriter<W> {
@@ -83,6 +169,7 @@ impl<W: Write> EncryptingWriter<W> {
         frame_len: u32,
         hasher: Option<MessageHasher>,
         signing: Option<SigningKey>,
+        threads: Threads,
     ) -> Result<Self> {
         let frame_len = usize::try_from(frame_len)
             .map_err(|_| Error::ApiMisuse("frame length does not fit this platform".into()))?;
@@ -91,7 +178,7 @@ impl<W: Write> EncryptingWriter<W> {
         let first = frame_len.min(PREALLOC_LIMIT) + REGULAR_PREFIX + TAG_LEN;
         Ok(Self {
             inner: Some(inner),
-            gcm,
+            gcm: Arc::new(gcm),
             message_id,
             frame_len,
             buf: Zeroizing::new(vec![0; first]),
@@ -102,7 +189,20 @@ impl<W: Write> EncryptingWriter<W> {
             signing,
             aad: Vec::with_capacity(96),
             failed: false,
+            written: 0,
+            workers: if frame_len <= PARALLEL_MAX_FRAME {
+                threads.workers()
+            } else {
+                1
+            },
+            parallel: None,
         })
+    }
+
+    /// Whether frames are being handed to worker threads right now.
+    #[cfg(test)]
+    pub(crate) fn is_parallel(&self) -> bool {
+        self.parallel.is_some()
     }
 
     fn pending(&self) -> usize {
@@ -215,6 +315,7 @@ impl<W: Write> EncryptingWriter<W> {
         }
         // Whatever goes wrong from here, the writer is spent.
         self.failed = true;
+        self.end_parallel()?;
         let seq = self.seq;
         let len = self.pending();
         let len32 = u32::try_from(len).map_err(|_| Error::TooManyFrames)?;
@@ -269,6 +370,29 @@ impl<W: Write> EncryptingWriter<W> {
 
     fn write_inner(&mut self, mut data: &[u8]) -> Result<usize> {
         let total = data.len();
+        while !data.is_empty() {
+            if self.parallel.is_some() {
+                self.write_parallel(data)?;
+                break;
+            }
+            let take = if self.workers > 1 {
+                let left = PARALLEL_AFTER.saturating_sub(self.written);
+                if left == 0 {
+                    self.start_parallel()?;
+                    continue;
+                }
+                usize::try_from(left).map_or(data.len(), |l| l.min(data.len()))
+            } else {
+                data.len()
+            };
+            self.write_sequential(&data[..take])?;
+            self.written = self.written.saturating_add(take as u64);
+            data = &data[take..];
+        }
+        Ok(total)
+    }
+
+    fn write_sequential(&mut self, mut data: &[u8]) -> Result<()> {
         let frame = self.frame_len;
         while !data.is_empty() {
             // A full frame is sealed only when more data arrives, so when the plaintext is an
@@ -290,7 +414,133 @@ impl<W: Write> EncryptingWriter<W> {
             self.fill = end;
             data = &data[n..];
         }
-        Ok(total)
+        Ok(())
+    }
+
+    /// Goes parallel: starts the workers and moves the pending plaintext into the first
+    /// chunk. Stays sequential if no thread can be started.
+    fn start_parallel(&mut self) -> Result<()> {
+        let frames = (CHUNK / self.frame_len).max(1);
+        let chunk_len = frames * self.frame_len;
+        let gcm = Arc::clone(&self.gcm);
+        let id = self.message_id.clone();
+        let frame_len = self.frame_len;
+        let work = move |job| seal_chunk(&gcm, &id, frame_len, job);
+        let Some(pool) = OrderedPool::start(self.workers, "coffer-seal", work) else {
+            self.workers = 1;
+            return Ok(());
+        };
+        self.write_sealed()?;
+        let mut chunk = Zeroizing::new(Vec::with_capacity(chunk_len));
+        chunk.extend_from_slice(&self.buf[REGULAR_PREFIX..self.fill]);
+        self.buf[REGULAR_PREFIX..self.fill].zeroize();
+        self.fill = REGULAR_PREFIX;
+        self.parallel = Some(Parallel {
+            pool,
+            chunk,
+            chunk_len,
+            window: 2 * self.workers + 1,
+            next_seq: self.seq,
+            free_pt: Vec::new(),
+            free_out: Vec::new(),
+        });
+        Ok(())
+    }
+
+    fn parallel_mut(&mut self) -> Result<&mut Parallel> {
+        self.parallel
+            .as_mut()
+            .ok_or_else(|| Error::ApiMisuse("not in parallel mode".into()))
+    }
+
+    /// Gathers plaintext into chunks; a full chunk is submitted when more data arrives
+    /// (so that the last frame of the message is always sealed by `finish`).
+    fn write_parallel(&mut self, mut data: &[u8]) -> Result<()> {
+        while !data.is_empty() {
+            let p = self.parallel_mut()?;
+            if p.chunk.len() == p.chunk_len {
+                self.submit_chunk()?;
+            }
+            let p = self.parallel_mut()?;
+            let n = (p.chunk_len - p.chunk.len()).min(data.len());
+            p.chunk.extend_from_slice(&data[..n]);
+            data = &data[n..];
+        }
+        Ok(())
+    }
+
+    /// Submits the current (full) chunk, first writing finished chunks out while the
+    /// window is full.
+    fn submit_chunk(&mut self) -> Result<()> {
+        while self.parallel_mut()?.pool.in_flight() >= self.parallel_mut()?.window {
+            self.write_next_sealed()?;
+        }
+        let frame_len = self.frame_len;
+        let p = self.parallel_mut()?;
+        let frames = u32::try_from(p.chunk.len() / frame_len).map_err(|_| Error::TooManyFrames)?;
+        let first_seq = p.next_seq;
+        // The frames are first_seq..next; the final frame's number must still fit.
+        let next = first_seq.checked_add(frames).ok_or(Error::TooManyFrames)?;
+        let fresh = p
+            .free_pt
+            .pop()
+            .unwrap_or_else(|| Zeroizing::new(Vec::with_capacity(p.chunk_len)));
+        let pt = std::mem::replace(&mut p.chunk, fresh);
+        let out = p.free_out.pop().unwrap_or_default();
+        p.pool.submit(SealJob { first_seq, pt, out })?;
+        p.next_seq = next;
+        Ok(())
+    }
+
+    /// Hashes and writes the oldest sealed chunk. `false` when none is in flight.
+    fn write_next_sealed(&mut self) -> Result<bool> {
+        let Self {
+            parallel,
+            hasher,
+            inner,
+            ..
+        } = self;
+        let p = parallel
+            .as_mut()
+            .ok_or_else(|| Error::ApiMisuse("not in parallel mode".into()))?;
+        let Some(sealed) = p.pool.next_result()? else {
+            return Ok(false);
+        };
+        sealed.result?;
+        if let Some(h) = hasher.as_mut() {
+            h.update(&sealed.out);
+        }
+        inner
+            .as_mut()
+            .ok_or_else(|| Error::ApiMisuse("writer finished".into()))?
+            .write_all(&sealed.out)?;
+        let mut pt = sealed.pt;
+        pt.clear();
+        p.free_pt.push(pt);
+        p.free_out.push(sealed.out);
+        Ok(true)
+    }
+
+    /// Writes every chunk in flight.
+    fn drain_parallel(&mut self) -> Result<()> {
+        while self.write_next_sealed()? {}
+        Ok(())
+    }
+
+    /// Writes every chunk in flight and goes back to sealing on the caller's thread,
+    /// with the plaintext of the unfinished chunk pending.
+    fn end_parallel(&mut self) -> Result<()> {
+        if self.parallel.is_none() {
+            return Ok(());
+        }
+        while self.write_next_sealed()? {}
+        let Some(p) = self.parallel.take() else {
+            return Ok(());
+        };
+        self.seq = p.next_seq;
+        self.workers = 1;
+        drop(p.pool);
+        self.write_sequential(&p.chunk)
     }
 }
 
@@ -307,7 +557,12 @@ impl<W: Write> Write for EncryptingWriter<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         if !self.failed {
-            self.write_sealed().map_err(|e| {
+            let written = if self.parallel.is_some() {
+                self.drain_parallel()
+            } else {
+                self.write_sealed()
+            };
+            written.map_err(|e| {
                 self.failed = true;
                 io::Error::from(e)
             })?;
@@ -336,7 +591,16 @@ mod tests {
 
     fn writer(frame: u32) -> EncryptingWriter<Vec<u8>> {
         let gcm = GcmKey::new(&[1u8; 32]).unwrap();
-        EncryptingWriter::new(Vec::new(), gcm, vec![7u8; 32], frame, None, None).unwrap()
+        EncryptingWriter::new(
+            Vec::new(),
+            gcm,
+            vec![7u8; 32],
+            frame,
+            None,
+            None,
+            Threads::Fixed(std::num::NonZeroUsize::MIN),
+        )
+        .unwrap()
     }
 
     /// Whether `buf` holds 16 bytes in a row of the plaintext pattern.

@@ -3,6 +3,10 @@
 pub(crate) mod decrypt;
 pub(crate) mod encrypt;
 mod hash;
+pub(crate) mod pool;
+
+#[cfg(test)]
+mod parallel_tests;
 
 pub(crate) use hash::SignatureHash;
 
