@@ -12,7 +12,9 @@ use std::sync::Arc;
 use base64::Engine as _;
 use coffer_core::cmm::{DefaultCmm, MaterialsManager, RequiredContextCmm};
 use coffer_core::keyring::{Keyring, MultiKeyring, RawAesKeyring, RawRsaKeyring};
-use coffer_core::{AlgorithmSuite, CommitmentPolicy, EncryptConfig, EncryptionContext, Encryptor};
+use coffer_core::{
+    AlgorithmSuite, CommitmentPolicy, EncryptConfig, EncryptionContext, Encryptor, Threads,
+};
 use futures::executor::block_on;
 use serde::Serialize;
 
@@ -34,13 +36,19 @@ const RSA_PUBLIC: &str = "rsa-4096-public";
 pub const FRAME_SIZES: [u32; 4] = [1, 128, 4096, 65536];
 
 /// The plaintexts: name and length.
-pub const PLAINTEXTS: [(&str, usize); 5] = [
+pub const PLAINTEXTS: [(&str, usize); 6] = [
     ("empty", 0),
     ("small", 10),
     ("exact-384", 384),   // 3 frames of 128
     ("exact-8192", 8192), // 2 frames of 4096
     ("large", 70000),     // more than one 65536 frame
+    // Past the point (4 MiB) where frames are sealed on worker threads, not a whole number
+    // of 1 MiB chunks or of frames.
+    ("huge", 9 * 1024 * 1024 + 4097),
 ];
+
+/// Worker threads that seal large messages.
+const PARALLEL_WORKERS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(3).expect("3 > 0");
 
 /// Suites whose messages get tampered copies (negative tests).
 const NEGATIVE_SUITES: [u16; 5] = [0x0014, 0x0178, 0x0378, 0x0478, 0x0578];
@@ -496,6 +504,12 @@ fn matrix() -> Vec<Case> {
             case.required = Some(required);
             cases.push(case);
         }
+        // Frames sealed on worker threads (signed and unsigned, committing or not).
+        if [0x0078, 0x0378, 0x0478, 0x0578].contains(&suite.id()) {
+            for frame in [4096, 65536] {
+                cases.push(base(suite, frame, "huge", Ec::Ascii, Keys::Aes(256)));
+            }
+        }
         // Streaming unsigned-only.
         if !suite.is_signing() {
             let mut case = base(suite, 4096, "exact-8192", Ec::Ascii, Keys::Aes(128));
@@ -576,7 +590,10 @@ fn encrypt_case(materials: &KeyMaterials, case: &Case, plaintext: &[u8]) -> Resu
         .with_suite(Some(case.suite))
         .with_frame_length(case.frame)
         .map_err(|e| Error::new(format!("frame length {}: {e}", case.frame)))?
-        .with_commitment_policy(policy_for(case.suite));
+        .with_commitment_policy(policy_for(case.suite))
+        // Several workers whatever the machine, so that large messages are always sealed
+        // in parallel (the output is the same as on one thread).
+        .with_threads(Threads::Fixed(PARALLEL_WORKERS));
     let context: EncryptionContext = case.ec.pairs().into_iter().collect();
     let len = u64::try_from(plaintext.len()).map_err(|e| Error::new(e.to_string()))?;
     let prepared = block_on(Encryptor::new(cmm, config).prepare(&context, Some(len)))
