@@ -24,11 +24,12 @@ use coffer_core::cmm::{DefaultCmm, MaterialsManager};
 use coffer_core::keyring::RawAesKeyring;
 use coffer_core::{
     AlgorithmSuite, CommitmentPolicy, DecryptConfig, Decryptor, EncryptConfig, EncryptionContext,
-    Encryptor, Release,
+    Encryptor, Release, Threads,
 };
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
 use std::hint::black_box;
 use std::io::{Read, Write};
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -152,6 +153,18 @@ fn suites_for(size: usize) -> impl Iterator<Item = AlgorithmSuite> {
         .filter(move |s| size == MIB || EVERY_SIZE.contains(&s.id()))
 }
 
+/// Large messages are measured on the caller's thread alone and on every core; messages
+/// under 4 MiB never leave the caller's thread.
+fn thread_settings(size: usize) -> Vec<(Threads, &'static str)> {
+    if size < 16 * MIB {
+        return vec![(Threads::Auto, "")];
+    }
+    vec![
+        (Threads::Fixed(NonZeroUsize::MIN), "/1-thread"),
+        (Threads::Auto, "/all-cores"),
+    ]
+}
+
 fn encrypt_benches(c: &mut Criterion) {
     let fx = Fixture::new();
     for size in [MIB, 64 * MIB] {
@@ -161,13 +174,15 @@ fn encrypt_benches(c: &mut Criterion) {
         configure(&mut g, size);
         for suite in suites_for(size) {
             for frame in FRAMES {
-                let cfg = Fixture::encrypt_config(suite, frame);
-                g.bench_function(format!("{:04x}/{frame}", suite.id()), |b| {
-                    b.iter(|| {
-                        fx.encrypt_into(&cfg, black_box(&pt), &mut sink);
-                        black_box(sink.len())
+                for (threads, tag) in thread_settings(size) {
+                    let cfg = Fixture::encrypt_config(suite, frame).with_threads(threads);
+                    g.bench_function(format!("{:04x}/{frame}{tag}", suite.id()), |b| {
+                        b.iter(|| {
+                            fx.encrypt_into(&cfg, black_box(&pt), &mut sink);
+                            black_box(sink.len())
+                        });
                     });
-                });
+                }
             }
         }
         g.finish();
@@ -188,15 +203,19 @@ fn decrypt_benches(c: &mut Criterion) {
             for frame in FRAMES {
                 // The message is made when the benchmark runs (not when it is filtered out).
                 let mut made = false;
-                g.bench_function(format!("{:04x}/{frame}", suite.id()), |b| {
-                    if !made {
-                        fx.encrypt_into(&Fixture::encrypt_config(suite, frame), &pt, &mut msg);
-                        let n = fx.decrypt_into(&dcfg, &msg, &mut out);
-                        assert!(out[..n] == pt[..], "round trip {suite} frame {frame}");
-                        made = true;
-                    }
-                    b.iter(|| black_box(fx.decrypt_into(&dcfg, black_box(&msg), &mut out)));
-                });
+                for (threads, tag) in thread_settings(size) {
+                    let dcfg = dcfg.clone().with_threads(threads);
+                    g.bench_function(format!("{:04x}/{frame}{tag}", suite.id()), |b| {
+                        if !made {
+                            let ecfg = Fixture::encrypt_config(suite, frame);
+                            fx.encrypt_into(&ecfg, &pt, &mut msg);
+                            let n = fx.decrypt_into(&dcfg, &msg, &mut out);
+                            assert!(out[..n] == pt[..], "round trip {suite} frame {frame}");
+                            made = true;
+                        }
+                        b.iter(|| black_box(fx.decrypt_into(&dcfg, black_box(&msg), &mut out)));
+                    });
+                }
             }
         }
         g.finish();
