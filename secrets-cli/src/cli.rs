@@ -12,7 +12,9 @@ macro_rules! exit_codes {
         "Exit status:
   0  success (also when a reader of stdout went away: broken pipe)
   1  the operation failed (wrong key, corrupt or tampered message, file errors, ...)
-  2  usage or configuration error (bad flags, bad key reference, ...)"
+  2  usage or configuration error (bad flags, bad key reference, ...)
+  130, 143, 129  interrupted by SIGINT, SIGTERM or SIGHUP while writing files
+     (temporary output files removed, no partial output left)"
     };
 }
 
@@ -46,6 +48,13 @@ The output file appears only when complete (written to a temporary file with mod
 then renamed); an existing file is kept unless --force. Ciphertext is not written to a
 terminal unless -o - is given.
 
+Directory runs (-r): files are encrypted -j at a time (default: one per CPU); the
+files written do not depend on -j. A file that fails is reported (and gets a failure
+line in --metadata-output) and the others go on; the run ends with a summary line on stderr
+(unless -q), or a JSON line of type \"summary\" on stdout with --output json, and exits 1
+if any file failed. On SIGINT, SIGTERM or SIGHUP, temporary outputs are removed and coffer
+exits 128 + the signal number.
+
 ",
     exit_codes!()
 );
@@ -65,6 +74,13 @@ When plaintext is released:
             (exit 1), the output already written must not be trusted. --buffer holds the
             whole plaintext in memory until the signature verifies, so nothing unverified
             is ever written (costs memory the size of the message).
+
+Directory runs (-r): files are decrypted -j at a time (default: one per CPU); the
+files written do not depend on -j. A file that fails is reported (and gets a failure
+line in --metadata-output) and the others go on; the run ends with a summary line on stderr
+(unless -q), or a JSON line of type \"summary\" on stdout with --output json, and exits 1
+if any file failed. On SIGINT, SIGTERM or SIGHUP, temporary outputs are removed and coffer
+exits 128 + the signal number.
 
 ",
     exit_codes!()
@@ -184,6 +200,11 @@ pub struct EncryptArgs {
     #[arg(short, long)]
     pub recursive: bool,
 
+    /// With -r: how many files to encrypt at once [default: the number of CPUs].
+    #[arg(short = 'j', long = "jobs", value_name = "N", requires = "recursive",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+
     /// Cache data keys (not supported yet in this build).
     #[arg(long, value_name = "SPEC")]
     pub data_key_cache: Option<String>,
@@ -236,6 +257,11 @@ pub struct DecryptArgs {
     /// Decrypt every `*.coffer` file below -i DIR into -o DIR (removing `.coffer`).
     #[arg(short, long)]
     pub recursive: bool,
+
+    /// With -r: how many files to decrypt at once [default: the number of CPUs].
+    #[arg(short = 'j', long = "jobs", value_name = "N", requires = "recursive",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
 }
 
 /// Flags of `inspect`.

@@ -4,6 +4,7 @@
 //! Everything that can be checked without touching files is checked here and reported as a
 //! usage error (exit 2): key reference syntax, context pairs, suite names, flag combinations.
 
+use std::num::NonZeroUsize;
 use std::path::Path;
 
 use coffer_core::{AlgorithmSuite, CommitmentPolicy, EncryptionContext};
@@ -64,6 +65,8 @@ pub struct EncryptSettings {
     pub metadata: Option<Output>,
     /// `-r`: input and output are directories.
     pub recursive: bool,
+    /// `-j`: files processed at once with `-r`.
+    pub jobs: NonZeroUsize,
 }
 
 /// `coffer decrypt`.
@@ -91,6 +94,8 @@ pub struct DecryptSettings {
     pub metadata: Option<Output>,
     /// `-r`: input and output are directories.
     pub recursive: bool,
+    /// `-j`: files processed at once with `-r`.
+    pub jobs: NonZeroUsize,
 }
 
 /// `coffer inspect`.
@@ -117,6 +122,16 @@ impl Settings {
             quiet: cli.quiet,
             command,
         })
+    }
+
+    /// Whether the command writes output files (through temporary files that an
+    /// interruption must remove).
+    pub fn writes_files(&self) -> bool {
+        match &self.command {
+            CommandSettings::Encrypt(e) => e.output.path().is_some(),
+            CommandSettings::Decrypt(d) => d.output.path().is_some(),
+            _ => false,
+        }
     }
 
     /// Whether stdout carries data (so a JSON error object must not go there).
@@ -208,6 +223,15 @@ fn metadata(p: Option<&Path>, output: &Output) -> Result<Option<Output>, CliErro
     Ok(Some(m))
 }
 
+/// `-j N`, or one job per CPU; only looked up for `-r` (it reads cgroup files).
+fn jobs(recursive: bool, n: Option<u16>) -> NonZeroUsize {
+    match n.and_then(|n| NonZeroUsize::new(usize::from(n))) {
+        Some(n) => n,
+        None if recursive => std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
+        None => NonZeroUsize::MIN,
+    }
+}
+
 /// `-r` needs real directories on both sides.
 fn check_recursive(input: &Input, output: &Output) -> Result<(), CliError> {
     if input.path().is_none() || output.path().is_none() {
@@ -264,6 +288,7 @@ fn encrypt(a: EncryptArgs) -> anyhow::Result<EncryptSettings> {
         force: a.force,
         metadata,
         recursive: a.recursive,
+        jobs: jobs(a.recursive, a.jobs),
     })
 }
 
@@ -292,6 +317,7 @@ fn decrypt(a: DecryptArgs) -> anyhow::Result<DecryptSettings> {
         force: a.force,
         metadata,
         recursive: a.recursive,
+        jobs: jobs(a.recursive, a.jobs),
     })
 }
 
@@ -371,6 +397,13 @@ mod tests {
         );
         assert!(settings(&["decrypt", "--key", "aes:k", "-r", "-i", "d", "-o", "e"]).is_ok());
         assert_eq!(exit_code(settings(&["inspect", "-r"])), 2);
+        let s = settings(&[
+            "decrypt", "--key", "aes:k", "-r", "-i", "d", "-o", "e", "-j", "3",
+        ]);
+        let CommandSettings::Decrypt(d) = s.unwrap().command else {
+            panic!()
+        };
+        assert_eq!(d.jobs.get(), 3);
         assert_eq!(exit_code(settings(&["decrypt"])), 2);
         assert_eq!(
             exit_code(settings(&["encrypt", "--key", "aes:k", "--suite", "zzz"])),

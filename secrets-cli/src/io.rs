@@ -44,7 +44,18 @@ impl Input {
     }
 
     /// Opens the input. Files are checked to be regular files (or FIFOs/devices), not directories.
+    /// Large files are read ahead on a helper thread, so reading overlaps the crypto.
     pub fn open(&self) -> Result<InputReader, FileError> {
+        self.open_with(true)
+    }
+
+    /// [`Input::open`] without the read-ahead thread: for directory runs, whose parallelism is
+    /// across files (and whose queued files should hold no buffers).
+    pub fn open_direct(&self) -> Result<InputReader, FileError> {
+        self.open_with(false)
+    }
+
+    fn open_with(&self, read_ahead: bool) -> Result<InputReader, FileError> {
         match self {
             Self::Stdin => Ok(InputReader {
                 inner: InputInner::Stdin(io::stdin()),
@@ -59,10 +70,14 @@ impl Input {
                     return Err(FileError::IsDirectory(path.clone()));
                 }
                 let len = meta.is_file().then_some(meta.len());
-                Ok(InputReader {
-                    inner: InputInner::File(ReadAhead::new(file)),
-                    len,
-                })
+                let inner = match len {
+                    // No helper thread and no large buffers for small files: they are read
+                    // in one go, and a directory run reads many of them at once.
+                    Some(n) if n < SMALL_FILE => InputInner::Buffered(Buffered::new(file, n)),
+                    _ if !read_ahead => InputInner::Buffered(Buffered::new(file, DIRECT_BUFFER)),
+                    _ => InputInner::File(ReadAhead::new(file)),
+                };
+                Ok(InputReader { inner, len })
             }
         }
     }
@@ -87,7 +102,68 @@ pub struct InputReader {
 #[derive(Debug)]
 enum InputInner {
     Stdin(io::Stdin),
+    Buffered(Buffered),
     File(ReadAhead),
+}
+
+/// Regular files shorter than this are read through [`Buffered`] rather than [`ReadAhead`].
+const SMALL_FILE: u64 = READ_AHEAD_CHUNK as u64;
+
+/// The buffer of a large file read without read-ahead ([`Input::open_direct`]).
+const DIRECT_BUFFER: u64 = 64 << 10;
+
+/// A file read on the caller's thread through one zeroized buffer (allocated at the first
+/// read), at most the size of the file: small reads (a header parse) cost no system calls,
+/// large ones go straight to the file.
+struct Buffered {
+    file: File,
+    cap: usize,
+    buf: Zeroizing<Vec<u8>>,
+    pos: usize,
+    filled: usize,
+}
+
+impl fmt::Debug for Buffered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Buffered")
+            .field("cap", &self.cap)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Buffered {
+    /// A reader of `file` with a buffer of `size` bytes at most.
+    fn new(file: File, size: u64) -> Self {
+        // One more byte than a small file holds, so the first fill also sees the end.
+        let cap = usize::try_from(size).map_or(READ_AHEAD_CHUNK, |n| n.saturating_add(1));
+        Self {
+            file,
+            cap,
+            buf: Zeroizing::new(Vec::new()),
+            pos: 0,
+            filled: 0,
+        }
+    }
+}
+
+impl Read for Buffered {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.filled {
+            if out.len() >= self.cap {
+                return self.file.read(out);
+            }
+            if self.buf.is_empty() {
+                self.buf = Zeroizing::new(vec![0u8; self.cap]);
+            }
+            self.filled = self.file.read(&mut self.buf)?;
+            self.pos = 0;
+        }
+        let avail = self.buf.get(self.pos..self.filled).unwrap_or_default();
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// Size of one read-ahead chunk.
@@ -215,6 +291,7 @@ impl Read for InputReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.inner {
             InputInner::Stdin(s) => s.read(buf),
+            InputInner::Buffered(f) => f.read(buf),
             InputInner::File(f) => f.read(buf),
         }
     }
@@ -358,6 +435,12 @@ pub fn check_output(path: &Path, force: bool) -> Result<(), FileError> {
         }
         Err(e) => return Err(FileError::io(dir, "access", e)),
     }
+    check_output_name(path, force)
+}
+
+/// The part of [`check_output`] that looks at the file itself (its directory is known to
+/// exist): not a directory, and absent unless `force`.
+pub fn check_output_name(path: &Path, force: bool) -> Result<(), FileError> {
     match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => Err(FileError::IsDirectory(path.to_path_buf())),
         Ok(_) if !force => Err(FileError::Exists(path.to_path_buf())),
@@ -419,9 +502,14 @@ pub fn check_ciphertext_destination(output: &Output) -> Result<(), FileError> {
 ///
 /// The data goes to a temporary file (mode `0600`) in the destination's directory; dropping the
 /// value without committing removes it.
+///
+/// The temporary file is registered with [`crate::interrupt`] while it lives, so that SIGINT,
+/// SIGTERM or SIGHUP remove it too.
 #[derive(Debug)]
 pub struct AtomicFile {
+    // Declared before `registration`: dropped (the file removed) before it is unregistered.
     tmp: NamedTempFile,
+    registration: crate::interrupt::Registration,
     dest: PathBuf,
     force: bool,
 }
@@ -443,7 +531,8 @@ impl AtomicFile {
             use std::os::unix::fs::PermissionsExt;
             builder.permissions(fs::Permissions::from_mode(0o600));
         }
-        let tmp = builder.tempfile_in(dir).map_err(|e| {
+        let created = crate::interrupt::track(|| builder.tempfile_in(dir), NamedTempFile::path);
+        let (tmp, registration) = created.map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 FileError::MissingParent {
                     dir: dir.to_path_buf(),
@@ -456,6 +545,7 @@ impl AtomicFile {
         tracing::debug!(tmp = %tmp.path().display(), dest = %dest.display(), "temporary output");
         Ok(Self {
             tmp,
+            registration,
             dest: dest.to_path_buf(),
             force,
         })
@@ -467,8 +557,20 @@ impl AtomicFile {
     }
 
     /// Syncs the data and renames the temporary file over the destination (never replacing an
-    /// existing file unless `force`). On failure the temporary file is removed.
-    pub fn commit(mut self) -> Result<(), FileError> {
+    /// existing file unless `force`), then syncs the directory so the rename is durable. On
+    /// failure the temporary file is removed.
+    pub fn commit(self) -> Result<(), FileError> {
+        let dest = self.commit_without_dir_sync()?;
+        if let Err(e) = sync_dir(parent_dir(&dest)) {
+            tracing::warn!(dir = %parent_dir(&dest).display(), "cannot sync directory: {e}");
+        }
+        Ok(())
+    }
+
+    /// [`AtomicFile::commit`] without the directory sync, for callers that write many files
+    /// into a few directories and sync each directory once at the end ([`sync_dir`]). Returns
+    /// the destination.
+    pub fn commit_without_dir_sync(mut self) -> Result<PathBuf, FileError> {
         self.tmp
             .flush()
             .map_err(|e| FileError::io(&self.dest, "write", e))?;
@@ -476,25 +578,28 @@ impl AtomicFile {
             .as_file()
             .sync_all()
             .map_err(|e| FileError::io(&self.dest, "sync", e))?;
-        let dest = self.dest;
-        let result = if self.force {
-            self.tmp.persist(&dest)
+        let Self {
+            tmp,
+            registration,
+            dest,
+            force,
+        } = self;
+        let result = if force {
+            tmp.persist(&dest)
         } else {
-            self.tmp.persist_noclobber(&dest)
+            tmp.persist_noclobber(&dest)
         };
-        if let Err(e) = result {
-            // `e.file` is dropped here, which removes the temporary file.
-            return Err(if e.error.kind() == io::ErrorKind::AlreadyExists {
-                FileError::Exists(dest)
+        // Renamed, or (on error) removed when `e.file` is dropped below: either way the
+        // temporary file is no longer ours to clean up.
+        let result = result.map_err(|e| {
+            if e.error.kind() == io::ErrorKind::AlreadyExists {
+                FileError::Exists(dest.clone())
             } else {
                 FileError::io(&dest, "rename the temporary file to", e.error)
-            });
-        }
-        // Make the rename durable; the data itself is already synced.
-        if let Err(e) = File::open(parent_dir(&dest)).and_then(|d| d.sync_all()) {
-            tracing::warn!(dir = %parent_dir(&dest).display(), "cannot sync directory: {e}");
-        }
-        Ok(())
+            }
+        });
+        drop(registration);
+        result.map(|_file| dest)
     }
 }
 
@@ -508,6 +613,15 @@ impl Write for AtomicFile {
     }
 }
 
+/// Syncs a directory, making the renames done in it durable (the files' data is synced before
+/// they are renamed).
+///
+/// # Errors
+/// Opening or syncing the directory failed.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir).and_then(|d| d.sync_all())
+}
+
 /// Appends one line to a JSON-lines sink (a file, created `0600` if missing, or stdout).
 pub fn append_line(target: &Output, line: &str) -> Result<(), FileError> {
     match target {
@@ -518,31 +632,45 @@ pub fn append_line(target: &Output, line: &str) -> Result<(), FileError> {
                 .and_then(|()| out.flush())
                 .map_err(|e| FileError::io(Path::new("-"), "write to", e))
         }
-        Output::File(path) => {
-            let mut opts = fs::OpenOptions::new();
-            opts.append(true).create(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                opts.mode(0o600);
-            }
-            let mut f = opts.open(path).map_err(|e| {
-                if e.kind() == io::ErrorKind::NotFound {
-                    FileError::MissingParent {
-                        dir: parent_dir(path).to_path_buf(),
-                        path: path.clone(),
-                    }
-                } else {
-                    FileError::io(path, "open", e)
-                }
-            })?;
-            let mut buf = Vec::with_capacity(line.len() + 1);
-            buf.extend_from_slice(line.as_bytes());
-            buf.push(b'\n');
-            f.write_all(&buf)
-                .map_err(|e| FileError::io(path, "write to", e))
-        }
+        Output::File(path) => write_line(&mut open_append(path)?, path, line),
     }
+}
+
+/// Opens a JSON-lines file for appending (created `0600` if missing).
+///
+/// # Errors
+/// The file cannot be opened or created.
+pub fn open_append(path: &Path) -> Result<File, FileError> {
+    let mut opts = fs::OpenOptions::new();
+    opts.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            FileError::MissingParent {
+                dir: parent_dir(path).to_path_buf(),
+                path: path.to_path_buf(),
+            }
+        } else {
+            FileError::io(path, "open", e)
+        }
+    })
+}
+
+/// Writes `line` and a newline to `f` (opened by [`open_append`] as `path`) in one write, so
+/// that lines from several writers never mix.
+///
+/// # Errors
+/// The write failed.
+pub fn write_line(f: &mut File, path: &Path, line: &str) -> Result<(), FileError> {
+    let mut buf = Vec::with_capacity(line.len() + 1);
+    buf.extend_from_slice(line.as_bytes());
+    buf.push(b'\n');
+    f.write_all(&buf)
+        .map_err(|e| FileError::io(path, "write to", e))
 }
 
 #[cfg(test)]
@@ -746,6 +874,39 @@ mod tests {
         let mut s = String::new();
         r.read_to_string(&mut s).unwrap();
         assert_eq!(s, "12345");
+    }
+
+    #[test]
+    fn every_way_of_reading_a_file_yields_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0, 1, 1000, READ_AHEAD_CHUNK - 1, READ_AHEAD_CHUNK + 12345] {
+            let data: Vec<u8> = (0..len).map(|i| u8::try_from(i % 251).unwrap()).collect();
+            let f = dir.path().join(format!("f{len}"));
+            fs::write(&f, &data).unwrap();
+            for direct in [false, true] {
+                for step in [1usize, 3, 4096, 1 << 16, 1 << 21] {
+                    let input = Input::File(f.clone());
+                    let mut r = if direct {
+                        input.open_direct().unwrap()
+                    } else {
+                        input.open().unwrap()
+                    };
+                    let mut out = Vec::new();
+                    let mut buf = vec![0u8; step];
+                    loop {
+                        let n = r.read(&mut buf).unwrap();
+                        if n == 0 {
+                            break;
+                        }
+                        out.extend_from_slice(&buf[..n]);
+                        if out.len() > 50_000 && step < 4096 {
+                            buf = vec![0u8; 1 << 16];
+                        }
+                    }
+                    assert!(out == data, "len {len}, direct {direct}, step {step}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod interrupt;
 pub mod io;
 pub mod keyref;
 pub mod keys;

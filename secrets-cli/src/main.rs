@@ -15,6 +15,12 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&e, format, false),
     };
+    if settings.writes_files() {
+        // Temporary output files are removed on SIGINT/SIGTERM/SIGHUP.
+        if let Err(e) = coffer::interrupt::install() {
+            tracing::warn!("cannot handle interruptions (temporary files may be left): {e}");
+        }
+    }
     // Local keyrings complete immediately; the executor exists only for the async
     // materials API (remote keyrings will need a real runtime here).
     match futures::executor::block_on(coffer::commands::run(&settings)) {

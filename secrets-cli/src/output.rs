@@ -171,6 +171,67 @@ impl MetadataWire {
     }
 }
 
+/// The last line of a directory run (`-r`) in JSON mode.
+#[derive(Debug, Serialize)]
+pub struct SummaryWire {
+    /// Always `"summary"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// `"encrypt"` or `"decrypt"`.
+    pub mode: &'static str,
+    /// Files processed (`succeeded + failed`).
+    pub files: u64,
+    /// Files written.
+    pub succeeded: u64,
+    /// Files that failed (each has its own error).
+    pub failed: u64,
+    /// Files left alone (decrypting: no `.coffer` suffix).
+    pub skipped: u64,
+    /// Plaintext bytes of the files written.
+    pub bytes: u64,
+    /// Wall-clock seconds of the run.
+    pub seconds: f64,
+}
+
+impl SummaryWire {
+    /// The human-readable form (one line, no newline).
+    pub fn to_text(&self) -> String {
+        let verb = if self.mode == "encrypt" {
+            "encrypted"
+        } else {
+            "decrypted"
+        };
+        let count = if self.failed == 0 {
+            format!("{} file{}", self.succeeded, plural(self.succeeded))
+        } else {
+            format!(
+                "{} of {} file{}",
+                self.succeeded,
+                self.files,
+                plural(self.files)
+            )
+        };
+        let mut s = format!(
+            "{verb} {count} ({}) in {:.2} s",
+            indicatif::HumanBytes(self.bytes),
+            self.seconds
+        );
+        if self.failed > 0 {
+            let _ = write!(s, ", {} failed", self.failed);
+        }
+        if self.skipped > 0 {
+            let _ = write!(s, ", {} skipped", self.skipped);
+        }
+        s
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
 /// `coffer inspect --output json`.
 #[derive(Debug, Serialize)]
 pub struct HeaderWire {
@@ -259,6 +320,33 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
+
+    #[test]
+    fn summary_text() {
+        let mut w = SummaryWire {
+            kind: "summary",
+            schema: SCHEMA,
+            mode: "encrypt",
+            files: 3,
+            succeeded: 3,
+            failed: 0,
+            skipped: 0,
+            bytes: 2048,
+            seconds: 0.5,
+        };
+        assert_eq!(w.to_text(), "encrypted 3 files (2.00 KiB) in 0.50 s");
+        w.mode = "decrypt";
+        w.succeeded = 1;
+        w.failed = 2;
+        w.skipped = 1;
+        assert_eq!(
+            w.to_text(),
+            "decrypted 1 of 3 files (2.00 KiB) in 0.50 s, 2 failed, 1 skipped"
+        );
+        let v = serde_json::to_value(&w).unwrap();
+        assert_eq!(v["type"], "summary");
+        assert_eq!(v["files"], 3);
+    }
 
     #[test]
     fn raw_aes_provider_info_key_name() {

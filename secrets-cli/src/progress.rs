@@ -49,6 +49,20 @@ impl Progress {
         Self(None)
     }
 
+    /// Whether a bar could be shown at all (not `-q`, stderr a terminal): callers with a
+    /// costly total (a directory run sums its files' sizes) ask this first.
+    pub(crate) fn possible(quiet: bool) -> bool {
+        !quiet && std::io::stderr().is_terminal()
+    }
+
+    /// Runs `f` (which prints to stderr) with the bar hidden.
+    pub(crate) fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.0 {
+            Some(b) => b.suspend(f),
+            None => f(),
+        }
+    }
+
     /// Counts `n` more bytes.
     pub(crate) fn inc(&self, n: u64) {
         if let Some(b) = &self.0 {

@@ -85,6 +85,19 @@ pub struct Report {
     pub broken_pipe: bool,
 }
 
+/// A hint for an I/O error of the system rather than of coffer.
+fn io_hint(err: &io::Error) -> Option<&'static str> {
+    match err.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge => {
+            Some(
+                "the disk is full, or a quota or the file size limit (ulimit -f) was reached; \
+                 nothing was left under the output name",
+            )
+        }
+        _ => None,
+    }
+}
+
 fn core_hint(err: &coffer_core::Error) -> Option<&'static str> {
     use coffer_core::Error as E;
     match err {
@@ -118,6 +131,9 @@ pub fn report(err: &anyhow::Error) -> Report {
             if e.kind() == io::ErrorKind::BrokenPipe {
                 broken_pipe = true;
             }
+            if let Some(h) = io_hint(e) {
+                add(h, &mut hints);
+            }
         } else if let Some(e) = cause.downcast_ref::<CliError>() {
             usage |= e.usage;
             for h in &e.hints {
@@ -127,6 +143,9 @@ pub fn report(err: &anyhow::Error) -> Report {
             usage |= e.is_usage();
             if let FileError::Io { source, .. } = e {
                 broken_pipe |= source.kind() == io::ErrorKind::BrokenPipe;
+                if let Some(h) = io_hint(source) {
+                    add(h, &mut hints);
+                }
             }
             if let Some(h) = e.hint() {
                 add(h, &mut hints);
@@ -143,6 +162,9 @@ pub fn report(err: &anyhow::Error) -> Report {
         } else if let Some(e) = cause.downcast_ref::<coffer_core::Error>() {
             if let coffer_core::Error::Io(io) = e {
                 broken_pipe |= io.kind() == io::ErrorKind::BrokenPipe;
+                if let Some(h) = io_hint(io) {
+                    add(h, &mut hints);
+                }
             }
             if let Some(h) = core_hint(e) {
                 add(h, &mut hints);
@@ -253,6 +275,17 @@ mod tests {
         assert_eq!(r.message, "boom: writing: output file f already exists");
         assert_eq!(r.hints, ["do it", "use --force to overwrite it"]);
         assert_eq!(r.exit_code, 1);
+    }
+
+    #[test]
+    fn full_disk_hint() {
+        let e = anyhow::Error::new(coffer_core::Error::from(io::Error::from(
+            io::ErrorKind::StorageFull,
+        )))
+        .context("cannot write the message to x");
+        let r = report(&e);
+        assert_eq!(r.exit_code, 1);
+        assert!(r.hints[0].contains("disk is full"), "{:?}", r.hints);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use crate::report::CliError;
 
@@ -63,11 +63,13 @@ pub fn output_name(rel: &Path, direction: Direction) -> Option<PathBuf> {
     }
 }
 
-/// Refuses an output tree inside the input tree or the other way round (both must exist).
+/// Refuses an output tree inside the input tree or the other way round. The output need not
+/// exist yet (it is checked before being created, so a refused run creates nothing in the
+/// input tree); the input must.
 pub fn check_not_nested(input: &Path, output: &Path) -> Result<(), CliError> {
     let ci = fs::canonicalize(input)
         .map_err(|e| CliError::failure(format!("cannot open {}: {e}", input.display())))?;
-    let co = fs::canonicalize(output)
+    let co = canonicalize_lenient(output)
         .map_err(|e| CliError::failure(format!("cannot open {}: {e}", output.display())))?;
     if co.starts_with(&ci) || ci.starts_with(&co) {
         return Err(CliError::usage(format!(
@@ -78,6 +80,43 @@ pub fn check_not_nested(input: &Path, output: &Path) -> Result<(), CliError> {
         .hint("choose an output directory outside the input tree"));
     }
     Ok(())
+}
+
+/// The canonical form of `path` when it exists; otherwise that of its longest existing
+/// ancestor followed by the rest of the path, normalized (components that do not exist yet
+/// cannot be symbolic links).
+fn canonicalize_lenient(path: &Path) -> io::Result<PathBuf> {
+    let mut rest = Vec::new();
+    let mut cur = path;
+    loop {
+        match fs::canonicalize(if cur.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            cur
+        }) {
+            Ok(mut base) => {
+                for c in rest.iter().rev() {
+                    match c {
+                        Component::ParentDir => {
+                            base.pop();
+                        }
+                        Component::Normal(n) => base.push(n),
+                        _ => {}
+                    }
+                }
+                return Ok(base);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let mut comps = cur.components();
+                match comps.next_back() {
+                    Some(last) => rest.push(last),
+                    None => return Err(e),
+                }
+                cur = comps.as_path();
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Creates `dir` and its parents (new directories mode `0700` on unix).
@@ -139,5 +178,10 @@ mod tests {
         assert!(check_not_nested(&inner, &d.path().join("in")).is_err());
         assert!(check_not_nested(&d.path().join("in"), &d.path().join("in")).is_err());
         check_not_nested(&d.path().join("in"), &other).unwrap();
+        // Not created yet.
+        assert!(check_not_nested(&d.path().join("in"), &d.path().join("in/new/deeper")).is_err());
+        assert!(check_not_nested(&d.path().join("in"), &d.path().join("other/../in/new")).is_err());
+        check_not_nested(&d.path().join("in"), &d.path().join("other/new")).unwrap();
+        assert!(!d.path().join("in/new").exists());
     }
 }

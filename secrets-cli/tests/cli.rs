@@ -78,6 +78,52 @@ impl Env {
     }
 }
 
+/// The relative paths of the files below `root` (sorted; none if `root` does not exist).
+fn tree_names(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries {
+            let e = e.unwrap();
+            let path = e.path();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(path);
+            } else {
+                out.push(
+                    path.strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every file below `root` with its contents, by relative path (sorted).
+fn tree_files(root: &Path) -> Vec<(String, Vec<u8>)> {
+    tree_names(root)
+        .into_iter()
+        .map(|n| {
+            let data = fs::read(root.join(&n)).unwrap_or_default();
+            (n, data)
+        })
+        .collect()
+}
+
+/// Names below `root` that look like temporary outputs.
+fn temp_files(root: &Path) -> Vec<String> {
+    tree_names(root)
+        .into_iter()
+        .filter(|n| n.ends_with(".coffer-tmp"))
+        .collect()
+}
+
 fn words(s: &str) -> Vec<&str> {
     s.split_whitespace().collect()
 }
@@ -796,9 +842,50 @@ mod directories {
     fn bad_directory_arguments() {
         let env = Env::new();
         tree(&env);
-        env.sh("encrypt -r --key aes:k32.bin -i src -o src/enc")
+        let before = tree_files(&env.path("src"));
+        for out in ["src/enc", "src/a/new/deeper", "src", "other/../src/x"] {
+            env.run(&[
+                "encrypt",
+                "-r",
+                "--key",
+                "aes:k32.bin",
+                "-i",
+                "src",
+                "-o",
+                out,
+            ])
+            .code(2)
+            .stderr(contains("overlap").and(contains("hint: choose an output directory")));
+            env.run(&[
+                "decrypt",
+                "-r",
+                "--key",
+                "aes:k32.bin",
+                "-i",
+                "src",
+                "-o",
+                out,
+            ])
             .code(2)
             .stderr(contains("overlap"));
+        }
+        // The input tree is left as it was: the refused output directory was not created.
+        assert_eq!(tree_files(&env.path("src")), before);
+        assert!(!env.path("src/enc").exists());
+        assert!(!env.path("src/a/new").exists());
+        // The input inside the output tree, and an output reached through a symbolic link.
+        env.sh("encrypt -r --key aes:k32.bin -i src/a -o src")
+            .code(2)
+            .stderr(contains("overlap"));
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("src/a", env.path("link")).unwrap();
+            env.sh("encrypt -r --key aes:k32.bin -i src -o link/enc")
+                .code(2)
+                .stderr(contains("overlap"));
+            assert!(!env.path("src/a/enc").exists());
+        }
+        assert_eq!(tree_files(&env.path("src")), before);
         env.sh("encrypt -r --key aes:k32.bin -i src")
             .code(2)
             .stderr(contains("-r needs"));
@@ -899,5 +986,353 @@ mod misc {
         env.sh("-q encrypt --key aes:k32.bin -i plain -o ct2")
             .success()
             .stderr(predicate::str::is_empty());
+    }
+}
+
+mod bad_input {
+    use super::*;
+
+    #[test]
+    fn unreadable_input_file() {
+        let env = Env::new();
+        // A directory where a file is expected.
+        fs::create_dir(env.path("adir")).unwrap();
+        env.sh("encrypt --key aes:k32.bin -i adir -o ct")
+            .code(1)
+            .stderr(contains("adir is a directory"));
+        // A file that opens but cannot be read (EIO at offset 0), whoever runs the test.
+        #[cfg(target_os = "linux")]
+        env.sh("encrypt --key aes:k32.bin -i /proc/self/mem -o ct")
+            .code(1)
+            .stderr(contains("cannot read /proc/self/mem"));
+        // No permission. Root reads the file anyway: the cases above cover it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            env.write("secret", b"top secret");
+            let locked = fs::Permissions::from_mode(0o000);
+            fs::set_permissions(env.path("secret"), locked).unwrap();
+            if fs::File::open(env.path("secret")).is_err() {
+                env.sh("encrypt --key aes:k32.bin -i secret -o ct")
+                    .code(1)
+                    .stderr(contains("cannot open secret").and(contains("ermission denied")));
+                // In a tree: reported, and the other files are encrypted.
+                fs::create_dir_all(env.path("src/d")).unwrap();
+                env.write("src/ok", b"fine");
+                fs::rename(env.path("secret"), env.path("src/d/secret")).unwrap();
+                env.sh("encrypt -r -j 2 --key aes:k32.bin -i src -o enc")
+                    .code(1)
+                    .stderr(
+                        contains("cannot open src/d/secret").and(contains("1 of 2 files failed")),
+                    );
+                assert!(env.path("enc/ok.coffer").is_file());
+                assert!(!env.path("enc/d/secret.coffer").exists());
+                assert!(temp_files(&env.path("enc")).is_empty());
+            }
+        }
+        assert!(!env.path("ct").exists());
+        env.assert_no_temp_files();
+    }
+
+    /// `coffer ARGS…` under `ulimit -f` (a file size limit: writes past it fail with EFBIG, the
+    /// same path as a full disk).
+    #[cfg(unix)]
+    fn with_file_size_limit(env: &Env, blocks: u32, args: &[&str]) -> assert_cmd::assert::Assert {
+        let mut c = Command::new("sh");
+        c.current_dir(env.dir.path())
+            .env_remove("RUST_LOG")
+            .arg("-c")
+            .arg(format!("ulimit -f {blocks} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_coffer"))
+            .args(args);
+        c.assert()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn full_disk() {
+        let env = Env::new();
+        env.write("big", &pattern(1 << 20, 6));
+        // 64 blocks: 32 KiB (or 64 KiB where a block is 1 KiB), far below the message.
+        with_file_size_limit(
+            &env,
+            64,
+            &[
+                "encrypt",
+                "--key",
+                "aes:k32.bin",
+                "-i",
+                "big",
+                "-o",
+                "big.ct",
+            ],
+        )
+        .code(1)
+        .stderr(
+            contains("cannot write the message to big.ct")
+                .and(contains("File too large"))
+                .and(contains("hint: the disk is full")),
+        );
+        assert!(!env.path("big.ct").exists());
+        env.assert_no_temp_files();
+
+        env.sh("encrypt --key aes:k32.bin -i big -o big.ct")
+            .success();
+        with_file_size_limit(
+            &env,
+            64,
+            &[
+                "decrypt",
+                "--key",
+                "aes:k32.bin",
+                "-i",
+                "big.ct",
+                "-o",
+                "big.out",
+            ],
+        )
+        .code(1)
+        .stderr(contains("cannot write the plaintext to big.out").and(contains("File too large")));
+        assert!(!env.path("big.out").exists());
+        env.assert_no_temp_files();
+
+        // In a tree: the file that does not fit fails, the small one is written.
+        fs::create_dir_all(env.path("src/d")).unwrap();
+        env.write("src/small", b"small");
+        fs::rename(env.path("big"), env.path("src/d/big")).unwrap();
+        with_file_size_limit(
+            &env,
+            64,
+            &[
+                "encrypt",
+                "-r",
+                "--key",
+                "aes:k32.bin",
+                "-i",
+                "src",
+                "-o",
+                "enc",
+            ],
+        )
+        .code(1)
+        .stderr(
+            contains("cannot write the message to enc/d/big.coffer")
+                .and(contains("1 of 2 files failed")),
+        );
+        assert_eq!(tree_names(&env.path("enc")), ["small.coffer"]);
+        env.sh("decrypt --key aes:k32.bin -i enc/small.coffer")
+            .success()
+            .stdout("small");
+    }
+}
+
+#[cfg(unix)]
+mod interrupts {
+    use super::*;
+    use std::io::Write as _;
+    use std::process::{Child, Command as StdCommand, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// Waits (at most 20 s) until a temporary output with data in it exists below `root`.
+    fn wait_for_partial_output(root: &Path, child: &mut Child) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let partial = tree_names(root).iter().any(|n| {
+                n.ends_with(".coffer-tmp") && fs::metadata(root.join(n)).is_ok_and(|m| m.len() > 0)
+            });
+            if partial {
+                return;
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "coffer ended before the signal"
+            );
+            assert!(Instant::now() < deadline, "no temporary output appeared");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn send(signal: &str, child: &Child) {
+        let status = StdCommand::new("sh")
+            .args(["-c", &format!("kill -s {signal} {}", child.id())])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    #[test]
+    fn signal_while_writing_a_file_removes_the_partial_output() {
+        for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+            let env = Env::new();
+            let mut child = StdCommand::new(env!("CARGO_BIN_EXE_coffer"))
+                .current_dir(env.dir.path())
+                .args(words("encrypt --key aes:k32.bin -o out.ct"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Part of the input, then nothing: coffer waits for more, mid-message.
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(&pattern(256 << 10, 1)).unwrap();
+            stdin.flush().unwrap();
+            wait_for_partial_output(env.dir.path(), &mut child);
+            send(signal, &child);
+            let out = child.wait_with_output().unwrap();
+            drop(stdin);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(code), "SIG{signal}: {stderr}");
+            assert!(
+                stderr.contains(&format!(
+                    "interrupted (SIG{signal}); removed 1 partial output"
+                )),
+                "{stderr}"
+            );
+            assert!(!env.path("out.ct").exists());
+            env.assert_no_temp_files();
+        }
+    }
+
+    #[test]
+    fn sigint_during_a_directory_run() {
+        use std::os::unix::fs::MetadataExt;
+        let env = Env::new();
+        // Much more work than the test waits for: hard links to one 4 MiB file.
+        let data = pattern(4 << 20, 3);
+        fs::create_dir_all(env.path("src/d")).unwrap();
+        env.write("src/d/f00", &data);
+        for i in 1..64 {
+            fs::hard_link(env.path("src/d/f00"), env.path(&format!("src/d/f{i:02}"))).unwrap();
+        }
+        let stat = |root: &Path| -> Vec<(String, u64, i64, i64, u64)> {
+            tree_names(root)
+                .into_iter()
+                .map(|n| {
+                    let m = fs::metadata(root.join(&n)).unwrap();
+                    (n, m.len(), m.mtime(), m.mtime_nsec(), m.nlink())
+                })
+                .collect()
+        };
+        let before = stat(&env.path("src"));
+        let mut child = StdCommand::new(env!("CARGO_BIN_EXE_coffer"))
+            .current_dir(env.dir.path())
+            .args(words(
+                "encrypt -r -j 2 --suite 0478 --key aes:k32.bin -i src -o enc",
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_partial_output(&env.path("enc"), &mut child);
+        send("INT", &child);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{stderr}");
+        assert!(stderr.contains("interrupted (SIGINT); removed"), "{stderr}");
+        assert!(temp_files(&env.path("enc")).is_empty());
+        // The input is as it was, and what is in the output tree is complete.
+        assert_eq!(stat(&env.path("src")), before);
+        assert_eq!(env.read("src/d/f00"), data);
+        for name in tree_names(&env.path("enc")) {
+            let path = format!("enc/{name}");
+            env.run(&["decrypt", "--key", "aes:k32.bin", "-i", &path])
+                .success()
+                .stdout(predicate::function(|s: &[u8]| s == data.as_slice()));
+        }
+    }
+}
+
+mod parallel {
+    use super::*;
+
+    fn many(env: &Env) {
+        for i in 0..40 {
+            let dir = format!("src/d{}/e{}", i % 3, i % 2);
+            fs::create_dir_all(env.path(&dir)).unwrap();
+            let len = [0, 1, 1024, 5000, 70_000][i % 5];
+            env.write(
+                &format!("{dir}/f{i}"),
+                &pattern(len, u8::try_from(i).unwrap()),
+            );
+        }
+    }
+
+    #[test]
+    fn jobs_do_not_change_the_result() {
+        let env = Env::new();
+        many(&env);
+        env.sh("encrypt -r -j 4 --key aes:k32.bin -i src -o enc4 --metadata-output meta.jsonl")
+            .success()
+            .stderr(contains("encrypted 40 files"));
+        env.sh("encrypt -r -j 1 --key aes:k32.bin -i src -o enc1")
+            .success();
+        assert_eq!(tree_names(&env.path("enc4")), tree_names(&env.path("enc1")));
+        assert_eq!(tree_names(&env.path("enc4")).len(), 40);
+        // Whole lines, one per file.
+        let meta = String::from_utf8(env.read("meta.jsonl")).unwrap();
+        let inputs: std::collections::BTreeSet<String> = meta
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["input"].to_string())
+            .collect();
+        assert_eq!(inputs.len(), 40);
+        env.sh("decrypt -r -j 4 --key aes:k32.bin -i enc4 -o dec")
+            .success();
+        assert_eq!(tree_files(&env.path("dec")), tree_files(&env.path("src")));
+    }
+
+    #[test]
+    fn json_summary_and_failures() {
+        let env = Env::new();
+        many(&env);
+        fs::create_dir_all(env.path("enc/d1/e1")).unwrap();
+        env.write("enc/d1/e1/f1.coffer", b"already here");
+        let out = env
+            .cmd()
+            .args(words(
+                "--output json encrypt -r -j 4 --key aes:k32.bin -i src -o enc --metadata-output meta.jsonl",
+            ))
+            .assert()
+            .code(1)
+            .stderr(contains("already exists"))
+            .get_output()
+            .stdout
+            .clone();
+        assert_eq!(env.read("enc/d1/e1/f1.coffer"), b"already here");
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let of = |t: &str| lines.iter().filter(|l| l["type"] == t).count();
+        assert_eq!(of("metadata"), 39);
+        // The file's error, then the run's.
+        assert_eq!(of("error"), 2);
+        let summary = lines.iter().find(|l| l["type"] == "summary").unwrap();
+        assert_eq!(summary["schema"], 1);
+        assert_eq!(summary["mode"], "encrypt");
+        assert_eq!(summary["files"], 40);
+        assert_eq!(summary["succeeded"], 39);
+        assert_eq!(summary["failed"], 1);
+        assert!(summary["seconds"].as_f64().unwrap() >= 0.0);
+        let meta = String::from_utf8(env.read("meta.jsonl")).unwrap();
+        assert_eq!(meta.lines().count(), 40);
+        assert_eq!(
+            meta.lines()
+                .filter(|l| l.contains("\"type\":\"failure\""))
+                .count(),
+            1
+        );
+        assert!(temp_files(&env.path("enc")).is_empty());
+
+        // Decrypting: the summary counts the skipped files; -q drops the text summary.
+        env.sh("-q decrypt -r --key aes:k32.bin -i enc -o dec")
+            .code(1)
+            .stderr(contains("encrypted").not().and(contains("decrypted").not()));
+        env.sh("decrypt -r --key aes:k32.bin -i enc -o dec2")
+            .code(1)
+            .stderr(contains("decrypted 39 of 40 files"));
+        env.sh("encrypt -j 2 --key aes:k32.bin -i plain -o x")
+            .code(2)
+            .stderr(contains("--recursive"));
     }
 }

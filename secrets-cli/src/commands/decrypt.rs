@@ -7,14 +7,16 @@
 //! verifies (`Release::AfterSignature`).
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use coffer_core::cmm::DefaultCmm;
-use coffer_core::{DecryptConfig, Decryptor, EncryptionContext, Release};
+use coffer_core::{DecryptConfig, Decryptor, EncryptionContext, ReadyToDecrypt, Release};
 
-use super::{PumpError, Tally, create_parent, emit_record, plan_tree, pump, record_failure};
+use super::pool::run_tree;
+use super::{PumpError, TreeJob, emit_record, message_threads, plan_tree, pump, record_failure};
 use crate::config::{DecryptSettings, Settings};
-use crate::io::{self as cio, AtomicFile, Input, Output};
+use crate::io::{self as cio, AtomicFile, Input, InputReader, Output};
 use crate::keyref::Purpose;
 use crate::keys;
 use crate::output::MetadataWire;
@@ -98,10 +100,26 @@ pub async fn run(settings: &Settings, s: &DecryptSettings) -> anyhow::Result<()>
     let cfg = DecryptConfig::default()
         .with_commitment_policy(s.policy)
         .with_max_encrypted_data_keys(s.max_edks)
-        .with_unsigned_only(s.unsigned_only);
+        .with_unsigned_only(s.unsigned_only)
+        .with_threads(message_threads(s.recursive, s.jobs));
 
     let (Some(in_dir), Some(out_dir), true) = (s.input.path(), s.output.path(), s.recursive) else {
-        let record = match decrypt_one(&cmm, &cfg, s, &s.input, &s.output, settings.quiet).await {
+        let result = async {
+            let reader = s.input.open()?;
+            let ready = prepare(&cmm, &cfg, s, reader, &s.input, &s.output).await?;
+            let progress = Progress::new(
+                settings.quiet,
+                ready.reader.file_len(),
+                &format!("decrypting {}", s.input),
+            );
+            let opts = WriteOptions {
+                force: s.force,
+                buffer: s.buffer,
+            };
+            write(ready, opts, &s.input, &s.output, &progress, DirSync::Now)
+        }
+        .await;
+        let record = match result {
             Ok(r) => r,
             Err(e) => {
                 return Err(record_failure(
@@ -115,21 +133,36 @@ pub async fn run(settings: &Settings, s: &DecryptSettings) -> anyhow::Result<()>
         };
         return emit_record(settings, s.metadata.as_ref(), s.output.is_stdout(), &record);
     };
-    let mut tally = Tally::default();
-    for job in plan_tree(in_dir, out_dir, Direction::Decrypt)? {
-        let input = Input::File(job.input);
-        let output = Output::File(job.output.clone());
-        let result = async {
-            create_parent(&job.output)?;
-            preflight(s, &input, &output)?;
-            let record = decrypt_one(&cmm, &cfg, s, &input, &output, settings.quiet).await?;
-            emit_record(settings, s.metadata.as_ref(), false, &record)
-        }
-        .await
-        .map_err(|e| record_failure(s.metadata.as_ref(), "decrypt", &input, &output, e));
-        tally.record(settings, result)?;
-    }
-    tally.finish()
+    let plan = plan_tree(in_dir, out_dir, Direction::Decrypt)?;
+    let (force, buffer) = (s.force, s.buffer);
+    run_tree(
+        settings,
+        "decrypt",
+        s.metadata.as_ref(),
+        s.jobs,
+        plan,
+        async |job: &TreeJob| {
+            if let Some(path) = job.output.path() {
+                // The directories of the tree exist and do not overlap: only the file itself
+                // needs checking.
+                cio::check_output_name(path, force)?;
+            }
+            let reader = job.input.open_direct()?;
+            prepare(&cmm, &cfg, s, reader, &job.input, &job.output).await
+        },
+        Arc::new(move |job: &TreeJob, ready: Ready, progress: &Progress| {
+            let opts = WriteOptions { force, buffer };
+            write(
+                ready,
+                opts,
+                &job.input,
+                &job.output,
+                progress,
+                DirSync::Later,
+            )
+        }),
+    )
+    .await
 }
 
 /// Checks done before any work: distinct files, no clobbering.
@@ -141,17 +174,39 @@ fn preflight(s: &DecryptSettings, input: &Input, output: &Output) -> anyhow::Res
     Ok(())
 }
 
-/// Decrypts one input into one output; returns the result record.
-async fn decrypt_one(
+/// An open input positioned after an authenticated header, with the message's key.
+struct Ready {
+    reader: InputReader,
+    ready: ReadyToDecrypt,
+    record: MetadataWire,
+}
+
+/// When the directory of an output file is synced.
+#[derive(Debug, Clone, Copy)]
+enum DirSync {
+    /// Right after the rename.
+    Now,
+    /// By the caller, once for many files.
+    Later,
+}
+
+/// The flags the byte step needs.
+#[derive(Debug, Clone, Copy)]
+struct WriteOptions {
+    force: bool,
+    buffer: bool,
+}
+
+/// The materials step (async, on the caller's executor): reads the header of `input` (open as
+/// `reader`), checks the required context and gets the data key.
+async fn prepare(
     cmm: &DefaultCmm,
     cfg: &DecryptConfig,
     s: &DecryptSettings,
+    mut reader: InputReader,
     input: &Input,
     output: &Output,
-    quiet: bool,
-) -> anyhow::Result<MetadataWire> {
-    let mut reader = input.open()?;
-    let progress = Progress::new(quiet, reader.file_len(), &format!("decrypting {input}"));
+) -> anyhow::Result<Ready> {
     let cannot = || format!("cannot decrypt {input}");
     let header = Decryptor::new(cfg.clone())
         .read_header(&mut reader)
@@ -189,10 +244,30 @@ async fn decrypt_one(
         message_id = %record.message_id,
         "decrypting"
     );
+    Ok(Ready {
+        reader,
+        ready,
+        record,
+    })
+}
 
+/// The byte step (sync): decrypts the body into the output; returns the result record.
+fn write(
+    ready: Ready,
+    opts: WriteOptions,
+    input: &Input,
+    output: &Output,
+    progress: &Progress,
+    dir_sync: DirSync,
+) -> anyhow::Result<MetadataWire> {
+    let Ready {
+        reader,
+        ready,
+        mut record,
+    } = ready;
     let (mut sink, release) = match output {
         Output::Stdout { .. } => {
-            let release = if s.buffer {
+            let release = if opts.buffer {
                 Release::AfterSignature
             } else {
                 Release::PerFrame
@@ -201,13 +276,16 @@ async fn decrypt_one(
         }
         // The temporary file is only renamed after full verification.
         Output::File(path) => (
-            Sink::File(AtomicFile::create(path, s.force)?),
+            Sink::File(AtomicFile::create(path, opts.force)?),
             Release::PerFrame,
         ),
     };
+    let cannot = || format!("cannot decrypt {input}");
+    // The plaintext is shorter than the message.
+    let hint = reader.file_len();
     let mut decrypting = ready.into_reader(reader, release);
     let mut n = 0u64;
-    if let Err(e) = pump(&mut decrypting, &mut sink, &mut n, &progress) {
+    if let Err(e) = pump(&mut decrypting, &mut sink, &mut n, hint, progress) {
         let partial = sink.is_stdout() && n > 0;
         // Dropping the sink removes a temporary output file.
         drop(sink);
@@ -229,10 +307,12 @@ async fn decrypt_one(
         Sink::Stdout(mut w) => w
             .flush()
             .with_context(|| format!("cannot write the plaintext to {output}"))?,
-        Sink::File(f) => f.commit()?,
+        Sink::File(f) => match dir_sync {
+            DirSync::Now => f.commit()?,
+            DirSync::Later => drop(f.commit_without_dir_sync()?),
+        },
     }
     tracing::info!(input = %input, plaintext_bytes = n, "decrypted");
-    let mut record = record;
     record.bytes = n;
     Ok(record)
 }

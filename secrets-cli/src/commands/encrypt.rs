@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use coffer_core::cmm::{DefaultCmm, MaterialsManager};
-use coffer_core::{EncryptConfig, Encryptor};
+use coffer_core::{EncryptConfig, Encryptor, PreparedEncryption};
 
-use super::{PumpError, Tally, create_parent, emit_record, plan_tree, pump, record_failure};
+use super::pool::run_tree;
+use super::{PumpError, TreeJob, emit_record, message_threads, plan_tree, pump, record_failure};
 use crate::config::{EncryptSettings, Settings};
-use crate::io::{self as cio, AtomicFile, Input, Output};
+use crate::io::{self as cio, AtomicFile, Input, InputReader, Output};
 use crate::keyref::Purpose;
 use crate::keys;
 use crate::output::MetadataWire;
@@ -50,11 +51,23 @@ pub async fn run(settings: &Settings, s: &EncryptSettings) -> anyhow::Result<()>
         .with_suite(s.suite)
         .with_frame_length(s.frame_length)?
         .with_commitment_policy(s.policy)
-        .with_max_encrypted_data_keys(s.max_edks);
+        .with_max_encrypted_data_keys(s.max_edks)
+        .with_threads(message_threads(s.recursive, s.jobs));
     let encryptor = Encryptor::new(cmm, cfg);
 
     let (Some(in_dir), Some(out_dir), true) = (s.input.path(), s.output.path(), s.recursive) else {
-        let record = match encrypt_one(&encryptor, s, &s.input, &s.output, settings.quiet).await {
+        let result = async {
+            let reader = s.input.open()?;
+            let ready = prepare(&encryptor, s, reader, &s.input, &s.output).await?;
+            let progress = Progress::new(
+                settings.quiet,
+                ready.reader.file_len(),
+                &format!("encrypting {}", s.input),
+            );
+            write(ready, &s.input, &s.output, s.force, &progress, DirSync::Now)
+        }
+        .await;
+        let record = match result {
             Ok(r) => r,
             Err(e) => {
                 return Err(record_failure(
@@ -68,21 +81,35 @@ pub async fn run(settings: &Settings, s: &EncryptSettings) -> anyhow::Result<()>
         };
         return emit_record(settings, s.metadata.as_ref(), s.output.is_stdout(), &record);
     };
-    let mut tally = Tally::default();
-    for job in plan_tree(in_dir, out_dir, Direction::Encrypt)? {
-        let input = Input::File(job.input);
-        let output = Output::File(job.output.clone());
-        let result = async {
-            create_parent(&job.output)?;
-            preflight(s, &input, &output)?;
-            let record = encrypt_one(&encryptor, s, &input, &output, settings.quiet).await?;
-            emit_record(settings, s.metadata.as_ref(), false, &record)
-        }
-        .await
-        .map_err(|e| record_failure(s.metadata.as_ref(), "encrypt", &input, &output, e));
-        tally.record(settings, result)?;
-    }
-    tally.finish()
+    let plan = plan_tree(in_dir, out_dir, Direction::Encrypt)?;
+    let force = s.force;
+    run_tree(
+        settings,
+        "encrypt",
+        s.metadata.as_ref(),
+        s.jobs,
+        plan,
+        async |job: &TreeJob| {
+            if let Some(path) = job.output.path() {
+                // The directories of the tree exist and do not overlap: only the file itself
+                // needs checking.
+                cio::check_output_name(path, force)?;
+            }
+            let reader = job.input.open_direct()?;
+            prepare(&encryptor, s, reader, &job.input, &job.output).await
+        },
+        Arc::new(move |job: &TreeJob, ready: Ready, progress: &Progress| {
+            write(
+                ready,
+                &job.input,
+                &job.output,
+                force,
+                progress,
+                DirSync::Later,
+            )
+        }),
+    )
+    .await
 }
 
 /// Checks done before any work: distinct files, no clobbering, no ciphertext on a terminal.
@@ -95,16 +122,31 @@ fn preflight(s: &EncryptSettings, input: &Input, output: &Output) -> anyhow::Res
     Ok(())
 }
 
-/// Encrypts one input into one output; returns the result record.
-async fn encrypt_one(
+/// An open input and its message's materials and header: all the byte work needs.
+struct Ready {
+    reader: InputReader,
+    prepared: PreparedEncryption,
+    record: MetadataWire,
+}
+
+/// When the directory of an output file is synced.
+#[derive(Debug, Clone, Copy)]
+enum DirSync {
+    /// Right after the rename.
+    Now,
+    /// By the caller, once for many files.
+    Later,
+}
+
+/// The materials step (async, on the caller's executor): gets the materials and header of the
+/// message for `input` (open as `reader`).
+async fn prepare(
     encryptor: &Encryptor,
     s: &EncryptSettings,
+    reader: InputReader,
     input: &Input,
     output: &Output,
-    quiet: bool,
-) -> anyhow::Result<MetadataWire> {
-    let mut reader = input.open()?;
-    let progress = Progress::new(quiet, reader.file_len(), &format!("encrypting {input}"));
+) -> anyhow::Result<Ready> {
     let prepared = encryptor
         .prepare(&s.context, reader.file_len())
         .await
@@ -126,15 +168,36 @@ async fn encrypt_one(
         data_keys = header.edks.len(),
         "encrypting"
     );
+    Ok(Ready {
+        reader,
+        prepared,
+        record,
+    })
+}
 
+/// The byte step (sync): encrypts the input into the output; returns the result record.
+fn write(
+    ready: Ready,
+    input: &Input,
+    output: &Output,
+    force: bool,
+    progress: &Progress,
+    dir_sync: DirSync,
+) -> anyhow::Result<MetadataWire> {
+    let Ready {
+        mut reader,
+        prepared,
+        mut record,
+    } = ready;
     let cannot_write = || format!("cannot write the message to {output}");
     let sink = match output {
         Output::Stdout { .. } => Sink::Stdout(BufWriter::new(io::stdout().lock())),
-        Output::File(path) => Sink::File(BufWriter::new(AtomicFile::create(path, s.force)?)),
+        Output::File(path) => Sink::File(BufWriter::new(AtomicFile::create(path, force)?)),
     };
     let mut writer = prepared.wrap_output(sink).with_context(cannot_write)?;
     let mut n = 0;
-    match pump(&mut reader, &mut writer, &mut n, &progress) {
+    let hint = reader.file_len();
+    match pump(&mut reader, &mut writer, &mut n, hint, progress) {
         Ok(()) => {}
         Err(PumpError::Read(e)) => {
             return Err(anyhow::Error::new(e).context(format!("cannot read {input}")));
@@ -150,11 +213,13 @@ async fn encrypt_one(
                 .into_inner()
                 .map_err(|e| anyhow::Error::new(e.into_error()))
                 .with_context(cannot_write)?;
-            file.commit()?;
+            match dir_sync {
+                DirSync::Now => file.commit()?,
+                DirSync::Later => drop(file.commit_without_dir_sync()?),
+            }
         }
     }
     tracing::info!(input = %input, plaintext_bytes = n, "encrypted");
-    let mut record = record;
     record.bytes = n;
     Ok(record)
 }

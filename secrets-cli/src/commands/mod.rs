@@ -3,16 +3,18 @@
 mod decrypt;
 mod encrypt;
 mod inspect;
+mod pool;
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use coffer_core::Threads;
 use zeroize::Zeroizing;
 
 use crate::cli::OutputFormat;
 use crate::config::{CommandSettings, Settings};
-use crate::io::{self as cio, Output};
+use crate::io::{self as cio, Input, Output};
 use crate::output::MetadataWire;
 use crate::report::{self, CliError};
 use crate::tree::{self, Direction};
@@ -61,7 +63,7 @@ fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
 pub(crate) fn record_failure(
     metadata: Option<&Output>,
     mode: &'static str,
-    input: &cio::Input,
+    input: &Input,
     output: &Output,
     err: anyhow::Error,
 ) -> anyhow::Error {
@@ -98,19 +100,44 @@ pub(crate) fn emit_record(
     Ok(())
 }
 
-/// One file of a directory run: input path and output path.
-#[derive(Debug)]
-pub(crate) struct TreeJob {
-    pub(crate) input: PathBuf,
-    pub(crate) output: PathBuf,
+/// How many threads the library may use for the frames of one large message: all the cores,
+/// except in a directory run on several workers, whose parallelism is across files already
+/// (per-message pools on top would put workers × cores threads on the cores).
+pub(crate) fn message_threads(recursive: bool, jobs: std::num::NonZeroUsize) -> Threads {
+    if recursive && jobs.get() > 1 {
+        Threads::Fixed(std::num::NonZeroUsize::MIN)
+    } else {
+        Threads::Auto
+    }
 }
 
-/// Plans a directory run: checks the directories (creating the output one), lists the files.
+/// One file of a directory run.
+#[derive(Debug)]
+pub(crate) struct TreeJob {
+    /// A file below the input directory.
+    pub(crate) input: Input,
+    /// Its output file below the output directory.
+    pub(crate) output: Output,
+}
+
+/// A planned directory run.
+#[derive(Debug)]
+pub(crate) struct TreePlan {
+    /// The files, in name order.
+    pub(crate) jobs: Vec<TreeJob>,
+    /// The output directories (created), to sync once at the end.
+    pub(crate) dirs: Vec<PathBuf>,
+    /// Files left out (decrypting: no suffix).
+    pub(crate) skipped: u64,
+}
+
+/// Plans a directory run: checks the directories, lists the files, creates the output
+/// directories (all of them now, so the workers need not).
 pub(crate) fn plan_tree(
     in_dir: &Path,
     out_dir: &Path,
     direction: Direction,
-) -> anyhow::Result<Vec<TreeJob>> {
+) -> anyhow::Result<TreePlan> {
     if !in_dir.is_dir() {
         return Err(CliError::usage(format!(
             "-r needs an input directory: {} is not one",
@@ -118,29 +145,52 @@ pub(crate) fn plan_tree(
         ))
         .into());
     }
+    // Before creating anything: a refused output directory must not appear in the input tree.
+    tree::check_not_nested(in_dir, out_dir)?;
     tree::create_dir_all(out_dir)
         .with_context(|| format!("cannot create the output directory {}", out_dir.display()))?;
     tree::check_not_nested(in_dir, out_dir)?;
     let files = tree::walk(in_dir)
         .with_context(|| format!("cannot read the directory {}", in_dir.display()))?;
     let mut jobs = Vec::with_capacity(files.len());
+    let mut dirs = std::collections::BTreeSet::new();
+    dirs.insert(out_dir.to_path_buf());
+    let mut skipped = 0;
     for rel in files {
         match tree::output_name(&rel, direction) {
-            Some(out) => jobs.push(TreeJob {
-                input: in_dir.join(&rel),
-                output: out_dir.join(out),
-            }),
-            None => tracing::warn!(
-                file = %in_dir.join(&rel).display(),
-                "skipped: no {} suffix",
-                tree::SUFFIX
-            ),
+            Some(out) => {
+                let output = out_dir.join(out);
+                if let Some(parent) = output.parent() {
+                    if !dirs.contains(parent) {
+                        tree::create_dir_all(parent).with_context(|| {
+                            format!("cannot create the directory {}", parent.display())
+                        })?;
+                        dirs.insert(parent.to_path_buf());
+                    }
+                }
+                jobs.push(TreeJob {
+                    input: Input::File(in_dir.join(&rel)),
+                    output: Output::File(output),
+                });
+            }
+            None => {
+                skipped += 1;
+                tracing::warn!(
+                    file = %in_dir.join(&rel).display(),
+                    "skipped: no {} suffix",
+                    tree::SUFFIX
+                );
+            }
         }
     }
-    Ok(jobs)
+    Ok(TreePlan {
+        jobs,
+        dirs: dirs.into_iter().collect(),
+        skipped,
+    })
 }
 
-/// Counts the files of a directory run; failures are printed as they happen and the run goes on.
+/// Counts the files of `inspect -r`; failures are printed as they happen and the run goes on.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
     total: usize,
@@ -167,26 +217,12 @@ impl Tally {
 
     /// The run's result: an error if any file failed.
     pub(crate) fn finish(self) -> anyhow::Result<()> {
-        tracing::info!(
-            files = self.total,
-            failed = self.failed,
-            "directory run done"
-        );
         if self.failed > 0 {
             Err(CliError::failure(format!("{} of {} files failed", self.failed, self.total)).into())
         } else {
             Ok(())
         }
     }
-}
-
-/// Creates the parent directory of a directory-run output file.
-pub(crate) fn create_parent(path: &Path) -> anyhow::Result<()> {
-    if let Some(parent) = path.parent() {
-        tree::create_dir_all(parent)
-            .with_context(|| format!("cannot create the directory {}", parent.display()))?;
-    }
-    Ok(())
 }
 
 /// Copy buffer size.
@@ -202,14 +238,19 @@ pub(crate) enum PumpError {
 }
 
 /// Copies `r` to `w` through a zeroized buffer (it may hold plaintext), counting the bytes
-/// written in `written`.
+/// written in `written`. `size_hint`, an upper bound of the bytes to copy when known, keeps
+/// the buffer (allocated and wiped once per call) small for small files.
 pub(crate) fn pump<R: Read + ?Sized, W: Write + ?Sized>(
     r: &mut R,
     w: &mut W,
     written: &mut u64,
+    size_hint: Option<u64>,
     progress: &crate::progress::Progress,
 ) -> Result<(), PumpError> {
-    let mut buf = Zeroizing::new(vec![0u8; CHUNK]);
+    let size = size_hint.map_or(CHUNK, |n| {
+        usize::try_from(n.saturating_add(1)).map_or(CHUNK, |n| n.clamp(1, CHUNK))
+    });
+    let mut buf = Zeroizing::new(vec![0u8; size]);
     loop {
         let n = match r.read(&mut buf) {
             Ok(0) => return Ok(()),
@@ -246,15 +287,35 @@ mod tests {
         let data = vec![7u8; CHUNK * 2 + 5];
         let mut out = Vec::new();
         let mut n = 0;
-        pump(&mut data.as_slice(), &mut out, &mut n, &Progress::hidden()).unwrap();
+        pump(
+            &mut data.as_slice(),
+            &mut out,
+            &mut n,
+            None,
+            &Progress::hidden(),
+        )
+        .unwrap();
         assert_eq!(out, data);
         assert_eq!(n, data.len() as u64);
+        for hint in [0, 1, 100, u64::MAX] {
+            let (mut out, mut n) = (Vec::new(), 0);
+            pump(
+                &mut data.as_slice(),
+                &mut out,
+                &mut n,
+                Some(hint),
+                &Progress::hidden(),
+            )
+            .unwrap();
+            assert_eq!(out, data, "a wrong hint costs speed, not data");
+        }
         let mut n = 0;
         assert!(matches!(
             pump(
                 &mut data.as_slice(),
                 &mut Failing,
                 &mut n,
+                None,
                 &Progress::hidden()
             ),
             Err(PumpError::Write(_))
