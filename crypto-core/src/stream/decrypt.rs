@@ -120,7 +120,8 @@ struct Parallel {
 fn open_chunk(gcm: &GcmKey, message_id: &[u8], frame_len: usize, mut job: OpenJob) -> Opened {
     let record = REGULAR_PREFIX + frame_len + TAG_LEN;
     let frames = job.len / record;
-    job.pt.clear();
+    // Every byte is overwritten below (or zeroed, on failure): a reused buffer of the
+    // right size is not cleared first.
     job.pt.resize(frames * frame_len, 0);
     let mut aad = Vec::with_capacity(96);
     let mut ok = 0;
