@@ -205,6 +205,11 @@ pub struct EncryptArgs {
           value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
 
+    /// With -r: follow symbolic links to files and directories (by default they are skipped,
+    /// so a link cannot pull files from outside the tree in).
+    #[arg(short = 'L', long, requires = "recursive")]
+    pub follow_symlinks: bool,
+
     /// Cache data keys (not supported yet in this build).
     #[arg(long, value_name = "SPEC")]
     pub data_key_cache: Option<String>,
@@ -262,6 +267,11 @@ pub struct DecryptArgs {
     #[arg(short = 'j', long = "jobs", value_name = "N", requires = "recursive",
           value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
+
+    /// With -r: follow symbolic links to files and directories (by default they are skipped,
+    /// so a link cannot pull files from outside the tree in).
+    #[arg(short = 'L', long, requires = "recursive")]
+    pub follow_symlinks: bool,
 }
 
 /// Flags of `inspect`.

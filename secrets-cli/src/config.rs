@@ -67,6 +67,8 @@ pub struct EncryptSettings {
     pub recursive: bool,
     /// `-j`: files processed at once with `-r`.
     pub jobs: NonZeroUsize,
+    /// `-L`: follow symbolic links with `-r`.
+    pub follow_symlinks: bool,
 }
 
 /// `coffer decrypt`.
@@ -96,6 +98,8 @@ pub struct DecryptSettings {
     pub recursive: bool,
     /// `-j`: files processed at once with `-r`.
     pub jobs: NonZeroUsize,
+    /// `-L`: follow symbolic links with `-r`.
+    pub follow_symlinks: bool,
 }
 
 /// `coffer inspect`.
@@ -289,6 +293,7 @@ fn encrypt(a: EncryptArgs) -> anyhow::Result<EncryptSettings> {
         metadata,
         recursive: a.recursive,
         jobs: jobs(a.recursive, a.jobs),
+        follow_symlinks: a.follow_symlinks,
     })
 }
 
@@ -318,6 +323,7 @@ fn decrypt(a: DecryptArgs) -> anyhow::Result<DecryptSettings> {
         metadata,
         recursive: a.recursive,
         jobs: jobs(a.recursive, a.jobs),
+        follow_symlinks: a.follow_symlinks,
     })
 }
 

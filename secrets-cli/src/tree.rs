@@ -1,7 +1,8 @@
 //! Directory mode (`-r`): which files of a tree to process and where their outputs go.
 //!
-//! Only regular files are processed; symbolic links and special files are skipped (with a
-//! warning), so a link cannot pull files from outside the tree in. Encrypting adds the
+//! Only regular files are processed; special files are skipped (with a warning), and so are
+//! symbolic links unless `-L` asks to follow them, so that by default a link cannot pull files
+//! from outside the tree in. Encrypting adds the
 //! [`SUFFIX`]; decrypting removes it and skips files without it.
 
 use std::fs;
@@ -22,10 +23,38 @@ pub enum Direction {
     Decrypt,
 }
 
+/// What [`walk`] does with symbolic links.
+#[derive(Debug, Clone, Copy)]
+pub enum Links<'a> {
+    /// Skip them (with a warning): a link cannot pull files from outside the tree in.
+    Skip,
+    /// Follow links to files and directories; never enter `exclude` (the output tree) or a
+    /// directory already entered (a link loop).
+    Follow {
+        /// The output directory.
+        exclude: &'a Path,
+    },
+}
+
+/// The device and inode of a directory, to recognise it when a link leads to it again.
+fn dir_id(m: &fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt as _;
+    (m.dev(), m.ino())
+}
+
 /// Lists the regular files below `root`, as paths relative to it, in a stable (sorted) order.
-/// Errors reading a directory are returned; symlinks and special files are skipped.
-pub fn walk(root: &Path) -> Result<Vec<PathBuf>, io::Error> {
+/// Errors reading a directory are returned; special files are skipped, and symbolic links
+/// unless `links` says to follow them.
+pub fn walk(root: &Path, links: &Links<'_>) -> Result<Vec<PathBuf>, io::Error> {
     let mut out = Vec::new();
+    let mut entered = std::collections::HashSet::new();
+    if let Links::Follow { exclude } = links {
+        entered.insert(dir_id(&fs::metadata(root)?));
+        if let Ok(m) = fs::metadata(exclude) {
+            // Not entered, but never to be entered.
+            entered.insert(dir_id(&m));
+        }
+    }
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
         let dir = root.join(&rel);
@@ -33,14 +62,37 @@ pub fn walk(root: &Path) -> Result<Vec<PathBuf>, io::Error> {
         entries.sort_by_key(fs::DirEntry::file_name);
         let mut subdirs = Vec::new();
         for e in entries {
-            let ty = e.file_type()?;
+            let mut ty = e.file_type()?;
             let child = rel.join(e.file_name());
+            let shown = || root.join(&child).display().to_string();
+            if ty.is_symlink() {
+                if matches!(links, Links::Skip) {
+                    tracing::warn!(path = %shown(), "skipped: a symbolic link (-L follows links)");
+                    continue;
+                }
+                match fs::metadata(e.path()) {
+                    Ok(m) => ty = m.file_type(),
+                    Err(err) => {
+                        tracing::warn!(path = %shown(), "skipped: a broken symbolic link ({err})");
+                        continue;
+                    }
+                }
+            }
             if ty.is_dir() {
+                if matches!(links, Links::Follow { .. })
+                    && !entered.insert(dir_id(&fs::metadata(e.path())?))
+                {
+                    tracing::warn!(
+                        path = %shown(),
+                        "skipped: a directory already in the run (a link loop or the output)"
+                    );
+                    continue;
+                }
                 subdirs.push(child);
             } else if ty.is_file() {
                 out.push(child);
             } else {
-                tracing::warn!(path = %root.join(&child).display(), "skipped: not a regular file");
+                tracing::warn!(path = %shown(), "skipped: not a regular file");
             }
         }
         // Depth-first, in name order.
@@ -147,9 +199,42 @@ mod tests {
         fs::write(d.path().join("b/y"), b"").unwrap();
         #[cfg(unix)]
         std::os::unix::fs::symlink("/etc/passwd", d.path().join("link")).unwrap();
-        let files = walk(d.path()).unwrap();
+        let files = walk(d.path(), &Links::Skip).unwrap();
         let files: Vec<_> = files.iter().map(|p| p.to_str().unwrap()).collect();
         assert_eq!(files, ["a", "b/c/x", "b/y", "z"]);
+    }
+
+    #[test]
+    fn following_links_never_loops_and_never_enters_the_output() {
+        use std::os::unix::fs::symlink;
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("in");
+        let elsewhere = d.path().join("elsewhere");
+        let out = d.path().join("out");
+        for dir in [root.join("sub"), elsewhere.clone(), out.clone()] {
+            fs::create_dir_all(dir).unwrap();
+        }
+        fs::write(root.join("sub/f"), b"").unwrap();
+        fs::write(elsewhere.join("g"), b"").unwrap();
+        fs::write(out.join("old.coffer"), b"").unwrap();
+        symlink(&elsewhere, root.join("there")).unwrap();
+        symlink("..", root.join("sub/up")).unwrap();
+        symlink(&root, root.join("sub/root")).unwrap();
+        symlink(&out, root.join("out")).unwrap();
+        symlink("sub/f", root.join("file-link")).unwrap();
+        symlink("missing", root.join("dangling")).unwrap();
+        let names = |links: &Links<'_>| -> Vec<String> {
+            walk(&root, links)
+                .unwrap()
+                .iter()
+                .map(|p| p.to_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(names(&Links::Skip), ["sub/f"]);
+        assert_eq!(
+            names(&Links::Follow { exclude: &out }),
+            ["file-link", "sub/f", "there/g"]
+        );
     }
 
     #[test]

@@ -802,6 +802,39 @@ mod directories {
     }
 
     #[test]
+    fn symlinks_are_skipped_unless_followed() {
+        let env = Env::new();
+        tree(&env);
+        fs::create_dir_all(env.path("outside")).unwrap();
+        env.write("outside/secret.txt", b"from outside the tree");
+        std::os::unix::fs::symlink(env.path("outside"), env.path("src/linked-dir")).unwrap();
+        std::os::unix::fs::symlink("top.txt", env.path("src/linked-file")).unwrap();
+        std::os::unix::fs::symlink("..", env.path("src/a/loop")).unwrap();
+        env.sh("encrypt -r --key aes:k32.bin -i src -o enc")
+            .success()
+            .stderr(contains("symbolic link").and(contains("-L")));
+        assert!(!env.path("enc/linked-dir").exists());
+        assert!(!env.path("enc/linked-file.coffer").exists());
+        env.sh("encrypt -r -L --key aes:k32.bin -i src -o enc2")
+            .success();
+        assert!(env.path("enc2/linked-dir/secret.txt.coffer").is_file());
+        // A link is encrypted as the file it leads to, under its own name; a loop is not
+        // followed round.
+        assert!(env.path("enc2/linked-file.coffer").is_file());
+        assert!(!env.path("enc2/a/loop").exists());
+        env.sh("decrypt -r --key aes:k32.bin -i enc2 -o dec")
+            .success();
+        assert_eq!(env.read("dec/linked-file"), b"top");
+        assert_eq!(
+            env.read("dec/linked-dir/secret.txt"),
+            b"from outside the tree"
+        );
+        // -L means nothing without -r.
+        env.sh("encrypt -L --key aes:k32.bin -i src/top.txt -o x")
+            .code(2);
+    }
+
+    #[test]
     fn failures_are_reported_per_file_and_the_run_goes_on() {
         let env = Env::new();
         tree(&env);

@@ -133,7 +133,7 @@ pub async fn run(settings: &Settings, s: &DecryptSettings) -> anyhow::Result<()>
         };
         return emit_record(settings, s.metadata.as_ref(), s.output.is_stdout(), &record);
     };
-    let plan = plan_tree(in_dir, out_dir, Direction::Decrypt)?;
+    let plan = plan_tree(in_dir, out_dir, Direction::Decrypt, s.follow_symlinks)?;
     let (force, buffer) = (s.force, s.buffer);
     run_tree(
         settings,

@@ -81,7 +81,7 @@ pub async fn run(settings: &Settings, s: &EncryptSettings) -> anyhow::Result<()>
         };
         return emit_record(settings, s.metadata.as_ref(), s.output.is_stdout(), &record);
     };
-    let plan = plan_tree(in_dir, out_dir, Direction::Encrypt)?;
+    let plan = plan_tree(in_dir, out_dir, Direction::Encrypt, s.follow_symlinks)?;
     let force = s.force;
     run_tree(
         settings,

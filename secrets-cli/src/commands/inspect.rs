@@ -14,8 +14,8 @@ pub fn run(settings: &Settings, s: &InspectSettings) -> anyhow::Result<()> {
     let (Some(dir), true) = (s.input.path(), s.recursive) else {
         return inspect_one(settings, &s.input, false);
     };
-    let files =
-        tree::walk(dir).with_context(|| format!("cannot read the directory {}", dir.display()))?;
+    let files = tree::walk(dir, &tree::Links::Skip)
+        .with_context(|| format!("cannot read the directory {}", dir.display()))?;
     let mut tally = Tally::default();
     for (i, rel) in files.iter().enumerate() {
         let result = inspect_one(settings, &Input::File(dir.join(rel)), i > 0);

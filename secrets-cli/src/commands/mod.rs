@@ -137,6 +137,7 @@ pub(crate) fn plan_tree(
     in_dir: &Path,
     out_dir: &Path,
     direction: Direction,
+    follow_links: bool,
 ) -> anyhow::Result<TreePlan> {
     if !in_dir.is_dir() {
         return Err(CliError::usage(format!(
@@ -150,7 +151,12 @@ pub(crate) fn plan_tree(
     tree::create_dir_all(out_dir)
         .with_context(|| format!("cannot create the output directory {}", out_dir.display()))?;
     tree::check_not_nested(in_dir, out_dir)?;
-    let files = tree::walk(in_dir)
+    let links = if follow_links {
+        tree::Links::Follow { exclude: out_dir }
+    } else {
+        tree::Links::Skip
+    };
+    let files = tree::walk(in_dir, &links)
         .with_context(|| format!("cannot read the directory {}", in_dir.display()))?;
     let mut jobs = Vec::with_capacity(files.len());
     let mut dirs = std::collections::BTreeSet::new();
