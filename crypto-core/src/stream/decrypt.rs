@@ -505,11 +505,7 @@ impl<R: Read> DecryptingReader<R> {
         if self.pos < self.end {
             return Ok(self.drain(buf));
         }
-        if self.parallel.is_none()
-            && self.workers > 1
-            && self.opened >= PARALLEL_AFTER
-            && !self.body_done
-        {
+        if self.should_go_parallel() {
             self.start_parallel();
         }
         if self.parallel.is_some() {
@@ -642,18 +638,30 @@ impl<R: Read> DecryptingReader<R> {
         &mut self,
         buf: &mut [u8],
     ) -> std::result::Result<Option<usize>, (usize, Error)> {
+        if !self.parallel_fill().map_err(|e| (0, e))? {
+            return Ok(None);
+        }
+        let Some(p) = self.parallel.as_mut() else {
+            return Ok(None);
+        };
+        let n = (p.end - p.pos).min(buf.len());
+        buf[..n].copy_from_slice(&p.cur[p.pos..p.pos + n]);
+        p.pos += n;
+        Ok(Some(n))
+    }
+
+    /// Makes sure the workers' current run has plaintext to hand out, keeping the window
+    /// full. `false` once the parallel part is over.
+    fn parallel_fill(&mut self) -> Result<bool> {
         loop {
             let Some(p) = self.parallel.as_mut() else {
-                return Ok(None);
+                return Ok(false);
             };
             if p.pos < p.end {
-                let n = (p.end - p.pos).min(buf.len());
-                buf[..n].copy_from_slice(&p.cur[p.pos..p.pos + n]);
-                p.pos += n;
-                return Ok(Some(n));
+                return Ok(true);
             }
             if let Some(e) = p.cur_error.take() {
-                return Err((0, e));
+                return Err(e);
             }
             while !self.parallel.as_ref().is_none_or(|p| p.scan_done)
                 && self
@@ -663,10 +671,10 @@ impl<R: Read> DecryptingReader<R> {
             {
                 let scanned = self.scan_chunk();
                 let Some(p) = self.parallel.as_mut() else {
-                    return Ok(None);
+                    return Ok(false);
                 };
                 match scanned {
-                    Ok(Some(job)) => p.pool.submit(job).map_err(|e| (0, e))?,
+                    Ok(Some(job)) => p.pool.submit(job)?,
                     Ok(None) => p.scan_done = true,
                     Err(e) => {
                         p.scan_done = true;
@@ -675,9 +683,9 @@ impl<R: Read> DecryptingReader<R> {
                 }
             }
             let Some(p) = self.parallel.as_mut() else {
-                return Ok(None);
+                return Ok(false);
             };
-            match p.pool.next_result().map_err(|e| (0, e))? {
+            match p.pool.next_result()? {
                 Some(opened) => {
                     let frame_len = usize::try_from(self.frame_len).unwrap_or(usize::MAX);
                     let done = std::mem::replace(&mut p.cur, opened.pt);
@@ -692,15 +700,67 @@ impl<R: Read> DecryptingReader<R> {
                 None => {
                     // Everything submitted has been handed out.
                     if let Some(e) = p.scan_error.take() {
-                        return Err((0, e));
+                        return Err(e);
                     }
                     self.seq = p.next_seq;
                     self.workers = 1;
                     self.parallel = None;
-                    return Ok(None);
+                    return Ok(false);
                 }
             }
         }
+    }
+
+    /// Whether the next records should go to worker threads.
+    fn should_go_parallel(&self) -> bool {
+        self.parallel.is_none()
+            && self.workers > 1
+            && self.opened >= PARALLEL_AFTER
+            && !self.body_done
+    }
+
+    /// Makes verified plaintext available in the reader's own buffers (see
+    /// [`DecryptingReader::available`]); none is available only at the end of the message.
+    fn fill(&mut self) -> Result<()> {
+        if self.release == Release::AfterSignature {
+            while !self.body_done {
+                self.stage_next()?;
+            }
+            return Ok(());
+        }
+        loop {
+            if self.pos < self.end || self.body_done {
+                return Ok(());
+            }
+            if self.should_go_parallel() {
+                self.start_parallel();
+            }
+            if self.parallel.is_some() {
+                if self.parallel_fill()? {
+                    return Ok(());
+                }
+                continue;
+            }
+            self.stage_next()?;
+        }
+    }
+
+    /// The verified plaintext ready to be handed out.
+    fn available(&self) -> &[u8] {
+        match &self.parallel {
+            Some(p) if p.pos < p.end => &p.cur[p.pos..p.end],
+            _ => &self.out[self.pos..self.end],
+        }
+    }
+
+    /// Failure: nothing more is handed out, and the plaintext buffers are wiped.
+    fn fail(&mut self, e: Error) -> Error {
+        self.parallel = None;
+        self.out.zeroize();
+        self.pos = 0;
+        self.end = 0;
+        self.error = Some(e.clone());
+        e
     }
 }
 
@@ -715,16 +775,40 @@ impl<R: Read> Read for DecryptingReader<R> {
         match self.read_some(buf) {
             Ok(n) => Ok(n),
             Err((n, e)) => {
-                self.parallel = None;
-                self.out.zeroize();
-                self.pos = 0;
-                self.end = 0;
-                self.error = Some(e.clone());
+                let e = self.fail(e);
                 if n > 0 {
                     // Verified frames first; the error comes with the next call.
                     Ok(n)
                 } else {
                     Err(io::Error::from(e))
+                }
+            }
+        }
+    }
+}
+
+/// Plaintext straight from the reader's buffers, without the copy into the caller's buffer
+/// that `read` makes. The same rules apply: only verified plaintext is handed out, and an
+/// error is final.
+impl<R: Read> io::BufRead for DecryptingReader<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if let Some(e) = &self.error {
+            return Err(io::Error::from(e.clone()));
+        }
+        if let Err(e) = self.fill() {
+            return Err(io::Error::from(self.fail(e)));
+        }
+        Ok(self.available())
+    }
+
+    fn consume(&mut self, amt: usize) {
+        match self.parallel.as_mut() {
+            Some(p) if p.pos < p.end => p.pos = (p.pos + amt).min(p.end),
+            _ => {
+                self.pos = (self.pos + amt).min(self.end);
+                if self.pos == self.end {
+                    self.pos = 0;
+                    self.end = 0;
                 }
             }
         }

@@ -217,3 +217,60 @@ fn a_bad_record_fails_the_same_way_in_parallel() {
     let (_, err) = drain(reader(&bad, 4096, 2), 1 << 20);
     assert!(matches!(err, Some(Error::TrailingData)), "{err:?}");
 }
+
+/// Like [`drain`], through `BufRead` (the plaintext is taken from the reader's buffers).
+fn drain_buffered(mut r: impl std::io::BufRead, take: usize) -> (Vec<u8>, Option<Error>) {
+    let mut out = Vec::new();
+    loop {
+        match r.fill_buf() {
+            Ok([]) => return (out, None),
+            Ok(b) => {
+                let n = b.len().min(take);
+                out.extend_from_slice(&b[..n]);
+                r.consume(n);
+            }
+            Err(e) => {
+                let e = e
+                    .into_inner()
+                    .and_then(|e| e.downcast::<Error>().ok())
+                    .map(|e| *e);
+                return (out, Some(e.expect("a coffer error")));
+            }
+        }
+    }
+}
+
+#[test]
+fn buffered_reads_release_the_same_plaintext_and_errors() {
+    let frame = 4096usize;
+    for len in [0, 1, 4096, 10_000, 9 * MIB + 3] {
+        let pt = data(len);
+        let body = seal(&pt, 4096, usize::MAX, 1);
+        for (workers, take) in [(1, usize::MAX), (3, 1000), (2, usize::MAX)] {
+            let (out, err) = drain_buffered(reader(&body, 4096, workers), take);
+            assert!(err.is_none(), "len {len}: {err:?}");
+            assert!(out == pt, "len {len} workers {workers}");
+        }
+        if len < 2 * frame {
+            continue;
+        }
+        let records = len / frame;
+        for record in [1, records / 2, records - 1] {
+            for how in ["flip", "seq", "truncate"] {
+                let bad = damaged(&body, record, frame, how);
+                let (seq_out, seq_err) = drain(reader(&bad, 4096, 1), 100_000);
+                for workers in [1, 3] {
+                    let (out, err) = drain_buffered(reader(&bad, 4096, workers), 70_000);
+                    let what = format!("len {len} record {record} {how} workers {workers}");
+                    assert_eq!(
+                        err.as_ref().map(ToString::to_string),
+                        seq_err.as_ref().map(ToString::to_string),
+                        "{what}"
+                    );
+                    assert_eq!(out.len(), seq_out.len(), "{what}");
+                    assert!(out[..] == pt[..out.len()], "{what}");
+                }
+            }
+        }
+    }
+}

@@ -14,7 +14,9 @@ use coffer_core::cmm::DefaultCmm;
 use coffer_core::{DecryptConfig, Decryptor, EncryptionContext, ReadyToDecrypt, Release};
 
 use super::pool::run_tree;
-use super::{PumpError, TreeJob, emit_record, message_threads, plan_tree, pump, record_failure};
+use super::{
+    PumpError, TreeJob, emit_record, message_threads, plan_tree, pump_buffered, record_failure,
+};
 use crate::config::{DecryptSettings, Settings};
 use crate::io::{self as cio, AtomicFile, Input, InputReader, Output};
 use crate::keyref::Purpose;
@@ -281,11 +283,9 @@ fn write(
         ),
     };
     let cannot = || format!("cannot decrypt {input}");
-    // The plaintext is shorter than the message.
-    let hint = reader.file_len();
     let mut decrypting = ready.into_reader(reader, release);
     let mut n = 0u64;
-    if let Err(e) = pump(&mut decrypting, &mut sink, &mut n, hint, progress) {
+    if let Err(e) = pump_buffered(&mut decrypting, &mut sink, &mut n, progress) {
         let partial = sink.is_stdout() && n > 0;
         // Dropping the sink removes a temporary output file.
         drop(sink);

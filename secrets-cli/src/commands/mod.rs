@@ -271,6 +271,29 @@ pub(crate) fn pump<R: Read + ?Sized, W: Write + ?Sized>(
     }
 }
 
+/// Like [`pump`], from a reader that lends its own buffers (the decrypting reader): the
+/// plaintext goes from them to `w` without a copy in between.
+pub(crate) fn pump_buffered<R: io::BufRead + ?Sized, W: Write + ?Sized>(
+    r: &mut R,
+    w: &mut W,
+    written: &mut u64,
+    progress: &crate::progress::Progress,
+) -> Result<(), PumpError> {
+    loop {
+        let chunk = match r.fill_buf() {
+            Ok([]) => return Ok(()),
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(PumpError::Read(e)),
+        };
+        w.write_all(chunk).map_err(PumpError::Write)?;
+        let n = chunk.len();
+        r.consume(n);
+        *written = written.saturating_add(n as u64);
+        progress.inc(n as u64);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
@@ -315,7 +338,25 @@ mod tests {
             .unwrap();
             assert_eq!(out, data, "a wrong hint costs speed, not data");
         }
-        let mut n = 0;
+        let (mut out, mut n) = (Vec::new(), 0);
+        pump_buffered(
+            &mut io::BufReader::with_capacity(1000, data.as_slice()),
+            &mut out,
+            &mut n,
+            &Progress::hidden(),
+        )
+        .unwrap();
+        assert_eq!(out, data);
+        assert_eq!(n, data.len() as u64);
+        assert!(matches!(
+            pump_buffered(
+                &mut data.as_slice(),
+                &mut Failing,
+                &mut n,
+                &Progress::hidden()
+            ),
+            Err(PumpError::Write(_))
+        ));
         assert!(matches!(
             pump(
                 &mut data.as_slice(),
