@@ -6,7 +6,10 @@ use crate::error::{Error, Result};
 use crate::format::{
     ContentType, EncryptedDataKey, HeaderAuth, HeaderLimits, MessageHeader, read_header,
 };
+use crate::keyring::Keyring;
+use crate::materials::EncryptionMaterials;
 use crate::primitives::{self, IV_LEN, MessageHasher, SigningKey, TAG_LEN, ct_eq};
+use crate::secret::DataKey;
 use crate::stream::decrypt::{DecryptingReader, ReaderParts, Release};
 use crate::stream::encrypt::EncryptingWriter;
 use crate::stream::pool::Threads;
@@ -410,6 +413,8 @@ impl ParsedHeader {
             keys,
             verification,
             context,
+            required,
+            data_key,
             config: self.config,
         })
     }
@@ -422,6 +427,9 @@ pub struct ReadyToDecrypt {
     keys: MessageKeys,
     verification: Option<primitives::VerificationKey>,
     context: EncryptionContext,
+    /// Context keys that were not stored (reproduced by the caller).
+    required: Vec<String>,
+    data_key: DataKey,
     config: DecryptConfig,
 }
 
@@ -462,6 +470,68 @@ impl ReadyToDecrypt {
     #[must_use]
     pub fn header(&self) -> &MessageHeader {
         &self.header
+    }
+
+    /// A header for the same message with its data key wrapped by `keyring` instead: the
+    /// encrypted data keys are replaced and the header tag recomputed; the body (which
+    /// follows the old header in the input) stays as it is, byte for byte. Returns the new
+    /// header (body and authentication), to be written in place of the old one.
+    ///
+    /// Only unsigned suites: a signed message's signature covers its header, so its data
+    /// keys cannot change without the signing key, which is gone.
+    ///
+    /// # Errors
+    /// [`Error::Policy`] for signed suites; the keyring's errors.
+    pub async fn rewrap(&self, keyring: &dyn Keyring) -> Result<Vec<u8>> {
+        let suite = self.header.suite;
+        if suite.is_signing() {
+            return Err(Error::Policy(format!(
+                "suite {suite} is signed: the signature covers the data keys, so they cannot \
+                 be replaced; decrypt the message and encrypt it again"
+            )));
+        }
+        let materials = EncryptionMaterials::new(suite, self.context.clone())
+            .with_required_keys(self.required.clone())?
+            .with_data_key(self.data_key.duplicate())?;
+        let materials = keyring.on_encrypt(materials).await?;
+        let data_key_kept = materials
+            .data_key()
+            .is_some_and(|k| ct_eq(k.expose_secret(), self.data_key.expose_secret()));
+        if !data_key_kept {
+            return Err(Error::ApiMisuse("the keyring replaced the data key".into()));
+        }
+        if materials.edks().is_empty() {
+            return Err(Error::ApiMisuse(
+                "the keyring added no encrypted data key".into(),
+            ));
+        }
+        if let Some(max) = self.config.max_edks {
+            if materials.edks().len() > usize::from(max) {
+                return Err(Error::Policy(format!(
+                    "{} encrypted data keys exceed the limit of {max}",
+                    materials.edks().len()
+                )));
+            }
+        }
+        let mut header = self.header.clone();
+        header.edks = materials.edks().to_vec();
+        header.body_bytes = header.serialize_body()?;
+        let mut aad = header.body_bytes.clone();
+        aad.extend_from_slice(
+            &self
+                .context
+                .restricted_to(self.required.iter().map(String::as_str))
+                .serialize()?,
+        );
+        let iv = if header.version() == 1 {
+            header.auth.iv
+        } else {
+            ZERO_IV
+        };
+        header.auth.tag = self.keys.gcm.seal_in_place(&iv, &aad, &mut [])?;
+        let mut out = header.body_bytes.clone();
+        out.extend_from_slice(&header.auth_bytes());
+        Ok(out)
     }
 
     /// A reader over the rest of the message (the body and footer follow in `input`).

@@ -22,7 +22,11 @@ mod common {
 
 #[path = "api/bad_input.rs"]
 mod bad_input;
+#[path = "api/hierarchy.rs"]
+mod hierarchy;
 #[path = "api/props.rs"]
 mod props;
+#[path = "api/rewrap.rs"]
+mod rewrap;
 #[path = "api/round_trip.rs"]
 mod round_trip;
