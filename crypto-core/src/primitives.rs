@@ -8,7 +8,7 @@ use crate::secret::DataKey;
 use crate::suite::SignatureAlgorithm;
 use aws_lc_rs::encoding::{AsBigEndian, EcPublicKeyCompressedBin};
 use aws_lc_rs::signature::KeyPair;
-use aws_lc_rs::{aead, digest, hkdf, rand, rsa, signature};
+use aws_lc_rs::{aead, digest, hkdf, hmac, rand, rsa, signature};
 use std::fmt;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -191,6 +191,83 @@ pub fn hkdf(hash: Hash, salt: &[u8], ikm: &[u8], info: &[&[u8]], len: usize) -> 
         .and_then(|okm| okm.fill(&mut out))
         .map_err(|_| backend("HKDF expand"))?;
     Ok(DataKey::new(out))
+}
+
+/// SHA-256 over the concatenation of `parts`. Not for secrets that must stay secret from
+/// a guesser: use it for fingerprints of full-entropy keys and for ids.
+#[must_use]
+pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    for p in parts {
+        ctx.update(p);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+/// Output length of HMAC-SHA256.
+pub const HMAC_SHA256_LEN: usize = 32;
+
+/// NIST SP 800-108r1 KDF in counter mode with HMAC-SHA256 as the PRF, filling `out`.
+///
+/// Each block is `HMAC(key, [i]_32 ‖ fixed_input)` for `i = 1, 2, …` (a 4-byte big-endian
+/// counter before the fixed input), concatenated and truncated to `out.len()`.
+///
+/// # Errors
+/// [`Error::ApiMisuse`] if `out` is empty or so long that the counter would overflow.
+pub(crate) fn kdf_ctr_hmac_sha256_raw(
+    key: &[u8],
+    fixed_input: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    if out.is_empty() {
+        return Err(Error::ApiMisuse(
+            "KDF output length must be positive".into(),
+        ));
+    }
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    let mut counter: u32 = 1;
+    for block in out.chunks_mut(HMAC_SHA256_LEN) {
+        let mut ctx = hmac::Context::with_key(&key);
+        ctx.update(&counter.to_be_bytes());
+        ctx.update(fixed_input);
+        // The backend's `Tag` is a plain stack value without `Zeroize`; the copy we keep is
+        // in `out`, which the caller wipes.
+        let mac = ctx.sign();
+        block.copy_from_slice(&mac.as_ref()[..block.len()]);
+        counter = counter
+            .checked_add(1)
+            .ok_or_else(|| Error::ApiMisuse("KDF output too long".into()))?;
+    }
+    Ok(())
+}
+
+/// NIST SP 800-108r1 KDF in counter mode, PRF = HMAC-SHA256, with the fixed input of the
+/// ESDK/MPL `KdfCtr` (and SP 800-108 §5.1's suggested layout):
+///
+/// `HMAC(key, [i]_32 ‖ label ‖ 0x00 ‖ context ‖ [L]_32)`, `i` from 1, `L = 8 · out.len()`
+/// bits, all integers big-endian. Fills `out` (the caller owns, and wipes, the buffer).
+///
+/// # Errors
+/// [`Error::ApiMisuse`] if `out` is empty or its length in bits does not fit in 32 bits.
+pub fn kdf_ctr_hmac_sha256(key: &[u8], label: &[u8], context: &[u8], out: &mut [u8]) -> Result<()> {
+    let bits = out
+        .len()
+        .checked_mul(8)
+        .and_then(|b| u32::try_from(b).ok())
+        .ok_or_else(|| Error::ApiMisuse("KDF output too long".into()))?;
+    let fixed_len = label
+        .len()
+        .checked_add(context.len())
+        .and_then(|n| n.checked_add(1 + 4))
+        .ok_or_else(|| Error::ApiMisuse("KDF input too long".into()))?;
+    let mut fixed = Vec::with_capacity(fixed_len);
+    fixed.extend_from_slice(label);
+    fixed.push(0x00);
+    fixed.extend_from_slice(context);
+    fixed.extend_from_slice(&bits.to_be_bytes());
+    kdf_ctr_hmac_sha256_raw(key, &fixed, out)
 }
 
 fn sig_hash(alg: SignatureAlgorithm) -> &'static digest::Algorithm {

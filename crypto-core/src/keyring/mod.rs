@@ -4,11 +4,13 @@
 //! and returns. Local keyrings finish at once (`std::future::ready`); network or HSM
 //! keyrings may await.
 
+pub mod hierarchy;
 mod multi;
 mod raw_aes;
 mod raw_rsa;
 
 pub use crate::primitives::RsaPadding;
+pub use hierarchy::{BranchKey, BranchKeyStore, HierarchicalKeyring, LocalRootKey, RootKey};
 pub use multi::MultiKeyring;
 pub use raw_aes::RawAesKeyring;
 pub use raw_rsa::RawRsaKeyring;

@@ -71,9 +71,7 @@ fn new_key_decrypts_old_key_does_not_body_untouched() {
         ))
         .unwrap();
         assert_eq!(got.plaintext, vec![7u8; 1000], "{suite}");
-        assert_eq!(
-            got.context.get("purpose"), Some("rewrap")
-        );
+        assert_eq!(got.context.get("purpose"), Some("rewrap"));
         assert!(
             block(coffer_core::decrypt(
                 &DefaultCmm::new(old.clone()),
