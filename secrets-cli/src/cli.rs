@@ -30,7 +30,9 @@ macro_rules! keyref_help {
       NAME defaults to the file name without .pem/.pub/.key and -public/-private
       suffixes, so alice.pub.pem and alice.pem (or rsa-public.pem and rsa-private.pem)
       name the same key
-  kms:..., pkcs11:..., local:NAME, NAME
+  NAME, local:NAME
+      a key of the local keyring in COFFER_HOME (coffer init; coffer key create NAME)
+  kms:..., pkcs11:...
       not supported yet in this build
 "
     };
@@ -63,7 +65,8 @@ const DECRYPT_HELP: &str = concat!(
     keyref_help!(),
     "
 With several --key, any of them may unwrap the data key; when none can, the error lists
-every key tried and why it failed.
+every key tried and why it failed. Without --key, any key of the local keyring in
+COFFER_HOME may (when COFFER_HOME has a store).
 
 When plaintext is released:
   -o FILE   the plaintext goes to a temporary file (mode 0600) that is renamed to FILE
@@ -104,6 +107,16 @@ pub struct Cli {
     #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
 
+    /// Where the store and the local keyring live [env: COFFER_HOME; default:
+    /// $XDG_DATA_HOME/coffer, else ~/.local/share/coffer].
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        help_heading = "Global options"
+    )]
+    pub home: Option<PathBuf>,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -131,6 +144,12 @@ pub enum Command {
     /// Show the header of a message (suite, message id, context, data keys); no key needed.
     #[command(after_help = EXIT_CODES)]
     Inspect(InspectArgs),
+    /// Create COFFER_HOME: the store (coffer.db) and its root key (root.key).
+    #[command(after_help = INIT_HELP)]
+    Init(InitArgs),
+    /// Manage the keys of the local keyring.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
     #[command(
         after_help = "Install, for example:\n  coffer completions bash > ~/.local/share/bash-completion/completions/coffer\n  coffer completions zsh > \"${fpath[1]}/_coffer\"\n  coffer completions fish > ~/.config/fish/completions/coffer.fish"
@@ -142,6 +161,80 @@ pub enum Command {
     },
     /// Print the man page (roff) to stdout: `coffer man | man -l -`.
     Man,
+}
+
+const INIT_HELP: &str = concat!(
+    "The root key is 32 random bytes in COFFER_HOME/root.key (mode 0600); it only wraps the
+keys of the store. With --passphrase it is encrypted under a passphrase (Argon2id, then
+AES-256-GCM), read from the file named by COFFER_PASSPHRASE_FILE (one trailing newline
+dropped) or asked twice on the terminal; every command that uses the keys then needs it.
+Back root.key up: without it the keys in the store cannot be used.
+
+An existing home is refused unless its store holds no keys (nothing is overwritten).
+
+",
+    exit_codes!()
+);
+
+const KEY_HELP: &str = concat!(
+    "Key names are 1 to 64 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit.
+Durations are a number and a unit: 90d, 12h, 30m.
+
+",
+    exit_codes!()
+);
+
+/// Flags of `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The root key: `local` (a key file in COFFER_HOME; the default). KMS and PKCS#11 roots
+    /// are not supported yet in this build.
+    #[arg(long, value_name = "KEYREF", default_value = "local")]
+    pub root: String,
+
+    /// Protect the local root key with a passphrase (from COFFER_PASSPHRASE_FILE or the
+    /// terminal; never from the command line).
+    #[arg(long)]
+    pub passphrase: bool,
+}
+
+/// `coffer key …`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a key (version 1, enabled).
+    #[command(after_help = KEY_HELP)]
+    Create {
+        /// The key's name.
+        name: String,
+        /// The kind of key: aes-256 (rsa-3072 and rsa-4096 are not supported yet).
+        #[arg(long, value_name = "SPEC", default_value = "aes-256")]
+        spec: String,
+        /// Rotate on a schedule: a new version is due this long after the active one was
+        /// made (90d, 12h, 30m).
+        #[arg(long, value_name = "DURATION")]
+        rotation_period: Option<String>,
+    },
+    /// List the keys.
+    #[command(after_help = KEY_HELP)]
+    List,
+    /// Show a key: versions, dates, state, rotation period and next rotation.
+    #[command(after_help = KEY_HELP)]
+    Show {
+        /// The key's name.
+        name: String,
+    },
+    /// Enable a key: it encrypts and decrypts again.
+    #[command(after_help = KEY_HELP)]
+    Enable {
+        /// The key's name.
+        name: String,
+    },
+    /// Disable a key: it neither encrypts nor decrypts until enabled again.
+    #[command(after_help = KEY_HELP)]
+    Disable {
+        /// The key's name.
+        name: String,
+    },
 }
 
 /// The commitment policies, in their CLI spelling.
@@ -218,7 +311,8 @@ pub struct EncryptArgs {
 /// Flags of `decrypt`.
 #[derive(Debug, Args)]
 pub struct DecryptArgs {
-    /// Key that may unwrap the data key (repeatable; any one of them is enough).
+    /// Key that may unwrap the data key (repeatable; any one of them is enough). Without
+    /// --key, the local keyring of COFFER_HOME (any of its keys).
     #[arg(short = 'k', long = "key", value_name = "KEYREF")]
     pub keys: Vec<String>,
 

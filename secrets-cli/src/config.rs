@@ -5,14 +5,18 @@
 //! usage error (exit 2): key reference syntax, context pairs, suite names, flag combinations.
 
 use std::num::NonZeroUsize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use coffer_core::{AlgorithmSuite, CommitmentPolicy, EncryptionContext};
 
-use crate::cli::{Cli, Command, DecryptArgs, EncryptArgs, InspectArgs, OutputFormat};
+use crate::cli::{
+    Cli, Command, DecryptArgs, EncryptArgs, InitArgs, InspectArgs, KeyCommand, OutputFormat,
+};
+use crate::home::Home;
 use crate::io::{Input, Output};
 use crate::keyref::KeyRef;
 use crate::report::CliError;
+use crate::store::KeySpec;
 
 /// The resolved command line.
 #[derive(Debug)]
@@ -21,6 +25,8 @@ pub struct Settings {
     pub format: OutputFormat,
     /// `-q`: errors only, no progress bar.
     pub quiet: bool,
+    /// `--home`, resolved against the environment by [`Settings::home`].
+    pub home_flag: Option<PathBuf>,
     /// The verb.
     pub command: CommandSettings,
 }
@@ -34,6 +40,10 @@ pub enum CommandSettings {
     Decrypt(DecryptSettings),
     /// `coffer inspect`.
     Inspect(InspectSettings),
+    /// `coffer init`.
+    Init(InitSettings),
+    /// `coffer key …`.
+    Key(KeySettings),
     /// `coffer completions SHELL`.
     Completions(clap_complete::Shell),
     /// `coffer man`.
@@ -111,6 +121,41 @@ pub struct InspectSettings {
     pub recursive: bool,
 }
 
+/// `coffer init`.
+#[derive(Debug)]
+pub struct InitSettings {
+    /// `--passphrase`.
+    pub passphrase: bool,
+}
+
+/// `coffer key …`.
+#[derive(Debug)]
+pub enum KeySettings {
+    /// `key create`.
+    Create {
+        /// Validated name.
+        name: String,
+        /// The spec.
+        spec: KeySpec,
+        /// `--rotation-period`, in seconds.
+        rotation_period_secs: Option<u64>,
+    },
+    /// `key list`.
+    List,
+    /// `key show`.
+    Show {
+        /// Validated name.
+        name: String,
+    },
+    /// `key enable` (`true`) or `key disable` (`false`).
+    SetEnabled {
+        /// Validated name.
+        name: String,
+        /// Enable or disable.
+        enabled: bool,
+    },
+}
+
 impl Settings {
     /// Resolves and validates the command line.
     pub fn from_cli(cli: Cli) -> Result<Self, anyhow::Error> {
@@ -118,14 +163,25 @@ impl Settings {
             Command::Encrypt(a) => CommandSettings::Encrypt(encrypt(a)?),
             Command::Decrypt(a) => CommandSettings::Decrypt(decrypt(a)?),
             Command::Inspect(a) => CommandSettings::Inspect(inspect(a)?),
+            Command::Init(a) => CommandSettings::Init(init(&a)?),
+            Command::Key(k) => CommandSettings::Key(key(k)?),
             Command::Completions { shell } => CommandSettings::Completions(shell),
             Command::Man => CommandSettings::Man,
         };
         Ok(Self {
             format: cli.output,
             quiet: cli.quiet,
+            home_flag: cli.home,
             command,
         })
+    }
+
+    /// `COFFER_HOME`: `--home`, else the environment (see [`Home::resolve`]).
+    ///
+    /// # Errors
+    /// Nothing names a home.
+    pub fn home(&self) -> Result<Home, CliError> {
+        Home::resolve(self.home_flag.as_deref())
     }
 
     /// Whether the command writes output files (through temporary files that an
@@ -143,7 +199,9 @@ impl Settings {
         match &self.command {
             CommandSettings::Encrypt(e) => e.output.is_stdout(),
             CommandSettings::Decrypt(d) => d.output.is_stdout(),
-            CommandSettings::Inspect(_) => false,
+            CommandSettings::Inspect(_) | CommandSettings::Init(_) | CommandSettings::Key(_) => {
+                false
+            }
             CommandSettings::Completions(_) | CommandSettings::Man => true,
         }
     }
@@ -298,11 +356,7 @@ fn encrypt(a: EncryptArgs) -> anyhow::Result<EncryptSettings> {
 }
 
 fn decrypt(a: DecryptArgs) -> anyhow::Result<DecryptSettings> {
-    if a.keys.is_empty() {
-        return Err(CliError::usage("decrypt needs at least one --key KEYREF")
-            .hint("the local keyring (decrypting without --key) is not supported yet in this build")
-            .into());
-    }
+    // No --key: the local keyring, if COFFER_HOME has a store (checked when the command runs).
     let keys = parse_keys(&a.keys)?;
     let input = Input::from_arg(a.input.as_deref());
     let output = Output::from_arg(a.out.as_deref());
@@ -324,6 +378,70 @@ fn decrypt(a: DecryptArgs) -> anyhow::Result<DecryptSettings> {
         recursive: a.recursive,
         jobs: jobs(a.recursive, a.jobs),
         follow_symlinks: a.follow_symlinks,
+    })
+}
+
+fn init(a: &InitArgs) -> anyhow::Result<InitSettings> {
+    match a.root.as_str() {
+        "local" | "local:" => {}
+        r if r.starts_with("kms:") || r.starts_with("pkcs11:") => {
+            return Err(CliError::usage(format!(
+                "--root {r}: {} root keys are not supported yet in this build",
+                if r.starts_with("kms:") {
+                    "AWS KMS"
+                } else {
+                    "PKCS#11"
+                }
+            ))
+            .hint("leave --root out for a local root key (a key file in COFFER_HOME)")
+            .into());
+        }
+        r => {
+            return Err(CliError::usage(format!("--root {r}: unknown root key"))
+                .hint("the root is `local` (the default); kms:KEY and pkcs11:URI come later")
+                .into());
+        }
+    }
+    Ok(InitSettings {
+        passphrase: a.passphrase,
+    })
+}
+
+fn key_name(name: String) -> Result<String, CliError> {
+    crate::store::validate_name(&name)?;
+    Ok(name)
+}
+
+fn key(k: KeyCommand) -> anyhow::Result<KeySettings> {
+    Ok(match k {
+        KeyCommand::Create {
+            name,
+            spec,
+            rotation_period,
+        } => KeySettings::Create {
+            name: key_name(name)?,
+            spec: KeySpec::parse(&spec)?,
+            rotation_period_secs: rotation_period
+                .as_deref()
+                .map(|d| {
+                    crate::time::parse_duration(d).map_err(|e| {
+                        anyhow::Error::new(e).context(format!("--rotation-period {d}"))
+                    })
+                })
+                .transpose()?,
+        },
+        KeyCommand::List => KeySettings::List,
+        KeyCommand::Show { name } => KeySettings::Show {
+            name: key_name(name)?,
+        },
+        KeyCommand::Enable { name } => KeySettings::SetEnabled {
+            name: key_name(name)?,
+            enabled: true,
+        },
+        KeyCommand::Disable { name } => KeySettings::SetEnabled {
+            name: key_name(name)?,
+            enabled: false,
+        },
     })
 }
 
@@ -410,7 +528,22 @@ mod tests {
             panic!()
         };
         assert_eq!(d.jobs.get(), 3);
-        assert_eq!(exit_code(settings(&["decrypt"])), 2);
+        assert!(
+            settings(&["decrypt"]).is_ok(),
+            "the local keyring, checked at run time"
+        );
+        assert_eq!(exit_code(settings(&["init", "--root", "kms:alias/x"])), 2);
+        assert_eq!(exit_code(settings(&["init", "--root", "aes:k"])), 2);
+        assert_eq!(exit_code(settings(&["key", "create", "a/b"])), 2);
+        assert_eq!(
+            exit_code(settings(&["key", "create", "a", "--spec", "rsa-3072"])),
+            2
+        );
+        assert_eq!(
+            exit_code(settings(&["key", "create", "a", "--rotation-period", "90"])),
+            2
+        );
+        assert_eq!(exit_code(settings(&["key", "show", ""])), 2);
         assert_eq!(
             exit_code(settings(&["encrypt", "--key", "aes:k", "--suite", "zzz"])),
             2

@@ -380,7 +380,7 @@ pub enum FileError {
 }
 
 impl FileError {
-    fn io(path: &Path, action: &'static str, source: io::Error) -> Self {
+    pub(crate) fn io(path: &Path, action: &'static str, source: io::Error) -> Self {
         Self::Io {
             path: path.to_path_buf(),
             action,

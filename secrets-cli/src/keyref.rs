@@ -4,7 +4,8 @@
 //! |---|---|
 //! | `aes:PATH[?namespace=NS&name=NAME]` | raw AES key file: exactly 16/24/32 bytes, or the base64 text of such a key |
 //! | `rsa:PATH[?padding=P&namespace=NS&name=NAME]` | raw RSA: PEM public key (SPKI) to encrypt, PEM private key (PKCS#8) to decrypt |
-//! | `kms:…`, `pkcs11:…`, `local:NAME`, `NAME` | not supported yet in this build |
+//! | `NAME`, `local:NAME` | a key of the local keyring (`coffer key create NAME`) in `COFFER_HOME` |
+//! | `kms:…`, `pkcs11:…` | not supported yet in this build |
 //!
 //! The path ends at the first `?`. Query values may be percent-encoded (`%26` for `&`). The
 //! namespace defaults to `coffer` and the name to the key file's name.
@@ -31,6 +32,15 @@ pub enum KeyRef {
     Aes(AesKeyRef),
     /// `rsa:PATH…`
     Rsa(RsaKeyRef),
+    /// `NAME` or `local:NAME`
+    Local(LocalKeyRef),
+}
+
+/// `NAME` or `local:NAME`: a key of the local keyring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalKeyRef {
+    /// The key's name (validated).
+    pub name: String,
 }
 
 /// `aes:PATH[?namespace=NS&name=NAME]`
@@ -160,6 +170,14 @@ pub enum KeyRefError {
         "unknown RSA padding `{0}` (expected oaep-sha1, oaep-sha256, oaep-sha384, oaep-sha512 or pkcs1)"
     )]
     BadPadding(String),
+    /// A local key name that is not valid.
+    #[error("`{reference}` is not a valid key name: {why}")]
+    BadLocalName {
+        /// The reference as given.
+        reference: String,
+        /// What is wrong.
+        why: String,
+    },
     /// The key name would come from a file name that is not UTF-8.
     #[error("cannot take a key name from the file name of {} (none, or not UTF-8); give it with `?name=NAME`", .0.display())]
     NoDefaultName(PathBuf),
@@ -172,9 +190,13 @@ impl KeyRefError {
             Self::UnknownScheme(_) | Self::Empty | Self::MissingPath(_) => {
                 Some("key references look like aes:PATH or rsa:PATH[?padding=oaep-sha256]")
             }
-            Self::NotSupported { .. } => {
-                Some("this build supports raw key files: aes:PATH and rsa:PATH")
-            }
+            Self::NotSupported { .. } => Some(
+                "this build supports local keys (NAME or local:NAME) and raw key files (aes:PATH, rsa:PATH)",
+            ),
+            Self::BadLocalName { .. } => Some(
+                "key names are 1 to 64 characters of A-Z a-z 0-9 _ . -, starting with a letter or \
+                 digit; key files are given as aes:PATH or rsa:PATH",
+            ),
             _ => None,
         }
     }
@@ -188,10 +210,7 @@ impl FromStr for KeyRef {
             return Err(KeyRefError::Empty);
         }
         let Some((scheme, rest)) = s.split_once(':') else {
-            return Err(KeyRefError::NotSupported {
-                what: "local keyring",
-                reference: s.to_owned(),
-            });
+            return local(s, s);
         };
         match scheme {
             "aes" => {
@@ -229,12 +248,21 @@ impl FromStr for KeyRef {
                 what: "PKCS#11",
                 reference: s.to_owned(),
             }),
-            "local" => Err(KeyRefError::NotSupported {
-                what: "local keyring",
-                reference: s.to_owned(),
-            }),
+            "local" => local(s, rest),
             other => Err(KeyRefError::UnknownScheme(other.to_owned())),
         }
+    }
+}
+
+fn local(reference: &str, name: &str) -> Result<KeyRef, KeyRefError> {
+    match crate::store::name_problem(name) {
+        None => Ok(KeyRef::Local(LocalKeyRef {
+            name: name.to_owned(),
+        })),
+        Some(why) => Err(KeyRefError::BadLocalName {
+            reference: reference.to_owned(),
+            why,
+        }),
     }
 }
 
@@ -256,16 +284,18 @@ impl fmt::Display for KeyRef {
                 k.name,
                 k.padding
             ),
+            Self::Local(k) => write!(f, "local:{}", k.name),
         }
     }
 }
 
 impl KeyRef {
-    /// The key file.
-    pub fn path(&self) -> &Path {
+    /// The key file (`None` for local keys, which live in the store).
+    pub fn path(&self) -> Option<&Path> {
         match self {
-            Self::Aes(k) => &k.path,
-            Self::Rsa(k) => &k.path,
+            Self::Aes(k) => Some(&k.path),
+            Self::Rsa(k) => Some(&k.path),
+            Self::Local(_) => None,
         }
     }
 }
@@ -609,14 +639,14 @@ mod tests {
     fn aes(s: &str) -> AesKeyRef {
         match s.parse::<KeyRef>().unwrap() {
             KeyRef::Aes(k) => k,
-            KeyRef::Rsa(_) => panic!("not aes"),
+            _ => panic!("not aes"),
         }
     }
 
     fn rsa(s: &str) -> RsaKeyRef {
         match s.parse::<KeyRef>().unwrap() {
             KeyRef::Rsa(k) => k,
-            KeyRef::Aes(_) => panic!("not rsa"),
+            _ => panic!("not rsa"),
         }
     }
 
@@ -719,13 +749,7 @@ mod tests {
 
     #[test]
     fn unsupported_schemes() {
-        for s in [
-            "kms:alias/x",
-            "kms:discovery",
-            "pkcs11:token=a;object=b",
-            "local:k",
-            "mykey",
-        ] {
+        for s in ["kms:alias/x", "kms:discovery", "pkcs11:token=a;object=b"] {
             let e = s.parse::<KeyRef>().unwrap_err();
             assert!(matches!(e, KeyRefError::NotSupported { .. }), "{s}: {e}");
             assert!(e.to_string().contains("not supported yet"), "{e}");
@@ -735,6 +759,22 @@ mod tests {
             "foo:bar".parse::<KeyRef>(),
             Err(KeyRefError::UnknownScheme("foo".into()))
         );
+    }
+
+    #[test]
+    fn local_keys() {
+        for (s, name) in [("mykey", "mykey"), ("local:prod-db.v2", "prod-db.v2")] {
+            assert_eq!(
+                s.parse::<KeyRef>().unwrap(),
+                KeyRef::Local(LocalKeyRef { name: name.into() })
+            );
+        }
+        assert_eq!("local:k".parse::<KeyRef>().unwrap().to_string(), "local:k");
+        for s in ["local:", "./k.bin", "a b", "local:-x", "k/v"] {
+            let e = s.parse::<KeyRef>().unwrap_err();
+            assert!(matches!(e, KeyRefError::BadLocalName { .. }), "{s}: {e}");
+            assert!(e.hint().unwrap().contains("aes:PATH"));
+        }
     }
 
     #[test]

@@ -3,9 +3,49 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use coffer_core::keyring::{Keyring, MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding};
+use coffer_core::keyring::{
+    HierarchicalKeyring, Keyring, MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding,
+};
 
+use crate::home::Home;
 use crate::keyref::{self, KeyRef, Padding, PemKind, Purpose};
+use crate::report::CliError;
+use crate::store::LocalKeyStore;
+
+/// The local key store, opened (root key loaded, passphrase asked) on first use only.
+#[derive(Debug)]
+pub struct LocalKeys<F> {
+    home: Option<F>,
+    store: Option<Arc<LocalKeyStore>>,
+}
+
+impl<F: FnOnce() -> Result<Home, CliError>> LocalKeys<F> {
+    /// Local keys of the home that `home` resolves.
+    pub fn new(home: F) -> Self {
+        Self {
+            home: Some(home),
+            store: None,
+        }
+    }
+
+    /// The store, opened now if it is not yet.
+    ///
+    /// # Errors
+    /// No home or store; a missing, damaged or locked root key.
+    pub fn store(&mut self) -> anyhow::Result<Arc<LocalKeyStore>> {
+        if let Some(s) = &self.store {
+            return Ok(s.clone());
+        }
+        let home = self
+            .home
+            .take()
+            .ok_or_else(|| CliError::failure("the local key store could not be opened"))?(
+        )?;
+        let store = Arc::new(crate::store::open_keys(&home)?);
+        self.store = Some(store.clone());
+        Ok(store)
+    }
+}
 
 fn padding(p: Padding) -> RsaPadding {
     match p {
@@ -18,7 +58,11 @@ fn padding(p: Padding) -> RsaPadding {
 }
 
 /// Loads one key as a keyring.
-pub fn keyring(key: &KeyRef, purpose: Purpose) -> anyhow::Result<Arc<dyn Keyring>> {
+pub fn keyring<F: FnOnce() -> Result<Home, CliError>>(
+    key: &KeyRef,
+    purpose: Purpose,
+    local: &mut LocalKeys<F>,
+) -> anyhow::Result<Arc<dyn Keyring>> {
     let ring: Arc<dyn Keyring> = match key {
         KeyRef::Aes(k) => {
             let material = keyref::read_aes_key(&k.path)?;
@@ -38,6 +82,7 @@ pub fn keyring(key: &KeyRef, purpose: Purpose) -> anyhow::Result<Arc<dyn Keyring
                     .with_context(|| format!("key file {}", k.path.display()))?,
             )
         }
+        KeyRef::Local(k) => Arc::new(HierarchicalKeyring::new(local.store()?, &k.name)),
     };
     tracing::debug!(key = %key, ?purpose, "keyring loaded");
     Ok(ring)
@@ -45,10 +90,17 @@ pub fn keyring(key: &KeyRef, purpose: Purpose) -> anyhow::Result<Arc<dyn Keyring
 
 /// Loads every key: one key is used as it is; several become a multi-keyring whose generator
 /// is the first key on encrypt, and whose children all may unwrap on decrypt.
-pub fn keyrings(keys: &[KeyRef], purpose: Purpose) -> anyhow::Result<Arc<dyn Keyring>> {
+///
+/// `home` is called only if a key is a local one, and the local store is opened once.
+pub fn keyrings(
+    keys: &[KeyRef],
+    purpose: Purpose,
+    home: impl FnOnce() -> Result<Home, CliError>,
+) -> anyhow::Result<Arc<dyn Keyring>> {
+    let mut local = LocalKeys::new(home);
     let mut rings = keys
         .iter()
-        .map(|k| keyring(k, purpose))
+        .map(|k| keyring(k, purpose, &mut local))
         .collect::<anyhow::Result<Vec<_>>>()?;
     if rings.len() == 1 {
         if let Some(one) = rings.pop() {
@@ -64,4 +116,14 @@ pub fn keyrings(keys: &[KeyRef], purpose: Purpose) -> anyhow::Result<Arc<dyn Key
     }
     .context("cannot combine the keys")?;
     Ok(Arc::new(multi))
+}
+
+/// The local keyring: decrypts with any key of the store of `home`.
+///
+/// # Errors
+/// As [`crate::store::open_keys`].
+pub fn local_keyring(home: &Home) -> anyhow::Result<Arc<dyn Keyring>> {
+    let store = Arc::new(crate::store::open_keys(home)?);
+    tracing::debug!(home = %home, "local keyring loaded (any key)");
+    Ok(Arc::new(HierarchicalKeyring::any_branch_key(store)))
 }

@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod home;
 pub mod interrupt;
 pub mod io;
 pub mod keyref;
@@ -18,4 +19,6 @@ pub mod logging;
 pub mod output;
 mod progress;
 pub mod report;
+pub mod store;
+pub mod time;
 pub mod tree;

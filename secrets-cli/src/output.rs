@@ -315,6 +315,223 @@ fn content_type_name(h: &coffer_core::MessageHeader) -> &'static str {
     }
 }
 
+/// `coffer init --output json`.
+#[derive(Debug, Serialize)]
+pub struct InitWire {
+    /// Always `"init"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// `COFFER_HOME`.
+    pub home: String,
+    /// The database file.
+    pub store: String,
+    /// The root key file.
+    pub root_key: String,
+    /// The root key's non-secret id.
+    pub root_id: String,
+    /// Whether the root key is passphrase-protected.
+    pub passphrase: bool,
+}
+
+impl InitWire {
+    /// The human-readable form.
+    pub fn to_text(&self) -> String {
+        format!(
+            "initialised {}\n  store:    {}\n  root key: {} ({})\nback the root key up: without it the keys in the store cannot be used\n",
+            self.home,
+            self.store,
+            self.root_key,
+            if self.passphrase {
+                "passphrase-protected"
+            } else {
+                "not passphrase-protected; mode 0600"
+            }
+        )
+    }
+}
+
+/// One version of a key (never its material).
+#[derive(Debug, Serialize)]
+pub struct KeyVersionWire {
+    /// 1, 2, …
+    pub version: u32,
+    /// The UUID that names the version in messages.
+    pub id: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// New messages use this version.
+    pub active: bool,
+    /// Below the minimum decryption version: may not decrypt.
+    pub retired: bool,
+    /// The root key that wraps it.
+    pub root_id: String,
+}
+
+/// A key (`key create|show`; one line per key for `key list`).
+#[derive(Debug, Serialize)]
+pub struct KeyWire {
+    /// Always `"key"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// The name.
+    pub name: String,
+    /// `aes-256`.
+    pub spec: String,
+    /// `enabled` or `disabled`.
+    pub state: &'static str,
+    /// RFC 3339.
+    pub created_at: String,
+    /// The version new messages use.
+    pub active_version: u32,
+    /// Versions below this one may not decrypt.
+    pub min_decrypt_version: u32,
+    /// `90d`, or `null` without a schedule.
+    pub rotation_period: Option<String>,
+    /// The same in seconds.
+    pub rotation_period_secs: Option<u64>,
+    /// RFC 3339, or `null` without a schedule.
+    pub next_rotation: Option<String>,
+    /// Whether the next rotation is due now.
+    pub rotation_due: bool,
+    /// Oldest first.
+    pub versions: Vec<KeyVersionWire>,
+}
+
+impl KeyWire {
+    /// Builds the record (`now` decides `rotation_due`).
+    pub fn new(k: &crate::store::KeyRecord, now: i64) -> Self {
+        use crate::time::{format_duration, format_rfc3339};
+        let next = k.next_rotation();
+        Self {
+            kind: "key",
+            schema: SCHEMA,
+            name: k.name.clone(),
+            spec: k.spec.clone(),
+            state: k.state.as_str(),
+            created_at: format_rfc3339(k.created_at),
+            active_version: k.active_version,
+            min_decrypt_version: k.min_decrypt_version,
+            rotation_period: k.rotation_period_secs.map(format_duration),
+            rotation_period_secs: k.rotation_period_secs,
+            next_rotation: next.map(format_rfc3339),
+            rotation_due: next.is_some_and(|t| t <= now),
+            versions: k
+                .versions
+                .iter()
+                .map(|v| KeyVersionWire {
+                    version: v.version,
+                    id: crate::store::format_uuid(&v.uuid),
+                    created_at: format_rfc3339(v.created_at),
+                    active: v.version == k.active_version,
+                    retired: v.version < k.min_decrypt_version,
+                    root_id: v.root_id.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    fn rotation_text(&self) -> String {
+        match (&self.rotation_period, &self.next_rotation) {
+            (Some(p), Some(n)) if self.rotation_due => format!("every {p}, due since {n}"),
+            (Some(p), Some(n)) => format!("every {p}, next {n}"),
+            (Some(p), None) => format!("every {p}"),
+            _ => "none".to_owned(),
+        }
+    }
+
+    /// `key show`.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "name:                {}", self.name);
+        let _ = writeln!(s, "spec:                {}", self.spec);
+        let _ = writeln!(s, "state:               {}", self.state);
+        let _ = writeln!(s, "created:             {}", self.created_at);
+        let _ = writeln!(s, "rotation:            {}", self.rotation_text());
+        let _ = writeln!(s, "active version:      {}", self.active_version);
+        let _ = writeln!(s, "min decrypt version: {}", self.min_decrypt_version);
+        let _ = writeln!(s, "versions:            {}", self.versions.len());
+        for v in &self.versions {
+            let mut notes = Vec::new();
+            if v.active {
+                notes.push("active");
+            }
+            if v.retired {
+                notes.push("retired");
+            }
+            let _ = writeln!(
+                s,
+                "  {:>4}  {}  {}  {}",
+                v.version,
+                v.created_at,
+                v.id,
+                notes.join(", ")
+            );
+        }
+        s
+    }
+
+    /// `key list`: a table with a header line.
+    pub fn table(keys: &[Self]) -> String {
+        let head = ["NAME", "STATE", "SPEC", "VERSION", "ROTATION"];
+        let rows: Vec<[String; 5]> = keys
+            .iter()
+            .map(|k| {
+                [
+                    k.name.clone(),
+                    k.state.to_owned(),
+                    k.spec.clone(),
+                    k.active_version.to_string(),
+                    k.rotation_text(),
+                ]
+            })
+            .collect();
+        let mut width = head.map(str::len);
+        for r in &rows {
+            for (w, c) in width.iter_mut().zip(r) {
+                *w = (*w).max(c.len());
+            }
+        }
+        let mut s = String::new();
+        let mut line = |cells: [&str; 5]| {
+            let mut l = String::new();
+            for (i, (c, w)) in cells.iter().zip(width).enumerate() {
+                if i + 1 == cells.len() {
+                    l.push_str(c);
+                } else {
+                    let _ = write!(l, "{c:<w$}  ");
+                }
+            }
+            s.push_str(l.trim_end());
+            s.push('\n');
+        };
+        line(head);
+        for r in &rows {
+            line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
+        }
+        s
+    }
+}
+
+/// `key enable|disable --output json`.
+#[derive(Debug, Serialize)]
+pub struct KeyStateWire {
+    /// Always `"key_state"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// The name.
+    pub name: String,
+    /// `enabled` or `disabled`.
+    pub state: &'static str,
+    /// Whether the state changed (`false`: it was so already).
+    pub changed: bool,
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]

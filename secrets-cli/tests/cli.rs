@@ -45,7 +45,11 @@ impl Env {
 
     fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_coffer"));
-        c.current_dir(self.dir.path()).env_remove("RUST_LOG");
+        // No local keyring unless a test makes one (tests/keys.rs).
+        c.current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .env_remove("COFFER_PASSPHRASE_FILE")
+            .env("COFFER_HOME", self.dir.path().join("no-coffer-home"));
         c
     }
 
@@ -483,8 +487,8 @@ mod keyrefs {
         for (key, msg) in [
             ("kms:alias/prod", "not supported yet in this build"),
             ("pkcs11:token=a;object=b", "not supported yet in this build"),
-            ("local:k", "not supported yet in this build"),
-            ("mykey", "not supported yet in this build"),
+            ("local:a/b", "is not a valid key name"),
+            ("./k32.bin", "is not a valid key name"),
             ("foo:bar", "unknown key reference scheme `foo:`"),
             ("aes:k32.bin?nmae=x", "unknown parameter `nmae`"),
             ("aes:k32.bin?name=a&name=b", "given twice"),
@@ -1369,3 +1373,6 @@ mod parallel {
             .stderr(contains("--recursive"));
     }
 }
+
+#[path = "cli/keys.rs"]
+mod keys;

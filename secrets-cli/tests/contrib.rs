@@ -45,9 +45,6 @@ fn systemd_units_verify() {
 #[test]
 fn crontab_line() {
     let tab = std::fs::read_to_string(contrib().join("crontab")).unwrap();
-    let line = tab
-        .lines()
-        .find(|l| l.starts_with("* * * * *"))
-        .unwrap();
+    let line = tab.lines().find(|l| l.starts_with("* * * * *")).unwrap();
     assert!(line.contains("coffer key rotate --due"), "{line}");
 }

@@ -67,6 +67,29 @@ fn wrapped_for(edks: &[coffer_core::EncryptedDataKey]) -> String {
         .join(", ")
 }
 
+/// What to tell a user whose keys cannot unwrap any of `edks`.
+fn unwrap_hint(edks: &[coffer_core::EncryptedDataKey]) -> String {
+    use coffer_core::keyring::hierarchy::{PROVIDER_ID, describe_edk};
+    if !edks.is_empty() && edks.iter().all(|k| k.provider_id == PROVIDER_ID) {
+        let mut names: Vec<String> = edks
+            .iter()
+            .filter_map(|k| describe_edk(k).map(|(id, _)| id.escape_debug().to_string()))
+            .collect();
+        names.dedup();
+        return format!(
+            "the message's data keys are wrapped under local key {} (of the coffer home that \
+             encrypted it); see a key with: coffer key show NAME",
+            names.join(", ")
+        );
+    }
+    format!(
+        "the message's data keys are wrapped for {}; a key reference matches one when its \
+         namespace and name (?namespace=NS&name=NAME, default coffer and the key file's name) \
+         are the same",
+        wrapped_for(edks)
+    )
+}
+
 /// Checks that `context` holds every required pair. The values are not printed.
 pub(crate) fn check_required(
     context: &EncryptionContext,
@@ -97,7 +120,20 @@ pub async fn run(settings: &Settings, s: &DecryptSettings) -> anyhow::Result<()>
     if !s.recursive {
         preflight(s, &s.input, &s.output)?;
     }
-    let keyring = keys::keyrings(&s.keys, Purpose::Decrypt)?;
+    let keyring = if s.keys.is_empty() {
+        let home = settings.home()?;
+        if !home.has_store() {
+            return Err(CliError::usage("decrypt needs at least one --key KEYREF")
+                .hint(format!(
+                    "or set up the local keyring, which decrypt uses without --key: coffer init \
+                     (no store in {home})"
+                ))
+                .into());
+        }
+        keys::local_keyring(&home)?
+    } else {
+        keys::keyrings(&s.keys, Purpose::Decrypt, || settings.home())?
+    };
     let cmm = DefaultCmm::new(keyring);
     let cfg = DecryptConfig::default()
         .with_commitment_policy(s.policy)
@@ -216,16 +252,12 @@ async fn prepare(
     // Fail before any key work or output. The header is not authenticated yet, but no
     // plaintext is released before its tag has verified.
     check_required(&header.header().context, &s.required_context).with_context(cannot)?;
-    let wrapped_for = wrapped_for(&header.header().edks);
+    let hint = unwrap_hint(&header.header().edks);
     let ready = match header.obtain_materials(cmm, None).await {
         Ok(r) => r,
         Err(e @ coffer_core::Error::Unwrap(_)) => {
             return Err(CliError::failure(cannot())
-                .hint(format!(
-                    "the message's data keys are wrapped for {wrapped_for}; a key reference \
-                     matches one when its namespace and name (?namespace=NS&name=NAME, default \
-                     coffer and the key file's name) are the same"
-                ))
+                .hint(hint)
                 .caused_by(e.into())
                 .into());
         }

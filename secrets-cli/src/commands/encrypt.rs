@@ -45,7 +45,7 @@ pub async fn run(settings: &Settings, s: &EncryptSettings) -> anyhow::Result<()>
         // Checks that need no work first.
         preflight(s, &s.input, &s.output)?;
     }
-    let keyring = keys::keyrings(&s.keys, Purpose::Encrypt)?;
+    let keyring = keys::keyrings(&s.keys, Purpose::Encrypt, || settings.home())?;
     let cmm: Arc<dyn MaterialsManager> = Arc::new(DefaultCmm::new(keyring));
     let cfg = EncryptConfig::default()
         .with_suite(s.suite)

@@ -2,7 +2,9 @@
 
 mod decrypt;
 mod encrypt;
+mod init;
 mod inspect;
+mod key;
 mod pool;
 
 use std::io::{self, Read, Write};
@@ -29,6 +31,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         CommandSettings::Encrypt(s) => encrypt(settings, s).await,
         CommandSettings::Decrypt(s) => decrypt(settings, s).await,
         CommandSettings::Inspect(s) => inspect(settings, s),
+        CommandSettings::Init(s) => init::run(settings, s).await,
+        CommandSettings::Key(k) => key::run(settings, k).await,
         CommandSettings::Completions(shell) => completions(*shell),
         CommandSettings::Man => man_page(),
     }
@@ -51,7 +55,14 @@ fn man_page() -> anyhow::Result<()> {
     write_stdout(&out)
 }
 
-fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+/// Prints one JSON object on a line of stdout.
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut line = serde_json::to_string(value)?;
+    line.push('\n');
+    write_stdout(line.as_bytes())
+}
+
+pub(crate) fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     let mut stdout = io::stdout().lock();
     stdout.write_all(bytes)?;
     stdout.flush()?;

@@ -1,0 +1,242 @@
+//! [`LocalKeyStore`]: the store's keys as a [`BranchKeyStore`] for the hierarchical keyring.
+//!
+//! The branch key id is the key name; a branch key version is the version's UUID. Unwrapped
+//! versions are cached for the life of the process, so a process unwraps each version under
+//! the root key at most once however many messages it handles ([`LocalKeyStore::root_unwraps`]
+//! counts). The state checks (disabled key, retired version) run on every call, against the
+//! database.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use coffer_core::keyring::{BoxFuture, BranchKey, BranchKeyStore, RootKey};
+use zeroize::Zeroizing;
+
+use super::{
+    KeyRecord, KeySpec, KeyState, Lookup, Store, VersionRecord, VersionRow, Which, branch_key_aad,
+    format_uuid, new_uuid,
+};
+use crate::report::CliError;
+
+/// The store's keys, unwrapped with its root key.
+pub struct LocalKeyStore {
+    store: Arc<Store>,
+    root: Arc<dyn RootKey>,
+    root_id: String,
+    cache: Mutex<HashMap<(String, [u8; 16]), BranchKey>>,
+    root_unwraps: AtomicU64,
+}
+
+impl fmt::Debug for LocalKeyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalKeyStore")
+            .field("store", &self.store)
+            .field("root_id", &self.root_id)
+            .field("root_unwraps", &self.root_unwraps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for LocalKeyStore {
+    fn drop(&mut self) {
+        tracing::debug!(
+            "local key store closed: {} root unwrap(s) in this process",
+            self.root_unwraps()
+        );
+    }
+}
+
+/// A CLI error carried through `coffer-core` (its hints survive: the report walks the chain).
+fn core(e: CliError) -> coffer_core::Error {
+    coffer_core::Error::Other(Arc::new(e))
+}
+
+impl LocalKeyStore {
+    /// The keys of `store` under `root`. Checks that `root` is the root key the store's keys
+    /// are wrapped with (a store with no root recorded yet adopts it).
+    ///
+    /// # Errors
+    /// Another root key; SQLite errors.
+    pub fn new(store: Arc<Store>, root: Arc<dyn RootKey>) -> Result<Self, CliError> {
+        let root_id = root.id();
+        let recorded = store.adopt_root_id(&root_id)?;
+        if recorded != root_id {
+            return Err(CliError::failure(format!(
+                "the root key ({root_id}) is not the one the keys of the store {} are wrapped \
+                 with ({recorded})",
+                store.path().display()
+            ))
+            .hint("use the root.key file that `coffer init` made for this store"));
+        }
+        Ok(Self {
+            store,
+            root,
+            root_id,
+            cache: Mutex::new(HashMap::new()),
+            root_unwraps: AtomicU64::new(0),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// How many times this process unwrapped a branch key version under the root key.
+    pub fn root_unwraps(&self) -> u64 {
+        self.root_unwraps.load(Ordering::Relaxed)
+    }
+
+    /// Creates key `name` with its first version: fresh random material, wrapped under the
+    /// root key and bound to (name, 1, uuid).
+    ///
+    /// # Errors
+    /// The key exists; the root key or the store failed.
+    pub async fn create_key(
+        &self,
+        name: &str,
+        spec: KeySpec,
+        rotation_period_secs: Option<u64>,
+    ) -> Result<KeyRecord, CliError> {
+        super::validate_name(name)?;
+        let now = crate::time::now_unix();
+        let uuid = new_uuid()?;
+        let mut material = Zeroizing::new([0u8; coffer_core::keyring::hierarchy::BRANCH_KEY_LEN]);
+        aws_lc_rs::rand::fill(&mut material[..])
+            .map_err(|_| CliError::failure("the system's random number generator failed"))?;
+        let aad = branch_key_aad(name, 1, &uuid);
+        let wrapped = self
+            .root
+            .wrap(&material[..], &aad)
+            .await
+            .map_err(|e| CliError::failure("cannot wrap the new key").caused_by(e.into()))?;
+        let first = VersionRecord {
+            version: 1,
+            uuid,
+            created_at: now,
+            root_id: self.root_id.clone(),
+        };
+        let record = KeyRecord {
+            name: name.to_owned(),
+            spec: spec.as_str().to_owned(),
+            created_at: now,
+            state: KeyState::Enabled,
+            rotation_period_secs,
+            min_decrypt_version: 1,
+            active_version: 1,
+            versions: vec![first.clone()],
+        };
+        self.store.insert_key(&record, &first, &wrapped)?;
+        tracing::info!(key = name, version = 1, "key created");
+        Ok(record)
+    }
+
+    fn cached(&self, name: &str, uuid: &[u8; 16]) -> Option<BranchKey> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&(name.to_owned(), *uuid))
+            .cloned()
+    }
+
+    /// Unwraps `row` of key `name` (or takes it from the cache).
+    async fn material(&self, name: &str, row: VersionRow) -> Result<BranchKey, CliError> {
+        if let Some(k) = self.cached(name, &row.uuid) {
+            return Ok(k);
+        }
+        if row.root_id != self.root_id {
+            return Err(CliError::failure(format!(
+                "version {} of key `{name}` is wrapped by root key {}, not by this store's root \
+                 key {}",
+                row.version, row.root_id, self.root_id
+            )));
+        }
+        let aad = branch_key_aad(name, row.version, &row.uuid);
+        self.root_unwraps.fetch_add(1, Ordering::Relaxed);
+        let material = self.root.unwrap(&row.wrapped, &aad).await.map_err(|e| {
+            CliError::failure(format!(
+                "version {} of key `{name}` does not unwrap under the root key: its row in \
+                 the store {} was altered or moved",
+                row.version,
+                self.store.path().display()
+            ))
+            .caused_by(e.into())
+        })?;
+        let key = BranchKey::new(name, row.uuid, &material).map_err(|e| {
+            CliError::failure(format!("version {} of key `{name}`", row.version))
+                .caused_by(e.into())
+        })?;
+        tracing::debug!(
+            key = name,
+            version = row.version,
+            "branch key version unwrapped"
+        );
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((name.to_owned(), row.uuid), key.clone());
+        Ok(key)
+    }
+
+    fn disabled(name: &str) -> CliError {
+        CliError::failure(format!(
+            "key `{name}` is disabled (enable it with `coffer key enable {name}`)"
+        ))
+    }
+
+    async fn active(&self, name: &str) -> Result<BranchKey, CliError> {
+        let row = match self.store.version_row(name, Which::Active)? {
+            Lookup::Found(row) => row,
+            Lookup::NoKey | Lookup::NoVersion => return Err(self.store.no_such_key(name)),
+        };
+        if row.state == KeyState::Disabled {
+            return Err(Self::disabled(name));
+        }
+        self.material(name, row).await
+    }
+
+    async fn version(&self, name: &str, uuid: &[u8; 16]) -> Result<BranchKey, CliError> {
+        let row = match self.store.version_row(name, Which::Uuid(uuid))? {
+            Lookup::Found(row) => row,
+            Lookup::NoKey => return Err(self.store.no_such_key(name)),
+            Lookup::NoVersion => {
+                return Err(CliError::failure(format!(
+                    "key `{name}` has no version {} (was the message encrypted under another \
+                     store's key of the same name?)",
+                    format_uuid(uuid)
+                )));
+            }
+        };
+        if row.state == KeyState::Disabled {
+            return Err(Self::disabled(name));
+        }
+        if row.version < row.min_decrypt_version {
+            return Err(CliError::failure(format!(
+                "version {} of key `{name}` was retired (versions below {} may not decrypt); to \
+                 read this message, lower the minimum with `coffer key retire {name} \
+                 --below-version {}`",
+                row.version, row.min_decrypt_version, row.version
+            )));
+        }
+        self.material(name, row).await
+    }
+}
+
+impl BranchKeyStore for LocalKeyStore {
+    fn active_branch_key<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, coffer_core::Result<BranchKey>> {
+        Box::pin(async move { self.active(id).await.map_err(core) })
+    }
+
+    fn branch_key_version<'a>(
+        &'a self,
+        id: &'a str,
+        version: &'a [u8; 16],
+    ) -> BoxFuture<'a, coffer_core::Result<BranchKey>> {
+        Box::pin(async move { self.version(id, version).await.map_err(core) })
+    }
+}

@@ -1,0 +1,762 @@
+//! The embedded store: `COFFER_HOME/coffer.db`, an SQLite database (WAL mode), and the local
+//! key hierarchy kept in it.
+//!
+//! # Schema (version 1, `PRAGMA user_version`)
+//!
+//! ```sql
+//! meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)      -- 'schema', 'root_id', 'created_at'
+//! keys (name TEXT PRIMARY KEY, spec TEXT, created_at INTEGER, state TEXT enabled|disabled,
+//!       rotation_period_secs INTEGER NULL, min_decrypt_version INTEGER DEFAULT 1,
+//!       active_version INTEGER)
+//! key_versions (name TEXT REFERENCES keys, version INTEGER, uuid BLOB(16) UNIQUE,
+//!       created_at INTEGER, wrapped BLOB, root_id TEXT, PRIMARY KEY (name, version))
+//! ```
+//!
+//! Times are Unix seconds. Each version's 32 bytes of branch key material are stored only
+//! wrapped by the root key ([`coffer_core::keyring::RootKey`]), with [`branch_key_aad`]
+//! binding the wrapped bytes to their row: a row moved to another name or version, or edited,
+//! fails to unwrap.
+//!
+//! Every write is a transaction; read-modify-write transactions start with `BEGIN
+//! IMMEDIATE`, so concurrent `coffer` processes serialize on the write lock (waiting up to
+//! [`BUSY_TIMEOUT`]) instead of failing half-way. Migrations run in such a transaction too.
+
+mod branch;
+pub mod root;
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavior, params};
+
+pub use branch::LocalKeyStore;
+
+use crate::home::Home;
+use crate::report::CliError;
+
+/// How long a command waits for another process's write transaction.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: [&str; 1] = [r"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+) STRICT;
+CREATE TABLE keys (
+    name                 TEXT PRIMARY KEY NOT NULL,
+    spec                 TEXT NOT NULL,
+    created_at           INTEGER NOT NULL,
+    state                TEXT NOT NULL CHECK (state IN ('enabled', 'disabled')),
+    rotation_period_secs INTEGER CHECK (rotation_period_secs > 0),
+    min_decrypt_version  INTEGER NOT NULL DEFAULT 1 CHECK (min_decrypt_version >= 1),
+    active_version       INTEGER NOT NULL CHECK (active_version >= 1)
+) STRICT;
+CREATE TABLE key_versions (
+    name       TEXT NOT NULL REFERENCES keys (name),
+    version    INTEGER NOT NULL CHECK (version >= 1),
+    uuid       BLOB NOT NULL UNIQUE CHECK (length(uuid) = 16),
+    created_at INTEGER NOT NULL,
+    wrapped    BLOB NOT NULL,
+    root_id    TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+) STRICT;
+"];
+
+/// Longest key name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Checks a key name: 1 to 64 characters of `A-Z a-z 0-9 _ . -`, starting with a letter or
+/// digit.
+///
+/// # Errors
+/// A usage error saying what is wrong.
+pub fn validate_name(name: &str) -> Result<(), CliError> {
+    match name_problem(name) {
+        None => Ok(()),
+        Some(why) => Err(
+            CliError::usage(format!("bad key name `{}`: {why}", name.escape_debug())).hint(
+                "key names are 1 to 64 characters of A-Z a-z 0-9 _ . -, starting with a letter \
+                 or digit",
+            ),
+        ),
+    }
+}
+
+/// What is wrong with a key name, if anything (see [`validate_name`]).
+pub fn name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("empty".into());
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Some(format!("longer than {MAX_NAME_LEN} characters"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        return Some(format!("`{}` is not allowed", c.escape_debug()));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Some("must start with a letter or digit".into());
+    }
+    None
+}
+
+/// Key specs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySpec {
+    /// A 256-bit symmetric branch key (hierarchical keyring).
+    Aes256,
+}
+
+impl KeySpec {
+    /// The spelling in the CLI and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aes256 => "aes-256",
+        }
+    }
+
+    /// Parses a `--spec`.
+    ///
+    /// # Errors
+    /// Unknown specs, and the RSA specs this build cannot make yet.
+    pub fn parse(s: &str) -> Result<Self, CliError> {
+        match s {
+            "aes-256" => Ok(Self::Aes256),
+            "rsa-3072" | "rsa-4096" => Err(CliError::usage(format!(
+                "--spec {s}: RSA keys are not supported yet in this build"
+            ))
+            .hint("use --spec aes-256 (the default)")),
+            _ => Err(CliError::usage(format!("unknown key spec `{s}`"))
+                .hint("the key specs are aes-256, rsa-3072 and rsa-4096")),
+        }
+    }
+}
+
+/// Whether a key may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Encrypts and decrypts.
+    Enabled,
+    /// Neither encrypts nor decrypts until enabled again.
+    Disabled,
+}
+
+impl KeyState {
+    /// The spelling in the store and in output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "enabled" => Ok(Self::Enabled),
+            "disabled" => Ok(Self::Disabled),
+            _ => Err(format!("unknown key state `{s}`")),
+        }
+    }
+}
+
+/// A key as the store holds it (no key material).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// The name (the branch key id).
+    pub name: String,
+    /// The spec, as stored.
+    pub spec: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Enabled or disabled.
+    pub state: KeyState,
+    /// Rotation period in seconds, if the key rotates on a schedule.
+    pub rotation_period_secs: Option<u64>,
+    /// Versions below this one may not decrypt.
+    pub min_decrypt_version: u32,
+    /// The version new messages are encrypted under.
+    pub active_version: u32,
+    /// The versions, oldest first.
+    pub versions: Vec<VersionRecord>,
+}
+
+impl KeyRecord {
+    /// When the next rotation is due (Unix seconds): the active version's creation plus the
+    /// rotation period.
+    pub fn next_rotation(&self) -> Option<i64> {
+        let period = i64::try_from(self.rotation_period_secs?).ok()?;
+        let active = self
+            .versions
+            .iter()
+            .find(|v| v.version == self.active_version)?;
+        active.created_at.checked_add(period)
+    }
+}
+
+/// One version of a key (no key material).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRecord {
+    /// 1, 2, …
+    pub version: u32,
+    /// The 16 bytes that name this version in messages.
+    pub uuid: [u8; 16],
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The root key that wraps it.
+    pub root_id: String,
+}
+
+/// Formats a version UUID (`8-4-4-4-12` lower-case hex).
+pub fn format_uuid(u: &[u8; 16]) -> String {
+    coffer_core::keyring::hierarchy::format_version(u)
+}
+
+/// Authenticated data binding a wrapped branch key version to its row:
+/// `"coffer branch key v1\0" ‖ name ‖ 0x00 ‖ version (u32, big-endian) ‖ uuid`.
+/// Names cannot hold NUL, so the encoding is unambiguous.
+pub fn branch_key_aad(name: &str, version: u32, uuid: &[u8; 16]) -> Vec<u8> {
+    const LABEL: &[u8] = b"coffer branch key v1\0";
+    let mut aad = Vec::with_capacity(LABEL.len() + name.len() + 1 + 4 + 16);
+    aad.extend_from_slice(LABEL);
+    aad.extend_from_slice(name.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad.extend_from_slice(uuid);
+    aad
+}
+
+/// What the branch key store needs to unwrap one version.
+#[derive(Debug, Clone)]
+pub(crate) struct VersionRow {
+    pub(crate) state: KeyState,
+    pub(crate) min_decrypt_version: u32,
+    pub(crate) version: u32,
+    pub(crate) uuid: [u8; 16],
+    pub(crate) wrapped: Vec<u8>,
+    pub(crate) root_id: String,
+}
+
+/// The result of looking a version up.
+#[derive(Debug)]
+pub(crate) enum Lookup {
+    /// No key of that name.
+    NoKey,
+    /// The key exists, without such a version.
+    NoVersion,
+    /// Found.
+    Found(VersionRow),
+}
+
+/// Which version of a key to look up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Which<'a> {
+    /// The active version.
+    Active,
+    /// The version with this UUID.
+    Uuid(&'a [u8; 16]),
+}
+
+/// The SQLite store.
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn db_error(path: &Path, e: rusqlite::Error) -> CliError {
+    CliError::failure(format!("store {}", path.display())).caused_by(e.into())
+}
+
+fn corrupt(path: &Path, what: impl fmt::Display) -> CliError {
+    CliError::failure(format!("store {} is damaged: {what}", path.display()))
+}
+
+impl Store {
+    /// Opens the store of `home`, which must exist.
+    ///
+    /// # Errors
+    /// No store (a usage error with a hint to run `coffer init`); SQLite errors; a schema
+    /// newer than this build.
+    pub fn open(home: &Home) -> Result<Self, CliError> {
+        let path = home.store_path();
+        if !path.is_file() {
+            return Err(CliError::usage(format!("no coffer store in {home}")).hint(
+                "create one with: coffer init (or point --home / COFFER_HOME at an existing one)",
+            ));
+        }
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| db_error(&path, e))?;
+        Self::setup(conn, path)
+    }
+
+    /// Creates (or opens) the store of `home`; the file is created with mode `0600`.
+    ///
+    /// # Errors
+    /// The file cannot be created; SQLite errors.
+    pub fn create(home: &Home) -> Result<Self, CliError> {
+        let path = home.store_path();
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            opts.mode(0o600);
+        }
+        opts.open(&path).map_err(|e| {
+            CliError::failure(format!("cannot create the store {}", path.display()))
+                .caused_by(e.into())
+        })?;
+        let conn = Connection::open(&path).map_err(|e| db_error(&path, e))?;
+        Self::setup(conn, path)
+    }
+
+    fn setup(conn: Connection, path: PathBuf) -> Result<Self, CliError> {
+        let err = |e| db_error(&path, e);
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(store = %path.display(), mode, "cannot switch the store to WAL mode");
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(err)?;
+        let store = Self {
+            conn: Mutex::new(conn),
+            path,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (transactions roll back).
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn migrate(&self) -> Result<(), CliError> {
+        let path = &self.path;
+        let err = |e| db_error(path, e);
+        let mut conn = self.lock();
+        let version: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(err)?;
+        if version == SCHEMA_VERSION {
+            return Ok(());
+        }
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        // Read again under the write lock: another process may have migrated meanwhile.
+        let version: u32 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(err)?;
+        if version > SCHEMA_VERSION {
+            return Err(CliError::failure(format!(
+                "store {} has schema version {version}; this coffer knows up to {SCHEMA_VERSION}",
+                path.display()
+            ))
+            .hint("it was written by a newer coffer: use that version"));
+        }
+        let from = usize::try_from(version).unwrap_or(usize::MAX);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(from) {
+            tx.execute_batch(sql).map_err(err)?;
+            let to = i + 1;
+            tx.execute_batch(&format!("PRAGMA user_version = {to}"))
+                .map_err(err)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![to.to_string()],
+            )
+            .map_err(err)?;
+            tracing::debug!(store = %path.display(), to, "store schema migrated");
+        }
+        if version == 0 {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('created_at', ?1)",
+                params![crate::time::now_unix().to_string()],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// A `meta` value.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, CliError> {
+        self.lock()
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| db_error(&self.path, e))
+    }
+
+    /// Records the root key id, unless one is recorded already: returns the id in force.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn adopt_root_id(&self, root_id: &str) -> Result<String, CliError> {
+        let err = |e| db_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let current: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'root_id'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)?;
+        if let Some(current) = current {
+            return Ok(current);
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('root_id', ?1)",
+            [root_id],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(root_id.to_owned())
+    }
+
+    /// Replaces the recorded root key id, in a transaction that first checks the store holds
+    /// no key versions (`coffer init` over an empty store).
+    ///
+    /// # Errors
+    /// The store holds key versions; SQLite errors.
+    pub fn reset_root_id_if_empty(&self, root_id: &str) -> Result<(), CliError> {
+        let err = |e| db_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let n: i64 = tx
+            .query_row("SELECT count(*) FROM key_versions", [], |r| r.get(0))
+            .map_err(err)?;
+        if n > 0 {
+            return Err(CliError::failure(format!(
+                "store {} holds keys already",
+                self.path.display()
+            )));
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('root_id', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [root_id],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// How many key versions the store holds.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn version_count(&self) -> Result<u64, CliError> {
+        let n: i64 = self
+            .lock()
+            .query_row("SELECT count(*) FROM key_versions", [], |r| r.get(0))
+            .map_err(|e| db_error(&self.path, e))?;
+        u64::try_from(n).map_err(|_| corrupt(&self.path, "negative count"))
+    }
+
+    /// Inserts a new key with its first version (already wrapped).
+    ///
+    /// # Errors
+    /// The key exists (exit 1); SQLite errors.
+    pub(crate) fn insert_key(
+        &self,
+        record: &KeyRecord,
+        first: &VersionRecord,
+        wrapped: &[u8],
+    ) -> Result<(), CliError> {
+        let err = |e| db_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let exists: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM keys WHERE name = ?1)",
+                [&record.name],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if exists {
+            return Err(
+                CliError::failure(format!("key `{}` already exists", record.name))
+                    .hint(format!("see it with: coffer key show {}", record.name)),
+            );
+        }
+        let period = record
+            .rotation_period_secs
+            .map(i64::try_from)
+            .transpose()
+            .map_err(|_| CliError::usage("rotation period too long"))?;
+        tx.execute(
+            "INSERT INTO keys (name, spec, created_at, state, rotation_period_secs,
+                               min_decrypt_version, active_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                record.name,
+                record.spec,
+                record.created_at,
+                record.state.as_str(),
+                period,
+                record.min_decrypt_version,
+                record.active_version
+            ],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "INSERT INTO key_versions (name, version, uuid, created_at, wrapped, root_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                record.name,
+                first.version,
+                &first.uuid[..],
+                first.created_at,
+                wrapped,
+                first.root_id
+            ],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// Every key, by name.
+    ///
+    /// # Errors
+    /// SQLite errors; damaged rows.
+    pub fn list_keys(&self) -> Result<Vec<KeyRecord>, CliError> {
+        let conn = self.lock();
+        let names: Vec<String> = {
+            let mut stmt = conn
+                .prepare("SELECT name FROM keys ORDER BY name")
+                .map_err(|e| db_error(&self.path, e))?;
+            stmt.query_map([], |r| r.get(0))
+                .and_then(Iterator::collect)
+                .map_err(|e| db_error(&self.path, e))?
+        };
+        names
+            .iter()
+            .filter_map(|n| self.read_key(&conn, n).transpose())
+            .collect()
+    }
+
+    /// One key, if it exists.
+    ///
+    /// # Errors
+    /// SQLite errors; damaged rows.
+    pub fn get_key(&self, name: &str) -> Result<Option<KeyRecord>, CliError> {
+        let conn = self.lock();
+        self.read_key(&conn, name)
+    }
+
+    fn read_key(&self, conn: &Connection, name: &str) -> Result<Option<KeyRecord>, CliError> {
+        let err = |e| db_error(&self.path, e);
+        let row = conn
+            .query_row(
+                "SELECT spec, created_at, state, rotation_period_secs, min_decrypt_version,
+                        active_version
+                 FROM keys WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, i64>(5)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(err)?;
+        let Some((spec, created_at, state, period, min, active)) = row else {
+            return Ok(None);
+        };
+        let mut stmt = conn
+            .prepare(
+                "SELECT version, uuid, created_at, root_id FROM key_versions
+                 WHERE name = ?1 ORDER BY version",
+            )
+            .map_err(err)?;
+        let rows: Vec<(i64, Vec<u8>, i64, String)> = stmt
+            .query_map([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .and_then(Iterator::collect)
+            .map_err(err)?;
+        let bad = |what: &str| corrupt(&self.path, format!("key `{name}`: {what}"));
+        let versions = rows
+            .into_iter()
+            .map(|(version, uuid, created_at, root_id)| {
+                Ok(VersionRecord {
+                    version: u32::try_from(version).map_err(|_| bad("bad version number"))?,
+                    uuid: uuid.try_into().map_err(|_| bad("bad version id"))?,
+                    created_at,
+                    root_id,
+                })
+            })
+            .collect::<Result<Vec<_>, CliError>>()?;
+        Ok(Some(KeyRecord {
+            name: name.to_owned(),
+            spec,
+            created_at,
+            state: KeyState::parse(&state).map_err(|e| bad(&e))?,
+            rotation_period_secs: period
+                .map(u64::try_from)
+                .transpose()
+                .map_err(|_| bad("bad rotation period"))?,
+            min_decrypt_version: u32::try_from(min).map_err(|_| bad("bad minimum version"))?,
+            active_version: u32::try_from(active).map_err(|_| bad("bad active version"))?,
+            versions,
+        }))
+    }
+
+    /// Enables or disables a key. Returns whether the state changed.
+    ///
+    /// # Errors
+    /// No such key (exit 1); SQLite errors.
+    pub fn set_state(&self, name: &str, state: KeyState) -> Result<bool, CliError> {
+        let err = |e| db_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let current: Option<String> = tx
+            .query_row("SELECT state FROM keys WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)?;
+        let Some(current) = current else {
+            return Err(self.no_such_key(name));
+        };
+        if current == state.as_str() {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE keys SET state = ?2 WHERE name = ?1",
+            params![name, state.as_str()],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(true)
+    }
+
+    /// The error for a key that does not exist.
+    pub(crate) fn no_such_key(&self, name: &str) -> CliError {
+        CliError::failure(format!(
+            "no key named `{name}` in the store {}",
+            self.path.display()
+        ))
+        .hint("list the keys with: coffer key list; create one with: coffer key create NAME")
+    }
+
+    /// The row of one version of key `name`, with the key's state.
+    pub(crate) fn version_row(&self, name: &str, which: Which<'_>) -> Result<Lookup, CliError> {
+        let err = |e| db_error(&self.path, e);
+        let conn = self.lock();
+        let key: Option<(String, i64, i64)> = conn
+            .query_row(
+                "SELECT state, min_decrypt_version, active_version FROM keys WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(err)?;
+        let Some((state, min, active)) = key else {
+            return Ok(Lookup::NoKey);
+        };
+        let bad = |what: &str| corrupt(&self.path, format!("key `{name}`: {what}"));
+        let state = KeyState::parse(&state).map_err(|e| bad(&e))?;
+        let row: Option<(i64, Vec<u8>, Vec<u8>, String)> = match which {
+            Which::Active => conn.query_row(
+                "SELECT version, uuid, wrapped, root_id FROM key_versions
+                 WHERE name = ?1 AND version = ?2",
+                params![name, active],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            ),
+            Which::Uuid(uuid) => conn.query_row(
+                "SELECT version, uuid, wrapped, root_id FROM key_versions
+                 WHERE name = ?1 AND uuid = ?2",
+                params![name, &uuid[..]],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            ),
+        }
+        .optional()
+        .map_err(err)?;
+        let Some((version, uuid, wrapped, root_id)) = row else {
+            if matches!(which, Which::Active) {
+                return Err(bad(&format!("active version {active} is missing")));
+            }
+            return Ok(Lookup::NoVersion);
+        };
+        Ok(Lookup::Found(VersionRow {
+            state,
+            min_decrypt_version: u32::try_from(min).map_err(|_| bad("bad minimum version"))?,
+            version: u32::try_from(version).map_err(|_| bad("bad version number"))?,
+            uuid: uuid.try_into().map_err(|_| bad("bad version id"))?,
+            wrapped,
+            root_id,
+        }))
+    }
+}
+
+/// Opens the store of `home` with its local root key (asking for the passphrase if the key
+/// file has one).
+///
+/// # Errors
+/// No store; a missing, damaged or locked root key; SQLite errors.
+pub fn open_keys(home: &Home) -> Result<LocalKeyStore, CliError> {
+    let store = Store::open(home)?;
+    let path = home.root_key_path();
+    let source = root::PassphraseSource::from_env();
+    let material = root::load(&path, || source.read(&path, false))?;
+    LocalKeyStore::new(std::sync::Arc::new(store), material.into_root_key()?)
+}
+
+/// A fresh random version id (a version 4 UUID).
+///
+/// # Errors
+/// The random source failed.
+pub fn new_uuid() -> Result<[u8; 16], CliError> {
+    let mut u = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut u)
+        .map_err(|_| CliError::failure("the system's random number generator failed"))?;
+    u[6] = (u[6] & 0x0f) | 0x40;
+    u[8] = (u[8] & 0x3f) | 0x80;
+    Ok(u)
+}
+
+#[cfg(test)]
+mod tests;

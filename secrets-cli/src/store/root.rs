@@ -1,0 +1,663 @@
+//! The local root key file (`COFFER_HOME/root.key`, mode `0600`): 32 random bytes that wrap
+//! the store's branch key versions, optionally protected by a passphrase.
+//!
+//! # File format, version 1
+//!
+//! All integers are big-endian. Both kinds start with the same magic line and end with a
+//! SHA-256 checksum of every byte before it, so a truncated or damaged file is reported as
+//! such (and not as a wrong passphrase). The checksum guards against accidents, not attacks:
+//! the passphrase form is authenticated by AES-GCM, and the plain form is only as safe as the
+//! file's permissions.
+//!
+//! ```text
+//! plain (84 bytes):
+//!   "coffer-root-key v1\n"  19  magic and format version
+//!   0x01                     1  kind: plain
+//!   key                     32  the root key
+//!   checksum                32  SHA-256 of the 52 bytes above
+//!
+//! passphrase (140 bytes):
+//!   "coffer-root-key v1\n"  19  magic and format version
+//!   0x02                     1  kind: passphrase (Argon2id, AES-256-GCM)
+//!   m                        4  Argon2id memory, KiB
+//!   t                        4  Argon2id passes
+//!   p                        4  Argon2id lanes
+//!   salt                    16  Argon2id salt (random)
+//!   nonce                   12  AES-GCM nonce (random)
+//!   ciphertext              32  the root key, encrypted with AES-256-GCM under
+//!                               KEK = Argon2id(v19, m, t, p, passphrase, salt, 32 bytes),
+//!                               with the 48 bytes from the magic to the salt as AAD
+//!   tag                     16  AES-GCM tag
+//!   checksum                32  SHA-256 of the 108 bytes above
+//! ```
+//!
+//! A file whose magic line names another version (`coffer-root-key v2`) was written by a newer
+//! coffer and is refused as such. The file is written once, atomically (temporary file with
+//! mode `0600`, fsync, rename that never replaces an existing file, directory fsync).
+//!
+//! The passphrase is read from the file named by `COFFER_PASSPHRASE_FILE` (one trailing
+//! newline dropped), else asked on the terminal; never taken from the command line.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::digest::{SHA256, digest};
+use coffer_core::keyring::{LocalRootKey, RootKey};
+use zeroize::Zeroizing;
+
+use crate::io::AtomicFile;
+use crate::report::CliError;
+
+/// The magic line: name and format version.
+pub const MAGIC: &[u8; 19] = b"coffer-root-key v1\n";
+const MAGIC_STEM: &[u8] = b"coffer-root-key v";
+const KIND_PLAIN: u8 = 1;
+const KIND_PASSPHRASE: u8 = 2;
+/// Root key length in bytes.
+pub const ROOT_KEY_LEN: usize = 32;
+const CHECKSUM_LEN: usize = 32;
+const SALT_LEN: usize = 16;
+const TAG_LEN: usize = 16;
+const PLAIN_LEN: usize = MAGIC.len() + 1 + ROOT_KEY_LEN + CHECKSUM_LEN;
+const PARAMS_LEN: usize = 12;
+const AAD_LEN: usize = MAGIC.len() + 1 + PARAMS_LEN + SALT_LEN;
+const PASSPHRASE_LEN: usize = AAD_LEN + NONCE_LEN + ROOT_KEY_LEN + TAG_LEN + CHECKSUM_LEN;
+
+/// The environment variable naming a file that holds the passphrase.
+pub const PASSPHRASE_FILE_VAR: &str = "COFFER_PASSPHRASE_FILE";
+
+/// The 32 bytes of a root key. Wiped on drop, never printed.
+pub struct RootKeyMaterial(Zeroizing<[u8; ROOT_KEY_LEN]>);
+
+impl fmt::Debug for RootKeyMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RootKeyMaterial { len: 32, .. }")
+    }
+}
+
+impl RootKeyMaterial {
+    /// 32 fresh random bytes.
+    ///
+    /// # Errors
+    /// The system's random source failed.
+    pub fn generate() -> Result<Self, CliError> {
+        let mut key = Zeroizing::new([0u8; ROOT_KEY_LEN]);
+        random(&mut key[..])?;
+        Ok(Self(key))
+    }
+
+    /// The key bytes.
+    pub fn expose_secret(&self) -> &[u8; ROOT_KEY_LEN] {
+        &self.0
+    }
+
+    /// The root key (the [`RootKey`] the store wraps branch keys with).
+    ///
+    /// # Errors
+    /// The crypto backend refused the key (it does not for 32 bytes).
+    pub fn into_root_key(self) -> Result<Arc<dyn RootKey>, CliError> {
+        let key = LocalRootKey::new(&self.0[..])
+            .map_err(|e| CliError::failure("cannot use the root key").caused_by(e.into()))?;
+        Ok(Arc::new(key))
+    }
+}
+
+/// A passphrase. Wiped on drop, never printed.
+pub struct Passphrase(Zeroizing<Vec<u8>>);
+
+impl fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Passphrase(..)")
+    }
+}
+
+impl Passphrase {
+    /// A passphrase from its bytes.
+    pub fn new(bytes: Zeroizing<Vec<u8>>) -> Self {
+        Self(bytes)
+    }
+}
+
+/// Argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KdfParams {
+    /// Memory in KiB.
+    pub m_kib: u32,
+    /// Passes.
+    pub t: u32,
+    /// Lanes.
+    pub p: u32,
+}
+
+impl KdfParams {
+    /// What new files use: 64 MiB, 3 passes, 1 lane (RFC 9106's second recommendation, one
+    /// lane because the computation runs on one thread).
+    pub const DEFAULT: Self = Self {
+        m_kib: 64 * 1024,
+        t: 3,
+        p: 1,
+    };
+
+    /// Limits on what a file may ask for, so that a crafted file cannot make coffer allocate
+    /// without bound: at most 4 GiB, 64 passes, 16 lanes.
+    fn check(self) -> Result<argon2::Params, String> {
+        if self.m_kib > 4 * 1024 * 1024 || self.t > 64 || self.p > 16 {
+            return Err(format!(
+                "Argon2id parameters m={} KiB, t={}, p={} exceed coffer's limits",
+                self.m_kib, self.t, self.p
+            ));
+        }
+        argon2::Params::new(self.m_kib, self.t, self.p, Some(ROOT_KEY_LEN))
+            .map_err(|e| format!("bad Argon2id parameters: {e}"))
+    }
+}
+
+/// How a root key file is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// The key is stored as it is (the file's permissions protect it).
+    Plain,
+    /// The key is encrypted under a passphrase.
+    Passphrase(KdfParams),
+}
+
+fn random(buf: &mut [u8]) -> Result<(), CliError> {
+    aws_lc_rs::rand::fill(buf)
+        .map_err(|_| CliError::failure("the system's random number generator failed"))
+}
+
+fn checksum(bytes: &[u8]) -> [u8; CHECKSUM_LEN] {
+    let mut out = [0u8; CHECKSUM_LEN];
+    out.copy_from_slice(digest(&SHA256, bytes).as_ref());
+    out
+}
+
+fn derive_kek(
+    passphrase: &Passphrase,
+    salt: &[u8],
+    params: KdfParams,
+) -> Result<Zeroizing<[u8; 32]>, String> {
+    let argon = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        params.check()?,
+    );
+    let mut kek = Zeroizing::new([0u8; 32]);
+    argon
+        .hash_password_into(&passphrase.0, salt, &mut kek[..])
+        .map_err(|e| format!("Argon2id failed: {e}"))?;
+    Ok(kek)
+}
+
+fn gcm_key(kek: &[u8; 32]) -> Result<LessSafeKey, CliError> {
+    UnboundKey::new(&AES_256_GCM, kek)
+        .map(LessSafeKey::new)
+        .map_err(|_| CliError::failure("cannot set up AES-256-GCM"))
+}
+
+/// Encodes a root key file.
+///
+/// # Errors
+/// A passphrase is needed and missing, or the KDF or the random source failed.
+pub fn encode(
+    key: &RootKeyMaterial,
+    protection: Protection,
+    passphrase: Option<&Passphrase>,
+) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    match protection {
+        Protection::Plain => {
+            let mut out = Zeroizing::new(Vec::with_capacity(PLAIN_LEN));
+            out.extend_from_slice(MAGIC);
+            out.push(KIND_PLAIN);
+            out.extend_from_slice(key.expose_secret());
+            let sum = checksum(&out);
+            out.extend_from_slice(&sum);
+            Ok(out)
+        }
+        Protection::Passphrase(params) => {
+            let passphrase = passphrase.ok_or_else(|| {
+                CliError::failure("a passphrase-protected key needs a passphrase")
+            })?;
+            let mut salt = [0u8; SALT_LEN];
+            random(&mut salt)?;
+            let mut nonce = [0u8; NONCE_LEN];
+            random(&mut nonce)?;
+            let mut out = Zeroizing::new(Vec::with_capacity(PASSPHRASE_LEN));
+            out.extend_from_slice(MAGIC);
+            out.push(KIND_PASSPHRASE);
+            for n in [params.m_kib, params.t, params.p] {
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+            out.extend_from_slice(&salt);
+            let kek = derive_kek(passphrase, &salt, params).map_err(CliError::failure)?;
+            let mut sealed = Zeroizing::new(key.expose_secret().to_vec());
+            sealed.reserve_exact(TAG_LEN);
+            gcm_key(&kek)?
+                .seal_in_place_append_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(&out[..]),
+                    &mut *sealed,
+                )
+                .map_err(|_| CliError::failure("cannot encrypt the root key"))?;
+            out.extend_from_slice(&nonce);
+            out.extend_from_slice(&sealed);
+            let sum = checksum(&out);
+            out.extend_from_slice(&sum);
+            Ok(out)
+        }
+    }
+}
+
+/// Reads the kind of a root key file without decoding it (to know whether a passphrase is
+/// needed).
+///
+/// # Errors
+/// As [`decode`], for everything but the passphrase.
+pub fn protection(path: &Path, bytes: &[u8]) -> Result<Protection, CliError> {
+    let bad = |what: String| corrupted(path, what);
+    check_header(path, bytes)?;
+    match bytes.get(MAGIC.len()) {
+        Some(&KIND_PLAIN) => {
+            check_length(path, bytes, PLAIN_LEN)?;
+            Ok(Protection::Plain)
+        }
+        Some(&KIND_PASSPHRASE) => {
+            check_length(path, bytes, PASSPHRASE_LEN)?;
+            let n = |i: usize| {
+                let at = MAGIC.len() + 1 + 4 * i;
+                bytes
+                    .get(at..at + 4)
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map(u32::from_be_bytes)
+                    .ok_or_else(|| bad("truncated".into()))
+            };
+            Ok(Protection::Passphrase(KdfParams {
+                m_kib: n(0)?,
+                t: n(1)?,
+                p: n(2)?,
+            }))
+        }
+        Some(other) => Err(bad(format!("unknown key kind {other}"))),
+        None => Err(truncated(path, bytes.len())),
+    }
+}
+
+fn corrupted(path: &Path, what: String) -> CliError {
+    CliError::failure(format!(
+        "root key file {} is corrupted: {what}",
+        path.display()
+    ))
+    .hint(RESTORE_HINT)
+}
+
+fn truncated(path: &Path, len: usize) -> CliError {
+    CliError::failure(format!(
+        "root key file {} is truncated ({len} bytes)",
+        path.display()
+    ))
+    .hint(RESTORE_HINT)
+}
+
+const RESTORE_HINT: &str = "restore root.key from a backup: the keys in the store cannot be \
+                            used without their root key";
+
+fn check_header(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    if bytes.starts_with(MAGIC) {
+        return Ok(());
+    }
+    if MAGIC.starts_with(bytes) {
+        return Err(truncated(path, bytes.len()));
+    }
+    if let Some(rest) = bytes.strip_prefix(MAGIC_STEM) {
+        let version: String = rest
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'.')
+            .take(16)
+            .map(|&b| char::from(b))
+            .collect();
+        return Err(CliError::failure(format!(
+            "root key file {} has format version {version}, which this coffer cannot read",
+            path.display()
+        ))
+        .hint("it was written by a newer coffer: use that version"));
+    }
+    Err(
+        CliError::failure(format!("{} is not a coffer root key file", path.display()))
+            .hint(RESTORE_HINT),
+    )
+}
+
+fn check_length(path: &Path, bytes: &[u8], want: usize) -> Result<(), CliError> {
+    match bytes.len().cmp(&want) {
+        std::cmp::Ordering::Less => Err(truncated(path, bytes.len())),
+        std::cmp::Ordering::Greater => Err(corrupted(
+            path,
+            format!("{} bytes after the end of the key", bytes.len() - want),
+        )),
+        std::cmp::Ordering::Equal => {
+            let (body, sum) = bytes.split_at(want - CHECKSUM_LEN);
+            aws_lc_rs::constant_time::verify_slices_are_equal(&checksum(body), sum)
+                .map_err(|_| corrupted(path, "checksum mismatch".into()))
+        }
+    }
+}
+
+/// Decodes a root key file. `passphrase` is called only for a passphrase-protected file.
+///
+/// # Errors
+/// Truncated, corrupted or unknown files; a wrong passphrase; the passphrase could not be
+/// read.
+pub fn decode(
+    path: &Path,
+    bytes: &[u8],
+    passphrase: impl FnOnce() -> Result<Passphrase, CliError>,
+) -> Result<RootKeyMaterial, CliError> {
+    let params = match protection(path, bytes)? {
+        Protection::Plain => {
+            let mut key = Zeroizing::new([0u8; ROOT_KEY_LEN]);
+            let at = MAGIC.len() + 1;
+            key.copy_from_slice(
+                bytes
+                    .get(at..at + ROOT_KEY_LEN)
+                    .ok_or_else(|| truncated(path, bytes.len()))?,
+            );
+            return Ok(RootKeyMaterial(key));
+        }
+        Protection::Passphrase(params) => params,
+    };
+    // Check the parameters before asking for a passphrase that could not be used.
+    params.check().map_err(|e| corrupted(path, e))?;
+    let passphrase = passphrase()?;
+    let (aad, rest) = bytes.split_at(AAD_LEN);
+    let (nonce, rest) = rest.split_at(NONCE_LEN);
+    let sealed_len = ROOT_KEY_LEN + TAG_LEN;
+    let sealed = rest
+        .get(..sealed_len)
+        .ok_or_else(|| truncated(path, bytes.len()))?;
+    let salt = aad
+        .get(AAD_LEN - SALT_LEN..)
+        .ok_or_else(|| truncated(path, bytes.len()))?;
+    let kek = derive_kek(&passphrase, salt, params).map_err(|e| corrupted(path, e))?;
+    let nonce =
+        Nonce::try_assume_unique_for_key(nonce).map_err(|_| corrupted(path, "bad nonce".into()))?;
+    let mut buf = Zeroizing::new(sealed.to_vec());
+    let plain = gcm_key(&kek)?
+        .open_in_place(nonce, Aad::from(aad), &mut buf[..])
+        .map_err(|_| {
+            CliError::failure(format!("wrong passphrase for root key {}", path.display())).hint(
+                format!(
+                    "the passphrase comes from the file named by {PASSPHRASE_FILE_VAR}, or from the terminal"
+                ),
+            )
+        })?;
+    let mut key = Zeroizing::new([0u8; ROOT_KEY_LEN]);
+    if plain.len() != ROOT_KEY_LEN {
+        return Err(corrupted(path, "bad key length".into()));
+    }
+    key.copy_from_slice(plain);
+    Ok(RootKeyMaterial(key))
+}
+
+/// Writes a new root key file: `0600`, atomically, never replacing an existing file.
+///
+/// # Errors
+/// The file exists already, or cannot be written.
+pub fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut f = AtomicFile::create(path, false)?;
+    f.write_all(bytes)
+        .map_err(|e| crate::io::FileError::io(path, "write", e))?;
+    f.commit()?;
+    Ok(())
+}
+
+/// Reads and decodes the root key file at `path`.
+///
+/// # Errors
+/// A missing file (with a hint about backups), and everything [`decode`] reports.
+pub fn load(
+    path: &Path,
+    passphrase: impl FnOnce() -> Result<Passphrase, CliError>,
+) -> Result<RootKeyMaterial, CliError> {
+    let bytes = match fs::read(path) {
+        Ok(b) => Zeroizing::new(b),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(
+                CliError::failure(format!("the root key {} is missing", path.display()))
+                    .hint(RESTORE_HINT),
+            );
+        }
+        Err(e) => {
+            return Err(
+                CliError::failure(format!("cannot read the root key {}", path.display()))
+                    .caused_by(e.into()),
+            );
+        }
+    };
+    warn_if_readable(path);
+    decode(path, &bytes, passphrase)
+}
+
+fn warn_if_readable(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    "root key {} has mode {mode:o}: other users may read it; chmod 600 it",
+                    path.display()
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// Where a passphrase comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassphraseSource {
+    /// The file named by `COFFER_PASSPHRASE_FILE`.
+    File(PathBuf),
+    /// The terminal.
+    Terminal,
+}
+
+impl PassphraseSource {
+    /// `COFFER_PASSPHRASE_FILE` if set (and not empty), else the terminal.
+    pub fn from_env() -> Self {
+        match std::env::var_os(PASSPHRASE_FILE_VAR).filter(|v| !v.is_empty()) {
+            Some(p) => Self::File(p.into()),
+            None => Self::Terminal,
+        }
+    }
+
+    /// Reads the passphrase for `what` (a file path, for the prompt). With `confirm` (a new
+    /// passphrase), the terminal asks twice.
+    ///
+    /// # Errors
+    /// The file cannot be read; there is no terminal; the two entries differ; the passphrase
+    /// is empty.
+    pub fn read(&self, what: &Path, confirm: bool) -> Result<Passphrase, CliError> {
+        let bytes = match self {
+            Self::File(path) => {
+                let mut bytes = Zeroizing::new(fs::read(path).map_err(|e| {
+                    CliError::usage(format!(
+                        "cannot read the passphrase file {} ({PASSPHRASE_FILE_VAR})",
+                        path.display()
+                    ))
+                    .caused_by(e.into())
+                })?);
+                strip_newline(&mut bytes);
+                bytes
+            }
+            Self::Terminal => {
+                let ask = |prompt: &str| {
+                    rpassword::prompt_password(prompt)
+                        .map(|s| Zeroizing::new(s.into_bytes()))
+                        .map_err(|e| {
+                            CliError::usage(format!(
+                                "the root key {} needs a passphrase, and there is no terminal to ask for it",
+                                what.display()
+                            ))
+                            .hint(format!("set {PASSPHRASE_FILE_VAR} to a file that holds the passphrase"))
+                            .caused_by(e.into())
+                        })
+                };
+                let first = ask(&format!("Passphrase for {}: ", what.display()))?;
+                if confirm {
+                    let again = ask("Repeat the passphrase: ")?;
+                    if aws_lc_rs::constant_time::verify_slices_are_equal(&first, &again).is_err() {
+                        return Err(CliError::failure("the passphrases do not match"));
+                    }
+                }
+                first
+            }
+        };
+        if bytes.is_empty() {
+            return Err(CliError::usage("the passphrase is empty"));
+        }
+        Ok(Passphrase(bytes))
+    }
+}
+
+/// Drops one trailing newline (`\n` or `\r\n`).
+fn strip_newline(bytes: &mut Zeroizing<Vec<u8>>) {
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    const CHEAP: KdfParams = KdfParams {
+        m_kib: 64,
+        t: 1,
+        p: 1,
+    };
+
+    fn pass(s: &str) -> Passphrase {
+        Passphrase(Zeroizing::new(s.as_bytes().to_vec()))
+    }
+
+    fn key() -> RootKeyMaterial {
+        RootKeyMaterial(Zeroizing::new([0xA7; 32]))
+    }
+
+    fn no_pass() -> Result<Passphrase, CliError> {
+        panic!("no passphrase needed")
+    }
+
+    #[test]
+    fn plain_round_trip_and_damage() {
+        let p = Path::new("root.key");
+        let bytes = encode(&key(), Protection::Plain, None).unwrap();
+        assert_eq!(bytes.len(), PLAIN_LEN);
+        assert!(bytes.starts_with(b"coffer-root-key v1\n\x01"));
+        assert_eq!(
+            decode(p, &bytes, no_pass).unwrap().expose_secret(),
+            &[0xA7; 32]
+        );
+        for n in [0, 5, 19, 20, 40, PLAIN_LEN - 1] {
+            let e = decode(p, &bytes[..n], no_pass).unwrap_err();
+            assert!(e.to_string().contains("truncated"), "{n}: {e}");
+        }
+        for i in [20, 51, PLAIN_LEN - 1] {
+            let mut b = bytes.clone();
+            b[i] ^= 1;
+            let e = decode(p, &b, no_pass).unwrap_err();
+            assert!(e.to_string().contains("corrupted"), "{i}: {e}");
+        }
+        let mut b = bytes.clone();
+        b[MAGIC.len()] = 9;
+        assert!(
+            decode(p, &b, no_pass)
+                .unwrap_err()
+                .to_string()
+                .contains("corrupted")
+        );
+        let mut b = bytes.clone();
+        b.push(0);
+        assert!(
+            decode(p, &b, no_pass)
+                .unwrap_err()
+                .to_string()
+                .contains("corrupted")
+        );
+        let mut b = bytes.to_vec();
+        b[17] = b'2';
+        let e = decode(p, &b, no_pass).unwrap_err();
+        assert!(e.to_string().contains("format version 2"), "{e}");
+        let e = decode(p, b"-----BEGIN PRIVATE KEY-----\n", no_pass).unwrap_err();
+        assert!(e.to_string().contains("not a coffer root key file"), "{e}");
+    }
+
+    #[test]
+    fn passphrase_round_trip() {
+        let p = Path::new("root.key");
+        let bytes = encode(
+            &key(),
+            Protection::Passphrase(CHEAP),
+            Some(&pass("hunter2")),
+        )
+        .unwrap();
+        assert_eq!(bytes.len(), PASSPHRASE_LEN);
+        assert!(!bytes.windows(4).any(|w| w == [0xA7; 4]));
+        assert_eq!(
+            protection(p, &bytes).unwrap(),
+            Protection::Passphrase(CHEAP)
+        );
+        let k = decode(p, &bytes, || Ok(pass("hunter2"))).unwrap();
+        assert_eq!(k.expose_secret(), &[0xA7; 32]);
+        let e = decode(p, &bytes, || Ok(pass("hunter3"))).unwrap_err();
+        assert!(e.to_string().contains("wrong passphrase"), "{e}");
+        // Damage is reported as damage, before any passphrase is asked for.
+        let mut b = bytes.clone();
+        b[AAD_LEN + 3] ^= 0x10;
+        let e = decode(p, &b, no_pass).unwrap_err();
+        assert!(e.to_string().contains("checksum"), "{e}");
+        let e = decode(p, &bytes[..100], no_pass).unwrap_err();
+        assert!(e.to_string().contains("truncated"), "{e}");
+    }
+
+    #[test]
+    fn crafted_parameters_are_refused_before_the_passphrase() {
+        let p = Path::new("root.key");
+        let mut b = encode(&key(), Protection::Passphrase(CHEAP), Some(&pass("x")))
+            .unwrap()
+            .to_vec();
+        b[MAGIC.len() + 1..MAGIC.len() + 5].copy_from_slice(&u32::MAX.to_be_bytes());
+        let body = b.len() - CHECKSUM_LEN;
+        let sum = checksum(&b[..body]);
+        b[body..].copy_from_slice(&sum);
+        let e = decode(p, &b, no_pass).unwrap_err();
+        assert!(e.to_string().contains("limits"), "{e}");
+    }
+
+    #[test]
+    fn newline_and_debug() {
+        let mut b = Zeroizing::new(b"pw\r\n".to_vec());
+        strip_newline(&mut b);
+        assert_eq!(&b[..], b"pw");
+        let mut b = Zeroizing::new(b"pw\n\n".to_vec());
+        strip_newline(&mut b);
+        assert_eq!(&b[..], b"pw\n");
+        let s = format!("{:?} {:?}", key(), pass("hunter2"));
+        assert!(
+            !s.contains("hunter2") && !s.contains("167") && !s.to_lowercase().contains("a7"),
+            "{s}"
+        );
+    }
+}

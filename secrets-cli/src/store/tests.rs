@@ -1,0 +1,375 @@
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use std::sync::Arc;
+
+use coffer_core::keyring::{BranchKeyStore as _, RootKey};
+use futures::executor::block_on;
+use rusqlite::params;
+
+use super::root::RootKeyMaterial;
+use super::*;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    home: Home,
+    keys: LocalKeyStore,
+}
+
+fn root() -> Arc<dyn RootKey> {
+    RootKeyMaterial::generate()
+        .unwrap()
+        .into_root_key()
+        .unwrap()
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::new(dir.path().join("home"));
+    home.create_dir().unwrap();
+    let store = Arc::new(Store::create(&home).unwrap());
+    let keys = LocalKeyStore::new(store, root()).unwrap();
+    Fixture {
+        _dir: dir,
+        home,
+        keys,
+    }
+}
+
+/// A second connection, as another process (or a tamperer) would have.
+fn raw(f: &Fixture) -> Connection {
+    Connection::open(f.home.store_path()).unwrap()
+}
+
+fn uuid_of(f: &Fixture, name: &str, version: u32) -> [u8; 16] {
+    let rec = f.keys.store().get_key(name).unwrap().unwrap();
+    rec.versions
+        .iter()
+        .find(|v| v.version == version)
+        .unwrap()
+        .uuid
+}
+
+/// Adds version 2 of `name` as a rotation would (wrapped with the right AAD) and makes it
+/// active.
+fn add_version(f: &Fixture, root: &dyn RootKey, name: &str) -> [u8; 16] {
+    let uuid = new_uuid().unwrap();
+    let wrapped = block_on(root.wrap(&[9u8; 32], &branch_key_aad(name, 2, &uuid))).unwrap();
+    let c = raw(f);
+    c.execute(
+        "INSERT INTO key_versions VALUES (?1, 2, ?2, 0, ?3, ?4)",
+        params![name, &uuid[..], wrapped, root.id()],
+    )
+    .unwrap();
+    c.execute("UPDATE keys SET active_version = 2 WHERE name = ?1", [name])
+        .unwrap();
+    uuid
+}
+
+fn err_text(r: coffer_core::Result<coffer_core::keyring::BranchKey>) -> String {
+    let e = r.unwrap_err();
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(x) = src {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        src = x.source();
+    }
+    s
+}
+
+#[test]
+fn names() {
+    for ok in ["a", "prod-db", "A.b_c-9", &"x".repeat(64), "1key"] {
+        validate_name(ok).unwrap();
+    }
+    for bad in [
+        "",
+        "-x",
+        ".x",
+        "_x",
+        "a/b",
+        "a b",
+        "a:b",
+        "é",
+        "a\0b",
+        &"x".repeat(65),
+    ] {
+        let e = validate_name(bad).unwrap_err();
+        assert!(e.to_string().contains("bad key name"), "{bad:?}: {e}");
+    }
+}
+
+#[test]
+fn specs() {
+    assert_eq!(KeySpec::parse("aes-256").unwrap(), KeySpec::Aes256);
+    let e = KeySpec::parse("rsa-4096").unwrap_err();
+    assert!(e.to_string().contains("not supported yet"), "{e}");
+    assert!(KeySpec::parse("aes-128").is_err());
+}
+
+#[test]
+fn schema_and_pragmas() {
+    let f = fixture();
+    let c = raw(&f);
+    let v: u32 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(f.keys.store().meta("schema").unwrap().as_deref(), Some("1"));
+    assert!(f.keys.store().meta("root_id").unwrap().is_some());
+    // Opening again is a no-op migration.
+    drop(Store::open(&f.home).unwrap());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = fs::metadata(f.home.store_path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let f = fixture();
+    raw(&f).execute_batch("PRAGMA user_version = 99").unwrap();
+    let e = Store::open(&f.home).unwrap_err();
+    assert!(e.to_string().contains("schema version 99"), "{e}");
+}
+
+#[test]
+fn missing_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Store::open(&Home::new(dir.path())).unwrap_err();
+    assert!(e.to_string().contains("no coffer store"), "{e}");
+}
+
+#[test]
+fn create_show_and_one_unwrap_per_version() {
+    let f = fixture();
+    let rec = block_on(f.keys.create_key("app", KeySpec::Aes256, Some(86_400))).unwrap();
+    assert_eq!((rec.active_version, rec.versions.len()), (1, 1));
+    assert_eq!(rec.next_rotation(), Some(rec.created_at + 86_400));
+    let e = block_on(f.keys.create_key("app", KeySpec::Aes256, None)).unwrap_err();
+    assert!(e.to_string().contains("already exists"), "{e}");
+    assert_eq!(f.keys.store().get_key("app").unwrap().unwrap(), rec);
+
+    let a = block_on(f.keys.active_branch_key("app")).unwrap();
+    assert_eq!(a.id(), "app");
+    assert_eq!(a.version(), &rec.versions[0].uuid);
+    for _ in 0..100 {
+        let b = block_on(f.keys.active_branch_key("app")).unwrap();
+        assert_eq!(b.expose_secret(), a.expose_secret());
+        let c = block_on(f.keys.branch_key_version("app", &rec.versions[0].uuid)).unwrap();
+        assert_eq!(c.expose_secret(), a.expose_secret());
+    }
+    assert_eq!(f.keys.root_unwraps(), 1);
+    let dbg = format!("{:?}", f.keys);
+    assert!(!dbg.contains(&hex::encode(a.expose_secret())), "{dbg}");
+
+    block_on(f.keys.create_key("other", KeySpec::Aes256, None)).unwrap();
+    let o = block_on(f.keys.active_branch_key("other")).unwrap();
+    assert_ne!(o.expose_secret(), a.expose_secret());
+    assert_eq!(f.keys.root_unwraps(), 2);
+    let names: Vec<_> = f
+        .keys
+        .store()
+        .list_keys()
+        .unwrap()
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    assert_eq!(names, ["app", "other"]);
+}
+
+#[test]
+fn disabled_retired_and_unknown() {
+    let f = fixture();
+    let rec = block_on(f.keys.create_key("app", KeySpec::Aes256, None)).unwrap();
+    let v1 = rec.versions[0].uuid;
+    assert!(f.keys.store().set_state("app", KeyState::Disabled).unwrap());
+    assert!(!f.keys.store().set_state("app", KeyState::Disabled).unwrap());
+    let e = err_text(block_on(f.keys.active_branch_key("app")));
+    assert!(
+        e.contains("`app` is disabled") && e.contains("coffer key enable app"),
+        "{e}"
+    );
+    let e = err_text(block_on(f.keys.branch_key_version("app", &v1)));
+    assert!(e.contains("disabled"), "{e}");
+    assert!(f.keys.store().set_state("app", KeyState::Enabled).unwrap());
+    block_on(f.keys.active_branch_key("app")).unwrap();
+
+    raw(&f)
+        .execute(
+            "UPDATE keys SET min_decrypt_version = 2 WHERE name = 'app'",
+            [],
+        )
+        .unwrap();
+    let e = err_text(block_on(f.keys.branch_key_version("app", &v1)));
+    assert!(
+        e.contains("version 1 of key `app` was retired (versions below 2 may not decrypt)"),
+        "{e}"
+    );
+
+    let e = err_text(block_on(f.keys.active_branch_key("nope")));
+    assert!(e.contains("no key named `nope`"), "{e}");
+    let e = err_text(block_on(f.keys.branch_key_version("app", &[0; 16])));
+    assert!(e.contains("has no version 00000000-0000"), "{e}");
+    let e = f
+        .keys
+        .store()
+        .set_state("nope", KeyState::Enabled)
+        .unwrap_err();
+    assert!(e.to_string().contains("no key named `nope`"), "{e}");
+}
+
+/// A fresh process (empty cache) over the same store and root.
+fn reopen(f: &Fixture, root: Arc<dyn RootKey>) -> LocalKeyStore {
+    LocalKeyStore::new(Arc::new(Store::open(&f.home).unwrap()), root).unwrap()
+}
+
+fn fixture_with_root() -> (Fixture, Arc<dyn RootKey>) {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::new(dir.path().join("home"));
+    home.create_dir().unwrap();
+    let root = root();
+    let keys = LocalKeyStore::new(Arc::new(Store::create(&home).unwrap()), root.clone()).unwrap();
+    (
+        Fixture {
+            _dir: dir,
+            home,
+            keys,
+        },
+        root,
+    )
+}
+
+#[test]
+fn tampered_rows_fail_to_unwrap() {
+    let (f, root) = fixture_with_root();
+    block_on(f.keys.create_key("a", KeySpec::Aes256, None)).unwrap();
+    block_on(f.keys.create_key("b", KeySpec::Aes256, None)).unwrap();
+    let a1 = uuid_of(&f, "a", 1);
+    let a2 = add_version(&f, root.as_ref(), "a");
+    let fresh = reopen(&f, root.clone());
+    block_on(fresh.branch_key_version("a", &a1)).unwrap();
+    block_on(fresh.branch_key_version("a", &a2)).unwrap();
+    block_on(fresh.active_branch_key("b")).unwrap();
+
+    let expect_fail = |what: &str, uuid: &[u8; 16], name: &str| {
+        let ks = reopen(&f, root.clone());
+        let e = err_text(block_on(ks.branch_key_version(name, uuid)));
+        assert!(
+            e.contains("does not unwrap under the root key") && e.contains("altered or moved"),
+            "{what}: {e}"
+        );
+    };
+    let c = raw(&f);
+    let wrapped = |name: &str, v: u32| -> Vec<u8> {
+        c.query_row(
+            "SELECT wrapped FROM key_versions WHERE name = ?1 AND version = ?2",
+            params![name, v],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let set = |name: &str, v: u32, w: &[u8]| {
+        c.execute(
+            "UPDATE key_versions SET wrapped = ?3 WHERE name = ?1 AND version = ?2",
+            params![name, v, w],
+        )
+        .unwrap();
+    };
+    let (wa1, wa2, wb1) = (wrapped("a", 1), wrapped("a", 2), wrapped("b", 1));
+
+    // Swap the wrapped blobs of two versions of one key.
+    set("a", 1, &wa2);
+    set("a", 2, &wa1);
+    expect_fail("versions swapped (v1)", &a1, "a");
+    expect_fail("versions swapped (v2)", &a2, "a");
+    set("a", 1, &wa1);
+    set("a", 2, &wa2);
+
+    // Move a blob from one key to another.
+    set("b", 1, &wa1);
+    expect_fail("blob moved between names", &uuid_of(&f, "b", 1), "b");
+    set("b", 1, &wb1);
+
+    // Flip a byte.
+    for i in [0, wa1.len() / 2, wa1.len() - 1] {
+        let mut w = wa1.clone();
+        w[i] ^= 0x01;
+        set("a", 1, &w);
+        expect_fail(&format!("byte {i} flipped"), &a1, "a");
+    }
+    set("a", 1, &wa1);
+
+    // Renumber a version (its uuid and blob stay).
+    c.execute(
+        "UPDATE key_versions SET version = 3 WHERE name = 'a' AND version = 1",
+        [],
+    )
+    .unwrap();
+    expect_fail("version renumbered", &a1, "a");
+    c.execute(
+        "UPDATE key_versions SET version = 1 WHERE name = 'a' AND version = 3",
+        [],
+    )
+    .unwrap();
+
+    // Give a version another uuid.
+    let other = new_uuid().unwrap();
+    c.execute(
+        "UPDATE key_versions SET uuid = ?1 WHERE name = 'a' AND version = 1",
+        [&other[..]],
+    )
+    .unwrap();
+    expect_fail("uuid changed", &other, "a");
+    c.execute(
+        "UPDATE key_versions SET uuid = ?1 WHERE name = 'a' AND version = 1",
+        [&a1[..]],
+    )
+    .unwrap();
+
+    // Restored: everything unwraps again.
+    let ks = reopen(&f, root);
+    block_on(ks.branch_key_version("a", &a1)).unwrap();
+    block_on(ks.branch_key_version("a", &a2)).unwrap();
+    block_on(ks.active_branch_key("b")).unwrap();
+}
+
+#[test]
+fn another_root_is_refused() {
+    let (f, _root) = fixture_with_root();
+    block_on(f.keys.create_key("a", KeySpec::Aes256, None)).unwrap();
+    let e = LocalKeyStore::new(Arc::new(Store::open(&f.home).unwrap()), root()).unwrap_err();
+    assert!(e.to_string().contains("is not the one"), "{e}");
+}
+
+#[test]
+fn aad_layout() {
+    let aad = branch_key_aad("k", 258, &[7; 16]);
+    let mut want = b"coffer branch key v1\0k\0\0\0\x01\x02".to_vec();
+    want.extend_from_slice(&[7; 16]);
+    assert_eq!(aad, want);
+    assert_eq!(
+        format_uuid(&[0x12; 16]),
+        "12121212-1212-1212-1212-121212121212"
+    );
+    let u = new_uuid().unwrap();
+    assert_eq!((u[6] >> 4, u[8] >> 6), (4, 2));
+}
+
+#[test]
+fn root_material_debug_is_redacted() {
+    let m = RootKeyMaterial::generate().unwrap();
+    let hex = hex::encode(m.expose_secret());
+    let s = format!("{m:?}");
+    let s = format!("{s} {:?}", m.into_root_key().unwrap());
+    assert!(!s.contains(&hex), "{s}");
+}
