@@ -144,6 +144,10 @@ pub enum Command {
     /// Show the header of a message (suite, message id, context, data keys); no key needed.
     #[command(after_help = EXIT_CODES)]
     Inspect(InspectArgs),
+    /// Replace the data keys of unsigned messages (new key, or a key's current version)
+    /// without touching their bodies.
+    #[command(after_help = REWRAP_HELP)]
+    Rewrap(RewrapArgs),
     /// Create COFFER_HOME: the store (coffer.db) and its root key (root.key).
     #[command(after_help = INIT_HELP)]
     Init(InitArgs),
@@ -162,6 +166,20 @@ pub enum Command {
     /// Print the man page (roff) to stdout: `coffer man | man -l -`.
     Man,
 }
+
+const REWRAP_HELP: &str = concat!(
+    "The message's data key is unwrapped with a --from key (default: the local keyring) and
+wrapped again with the --key keys; the header tag is recomputed and the body is copied as it
+is. A local key (NAME) wraps with its active version, so rewrapping moves messages off old
+versions before `coffer key retire`.
+
+-o may name the input itself (the message is replaced, atomically). Signed messages (the
+default suite 0578) cannot be rewrapped: their signature covers the data keys. Decrypt and
+encrypt them again instead. Keep no copy of the old message: see SECURITY.md.
+
+",
+    exit_codes!()
+);
 
 const INIT_HELP: &str = concat!(
     "The root key is 32 random bytes in COFFER_HOME/root.key (mode 0600); it only wraps the
@@ -366,6 +384,34 @@ pub struct DecryptArgs {
     /// so a link cannot pull files from outside the tree in).
     #[arg(short = 'L', long, requires = "recursive")]
     pub follow_symlinks: bool,
+}
+
+/// Flags of `rewrap`.
+#[derive(Debug, Args)]
+pub struct RewrapArgs {
+    /// The message (a directory with -r).
+    #[arg(short, long, value_name = "PATH")]
+    pub input: PathBuf,
+
+    /// Where the rewrapped message goes; may be the input itself (a directory with -r).
+    #[arg(short = 'o', long = "out", value_name = "PATH")]
+    pub out: PathBuf,
+
+    /// Key to wrap the data key with (repeatable; every one of them can decrypt).
+    #[arg(short = 'k', long = "key", value_name = "KEYREF", required = true)]
+    pub keys: Vec<String>,
+
+    /// Key that may unwrap the current data key (repeatable) [default: the local keyring].
+    #[arg(long = "from", value_name = "KEYREF")]
+    pub from: Vec<String>,
+
+    /// Rewrap every `*.coffer` file below -i DIR into -o DIR (the same names).
+    #[arg(short, long)]
+    pub recursive: bool,
+
+    /// Overwrite an existing output file (not needed to replace the input itself).
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 /// Flags of `inspect`.

@@ -40,6 +40,8 @@ pub enum CommandSettings {
     Decrypt(DecryptSettings),
     /// `coffer inspect`.
     Inspect(InspectSettings),
+    /// `coffer rewrap`.
+    Rewrap(RewrapSettings),
     /// `coffer init`.
     Init(InitSettings),
     /// `coffer key …`.
@@ -121,6 +123,23 @@ pub struct InspectSettings {
     pub recursive: bool,
 }
 
+/// `coffer rewrap`.
+#[derive(Debug)]
+pub struct RewrapSettings {
+    /// The message (or directory).
+    pub input: PathBuf,
+    /// The output (or directory); may equal `input`.
+    pub output: PathBuf,
+    /// The new keys; the first is the generator.
+    pub keys: Vec<KeyRef>,
+    /// The keys that may unwrap; empty: the local keyring.
+    pub from: Vec<KeyRef>,
+    /// `-r`.
+    pub recursive: bool,
+    /// `--force`.
+    pub force: bool,
+}
+
 /// `coffer init`.
 #[derive(Debug)]
 pub struct InitSettings {
@@ -163,6 +182,14 @@ impl Settings {
             Command::Encrypt(a) => CommandSettings::Encrypt(encrypt(a)?),
             Command::Decrypt(a) => CommandSettings::Decrypt(decrypt(a)?),
             Command::Inspect(a) => CommandSettings::Inspect(inspect(a)?),
+            Command::Rewrap(a) => CommandSettings::Rewrap(RewrapSettings {
+                input: a.input,
+                output: a.out,
+                keys: parse_keys(&a.keys)?,
+                from: parse_keys(&a.from)?,
+                recursive: a.recursive,
+                force: a.force,
+            }),
             Command::Init(a) => CommandSettings::Init(init(&a)?),
             Command::Key(k) => CommandSettings::Key(key(k)?),
             Command::Completions { shell } => CommandSettings::Completions(shell),
@@ -190,6 +217,7 @@ impl Settings {
         match &self.command {
             CommandSettings::Encrypt(e) => e.output.path().is_some(),
             CommandSettings::Decrypt(d) => d.output.path().is_some(),
+            CommandSettings::Rewrap(_) => true,
             _ => false,
         }
     }
@@ -199,9 +227,10 @@ impl Settings {
         match &self.command {
             CommandSettings::Encrypt(e) => e.output.is_stdout(),
             CommandSettings::Decrypt(d) => d.output.is_stdout(),
-            CommandSettings::Inspect(_) | CommandSettings::Init(_) | CommandSettings::Key(_) => {
-                false
-            }
+            CommandSettings::Inspect(_)
+            | CommandSettings::Rewrap(_)
+            | CommandSettings::Init(_)
+            | CommandSettings::Key(_) => false,
             CommandSettings::Completions(_) | CommandSettings::Man => true,
         }
     }

@@ -98,10 +98,22 @@ pub fn keyrings(
     home: impl FnOnce() -> Result<Home, CliError>,
 ) -> anyhow::Result<Arc<dyn Keyring>> {
     let mut local = LocalKeys::new(home);
-    let mut rings = keys
+    let rings = keys
         .iter()
         .map(|k| keyring(k, purpose, &mut local))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    combine(rings, purpose)
+}
+
+/// One keyring from several: one is used as it is; several become a multi-keyring whose
+/// generator is the first on encrypt, and whose children all may unwrap on decrypt.
+///
+/// # Errors
+/// No keyring at all.
+pub fn combine(
+    mut rings: Vec<Arc<dyn Keyring>>,
+    purpose: Purpose,
+) -> anyhow::Result<Arc<dyn Keyring>> {
     if rings.len() == 1 {
         if let Some(one) = rings.pop() {
             return Ok(one);

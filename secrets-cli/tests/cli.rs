@@ -1376,3 +1376,5 @@ mod parallel {
 
 #[path = "cli/keys.rs"]
 mod keys;
+#[path = "cli/rewrap.rs"]
+mod rewrap;

@@ -6,6 +6,7 @@ mod init;
 mod inspect;
 mod key;
 mod pool;
+mod rewrap;
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         CommandSettings::Encrypt(s) => encrypt(settings, s).await,
         CommandSettings::Decrypt(s) => decrypt(settings, s).await,
         CommandSettings::Inspect(s) => inspect(settings, s),
+        CommandSettings::Rewrap(s) => rewrap::run(settings, s).await,
         CommandSettings::Init(s) => init::run(settings, s).await,
         CommandSettings::Key(k) => key::run(settings, k).await,
         CommandSettings::Completions(shell) => completions(*shell),
