@@ -43,6 +43,16 @@ pub struct DataKeyWire {
     /// The key name, when the provider info has a known layout (raw AES, raw RSA, KMS).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_name: Option<String>,
+    /// The key version, for keys of a key hierarchy (`aws-kms-hierarchy`): its UUID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_version: Option<String>,
+    /// The version's number (1, 2, …) when the local store knows the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_version_number: Option<u32>,
+    /// The local store's verdict on that version: `"active"`, `"decrypt-only"`, `"retired"`
+    /// (may no longer decrypt) or `"unknown"` (not in the local store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_version_state: Option<&'static str>,
 }
 
 impl From<&EncryptedDataKey> for DataKeyWire {
@@ -60,6 +70,10 @@ impl From<&EncryptedDataKey> for DataKeyWire {
             provider_info,
             provider_info_encoding,
             key_name: key_name(&edk.provider_info),
+            key_version: coffer_core::keyring::hierarchy::describe_edk(edk)
+                .map(|(_, v)| coffer_core::keyring::hierarchy::format_version(&v)),
+            key_version_number: None,
+            key_version_state: None,
         }
     }
 }
@@ -301,7 +315,18 @@ impl HeaderWire {
                 || format!("(info, base64: {})", k.provider_info),
                 |n| n.escape_debug().to_string(),
             );
-            let _ = writeln!(s, "  {}  {}", k.provider_id.escape_debug(), name);
+            let version = match (&k.key_version, k.key_version_number, k.key_version_state) {
+                (_, Some(n), Some(state)) => format!("  version {n} ({state})"),
+                (Some(uuid), None, Some(state)) => format!("  version {uuid} ({state})"),
+                (Some(uuid), _, None) => format!("  version {uuid}"),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "  {}  {}{version}",
+                k.provider_id.escape_debug(),
+                name
+            );
         }
         s
     }

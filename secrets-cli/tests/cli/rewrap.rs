@@ -109,3 +109,24 @@ fn a_tree_in_place() {
     // Into another tree, never inside the input.
     sh("rewrap -r --key app -i enc -o enc/inner").code(2);
 }
+
+#[test]
+fn inspect_names_the_key_version() {
+    let (env, sh) = setup();
+    sh("encrypt --suite 0478 --key app -i plain -o m.coffer").success();
+    sh("inspect m.coffer")
+        .success()
+        .stdout(contains("aws-kms-hierarchy  app  version 1 (active)"));
+    let out = sh("--output json inspect m.coffer").success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let k = &v["encrypted_data_keys"][0];
+    assert_eq!(k["key_version_number"], 1);
+    assert_eq!(k["key_version_state"], "active");
+    assert_eq!(k["key_version"].as_str().unwrap().len(), 36);
+    // Without the store that holds the key: the version's UUID, no number.
+    env.cmd()
+        .args(["inspect", "m.coffer"])
+        .assert()
+        .success()
+        .stdout(contains("app  version ").and(contains("(active)").not()));
+}
