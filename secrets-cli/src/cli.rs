@@ -228,7 +228,7 @@ pub enum KeyCommand {
         #[arg(long, value_name = "SPEC", default_value = "aes-256")]
         spec: String,
         /// Rotate on a schedule: a new version is due this long after the active one was
-        /// made (90d, 12h, 30m).
+        /// made (90d, 12h, 30m; change it later with `key set-rotation`).
         #[arg(long, value_name = "DURATION")]
         rotation_period: Option<String>,
     },
@@ -253,7 +253,74 @@ pub enum KeyCommand {
         /// The key's name.
         name: String,
     },
+    /// Rotate a key (a new active version; older versions still decrypt), every key whose
+    /// rotation period has passed (--due), or the root key (--root).
+    #[command(
+        after_help = ROTATE_HELP,
+        override_usage = "coffer key rotate NAME\n       coffer key rotate --due\n       \
+                          coffer key rotate --root"
+    )]
+    Rotate {
+        /// The key to rotate.
+        #[arg(required_unless_present_any = ["due", "root"], conflicts_with_all = ["due", "root"])]
+        name: Option<String>,
+        /// Rotate every enabled key whose rotation period has passed since its active version
+        /// was made (for cron and timers; safe to run often and concurrently).
+        #[arg(long, conflicts_with = "root")]
+        due: bool,
+        /// Make a new root key and re-wrap every key version under it (no message changes).
+        #[arg(long)]
+        root: bool,
+    },
+    /// Set or clear a key's rotation period (see `key rotate --due`).
+    #[command(after_help = KEY_HELP)]
+    SetRotation {
+        /// The key's name.
+        name: String,
+        /// A duration (90d, 12h, 30m), or `off` for no scheduled rotation.
+        #[arg(value_name = "DURATION|off")]
+        period: String,
+    },
+    /// Retire old versions: versions below N may no longer decrypt (lower N to undo).
+    #[command(after_help = RETIRE_HELP)]
+    Retire {
+        /// The key's name.
+        name: String,
+        /// The oldest version that may still decrypt (at most the active version).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        below_version: u32,
+    },
 }
+
+const ROTATE_HELP: &str = concat!(
+    "coffer key rotate NAME adds a version with fresh key material and makes it active: new
+messages use it, and messages under the older versions still decrypt.
+
+coffer key rotate --due rotates every enabled key whose rotation period (key create
+--rotation-period, key set-rotation) has passed since its active version was made. It prints
+one line per rotated key (one JSON object of type \"key_rotated\" with --output json), or
+\"nothing due\" (type \"nothing_due\"). Run it from cron or a systemd timer (see contrib/): two
+runs at once rotate a due key once, and it needs the root key's passphrase only when a key is
+due.
+
+coffer key rotate --root makes a new root key (protected by the same passphrase, if any) and
+re-wraps every key version under it in one transaction; no message changes. root.key is then
+replaced: back it up again. If it is interrupted, the next command that uses the keys finishes
+or undoes the switch (root.key.next is the new key until then).
+
+",
+    exit_codes!()
+);
+
+const RETIRE_HELP: &str = concat!(
+    "coffer key retire NAME --below-version N sets the key's minimum decryption version: messages
+under versions below N no longer decrypt (the error names the version), which shows what still
+needs them (coffer inspect lists the versions a message uses). N may be at most the active
+version. Lowering N again (down to 1) lets the old versions decrypt again: nothing is deleted.
+
+",
+    exit_codes!()
+);
 
 /// The commitment policies, in their CLI spelling.
 pub const COMMITMENT_POLICIES: [&str; 3] = [

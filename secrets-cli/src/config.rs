@@ -173,6 +173,29 @@ pub enum KeySettings {
         /// Enable or disable.
         enabled: bool,
     },
+    /// `key rotate NAME`.
+    Rotate {
+        /// Validated name.
+        name: String,
+    },
+    /// `key rotate --due`.
+    RotateDue,
+    /// `key rotate --root`.
+    RotateRoot,
+    /// `key set-rotation NAME DURATION|off`.
+    SetRotation {
+        /// Validated name.
+        name: String,
+        /// The period in seconds; `None` for `off`.
+        period_secs: Option<u64>,
+    },
+    /// `key retire NAME --below-version N`.
+    Retire {
+        /// Validated name.
+        name: String,
+        /// The new minimum decryption version (1 or more).
+        below_version: u32,
+    },
 }
 
 impl Settings {
@@ -471,7 +494,39 @@ fn key(k: KeyCommand) -> anyhow::Result<KeySettings> {
             name: key_name(name)?,
             enabled: false,
         },
+        KeyCommand::Rotate { name, due, root } => match (name, due, root) {
+            (Some(name), false, false) => KeySettings::Rotate {
+                name: key_name(name)?,
+            },
+            (None, true, false) => KeySettings::RotateDue,
+            (None, false, true) => KeySettings::RotateRoot,
+            // clap refuses the other combinations already.
+            _ => {
+                return Err(CliError::usage("key rotate takes one of: NAME, --due, --root").into());
+            }
+        },
+        KeyCommand::SetRotation { name, period } => KeySettings::SetRotation {
+            name: key_name(name)?,
+            period_secs: rotation_period(&period)?,
+        },
+        KeyCommand::Retire {
+            name,
+            below_version,
+        } => KeySettings::Retire {
+            name: key_name(name)?,
+            below_version,
+        },
     })
+}
+
+/// `key set-rotation`'s period: a duration, or `off`.
+fn rotation_period(period: &str) -> anyhow::Result<Option<u64>> {
+    if period == "off" {
+        return Ok(None);
+    }
+    crate::time::parse_duration(period)
+        .map(Some)
+        .map_err(|e| anyhow::Error::new(e).context(format!("key set-rotation {period}")))
 }
 
 fn inspect(a: InspectArgs) -> anyhow::Result<InspectSettings> {

@@ -1,5 +1,6 @@
 //! `COFFER_HOME`: the directory of the embedded store (`coffer.db`) and the local root key
-//! (`root.key`).
+//! (`root.key`; `root.key.next` exists only while `coffer key rotate --root` switches to a new
+//! root key, see [`crate::store`]).
 //!
 //! Chosen by `--home DIR`, else `$COFFER_HOME`, else `$XDG_DATA_HOME/coffer`, else
 //! `~/.local/share/coffer` (an empty or relative `XDG_DATA_HOME` is ignored, as the XDG base
@@ -16,6 +17,8 @@ use crate::report::CliError;
 pub const STORE_FILE: &str = "coffer.db";
 /// The local root key's file name inside the home.
 pub const ROOT_KEY_FILE: &str = "root.key";
+/// The next root key during a root rotation (the side file), inside the home.
+pub const NEXT_ROOT_KEY_FILE: &str = "root.key.next";
 
 /// A resolved `COFFER_HOME` (it may not exist yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +55,11 @@ impl Home {
     /// `HOME/root.key`.
     pub fn root_key_path(&self) -> PathBuf {
         self.dir.join(ROOT_KEY_FILE)
+    }
+
+    /// `HOME/root.key.next`: the new root key while a root rotation switches to it.
+    pub fn next_root_key_path(&self) -> PathBuf {
+        self.dir.join(NEXT_ROOT_KEY_FILE)
     }
 
     /// Whether the home holds a store.

@@ -321,12 +321,7 @@ impl HeaderWire {
                 (Some(uuid), _, None) => format!("  version {uuid}"),
                 _ => String::new(),
             };
-            let _ = writeln!(
-                s,
-                "  {}  {}{version}",
-                k.provider_id.escape_debug(),
-                name
-            );
+            let _ = writeln!(s, "  {}  {}{version}", k.provider_id.escape_debug(), name);
         }
         s
     }
@@ -459,7 +454,8 @@ impl KeyWire {
         }
     }
 
-    fn rotation_text(&self) -> String {
+    /// `every 90d, next …`, `every 90d, due since …` or `none`.
+    pub fn rotation_text(&self) -> String {
         match (&self.rotation_period, &self.next_rotation) {
             (Some(p), Some(n)) if self.rotation_due => format!("every {p}, due since {n}"),
             (Some(p), Some(n)) => format!("every {p}, next {n}"),
@@ -555,6 +551,188 @@ pub struct KeyStateWire {
     pub state: &'static str,
     /// Whether the state changed (`false`: it was so already).
     pub changed: bool,
+}
+
+/// `key rotate NAME|--due --output json`: one per rotated key.
+#[derive(Debug, Serialize)]
+pub struct KeyRotatedWire {
+    /// Always `"key_rotated"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// The key.
+    pub name: String,
+    /// The new, active version.
+    pub version: u32,
+    /// Its UUID (as messages name it).
+    pub id: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// The version that was active before (it still decrypts).
+    pub previous_version: u32,
+    /// `manual` (`key rotate NAME`) or `due` (`key rotate --due`).
+    pub reason: &'static str,
+}
+
+impl KeyRotatedWire {
+    /// The record of `r`.
+    pub fn new(r: &crate::store::Rotation, reason: &'static str) -> Self {
+        Self {
+            kind: "key_rotated",
+            schema: SCHEMA,
+            name: r.name.clone(),
+            version: r.version.version,
+            id: crate::store::format_uuid(&r.version.uuid),
+            created_at: crate::time::format_rfc3339(r.version.created_at),
+            previous_version: r.previous_version,
+            reason,
+        }
+    }
+
+    /// One line of text.
+    pub fn to_text(&self) -> String {
+        format!(
+            "rotated key {}: version {} ({}) is active; older versions still decrypt unless \
+             retired",
+            self.name, self.version, self.id
+        )
+    }
+}
+
+/// `key rotate --due --output json` when no key was due.
+#[derive(Debug, Serialize)]
+pub struct NothingDueWire {
+    /// Always `"nothing_due"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// How many keys have a rotation period.
+    pub scheduled_keys: usize,
+    /// The earliest next rotation of an enabled key (RFC 3339), if any.
+    pub next_rotation: Option<String>,
+}
+
+impl NothingDueWire {
+    /// One line of text.
+    pub fn to_text(&self) -> String {
+        match &self.next_rotation {
+            Some(n) => format!(
+                "nothing due ({} key(s) rotate on a schedule; the next rotation is due {n})",
+                self.scheduled_keys
+            ),
+            None => format!(
+                "nothing due ({} key(s) rotate on a schedule)",
+                self.scheduled_keys
+            ),
+        }
+    }
+}
+
+/// `key rotate --root --output json`.
+#[derive(Debug, Serialize)]
+pub struct RootRotatedWire {
+    /// Always `"root_rotated"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// The root key before.
+    pub old_root_id: String,
+    /// The root key now.
+    pub new_root_id: String,
+    /// Key versions re-wrapped.
+    pub versions: usize,
+    /// Keys they belong to.
+    pub keys: usize,
+    /// The root key file is passphrase-protected (by the same passphrase as before).
+    pub passphrase: bool,
+    /// The root key file.
+    pub root_key: String,
+}
+
+impl RootRotatedWire {
+    /// The record of `r`.
+    pub fn new(r: &crate::store::RootRotation, root_key: String) -> Self {
+        Self {
+            kind: "root_rotated",
+            schema: SCHEMA,
+            old_root_id: r.old_root_id.clone(),
+            new_root_id: r.new_root_id.clone(),
+            versions: r.versions,
+            keys: r.keys,
+            passphrase: r.passphrase,
+            root_key,
+        }
+    }
+
+    /// Text.
+    pub fn to_text(&self) -> String {
+        format!(
+            "rotated the root key: {} -> {}; {} version(s) of {} key(s) re-wrapped{}\n\
+             back up {} again: the previous copy no longer opens the keys of this store\n",
+            self.old_root_id,
+            self.new_root_id,
+            self.versions,
+            self.keys,
+            if self.passphrase {
+                " (same passphrase)"
+            } else {
+                ""
+            },
+            self.root_key
+        )
+    }
+}
+
+/// `version 3` or `versions 3 to 5`.
+fn span(from: u32, to: u32) -> String {
+    if from == to {
+        format!("version {from}")
+    } else {
+        format!("versions {from} to {to}")
+    }
+}
+
+/// `key retire --output json`.
+#[derive(Debug, Serialize)]
+pub struct KeyRetiredWire {
+    /// Always `"key_retired"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// The key.
+    pub name: String,
+    /// Versions below this one may not decrypt.
+    pub min_decrypt_version: u32,
+    /// The minimum before.
+    pub previous_min_decrypt_version: u32,
+    /// The active version.
+    pub active_version: u32,
+}
+
+impl KeyRetiredWire {
+    /// One line of text.
+    pub fn to_text(&self) -> String {
+        let (n, prev) = (self.min_decrypt_version, self.previous_min_decrypt_version);
+        let what = match n.cmp(&prev) {
+            std::cmp::Ordering::Equal => "unchanged".to_owned(),
+            std::cmp::Ordering::Greater => format!("was {prev}; {} retired", span(prev, n - 1)),
+            std::cmp::Ordering::Less => {
+                format!("was {prev}; {} decrypt again", span(n, prev - 1))
+            }
+        };
+        if n <= 1 {
+            format!("key {}: every version may decrypt ({what})", self.name)
+        } else {
+            format!(
+                "key {}: versions below {n} may no longer decrypt ({what})",
+                self.name
+            )
+        }
+    }
 }
 
 #[cfg(test)]

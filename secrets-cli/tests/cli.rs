@@ -1378,3 +1378,5 @@ mod parallel {
 mod keys;
 #[path = "cli/rewrap.rs"]
 mod rewrap;
+#[path = "cli/scale.rs"]
+mod scale;

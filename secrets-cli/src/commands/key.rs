@@ -1,9 +1,13 @@
-//! `coffer key create|list|show|enable|disable`.
+//! `coffer key create|list|show|enable|disable|rotate|set-rotation|retire`.
 
 use crate::cli::OutputFormat;
 use crate::config::{KeySettings, Settings};
-use crate::output::{KeyStateWire, KeyWire, SCHEMA};
-use crate::store::{self, KeyState, Store};
+use crate::home::Home;
+use crate::output::{
+    KeyRetiredWire, KeyRotatedWire, KeyStateWire, KeyWire, NothingDueWire, RootRotatedWire, SCHEMA,
+};
+use crate::report::{self, CliError};
+use crate::store::{self, KeyRecord, KeyState, Store};
 use crate::time::now_unix;
 
 /// Runs `coffer key …`.
@@ -93,5 +97,154 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
                 super::write_stdout(s.as_bytes())
             }
         }
+        KeySettings::Rotate { name } => {
+            let keys = store::open_keys(&home)?;
+            let rotation = keys.rotate_key(name).await?;
+            let wire = KeyRotatedWire::new(&rotation, "manual");
+            if json {
+                super::print_json(&wire)
+            } else if settings.quiet {
+                Ok(())
+            } else {
+                super::write_stdout(format!("{}\n", wire.to_text()).as_bytes())
+            }
+        }
+        KeySettings::RotateDue => rotate_due(settings, &home).await,
+        KeySettings::RotateRoot => {
+            let rotation = store::rotate_root(&home).await?;
+            let wire = RootRotatedWire::new(&rotation, home.root_key_path().display().to_string());
+            if json {
+                super::print_json(&wire)
+            } else if settings.quiet {
+                Ok(())
+            } else {
+                super::write_stdout(wire.to_text().as_bytes())
+            }
+        }
+        KeySettings::SetRotation { name, period_secs } => {
+            let record = Store::open(&home)?.set_rotation_period(name, *period_secs)?;
+            tracing::info!(key = %name, period_secs, "rotation period set");
+            let wire = KeyWire::new(&record, now_unix());
+            if json {
+                super::print_json(&wire)
+            } else if settings.quiet {
+                Ok(())
+            } else {
+                super::write_stdout(
+                    match period_secs {
+                        Some(_) => format!("key {name}: rotation {}\n", wire.rotation_text()),
+                        None => format!("key {name}: no scheduled rotation\n"),
+                    }
+                    .as_bytes(),
+                )
+            }
+        }
+        KeySettings::Retire {
+            name,
+            below_version,
+        } => {
+            let (previous, record) =
+                Store::open(&home)?.set_min_decrypt_version(name, *below_version)?;
+            tracing::info!(key = %name, min = below_version, previous, "minimum decryption version set");
+            let wire = KeyRetiredWire {
+                kind: "key_retired",
+                schema: SCHEMA,
+                name: name.clone(),
+                min_decrypt_version: record.min_decrypt_version,
+                previous_min_decrypt_version: previous,
+                active_version: record.active_version,
+            };
+            if json {
+                super::print_json(&wire)
+            } else if settings.quiet {
+                Ok(())
+            } else {
+                super::write_stdout(format!("{}\n", wire.to_text()).as_bytes())
+            }
+        }
+    }
+}
+
+/// `coffer key rotate --due`: rotates every enabled key whose rotation period has passed.
+/// The root key (and its passphrase) is loaded only when a key is due. A key that fails is
+/// reported and the others go on; the run then fails.
+async fn rotate_due(settings: &Settings, home: &Home) -> anyhow::Result<()> {
+    let json = settings.format == OutputFormat::Json;
+    let now = now_unix();
+    let listed = Store::open(home)?.list_keys()?;
+    let due: Vec<&str> = listed
+        .iter()
+        .filter(|k| k.state == KeyState::Enabled && k.next_rotation().is_some_and(|t| t <= now))
+        .map(|k| k.name.as_str())
+        .collect();
+    let mut rotated = 0usize;
+    let mut failed = 0usize;
+    if !due.is_empty() {
+        let keys = store::open_keys(home)?;
+        for name in &due {
+            match keys.rotate_if_due(name, now).await {
+                Ok(Some(r)) => {
+                    rotated += 1;
+                    let wire = KeyRotatedWire::new(&r, "due");
+                    if json {
+                        super::print_json(&wire)?;
+                    } else if !settings.quiet {
+                        super::write_stdout(format!("{}\n", wire.to_text()).as_bytes())?;
+                    }
+                }
+                Ok(None) => {
+                    tracing::info!(key = name, "not due any more: rotated by another run");
+                }
+                Err(e) => {
+                    failed += 1;
+                    let e = anyhow::Error::new(e);
+                    if report::report(&e).broken_pipe {
+                        return Err(e);
+                    }
+                    report::emit(&e, json, false);
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(CliError::failure(format!(
+            "{failed} of {} due key(s) could not be rotated",
+            due.len()
+        ))
+        .into());
+    }
+    if rotated == 0 {
+        // Other runs may have rotated the due keys meanwhile: describe the store as it is now.
+        let fresh;
+        let keys = if due.is_empty() {
+            &listed
+        } else {
+            fresh = Store::open(home)?.list_keys()?;
+            &fresh
+        };
+        let wire = nothing_due(keys);
+        if json {
+            super::print_json(&wire)?;
+        } else if !settings.quiet {
+            super::write_stdout(format!("{}\n", wire.to_text()).as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+fn nothing_due(keys: &[KeyRecord]) -> NothingDueWire {
+    let scheduled: Vec<&KeyRecord> = keys
+        .iter()
+        .filter(|k| k.state == KeyState::Enabled && k.rotation_period_secs.is_some())
+        .collect();
+    NothingDueWire {
+        kind: "nothing_due",
+        schema: SCHEMA,
+        scheduled_keys: scheduled.len(),
+        next_rotation: scheduled
+            .iter()
+            .filter_map(|k| k.next_rotation())
+            .min()
+            .map(crate::time::format_rfc3339),
     }
 }

@@ -5,6 +5,10 @@
 //! the root key at most once however many messages it handles ([`LocalKeyStore::root_unwraps`]
 //! counts). The state checks (disabled key, retired version) run on every call, against the
 //! database.
+//!
+//! Rotation ([`LocalKeyStore::rotate_key`], [`LocalKeyStore::rotate_if_due`]) wraps the new
+//! version first and then adds it in one transaction that re-checks what it was made from
+//! (see "Rotation" in [`crate::store`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,8 +19,8 @@ use coffer_core::keyring::{BoxFuture, BranchKey, BranchKeyStore, RootKey};
 use zeroize::Zeroizing;
 
 use super::{
-    KeyRecord, KeySpec, KeyState, Lookup, Store, VersionRecord, VersionRow, Which, branch_key_aad,
-    format_uuid, new_uuid,
+    AddVersion, KeyRecord, KeySpec, KeyState, Lookup, Store, VersionRecord, VersionRow, Which,
+    branch_key_aad, format_uuid, new_uuid, test_pause,
 };
 use crate::report::CliError;
 
@@ -48,6 +52,17 @@ impl Drop for LocalKeyStore {
     }
 }
 
+/// What a rotation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    /// The key.
+    pub name: String,
+    /// The version that was active before.
+    pub previous_version: u32,
+    /// The new, active version.
+    pub version: VersionRecord,
+}
+
 /// A CLI error carried through `coffer-core` (its hints survive: the report walks the chain).
 fn core(e: CliError) -> coffer_core::Error {
     coffer_core::Error::Other(Arc::new(e))
@@ -63,12 +78,7 @@ impl LocalKeyStore {
         let root_id = root.id();
         let recorded = store.adopt_root_id(&root_id)?;
         if recorded != root_id {
-            return Err(CliError::failure(format!(
-                "the root key ({root_id}) is not the one the keys of the store {} are wrapped \
-                 with ({recorded})",
-                store.path().display()
-            ))
-            .hint("use the root.key file that `coffer init` made for this store"));
+            return Err(store.root_mismatch(&root_id, &recorded));
         }
         Ok(Self {
             store,
@@ -101,23 +111,8 @@ impl LocalKeyStore {
         rotation_period_secs: Option<u64>,
     ) -> Result<KeyRecord, CliError> {
         super::validate_name(name)?;
-        let now = crate::time::now_unix();
-        let uuid = new_uuid()?;
-        let mut material = Zeroizing::new([0u8; coffer_core::keyring::hierarchy::BRANCH_KEY_LEN]);
-        aws_lc_rs::rand::fill(&mut material[..])
-            .map_err(|_| CliError::failure("the system's random number generator failed"))?;
-        let aad = branch_key_aad(name, 1, &uuid);
-        let wrapped = self
-            .root
-            .wrap(&material[..], &aad)
-            .await
-            .map_err(|e| CliError::failure("cannot wrap the new key").caused_by(e.into()))?;
-        let first = VersionRecord {
-            version: 1,
-            uuid,
-            created_at: now,
-            root_id: self.root_id.clone(),
-        };
+        let (first, wrapped) = self.new_version(name, 1).await?;
+        let now = first.created_at;
         let record = KeyRecord {
             name: name.to_owned(),
             spec: spec.as_str().to_owned(),
@@ -131,6 +126,111 @@ impl LocalKeyStore {
         self.store.insert_key(&record, &first, &wrapped)?;
         tracing::info!(key = name, version = 1, "key created");
         Ok(record)
+    }
+
+    /// Fresh material for version `version` of key `name`, wrapped under the root key and
+    /// bound to (name, version, uuid). The material itself is wiped when this returns.
+    async fn new_version(
+        &self,
+        name: &str,
+        version: u32,
+    ) -> Result<(VersionRecord, Vec<u8>), CliError> {
+        let uuid = new_uuid()?;
+        let mut material = Zeroizing::new([0u8; coffer_core::keyring::hierarchy::BRANCH_KEY_LEN]);
+        aws_lc_rs::rand::fill(&mut material[..])
+            .map_err(|_| CliError::failure("the system's random number generator failed"))?;
+        let aad = branch_key_aad(name, version, &uuid);
+        let wrapped = self
+            .root
+            .wrap(&material[..], &aad)
+            .await
+            .map_err(|e| CliError::failure("cannot wrap the new key").caused_by(e.into()))?;
+        let record = VersionRecord {
+            version,
+            uuid,
+            created_at: crate::time::now_unix(),
+            root_id: self.root_id.clone(),
+        };
+        Ok((record, wrapped))
+    }
+
+    /// Rotates key `name`: adds a version and makes it active. Versions below it still
+    /// decrypt (down to the minimum decryption version).
+    ///
+    /// # Errors
+    /// No such key; a disabled key; the root key or the store failed.
+    pub async fn rotate_key(&self, name: &str) -> Result<Rotation, CliError> {
+        self.rotate(name, None)
+            .await?
+            .ok_or_else(|| CliError::failure(format!("key `{name}` was not rotated")))
+    }
+
+    /// Rotates key `name` if it is enabled and its rotation period has passed at `now` (Unix
+    /// seconds) since its active version was made; `None` if not (any more: another process
+    /// may have rotated it meanwhile). The check is repeated in the transaction that adds the
+    /// version, so concurrent callers rotate a due key once.
+    ///
+    /// # Errors
+    /// No such key; the root key or the store failed.
+    pub async fn rotate_if_due(&self, name: &str, now: i64) -> Result<Option<Rotation>, CliError> {
+        self.rotate(name, Some(now)).await
+    }
+
+    async fn rotate(&self, name: &str, due_at: Option<i64>) -> Result<Option<Rotation>, CliError> {
+        // Each retry follows a rotation by another process that committed first.
+        const ATTEMPTS: usize = 8;
+        let disabled = || {
+            CliError::failure(format!("key `{name}` is disabled: it cannot be rotated"))
+                .hint(format!("enable it first: coffer key enable {name}"))
+        };
+        for _ in 0..ATTEMPTS {
+            let record = self
+                .store
+                .get_key(name)?
+                .ok_or_else(|| self.store.no_such_key(name))?;
+            if record.state == KeyState::Disabled {
+                return match due_at {
+                    Some(_) => Ok(None),
+                    None => Err(disabled()),
+                };
+            }
+            if let Some(now) = due_at {
+                if record.next_rotation().is_none_or(|t| t > now) {
+                    return Ok(None);
+                }
+            }
+            let previous = record.active_version;
+            let version = previous.checked_add(1).ok_or_else(|| {
+                CliError::failure(format!("key `{name}` has no version numbers left"))
+            })?;
+            let (new, wrapped) = self.new_version(name, version).await?;
+            test_pause("rotate: wrapped");
+            match self
+                .store
+                .add_version(name, previous, &new, &wrapped, due_at)?
+            {
+                AddVersion::Added => {
+                    test_pause("rotate: committed");
+                    tracing::info!(key = name, version, "key rotated");
+                    return Ok(Some(Rotation {
+                        name: name.to_owned(),
+                        previous_version: previous,
+                        version: new,
+                    }));
+                }
+                AddVersion::Changed => {
+                    tracing::debug!(key = name, "rotated by another process meanwhile");
+                }
+                AddVersion::NotDue => return Ok(None),
+                AddVersion::Disabled if due_at.is_some() => return Ok(None),
+                AddVersion::Disabled => return Err(disabled()),
+                AddVersion::NoKey => return Err(self.store.no_such_key(name)),
+            }
+        }
+        Err(CliError::failure(format!(
+            "key `{name}` kept changing while coffer tried to rotate it; nothing was changed"
+        ))
+        .hint("run the command again"))
     }
 
     fn cached(&self, name: &str, uuid: &[u8; 16]) -> Option<BranchKey> {

@@ -20,19 +20,67 @@
 //! Every write is a transaction; read-modify-write transactions start with `BEGIN
 //! IMMEDIATE`, so concurrent `coffer` processes serialize on the write lock (waiting up to
 //! [`BUSY_TIMEOUT`]) instead of failing half-way. Migrations run in such a transaction too.
+//! Nothing slow or remote runs while a transaction is open: new versions are wrapped first,
+//! and the transaction checks that what they were computed from is unchanged (else it rolls
+//! back and the caller looks again).
+//!
+//! # Rotation
+//!
+//! `coffer key rotate NAME` adds version `active + 1` (fresh material, fresh UUID, wrapped
+//! under the root key with [`branch_key_aad`]) and makes it active, in one transaction that
+//! first checks the active version is still the one the new version follows. `--due` also
+//! re-checks, inside that transaction, that the key is enabled and that its rotation period
+//! has passed since its active version was made: two runs started together rotate a due key
+//! once (the second finds a fresh active version and leaves the key alone).
+//!
+//! # Root rotation
+//!
+//! `coffer key rotate --root` re-wraps every key version under a new root key; the branch key
+//! material does not change, so no message needs to. The store and `root.key` are two files,
+//! so the switch is ordered so that a crash at any point leaves a store that opens:
+//!
+//! 1. Outside any transaction: load the current root key (the passphrase, if any, is read
+//!    once), make the new one and encode it with the same protection (same passphrase, same
+//!    Argon2id cost), unwrap every version with the old root and wrap it with the new one.
+//! 2. `BEGIN IMMEDIATE`; check that `meta.root_id` is still the old root and that every
+//!    version row is as read in step 1 (else roll back and start step 1 again); update every
+//!    row (`wrapped`, `root_id`) and `meta.root_id`; write the new key to the side file
+//!    `root.key.next` (mode `0600`: temporary file, fsync, rename, directory fsync);
+//!    `COMMIT`. The store now uses the new root; `root.key` still holds the old one.
+//! 3. Under the write lock again, if `meta.root_id` is the new root: rename `root.key.next`
+//!    over `root.key`, fsync the directory.
+//!
+//! Whoever loads the root key ([`open_keys`]) checks it against `meta.root_id`. If they
+//! differ and `root.key.next` holds the store's root, a crash hit between 2 and 3: it
+//! finishes the switch (the rename of step 3, under the write lock). If `root.key` is the
+//! store's root and a side file (or its temporary file) exists, a crash hit before the commit
+//! of step 2: the side file wraps nothing and is removed, under the write lock.
+//!
+//! Every write and every rename of `root.key.next` happens under the store's write lock,
+//! after checking `meta.root_id`, so two root rotations (or a rotation and a recovery) cannot
+//! replace each other's side file: the side file is written only while the store's root is
+//! the key in `root.key`, and renamed only while the store's root is the key in it.
+//!
+//! # Test hook
+//!
+//! With `COFFER_TEST_PAUSE_MS=N` set (tests only; it is documented nowhere else), rotations
+//! print `coffer test pause: STEP` on stderr at each step and sleep `N` ms there, so that the
+//! kill tests can SIGKILL them at each step. Unset, it does nothing.
 
 mod branch;
 pub mod root;
+mod switch;
 
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavior, params};
 
-pub use branch::LocalKeyStore;
+pub use branch::{LocalKeyStore, Rotation};
+pub use switch::{RootRotation, rotate_root};
 
 use crate::home::Home;
 use crate::report::CliError;
@@ -71,6 +119,25 @@ CREATE TABLE key_versions (
 
 /// Longest key name.
 pub const MAX_NAME_LEN: usize = 64;
+
+/// The test hook's variable (see the module docs).
+pub const TEST_PAUSE_VAR: &str = "COFFER_TEST_PAUSE_MS";
+
+/// The test hook: announces `step` on stderr and sleeps, when `COFFER_TEST_PAUSE_MS` is set.
+pub(crate) fn test_pause(step: &str) {
+    static PAUSE: OnceLock<Option<Duration>> = OnceLock::new();
+    let pause = PAUSE.get_or_init(|| {
+        std::env::var(TEST_PAUSE_VAR)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|&ms| ms > 0)
+            .map(Duration::from_millis)
+    });
+    if let Some(d) = pause {
+        eprintln!("coffer test pause: {step}");
+        std::thread::sleep(*d);
+    }
+}
 
 /// Checks a key name: 1 to 64 characters of `A-Z a-z 0-9 _ . -`, starting with a letter or
 /// digit.
@@ -263,6 +330,45 @@ pub(crate) enum Which<'a> {
     Active,
     /// The version with this UUID.
     Uuid(&'a [u8; 16]),
+}
+
+/// One version row with its wrapped material, as a root rotation reads and rewrites it.
+#[derive(Debug, Clone)]
+pub(crate) struct WrappedVersion {
+    pub(crate) name: String,
+    pub(crate) version: u32,
+    pub(crate) uuid: [u8; 16],
+    pub(crate) wrapped: Vec<u8>,
+    pub(crate) root_id: String,
+}
+
+/// A `key_versions` row as SQLite returns it: name, version, uuid, wrapped, root id.
+type RawVersionRow = (String, i64, Vec<u8>, Vec<u8>, String);
+
+/// How [`Store::add_version`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AddVersion {
+    /// The version was added and is active.
+    Added,
+    /// The active version is no longer the one the new version was made to follow.
+    Changed,
+    /// `--due`: the key's rotation is not due (any more).
+    NotDue,
+    /// The key is disabled.
+    Disabled,
+    /// There is no such key.
+    NoKey,
+}
+
+/// How [`Store::switch_root`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SwitchRoot {
+    /// Committed: the store uses the new root.
+    Done,
+    /// The store's root is no longer the old root.
+    RootChanged,
+    /// Version rows were added or changed since they were read.
+    RowsChanged,
 }
 
 /// The SQLite store.
@@ -516,6 +622,7 @@ impl Store {
                     .hint(format!("see it with: coffer key show {}", record.name)),
             );
         }
+        check_root_tx(&tx, &self.path, &first.root_id)?;
         let period = record
             .rotation_period_secs
             .map(i64::try_from)
@@ -673,6 +780,324 @@ impl Store {
         Ok(true)
     }
 
+    /// Adds version `new` of key `name` and makes it active, if the active version is still
+    /// `expected_active` and the store's root is still `new.root_id`; with `due_at`, only if
+    /// the key is enabled and its rotation period has passed at `due_at` (Unix seconds).
+    ///
+    /// # Errors
+    /// The store's root key changed meanwhile; damaged rows; SQLite errors.
+    pub(crate) fn add_version(
+        &self,
+        name: &str,
+        expected_active: u32,
+        new: &VersionRecord,
+        wrapped: &[u8],
+        due_at: Option<i64>,
+    ) -> Result<AddVersion, CliError> {
+        let err = |e| db_error(&self.path, e);
+        let bad = |what: &str| corrupt(&self.path, format!("key `{name}`: {what}"));
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        check_root_tx(&tx, &self.path, &new.root_id)?;
+        let key: Option<(String, i64, Option<i64>)> = tx
+            .query_row(
+                "SELECT state, active_version, rotation_period_secs FROM keys WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(err)?;
+        let Some((state, active, period)) = key else {
+            return Ok(AddVersion::NoKey);
+        };
+        if KeyState::parse(&state).map_err(|e| bad(&e))? == KeyState::Disabled {
+            return Ok(AddVersion::Disabled);
+        }
+        if active != i64::from(expected_active) {
+            return Ok(AddVersion::Changed);
+        }
+        let (max, active_created): (i64, Option<i64>) = tx
+            .query_row(
+                "SELECT max(version),
+                        (SELECT created_at FROM key_versions WHERE name = ?1 AND version = ?2)
+                 FROM key_versions WHERE name = ?1",
+                params![name, active],
+                |r| Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(0), r.get(1)?)),
+            )
+            .map_err(err)?;
+        let Some(active_created) = active_created else {
+            return Err(bad(&format!("active version {active} is missing")));
+        };
+        if max != active {
+            return Err(bad(&format!(
+                "version {max} is newer than the active version {active}"
+            )));
+        }
+        if i64::from(new.version) != active + 1 {
+            return Err(CliError::failure(format!(
+                "internal error: version {} does not follow version {active} of key `{name}`",
+                new.version
+            )));
+        }
+        if let Some(now) = due_at {
+            let due = period.is_some_and(|p| active_created.saturating_add(p) <= now);
+            if !due {
+                return Ok(AddVersion::NotDue);
+            }
+        }
+        tx.execute(
+            "INSERT INTO key_versions (name, version, uuid, created_at, wrapped, root_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                name,
+                new.version,
+                &new.uuid[..],
+                new.created_at,
+                wrapped,
+                new.root_id
+            ],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "UPDATE keys SET active_version = ?2 WHERE name = ?1",
+            params![name, new.version],
+        )
+        .map_err(err)?;
+        test_pause("rotate: in transaction");
+        tx.commit().map_err(err)?;
+        Ok(AddVersion::Added)
+    }
+
+    /// Sets (or with `None` clears) the rotation period of key `name`. Returns the key.
+    ///
+    /// # Errors
+    /// No such key (exit 1); SQLite errors.
+    pub fn set_rotation_period(
+        &self,
+        name: &str,
+        period_secs: Option<u64>,
+    ) -> Result<KeyRecord, CliError> {
+        let err = |e| db_error(&self.path, e);
+        let period = period_secs
+            .map(i64::try_from)
+            .transpose()
+            .map_err(|_| CliError::usage("rotation period too long"))?;
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let n = tx
+            .execute(
+                "UPDATE keys SET rotation_period_secs = ?2 WHERE name = ?1",
+                params![name, period],
+            )
+            .map_err(err)?;
+        if n == 0 {
+            return Err(self.no_such_key(name));
+        }
+        let record = self
+            .read_key(&tx, name)?
+            .ok_or_else(|| self.no_such_key(name))?;
+        tx.commit().map_err(err)?;
+        Ok(record)
+    }
+
+    /// Sets the minimum decryption version of key `name` to `min` (raising or lowering it);
+    /// `min` may not exceed the active version. Returns the previous minimum and the key.
+    ///
+    /// # Errors
+    /// No such key, or `min` above the active version (exit 1); SQLite errors.
+    pub fn set_min_decrypt_version(
+        &self,
+        name: &str,
+        min: u32,
+    ) -> Result<(u32, KeyRecord), CliError> {
+        let err = |e| db_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let Some(before) = self.read_key(&tx, name)? else {
+            return Err(self.no_such_key(name));
+        };
+        if min == 0 {
+            return Err(CliError::usage("--below-version must be 1 or more"));
+        }
+        if min > before.active_version {
+            return Err(CliError::failure(format!(
+                "cannot retire the versions below {min} of key `{name}`: its active version is \
+                 {}, and the active version must stay usable",
+                before.active_version
+            ))
+            .hint(format!(
+                "rotate first (coffer key rotate {name}), then retire the versions below the \
+                 new one; nothing was changed"
+            )));
+        }
+        tx.execute(
+            "UPDATE keys SET min_decrypt_version = ?2 WHERE name = ?1",
+            params![name, min],
+        )
+        .map_err(err)?;
+        let record = self
+            .read_key(&tx, name)?
+            .ok_or_else(|| self.no_such_key(name))?;
+        tx.commit().map_err(err)?;
+        Ok((before.min_decrypt_version, record))
+    }
+
+    /// The store's root id and every version row with its wrapped material, read together.
+    ///
+    /// # Errors
+    /// Damaged rows; SQLite errors.
+    pub(crate) fn wrapped_versions(
+        &self,
+    ) -> Result<(Option<String>, Vec<WrappedVersion>), CliError> {
+        let err = |e| db_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(err)?;
+        let root_id: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'root_id'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)?;
+        let rows: Vec<RawVersionRow> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT name, version, uuid, wrapped, root_id FROM key_versions
+                     ORDER BY name, version",
+                )
+                .map_err(err)?;
+            stmt.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .and_then(Iterator::collect)
+            .map_err(err)?
+        };
+        drop(tx);
+        let versions = rows
+            .into_iter()
+            .map(|(name, version, uuid, wrapped, root_id)| {
+                let bad = |what: &str| corrupt(&self.path, format!("key `{name}`: {what}"));
+                Ok(WrappedVersion {
+                    version: u32::try_from(version).map_err(|_| bad("bad version number"))?,
+                    uuid: uuid.try_into().map_err(|_| bad("bad version id"))?,
+                    name,
+                    wrapped,
+                    root_id,
+                })
+            })
+            .collect::<Result<Vec<_>, CliError>>()?;
+        Ok((root_id, versions))
+    }
+
+    /// Switches the store from root `old_id` to `new_id` in one transaction: each row of
+    /// `rewrapped` (as read by [`Store::wrapped_versions`]) gets its new wrapped material, if
+    /// it is unchanged and no row was added; then `side_file` runs (it writes the new root's
+    /// side file) and the transaction commits. See "Root rotation" in the module docs.
+    ///
+    /// # Errors
+    /// `side_file` failed (nothing committed); SQLite errors.
+    pub(crate) fn switch_root(
+        &self,
+        old_id: &str,
+        new_id: &str,
+        rewrapped: &[(WrappedVersion, Vec<u8>)],
+        side_file: impl FnOnce() -> Result<(), CliError>,
+    ) -> Result<SwitchRoot, CliError> {
+        let err = |e| db_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let current: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'root_id'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)?;
+        if current.as_deref() != Some(old_id) {
+            return Ok(SwitchRoot::RootChanged);
+        }
+        let count: i64 = tx
+            .query_row("SELECT count(*) FROM key_versions", [], |r| r.get(0))
+            .map_err(err)?;
+        if usize::try_from(count).ok() != Some(rewrapped.len()) {
+            return Ok(SwitchRoot::RowsChanged);
+        }
+        {
+            let mut update = tx
+                .prepare(
+                    "UPDATE key_versions SET wrapped = ?6, root_id = ?7
+                     WHERE name = ?1 AND version = ?2 AND uuid = ?3 AND wrapped = ?4
+                       AND root_id = ?5",
+                )
+                .map_err(err)?;
+            for (row, wrapped) in rewrapped {
+                let n = update
+                    .execute(params![
+                        row.name,
+                        row.version,
+                        &row.uuid[..],
+                        row.wrapped,
+                        row.root_id,
+                        wrapped,
+                        new_id
+                    ])
+                    .map_err(err)?;
+                if n != 1 {
+                    return Ok(SwitchRoot::RowsChanged);
+                }
+            }
+        }
+        tx.execute("UPDATE meta SET value = ?1 WHERE key = 'root_id'", [new_id])
+            .map_err(err)?;
+        side_file()?;
+        test_pause("root: in transaction (side file written)");
+        tx.commit().map_err(err)?;
+        Ok(SwitchRoot::Done)
+    }
+
+    /// Runs `f` under the store's write lock if the store's root is `root_id` (else returns
+    /// `None` without running it). `f` may not write to the store; it is for the files that
+    /// must change in step with it (see "Root rotation" in the module docs).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub(crate) fn locked_if_root<T>(
+        &self,
+        root_id: &str,
+        f: impl FnOnce() -> T,
+    ) -> Result<Option<T>, CliError> {
+        let err = |e| db_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let current: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'root_id'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)?;
+        let out = (current.as_deref() == Some(root_id)).then(f);
+        tx.rollback().map_err(err)?;
+        Ok(out)
+    }
+
+    /// The error for a root key that is not the store's.
+    pub(crate) fn root_mismatch(&self, root_id: &str, recorded: &str) -> CliError {
+        CliError::failure(format!(
+            "the root key ({root_id}) is not the one the keys of the store {} are wrapped \
+             with ({recorded})",
+            self.path.display()
+        ))
+        .hint("use the root.key file that `coffer init` made for this store")
+    }
+
     /// The error for a key that does not exist.
     pub(crate) fn no_such_key(&self, name: &str) -> CliError {
         CliError::failure(format!(
@@ -732,17 +1157,36 @@ impl Store {
     }
 }
 
+/// In a transaction: checks that the store's root is `root_id` (or that none is recorded).
+fn check_root_tx(tx: &Connection, path: &Path, root_id: &str) -> Result<(), CliError> {
+    let current: Option<String> = tx
+        .query_row("SELECT value FROM meta WHERE key = 'root_id'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| db_error(path, e))?;
+    match current {
+        Some(c) if c != root_id => Err(CliError::failure(format!(
+            "the root key of the store {} changed while this command ran (now {c}); nothing \
+             was changed",
+            path.display()
+        ))
+        .hint("run the command again")),
+        _ => Ok(()),
+    }
+}
+
 /// Opens the store of `home` with its local root key (asking for the passphrase if the key
-/// file has one).
+/// file has one), finishing or cleaning up after an interrupted root rotation (see the
+/// module docs).
 ///
 /// # Errors
 /// No store; a missing, damaged or locked root key; SQLite errors.
 pub fn open_keys(home: &Home) -> Result<LocalKeyStore, CliError> {
-    let store = Store::open(home)?;
-    let path = home.root_key_path();
-    let source = root::PassphraseSource::from_env();
-    let material = root::load(&path, || source.read(&path, false))?;
-    LocalKeyStore::new(std::sync::Arc::new(store), material.into_root_key()?)
+    let store = std::sync::Arc::new(Store::open(home)?);
+    let mut passphrase = root::PassphraseCache::new(root::PassphraseSource::from_env());
+    let (root, _) = switch::load_root(home, &store, &mut passphrase)?;
+    LocalKeyStore::new(store, root)
 }
 
 /// A fresh random version id (a version 4 UUID).

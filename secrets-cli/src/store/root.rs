@@ -32,8 +32,11 @@
 //! ```
 //!
 //! A file whose magic line names another version (`coffer-root-key v2`) was written by a newer
-//! coffer and is refused as such. The file is written once, atomically (temporary file with
-//! mode `0600`, fsync, rename that never replaces an existing file, directory fsync).
+//! coffer and is refused as such. `coffer init` writes the file once, atomically (temporary
+//! file with mode `0600`, fsync, rename that never replaces an existing file, directory
+//! fsync). Only `coffer key rotate --root` replaces it, by renaming the side file
+//! `root.key.next` over it once the store has switched to the new key: see "Root rotation" in
+//! [`crate::store`].
 //!
 //! The passphrase is read from the file named by `COFFER_PASSPHRASE_FILE` (one trailing
 //! newline dropped), else asked on the terminal; never taken from the command line.
@@ -119,6 +122,44 @@ impl Passphrase {
     /// A passphrase from its bytes.
     pub fn new(bytes: Zeroizing<Vec<u8>>) -> Self {
         Self(bytes)
+    }
+
+    /// A second copy (wiped on drop like the first), for a passphrase used twice in one run.
+    fn duplicate(&self) -> Self {
+        let mut copy = Zeroizing::new(Vec::with_capacity(self.0.len()));
+        copy.extend_from_slice(&self.0);
+        Self(copy)
+    }
+}
+
+/// A passphrase read at most once per process: a root rotation decodes the current key file
+/// and encodes the new one with it, and finishing an interrupted switch decodes two files.
+#[derive(Debug)]
+pub struct PassphraseCache {
+    source: PassphraseSource,
+    value: Option<Passphrase>,
+}
+
+impl PassphraseCache {
+    /// Reads from `source` when first needed.
+    pub fn new(source: PassphraseSource) -> Self {
+        Self {
+            source,
+            value: None,
+        }
+    }
+
+    /// The passphrase (asked for `what`, a key file, the first time).
+    ///
+    /// # Errors
+    /// As [`PassphraseSource::read`].
+    pub fn get(&mut self, what: &Path) -> Result<Passphrase, CliError> {
+        if let Some(p) = &self.value {
+            return Ok(p.duplicate());
+        }
+        let p = self.source.read(what, false)?;
+        self.value = Some(p.duplicate());
+        Ok(p)
     }
 }
 
@@ -414,6 +455,97 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes the side file of a root rotation (`root.key.next`): `0600`, synced, renamed into
+/// place (replacing a stale side file left by an interrupted rotation), directory synced.
+///
+/// # Errors
+/// The file cannot be written.
+pub fn write_side_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut f = AtomicFile::create(path, true)?;
+    f.write_all(bytes)
+        .map_err(|e| crate::io::FileError::io(path, "write", e))?;
+    f.commit()?;
+    Ok(())
+}
+
+/// Renames the side file `next` over the root key file `path` and syncs the directory. A
+/// side file that is gone already was renamed by another process finishing the same switch.
+///
+/// # Errors
+/// The rename failed for another reason.
+pub fn switch_to_side_file(next: &Path, path: &Path) -> Result<(), CliError> {
+    match fs::rename(next, path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(CliError::failure(format!(
+                "cannot rename {} to {}",
+                next.display(),
+                path.display()
+            ))
+            .caused_by(e.into()));
+        }
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Err(e) = crate::io::sync_dir(dir) {
+        tracing::warn!(dir = %dir.display(), "cannot sync directory: {e}");
+    }
+    Ok(())
+}
+
+/// Removes what an interrupted root rotation may leave next to `path` (`root.key`) when the
+/// store does not use it: the side file `root.key.next` and its temporary files. Returns how
+/// many files were removed.
+///
+/// **Only** call this while holding the store's write lock, after checking that the store
+/// uses the key in `path`: a rotation in progress writes its side file under that lock.
+///
+/// # Errors
+/// The directory cannot be read, or a file cannot be removed.
+pub fn remove_side_files(path: &Path, next: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    for f in side_files(path, next)? {
+        match fs::remove_file(&f) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(removed)
+}
+
+/// The side file and its temporary files (`.root.key.next.*.coffer-tmp`), if any exist.
+///
+/// # Errors
+/// The directory cannot be read.
+pub fn side_files(path: &Path, next: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if next.symlink_metadata().is_ok() {
+        out.push(next.to_path_buf());
+    }
+    let (Some(dir), Some(name)) = (path.parent(), next.file_name()) else {
+        return Ok(out);
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let n = entry.file_name();
+        let n = n.to_string_lossy();
+        if n.starts_with(&prefix) && n.ends_with(".coffer-tmp") {
+            out.push(entry.path());
+        }
+    }
+    Ok(out)
+}
+
 /// Reads and decodes the root key file at `path`.
 ///
 /// # Errors
@@ -422,6 +554,17 @@ pub fn load(
     path: &Path,
     passphrase: impl FnOnce() -> Result<Passphrase, CliError>,
 ) -> Result<RootKeyMaterial, CliError> {
+    load_with_protection(path, passphrase).map(|(key, _)| key)
+}
+
+/// [`load`], and how the file is protected.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_with_protection(
+    path: &Path,
+    passphrase: impl FnOnce() -> Result<Passphrase, CliError>,
+) -> Result<(RootKeyMaterial, Protection), CliError> {
     let bytes = match fs::read(path) {
         Ok(b) => Zeroizing::new(b),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -438,7 +581,8 @@ pub fn load(
         }
     };
     warn_if_readable(path);
-    decode(path, &bytes, passphrase)
+    let protection = protection(path, &bytes)?;
+    Ok((decode(path, &bytes, passphrase)?, protection))
 }
 
 fn warn_if_readable(path: &Path) {

@@ -373,3 +373,322 @@ fn root_material_debug_is_redacted() {
     let s = format!("{s} {:?}", m.into_root_key().unwrap());
     assert!(!s.contains(&hex), "{s}");
 }
+
+/// Material of every version of `name`, as a fresh process unwraps it.
+fn materials(keys: &LocalKeyStore, name: &str) -> Vec<Vec<u8>> {
+    let rec = keys.store().get_key(name).unwrap().unwrap();
+    rec.versions
+        .iter()
+        .map(|v| {
+            block_on(keys.branch_key_version(name, &v.uuid))
+                .unwrap()
+                .expose_secret()
+                .to_vec()
+        })
+        .collect()
+}
+
+fn backdate(f: &Fixture, name: &str, secs: i64) {
+    raw(f)
+        .execute(
+            "UPDATE key_versions SET created_at = created_at - ?2 WHERE name = ?1",
+            params![name, secs],
+        )
+        .unwrap();
+}
+
+#[test]
+fn rotate_adds_an_active_version_and_keeps_the_old_ones() {
+    let (f, root) = fixture_with_root();
+    block_on(f.keys.create_key("app", KeySpec::Aes256, None)).unwrap();
+    let v1 = block_on(f.keys.active_branch_key("app")).unwrap();
+    let r = block_on(f.keys.rotate_key("app")).unwrap();
+    assert_eq!((r.previous_version, r.version.version), (1, 2));
+    let r = block_on(f.keys.rotate_key("app")).unwrap();
+    assert_eq!((r.previous_version, r.version.version), (2, 3));
+    let rec = f.keys.store().get_key("app").unwrap().unwrap();
+    assert_eq!(rec.active_version, 3);
+    assert_eq!(rec.versions.len(), 3);
+    assert_eq!(rec.versions[2].uuid, r.version.uuid);
+    let active = block_on(f.keys.active_branch_key("app")).unwrap();
+    assert_eq!(active.version(), &r.version.uuid);
+    let fresh = reopen(&f, root);
+    let m = materials(&fresh, "app");
+    assert_eq!(m[0], v1.expose_secret().to_vec());
+    assert!(m[0] != m[1] && m[1] != m[2] && m[0] != m[2]);
+
+    let e = block_on(f.keys.rotate_key("nope")).unwrap_err();
+    assert!(e.to_string().contains("no key named `nope`"), "{e}");
+    f.keys.store().set_state("app", KeyState::Disabled).unwrap();
+    let e = block_on(f.keys.rotate_key("app")).unwrap_err();
+    assert!(e.to_string().contains("`app` is disabled"), "{e}");
+    let after = f.keys.store().get_key("app").unwrap().unwrap();
+    assert_eq!((after.active_version, after.versions), (3, rec.versions));
+}
+
+#[test]
+fn a_due_rotation_is_checked_again_in_its_transaction() {
+    let (f, root) = fixture_with_root();
+    block_on(f.keys.create_key("app", KeySpec::Aes256, Some(3600))).unwrap();
+    let now = crate::time::now_unix();
+    assert_eq!(block_on(f.keys.rotate_if_due("app", now)).unwrap(), None);
+    backdate(&f, "app", 7200);
+    // Two processes that both saw version 1 due make version 2: the first one wins.
+    let other = reopen(&f, root.clone());
+    let wrap =
+        |uuid: &[u8; 16]| block_on(root.wrap(&[5u8; 32], &branch_key_aad("app", 2, uuid))).unwrap();
+    let mk = || VersionRecord {
+        version: 2,
+        uuid: new_uuid().unwrap(),
+        created_at: now,
+        root_id: root.id(),
+    };
+    let (a, b) = (mk(), mk());
+    assert_eq!(
+        f.keys
+            .store()
+            .add_version("app", 1, &a, &wrap(&a.uuid), Some(now))
+            .unwrap(),
+        AddVersion::Added
+    );
+    assert_eq!(
+        other
+            .store()
+            .add_version("app", 1, &b, &wrap(&b.uuid), Some(now))
+            .unwrap(),
+        AddVersion::Changed
+    );
+    // Looking again, the key is not due any more.
+    assert_eq!(block_on(other.rotate_if_due("app", now)).unwrap(), None);
+    assert_eq!(
+        f.keys
+            .store()
+            .get_key("app")
+            .unwrap()
+            .unwrap()
+            .versions
+            .len(),
+        2
+    );
+
+    // Due again; disabled keys and keys without a period are left alone.
+    backdate(&f, "app", 7200);
+    f.keys.store().set_state("app", KeyState::Disabled).unwrap();
+    assert_eq!(block_on(f.keys.rotate_if_due("app", now)).unwrap(), None);
+    f.keys.store().set_state("app", KeyState::Enabled).unwrap();
+    let r = block_on(f.keys.rotate_if_due("app", now)).unwrap().unwrap();
+    assert_eq!(r.version.version, 3);
+    block_on(f.keys.create_key("manual", KeySpec::Aes256, None)).unwrap();
+    backdate(&f, "manual", 1_000_000);
+    assert_eq!(block_on(f.keys.rotate_if_due("manual", now)).unwrap(), None);
+    let c = f
+        .keys
+        .store()
+        .set_rotation_period("manual", Some(60))
+        .unwrap();
+    assert_eq!(c.rotation_period_secs, Some(60));
+    assert!(c.next_rotation().unwrap() <= now);
+    assert!(
+        block_on(f.keys.rotate_if_due("manual", now))
+            .unwrap()
+            .is_some()
+    );
+    let c = f.keys.store().set_rotation_period("manual", None).unwrap();
+    assert_eq!((c.rotation_period_secs, c.next_rotation()), (None, None));
+    let e = f
+        .keys
+        .store()
+        .set_rotation_period("nope", None)
+        .unwrap_err();
+    assert!(e.to_string().contains("no key named"), "{e}");
+}
+
+#[test]
+fn retire_raises_and_lowers_the_minimum() {
+    let f = fixture();
+    let rec = block_on(f.keys.create_key("app", KeySpec::Aes256, None)).unwrap();
+    let v1 = rec.versions[0].uuid;
+    let e = f
+        .keys
+        .store()
+        .set_min_decrypt_version("app", 2)
+        .unwrap_err();
+    assert!(e.to_string().contains("its active version is 1"), "{e}");
+    block_on(f.keys.rotate_key("app")).unwrap();
+    let (prev, rec) = f.keys.store().set_min_decrypt_version("app", 2).unwrap();
+    assert_eq!((prev, rec.min_decrypt_version), (1, 2));
+    let e = err_text(block_on(f.keys.branch_key_version("app", &v1)));
+    assert!(e.contains("version 1 of key `app` was retired"), "{e}");
+    assert!(e.contains("coffer key retire app --below-version 1"), "{e}");
+    block_on(f.keys.active_branch_key("app")).unwrap();
+    let e = f
+        .keys
+        .store()
+        .set_min_decrypt_version("app", 3)
+        .unwrap_err();
+    assert!(e.to_string().contains("cannot retire"), "{e}");
+    let (prev, rec) = f.keys.store().set_min_decrypt_version("app", 1).unwrap();
+    assert_eq!((prev, rec.min_decrypt_version), (2, 1));
+    block_on(f.keys.branch_key_version("app", &v1)).unwrap();
+    assert!(f.keys.store().set_min_decrypt_version("nope", 1).is_err());
+}
+
+/// A home with a plain `root.key` file, a store, and keys `a` (3 versions) and `b`.
+fn file_home() -> (tempfile::TempDir, Home) {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::new(dir.path().join("home"));
+    home.create_dir().unwrap();
+    drop(Store::create(&home).unwrap());
+    let m = RootKeyMaterial::generate().unwrap();
+    let bytes = root::encode(&m, root::Protection::Plain, None).unwrap();
+    root::write_new(&home.root_key_path(), &bytes).unwrap();
+    let keys = open_keys(&home).unwrap();
+    block_on(keys.create_key("a", KeySpec::Aes256, None)).unwrap();
+    block_on(keys.rotate_key("a")).unwrap();
+    block_on(keys.rotate_key("a")).unwrap();
+    block_on(keys.create_key("b", KeySpec::Aes256, None)).unwrap();
+    (dir, home)
+}
+
+fn all_materials(home: &Home) -> Vec<Vec<u8>> {
+    let keys = open_keys(home).unwrap();
+    let mut m = materials(&keys, "a");
+    m.extend(materials(&keys, "b"));
+    m
+}
+
+fn leftovers(home: &Home) -> Vec<PathBuf> {
+    root::side_files(&home.root_key_path(), &home.next_root_key_path()).unwrap()
+}
+
+#[test]
+fn root_rotation_rewraps_every_version() {
+    let (_dir, home) = file_home();
+    let before = all_materials(&home);
+    let old_file = fs::read(home.root_key_path()).unwrap();
+    let old_id = Store::open(&home)
+        .unwrap()
+        .meta("root_id")
+        .unwrap()
+        .unwrap();
+    let r = block_on(rotate_root(&home)).unwrap();
+    assert_eq!((r.versions, r.keys, r.passphrase), (4, 2, false));
+    assert_eq!(r.old_root_id, old_id);
+    assert_ne!(r.new_root_id, old_id);
+    assert_ne!(fs::read(home.root_key_path()).unwrap(), old_file);
+    assert!(leftovers(&home).is_empty());
+    let store = Store::open(&home).unwrap();
+    assert_eq!(store.meta("root_id").unwrap(), Some(r.new_root_id.clone()));
+    for k in store.list_keys().unwrap() {
+        assert!(k.versions.iter().all(|v| v.root_id == r.new_root_id));
+    }
+    assert_eq!(all_materials(&home), before);
+    // The old root key opens nothing any more.
+    fs::write(home.root_key_path(), &old_file).unwrap();
+    let e = open_keys(&home).unwrap_err();
+    assert!(e.to_string().contains("is not the one"), "{e}");
+}
+
+#[test]
+fn an_interrupted_root_switch_is_finished_on_open() {
+    let (_dir, home) = file_home();
+    let before = all_materials(&home);
+    let old_file = fs::read(home.root_key_path()).unwrap();
+    block_on(rotate_root(&home)).unwrap();
+    let new_file = fs::read(home.root_key_path()).unwrap();
+    // The state between the commit and the rename.
+    fs::rename(home.root_key_path(), home.next_root_key_path()).unwrap();
+    fs::write(home.root_key_path(), &old_file).unwrap();
+    assert_eq!(all_materials(&home), before);
+    assert_eq!(fs::read(home.root_key_path()).unwrap(), new_file);
+    assert!(leftovers(&home).is_empty());
+    // And again, then rotating on from there.
+    fs::rename(home.root_key_path(), home.next_root_key_path()).unwrap();
+    fs::write(home.root_key_path(), &old_file).unwrap();
+    block_on(rotate_root(&home)).unwrap();
+    assert_eq!(all_materials(&home), before);
+    assert!(leftovers(&home).is_empty());
+}
+
+#[test]
+fn leftovers_of_a_root_switch_that_never_committed_are_removed() {
+    let (_dir, home) = file_home();
+    let before = all_materials(&home);
+    let file = fs::read(home.root_key_path()).unwrap();
+    let other = RootKeyMaterial::generate().unwrap();
+    let other = root::encode(&other, root::Protection::Plain, None).unwrap();
+    fs::write(home.next_root_key_path(), &other).unwrap();
+    fs::write(
+        home.dir().join(".root.key.next.abc123.coffer-tmp"),
+        &other[..40],
+    )
+    .unwrap();
+    fs::write(home.dir().join("unrelated"), b"x").unwrap();
+    assert_eq!(leftovers(&home).len(), 2);
+    assert_eq!(all_materials(&home), before);
+    assert!(leftovers(&home).is_empty());
+    assert!(home.dir().join("unrelated").exists());
+    assert_eq!(fs::read(home.root_key_path()).unwrap(), file);
+}
+
+#[test]
+fn root_rotation_with_a_tampered_row_changes_nothing() {
+    let (_dir, home) = file_home();
+    let c = Connection::open(home.store_path()).unwrap();
+    let w: Vec<u8> = c
+        .query_row(
+            "SELECT wrapped FROM key_versions WHERE name = 'a' AND version = 2",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut t = w.clone();
+    t[20] ^= 1;
+    c.execute(
+        "UPDATE key_versions SET wrapped = ?1 WHERE name = 'a' AND version = 2",
+        [&t],
+    )
+    .unwrap();
+    let file = fs::read(home.root_key_path()).unwrap();
+    let id = Store::open(&home).unwrap().meta("root_id").unwrap();
+    let e = block_on(rotate_root(&home)).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("version 2 of key `a` does not unwrap")
+            && e.to_string().contains("nothing was changed"),
+        "{e}"
+    );
+    assert_eq!(fs::read(home.root_key_path()).unwrap(), file);
+    assert_eq!(Store::open(&home).unwrap().meta("root_id").unwrap(), id);
+    assert!(leftovers(&home).is_empty());
+    c.execute(
+        "UPDATE key_versions SET wrapped = ?1 WHERE name = 'a' AND version = 2",
+        [&w],
+    )
+    .unwrap();
+    block_on(rotate_root(&home)).unwrap();
+}
+
+#[test]
+fn writes_under_a_replaced_root_are_refused() {
+    let (_dir, home) = file_home();
+    let stale = open_keys(&home).unwrap();
+    block_on(rotate_root(&home)).unwrap();
+    // A process that loaded the old root before the rotation committed.
+    for e in [
+        block_on(stale.rotate_key("a")).unwrap_err(),
+        block_on(stale.create_key("c", KeySpec::Aes256, None)).unwrap_err(),
+    ] {
+        assert!(
+            e.to_string().contains("changed while this command ran"),
+            "{e}"
+        );
+    }
+    let keys = open_keys(&home).unwrap();
+    assert!(keys.store().get_key("c").unwrap().is_none());
+    assert_eq!(
+        keys.store().get_key("a").unwrap().unwrap().versions.len(),
+        3
+    );
+    block_on(keys.rotate_key("a")).unwrap();
+}

@@ -496,13 +496,8 @@ fn disabled_key_refuses_to_encrypt_and_decrypt() {
 fn retired_version_names_itself() {
     let h = Home::with_key("app");
     h.sh("encrypt --key app -i plain -o ct").success();
-    // `coffer key retire` comes later; set the minimum as it will.
-    h.db()
-        .execute(
-            "UPDATE keys SET min_decrypt_version = 2 WHERE name = 'app'",
-            [],
-        )
-        .unwrap();
+    h.sh("key rotate app").success();
+    h.sh("key retire app --below-version 2").success();
     h.sh("decrypt -i ct -o out").code(1).stderr(contains(
         "version 1 of key `app` was retired (versions below 2 may not decrypt)",
     ));
@@ -619,3 +614,6 @@ fn help_documents_the_local_keyring() {
     ]));
     h.sh("--help").success().stdout(contains("--home"));
 }
+
+#[path = "rotation.rs"]
+mod rotation;

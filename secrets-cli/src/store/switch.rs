@@ -1,0 +1,244 @@
+//! Loading the root key, finishing an interrupted root switch, and `coffer key rotate --root`.
+//! The protocol is described under "Root rotation" in [`crate::store`].
+
+use std::sync::Arc;
+
+use coffer_core::keyring::RootKey;
+
+use super::root::{self, PassphraseCache, PassphraseSource, Protection, RootKeyMaterial};
+use super::{Store, SwitchRoot, WrappedVersion, branch_key_aad, test_pause};
+use crate::home::Home;
+use crate::report::CliError;
+
+/// Loads `root.key` for `store`. When the store's root is not that key but the side file's
+/// (a root rotation committed and was interrupted before its rename), finishes the switch
+/// and returns the side file's key; when it is that key, removes what an interrupted rotation
+/// left before its commit. A root key that is not the store's is returned as it is: the
+/// caller reports the mismatch.
+///
+/// # Errors
+/// A missing, damaged or locked key file; SQLite errors.
+pub(crate) fn load_root(
+    home: &Home,
+    store: &Store,
+    passphrase: &mut PassphraseCache,
+) -> Result<(Arc<dyn RootKey>, Protection), CliError> {
+    let path = home.root_key_path();
+    let next = home.next_root_key_path();
+    // A second pass only when a root rotation by another process finished meanwhile.
+    let mut attempts = 3;
+    loop {
+        attempts -= 1;
+        let recorded = store.meta("root_id")?;
+        let (material, protection) = root::load_with_protection(&path, || passphrase.get(&path))?;
+        let key = material.into_root_key()?;
+        let id = key.id();
+        let Some(recorded) = recorded else {
+            return Ok((key, protection));
+        };
+        if recorded == id {
+            let leftovers = root::side_files(&path, &next).unwrap_or_default();
+            if !leftovers.is_empty() {
+                // Not fatal: the key in root.key is the right one (the store may be read-only).
+                match store.locked_if_root(&id, || root::remove_side_files(&path, &next)) {
+                    Ok(Some(Ok(n))) => tracing::info!(
+                        removed = n,
+                        "removed what an interrupted root rotation left (it never took effect)"
+                    ),
+                    Ok(Some(Err(e))) => tracing::warn!(
+                        "cannot remove what an interrupted root rotation left ({}): {e}",
+                        next.display()
+                    ),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(
+                        "cannot remove what an interrupted root rotation left ({}): {e:#}",
+                        next.display()
+                    ),
+                }
+            }
+            return Ok((key, protection));
+        }
+        if next.is_file() {
+            match root::load_with_protection(&next, || passphrase.get(&next)) {
+                Ok((material, protection)) => {
+                    let key = material.into_root_key()?;
+                    let next_id = key.id();
+                    if next_id == recorded {
+                        let switched = store
+                            .locked_if_root(&next_id, || root::switch_to_side_file(&next, &path))?;
+                        if let Some(result) = switched {
+                            result?;
+                            tracing::info!(
+                                root_id = next_id,
+                                "finished an interrupted root rotation: {} replaced {}",
+                                next.display(),
+                                path.display()
+                            );
+                            return Ok((key, protection));
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+        // Not the store's key. Unless the store's root changed while we looked (a root
+        // rotation by another process), that is for the caller to report.
+        if attempts == 0 || store.meta("root_id")?.as_deref() == Some(recorded.as_str()) {
+            return Ok((key, protection));
+        }
+    }
+}
+
+/// What `coffer key rotate --root` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootRotation {
+    /// The root key before.
+    pub old_root_id: String,
+    /// The root key now.
+    pub new_root_id: String,
+    /// How many key versions were re-wrapped.
+    pub versions: usize,
+    /// How many keys they belong to.
+    pub keys: usize,
+    /// Whether the root key file is passphrase-protected (it stays so).
+    pub passphrase: bool,
+}
+
+/// `coffer key rotate --root`: a new local root key, every key version re-wrapped under it in
+/// one transaction, then `root.key` replaced (see "Root rotation" in [`crate::store`]).
+/// A passphrase-protected root key stays protected, by the same passphrase.
+///
+/// # Errors
+/// A missing, damaged or locked root key; a version that does not unwrap (a tampered row);
+/// the store changing throughout; file and SQLite errors. Up to the commit nothing changes;
+/// after it, an error leaves a switch that the next command finishes.
+pub async fn rotate_root(home: &Home) -> Result<RootRotation, CliError> {
+    let store = Store::open(home)?;
+    let path = home.root_key_path();
+    let next = home.next_root_key_path();
+    let mut passphrase = PassphraseCache::new(PassphraseSource::from_env());
+    let (old, protection) = load_root(home, &store, &mut passphrase)?;
+    let old_id = old.id();
+    let recorded = store.adopt_root_id(&old_id)?;
+    if recorded != old_id {
+        return Err(store.root_mismatch(&old_id, &recorded));
+    }
+
+    let material = RootKeyMaterial::generate()?;
+    let file = match protection {
+        Protection::Plain => root::encode(&material, protection, None)?,
+        Protection::Passphrase(_) => {
+            let p = passphrase.get(&path)?;
+            root::encode(&material, protection, Some(&p))?
+        }
+    };
+    let new = material.into_root_key()?;
+    let new_id = new.id();
+
+    // Each retry follows a key created or rotated by another process meanwhile.
+    const ATTEMPTS: usize = 5;
+    for _ in 0..ATTEMPTS {
+        let (current, rows) = store.wrapped_versions()?;
+        if current.as_deref() != Some(old_id.as_str()) {
+            return Err(root_changed(&store));
+        }
+        let mut rewrapped: Vec<(WrappedVersion, Vec<u8>)> = Vec::with_capacity(rows.len());
+        for row in rows {
+            let wrapped = rewrap(&store, old.as_ref(), new.as_ref(), &old_id, &row).await?;
+            rewrapped.push((row, wrapped));
+        }
+        test_pause("root: rewrapped");
+        let outcome = store.switch_root(&old_id, &new_id, &rewrapped, || {
+            root::write_side_file(&next, &file).map_err(|e| {
+                CliError::failure(format!(
+                    "cannot write the new root key to {}; nothing was changed",
+                    next.display()
+                ))
+                .caused_by(e)
+            })
+        })?;
+        match outcome {
+            SwitchRoot::Done => {}
+            SwitchRoot::RowsChanged => {
+                tracing::debug!("key versions changed meanwhile: re-wrapping again");
+                continue;
+            }
+            SwitchRoot::RootChanged => return Err(root_changed(&store)),
+        }
+        test_pause("root: committed");
+        let switched = store
+            .locked_if_root(&new_id, || root::switch_to_side_file(&next, &path))
+            .and_then(|r| r.transpose());
+        if let Err(e) = switched {
+            return Err(CliError::failure(format!(
+                "the store now uses the new root key, but {} could not replace {}",
+                next.display(),
+                path.display()
+            ))
+            .hint(
+                "the next coffer command that uses the keys finishes the switch; keep \
+                 root.key.next until then",
+            )
+            .caused_by(e.into()));
+        }
+        test_pause("root: switched");
+        let mut names: Vec<&str> = rewrapped.iter().map(|(r, _)| r.name.as_str()).collect();
+        names.dedup();
+        tracing::info!(
+            old_root_id = old_id,
+            new_root_id = new_id,
+            "root key rotated"
+        );
+        return Ok(RootRotation {
+            old_root_id: old_id,
+            new_root_id: new_id,
+            versions: rewrapped.len(),
+            keys: names.len(),
+            passphrase: matches!(protection, Protection::Passphrase(_)),
+        });
+    }
+    Err(CliError::failure(
+        "the keys of the store kept changing during the root rotation; nothing was changed",
+    )
+    .hint("run the command again"))
+}
+
+fn root_changed(store: &Store) -> CliError {
+    CliError::failure(format!(
+        "the root key of the store {} was rotated by another process meanwhile; nothing was \
+         changed",
+        store.path().display()
+    ))
+    .hint("run the command again")
+}
+
+/// Unwraps `row` under `old` and wraps the same material under `new`, with the same
+/// authenticated data.
+async fn rewrap(
+    store: &Store,
+    old: &dyn RootKey,
+    new: &dyn RootKey,
+    old_id: &str,
+    row: &WrappedVersion,
+) -> Result<Vec<u8>, CliError> {
+    let what = format!("version {} of key `{}`", row.version, row.name);
+    if row.root_id != old_id {
+        return Err(CliError::failure(format!(
+            "{what} is wrapped by root key {}, not by the store's root key {old_id}; nothing \
+             was changed",
+            row.root_id
+        )));
+    }
+    let aad = branch_key_aad(&row.name, row.version, &row.uuid);
+    let material = old.unwrap(&row.wrapped, &aad).await.map_err(|e| {
+        CliError::failure(format!(
+            "{what} does not unwrap under the root key: its row in the store {} was altered \
+             or moved; nothing was changed",
+            store.path().display()
+        ))
+        .caused_by(e.into())
+    })?;
+    new.wrap(&material, &aad)
+        .await
+        .map_err(|e| CliError::failure(format!("cannot wrap {what}")).caused_by(e.into()))
+}
