@@ -67,8 +67,10 @@ pub struct DecryptingReader<R: Read> {
     aad: Vec<u8>,
     /// Plaintext opened on the caller's thread so far.
     opened: u64,
-    /// Worker threads to use once the message is long; 1: never.
-    workers: usize,
+    /// Worker threads for when the message is long.
+    threads: Threads,
+    /// Whether the message may still go parallel.
+    parallel_ok: bool,
     parallel: Option<Parallel>,
 }
 
@@ -232,12 +234,11 @@ impl<R: Read> DecryptingReader<R> {
             error: None,
             aad: Vec::with_capacity(96),
             opened: 0,
-            workers: match (p.content_type, release) {
-                (ContentType::Framed, Release::PerFrame) if p.frame_len <= PARALLEL_MAX_FRAME => {
-                    p.threads.workers()
-                }
-                _ => 1,
-            },
+            threads: p.threads,
+            parallel_ok: p.content_type == ContentType::Framed
+                && release == Release::PerFrame
+                && p.frame_len <= PARALLEL_MAX_FRAME
+                && p.threads.may_be_parallel(),
             parallel: None,
         }
     }
@@ -546,13 +547,17 @@ impl<R: Read> DecryptingReader<R> {
         let gcm = Arc::clone(&self.gcm);
         let id = self.message_id.clone();
         let work = move |job| open_chunk(&gcm, &id, frame_len, job);
-        let Some(pool) = OrderedPool::start(self.workers, "coffer-open", work) else {
-            self.workers = 1;
+        let workers = self.threads.workers();
+        let pool = (workers > 1)
+            .then(|| OrderedPool::start(workers, "coffer-open", work))
+            .flatten();
+        let Some(pool) = pool else {
+            self.parallel_ok = false;
             return;
         };
         self.parallel = Some(Parallel {
             pool,
-            window: 2 * self.workers + 1,
+            window: 2 * workers + 1,
             chunk_records: (CHUNK / record).max(1),
             next_seq: self.seq,
             scan_done: false,
@@ -703,7 +708,7 @@ impl<R: Read> DecryptingReader<R> {
                         return Err(e);
                     }
                     self.seq = p.next_seq;
-                    self.workers = 1;
+                    self.parallel_ok = false;
                     self.parallel = None;
                     return Ok(false);
                 }
@@ -714,7 +719,7 @@ impl<R: Read> DecryptingReader<R> {
     /// Whether the next records should go to worker threads.
     fn should_go_parallel(&self) -> bool {
         self.parallel.is_none()
-            && self.workers > 1
+            && self.parallel_ok
             && self.opened >= PARALLEL_AFTER
             && !self.body_done
     }

@@ -61,8 +61,10 @@ pub struct EncryptingWriter<W: Write> {
     failed: bool,
     /// Plaintext written so far (while the writer is still sequential).
     written: u64,
-    /// Worker threads to use once the message is long; 1: never.
-    workers: usize,
+    /// Worker threads for when the message is long.
+    threads: Threads,
+    /// Whether the message may still go parallel.
+    parallel_ok: bool,
     parallel: Option<Parallel>,
 }
 
@@ -190,11 +192,8 @@ impl<W: Write> EncryptingWriter<W> {
             aad: Vec::with_capacity(96),
             failed: false,
             written: 0,
-            workers: if frame_len <= PARALLEL_MAX_FRAME {
-                threads.workers()
-            } else {
-                1
-            },
+            threads,
+            parallel_ok: frame_len <= PARALLEL_MAX_FRAME && threads.may_be_parallel(),
             parallel: None,
         })
     }
@@ -375,7 +374,7 @@ impl<W: Write> EncryptingWriter<W> {
                 self.write_parallel(data)?;
                 break;
             }
-            let take = if self.workers > 1 {
+            let take = if self.parallel_ok {
                 let left = PARALLEL_AFTER.saturating_sub(self.written);
                 if left == 0 {
                     self.start_parallel()?;
@@ -426,8 +425,12 @@ impl<W: Write> EncryptingWriter<W> {
         let id = self.message_id.clone();
         let frame_len = self.frame_len;
         let work = move |job| seal_chunk(&gcm, &id, frame_len, job);
-        let Some(pool) = OrderedPool::start(self.workers, "coffer-seal", work) else {
-            self.workers = 1;
+        let workers = self.threads.workers();
+        let pool = (workers > 1)
+            .then(|| OrderedPool::start(workers, "coffer-seal", work))
+            .flatten();
+        let Some(pool) = pool else {
+            self.parallel_ok = false;
             return Ok(());
         };
         self.write_sealed()?;
@@ -439,7 +442,7 @@ impl<W: Write> EncryptingWriter<W> {
             pool,
             chunk,
             chunk_len,
-            window: 2 * self.workers + 1,
+            window: 2 * workers + 1,
             next_seq: self.seq,
             free_pt: Vec::new(),
             free_out: Vec::new(),
@@ -538,7 +541,7 @@ impl<W: Write> EncryptingWriter<W> {
             return Ok(());
         };
         self.seq = p.next_seq;
-        self.workers = 1;
+        self.parallel_ok = false;
         drop(p.pool);
         self.write_sequential(&p.chunk)
     }

@@ -29,14 +29,24 @@ pub enum Threads {
 const AUTO_MAX: usize = 8;
 
 impl Threads {
-    /// The number of worker threads this setting asks for.
+    /// The number of worker threads this setting asks for. The machine's parallelism is
+    /// asked once per process (it reads cgroup files), and only when a message is long
+    /// enough to go parallel.
     pub(crate) fn workers(self) -> usize {
+        static AUTO: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
         match self {
-            Threads::Auto => std::thread::available_parallelism()
-                .map_or(1, NonZeroUsize::get)
-                .min(AUTO_MAX),
+            Threads::Auto => *AUTO.get_or_init(|| {
+                std::thread::available_parallelism()
+                    .map_or(1, NonZeroUsize::get)
+                    .min(AUTO_MAX)
+            }),
             Threads::Fixed(n) => n.get(),
         }
+    }
+
+    /// Whether this setting may use worker threads at all (known without asking the OS).
+    pub(crate) fn may_be_parallel(self) -> bool {
+        !matches!(self, Threads::Fixed(n) if n.get() == 1)
     }
 }
 
