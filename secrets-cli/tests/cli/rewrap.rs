@@ -130,3 +130,38 @@ fn inspect_names_the_key_version() {
         .success()
         .stdout(contains("app  version ").and(contains("(active)").not()));
 }
+
+/// The README's workflow: encrypt, rotate, find what uses the old version, rewrap it, retire
+/// the old version; the rewrapped message still decrypts, an old copy no longer does.
+#[test]
+fn rotate_inspect_rewrap_retire() {
+    let (env, sh) = setup();
+    sh("encrypt --suite 0478 --key app -i plain -o old.coffer").success();
+    env.write("copy.coffer", &env.read("old.coffer"));
+    sh("key rotate app").success();
+    sh("encrypt --suite 0478 --key app -i plain -o new.coffer").success();
+    sh("inspect old.coffer")
+        .success()
+        .stdout(contains("app  version 1 (decrypt-only)"));
+    sh("inspect new.coffer")
+        .success()
+        .stdout(contains("app  version 2 (active)"));
+    // Both versions decrypt.
+    sh("decrypt -i old.coffer -o a").success();
+    sh("decrypt -i new.coffer -o b").success();
+    // Move the old message to the active version, then retire version 1.
+    sh("rewrap --key app -i old.coffer -o old.coffer").success();
+    sh("inspect old.coffer")
+        .success()
+        .stdout(contains("app  version 2 (active)"));
+    sh("key retire app --below-version 2").success();
+    sh("decrypt -i old.coffer -o c").success();
+    assert_eq!(env.read("c"), env.read("plain"));
+    sh("inspect copy.coffer")
+        .success()
+        .stdout(contains("app  version 1 (retired)"));
+    sh("decrypt -i copy.coffer -o d")
+        .code(1)
+        .stderr(contains("version 1 of key `app` was retired"));
+    assert!(!env.path("d").exists());
+}
