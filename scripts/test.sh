@@ -45,5 +45,15 @@ trap 'rm -rf "$matrix"' EXIT
 cargo run --release --locked -q -p coffer-test-vectors -- encrypt --out "$matrix/coffer"
 python3 test-vectors/scripts/python_decrypt.py "$matrix/coffer"
 
+step "hierarchical keyring against the AWS Material Providers Library"
+# Fresh vectors: the MPL must agree with the KDF and unwrap our layout, and the Rust keyring
+# must unwrap an EDK the MPL wrapped just now (random salt and IV).
+python3 crypto-core/tests/data/hierarchy_kat.py > "$matrix/hierarchy_kat.txt"
+if ! grep -q "cross-checked with aws-cryptographic-material-providers" "$matrix/hierarchy_kat.txt"; then
+    echo "error: the AWS Material Providers Library did not take part in the check" >&2
+    exit 1
+fi
+COFFER_HIERARCHY_KAT="$matrix/hierarchy_kat.txt" cargo test --locked -q -p coffer-core --lib hierarchy
+
 step "fuzz targets build"
 bash fuzz/build.sh
