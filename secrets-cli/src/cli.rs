@@ -117,6 +117,16 @@ pub struct Cli {
     )]
     pub home: Option<PathBuf>,
 
+    /// The parameter store [env: COFFER_STORE; default: sqlite://$COFFER_HOME/coffer.db].
+    /// `postgres://…` is not supported yet in this build.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        help_heading = "Global options"
+    )]
+    pub store: Option<String>,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -154,6 +164,65 @@ pub enum Command {
     /// Manage the keys of the local keyring.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Write a new version of a parameter (the value from --value-file or stdin).
+    #[command(after_help = PUT_HELP)]
+    Put(PutArgs),
+    /// Print a parameter's value (NAME, NAME:VERSION or NAME:LABEL).
+    #[command(after_help = PARAM_HELP)]
+    Get(GetArgs),
+    /// List the parameters under a path (never their values).
+    #[command(after_help = PARAM_HELP)]
+    Ls(LsArgs),
+    /// List the versions of a parameter (never their values).
+    #[command(after_help = PARAM_HELP)]
+    History {
+        /// The parameter.
+        name: String,
+    },
+    /// Point labels at a version (a label moves when set again).
+    #[command(after_help = PARAM_HELP)]
+    Label {
+        /// The parameter and version: NAME:VERSION.
+        #[arg(value_name = "NAME:VERSION")]
+        selector: String,
+        /// The labels.
+        #[arg(value_name = "LABEL", required = true)]
+        labels: Vec<String>,
+    },
+    /// Remove labels from a parameter.
+    #[command(after_help = PARAM_HELP)]
+    Unlabel {
+        /// The parameter.
+        name: String,
+        /// The labels.
+        #[arg(value_name = "LABEL", required = true)]
+        labels: Vec<String>,
+    },
+    /// Delete a parameter, recoverably (see restore, destroy).
+    #[command(after_help = PARAM_HELP)]
+    Rm {
+        /// The parameter.
+        name: String,
+    },
+    /// Undo `rm`.
+    #[command(after_help = PARAM_HELP)]
+    Restore {
+        /// The parameter.
+        name: String,
+    },
+    /// Destroy a parameter (every version, for good) or one version's value.
+    #[command(after_help = PARAM_HELP)]
+    Destroy {
+        /// NAME (the whole parameter) or NAME:VERSION (that version's value).
+        #[arg(value_name = "NAME[:VERSION]")]
+        selector: String,
+    },
+    /// Run a command with the parameters under --path in its environment (it replaces coffer).
+    #[command(after_help = EXEC_HELP)]
+    Exec(ExecArgs),
+    /// Print the parameters under --path as dotenv, JSON, YAML or shell `export` lines.
+    #[command(after_help = EXEC_HELP)]
+    Export(ExportArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
     #[command(
         after_help = "Install, for example:\n  coffer completions bash > ~/.local/share/bash-completion/completions/coffer\n  coffer completions zsh > \"${fpath[1]}/_coffer\"\n  coffer completions fish > ~/.config/fish/completions/coffer.fish"
@@ -176,6 +245,62 @@ versions before `coffer key retire`.
 -o may name the input itself (the message is replaced, atomically). Signed messages (the
 default suite 0578) cannot be rewrapped: their signature covers the data keys. Decrypt and
 encrypt them again instead. Keep no copy of the old message: see SECURITY.md.
+
+",
+    exit_codes!()
+);
+
+macro_rules! param_help {
+    () => {
+        "Names are paths: /app/prod/db-password (1 to 15 levels of A-Z a-z 0-9 _ . -; the
+leading slash may be left out). Labels are 1 to 100 of A-Z a-z 0-9 _ . -, not starting
+with a digit: NAME:3 is version 3, NAME:current the version labelled current.
+
+Types: secure-string (the default) is stored as an AWS Encryption SDK message under the
+store's keys, with the name and version in its encryption context; string and
+string-list (comma-separated) are stored in the clear and read without any key.
+
+rm marks a parameter deleted: get, ls and exec no longer see it, restore brings it back.
+destroy NAME removes it and every version for good (the name is free again); destroy
+NAME:VERSION wipes that version's value and keeps its history.
+
+"
+    };
+}
+
+const PARAM_HELP: &str = concat!(param_help!(), exit_codes!());
+
+const PUT_HELP: &str = concat!(
+    param_help!(),
+    "The value is read from --value-file PATH, or stdin (`-`, the default; asked for without
+echo on a terminal), never from the command line. One trailing newline is dropped. Values
+are UTF-8 text of at most 64 KiB; COFFER_MAX_VALUE_BYTES=N changes the limit.
+
+Without --overwrite an existing name is an error. --if-version N writes only if the latest
+version is N (check-and-set); of several writers racing with the same N, one wins.
+
+A secure-string value is encrypted with --key KEYREF, else with the store key: the local
+key `params`, created on the first secure put (coffer init must have run). Reading it
+back needs that key: the store's root key (and its passphrase) for local keys, or
+get --key KEYREF.
+
+--expires takes an RFC 3339 time (2026-12-31T23:59:59Z) or a duration from now (90d, 12h,
+30m); get refuses an expired value, saying when it expired.
+
+",
+    exit_codes!()
+);
+
+const EXEC_HELP: &str = concat!(
+    "One variable per parameter under each --path: the part of its name below the path,
+upper-cased, with `/`, `-` and `.` turned into `_` (/app/prod/db-password under /app/prod is
+DB_PASSWORD; a name starting with a digit gets a leading `_`). Later paths win. Expired values
+are left out with a warning; with --strict an expired value, or two parameters giving the same
+variable, is an error. Secure values are decrypted with the local keyring.
+
+`exec` replaces coffer with COMMAND (execve): its exit status and signals are its own, and the
+values are only in its environment, never in its arguments. It exits 127 if COMMAND is not
+found and 126 if it cannot run.
 
 ",
     exit_codes!()
@@ -453,6 +578,50 @@ pub struct DecryptArgs {
     pub follow_symlinks: bool,
 }
 
+/// Which parameters `exec` and `export` read.
+#[derive(Debug, Args)]
+pub struct SelectionArgs {
+    /// A path whose parameters become variables (repeatable; later paths win).
+    #[arg(long = "path", value_name = "PATH", required = true)]
+    pub paths: Vec<String>,
+
+    /// Parameters at any depth below each path, not only directly below it.
+    #[arg(short, long)]
+    pub recursive: bool,
+
+    /// Fail on a name clash or an expired value instead of warning.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Flags of `exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The parameters.
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// Start from an empty environment (only the parameters).
+    #[arg(long)]
+    pub pristine: bool,
+
+    /// The command and its arguments (after `--`).
+    #[arg(value_name = "COMMAND", required = true, last = true)]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// Flags of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The parameters.
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// The output format.
+    #[arg(long, value_enum, default_value = "dotenv")]
+    pub format: crate::envmap::Format,
+}
+
 /// Flags of `rewrap`.
 #[derive(Debug, Args)]
 pub struct RewrapArgs {
@@ -479,6 +648,73 @@ pub struct RewrapArgs {
     /// Overwrite an existing output file (not needed to replace the input itself).
     #[arg(short, long)]
     pub force: bool,
+}
+
+/// Flags of `put`.
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// The parameter.
+    pub name: String,
+
+    /// The type: string, string-list or secure-string.
+    #[arg(long = "type", value_name = "TYPE", default_value = "secure-string")]
+    pub param_type: String,
+
+    /// Read the value from PATH, or `-` for stdin [default: -].
+    #[arg(long, value_name = "PATH")]
+    pub value_file: Option<PathBuf>,
+
+    /// Write a new version of an existing parameter.
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Write only if the latest version is N (check-and-set).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub if_version: Option<u32>,
+
+    /// Point LABEL at the new version (repeatable).
+    #[arg(long = "label", value_name = "LABEL")]
+    pub labels: Vec<String>,
+
+    /// A description of this version.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+
+    /// A tag of this version (repeatable).
+    #[arg(long = "tag", value_name = "K=V")]
+    pub tags: Vec<String>,
+
+    /// When the value expires: RFC 3339, or a duration from now (90d, 12h, 30m).
+    #[arg(long, value_name = "WHEN")]
+    pub expires: Option<String>,
+
+    /// Encrypt a secure-string with this key [default: the store key, local:params].
+    #[arg(short = 'k', long = "key", value_name = "KEYREF")]
+    pub key: Option<String>,
+}
+
+/// Flags of `get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// NAME, NAME:VERSION or NAME:LABEL.
+    #[arg(value_name = "NAME[:VERSION|:LABEL]")]
+    pub selector: String,
+
+    /// Decrypt a secure-string with this key (repeatable) [default: the local keyring].
+    #[arg(short = 'k', long = "key", value_name = "KEYREF")]
+    pub keys: Vec<String>,
+}
+
+/// Flags of `ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// The path [default: /].
+    #[arg(value_name = "PATH")]
+    pub path: Option<String>,
+
+    /// Every parameter below PATH, at any depth.
+    #[arg(short, long)]
+    pub recursive: bool,
 }
 
 /// Flags of `inspect`.

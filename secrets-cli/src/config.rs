@@ -9,12 +9,16 @@ use std::path::{Path, PathBuf};
 
 use coffer_core::{AlgorithmSuite, CommitmentPolicy, EncryptionContext};
 
+use std::collections::BTreeMap;
+
 use crate::cli::{
     Cli, Command, DecryptArgs, EncryptArgs, InitArgs, InspectArgs, KeyCommand, OutputFormat,
+    PutArgs,
 };
 use crate::home::Home;
 use crate::io::{Input, Output};
 use crate::keyref::KeyRef;
+use crate::params::{Expect, Label, ParamError, ParamName, ParamPath, ParamType, Selector, Which};
 use crate::report::CliError;
 use crate::store::KeySpec;
 
@@ -27,6 +31,8 @@ pub struct Settings {
     pub quiet: bool,
     /// `--home`, resolved against the environment by [`Settings::home`].
     pub home_flag: Option<PathBuf>,
+    /// `--store`, resolved against `COFFER_STORE` by [`Settings::store_location`].
+    pub store_flag: Option<String>,
     /// The verb.
     pub command: CommandSettings,
 }
@@ -46,6 +52,12 @@ pub enum CommandSettings {
     Init(InitSettings),
     /// `coffer key …`.
     Key(KeySettings),
+    /// `coffer put|get|ls|history|label|unlabel|rm|restore|destroy`.
+    Param(ParamSettings),
+    /// `coffer exec`.
+    Exec(crate::commands::exec::ExecSettings),
+    /// `coffer export`.
+    Export(crate::commands::exec::ExportSettings),
     /// `coffer completions SHELL`.
     Completions(clap_complete::Shell),
     /// `coffer man`.
@@ -198,6 +210,95 @@ pub enum KeySettings {
     },
 }
 
+/// Longest `--description`, in bytes.
+pub const MAX_DESCRIPTION_LEN: usize = 1024;
+/// Longest tag key, in bytes.
+pub const MAX_TAG_KEY_LEN: usize = 128;
+/// Longest tag value, in bytes.
+pub const MAX_TAG_VALUE_LEN: usize = 256;
+
+/// `coffer put`.
+#[derive(Debug)]
+pub struct PutSettings {
+    /// The parameter.
+    pub name: ParamName,
+    /// `--type`.
+    pub param_type: ParamType,
+    /// `--value-file`; `None` is stdin.
+    pub value_file: Option<PathBuf>,
+    /// `--overwrite`, `--if-version`.
+    pub expect: Expect,
+    /// `--label`.
+    pub labels: Vec<Label>,
+    /// `--description`.
+    pub description: Option<String>,
+    /// `--tag`.
+    pub tags: BTreeMap<String, String>,
+    /// `--expires` (Unix seconds).
+    pub expires_at: Option<i64>,
+    /// `--key`, and its spelling.
+    pub key: Option<(KeyRef, String)>,
+}
+
+/// The parameter verbs.
+#[derive(Debug)]
+pub enum ParamSettings {
+    /// `put`.
+    Put(PutSettings),
+    /// `get NAME[:VERSION|:LABEL]`.
+    Get {
+        /// Which version.
+        selector: Selector,
+        /// `--key`.
+        keys: Vec<KeyRef>,
+    },
+    /// `ls [PATH] [-r]`.
+    Ls {
+        /// The path.
+        path: ParamPath,
+        /// `-r`.
+        recursive: bool,
+    },
+    /// `history NAME`.
+    History {
+        /// The parameter.
+        name: ParamName,
+    },
+    /// `label NAME:VERSION LABEL…`.
+    Label {
+        /// The parameter.
+        name: ParamName,
+        /// The version.
+        version: u32,
+        /// The labels.
+        labels: Vec<Label>,
+    },
+    /// `unlabel NAME LABEL…`.
+    Unlabel {
+        /// The parameter.
+        name: ParamName,
+        /// The labels.
+        labels: Vec<Label>,
+    },
+    /// `rm NAME`.
+    Rm {
+        /// The parameter.
+        name: ParamName,
+    },
+    /// `restore NAME`.
+    Restore {
+        /// The parameter.
+        name: ParamName,
+    },
+    /// `destroy NAME[:VERSION]`.
+    Destroy {
+        /// The parameter.
+        name: ParamName,
+        /// `None`: the whole parameter.
+        version: Option<u32>,
+    },
+}
+
 impl Settings {
     /// Resolves and validates the command line.
     pub fn from_cli(cli: Cli) -> Result<Self, anyhow::Error> {
@@ -215,6 +316,69 @@ impl Settings {
             }),
             Command::Init(a) => CommandSettings::Init(init(&a)?),
             Command::Key(k) => CommandSettings::Key(key(k)?),
+            Command::Put(a) => CommandSettings::Param(ParamSettings::Put(put(a)?)),
+            Command::Get(a) => CommandSettings::Param(ParamSettings::Get {
+                selector: Selector::parse(&a.selector)?,
+                keys: parse_keys(&a.keys)?,
+            }),
+            Command::Ls(a) => CommandSettings::Param(ParamSettings::Ls {
+                path: ParamPath::parse(a.path.as_deref().unwrap_or("/"))?,
+                recursive: a.recursive,
+            }),
+            Command::History { name } => CommandSettings::Param(ParamSettings::History {
+                name: ParamName::parse(&name)?,
+            }),
+            Command::Label { selector, labels } => {
+                let sel = Selector::parse(&selector)?;
+                let Which::Version(version) = sel.which else {
+                    return Err(CliError::usage(format!(
+                        "label {selector}: give the version as NAME:VERSION"
+                    ))
+                    .hint("for example: coffer label /app/db:3 current")
+                    .into());
+                };
+                CommandSettings::Param(ParamSettings::Label {
+                    name: sel.name,
+                    version,
+                    labels: parse_labels(&labels)?,
+                })
+            }
+            Command::Unlabel { name, labels } => CommandSettings::Param(ParamSettings::Unlabel {
+                name: ParamName::parse(&name)?,
+                labels: parse_labels(&labels)?,
+            }),
+            Command::Rm { name } => CommandSettings::Param(ParamSettings::Rm {
+                name: ParamName::parse(&name)?,
+            }),
+            Command::Restore { name } => CommandSettings::Param(ParamSettings::Restore {
+                name: ParamName::parse(&name)?,
+            }),
+            Command::Destroy { selector } => {
+                let sel = Selector::parse(&selector)?;
+                let version = match sel.which {
+                    Which::Latest => None,
+                    Which::Version(v) => Some(v),
+                    Which::Label(_) => {
+                        return Err(CliError::usage(format!(
+                            "destroy {selector}: give NAME or NAME:VERSION, not a label"
+                        ))
+                        .into());
+                    }
+                };
+                CommandSettings::Param(ParamSettings::Destroy {
+                    name: sel.name,
+                    version,
+                })
+            }
+            Command::Exec(a) => CommandSettings::Exec(crate::commands::exec::ExecSettings {
+                selection: selection(a.selection)?,
+                pristine: a.pristine,
+                command: a.command,
+            }),
+            Command::Export(a) => CommandSettings::Export(crate::commands::exec::ExportSettings {
+                selection: selection(a.selection)?,
+                format: a.format,
+            }),
             Command::Completions { shell } => CommandSettings::Completions(shell),
             Command::Man => CommandSettings::Man,
         };
@@ -222,6 +386,7 @@ impl Settings {
             format: cli.output,
             quiet: cli.quiet,
             home_flag: cli.home,
+            store_flag: cli.store,
             command,
         })
     }
@@ -232,6 +397,22 @@ impl Settings {
     /// Nothing names a home.
     pub fn home(&self) -> Result<Home, CliError> {
         Home::resolve(self.home_flag.as_deref())
+    }
+
+    /// The parameter store: `--store`, else `COFFER_STORE`, else the SQLite store of the
+    /// home (`sqlite://$COFFER_HOME/coffer.db`).
+    ///
+    /// # Errors
+    /// A URL of an unknown or unsupported kind (usage); no home.
+    pub fn store_location(&self) -> Result<StoreLocation, CliError> {
+        let url = self
+            .store_flag
+            .clone()
+            .or_else(|| std::env::var("COFFER_STORE").ok().filter(|v| !v.is_empty()));
+        let Some(url) = url else {
+            return Ok(StoreLocation::Sqlite(self.home()?.store_path()));
+        };
+        StoreLocation::parse(&url)
     }
 
     /// Whether the command writes output files (through temporary files that an
@@ -253,10 +434,144 @@ impl Settings {
             CommandSettings::Inspect(_)
             | CommandSettings::Rewrap(_)
             | CommandSettings::Init(_)
-            | CommandSettings::Key(_) => false,
-            CommandSettings::Completions(_) | CommandSettings::Man => true,
+            | CommandSettings::Key(_)
+            | CommandSettings::Param(_)
+            | CommandSettings::Exec(_) => false,
+            CommandSettings::Completions(_) | CommandSettings::Man | CommandSettings::Export(_) => {
+                true
+            }
         }
     }
+}
+
+/// Where the parameter store is (`--store`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// `sqlite://PATH`: an SQLite store file.
+    Sqlite(PathBuf),
+}
+
+impl StoreLocation {
+    /// Parses `sqlite://PATH` (`sqlite:///abs/coffer.db`, `sqlite://rel/coffer.db`).
+    ///
+    /// # Errors
+    /// Other schemes (usage errors; `postgres://` is not supported yet in this build).
+    pub fn parse(url: &str) -> Result<Self, CliError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(CliError::usage(format!("--store {url}: no file path")));
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Err(CliError::usage(
+                "--store postgres://…: PostgreSQL stores are not supported yet in this build",
+            )
+            .hint("leave --store and COFFER_STORE unset for the SQLite store in COFFER_HOME"));
+        }
+        Err(
+            CliError::usage(format!("--store {}: unknown store URL", url.escape_debug()))
+                .hint("store URLs are sqlite://PATH (postgres://… comes later)"),
+        )
+    }
+}
+
+fn parse_labels(raw: &[String]) -> Result<Vec<Label>, ParamError> {
+    let mut out: Vec<Label> = Vec::with_capacity(raw.len());
+    for l in raw {
+        let l = Label::parse(l)?;
+        if !out.contains(&l) {
+            out.push(l);
+        }
+    }
+    Ok(out)
+}
+
+fn put(a: PutArgs) -> anyhow::Result<PutSettings> {
+    let name = ParamName::parse(&a.name)?;
+    let param_type = ParamType::parse(&a.param_type)?;
+    let expect = match (a.if_version, a.overwrite) {
+        (Some(n), _) => Expect::Version(n),
+        (None, true) => Expect::Any,
+        (None, false) => Expect::New,
+    };
+    if let Some(d) = &a.description {
+        if d.len() > MAX_DESCRIPTION_LEN {
+            return Err(CliError::usage(format!(
+                "--description is {} bytes; at most {MAX_DESCRIPTION_LEN} are allowed",
+                d.len()
+            ))
+            .into());
+        }
+    }
+    let mut tags = BTreeMap::new();
+    for t in &a.tags {
+        let (k, v) = t
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| {
+                CliError::usage(format!("bad tag `{}`: expected K=V", t.escape_debug()))
+            })?;
+        if k.len() > MAX_TAG_KEY_LEN || v.len() > MAX_TAG_VALUE_LEN {
+            return Err(CliError::usage(format!(
+                "tag `{}` is too long (keys up to {MAX_TAG_KEY_LEN} bytes, values up to \
+                 {MAX_TAG_VALUE_LEN})",
+                k.escape_debug()
+            ))
+            .into());
+        }
+        if tags.insert(k.to_owned(), v.to_owned()).is_some() {
+            return Err(CliError::usage(format!("tag `{}` given twice", k.escape_debug())).into());
+        }
+    }
+    let expires_at = a
+        .expires
+        .as_deref()
+        .map(|w| {
+            crate::time::parse_when(w, crate::time::now_unix())
+                .map_err(|e| anyhow::Error::new(e).context(format!("--expires {w}")))
+        })
+        .transpose()?;
+    let key = match a.key {
+        Some(k) if !param_type.is_secure() => {
+            return Err(CliError::usage(format!(
+                "--key {k}: {param_type} values are stored in the clear; only secure-string \
+                 values are encrypted"
+            ))
+            .into());
+        }
+        Some(k) => Some((
+            k.parse::<KeyRef>()
+                .map_err(|e| anyhow::Error::new(e).context(format!("--key {k}")))?,
+            k,
+        )),
+        None => None,
+    };
+    Ok(PutSettings {
+        name,
+        param_type,
+        value_file: a.value_file.filter(|p| p.as_os_str() != "-"),
+        expect,
+        labels: parse_labels(&a.labels)?,
+        description: a.description,
+        tags,
+        expires_at,
+        key,
+    })
+}
+
+/// The paths of `exec`/`export`, validated.
+fn selection(a: crate::cli::SelectionArgs) -> anyhow::Result<crate::commands::exec::Selection> {
+    let paths = a
+        .paths
+        .iter()
+        .map(|p| ParamPath::parse(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::commands::exec::Selection {
+        paths,
+        recursive: a.recursive,
+        strict: a.strict,
+    })
 }
 
 fn not_yet(flag: &str) -> CliError {

@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod envmap;
 pub mod home;
 pub mod interrupt;
 pub mod io;
@@ -17,6 +18,7 @@ pub mod keyref;
 pub mod keys;
 pub mod logging;
 pub mod output;
+pub mod params;
 mod progress;
 pub mod report;
 pub mod store;

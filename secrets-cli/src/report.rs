@@ -24,6 +24,8 @@ pub const EXIT_USAGE: u8 = 2;
 #[error("{message}")]
 pub struct CliError {
     usage: bool,
+    /// An exit code other than 1 or 2 (`coffer exec`: 126, 127).
+    code: Option<u8>,
     message: String,
     hints: Vec<String>,
     #[source]
@@ -35,6 +37,7 @@ impl CliError {
     pub fn usage(message: impl Into<String>) -> Self {
         Self {
             usage: true,
+            code: None,
             message: message.into(),
             hints: Vec::new(),
             source: None,
@@ -45,9 +48,19 @@ impl CliError {
     pub fn failure(message: impl Into<String>) -> Self {
         Self {
             usage: false,
+            code: None,
             message: message.into(),
             hints: Vec::new(),
             source: None,
+        }
+    }
+
+    /// A failure with its own exit code (`coffer exec`: 127 command not found, 126 cannot
+    /// run, as shells do).
+    pub fn exit(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code: Some(code),
+            ..Self::failure(message)
         }
     }
 
@@ -119,6 +132,7 @@ fn core_hint(err: &coffer_core::Error) -> Option<&'static str> {
 /// Classifies an error chain.
 pub fn report(err: &anyhow::Error) -> Report {
     let mut usage = false;
+    let mut code = None;
     let mut hints: Vec<String> = Vec::new();
     let mut broken_pipe = false;
     let add = |h: &str, hints: &mut Vec<String>| {
@@ -136,6 +150,7 @@ pub fn report(err: &anyhow::Error) -> Report {
             }
         } else if let Some(e) = cause.downcast_ref::<CliError>() {
             usage |= e.usage;
+            code = code.or(e.code);
             for h in &e.hints {
                 add(h, &mut hints);
             }
@@ -149,6 +164,11 @@ pub fn report(err: &anyhow::Error) -> Report {
             }
             if let Some(h) = e.hint() {
                 add(h, &mut hints);
+            }
+        } else if let Some(e) = cause.downcast_ref::<crate::params::ParamError>() {
+            usage |= e.is_usage();
+            if let Some(h) = e.hint() {
+                add(&h, &mut hints);
             }
         } else if let Some(e) = cause.downcast_ref::<KeyRefError>() {
             usage = true;
@@ -186,6 +206,8 @@ pub fn report(err: &anyhow::Error) -> Report {
         schema: 1,
         exit_code: if broken_pipe {
             EXIT_OK
+        } else if let Some(code) = code {
+            code
         } else if usage {
             EXIT_USAGE
         } else {

@@ -1374,8 +1374,12 @@ mod parallel {
     }
 }
 
+#[path = "cli/exec.rs"]
+mod exec;
 #[path = "cli/keys.rs"]
 mod keys;
+#[path = "cli/params.rs"]
+mod params;
 #[path = "cli/rewrap.rs"]
 mod rewrap;
 #[path = "cli/scale.rs"]

@@ -2,9 +2,11 @@
 
 mod decrypt;
 mod encrypt;
+pub mod exec;
 mod init;
 mod inspect;
 mod key;
+mod params;
 mod pool;
 mod rewrap;
 
@@ -35,6 +37,9 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         CommandSettings::Rewrap(s) => rewrap::run(settings, s).await,
         CommandSettings::Init(s) => init::run(settings, s).await,
         CommandSettings::Key(k) => key::run(settings, k).await,
+        CommandSettings::Param(p) => params::run(settings, p).await,
+        CommandSettings::Exec(s) => exec::exec(settings, s).await,
+        CommandSettings::Export(s) => exec::export(settings, s).await,
         CommandSettings::Completions(shell) => completions(*shell),
         CommandSettings::Man => man_page(),
     }

@@ -1,7 +1,13 @@
 //! The embedded store: `COFFER_HOME/coffer.db`, an SQLite database (WAL mode), and the local
 //! key hierarchy kept in it.
 //!
-//! # Schema (version 1, `PRAGMA user_version`)
+//! # Schema (version 2, `PRAGMA user_version`)
+//!
+//! Migrations are versioned in code (`MIGRATIONS`): migration `i` takes the schema from
+//! version `i` to `i + 1`, in one `BEGIN IMMEDIATE` transaction with the new
+//! `user_version`. A store of a newer schema than this build knows is refused, unchanged.
+//!
+//! Version 1, the key hierarchy:
 //!
 //! ```sql
 //! meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)      -- 'schema', 'root_id', 'created_at'
@@ -10,6 +16,22 @@
 //!       active_version INTEGER)
 //! key_versions (name TEXT REFERENCES keys, version INTEGER, uuid BLOB(16) UNIQUE,
 //!       created_at INTEGER, wrapped BLOB, root_id TEXT, PRIMARY KEY (name, version))
+//! ```
+//!
+//! Version 2, the parameters ([`crate::params`], [`SqliteParamStore`]):
+//!
+//! ```sql
+//! params (name TEXT PRIMARY KEY, parent TEXT, latest INTEGER, created_at INTEGER,
+//!       deleted_at INTEGER NULL)                       -- `rm` sets deleted_at
+//! param_versions (name TEXT REFERENCES params, version INTEGER,
+//!       type TEXT string|string-list|secure-string,
+//!       value BLOB NULL,                               -- UTF-8 text, or an ESDK message
+//!       key_ref TEXT NULL, description TEXT NULL, tags TEXT (JSON object),
+//!       created_at INTEGER, author TEXT, expires_at INTEGER NULL,
+//!       destroyed_at INTEGER NULL,                     -- value NULL once destroyed
+//!       PRIMARY KEY (name, version))
+//! param_labels (name TEXT, label TEXT, version INTEGER, PRIMARY KEY (name, label),
+//!       FOREIGN KEY (name, version) REFERENCES param_versions)
 //! ```
 //!
 //! Times are Unix seconds. Each version's 32 bytes of branch key material are stored only
@@ -68,6 +90,7 @@
 //! kill tests can SIGKILL them at each step. Unset, it does nothing.
 
 mod branch;
+mod params;
 pub mod root;
 mod switch;
 
@@ -80,6 +103,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavior, params};
 
 pub use branch::{LocalKeyStore, Rotation};
+pub use params::SqliteParamStore;
 pub use switch::{RootRotation, rotate_root};
 
 use crate::home::Home;
@@ -89,10 +113,11 @@ use crate::report::CliError;
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 1] = [r"
+const MIGRATIONS: [&str; 2] = [
+    r"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
@@ -115,7 +140,41 @@ CREATE TABLE key_versions (
     root_id    TEXT NOT NULL,
     PRIMARY KEY (name, version)
 ) STRICT;
-"];
+",
+    r"
+CREATE TABLE params (
+    name       TEXT PRIMARY KEY NOT NULL,
+    parent     TEXT NOT NULL,
+    latest     INTEGER NOT NULL CHECK (latest >= 1),
+    created_at INTEGER NOT NULL,
+    deleted_at INTEGER
+) STRICT;
+CREATE INDEX params_by_parent ON params (parent, name);
+CREATE TABLE param_versions (
+    name         TEXT NOT NULL REFERENCES params (name) ON DELETE CASCADE,
+    version      INTEGER NOT NULL CHECK (version >= 1),
+    type         TEXT NOT NULL CHECK (type IN ('string', 'string-list', 'secure-string')),
+    value        BLOB,
+    key_ref      TEXT,
+    description  TEXT,
+    tags         TEXT NOT NULL DEFAULT '{}',
+    created_at   INTEGER NOT NULL,
+    author       TEXT NOT NULL,
+    expires_at   INTEGER,
+    destroyed_at INTEGER,
+    PRIMARY KEY (name, version),
+    CHECK ((value IS NULL) = (destroyed_at IS NOT NULL))
+) STRICT;
+CREATE TABLE param_labels (
+    name    TEXT NOT NULL,
+    label   TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (name, label),
+    FOREIGN KEY (name, version) REFERENCES param_versions (name, version) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX param_labels_by_version ON param_labels (name, version);
+",
+];
 
 /// Longest key name.
 pub const MAX_NAME_LEN: usize = 64;
@@ -386,6 +445,13 @@ impl fmt::Debug for Store {
 }
 
 fn db_error(path: &Path, e: rusqlite::Error) -> CliError {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
+        return CliError::failure(format!(
+            "store {} is not an SQLite database (or its header is damaged)",
+            path.display()
+        ))
+        .hint("nothing was changed; point --home, COFFER_HOME or --store at a coffer store");
+    }
     CliError::failure(format!("store {}", path.display())).caused_by(e.into())
 }
 
@@ -405,6 +471,21 @@ impl Store {
             return Err(CliError::usage(format!("no coffer store in {home}")).hint(
                 "create one with: coffer init (or point --home / COFFER_HOME at an existing one)",
             ));
+        }
+        Self::open_file(path)
+    }
+
+    /// Opens the store in the file `path`, which must exist (`--store sqlite://PATH`).
+    ///
+    /// # Errors
+    /// No such file (a usage error); not a database; SQLite errors; a schema newer than
+    /// this build.
+    pub fn open_file(path: PathBuf) -> Result<Self, CliError> {
+        if !path.is_file() {
+            return Err(
+                CliError::usage(format!("no coffer store at {}", path.display()))
+                    .hint("create one with: coffer init (it makes COFFER_HOME/coffer.db)"),
+            );
         }
         let conn = Connection::open_with_flags(
             &path,
@@ -444,8 +525,11 @@ impl Store {
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(store = %path.display(), mode, "cannot switch the store to WAL mode");
         }
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-            .map_err(err)?;
+        // secure_delete: the pages of deleted rows (destroyed values) are zeroed.
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+        )
+        .map_err(err)?;
         let store = Self {
             conn: Mutex::new(conn),
             path,
@@ -1183,7 +1267,17 @@ fn check_root_tx(tx: &Connection, path: &Path, root_id: &str) -> Result<(), CliE
 /// # Errors
 /// No store; a missing, damaged or locked root key; SQLite errors.
 pub fn open_keys(home: &Home) -> Result<LocalKeyStore, CliError> {
-    let store = std::sync::Arc::new(Store::open(home)?);
+    open_keys_with(home, std::sync::Arc::new(Store::open(home)?))
+}
+
+/// As [`open_keys`], over `store` (the store of `home`, open already).
+///
+/// # Errors
+/// A missing, damaged or locked root key; SQLite errors.
+pub fn open_keys_with(
+    home: &Home,
+    store: std::sync::Arc<Store>,
+) -> Result<LocalKeyStore, CliError> {
     let mut passphrase = root::PassphraseCache::new(root::PassphraseSource::from_env());
     let (root, _) = switch::load_root(home, &store, &mut passphrase)?;
     LocalKeyStore::new(store, root)

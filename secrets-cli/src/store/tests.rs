@@ -119,7 +119,10 @@ fn schema_and_pragmas() {
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
-    assert_eq!(f.keys.store().meta("schema").unwrap().as_deref(), Some("1"));
+    assert_eq!(
+        f.keys.store().meta("schema").unwrap(),
+        Some(SCHEMA_VERSION.to_string())
+    );
     assert!(f.keys.store().meta("root_id").unwrap().is_some());
     // Opening again is a no-op migration.
     drop(Store::open(&f.home).unwrap());

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# bench/params.sh: the parameter store as users call it, one whole `coffer` process per call,
+# on the embedded SQLite store (tmpfs). Prints one markdown table.
+#
+#   bench/params.sh                      # 10,000 parameters under one path
+#   BENCH_PARAMS=2000 bench/params.sh    # a quicker run
+#
+# Rows: `put` throughput (secure-string values, sequential processes); `get` of one secure
+# value among 10,000 (goal: under 10 ms); `exec --path` of 100 values (goal: under 30 ms);
+# `ls -r` of 10,000; `true` and `cat` of a small file as the floor of a process start.
+# Knobs: COFFER (a binary instead of building one), BENCH_PARAMS (10000), BENCH_RUNS (30).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+n=${BENCH_PARAMS:-10000}
+runs=${BENCH_RUNS:-30}
+log() { printf '%s\n' "$*" >&2; }
+
+if [[ -n ${COFFER:-} ]]; then
+    coffer=$COFFER
+else
+    log "bench: cargo build --release --locked -p coffer"
+    cargo build --release --locked -q -p coffer
+    coffer=$PWD/target/release/coffer
+fi
+
+base=/dev/shm
+[[ -d $base && -w $base ]] || base=${TMPDIR:-/tmp}
+work=$(mktemp -d "$base/coffer-params-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+export COFFER_HOME=$work/home
+"$coffer" init -q >/dev/null
+
+# Milliseconds since the epoch, with microseconds.
+now_ms() { printf '%s' "${EPOCHREALTIME/./}" | awk '{printf "%.3f", $1 / 1000}'; }
+median() { sort -n | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+# time_runs N CMD...: median wall time of N runs of CMD, in ms.
+time_runs() {
+    local n=$1 i t0 t1
+    shift
+    for ((i = 0; i < n; i++)); do
+        t0=$(now_ms)
+        "$@" >/dev/null
+        t1=$(now_ms)
+        awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f\n", b - a}'
+    done | median
+}
+
+log "bench: putting $n secure values under /bench/many and 100 under /bench/app"
+t0=$(now_ms)
+for ((i = 0; i < n; i++)); do
+    printf 'value-%d\n' "$i" | "$coffer" put "$(printf '/bench/many/p%05d' "$i")" -q >/dev/null
+done
+t1=$(now_ms)
+put_ms=$(awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN {printf "%.2f", (b - a) / n}')
+put_rate=$(awk -v ms="$put_ms" 'BEGIN {printf "%.0f", 1000 / ms}')
+for ((i = 0; i < 100; i++)); do
+    printf 'secret-%d\n' "$i" | "$coffer" put "$(printf '/bench/app/v%03d' "$i")" -q >/dev/null
+done
+printf 'x\n' > "$work/small"
+
+log "bench: timing"
+true_ms=$(time_runs "$runs" true)
+cat_ms=$(time_runs "$runs" cat "$work/small")
+get_ms=$(time_runs "$runs" "$coffer" get /bench/many/p04242)
+get_plain_ms=$(time_runs "$runs" "$coffer" get --output json /bench/many/p00001)
+exec_ms=$(time_runs "$runs" "$coffer" exec --path /bench/app -- true)
+export_ms=$(time_runs "$runs" "$coffer" export --path /bench/app)
+ls_ms=$(time_runs 5 "$coffer" ls -r /bench)
+
+verdict() { awk -v v="$1" -v g="$2" 'BEGIN {print (v < g) ? "yes" : "NO"}'; }
+
+cat <<EOF
+## coffer parameter store bench, $(date -u '+%Y-%m-%d %H:%M UTC')
+
+- coffer: $("$coffer" --version 2>/dev/null || echo "$coffer"), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')
+- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), store on $(stat -f -c %T "$work")
+- $n secure-string parameters under /bench/many, 100 under /bench/app; median of $runs runs (5 for ls -r)
+
+| what | median | goal | met |
+| --- | ---: | --- | --- |
+| \`true\` (process floor) | ${true_ms} ms | - | - |
+| \`cat\` of a small file | ${cat_ms} ms | - | - |
+| \`coffer put\` (secure, one process each) | ${put_ms} ms per put = ${put_rate}/s | - | - |
+| \`coffer get\` one secure value of $n | ${get_ms} ms | < 10 ms | $(verdict "$get_ms" 10) |
+| \`coffer get --output json\` | ${get_plain_ms} ms | - | - |
+| \`coffer exec --path\` 100 values \`-- true\` | ${exec_ms} ms | < 30 ms | $(verdict "$exec_ms" 30) |
+| \`coffer export --path\` 100 values | ${export_ms} ms | - | - |
+| \`coffer ls -r\` of $((n + 100)) | ${ls_ms} ms | - | - |
+EOF

@@ -1,0 +1,232 @@
+//! `coffer put|get|ls|history|label|unlabel|rm|restore|destroy`.
+
+use zeroize::Zeroizing;
+
+use crate::cli::OutputFormat;
+use crate::config::{ParamSettings, PutSettings, Settings};
+use crate::output::{
+    LabelMoveWire, ParamChangeWire, ParamLabelsWire, ParamPathWire, ParamSummaryWire,
+    ParamVersionWire, ParamWire, SCHEMA,
+};
+use crate::params::{self, Params, PutRequest, ValueSource};
+use crate::time::now_unix;
+
+/// Runs a parameter verb.
+pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
+    let json = settings.format == OutputFormat::Json;
+    let say = |text: String| -> anyhow::Result<()> {
+        if settings.quiet {
+            Ok(())
+        } else {
+            super::write_stdout(text.as_bytes())
+        }
+    };
+    match p {
+        ParamSettings::Put(s) => {
+            let params = params::open_cli(settings, s.key.clone(), Vec::new())?;
+            let meta = put(&params, s).await?;
+            tracing::info!(name = %meta.name, version = meta.version, "parameter written");
+            let wire = ParamVersionWire::new(&meta, now_unix());
+            if json {
+                super::print_json(&wire)
+            } else {
+                say(format!("wrote {} version {}\n", meta.name, meta.version))
+            }
+        }
+        ParamSettings::Get { selector, keys } => {
+            let params = params::open_cli(settings, None, keys.clone())?;
+            let param = params.get(selector).await?;
+            let out = if json {
+                let mut line = Zeroizing::new(serde_json::to_string(&ParamWire::new(&param))?);
+                line.push('\n');
+                line
+            } else {
+                let mut text = Zeroizing::new(String::with_capacity(param.value.len() + 1));
+                text.push_str(param.value.expose());
+                text.push('\n');
+                text
+            };
+            super::write_stdout(out.as_bytes())
+        }
+        ParamSettings::Ls { path, recursive } => {
+            let params = params::open_cli(settings, None, Vec::new())?;
+            let listing = params.store().list(path, *recursive).await?;
+            let now = now_unix();
+            if json {
+                for sub in &listing.subpaths {
+                    super::print_json(&ParamPathWire {
+                        kind: "param_path",
+                        schema: SCHEMA,
+                        path: sub.to_string(),
+                    })?;
+                }
+                for p in &listing.params {
+                    super::print_json(&ParamSummaryWire::new(p, now))?;
+                }
+                return Ok(());
+            }
+            let mut text = String::new();
+            for sub in &listing.subpaths {
+                text.push_str(sub.as_str());
+                text.push_str("/\n");
+            }
+            for p in &listing.params {
+                text.push_str(p.latest.name.as_str());
+                text.push('\n');
+            }
+            if text.is_empty() && !settings.quiet {
+                eprintln!("no parameters under {path}");
+            }
+            super::write_stdout(text.as_bytes())
+        }
+        ParamSettings::History { name } => {
+            let params = params::open_cli(settings, None, Vec::new())?;
+            let (state, versions) = params.store().history(name).await?;
+            let now = now_unix();
+            let wires: Vec<ParamVersionWire> = versions
+                .iter()
+                .map(|v| ParamVersionWire::new(v, now))
+                .collect();
+            if json {
+                return wires.iter().try_for_each(super::print_json);
+            }
+            super::write_stdout(ParamVersionWire::table(&wires).as_bytes())?;
+            if let Some(at) = state.deleted_at {
+                if !settings.quiet {
+                    eprintln!(
+                        "{name} is deleted (since {}); restore it with: coffer restore {name}",
+                        crate::time::format_rfc3339(at)
+                    );
+                }
+            }
+            Ok(())
+        }
+        ParamSettings::Label {
+            name,
+            version,
+            labels,
+        } => {
+            let params = params::open_cli(settings, None, Vec::new())?;
+            let moves = params.store().label(name, *version, labels).await?;
+            tracing::info!(name = %name, version, labels = moves.len(), "labels set");
+            let wire = ParamLabelsWire {
+                kind: "param_labels",
+                schema: SCHEMA,
+                name: name.to_string(),
+                labels: moves
+                    .into_iter()
+                    .map(|m| LabelMoveWire {
+                        label: m.label.to_string(),
+                        from: m.from,
+                        to: Some(m.to),
+                    })
+                    .collect(),
+            };
+            if json {
+                super::print_json(&wire)
+            } else {
+                say(wire.to_text())
+            }
+        }
+        ParamSettings::Unlabel { name, labels } => {
+            let params = params::open_cli(settings, None, Vec::new())?;
+            let removed = params.store().unlabel(name, labels).await?;
+            tracing::info!(name = %name, labels = removed.len(), "labels removed");
+            let wire = ParamLabelsWire {
+                kind: "param_labels",
+                schema: SCHEMA,
+                name: name.to_string(),
+                labels: removed
+                    .into_iter()
+                    .map(|(label, from)| LabelMoveWire {
+                        label: label.to_string(),
+                        from: Some(from),
+                        to: None,
+                    })
+                    .collect(),
+            };
+            if json {
+                super::print_json(&wire)
+            } else {
+                say(wire.to_text())
+            }
+        }
+        ParamSettings::Rm { name } => {
+            let params = params::open_cli(settings, None, Vec::new())?;
+            params.store().delete(name, now_unix()).await?;
+            tracing::info!(name = %name, "parameter deleted");
+            change(settings, "param_deleted", name, None, || {
+                format!("deleted {name} (restore it with: coffer restore {name})\n")
+            })
+        }
+        ParamSettings::Restore { name } => {
+            let params = params::open_cli(settings, None, Vec::new())?;
+            params.store().restore(name).await?;
+            tracing::info!(name = %name, "parameter restored");
+            change(settings, "param_restored", name, None, || {
+                format!("restored {name}\n")
+            })
+        }
+        ParamSettings::Destroy { name, version } => {
+            let params = params::open_cli(settings, None, Vec::new())?;
+            let d = params.store().destroy(name, *version, now_unix()).await?;
+            tracing::info!(name = %name, ?version, "destroyed");
+            change(
+                settings,
+                "param_destroyed",
+                name,
+                Some(&d),
+                || match version {
+                    Some(v) => format!("destroyed the value of {name} version {v}\n"),
+                    None => format!(
+                        "destroyed {name} ({} version(s) with a value)\n",
+                        d.versions.len()
+                    ),
+                },
+            )
+        }
+    }
+}
+
+async fn put(params: &Params, s: &PutSettings) -> anyhow::Result<params::VersionMeta> {
+    let source = match &s.value_file {
+        Some(p) => ValueSource::File(p),
+        None => ValueSource::Stdin,
+    };
+    let max = params::max_value_bytes_from_env()?;
+    let value = params::read_value(&source, max)?;
+    let req = PutRequest {
+        name: s.name.clone(),
+        param_type: s.param_type,
+        value,
+        expect: s.expect,
+        labels: s.labels.clone(),
+        description: s.description.clone(),
+        tags: s.tags.clone(),
+        expires_at: s.expires_at,
+        author: params::os_user(),
+    };
+    Ok(params.put(req).await?)
+}
+
+fn change(
+    settings: &Settings,
+    kind: &'static str,
+    name: &params::ParamName,
+    destroyed: Option<&params::Destroyed>,
+    text: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    if settings.format == OutputFormat::Json {
+        super::print_json(&ParamChangeWire {
+            kind,
+            schema: SCHEMA,
+            name: name.to_string(),
+            versions: destroyed.map(|d| d.versions.clone()),
+            whole: destroyed.map(|d| d.whole),
+        })
+    } else if settings.quiet {
+        Ok(())
+    } else {
+        super::write_stdout(text().as_bytes())
+    }
+}

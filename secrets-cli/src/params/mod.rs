@@ -1,0 +1,646 @@
+//! The parameter store: versioned, hierarchically named parameters (`/app/prod/db-password`).
+//!
+//! Two layers:
+//!
+//! - [`ParamStore`], the storage trait: rows, versions, labels, deletion. It never sees a
+//!   plaintext `secure-string` value, only the ESDK message it is stored as. The SQLite
+//!   implementation ([`SqliteParamStore`]) lives in `coffer.db` next to the key hierarchy; a
+//!   PostgreSQL one can implement the same trait (its methods return [`BoxFuture`]s so that
+//!   it may await a driver on the application's runtime) and run the same conformance suite.
+//! - [`Params`], the service over any store: it encrypts `secure-string` values (an ESDK
+//!   message whose encryption context names the parameter and the version) and decrypts and
+//!   checks them on the way out, refuses expired values, and retries a write that raced
+//!   another writer.
+//!
+//! # Versions and races
+//!
+//! A write names the version it makes (latest + 1), because a `secure-string` value is
+//! encrypted for that version before the store's write transaction starts (nothing slow runs
+//! while it is open). The store checks, in its write transaction, that the latest version is
+//! still the one the new one follows; if not, it answers [`PutOutcome::Stale`] and
+//! [`Params::put`] encrypts again for the new latest + 1 (`--overwrite`), or fails
+//! (`--if-version N`: check-and-set; no `--overwrite`: the name must be new).
+//!
+//! # Secure values
+//!
+//! Encrypted with algorithm suite 0x0478 (AES-256-GCM, HKDF-SHA512, key commitment, no
+//! signature). A signature (0x0578) proves that a message was made by a holder of a
+//! *private* signing key, which matters when readers can decrypt but must not be able to
+//! write; here every key that decrypts a value (a local hierarchical key, a raw AES key)
+//! also encrypts, so the signature adds no protection, and ECDSA P-384 costs about a
+//! millisecond per `put` and per value read (`exec` of 100 values). Key commitment stays:
+//! a message decrypts to one plaintext only.
+//!
+//! The encryption context holds `coffer:param` (the name) and `coffer:version` (the
+//! version); after decrypting, the context must match the row the message came from, so a
+//! message copied to another name or version fails to decrypt.
+//!
+//! By default values are encrypted under the store key: a local key named
+//! [`STORE_KEY_NAME`] (`params`), created on the first `secure-string` put.
+
+mod name;
+mod service;
+mod value;
+
+#[cfg(test)]
+pub(crate) mod conformance;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use coffer_core::keyring::BoxFuture;
+
+pub use name::{
+    Label, MAX_LABEL_LEN, MAX_LEVELS, MAX_NAME_LEN, ParamName, ParamPath, Selector, Which,
+};
+pub use service::{CliKeys, FixedKeys, Param, Params, PutRequest, ValueKeys};
+pub use value::{
+    DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_BYTES_VAR, SecretValue, ValueSource,
+    max_value_bytes_from_env, read_value,
+};
+
+pub use crate::store::SqliteParamStore;
+
+use crate::report::CliError;
+
+/// The local key `secure-string` values are encrypted under when `put` has no `--key`.
+pub const STORE_KEY_NAME: &str = "params";
+
+/// Encryption context key: the parameter's name.
+pub const CONTEXT_NAME: &str = "coffer:param";
+/// Encryption context key: the version (decimal).
+pub const CONTEXT_VERSION: &str = "coffer:version";
+
+/// Result of a parameter operation.
+pub type ParamResult<T> = Result<T, ParamError>;
+
+/// The types of parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ParamType {
+    /// Text, stored in the clear; readable without any key.
+    String,
+    /// Comma-separated text (as SSM's `StringList`), stored in the clear.
+    StringList,
+    /// Text stored as an ESDK message under the store's key hierarchy (the default).
+    #[default]
+    SecureString,
+}
+
+impl ParamType {
+    /// The spelling in the CLI, the store and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::StringList => "string-list",
+            Self::SecureString => "secure-string",
+        }
+    }
+
+    /// Parses the spelling of [`ParamType::as_str`].
+    ///
+    /// # Errors
+    /// An unknown type.
+    pub fn parse(s: &str) -> Result<Self, ParamError> {
+        match s {
+            "string" => Ok(Self::String),
+            "string-list" => Ok(Self::StringList),
+            "secure-string" => Ok(Self::SecureString),
+            _ => Err(ParamError::Usage(format!(
+                "unknown parameter type `{s}`: the types are string, string-list and \
+                 secure-string"
+            ))),
+        }
+    }
+
+    /// Whether values of this type are encrypted.
+    pub fn is_secure(self) -> bool {
+        self == Self::SecureString
+    }
+}
+
+impl fmt::Display for ParamType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a version is, without its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionMeta {
+    /// The parameter.
+    pub name: ParamName,
+    /// 1, 2, …
+    pub version: u32,
+    /// The type.
+    pub param_type: ParamType,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The OS user that wrote it.
+    pub author: String,
+    /// `--description`.
+    pub description: Option<String>,
+    /// `--tag K=V`.
+    pub tags: BTreeMap<String, String>,
+    /// The labels that point at this version, sorted.
+    pub labels: Vec<String>,
+    /// When the value expires (Unix seconds).
+    pub expires_at: Option<i64>,
+    /// When the value was destroyed (`destroy NAME:VERSION`); it is gone.
+    pub destroyed_at: Option<i64>,
+    /// `secure-string`: the key reference it was encrypted with (`local:params`, …).
+    pub key_ref: Option<String>,
+}
+
+impl VersionMeta {
+    /// Whether the value has expired at `now` (Unix seconds).
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+}
+
+/// A value as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredValue {
+    /// `string`, `string-list`: the text.
+    Clear(SecretValue),
+    /// `secure-string`: the ESDK message.
+    Sealed(Vec<u8>),
+    /// Destroyed: no value any more.
+    Destroyed,
+}
+
+/// One version with its stored value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredVersion {
+    /// What it is.
+    pub meta: VersionMeta,
+    /// The value as stored.
+    pub value: StoredValue,
+}
+
+/// What the name must be for a write to go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// No such parameter (no `--overwrite`).
+    New,
+    /// Anything: a new parameter or a new version (`--overwrite`).
+    Any,
+    /// The latest version is this one (`--if-version N`).
+    Version(u32),
+}
+
+/// A version to write, as the store receives it.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    /// The parameter.
+    pub name: ParamName,
+    /// The version this write makes: the latest + 1 (1 for a new parameter).
+    pub version: u32,
+    /// The condition on the name.
+    pub expect: Expect,
+    /// The type.
+    pub param_type: ParamType,
+    /// [`StoredValue::Clear`] or [`StoredValue::Sealed`].
+    pub value: StoredValue,
+    /// `--description`.
+    pub description: Option<String>,
+    /// `--tag`.
+    pub tags: BTreeMap<String, String>,
+    /// `--label`: moved to the new version.
+    pub labels: Vec<Label>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+    /// The OS user.
+    pub author: String,
+    /// The key reference (secure values).
+    pub key_ref: Option<String>,
+}
+
+/// How a write ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// Written.
+    Written(VersionMeta),
+    /// The latest version is no longer `version - 1` (another writer came first); nothing
+    /// was written. Only with [`Expect::Any`].
+    Stale {
+        /// The latest version now.
+        latest: u32,
+    },
+}
+
+/// What the store knows of a parameter, without its versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamState {
+    /// The parameter.
+    pub name: ParamName,
+    /// The highest version number written.
+    pub latest: u32,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// `rm`: when it was deleted.
+    pub deleted_at: Option<i64>,
+}
+
+/// One entry of `ls`: a parameter and its latest version (never its value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamSummary {
+    /// The latest version.
+    pub latest: VersionMeta,
+    /// Unix seconds (the first version).
+    pub created_at: i64,
+}
+
+/// `ls PATH`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Listing {
+    /// The parameters (not deleted), by name.
+    pub params: Vec<ParamSummary>,
+    /// Without `-r`: the paths one level below that hold parameters (`/app/prod`), sorted.
+    pub subpaths: Vec<ParamPath>,
+}
+
+/// A label set by `label`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelMove {
+    /// The label.
+    pub label: Label,
+    /// The version it pointed at before, if any.
+    pub from: Option<u32>,
+    /// The version it points at now.
+    pub to: u32,
+}
+
+/// What `destroy` removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destroyed {
+    /// The parameter.
+    pub name: ParamName,
+    /// The versions whose values were destroyed.
+    pub versions: Vec<u32>,
+    /// Whether the parameter itself is gone (`destroy NAME`).
+    pub whole: bool,
+}
+
+/// The storage of parameters (see the module docs). Object-safe: `&dyn ParamStore`.
+///
+/// Every write is one transaction. Names are valid ([`ParamName`]) by construction.
+pub trait ParamStore: Send + Sync + fmt::Debug {
+    /// Where the store is (`sqlite:///…/coffer.db`), for messages.
+    fn location(&self) -> String;
+
+    /// The parameter's state, if it exists (deleted or not).
+    fn state<'a>(&'a self, name: &'a ParamName) -> BoxFuture<'a, ParamResult<Option<ParamState>>>;
+
+    /// Writes a new version (see [`NewVersion`] and [`Expect`]). Errors:
+    /// [`ParamError::Exists`] ([`Expect::New`]), [`ParamError::VersionMismatch`]
+    /// ([`Expect::Version`]), [`ParamError::Deleted`].
+    fn put(&self, new: NewVersion) -> BoxFuture<'_, ParamResult<PutOutcome>>;
+
+    /// One version with its stored value. Errors: not found (no parameter, version or
+    /// label), [`ParamError::Deleted`]. A destroyed version comes back with
+    /// [`StoredValue::Destroyed`]; expiry is the caller's business.
+    fn get<'a>(
+        &'a self,
+        name: &'a ParamName,
+        which: &'a Which,
+    ) -> BoxFuture<'a, ParamResult<StoredVersion>>;
+
+    /// The latest version of every parameter under `path` (directly below it, or at any
+    /// depth with `recursive`), not deleted and not destroyed, by name, in one query.
+    fn get_by_path<'a>(
+        &'a self,
+        path: &'a ParamPath,
+        recursive: bool,
+    ) -> BoxFuture<'a, ParamResult<Vec<StoredVersion>>>;
+
+    /// The parameters under `path` (not deleted), without values.
+    fn list<'a>(
+        &'a self,
+        path: &'a ParamPath,
+        recursive: bool,
+    ) -> BoxFuture<'a, ParamResult<Listing>>;
+
+    /// Every version of a parameter (deleted or not), oldest first, without values.
+    fn history<'a>(
+        &'a self,
+        name: &'a ParamName,
+    ) -> BoxFuture<'a, ParamResult<(ParamState, Vec<VersionMeta>)>>;
+
+    /// Points `labels` at `version` (moving them from other versions).
+    fn label<'a>(
+        &'a self,
+        name: &'a ParamName,
+        version: u32,
+        labels: &'a [Label],
+    ) -> BoxFuture<'a, ParamResult<Vec<LabelMove>>>;
+
+    /// Removes `labels`; returns the version each pointed at. A label that is not set is
+    /// [`ParamError::NoLabel`] (and nothing is removed).
+    fn unlabel<'a>(
+        &'a self,
+        name: &'a ParamName,
+        labels: &'a [Label],
+    ) -> BoxFuture<'a, ParamResult<Vec<(Label, u32)>>>;
+
+    /// `rm`: marks the parameter deleted at `now` (recoverable).
+    fn delete<'a>(&'a self, name: &'a ParamName, now: i64) -> BoxFuture<'a, ParamResult<()>>;
+
+    /// `restore`: undoes `rm`.
+    fn restore<'a>(&'a self, name: &'a ParamName) -> BoxFuture<'a, ParamResult<()>>;
+
+    /// `destroy NAME` (`version` `None`): removes the parameter, every version and label
+    /// (the name is free again). `destroy NAME:VERSION`: wipes that version's value and its
+    /// labels; its metadata stays in the history.
+    fn destroy<'a>(
+        &'a self,
+        name: &'a ParamName,
+        version: Option<u32>,
+        now: i64,
+    ) -> BoxFuture<'a, ParamResult<Destroyed>>;
+}
+
+/// Why a parameter operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParamError {
+    /// A bad name or path.
+    #[error("bad parameter name `{}`: {why}", name.escape_debug())]
+    BadName {
+        /// As given.
+        name: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A bad label.
+    #[error("bad label `{}`: {why}", label.escape_debug())]
+    BadLabel {
+        /// As given.
+        label: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A bad `NAME:VERSION|LABEL`.
+    #[error("bad parameter `{}`: {why}", selector.escape_debug())]
+    BadSelector {
+        /// As given.
+        selector: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A bad value (unreadable, not UTF-8).
+    #[error("{0}")]
+    BadValue(String),
+    /// A value over the limit.
+    #[error("the value is {len} bytes; the limit is {max}")]
+    TooLarge {
+        /// Bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Any other usage error (flags).
+    #[error("{0}")]
+    Usage(String),
+    /// No such parameter.
+    #[error("no parameter named {0}")]
+    NotFound(ParamName),
+    /// No such version.
+    #[error("parameter {name} has no version {version} (latest: {latest})")]
+    NoVersion {
+        /// The parameter.
+        name: ParamName,
+        /// Asked for.
+        version: u32,
+        /// The latest version.
+        latest: u32,
+    },
+    /// No such label.
+    #[error("parameter {name} has no label `{label}`")]
+    NoLabel {
+        /// The parameter.
+        name: ParamName,
+        /// Asked for.
+        label: Label,
+    },
+    /// The name exists and the write did not say `--overwrite`.
+    #[error("parameter {name} exists (latest version {latest})")]
+    Exists {
+        /// The parameter.
+        name: ParamName,
+        /// Its latest version.
+        latest: u32,
+    },
+    /// `--if-version N` and the latest version is not N.
+    #[error("parameter {name} is at version {}, not {expected}: nothing was written",
+            actual.map_or_else(|| "none (it does not exist)".to_owned(), |v| v.to_string()))]
+    VersionMismatch {
+        /// The parameter.
+        name: ParamName,
+        /// `--if-version`.
+        expected: u32,
+        /// The latest version (`None`: no such parameter).
+        actual: Option<u32>,
+    },
+    /// The parameter is deleted (`rm`).
+    #[error("parameter {name} is deleted (since {})", crate::time::format_rfc3339(*at))]
+    Deleted {
+        /// The parameter.
+        name: ParamName,
+        /// Unix seconds.
+        at: i64,
+    },
+    /// `restore` of a parameter that is not deleted.
+    #[error("parameter {0} is not deleted")]
+    NotDeleted(ParamName),
+    /// The version's value was destroyed.
+    #[error("version {version} of {name} was destroyed (at {})", crate::time::format_rfc3339(*at))]
+    Destroyed {
+        /// The parameter.
+        name: ParamName,
+        /// The version.
+        version: u32,
+        /// Unix seconds.
+        at: i64,
+    },
+    /// The version's value has expired.
+    #[error("version {version} of {name} expired at {}", crate::time::format_rfc3339(*at))]
+    Expired {
+        /// The parameter.
+        name: ParamName,
+        /// The version.
+        version: u32,
+        /// Unix seconds.
+        at: i64,
+    },
+    /// A secure value could not be decrypted (wrong or missing key, tampering).
+    #[error("cannot decrypt version {version} of {name}")]
+    Decrypt {
+        /// The parameter.
+        name: ParamName,
+        /// The version.
+        version: u32,
+        /// The key it was encrypted with, as recorded.
+        key_ref: Option<String>,
+        /// Why.
+        #[source]
+        source: anyhow::Error,
+    },
+    /// A secure value decrypted, but its encryption context names another row: it was
+    /// copied or moved there.
+    #[error(
+        "version {version} of {name} holds a value encrypted for {found}: refused (it was \
+         copied or moved in the store)"
+    )]
+    WrongRow {
+        /// The parameter.
+        name: ParamName,
+        /// The version.
+        version: u32,
+        /// The name and version in the message's context.
+        found: String,
+    },
+    /// A value could not be encrypted.
+    #[error("cannot encrypt the value of {name}")]
+    Encrypt {
+        /// The parameter.
+        name: ParamName,
+        /// Why.
+        #[source]
+        source: anyhow::Error,
+    },
+    /// A key could not be loaded.
+    #[error("cannot {what}")]
+    Key {
+        /// What failed ("load the key").
+        what: String,
+        /// Why.
+        #[source]
+        source: anyhow::Error,
+    },
+    /// The store failed (I/O, SQL, a damaged row, a schema too new…).
+    #[error("{0}")]
+    Store(#[from] CliError),
+}
+
+impl ParamError {
+    /// Whether this is a usage error (exit 2) rather than a failure (exit 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Self::BadName { .. }
+                | Self::BadLabel { .. }
+                | Self::BadSelector { .. }
+                | Self::Usage(_)
+        )
+    }
+
+    /// A `hint:` line for the user.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Self::BadName { .. } => format!(
+                "names are paths like /app/prod/db-password: 1 to {MAX_LEVELS} levels of \
+                 A-Z a-z 0-9 _ . -"
+            ),
+            Self::BadLabel { .. } => format!(
+                "labels are 1 to {MAX_LABEL_LEN} characters of A-Z a-z 0-9 _ . -, not \
+                 starting with a digit"
+            ),
+            Self::TooLarge { .. } => format!(
+                "raise the limit with {MAX_VALUE_BYTES_VAR}=BYTES if this is intended; \
+                 nothing was written"
+            ),
+            Self::NotFound(_) => "list the parameters with: coffer ls -r".to_owned(),
+            Self::NoVersion { name, .. } | Self::NoLabel { name, .. } => {
+                format!("see its versions and labels with: coffer history {name}")
+            }
+            Self::Exists { name, .. } => format!(
+                "add --overwrite to write a new version (or --if-version N to write only if \
+                 the latest is N); see it with: coffer history {name}"
+            ),
+            Self::VersionMismatch { name, .. } => {
+                format!("someone wrote it meanwhile; look with: coffer history {name}")
+            }
+            Self::Deleted { name, .. } => format!(
+                "restore it with: coffer restore {name} (or remove it for good with: coffer \
+                 destroy {name})"
+            ),
+            Self::Expired { name, .. } => {
+                format!("write a new value with: coffer put {name} --overwrite --expires WHEN")
+            }
+            Self::Decrypt {
+                key_ref: Some(k), ..
+            } => format!(
+                "it was encrypted with `{k}`: give that key with --key (a local key needs \
+                 this store's root key)"
+            ),
+            Self::Decrypt { .. } => "give the key it was encrypted with: --key KEYREF".into(),
+            Self::WrongRow { .. } => {
+                "the store was edited outside coffer; restore it from a backup".into()
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// The CLI's parameter service: the store that `settings` names (`--store`, `COFFER_STORE`,
+/// else `COFFER_HOME/coffer.db`), with the CLI's keys for secure values: `encrypt_key` (`put
+/// --key`, with its spelling as given) or the store key; `decrypt_keys` (`get --key`) or the
+/// local keyring. Values up to `COFFER_MAX_VALUE_BYTES`.
+///
+/// Nothing is decrypted and no root key is loaded until a secure value is read or written.
+///
+/// # Errors
+/// No store; a store that is not a database or is of a newer schema; a bad
+/// `COFFER_MAX_VALUE_BYTES`.
+pub fn open_cli(
+    settings: &crate::config::Settings,
+    encrypt_key: Option<(crate::keyref::KeyRef, String)>,
+    decrypt_keys: Vec<crate::keyref::KeyRef>,
+) -> anyhow::Result<Params> {
+    let max = max_value_bytes_from_env()?;
+    let home = settings.home()?;
+    let store = match settings.store_location()? {
+        crate::config::StoreLocation::Sqlite(path) if path == home.store_path() => {
+            crate::store::Store::open(&home)?
+        }
+        crate::config::StoreLocation::Sqlite(path) => crate::store::Store::open_file(path)?,
+    };
+    let store = std::sync::Arc::new(store);
+    let keys = CliKeys::new(home, store.clone(), encrypt_key, decrypt_keys);
+    Ok(Params::new(
+        std::sync::Arc::new(SqliteParamStore::new(store)),
+        std::sync::Arc::new(keys),
+        max,
+    ))
+}
+
+/// The OS user: `$USER`, else `$LOGNAME`, else the name of the process's uid in
+/// `/etc/passwd`, else `uid:N`.
+pub fn os_user() -> String {
+    for var in ["USER", "LOGNAME"] {
+        if let Some(u) = std::env::var_os(var).filter(|v| !v.is_empty()) {
+            return u.to_string_lossy().into_owned();
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) {
+            let from_passwd = std::fs::read_to_string("/etc/passwd")
+                .ok()
+                .and_then(|passwd| {
+                    passwd.lines().find_map(|l| {
+                        let mut f = l.split(':');
+                        let name = f.next()?;
+                        let id = f.nth(1)?;
+                        (id.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+                    })
+                });
+            return from_passwd.unwrap_or_else(|| format!("uid:{uid}"));
+        }
+    }
+    "unknown".to_owned()
+}

@@ -1,0 +1,459 @@
+//! [`Params`]: the parameter service over any [`ParamStore`]: encryption of `secure-string`
+//! values, the checks on the way out, and retries of writes that raced.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use coffer_core::cmm::{DefaultCmm, MaterialsManager};
+use coffer_core::keyring::{BoxFuture, HierarchicalKeyring, Keyring};
+use coffer_core::{AlgorithmSuite, DecryptConfig, EncryptConfig, EncryptionContext, Threads};
+use zeroize::Zeroizing;
+
+use super::{
+    CONTEXT_NAME, CONTEXT_VERSION, Expect, Label, NewVersion, ParamError, ParamName, ParamPath,
+    ParamResult, ParamStore, ParamType, PutOutcome, STORE_KEY_NAME, SecretValue, Selector,
+    StoredValue, StoredVersion, VersionMeta,
+};
+use crate::home::Home;
+use crate::keyref::{KeyRef, Purpose};
+use crate::store::{KeySpec, LocalKeyStore, Store};
+
+/// The suite of `secure-string` values: 0x0478, committing, unsigned (see the module docs of
+/// [`crate::params`] for why no signature).
+pub const VALUE_SUITE: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512CommitKey;
+
+/// How many times a write is retried after other writers came first (`--overwrite`). Each
+/// retry means another version was committed, so the store always makes progress.
+const PUT_ATTEMPTS: usize = 10_000;
+
+/// The keys of `secure-string` values.
+pub trait ValueKeys: Send + Sync + fmt::Debug {
+    /// The keyring new values are encrypted with, and the key reference recorded with them.
+    fn encrypt_keyring(&self) -> BoxFuture<'_, ParamResult<(Arc<dyn Keyring>, String)>>;
+
+    /// The keyring values are decrypted with.
+    fn decrypt_keyring(&self) -> BoxFuture<'_, ParamResult<Arc<dyn Keyring>>>;
+}
+
+/// One keyring for both (tests, services with a key of their own).
+#[derive(Debug, Clone)]
+pub struct FixedKeys {
+    keyring: Arc<dyn Keyring>,
+    key_ref: String,
+}
+
+impl FixedKeys {
+    /// `keyring`, recorded with values as `key_ref`.
+    pub fn new(keyring: Arc<dyn Keyring>, key_ref: impl Into<String>) -> Self {
+        Self {
+            keyring,
+            key_ref: key_ref.into(),
+        }
+    }
+}
+
+impl ValueKeys for FixedKeys {
+    fn encrypt_keyring(&self) -> BoxFuture<'_, ParamResult<(Arc<dyn Keyring>, String)>> {
+        Box::pin(std::future::ready(Ok((
+            self.keyring.clone(),
+            self.key_ref.clone(),
+        ))))
+    }
+
+    fn decrypt_keyring(&self) -> BoxFuture<'_, ParamResult<Arc<dyn Keyring>>> {
+        Box::pin(std::future::ready(Ok(self.keyring.clone())))
+    }
+}
+
+/// The CLI's keys: `--key` if given, else the local keyring of the store (its root key is
+/// loaded, and its passphrase asked, only when a secure value is written or read).
+pub struct CliKeys {
+    home: Home,
+    store: Arc<Store>,
+    /// `put --key`: the reference and its spelling as given.
+    encrypt_key: Option<(KeyRef, String)>,
+    /// `get --key …`.
+    decrypt_keys: Vec<KeyRef>,
+    local: Mutex<Option<Arc<LocalKeyStore>>>,
+}
+
+impl fmt::Debug for CliKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CliKeys")
+            .field("home", &self.home)
+            .field("encrypt_key", &self.encrypt_key.as_ref().map(|k| &k.1))
+            .field("decrypt_keys", &self.decrypt_keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn key_error(what: &str, e: impl Into<anyhow::Error>) -> ParamError {
+    ParamError::Key {
+        what: what.to_owned(),
+        source: e.into(),
+    }
+}
+
+impl CliKeys {
+    /// The keys of the store `store` in `home`.
+    pub fn new(
+        home: Home,
+        store: Arc<Store>,
+        encrypt_key: Option<(KeyRef, String)>,
+        decrypt_keys: Vec<KeyRef>,
+    ) -> Self {
+        Self {
+            home,
+            store,
+            encrypt_key,
+            decrypt_keys,
+            local: Mutex::new(None),
+        }
+    }
+
+    /// The local key store, opened now if it is not yet.
+    fn local(&self) -> ParamResult<Arc<LocalKeyStore>> {
+        let mut slot = self
+            .local
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(s) = &*slot {
+            return Ok(s.clone());
+        }
+        let opened = Arc::new(crate::store::open_keys_with(
+            &self.home,
+            self.store.clone(),
+        )?);
+        *slot = Some(opened.clone());
+        Ok(opened)
+    }
+
+    /// The store key (created on first use).
+    async fn store_key(&self) -> ParamResult<Arc<dyn Keyring>> {
+        let local = self.local()?;
+        if local.store().get_key(STORE_KEY_NAME)?.is_none() {
+            match local
+                .create_key(STORE_KEY_NAME, KeySpec::Aes256, None)
+                .await
+            {
+                Ok(_) => tracing::info!(key = STORE_KEY_NAME, "created the store key"),
+                // Another process created it meanwhile.
+                Err(_) if local.store().get_key(STORE_KEY_NAME)?.is_some() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Arc::new(HierarchicalKeyring::new(local, STORE_KEY_NAME)))
+    }
+
+    fn external(&self, key: &KeyRef, purpose: Purpose) -> ParamResult<Arc<dyn Keyring>> {
+        let mut no_local = crate::keys::LocalKeys::new(|| {
+            Err(crate::report::CliError::failure(
+                "internal error: a local key reached the external keyring path",
+            ))
+        });
+        crate::keys::keyring(key, purpose, &mut no_local).map_err(|e| key_error("load the key", e))
+    }
+}
+
+impl ValueKeys for CliKeys {
+    fn encrypt_keyring(&self) -> BoxFuture<'_, ParamResult<(Arc<dyn Keyring>, String)>> {
+        Box::pin(async move {
+            match &self.encrypt_key {
+                None => Ok((self.store_key().await?, format!("local:{STORE_KEY_NAME}"))),
+                Some((KeyRef::Local(k), _)) => {
+                    let local = self.local()?;
+                    if local.store().get_key(&k.name)?.is_none() {
+                        return Err(local.store().no_such_key(&k.name).into());
+                    }
+                    let ring: Arc<dyn Keyring> = Arc::new(HierarchicalKeyring::new(local, &k.name));
+                    Ok((ring, format!("local:{}", k.name)))
+                }
+                Some((key, spelled)) => {
+                    Ok((self.external(key, Purpose::Encrypt)?, spelled.clone()))
+                }
+            }
+        })
+    }
+
+    fn decrypt_keyring(&self) -> BoxFuture<'_, ParamResult<Arc<dyn Keyring>>> {
+        Box::pin(async move {
+            if self.decrypt_keys.is_empty() {
+                let ring: Arc<dyn Keyring> =
+                    Arc::new(HierarchicalKeyring::any_branch_key(self.local()?));
+                return Ok(ring);
+            }
+            let rings = self
+                .decrypt_keys
+                .iter()
+                .map(|k| match k {
+                    KeyRef::Local(l) => {
+                        let ring: Arc<dyn Keyring> =
+                            Arc::new(HierarchicalKeyring::new(self.local()?, &l.name));
+                        Ok(ring)
+                    }
+                    k => self.external(k, Purpose::Decrypt),
+                })
+                .collect::<ParamResult<Vec<_>>>()?;
+            crate::keys::combine(rings, Purpose::Decrypt).map_err(|e| key_error("load the keys", e))
+        })
+    }
+}
+
+/// A version with its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    /// What it is.
+    pub meta: VersionMeta,
+    /// The value (decrypted if it was secure).
+    pub value: SecretValue,
+}
+
+/// A `put`.
+#[derive(Debug, Clone)]
+pub struct PutRequest {
+    /// The parameter.
+    pub name: ParamName,
+    /// The type.
+    pub param_type: ParamType,
+    /// The value.
+    pub value: SecretValue,
+    /// The condition on the name.
+    pub expect: Expect,
+    /// `--label`.
+    pub labels: Vec<Label>,
+    /// `--description`.
+    pub description: Option<String>,
+    /// `--tag`.
+    pub tags: BTreeMap<String, String>,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+    /// The OS user.
+    pub author: String,
+}
+
+/// The parameter service (see [`crate::params`]).
+#[derive(Debug, Clone)]
+pub struct Params {
+    store: Arc<dyn ParamStore>,
+    keys: Arc<dyn ValueKeys>,
+    max_value_bytes: usize,
+}
+
+impl Params {
+    /// The parameters of `store`, with `keys` for secure values; values up to
+    /// `max_value_bytes`.
+    pub fn new(
+        store: Arc<dyn ParamStore>,
+        keys: Arc<dyn ValueKeys>,
+        max_value_bytes: usize,
+    ) -> Self {
+        Self {
+            store,
+            keys,
+            max_value_bytes,
+        }
+    }
+
+    /// The store (for the operations that need no key: `ls`, `history`, `label`, `rm`, …).
+    pub fn store(&self) -> &dyn ParamStore {
+        self.store.as_ref()
+    }
+
+    /// Writes a new version; see [`Expect`]. Secure values are encrypted for the version
+    /// they become, again if another writer came first.
+    ///
+    /// # Errors
+    /// As [`ParamStore::put`]; a value over the limit; the key failed.
+    pub async fn put(&self, req: PutRequest) -> ParamResult<VersionMeta> {
+        if req.value.len() > self.max_value_bytes {
+            return Err(ParamError::TooLarge {
+                len: req.value.len(),
+                max: self.max_value_bytes,
+            });
+        }
+        let mut version = match req.expect {
+            Expect::New => 1,
+            Expect::Version(n) => n
+                .checked_add(1)
+                .ok_or_else(|| ParamError::Usage(format!("--if-version {n} is too large")))?,
+            Expect::Any => match self.store.state(&req.name).await? {
+                Some(s) => s.latest.saturating_add(1),
+                None => 1,
+            },
+        };
+        let keyring = if req.param_type.is_secure() {
+            Some(self.keys.encrypt_keyring().await?)
+        } else {
+            None
+        };
+        for _ in 0..PUT_ATTEMPTS {
+            let (value, key_ref) = match &keyring {
+                Some((ring, key_ref)) => (
+                    StoredValue::Sealed(seal(ring, &req.name, version, &req.value).await?),
+                    Some(key_ref.clone()),
+                ),
+                None => (StoredValue::Clear(req.value.clone()), None),
+            };
+            let new = NewVersion {
+                name: req.name.clone(),
+                version,
+                expect: req.expect,
+                param_type: req.param_type,
+                value,
+                description: req.description.clone(),
+                tags: req.tags.clone(),
+                labels: req.labels.clone(),
+                created_at: crate::time::now_unix(),
+                expires_at: req.expires_at,
+                author: req.author.clone(),
+                key_ref,
+            };
+            match self.store.put(new).await? {
+                PutOutcome::Written(meta) => return Ok(meta),
+                PutOutcome::Stale { latest } => {
+                    tracing::debug!(name = %req.name, version, latest, "another writer came first");
+                    version = latest.saturating_add(1);
+                }
+            }
+        }
+        Err(ParamError::Store(crate::report::CliError::failure(
+            format!("cannot write {}: other writers kept coming first", req.name),
+        )))
+    }
+
+    /// The value of one version. Refuses deleted parameters, destroyed and expired values.
+    ///
+    /// # Errors
+    /// Not found, deleted, destroyed, expired; a secure value that does not decrypt or
+    /// belongs to another row.
+    pub async fn get(&self, sel: &Selector) -> ParamResult<Param> {
+        let stored = self.store.get(&sel.name, &sel.which).await?;
+        if let Some(at) = stored.meta.expires_at {
+            if at <= crate::time::now_unix() {
+                return Err(ParamError::Expired {
+                    name: stored.meta.name,
+                    version: stored.meta.version,
+                    at,
+                });
+            }
+        }
+        let mut ring = None;
+        self.open(stored, &mut ring).await
+    }
+
+    /// The latest value of every parameter under `path` (one query), decrypted; expired
+    /// values are included (see [`VersionMeta::is_expired`]): the caller decides.
+    ///
+    /// # Errors
+    /// The store failed; a secure value does not decrypt.
+    pub async fn get_by_path(&self, path: &ParamPath, recursive: bool) -> ParamResult<Vec<Param>> {
+        let rows = self.store.get_by_path(path, recursive).await?;
+        let mut ring = None;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.open(row, &mut ring).await?);
+        }
+        Ok(out)
+    }
+
+    /// Decrypts (and checks) a stored version; `ring` caches the decryption keyring.
+    ///
+    /// # Errors
+    /// A destroyed value; a secure value that does not decrypt or belongs to another row.
+    pub async fn open(
+        &self,
+        stored: StoredVersion,
+        ring: &mut Option<Arc<dyn MaterialsManager>>,
+    ) -> ParamResult<Param> {
+        let StoredVersion { meta, value } = stored;
+        let value = match value {
+            StoredValue::Clear(v) => v,
+            StoredValue::Destroyed => {
+                return Err(ParamError::Destroyed {
+                    at: meta.destroyed_at.unwrap_or(0),
+                    name: meta.name,
+                    version: meta.version,
+                });
+            }
+            StoredValue::Sealed(message) => {
+                let cmm = match ring {
+                    Some(c) => c.clone(),
+                    None => {
+                        let c: Arc<dyn MaterialsManager> =
+                            Arc::new(DefaultCmm::new(self.keys.decrypt_keyring().await?));
+                        *ring = Some(c.clone());
+                        c
+                    }
+                };
+                unseal(cmm.as_ref(), &meta, &message).await?
+            }
+        };
+        Ok(Param { meta, value })
+    }
+}
+
+/// The encryption context of version `version` of `name`.
+pub fn value_context(name: &ParamName, version: u32) -> EncryptionContext {
+    let mut ctx = EncryptionContext::new();
+    ctx.insert(CONTEXT_NAME, name.as_str());
+    ctx.insert(CONTEXT_VERSION, version.to_string());
+    ctx
+}
+
+async fn seal(
+    ring: &Arc<dyn Keyring>,
+    name: &ParamName,
+    version: u32,
+    value: &SecretValue,
+) -> ParamResult<Vec<u8>> {
+    let cmm: Arc<dyn MaterialsManager> = Arc::new(DefaultCmm::new(ring.clone()));
+    let cfg = EncryptConfig::default()
+        .with_suite(Some(VALUE_SUITE))
+        .with_threads(Threads::Fixed(std::num::NonZeroUsize::MIN));
+    coffer_core::encrypt(
+        cmm,
+        &cfg,
+        &value_context(name, version),
+        value.expose().as_bytes(),
+    )
+    .await
+    .map_err(|e| ParamError::Encrypt {
+        name: name.clone(),
+        source: e.into(),
+    })
+}
+
+async fn unseal(
+    cmm: &dyn MaterialsManager,
+    meta: &VersionMeta,
+    message: &[u8],
+) -> ParamResult<SecretValue> {
+    let cfg = DecryptConfig::default()
+        .with_max_encrypted_data_keys(Some(16))
+        .with_threads(Threads::Fixed(std::num::NonZeroUsize::MIN));
+    let decrypted = coffer_core::decrypt(cmm, &cfg, None, message)
+        .await
+        .map_err(|e| ParamError::Decrypt {
+            name: meta.name.clone(),
+            version: meta.version,
+            key_ref: meta.key_ref.clone(),
+            source: e.into(),
+        })?;
+    let plaintext = Zeroizing::new(decrypted.plaintext);
+    let ctx = &decrypted.context;
+    let (n, v) = (ctx.get(CONTEXT_NAME), ctx.get(CONTEXT_VERSION));
+    let version = meta.version.to_string();
+    if n != Some(meta.name.as_str()) || v != Some(version.as_str()) {
+        return Err(ParamError::WrongRow {
+            name: meta.name.clone(),
+            version: meta.version,
+            found: format!(
+                "{}:{}",
+                n.unwrap_or("(no name)").escape_debug(),
+                v.unwrap_or("(no version)").escape_debug()
+            ),
+        });
+    }
+    SecretValue::from_bytes(plaintext)
+}

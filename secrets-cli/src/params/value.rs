@@ -1,0 +1,178 @@
+//! Parameter values: a secret newtype, and reading a value from a file or stdin.
+
+use std::fmt;
+use std::io::{IsTerminal as _, Read};
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use super::ParamError;
+
+/// Largest value by default (64 KiB), in bytes, after the trailing newline is dropped.
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 64 * 1024;
+
+/// The environment variable that changes the largest value (bytes).
+pub const MAX_VALUE_BYTES_VAR: &str = "COFFER_MAX_VALUE_BYTES";
+
+/// A parameter's value: UTF-8 text, wiped on drop, never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(Zeroizing<String>);
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretValue(<redacted, {} bytes>)", self.0.len())
+    }
+}
+
+impl SecretValue {
+    /// Wraps `s`.
+    pub fn new(s: Zeroizing<String>) -> Self {
+        Self(s)
+    }
+
+    /// A value from bytes that must be UTF-8; the bytes are wiped either way.
+    ///
+    /// # Errors
+    /// [`ParamError::BadValue`] when they are not UTF-8.
+    pub fn from_bytes(mut bytes: Zeroizing<Vec<u8>>) -> Result<Self, ParamError> {
+        // Moved, not copied: the buffer is wiped by whichever owner drops it.
+        match String::from_utf8(std::mem::take(&mut *bytes)) {
+            Ok(s) => Ok(Self(Zeroizing::new(s))),
+            Err(e) => {
+                drop(Zeroizing::new(e.into_bytes()));
+                Err(ParamError::BadValue(
+                    "the value is not UTF-8 text (store binary data as base64)".into(),
+                ))
+            }
+        }
+    }
+
+    /// The text.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The text, still wiped on drop.
+    pub fn into_inner(self) -> Zeroizing<String> {
+        self.0
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the value is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The largest value: `COFFER_MAX_VALUE_BYTES` if set, else [`DEFAULT_MAX_VALUE_BYTES`].
+///
+/// # Errors
+/// A value of the variable that is not a positive whole number.
+pub fn max_value_bytes_from_env() -> Result<usize, ParamError> {
+    match std::env::var(MAX_VALUE_BYTES_VAR) {
+        Err(_) => Ok(DEFAULT_MAX_VALUE_BYTES),
+        Ok(s) => match s.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(ParamError::Usage(format!(
+                "{MAX_VALUE_BYTES_VAR}={s}: expected a positive number of bytes"
+            ))),
+        },
+    }
+}
+
+/// Where a value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueSource<'a> {
+    /// A file.
+    File(&'a Path),
+    /// Standard input (`-`, or nothing given). On a terminal it is asked for without echo.
+    Stdin,
+}
+
+/// Reads a value of at most `max` bytes (after one trailing `\n` or `\r\n` is dropped).
+///
+/// # Errors
+/// Unreadable input, a value over `max` bytes, or not UTF-8.
+pub fn read_value(source: &ValueSource<'_>, max: usize) -> Result<SecretValue, ParamError> {
+    let bytes = match source {
+        ValueSource::File(path) => {
+            let file = std::fs::File::open(path).map_err(|e| {
+                ParamError::BadValue(format!("cannot read {}: {e}", path.display()))
+            })?;
+            read_limited(file, max)
+                .map_err(|e| ParamError::BadValue(format!("cannot read {}: {e}", path.display())))?
+        }
+        ValueSource::Stdin if std::io::stdin().is_terminal() => {
+            let line = rpassword::prompt_password("value (not echoed): ")
+                .map_err(|e| ParamError::BadValue(format!("cannot read the value: {e}")))?;
+            Zeroizing::new(line.into_bytes())
+        }
+        ValueSource::Stdin => read_limited(std::io::stdin().lock(), max)
+            .map_err(|e| ParamError::BadValue(format!("cannot read stdin: {e}")))?,
+    };
+    finish(bytes, max)
+}
+
+/// Drops one trailing newline, checks the size and the encoding.
+///
+/// # Errors
+/// Over `max` bytes; not UTF-8.
+pub fn finish(mut bytes: Zeroizing<Vec<u8>>, max: usize) -> Result<SecretValue, ParamError> {
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
+    if bytes.len() > max {
+        return Err(ParamError::TooLarge {
+            len: bytes.len(),
+            max,
+        });
+    }
+    SecretValue::from_bytes(bytes)
+}
+
+/// Reads at most `max + 3` bytes (enough to see a value over `max` with its newline) into a
+/// buffer that is wiped on drop.
+fn read_limited(r: impl Read, max: usize) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let limit = u64::try_from(max.saturating_add(3)).unwrap_or(u64::MAX);
+    let mut buf = Zeroizing::new(Vec::with_capacity(max.min(64 * 1024) + 3));
+    // The Vec may reallocate while reading, leaving unwiped copies; reserve up front for
+    // the usual sizes so that it does not.
+    r.take(limit).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn newline_and_limit() {
+        let v = |s: &[u8], max| finish(Zeroizing::new(s.to_vec()), max);
+        assert_eq!(v(b"abc\n", 3).unwrap().expose(), "abc");
+        assert_eq!(v(b"abc\r\n", 3).unwrap().expose(), "abc");
+        assert_eq!(v(b"abc\n\n", 10).unwrap().expose(), "abc\n");
+        assert_eq!(v(b"", 10).unwrap().expose(), "");
+        assert!(matches!(
+            v(b"abcd", 3),
+            Err(ParamError::TooLarge { len: 4, max: 3 })
+        ));
+        assert!(matches!(v(&[0xff], 3), Err(ParamError::BadValue(_))));
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let s = SecretValue::new(Zeroizing::new("hunter2".into()));
+        let d = format!("{s:?}");
+        assert!(!d.contains("hunter2"), "{d}");
+        assert_eq!(d, "SecretValue(<redacted, 7 bytes>)");
+    }
+}

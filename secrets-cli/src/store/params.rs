@@ -1,0 +1,843 @@
+//! [`SqliteParamStore`]: the parameter store in `coffer.db` (schema version 2, see
+//! [`crate::store`]).
+//!
+//! Every write is one `BEGIN IMMEDIATE` transaction, so concurrent writers (processes)
+//! serialize on SQLite's write lock; the new version's number is checked against
+//! `params.latest` inside it, and `(name, version)` is the primary key of `param_versions`,
+//! so no version is lost or written twice. Reads of more than one statement run in one
+//! (deferred) transaction: one snapshot.
+//!
+//! Names below a path are found by a range on the primary key: every name below `/a/b` lies
+//! between `/a/b/` and `/a/b0` (`0` follows `/` in ASCII), which `LIKE` could not say exactly
+//! (`_` is a wildcard there and a name character here).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use coffer_core::keyring::BoxFuture;
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
+use zeroize::Zeroizing;
+
+use super::{Store, corrupt, db_error};
+use crate::home::Home;
+use crate::params::{
+    Destroyed, Expect, Label, LabelMove, Listing, NewVersion, ParamError, ParamName, ParamPath,
+    ParamResult, ParamState, ParamStore, ParamSummary, ParamType, PutOutcome, SecretValue,
+    StoredValue, StoredVersion, VersionMeta, Which,
+};
+use crate::report::CliError;
+
+/// The parameters of an SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteParamStore {
+    store: Arc<Store>,
+}
+
+/// The columns of a version, as `v` (`param_versions`), with its labels.
+const COLUMNS: &str = "v.name, v.version, v.type, v.value, v.key_ref, v.description, v.tags,
+    v.created_at, v.author, v.expires_at, v.destroyed_at,
+    (SELECT group_concat(l.label, ',') FROM param_labels l
+      WHERE l.name = v.name AND l.version = v.version)";
+
+/// A version row as SQLite returns it (see [`COLUMNS`]).
+struct RawVersion {
+    name: String,
+    version: i64,
+    param_type: String,
+    value: Option<Zeroizing<Vec<u8>>>,
+    key_ref: Option<String>,
+    description: Option<String>,
+    tags: String,
+    created_at: i64,
+    author: String,
+    expires_at: Option<i64>,
+    destroyed_at: Option<i64>,
+    labels: Option<String>,
+}
+
+fn raw_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawVersion> {
+    Ok(RawVersion {
+        name: r.get(0)?,
+        version: r.get(1)?,
+        param_type: r.get(2)?,
+        value: r.get::<_, Option<Vec<u8>>>(3)?.map(Zeroizing::new),
+        key_ref: r.get(4)?,
+        description: r.get(5)?,
+        tags: r.get(6)?,
+        created_at: r.get(7)?,
+        author: r.get(8)?,
+        expires_at: r.get(9)?,
+        destroyed_at: r.get(10)?,
+        labels: r.get(11)?,
+    })
+}
+
+/// `/a/b/` and `/a/b0`: every name below `/a/b` is strictly between them.
+fn range(path: &ParamPath) -> (String, String) {
+    let prefix = path.prefix();
+    let mut end = prefix[..prefix.len() - 1].to_owned();
+    end.push('0');
+    (prefix, end)
+}
+
+impl SqliteParamStore {
+    /// The parameters of `store`.
+    pub fn new(store: Arc<Store>) -> Self {
+        Self { store }
+    }
+
+    /// Opens the store of `home` (which must exist).
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open(home: &Home) -> Result<Self, CliError> {
+        Ok(Self::new(Arc::new(Store::open(home)?)))
+    }
+
+    /// The underlying store (for its keys).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> ParamError + '_ {
+        |e| ParamError::Store(db_error(&self.store.path, e))
+    }
+
+    fn bad(&self, name: &str, what: &str) -> ParamError {
+        ParamError::Store(corrupt(
+            &self.store.path,
+            format!("parameter `{}`: {what}", name.escape_debug()),
+        ))
+    }
+
+    fn version_meta(&self, raw: RawVersion) -> ParamResult<StoredVersion> {
+        let bad = |what: &str| self.bad(&raw.name, what);
+        let name = ParamName::parse(&raw.name).map_err(|_| bad("bad name"))?;
+        let version = u32::try_from(raw.version).map_err(|_| bad("bad version number"))?;
+        let param_type = ParamType::parse(&raw.param_type).map_err(|_| bad("bad type"))?;
+        let tags: BTreeMap<String, String> =
+            serde_json::from_str(&raw.tags).map_err(|_| bad("bad tags"))?;
+        let mut labels: Vec<String> = raw
+            .labels
+            .as_deref()
+            .map(|l| l.split(',').map(str::to_owned).collect())
+            .unwrap_or_default();
+        labels.sort();
+        let value = match (raw.value, raw.destroyed_at, param_type.is_secure()) {
+            (None, Some(_), _) => StoredValue::Destroyed,
+            (Some(v), None, true) => StoredValue::Sealed(v.to_vec()),
+            (Some(v), None, false) => StoredValue::Clear(
+                SecretValue::from_bytes(v).map_err(|_| bad("a value that is not UTF-8"))?,
+            ),
+            _ => return Err(bad("value and destruction disagree")),
+        };
+        Ok(StoredVersion {
+            meta: VersionMeta {
+                name,
+                version,
+                param_type,
+                created_at: raw.created_at,
+                author: raw.author,
+                description: raw.description,
+                tags,
+                labels,
+                expires_at: raw.expires_at,
+                destroyed_at: raw.destroyed_at,
+                key_ref: raw.key_ref,
+            },
+            value,
+        })
+    }
+
+    /// The `params` row of `name`.
+    fn state_in(&self, conn: &Connection, name: &ParamName) -> ParamResult<Option<ParamState>> {
+        let row: Option<(i64, i64, Option<i64>)> = conn
+            .query_row(
+                "SELECT latest, created_at, deleted_at FROM params WHERE name = ?1",
+                [name.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(self.err())?;
+        row.map(|(latest, created_at, deleted_at)| {
+            Ok(ParamState {
+                name: name.clone(),
+                latest: u32::try_from(latest)
+                    .map_err(|_| self.bad(name.as_str(), "bad latest version"))?,
+                created_at,
+                deleted_at,
+            })
+        })
+        .transpose()
+    }
+
+    /// The state of a parameter that must exist and not be deleted.
+    fn live_state(&self, conn: &Connection, name: &ParamName) -> ParamResult<ParamState> {
+        let state = self
+            .state_in(conn, name)?
+            .ok_or_else(|| ParamError::NotFound(name.clone()))?;
+        if let Some(at) = state.deleted_at {
+            return Err(ParamError::Deleted {
+                name: name.clone(),
+                at,
+            });
+        }
+        Ok(state)
+    }
+
+    fn version_in(
+        &self,
+        conn: &Connection,
+        name: &ParamName,
+        version: u32,
+    ) -> ParamResult<Option<StoredVersion>> {
+        let raw = conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM param_versions v WHERE v.name = ?1 AND v.version = ?2"
+                ),
+                params![name.as_str(), version],
+                raw_version,
+            )
+            .optional()
+            .map_err(self.err())?;
+        raw.map(|r| self.version_meta(r)).transpose()
+    }
+
+    fn put_sync(&self, new: NewVersion) -> ParamResult<PutOutcome> {
+        let name = &new.name;
+        match (&new.value, new.param_type.is_secure()) {
+            (StoredValue::Sealed(_), true) | (StoredValue::Clear(_), false) => {}
+            _ => {
+                return Err(ParamError::Store(CliError::failure(format!(
+                    "internal error: a {} value of {name} in the wrong form",
+                    new.param_type
+                ))));
+            }
+        }
+        let err = self.err();
+        let mut conn = self.store.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let state = self.state_in(&tx, name)?;
+        if let Some(ParamState {
+            deleted_at: Some(at),
+            ..
+        }) = state
+        {
+            return Err(ParamError::Deleted {
+                name: name.clone(),
+                at,
+            });
+        }
+        let latest = state.as_ref().map(|s| s.latest);
+        match (new.expect, latest) {
+            (Expect::New, Some(latest)) => {
+                return Err(ParamError::Exists {
+                    name: name.clone(),
+                    latest,
+                });
+            }
+            (Expect::Version(n), actual) if actual != Some(n) => {
+                return Err(ParamError::VersionMismatch {
+                    name: name.clone(),
+                    expected: n,
+                    actual,
+                });
+            }
+            _ => {}
+        }
+        let follows = latest.unwrap_or(0);
+        if Some(new.version) != follows.checked_add(1) {
+            if new.expect == Expect::Any {
+                return Ok(PutOutcome::Stale { latest: follows });
+            }
+            return Err(ParamError::Store(CliError::failure(format!(
+                "internal error: version {} of {name} does not follow version {follows}",
+                new.version
+            ))));
+        }
+        if latest.is_none() {
+            tx.execute(
+                "INSERT INTO params (name, parent, latest, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    name.as_str(),
+                    name.parent().as_str(),
+                    new.version,
+                    new.created_at
+                ],
+            )
+            .map_err(&err)?;
+        } else {
+            tx.execute(
+                "UPDATE params SET latest = ?2 WHERE name = ?1",
+                params![name.as_str(), new.version],
+            )
+            .map_err(&err)?;
+        }
+        let value: &[u8] = match &new.value {
+            StoredValue::Clear(v) => v.expose().as_bytes(),
+            StoredValue::Sealed(m) => m,
+            StoredValue::Destroyed => &[],
+        };
+        let tags = serde_json::to_string(&new.tags)
+            .map_err(|e| ParamError::Store(CliError::failure(format!("tags: {e}"))))?;
+        tx.execute(
+            "INSERT INTO param_versions (name, version, type, value, key_ref, description, tags,
+                                         created_at, author, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                name.as_str(),
+                new.version,
+                new.param_type.as_str(),
+                value,
+                new.key_ref,
+                new.description,
+                tags,
+                new.created_at,
+                new.author,
+                new.expires_at
+            ],
+        )
+        .map_err(&err)?;
+        let mut labels: Vec<String> = Vec::with_capacity(new.labels.len());
+        for label in &new.labels {
+            tx.execute(
+                "INSERT INTO param_labels (name, label, version) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name, label) DO UPDATE SET version = excluded.version",
+                params![name.as_str(), label.as_str(), new.version],
+            )
+            .map_err(&err)?;
+            labels.push(label.as_str().to_owned());
+        }
+        super::test_pause("put: in transaction");
+        tx.commit().map_err(&err)?;
+        labels.sort();
+        labels.dedup();
+        Ok(PutOutcome::Written(VersionMeta {
+            name: new.name,
+            version: new.version,
+            param_type: new.param_type,
+            created_at: new.created_at,
+            author: new.author,
+            description: new.description,
+            tags: new.tags,
+            labels,
+            expires_at: new.expires_at,
+            destroyed_at: None,
+            key_ref: new.key_ref,
+        }))
+    }
+
+    fn get_sync(&self, name: &ParamName, which: &Which) -> ParamResult<StoredVersion> {
+        let err = self.err();
+        let mut conn = self.store.lock();
+        let tx = conn.transaction().map_err(&err)?;
+        let state = self.live_state(&tx, name)?;
+        let version = match which {
+            Which::Latest => state.latest,
+            Which::Version(v) => *v,
+            Which::Label(label) => {
+                let v: Option<i64> = tx
+                    .query_row(
+                        "SELECT version FROM param_labels WHERE name = ?1 AND label = ?2",
+                        params![name.as_str(), label.as_str()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(&err)?;
+                let v = v.ok_or_else(|| ParamError::NoLabel {
+                    name: name.clone(),
+                    label: label.clone(),
+                })?;
+                u32::try_from(v).map_err(|_| self.bad(name.as_str(), "bad label version"))?
+            }
+        };
+        self.version_in(&tx, name, version)?
+            .ok_or_else(|| ParamError::NoVersion {
+                name: name.clone(),
+                version,
+                latest: state.latest,
+            })
+    }
+
+    fn get_by_path_sync(
+        &self,
+        path: &ParamPath,
+        recursive: bool,
+    ) -> ParamResult<Vec<StoredVersion>> {
+        let err = self.err();
+        let conn = self.store.lock();
+        let base = format!(
+            "SELECT {COLUMNS} FROM params p
+             JOIN param_versions v ON v.name = p.name AND v.version = p.latest
+             WHERE p.deleted_at IS NULL AND v.destroyed_at IS NULL"
+        );
+        let rows: Vec<RawVersion> = if recursive {
+            let (lo, hi) = range(path);
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "{base} AND p.name > ?1 AND p.name < ?2 ORDER BY p.name"
+                ))
+                .map_err(&err)?;
+            stmt.query_map(params![lo, hi], raw_version)
+                .and_then(Iterator::collect)
+                .map_err(&err)?
+        } else {
+            let mut stmt = conn
+                .prepare_cached(&format!("{base} AND p.parent = ?1 ORDER BY p.name"))
+                .map_err(&err)?;
+            stmt.query_map([path.as_str()], raw_version)
+                .and_then(Iterator::collect)
+                .map_err(&err)?
+        };
+        drop(conn);
+        rows.into_iter().map(|r| self.version_meta(r)).collect()
+    }
+
+    fn list_sync(&self, path: &ParamPath, recursive: bool) -> ParamResult<Listing> {
+        let err = self.err();
+        let mut conn = self.store.lock();
+        let tx = conn.transaction().map_err(&err)?;
+        let base = format!(
+            "SELECT {COLUMNS}, p.created_at FROM params p
+             JOIN param_versions v ON v.name = p.name AND v.version = p.latest
+             WHERE p.deleted_at IS NULL"
+        );
+        let (lo, hi) = range(path);
+        let with_created = |r: &rusqlite::Row<'_>| Ok((raw_version(r)?, r.get::<_, i64>(12)?));
+        let rows: Vec<(RawVersion, i64)> = if recursive {
+            let mut stmt = tx
+                .prepare(&format!(
+                    "{base} AND p.name > ?1 AND p.name < ?2 ORDER BY p.name"
+                ))
+                .map_err(&err)?;
+            stmt.query_map(params![lo, hi], with_created)
+                .and_then(Iterator::collect)
+                .map_err(&err)?
+        } else {
+            let mut stmt = tx
+                .prepare(&format!("{base} AND p.parent = ?1 ORDER BY p.name"))
+                .map_err(&err)?;
+            stmt.query_map([path.as_str()], with_created)
+                .and_then(Iterator::collect)
+                .map_err(&err)?
+        };
+        let mut subpaths = BTreeSet::new();
+        if !recursive {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT DISTINCT parent FROM params
+                     WHERE deleted_at IS NULL AND parent > ?1 AND parent < ?2",
+                )
+                .map_err(&err)?;
+            let parents: Vec<String> = stmt
+                .query_map(params![lo, hi], |r| r.get(0))
+                .and_then(Iterator::collect)
+                .map_err(&err)?;
+            for parent in parents {
+                let rest = parent.get(lo.len()..).unwrap_or_default();
+                let first = rest.split('/').next().unwrap_or_default();
+                let sub = ParamPath::parse(&format!("{lo}{first}"))
+                    .map_err(|_| self.bad(&parent, "bad path"))?;
+                subpaths.insert(sub);
+            }
+        }
+        drop(tx);
+        drop(conn);
+        let params = rows
+            .into_iter()
+            .map(|(raw, created_at)| {
+                Ok(ParamSummary {
+                    latest: self.version_meta(raw)?.meta,
+                    created_at,
+                })
+            })
+            .collect::<ParamResult<Vec<_>>>()?;
+        Ok(Listing {
+            params,
+            subpaths: subpaths.into_iter().collect(),
+        })
+    }
+
+    fn history_sync(&self, name: &ParamName) -> ParamResult<(ParamState, Vec<VersionMeta>)> {
+        let err = self.err();
+        let mut conn = self.store.lock();
+        let tx = conn.transaction().map_err(&err)?;
+        let state = self
+            .state_in(&tx, name)?
+            .ok_or_else(|| ParamError::NotFound(name.clone()))?;
+        let rows: Vec<RawVersion> = {
+            let mut stmt = tx
+                .prepare(&format!(
+                    "SELECT {COLUMNS} FROM param_versions v WHERE v.name = ?1 ORDER BY v.version"
+                ))
+                .map_err(&err)?;
+            stmt.query_map([name.as_str()], raw_version)
+                .and_then(Iterator::collect)
+                .map_err(&err)?
+        };
+        drop(tx);
+        drop(conn);
+        let versions = rows
+            .into_iter()
+            .map(|r| self.version_meta(r).map(|v| v.meta))
+            .collect::<ParamResult<Vec<_>>>()?;
+        Ok((state, versions))
+    }
+
+    fn label_sync(
+        &self,
+        name: &ParamName,
+        version: u32,
+        labels: &[Label],
+    ) -> ParamResult<Vec<LabelMove>> {
+        let err = self.err();
+        let mut conn = self.store.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let state = self.live_state(&tx, name)?;
+        let target = self
+            .version_in(&tx, name, version)?
+            .ok_or_else(|| ParamError::NoVersion {
+                name: name.clone(),
+                version,
+                latest: state.latest,
+            })?;
+        if let Some(at) = target.meta.destroyed_at {
+            return Err(ParamError::Destroyed {
+                name: name.clone(),
+                version,
+                at,
+            });
+        }
+        let mut moves = Vec::with_capacity(labels.len());
+        for label in labels {
+            let from: Option<i64> = tx
+                .query_row(
+                    "SELECT version FROM param_labels WHERE name = ?1 AND label = ?2",
+                    params![name.as_str(), label.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(&err)?;
+            tx.execute(
+                "INSERT INTO param_labels (name, label, version) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name, label) DO UPDATE SET version = excluded.version",
+                params![name.as_str(), label.as_str(), version],
+            )
+            .map_err(&err)?;
+            moves.push(LabelMove {
+                label: label.clone(),
+                from: from.and_then(|v| u32::try_from(v).ok()),
+                to: version,
+            });
+        }
+        tx.commit().map_err(&err)?;
+        Ok(moves)
+    }
+
+    fn unlabel_sync(&self, name: &ParamName, labels: &[Label]) -> ParamResult<Vec<(Label, u32)>> {
+        let err = self.err();
+        let mut conn = self.store.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        self.live_state(&tx, name)?;
+        let mut removed = Vec::with_capacity(labels.len());
+        for label in labels {
+            let v: Option<i64> = tx
+                .query_row(
+                    "DELETE FROM param_labels WHERE name = ?1 AND label = ?2 RETURNING version",
+                    params![name.as_str(), label.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(&err)?;
+            let Some(v) = v else {
+                return Err(ParamError::NoLabel {
+                    name: name.clone(),
+                    label: label.clone(),
+                });
+            };
+            removed.push((
+                label.clone(),
+                u32::try_from(v).map_err(|_| self.bad(name.as_str(), "bad label version"))?,
+            ));
+        }
+        tx.commit().map_err(&err)?;
+        Ok(removed)
+    }
+
+    fn set_deleted(&self, name: &ParamName, deleted: Option<i64>) -> ParamResult<()> {
+        let err = self.err();
+        let mut conn = self.store.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let state = self
+            .state_in(&tx, name)?
+            .ok_or_else(|| ParamError::NotFound(name.clone()))?;
+        match (state.deleted_at, deleted) {
+            (Some(at), Some(_)) => {
+                return Err(ParamError::Deleted {
+                    name: name.clone(),
+                    at,
+                });
+            }
+            (None, None) => return Err(ParamError::NotDeleted(name.clone())),
+            _ => {}
+        }
+        tx.execute(
+            "UPDATE params SET deleted_at = ?2 WHERE name = ?1",
+            params![name.as_str(), deleted],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)
+    }
+
+    fn destroy_sync(
+        &self,
+        name: &ParamName,
+        version: Option<u32>,
+        now: i64,
+    ) -> ParamResult<Destroyed> {
+        let err = self.err();
+        let mut conn = self.store.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let state = self
+            .state_in(&tx, name)?
+            .ok_or_else(|| ParamError::NotFound(name.clone()))?;
+        let destroyed = match version {
+            None => {
+                let versions: Vec<u32> = {
+                    let mut stmt = tx
+                        .prepare(
+                            "SELECT version FROM param_versions
+                             WHERE name = ?1 AND destroyed_at IS NULL ORDER BY version",
+                        )
+                        .map_err(&err)?;
+                    stmt.query_map([name.as_str()], |r| r.get(0))
+                        .and_then(Iterator::collect)
+                        .map_err(&err)?
+                };
+                for sql in [
+                    "DELETE FROM param_labels WHERE name = ?1",
+                    "DELETE FROM param_versions WHERE name = ?1",
+                    "DELETE FROM params WHERE name = ?1",
+                ] {
+                    tx.execute(sql, [name.as_str()]).map_err(&err)?;
+                }
+                Destroyed {
+                    name: name.clone(),
+                    versions,
+                    whole: true,
+                }
+            }
+            Some(v) => {
+                let row = self
+                    .version_in(&tx, name, v)?
+                    .ok_or_else(|| ParamError::NoVersion {
+                        name: name.clone(),
+                        version: v,
+                        latest: state.latest,
+                    })?;
+                if let Some(at) = row.meta.destroyed_at {
+                    return Err(ParamError::Destroyed {
+                        name: name.clone(),
+                        version: v,
+                        at,
+                    });
+                }
+                tx.execute(
+                    "UPDATE param_versions SET value = NULL, destroyed_at = ?3
+                     WHERE name = ?1 AND version = ?2",
+                    params![name.as_str(), v, now],
+                )
+                .map_err(&err)?;
+                tx.execute(
+                    "DELETE FROM param_labels WHERE name = ?1 AND version = ?2",
+                    params![name.as_str(), v],
+                )
+                .map_err(&err)?;
+                Destroyed {
+                    name: name.clone(),
+                    versions: vec![v],
+                    whole: false,
+                }
+            }
+        };
+        tx.commit().map_err(&err)?;
+        // The old pages were zeroed (secure_delete); copy the WAL into the database and empty
+        // it, so the destroyed value does not linger there either. Another reader may hold
+        // the WAL open: then it is emptied at a later checkpoint.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+            tracing::debug!("checkpoint after destroy: {e}");
+        }
+        Ok(destroyed)
+    }
+}
+
+impl ParamStore for SqliteParamStore {
+    fn location(&self) -> String {
+        format!("sqlite://{}", self.store.path.display())
+    }
+
+    fn state<'a>(&'a self, name: &'a ParamName) -> BoxFuture<'a, ParamResult<Option<ParamState>>> {
+        Box::pin(async move {
+            let conn = self.store.lock();
+            self.state_in(&conn, name)
+        })
+    }
+
+    fn put(&self, new: NewVersion) -> BoxFuture<'_, ParamResult<PutOutcome>> {
+        Box::pin(async move { self.put_sync(new) })
+    }
+
+    fn get<'a>(
+        &'a self,
+        name: &'a ParamName,
+        which: &'a Which,
+    ) -> BoxFuture<'a, ParamResult<StoredVersion>> {
+        Box::pin(async move { self.get_sync(name, which) })
+    }
+
+    fn get_by_path<'a>(
+        &'a self,
+        path: &'a ParamPath,
+        recursive: bool,
+    ) -> BoxFuture<'a, ParamResult<Vec<StoredVersion>>> {
+        Box::pin(async move { self.get_by_path_sync(path, recursive) })
+    }
+
+    fn list<'a>(
+        &'a self,
+        path: &'a ParamPath,
+        recursive: bool,
+    ) -> BoxFuture<'a, ParamResult<Listing>> {
+        Box::pin(async move { self.list_sync(path, recursive) })
+    }
+
+    fn history<'a>(
+        &'a self,
+        name: &'a ParamName,
+    ) -> BoxFuture<'a, ParamResult<(ParamState, Vec<VersionMeta>)>> {
+        Box::pin(async move { self.history_sync(name) })
+    }
+
+    fn label<'a>(
+        &'a self,
+        name: &'a ParamName,
+        version: u32,
+        labels: &'a [Label],
+    ) -> BoxFuture<'a, ParamResult<Vec<LabelMove>>> {
+        Box::pin(async move { self.label_sync(name, version, labels) })
+    }
+
+    fn unlabel<'a>(
+        &'a self,
+        name: &'a ParamName,
+        labels: &'a [Label],
+    ) -> BoxFuture<'a, ParamResult<Vec<(Label, u32)>>> {
+        Box::pin(async move { self.unlabel_sync(name, labels) })
+    }
+
+    fn delete<'a>(&'a self, name: &'a ParamName, now: i64) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(async move { self.set_deleted(name, Some(now)) })
+    }
+
+    fn restore<'a>(&'a self, name: &'a ParamName) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(async move { self.set_deleted(name, None) })
+    }
+
+    fn destroy<'a>(
+        &'a self,
+        name: &'a ParamName,
+        version: Option<u32>,
+        now: i64,
+    ) -> BoxFuture<'a, ParamResult<Destroyed>> {
+        Box::pin(async move { self.destroy_sync(name, version, now) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+    use crate::params::conformance::{self, Open};
+
+    fn fresh() -> Open {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("home"));
+        home.create_dir().unwrap();
+        drop(Store::create(&home).unwrap());
+        let path = home.store_path();
+        Box::new(move || {
+            let _keep = &dir;
+            let store: Arc<dyn ParamStore> = Arc::new(SqliteParamStore::new(Arc::new(
+                Store::open_file(path.clone()).unwrap(),
+            )));
+            store
+        })
+    }
+
+    #[test]
+    fn conformance_suite() {
+        conformance::run_all(&fresh);
+    }
+
+    #[test]
+    fn ranges_bound_the_names_below_a_path() {
+        let (lo, hi) = range(&ParamPath::parse("/a/b").unwrap());
+        assert_eq!((lo.as_str(), hi.as_str()), ("/a/b/", "/a/b0"));
+        let (lo, hi) = range(&ParamPath::root());
+        assert_eq!((lo.as_str(), hi.as_str()), ("/", "0"));
+    }
+
+    #[test]
+    fn a_version_1_store_is_migrated_and_keeps_its_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("coffer.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(super::super::MIGRATIONS[0]).unwrap();
+            c.execute_batch(
+                "PRAGMA user_version = 1;
+                 INSERT INTO meta VALUES ('schema', '1');
+                 INSERT INTO keys VALUES ('k', 'aes-256', 0, 'enabled', NULL, 1, 1);",
+            )
+            .unwrap();
+        }
+        let store = Arc::new(Store::open_file(path.clone()).unwrap());
+        assert_eq!(store.meta("schema").unwrap().as_deref(), Some("2"));
+        assert!(store.get_key("k").unwrap().is_some());
+        let params = SqliteParamStore::new(store);
+        let name = ParamName::parse("/x").unwrap();
+        assert!(
+            futures::executor::block_on(params.state(&name))
+                .unwrap()
+                .is_none()
+        );
+        let v: u32 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 2);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("coffer.db");
+        let junk = vec![0x5a_u8; 8192];
+        std::fs::write(&path, &junk).unwrap();
+        let e = Store::open_file(path.clone()).unwrap_err();
+        assert!(e.to_string().contains("not an SQLite database"), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), junk);
+    }
+}
