@@ -223,6 +223,9 @@ pub enum Command {
     /// Print the parameters under --path as dotenv, JSON, YAML or shell `export` lines.
     #[command(after_help = EXEC_HELP)]
     Export(ExportArgs),
+    /// Show or check the store's audit log (writes, key operations, reads of secure values).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
     #[command(
         after_help = "Install, for example:\n  coffer completions bash > ~/.local/share/bash-completion/completions/coffer\n  coffer completions zsh > \"${fpath[1]}/_coffer\"\n  coffer completions fish > ~/.config/fish/completions/coffer.fish"
@@ -339,6 +342,15 @@ pub struct InitArgs {
     /// terminal; never from the command line).
     #[arg(long)]
     pub passphrase: bool,
+}
+
+/// `coffer audit …`.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum AuditCommand {
+    /// Print the log: sequence number, time, user, verb, name and detail (never a value).
+    Ls,
+    /// Recompute the hash chain: reports OK and the count, or the first bad entry (exit 1).
+    Verify,
 }
 
 /// `coffer key …`.

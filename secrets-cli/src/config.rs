@@ -58,6 +58,8 @@ pub enum CommandSettings {
     Exec(crate::commands::exec::ExecSettings),
     /// `coffer export`.
     Export(crate::commands::exec::ExportSettings),
+    /// `coffer audit ls|verify`.
+    Audit(crate::cli::AuditCommand),
     /// `coffer completions SHELL`.
     Completions(clap_complete::Shell),
     /// `coffer man`.
@@ -379,6 +381,7 @@ impl Settings {
                 selection: selection(a.selection)?,
                 format: a.format,
             }),
+            Command::Audit(a) => CommandSettings::Audit(a),
             Command::Completions { shell } => CommandSettings::Completions(shell),
             Command::Man => CommandSettings::Man,
         };
@@ -436,6 +439,7 @@ impl Settings {
             | CommandSettings::Init(_)
             | CommandSettings::Key(_)
             | CommandSettings::Param(_)
+            | CommandSettings::Audit(_)
             | CommandSettings::Exec(_) => false,
             CommandSettings::Completions(_) | CommandSettings::Man | CommandSettings::Export(_) => {
                 true

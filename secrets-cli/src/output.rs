@@ -1106,3 +1106,82 @@ mod tests {
         assert!(!json.contains("AQID"), "ciphertext must not appear: {json}");
     }
 }
+
+/// `audit ls --output json`: one per entry.
+#[derive(Debug, Serialize)]
+pub struct AuditEntryWire {
+    /// Always `"audit_entry"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// 1, 2, …
+    pub seq: i64,
+    /// RFC 3339.
+    pub at: String,
+    /// The OS user.
+    pub user: String,
+    /// `put`, `get-secure`, `key-rotate`, …
+    pub verb: String,
+    /// The parameter or key.
+    pub name: String,
+    /// Version numbers, labels (never a value).
+    pub detail: String,
+    /// The entry's hash (hex).
+    pub hash: String,
+}
+
+impl AuditEntryWire {
+    /// The wire form of `e`.
+    pub fn new(e: &crate::store::audit::AuditEntry) -> Self {
+        Self {
+            kind: "audit_entry",
+            schema: SCHEMA,
+            seq: e.seq,
+            at: crate::time::format_rfc3339(e.at),
+            user: e.user.clone(),
+            verb: e.verb.clone(),
+            name: e.name.clone(),
+            detail: e.detail.clone(),
+            hash: hex::encode(&e.hash),
+        }
+    }
+
+    /// Aligned text lines: `SEQ  TIME  USER  VERB  NAME  DETAIL`.
+    pub fn table(entries: &[Self]) -> String {
+        let w =
+            |f: fn(&Self) -> usize, min: usize| entries.iter().map(f).max().unwrap_or(0).max(min);
+        let (ws, wu, wv, wn) = (
+            w(|e| e.seq.to_string().len(), 3),
+            w(|e| e.user.chars().count(), 4),
+            w(|e| e.verb.len(), 4),
+            w(|e| e.name.chars().count(), 4),
+        );
+        let mut s = format!(
+            "{:>ws$}  {:<20}  {:<wu$}  {:<wv$}  {:<wn$}  DETAIL\n",
+            "SEQ", "TIME", "USER", "VERB", "NAME"
+        );
+        for e in entries {
+            let line = format!(
+                "{:>ws$}  {:<20}  {:<wu$}  {:<wv$}  {:<wn$}  {}",
+                e.seq, e.at, e.user, e.verb, e.name, e.detail
+            );
+            let _ = writeln!(s, "{}", line.trim_end());
+        }
+        s
+    }
+}
+
+/// `audit verify --output json` when the chain holds.
+#[derive(Debug, Serialize)]
+pub struct AuditVerifiedWire {
+    /// Always `"audit_verified"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// Always `true` (a broken chain is an error).
+    pub ok: bool,
+    /// How many entries.
+    pub entries: u64,
+}

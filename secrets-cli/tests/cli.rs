@@ -1374,6 +1374,8 @@ mod parallel {
     }
 }
 
+#[path = "cli/audit.rs"]
+mod audit;
 #[path = "cli/exec.rs"]
 mod exec;
 #[path = "cli/keys.rs"]

@@ -1,5 +1,6 @@
 //! The verbs. Each takes its resolved settings; `main.rs` runs them on an executor.
 
+mod audit;
 mod decrypt;
 mod encrypt;
 pub mod exec;
@@ -40,6 +41,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         CommandSettings::Param(p) => params::run(settings, p).await,
         CommandSettings::Exec(s) => exec::exec(settings, s).await,
         CommandSettings::Export(s) => exec::export(settings, s).await,
+        CommandSettings::Audit(a) => audit::run(settings, *a),
         CommandSettings::Completions(shell) => completions(*shell),
         CommandSettings::Man => man_page(),
     }

@@ -360,6 +360,18 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
         version: Option<u32>,
         now: i64,
     ) -> BoxFuture<'a, ParamResult<Destroyed>>;
+
+    /// Records reads of secure values in the store's audit log, one entry (`get-secure`) per
+    /// `(name, version)`, all in one transaction; `context` (`by path /app`, or empty) goes
+    /// into each entry's detail. A store without an audit log does nothing (the default).
+    fn record_secure_reads<'a>(
+        &'a self,
+        reads: &'a [(ParamName, u32)],
+        context: &'a str,
+    ) -> BoxFuture<'a, ParamResult<()>> {
+        let _ = (reads, context);
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// Why a parameter operation failed.

@@ -323,6 +323,7 @@ impl Params {
     }
 
     /// The value of one version. Refuses deleted parameters, destroyed and expired values.
+    /// A secure value read is recorded in the audit log (`get-secure`) before it is returned.
     ///
     /// # Errors
     /// Not found, deleted, destroyed, expired; a secure value that does not decrypt or
@@ -339,11 +340,19 @@ impl Params {
             }
         }
         let mut ring = None;
-        self.open(stored, &mut ring).await
+        let secure = stored.meta.param_type.is_secure();
+        let param = self.open(stored, &mut ring).await?;
+        if secure {
+            let read = [(param.meta.name.clone(), param.meta.version)];
+            self.store.record_secure_reads(&read, "").await?;
+        }
+        Ok(param)
     }
 
     /// The latest value of every parameter under `path` (one query), decrypted; expired
-    /// values are included (see [`VersionMeta::is_expired`]): the caller decides.
+    /// values are included (see [`VersionMeta::is_expired`]): the caller decides. Each
+    /// secure value read is recorded in the audit log (one `get-secure` entry per value, all
+    /// in one transaction) before the values are returned.
     ///
     /// # Errors
     /// The store failed; a secure value does not decrypt.
@@ -354,6 +363,13 @@ impl Params {
         for row in rows {
             out.push(self.open(row, &mut ring).await?);
         }
+        let reads: Vec<(ParamName, u32)> = out
+            .iter()
+            .filter(|p| p.meta.param_type.is_secure())
+            .map(|p| (p.meta.name.clone(), p.meta.version))
+            .collect();
+        let context = format!("by path {path}{}", if recursive { " -r" } else { "" });
+        self.store.record_secure_reads(&reads, &context).await?;
         Ok(out)
     }
 

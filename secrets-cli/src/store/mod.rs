@@ -1,7 +1,7 @@
 //! The embedded store: `COFFER_HOME/coffer.db`, an SQLite database (WAL mode), and the local
 //! key hierarchy kept in it.
 //!
-//! # Schema (version 2, `PRAGMA user_version`)
+//! # Schema (version 3, `PRAGMA user_version`)
 //!
 //! Migrations are versioned in code (`MIGRATIONS`): migration `i` takes the schema from
 //! version `i` to `i + 1`, in one `BEGIN IMMEDIATE` transaction with the new
@@ -33,6 +33,9 @@
 //! param_labels (name TEXT, label TEXT, version INTEGER, PRIMARY KEY (name, label),
 //!       FOREIGN KEY (name, version) REFERENCES param_versions)
 //! ```
+//!
+//! Version 3, the audit log ([`audit`]): `audit (seq, at, user, verb, name, detail,
+//! prev_hash, hash)`, hash-chained, appended in the transaction of every write.
 //!
 //! Times are Unix seconds. Each version's 32 bytes of branch key material are stored only
 //! wrapped by the root key ([`coffer_core::keyring::RootKey`]), with [`branch_key_aad`]
@@ -89,6 +92,7 @@
 //! print `coffer test pause: STEP` on stderr at each step and sleep `N` ms there, so that the
 //! kill tests can SIGKILL them at each step. Unset, it does nothing.
 
+pub mod audit;
 mod branch;
 mod params;
 pub mod root;
@@ -113,10 +117,10 @@ use crate::report::CliError;
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     r"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY NOT NULL,
@@ -173,6 +177,21 @@ CREATE TABLE param_labels (
     FOREIGN KEY (name, version) REFERENCES param_versions (name, version) ON DELETE CASCADE
 ) STRICT;
 CREATE INDEX param_labels_by_version ON param_labels (name, version);
+",
+    r"
+CREATE TABLE audit (
+    seq       INTEGER PRIMARY KEY NOT NULL CHECK (seq >= 1),
+    at        INTEGER NOT NULL,
+    user      TEXT NOT NULL,
+    verb      TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    detail    TEXT NOT NULL,
+    prev_hash BLOB NOT NULL,
+    hash      BLOB NOT NULL
+) STRICT;
+INSERT INTO meta (key, value) VALUES
+    ('audit_count', '0'),
+    ('audit_head', '0000000000000000000000000000000000000000000000000000000000000000');
 ",
 ];
 
@@ -740,6 +759,13 @@ impl Store {
             ],
         )
         .map_err(err)?;
+        audit::append(
+            &tx,
+            "key-create",
+            &record.name,
+            &format!("version 1, {}", record.spec),
+        )
+        .map_err(err)?;
         tx.commit().map_err(err)
     }
 
@@ -860,6 +886,11 @@ impl Store {
             params![name, state.as_str()],
         )
         .map_err(err)?;
+        let verb = match state {
+            KeyState::Enabled => "key-enable",
+            KeyState::Disabled => "key-disable",
+        };
+        audit::append(&tx, verb, name, "").map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(true)
     }
@@ -949,6 +980,12 @@ impl Store {
             params![name, new.version],
         )
         .map_err(err)?;
+        let detail = format!(
+            "version {} (was {active}){}",
+            new.version,
+            if due_at.is_some() { ", due" } else { "" }
+        );
+        audit::append(&tx, "key-rotate", name, &detail).map_err(err)?;
         test_pause("rotate: in transaction");
         tx.commit().map_err(err)?;
         Ok(AddVersion::Added)
@@ -981,6 +1018,8 @@ impl Store {
         if n == 0 {
             return Err(self.no_such_key(name));
         }
+        let detail = period_secs.map_or_else(|| "none".to_owned(), |p| format!("{p}s"));
+        audit::append(&tx, "key-set-rotation", name, &detail).map_err(err)?;
         let record = self
             .read_key(&tx, name)?
             .ok_or_else(|| self.no_such_key(name))?;
@@ -1025,6 +1064,11 @@ impl Store {
             params![name, min],
         )
         .map_err(err)?;
+        let detail = format!(
+            "min decrypt version {min} (was {})",
+            before.min_decrypt_version
+        );
+        audit::append(&tx, "key-retire", name, &detail).map_err(err)?;
         let record = self
             .read_key(&tx, name)?
             .ok_or_else(|| self.no_such_key(name))?;
@@ -1139,6 +1183,11 @@ impl Store {
         }
         tx.execute("UPDATE meta SET value = ?1 WHERE key = 'root_id'", [new_id])
             .map_err(err)?;
+        let detail = format!(
+            "root {old_id} -> {new_id}, {} versions re-wrapped",
+            rewrapped.len()
+        );
+        audit::append(&tx, "key-rotate-root", "root", &detail).map_err(err)?;
         side_file()?;
         test_pause("root: in transaction (side file written)");
         tx.commit().map_err(err)?;

@@ -18,7 +18,7 @@ use coffer_core::keyring::BoxFuture;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
-use super::{Store, corrupt, db_error};
+use super::{Store, audit, corrupt, db_error};
 use crate::home::Home;
 use crate::params::{
     Destroyed, Expect, Label, LabelMove, Listing, NewVersion, ParamError, ParamName, ParamPath,
@@ -311,6 +311,12 @@ impl SqliteParamStore {
             .map_err(&err)?;
             labels.push(label.as_str().to_owned());
         }
+        let mut detail = format!("version {}, {}", new.version, new.param_type);
+        if !labels.is_empty() {
+            detail.push_str(", labels ");
+            detail.push_str(&labels.join(","));
+        }
+        audit::append(&tx, "put", name.as_str(), &detail).map_err(&err)?;
         super::test_pause("put: in transaction");
         tx.commit().map_err(&err)?;
         labels.sort();
@@ -535,6 +541,15 @@ impl SqliteParamStore {
                 to: version,
             });
         }
+        let detail = moves
+            .iter()
+            .map(|m| match m.from {
+                Some(f) => format!("{} {f} -> {}", m.label.as_str(), m.to),
+                None => format!("{} -> {}", m.label.as_str(), m.to),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        audit::append(&tx, "label", name.as_str(), &detail).map_err(&err)?;
         tx.commit().map_err(&err)?;
         Ok(moves)
     }
@@ -567,6 +582,12 @@ impl SqliteParamStore {
                 u32::try_from(v).map_err(|_| self.bad(name.as_str(), "bad label version"))?,
             ));
         }
+        let detail = removed
+            .iter()
+            .map(|(l, v)| format!("{} (was {v})", l.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        audit::append(&tx, "unlabel", name.as_str(), &detail).map_err(&err)?;
         tx.commit().map_err(&err)?;
         Ok(removed)
     }
@@ -595,6 +616,9 @@ impl SqliteParamStore {
             params![name.as_str(), deleted],
         )
         .map_err(&err)?;
+        let verb = if deleted.is_some() { "rm" } else { "restore" };
+        let detail = format!("latest version {}", state.latest);
+        audit::append(&tx, verb, name.as_str(), &detail).map_err(&err)?;
         tx.commit().map_err(&err)
     }
 
@@ -671,6 +695,18 @@ impl SqliteParamStore {
                 }
             }
         };
+        let versions = destroyed
+            .versions
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let detail = if destroyed.whole {
+            format!("whole parameter; values of versions [{versions}]")
+        } else {
+            format!("version {versions}")
+        };
+        audit::append(&tx, "destroy", name.as_str(), &detail).map_err(&err)?;
         tx.commit().map_err(&err)?;
         // The old pages were zeroed (secure_delete); copy the WAL into the database and empty
         // it, so the destroyed value does not linger there either. Another reader may hold
@@ -762,6 +798,27 @@ impl ParamStore for SqliteParamStore {
     ) -> BoxFuture<'a, ParamResult<Destroyed>> {
         Box::pin(async move { self.destroy_sync(name, version, now) })
     }
+
+    fn record_secure_reads<'a>(
+        &'a self,
+        reads: &'a [(ParamName, u32)],
+        context: &'a str,
+    ) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(async move {
+            let entries: Vec<(&str, &str, String)> = reads
+                .iter()
+                .map(|(name, version)| {
+                    let detail = if context.is_empty() {
+                        format!("version {version}")
+                    } else {
+                        format!("version {version}, {context}")
+                    };
+                    ("get-secure", name.as_str(), detail)
+                })
+                .collect();
+            Ok(self.store.audit_many(&entries)?)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -814,7 +871,10 @@ mod tests {
             .unwrap();
         }
         let store = Arc::new(Store::open_file(path.clone()).unwrap());
-        assert_eq!(store.meta("schema").unwrap().as_deref(), Some("2"));
+        assert_eq!(
+            store.meta("schema").unwrap(),
+            Some(super::super::SCHEMA_VERSION.to_string())
+        );
         assert!(store.get_key("k").unwrap().is_some());
         let params = SqliteParamStore::new(store);
         let name = ParamName::parse("/x").unwrap();
@@ -827,7 +887,7 @@ mod tests {
             .unwrap()
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 2);
+        assert_eq!(v, super::super::SCHEMA_VERSION);
     }
 
     #[test]

@@ -1,0 +1,337 @@
+//! The audit log (schema version 3): an append-only, hash-chained table of every write, key
+//! operation and read of a secure value. Values are never recorded.
+//!
+//! ```sql
+//! audit (seq INTEGER PRIMARY KEY,   -- 1, 2, …
+//!        at INTEGER,                -- Unix seconds
+//!        user TEXT, verb TEXT, name TEXT, detail TEXT,
+//!        prev_hash BLOB(32), hash BLOB(32))
+//! meta: 'audit_count' (decimal), 'audit_head' (hex of the last hash)
+//! ```
+//!
+//! `hash = SHA-256("coffer audit v1\0" ‖ seq (i64 BE) ‖ at (i64 BE) ‖ user ‖ verb ‖ name ‖
+//! detail ‖ prev_hash)`, where each text and `prev_hash` is prefixed by its length (u32 BE).
+//! The first entry's `prev_hash` is 32 zero bytes. Each entry is appended in the transaction
+//! of the write it records (a `BEGIN IMMEDIATE` one, so appends serialize); the append reads
+//! the count and the last hash from `meta` there and updates both, so removing the last
+//! entries (truncation) is detected too.
+//!
+//! The chain detects editing, reordering, deleting and truncating by anyone who does not
+//! also recompute every later hash and `meta`: it is tamper-evidence for the log as stored,
+//! not a signature (nothing secret keys it).
+
+use std::sync::OnceLock;
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use super::{Store, db_error};
+use crate::report::CliError;
+
+/// Length of a hash.
+pub const HASH_LEN: usize = 32;
+
+const LABEL: &[u8] = b"coffer audit v1\0";
+
+/// One entry of the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// 1, 2, …
+    pub seq: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// The OS user.
+    pub user: String,
+    /// `put`, `get-secure`, `key-rotate`, …
+    pub verb: String,
+    /// The parameter or key.
+    pub name: String,
+    /// Short, never secret (version numbers, labels).
+    pub detail: String,
+    /// The previous entry's hash (zeros for the first).
+    pub prev_hash: Vec<u8>,
+    /// This entry's hash.
+    pub hash: Vec<u8>,
+}
+
+/// The hash of an entry (see the module docs).
+pub fn entry_hash(
+    seq: i64,
+    at: i64,
+    user: &str,
+    verb: &str,
+    name: &str,
+    detail: &str,
+    prev_hash: &[u8],
+) -> [u8; HASH_LEN] {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    ctx.update(LABEL);
+    ctx.update(&seq.to_be_bytes());
+    ctx.update(&at.to_be_bytes());
+    for field in [
+        user.as_bytes(),
+        verb.as_bytes(),
+        name.as_bytes(),
+        detail.as_bytes(),
+        prev_hash,
+    ] {
+        // Fields are far below 4 GiB; saturate rather than wrap if one is not.
+        let len = u32::try_from(field.len()).unwrap_or(u32::MAX);
+        ctx.update(&len.to_be_bytes());
+        ctx.update(field);
+    }
+    let digest = ctx.finish();
+    let mut out = [0u8; HASH_LEN];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+fn user() -> &'static str {
+    static USER: OnceLock<String> = OnceLock::new();
+    USER.get_or_init(crate::params::os_user)
+}
+
+/// The count and last hash recorded in `meta`.
+fn head(conn: &Connection) -> rusqlite::Result<(i64, Vec<u8>)> {
+    let get = |key: &str| -> rusqlite::Result<Option<String>> {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+    };
+    let count = get("audit_count")?
+        .and_then(|c| c.parse::<i64>().ok())
+        .unwrap_or(0);
+    let hash = get("audit_head")?
+        .and_then(|h| hex::decode(h).ok())
+        .unwrap_or_else(|| vec![0; HASH_LEN]);
+    Ok((count, hash))
+}
+
+/// Appends an entry, inside the caller's (`BEGIN IMMEDIATE`) transaction `tx`.
+///
+/// # Errors
+/// SQLite errors.
+pub(crate) fn append(
+    tx: &Connection,
+    verb: &str,
+    name: &str,
+    detail: &str,
+) -> rusqlite::Result<()> {
+    let (count, prev) = head(tx)?;
+    let seq = count + 1;
+    let at = crate::time::now_unix();
+    let user = user();
+    let hash = entry_hash(seq, at, user, verb, name, detail, &prev);
+    tx.execute(
+        "INSERT INTO audit (seq, at, user, verb, name, detail, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![seq, at, user, verb, name, detail, prev, &hash[..]],
+    )?;
+    for (key, value) in [
+        ("audit_count", seq.to_string()),
+        ("audit_head", hex::encode(hash)),
+    ] {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+    }
+    Ok(())
+}
+
+/// How [`Store::verify_audit`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    /// The chain holds: this many entries.
+    Ok(u64),
+    /// The first problem.
+    Bad {
+        /// The sequence number where it was found.
+        seq: i64,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+impl Store {
+    /// Appends one entry per `(verb, name, detail)` in one `BEGIN IMMEDIATE` transaction
+    /// (reads of secure values, which change nothing else).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn audit_many(&self, entries: &[(&str, &str, String)]) -> Result<(), CliError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let err = |e| db_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        for (verb, name, detail) in entries {
+            append(&tx, verb, name, detail).map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Every entry, oldest first.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn audit_entries(&self) -> Result<Vec<AuditEntry>, CliError> {
+        let conn = self.lock();
+        Self::entries_in(&conn).map_err(|e| db_error(&self.path, e))
+    }
+
+    fn entries_in(conn: &Connection) -> rusqlite::Result<Vec<AuditEntry>> {
+        let mut stmt = conn.prepare(
+            "SELECT seq, at, user, verb, name, detail, prev_hash, hash FROM audit ORDER BY seq",
+        )?;
+        stmt.query_map([], |r| {
+            Ok(AuditEntry {
+                seq: r.get(0)?,
+                at: r.get(1)?,
+                user: r.get(2)?,
+                verb: r.get(3)?,
+                name: r.get(4)?,
+                detail: r.get(5)?,
+                prev_hash: r.get(6)?,
+                hash: r.get(7)?,
+            })
+        })?
+        .collect()
+    }
+
+    /// Recomputes the chain and checks it against `meta` (one snapshot).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn verify_audit(&self) -> Result<Verified, CliError> {
+        let err = |e| db_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(err)?;
+        let entries = Self::entries_in(&tx).map_err(err)?;
+        let (count, head_hash) = head(&tx).map_err(err)?;
+        drop(tx);
+        Ok(verify(&entries, count, &head_hash))
+    }
+}
+
+/// Checks `entries` (by seq) as a chain ending at `count` entries and `head_hash`.
+pub fn verify(entries: &[AuditEntry], count: i64, head_hash: &[u8]) -> Verified {
+    let mut prev = vec![0u8; HASH_LEN];
+    let mut expected: i64 = 1;
+    for e in entries {
+        if e.seq != expected {
+            return Verified::Bad {
+                seq: expected,
+                why: format!(
+                    "entry {expected} is missing (the next entry is {}): entries were deleted \
+                     or reordered",
+                    e.seq
+                ),
+            };
+        }
+        let hash = entry_hash(
+            e.seq,
+            e.at,
+            &e.user,
+            &e.verb,
+            &e.name,
+            &e.detail,
+            &e.prev_hash,
+        );
+        if hash[..] != e.hash[..] {
+            return Verified::Bad {
+                seq: e.seq,
+                why: format!("entry {} does not match its hash: it was edited", e.seq),
+            };
+        }
+        if e.prev_hash != prev {
+            return Verified::Bad {
+                seq: e.seq,
+                why: format!(
+                    "entry {} does not follow entry {} (prev_hash mismatch): entries were \
+                     deleted, reordered or replaced",
+                    e.seq,
+                    e.seq - 1
+                ),
+            };
+        }
+        prev = e.hash.clone();
+        expected += 1;
+    }
+    let found = expected - 1;
+    if found != count || prev != head_hash {
+        let seq = found.min(count) + 1;
+        return Verified::Bad {
+            seq,
+            why: format!(
+                "the log holds {found} entries, but {count} were appended (meta \
+                 audit_count/audit_head): it was truncated or its head was replaced"
+            ),
+        };
+    }
+    Verified::Ok(u64::try_from(found).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    fn chain(n: i64) -> Vec<AuditEntry> {
+        let mut prev = vec![0u8; HASH_LEN];
+        (1..=n)
+            .map(|seq| {
+                let hash = entry_hash(seq, 100 + seq, "u", "put", "/a", "version 1", &prev);
+                let e = AuditEntry {
+                    seq,
+                    at: 100 + seq,
+                    user: "u".into(),
+                    verb: "put".into(),
+                    name: "/a".into(),
+                    detail: "version 1".into(),
+                    prev_hash: prev.clone(),
+                    hash: hash.to_vec(),
+                };
+                prev = hash.to_vec();
+                e
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_chain_verifies_and_tampering_is_found() {
+        let c = chain(5);
+        let head = c[4].hash.clone();
+        assert_eq!(verify(&c, 5, &head), Verified::Ok(5));
+        assert_eq!(verify(&[], 0, &[0; HASH_LEN]), Verified::Ok(0));
+        let mut edited = c.clone();
+        edited[2].name = "/b".into();
+        assert!(matches!(
+            verify(&edited, 5, &head),
+            Verified::Bad { seq: 3, .. }
+        ));
+        let mut gap = c.clone();
+        gap.remove(1);
+        assert!(matches!(
+            verify(&gap, 5, &head),
+            Verified::Bad { seq: 2, .. }
+        ));
+        let truncated = &c[..4];
+        assert!(matches!(
+            verify(truncated, 5, &head),
+            Verified::Bad { seq: 5, .. }
+        ));
+    }
+
+    #[test]
+    fn the_encoding_is_length_prefixed() {
+        let z = [0u8; HASH_LEN];
+        assert_ne!(
+            entry_hash(1, 1, "ab", "c", "n", "d", &z),
+            entry_hash(1, 1, "a", "bc", "n", "d", &z)
+        );
+    }
+}
