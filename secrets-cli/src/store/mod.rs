@@ -638,12 +638,7 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        let current: Option<String> = tx
-            .query_row("SELECT value FROM meta WHERE key = 'root_id'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(err)?;
+        let current: Option<String> = stored_root_id(&tx).map_err(err)?;
         if let Some(current) = current {
             return Ok(current);
         }
@@ -1086,12 +1081,7 @@ impl Store {
         let err = |e| db_error(&self.path, e);
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(err)?;
-        let root_id: Option<String> = tx
-            .query_row("SELECT value FROM meta WHERE key = 'root_id'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(err)?;
+        let root_id: Option<String> = stored_root_id(&tx).map_err(err)?;
         let rows: Vec<RawVersionRow> = {
             let mut stmt = tx
                 .prepare(
@@ -1141,12 +1131,7 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        let current: Option<String> = tx
-            .query_row("SELECT value FROM meta WHERE key = 'root_id'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(err)?;
+        let current: Option<String> = stored_root_id(&tx).map_err(err)?;
         if current.as_deref() != Some(old_id) {
             return Ok(SwitchRoot::RootChanged);
         }
@@ -1210,12 +1195,7 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        let current: Option<String> = tx
-            .query_row("SELECT value FROM meta WHERE key = 'root_id'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(err)?;
+        let current: Option<String> = stored_root_id(&tx).map_err(err)?;
         let out = (current.as_deref() == Some(root_id)).then(f);
         tx.rollback().map_err(err)?;
         Ok(out)
@@ -1290,14 +1270,17 @@ impl Store {
     }
 }
 
+/// The root key id recorded in the store, if any.
+fn stored_root_id(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM meta WHERE key = 'root_id'", [], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
 /// In a transaction: checks that the store's root is `root_id` (or that none is recorded).
 fn check_root_tx(tx: &Connection, path: &Path, root_id: &str) -> Result<(), CliError> {
-    let current: Option<String> = tx
-        .query_row("SELECT value FROM meta WHERE key = 'root_id'", [], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(|e| db_error(path, e))?;
+    let current: Option<String> = stored_root_id(tx).map_err(|e| db_error(path, e))?;
     match current {
         Some(c) if c != root_id => Err(CliError::failure(format!(
             "the root key of the store {} changed while this command ran (now {c}); nothing \

@@ -80,6 +80,27 @@ fn range(path: &ParamPath) -> (String, String) {
     (prefix, end)
 }
 
+/// Runs `base` (a query ending in a `WHERE` clause over `params p`) for the parameters
+/// directly below `path`, or at any depth with `recursive`, in name order.
+fn query_under<T>(
+    conn: &Connection,
+    base: &str,
+    path: &ParamPath,
+    recursive: bool,
+    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    if recursive {
+        let (lo, hi) = range(path);
+        let mut stmt = conn.prepare_cached(&format!(
+            "{base} AND p.name > ?1 AND p.name < ?2 ORDER BY p.name"
+        ))?;
+        stmt.query_map(params![lo, hi], f)?.collect()
+    } else {
+        let mut stmt = conn.prepare_cached(&format!("{base} AND p.parent = ?1 ORDER BY p.name"))?;
+        stmt.query_map([path.as_str()], f)?.collect()
+    }
+}
+
 impl SqliteParamStore {
     /// The parameters of `store`.
     pub fn new(store: Arc<Store>) -> Self {
@@ -380,24 +401,8 @@ impl SqliteParamStore {
              JOIN param_versions v ON v.name = p.name AND v.version = p.latest
              WHERE p.deleted_at IS NULL AND v.destroyed_at IS NULL"
         );
-        let rows: Vec<RawVersion> = if recursive {
-            let (lo, hi) = range(path);
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "{base} AND p.name > ?1 AND p.name < ?2 ORDER BY p.name"
-                ))
-                .map_err(&err)?;
-            stmt.query_map(params![lo, hi], raw_version)
-                .and_then(Iterator::collect)
-                .map_err(&err)?
-        } else {
-            let mut stmt = conn
-                .prepare_cached(&format!("{base} AND p.parent = ?1 ORDER BY p.name"))
-                .map_err(&err)?;
-            stmt.query_map([path.as_str()], raw_version)
-                .and_then(Iterator::collect)
-                .map_err(&err)?
-        };
+        let rows: Vec<RawVersion> =
+            query_under(&conn, &base, path, recursive, raw_version).map_err(&err)?;
         drop(conn);
         rows.into_iter().map(|r| self.version_meta(r)).collect()
     }
@@ -413,23 +418,8 @@ impl SqliteParamStore {
         );
         let (lo, hi) = range(path);
         let with_created = |r: &rusqlite::Row<'_>| Ok((raw_version(r)?, r.get::<_, i64>(12)?));
-        let rows: Vec<(RawVersion, i64)> = if recursive {
-            let mut stmt = tx
-                .prepare(&format!(
-                    "{base} AND p.name > ?1 AND p.name < ?2 ORDER BY p.name"
-                ))
-                .map_err(&err)?;
-            stmt.query_map(params![lo, hi], with_created)
-                .and_then(Iterator::collect)
-                .map_err(&err)?
-        } else {
-            let mut stmt = tx
-                .prepare(&format!("{base} AND p.parent = ?1 ORDER BY p.name"))
-                .map_err(&err)?;
-            stmt.query_map([path.as_str()], with_created)
-                .and_then(Iterator::collect)
-                .map_err(&err)?
-        };
+        let rows: Vec<(RawVersion, i64)> =
+            query_under(&tx, &base, path, recursive, with_created).map_err(&err)?;
         let mut subpaths = BTreeSet::new();
         if !recursive {
             let mut stmt = tx
