@@ -14,9 +14,7 @@ use coffer_core::cmm::DefaultCmm;
 use coffer_core::{DecryptConfig, Decryptor, EncryptionContext, ReadyToDecrypt, Release};
 
 use super::pool::run_tree;
-use super::{
-    PumpError, TreeJob, emit_record, message_threads, plan_tree, pump_buffered, record_failure,
-};
+use super::{PumpError, TreeJob, finish_one, message_threads, plan_tree, pump_buffered};
 use crate::config::{DecryptSettings, Settings};
 use crate::io::{self as cio, AtomicFile, Input, InputReader, Output};
 use crate::keyref::Purpose;
@@ -157,19 +155,14 @@ pub async fn run(settings: &Settings, s: &DecryptSettings) -> anyhow::Result<()>
             write(ready, opts, &s.input, &s.output, &progress, DirSync::Now)
         }
         .await;
-        let record = match result {
-            Ok(r) => r,
-            Err(e) => {
-                return Err(record_failure(
-                    s.metadata.as_ref(),
-                    "decrypt",
-                    &s.input,
-                    &s.output,
-                    e,
-                ));
-            }
-        };
-        return emit_record(settings, s.metadata.as_ref(), s.output.is_stdout(), &record);
+        return finish_one(
+            settings,
+            s.metadata.as_ref(),
+            "decrypt",
+            &s.input,
+            &s.output,
+            result,
+        );
     };
     let plan = plan_tree(in_dir, out_dir, Direction::Decrypt, s.follow_symlinks)?;
     let (force, buffer) = (s.force, s.buffer);

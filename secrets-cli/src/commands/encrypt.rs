@@ -8,7 +8,7 @@ use coffer_core::cmm::{DefaultCmm, MaterialsManager};
 use coffer_core::{EncryptConfig, Encryptor, PreparedEncryption};
 
 use super::pool::run_tree;
-use super::{PumpError, TreeJob, emit_record, message_threads, plan_tree, pump, record_failure};
+use super::{PumpError, TreeJob, finish_one, message_threads, plan_tree, pump};
 use crate::config::{EncryptSettings, Settings};
 use crate::io::{self as cio, AtomicFile, Input, InputReader, Output};
 use crate::keyref::Purpose;
@@ -67,19 +67,14 @@ pub async fn run(settings: &Settings, s: &EncryptSettings) -> anyhow::Result<()>
             write(ready, &s.input, &s.output, s.force, &progress, DirSync::Now)
         }
         .await;
-        let record = match result {
-            Ok(r) => r,
-            Err(e) => {
-                return Err(record_failure(
-                    s.metadata.as_ref(),
-                    "encrypt",
-                    &s.input,
-                    &s.output,
-                    e,
-                ));
-            }
-        };
-        return emit_record(settings, s.metadata.as_ref(), s.output.is_stdout(), &record);
+        return finish_one(
+            settings,
+            s.metadata.as_ref(),
+            "encrypt",
+            &s.input,
+            &s.output,
+            result,
+        );
     };
     let plan = plan_tree(in_dir, out_dir, Direction::Encrypt, s.follow_symlinks)?;
     let force = s.force;

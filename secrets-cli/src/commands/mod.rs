@@ -131,6 +131,22 @@ pub(crate) fn message_threads(recursive: bool, jobs: std::num::NonZeroUsize) -> 
     }
 }
 
+/// The end of a single-file encrypt or decrypt: its record (`--metadata-output`, JSON
+/// stdout), or its failure line and the error.
+pub(crate) fn finish_one(
+    settings: &Settings,
+    metadata: Option<&Output>,
+    mode: &'static str,
+    input: &Input,
+    output: &Output,
+    result: anyhow::Result<MetadataWire>,
+) -> anyhow::Result<()> {
+    match result {
+        Ok(record) => emit_record(settings, metadata, output.is_stdout(), &record),
+        Err(e) => Err(record_failure(metadata, mode, input, output, e)),
+    }
+}
+
 /// One file of a directory run.
 #[derive(Debug)]
 pub(crate) struct TreeJob {
