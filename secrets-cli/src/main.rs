@@ -21,9 +21,19 @@ fn main() -> ExitCode {
             tracing::warn!("cannot handle interruptions (temporary files may be left): {e}");
         }
     }
-    // Local keyrings complete immediately; the executor exists only for the async
-    // materials API (remote keyrings will need a real runtime here).
-    match futures::executor::block_on(coffer::commands::run(&settings)) {
+    // One thread: the async parts (materials, a PostgreSQL store) wait on the network, and
+    // the bytes are handled on threads of their own.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let e = anyhow::Error::new(e).context("cannot start the async runtime");
+            return fail(&e, format, false);
+        }
+    };
+    match runtime.block_on(coffer::commands::run(&settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e, format, settings.stdout_is_data()),
     }

@@ -238,7 +238,7 @@ impl ValueKeys for ServiceKeys {
     fn encrypt_keyring(&self) -> BoxFuture<'_, ParamResult<(Arc<dyn Keyring>, String)>> {
         Box::pin(async move {
             let local = self.local()?;
-            if local.store().get_key(STORE_KEY_NAME)?.is_none() {
+            if local.table().get_key(STORE_KEY_NAME).await?.is_none() {
                 return Err(key_error(
                     "use the store key",
                     anyhow::anyhow!(

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::home::Home;
 use crate::keyref::{KeyRef, Purpose};
-use crate::store::{KeySpec, LocalKeyStore, Store};
+use crate::store::{KeySpec, KeyTable, LocalKeyStore};
 
 /// The suite of `secure-string` values: 0x0478, committing, unsigned (see the module docs of
 /// [`crate::params`] for why no signature).
@@ -70,7 +70,7 @@ impl ValueKeys for FixedKeys {
 /// loaded, and its passphrase asked, only when a secure value is written or read).
 pub struct CliKeys {
     home: Home,
-    store: Arc<Store>,
+    table: Arc<dyn KeyTable>,
     /// `put --key`: the reference and its spelling as given.
     encrypt_key: Option<(KeyRef, String)>,
     /// `get --key …`.
@@ -96,16 +96,16 @@ fn key_error(what: &str, e: impl Into<anyhow::Error>) -> ParamError {
 }
 
 impl CliKeys {
-    /// The keys of the store `store` in `home`.
+    /// The keys in `table` (the store's key rows), under the root key of `home`.
     pub fn new(
         home: Home,
-        store: Arc<Store>,
+        table: Arc<dyn KeyTable>,
         encrypt_key: Option<(KeyRef, String)>,
         decrypt_keys: Vec<KeyRef>,
     ) -> Self {
         Self {
             home,
-            store,
+            table,
             encrypt_key,
             decrypt_keys,
             local: Mutex::new(None),
@@ -113,33 +113,30 @@ impl CliKeys {
     }
 
     /// The local key store, opened now if it is not yet.
-    fn local(&self) -> ParamResult<Arc<LocalKeyStore>> {
-        let mut slot = self
-            .local
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(s) = &*slot {
+    async fn local(&self) -> ParamResult<Arc<LocalKeyStore>> {
+        let slot = || {
+            self.local
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(s) = &*slot() {
             return Ok(s.clone());
         }
-        let opened = Arc::new(crate::store::open_keys_with(
-            &self.home,
-            self.store.clone(),
-        )?);
-        *slot = Some(opened.clone());
-        Ok(opened)
+        let opened = Arc::new(crate::store::open_keys_in(&self.home, self.table.clone()).await?);
+        Ok(slot().get_or_insert(opened).clone())
     }
 
     /// The store key (created on first use).
     async fn store_key(&self) -> ParamResult<Arc<dyn Keyring>> {
-        let local = self.local()?;
-        if local.store().get_key(STORE_KEY_NAME)?.is_none() {
+        let local = self.local().await?;
+        if local.table().get_key(STORE_KEY_NAME).await?.is_none() {
             match local
                 .create_key(STORE_KEY_NAME, KeySpec::Aes256, None)
                 .await
             {
                 Ok(_) => tracing::info!(key = STORE_KEY_NAME, "created the store key"),
                 // Another process created it meanwhile.
-                Err(_) if local.store().get_key(STORE_KEY_NAME)?.is_some() => {}
+                Err(_) if local.table().get_key(STORE_KEY_NAME).await?.is_some() => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -162,9 +159,9 @@ impl ValueKeys for CliKeys {
             match &self.encrypt_key {
                 None => Ok((self.store_key().await?, format!("local:{STORE_KEY_NAME}"))),
                 Some((KeyRef::Local(k), _)) => {
-                    let local = self.local()?;
-                    if local.store().get_key(&k.name)?.is_none() {
-                        return Err(local.store().no_such_key(&k.name).into());
+                    let local = self.local().await?;
+                    if local.table().get_key(&k.name).await?.is_none() {
+                        return Err(local.no_such_key(&k.name).into());
                     }
                     let ring: Arc<dyn Keyring> = Arc::new(HierarchicalKeyring::new(local, &k.name));
                     Ok((ring, format!("local:{}", k.name)))
@@ -180,21 +177,20 @@ impl ValueKeys for CliKeys {
         Box::pin(async move {
             if self.decrypt_keys.is_empty() {
                 let ring: Arc<dyn Keyring> =
-                    Arc::new(HierarchicalKeyring::any_branch_key(self.local()?));
+                    Arc::new(HierarchicalKeyring::any_branch_key(self.local().await?));
                 return Ok(ring);
             }
-            let rings = self
-                .decrypt_keys
-                .iter()
-                .map(|k| match k {
+            let mut rings = Vec::with_capacity(self.decrypt_keys.len());
+            for k in &self.decrypt_keys {
+                rings.push(match k {
                     KeyRef::Local(l) => {
                         let ring: Arc<dyn Keyring> =
-                            Arc::new(HierarchicalKeyring::new(self.local()?, &l.name));
-                        Ok(ring)
+                            Arc::new(HierarchicalKeyring::new(self.local().await?, &l.name));
+                        ring
                     }
-                    k => self.external(k, Purpose::Decrypt),
-                })
-                .collect::<ParamResult<Vec<_>>>()?;
+                    k => self.external(k, Purpose::Decrypt)?,
+                });
+            }
             crate::keys::combine(rings, Purpose::Decrypt).map_err(|e| key_error("load the keys", e))
         })
     }

@@ -18,15 +18,16 @@ use std::sync::{Arc, Mutex};
 use coffer_core::keyring::{BoxFuture, BranchKey, BranchKeyStore, RootKey};
 use zeroize::Zeroizing;
 
+use super::table::{no_such_key, root_mismatch};
 use super::{
-    AddVersion, KeyRecord, KeySpec, KeyState, Lookup, Store, VersionRecord, VersionRow, Which,
-    branch_key_aad, format_uuid, new_uuid, test_pause,
+    AddVersion, KeyRecord, KeySpec, KeyState, KeyTable, Lookup, Store, VersionRecord, VersionRow,
+    Which, branch_key_aad, format_uuid, new_uuid, test_pause,
 };
 use crate::report::CliError;
 
 /// The store's keys, unwrapped with its root key.
 pub struct LocalKeyStore {
-    store: Arc<Store>,
+    table: Arc<dyn KeyTable>,
     root: Arc<dyn RootKey>,
     root_id: String,
     cache: Mutex<HashMap<(String, [u8; 16]), BranchKey>>,
@@ -36,7 +37,7 @@ pub struct LocalKeyStore {
 impl fmt::Debug for LocalKeyStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalKeyStore")
-            .field("store", &self.store)
+            .field("store", &self.table.location())
             .field("root_id", &self.root_id)
             .field("root_unwraps", &self.root_unwraps)
             .finish_non_exhaustive()
@@ -75,13 +76,30 @@ impl LocalKeyStore {
     /// # Errors
     /// Another root key; SQLite errors.
     pub fn new(store: Arc<Store>, root: Arc<dyn RootKey>) -> Result<Self, CliError> {
+        let recorded = store.adopt_root_id(&root.id())?;
+        Self::checked(store, root, &recorded)
+    }
+
+    /// The keys in `table` (any store) under `root`, checked as [`LocalKeyStore::new`] does.
+    ///
+    /// # Errors
+    /// Another root key; store errors.
+    pub async fn open(table: Arc<dyn KeyTable>, root: Arc<dyn RootKey>) -> Result<Self, CliError> {
+        let recorded = table.adopt_root_id(&root.id()).await?;
+        Self::checked(table, root, &recorded)
+    }
+
+    fn checked(
+        table: Arc<dyn KeyTable>,
+        root: Arc<dyn RootKey>,
+        recorded: &str,
+    ) -> Result<Self, CliError> {
         let root_id = root.id();
-        let recorded = store.adopt_root_id(&root_id)?;
         if recorded != root_id {
-            return Err(store.root_mismatch(&root_id, &recorded));
+            return Err(root_mismatch(&table.location(), &root_id, recorded));
         }
         Ok(Self {
-            store,
+            table,
             root,
             root_id,
             cache: Mutex::new(HashMap::new()),
@@ -89,9 +107,14 @@ impl LocalKeyStore {
         })
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
+    /// Where the keys are.
+    pub fn table(&self) -> &Arc<dyn KeyTable> {
+        &self.table
+    }
+
+    /// The error for a key that is not in this store.
+    pub fn no_such_key(&self, name: &str) -> CliError {
+        no_such_key(&self.table.location(), name)
     }
 
     /// How many times this process unwrapped a branch key version under the root key.
@@ -123,7 +146,7 @@ impl LocalKeyStore {
             active_version: 1,
             versions: vec![first.clone()],
         };
-        self.store.insert_key(&record, &first, &wrapped)?;
+        self.table.insert_key(&record, &first, &wrapped).await?;
         tracing::info!(key = name, version = 1, "key created");
         Ok(record)
     }
@@ -185,9 +208,10 @@ impl LocalKeyStore {
         };
         for _ in 0..ATTEMPTS {
             let record = self
-                .store
-                .get_key(name)?
-                .ok_or_else(|| self.store.no_such_key(name))?;
+                .table
+                .get_key(name)
+                .await?
+                .ok_or_else(|| self.no_such_key(name))?;
             if record.state == KeyState::Disabled {
                 return match due_at {
                     Some(_) => Ok(None),
@@ -206,8 +230,9 @@ impl LocalKeyStore {
             let (new, wrapped) = self.new_version(name, version).await?;
             test_pause("rotate: wrapped");
             match self
-                .store
-                .add_version(name, previous, &new, &wrapped, due_at)?
+                .table
+                .add_version(name, previous, &new, &wrapped, due_at)
+                .await?
             {
                 AddVersion::Added => {
                     test_pause("rotate: committed");
@@ -224,7 +249,7 @@ impl LocalKeyStore {
                 AddVersion::NotDue => return Ok(None),
                 AddVersion::Disabled if due_at.is_some() => return Ok(None),
                 AddVersion::Disabled => return Err(disabled()),
-                AddVersion::NoKey => return Err(self.store.no_such_key(name)),
+                AddVersion::NoKey => return Err(self.no_such_key(name)),
             }
         }
         Err(CliError::failure(format!(
@@ -260,7 +285,7 @@ impl LocalKeyStore {
                 "version {} of key `{name}` does not unwrap under the root key: its row in \
                  the store {} was altered or moved",
                 row.version,
-                self.store.path().display()
+                self.table.location()
             ))
             .caused_by(e.into())
         })?;
@@ -287,9 +312,9 @@ impl LocalKeyStore {
     }
 
     async fn active(&self, name: &str) -> Result<BranchKey, CliError> {
-        let row = match self.store.version_row(name, Which::Active)? {
+        let row = match self.table.version_row(name, Which::Active).await? {
             Lookup::Found(row) => row,
-            Lookup::NoKey | Lookup::NoVersion => return Err(self.store.no_such_key(name)),
+            Lookup::NoKey | Lookup::NoVersion => return Err(self.no_such_key(name)),
         };
         if row.state == KeyState::Disabled {
             return Err(Self::disabled(name));
@@ -298,9 +323,9 @@ impl LocalKeyStore {
     }
 
     async fn version(&self, name: &str, uuid: &[u8; 16]) -> Result<BranchKey, CliError> {
-        let row = match self.store.version_row(name, Which::Uuid(uuid))? {
+        let row = match self.table.version_row(name, Which::Uuid(uuid)).await? {
             Lookup::Found(row) => row,
-            Lookup::NoKey => return Err(self.store.no_such_key(name)),
+            Lookup::NoKey => return Err(self.no_such_key(name)),
             Lookup::NoVersion => {
                 return Err(CliError::failure(format!(
                     "key `{name}` has no version {} (was the message encrypted under another \

@@ -97,6 +97,7 @@ mod branch;
 mod params;
 pub mod root;
 mod switch;
+mod table;
 
 use std::fmt;
 use std::fs;
@@ -109,6 +110,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavio
 pub use branch::{LocalKeyStore, Rotation};
 pub use params::SqliteParamStore;
 pub use switch::{RootRotation, rotate_root};
+pub use table::KeyTable;
 
 use crate::home::Home;
 use crate::report::CliError;
@@ -381,18 +383,24 @@ pub fn branch_key_aad(name: &str, version: u32, uuid: &[u8; 16]) -> Vec<u8> {
 
 /// What the branch key store needs to unwrap one version.
 #[derive(Debug, Clone)]
-pub(crate) struct VersionRow {
-    pub(crate) state: KeyState,
-    pub(crate) min_decrypt_version: u32,
-    pub(crate) version: u32,
-    pub(crate) uuid: [u8; 16],
-    pub(crate) wrapped: Vec<u8>,
-    pub(crate) root_id: String,
+pub struct VersionRow {
+    /// The key's state.
+    pub state: KeyState,
+    /// The key's minimum decryption version.
+    pub min_decrypt_version: u32,
+    /// The version.
+    pub version: u32,
+    /// Its id in messages.
+    pub uuid: [u8; 16],
+    /// The material, wrapped under the root key.
+    pub wrapped: Vec<u8>,
+    /// The root key that wrapped it.
+    pub root_id: String,
 }
 
 /// The result of looking a version up.
 #[derive(Debug)]
-pub(crate) enum Lookup {
+pub enum Lookup {
     /// No key of that name.
     NoKey,
     /// The key exists, without such a version.
@@ -403,7 +411,7 @@ pub(crate) enum Lookup {
 
 /// Which version of a key to look up.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Which<'a> {
+pub enum Which<'a> {
     /// The active version.
     Active,
     /// The version with this UUID.
@@ -425,7 +433,7 @@ type RawVersionRow = (String, i64, Vec<u8>, Vec<u8>, String);
 
 /// How [`Store::add_version`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AddVersion {
+pub enum AddVersion {
     /// The version was added and is active.
     Added,
     /// The active version is no longer the one the new version was made to follow.
@@ -475,7 +483,12 @@ fn db_error(path: &Path, e: rusqlite::Error) -> CliError {
 }
 
 fn corrupt(path: &Path, what: impl fmt::Display) -> CliError {
-    CliError::failure(format!("store {} is damaged: {what}", path.display()))
+    damaged(&path.display().to_string(), what)
+}
+
+/// A store (at `location`) whose rows break the schema's rules.
+fn damaged(location: &str, what: impl fmt::Display) -> CliError {
+    CliError::failure(format!("store {location} is damaged: {what}"))
 }
 
 impl Store {
@@ -1203,21 +1216,12 @@ impl Store {
 
     /// The error for a root key that is not the store's.
     pub(crate) fn root_mismatch(&self, root_id: &str, recorded: &str) -> CliError {
-        CliError::failure(format!(
-            "the root key ({root_id}) is not the one the keys of the store {} are wrapped \
-             with ({recorded})",
-            self.path.display()
-        ))
-        .hint("use the root.key file that `coffer init` made for this store")
+        table::root_mismatch(&self.path.display().to_string(), root_id, recorded)
     }
 
     /// The error for a key that does not exist.
     pub(crate) fn no_such_key(&self, name: &str) -> CliError {
-        CliError::failure(format!(
-            "no key named `{name}` in the store {}",
-            self.path.display()
-        ))
-        .hint("list the keys with: coffer key list; create one with: coffer key create NAME")
+        table::no_such_key(&self.path.display().to_string(), name)
     }
 
     /// The row of one version of key `name`, with the key's state.
@@ -1313,6 +1317,20 @@ pub fn open_keys_with(
     let mut passphrase = root::PassphraseCache::new(root::PassphraseSource::from_env());
     let (root, _) = switch::load_root(home, &store, &mut passphrase)?;
     LocalKeyStore::new(store, root)
+}
+
+/// As [`open_keys_with`], over the key rows of any store (the SQLite store of `home`, or a
+/// shared PostgreSQL store whose root key file is `home`'s).
+///
+/// # Errors
+/// A missing, damaged or locked root key; store errors.
+pub async fn open_keys_in(
+    home: &Home,
+    table: std::sync::Arc<dyn KeyTable>,
+) -> Result<LocalKeyStore, CliError> {
+    let mut passphrase = root::PassphraseCache::new(root::PassphraseSource::from_env());
+    let (root, _) = table.load_root(home, &mut passphrase)?;
+    LocalKeyStore::open(table, root).await
 }
 
 /// A fresh random version id (a version 4 UUID).

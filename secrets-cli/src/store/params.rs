@@ -18,7 +18,7 @@ use coffer_core::keyring::BoxFuture;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
-use super::{Store, audit, corrupt, db_error};
+use super::{Store, audit, corrupt, damaged, db_error};
 use crate::home::Home;
 use crate::params::{
     Destroyed, Expect, Label, LabelMove, Listing, NewVersion, ParamError, ParamName, ParamPath,
@@ -39,20 +39,21 @@ const COLUMNS: &str = "v.name, v.version, v.type, v.value, v.key_ref, v.descript
     (SELECT group_concat(l.label, ',') FROM param_labels l
       WHERE l.name = v.name AND l.version = v.version)";
 
-/// A version row as SQLite returns it (see [`COLUMNS`]).
-struct RawVersion {
-    name: String,
-    version: i64,
-    param_type: String,
-    value: Option<Zeroizing<Vec<u8>>>,
-    key_ref: Option<String>,
-    description: Option<String>,
-    tags: String,
-    created_at: i64,
-    author: String,
-    expires_at: Option<i64>,
-    destroyed_at: Option<i64>,
-    labels: Option<String>,
+/// A version row as a database returns it (see [`COLUMNS`]).
+pub(super) struct RawVersion {
+    pub(super) name: String,
+    pub(super) version: i64,
+    pub(super) param_type: String,
+    pub(super) value: Option<Zeroizing<Vec<u8>>>,
+    pub(super) key_ref: Option<String>,
+    pub(super) description: Option<String>,
+    pub(super) tags: String,
+    pub(super) created_at: i64,
+    pub(super) author: String,
+    pub(super) expires_at: Option<i64>,
+    pub(super) destroyed_at: Option<i64>,
+    /// Comma-separated.
+    pub(super) labels: Option<String>,
 }
 
 fn raw_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawVersion> {
@@ -73,7 +74,7 @@ fn raw_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawVersion> {
 }
 
 /// `/a/b/` and `/a/b0`: every name below `/a/b` is strictly between them.
-fn range(path: &ParamPath) -> (String, String) {
+pub(super) fn range(path: &ParamPath) -> (String, String) {
     let prefix = path.prefix();
     let mut end = prefix[..prefix.len() - 1].to_owned();
     end.push('0');
@@ -99,6 +100,222 @@ fn query_under<T>(
         let mut stmt = conn.prepare_cached(&format!("{base} AND p.parent = ?1 ORDER BY p.name"))?;
         stmt.query_map([path.as_str()], f)?.collect()
     }
+}
+
+/// A version row as the store's types; `location` names the store in errors.
+pub(super) fn stored_version(raw: RawVersion, location: &str) -> ParamResult<StoredVersion> {
+    let bad = |what: &str| bad_row(location, &raw.name, what);
+    let name = ParamName::parse(&raw.name).map_err(|_| bad("bad name"))?;
+    let version = u32::try_from(raw.version).map_err(|_| bad("bad version number"))?;
+    let param_type = ParamType::parse(&raw.param_type).map_err(|_| bad("bad type"))?;
+    let tags: BTreeMap<String, String> =
+        serde_json::from_str(&raw.tags).map_err(|_| bad("bad tags"))?;
+    let mut labels: Vec<String> = raw
+        .labels
+        .as_deref()
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    labels.sort();
+    let value = match (raw.value, raw.destroyed_at, param_type.is_secure()) {
+        (None, Some(_), _) => StoredValue::Destroyed,
+        (Some(v), None, true) => StoredValue::Sealed(v.to_vec()),
+        (Some(v), None, false) => StoredValue::Clear(
+            SecretValue::from_bytes(v).map_err(|_| bad("a value that is not UTF-8"))?,
+        ),
+        _ => return Err(bad("value and destruction disagree")),
+    };
+    Ok(StoredVersion {
+        meta: VersionMeta {
+            name,
+            version,
+            param_type,
+            created_at: raw.created_at,
+            author: raw.author,
+            description: raw.description,
+            tags,
+            labels,
+            expires_at: raw.expires_at,
+            destroyed_at: raw.destroyed_at,
+            key_ref: raw.key_ref,
+        },
+        value,
+    })
+}
+
+/// A parameter row that breaks the schema's rules.
+pub(super) fn bad_row(location: &str, name: &str, what: &str) -> ParamError {
+    ParamError::Store(damaged(
+        location,
+        format!("parameter `{}`: {what}", name.escape_debug()),
+    ))
+}
+
+/// Checks a write against the parameter's state, read in the write's transaction: an
+/// error, [`PutOutcome::Stale`], or `None` to go ahead.
+///
+/// # Errors
+/// A value in the wrong form for its type; the parameter is deleted, exists (no
+/// `--overwrite`) or is at another version (`--if-version`).
+pub(super) fn check_put(
+    new: &NewVersion,
+    state: Option<&ParamState>,
+) -> ParamResult<Option<PutOutcome>> {
+    let name = &new.name;
+    match (&new.value, new.param_type.is_secure()) {
+        (StoredValue::Sealed(_), true) | (StoredValue::Clear(_), false) => {}
+        _ => {
+            return Err(ParamError::Store(CliError::failure(format!(
+                "internal error: a {} value of {name} in the wrong form",
+                new.param_type
+            ))));
+        }
+    }
+    if let Some(ParamState {
+        deleted_at: Some(at),
+        ..
+    }) = state
+    {
+        return Err(ParamError::Deleted {
+            name: name.clone(),
+            at: *at,
+        });
+    }
+    let latest = state.map(|s| s.latest);
+    match (new.expect, latest) {
+        (Expect::New, Some(latest)) => {
+            return Err(ParamError::Exists {
+                name: name.clone(),
+                latest,
+            });
+        }
+        (Expect::Version(n), actual) if actual != Some(n) => {
+            return Err(ParamError::VersionMismatch {
+                name: name.clone(),
+                expected: n,
+                actual,
+            });
+        }
+        _ => {}
+    }
+    let follows = latest.unwrap_or(0);
+    if Some(new.version) != follows.checked_add(1) {
+        if new.expect == Expect::Any {
+            return Ok(Some(PutOutcome::Stale { latest: follows }));
+        }
+        return Err(ParamError::Store(CliError::failure(format!(
+            "internal error: version {} of {name} does not follow version {follows}",
+            new.version
+        ))));
+    }
+    Ok(None)
+}
+
+/// The bytes a version's value is stored as.
+pub(super) fn value_bytes(value: &StoredValue) -> &[u8] {
+    match value {
+        StoredValue::Clear(v) => v.expose().as_bytes(),
+        StoredValue::Sealed(m) => m,
+        StoredValue::Destroyed => &[],
+    }
+}
+
+/// The tags as stored (JSON).
+pub(super) fn tags_json(tags: &BTreeMap<String, String>) -> ParamResult<String> {
+    serde_json::to_string(tags)
+        .map_err(|e| ParamError::Store(CliError::failure(format!("tags: {e}"))))
+}
+
+/// The audit detail of a put.
+pub(super) fn put_detail(new: &NewVersion) -> String {
+    let mut detail = format!("version {}, {}", new.version, new.param_type);
+    if !new.labels.is_empty() {
+        detail.push_str(", labels ");
+        let labels: Vec<&str> = new.labels.iter().map(Label::as_str).collect();
+        detail.push_str(&labels.join(","));
+    }
+    detail
+}
+
+/// What a committed put wrote.
+pub(super) fn written(new: NewVersion) -> PutOutcome {
+    let mut labels: Vec<String> = new.labels.iter().map(|l| l.as_str().to_owned()).collect();
+    labels.sort();
+    labels.dedup();
+    PutOutcome::Written(VersionMeta {
+        name: new.name,
+        version: new.version,
+        param_type: new.param_type,
+        created_at: new.created_at,
+        author: new.author,
+        description: new.description,
+        tags: new.tags,
+        labels,
+        expires_at: new.expires_at,
+        destroyed_at: None,
+        key_ref: new.key_ref,
+    })
+}
+
+/// The audit detail of a label move.
+pub(super) fn label_detail(moves: &[LabelMove]) -> String {
+    moves
+        .iter()
+        .map(|m| match m.from {
+            Some(f) => format!("{} {f} -> {}", m.label.as_str(), m.to),
+            None => format!("{} -> {}", m.label.as_str(), m.to),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The audit detail of an unlabel.
+pub(super) fn unlabel_detail(removed: &[(Label, u32)]) -> String {
+    removed
+        .iter()
+        .map(|(l, v)| format!("{} (was {v})", l.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The audit detail of a destroy.
+pub(super) fn destroy_detail(destroyed: &Destroyed) -> String {
+    let versions = destroyed
+        .versions
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    if destroyed.whole {
+        format!("whole parameter; values of versions [{versions}]")
+    } else {
+        format!("version {versions}")
+    }
+}
+
+/// The audit detail of a read of a secure value (`context`: `by path /app`, or empty).
+pub(super) fn read_detail(version: u32, context: &str) -> String {
+    if context.is_empty() {
+        format!("version {version}")
+    } else {
+        format!("version {version}, {context}")
+    }
+}
+
+/// The paths one level below `lo` (`/a/`) among `parents`.
+pub(super) fn subpaths_of(
+    location: &str,
+    lo: &str,
+    parents: impl IntoIterator<Item = String>,
+) -> ParamResult<Vec<ParamPath>> {
+    let mut subpaths = BTreeSet::new();
+    for parent in parents {
+        let rest = parent.get(lo.len()..).unwrap_or_default();
+        let first = rest.split('/').next().unwrap_or_default();
+        let sub = ParamPath::parse(&format!("{lo}{first}"))
+            .map_err(|_| bad_row(location, &parent, "bad path"))?;
+        subpaths.insert(sub);
+    }
+    Ok(subpaths.into_iter().collect())
 }
 
 impl SqliteParamStore {
@@ -132,42 +349,7 @@ impl SqliteParamStore {
     }
 
     fn version_meta(&self, raw: RawVersion) -> ParamResult<StoredVersion> {
-        let bad = |what: &str| self.bad(&raw.name, what);
-        let name = ParamName::parse(&raw.name).map_err(|_| bad("bad name"))?;
-        let version = u32::try_from(raw.version).map_err(|_| bad("bad version number"))?;
-        let param_type = ParamType::parse(&raw.param_type).map_err(|_| bad("bad type"))?;
-        let tags: BTreeMap<String, String> =
-            serde_json::from_str(&raw.tags).map_err(|_| bad("bad tags"))?;
-        let mut labels: Vec<String> = raw
-            .labels
-            .as_deref()
-            .map(|l| l.split(',').map(str::to_owned).collect())
-            .unwrap_or_default();
-        labels.sort();
-        let value = match (raw.value, raw.destroyed_at, param_type.is_secure()) {
-            (None, Some(_), _) => StoredValue::Destroyed,
-            (Some(v), None, true) => StoredValue::Sealed(v.to_vec()),
-            (Some(v), None, false) => StoredValue::Clear(
-                SecretValue::from_bytes(v).map_err(|_| bad("a value that is not UTF-8"))?,
-            ),
-            _ => return Err(bad("value and destruction disagree")),
-        };
-        Ok(StoredVersion {
-            meta: VersionMeta {
-                name,
-                version,
-                param_type,
-                created_at: raw.created_at,
-                author: raw.author,
-                description: raw.description,
-                tags,
-                labels,
-                expires_at: raw.expires_at,
-                destroyed_at: raw.destroyed_at,
-                key_ref: raw.key_ref,
-            },
-            value,
-        })
+        stored_version(raw, &self.store.path.display().to_string())
     }
 
     /// The `params` row of `name`.
@@ -227,59 +409,16 @@ impl SqliteParamStore {
 
     fn put_sync(&self, new: NewVersion) -> ParamResult<PutOutcome> {
         let name = &new.name;
-        match (&new.value, new.param_type.is_secure()) {
-            (StoredValue::Sealed(_), true) | (StoredValue::Clear(_), false) => {}
-            _ => {
-                return Err(ParamError::Store(CliError::failure(format!(
-                    "internal error: a {} value of {name} in the wrong form",
-                    new.param_type
-                ))));
-            }
-        }
         let err = self.err();
         let mut conn = self.store.lock();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
         let state = self.state_in(&tx, name)?;
-        if let Some(ParamState {
-            deleted_at: Some(at),
-            ..
-        }) = state
-        {
-            return Err(ParamError::Deleted {
-                name: name.clone(),
-                at,
-            });
+        if let Some(stale) = check_put(&new, state.as_ref())? {
+            return Ok(stale);
         }
-        let latest = state.as_ref().map(|s| s.latest);
-        match (new.expect, latest) {
-            (Expect::New, Some(latest)) => {
-                return Err(ParamError::Exists {
-                    name: name.clone(),
-                    latest,
-                });
-            }
-            (Expect::Version(n), actual) if actual != Some(n) => {
-                return Err(ParamError::VersionMismatch {
-                    name: name.clone(),
-                    expected: n,
-                    actual,
-                });
-            }
-            _ => {}
-        }
-        let follows = latest.unwrap_or(0);
-        if Some(new.version) != follows.checked_add(1) {
-            if new.expect == Expect::Any {
-                return Ok(PutOutcome::Stale { latest: follows });
-            }
-            return Err(ParamError::Store(CliError::failure(format!(
-                "internal error: version {} of {name} does not follow version {follows}",
-                new.version
-            ))));
-        }
-        if latest.is_none() {
+        if state.is_none() {
             tx.execute(
                 "INSERT INTO params (name, parent, latest, created_at) VALUES (?1, ?2, ?3, ?4)",
                 params![
@@ -297,13 +436,6 @@ impl SqliteParamStore {
             )
             .map_err(&err)?;
         }
-        let value: &[u8] = match &new.value {
-            StoredValue::Clear(v) => v.expose().as_bytes(),
-            StoredValue::Sealed(m) => m,
-            StoredValue::Destroyed => &[],
-        };
-        let tags = serde_json::to_string(&new.tags)
-            .map_err(|e| ParamError::Store(CliError::failure(format!("tags: {e}"))))?;
         tx.execute(
             "INSERT INTO param_versions (name, version, type, value, key_ref, description, tags,
                                          created_at, author, expires_at)
@@ -312,17 +444,16 @@ impl SqliteParamStore {
                 name.as_str(),
                 new.version,
                 new.param_type.as_str(),
-                value,
+                value_bytes(&new.value),
                 new.key_ref,
                 new.description,
-                tags,
+                tags_json(&new.tags)?,
                 new.created_at,
                 new.author,
                 new.expires_at
             ],
         )
         .map_err(&err)?;
-        let mut labels: Vec<String> = Vec::with_capacity(new.labels.len());
         for label in &new.labels {
             tx.execute(
                 "INSERT INTO param_labels (name, label, version) VALUES (?1, ?2, ?3)
@@ -330,31 +461,11 @@ impl SqliteParamStore {
                 params![name.as_str(), label.as_str(), new.version],
             )
             .map_err(&err)?;
-            labels.push(label.as_str().to_owned());
         }
-        let mut detail = format!("version {}, {}", new.version, new.param_type);
-        if !labels.is_empty() {
-            detail.push_str(", labels ");
-            detail.push_str(&labels.join(","));
-        }
-        audit::append(&tx, "put", name.as_str(), &detail).map_err(&err)?;
+        audit::append(&tx, "put", name.as_str(), &put_detail(&new)).map_err(&err)?;
         super::test_pause("put: in transaction");
         tx.commit().map_err(&err)?;
-        labels.sort();
-        labels.dedup();
-        Ok(PutOutcome::Written(VersionMeta {
-            name: new.name,
-            version: new.version,
-            param_type: new.param_type,
-            created_at: new.created_at,
-            author: new.author,
-            description: new.description,
-            tags: new.tags,
-            labels,
-            expires_at: new.expires_at,
-            destroyed_at: None,
-            key_ref: new.key_ref,
-        }))
+        Ok(written(new))
     }
 
     fn get_sync(&self, name: &ParamName, which: &Which) -> ParamResult<StoredVersion> {
@@ -420,7 +531,7 @@ impl SqliteParamStore {
         let with_created = |r: &rusqlite::Row<'_>| Ok((raw_version(r)?, r.get::<_, i64>(12)?));
         let rows: Vec<(RawVersion, i64)> =
             query_under(&tx, &base, path, recursive, with_created).map_err(&err)?;
-        let mut subpaths = BTreeSet::new();
+        let mut subpaths = Vec::new();
         if !recursive {
             let mut stmt = tx
                 .prepare(
@@ -432,13 +543,7 @@ impl SqliteParamStore {
                 .query_map(params![lo, hi], |r| r.get(0))
                 .and_then(Iterator::collect)
                 .map_err(&err)?;
-            for parent in parents {
-                let rest = parent.get(lo.len()..).unwrap_or_default();
-                let first = rest.split('/').next().unwrap_or_default();
-                let sub = ParamPath::parse(&format!("{lo}{first}"))
-                    .map_err(|_| self.bad(&parent, "bad path"))?;
-                subpaths.insert(sub);
-            }
+            subpaths = subpaths_of(&self.store.path.display().to_string(), &lo, parents)?;
         }
         drop(tx);
         drop(conn);
@@ -451,10 +556,7 @@ impl SqliteParamStore {
                 })
             })
             .collect::<ParamResult<Vec<_>>>()?;
-        Ok(Listing {
-            params,
-            subpaths: subpaths.into_iter().collect(),
-        })
+        Ok(Listing { params, subpaths })
     }
 
     fn history_sync(&self, name: &ParamName) -> ParamResult<(ParamState, Vec<VersionMeta>)> {
@@ -531,15 +633,7 @@ impl SqliteParamStore {
                 to: version,
             });
         }
-        let detail = moves
-            .iter()
-            .map(|m| match m.from {
-                Some(f) => format!("{} {f} -> {}", m.label.as_str(), m.to),
-                None => format!("{} -> {}", m.label.as_str(), m.to),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        audit::append(&tx, "label", name.as_str(), &detail).map_err(&err)?;
+        audit::append(&tx, "label", name.as_str(), &label_detail(&moves)).map_err(&err)?;
         tx.commit().map_err(&err)?;
         Ok(moves)
     }
@@ -572,12 +666,7 @@ impl SqliteParamStore {
                 u32::try_from(v).map_err(|_| self.bad(name.as_str(), "bad label version"))?,
             ));
         }
-        let detail = removed
-            .iter()
-            .map(|(l, v)| format!("{} (was {v})", l.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        audit::append(&tx, "unlabel", name.as_str(), &detail).map_err(&err)?;
+        audit::append(&tx, "unlabel", name.as_str(), &unlabel_detail(&removed)).map_err(&err)?;
         tx.commit().map_err(&err)?;
         Ok(removed)
     }
@@ -685,18 +774,7 @@ impl SqliteParamStore {
                 }
             }
         };
-        let versions = destroyed
-            .versions
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let detail = if destroyed.whole {
-            format!("whole parameter; values of versions [{versions}]")
-        } else {
-            format!("version {versions}")
-        };
-        audit::append(&tx, "destroy", name.as_str(), &detail).map_err(&err)?;
+        audit::append(&tx, "destroy", name.as_str(), &destroy_detail(&destroyed)).map_err(&err)?;
         tx.commit().map_err(&err)?;
         // The old pages were zeroed (secure_delete); copy the WAL into the database and empty
         // it, so the destroyed value does not linger there either. Another reader may hold
@@ -798,12 +876,7 @@ impl ParamStore for SqliteParamStore {
             let entries: Vec<(&str, &str, String)> = reads
                 .iter()
                 .map(|(name, version)| {
-                    let detail = if context.is_empty() {
-                        format!("version {version}")
-                    } else {
-                        format!("version {version}, {context}")
-                    };
-                    ("get-secure", name.as_str(), detail)
+                    ("get-secure", name.as_str(), read_detail(*version, context))
                 })
                 .collect();
             Ok(self.store.audit_many(&entries)?)

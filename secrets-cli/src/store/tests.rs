@@ -15,6 +15,17 @@ struct Fixture {
     keys: LocalKeyStore,
 }
 
+/// The SQLite store under a [`LocalKeyStore`], as a second connection to its file.
+trait Sqlite {
+    fn store(&self) -> Store;
+}
+
+impl Sqlite for LocalKeyStore {
+    fn store(&self) -> Store {
+        Store::open_file(self.table().location().into()).unwrap()
+    }
+}
+
 fn root() -> Arc<dyn RootKey> {
     RootKeyMaterial::generate()
         .unwrap()

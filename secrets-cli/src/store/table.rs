@@ -1,0 +1,149 @@
+//! [`KeyTable`]: where the key hierarchy's rows live (the `keys` and `key_versions` tables and
+//! the recorded root id), so that [`super::LocalKeyStore`] works over the SQLite store and
+//! over a shared PostgreSQL one alike. The rows hold wrapped material only; unwrapping is
+//! the root key's business.
+
+use std::fmt;
+use std::sync::Arc;
+
+use coffer_core::keyring::{BoxFuture, RootKey};
+
+use super::root::{PassphraseCache, Protection};
+use super::{AddVersion, KeyRecord, Lookup, Store, VersionRecord, Which};
+use crate::home::Home;
+use crate::report::CliError;
+
+/// The rows of a key hierarchy. Every write is one transaction that also appends to the
+/// store's audit log.
+pub trait KeyTable: Send + Sync + fmt::Debug {
+    /// Where the rows are, for messages (`/…/coffer.db`, `postgres://host/db`).
+    fn location(&self) -> String;
+
+    /// Loads the root key of `home` for these rows (for the SQLite store of `home`, finishing
+    /// or cleaning up after an interrupted root rotation first).
+    ///
+    /// # Errors
+    /// A missing, damaged or locked root key file.
+    fn load_root(
+        &self,
+        home: &Home,
+        passphrase: &mut PassphraseCache,
+    ) -> Result<(Arc<dyn RootKey>, Protection), CliError>;
+
+    /// Records `root_id` unless a root id is recorded already; returns the one in force.
+    fn adopt_root_id<'a>(&'a self, root_id: &'a str) -> BoxFuture<'a, Result<String, CliError>>;
+
+    /// One key, if it exists.
+    fn get_key<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, CliError>>;
+
+    /// Every key, by name.
+    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, CliError>>;
+
+    /// Inserts a new key with its first version (already wrapped). A key of that name
+    /// exists: an error.
+    fn insert_key<'a>(
+        &'a self,
+        record: &'a KeyRecord,
+        first: &'a VersionRecord,
+        wrapped: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), CliError>>;
+
+    /// Adds version `new` and makes it active if the active version is still
+    /// `expected_active` (and, with `due_at`, the rotation is due then).
+    fn add_version<'a>(
+        &'a self,
+        name: &'a str,
+        expected_active: u32,
+        new: &'a VersionRecord,
+        wrapped: &'a [u8],
+        due_at: Option<i64>,
+    ) -> BoxFuture<'a, Result<AddVersion, CliError>>;
+
+    /// The row of one version of key `name`, with the key's state.
+    fn version_row<'a>(
+        &'a self,
+        name: &'a str,
+        which: Which<'a>,
+    ) -> BoxFuture<'a, Result<Lookup, CliError>>;
+}
+
+/// The error for a key that does not exist.
+pub fn no_such_key(location: &str, name: &str) -> CliError {
+    CliError::failure(format!("no key named `{name}` in the store {location}"))
+        .hint("list the keys with: coffer key list; create one with: coffer key create NAME")
+}
+
+/// The error for a root key that is not the store's.
+pub fn root_mismatch(location: &str, root_id: &str, recorded: &str) -> CliError {
+    CliError::failure(format!(
+        "the root key ({root_id}) is not the one the keys of the store {location} are wrapped \
+         with ({recorded})"
+    ))
+    .hint(
+        "use the root.key file that `coffer init` made for this store (copy it to every \
+         machine that shares the store)",
+    )
+}
+
+impl KeyTable for Store {
+    fn location(&self) -> String {
+        self.path().display().to_string()
+    }
+
+    fn load_root(
+        &self,
+        home: &Home,
+        passphrase: &mut PassphraseCache,
+    ) -> Result<(Arc<dyn RootKey>, Protection), CliError> {
+        super::switch::load_root(home, self, passphrase)
+    }
+
+    fn adopt_root_id<'a>(&'a self, root_id: &'a str) -> BoxFuture<'a, Result<String, CliError>> {
+        Box::pin(std::future::ready(Self::adopt_root_id(self, root_id)))
+    }
+
+    fn get_key<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, CliError>> {
+        Box::pin(std::future::ready(Self::get_key(self, name)))
+    }
+
+    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, CliError>> {
+        Box::pin(std::future::ready(Self::list_keys(self)))
+    }
+
+    fn insert_key<'a>(
+        &'a self,
+        record: &'a KeyRecord,
+        first: &'a VersionRecord,
+        wrapped: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), CliError>> {
+        Box::pin(std::future::ready(Self::insert_key(
+            self, record, first, wrapped,
+        )))
+    }
+
+    fn add_version<'a>(
+        &'a self,
+        name: &'a str,
+        expected_active: u32,
+        new: &'a VersionRecord,
+        wrapped: &'a [u8],
+        due_at: Option<i64>,
+    ) -> BoxFuture<'a, Result<AddVersion, CliError>> {
+        Box::pin(std::future::ready(Self::add_version(
+            self,
+            name,
+            expected_active,
+            new,
+            wrapped,
+            due_at,
+        )))
+    }
+
+    fn version_row<'a>(
+        &'a self,
+        name: &'a str,
+        which: Which<'a>,
+    ) -> BoxFuture<'a, Result<Lookup, CliError>> {
+        Box::pin(std::future::ready(Self::version_row(self, name, which)))
+    }
+}
