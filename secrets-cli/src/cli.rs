@@ -118,7 +118,8 @@ pub struct Cli {
     pub home: Option<PathBuf>,
 
     /// The parameter store [env: COFFER_STORE; default: sqlite://$COFFER_HOME/coffer.db].
-    /// `postgres://…` is not supported yet in this build.
+    /// postgres://USER@HOST:PORT/DATABASE shares one store between machines (password from
+    /// PGPASSWORD; each machine uses the root.key of its COFFER_HOME).
     #[arg(
         long,
         global = true,

@@ -453,13 +453,34 @@ impl Settings {
 pub enum StoreLocation {
     /// `sqlite://PATH`: an SQLite store file.
     Sqlite(PathBuf),
+    /// `postgres://…` (or `postgresql://…`): a PostgreSQL database.
+    Postgres(StoreUrl),
+}
+
+/// A database URL, which may hold a password: `Debug` shows the scheme only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreUrl(zeroize::Zeroizing<String>);
+
+impl StoreUrl {
+    /// The URL, password and all (to connect with; never for messages).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreUrl(postgres://[redacted])")
+    }
 }
 
 impl StoreLocation {
-    /// Parses `sqlite://PATH` (`sqlite:///abs/coffer.db`, `sqlite://rel/coffer.db`).
+    /// Parses `sqlite://PATH` (`sqlite:///abs/coffer.db`, `sqlite://rel/coffer.db`) and
+    /// `postgres://USER@HOST:PORT/DATABASE`.
     ///
     /// # Errors
-    /// Other schemes (usage errors; `postgres://` is not supported yet in this build).
+    /// Other schemes (usage errors; `postgres://` in a build without the `postgres`
+    /// feature).
     pub fn parse(url: &str) -> Result<Self, CliError> {
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
@@ -468,15 +489,22 @@ impl StoreLocation {
             return Ok(Self::Sqlite(PathBuf::from(path)));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            if cfg!(feature = "postgres") {
+                return Ok(Self::Postgres(StoreUrl(zeroize::Zeroizing::new(
+                    url.to_owned(),
+                ))));
+            }
             return Err(CliError::usage(
-                "--store postgres://…: PostgreSQL stores are not supported yet in this build",
+                "--store postgres://…: this build has no PostgreSQL support",
             )
-            .hint("leave --store and COFFER_STORE unset for the SQLite store in COFFER_HOME"));
+            .hint("build coffer with its default features (the `postgres` feature)"));
         }
-        Err(
-            CliError::usage(format!("--store {}: unknown store URL", url.escape_debug()))
-                .hint("store URLs are sqlite://PATH (postgres://… comes later)"),
-        )
+        let scheme = url.split_once("://").map_or("", |(s, _)| s);
+        Err(CliError::usage(format!(
+            "--store: unknown store URL scheme `{}`",
+            scheme.escape_debug()
+        ))
+        .hint("store URLs are sqlite://PATH and postgres://USER@HOST:PORT/DATABASE"))
     }
 }
 

@@ -137,14 +137,13 @@ impl From<Params> for Secrets {
 
 /// The home and the store that `url_or_home` names.
 fn open_store(url_or_home: &str) -> Result<(Home, Store), CliError> {
-    if url_or_home.starts_with("postgres://") || url_or_home.starts_with("postgresql://") {
-        return Err(CliError::usage(
-            "postgres://…: PostgreSQL stores are not supported yet in this build",
-        )
-        .hint("use sqlite:///PATH/coffer.db or a COFFER_HOME directory"));
-    }
     if url_or_home.contains("://") {
-        let StoreLocation::Sqlite(path) = StoreLocation::parse(url_or_home)?;
+        let StoreLocation::Sqlite(path) = StoreLocation::parse(url_or_home)? else {
+            return Err(CliError::usage(
+                "postgres://…: Secrets::open opens SQLite stores; a PostgreSQL store needs \
+                 Secrets::connect (async, on a tokio runtime)",
+            ));
+        };
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

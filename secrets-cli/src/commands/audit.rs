@@ -9,20 +9,40 @@ use crate::store::audit::Verified;
 
 /// Runs `coffer audit …` on the store `settings` names (`--store`, `COFFER_STORE`, else
 /// `COFFER_HOME/coffer.db`).
-pub fn run(settings: &Settings, cmd: AuditCommand) -> anyhow::Result<()> {
+pub async fn run(settings: &Settings, cmd: AuditCommand) -> anyhow::Result<()> {
     let json = settings.format == OutputFormat::Json;
     let home = settings.home()?;
-    let store = match settings.store_location()? {
-        StoreLocation::Sqlite(path) if path == home.store_path() => Store::open(&home)?,
-        StoreLocation::Sqlite(path) => Store::open_file(path)?,
+    let location = settings.store_location()?;
+    let (list, verified, at) = match &location {
+        #[cfg(feature = "postgres")]
+        StoreLocation::Postgres(url) => {
+            let pg = crate::store::PgStore::connect(url.expose()).await?;
+            let at = pg.location().to_owned();
+            match cmd {
+                AuditCommand::Ls => (Some(pg.audit_entries().await?), None, at),
+                AuditCommand::Verify => (None, Some(pg.verify_audit().await?), at),
+            }
+        }
+        #[cfg(not(feature = "postgres"))]
+        StoreLocation::Postgres(_) => {
+            return Err(CliError::usage("this build has no PostgreSQL support").into());
+        }
+        StoreLocation::Sqlite(path) => {
+            let store = if *path == home.store_path() {
+                Store::open(&home)?
+            } else {
+                Store::open_file(path.clone())?
+            };
+            let at = store.path().display().to_string();
+            match cmd {
+                AuditCommand::Ls => (Some(store.audit_entries()?), None, at),
+                AuditCommand::Verify => (None, Some(store.verify_audit()?), at),
+            }
+        }
     };
-    match cmd {
-        AuditCommand::Ls => {
-            let entries: Vec<AuditEntryWire> = store
-                .audit_entries()?
-                .iter()
-                .map(AuditEntryWire::new)
-                .collect();
+    match (list, verified) {
+        (Some(list), _) => {
+            let entries: Vec<AuditEntryWire> = list.iter().map(AuditEntryWire::new).collect();
             if json {
                 entries.iter().try_for_each(super::print_json)
             } else if entries.is_empty() {
@@ -34,7 +54,7 @@ pub fn run(settings: &Settings, cmd: AuditCommand) -> anyhow::Result<()> {
                 super::write_stdout(AuditEntryWire::table(&entries).as_bytes())
             }
         }
-        AuditCommand::Verify => match store.verify_audit()? {
+        (None, verified) => match verified.unwrap_or(Verified::Ok(0)) {
             Verified::Ok(n) => {
                 if json {
                     super::print_json(&AuditVerifiedWire {
@@ -50,8 +70,7 @@ pub fn run(settings: &Settings, cmd: AuditCommand) -> anyhow::Result<()> {
                 }
             }
             Verified::Bad { seq, why } => Err(CliError::failure(format!(
-                "audit log of {} fails verification at seq {seq}: {why}",
-                store.path().display()
+                "audit log of {at} fails verification at seq {seq}: {why}"
             ))
             .hint("the log was changed outside coffer; compare it with a backup")
             .into()),

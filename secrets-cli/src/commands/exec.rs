@@ -48,7 +48,7 @@ pub struct ExportSettings {
 
 /// Reads the variables of `sel`.
 async fn fetch(settings: &Settings, sel: &Selection) -> anyhow::Result<EnvMap> {
-    let params = params::open_cli(settings, None, Vec::new())?;
+    let params = params::open_cli(settings, None, Vec::new()).await?;
     let now = time::now_unix();
     let mut map = EnvMap::default();
     for path in &sel.paths {

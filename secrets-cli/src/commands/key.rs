@@ -12,6 +12,17 @@ use crate::time::now_unix;
 
 /// Runs `coffer key …`.
 pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
+    if let crate::config::StoreLocation::Postgres(_) = settings.store_location()? {
+        return Err(CliError::usage(
+            "coffer key manages the keys of the SQLite store in COFFER_HOME; it does not work \
+             on a PostgreSQL store (--store or COFFER_STORE) in this version",
+        )
+        .hint(
+            "the PostgreSQL store's key `params` is made by the first secure put; unset \
+             COFFER_STORE to manage the local keys",
+        )
+        .into());
+    }
     let home = settings.home()?;
     let json = settings.format == OutputFormat::Json;
     match k {

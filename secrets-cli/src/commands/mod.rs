@@ -41,7 +41,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         CommandSettings::Param(p) => params::run(settings, p).await,
         CommandSettings::Exec(s) => exec::exec(settings, s).await,
         CommandSettings::Export(s) => exec::export(settings, s).await,
-        CommandSettings::Audit(a) => audit::run(settings, *a),
+        CommandSettings::Audit(a) => audit::run(settings, *a).await,
         CommandSettings::Completions(shell) => completions(*shell),
         CommandSettings::Man => man_page(),
     }

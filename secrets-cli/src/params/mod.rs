@@ -607,26 +607,53 @@ impl ParamError {
 /// # Errors
 /// No store; a store that is not a database or is of a newer schema; a bad
 /// `COFFER_MAX_VALUE_BYTES`.
-pub fn open_cli(
+pub async fn open_cli(
     settings: &crate::config::Settings,
     encrypt_key: Option<(crate::keyref::KeyRef, String)>,
     decrypt_keys: Vec<crate::keyref::KeyRef>,
 ) -> anyhow::Result<Params> {
     let max = max_value_bytes_from_env()?;
     let home = settings.home()?;
-    let store = match settings.store_location()? {
-        crate::config::StoreLocation::Sqlite(path) if path == home.store_path() => {
-            crate::store::Store::open(&home)?
+    let (store, table) = open_store(&settings.store_location()?, &home).await?;
+    let keys = CliKeys::new(home, table, encrypt_key, decrypt_keys);
+    Ok(Params::new(store, std::sync::Arc::new(keys), max))
+}
+
+/// The store at `location` (`home`'s own SQLite store, another SQLite file, or a
+/// PostgreSQL database), as parameters and as key rows.
+///
+/// # Errors
+/// No store there; a file that is not a database; a schema newer than this build; the
+/// server is unreachable.
+pub async fn open_store(
+    location: &crate::config::StoreLocation,
+    home: &crate::home::Home,
+) -> Result<
+    (
+        std::sync::Arc<dyn ParamStore>,
+        std::sync::Arc<dyn crate::store::KeyTable>,
+    ),
+    CliError,
+> {
+    use crate::config::StoreLocation;
+    use std::sync::Arc;
+    let sqlite = match location {
+        StoreLocation::Sqlite(path) if *path == home.store_path() => {
+            crate::store::Store::open(home)?
         }
-        crate::config::StoreLocation::Sqlite(path) => crate::store::Store::open_file(path)?,
+        StoreLocation::Sqlite(path) => crate::store::Store::open_file(path.clone())?,
+        #[cfg(feature = "postgres")]
+        StoreLocation::Postgres(url) => {
+            let pg = Arc::new(crate::store::PgStore::connect(url.expose()).await?);
+            return Ok((pg.clone(), pg));
+        }
+        #[cfg(not(feature = "postgres"))]
+        StoreLocation::Postgres(_) => {
+            return Err(CliError::usage("this build has no PostgreSQL support"));
+        }
     };
-    let store = std::sync::Arc::new(store);
-    let keys = CliKeys::new(home, store.clone(), encrypt_key, decrypt_keys);
-    Ok(Params::new(
-        std::sync::Arc::new(SqliteParamStore::new(store)),
-        std::sync::Arc::new(keys),
-        max,
-    ))
+    let sqlite = Arc::new(sqlite);
+    Ok((Arc::new(SqliteParamStore::new(sqlite.clone())), sqlite))
 }
 
 /// The OS user: `$USER`, else `$LOGNAME`, else the name of the process's uid in

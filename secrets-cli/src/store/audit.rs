@@ -85,7 +85,8 @@ pub fn entry_hash(
     out
 }
 
-fn user() -> &'static str {
+/// The OS user, as recorded in entries.
+pub(crate) fn user() -> &'static str {
     static USER: OnceLock<String> = OnceLock::new();
     USER.get_or_init(crate::params::os_user)
 }

@@ -95,6 +95,8 @@
 pub mod audit;
 mod branch;
 mod params;
+#[cfg(feature = "postgres")]
+pub mod pg;
 pub mod root;
 mod switch;
 mod table;
@@ -109,6 +111,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavio
 
 pub use branch::{LocalKeyStore, Rotation};
 pub use params::SqliteParamStore;
+#[cfg(feature = "postgres")]
+pub use pg::PgStore;
 pub use switch::{RootRotation, rotate_root};
 pub use table::KeyTable;
 
@@ -306,7 +310,7 @@ impl KeyState {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, String> {
+    pub(crate) fn parse(s: &str) -> Result<Self, String> {
         match s {
             "enabled" => Ok(Self::Enabled),
             "disabled" => Ok(Self::Disabled),

@@ -1,0 +1,1417 @@
+//! [`PgStore`]: the store in a PostgreSQL database (`--store postgres://…`), for several
+//! machines that share parameters and keys.
+//!
+//! The tables are those of the SQLite store (see [`crate::store`]) in PostgreSQL's types:
+//! `keys`, `key_versions` (branch key versions, wrapped under the root key that every
+//! sharing machine holds in its `COFFER_HOME/root.key`), `params`, `param_versions`,
+//! `param_labels`, `audit` and `meta`. Names use the `"C"` collation, so that they sort and
+//! compare byte by byte as in SQLite (the range `/a/b/` < name < `/a/b0` depends on it).
+//!
+//! # Transactions
+//!
+//! Every write is one transaction that first locks the audit log's head row in `meta`
+//! (`SELECT … FOR UPDATE`): writers serialize there, as they do on SQLite's write lock, so
+//! the checks a write makes (the latest version, the active key version) hold until it
+//! commits, and audit entries are numbered without gaps. Reads of more than one statement
+//! run in one `REPEATABLE READ` transaction: one snapshot.
+//!
+//! # Connections
+//!
+//! One connection per [`PgStore`], driven by a task on the caller's tokio runtime
+//! ([`PgStore::connect`] must run inside one; it never starts a runtime of its own).
+//! Without TLS in this build: connect over a local socket, `127.0.0.1` or a trusted network
+//! (`sslmode=require` is refused rather than ignored). The password may come from the URL
+//! or, better (argv is visible to other users), from `PGPASSWORD`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use coffer_core::keyring::{BoxFuture, RootKey};
+use tokio::sync::Mutex;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::{Client, IsolationLevel, NoTls, Row, Transaction};
+use zeroize::Zeroizing;
+
+use super::audit::{self, AuditEntry, HASH_LEN, Verified};
+use super::params::{
+    RawVersion, bad_row, check_put, destroy_detail, label_detail, put_detail, range, read_detail,
+    stored_version, subpaths_of, tags_json, unlabel_detail, value_bytes, written,
+};
+use super::root::{self, PassphraseCache, Protection};
+use super::table::no_such_key;
+use super::{
+    AddVersion, KeyRecord, KeyState, KeyTable, Lookup, VersionRecord, VersionRow, Which, damaged,
+    test_pause,
+};
+use crate::home::Home;
+use crate::params::{
+    Destroyed, Label, LabelMove, Listing, NewVersion, ParamError, ParamName, ParamPath,
+    ParamResult, ParamState, ParamStore, ParamSummary, PutOutcome, StoredVersion, VersionMeta,
+    Which as ParamWhich,
+};
+use crate::report::CliError;
+
+/// The schema this build writes.
+pub const PG_SCHEMA_VERSION: u32 = 1;
+
+/// Serializes migrations of one database across processes (`pg_advisory_xact_lock`).
+const MIGRATION_LOCK: i64 = 0x636f_6666_6572; // "coffer"
+
+/// How long a connection attempt may take when the URL does not say.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: [&str; 1] = [r#"
+CREATE TABLE keys (
+    name                 TEXT COLLATE "C" PRIMARY KEY,
+    spec                 TEXT NOT NULL,
+    created_at           BIGINT NOT NULL,
+    state                TEXT NOT NULL CHECK (state IN ('enabled', 'disabled')),
+    rotation_period_secs BIGINT CHECK (rotation_period_secs > 0),
+    min_decrypt_version  BIGINT NOT NULL DEFAULT 1 CHECK (min_decrypt_version >= 1),
+    active_version       BIGINT NOT NULL CHECK (active_version >= 1)
+);
+CREATE TABLE key_versions (
+    name       TEXT COLLATE "C" NOT NULL REFERENCES keys (name),
+    version    BIGINT NOT NULL CHECK (version >= 1),
+    uuid       BYTEA NOT NULL UNIQUE CHECK (length(uuid) = 16),
+    created_at BIGINT NOT NULL,
+    wrapped    BYTEA NOT NULL,
+    root_id    TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE params (
+    name       TEXT COLLATE "C" PRIMARY KEY,
+    parent     TEXT COLLATE "C" NOT NULL,
+    latest     BIGINT NOT NULL CHECK (latest >= 1),
+    created_at BIGINT NOT NULL,
+    deleted_at BIGINT
+);
+CREATE INDEX params_by_parent ON params (parent, name);
+CREATE TABLE param_versions (
+    name         TEXT COLLATE "C" NOT NULL REFERENCES params (name) ON DELETE CASCADE,
+    version      BIGINT NOT NULL CHECK (version >= 1),
+    type         TEXT NOT NULL CHECK (type IN ('string', 'string-list', 'secure-string')),
+    value        BYTEA,
+    key_ref      TEXT,
+    description  TEXT,
+    tags         TEXT NOT NULL DEFAULT '{}',
+    created_at   BIGINT NOT NULL,
+    author       TEXT NOT NULL,
+    expires_at   BIGINT,
+    destroyed_at BIGINT,
+    PRIMARY KEY (name, version),
+    CHECK ((value IS NULL) = (destroyed_at IS NOT NULL))
+);
+CREATE TABLE param_labels (
+    name    TEXT COLLATE "C" NOT NULL,
+    label   TEXT COLLATE "C" NOT NULL,
+    version BIGINT NOT NULL,
+    PRIMARY KEY (name, label),
+    FOREIGN KEY (name, version) REFERENCES param_versions (name, version) ON DELETE CASCADE
+);
+CREATE INDEX param_labels_by_version ON param_labels (name, version);
+CREATE TABLE audit (
+    seq       BIGINT PRIMARY KEY CHECK (seq >= 1),
+    at        BIGINT NOT NULL,
+    actor     TEXT NOT NULL,
+    verb      TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    detail    TEXT NOT NULL,
+    prev_hash BYTEA NOT NULL,
+    hash      BYTEA NOT NULL
+);
+INSERT INTO meta (key, value) VALUES
+    ('audit_count', '0'),
+    ('audit_head', '0000000000000000000000000000000000000000000000000000000000000000');
+"#];
+
+/// The columns of a version, as `v` (`param_versions`), with its labels.
+const COLUMNS: &str = "v.name, v.version, v.type, v.value, v.key_ref, v.description, v.tags,
+    v.created_at, v.author, v.expires_at, v.destroyed_at,
+    (SELECT string_agg(l.label, ',') FROM param_labels l
+      WHERE l.name = v.name AND l.version = v.version)";
+
+/// A PostgreSQL store (see the module docs).
+pub struct PgStore {
+    client: Mutex<Client>,
+    location: String,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `postgres://user@host:port/db` without the password (for messages).
+pub fn redacted(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let user = config.get_user().unwrap_or("");
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        Some(Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config.get_dbname().unwrap_or(user);
+    let at = if user.is_empty() { "" } else { "@" };
+    format!("postgres://{user}{at}{host}:{port}/{db}")
+}
+
+fn pg_error(location: &str, e: &tokio_postgres::Error) -> CliError {
+    let base = CliError::failure(format!("store {location}"));
+    if e.as_db_error().is_none() && e.to_string().contains("error connecting") {
+        return base.caused_by(anyhow::anyhow!("{e}")).hint(
+            "is the PostgreSQL server running and reachable? the URL is \
+             postgres://USER@HOST:PORT/DATABASE (the password from PGPASSWORD)",
+        );
+    }
+    match e.as_db_error() {
+        Some(db) => base.caused_by(anyhow::anyhow!("{}: {}", db.severity(), db.message())),
+        None => base.caused_by(anyhow::anyhow!("{e}")),
+    }
+}
+
+/// A row value that does not fit its type here.
+fn int<T: TryFrom<i64>>(location: &str, v: i64, what: &str) -> Result<T, CliError> {
+    T::try_from(v).map_err(|_| damaged(location, format!("{what}: {v} is out of range")))
+}
+
+impl PgStore {
+    /// Connects to the database at `url` and brings its schema up to date (creating it in
+    /// an empty database). Must run on a tokio runtime, which drives the connection.
+    ///
+    /// # Errors
+    /// A bad URL (usage); no runtime; the server is unreachable or refuses the login; a
+    /// schema newer than this build; SQL errors.
+    pub async fn connect(url: &str) -> Result<Self, CliError> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+            CliError::usage("--store: a bad PostgreSQL URL")
+                .caused_by(anyhow::anyhow!("{e}"))
+                .hint("the form is postgres://USER@HOST:PORT/DATABASE")
+        })?;
+        let location = redacted(&config);
+        if config.get_ssl_mode() == SslMode::Require {
+            return Err(CliError::usage(format!(
+                "store {location}: sslmode=require, and this build has no TLS"
+            ))
+            .hint("connect over a local socket, 127.0.0.1 or a trusted network"));
+        }
+        if config.get_password().is_none() {
+            if let Some(p) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty()) {
+                config.password(p.to_string_lossy().as_bytes());
+            }
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("coffer");
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            CliError::failure(format!(
+                "store {location}: a PostgreSQL store needs a tokio runtime to run on"
+            ))
+        })?;
+        let (client, connection) = config
+            .connect(NoTls)
+            .await
+            .map_err(|e| pg_error(&location, &e))?;
+        let loc = location.clone();
+        runtime.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(store = %loc, "connection closed: {e}");
+            }
+        });
+        let store = Self {
+            client: Mutex::new(client),
+            location,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Where the store is (without a password).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn err(&self) -> impl Fn(tokio_postgres::Error) -> CliError + '_ {
+        |e| pg_error(&self.location, &e)
+    }
+
+    fn perr(&self) -> impl Fn(tokio_postgres::Error) -> ParamError + '_ {
+        |e| ParamError::Store(pg_error(&self.location, &e))
+    }
+
+    async fn migrate(&self) -> Result<(), CliError> {
+        let err = self.err();
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await.map_err(&err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(&err)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT COLLATE \"C\" PRIMARY KEY, value TEXT NOT NULL)",
+        )
+        .await
+        .map_err(&err)?;
+        let version: u32 = match tx
+            .query_opt("SELECT value FROM meta WHERE key = 'schema'", &[])
+            .await
+            .map_err(&err)?
+        {
+            Some(row) => {
+                let v: String = row.get(0);
+                v.parse()
+                    .map_err(|_| damaged(&self.location, format!("schema version `{v}`")))?
+            }
+            None => 0,
+        };
+        if version > PG_SCHEMA_VERSION {
+            return Err(CliError::failure(format!(
+                "store {} has schema version {version}; this coffer knows up to \
+                 {PG_SCHEMA_VERSION}",
+                self.location
+            ))
+            .hint("it was written by a newer coffer: use that version"));
+        }
+        if version == PG_SCHEMA_VERSION {
+            return tx.commit().await.map_err(&err);
+        }
+        let from = usize::try_from(version).unwrap_or(usize::MAX);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(from) {
+            tx.batch_execute(sql).await.map_err(&err)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema', $1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&(i + 1).to_string()],
+            )
+            .await
+            .map_err(&err)?;
+        }
+        if version == 0 {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('created_at', $1)",
+                &[&crate::time::now_unix().to_string()],
+            )
+            .await
+            .map_err(&err)?;
+        }
+        tx.commit().await.map_err(&err)?;
+        tracing::debug!(store = %self.location, "store schema created or migrated");
+        Ok(())
+    }
+
+    /// A `meta` value.
+    ///
+    /// # Errors
+    /// SQL errors.
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, CliError> {
+        let client = self.client.lock().await;
+        let row = client
+            .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
+            .await
+            .map_err(self.err())?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Every audit entry, oldest first.
+    ///
+    /// # Errors
+    /// SQL errors.
+    pub async fn audit_entries(&self) -> Result<Vec<AuditEntry>, CliError> {
+        let client = self.client.lock().await;
+        entries(&*client, &self.location).await
+    }
+
+    /// Recomputes the audit chain and checks it against `meta` (one snapshot).
+    ///
+    /// # Errors
+    /// SQL errors.
+    pub async fn verify_audit(&self) -> Result<Verified, CliError> {
+        let err = self.err();
+        let mut client = self.client.lock().await;
+        let tx = snapshot(&mut client).await.map_err(&err)?;
+        let list = entries(&tx, &self.location).await?;
+        let (count, head) = head(&tx, false).await.map_err(&err)?;
+        Ok(audit::verify(&list, count, &head))
+    }
+
+    /// Appends one entry per `(verb, name, detail)` in one transaction.
+    ///
+    /// # Errors
+    /// SQL errors.
+    pub async fn audit_many(&self, list: &[(&str, &str, String)]) -> Result<(), CliError> {
+        if list.is_empty() {
+            return Ok(());
+        }
+        let err = self.err();
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await.map_err(&err)?;
+        for (verb, name, detail) in list {
+            append(&tx, verb, name, detail).await.map_err(&err)?;
+        }
+        tx.commit().await.map_err(&err)
+    }
+
+    async fn state_in(
+        &self,
+        tx: &Transaction<'_>,
+        name: &ParamName,
+    ) -> ParamResult<Option<ParamState>> {
+        let row = tx
+            .query_opt(
+                "SELECT latest, created_at, deleted_at FROM params WHERE name = $1",
+                &[&name.as_str()],
+            )
+            .await
+            .map_err(self.perr())?;
+        row.map(|r| {
+            Ok(ParamState {
+                name: name.clone(),
+                latest: u32::try_from(r.get::<_, i64>(0))
+                    .map_err(|_| bad_row(&self.location, name.as_str(), "bad latest version"))?,
+                created_at: r.get(1),
+                deleted_at: r.get(2),
+            })
+        })
+        .transpose()
+    }
+
+    async fn live_state(&self, tx: &Transaction<'_>, name: &ParamName) -> ParamResult<ParamState> {
+        let state = self
+            .state_in(tx, name)
+            .await?
+            .ok_or_else(|| ParamError::NotFound(name.clone()))?;
+        if let Some(at) = state.deleted_at {
+            return Err(ParamError::Deleted {
+                name: name.clone(),
+                at,
+            });
+        }
+        Ok(state)
+    }
+
+    async fn version_in(
+        &self,
+        tx: &Transaction<'_>,
+        name: &ParamName,
+        version: u32,
+    ) -> ParamResult<Option<StoredVersion>> {
+        let row = tx
+            .query_opt(
+                &format!(
+                    "SELECT {COLUMNS} FROM param_versions v WHERE v.name = $1 AND v.version = $2"
+                ),
+                &[&name.as_str(), &i64::from(version)],
+            )
+            .await
+            .map_err(self.perr())?;
+        row.map(|r| stored_version(raw_version(&r), &self.location))
+            .transpose()
+    }
+
+    async fn label_version(
+        &self,
+        tx: &Transaction<'_>,
+        name: &ParamName,
+        label: &Label,
+    ) -> ParamResult<Option<u32>> {
+        let row = tx
+            .query_opt(
+                "SELECT version FROM param_labels WHERE name = $1 AND label = $2",
+                &[&name.as_str(), &label.as_str()],
+            )
+            .await
+            .map_err(self.perr())?;
+        row.map(|r| {
+            u32::try_from(r.get::<_, i64>(0))
+                .map_err(|_| bad_row(&self.location, name.as_str(), "bad label version"))
+        })
+        .transpose()
+    }
+
+    /// Rows of `base` (a query ending in a `WHERE` clause over `params p`) for the
+    /// parameters below `path`, by name.
+    async fn query_under(
+        &self,
+        tx: &Transaction<'_>,
+        base: &str,
+        path: &ParamPath,
+        recursive: bool,
+    ) -> ParamResult<Vec<Row>> {
+        let rows = if recursive {
+            let (lo, hi) = range(path);
+            tx.query(
+                &format!("{base} AND p.name > $1 AND p.name < $2 ORDER BY p.name"),
+                &[&lo, &hi],
+            )
+            .await
+        } else {
+            tx.query(
+                &format!("{base} AND p.parent = $1 ORDER BY p.name"),
+                &[&path.as_str()],
+            )
+            .await
+        };
+        rows.map_err(self.perr())
+    }
+
+    async fn put_tx(&self, new: NewVersion) -> ParamResult<PutOutcome> {
+        let err = self.perr();
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await.map_err(&err)?;
+        lock_writes(&tx).await.map_err(&err)?;
+        let name = &new.name;
+        let state = self.state_in(&tx, name).await?;
+        if let Some(stale) = check_put(&new, state.as_ref())? {
+            return Ok(stale);
+        }
+        let version = i64::from(new.version);
+        if state.is_none() {
+            tx.execute(
+                "INSERT INTO params (name, parent, latest, created_at) VALUES ($1, $2, $3, $4)",
+                &[
+                    &name.as_str(),
+                    &name.parent().as_str(),
+                    &version,
+                    &new.created_at,
+                ],
+            )
+            .await
+            .map_err(&err)?;
+        } else {
+            tx.execute(
+                "UPDATE params SET latest = $2 WHERE name = $1",
+                &[&name.as_str(), &version],
+            )
+            .await
+            .map_err(&err)?;
+        }
+        tx.execute(
+            "INSERT INTO param_versions (name, version, type, value, key_ref, description, tags,
+                                         created_at, author, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[
+                &name.as_str(),
+                &version,
+                &new.param_type.as_str(),
+                &value_bytes(&new.value),
+                &new.key_ref,
+                &new.description,
+                &tags_json(&new.tags)?,
+                &new.created_at,
+                &new.author,
+                &new.expires_at,
+            ],
+        )
+        .await
+        .map_err(&err)?;
+        for label in &new.labels {
+            tx.execute(
+                "INSERT INTO param_labels (name, label, version) VALUES ($1, $2, $3)
+                 ON CONFLICT (name, label) DO UPDATE SET version = excluded.version",
+                &[&name.as_str(), &label.as_str(), &version],
+            )
+            .await
+            .map_err(&err)?;
+        }
+        append(&tx, "put", name.as_str(), &put_detail(&new))
+            .await
+            .map_err(&err)?;
+        test_pause("put: in transaction");
+        tx.commit().await.map_err(&err)?;
+        Ok(written(new))
+    }
+
+    async fn get_tx(&self, name: &ParamName, which: &ParamWhich) -> ParamResult<StoredVersion> {
+        let mut client = self.client.lock().await;
+        let tx = snapshot(&mut client).await.map_err(self.perr())?;
+        let state = self.live_state(&tx, name).await?;
+        let version = match which {
+            ParamWhich::Latest => state.latest,
+            ParamWhich::Version(v) => *v,
+            ParamWhich::Label(label) => {
+                self.label_version(&tx, name, label)
+                    .await?
+                    .ok_or_else(|| ParamError::NoLabel {
+                        name: name.clone(),
+                        label: label.clone(),
+                    })?
+            }
+        };
+        self.version_in(&tx, name, version)
+            .await?
+            .ok_or_else(|| ParamError::NoVersion {
+                name: name.clone(),
+                version,
+                latest: state.latest,
+            })
+    }
+
+    async fn list_tx(&self, path: &ParamPath, recursive: bool) -> ParamResult<Listing> {
+        let err = self.perr();
+        let mut client = self.client.lock().await;
+        let tx = snapshot(&mut client).await.map_err(&err)?;
+        let base = format!(
+            "SELECT {COLUMNS}, p.created_at FROM params p
+             JOIN param_versions v ON v.name = p.name AND v.version = p.latest
+             WHERE p.deleted_at IS NULL"
+        );
+        let rows = self.query_under(&tx, &base, path, recursive).await?;
+        let mut subpaths = Vec::new();
+        if !recursive {
+            let (lo, hi) = range(path);
+            let parents = tx
+                .query(
+                    "SELECT DISTINCT parent FROM params
+                     WHERE deleted_at IS NULL AND parent > $1 AND parent < $2",
+                    &[&lo, &hi],
+                )
+                .await
+                .map_err(&err)?;
+            subpaths = subpaths_of(
+                &self.location,
+                &lo,
+                parents.iter().map(|r| r.get::<_, String>(0)),
+            )?;
+        }
+        drop(tx);
+        drop(client);
+        let params = rows
+            .iter()
+            .map(|r| {
+                Ok(ParamSummary {
+                    latest: stored_version(raw_version(r), &self.location)?.meta,
+                    created_at: r.get(12),
+                })
+            })
+            .collect::<ParamResult<Vec<_>>>()?;
+        Ok(Listing { params, subpaths })
+    }
+
+    async fn history_tx(&self, name: &ParamName) -> ParamResult<(ParamState, Vec<VersionMeta>)> {
+        let mut client = self.client.lock().await;
+        let tx = snapshot(&mut client).await.map_err(self.perr())?;
+        let state = self
+            .state_in(&tx, name)
+            .await?
+            .ok_or_else(|| ParamError::NotFound(name.clone()))?;
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM param_versions v WHERE v.name = $1 ORDER BY v.version"
+                ),
+                &[&name.as_str()],
+            )
+            .await
+            .map_err(self.perr())?;
+        let versions = rows
+            .iter()
+            .map(|r| stored_version(raw_version(r), &self.location).map(|v| v.meta))
+            .collect::<ParamResult<Vec<_>>>()?;
+        Ok((state, versions))
+    }
+
+    async fn label_tx(
+        &self,
+        name: &ParamName,
+        version: u32,
+        labels: &[Label],
+    ) -> ParamResult<Vec<LabelMove>> {
+        let err = self.perr();
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await.map_err(&err)?;
+        lock_writes(&tx).await.map_err(&err)?;
+        let state = self.live_state(&tx, name).await?;
+        let target =
+            self.version_in(&tx, name, version)
+                .await?
+                .ok_or_else(|| ParamError::NoVersion {
+                    name: name.clone(),
+                    version,
+                    latest: state.latest,
+                })?;
+        if let Some(at) = target.meta.destroyed_at {
+            return Err(ParamError::Destroyed {
+                name: name.clone(),
+                version,
+                at,
+            });
+        }
+        let mut moves = Vec::with_capacity(labels.len());
+        for label in labels {
+            let from = self.label_version(&tx, name, label).await?;
+            tx.execute(
+                "INSERT INTO param_labels (name, label, version) VALUES ($1, $2, $3)
+                 ON CONFLICT (name, label) DO UPDATE SET version = excluded.version",
+                &[&name.as_str(), &label.as_str(), &i64::from(version)],
+            )
+            .await
+            .map_err(&err)?;
+            moves.push(LabelMove {
+                label: label.clone(),
+                from,
+                to: version,
+            });
+        }
+        append(&tx, "label", name.as_str(), &label_detail(&moves))
+            .await
+            .map_err(&err)?;
+        tx.commit().await.map_err(&err)?;
+        Ok(moves)
+    }
+
+    async fn unlabel_tx(
+        &self,
+        name: &ParamName,
+        labels: &[Label],
+    ) -> ParamResult<Vec<(Label, u32)>> {
+        let err = self.perr();
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await.map_err(&err)?;
+        lock_writes(&tx).await.map_err(&err)?;
+        self.live_state(&tx, name).await?;
+        let mut removed = Vec::with_capacity(labels.len());
+        for label in labels {
+            let row = tx
+                .query_opt(
+                    "DELETE FROM param_labels WHERE name = $1 AND label = $2 RETURNING version",
+                    &[&name.as_str(), &label.as_str()],
+                )
+                .await
+                .map_err(&err)?;
+            let Some(row) = row else {
+                return Err(ParamError::NoLabel {
+                    name: name.clone(),
+                    label: label.clone(),
+                });
+            };
+            let v = u32::try_from(row.get::<_, i64>(0))
+                .map_err(|_| bad_row(&self.location, name.as_str(), "bad label version"))?;
+            removed.push((label.clone(), v));
+        }
+        append(&tx, "unlabel", name.as_str(), &unlabel_detail(&removed))
+            .await
+            .map_err(&err)?;
+        tx.commit().await.map_err(&err)?;
+        Ok(removed)
+    }
+
+    async fn set_deleted(&self, name: &ParamName, deleted: Option<i64>) -> ParamResult<()> {
+        let err = self.perr();
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await.map_err(&err)?;
+        lock_writes(&tx).await.map_err(&err)?;
+        let state = self
+            .state_in(&tx, name)
+            .await?
+            .ok_or_else(|| ParamError::NotFound(name.clone()))?;
+        match (state.deleted_at, deleted) {
+            (Some(at), Some(_)) => {
+                return Err(ParamError::Deleted {
+                    name: name.clone(),
+                    at,
+                });
+            }
+            (None, None) => return Err(ParamError::NotDeleted(name.clone())),
+            _ => {}
+        }
+        tx.execute(
+            "UPDATE params SET deleted_at = $2 WHERE name = $1",
+            &[&name.as_str(), &deleted],
+        )
+        .await
+        .map_err(&err)?;
+        let verb = if deleted.is_some() { "rm" } else { "restore" };
+        let detail = format!("latest version {}", state.latest);
+        append(&tx, verb, name.as_str(), &detail)
+            .await
+            .map_err(&err)?;
+        tx.commit().await.map_err(&err)
+    }
+
+    async fn destroy_tx(
+        &self,
+        name: &ParamName,
+        version: Option<u32>,
+        now: i64,
+    ) -> ParamResult<Destroyed> {
+        let err = self.perr();
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await.map_err(&err)?;
+        lock_writes(&tx).await.map_err(&err)?;
+        let state = self
+            .state_in(&tx, name)
+            .await?
+            .ok_or_else(|| ParamError::NotFound(name.clone()))?;
+        let destroyed = match version {
+            None => {
+                let rows = tx
+                    .query(
+                        "SELECT version FROM param_versions
+                         WHERE name = $1 AND destroyed_at IS NULL ORDER BY version",
+                        &[&name.as_str()],
+                    )
+                    .await
+                    .map_err(&err)?;
+                let versions = rows
+                    .iter()
+                    .map(|r| {
+                        u32::try_from(r.get::<_, i64>(0))
+                            .map_err(|_| bad_row(&self.location, name.as_str(), "bad version"))
+                    })
+                    .collect::<ParamResult<Vec<_>>>()?;
+                for sql in [
+                    "DELETE FROM param_labels WHERE name = $1",
+                    "DELETE FROM param_versions WHERE name = $1",
+                    "DELETE FROM params WHERE name = $1",
+                ] {
+                    tx.execute(sql, &[&name.as_str()]).await.map_err(&err)?;
+                }
+                Destroyed {
+                    name: name.clone(),
+                    versions,
+                    whole: true,
+                }
+            }
+            Some(v) => {
+                let row =
+                    self.version_in(&tx, name, v)
+                        .await?
+                        .ok_or_else(|| ParamError::NoVersion {
+                            name: name.clone(),
+                            version: v,
+                            latest: state.latest,
+                        })?;
+                if let Some(at) = row.meta.destroyed_at {
+                    return Err(ParamError::Destroyed {
+                        name: name.clone(),
+                        version: v,
+                        at,
+                    });
+                }
+                let v64 = i64::from(v);
+                tx.execute(
+                    "UPDATE param_versions SET value = NULL, destroyed_at = $3
+                     WHERE name = $1 AND version = $2",
+                    &[&name.as_str(), &v64, &now],
+                )
+                .await
+                .map_err(&err)?;
+                tx.execute(
+                    "DELETE FROM param_labels WHERE name = $1 AND version = $2",
+                    &[&name.as_str(), &v64],
+                )
+                .await
+                .map_err(&err)?;
+                Destroyed {
+                    name: name.clone(),
+                    versions: vec![v],
+                    whole: false,
+                }
+            }
+        };
+        append(&tx, "destroy", name.as_str(), &destroy_detail(&destroyed))
+            .await
+            .map_err(&err)?;
+        tx.commit().await.map_err(&err)?;
+        // Reclaim the dead row versions that still hold the value (best effort: it needs
+        // the table's owner).
+        if let Err(e) = client.batch_execute("VACUUM param_versions").await {
+            tracing::debug!("vacuum after destroy: {e}");
+        }
+        Ok(destroyed)
+    }
+
+    async fn read_key(
+        &self,
+        tx: &Transaction<'_>,
+        name: &str,
+    ) -> Result<Option<KeyRecord>, CliError> {
+        let err = self.err();
+        let loc = &self.location;
+        let Some(row) = tx
+            .query_opt(
+                "SELECT spec, created_at, state, rotation_period_secs, min_decrypt_version,
+                        active_version
+                 FROM keys WHERE name = $1",
+                &[&name],
+            )
+            .await
+            .map_err(&err)?
+        else {
+            return Ok(None);
+        };
+        let rows = tx
+            .query(
+                "SELECT version, uuid, created_at, root_id FROM key_versions
+                 WHERE name = $1 ORDER BY version",
+                &[&name],
+            )
+            .await
+            .map_err(&err)?;
+        let what = |w: &str| format!("key `{name}`: {w}");
+        let versions = rows
+            .iter()
+            .map(|r| {
+                Ok(VersionRecord {
+                    version: int(loc, r.get(0), &what("version"))?,
+                    uuid: uuid_of(loc, name, r.get(1))?,
+                    created_at: r.get(2),
+                    root_id: r.get(3),
+                })
+            })
+            .collect::<Result<Vec<_>, CliError>>()?;
+        let state: String = row.get(2);
+        Ok(Some(KeyRecord {
+            name: name.to_owned(),
+            spec: row.get(0),
+            created_at: row.get(1),
+            state: KeyState::parse(&state).map_err(|e| damaged(loc, what(&e)))?,
+            rotation_period_secs: row
+                .get::<_, Option<i64>>(3)
+                .map(|p| int(loc, p, &what("rotation period")))
+                .transpose()?,
+            min_decrypt_version: int(loc, row.get(4), &what("minimum version"))?,
+            active_version: int(loc, row.get(5), &what("active version"))?,
+            versions,
+        }))
+    }
+}
+
+fn uuid_of(location: &str, name: &str, bytes: Vec<u8>) -> Result<[u8; 16], CliError> {
+    bytes
+        .try_into()
+        .map_err(|_| damaged(location, format!("key `{name}`: bad version id")))
+}
+
+fn raw_version(r: &Row) -> RawVersion {
+    RawVersion {
+        name: r.get(0),
+        version: r.get(1),
+        param_type: r.get(2),
+        value: r.get::<_, Option<Vec<u8>>>(3).map(Zeroizing::new),
+        key_ref: r.get(4),
+        description: r.get(5),
+        tags: r.get(6),
+        created_at: r.get(7),
+        author: r.get(8),
+        expires_at: r.get(9),
+        destroyed_at: r.get(10),
+        labels: r.get(11),
+    }
+}
+
+/// A read-only `REPEATABLE READ` transaction: one snapshot for several statements.
+async fn snapshot(client: &mut Client) -> Result<Transaction<'_>, tokio_postgres::Error> {
+    client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+}
+
+/// Takes the store's write lock (the audit head row) in `tx`.
+async fn lock_writes(tx: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    tx.query_opt(
+        "SELECT value FROM meta WHERE key = 'audit_count' FOR UPDATE",
+        &[],
+    )
+    .await
+    .map(drop)
+}
+
+/// The audit count and last hash (`lock`: `FOR UPDATE`).
+async fn head(
+    c: &impl tokio_postgres::GenericClient,
+    lock: bool,
+) -> Result<(i64, Vec<u8>), tokio_postgres::Error> {
+    let sql = if lock {
+        "SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head') FOR UPDATE"
+    } else {
+        "SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head')"
+    };
+    let mut count = 0;
+    let mut hash = vec![0; HASH_LEN];
+    for row in c.query(sql, &[]).await? {
+        let (key, value): (String, String) = (row.get(0), row.get(1));
+        match key.as_str() {
+            "audit_count" => count = value.parse().unwrap_or(0),
+            _ => hash = hex::decode(value).unwrap_or_else(|_| vec![0; HASH_LEN]),
+        }
+    }
+    Ok((count, hash))
+}
+
+/// Appends an audit entry inside `tx` (which holds the write lock, or takes it here).
+async fn append(
+    tx: &Transaction<'_>,
+    verb: &str,
+    name: &str,
+    detail: &str,
+) -> Result<(), tokio_postgres::Error> {
+    let (count, prev) = head(tx, true).await?;
+    let seq = count + 1;
+    let at = crate::time::now_unix();
+    let user = audit::user();
+    let hash = audit::entry_hash(seq, at, user, verb, name, detail, &prev);
+    tx.execute(
+        "INSERT INTO audit (seq, at, actor, verb, name, detail, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[&seq, &at, &user, &verb, &name, &detail, &prev, &&hash[..]],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE meta SET value = $1 WHERE key = 'audit_count'",
+        &[&seq.to_string()],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE meta SET value = $1 WHERE key = 'audit_head'",
+        &[&hex::encode(hash)],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn entries(
+    c: &impl tokio_postgres::GenericClient,
+    location: &str,
+) -> Result<Vec<AuditEntry>, CliError> {
+    let rows = c
+        .query(
+            "SELECT seq, at, actor, verb, name, detail, prev_hash, hash FROM audit ORDER BY seq",
+            &[],
+        )
+        .await
+        .map_err(|e| pg_error(location, &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| AuditEntry {
+            seq: r.get(0),
+            at: r.get(1),
+            user: r.get(2),
+            verb: r.get(3),
+            name: r.get(4),
+            detail: r.get(5),
+            prev_hash: r.get(6),
+            hash: r.get(7),
+        })
+        .collect())
+}
+
+impl ParamStore for PgStore {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn state<'a>(&'a self, name: &'a ParamName) -> BoxFuture<'a, ParamResult<Option<ParamState>>> {
+        Box::pin(async move {
+            let mut client = self.client.lock().await;
+            let tx = client.transaction().await.map_err(self.perr())?;
+            self.state_in(&tx, name).await
+        })
+    }
+
+    fn put(&self, new: NewVersion) -> BoxFuture<'_, ParamResult<PutOutcome>> {
+        Box::pin(self.put_tx(new))
+    }
+
+    fn get<'a>(
+        &'a self,
+        name: &'a ParamName,
+        which: &'a ParamWhich,
+    ) -> BoxFuture<'a, ParamResult<StoredVersion>> {
+        Box::pin(self.get_tx(name, which))
+    }
+
+    fn get_by_path<'a>(
+        &'a self,
+        path: &'a ParamPath,
+        recursive: bool,
+    ) -> BoxFuture<'a, ParamResult<Vec<StoredVersion>>> {
+        Box::pin(async move {
+            let mut client = self.client.lock().await;
+            let tx = client.transaction().await.map_err(self.perr())?;
+            let base = format!(
+                "SELECT {COLUMNS} FROM params p
+                 JOIN param_versions v ON v.name = p.name AND v.version = p.latest
+                 WHERE p.deleted_at IS NULL AND v.destroyed_at IS NULL"
+            );
+            let rows = self.query_under(&tx, &base, path, recursive).await?;
+            rows.iter()
+                .map(|r| stored_version(raw_version(r), &self.location))
+                .collect()
+        })
+    }
+
+    fn list<'a>(
+        &'a self,
+        path: &'a ParamPath,
+        recursive: bool,
+    ) -> BoxFuture<'a, ParamResult<Listing>> {
+        Box::pin(self.list_tx(path, recursive))
+    }
+
+    fn history<'a>(
+        &'a self,
+        name: &'a ParamName,
+    ) -> BoxFuture<'a, ParamResult<(ParamState, Vec<VersionMeta>)>> {
+        Box::pin(self.history_tx(name))
+    }
+
+    fn label<'a>(
+        &'a self,
+        name: &'a ParamName,
+        version: u32,
+        labels: &'a [Label],
+    ) -> BoxFuture<'a, ParamResult<Vec<LabelMove>>> {
+        Box::pin(self.label_tx(name, version, labels))
+    }
+
+    fn unlabel<'a>(
+        &'a self,
+        name: &'a ParamName,
+        labels: &'a [Label],
+    ) -> BoxFuture<'a, ParamResult<Vec<(Label, u32)>>> {
+        Box::pin(self.unlabel_tx(name, labels))
+    }
+
+    fn delete<'a>(&'a self, name: &'a ParamName, now: i64) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(self.set_deleted(name, Some(now)))
+    }
+
+    fn restore<'a>(&'a self, name: &'a ParamName) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(self.set_deleted(name, None))
+    }
+
+    fn destroy<'a>(
+        &'a self,
+        name: &'a ParamName,
+        version: Option<u32>,
+        now: i64,
+    ) -> BoxFuture<'a, ParamResult<Destroyed>> {
+        Box::pin(self.destroy_tx(name, version, now))
+    }
+
+    fn record_secure_reads<'a>(
+        &'a self,
+        reads: &'a [(ParamName, u32)],
+        context: &'a str,
+    ) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(async move {
+            let list: Vec<(&str, &str, String)> = reads
+                .iter()
+                .map(|(name, version)| {
+                    ("get-secure", name.as_str(), read_detail(*version, context))
+                })
+                .collect();
+            Ok(self.audit_many(&list).await?)
+        })
+    }
+}
+
+impl KeyTable for PgStore {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn load_root(
+        &self,
+        home: &Home,
+        passphrase: &mut PassphraseCache,
+    ) -> Result<(Arc<dyn RootKey>, Protection), CliError> {
+        let path = home.root_key_path();
+        let (material, protection) = root::load_with_protection(&path, || passphrase.get(&path))?;
+        Ok((material.into_root_key()?, protection))
+    }
+
+    fn adopt_root_id<'a>(&'a self, root_id: &'a str) -> BoxFuture<'a, Result<String, CliError>> {
+        Box::pin(async move {
+            let err = self.err();
+            let mut client = self.client.lock().await;
+            let tx = client.transaction().await.map_err(&err)?;
+            lock_writes(&tx).await.map_err(&err)?;
+            let current = tx
+                .query_opt("SELECT value FROM meta WHERE key = 'root_id'", &[])
+                .await
+                .map_err(&err)?;
+            if let Some(row) = current {
+                return Ok(row.get(0));
+            }
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('root_id', $1)",
+                &[&root_id],
+            )
+            .await
+            .map_err(&err)?;
+            tx.commit().await.map_err(&err)?;
+            Ok(root_id.to_owned())
+        })
+    }
+
+    fn get_key<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, CliError>> {
+        Box::pin(async move {
+            let mut client = self.client.lock().await;
+            let tx = snapshot(&mut client).await.map_err(self.err())?;
+            self.read_key(&tx, name).await
+        })
+    }
+
+    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, CliError>> {
+        Box::pin(async move {
+            let mut client = self.client.lock().await;
+            let tx = snapshot(&mut client).await.map_err(self.err())?;
+            let names = tx
+                .query("SELECT name FROM keys ORDER BY name", &[])
+                .await
+                .map_err(self.err())?;
+            let mut keys = Vec::with_capacity(names.len());
+            for row in names {
+                let name: String = row.get(0);
+                keys.extend(self.read_key(&tx, &name).await?);
+            }
+            Ok(keys)
+        })
+    }
+
+    fn insert_key<'a>(
+        &'a self,
+        record: &'a KeyRecord,
+        first: &'a VersionRecord,
+        wrapped: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), CliError>> {
+        Box::pin(async move {
+            let err = self.err();
+            let mut client = self.client.lock().await;
+            let tx = client.transaction().await.map_err(&err)?;
+            lock_writes(&tx).await.map_err(&err)?;
+            if self.read_key(&tx, &record.name).await?.is_some() {
+                return Err(
+                    CliError::failure(format!("key `{}` already exists", record.name))
+                        .hint(format!("see it with: coffer key show {}", record.name)),
+                );
+            }
+            self.check_root(&tx, &first.root_id).await?;
+            let period = record
+                .rotation_period_secs
+                .map(i64::try_from)
+                .transpose()
+                .map_err(|_| CliError::usage("rotation period too long"))?;
+            tx.execute(
+                "INSERT INTO keys (name, spec, created_at, state, rotation_period_secs,
+                                   min_decrypt_version, active_version)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &record.name,
+                    &record.spec,
+                    &record.created_at,
+                    &record.state.as_str(),
+                    &period,
+                    &i64::from(record.min_decrypt_version),
+                    &i64::from(record.active_version),
+                ],
+            )
+            .await
+            .map_err(&err)?;
+            tx.execute(
+                "INSERT INTO key_versions (name, version, uuid, created_at, wrapped, root_id)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &record.name,
+                    &i64::from(first.version),
+                    &&first.uuid[..],
+                    &first.created_at,
+                    &wrapped,
+                    &first.root_id,
+                ],
+            )
+            .await
+            .map_err(&err)?;
+            let detail = format!("version 1, {}", record.spec);
+            append(&tx, "key-create", &record.name, &detail)
+                .await
+                .map_err(&err)?;
+            tx.commit().await.map_err(&err)
+        })
+    }
+
+    fn add_version<'a>(
+        &'a self,
+        name: &'a str,
+        expected_active: u32,
+        new: &'a VersionRecord,
+        wrapped: &'a [u8],
+        due_at: Option<i64>,
+    ) -> BoxFuture<'a, Result<AddVersion, CliError>> {
+        Box::pin(async move {
+            let err = self.err();
+            let loc = &self.location;
+            let mut client = self.client.lock().await;
+            let tx = client.transaction().await.map_err(&err)?;
+            lock_writes(&tx).await.map_err(&err)?;
+            self.check_root(&tx, &new.root_id).await?;
+            let Some(key) = self.read_key(&tx, name).await? else {
+                return Ok(AddVersion::NoKey);
+            };
+            if key.state == KeyState::Disabled {
+                return Ok(AddVersion::Disabled);
+            }
+            if key.active_version != expected_active {
+                return Ok(AddVersion::Changed);
+            }
+            key.versions
+                .iter()
+                .find(|v| v.version == key.active_version)
+                .ok_or_else(|| {
+                    damaged(
+                        loc,
+                        format!("key `{name}`: active version {expected_active} is missing"),
+                    )
+                })?;
+            if key.versions.last().map(|v| v.version) != Some(key.active_version) {
+                return Err(damaged(
+                    loc,
+                    format!("key `{name}`: a version is newer than the active version"),
+                ));
+            }
+            if Some(new.version) != expected_active.checked_add(1) {
+                return Err(CliError::failure(format!(
+                    "internal error: version {} does not follow version {expected_active} of \
+                     key `{name}`",
+                    new.version
+                )));
+            }
+            if let Some(now) = due_at {
+                if key.next_rotation().is_none_or(|t| t > now) {
+                    return Ok(AddVersion::NotDue);
+                }
+            }
+            tx.execute(
+                "INSERT INTO key_versions (name, version, uuid, created_at, wrapped, root_id)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &name,
+                    &i64::from(new.version),
+                    &&new.uuid[..],
+                    &new.created_at,
+                    &wrapped,
+                    &new.root_id,
+                ],
+            )
+            .await
+            .map_err(&err)?;
+            tx.execute(
+                "UPDATE keys SET active_version = $2 WHERE name = $1",
+                &[&name, &i64::from(new.version)],
+            )
+            .await
+            .map_err(&err)?;
+            let detail = format!(
+                "version {} (was {expected_active}){}",
+                new.version,
+                if due_at.is_some() { ", due" } else { "" }
+            );
+            append(&tx, "key-rotate", name, &detail)
+                .await
+                .map_err(&err)?;
+            test_pause("rotate: in transaction");
+            tx.commit().await.map_err(&err)?;
+            Ok(AddVersion::Added)
+        })
+    }
+
+    fn version_row<'a>(
+        &'a self,
+        name: &'a str,
+        which: Which<'a>,
+    ) -> BoxFuture<'a, Result<Lookup, CliError>> {
+        Box::pin(async move {
+            let err = self.err();
+            let loc = &self.location;
+            let mut client = self.client.lock().await;
+            let tx = snapshot(&mut client).await.map_err(&err)?;
+            let Some(key) = tx
+                .query_opt(
+                    "SELECT state, min_decrypt_version, active_version FROM keys WHERE name = $1",
+                    &[&name],
+                )
+                .await
+                .map_err(&err)?
+            else {
+                return Ok(Lookup::NoKey);
+            };
+            let what = |w: &str| format!("key `{name}`: {w}");
+            let state: String = key.get(0);
+            let state = KeyState::parse(&state).map_err(|e| damaged(loc, what(&e)))?;
+            let active: i64 = key.get(2);
+            let row = match which {
+                Which::Active => {
+                    tx.query_opt(
+                        "SELECT version, uuid, wrapped, root_id FROM key_versions
+                         WHERE name = $1 AND version = $2",
+                        &[&name, &active],
+                    )
+                    .await
+                }
+                Which::Uuid(uuid) => {
+                    tx.query_opt(
+                        "SELECT version, uuid, wrapped, root_id FROM key_versions
+                         WHERE name = $1 AND uuid = $2",
+                        &[&name, &&uuid[..]],
+                    )
+                    .await
+                }
+            }
+            .map_err(&err)?;
+            let Some(row) = row else {
+                if matches!(which, Which::Active) {
+                    return Err(damaged(
+                        loc,
+                        what(&format!("active version {active} is missing")),
+                    ));
+                }
+                return Ok(Lookup::NoVersion);
+            };
+            Ok(Lookup::Found(VersionRow {
+                state,
+                min_decrypt_version: int(loc, key.get(1), &what("minimum version"))?,
+                version: int(loc, row.get(0), &what("version"))?,
+                uuid: uuid_of(loc, name, row.get(1))?,
+                wrapped: row.get(2),
+                root_id: row.get(3),
+            }))
+        })
+    }
+}
+
+impl PgStore {
+    /// In a write transaction: the store's root is `root_id`, or none is recorded.
+    async fn check_root(&self, tx: &Transaction<'_>, root_id: &str) -> Result<(), CliError> {
+        let current = tx
+            .query_opt("SELECT value FROM meta WHERE key = 'root_id'", &[])
+            .await
+            .map_err(self.err())?;
+        match current.map(|r| r.get::<_, String>(0)) {
+            Some(c) if c != root_id => Err(CliError::failure(format!(
+                "the root key of the store {} is {c}, not this one ({root_id}); nothing was \
+                 changed",
+                self.location
+            ))
+            .hint("every machine that shares the store needs the same root.key")),
+            _ => Ok(()),
+        }
+    }
+
+    /// The error for a key that is not in this store.
+    pub fn no_such_key(&self, name: &str) -> CliError {
+        no_such_key(&self.location, name)
+    }
+}
