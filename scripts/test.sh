@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README "Set up"): formatting, lints, unit and integration
-# tests, the ESDK vector run, the Python ESDK decrypting our own matrix, and the fuzz build.
+# tests (the PostgreSQL store's against a throw-away server), the ESDK vector run, the
+# Python ESDK decrypting our own matrix, and the fuzz build.
 # Installs what it needs. With CI=true a missing component is a failure, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,18 @@ if ! python3 -c 'import aws_encryption_sdk, aws_cryptographic_material_providers
         'aws-encryption-sdk>=4,<5' 'aws-cryptographic-material-providers>=1.7,<2'
 fi
 python3 -c 'import aws_encryption_sdk; print("aws-encryption-sdk", aws_encryption_sdk.__version__)'
+
+step "PostgreSQL (a throw-away server for the store tests)"
+. scripts/pg.sh
+cleanup() { pg_stop; rm -rf "${matrix:-}"; }
+trap cleanup EXIT
+if ! pg_start; then
+    if [ "${CI:-}" = "true" ]; then
+        echo "error: cannot start PostgreSQL; CI must run the PostgreSQL store tests" >&2
+        exit 1
+    fi
+    echo "skipped: no PostgreSQL (its tests skip outside CI)"
+fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -41,7 +54,6 @@ fi
 
 step "our encrypt matrix, decrypted by the Python ESDK"
 matrix=$(mktemp -d)
-trap 'rm -rf "$matrix"' EXIT
 cargo run --release --locked -q -p coffer-test-vectors -- encrypt --out "$matrix/coffer"
 python3 test-vectors/scripts/python_decrypt.py "$matrix/coffer"
 

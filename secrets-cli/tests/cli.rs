@@ -1382,6 +1382,8 @@ mod exec;
 mod keys;
 #[path = "cli/params.rs"]
 mod params;
+#[path = "cli/pg.rs"]
+mod pg;
 #[path = "cli/rewrap.rs"]
 mod rewrap;
 #[path = "cli/scale.rs"]

@@ -1415,3 +1415,143 @@ impl PgStore {
         no_such_key(&self.location, name)
     }
 }
+
+/// Support for tests against a PostgreSQL server (`COFFER_TEST_PG`, `PGPASSWORD`): the
+/// project's test script starts one. Not part of the API.
+#[doc(hidden)]
+pub mod testing {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The test server's admin URL; `None` (skip) when there is none, except under
+    /// `CI=true`, where that is a failure.
+    ///
+    /// # Panics
+    /// No server under `CI=true`.
+    pub fn admin_url() -> Option<String> {
+        match std::env::var("COFFER_TEST_PG") {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "COFFER_TEST_PG is not set: CI runs the PostgreSQL tests (scripts/test.sh \
+                     starts a server)"
+                );
+                eprintln!("skipped: no COFFER_TEST_PG (scripts/test.sh starts a server)");
+                None
+            }
+        }
+    }
+
+    /// Runs `sql` on the database at `url` (password from `PGPASSWORD`), on the caller's
+    /// tokio runtime.
+    ///
+    /// # Errors
+    /// Connection and SQL errors.
+    pub async fn run_sql(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
+        let mut config: tokio_postgres::Config = url.parse()?;
+        if let Some(p) = std::env::var_os("PGPASSWORD") {
+            config.password(p.to_string_lossy().as_bytes());
+        }
+        let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
+        let task = tokio::spawn(conn);
+        let result = client.batch_execute(sql).await;
+        drop(client);
+        let _ = task.await;
+        result
+    }
+
+    /// Creates a new, empty database next to the one `admin` names; returns its URL.
+    ///
+    /// # Errors
+    /// Connection and SQL errors.
+    pub async fn fresh_database(
+        admin: &str,
+        prefix: &str,
+    ) -> Result<String, tokio_postgres::Error> {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "{prefix}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        run_sql(admin, &format!("CREATE DATABASE {name}")).await?;
+        let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+        Ok(format!("{base}/{name}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use std::sync::OnceLock;
+
+    use super::*;
+    use crate::params::conformance::{self, Open};
+
+    /// One runtime for every connection of these tests: it drives them on its threads
+    /// while the cases run on theirs.
+    fn runtime() -> &'static tokio::runtime::Runtime {
+        static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+        RT.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+        })
+    }
+
+    fn fresh(admin: &str) -> Open {
+        let url = runtime()
+            .block_on(testing::fresh_database(admin, "conf"))
+            .unwrap();
+        Box::new(move || {
+            let store: Arc<dyn ParamStore> =
+                Arc::new(runtime().block_on(PgStore::connect(&url)).unwrap());
+            store
+        })
+    }
+
+    #[test]
+    fn conformance_suite_on_postgres() {
+        let Some(admin) = testing::admin_url() else {
+            return;
+        };
+        conformance::run_all(&|| fresh(&admin));
+    }
+
+    #[test]
+    fn concurrent_first_connections_create_the_schema_once() {
+        let Some(admin) = testing::admin_url() else {
+            return;
+        };
+        let url = runtime()
+            .block_on(testing::fresh_database(&admin, "mig"))
+            .unwrap();
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                std::thread::spawn(move || runtime().block_on(PgStore::connect(&url)).unwrap())
+            })
+            .collect();
+        let stores: Vec<PgStore> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let schema = runtime().block_on(stores[0].meta("schema")).unwrap();
+        assert_eq!(schema, Some(PG_SCHEMA_VERSION.to_string()));
+    }
+
+    #[test]
+    fn connecting_outside_a_runtime_is_an_error_not_a_panic() {
+        let e = futures::executor::block_on(PgStore::connect("postgres://nobody@127.0.0.1:1/none"))
+            .unwrap_err();
+        assert!(e.to_string().contains("tokio runtime"), "{e}");
+    }
+
+    #[test]
+    fn locations_never_hold_the_password() {
+        let c: tokio_postgres::Config = "postgres://u:pw-secret@db.example:6543/app"
+            .parse()
+            .unwrap();
+        assert_eq!(redacted(&c), "postgres://u@db.example:6543/app");
+    }
+}

@@ -9,9 +9,11 @@ use std::process::{Output, Stdio};
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
-/// A scratch directory with its own `COFFER_HOME` (`home/`, initialised).
+/// A scratch directory with its own `COFFER_HOME` (`home/`, initialised), and the store:
+/// the SQLite one of the home, or a fresh PostgreSQL database (`url`).
 struct Store {
     env: Env,
+    url: Option<String>,
 }
 
 impl Store {
@@ -21,9 +23,38 @@ impl Store {
         s
     }
 
+    /// A home (for its root key) and a fresh database on the test PostgreSQL server; `None`
+    /// when there is no server outside CI.
+    fn pg() -> Option<Self> {
+        let url = pg::fresh_database()?;
+        let s = Self {
+            env: Env::new(),
+            url: Some(url),
+        };
+        s.sh("init").success();
+        Some(s)
+    }
+
     /// Not initialised.
     fn bare() -> Self {
-        Self { env: Env::new() }
+        Self {
+            env: Env::new(),
+            url: None,
+        }
+    }
+
+    /// A plain child process on this store, as [`Store::cmd`] (for the races).
+    fn child(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"));
+        c.env("COFFER_HOME", self.home())
+            .env_remove("COFFER_MAX_VALUE_BYTES")
+            .env_remove("RUST_LOG")
+            .env("USER", "tester");
+        match &self.url {
+            Some(url) => c.env("COFFER_STORE", url),
+            None => c.env_remove("COFFER_STORE"),
+        };
+        c
     }
 
     fn home(&self) -> PathBuf {
@@ -41,9 +72,12 @@ impl Store {
     fn cmd(&self) -> Command {
         let mut c = self.env.cmd();
         c.env("COFFER_HOME", self.home())
-            .env_remove("COFFER_STORE")
             .env_remove("COFFER_MAX_VALUE_BYTES")
             .env("USER", "tester");
+        match &self.url {
+            Some(url) => c.env("COFFER_STORE", url),
+            None => c.env_remove("COFFER_STORE"),
+        };
         c
     }
 
@@ -78,24 +112,31 @@ impl Store {
             .collect()
     }
 
+    /// The version numbers of `name`, as `history` lists them (any store).
     fn versions(&self, name: &str) -> Vec<i64> {
-        let db = self.db();
-        let mut stmt = db
-            .prepare("SELECT version FROM param_versions WHERE name = ?1 ORDER BY version")
+        let out = self
+            .cmd()
+            .args(["--output", "json", "history", name])
+            .output()
             .unwrap();
-        stmt.query_map([name], |r| r.get(0))
+        if !out.status.success() {
+            return Vec::new();
+        }
+        String::from_utf8(out.stdout)
             .unwrap()
-            .map(Result::unwrap)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["version"]
+                    .as_i64()
+                    .unwrap()
+            })
             .collect()
     }
 
     /// A put as a plain child process (for the races).
     fn spawn_put(&self, args: &[&str], value: &str) -> std::process::Child {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
-            .env("COFFER_HOME", self.home())
-            .env_remove("COFFER_STORE")
-            .env_remove("RUST_LOG")
-            .env("USER", "tester")
+        let mut child = self
+            .child()
             .arg("put")
             .args(args)
             .stdin(Stdio::piped())
@@ -704,19 +745,27 @@ fn values_are_not_logged() {
 /// written twice, every value its writer's.
 #[test]
 fn racing_writers_lose_nothing() {
+    racing_writers(&Store::new());
+}
+
+/// As [`racing_writers_lose_nothing`], on PostgreSQL.
+#[test]
+fn racing_writers_lose_nothing_on_postgres() {
+    if let Some(s) = Store::pg() {
+        racing_writers(&s);
+    }
+}
+
+fn racing_writers(s: &Store) {
     const EACH: usize = 500;
-    let s = Store::new();
-    let home = s.home();
     let start = std::time::Instant::now();
     let writers: Vec<_> = (0..2)
         .map(|w| {
-            let home = home.clone();
+            let mut cmds: Vec<std::process::Command> = (0..EACH).map(|_| s.child()).collect();
             std::thread::spawn(move || {
                 let mut failures = Vec::new();
-                for i in 0..EACH {
-                    let out = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
-                        .env("COFFER_HOME", &home)
-                        .env_remove("RUST_LOG")
+                for (i, c) in cmds.iter_mut().enumerate() {
+                    let out = c
                         .args(["put", "/race", "--overwrite", "-q"])
                         .stdin(Stdio::piped())
                         .stdout(Stdio::null())
@@ -745,13 +794,7 @@ fn racing_writers_lose_nothing() {
     eprintln!("{} puts in {:?}", 2 * EACH, start.elapsed());
     let versions = s.versions("/race");
     assert_eq!(versions, (1..=1000).collect::<Vec<i64>>());
-    let latest: i64 = s
-        .db()
-        .query_row("SELECT latest FROM params WHERE name = '/race'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(latest, 1000);
+    assert_eq!(s.get("/race"), s.get("/race:1000"));
     // Each writer's values are all there, in its order; spot-check by decrypting them all
     // in one process.
     let lines = s.json_lines("history /race");
@@ -770,7 +813,18 @@ fn racing_writers_lose_nothing() {
 /// Two processes race `put --if-version N`: exactly one wins, every time.
 #[test]
 fn racing_check_and_set_has_one_winner() {
-    let s = Store::new();
+    racing_check_and_set(&Store::new());
+}
+
+/// As [`racing_check_and_set_has_one_winner`], on PostgreSQL.
+#[test]
+fn racing_check_and_set_has_one_winner_on_postgres() {
+    if let Some(s) = Store::pg() {
+        racing_check_and_set(&s);
+    }
+}
+
+fn racing_check_and_set(s: &Store) {
     s.put("put /cas", "0").success();
     for round in 1..=8u32 {
         let n = round.to_string();
@@ -804,19 +858,30 @@ fn racing_check_and_set_has_one_winner() {
 #[cfg(unix)]
 #[test]
 fn killed_puts_leave_the_store_intact() {
+    killed_puts(&Store::new());
+}
+
+/// As [`killed_puts_leave_the_store_intact`], on PostgreSQL.
+#[cfg(unix)]
+#[test]
+fn killed_puts_leave_the_store_intact_on_postgres() {
+    if let Some(s) = Store::pg() {
+        killed_puts(&s);
+    }
+}
+
+#[cfg(unix)]
+fn killed_puts(s: &Store) {
     use std::io::{BufRead as _, BufReader};
     use std::os::unix::process::ExitStatusExt as _;
     use std::time::Duration;
 
-    let s = Store::new();
     s.put("put /kill", "v0").success();
     let mut expected = vec!["v0".to_owned()];
     for i in 1..=10u64 {
         let value = format!("v{i}");
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"));
-        c.env("COFFER_HOME", s.home())
-            .env_remove("RUST_LOG")
-            .args(["put", "/kill", "--overwrite"])
+        let mut c = s.child();
+        c.args(["put", "/kill", "--overwrite"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

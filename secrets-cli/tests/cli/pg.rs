@@ -1,0 +1,242 @@
+//! The PostgreSQL store (`--store postgres://…`) through the CLI, against the server that
+//! `scripts/test.sh` starts (`COFFER_TEST_PG`, `PGPASSWORD`). Without a server the tests
+//! skip, except under `CI=true`, where a missing server is a failure. The races and kills
+//! run on both stores in `params.rs`.
+
+use super::*;
+
+use coffer::store::pg::testing;
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// Runs `sql` on the database at `url`.
+pub fn run_sql(url: &str, sql: &str) {
+    block_on(testing::run_sql(url, sql)).unwrap();
+}
+
+/// A new, empty database on the test server: its URL (without a password); `None` (skip)
+/// without a server outside CI.
+pub fn fresh_database() -> Option<String> {
+    let admin = testing::admin_url()?;
+    Some(block_on(testing::fresh_database(&admin, "cli")).unwrap())
+}
+
+/// A scratch directory with homes, on one fresh database.
+struct Pg {
+    env: Env,
+    url: String,
+}
+
+impl Pg {
+    fn new() -> Option<Self> {
+        let url = fresh_database()?;
+        let pg = Self {
+            env: Env::new(),
+            url,
+        };
+        pg.cmd("a").arg("init").assert().success();
+        Some(pg)
+    }
+
+    /// `coffer` with home `home` on the store.
+    fn cmd(&self, home: &str) -> Command {
+        let mut c = self.env.cmd();
+        c.env("COFFER_HOME", self.env.path(home))
+            .env("COFFER_STORE", &self.url)
+            .env("USER", "tester");
+        c
+    }
+
+    fn put(&self, home: &str, args: &str, value: &str) -> assert_cmd::assert::Assert {
+        self.cmd(home)
+            .args(words(args))
+            .write_stdin(value.as_bytes().to_vec())
+            .assert()
+    }
+
+    fn out(&self, home: &str, args: &str) -> String {
+        let a = self.cmd(home).args(words(args)).assert().success();
+        String::from_utf8(a.get_output().stdout.clone()).unwrap()
+    }
+}
+
+fn stderr(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
+#[test]
+fn the_secrets_workflow_on_postgres() {
+    let Some(pg) = Pg::new() else { return };
+    pg.put("a", "put /app/prod/db-password", "s3cret").success();
+    pg.put(
+        "a",
+        "put /app/prod/db-password --overwrite --label current",
+        "n3w",
+    )
+    .success();
+    pg.put("a", "put /app/prod/url --type string", "https://db")
+        .success();
+    assert_eq!(pg.out("a", "get /app/prod/db-password"), "n3w\n");
+    assert_eq!(pg.out("a", "get /app/prod/db-password:1"), "s3cret\n");
+    assert_eq!(pg.out("a", "get /app/prod/db-password:current"), "n3w\n");
+    let ls = pg.out("a", "ls /app");
+    assert!(ls.contains("/app/prod/"), "{ls}");
+    let ls = pg.out("a", "ls -r /");
+    assert!(
+        ls.contains("/app/prod/db-password") && ls.contains("/app/prod/url"),
+        "{ls}"
+    );
+    let history = pg.out("a", "history /app/prod/db-password");
+    assert_eq!(history.lines().count(), 3, "{history}");
+    let env = pg.out("a", "exec --path /app/prod -- env");
+    assert!(env.lines().any(|l| l == "DB_PASSWORD=n3w"), "{env}");
+    assert!(env.lines().any(|l| l == "URL=https://db"), "{env}");
+    pg.cmd("a").args(["rm", "/app/prod/url"]).assert().success();
+    pg.cmd("a")
+        .args(["get", "/app/prod/url"])
+        .assert()
+        .code(1)
+        .stderr(contains("is deleted"));
+    pg.cmd("a")
+        .args(["restore", "/app/prod/url"])
+        .assert()
+        .success();
+    pg.cmd("a")
+        .args(["destroy", "/app/prod/db-password:1"])
+        .assert()
+        .success();
+    pg.cmd("a")
+        .args(["get", "/app/prod/db-password:1"])
+        .assert()
+        .code(1)
+        .stderr(contains("destroyed"));
+    let verify = pg.out("a", "audit verify");
+    assert!(verify.starts_with("audit log OK"), "{verify}");
+    let log = pg.out("a", "audit ls");
+    assert!(
+        log.contains("get-secure") && log.contains("destroy"),
+        "{log}"
+    );
+    assert!(!log.contains("s3cret") && !log.contains("n3w"), "{log}");
+}
+
+/// Machines that share the store need the same root key: a copy of `root.key` reads what
+/// another home wrote; another root key is refused with a clear message.
+#[test]
+fn homes_share_a_store_through_the_root_key() {
+    let Some(pg) = Pg::new() else { return };
+    pg.put("a", "put /shared", "from-a").success();
+    fs::create_dir_all(pg.env.path("b")).unwrap();
+    fs::copy(
+        pg.env.path("a").join("root.key"),
+        pg.env.path("b").join("root.key"),
+    )
+    .unwrap();
+    assert_eq!(pg.out("b", "get /shared"), "from-a\n");
+    pg.put("b", "put /shared --overwrite", "from-b").success();
+    assert_eq!(pg.out("a", "get /shared"), "from-b\n");
+    pg.cmd("c").arg("init").assert().success();
+    let a = pg.cmd("c").args(["get", "/shared"]).assert().code(1);
+    let e = stderr(&a);
+    assert!(e.contains("is not the one the keys of the store"), "{e}");
+    assert!(e.contains("root.key"), "{e}");
+    // Clear values need no key at all.
+    pg.put("c", "put /plain --type string", "p").success();
+    assert_eq!(pg.out("a", "get /plain"), "p\n");
+}
+
+#[test]
+fn bad_connections_are_clear_errors() {
+    let Some(pg) = Pg::new() else { return };
+    // A wrong password: refused, and the password is never printed.
+    let a = pg
+        .cmd("a")
+        .env("PGPASSWORD", "wrong-password-xyz")
+        .args(["get", "/x"])
+        .assert()
+        .code(1);
+    let e = stderr(&a);
+    assert!(e.contains("password authentication failed"), "{e}");
+    assert!(!e.contains("wrong-password-xyz"), "{e}");
+    // A password in the URL is not echoed either.
+    let with_pw = pg.url.replacen("coffer@", "coffer:hunter2-secret@", 1);
+    let a = pg
+        .cmd("a")
+        .env("COFFER_STORE", &with_pw)
+        .env("PGPASSWORD", "")
+        .args(["get", "/x"])
+        .assert()
+        .code(1);
+    assert!(!stderr(&a).contains("hunter2-secret"), "{}", stderr(&a));
+    // Nothing listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let a = pg
+        .cmd("a")
+        .env(
+            "COFFER_STORE",
+            format!("postgres://coffer@127.0.0.1:{port}/coffer"),
+        )
+        .args(["get", "/x"])
+        .assert()
+        .code(1);
+    let e = stderr(&a);
+    assert!(e.contains("is the PostgreSQL server running"), "{e}");
+    // TLS is required but this build has none: refused, not silently plain.
+    pg.cmd("a")
+        .env("COFFER_STORE", format!("{}?sslmode=require", pg.url))
+        .args(["get", "/x"])
+        .assert()
+        .code(2)
+        .stderr(contains("no TLS"));
+    // A bad URL.
+    pg.cmd("a")
+        .env("COFFER_STORE", "postgres://coffer@127.0.0.1:notaport/x")
+        .args(["get", "/x"])
+        .assert()
+        .code(2)
+        .stderr(contains("bad PostgreSQL URL"));
+    // Key commands manage the SQLite store's keys and say so.
+    pg.cmd("a")
+        .args(["key", "list"])
+        .assert()
+        .code(2)
+        .stderr(contains("PostgreSQL store"));
+}
+
+#[test]
+fn a_database_of_a_newer_schema_is_refused_unchanged() {
+    let Some(pg) = Pg::new() else { return };
+    pg.put("a", "put /s --type string", "v").success();
+    run_sql(&pg.url, "UPDATE meta SET value = '99' WHERE key = 'schema'");
+    let a = pg.cmd("a").args(["get", "/s"]).assert().code(1);
+    let e = stderr(&a);
+    assert!(e.contains("schema version 99"), "{e}");
+    pg.put("a", "put /t --type string", "w").code(1);
+    run_sql(&pg.url, "UPDATE meta SET value = '1' WHERE key = 'schema'");
+    assert_eq!(pg.out("a", "get /s"), "v\n");
+    pg.cmd("a").args(["get", "/t"]).assert().code(1);
+}
+
+#[test]
+fn an_edited_audit_log_fails_verification_on_postgres() {
+    let Some(pg) = Pg::new() else { return };
+    pg.put("a", "put /x --type string", "1").success();
+    pg.put("a", "put /x --type string --overwrite", "2")
+        .success();
+    run_sql(&pg.url, "UPDATE audit SET actor = 'mallory' WHERE seq = 1");
+    pg.cmd("a")
+        .args(["audit", "verify"])
+        .assert()
+        .code(1)
+        .stderr(contains("fails verification at seq 1"));
+}
