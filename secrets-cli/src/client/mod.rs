@@ -39,12 +39,12 @@ pub use cache::{CachingClient, Clock, DEFAULT_MAX_ENTRIES, SystemClock};
 use crate::config::StoreLocation;
 use crate::home::Home;
 use crate::params::{
-    Param, ParamError, ParamPath, ParamResult, Params, STORE_KEY_NAME, Selector, SqliteParamStore,
-    ValueKeys, max_value_bytes_from_env,
+    Param, ParamError, ParamPath, ParamResult, ParamStore, Params, STORE_KEY_NAME, Selector,
+    SqliteParamStore, ValueKeys, max_value_bytes_from_env,
 };
 use crate::report::CliError;
 use crate::store::root::{self, PASSPHRASE_FILE_VAR, Passphrase, Protection};
-use crate::store::{LocalKeyStore, Store};
+use crate::store::{KeyTable, LocalKeyStore, Store};
 
 /// A coffer store opened by a service (see the [module docs](self)).
 #[derive(Debug, Clone)]
@@ -54,8 +54,8 @@ pub struct Secrets {
 
 impl Secrets {
     /// Opens the store at `url_or_home`: `sqlite://PATH` (the store file; its root key is
-    /// `root.key` in the same directory), or a `COFFER_HOME` directory. `postgres://…` is not
-    /// supported yet in this build. The passphrase of a protected root key comes from the
+    /// `root.key` in the same directory), or a `COFFER_HOME` directory. PostgreSQL stores:
+    /// [`Secrets::connect`]. The passphrase of a protected root key comes from the
     /// file named by `COFFER_PASSPHRASE_FILE`.
     ///
     /// Nothing is decrypted, and the root key is not loaded, until a secure value is read.
@@ -87,18 +87,42 @@ impl Secrets {
     fn open_inner(url_or_home: &str, passphrase: Option<Zeroizing<Vec<u8>>>) -> ParamResult<Self> {
         let (home, store) = open_store(url_or_home)?;
         let store = Arc::new(store);
+        Self::with_keys(
+            Arc::new(SqliteParamStore::new(store.clone())),
+            store,
+            home,
+            passphrase,
+        )
+    }
+
+    /// Connects to the PostgreSQL store at `url` (`postgres://USER@HOST:PORT/DATABASE`, the
+    /// password from the URL or `PGPASSWORD`), with the root key of the `COFFER_HOME`
+    /// directory `home` (`home/root.key`, the same file on every machine that shares the
+    /// store). Runs on the caller's tokio runtime, which drives the connection.
+    ///
+    /// # Errors
+    /// A bad URL; no runtime; the server is unreachable or refuses the login; a schema
+    /// newer than this build; a bad `COFFER_MAX_VALUE_BYTES`.
+    #[cfg(feature = "postgres")]
+    pub async fn connect(url: &str, home: impl AsRef<Path>) -> ParamResult<Self> {
+        let pg = Arc::new(crate::store::PgStore::connect(url).await?);
+        Self::with_keys(pg.clone(), pg, Home::new(home.as_ref()), None)
+    }
+
+    fn with_keys(
+        store: Arc<dyn ParamStore>,
+        table: Arc<dyn KeyTable>,
+        home: Home,
+        passphrase: Option<Zeroizing<Vec<u8>>>,
+    ) -> ParamResult<Self> {
         let keys = ServiceKeys {
             home,
-            store: store.clone(),
+            table,
             passphrase,
             local: Mutex::new(None),
         };
         Ok(Self {
-            params: Params::new(
-                Arc::new(SqliteParamStore::new(store)),
-                Arc::new(keys),
-                max_value_bytes_from_env()?,
-            ),
+            params: Params::new(store, Arc::new(keys), max_value_bytes_from_env()?),
         })
     }
 
@@ -140,8 +164,8 @@ fn open_store(url_or_home: &str) -> Result<(Home, Store), CliError> {
     if url_or_home.contains("://") {
         let StoreLocation::Sqlite(path) = StoreLocation::parse(url_or_home)? else {
             return Err(CliError::usage(
-                "postgres://…: Secrets::open opens SQLite stores; a PostgreSQL store needs \
-                 Secrets::connect (async, on a tokio runtime)",
+                "postgres://…: Secrets::open opens SQLite stores; connect to a PostgreSQL store \
+                 with Secrets::connect(URL, COFFER_HOME) on a tokio runtime",
             ));
         };
         let dir = path
@@ -166,7 +190,7 @@ fn open_store(url_or_home: &str) -> Result<(Home, Store), CliError> {
 /// without ever asking on a terminal.
 struct ServiceKeys {
     home: Home,
-    store: Arc<Store>,
+    table: Arc<dyn KeyTable>,
     passphrase: Option<Zeroizing<Vec<u8>>>,
     local: Mutex<Option<Arc<LocalKeyStore>>>,
 }
@@ -188,30 +212,30 @@ fn key_error(what: &str, e: impl Into<anyhow::Error>) -> ParamError {
 }
 
 impl ServiceKeys {
-    fn local(&self) -> ParamResult<Arc<LocalKeyStore>> {
-        let mut slot = self.local.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(s) = &*slot {
+    async fn local(&self) -> ParamResult<Arc<LocalKeyStore>> {
+        let slot = || self.local.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = &*slot() {
             return Ok(s.clone());
         }
         let opened = Arc::new(
-            open_local(&self.home, &self.store, self.passphrase.as_ref())
+            open_local(&self.home, &self.table, self.passphrase.as_ref())
+                .await
                 .map_err(|e| key_error("load the root key", e))?,
         );
-        *slot = Some(opened.clone());
-        Ok(opened)
+        Ok(slot().get_or_insert(opened).clone())
     }
 }
 
 /// Opens the local key store of `home` without a prompt.
-fn open_local(
+async fn open_local(
     home: &Home,
-    store: &Arc<Store>,
+    table: &Arc<dyn KeyTable>,
     passphrase: Option<&Zeroizing<Vec<u8>>>,
 ) -> Result<LocalKeyStore, CliError> {
     let path = home.root_key_path();
     if let Some(p) = passphrase {
         let material = root::load(&path, || Ok(Passphrase::new(Zeroizing::new(p.to_vec()))))?;
-        return LocalKeyStore::new(store.clone(), material.into_root_key()?);
+        return LocalKeyStore::open(table.clone(), material.into_root_key()?).await;
     }
     let from_file = std::env::var_os(PASSPHRASE_FILE_VAR).is_some_and(|v| !v.is_empty());
     if !from_file {
@@ -230,13 +254,13 @@ fn open_local(
             }
         }
     }
-    crate::store::open_keys_with(home, store.clone())
+    crate::store::open_keys_in(home, table.clone()).await
 }
 
 impl ValueKeys for ServiceKeys {
     fn encrypt_keyring(&self) -> BoxFuture<'_, ParamResult<(Arc<dyn Keyring>, String)>> {
         Box::pin(async move {
-            let local = self.local()?;
+            let local = self.local().await?;
             if local.table().get_key(STORE_KEY_NAME).await?.is_none() {
                 return Err(key_error(
                     "use the store key",
@@ -254,7 +278,7 @@ impl ValueKeys for ServiceKeys {
     fn decrypt_keyring(&self) -> BoxFuture<'_, ParamResult<Arc<dyn Keyring>>> {
         Box::pin(async move {
             let ring: Arc<dyn Keyring> =
-                Arc::new(HierarchicalKeyring::any_branch_key(self.local()?));
+                Arc::new(HierarchicalKeyring::any_branch_key(self.local().await?));
             Ok(ring)
         })
     }

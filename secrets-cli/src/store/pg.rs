@@ -353,9 +353,7 @@ impl PgStore {
         let err = self.err();
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
-        for (verb, name, detail) in list {
-            append(&tx, verb, name, detail).await.map_err(&err)?;
-        }
+        append_many(&tx, list).await.map_err(&err)?;
         tx.commit().await.map_err(&err)
     }
 
@@ -950,32 +948,56 @@ async fn head(
     Ok((count, hash))
 }
 
-/// Appends an audit entry inside `tx` (which holds the write lock, or takes it here).
+/// Appends an audit entry inside `tx`.
 async fn append(
     tx: &Transaction<'_>,
     verb: &str,
     name: &str,
     detail: &str,
 ) -> Result<(), tokio_postgres::Error> {
-    let (count, prev) = head(tx, true).await?;
-    let seq = count + 1;
+    append_many(tx, &[(verb, name, detail.to_owned())]).await
+}
+
+/// Appends entries `(verb, name, detail)` inside `tx`, in three statements whatever their
+/// number (the head is locked here if the transaction has not locked it yet).
+async fn append_many(
+    tx: &Transaction<'_>,
+    list: &[(&str, &str, String)],
+) -> Result<(), tokio_postgres::Error> {
+    let (mut count, mut prev) = head(tx, true).await?;
     let at = crate::time::now_unix();
     let user = audit::user();
-    let hash = audit::entry_hash(seq, at, user, verb, name, detail, &prev);
+    let n = list.len();
+    let (mut seqs, mut verbs, mut names, mut details) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut prevs, mut hashes): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
+        (Vec::with_capacity(n), Vec::with_capacity(n));
+    for (verb, name, detail) in list {
+        count += 1;
+        let hash = audit::entry_hash(count, at, user, verb, name, detail, &prev);
+        seqs.push(count);
+        verbs.push(*verb);
+        names.push(*name);
+        details.push(detail.as_str());
+        prevs.push(std::mem::replace(&mut prev, hash.to_vec()));
+        hashes.push(hash.to_vec());
+    }
     tx.execute(
         "INSERT INTO audit (seq, at, actor, verb, name, detail, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[&seq, &at, &user, &verb, &name, &detail, &prev, &&hash[..]],
+         SELECT seq, $2, $3, verb, name, detail, prev_hash, hash
+         FROM unnest($1::bigint[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[])
+              AS t (seq, verb, name, detail, prev_hash, hash)",
+        &[&seqs, &at, &user, &verbs, &names, &details, &prevs, &hashes],
     )
     .await?;
     tx.execute(
-        "UPDATE meta SET value = $1 WHERE key = 'audit_count'",
-        &[&seq.to_string()],
-    )
-    .await?;
-    tx.execute(
-        "UPDATE meta SET value = $1 WHERE key = 'audit_head'",
-        &[&hex::encode(hash)],
+        "UPDATE meta SET value = CASE key WHEN 'audit_count' THEN $1 ELSE $2 END
+         WHERE key IN ('audit_count', 'audit_head')",
+        &[&count.to_string(), &hex::encode(&prev)],
     )
     .await?;
     Ok(())
@@ -1336,12 +1358,21 @@ impl KeyTable for PgStore {
         Box::pin(async move {
             let err = self.err();
             let loc = &self.location;
-            let mut client = self.client.lock().await;
-            let tx = snapshot(&mut client).await.map_err(&err)?;
-            let Some(key) = tx
+            let client = self.client.lock().await;
+            let uuid: Option<&[u8]> = match which {
+                Which::Active => None,
+                Which::Uuid(u) => Some(&u[..]),
+            };
+            // One statement (one snapshot, one round trip): the key and the version.
+            let Some(row) = client
                 .query_opt(
-                    "SELECT state, min_decrypt_version, active_version FROM keys WHERE name = $1",
-                    &[&name],
+                    "SELECT k.state, k.min_decrypt_version, k.active_version,
+                            v.version, v.uuid, v.wrapped, v.root_id
+                     FROM keys k LEFT JOIN key_versions v ON v.name = k.name
+                          AND CASE WHEN $2::bytea IS NULL THEN v.version = k.active_version
+                                   ELSE v.uuid = $2 END
+                     WHERE k.name = $1",
+                    &[&name, &uuid],
                 )
                 .await
                 .map_err(&err)?
@@ -1349,30 +1380,11 @@ impl KeyTable for PgStore {
                 return Ok(Lookup::NoKey);
             };
             let what = |w: &str| format!("key `{name}`: {w}");
-            let state: String = key.get(0);
+            let state: String = row.get(0);
             let state = KeyState::parse(&state).map_err(|e| damaged(loc, what(&e)))?;
-            let active: i64 = key.get(2);
-            let row = match which {
-                Which::Active => {
-                    tx.query_opt(
-                        "SELECT version, uuid, wrapped, root_id FROM key_versions
-                         WHERE name = $1 AND version = $2",
-                        &[&name, &active],
-                    )
-                    .await
-                }
-                Which::Uuid(uuid) => {
-                    tx.query_opt(
-                        "SELECT version, uuid, wrapped, root_id FROM key_versions
-                         WHERE name = $1 AND uuid = $2",
-                        &[&name, &&uuid[..]],
-                    )
-                    .await
-                }
-            }
-            .map_err(&err)?;
-            let Some(row) = row else {
-                if matches!(which, Which::Active) {
+            let active: i64 = row.get(2);
+            let Some(version) = row.get::<_, Option<i64>>(3) else {
+                if uuid.is_none() {
                     return Err(damaged(
                         loc,
                         what(&format!("active version {active} is missing")),
@@ -1382,11 +1394,11 @@ impl KeyTable for PgStore {
             };
             Ok(Lookup::Found(VersionRow {
                 state,
-                min_decrypt_version: int(loc, key.get(1), &what("minimum version"))?,
-                version: int(loc, row.get(0), &what("version"))?,
-                uuid: uuid_of(loc, name, row.get(1))?,
-                wrapped: row.get(2),
-                root_id: row.get(3),
+                min_decrypt_version: int(loc, row.get(1), &what("minimum version"))?,
+                version: int(loc, version, &what("version"))?,
+                uuid: uuid_of(loc, name, row.get(4))?,
+                wrapped: row.get(5),
+                root_id: row.get(6),
             }))
         })
     }

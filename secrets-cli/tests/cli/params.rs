@@ -566,9 +566,9 @@ fn a_store_that_is_not_a_database() {
     // No store at all.
     let none = Store::bare();
     none.sh("ls").code(2).stderr(contains("coffer init"));
-    none.sh("--store postgres://x/y ls")
-        .code(2)
-        .stderr(contains("not supported yet"));
+    none.sh("--store postgres://coffer@127.0.0.1:1/none ls")
+        .code(1)
+        .stderr(contains("is the PostgreSQL server running"));
     none.sh("--store ftp://x ls").code(2);
 }
 

@@ -240,3 +240,22 @@ fn an_edited_audit_log_fails_verification_on_postgres() {
         .code(1)
         .stderr(contains("fails verification at seq 1"));
 }
+
+/// The library client reads what the CLI wrote, from another home holding the same root key.
+#[test]
+fn the_library_client_reads_a_postgres_store() {
+    let Some(pg) = Pg::new() else { return };
+    pg.put("a", "put /svc/token", "t0ken").success();
+    pg.put("a", "put /svc/name --type string", "svc").success();
+    let home = pg.env.path("a");
+    let (one, all) = block_on(async {
+        let secrets = coffer::client::Secrets::connect(&pg.url, &home)
+            .await
+            .unwrap();
+        let one = secrets.get("/svc/token").await.unwrap();
+        let all = secrets.get_by_path("/svc", false).await.unwrap();
+        (one, all)
+    });
+    assert_eq!(one.value.expose(), "t0ken");
+    assert_eq!(all.len(), 2);
+}
