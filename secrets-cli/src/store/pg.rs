@@ -137,6 +137,8 @@ const COLUMNS: &str = "v.name, v.version, v.type, v.value, v.key_ref, v.descript
 pub struct PgStore {
     client: Mutex<Client>,
     location: String,
+    /// The key lookup, prepared once per connection: it runs once per value decrypted.
+    version_row: tokio::sync::OnceCell<tokio_postgres::Statement>,
 }
 
 impl fmt::Debug for PgStore {
@@ -230,6 +232,7 @@ impl PgStore {
         let store = Self {
             client: Mutex::new(client),
             location,
+            version_row: tokio::sync::OnceCell::new(),
         };
         store.migrate().await?;
         Ok(store)
@@ -251,6 +254,16 @@ impl PgStore {
     async fn migrate(&self) -> Result<(), CliError> {
         let err = self.err();
         let mut client = self.client.lock().await;
+        // The common case in one round trip: the schema is there and current. (A database
+        // without the `meta` table fails this query, and the transaction below creates it.)
+        if let Ok(Some(row)) = client
+            .query_opt("SELECT value FROM meta WHERE key = 'schema'", &[])
+            .await
+        {
+            if row.get::<_, String>(0) == PG_SCHEMA_VERSION.to_string() {
+                return Ok(());
+            }
+        }
         let tx = client.transaction().await.map_err(&err)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await
@@ -1157,15 +1170,16 @@ impl KeyTable for PgStore {
 
     fn adopt_root_id<'a>(&'a self, root_id: &'a str) -> BoxFuture<'a, Result<String, CliError>> {
         Box::pin(async move {
+            const ROOT_ID: &str = "SELECT value FROM meta WHERE key = 'root_id'";
             let err = self.err();
             let mut client = self.client.lock().await;
+            // Recorded already (every open but the first): no lock needed.
+            if let Some(row) = client.query_opt(ROOT_ID, &[]).await.map_err(&err)? {
+                return Ok(row.get(0));
+            }
             let tx = client.transaction().await.map_err(&err)?;
             lock_writes(&tx).await.map_err(&err)?;
-            let current = tx
-                .query_opt("SELECT value FROM meta WHERE key = 'root_id'", &[])
-                .await
-                .map_err(&err)?;
-            if let Some(row) = current {
+            if let Some(row) = tx.query_opt(ROOT_ID, &[]).await.map_err(&err)? {
                 return Ok(row.get(0));
             }
             tx.execute(
@@ -1364,16 +1378,23 @@ impl KeyTable for PgStore {
                 Which::Uuid(u) => Some(&u[..]),
             };
             // One statement (one snapshot, one round trip): the key and the version.
+            let stmt = self
+                .version_row
+                .get_or_try_init(|| {
+                    client.prepare(
+                        "SELECT k.state, k.min_decrypt_version, k.active_version,
+                                v.version, v.uuid, v.wrapped, v.root_id
+                         FROM keys k LEFT JOIN key_versions v ON v.name = k.name
+                              AND CASE WHEN $2::bytea IS NULL
+                                       THEN v.version = k.active_version
+                                       ELSE v.uuid = $2 END
+                         WHERE k.name = $1",
+                    )
+                })
+                .await
+                .map_err(&err)?;
             let Some(row) = client
-                .query_opt(
-                    "SELECT k.state, k.min_decrypt_version, k.active_version,
-                            v.version, v.uuid, v.wrapped, v.root_id
-                     FROM keys k LEFT JOIN key_versions v ON v.name = k.name
-                          AND CASE WHEN $2::bytea IS NULL THEN v.version = k.active_version
-                                   ELSE v.uuid = $2 END
-                     WHERE k.name = $1",
-                    &[&name, &uuid],
-                )
+                .query_opt(stmt, &[&name, &uuid])
                 .await
                 .map_err(&err)?
             else {
