@@ -1,37 +1,43 @@
 //! `coffer key create|list|show|enable|disable|rotate|set-rotation|retire`.
 
 use crate::cli::OutputFormat;
+use crate::config::StoreLocation;
 use crate::config::{KeySettings, Settings};
 use crate::home::Home;
 use crate::output::{
     KeyRetiredWire, KeyRotatedWire, KeyStateWire, KeyWire, NothingDueWire, RootRotatedWire, SCHEMA,
 };
 use crate::report::{self, CliError};
-use crate::store::{self, KeyRecord, KeyState, Store};
+use crate::store::{self, KeyRecord, KeyState, KeyTable};
 use crate::time::now_unix;
+use std::sync::Arc;
 
 /// Runs `coffer key …`.
 pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
-    if let crate::config::StoreLocation::Postgres(_) = settings.store_location()? {
-        return Err(CliError::usage(
-            "coffer key manages the keys of the SQLite store in COFFER_HOME; it does not work \
-             on a PostgreSQL store (--store or COFFER_STORE) in this version",
-        )
-        .hint(
-            "the PostgreSQL store's key `params` is made by the first secure put; unset \
-             COFFER_STORE to manage the local keys",
-        )
-        .into());
-    }
     let home = settings.home()?;
     let json = settings.format == OutputFormat::Json;
+    let location = settings.store_location()?;
+    if let KeySettings::RotateRoot = k {
+        if let StoreLocation::Postgres(_) = location {
+            return Err(CliError::usage(
+                "key rotate --root works on the SQLite store of COFFER_HOME; a PostgreSQL \
+                 store's root key cannot be rotated in this version",
+            )
+            .hint("the branch keys can: coffer key rotate NAME")
+            .into());
+        }
+    }
+    // The keys of the store `--store` names (the home's SQLite store by default), under the
+    // root key of the home.
+    let (_, table) = crate::params::open_store(&location, &home).await?;
+    let no_such_key = |name: &str| store::no_such_key(&table.location(), name);
     match k {
         KeySettings::Create {
             name,
             spec,
             rotation_period_secs,
         } => {
-            let keys = store::open_keys(&home)?;
+            let keys = store::open_keys_in(&home, table.clone()).await?;
             let record = keys.create_key(name, *spec, *rotation_period_secs).await?;
             let wire = KeyWire::new(&record, now_unix());
             if json {
@@ -52,8 +58,9 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
         }
         KeySettings::List => {
             let now = now_unix();
-            let keys: Vec<KeyWire> = Store::open(&home)?
-                .list_keys()?
+            let keys: Vec<KeyWire> = table
+                .list_keys()
+                .await?
                 .iter()
                 .map(|r| KeyWire::new(r, now))
                 .collect();
@@ -69,10 +76,10 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             }
         }
         KeySettings::Show { name } => {
-            let store = Store::open(&home)?;
-            let record = store
-                .get_key(name)?
-                .ok_or_else(|| store.no_such_key(name))?;
+            let record = table
+                .get_key(name)
+                .await?
+                .ok_or_else(|| no_such_key(name))?;
             let wire = KeyWire::new(&record, now_unix());
             if json {
                 super::print_json(&wire)
@@ -86,7 +93,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             } else {
                 KeyState::Disabled
             };
-            let changed = Store::open(&home)?.set_state(name, state)?;
+            let changed = table.set_state(name, state).await?;
             tracing::info!(key = %name, state = state.as_str(), changed, "key state");
             let wire = KeyStateWire {
                 kind: "key_state",
@@ -109,7 +116,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             }
         }
         KeySettings::Rotate { name } => {
-            let keys = store::open_keys(&home)?;
+            let keys = store::open_keys_in(&home, table.clone()).await?;
             let rotation = keys.rotate_key(name).await?;
             let wire = KeyRotatedWire::new(&rotation, "manual");
             if json {
@@ -120,7 +127,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
                 super::write_stdout(format!("{}\n", wire.to_text()).as_bytes())
             }
         }
-        KeySettings::RotateDue => rotate_due(settings, &home).await,
+        KeySettings::RotateDue => rotate_due(settings, &home, table).await,
         KeySettings::RotateRoot => {
             let rotation = store::rotate_root(&home).await?;
             let wire = RootRotatedWire::new(&rotation, home.root_key_path().display().to_string());
@@ -133,7 +140,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             }
         }
         KeySettings::SetRotation { name, period_secs } => {
-            let record = Store::open(&home)?.set_rotation_period(name, *period_secs)?;
+            let record = table.set_rotation_period(name, *period_secs).await?;
             tracing::info!(key = %name, period_secs, "rotation period set");
             let wire = KeyWire::new(&record, now_unix());
             if json {
@@ -154,8 +161,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             name,
             below_version,
         } => {
-            let (previous, record) =
-                Store::open(&home)?.set_min_decrypt_version(name, *below_version)?;
+            let (previous, record) = table.set_min_decrypt_version(name, *below_version).await?;
             tracing::info!(key = %name, min = below_version, previous, "minimum decryption version set");
             let wire = KeyRetiredWire {
                 kind: "key_retired",
@@ -179,10 +185,14 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
 /// `coffer key rotate --due`: rotates every enabled key whose rotation period has passed.
 /// The root key (and its passphrase) is loaded only when a key is due. A key that fails is
 /// reported and the others go on; the run then fails.
-async fn rotate_due(settings: &Settings, home: &Home) -> anyhow::Result<()> {
+async fn rotate_due(
+    settings: &Settings,
+    home: &Home,
+    table: Arc<dyn KeyTable>,
+) -> anyhow::Result<()> {
     let json = settings.format == OutputFormat::Json;
     let now = now_unix();
-    let listed = Store::open(home)?.list_keys()?;
+    let listed = table.list_keys().await?;
     let due: Vec<&str> = listed
         .iter()
         .filter(|k| k.state == KeyState::Enabled && k.next_rotation().is_some_and(|t| t <= now))
@@ -191,7 +201,7 @@ async fn rotate_due(settings: &Settings, home: &Home) -> anyhow::Result<()> {
     let mut rotated = 0usize;
     let mut failed = 0usize;
     if !due.is_empty() {
-        let keys = store::open_keys(home)?;
+        let keys = store::open_keys_in(home, table.clone()).await?;
         for name in &due {
             match keys.rotate_if_due(name, now).await {
                 Ok(Some(r)) => {
@@ -230,7 +240,7 @@ async fn rotate_due(settings: &Settings, home: &Home) -> anyhow::Result<()> {
         let keys = if due.is_empty() {
             &listed
         } else {
-            fresh = Store::open(home)?.list_keys()?;
+            fresh = table.list_keys().await?;
             &fresh
         };
         let wire = nothing_due(keys);

@@ -114,7 +114,7 @@ pub use params::SqliteParamStore;
 #[cfg(feature = "postgres")]
 pub use pg::PgStore;
 pub use switch::{RootRotation, rotate_root};
-pub use table::KeyTable;
+pub use table::{KeyTable, no_such_key};
 
 use crate::home::Home;
 use crate::report::CliError;
@@ -898,11 +898,7 @@ impl Store {
             params![name, state.as_str()],
         )
         .map_err(err)?;
-        let verb = match state {
-            KeyState::Enabled => "key-enable",
-            KeyState::Disabled => "key-disable",
-        };
-        audit::append(&tx, verb, name, "").map_err(err)?;
+        audit::append(&tx, state_verb(state), name, "").map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(true)
     }
@@ -1030,8 +1026,7 @@ impl Store {
         if n == 0 {
             return Err(self.no_such_key(name));
         }
-        let detail = period_secs.map_or_else(|| "none".to_owned(), |p| format!("{p}s"));
-        audit::append(&tx, "key-set-rotation", name, &detail).map_err(err)?;
+        audit::append(&tx, "key-set-rotation", name, &period_detail(period_secs)).map_err(err)?;
         let record = self
             .read_key(&tx, name)?
             .ok_or_else(|| self.no_such_key(name))?;
@@ -1057,20 +1052,7 @@ impl Store {
         let Some(before) = self.read_key(&tx, name)? else {
             return Err(self.no_such_key(name));
         };
-        if min == 0 {
-            return Err(CliError::usage("--below-version must be 1 or more"));
-        }
-        if min > before.active_version {
-            return Err(CliError::failure(format!(
-                "cannot retire the versions below {min} of key `{name}`: its active version is \
-                 {}, and the active version must stay usable",
-                before.active_version
-            ))
-            .hint(format!(
-                "rotate first (coffer key rotate {name}), then retire the versions below the \
-                 new one; nothing was changed"
-            )));
-        }
+        check_retire(&before, min)?;
         tx.execute(
             "UPDATE keys SET min_decrypt_version = ?2 WHERE name = ?1",
             params![name, min],
@@ -1225,7 +1207,7 @@ impl Store {
 
     /// The error for a key that does not exist.
     pub(crate) fn no_such_key(&self, name: &str) -> CliError {
-        table::no_such_key(&self.path.display().to_string(), name)
+        no_such_key(&self.path.display().to_string(), name)
     }
 
     /// The row of one version of key `name`, with the key's state.
@@ -1276,6 +1258,40 @@ impl Store {
             root_id,
         }))
     }
+}
+
+/// Checks that `key` may be retired below version `min` (`min` is at least 1 and at most
+/// the active version, which must stay usable).
+fn check_retire(key: &KeyRecord, min: u32) -> Result<(), CliError> {
+    let name = &key.name;
+    if min == 0 {
+        return Err(CliError::usage("--below-version must be 1 or more"));
+    }
+    if min > key.active_version {
+        return Err(CliError::failure(format!(
+            "cannot retire the versions below {min} of key `{name}`: its active version is \
+             {}, and the active version must stay usable",
+            key.active_version
+        ))
+        .hint(format!(
+            "rotate first (coffer key rotate {name}), then retire the versions below the new \
+             one; nothing was changed"
+        )));
+    }
+    Ok(())
+}
+
+/// The audit detail of a key's state change, and its verb.
+fn state_verb(state: KeyState) -> &'static str {
+    match state {
+        KeyState::Enabled => "key-enable",
+        KeyState::Disabled => "key-disable",
+    }
+}
+
+/// The audit detail of a rotation period change.
+fn period_detail(period_secs: Option<u64>) -> String {
+    period_secs.map_or_else(|| "none".to_owned(), |p| format!("{p}s"))
 }
 
 /// The root key id recorded in the store, if any.

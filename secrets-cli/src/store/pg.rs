@@ -1364,6 +1364,75 @@ impl KeyTable for PgStore {
         })
     }
 
+    fn set_state<'a>(
+        &'a self,
+        name: &'a str,
+        state: KeyState,
+    ) -> BoxFuture<'a, Result<bool, CliError>> {
+        Box::pin(async move {
+            let changed = self
+                .update_key(
+                    name,
+                    "UPDATE keys SET state = $2 WHERE name = $1",
+                    &state.as_str(),
+                    super::state_verb(state),
+                    |k| Ok((k.state != state).then(String::new)),
+                )
+                .await?;
+            Ok(changed.is_some())
+        })
+    }
+
+    fn set_rotation_period<'a>(
+        &'a self,
+        name: &'a str,
+        period_secs: Option<u64>,
+    ) -> BoxFuture<'a, Result<KeyRecord, CliError>> {
+        Box::pin(async move {
+            let period = period_secs
+                .map(i64::try_from)
+                .transpose()
+                .map_err(|_| CliError::usage("rotation period too long"))?;
+            let (_, after) = self
+                .update_key(
+                    name,
+                    "UPDATE keys SET rotation_period_secs = $2 WHERE name = $1",
+                    &period,
+                    "key-set-rotation",
+                    |_| Ok(Some(super::period_detail(period_secs))),
+                )
+                .await?
+                .ok_or_else(|| self.no_such_key(name))?;
+            Ok(after)
+        })
+    }
+
+    fn set_min_decrypt_version<'a>(
+        &'a self,
+        name: &'a str,
+        min: u32,
+    ) -> BoxFuture<'a, Result<(u32, KeyRecord), CliError>> {
+        Box::pin(async move {
+            let (before, after) = self
+                .update_key(
+                    name,
+                    "UPDATE keys SET min_decrypt_version = $2 WHERE name = $1",
+                    &i64::from(min),
+                    "key-retire",
+                    |k| {
+                        super::check_retire(k, min)?;
+                        Ok(Some(format!(
+                            "min decrypt version {min} (was {})",
+                            k.min_decrypt_version
+                        )))
+                    },
+                )
+                .await?
+                .ok_or_else(|| self.no_such_key(name))?;
+            Ok((before.min_decrypt_version, after))
+        })
+    }
+
     fn version_row<'a>(
         &'a self,
         name: &'a str,
@@ -1426,6 +1495,39 @@ impl KeyTable for PgStore {
 }
 
 impl PgStore {
+    /// Runs `update` (`UPDATE keys SET … WHERE name = $1`, with `value` as `$2`) in a write
+    /// transaction if `check`, given the key as it is, returns the audit detail (`None`:
+    /// nothing to do); appends `(verb, detail)` to the audit log. Returns the key before and
+    /// after.
+    async fn update_key(
+        &self,
+        name: &str,
+        update: &str,
+        value: &(dyn tokio_postgres::types::ToSql + Sync),
+        verb: &str,
+        check: impl FnOnce(&KeyRecord) -> Result<Option<String>, CliError>,
+    ) -> Result<Option<(KeyRecord, KeyRecord)>, CliError> {
+        let err = self.err();
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await.map_err(&err)?;
+        lock_writes(&tx).await.map_err(&err)?;
+        let before = self
+            .read_key(&tx, name)
+            .await?
+            .ok_or_else(|| self.no_such_key(name))?;
+        let Some(detail) = check(&before)? else {
+            return Ok(None);
+        };
+        tx.execute(update, &[&name, value]).await.map_err(&err)?;
+        append(&tx, verb, name, &detail).await.map_err(&err)?;
+        let after = self
+            .read_key(&tx, name)
+            .await?
+            .ok_or_else(|| self.no_such_key(name))?;
+        tx.commit().await.map_err(&err)?;
+        Ok(Some((before, after)))
+    }
+
     /// In a write transaction: the store's root is `root_id`, or none is recorded.
     async fn check_root(&self, tx: &Transaction<'_>, root_id: &str) -> Result<(), CliError> {
         let current = tx

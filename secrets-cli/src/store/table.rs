@@ -9,7 +9,7 @@ use std::sync::Arc;
 use coffer_core::keyring::{BoxFuture, RootKey};
 
 use super::root::{PassphraseCache, Protection};
-use super::{AddVersion, KeyRecord, Lookup, Store, VersionRecord, Which};
+use super::{AddVersion, KeyRecord, KeyState, Lookup, Store, VersionRecord, Which};
 use crate::home::Home;
 use crate::report::CliError;
 
@@ -65,6 +65,27 @@ pub trait KeyTable: Send + Sync + fmt::Debug {
         name: &'a str,
         which: Which<'a>,
     ) -> BoxFuture<'a, Result<Lookup, CliError>>;
+
+    /// Enables or disables key `name`; whether the state changed.
+    fn set_state<'a>(
+        &'a self,
+        name: &'a str,
+        state: KeyState,
+    ) -> BoxFuture<'a, Result<bool, CliError>>;
+
+    /// Sets (or with `None` clears) the rotation period of key `name`; the key.
+    fn set_rotation_period<'a>(
+        &'a self,
+        name: &'a str,
+        period_secs: Option<u64>,
+    ) -> BoxFuture<'a, Result<KeyRecord, CliError>>;
+
+    /// Sets the minimum decryption version of key `name`; the previous minimum and the key.
+    fn set_min_decrypt_version<'a>(
+        &'a self,
+        name: &'a str,
+        min: u32,
+    ) -> BoxFuture<'a, Result<(u32, KeyRecord), CliError>>;
 }
 
 /// The error for a key that does not exist.
@@ -145,5 +166,35 @@ impl KeyTable for Store {
         which: Which<'a>,
     ) -> BoxFuture<'a, Result<Lookup, CliError>> {
         Box::pin(std::future::ready(Self::version_row(self, name, which)))
+    }
+
+    fn set_state<'a>(
+        &'a self,
+        name: &'a str,
+        state: KeyState,
+    ) -> BoxFuture<'a, Result<bool, CliError>> {
+        Box::pin(std::future::ready(Self::set_state(self, name, state)))
+    }
+
+    fn set_rotation_period<'a>(
+        &'a self,
+        name: &'a str,
+        period_secs: Option<u64>,
+    ) -> BoxFuture<'a, Result<KeyRecord, CliError>> {
+        Box::pin(std::future::ready(Self::set_rotation_period(
+            self,
+            name,
+            period_secs,
+        )))
+    }
+
+    fn set_min_decrypt_version<'a>(
+        &'a self,
+        name: &'a str,
+        min: u32,
+    ) -> BoxFuture<'a, Result<(u32, KeyRecord), CliError>> {
+        Box::pin(std::future::ready(Self::set_min_decrypt_version(
+            self, name, min,
+        )))
     }
 }

@@ -205,12 +205,66 @@ fn bad_connections_are_clear_errors() {
         .assert()
         .code(2)
         .stderr(contains("bad PostgreSQL URL"));
-    // Key commands manage the SQLite store's keys and say so.
+}
+
+/// `coffer key` on the shared store: the store key rotates there, so every machine sees the
+/// new version; old values still read until their version is retired.
+#[test]
+fn keys_on_postgres() {
+    let Some(pg) = Pg::new() else { return };
+    pg.put("a", "put /k", "one").success();
+    let list = pg.out("a", "key list");
+    assert!(list.contains("params"), "{list}");
+    let rotated = pg.out("a", "--output json key rotate params");
+    assert!(rotated.contains("\"version\":2"), "{rotated}");
+    pg.put("a", "put /k --overwrite", "two").success();
+    assert_eq!(pg.out("a", "get /k:1"), "one\n");
+    assert_eq!(pg.out("a", "get /k"), "two\n");
+    pg.out("a", "key set-rotation params 1d");
+    let due = pg.out("a", "key rotate --due");
+    assert!(due.contains("nothing due"), "{due}");
+    pg.out("a", "key disable params");
+    pg.cmd("a").args(["get", "/k"]).assert().code(1);
+    pg.out("a", "key enable params");
+    pg.out("a", "key retire params --below-version 2");
     pg.cmd("a")
-        .args(["key", "list"])
+        .args(["get", "/k:1"])
+        .assert()
+        .code(1)
+        .stderr(contains("retired"));
+    assert_eq!(pg.out("a", "get /k"), "two\n");
+    pg.out("a", "key create other");
+    pg.put("a", "put /o --key local:other", "o").success();
+    // Another machine with the same root key sees the keys and the rotation.
+    fs::create_dir_all(pg.env.path("b")).unwrap();
+    fs::copy(
+        pg.env.path("a").join("root.key"),
+        pg.env.path("b").join("root.key"),
+    )
+    .unwrap();
+    assert_eq!(pg.out("b", "get /o"), "o\n");
+    let show = pg.out("b", "key show params");
+    assert!(show.contains("2"), "{show}");
+    let log = pg.out("a", "audit ls");
+    for verb in [
+        "key-create",
+        "key-rotate",
+        "key-disable",
+        "key-enable",
+        "key-retire",
+    ] {
+        assert!(log.contains(verb), "{verb}: {log}");
+    }
+    pg.cmd("a")
+        .args(["key", "rotate", "--root"])
         .assert()
         .code(2)
-        .stderr(contains("PostgreSQL store"));
+        .stderr(contains("PostgreSQL"));
+    pg.cmd("a")
+        .args(["key", "show", "nope"])
+        .assert()
+        .code(1)
+        .stderr(contains("no key named `nope`"));
 }
 
 #[test]
