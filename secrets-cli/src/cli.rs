@@ -118,8 +118,9 @@ pub struct Cli {
     pub home: Option<PathBuf>,
 
     /// The parameter store [env: COFFER_STORE; default: sqlite://$COFFER_HOME/coffer.db].
-    /// postgres://USER@HOST:PORT/DATABASE shares one store between machines (password from
-    /// PGPASSWORD; each machine uses the root.key of its COFFER_HOME).
+    /// postgres://USER@HOST:PORT/DATABASE[?sslmode=require] shares one store between
+    /// machines (password from PGPASSWORD, TLS roots from PGSSLROOTCERT; each machine uses the
+    /// root.key of its COFFER_HOME).
     #[arg(
         long,
         global = true,

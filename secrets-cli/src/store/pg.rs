@@ -19,9 +19,16 @@
 //!
 //! One connection per [`PgStore`], driven by a task on the caller's tokio runtime
 //! ([`PgStore::connect`] must run inside one; it never starts a runtime of its own).
-//! Without TLS in this build: connect over a local socket, `127.0.0.1` or a trusted network
-//! (`sslmode=require` is refused rather than ignored). The password may come from the URL
-//! or, better (argv is visible to other users), from `PGPASSWORD`.
+//! The password may come from the URL or, better (argv is visible to other users), from
+//! `PGPASSWORD`.
+//!
+//! # TLS
+//!
+//! `sslmode=require` (or `verify-full`, `verify-ca`) in the URL: TLS (rustls on AWS-LC), and
+//! the server's certificate must chain to a root in the PEM file `PGSSLROOTCERT` (else the
+//! system's roots) and name the host of the URL, which is what libpq calls `verify-full`:
+//! nothing weaker is offered. Without `sslmode`, or with `disable` or `prefer`, the
+//! connection is plain: for a local socket, `127.0.0.1` or a trusted network.
 
 use std::fmt;
 use std::sync::Arc;
@@ -30,7 +37,7 @@ use std::time::Duration;
 use coffer_core::keyring::{BoxFuture, RootKey};
 use tokio::sync::Mutex;
 use tokio_postgres::config::SslMode;
-use tokio_postgres::{Client, IsolationLevel, NoTls, Row, Transaction};
+use tokio_postgres::{Client, GenericClient, IsolationLevel, NoTls, Row, Transaction};
 use zeroize::Zeroizing;
 
 use super::audit::{self, AuditEntry, HASH_LEN, Verified};
@@ -164,8 +171,60 @@ pub fn redacted(config: &tokio_postgres::Config) -> String {
     format!("postgres://{user}{at}{host}:{port}/{db}")
 }
 
+/// The TLS connector for `sslmode=require`: roots from `PGSSLROOTCERT`, else the system's.
+fn tls_connector(location: &str) -> Result<tokio_postgres_rustls::MakeRustlsConnect, CliError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    match std::env::var_os("PGSSLROOTCERT").filter(|p| !p.is_empty()) {
+        Some(path) => {
+            let path = std::path::PathBuf::from(path);
+            let bad = |e: &dyn fmt::Display| {
+                CliError::usage(format!(
+                    "store {location}: cannot read the root certificates in PGSSLROOTCERT={}: {e}",
+                    path.display()
+                ))
+            };
+            for cert in CertificateDer::pem_file_iter(&path).map_err(|e| bad(&e))? {
+                roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for cert in found.certs {
+                // A system root that rustls cannot use is skipped, as every client does.
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    if roots.is_empty() {
+        return Err(CliError::usage(format!(
+            "store {location}: sslmode=require, and there is no root certificate to check the \
+             server's against"
+        ))
+        .hint("set PGSSLROOTCERT to the PEM file of the CA that signed the server's certificate"));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| CliError::failure(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
 fn pg_error(location: &str, e: &tokio_postgres::Error) -> CliError {
     let base = CliError::failure(format!("store {location}"));
+    let chain = std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
+    if chain.contains("certificate") || chain.contains("InvalidCertificate") {
+        return base.caused_by(anyhow::anyhow!("{chain}")).hint(
+            "the server's certificate must chain to a root in PGSSLROOTCERT (else the system's \
+             roots) and name the host of the URL",
+        );
+    }
     if e.as_db_error().is_none() && e.to_string().contains("error connecting") {
         return base.caused_by(anyhow::anyhow!("{e}")).hint(
             "is the PostgreSQL server running and reachable? the URL is \
@@ -191,18 +250,22 @@ impl PgStore {
     /// A bad URL (usage); no runtime; the server is unreachable or refuses the login; a
     /// schema newer than this build; SQL errors.
     pub async fn connect(url: &str) -> Result<Self, CliError> {
+        // libpq's verify modes: the driver knows only `require`, which is verified in full
+        // here anyway.
+        let url = Zeroizing::new(
+            url.replace("sslmode=verify-full", "sslmode=require")
+                .replace("sslmode=verify-ca", "sslmode=require"),
+        );
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             CliError::usage("--store: a bad PostgreSQL URL")
                 .caused_by(anyhow::anyhow!("{e}"))
                 .hint("the form is postgres://USER@HOST:PORT/DATABASE")
         })?;
         let location = redacted(&config);
-        if config.get_ssl_mode() == SslMode::Require {
-            return Err(CliError::usage(format!(
-                "store {location}: sslmode=require, and this build has no TLS"
-            ))
-            .hint("connect over a local socket, 127.0.0.1 or a trusted network"));
-        }
+        let tls = match config.get_ssl_mode() {
+            SslMode::Require => Some(tls_connector(&location)?),
+            _ => None,
+        };
         if config.get_password().is_none() {
             if let Some(p) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty()) {
                 config.password(p.to_string_lossy().as_bytes());
@@ -219,16 +282,30 @@ impl PgStore {
                 "store {location}: a PostgreSQL store needs a tokio runtime to run on"
             ))
         })?;
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| pg_error(&location, &e))?;
         let loc = location.clone();
-        runtime.spawn(async move {
-            if let Err(e) = connection.await {
+        let closed = move |r: Result<(), tokio_postgres::Error>| {
+            if let Err(e) = r {
                 tracing::debug!(store = %loc, "connection closed: {e}");
             }
-        });
+        };
+        let client = match tls {
+            None => {
+                let (client, connection) = config
+                    .connect(NoTls)
+                    .await
+                    .map_err(|e| pg_error(&location, &e))?;
+                runtime.spawn(async move { closed(connection.await) });
+                client
+            }
+            Some(tls) => {
+                let (client, connection) = config
+                    .connect(tls)
+                    .await
+                    .map_err(|e| pg_error(&location, &e))?;
+                runtime.spawn(async move { closed(connection.await) });
+                client
+            }
+        };
         let store = Self {
             client: Mutex::new(client),
             location,
@@ -352,6 +429,7 @@ impl PgStore {
         let tx = snapshot(&mut client).await.map_err(&err)?;
         let list = entries(&tx, &self.location).await?;
         let (count, head) = head(&tx, false).await.map_err(&err)?;
+        tx.commit().await.map_err(&err)?;
         Ok(audit::verify(&list, count, &head))
     }
 
@@ -372,7 +450,7 @@ impl PgStore {
 
     async fn state_in(
         &self,
-        tx: &Transaction<'_>,
+        tx: &impl GenericClient,
         name: &ParamName,
     ) -> ParamResult<Option<ParamState>> {
         let row = tx
@@ -394,7 +472,11 @@ impl PgStore {
         .transpose()
     }
 
-    async fn live_state(&self, tx: &Transaction<'_>, name: &ParamName) -> ParamResult<ParamState> {
+    async fn live_state(
+        &self,
+        tx: &impl GenericClient,
+        name: &ParamName,
+    ) -> ParamResult<ParamState> {
         let state = self
             .state_in(tx, name)
             .await?
@@ -410,7 +492,7 @@ impl PgStore {
 
     async fn version_in(
         &self,
-        tx: &Transaction<'_>,
+        tx: &impl GenericClient,
         name: &ParamName,
         version: u32,
     ) -> ParamResult<Option<StoredVersion>> {
@@ -429,7 +511,7 @@ impl PgStore {
 
     async fn label_version(
         &self,
-        tx: &Transaction<'_>,
+        tx: &impl GenericClient,
         name: &ParamName,
         label: &Label,
     ) -> ParamResult<Option<u32>> {
@@ -451,7 +533,7 @@ impl PgStore {
     /// parameters below `path`, by name.
     async fn query_under(
         &self,
-        tx: &Transaction<'_>,
+        tx: &impl GenericClient,
         base: &str,
         path: &ParamPath,
         recursive: bool,
@@ -556,13 +638,13 @@ impl PgStore {
                     })?
             }
         };
-        self.version_in(&tx, name, version)
-            .await?
-            .ok_or_else(|| ParamError::NoVersion {
-                name: name.clone(),
-                version,
-                latest: state.latest,
-            })
+        let found = self.version_in(&tx, name, version).await?;
+        tx.commit().await.map_err(self.perr())?;
+        found.ok_or_else(|| ParamError::NoVersion {
+            name: name.clone(),
+            version,
+            latest: state.latest,
+        })
     }
 
     async fn list_tx(&self, path: &ParamPath, recursive: bool) -> ParamResult<Listing> {
@@ -592,7 +674,7 @@ impl PgStore {
                 parents.iter().map(|r| r.get::<_, String>(0)),
             )?;
         }
-        drop(tx);
+        tx.commit().await.map_err(&err)?;
         drop(client);
         let params = rows
             .iter()
@@ -622,6 +704,7 @@ impl PgStore {
             )
             .await
             .map_err(self.perr())?;
+        tx.commit().await.map_err(self.perr())?;
         let versions = rows
             .iter()
             .map(|r| stored_version(raw_version(r), &self.location).map(|v| v.meta))
@@ -842,7 +925,7 @@ impl PgStore {
 
     async fn read_key(
         &self,
-        tx: &Transaction<'_>,
+        tx: &impl GenericClient,
         name: &str,
     ) -> Result<Option<KeyRecord>, CliError> {
         let err = self.err();
@@ -940,10 +1023,7 @@ async fn lock_writes(tx: &Transaction<'_>) -> Result<(), tokio_postgres::Error> 
 }
 
 /// The audit count and last hash (`lock`: `FOR UPDATE`).
-async fn head(
-    c: &impl tokio_postgres::GenericClient,
-    lock: bool,
-) -> Result<(i64, Vec<u8>), tokio_postgres::Error> {
+async fn head(c: &impl GenericClient, lock: bool) -> Result<(i64, Vec<u8>), tokio_postgres::Error> {
     let sql = if lock {
         "SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head') FOR UPDATE"
     } else {
@@ -1016,10 +1096,7 @@ async fn append_many(
     Ok(())
 }
 
-async fn entries(
-    c: &impl tokio_postgres::GenericClient,
-    location: &str,
-) -> Result<Vec<AuditEntry>, CliError> {
+async fn entries(c: &impl GenericClient, location: &str) -> Result<Vec<AuditEntry>, CliError> {
     let rows = c
         .query(
             "SELECT seq, at, actor, verb, name, detail, prev_hash, hash FROM audit ORDER BY seq",
@@ -1049,9 +1126,8 @@ impl ParamStore for PgStore {
 
     fn state<'a>(&'a self, name: &'a ParamName) -> BoxFuture<'a, ParamResult<Option<ParamState>>> {
         Box::pin(async move {
-            let mut client = self.client.lock().await;
-            let tx = client.transaction().await.map_err(self.perr())?;
-            self.state_in(&tx, name).await
+            let client = self.client.lock().await;
+            self.state_in(&*client, name).await
         })
     }
 
@@ -1073,14 +1149,13 @@ impl ParamStore for PgStore {
         recursive: bool,
     ) -> BoxFuture<'a, ParamResult<Vec<StoredVersion>>> {
         Box::pin(async move {
-            let mut client = self.client.lock().await;
-            let tx = client.transaction().await.map_err(self.perr())?;
+            let client = self.client.lock().await;
             let base = format!(
                 "SELECT {COLUMNS} FROM params p
                  JOIN param_versions v ON v.name = p.name AND v.version = p.latest
                  WHERE p.deleted_at IS NULL AND v.destroyed_at IS NULL"
             );
-            let rows = self.query_under(&tx, &base, path, recursive).await?;
+            let rows = self.query_under(&*client, &base, path, recursive).await?;
             rows.iter()
                 .map(|r| stored_version(raw_version(r), &self.location))
                 .collect()
@@ -1197,7 +1272,9 @@ impl KeyTable for PgStore {
         Box::pin(async move {
             let mut client = self.client.lock().await;
             let tx = snapshot(&mut client).await.map_err(self.err())?;
-            self.read_key(&tx, name).await
+            let key = self.read_key(&tx, name).await?;
+            tx.commit().await.map_err(self.err())?;
+            Ok(key)
         })
     }
 
@@ -1214,6 +1291,7 @@ impl KeyTable for PgStore {
                 let name: String = row.get(0);
                 keys.extend(self.read_key(&tx, &name).await?);
             }
+            tx.commit().await.map_err(self.err())?;
             Ok(keys)
         })
     }

@@ -313,3 +313,60 @@ fn the_library_client_reads_a_postgres_store() {
     assert_eq!(one.value.expose(), "t0ken");
     assert_eq!(all.len(), 2);
 }
+
+/// `sslmode=require`: TLS, with the server's certificate checked against `PGSSLROOTCERT`
+/// (the test server's is signed by a CA of its own).
+#[test]
+fn tls_checks_the_server_certificate() {
+    let Some(pg) = Pg::new() else { return };
+    let (Ok(ca), Ok(other)) = (
+        std::env::var("COFFER_TEST_PG_CA"),
+        std::env::var("COFFER_TEST_PG_OTHER_CA"),
+    ) else {
+        panic!(
+            "COFFER_TEST_PG is set without COFFER_TEST_PG_CA: start the server with scripts/pg.sh"
+        );
+    };
+    let tls = format!("{}?sslmode=require", pg.url);
+    pg.cmd("a")
+        .env("COFFER_STORE", &tls)
+        .env("PGSSLROOTCERT", &ca)
+        .args(["put", "/tls", "--type", "string"])
+        .write_stdin("over tls")
+        .assert()
+        .success();
+    let out = pg
+        .cmd("a")
+        .env("COFFER_STORE", format!("{}?sslmode=verify-full", pg.url))
+        .env("PGSSLROOTCERT", &ca)
+        .args(["get", "/tls"])
+        .assert()
+        .success();
+    assert_eq!(out.get_output().stdout, b"over tls\n");
+    // Another CA: the handshake fails, with a hint, and nothing is read.
+    pg.cmd("a")
+        .env("COFFER_STORE", &tls)
+        .env("PGSSLROOTCERT", &other)
+        .args(["get", "/tls"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(contains("UnknownIssuer").and(contains("PGSSLROOTCERT")));
+    // The certificate names 127.0.0.1 and localhost: either host name of the URL is checked
+    // and accepted.
+    pg.cmd("a")
+        .env("COFFER_STORE", tls.replace("127.0.0.1", "localhost"))
+        .env("PGSSLROOTCERT", &ca)
+        .args(["get", "/tls"])
+        .assert()
+        .success();
+    // A root file that is not PEM certificates.
+    pg.env.write("junk.pem", b"not a certificate");
+    pg.cmd("a")
+        .env("COFFER_STORE", &tls)
+        .env("PGSSLROOTCERT", pg.env.path("junk.pem"))
+        .args(["get", "/tls"])
+        .assert()
+        .code(2)
+        .stderr(contains("no root certificate"));
+}
