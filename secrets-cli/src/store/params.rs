@@ -210,6 +210,32 @@ pub(super) fn check_put(
     Ok(None)
 }
 
+/// A version that must exist and still hold its value (`label`, `destroy NAME:VERSION`):
+/// `found` as looked up, `latest` for the message.
+///
+/// # Errors
+/// No such version; a destroyed version.
+pub(super) fn held_version(
+    name: &ParamName,
+    version: u32,
+    latest: u32,
+    found: Option<StoredVersion>,
+) -> ParamResult<StoredVersion> {
+    let v = found.ok_or_else(|| ParamError::NoVersion {
+        name: name.clone(),
+        version,
+        latest,
+    })?;
+    if let Some(at) = v.meta.destroyed_at {
+        return Err(ParamError::Destroyed {
+            name: name.clone(),
+            version,
+            at,
+        });
+    }
+    Ok(v)
+}
+
 /// The bytes a version's value is stored as.
 pub(super) fn value_bytes(value: &StoredValue) -> &[u8] {
     match value {
@@ -597,20 +623,12 @@ impl SqliteParamStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
         let state = self.live_state(&tx, name)?;
-        let target = self
-            .version_in(&tx, name, version)?
-            .ok_or_else(|| ParamError::NoVersion {
-                name: name.clone(),
-                version,
-                latest: state.latest,
-            })?;
-        if let Some(at) = target.meta.destroyed_at {
-            return Err(ParamError::Destroyed {
-                name: name.clone(),
-                version,
-                at,
-            });
-        }
+        held_version(
+            name,
+            version,
+            state.latest,
+            self.version_in(&tx, name, version)?,
+        )?;
         let mut moves = Vec::with_capacity(labels.len());
         for label in labels {
             let from: Option<i64> = tx
@@ -742,20 +760,7 @@ impl SqliteParamStore {
                 }
             }
             Some(v) => {
-                let row = self
-                    .version_in(&tx, name, v)?
-                    .ok_or_else(|| ParamError::NoVersion {
-                        name: name.clone(),
-                        version: v,
-                        latest: state.latest,
-                    })?;
-                if let Some(at) = row.meta.destroyed_at {
-                    return Err(ParamError::Destroyed {
-                        name: name.clone(),
-                        version: v,
-                        at,
-                    });
-                }
+                held_version(name, v, state.latest, self.version_in(&tx, name, v)?)?;
                 tx.execute(
                     "UPDATE param_versions SET value = NULL, destroyed_at = ?3
                      WHERE name = ?1 AND version = ?2",

@@ -42,8 +42,8 @@ use zeroize::Zeroizing;
 
 use super::audit::{self, AuditEntry, HASH_LEN, Verified};
 use super::params::{
-    RawVersion, bad_row, check_put, destroy_detail, label_detail, put_detail, range, read_detail,
-    stored_version, subpaths_of, tags_json, unlabel_detail, value_bytes, written,
+    RawVersion, bad_row, check_put, destroy_detail, held_version, label_detail, put_detail, range,
+    read_detail, stored_version, subpaths_of, tags_json, unlabel_detail, value_bytes, written,
 };
 use super::root::{self, PassphraseCache, Protection};
 use super::table::no_such_key;
@@ -723,21 +723,8 @@ impl PgStore {
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
         let state = self.live_state(&tx, name).await?;
-        let target =
-            self.version_in(&tx, name, version)
-                .await?
-                .ok_or_else(|| ParamError::NoVersion {
-                    name: name.clone(),
-                    version,
-                    latest: state.latest,
-                })?;
-        if let Some(at) = target.meta.destroyed_at {
-            return Err(ParamError::Destroyed {
-                name: name.clone(),
-                version,
-                at,
-            });
-        }
+        let found = self.version_in(&tx, name, version).await?;
+        held_version(name, version, state.latest, found)?;
         let mut moves = Vec::with_capacity(labels.len());
         for label in labels {
             let from = self.label_version(&tx, name, label).await?;
@@ -875,21 +862,8 @@ impl PgStore {
                 }
             }
             Some(v) => {
-                let row =
-                    self.version_in(&tx, name, v)
-                        .await?
-                        .ok_or_else(|| ParamError::NoVersion {
-                            name: name.clone(),
-                            version: v,
-                            latest: state.latest,
-                        })?;
-                if let Some(at) = row.meta.destroyed_at {
-                    return Err(ParamError::Destroyed {
-                        name: name.clone(),
-                        version: v,
-                        at,
-                    });
-                }
+                let found = self.version_in(&tx, name, v).await?;
+                held_version(name, v, state.latest, found)?;
                 let v64 = i64::from(v);
                 tx.execute(
                     "UPDATE param_versions SET value = NULL, destroyed_at = $3
@@ -1000,6 +974,28 @@ fn raw_version(r: &Row) -> RawVersion {
         destroyed_at: r.get(10),
         labels: r.get(11),
     }
+}
+
+/// Inserts version `v` of key `name` (wrapped) in `tx`.
+async fn insert_version(
+    tx: &Transaction<'_>,
+    name: &str,
+    v: &VersionRecord,
+    wrapped: &[u8],
+) -> Result<u64, tokio_postgres::Error> {
+    tx.execute(
+        "INSERT INTO key_versions (name, version, uuid, created_at, wrapped, root_id)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &name,
+            &i64::from(v.version),
+            &&v.uuid[..],
+            &v.created_at,
+            &wrapped,
+            &v.root_id,
+        ],
+    )
+    .await
 }
 
 /// A read-only `REPEATABLE READ` transaction: one snapshot for several statements.
@@ -1335,20 +1331,9 @@ impl KeyTable for PgStore {
             )
             .await
             .map_err(&err)?;
-            tx.execute(
-                "INSERT INTO key_versions (name, version, uuid, created_at, wrapped, root_id)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    &record.name,
-                    &i64::from(first.version),
-                    &&first.uuid[..],
-                    &first.created_at,
-                    &wrapped,
-                    &first.root_id,
-                ],
-            )
-            .await
-            .map_err(&err)?;
+            insert_version(&tx, &record.name, first, wrapped)
+                .await
+                .map_err(&err)?;
             let detail = format!("version 1, {}", record.spec);
             append(&tx, "key-create", &record.name, &detail)
                 .await
@@ -1408,20 +1393,9 @@ impl KeyTable for PgStore {
                     return Ok(AddVersion::NotDue);
                 }
             }
-            tx.execute(
-                "INSERT INTO key_versions (name, version, uuid, created_at, wrapped, root_id)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    &name,
-                    &i64::from(new.version),
-                    &&new.uuid[..],
-                    &new.created_at,
-                    &wrapped,
-                    &new.root_id,
-                ],
-            )
-            .await
-            .map_err(&err)?;
+            insert_version(&tx, name, new, wrapped)
+                .await
+                .map_err(&err)?;
             tx.execute(
                 "UPDATE keys SET active_version = $2 WHERE name = $1",
                 &[&name, &i64::from(new.version)],

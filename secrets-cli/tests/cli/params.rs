@@ -46,14 +46,12 @@ impl Store {
     /// A plain child process on this store, as [`Store::cmd`] (for the races).
     fn child(&self) -> std::process::Command {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"));
-        c.env("COFFER_HOME", self.home())
-            .env_remove("COFFER_MAX_VALUE_BYTES")
-            .env_remove("RUST_LOG")
-            .env("USER", "tester");
-        match &self.url {
-            Some(url) => c.env("COFFER_STORE", url),
-            None => c.env_remove("COFFER_STORE"),
-        };
+        for (k, v) in self.vars() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
         c
     }
 
@@ -69,15 +67,26 @@ impl Store {
         Connection::open(self.db_path()).unwrap()
     }
 
+    /// The environment of a coffer process on this store: a value to set, or `None` to
+    /// remove the variable.
+    fn vars(&self) -> Vec<(&'static str, Option<std::ffi::OsString>)> {
+        vec![
+            ("COFFER_HOME", Some(self.home().into())),
+            ("COFFER_STORE", self.url.clone().map(Into::into)),
+            ("COFFER_MAX_VALUE_BYTES", None),
+            ("RUST_LOG", None),
+            ("USER", Some("tester".into())),
+        ]
+    }
+
     fn cmd(&self) -> Command {
         let mut c = self.env.cmd();
-        c.env("COFFER_HOME", self.home())
-            .env_remove("COFFER_MAX_VALUE_BYTES")
-            .env("USER", "tester");
-        match &self.url {
-            Some(url) => c.env("COFFER_STORE", url),
-            None => c.env_remove("COFFER_STORE"),
-        };
+        for (k, v) in self.vars() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
         c
     }
 
