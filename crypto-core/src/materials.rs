@@ -7,8 +7,9 @@ use crate::primitives::{SigningKey, VerificationKey};
 use crate::secret::DataKey;
 use crate::suite::AlgorithmSuite;
 
-/// Materials for encrypting one message.
-#[derive(Debug)]
+/// Materials for encrypting one message. A clone (a cache's copy) holds the same data key
+/// and shares the signing key.
+#[derive(Debug, Clone)]
 #[must_use]
 pub struct EncryptionMaterials {
     suite: AlgorithmSuite,
@@ -145,7 +146,7 @@ impl EncryptionMaterials {
 }
 
 /// Materials for decrypting one message.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 #[must_use]
 pub struct DecryptionMaterials {
     suite: AlgorithmSuite,

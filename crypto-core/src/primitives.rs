@@ -10,6 +10,7 @@ use aws_lc_rs::encoding::{AsBigEndian, EcPublicKeyCompressedBin};
 use aws_lc_rs::signature::KeyPair;
 use aws_lc_rs::{aead, digest, hkdf, hmac, rand, rsa, signature};
 use std::fmt;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -33,7 +34,7 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn backend(what: &'static str) -> Error {
-    Error::Other(std::sync::Arc::new(BackendError(what)))
+    Error::Other(Arc::new(BackendError(what)))
 }
 
 #[derive(Debug)]
@@ -206,6 +207,18 @@ pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     out
 }
 
+/// SHA-384 over the concatenation of `parts` (cache identifiers).
+#[must_use]
+pub fn sha384(parts: &[&[u8]]) -> [u8; 48] {
+    let mut ctx = digest::Context::new(&digest::SHA384);
+    for p in parts {
+        ctx.update(p);
+    }
+    let mut out = [0u8; 48];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
 /// Output length of HMAC-SHA256.
 pub const HMAC_SHA256_LEN: usize = 32;
 
@@ -309,10 +322,12 @@ impl MessageHasher {
     }
 }
 
-/// An ephemeral ECDSA signing key for one message.
+/// An ephemeral ECDSA signing key for one message (or, cached, for the messages that share
+/// its data key). Cloning shares the key pair.
+#[derive(Clone)]
 pub struct SigningKey {
     alg: SignatureAlgorithm,
-    key: signature::EcdsaKeyPair,
+    key: Arc<signature::EcdsaKeyPair>,
 }
 
 impl fmt::Debug for SigningKey {
@@ -333,7 +348,10 @@ impl SigningKey {
         };
         let key = signature::EcdsaKeyPair::generate(signing)
             .map_err(|_| backend("ECDSA key generation"))?;
-        Ok(Self { alg, key })
+        Ok(Self {
+            alg,
+            key: Arc::new(key),
+        })
     }
 
     /// The algorithm.
@@ -369,10 +387,11 @@ impl SigningKey {
     }
 }
 
-/// An ECDSA verification key from a message's encryption context.
+/// An ECDSA verification key from a message's encryption context. Cloning shares it.
+#[derive(Clone)]
 pub struct VerificationKey {
     alg: SignatureAlgorithm,
-    key: signature::ParsedPublicKey,
+    key: Arc<signature::ParsedPublicKey>,
 }
 
 impl fmt::Debug for VerificationKey {
@@ -398,7 +417,10 @@ impl VerificationKey {
         }
         let key = signature::ParsedPublicKey::new(verify, point)
             .map_err(|_| Error::Malformed("signature public key is not a valid point".into()))?;
-        Ok(Self { alg, key })
+        Ok(Self {
+            alg,
+            key: Arc::new(key),
+        })
     }
 
     /// The algorithm.

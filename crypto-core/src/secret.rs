@@ -4,7 +4,9 @@ use std::fmt;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-/// A plaintext data key (or any short secret key). Never printed, zeroized on drop.
+/// A plaintext data key (or any short secret key). Never printed, zeroized on drop (every
+/// clone too).
+#[derive(Clone)]
 pub struct DataKey(Zeroizing<Vec<u8>>);
 
 impl DataKey {

@@ -20,6 +20,35 @@ pub struct EncryptedDataKey {
     pub ciphertext: Vec<u8>,
 }
 
+impl EncryptedDataKey {
+    /// The entry as a message header holds it: each field prefixed by its length (u16).
+    ///
+    /// # Errors
+    /// [`Error::ApiMisuse`] when a field is longer than 65535 bytes.
+    pub fn serialize(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(
+            6 + self.provider_id.len() + self.provider_info.len() + self.ciphertext.len(),
+        );
+        self.serialize_into(&mut out)?;
+        Ok(out)
+    }
+
+    fn serialize_into(&self, out: &mut Vec<u8>) -> Result<()> {
+        for field in [
+            self.provider_id.as_bytes(),
+            &self.provider_info,
+            &self.ciphertext,
+        ] {
+            let len = u16::try_from(field.len()).map_err(|_| {
+                Error::ApiMisuse("encrypted data key field longer than 65535 bytes".into())
+            })?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(field);
+        }
+        Ok(())
+    }
+}
+
 /// Body layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -99,17 +128,7 @@ impl MessageHeader {
         }
         out.extend_from_slice(&count.to_be_bytes());
         for edk in &self.edks {
-            for field in [
-                edk.provider_id.as_bytes(),
-                &edk.provider_info,
-                &edk.ciphertext,
-            ] {
-                let len = u16::try_from(field.len()).map_err(|_| {
-                    Error::ApiMisuse("encrypted data key field longer than 65535 bytes".into())
-                })?;
-                out.extend_from_slice(&len.to_be_bytes());
-                out.extend_from_slice(field);
-            }
+            edk.serialize_into(&mut out)?;
         }
         out.push(match self.content_type {
             ContentType::NonFramed => 1,
