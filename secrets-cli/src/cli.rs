@@ -527,7 +527,10 @@ pub struct EncryptArgs {
     #[arg(short = 'L', long, requires = "recursive")]
     pub follow_symlinks: bool,
 
-    /// Cache data keys (not supported yet in this build).
+    /// Reuse a data key for several messages (with -r): max-age=DURATION (30s, 5m, 1h),
+    /// optional max-messages=N and max-bytes=SIZE (K, M, G). Fewer key-provider calls; a
+    /// leaked data key then opens every message it encrypted, so keep the limits low. Files
+    /// only (a stdin of unknown length is never cached).
     #[arg(long, value_name = "SPEC")]
     pub data_key_cache: Option<String>,
 }

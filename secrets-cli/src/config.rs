@@ -95,6 +95,8 @@ pub struct EncryptSettings {
     pub jobs: NonZeroUsize,
     /// `-L`: follow symbolic links with `-r`.
     pub follow_symlinks: bool,
+    /// `--data-key-cache`: reuse data keys within these limits.
+    pub data_key_cache: Option<coffer_cache::Limits>,
 }
 
 /// `coffer decrypt`.
@@ -606,8 +608,73 @@ fn selection(a: crate::cli::SelectionArgs) -> anyhow::Result<crate::commands::ex
     })
 }
 
-fn not_yet(flag: &str) -> CliError {
-    CliError::usage(format!("{flag} is not supported yet in this build"))
+/// Parses `--data-key-cache max-age=DURATION[,max-messages=N][,max-bytes=SIZE]`: DURATION is
+/// `30s`, `5m`, `12h` or `1d`; SIZE is bytes, or a number with `K`, `M`, `G` (`KiB`, `MiB`,
+/// `GiB`: powers of 1024).
+///
+/// # Errors
+/// A usage error naming what is wrong.
+pub fn parse_data_key_cache(spec: &str) -> Result<coffer_cache::Limits, CliError> {
+    let bad = |why: String| {
+        CliError::usage(format!("--data-key-cache {}: {why}", spec.escape_debug())).hint(
+            "the form is max-age=DURATION[,max-messages=N][,max-bytes=SIZE], for example \
+             max-age=5m,max-messages=1000,max-bytes=1G",
+        )
+    };
+    let mut age = None;
+    let mut messages = None;
+    let mut bytes = None;
+    for part in spec.split(',') {
+        let Some((key, value)) = part.split_once('=') else {
+            return Err(bad(format!("`{part}` is not KEY=VALUE")));
+        };
+        let number = |v: &str| -> Result<u64, CliError> {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad(format!("{key}={v}: expected a whole number above zero")))
+        };
+        let slot = match key {
+            "max-age" => &mut age,
+            "max-messages" => &mut messages,
+            "max-bytes" => &mut bytes,
+            _ => {
+                return Err(bad(format!(
+                    "unknown setting `{key}` (the settings are max-age, max-messages and \
+                     max-bytes)"
+                )));
+            }
+        };
+        if slot.is_some() {
+            return Err(bad(format!("{key} is given twice")));
+        }
+        *slot = Some(match key {
+            "max-age" => match value.strip_suffix('s') {
+                Some(secs) => number(secs)?,
+                None => crate::time::parse_duration(value).map_err(|e| bad(format!("{e}")))?,
+            },
+            "max-bytes" => {
+                let (digits, scale) = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+                    .into_iter()
+                    .chain([("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)])
+                    .find_map(|(suffix, scale)| value.strip_suffix(suffix).map(|d| (d, scale)))
+                    .unwrap_or((value, 1));
+                number(digits)?
+                    .checked_mul(scale)
+                    .ok_or_else(|| bad(format!("max-bytes={value} is too large")))?
+            }
+            _ => number(value)?,
+        });
+    }
+    let age = age.ok_or_else(|| bad("max-age is required".into()))?;
+    let mut limits = coffer_cache::Limits::new(std::time::Duration::from_secs(age));
+    if let Some(n) = messages {
+        limits.max_messages = n;
+    }
+    if let Some(n) = bytes {
+        limits.max_bytes = n;
+    }
+    Ok(limits)
 }
 
 fn parse_keys(raw: &[String]) -> anyhow::Result<Vec<KeyRef>> {
@@ -705,9 +772,11 @@ fn check_recursive(input: &Input, output: &Output) -> Result<(), CliError> {
 }
 
 fn encrypt(a: EncryptArgs) -> anyhow::Result<EncryptSettings> {
-    if a.data_key_cache.is_some() {
-        return Err(not_yet("--data-key-cache").into());
-    }
+    let data_key_cache = a
+        .data_key_cache
+        .as_deref()
+        .map(parse_data_key_cache)
+        .transpose()?;
     let keys = parse_keys(&a.keys)?;
     let suite = a
         .suite
@@ -751,6 +820,7 @@ fn encrypt(a: EncryptArgs) -> anyhow::Result<EncryptSettings> {
         recursive: a.recursive,
         jobs: jobs(a.recursive, a.jobs),
         follow_symlinks: a.follow_symlinks,
+        data_key_cache,
     })
 }
 
@@ -902,6 +972,38 @@ mod tests {
 
     fn exit_code(r: anyhow::Result<Settings>) -> u8 {
         crate::report::report(&r.unwrap_err()).exit_code
+    }
+
+    #[test]
+    fn data_key_cache_specs() {
+        let l = parse_data_key_cache("max-age=5m,max-messages=1000,max-bytes=1G").unwrap();
+        assert_eq!(l.max_age, std::time::Duration::from_secs(300));
+        assert_eq!((l.max_messages, l.max_bytes), (1000, 1 << 30));
+        let l = parse_data_key_cache("max-age=30s").unwrap();
+        assert_eq!(l.max_age, std::time::Duration::from_secs(30));
+        assert_eq!(l.max_messages, 1 << 32);
+        assert_eq!(
+            parse_data_key_cache("max-bytes=64KiB,max-age=1h")
+                .unwrap()
+                .max_bytes,
+            65536
+        );
+        for bad in [
+            "",
+            "max-age",
+            "max-age=0s",
+            "max-age=5",
+            "max-age=-1s",
+            "max-age=1m,max-age=2m",
+            "max-messages=5",
+            "max-age=1m,max-messages=0",
+            "max-age=1m,max-bytes=1T",
+            "max-age=1m,max-bytes=99999999999999G",
+            "max-age=1m,other=1",
+        ] {
+            let e = parse_data_key_cache(bad).unwrap_err();
+            assert!(e.to_string().contains("--data-key-cache"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -760,6 +760,55 @@ mod inspect {
 mod directories {
     use super::*;
 
+    /// `--data-key-cache max-messages=10` over 25 files: 3 data keys (files in name order),
+    /// and every file decrypts.
+    #[test]
+    fn a_data_key_cache_shares_keys_within_its_limits() {
+        let env = Env::new();
+        fs::create_dir_all(env.path("in")).unwrap();
+        for i in 0..25 {
+            env.write(&format!("in/f{i:02}"), format!("file {i}").as_bytes());
+        }
+        let out = env
+            .sh(
+                "--output json encrypt -r -i in -o out --key aes:k32.bin -j 4 \
+                 --data-key-cache max-age=10m,max-messages=10 --metadata-output -",
+            )
+            .success();
+        let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+        let mut keys: Vec<(String, String)> = stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["type"] == "metadata")
+            .map(|v| {
+                (
+                    v["input"].as_str().unwrap().to_owned(),
+                    v["encrypted_data_keys"].to_string(),
+                )
+            })
+            .collect();
+        keys.sort();
+        assert_eq!(keys.len(), 25);
+        let distinct: std::collections::BTreeSet<&String> = keys.iter().map(|k| &k.1).collect();
+        assert_eq!(distinct.len(), 3);
+        assert!(keys[..10].iter().all(|k| k.1 == keys[0].1));
+        assert_ne!(keys[10].1, keys[9].1);
+        env.sh("decrypt -r -i out -o back --key aes:k32.bin")
+            .success();
+        assert_eq!(tree_files(&env.path("in")), tree_files(&env.path("back")));
+        // Without the cache, every file has its own data key.
+        let out = env
+            .sh("encrypt -r -i in -o out2 --key aes:k32.bin --metadata-output -")
+            .success();
+        let lines = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+        let distinct: std::collections::BTreeSet<String> = lines
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|v| v["encrypted_data_keys"].to_string())
+            .collect();
+        assert_eq!(distinct.len(), 25);
+    }
+
     fn tree(env: &Env) {
         fs::create_dir_all(env.path("src/a/b")).unwrap();
         env.write("src/top.txt", b"top");
@@ -974,9 +1023,9 @@ mod misc {
         env.sh("encrypt --key aes:k32.bin --frame-size 0").code(2);
         env.sh("encrypt --key aes:k32.bin --commitment-policy nope")
             .code(2);
-        env.sh("encrypt --key aes:k32.bin --data-key-cache max-age=1h")
+        env.sh("encrypt --key aes:k32.bin --data-key-cache max-messages=10")
             .code(2)
-            .stderr(contains("not supported yet"));
+            .stderr(contains("max-age is required"));
         env.sh("frobnicate").code(2);
     }
 

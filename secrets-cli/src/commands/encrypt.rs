@@ -4,6 +4,7 @@ use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use coffer_cache::{CachingCmm, LocalCache};
 use coffer_core::cmm::{DefaultCmm, MaterialsManager};
 use coffer_core::{EncryptConfig, Encryptor, PreparedEncryption};
 
@@ -39,6 +40,20 @@ impl Write for Sink {
     }
 }
 
+/// Logs what a data-key cache saved, when the run ends (`-v`).
+struct CacheReport(Arc<LocalCache>);
+
+impl Drop for CacheReport {
+    fn drop(&mut self) {
+        let s = self.0.stats();
+        tracing::info!(
+            "data-key cache: {} message(s) reused a cached data key, {} made a new one",
+            s.hits,
+            s.misses
+        );
+    }
+}
+
 /// Encrypts `s.input` into `s.output` (or a directory tree with `-r`).
 pub async fn run(settings: &Settings, s: &EncryptSettings) -> anyhow::Result<()> {
     if !s.recursive {
@@ -46,7 +61,15 @@ pub async fn run(settings: &Settings, s: &EncryptSettings) -> anyhow::Result<()>
         preflight(s, &s.input, &s.output)?;
     }
     let keyring = keys::keyrings(&s.keys, Purpose::Encrypt, || settings.home())?;
-    let cmm: Arc<dyn MaterialsManager> = Arc::new(DefaultCmm::new(keyring));
+    let mut cmm: Arc<dyn MaterialsManager> = Arc::new(DefaultCmm::new(keyring));
+    let cache = s.data_key_cache.map(|_| Arc::new(LocalCache::default()));
+    if let (Some(limits), Some(cache)) = (s.data_key_cache, &cache) {
+        cmm = Arc::new(
+            CachingCmm::new(cmm, cache.clone(), limits)
+                .map_err(|e| crate::report::CliError::failure(e.to_string()))?,
+        );
+    }
+    let _report = cache.map(CacheReport);
     let cfg = EncryptConfig::default()
         .with_suite(s.suite)
         .with_frame_length(s.frame_length)?
