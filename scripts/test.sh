@@ -22,7 +22,8 @@ python3 -c 'import aws_encryption_sdk; print("aws-encryption-sdk", aws_encryptio
 
 step "PostgreSQL (a throw-away server for the store tests)"
 . scripts/pg.sh
-cleanup() { pg_stop; rm -rf "${matrix:-}"; }
+. scripts/kms.sh
+cleanup() { pg_stop; kms_stop; rm -rf "${matrix:-}"; }
 trap cleanup EXIT
 if ! pg_start; then
     if [ "${CI:-}" = "true" ]; then
@@ -30,6 +31,15 @@ if ! pg_start; then
         exit 1
     fi
     echo "skipped: no PostgreSQL (its tests skip outside CI)"
+fi
+
+step "AWS KMS (a throw-away moto endpoint for the KMS tests)"
+if ! kms_start; then
+    if [ "${CI:-}" = "true" ]; then
+        echo "error: cannot start the moto KMS endpoint; CI must run the KMS tests" >&2
+        exit 1
+    fi
+    echo "skipped: no KMS endpoint (its tests skip outside CI)"
 fi
 
 step "cargo fmt --check"
@@ -56,6 +66,13 @@ step "our encrypt matrix, decrypted by the Python ESDK"
 matrix=$(mktemp -d)
 cargo run --release --locked -q -p coffer-test-vectors -- encrypt --out "$matrix/coffer"
 python3 test-vectors/scripts/python_decrypt.py "$matrix/coffer"
+
+step "AWS KMS interop with the Python ESDK (through the local endpoint)"
+if [ -n "${COFFER_TEST_KMS_ENDPOINT:-}" ]; then
+    python3 test-vectors/scripts/kms_interop.py "$root/target/debug/coffer"
+else
+    echo "skipped: no KMS endpoint"
+fi
 
 step "hierarchical keyring against the AWS Material Providers Library"
 # Fresh vectors: the MPL must agree with the KDF and unwrap our layout, and the Rust keyring

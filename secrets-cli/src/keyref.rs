@@ -5,7 +5,8 @@
 //! | `aes:PATH[?namespace=NS&name=NAME]` | raw AES key file: exactly 16/24/32 bytes, or the base64 text of such a key |
 //! | `rsa:PATH[?padding=P&namespace=NS&name=NAME]` | raw RSA: PEM public key (SPKI) to encrypt, PEM private key (PKCS#8) to decrypt |
 //! | `NAME`, `local:NAME` | a key of the local keyring (`coffer key create NAME`) in `COFFER_HOME` |
-//! | `kms:…`, `pkcs11:…` | not supported yet in this build |
+//! | `kms:KEY`, `kms:discovery[?partition=P&account=ID,…]` | AWS KMS (feature `kms`) |
+//! | `pkcs11:…` | not supported yet in this build |
 //!
 //! The path ends at the first `?`. Query values may be percent-encoded (`%26` for `&`). The
 //! namespace defaults to `coffer` and the name to the key file's name.
@@ -34,6 +35,13 @@ pub enum KeyRef {
     Rsa(RsaKeyRef),
     /// `NAME` or `local:NAME`
     Local(LocalKeyRef),
+    /// `kms:KEY`: an AWS KMS key id, key ARN, alias name or alias ARN.
+    Kms(String),
+    /// `kms:discovery[?partition=P&account=ID,…]`: any KMS key (decrypt only).
+    KmsDiscovery {
+        /// The partition and accounts the keys must belong to, if given.
+        filter: Option<(String, Vec<String>)>,
+    },
 }
 
 /// `NAME` or `local:NAME`: a key of the local keyring.
@@ -138,6 +146,14 @@ pub enum KeyRefError {
         /// The reference as given.
         reference: String,
     },
+    /// A malformed `kms:` reference.
+    #[error("bad AWS KMS key reference `{reference}`: {why}")]
+    BadKms {
+        /// As given.
+        reference: String,
+        /// What is wrong.
+        why: String,
+    },
     /// `aes:` with nothing after it.
     #[error("`{0}` has no key file path")]
     MissingPath(String),
@@ -240,10 +256,7 @@ impl FromStr for KeyRef {
                     name,
                 }))
             }
-            "kms" => Err(KeyRefError::NotSupported {
-                what: "AWS KMS",
-                reference: s.to_owned(),
-            }),
+            "kms" => kms(s, rest),
             "pkcs11" => Err(KeyRefError::NotSupported {
                 what: "PKCS#11",
                 reference: s.to_owned(),
@@ -252,6 +265,50 @@ impl FromStr for KeyRef {
             other => Err(KeyRefError::UnknownScheme(other.to_owned())),
         }
     }
+}
+
+/// `kms:KEY` or `kms:discovery[?partition=P&account=ID,…]` (`partition` defaults to `aws`
+/// when accounts are given).
+fn kms(reference: &str, rest: &str) -> Result<KeyRef, KeyRefError> {
+    let (head, query) = match rest.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (rest, None),
+    };
+    if head != "discovery" {
+        if query.is_some() || rest.trim().is_empty() || rest.chars().any(char::is_whitespace) {
+            return Err(KeyRefError::BadKms {
+                reference: reference.to_owned(),
+                why: "expected kms:KEY-ID, kms:arn:…, kms:alias/NAME or kms:discovery".into(),
+            });
+        }
+        return Ok(KeyRef::Kms(rest.to_owned()));
+    }
+    let Some(query) = query else {
+        return Ok(KeyRef::KmsDiscovery { filter: None });
+    };
+    let (_, params) = split_path_query(
+        reference,
+        &format!("discovery?{query}"),
+        "kms",
+        &["partition", "account"],
+    )?;
+    let accounts: Vec<String> = lookup(&params, "account")
+        .map(|a| a.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    if accounts.is_empty()
+        || accounts
+            .iter()
+            .any(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(KeyRefError::BadKms {
+            reference: reference.to_owned(),
+            why: "a discovery filter needs account=ID[,ID…] (12-digit AWS account ids)".into(),
+        });
+    }
+    let partition = lookup(&params, "partition").unwrap_or("aws").to_owned();
+    Ok(KeyRef::KmsDiscovery {
+        filter: Some((partition, accounts)),
+    })
 }
 
 fn local(reference: &str, name: &str) -> Result<KeyRef, KeyRefError> {
@@ -285,17 +342,22 @@ impl fmt::Display for KeyRef {
                 k.padding
             ),
             Self::Local(k) => write!(f, "local:{}", k.name),
+            Self::Kms(k) => write!(f, "kms:{k}"),
+            Self::KmsDiscovery { filter: None } => f.write_str("kms:discovery"),
+            Self::KmsDiscovery {
+                filter: Some((p, a)),
+            } => write!(f, "kms:discovery (partition {p}, accounts {})", a.join(",")),
         }
     }
 }
 
 impl KeyRef {
-    /// The key file (`None` for local keys, which live in the store).
+    /// The key file (`None` for local keys, which live in the store, and KMS keys).
     pub fn path(&self) -> Option<&Path> {
         match self {
             Self::Aes(k) => Some(&k.path),
             Self::Rsa(k) => Some(&k.path),
-            Self::Local(_) => None,
+            Self::Local(_) | Self::Kms(_) | Self::KmsDiscovery { .. } => None,
         }
     }
 }
@@ -342,6 +404,7 @@ fn split_path_query(
                     key: k.to_owned(),
                     allowed: match scheme {
                         "rsa" => "padding, namespace, name",
+                        "kms" => "partition, account",
                         _ => "namespace, name",
                     },
                 });
@@ -748,13 +811,56 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_schemes() {
-        for s in ["kms:alias/x", "kms:discovery", "pkcs11:token=a;object=b"] {
-            let e = s.parse::<KeyRef>().unwrap_err();
-            assert!(matches!(e, KeyRefError::NotSupported { .. }), "{s}: {e}");
-            assert!(e.to_string().contains("not supported yet"), "{e}");
-            assert!(e.hint().is_some());
+    fn kms_references() {
+        let arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd";
+        assert_eq!(
+            format!("kms:{arn}").parse::<KeyRef>(),
+            Ok(KeyRef::Kms(arn.into()))
+        );
+        assert_eq!(
+            "kms:alias/prod".parse::<KeyRef>(),
+            Ok(KeyRef::Kms("alias/prod".into()))
+        );
+        assert_eq!(
+            "kms:discovery".parse::<KeyRef>(),
+            Ok(KeyRef::KmsDiscovery { filter: None })
+        );
+        assert_eq!(
+            "kms:discovery?account=111122223333,444455556666".parse::<KeyRef>(),
+            Ok(KeyRef::KmsDiscovery {
+                filter: Some((
+                    "aws".into(),
+                    vec!["111122223333".into(), "444455556666".into()]
+                ))
+            })
+        );
+        assert_eq!(
+            "kms:discovery?partition=aws-cn&account=111122223333".parse::<KeyRef>(),
+            Ok(KeyRef::KmsDiscovery {
+                filter: Some(("aws-cn".into(), vec!["111122223333".into()]))
+            })
+        );
+        for bad in [
+            "kms:",
+            "kms: alias/x",
+            "kms:alias/x?y=1",
+            "kms:discovery?",
+            "kms:discovery?partition=aws",
+            "kms:discovery?account=1234",
+            "kms:discovery?account=111122223333,",
+            "kms:discovery?region=us-east-1",
+        ] {
+            assert!(bad.parse::<KeyRef>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn unsupported_schemes() {
+        let s = "pkcs11:token=a;object=b";
+        let e = s.parse::<KeyRef>().unwrap_err();
+        assert!(matches!(e, KeyRefError::NotSupported { .. }), "{s}: {e}");
+        assert!(e.to_string().contains("not supported yet"), "{e}");
+        assert!(e.hint().is_some());
         assert_eq!(
             "foo:bar".parse::<KeyRef>(),
             Err(KeyRefError::UnknownScheme("foo".into()))

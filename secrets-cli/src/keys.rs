@@ -83,6 +83,23 @@ pub fn keyring<F: FnOnce() -> Result<Home, CliError>>(
             )
         }
         KeyRef::Local(k) => Arc::new(HierarchicalKeyring::new(local.store()?, &k.name)),
+        KeyRef::KmsDiscovery { .. } if purpose == Purpose::Encrypt => {
+            return Err(
+                CliError::usage(format!("--key {key}: a discovery keyring only decrypts"))
+                    .hint("name the KMS key to encrypt with: --key kms:ARN or kms:alias/NAME")
+                    .into(),
+            );
+        }
+        #[cfg(feature = "kms")]
+        KeyRef::Kms(k) => Arc::new(crate::kms::LazyKms::key(k)),
+        #[cfg(feature = "kms")]
+        KeyRef::KmsDiscovery { filter } => Arc::new(crate::kms::LazyKms::discovery(filter.clone())),
+        #[cfg(not(feature = "kms"))]
+        KeyRef::Kms(_) | KeyRef::KmsDiscovery { .. } => {
+            return Err(
+                CliError::usage(format!("--key {key}: this build has no AWS KMS support")).into(),
+            );
+        }
     };
     tracing::debug!(key = %key, ?purpose, "keyring loaded");
     Ok(ring)

@@ -17,6 +17,8 @@ pub mod interrupt;
 pub mod io;
 pub mod keyref;
 pub mod keys;
+#[cfg(feature = "kms")]
+pub mod kms;
 pub mod logging;
 pub mod output;
 pub mod params;

@@ -485,7 +485,9 @@ mod keyrefs {
     fn unsupported_and_malformed_references() {
         let env = Env::new();
         for (key, msg) in [
-            ("kms:alias/prod", "not supported yet in this build"),
+            ("kms:", "bad AWS KMS key reference"),
+            ("kms:discovery?account=12", "12-digit AWS account ids"),
+            ("kms:discovery?region=x", "unknown parameter `region`"),
             ("pkcs11:token=a;object=b", "not supported yet in this build"),
             ("local:a/b", "is not a valid key name"),
             ("./k32.bin", "is not a valid key name"),
@@ -1429,6 +1431,9 @@ mod audit;
 mod exec;
 #[path = "cli/keys.rs"]
 mod keys;
+#[cfg(feature = "kms")]
+#[path = "cli/kms.rs"]
+mod kms;
 #[path = "cli/params.rs"]
 mod params;
 #[path = "cli/pg.rs"]

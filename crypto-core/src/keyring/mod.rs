@@ -5,12 +5,16 @@
 //! keyrings may await.
 
 pub mod hierarchy;
+#[cfg(feature = "kms")]
+pub mod kms;
 mod multi;
 mod raw_aes;
 mod raw_rsa;
 
 pub use crate::primitives::RsaPadding;
 pub use hierarchy::{BranchKey, BranchKeyStore, HierarchicalKeyring, LocalRootKey, RootKey};
+#[cfg(feature = "kms")]
+pub use kms::{AwsKmsDiscoveryKeyring, AwsKmsKeyring, DiscoveryFilter};
 pub use multi::MultiKeyring;
 pub use raw_aes::RawAesKeyring;
 pub use raw_rsa::RawRsaKeyring;

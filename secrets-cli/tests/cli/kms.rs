@@ -1,0 +1,170 @@
+//! `kms:` keys through the CLI, against the local KMS endpoint (moto) that `scripts/test.sh`
+//! starts (`AWS_ENDPOINT_URL`, dummy credentials). Keys and aliases are made through the KMS
+//! API. Without an endpoint the tests skip, except under `CI=true`.
+
+use super::*;
+
+/// A new KMS key: its ARN, and the alias made for it.
+fn new_key() -> Option<(String, String)> {
+    if std::env::var("COFFER_TEST_KMS_ENDPOINT").map_or(true, |v| v.is_empty()) {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "COFFER_TEST_KMS_ENDPOINT is not set: CI runs the KMS tests (scripts/test.sh \
+             starts moto)"
+        );
+        eprintln!("skipped: no COFFER_TEST_KMS_ENDPOINT (scripts/test.sh starts moto)");
+        return None;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    Some(rt.block_on(async {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let c = aws_sdk_kms::Client::new(&config);
+        let meta = c
+            .create_key()
+            .send()
+            .await
+            .unwrap()
+            .key_metadata()
+            .unwrap()
+            .clone();
+        let alias = format!(
+            "alias/cli-{}-{}",
+            std::process::id(),
+            meta.key_id().chars().take(8).collect::<String>()
+        );
+        c.create_alias()
+            .alias_name(&alias)
+            .target_key_id(meta.key_id())
+            .send()
+            .await
+            .unwrap();
+        (meta.arn().unwrap().to_owned(), alias)
+    }))
+}
+
+#[test]
+fn encrypt_and_decrypt_under_kms_keys() {
+    let Some((arn, alias)) = new_key() else {
+        return;
+    };
+    let env = Env::new();
+    env.write("plain.txt", b"attack at dawn");
+    for key in [format!("kms:{arn}"), format!("kms:{alias}")] {
+        env.cmd()
+            .args([
+                "encrypt",
+                "-i",
+                "plain.txt",
+                "-o",
+                "msg",
+                "--force",
+                "--key",
+                &key,
+            ])
+            .assert()
+            .success();
+        // Decrypt by ARN, by alias (resolved to the ARN), and by discovery.
+        for dkey in [
+            format!("kms:{arn}"),
+            format!("kms:{alias}"),
+            "kms:discovery".to_owned(),
+            "kms:discovery?partition=aws&account=123456789012".to_owned(),
+        ] {
+            let out = env
+                .cmd()
+                .args(["decrypt", "-i", "msg", "-o", "-", "--key", &dkey])
+                .assert()
+                .success();
+            assert_eq!(out.get_output().stdout, b"attack at dawn", "{key} / {dkey}");
+        }
+        env.cmd()
+            .args([
+                "decrypt",
+                "-i",
+                "msg",
+                "-o",
+                "back",
+                "--key",
+                "kms:discovery?account=111122223333",
+            ])
+            .assert()
+            .code(1)
+            .stderr(contains("outside the discovery filter"));
+        assert!(!env.path("back").exists());
+    }
+    // Discovery never encrypts.
+    env.cmd()
+        .args([
+            "encrypt",
+            "-i",
+            "plain.txt",
+            "-o",
+            "m2",
+            "--key",
+            "kms:discovery",
+        ])
+        .assert()
+        .code(2)
+        .stderr(contains("only decrypts"));
+}
+
+#[test]
+fn kms_and_raw_aes_in_one_message() {
+    let Some((arn, _)) = new_key() else { return };
+    let env = Env::new();
+    env.write("plain.txt", b"two keys");
+    env.cmd()
+        .args(["encrypt", "-i", "plain.txt", "-o", "msg", "--key"])
+        .arg(format!("kms:{arn}"))
+        .args(["--key", "aes:k32.bin"])
+        .assert()
+        .success();
+    for key in [format!("kms:{arn}"), "aes:k32.bin".to_owned()] {
+        let out = env
+            .cmd()
+            .args(["decrypt", "-i", "msg", "-o", "-", "--key", &key])
+            .assert()
+            .success();
+        assert_eq!(out.get_output().stdout, b"two keys");
+    }
+}
+
+/// The endpoint is gone: a bounded wait, a clear error, no output file.
+#[test]
+fn an_unreachable_endpoint_fails_cleanly() {
+    let Some((arn, _)) = new_key() else { return };
+    let env = Env::new();
+    env.write("plain.txt", b"x");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let start = std::time::Instant::now();
+    env.cmd()
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_MAX_ATTEMPTS", "2")
+        .args(["encrypt", "-i", "plain.txt", "-o", "msg", "--key"])
+        .arg(format!("kms:{arn}"))
+        .assert()
+        .code(1)
+        .stderr(contains("AWS KMS GenerateDataKey"));
+    assert!(start.elapsed() < std::time::Duration::from_secs(30));
+    assert!(!env.path("msg").exists());
+    assert!(temp_files(env.dir.path()).is_empty());
+    // No Region at all.
+    env.cmd()
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env("AWS_CONFIG_FILE", env.path("no-config"))
+        .args(["encrypt", "-i", "plain.txt", "-o", "msg", "--key"])
+        .arg(format!("kms:{arn}"))
+        .assert()
+        .code(1)
+        .stderr(contains("no AWS Region"));
+}
