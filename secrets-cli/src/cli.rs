@@ -335,8 +335,9 @@ Durations are a number and a unit: 90d, 12h, 30m.
 /// Flags of `init`.
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// The root key: `local` (a key file in COFFER_HOME; the default). KMS and PKCS#11 roots
-    /// are not supported yet in this build.
+    /// The root key: `local` (a key file in COFFER_HOME; the default) or an AWS KMS key,
+    /// kms:KEY (branch keys are then wrapped by KMS; root.key only names the key). PKCS#11
+    /// roots are not supported yet in this build.
     #[arg(long, value_name = "KEYREF", default_value = "local")]
     pub root: String,
 
@@ -410,6 +411,9 @@ pub enum KeyCommand {
         /// Make a new root key and re-wrap every key version under it (no message changes).
         #[arg(long)]
         root: bool,
+        /// With --root: move to this root instead of a new local key (kms:KEY).
+        #[arg(long, value_name = "KEYREF", requires = "root")]
+        to: Option<String>,
     },
     /// Set or clear a key's rotation period (see `key rotate --due`).
     #[command(after_help = KEY_HELP)]

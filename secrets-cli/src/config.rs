@@ -161,6 +161,8 @@ pub struct RewrapSettings {
 pub struct InitSettings {
     /// `--passphrase`.
     pub passphrase: bool,
+    /// `--root kms:KEY`: the KMS key (as given).
+    pub kms: Option<String>,
 }
 
 /// `coffer key …`.
@@ -196,8 +198,11 @@ pub enum KeySettings {
     },
     /// `key rotate --due`.
     RotateDue,
-    /// `key rotate --root`.
-    RotateRoot,
+    /// `key rotate --root [--to KEYREF]`.
+    RotateRoot {
+        /// The new root (`kms:KEY`); `None`: a new local key.
+        to: Option<String>,
+    },
     /// `key set-rotation NAME DURATION|off`.
     SetRotation {
         /// Validated name.
@@ -778,6 +783,16 @@ fn encrypt(a: EncryptArgs) -> anyhow::Result<EncryptSettings> {
         .map(parse_data_key_cache)
         .transpose()?;
     let keys = parse_keys(&a.keys)?;
+    if let Some(k) = keys
+        .iter()
+        .find(|k| matches!(k, KeyRef::KmsDiscovery { .. }))
+    {
+        return Err(
+            CliError::usage(format!("--key {k}: a discovery keyring only decrypts"))
+                .hint("name the KMS key to encrypt with: --key kms:ARN or kms:alias/NAME")
+                .into(),
+        );
+    }
     let suite = a
         .suite
         .as_deref()
@@ -851,28 +866,39 @@ fn decrypt(a: DecryptArgs) -> anyhow::Result<DecryptSettings> {
 }
 
 fn init(a: &InitArgs) -> anyhow::Result<InitSettings> {
-    match a.root.as_str() {
-        "local" | "local:" => {}
-        r if r.starts_with("kms:") || r.starts_with("pkcs11:") => {
+    let kms = match a.root.as_str() {
+        "local" | "local:" => None,
+        r if r.starts_with("kms:") => {
+            let key = &r["kms:".len()..];
+            if key.is_empty() || key == "discovery" || key.contains('?') {
+                return Err(CliError::usage(format!("--root {r}: name one AWS KMS key"))
+                    .hint("for example --root kms:alias/coffer-root or --root kms:arn:aws:kms:…")
+                    .into());
+            }
+            if a.passphrase {
+                return Err(CliError::usage(
+                    "--passphrase protects a local root key; a KMS root has none",
+                )
+                .into());
+            }
+            Some(key.to_owned())
+        }
+        r if r.starts_with("pkcs11:") => {
             return Err(CliError::usage(format!(
-                "--root {r}: {} root keys are not supported yet in this build",
-                if r.starts_with("kms:") {
-                    "AWS KMS"
-                } else {
-                    "PKCS#11"
-                }
+                "--root {r}: PKCS#11 root keys are not supported yet in this build"
             ))
-            .hint("leave --root out for a local root key (a key file in COFFER_HOME)")
+            .hint("leave --root out for a local root key, or use --root kms:KEY")
             .into());
         }
         r => {
             return Err(CliError::usage(format!("--root {r}: unknown root key"))
-                .hint("the root is `local` (the default); kms:KEY and pkcs11:URI come later")
+                .hint("the root is `local` (the default) or kms:KEY")
                 .into());
         }
-    }
+    };
     Ok(InitSettings {
         passphrase: a.passphrase,
+        kms,
     })
 }
 
@@ -911,12 +937,17 @@ fn key(k: KeyCommand) -> anyhow::Result<KeySettings> {
             name: key_name(name)?,
             enabled: false,
         },
-        KeyCommand::Rotate { name, due, root } => match (name, due, root) {
+        KeyCommand::Rotate {
+            name,
+            due,
+            root,
+            to,
+        } => match (name, due, root) {
             (Some(name), false, false) => KeySettings::Rotate {
                 name: key_name(name)?,
             },
             (None, true, false) => KeySettings::RotateDue,
-            (None, false, true) => KeySettings::RotateRoot,
+            (None, false, true) => KeySettings::RotateRoot { to },
             // clap refuses the other combinations already.
             _ => {
                 return Err(CliError::usage("key rotate takes one of: NAME, --due, --root").into());
@@ -1046,7 +1077,10 @@ mod tests {
 
     #[test]
     fn usage_errors() {
-        assert_eq!(exit_code(settings(&["encrypt", "--key", "kms:alias/x"])), 2);
+        assert_eq!(
+            exit_code(settings(&["encrypt", "--key", "kms:discovery"])),
+            2
+        );
         assert_eq!(exit_code(settings(&["encrypt", "--key", "aes:k", "-r"])), 2);
         assert_eq!(
             exit_code(settings(&["decrypt", "--key", "aes:k", "-r", "-i", "d"])),
@@ -1065,7 +1099,7 @@ mod tests {
             settings(&["decrypt"]).is_ok(),
             "the local keyring, checked at run time"
         );
-        assert_eq!(exit_code(settings(&["init", "--root", "kms:alias/x"])), 2);
+        assert_eq!(exit_code(settings(&["init", "--root", "kms:discovery"])), 2);
         assert_eq!(exit_code(settings(&["init", "--root", "aes:k"])), 2);
         assert_eq!(exit_code(settings(&["key", "create", "a/b"])), 2);
         assert_eq!(

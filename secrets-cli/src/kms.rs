@@ -181,3 +181,107 @@ impl Keyring for LazyKms {
         Box::pin(async move { self.ring(true).await?.on_decrypt(materials, edks).await })
     }
 }
+
+/// The encryption context key that binds a wrapped branch key to its row (the base64 of the
+/// authenticated data the store gives).
+const ROOT_CONTEXT_KEY: &str = "coffer:branch-key";
+
+/// An AWS KMS key as the root of the key hierarchy: branch key versions are wrapped with KMS
+/// `Encrypt` and unwrapped with `Decrypt` (naming the key), their row bound as the KMS
+/// encryption context. KMS is called once per branch key version a process unwraps.
+#[derive(Debug)]
+pub struct KmsRootKey {
+    arn: String,
+}
+
+impl KmsRootKey {
+    /// The root key `arn` (a key ARN: the id recorded in the store).
+    #[must_use]
+    pub fn new(arn: String) -> Self {
+        Self { arn }
+    }
+
+    fn context(aad: &[u8]) -> std::collections::HashMap<String, String> {
+        use base64::Engine as _;
+        std::iter::once((
+            ROOT_CONTEXT_KEY.to_owned(),
+            base64::engine::general_purpose::STANDARD.encode(aad),
+        ))
+        .collect()
+    }
+}
+
+impl coffer_core::keyring::RootKey for KmsRootKey {
+    fn id(&self) -> String {
+        format!("kms:{}", self.arn)
+    }
+
+    fn wrap<'a>(&'a self, key: &'a [u8], aad: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>> {
+        Box::pin(async move {
+            let out = client()
+                .await?
+                .encrypt()
+                .key_id(&self.arn)
+                .plaintext(aws_sdk_kms::primitives::Blob::new(key.to_vec()))
+                .set_encryption_context(Some(Self::context(aad)))
+                .send()
+                .await
+                .map_err(|e| {
+                    Error::Key(format!(
+                        "AWS KMS Encrypt with the root key {}: {}",
+                        self.arn,
+                        aws_sdk_kms::error::DisplayErrorContext(&e)
+                    ))
+                })?;
+            out.ciphertext_blob()
+                .map(|b| b.as_ref().to_vec())
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| Error::Key("AWS KMS Encrypt returned no ciphertext".into()))
+        })
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        wrapped: &'a [u8],
+        aad: &'a [u8],
+    ) -> BoxFuture<'a, Result<zeroize::Zeroizing<Vec<u8>>>> {
+        Box::pin(async move {
+            let out = client()
+                .await?
+                .decrypt()
+                .key_id(&self.arn)
+                .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(wrapped.to_vec()))
+                .set_encryption_context(Some(Self::context(aad)))
+                .send()
+                .await
+                .map_err(|e| {
+                    Error::Key(format!(
+                        "AWS KMS Decrypt with the root key {}: {}",
+                        self.arn,
+                        aws_sdk_kms::error::DisplayErrorContext(&e)
+                    ))
+                })?;
+            let used = out.key_id().unwrap_or_default();
+            if !coffer_core::keyring::kms::same_key(used, &self.arn) {
+                return Err(Error::Key(format!(
+                    "AWS KMS decrypted with {used}, not the root key {}",
+                    self.arn
+                )));
+            }
+            Ok(zeroize::Zeroizing::new(
+                out.plaintext()
+                    .map(|b| b.as_ref().to_vec())
+                    .unwrap_or_default(),
+            ))
+        })
+    }
+}
+
+/// The key ARN of `key` (a key id, ARN, alias name or alias ARN), asked of KMS: what a KMS
+/// root records.
+///
+/// # Errors
+/// KMS cannot describe the key.
+pub async fn resolve(key: &str) -> Result<String> {
+    key_arn(&client().await?, key).await
+}

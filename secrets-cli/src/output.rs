@@ -358,6 +358,12 @@ pub struct InitWire {
 impl InitWire {
     /// The human-readable form.
     pub fn to_text(&self) -> String {
+        if let Some(arn) = self.root_id.strip_prefix("kms:") {
+            return format!(
+                "initialised {}\n  store:    {}\n  root key: the AWS KMS key {arn} (named in {})\nbranch keys are wrapped by KMS: whoever may use that key may use the keys of this store\n",
+                self.home, self.store, self.root_key
+            );
+        }
         format!(
             "initialised {}\n  store:    {}\n  root key: {} ({})\nback the root key up: without it the keys in the store cannot be used\n",
             self.home,

@@ -272,7 +272,7 @@ mod tests {
         assert_eq!(r.message, "encrypting: output file out already exists");
         assert!(r.hints[0].contains("--force"));
 
-        let e = anyhow::Error::new("kms:x".parse::<crate::keyref::KeyRef>().unwrap_err());
+        let e = anyhow::Error::new("kms:".parse::<crate::keyref::KeyRef>().unwrap_err());
         assert_eq!(report(&e).exit_code, 2);
     }
 

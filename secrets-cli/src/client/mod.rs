@@ -234,8 +234,9 @@ async fn open_local(
 ) -> Result<LocalKeyStore, CliError> {
     let path = home.root_key_path();
     if let Some(p) = passphrase {
-        let material = root::load(&path, || Ok(Passphrase::new(Zeroizing::new(p.to_vec()))))?;
-        return LocalKeyStore::open(table.clone(), material.into_root_key()?).await;
+        let (key, _) =
+            root::load_root_key(&path, || Ok(Passphrase::new(Zeroizing::new(p.to_vec()))))?;
+        return LocalKeyStore::open(table.clone(), key).await;
     }
     let from_file = std::env::var_os(PASSPHRASE_FILE_VAR).is_some_and(|v| !v.is_empty());
     if !from_file {

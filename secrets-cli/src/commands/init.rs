@@ -34,6 +34,9 @@ pub async fn run(settings: &Settings, s: &InitSettings) -> anyhow::Result<()> {
         .hint("restore root.key from a backup: a new root key could not unwrap those keys")
         .into());
     }
+    if let Some(key) = &s.kms {
+        return init_kms(settings, &home, key, already).await;
+    }
     let (protection, passphrase) = if s.passphrase {
         let p = PassphraseSource::from_env().read(&root_path, true)?;
         (Protection::Passphrase(KdfParams::DEFAULT), Some(p))
@@ -63,16 +66,83 @@ pub async fn run(settings: &Settings, s: &InitSettings) -> anyhow::Result<()> {
     }
     let root_id = root_key.id();
     store.reset_root_id_if_empty(&root_id)?;
-    tracing::info!(home = %home, root_id, "initialised");
+    report(settings, &home, root_id, passphrase.is_some())
+}
 
+/// `coffer init --root kms:KEY`: the key is resolved to its ARN and tried (a wrap and an
+/// unwrap through KMS) before anything is written.
+#[cfg(feature = "kms")]
+async fn init_kms(
+    settings: &Settings,
+    home: &crate::home::Home,
+    key: &str,
+    already: impl Fn() -> CliError,
+) -> anyhow::Result<()> {
+    use coffer_core::keyring::RootKey as _;
+    let arn = crate::kms::resolve(key)
+        .await
+        .map_err(|e| CliError::failure(format!("--root kms:{key}")).caused_by(e.into()))?;
+    let root_key = crate::kms::KmsRootKey::new(arn.clone());
+    let probe = [0u8; 32];
+    let aad = b"coffer init: does this key wrap and unwrap?";
+    let wrapped = root_key
+        .wrap(&probe, aad)
+        .await
+        .map_err(|e| CliError::failure(format!("--root kms:{key}")).caused_by(e.into()))?;
+    let back = root_key
+        .unwrap(&wrapped, aad)
+        .await
+        .map_err(|e| CliError::failure(format!("--root kms:{key}")).caused_by(e.into()))?;
+    if back.as_slice() != probe {
+        return Err(CliError::failure(format!(
+            "--root kms:{key}: the key did not give back what it wrapped"
+        ))
+        .into());
+    }
+    home.create_dir().map_err(|e| {
+        CliError::failure(format!("cannot create the directory {home}")).caused_by(e.into())
+    })?;
+    let store = Store::create(home)?;
+    match root::write_new(&home.root_key_path(), &root::encode_kms(&arn)?) {
+        Ok(()) => {}
+        Err(e) if matches!(e.downcast_ref::<FileError>(), Some(FileError::Exists(_))) => {
+            return Err(already().into());
+        }
+        Err(e) => return Err(e.context("cannot write the root key file")),
+    }
+    let root_id = root_key.id();
+    store.reset_root_id_if_empty(&root_id)?;
+    report(settings, home, root_id, false)
+}
+
+#[cfg(not(feature = "kms"))]
+async fn init_kms(
+    _settings: &Settings,
+    _home: &crate::home::Home,
+    key: &str,
+    _already: impl Fn() -> CliError,
+) -> anyhow::Result<()> {
+    Err(CliError::usage(format!(
+        "--root kms:{key}: this build has no AWS KMS support"
+    ))
+    .into())
+}
+
+fn report(
+    settings: &Settings,
+    home: &crate::home::Home,
+    root_id: String,
+    passphrase: bool,
+) -> anyhow::Result<()> {
+    tracing::info!(home = %home, root_id, "initialised");
     let wire = InitWire {
         kind: "init",
         schema: SCHEMA,
         home: home.to_string(),
         store: home.store_path().display().to_string(),
-        root_key: root_path.display().to_string(),
+        root_key: home.root_key_path().display().to_string(),
         root_id,
-        passphrase: passphrase.is_some(),
+        passphrase,
     };
     if settings.format == OutputFormat::Json {
         super::print_json(&wire)

@@ -17,7 +17,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
     let home = settings.home()?;
     let json = settings.format == OutputFormat::Json;
     let location = settings.store_location()?;
-    if let KeySettings::RotateRoot = k {
+    if let KeySettings::RotateRoot { .. } = k {
         if let StoreLocation::Postgres(_) = location {
             return Err(CliError::usage(
                 "key rotate --root works on the SQLite store of COFFER_HOME; a PostgreSQL \
@@ -128,8 +128,8 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             }
         }
         KeySettings::RotateDue => rotate_due(settings, &home, table).await,
-        KeySettings::RotateRoot => {
-            let rotation = store::rotate_root(&home).await?;
+        KeySettings::RotateRoot { to } => {
+            let rotation = store::rotate_root(&home, to.as_deref()).await?;
             let wire = RootRotatedWire::new(&rotation, home.root_key_path().display().to_string());
             if json {
                 super::print_json(&wire)

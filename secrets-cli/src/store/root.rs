@@ -31,6 +31,18 @@
 //!   checksum                32  SHA-256 of the 108 bytes above
 //! ```
 //!
+//! An AWS KMS root (`coffer init --root kms:KEY`) keeps no key material here: the file names
+//! the KMS key, which wraps the branch keys inside KMS.
+//!
+//! ```text
+//! kms (19 + 1 + 2 + n + 32 bytes):
+//!   "coffer-root-key v1\n"  19  magic and format version
+//!   0x03                     1  kind: AWS KMS
+//!   n                        2  length of the key ARN
+//!   key ARN                  n  UTF-8
+//!   checksum                32  SHA-256 of the bytes above
+//! ```
+//!
 //! A file whose magic line names another version (`coffer-root-key v2`) was written by a newer
 //! coffer and is refused as such. `coffer init` writes the file once, atomically (temporary
 //! file with mode `0600`, fsync, rename that never replaces an existing file, directory
@@ -60,6 +72,7 @@ pub const MAGIC: &[u8; 19] = b"coffer-root-key v1\n";
 const MAGIC_STEM: &[u8] = b"coffer-root-key v";
 const KIND_PLAIN: u8 = 1;
 const KIND_PASSPHRASE: u8 = 2;
+const KIND_KMS: u8 = 3;
 /// Root key length in bytes.
 pub const ROOT_KEY_LEN: usize = 32;
 const CHECKSUM_LEN: usize = 32;
@@ -204,6 +217,8 @@ pub enum Protection {
     Plain,
     /// The key is encrypted under a passphrase.
     Passphrase(KdfParams),
+    /// There is no key material: the file names an AWS KMS key ([`kms_key_id`]).
+    Kms,
 }
 
 fn random(buf: &mut [u8]) -> Result<(), CliError> {
@@ -290,7 +305,81 @@ pub fn encode(
             out.extend_from_slice(&sum);
             Ok(out)
         }
+        Protection::Kms => Err(CliError::failure(
+            "internal error: an AWS KMS root key file holds no key material",
+        )),
     }
+}
+
+/// Encodes the root key file of an AWS KMS root: the key ARN.
+///
+/// # Errors
+/// An ARN longer than 65535 bytes.
+pub fn encode_kms(arn: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    let len = u16::try_from(arn.len()).map_err(|_| CliError::usage("the key ARN is too long"))?;
+    let mut out = Zeroizing::new(Vec::with_capacity(
+        MAGIC.len() + 3 + arn.len() + CHECKSUM_LEN,
+    ));
+    out.extend_from_slice(MAGIC);
+    out.push(KIND_KMS);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(arn.as_bytes());
+    let sum = checksum(&out);
+    out.extend_from_slice(&sum);
+    Ok(out)
+}
+
+/// The KMS key ARN a root key file names (`None`: the file holds key material).
+///
+/// # Errors
+/// As [`protection`].
+pub fn kms_key_id(path: &Path, bytes: &[u8]) -> Result<Option<String>, CliError> {
+    check_header(path, bytes)?;
+    if bytes.get(MAGIC.len()) != Some(&KIND_KMS) {
+        return Ok(None);
+    }
+    let at = MAGIC.len() + 1;
+    let len = bytes
+        .get(at..at + 2)
+        .and_then(|b| <[u8; 2]>::try_from(b).ok())
+        .map(u16::from_be_bytes)
+        .ok_or_else(|| truncated(path, bytes.len()))?;
+    let end = at + 2 + usize::from(len);
+    check_length(path, bytes, end + CHECKSUM_LEN)?;
+    let arn = std::str::from_utf8(&bytes[at + 2..end])
+        .map_err(|_| corrupted(path, "the key ARN is not UTF-8".into()))?;
+    Ok(Some(arn.to_owned()))
+}
+
+/// Loads the root key that the file at `path` holds or names: local key material (asking
+/// `passphrase` if it is protected) or an AWS KMS key.
+///
+/// # Errors
+/// As [`load_with_protection`]; a KMS root in a build without AWS KMS support.
+pub fn load_root_key(
+    path: &Path,
+    passphrase: impl FnOnce() -> Result<Passphrase, CliError>,
+) -> Result<(Arc<dyn RootKey>, Protection), CliError> {
+    let bytes = read_key_file(path)?;
+    if let Some(arn) = kms_key_id(path, &bytes)? {
+        return Ok((kms_root(arn)?, Protection::Kms));
+    }
+    warn_if_readable(path);
+    let protection = protection(path, &bytes)?;
+    let material = decode(path, &bytes, passphrase)?;
+    Ok((material.into_root_key()?, protection))
+}
+
+#[cfg(feature = "kms")]
+fn kms_root(arn: String) -> Result<Arc<dyn RootKey>, CliError> {
+    Ok(Arc::new(crate::kms::KmsRootKey::new(arn)))
+}
+
+#[cfg(not(feature = "kms"))]
+fn kms_root(arn: String) -> Result<Arc<dyn RootKey>, CliError> {
+    Err(CliError::failure(format!(
+        "the root key is the AWS KMS key {arn}, and this build has no AWS KMS support"
+    )))
 }
 
 /// Reads the kind of a root key file without decoding it (to know whether a passphrase is
@@ -322,6 +411,7 @@ pub fn protection(path: &Path, bytes: &[u8]) -> Result<Protection, CliError> {
                 p: n(2)?,
             }))
         }
+        Some(&KIND_KMS) => kms_key_id(path, bytes).map(|_| Protection::Kms),
         Some(other) => Err(bad(format!("unknown key kind {other}"))),
         None => Err(truncated(path, bytes.len())),
     }
@@ -409,6 +499,12 @@ pub fn decode(
             return Ok(RootKeyMaterial(key));
         }
         Protection::Passphrase(params) => params,
+        Protection::Kms => {
+            return Err(CliError::failure(format!(
+                "the root key file {} names an AWS KMS key; it holds no key material",
+                path.display()
+            )));
+        }
     };
     // Check the parameters before asking for a passphrase that could not be used.
     params.check().map_err(|e| corrupted(path, e))?;
@@ -565,24 +661,25 @@ pub fn load_with_protection(
     path: &Path,
     passphrase: impl FnOnce() -> Result<Passphrase, CliError>,
 ) -> Result<(RootKeyMaterial, Protection), CliError> {
-    let bytes = match fs::read(path) {
-        Ok(b) => Zeroizing::new(b),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(
-                CliError::failure(format!("the root key {} is missing", path.display()))
-                    .hint(RESTORE_HINT),
-            );
-        }
-        Err(e) => {
-            return Err(
-                CliError::failure(format!("cannot read the root key {}", path.display()))
-                    .caused_by(e.into()),
-            );
-        }
-    };
+    let bytes = read_key_file(path)?;
     warn_if_readable(path);
     let protection = protection(path, &bytes)?;
     Ok((decode(path, &bytes, passphrase)?, protection))
+}
+
+fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    match fs::read(path) {
+        Ok(b) => Ok(Zeroizing::new(b)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CliError::failure(format!(
+            "the root key {} is missing",
+            path.display()
+        ))
+        .hint(RESTORE_HINT)),
+        Err(e) => Err(
+            CliError::failure(format!("cannot read the root key {}", path.display()))
+                .caused_by(e.into()),
+        ),
+    }
 }
 
 fn warn_if_readable(path: &Path) {

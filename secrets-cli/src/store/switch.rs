@@ -30,8 +30,7 @@ pub(crate) fn load_root(
     loop {
         attempts -= 1;
         let recorded = store.meta("root_id")?;
-        let (material, protection) = root::load_with_protection(&path, || passphrase.get(&path))?;
-        let key = material.into_root_key()?;
+        let (key, protection) = root::load_root_key(&path, || passphrase.get(&path))?;
         let id = key.id();
         let Some(recorded) = recorded else {
             return Ok((key, protection));
@@ -59,9 +58,8 @@ pub(crate) fn load_root(
             return Ok((key, protection));
         }
         if next.is_file() {
-            match root::load_with_protection(&next, || passphrase.get(&next)) {
-                Ok((material, protection)) => {
-                    let key = material.into_root_key()?;
+            match root::load_root_key(&next, || passphrase.get(&next)) {
+                Ok((key, protection)) => {
                     let next_id = key.id();
                     if next_id == recorded {
                         let switched = store
@@ -112,7 +110,7 @@ pub struct RootRotation {
 /// A missing, damaged or locked root key; a version that does not unwrap (a tampered row);
 /// the store changing throughout; file and SQLite errors. Up to the commit nothing changes;
 /// after it, an error leaves a switch that the next command finishes.
-pub async fn rotate_root(home: &Home) -> Result<RootRotation, CliError> {
+pub async fn rotate_root(home: &Home, to: Option<&str>) -> Result<RootRotation, CliError> {
     let store = Store::open(home)?;
     let path = home.root_key_path();
     let next = home.next_root_key_path();
@@ -124,15 +122,7 @@ pub async fn rotate_root(home: &Home) -> Result<RootRotation, CliError> {
         return Err(store.root_mismatch(&old_id, &recorded));
     }
 
-    let material = RootKeyMaterial::generate()?;
-    let file = match protection {
-        Protection::Plain => root::encode(&material, protection, None)?,
-        Protection::Passphrase(_) => {
-            let p = passphrase.get(&path)?;
-            root::encode(&material, protection, Some(&p))?
-        }
-    };
-    let new = material.into_root_key()?;
+    let (file, new) = new_root(to, protection, &old_id, &path, &mut passphrase).await?;
     let new_id = new.id();
 
     // Each retry follows a key created or rotated by another process meanwhile.
@@ -201,6 +191,67 @@ pub async fn rotate_root(home: &Home) -> Result<RootRotation, CliError> {
         "the keys of the store kept changing during the root rotation; nothing was changed",
     )
     .hint("run the command again"))
+}
+
+/// The new root key and its file: a fresh local key protected as the old one was, or the
+/// AWS KMS key `to` (`kms:KEY`).
+async fn new_root(
+    to: Option<&str>,
+    protection: Protection,
+    old_id: &str,
+    path: &std::path::Path,
+    passphrase: &mut PassphraseCache,
+) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), CliError> {
+    match (to, protection) {
+        (Some(key), _) => new_kms_root(key, old_id).await,
+        (None, Protection::Kms) => Err(CliError::usage(format!(
+            "the root key is the AWS KMS key {}: name the KMS key to move to with --to \
+             kms:KEY",
+            old_id.trim_start_matches("kms:")
+        ))
+        .hint("KMS rotates a key's material itself (automatic key rotation keeps its ARN)")),
+        (None, Protection::Plain) => {
+            let material = RootKeyMaterial::generate()?;
+            let file = root::encode(&material, protection, None)?;
+            Ok((file, material.into_root_key()?))
+        }
+        (None, Protection::Passphrase(_)) => {
+            let material = RootKeyMaterial::generate()?;
+            let p = passphrase.get(path)?;
+            let file = root::encode(&material, protection, Some(&p))?;
+            Ok((file, material.into_root_key()?))
+        }
+    }
+}
+
+#[cfg(feature = "kms")]
+async fn new_kms_root(
+    key: &str,
+    old_id: &str,
+) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), CliError> {
+    let Some(key) = key.strip_prefix("kms:").filter(|k| !k.is_empty()) else {
+        return Err(CliError::usage(format!(
+            "--to {key}: the new root must be an AWS KMS key, kms:KEY"
+        )));
+    };
+    let arn = crate::kms::resolve(key)
+        .await
+        .map_err(|e| CliError::failure(format!("--to kms:{key}")).caused_by(e.into()))?;
+    let new: Arc<dyn RootKey> = Arc::new(crate::kms::KmsRootKey::new(arn.clone()));
+    if new.id() == old_id {
+        return Err(CliError::usage(format!("the root key is {arn} already")));
+    }
+    Ok((root::encode_kms(&arn)?, new))
+}
+
+#[cfg(not(feature = "kms"))]
+async fn new_kms_root(
+    key: &str,
+    _old_id: &str,
+) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), CliError> {
+    Err(CliError::usage(format!(
+        "--to {key}: this build has no AWS KMS support"
+    )))
 }
 
 fn root_changed(store: &Store) -> CliError {

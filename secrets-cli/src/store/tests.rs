@@ -585,7 +585,7 @@ fn root_rotation_rewraps_every_version() {
         .meta("root_id")
         .unwrap()
         .unwrap();
-    let r = block_on(rotate_root(&home)).unwrap();
+    let r = block_on(rotate_root(&home, None)).unwrap();
     assert_eq!((r.versions, r.keys, r.passphrase), (4, 2, false));
     assert_eq!(r.old_root_id, old_id);
     assert_ne!(r.new_root_id, old_id);
@@ -608,7 +608,7 @@ fn an_interrupted_root_switch_is_finished_on_open() {
     let (_dir, home) = file_home();
     let before = all_materials(&home);
     let old_file = fs::read(home.root_key_path()).unwrap();
-    block_on(rotate_root(&home)).unwrap();
+    block_on(rotate_root(&home, None)).unwrap();
     let new_file = fs::read(home.root_key_path()).unwrap();
     // The state between the commit and the rename.
     fs::rename(home.root_key_path(), home.next_root_key_path()).unwrap();
@@ -619,7 +619,7 @@ fn an_interrupted_root_switch_is_finished_on_open() {
     // And again, then rotating on from there.
     fs::rename(home.root_key_path(), home.next_root_key_path()).unwrap();
     fs::write(home.root_key_path(), &old_file).unwrap();
-    block_on(rotate_root(&home)).unwrap();
+    block_on(rotate_root(&home, None)).unwrap();
     assert_eq!(all_materials(&home), before);
     assert!(leftovers(&home).is_empty());
 }
@@ -665,7 +665,7 @@ fn root_rotation_with_a_tampered_row_changes_nothing() {
     .unwrap();
     let file = fs::read(home.root_key_path()).unwrap();
     let id = Store::open(&home).unwrap().meta("root_id").unwrap();
-    let e = block_on(rotate_root(&home)).unwrap_err();
+    let e = block_on(rotate_root(&home, None)).unwrap_err();
     assert!(
         e.to_string()
             .contains("version 2 of key `a` does not unwrap")
@@ -680,14 +680,14 @@ fn root_rotation_with_a_tampered_row_changes_nothing() {
         [&w],
     )
     .unwrap();
-    block_on(rotate_root(&home)).unwrap();
+    block_on(rotate_root(&home, None)).unwrap();
 }
 
 #[test]
 fn writes_under_a_replaced_root_are_refused() {
     let (_dir, home) = file_home();
     let stale = open_keys(&home).unwrap();
-    block_on(rotate_root(&home)).unwrap();
+    block_on(rotate_root(&home, None)).unwrap();
     // A process that loaded the old root before the rotation committed.
     for e in [
         block_on(stale.rotate_key("a")).unwrap_err(),

@@ -115,9 +115,9 @@ fn init_makes_a_private_home_and_never_overwrites() {
 #[test]
 fn init_roots_and_home_flag() {
     let h = Home::new();
-    h.sh("init --root kms:alias/root")
+    h.sh("init --root kms:discovery")
         .code(2)
-        .stderr(contains("not supported yet in this build"));
+        .stderr(contains("name one AWS KMS key"));
     h.sh("init --root pkcs11:token=x")
         .code(2)
         .stderr(contains("not supported yet in this build"));

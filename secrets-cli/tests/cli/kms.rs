@@ -168,3 +168,96 @@ fn an_unreachable_endpoint_fails_cleanly() {
         .code(1)
         .stderr(contains("no AWS Region"));
 }
+
+/// A KMS key as the root of the key hierarchy: branch keys wrapped by KMS, one KMS unwrap per
+/// branch key version and process however many files, `key rotate --root --to` between KMS
+/// keys and from a local root.
+#[test]
+fn a_kms_root_for_the_key_hierarchy() {
+    let Some((_, alias)) = new_key() else { return };
+    let Some((other, _)) = new_key() else { return };
+    let env = Env::new();
+    let home = env.path("home");
+    let cmd = || {
+        let mut c = env.cmd();
+        c.env("COFFER_HOME", &home);
+        c
+    };
+    // Refused before anything is made.
+    cmd()
+        .args(["init", "--root", "kms:alias/no-such-key"])
+        .assert()
+        .code(1)
+        .stderr(contains("DescribeKey"));
+    assert!(!home.exists());
+    cmd()
+        .args(["init", "--passphrase", "--root", &format!("kms:{alias}")])
+        .assert()
+        .code(2);
+    cmd()
+        .args(["init", "--root", &format!("kms:{alias}")])
+        .assert()
+        .success()
+        .stdout(contains("the AWS KMS key arn:aws:kms:"));
+    cmd().args(["key", "create", "app"]).assert().success();
+    fs::create_dir_all(env.path("in")).unwrap();
+    for i in 0..20 {
+        env.write(&format!("in/f{i}"), format!("file {i}").as_bytes());
+    }
+    let out = cmd()
+        .env("RUST_LOG", "coffer=debug")
+        .args(["encrypt", "-r", "-i", "in", "-o", "out", "--key", "app"])
+        .assert()
+        .success();
+    let log = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(log.contains("1 root unwrap(s) in this process"), "{log}");
+    cmd()
+        .args(["put", "/kms/secret"])
+        .write_stdin("s3")
+        .assert()
+        .success();
+    // Another KMS key becomes the root; everything still opens.
+    cmd()
+        .args(["key", "rotate", "--root"])
+        .assert()
+        .code(2)
+        .stderr(contains("--to kms:KEY"));
+    cmd()
+        .args(["key", "rotate", "--root", "--to", &format!("kms:{other}")])
+        .assert()
+        .success();
+    cmd()
+        .args(["decrypt", "-r", "-i", "out", "-o", "back"])
+        .assert()
+        .success();
+    assert_eq!(tree_files(&env.path("in")), tree_files(&env.path("back")));
+    let got = cmd().args(["get", "/kms/secret"]).assert().success();
+    assert_eq!(got.get_output().stdout, b"s3\n");
+    cmd()
+        .args(["key", "rotate", "--root", "--to", &format!("kms:{other}")])
+        .assert()
+        .code(2)
+        .stderr(contains("already"));
+    // A local root moves to KMS.
+    let local = env.path("local");
+    let lcmd = || {
+        let mut c = env.cmd();
+        c.env("COFFER_HOME", &local);
+        c
+    };
+    lcmd().arg("init").assert().success();
+    lcmd().args(["key", "create", "k"]).assert().success();
+    lcmd()
+        .args(["encrypt", "-i", "in/f0", "-o", "m", "--key", "k"])
+        .assert()
+        .success();
+    lcmd()
+        .args(["key", "rotate", "--root", "--to", &format!("kms:{alias}")])
+        .assert()
+        .success();
+    let back = lcmd()
+        .args(["decrypt", "-i", "m", "-o", "-"])
+        .assert()
+        .success();
+    assert_eq!(back.get_output().stdout, b"file 0");
+}
