@@ -261,3 +261,175 @@ fn a_kms_root_for_the_key_hierarchy() {
         .success();
     assert_eq!(back.get_output().stdout, b"file 0");
 }
+
+/// What the fault proxy does with each request.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Answer `ThrottlingException` to the first N requests, then forward.
+    Throttle(usize),
+    /// Answer `AccessDeniedException` (not retried).
+    Deny,
+    /// Wait this long, then forward.
+    Slow(std::time::Duration),
+    /// Never answer.
+    Hang,
+}
+
+/// An HTTP proxy in front of the KMS endpoint that injects `fault`; returns its URL and the
+/// count of requests it received. One request per connection (`Connection: close`).
+fn fault_proxy(fault: Fault) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let upstream = std::env::var("AWS_ENDPOINT_URL")
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_owned();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+
+    fn read_message(r: &mut BufReader<std::net::TcpStream>) -> Option<Vec<u8>> {
+        let mut head = Vec::new();
+        let mut len = 0usize;
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().ok()?;
+                }
+                if k.eq_ignore_ascii_case("connection") {
+                    continue;
+                }
+            }
+            let end = line == "\r\n";
+            if end {
+                head.extend_from_slice(b"Connection: close\r\n\r\n");
+                break;
+            }
+            head.extend_from_slice(line.as_bytes());
+        }
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).ok()?;
+        head.extend_from_slice(&body);
+        Some(head)
+    }
+
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            let upstream = upstream.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let Some(request) = read_message(&mut reader) else {
+                    return;
+                };
+                let mut conn = conn;
+                let error = |kind: &str, status: &str| {
+                    let body = format!("{{\"__type\":\"{kind}\",\"message\":\"injected {kind}\"}}");
+                    format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+                         x-amzn-ErrorType: {kind}\r\nContent-Length: {}\r\n\
+                         Connection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                match fault {
+                    Fault::Throttle(k) if n < k => {
+                        let _ = conn
+                            .write_all(error("ThrottlingException", "400 Bad Request").as_bytes());
+                        return;
+                    }
+                    Fault::Deny => {
+                        let _ = conn.write_all(
+                            error("AccessDeniedException", "400 Bad Request").as_bytes(),
+                        );
+                        return;
+                    }
+                    Fault::Slow(d) => std::thread::sleep(d),
+                    Fault::Hang => {
+                        std::thread::sleep(std::time::Duration::from_secs(60));
+                        return;
+                    }
+                    Fault::Throttle(_) => {}
+                }
+                let Ok(up) = std::net::TcpStream::connect(&upstream) else {
+                    return;
+                };
+                let mut up_w = up.try_clone().unwrap();
+                if up_w.write_all(&request).is_err() {
+                    return;
+                }
+                let mut up_r = BufReader::new(up);
+                if let Some(response) = read_message(&mut up_r) {
+                    let _ = conn.write_all(&response);
+                }
+            });
+        }
+    });
+    (url, count)
+}
+
+/// Throttling is retried with backoff, a bounded number of times; access denied is not; a
+/// slow endpoint is waited for, a hung one times out; nothing is left behind.
+#[test]
+fn kms_faults_are_retried_or_reported() {
+    use std::sync::atomic::Ordering;
+    let Some((arn, _)) = new_key() else { return };
+    let env = Env::new();
+    env.write("plain.txt", b"x");
+    let encrypt = |url: &str, attempts: &str| {
+        env.cmd()
+            .env("AWS_ENDPOINT_URL", url)
+            .env("AWS_MAX_ATTEMPTS", attempts)
+            .args([
+                "encrypt",
+                "-i",
+                "plain.txt",
+                "-o",
+                "msg",
+                "--force",
+                "--key",
+            ])
+            .arg(format!("kms:{arn}"))
+            .assert()
+    };
+    // Two throttled answers, then success: retried.
+    let (url, count) = fault_proxy(Fault::Throttle(2));
+    encrypt(&url, "5").success();
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+    fs::remove_file(env.path("msg")).unwrap();
+    // Throttled for good: 5 attempts, then a clear error, and no file.
+    let (url, count) = fault_proxy(Fault::Throttle(usize::MAX));
+    encrypt(&url, "5")
+        .code(1)
+        .stderr(contains("ThrottlingException"));
+    assert_eq!(count.load(Ordering::SeqCst), 5);
+    assert!(!env.path("msg").exists());
+    // Access denied: one attempt.
+    let (url, count) = fault_proxy(Fault::Deny);
+    encrypt(&url, "5")
+        .code(1)
+        .stderr(contains("AccessDeniedException"));
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    // Slow but answering: waited for.
+    let (url, _) = fault_proxy(Fault::Slow(std::time::Duration::from_millis(1500)));
+    encrypt(&url, "1").success();
+    fs::remove_file(env.path("msg")).unwrap();
+    // Hung: the attempt times out (10 s), reported, nothing written.
+    let (url, _) = fault_proxy(Fault::Hang);
+    let start = std::time::Instant::now();
+    encrypt(&url, "1")
+        .code(1)
+        .stderr(contains("GenerateDataKey"));
+    let took = start.elapsed();
+    assert!(took < std::time::Duration::from_secs(25), "{took:?}");
+    assert!(!env.path("msg").exists());
+    assert!(temp_files(env.dir.path()).is_empty());
+}
