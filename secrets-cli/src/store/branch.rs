@@ -1,19 +1,22 @@
 //! [`LocalKeyStore`]: the store's keys as a [`BranchKeyStore`] for the hierarchical keyring.
 //!
 //! The branch key id is the key name; a branch key version is the version's UUID. Unwrapped
-//! versions are cached for the life of the process, so a process unwraps each version under
-//! the root key at most once however many messages it handles ([`LocalKeyStore::root_unwraps`]
-//! counts). The state checks (disabled key, retired version) run on every call, against the
+//! versions are kept in a `coffer-cache` [`LocalCache`] for a time to live
+//! ([`BRANCH_KEY_TTL`], or [`LocalKeyStore::with_cache`]), so a process unwraps each version
+//! under the root key (a KMS call, for a KMS root) at most once per period however many
+//! messages it handles ([`LocalKeyStore::root_unwraps`] counts). The state checks (disabled key, retired version) run on every call, against the
 //! database.
 //!
 //! Rotation ([`LocalKeyStore::rotate_key`], [`LocalKeyStore::rotate_if_due`]) wraps the new
 //! version first and then adds it in one transaction that re-checks what it was made from
 //! (see "Rotation" in [`crate::store`]).
 
-use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use coffer_cache::{Cached, LocalCache, Usage};
 
 use coffer_core::keyring::{BoxFuture, BranchKey, BranchKeyStore, RootKey};
 use zeroize::Zeroizing;
@@ -25,12 +28,16 @@ use super::{
 };
 use crate::report::CliError;
 
+/// How long an unwrapped branch key version is kept before the root key is asked again.
+pub const BRANCH_KEY_TTL: Duration = Duration::from_secs(15 * 60);
+
 /// The store's keys, unwrapped with its root key.
 pub struct LocalKeyStore {
     table: Arc<dyn KeyTable>,
     root: Arc<dyn RootKey>,
     root_id: String,
-    cache: Mutex<HashMap<(String, [u8; 16]), BranchKey>>,
+    cache: Arc<LocalCache>,
+    ttl: Duration,
     root_unwraps: AtomicU64,
 }
 
@@ -102,9 +109,18 @@ impl LocalKeyStore {
             table,
             root,
             root_id,
-            cache: Mutex::new(HashMap::new()),
+            cache: Arc::new(LocalCache::default()),
+            ttl: BRANCH_KEY_TTL,
             root_unwraps: AtomicU64::new(0),
         })
+    }
+
+    /// Keeps unwrapped versions in `cache` for `ttl` (a shared cache, a test clock).
+    #[must_use]
+    pub fn with_cache(mut self, cache: Arc<LocalCache>, ttl: Duration) -> Self {
+        self.cache = cache;
+        self.ttl = ttl;
+        self
     }
 
     /// Where the keys are.
@@ -258,17 +274,14 @@ impl LocalKeyStore {
         .hint("run the command again"))
     }
 
-    fn cached(&self, name: &str, uuid: &[u8; 16]) -> Option<BranchKey> {
-        self.cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&(name.to_owned(), *uuid))
-            .cloned()
+    fn cache_id(&self, name: &str, uuid: &[u8; 16]) -> coffer_cache::CacheId {
+        coffer_cache::ids::branch_key(&[], &self.root_id, name, Some(uuid))
     }
 
     /// Unwraps `row` of key `name` (or takes it from the cache).
     async fn material(&self, name: &str, row: VersionRow) -> Result<BranchKey, CliError> {
-        if let Some(k) = self.cached(name, &row.uuid) {
+        let id = self.cache_id(name, &row.uuid);
+        if let Some(k) = self.cache.get_branch_key(&id) {
             return Ok(k);
         }
         if row.root_id != self.root_id {
@@ -298,10 +311,15 @@ impl LocalKeyStore {
             version = row.version,
             "branch key version unwrapped"
         );
-        self.cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert((name.to_owned(), row.uuid), key.clone());
+        self.cache.put(
+            id,
+            Cached::BranchKey(key.clone()),
+            self.ttl,
+            Usage {
+                messages: 0,
+                bytes: 0,
+            },
+        );
         Ok(key)
     }
 

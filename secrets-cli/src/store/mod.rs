@@ -109,7 +109,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavior, params};
 
-pub use branch::{LocalKeyStore, Rotation};
+pub use branch::{BRANCH_KEY_TTL, LocalKeyStore, Rotation};
 pub use params::SqliteParamStore;
 #[cfg(feature = "postgres")]
 pub use pg::PgStore;

@@ -706,3 +706,31 @@ fn writes_under_a_replaced_root_are_refused() {
     );
     block_on(keys.rotate_key("a")).unwrap();
 }
+
+/// Unwrapped versions live for the cache's TTL: after it, the root key is asked again (for a
+/// KMS root, one KMS call per version and period).
+#[test]
+fn unwrapped_versions_expire_after_their_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::new(dir.path().join("home"));
+    home.create_dir().unwrap();
+    let clock = Arc::new(coffer_cache::ManualClock::new());
+    let cache = Arc::new(coffer_cache::LocalCache::with_clock(
+        std::num::NonZeroUsize::new(10).unwrap(),
+        clock.clone(),
+    ));
+    let keys = LocalKeyStore::new(Arc::new(Store::create(&home).unwrap()), root())
+        .unwrap()
+        .with_cache(cache, std::time::Duration::from_secs(60));
+    block_on(keys.create_key("app", KeySpec::Aes256, None)).unwrap();
+    for _ in 0..10 {
+        block_on(keys.active_branch_key("app")).unwrap();
+    }
+    assert_eq!(keys.root_unwraps(), 1);
+    clock.advance(std::time::Duration::from_secs(59));
+    block_on(keys.active_branch_key("app")).unwrap();
+    assert_eq!(keys.root_unwraps(), 1);
+    clock.advance(std::time::Duration::from_secs(1));
+    block_on(keys.active_branch_key("app")).unwrap();
+    assert_eq!(keys.root_unwraps(), 2);
+}

@@ -170,8 +170,8 @@ fn an_unreachable_endpoint_fails_cleanly() {
 }
 
 /// A KMS key as the root of the key hierarchy: branch keys wrapped by KMS, one KMS unwrap per
-/// branch key version and process however many files, `key rotate --root --to` between KMS
-/// keys and from a local root.
+/// branch key version and process for 10,000 files, `key rotate --root --to` between KMS keys
+/// and from a local root.
 #[test]
 fn a_kms_root_for_the_key_hierarchy() {
     let Some((_, alias)) = new_key() else { return };
@@ -201,12 +201,14 @@ fn a_kms_root_for_the_key_hierarchy() {
         .stdout(contains("the AWS KMS key arn:aws:kms:"));
     cmd().args(["key", "create", "app"]).assert().success();
     fs::create_dir_all(env.path("in")).unwrap();
-    for i in 0..20 {
+    for i in 0..10_000 {
         env.write(&format!("in/f{i}"), format!("file {i}").as_bytes());
     }
     let out = cmd()
         .env("RUST_LOG", "coffer=debug")
-        .args(["encrypt", "-r", "-i", "in", "-o", "out", "--key", "app"])
+        .args([
+            "encrypt", "-r", "-i", "in", "-o", "out", "--key", "app", "--suite", "0478",
+        ])
         .assert()
         .success();
     let log = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
