@@ -721,16 +721,16 @@ fn unwrapped_versions_expire_after_their_ttl() {
     ));
     let keys = LocalKeyStore::new(Arc::new(Store::create(&home).unwrap()), root())
         .unwrap()
-        .with_cache(cache, std::time::Duration::from_secs(60));
+        .with_cache(cache, Duration::from_secs(60));
     block_on(keys.create_key("app", KeySpec::Aes256, None)).unwrap();
     for _ in 0..10 {
         block_on(keys.active_branch_key("app")).unwrap();
     }
     assert_eq!(keys.root_unwraps(), 1);
-    clock.advance(std::time::Duration::from_secs(59));
+    clock.advance(Duration::from_secs(59));
     block_on(keys.active_branch_key("app")).unwrap();
     assert_eq!(keys.root_unwraps(), 1);
-    clock.advance(std::time::Duration::from_secs(1));
+    clock.advance(Duration::from_secs(1));
     block_on(keys.active_branch_key("app")).unwrap();
     assert_eq!(keys.root_unwraps(), 2);
 }
