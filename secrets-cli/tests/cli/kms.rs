@@ -275,6 +275,8 @@ enum Fault {
     Slow(std::time::Duration),
     /// Never answer.
     Hang,
+    /// Forward the first N requests, then stop listening (the endpoint dies).
+    StopAfter(usize),
 }
 
 /// An HTTP proxy in front of the KMS endpoint that injects `fault`; returns its URL and the
@@ -326,6 +328,12 @@ fn fault_proxy(fault: Fault) -> (String, std::sync::Arc<std::sync::atomic::Atomi
         for conn in listener.incoming() {
             let Ok(conn) = conn else { continue };
             let n = seen.fetch_add(1, Ordering::SeqCst);
+            if let Fault::StopAfter(k) = fault {
+                if n >= k {
+                    // Dropping the listener: every later connection is refused.
+                    return;
+                }
+            }
             let upstream = upstream.clone();
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(conn.try_clone().unwrap());
@@ -359,7 +367,7 @@ fn fault_proxy(fault: Fault) -> (String, std::sync::Arc<std::sync::atomic::Atomi
                         std::thread::sleep(std::time::Duration::from_secs(60));
                         return;
                     }
-                    Fault::Throttle(_) => {}
+                    Fault::Throttle(_) | Fault::StopAfter(_) => {}
                 }
                 let Ok(up) = std::net::TcpStream::connect(&upstream) else {
                     return;
@@ -434,4 +442,39 @@ fn kms_faults_are_retried_or_reported() {
     assert!(took < std::time::Duration::from_secs(25), "{took:?}");
     assert!(!env.path("msg").exists());
     assert!(temp_files(env.dir.path()).is_empty());
+}
+
+/// The endpoint dies in the middle of `encrypt -r`: the files done before stay complete and
+/// decrypt, the others fail with a clear error, nothing partial is left, the run exits 1.
+#[test]
+fn the_endpoint_stopping_mid_run_loses_nothing() {
+    let Some((arn, _)) = new_key() else { return };
+    let env = Env::new();
+    fs::create_dir_all(env.path("in")).unwrap();
+    for i in 0..10 {
+        env.write(&format!("in/f{i}"), format!("file {i}").as_bytes());
+    }
+    let (url, _) = fault_proxy(Fault::StopAfter(4));
+    env.cmd()
+        .env("AWS_ENDPOINT_URL", &url)
+        .env("AWS_MAX_ATTEMPTS", "2")
+        .args(["encrypt", "-r", "-i", "in", "-o", "out", "-j", "1", "--key"])
+        .arg(format!("kms:{arn}"))
+        .assert()
+        .code(1)
+        .stderr(contains("AWS KMS GenerateDataKey"));
+    let done = tree_names(&env.path("out"));
+    assert_eq!(done.len(), 4, "{done:?}");
+    assert!(temp_files(&env.path("out")).is_empty());
+    env.cmd()
+        .args(["decrypt", "-r", "-i", "out", "-o", "back", "--key"])
+        .arg(format!("kms:{arn}"))
+        .assert()
+        .success();
+    for name in tree_names(&env.path("back")) {
+        assert_eq!(
+            fs::read(env.path("back").join(&name)).unwrap(),
+            fs::read(env.path("in").join(&name)).unwrap()
+        );
+    }
 }
