@@ -723,6 +723,11 @@ fn kill_rotate_at_random_points() {
         "rotate: in transaction",
         "rotate: committed",
     ];
+    // One whole run sets the scale of the random delays (0 to twice its length), so that
+    // some runs are killed and some complete however busy the machine is.
+    let t = Instant::now();
+    h.sh("key rotate other").success();
+    let max_delay_ms = u64::try_from(t.elapsed().as_millis() * 2).unwrap().max(20);
     let mut tally = Tally::default();
     let mut lost_or_kept = [0usize; 2];
     for i in 0..36 {
@@ -733,7 +738,7 @@ fn kill_rotate_at_random_points() {
         let (target, delay) = if i % 2 == 0 {
             (Some(steps[(i / 2) % steps.len()]), Duration::ZERO)
         } else {
-            (None, Duration::from_millis(rng.below(21)))
+            (None, Duration::from_millis(rng.below(max_delay_ms + 1)))
         };
         let run = run_and_kill(&h, "key rotate app", None, target, delay, &mut rng);
         tally.record(&run);
