@@ -267,60 +267,83 @@ impl AwsKmsKeyring {
         m: DecryptionMaterials,
         edks: &[EncryptedDataKey],
     ) -> Result<DecryptionMaterials> {
-        if m.data_key().is_some() {
-            return Ok(m);
-        }
-        let mut report = UnwrapReport::default();
-        let context = kms_context(m.context());
-        for (i, edk) in edks.iter().enumerate() {
-            let n = i + 1;
-            if edk.provider_id != PROVIDER_ID {
-                report.push(
-                    self.label(),
-                    format!("data key #{n}: not an AWS KMS data key"),
-                );
-                continue;
+        let pick = |arn: &str, _: &KmsArn| {
+            if same_key(arn, &self.key_id) {
+                Ok(self.key_id.clone())
+            } else {
+                Err(format!("wrapped by {arn}, another key"))
             }
-            let Ok(arn) = std::str::from_utf8(&edk.provider_info) else {
-                report.push(
-                    self.label(),
-                    format!("data key #{n}: provider info is not text"),
-                );
-                continue;
-            };
-            if KmsArn::parse(arn).is_none_or(|a| a.resource_type != "key") {
-                report.push(
-                    self.label(),
-                    format!("data key #{n}: `{arn}` is not a key ARN"),
-                );
-                continue;
-            }
-            if !same_key(arn, &self.key_id) {
-                report.push(
-                    self.label(),
-                    format!("data key #{n}: wrapped by {arn}, another key"),
-                );
-                continue;
-            }
-            match decrypt(
-                &self.client,
-                &self.key_id,
-                &edk.ciphertext,
-                &context,
-                &self.grant_tokens,
-                m.suite().data_key_len(),
-            )
-            .await
-            {
-                Ok(key) => return m.with_data_key(key),
-                Err(why) => report.push(self.label(), format!("data key #{n}: {why}")),
-            }
-        }
-        if edks.is_empty() {
-            report.push(self.label(), "message has no encrypted data keys");
-        }
-        Err(Error::Unwrap(report))
+        };
+        unwrap_with(
+            &self.client,
+            &self.label(),
+            &self.grant_tokens,
+            m,
+            edks,
+            pick,
+        )
+        .await
     }
+}
+
+/// Tries each `aws-kms` EDK whose provider info is a key ARN that `pick` accepts (it names
+/// the key id to call `Decrypt` with, or says why not), in order; the first that decrypts
+/// wins. Every refusal is reported under `label`.
+async fn unwrap_with(
+    client: &Client,
+    label: &str,
+    grant_tokens: &[String],
+    m: DecryptionMaterials,
+    edks: &[EncryptedDataKey],
+    pick: impl Fn(&str, &KmsArn) -> std::result::Result<String, String>,
+) -> Result<DecryptionMaterials> {
+    if m.data_key().is_some() {
+        return Ok(m);
+    }
+    let mut report = UnwrapReport::default();
+    let context = kms_context(m.context());
+    for (i, edk) in edks.iter().enumerate() {
+        let n = i + 1;
+        if edk.provider_id != PROVIDER_ID {
+            report.push(label, format!("data key #{n}: not an AWS KMS data key"));
+            continue;
+        }
+        let parsed = std::str::from_utf8(&edk.provider_info)
+            .ok()
+            .and_then(|s| KmsArn::parse(s).map(|a| (s, a)));
+        let Some((arn, parsed)) = parsed.filter(|(_, a)| a.resource_type == "key") else {
+            report.push(
+                label,
+                format!("data key #{n}: provider info is not a key ARN"),
+            );
+            continue;
+        };
+        let key_id = match pick(arn, &parsed) {
+            Ok(k) => k,
+            Err(why) => {
+                report.push(label, format!("data key #{n}: {why}"));
+                continue;
+            }
+        };
+        let len = m.suite().data_key_len();
+        match decrypt(
+            client,
+            &key_id,
+            &edk.ciphertext,
+            &context,
+            grant_tokens,
+            len,
+        )
+        .await
+        {
+            Ok(key) => return m.with_data_key(key),
+            Err(why) => report.push(label, format!("data key #{n}: {why}")),
+        }
+    }
+    if edks.is_empty() {
+        report.push(label, "message has no encrypted data keys");
+    }
+    Err(Error::Unwrap(report))
 }
 
 /// `Decrypt` of `ciphertext` with `key_id`; checks the key KMS used and the length.
@@ -438,57 +461,21 @@ impl AwsKmsDiscoveryKeyring {
         m: DecryptionMaterials,
         edks: &[EncryptedDataKey],
     ) -> Result<DecryptionMaterials> {
-        if m.data_key().is_some() {
-            return Ok(m);
-        }
-        let mut report = UnwrapReport::default();
-        let context = kms_context(m.context());
-        for (i, edk) in edks.iter().enumerate() {
-            let n = i + 1;
-            if edk.provider_id != PROVIDER_ID {
-                report.push(
-                    self.label(),
-                    format!("data key #{n}: not an AWS KMS data key"),
-                );
-                continue;
+        let pick = |arn: &str, parsed: &KmsArn| match &self.filter {
+            Some(f) if parsed.partition != f.partition || !f.accounts.contains(&parsed.account) => {
+                Err(format!("{arn} is outside the discovery filter"))
             }
-            let parsed = std::str::from_utf8(&edk.provider_info)
-                .ok()
-                .and_then(|s| KmsArn::parse(s).map(|a| (s, a)));
-            let Some((arn, parsed)) = parsed.filter(|(_, a)| a.resource_type == "key") else {
-                report.push(
-                    self.label(),
-                    format!("data key #{n}: provider info is not a key ARN"),
-                );
-                continue;
-            };
-            if let Some(f) = &self.filter {
-                if parsed.partition != f.partition || !f.accounts.contains(&parsed.account) {
-                    report.push(
-                        self.label(),
-                        format!("data key #{n}: {arn} is outside the discovery filter"),
-                    );
-                    continue;
-                }
-            }
-            match decrypt(
-                &self.client,
-                arn,
-                &edk.ciphertext,
-                &context,
-                &self.grant_tokens,
-                m.suite().data_key_len(),
-            )
-            .await
-            {
-                Ok(key) => return m.with_data_key(key),
-                Err(why) => report.push(self.label(), format!("data key #{n}: {why}")),
-            }
-        }
-        if edks.is_empty() {
-            report.push(self.label(), "message has no encrypted data keys");
-        }
-        Err(Error::Unwrap(report))
+            _ => Ok(arn.to_owned()),
+        };
+        unwrap_with(
+            &self.client,
+            &self.label(),
+            &self.grant_tokens,
+            m,
+            edks,
+            pick,
+        )
+        .await
     }
 }
 
