@@ -163,7 +163,7 @@ pub enum Command {
     /// Create COFFER_HOME: the store (coffer.db) and its root key (root.key).
     #[command(after_help = INIT_HELP)]
     Init(InitArgs),
-    /// Manage the keys of the local keyring.
+    /// Manage the named keys of the store (the local keyring) and its root key.
     #[command(subcommand)]
     Key(KeyCommand),
     /// Write a new version of a parameter (the value from --value-file or stdin).
