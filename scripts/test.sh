@@ -23,7 +23,8 @@ python3 -c 'import aws_encryption_sdk; print("aws-encryption-sdk", aws_encryptio
 step "PostgreSQL (a throw-away server for the store tests)"
 . scripts/pg.sh
 . scripts/kms.sh
-cleanup() { pg_stop; kms_stop; rm -rf "${matrix:-}"; }
+. scripts/hsm.sh
+cleanup() { pg_stop; kms_stop; hsm_stop; rm -rf "${matrix:-}"; }
 trap cleanup EXIT
 if ! pg_start; then
     if [ "${CI:-}" = "true" ]; then
@@ -40,6 +41,15 @@ if ! kms_start; then
         exit 1
     fi
     echo "skipped: no KMS endpoint (its tests skip outside CI)"
+fi
+
+step "SoftHSM2 (a throw-away PKCS#11 token for the HSM tests)"
+if ! hsm_start; then
+    if [ "${CI:-}" = "true" ]; then
+        echo "error: cannot make the SoftHSM2 token; CI must run the PKCS#11 tests" >&2
+        exit 1
+    fi
+    echo "skipped: no SoftHSM2 token (its tests skip outside CI)"
 fi
 
 step "cargo fmt --check"

@@ -488,7 +488,11 @@ mod keyrefs {
             ("kms:", "bad AWS KMS key reference"),
             ("kms:discovery?account=12", "12-digit AWS account ids"),
             ("kms:discovery?region=x", "unknown parameter `region`"),
-            ("pkcs11:token=a;object=b", "not supported yet in this build"),
+            ("pkcs11:token=a;object=b", "no module"),
+            (
+                "pkcs11:token=a",
+                "token=LABEL and object=LABEL are required",
+            ),
             ("local:a/b", "is not a valid key name"),
             ("./k32.bin", "is not a valid key name"),
             ("foo:bar", "unknown key reference scheme `foo:`"),
@@ -1438,6 +1442,9 @@ mod kms;
 mod params;
 #[path = "cli/pg.rs"]
 mod pg;
+#[cfg(feature = "pkcs11")]
+#[path = "cli/pkcs11.rs"]
+mod pkcs11;
 #[path = "cli/rewrap.rs"]
 mod rewrap;
 #[path = "cli/scale.rs"]

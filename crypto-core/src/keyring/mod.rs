@@ -8,6 +8,8 @@ pub mod hierarchy;
 #[cfg(feature = "kms")]
 pub mod kms;
 mod multi;
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 mod raw_aes;
 mod raw_rsa;
 
