@@ -236,6 +236,41 @@ pub(super) fn held_version(
     Ok(v)
 }
 
+/// The state of a parameter that must exist and not be deleted.
+///
+/// # Errors
+/// Not found; deleted.
+pub(super) fn live(name: &ParamName, state: Option<ParamState>) -> ParamResult<ParamState> {
+    let state = state.ok_or_else(|| ParamError::NotFound(name.clone()))?;
+    if let Some(at) = state.deleted_at {
+        return Err(ParamError::Deleted {
+            name: name.clone(),
+            at,
+        });
+    }
+    Ok(state)
+}
+
+/// The state of a parameter that `rm` (`deleted` set) or `restore` (`None`) may change.
+///
+/// # Errors
+/// Not found; `rm` of a deleted parameter; `restore` of one that is not deleted.
+pub(super) fn check_delete(
+    name: &ParamName,
+    state: Option<ParamState>,
+    deleted: Option<i64>,
+) -> ParamResult<ParamState> {
+    let state = state.ok_or_else(|| ParamError::NotFound(name.clone()))?;
+    match (state.deleted_at, deleted) {
+        (Some(at), Some(_)) => Err(ParamError::Deleted {
+            name: name.clone(),
+            at,
+        }),
+        (None, None) => Err(ParamError::NotDeleted(name.clone())),
+        _ => Ok(state),
+    }
+}
+
 /// The bytes a version's value is stored as.
 pub(super) fn value_bytes(value: &StoredValue) -> &[u8] {
     match value {
@@ -402,16 +437,7 @@ impl SqliteParamStore {
 
     /// The state of a parameter that must exist and not be deleted.
     fn live_state(&self, conn: &Connection, name: &ParamName) -> ParamResult<ParamState> {
-        let state = self
-            .state_in(conn, name)?
-            .ok_or_else(|| ParamError::NotFound(name.clone()))?;
-        if let Some(at) = state.deleted_at {
-            return Err(ParamError::Deleted {
-                name: name.clone(),
-                at,
-            });
-        }
-        Ok(state)
+        live(name, self.state_in(conn, name)?)
     }
 
     fn version_in(
@@ -695,19 +721,7 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
-        let state = self
-            .state_in(&tx, name)?
-            .ok_or_else(|| ParamError::NotFound(name.clone()))?;
-        match (state.deleted_at, deleted) {
-            (Some(at), Some(_)) => {
-                return Err(ParamError::Deleted {
-                    name: name.clone(),
-                    at,
-                });
-            }
-            (None, None) => return Err(ParamError::NotDeleted(name.clone())),
-            _ => {}
-        }
+        let state = check_delete(name, self.state_in(&tx, name)?, deleted)?;
         tx.execute(
             "UPDATE params SET deleted_at = ?2 WHERE name = ?1",
             params![name.as_str(), deleted],

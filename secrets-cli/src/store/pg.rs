@@ -42,8 +42,9 @@ use zeroize::Zeroizing;
 
 use super::audit::{self, AuditEntry, HASH_LEN, Verified};
 use super::params::{
-    RawVersion, bad_row, check_put, destroy_detail, held_version, label_detail, put_detail, range,
-    read_detail, stored_version, subpaths_of, tags_json, unlabel_detail, value_bytes, written,
+    RawVersion, bad_row, check_delete, check_put, destroy_detail, held_version, label_detail, live,
+    put_detail, range, read_detail, stored_version, subpaths_of, tags_json, unlabel_detail,
+    value_bytes, written,
 };
 use super::root::{self, PassphraseCache, Protection};
 use super::table::no_such_key;
@@ -477,17 +478,7 @@ impl PgStore {
         tx: &impl GenericClient,
         name: &ParamName,
     ) -> ParamResult<ParamState> {
-        let state = self
-            .state_in(tx, name)
-            .await?
-            .ok_or_else(|| ParamError::NotFound(name.clone()))?;
-        if let Some(at) = state.deleted_at {
-            return Err(ParamError::Deleted {
-                name: name.clone(),
-                at,
-            });
-        }
-        Ok(state)
+        live(name, self.state_in(tx, name).await?)
     }
 
     async fn version_in(
@@ -789,20 +780,7 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
-        let state = self
-            .state_in(&tx, name)
-            .await?
-            .ok_or_else(|| ParamError::NotFound(name.clone()))?;
-        match (state.deleted_at, deleted) {
-            (Some(at), Some(_)) => {
-                return Err(ParamError::Deleted {
-                    name: name.clone(),
-                    at,
-                });
-            }
-            (None, None) => return Err(ParamError::NotDeleted(name.clone())),
-            _ => {}
-        }
+        let state = check_delete(name, self.state_in(&tx, name).await?, deleted)?;
         tx.execute(
             "UPDATE params SET deleted_at = $2 WHERE name = $1",
             &[&name.as_str(), &deleted],
