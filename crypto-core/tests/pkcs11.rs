@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use coffer_core::cmm::DefaultCmm;
-use coffer_core::keyring::pkcs11::{OaepHash, Pkcs11Keyring, Pkcs11Token};
-use coffer_core::keyring::{Keyring, MultiKeyring, RawAesKeyring};
+use coffer_core::keyring::pkcs11::{
+    KeyObject, OaepHash, Pkcs11Keyring, Pkcs11RootKey, Pkcs11Token,
+};
+use coffer_core::keyring::{Keyring, MultiKeyring, RawAesKeyring, RootKey};
 use coffer_core::{DecryptConfig, EncryptConfig, EncryptionContext};
 use zeroize::Zeroizing;
 
@@ -118,7 +120,10 @@ fn bad_pins_objects_tokens_and_permissions_are_clear_errors() {
     let e = Pkcs11Keyring::new(t.clone(), "missing", OaepHash::Sha1)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("no key labelled `missing`"), "{e}");
+    assert!(
+        e.contains("no key `object=missing` on token `coffer-test`"),
+        "{e}"
+    );
     // A key made without the permission to encrypt (CKA_ENCRYPT false).
     noenc_key(&h);
     let noenc: Arc<dyn Keyring> =
@@ -150,9 +155,23 @@ fn eight_threads_share_one_keyring() {
     }
 }
 
+/// Held while a test makes token objects: SoftHSM2's file store fails concurrent object
+/// creation in one process (`CKR_GENERAL_ERROR`); the library serializes its own.
+static GENERATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Makes the token object `coffer-noenc`: an AES key that may decrypt but not encrypt, sensitive
 /// and not extractable (once; later calls find it).
 fn noenc_key(h: &Hsm) {
+    static MADE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    MADE.get_or_init(|| {
+        let _one = GENERATE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        make_noenc_key(h);
+    });
+}
+
+fn make_noenc_key(h: &Hsm) {
     use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
     use cryptoki::mechanism::Mechanism;
     use cryptoki::object::{Attribute, ObjectClass};
@@ -230,4 +249,128 @@ fn key_material_cannot_be_read_out() {
             "{label}: the key value could be read"
         );
     }
+}
+
+/// A key found by its id (`id=%01`) makes the same EDKs as by its label: they name the label.
+#[test]
+fn a_key_found_by_id_is_named_by_its_label() {
+    let Some(h) = hsm() else { return };
+    let t = token(&h);
+    let by_id = KeyObject {
+        label: None,
+        id: Some(vec![1]),
+    };
+    let ring: Arc<dyn Keyring> =
+        Arc::new(Pkcs11Keyring::new(t.clone(), by_id, OaepHash::Sha1).unwrap());
+    let msg = encrypt(ring, b"by id").unwrap();
+    let by_label: Arc<dyn Keyring> =
+        Arc::new(Pkcs11Keyring::new(t.clone(), "coffer-aes", OaepHash::Sha1).unwrap());
+    assert_eq!(decrypt(by_label, &msg).unwrap(), b"by id");
+    // Label and id that belong to different keys find nothing.
+    let neither = KeyObject {
+        label: Some("coffer-aes".into()),
+        id: Some(vec![2]),
+    };
+    let e = Pkcs11Keyring::new(t, neither, OaepHash::Sha1)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no key `object=coffer-aes;id=%02`"), "{e}");
+}
+
+/// `generate_aes_key` makes a usable, unreadable key once; an AES key on the token is a root
+/// key that binds the authenticated data.
+#[test]
+fn generated_keys_and_the_root_key() {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::object::{Attribute, AttributeType, ObjectClass};
+    let Some(h) = hsm() else { return };
+    let t = token(&h);
+    let label = format!("coffer-made-{}", std::process::id());
+    {
+        let _one = GENERATE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        t.generate_aes_key(&label).unwrap();
+        let e = t.generate_aes_key(&label).unwrap_err().to_string();
+        assert!(e.contains("already has a key labelled"), "{e}");
+        let e = t.generate_aes_key("coffer-rsa").unwrap_err().to_string();
+        assert!(e.contains("already has a key labelled"), "{e}");
+    }
+    let ring: Arc<dyn Keyring> =
+        Arc::new(Pkcs11Keyring::new(t.clone(), label.as_str(), OaepHash::Sha1).unwrap());
+    let msg = encrypt(ring.clone(), b"made here").unwrap();
+    assert_eq!(decrypt(ring, &msg).unwrap(), b"made here");
+
+    let p11 = Pkcs11::new(&h.module).unwrap();
+    let _ = p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let slot = p11
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| p11.get_token_info(*s).unwrap().label().trim() == h.token)
+        .unwrap();
+    let s = p11.open_ro_session(slot).unwrap();
+    let key = s
+        .find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ])
+        .unwrap()[0];
+    let attrs = s
+        .get_attributes(
+            key,
+            &[
+                AttributeType::Sensitive,
+                AttributeType::Extractable,
+                AttributeType::Token,
+                AttributeType::Value,
+            ],
+        )
+        .unwrap_or_default();
+    for want in [
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Token(true),
+    ] {
+        assert!(attrs.contains(&want), "{want:?} not in {attrs:?}");
+    }
+    assert!(!attrs.iter().any(|a| matches!(a, Attribute::Value(_))));
+
+    let root = Pkcs11RootKey::new(t.clone(), &KeyObject::label(&label)).unwrap();
+    assert_eq!(
+        root.id(),
+        format!("pkcs11:token=coffer-test;object={label}")
+    );
+    let branch = [7u8; 32];
+    let wrapped = futures::executor::block_on(root.wrap(&branch, b"row 1")).unwrap();
+    assert_eq!(wrapped.len(), 12 + 32 + 16);
+    let again = futures::executor::block_on(root.wrap(&branch, b"row 1")).unwrap();
+    assert_ne!(wrapped, again, "a fresh IV each time");
+    let opened = futures::executor::block_on(root.unwrap(&wrapped, b"row 1")).unwrap();
+    assert_eq!(opened.as_slice(), branch);
+    for (bytes, aad) in [
+        (wrapped.clone(), &b"row 2"[..]),
+        (wrapped[..20].to_vec(), &b"row 1"[..]),
+        (wrapped[..5].to_vec(), &b"row 1"[..]),
+        (
+            {
+                let mut w = wrapped.clone();
+                w[15] ^= 1;
+                w
+            },
+            &b"row 1"[..],
+        ),
+    ] {
+        let e = futures::executor::block_on(root.unwrap(&bytes, aad))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unwrap with the root key"), "{e}");
+    }
+    let e = Pkcs11RootKey::new(t, &KeyObject::label("coffer-rsa"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("is a key pair: a root key must be an AES"),
+        "{e}"
+    );
 }

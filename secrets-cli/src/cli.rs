@@ -335,9 +335,10 @@ Durations are a number and a unit: 90d, 12h, 30m.
 /// Flags of `init`.
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// The root key: `local` (a key file in COFFER_HOME; the default) or an AWS KMS key,
-    /// kms:KEY (branch keys are then wrapped by KMS; root.key only names the key). PKCS#11
-    /// roots are not supported yet in this build.
+    /// The root key: `local` (a key file in COFFER_HOME; the default), an AWS KMS key,
+    /// kms:KEY, or an AES key on a PKCS#11 token, pkcs11:token=T;object=O?module-path=…&
+    /// pin-source=file:… (branch keys are then wrapped in KMS or the token; root.key only
+    /// names the key).
     #[arg(long, value_name = "KEYREF", default_value = "local")]
     pub root: String,
 
@@ -371,6 +372,15 @@ pub enum KeyCommand {
         /// made (90d, 12h, 30m; change it later with `key set-rotation`).
         #[arg(long, value_name = "DURATION")]
         rotation_period: Option<String>,
+        /// Make the key on a PKCS#11 token instead (pkcs11:token=T?module-path=…&
+        /// pin-source=file:…): an AES-256 key labelled NAME, sensitive and not extractable,
+        /// for --key pkcs11:… and init --root pkcs11:….
+        #[arg(
+            long = "in",
+            value_name = "PKCS11-URI",
+            conflicts_with = "rotation_period"
+        )]
+        on_token: Option<String>,
     },
     /// List the keys.
     #[command(after_help = KEY_HELP)]
@@ -411,7 +421,8 @@ pub enum KeyCommand {
         /// Make a new root key and re-wrap every key version under it (no message changes).
         #[arg(long)]
         root: bool,
-        /// With --root: move to this root instead of a new local key (kms:KEY).
+        /// With --root: move to this root instead of a new local key (kms:KEY, or
+        /// pkcs11:… naming an AES key on a token).
         #[arg(long, value_name = "KEYREF", requires = "root")]
         to: Option<String>,
     },

@@ -163,6 +163,8 @@ pub struct InitSettings {
     pub passphrase: bool,
     /// `--root kms:KEY`: the KMS key (as given).
     pub kms: Option<String>,
+    /// `--root pkcs11:…`: the key on a token.
+    pub pkcs11: Option<Box<crate::keyref::Pkcs11KeyRef>>,
 }
 
 /// `coffer key …`.
@@ -176,6 +178,8 @@ pub enum KeySettings {
         spec: KeySpec,
         /// `--rotation-period`, in seconds.
         rotation_period_secs: Option<u64>,
+        /// `--in pkcs11:…`: make the key on this token instead.
+        on_token: Option<Box<crate::keyref::Pkcs11KeyRef>>,
     },
     /// `key list`.
     List,
@@ -866,6 +870,7 @@ fn decrypt(a: DecryptArgs) -> anyhow::Result<DecryptSettings> {
 }
 
 fn init(a: &InitArgs) -> anyhow::Result<InitSettings> {
+    let mut pkcs11 = None;
     let kms = match a.root.as_str() {
         "local" | "local:" => None,
         r if r.starts_with("kms:") => {
@@ -884,21 +889,37 @@ fn init(a: &InitArgs) -> anyhow::Result<InitSettings> {
             Some(key.to_owned())
         }
         r if r.starts_with("pkcs11:") => {
-            return Err(CliError::usage(format!(
-                "--root {r}: PKCS#11 root keys are not supported yet in this build"
-            ))
-            .hint("leave --root out for a local root key, or use --root kms:KEY")
-            .into());
+            // The URI is never echoed: it may hold a PIN.
+            let k = match r.parse::<KeyRef>() {
+                Ok(KeyRef::Pkcs11(k)) => k,
+                Ok(other) => {
+                    return Err(
+                        CliError::usage(format!("--root: {other} is not a PKCS#11 key")).into(),
+                    );
+                }
+                Err(e) => return Err(CliError::usage(format!("--root: {e}")).into()),
+            };
+            k.check_recordable()
+                .map_err(|e| CliError::usage(format!("--root: {e}")))?;
+            if a.passphrase {
+                return Err(CliError::usage(
+                    "--passphrase protects a local root key; a PKCS#11 root has none",
+                )
+                .into());
+            }
+            pkcs11 = Some(k);
+            None
         }
         r => {
             return Err(CliError::usage(format!("--root {r}: unknown root key"))
-                .hint("the root is `local` (the default) or kms:KEY")
+                .hint("the root is `local` (the default), kms:KEY or pkcs11:…")
                 .into());
         }
     };
     Ok(InitSettings {
         passphrase: a.passphrase,
         kms,
+        pkcs11,
     })
 }
 
@@ -913,8 +934,10 @@ fn key(k: KeyCommand) -> anyhow::Result<KeySettings> {
             name,
             spec,
             rotation_period,
+            on_token,
         } => KeySettings::Create {
             name: key_name(name)?,
+            on_token: on_token.as_deref().map(token_uri).transpose()?,
             spec: KeySpec::parse(&spec)?,
             rotation_period_secs: rotation_period
                 .as_deref()
@@ -965,6 +988,20 @@ fn key(k: KeyCommand) -> anyhow::Result<KeySettings> {
             below_version,
         },
     })
+}
+
+/// `key create --in`'s token (the URI is never echoed: it may hold a PIN).
+fn token_uri(uri: &str) -> anyhow::Result<Box<crate::keyref::Pkcs11KeyRef>> {
+    let Some(rest) = uri.strip_prefix("pkcs11:") else {
+        return Err(
+            CliError::usage("--in takes a PKCS#11 token: pkcs11:token=LABEL?…")
+                .hint("for example --in 'pkcs11:token=prod?pin-source=file:/run/pin'")
+                .into(),
+        );
+    };
+    crate::keyref::Pkcs11KeyRef::parse_token(rest)
+        .map(Box::new)
+        .map_err(|e| CliError::usage(format!("--in: {e}")).into())
 }
 
 /// `key set-rotation`'s period: a duration, or `off`.

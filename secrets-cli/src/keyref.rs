@@ -6,7 +6,7 @@
 //! | `rsa:PATH[?padding=P&namespace=NS&name=NAME]` | raw RSA: PEM public key (SPKI) to encrypt, PEM private key (PKCS#8) to decrypt |
 //! | `NAME`, `local:NAME` | a key of the local keyring (`coffer key create NAME`) in `COFFER_HOME` |
 //! | `kms:KEY`, `kms:discovery[?partition=P&account=ID,…]` | AWS KMS (feature `kms`) |
-//! | `pkcs11:…` | not supported yet in this build |
+//! | `pkcs11:token=T;object=O[;id=%01]?module-path=…&pin-source=file:…` | a key on a PKCS#11 token (feature `pkcs11`) |
 //!
 //! The path ends at the first `?`. Query values may be percent-encoded (`%26` for `&`). The
 //! namespace defaults to `coffer` and the name to the key file's name.
@@ -51,8 +51,10 @@ pub enum KeyRef {
 pub struct Pkcs11KeyRef {
     /// The token label.
     pub token: String,
-    /// The object label.
-    pub object: String,
+    /// The object label (`object`).
+    pub object: Option<String>,
+    /// The object id (`id`, percent-encoded bytes).
+    pub id: Option<Vec<u8>>,
     /// The module (`module-path`, else `COFFER_PKCS11_MODULE`).
     pub module: Option<PathBuf>,
     /// Where the PIN comes from.
@@ -84,11 +86,7 @@ impl fmt::Debug for PinSource {
 
 impl fmt::Debug for Pkcs11KeyRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Pkcs11KeyRef(token={};object={})",
-            self.token, self.object
-        )
+        write!(f, "Pkcs11KeyRef({})", self.path())
     }
 }
 
@@ -311,7 +309,7 @@ impl FromStr for KeyRef {
                 }))
             }
             "kms" => kms(s, rest),
-            "pkcs11" => pkcs11(s, rest),
+            "pkcs11" => pkcs11(rest),
             "local" => local(s, rest),
             other => Err(KeyRefError::UnknownScheme(other.to_owned())),
         }
@@ -362,82 +360,182 @@ fn kms(reference: &str, rest: &str) -> Result<KeyRef, KeyRefError> {
     })
 }
 
-/// `pkcs11:PATH-ATTRIBUTES[?QUERY-ATTRIBUTES]` (RFC 7512): path `token` and `object`
-/// (required, `;`-separated), query `module-path`, `pin-source=file:PATH`, `pin-value`,
-/// `oaep` (`&`-separated); values percent-decoded.
-fn pkcs11(reference: &str, rest: &str) -> Result<KeyRef, KeyRefError> {
-    let bad = |why: String| KeyRefError::BadPkcs11 { why };
-    let (path, query) = match rest.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (rest, None),
-    };
-    let mut token = None;
-    let mut object = None;
-    for attr in path.split(';').filter(|a| !a.is_empty()) {
-        let Some((k, v)) = attr.split_once('=') else {
-            return Err(bad(format!("`{attr}` is not NAME=VALUE")));
-        };
-        let v = percent_decode(v).ok_or_else(|| bad(format!("bad percent-encoding in `{v}`")))?;
-        match k {
-            "token" => token = Some(v),
-            "object" => object = Some(v),
-            "id"
-            | "type"
-            | "manufacturer"
-            | "model"
-            | "serial"
-            | "library-description"
-            | "library-manufacturer"
-            | "library-version"
-            | "slot-description"
-            | "slot-manufacturer"
-            | "slot-id" => {
-                return Err(bad(format!(
-                    "the path attribute `{k}` is not supported here: name the key by token \
-                     and object labels"
-                )));
-            }
-            _ => return Err(bad(format!("unknown path attribute `{k}`"))),
-        }
+/// `pkcs11:PATH-ATTRIBUTES[?QUERY-ATTRIBUTES]` (RFC 7512): path `token` (required),
+/// `object` and `id` (one or both; `;`-separated), query `module-path`,
+/// `pin-source=file:PATH`, `pin-value`, `oaep` (`&`-separated); values percent-decoded.
+fn pkcs11(rest: &str) -> Result<KeyRef, KeyRefError> {
+    let k = Pkcs11KeyRef::parse_token(rest)?;
+    if k.object.is_none() && k.id.is_none() {
+        return Err(KeyRefError::BadPkcs11 {
+            why: "name the key: token=LABEL and object=LABEL (or id=%XX…) are required".into(),
+        });
     }
-    let (Some(token), Some(object)) = (token, object) else {
-        return Err(bad("token=LABEL and object=LABEL are required".into()));
-    };
-    let mut module = None;
-    let mut pin = PinSource::Env;
-    let mut oaep = "sha1".to_owned();
-    if let Some(q) = query {
-        for attr in q.split('&').filter(|a| !a.is_empty()) {
+    Ok(KeyRef::Pkcs11(Box::new(k)))
+}
+
+impl Pkcs11KeyRef {
+    /// Parses what follows `pkcs11:`, where `object` and `id` may both be absent (a token,
+    /// as `key create --in` takes).
+    ///
+    /// # Errors
+    /// A malformed URI (the error never echoes it: it may hold a PIN).
+    pub fn parse_token(rest: &str) -> Result<Self, KeyRefError> {
+        let bad = |why: String| KeyRefError::BadPkcs11 { why };
+        let (path, query) = match rest.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (rest, None),
+        };
+        let mut token = None;
+        let mut object = None;
+        let mut id = None;
+        for attr in path.split(';').filter(|a| !a.is_empty()) {
             let Some((k, v)) = attr.split_once('=') else {
                 return Err(bad(format!("`{attr}` is not NAME=VALUE")));
             };
+            if k == "id" {
+                let bytes = percent_decode_bytes(v)
+                    .filter(|b| !b.is_empty())
+                    .ok_or_else(|| bad(format!("id={v}: percent-encoded bytes, like %01")))?;
+                id = Some(bytes);
+                continue;
+            }
             let v =
-                percent_decode(v).ok_or_else(|| bad(format!("bad percent-encoding in `{k}`")))?;
+                percent_decode(v).ok_or_else(|| bad(format!("bad percent-encoding in `{v}`")))?;
             match k {
-                "module-path" => module = Some(PathBuf::from(v)),
-                "pin-source" => {
-                    let Some(file) = v.strip_prefix("file:") else {
-                        return Err(bad("pin-source must be file:PATH".into()));
-                    };
-                    pin = PinSource::File(PathBuf::from(file));
+                "token" => token = Some(v),
+                "object" => object = Some(v),
+                "type"
+                | "manufacturer"
+                | "model"
+                | "serial"
+                | "library-description"
+                | "library-manufacturer"
+                | "library-version"
+                | "slot-description"
+                | "slot-manufacturer"
+                | "slot-id" => {
+                    return Err(bad(format!(
+                        "the path attribute `{k}` is not supported here: name the key by \
+                         token, object and id"
+                    )));
                 }
-                "pin-value" => pin = PinSource::Value(Zeroizing::new(v)),
-                "oaep" if matches!(v.as_str(), "sha1" | "sha256" | "sha384" | "sha512") => {
-                    oaep = v;
-                }
-                "oaep" => return Err(bad(format!("oaep={v}: use sha1, sha256, sha384 or sha512"))),
-                _ => return Err(bad(format!("unknown query attribute `{k}`"))),
+                _ => return Err(bad(format!("unknown path attribute `{k}`"))),
             }
         }
+        let Some(token) = token else {
+            return Err(bad("token=LABEL is required".into()));
+        };
+        let mut module = None;
+        let mut pin = PinSource::Env;
+        let mut oaep = "sha1".to_owned();
+        if let Some(q) = query {
+            for attr in q.split('&').filter(|a| !a.is_empty()) {
+                let Some((k, v)) = attr.split_once('=') else {
+                    return Err(bad(format!("`{attr}` is not NAME=VALUE")));
+                };
+                let v = percent_decode(v)
+                    .ok_or_else(|| bad(format!("bad percent-encoding in `{k}`")))?;
+                match k {
+                    "module-path" => module = Some(PathBuf::from(v)),
+                    "pin-source" => {
+                        let Some(file) = v.strip_prefix("file:") else {
+                            return Err(bad("pin-source must be file:PATH".into()));
+                        };
+                        pin = PinSource::File(PathBuf::from(file));
+                    }
+                    "pin-value" => pin = PinSource::Value(Zeroizing::new(v)),
+                    "oaep" if matches!(v.as_str(), "sha1" | "sha256" | "sha384" | "sha512") => {
+                        oaep = v;
+                    }
+                    "oaep" => {
+                        return Err(bad(format!("oaep={v}: use sha1, sha256, sha384 or sha512")));
+                    }
+                    _ => return Err(bad(format!("unknown query attribute `{k}`"))),
+                }
+            }
+        }
+        Ok(Self {
+            token,
+            object,
+            id,
+            module,
+            pin,
+            oaep,
+        })
     }
-    let _ = reference;
-    Ok(KeyRef::Pkcs11(Box::new(Pkcs11KeyRef {
-        token,
-        object,
-        module,
-        pin,
-        oaep,
-    })))
+
+    /// A root key file records the URI: refuses one that carries a PIN value.
+    ///
+    /// # Errors
+    /// `pin-value` is given.
+    pub fn check_recordable(&self) -> Result<(), KeyRefError> {
+        if let PinSource::Value(_) = self.pin {
+            return Err(KeyRefError::BadPkcs11 {
+                why: "a PKCS#11 root key's URI is kept in root.key: give the PIN by \
+                      pin-source=file:PATH or COFFER_PKCS11_PIN_FILE, not pin-value"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The path attributes: `token=T;object=O;id=%01` (percent-encoded).
+    #[must_use]
+    pub fn path(&self) -> String {
+        let mut out = format!("token={}", percent_encode(self.token.as_bytes()));
+        if let Some(o) = &self.object {
+            out.push_str(";object=");
+            out.push_str(&percent_encode(o.as_bytes()));
+        }
+        if let Some(id) = &self.id {
+            out.push_str(";id=");
+            for b in id {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    }
+
+    /// The URI without a PIN value: `pkcs11:PATH[?module-path=…&pin-source=file:…&oaep=…]`,
+    /// with `module` as the module path when given (what a root key file records).
+    #[must_use]
+    pub fn to_uri(&self, module: Option<&Path>) -> String {
+        let mut query = Vec::new();
+        if let Some(m) = module.or(self.module.as_deref()) {
+            query.push(format!(
+                "module-path={}",
+                percent_encode(m.as_os_str().as_encoded_bytes())
+            ));
+        }
+        if let PinSource::File(p) = &self.pin {
+            query.push(format!(
+                "pin-source=file:{}",
+                percent_encode(p.as_os_str().as_encoded_bytes())
+            ));
+        }
+        if self.oaep != "sha1" {
+            query.push(format!("oaep={}", self.oaep));
+        }
+        let mut uri = format!("pkcs11:{}", self.path());
+        if !query.is_empty() {
+            uri.push('?');
+            uri.push_str(&query.join("&"));
+        }
+        uri
+    }
+}
+
+/// Percent-encodes all but RFC 3986 unreserved characters and `/` and `:`.
+fn percent_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/' | b':') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn local(reference: &str, name: &str) -> Result<KeyRef, KeyRefError> {
@@ -476,7 +574,7 @@ impl fmt::Display for KeyRef {
             Self::KmsDiscovery {
                 filter: Some((p, a)),
             } => write!(f, "kms:discovery (partition {p}, accounts {})", a.join(",")),
-            Self::Pkcs11(k) => write!(f, "pkcs11:token={};object={}", k.token, k.object),
+            Self::Pkcs11(k) => write!(f, "pkcs11:{}", k.path()),
         }
     }
 }
@@ -588,6 +686,10 @@ fn rsa_pair_name(file_name: &str) -> String {
 
 /// Decodes `%XX` escapes; `None` on a bad escape or a result that is not UTF-8.
 fn percent_decode(s: &str) -> Option<String> {
+    String::from_utf8(percent_decode_bytes(s)?).ok()
+}
+
+fn percent_decode_bytes(s: &str) -> Option<Vec<u8>> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -602,7 +704,7 @@ fn percent_decode(s: &str) -> Option<String> {
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
+    Some(out)
 }
 
 /// What a key is loaded for.
@@ -992,17 +1094,37 @@ mod tests {
         let KeyRef::Pkcs11(k) = k else {
             panic!("{k:?}")
         };
-        assert_eq!((k.token.as_str(), k.object.as_str()), ("prod", "root key"));
+        assert_eq!(
+            (k.token.as_str(), k.object.as_deref()),
+            ("prod", Some("root key"))
+        );
+        assert_eq!(
+            k.to_uri(None),
+            "pkcs11:token=prod;object=root%20key?module-path=/usr/lib/softhsm/libsofthsm2.so\
+             &pin-source=file:/run/pin"
+        );
+        let KeyRef::Pkcs11(by_id) = "pkcs11:token=t;id=%01%a2".parse::<KeyRef>().unwrap() else {
+            panic!()
+        };
+        assert_eq!(by_id.id.as_deref(), Some(&[1u8, 0xa2][..]));
+        assert_eq!(
+            by_id.to_uri(Some(Path::new("/m.so"))),
+            "pkcs11:token=t;id=%01%A2?module-path=/m.so"
+        );
         assert_eq!(k.pin, PinSource::File("/run/pin".into()));
         let v = "pkcs11:token=t;object=o?pin-value=1234"
             .parse::<KeyRef>()
             .unwrap();
         assert!(!format!("{v:?} {v}").contains("1234"));
+        let KeyRef::Pkcs11(v) = v else { panic!() };
+        assert!(!v.to_uri(None).contains("1234"));
         for bad in [
             "pkcs11:",
             "pkcs11:token=t",
             "pkcs11:object=o",
-            "pkcs11:token=t;object=o;id=%01",
+            "pkcs11:token=t;object=o;serial=1",
+            "pkcs11:token=t;id=",
+            "pkcs11:token=t;id=%zz",
             "pkcs11:token=t;object=o?pin-source=/run/pin",
             "pkcs11:token=t;object=o?oaep=md5",
             "pkcs11:token=t;object=o?x=1",

@@ -1,6 +1,5 @@
 //! Turning key references into keyrings.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -96,7 +95,7 @@ pub fn keyring<F: FnOnce() -> Result<Home, CliError>>(
         #[cfg(feature = "kms")]
         KeyRef::KmsDiscovery { filter } => Arc::new(crate::kms::LazyKms::discovery(filter.clone())),
         #[cfg(feature = "pkcs11")]
-        KeyRef::Pkcs11(k) => pkcs11_keyring(k)?,
+        KeyRef::Pkcs11(k) => crate::hsm::keyring(k)?,
         #[cfg(not(feature = "pkcs11"))]
         KeyRef::Pkcs11(_) => {
             return Err(
@@ -117,48 +116,6 @@ pub fn keyring<F: FnOnce() -> Result<Home, CliError>>(
 /// The keyring of a key on a PKCS#11 token: the module from the URI or
 /// `COFFER_PKCS11_MODULE`, the PIN from `pin-source`, `pin-value` or the file named by
 /// `COFFER_PKCS11_PIN_FILE`.
-#[cfg(feature = "pkcs11")]
-fn pkcs11_keyring(k: &keyref::Pkcs11KeyRef) -> anyhow::Result<Arc<dyn Keyring>> {
-    use coffer_core::keyring::pkcs11::{OaepHash, Pkcs11Keyring, Pkcs11Token};
-    let module = k
-        .module
-        .clone()
-        .or_else(|| std::env::var_os("COFFER_PKCS11_MODULE").map(Into::into))
-        .ok_or_else(|| {
-            CliError::usage(format!(
-                "--key pkcs11:token={};object={}: no module: add ?module-path=PATH or set \
-                 COFFER_PKCS11_MODULE",
-                k.token, k.object
-            ))
-        })?;
-    let read_pin = |path: &Path| -> anyhow::Result<zeroize::Zeroizing<String>> {
-        let mut pin = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-            CliError::failure(format!("cannot read the PIN file {}", path.display()))
-                .caused_by(e.into())
-        })?);
-        if pin.ends_with('\n') {
-            pin.pop();
-        }
-        Ok(pin)
-    };
-    // Without a PIN the session is not logged in: an RSA public key still encrypts.
-    let pin = match &k.pin {
-        keyref::PinSource::File(p) => Some(read_pin(p)?),
-        keyref::PinSource::Value(v) => Some(v.clone()),
-        keyref::PinSource::Env => std::env::var_os("COFFER_PKCS11_PIN_FILE")
-            .map(|p| read_pin(Path::new(&p)))
-            .transpose()?,
-    };
-    let hash = match k.oaep.as_str() {
-        "sha256" => OaepHash::Sha256,
-        "sha384" => OaepHash::Sha384,
-        "sha512" => OaepHash::Sha512,
-        _ => OaepHash::Sha1,
-    };
-    let token = Pkcs11Token::open(&module, &k.token, pin)?;
-    Ok(Arc::new(Pkcs11Keyring::new(token, &k.object, hash)?))
-}
-
 /// Loads every key: one key is used as it is; several become a multi-keyring whose generator
 /// is the first key on encrypt, and whose children all may unwrap on decrypt.
 ///

@@ -13,6 +13,8 @@ pub mod commands;
 pub mod config;
 pub mod envmap;
 pub mod home;
+#[cfg(feature = "pkcs11")]
+pub mod hsm;
 pub mod interrupt;
 pub mod io;
 pub mod keyref;

@@ -364,6 +364,12 @@ impl InitWire {
                 self.home, self.store, self.root_key
             );
         }
+        if self.root_id.starts_with("pkcs11:") {
+            return format!(
+                "initialised {}\n  store:    {}\n  root key: the PKCS#11 key {} (named in {})\nbranch keys are wrapped inside the token: the store's keys need that token and its PIN\n",
+                self.home, self.store, self.root_id, self.root_key
+            );
+        }
         format!(
             "initialised {}\n  store:    {}\n  root key: {} ({})\nback the root key up: without it the keys in the store cannot be used\n",
             self.home,
@@ -393,6 +399,24 @@ pub struct KeyVersionWire {
     pub retired: bool,
     /// The root key that wraps it.
     pub root_id: String,
+}
+
+/// A key made on a PKCS#11 token (`key create NAME --in pkcs11:…`).
+#[derive(Debug, Serialize)]
+pub struct TokenKeyWire {
+    /// Always `"token-key"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// The key's label on the token.
+    pub name: String,
+    /// `aes-256`.
+    pub spec: &'static str,
+    /// The token's label.
+    pub token: String,
+    /// The URI that names the key (`--key`, `init --root`); never a PIN value.
+    pub uri: String,
 }
 
 /// A key (`key create|show`; one line per key for `key list`).

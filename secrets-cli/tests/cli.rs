@@ -488,7 +488,10 @@ mod keyrefs {
             ("kms:", "bad AWS KMS key reference"),
             ("kms:discovery?account=12", "12-digit AWS account ids"),
             ("kms:discovery?region=x", "unknown parameter `region`"),
-            ("pkcs11:token=a;object=b", "no module"),
+            (
+                "pkcs11:token=a;object=b",
+                "no PKCS#11 module: add ?module-path",
+            ),
             (
                 "pkcs11:token=a",
                 "token=LABEL and object=LABEL are required",

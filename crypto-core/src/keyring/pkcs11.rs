@@ -11,8 +11,16 @@
 //!
 //! Provider id `pkcs11`. Provider info: UTF-8 `token=LABEL;object=LABEL;mech=aes-gcm` (or
 //! `mech=rsa-oaep-sha1`, …): which token object wrapped the key, so decryption finds it and a
-//! data key wrapped for another token or object is refused by name. Ciphertext: for AES-GCM
-//! `IV (12) ‖ encrypted key ‖ tag (16)`; for RSA-OAEP the OAEP block.
+//! data key wrapped for another token or object is refused by name. The object is named by
+//! its own label however the key was found (by `object`, `id` or both); a key with no label
+//! by `id=%XX…`. Ciphertext: for AES-GCM `IV (12) ‖ encrypted key ‖ tag (16)`; for RSA-OAEP
+//! the OAEP block.
+//!
+//! # Root keys and new keys
+//!
+//! [`Pkcs11RootKey`] makes an AES key on a token the root of a key hierarchy (branch keys are
+//! wrapped in the token the same way). [`Pkcs11Token::generate_aes_key`] makes such a key:
+//! sensitive and not extractable, so its value never leaves the token.
 //!
 //! # Sessions
 //!
@@ -37,7 +45,7 @@ use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 
-use super::{BoxFuture, Keyring, ensure_data_key};
+use super::{BoxFuture, Keyring, RootKey, ensure_data_key};
 use crate::error::{Error, Result, UnwrapReport};
 use crate::format::EncryptedDataKey;
 use crate::materials::{DecryptionMaterials, EncryptionMaterials};
@@ -220,16 +228,233 @@ impl Pkcs11Token {
         Ok(out)
     }
 
-    /// The handle of the object of `class` labelled `object`.
-    fn find(&self, class: ObjectClass, object: &str) -> Result<Option<ObjectHandle>> {
-        let found = self.with_session(|s| {
-            s.find_objects(&[
-                Attribute::Class(class),
-                Attribute::Label(object.as_bytes().to_vec()),
-            ])
+    /// Makes a 256-bit AES key labelled `object` on the token, for [`Pkcs11Keyring`]: a token
+    /// object, private, sensitive and not extractable (its value can never be read out),
+    /// allowed to encrypt and decrypt only. Needs a PIN.
+    ///
+    /// Key generation is serialized within the process: some modules (SoftHSM2's file store
+    /// among them) fail concurrent object creation with `CKR_GENERAL_ERROR`.
+    ///
+    /// # Errors
+    /// A key or key pair labelled `object` exists already; no PIN; token errors.
+    pub fn generate_aes_key(&self, object: &str) -> Result<()> {
+        static GENERATE: Mutex<()> = Mutex::new(());
+        if self.pin.is_none() {
+            return Err(Error::Key(format!(
+                "PKCS#11: making a key on token `{}` needs the user PIN (pin-source)",
+                self.label
+            )));
+        }
+        let _one_at_a_time = GENERATE.lock().unwrap_or_else(PoisonError::into_inner);
+        for class in [
+            ObjectClass::SECRET_KEY,
+            ObjectClass::PUBLIC_KEY,
+            ObjectClass::PRIVATE_KEY,
+        ] {
+            if self.find(class, &KeyObject::label(object))?.is_some() {
+                return Err(Error::Key(format!(
+                    "PKCS#11: token `{}` already has a key labelled `{object}`",
+                    self.label
+                )));
+            }
+        }
+        let mut id = [0u8; 8];
+        primitives::fill_random(&mut id)?;
+        let template = [
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+            Attribute::Wrap(false),
+            Attribute::Unwrap(false),
+            Attribute::Sign(false),
+            Attribute::Verify(false),
+            Attribute::Derive(false),
+            Attribute::ValueLen(32.into()),
+            Attribute::Label(object.as_bytes().to_vec()),
+            Attribute::Id(id.to_vec()),
+        ];
+        self.with_session(|s| s.generate_key(&Mechanism::AesKeyGen, &template))?
+            .map_err(|e| p11(&format!("make `{object}` on token `{}`", self.label), e))?;
+        Ok(())
+    }
+
+    /// The handle of the object of `class` that `object` names (`None`: none; several: an
+    /// error, as the name is ambiguous).
+    fn find(&self, class: ObjectClass, object: &KeyObject) -> Result<Option<ObjectHandle>> {
+        let mut template = vec![Attribute::Class(class)];
+        if let Some(label) = &object.label {
+            template.push(Attribute::Label(label.as_bytes().to_vec()));
+        }
+        if let Some(id) = &object.id {
+            template.push(Attribute::Id(id.clone()));
+        }
+        let found = self
+            .with_session(|s| s.find_objects(&template))?
+            .map_err(|e| p11(&format!("find `{object}`"), e))?;
+        match found.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(*one)),
+            many => Err(Error::Key(format!(
+                "PKCS#11: {} objects on token `{}` match `{object}`: name the key by both \
+                 object and id",
+                many.len(),
+                self.label
+            ))),
+        }
+    }
+
+    /// How EDKs and root ids name an object, however it was found: by its own label, else by
+    /// its id.
+    fn canonical_name(&self, h: ObjectHandle) -> Result<KeyObject> {
+        let attrs = self
+            .with_session(|s| s.get_attributes(h, &[AttributeType::Label, AttributeType::Id]))?
+            .map_err(|e| p11("read a key's label and id", e))?;
+        let mut names = KeyObject::default();
+        for a in attrs {
+            match a {
+                Attribute::Label(l) if !l.is_empty() => {
+                    names.label = Some(String::from_utf8_lossy(&l).into_owned());
+                }
+                Attribute::Id(id) if !id.is_empty() => names.id = Some(id),
+                _ => {}
+            }
+        }
+        if names.label.is_some() {
+            names.id = None;
+        }
+        Ok(names)
+    }
+
+    /// The AES secret key that `object` names.
+    fn find_aes(&self, object: &KeyObject) -> Result<Option<ObjectHandle>> {
+        let Some(h) = self.find(ObjectClass::SECRET_KEY, object)? else {
+            return Ok(None);
+        };
+        let key_type = self
+            .with_session(|s| s.get_attributes(h, &[AttributeType::KeyType]))?
+            .map_err(|e| p11(&format!("read `{object}`"), e))?;
+        if !key_type
+            .iter()
+            .any(|a| matches!(a, Attribute::KeyType(t) if *t == KeyType::AES))
+        {
+            return Err(Error::Key(format!(
+                "PKCS#11 object `{object}` on token `{}` is not an AES key",
+                self.label
+            )));
+        }
+        Ok(Some(h))
+    }
+
+    fn missing(&self, object: &KeyObject) -> Error {
+        Error::Key(format!(
+            "PKCS#11: no key `{object}` on token `{}`{}",
+            self.label,
+            if self.pin.is_none() {
+                " (without a PIN only public objects are visible)"
+            } else {
+                ""
+            }
+        ))
+    }
+
+    /// AES-GCM inside the token with the secret key `h`: `IV (12) ‖ ciphertext ‖ tag (16)`,
+    /// with a fresh random IV.
+    fn seal(&self, h: ObjectHandle, aad: &[u8], plaintext: &[u8], what: &str) -> Result<Vec<u8>> {
+        let mut iv = [0u8; IV_LEN];
+        primitives::fill_random(&mut iv)?;
+        let sealed = self
+            .with_session(|s| {
+                let mut iv = iv;
+                let params = GcmParams::new(&mut iv, aad, 128.into())?;
+                s.encrypt(&Mechanism::AesGcm(params), h, plaintext)
+            })?
+            .map_err(|e| p11(&format!("wrap with {what}"), e))?;
+        if sealed.len() != plaintext.len() + TAG_LEN {
+            return Err(Error::Key(format!(
+                "PKCS#11 AES-GCM with {what} returned {} bytes, not {}",
+                sealed.len(),
+                plaintext.len() + TAG_LEN
+            )));
+        }
+        let mut out = iv.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Opens what [`Self::seal`] made (the outer error: no session; the inner: the token's
+    /// answer).
+    fn open_sealed(
+        &self,
+        h: ObjectHandle,
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<std::result::Result<Zeroizing<Vec<u8>>, P11Error>> {
+        let Some((iv, body)) = sealed.split_first_chunk::<IV_LEN>() else {
+            return Ok(Err(P11Error::Pkcs11(
+                RvError::EncryptedDataLenRange,
+                cryptoki::context::Function::Decrypt,
+            )));
+        };
+        let out = self.with_session(|s| {
+            let mut iv = *iv;
+            let params = GcmParams::new(&mut iv, aad, 128.into())?;
+            s.decrypt(&Mechanism::AesGcm(params), h, body)
         })?;
-        let found = found.map_err(|e| p11(&format!("find `{object}`"), e))?;
-        Ok(found.first().copied())
+        Ok(out.map(Zeroizing::new))
+    }
+}
+
+/// How a key is named on its token: by label (`CKA_LABEL`, the URI's `object`), by id
+/// (`CKA_ID`, the URI's `id`), or both.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct KeyObject {
+    /// The label.
+    pub label: Option<String>,
+    /// The id.
+    pub id: Option<Vec<u8>>,
+}
+
+impl KeyObject {
+    /// The key labelled `label`.
+    #[must_use]
+    pub fn label(label: &str) -> Self {
+        Self {
+            label: Some(label.to_owned()),
+            id: None,
+        }
+    }
+}
+
+impl From<&str> for KeyObject {
+    fn from(label: &str) -> Self {
+        Self::label(label)
+    }
+}
+
+impl fmt::Display for KeyObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(l) = &self.label {
+            write!(f, "object={l}")?;
+        }
+        if let Some(id) = &self.id {
+            if self.label.is_some() {
+                f.write_str(";")?;
+            }
+            f.write_str("id=")?;
+            for b in id {
+                write!(f, "%{b:02X}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for KeyObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyObject({self})")
     }
 }
 
@@ -294,51 +519,38 @@ impl fmt::Debug for Pkcs11Keyring {
 }
 
 impl Pkcs11Keyring {
-    /// The key labelled `object` on `token`: an AES secret key, else an RSA key pair (its
+    /// The key `object` names on `token`: an AES secret key, else an RSA key pair (its
     /// public half, and its private half if there is one), with `oaep` as the OAEP hash.
     ///
     /// # Errors
-    /// No such object; token errors.
-    pub fn new(token: Arc<Pkcs11Token>, object: &str, oaep: OaepHash) -> Result<Self> {
-        let kind = if let Some(h) = token.find(ObjectClass::SECRET_KEY, object)? {
-            let key_type = token
-                .with_session(|s| s.get_attributes(h, &[AttributeType::KeyType]))?
-                .map_err(|e| p11(&format!("read `{object}`"), e))?;
-            if !key_type
-                .iter()
-                .any(|a| matches!(a, Attribute::KeyType(t) if *t == KeyType::AES))
-            {
-                return Err(Error::Key(format!(
-                    "PKCS#11 object `{object}` on token `{}` is not an AES key",
-                    token.label()
-                )));
-            }
-            Kind::Aes(h)
-        } else if let Some(public) = token.find(ObjectClass::PUBLIC_KEY, object)? {
-            Kind::Rsa {
+    /// No such object; several match; token errors.
+    pub fn new(
+        token: Arc<Pkcs11Token>,
+        object: impl Into<KeyObject>,
+        oaep: OaepHash,
+    ) -> Result<Self> {
+        let object = object.into();
+        let (kind, found) = if let Some(h) = token.find_aes(&object)? {
+            (Kind::Aes(h), h)
+        } else if let Some(public) = token.find(ObjectClass::PUBLIC_KEY, &object)? {
+            let kind = Kind::Rsa {
                 public,
-                private: token.find(ObjectClass::PRIVATE_KEY, object)?,
+                private: token.find(ObjectClass::PRIVATE_KEY, &object)?,
                 hash: oaep,
-            }
+            };
+            (kind, public)
         } else {
-            return Err(Error::Key(format!(
-                "PKCS#11: no key labelled `{object}` on token `{}`{}",
-                token.label(),
-                if token.pin.is_none() {
-                    " (without a PIN only public objects are visible)"
-                } else {
-                    ""
-                }
-            )));
+            return Err(token.missing(&object));
         };
         let mech = match kind {
             Kind::Aes(_) => "aes-gcm".to_owned(),
             Kind::Rsa { hash, .. } => format!("rsa-oaep-{}", hash.name()),
         };
-        let info = format!("token={};object={object};mech={mech}", token.label());
+        let canonical = token.canonical_name(found)?;
+        let info = format!("token={};{canonical};mech={mech}", token.label());
         Ok(Self {
             token,
-            object: object.to_owned(),
+            object: canonical.to_string(),
             kind,
             info,
         })
@@ -359,25 +571,8 @@ impl Pkcs11Keyring {
         let ciphertext = match self.kind {
             Kind::Aes(h) => {
                 let aad = m.context().serialize()?;
-                let mut iv = [0u8; IV_LEN];
-                primitives::fill_random(&mut iv)?;
-                let sealed = self.token.with_session(|s| {
-                    let mut iv = iv;
-                    let params = GcmParams::new(&mut iv, &aad, 128.into())?;
-                    s.encrypt(&Mechanism::AesGcm(params), h, &key)
-                })?;
-                let sealed = sealed.map_err(|e| p11(&format!("wrap with `{}`", self.object), e))?;
-                if sealed.len() != key.len() + TAG_LEN {
-                    return Err(Error::Key(format!(
-                        "PKCS#11 AES-GCM with `{}` returned {} bytes, not {}",
-                        self.object,
-                        sealed.len(),
-                        key.len() + TAG_LEN
-                    )));
-                }
-                let mut out = iv.to_vec();
-                out.extend_from_slice(&sealed);
-                out
+                self.token
+                    .seal(h, &aad, &key, &format!("`{}`", self.object))?
             }
             Kind::Rsa { public, hash, .. } => self
                 .token
@@ -427,12 +622,9 @@ impl Pkcs11Keyring {
                         report.push(self.label(), format!("data key #{n}: wrong length"));
                         continue;
                     }
-                    let (iv, sealed) = edk.ciphertext.split_at(IV_LEN);
-                    self.token.with_session(|s| {
-                        let mut iv = <[u8; IV_LEN]>::try_from(iv).unwrap_or([0; IV_LEN]);
-                        let params = GcmParams::new(&mut iv, &aad, 128.into())?;
-                        s.decrypt(&Mechanism::AesGcm(params), h, sealed)
-                    })?
+                    self.token
+                        .open_sealed(h, &aad, &edk.ciphertext)?
+                        .map(|mut k| std::mem::take(&mut *k))
                 }
                 Kind::Rsa {
                     private: Some(private),
@@ -484,5 +676,72 @@ impl Keyring for Pkcs11Keyring {
         edks: &'a [EncryptedDataKey],
     ) -> BoxFuture<'a, Result<DecryptionMaterials>> {
         Box::pin(std::future::ready(self.unwrap_key(materials, edks)))
+    }
+}
+
+/// An AES key on a token as the root of a key hierarchy ([`RootKey`]): branch keys are
+/// wrapped inside the token with AES-GCM (`IV (12) ‖ ciphertext ‖ tag (16)`, a fresh IV each
+/// time, the store's authenticated data as AAD), so the root key never leaves it.
+pub struct Pkcs11RootKey {
+    token: Arc<Pkcs11Token>,
+    key: ObjectHandle,
+    id: String,
+}
+
+impl fmt::Debug for Pkcs11RootKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pkcs11RootKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pkcs11RootKey {
+    /// The AES key `object` names on `token`. Its id ([`RootKey::id`]) is
+    /// `pkcs11:token=T;object=L` by the key's own label (else its id).
+    ///
+    /// # Errors
+    /// No such AES key (an RSA key pair cannot be a root); token errors.
+    pub fn new(token: Arc<Pkcs11Token>, object: &KeyObject) -> Result<Self> {
+        let Some(key) = token.find_aes(object)? else {
+            if token.find(ObjectClass::PUBLIC_KEY, object)?.is_some() {
+                return Err(Error::Key(format!(
+                    "PKCS#11: `{object}` on token `{}` is a key pair: a root key must be an \
+                     AES secret key",
+                    token.label()
+                )));
+            }
+            return Err(token.missing(object));
+        };
+        let canonical = token.canonical_name(key)?;
+        let id = format!("pkcs11:token={};{canonical}", token.label());
+        Ok(Self { token, key, id })
+    }
+}
+
+impl RootKey for Pkcs11RootKey {
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    fn wrap<'a>(&'a self, key: &'a [u8], aad: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>> {
+        Box::pin(std::future::ready(self.token.seal(
+            self.key,
+            aad,
+            key,
+            &format!("the root key {}", self.id),
+        )))
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        wrapped: &'a [u8],
+        aad: &'a [u8],
+    ) -> BoxFuture<'a, Result<Zeroizing<Vec<u8>>>> {
+        let out = self
+            .token
+            .open_sealed(self.key, aad, wrapped)
+            .and_then(|r| r.map_err(|e| p11(&format!("unwrap with the root key {}", self.id), e)));
+        Box::pin(std::future::ready(out))
     }
 }

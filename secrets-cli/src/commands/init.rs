@@ -37,6 +37,9 @@ pub async fn run(settings: &Settings, s: &InitSettings) -> anyhow::Result<()> {
     if let Some(key) = &s.kms {
         return init_kms(settings, &home, key, already).await;
     }
+    if let Some(key) = &s.pkcs11 {
+        return init_pkcs11(settings, &home, key, already).await;
+    }
     let (protection, passphrase) = if s.passphrase {
         let p = PassphraseSource::from_env().read(&root_path, true)?;
         (Protection::Passphrase(KdfParams::DEFAULT), Some(p))
@@ -99,20 +102,13 @@ async fn init_kms(
         ))
         .into());
     }
-    home.create_dir().map_err(|e| {
-        CliError::failure(format!("cannot create the directory {home}")).caused_by(e.into())
-    })?;
-    let store = Store::create(home)?;
-    match root::write_new(&home.root_key_path(), &root::encode_kms(&arn)?) {
-        Ok(()) => {}
-        Err(e) if matches!(e.downcast_ref::<FileError>(), Some(FileError::Exists(_))) => {
-            return Err(already().into());
-        }
-        Err(e) => return Err(e.context("cannot write the root key file")),
-    }
-    let root_id = root_key.id();
-    store.reset_root_id_if_empty(&root_id)?;
-    report(settings, home, root_id, false)
+    write_named_root(
+        settings,
+        home,
+        &root::encode_kms(&arn)?,
+        root_key.id(),
+        already,
+    )
 }
 
 #[cfg(not(feature = "kms"))]
@@ -126,6 +122,65 @@ async fn init_kms(
         "--root kms:{key}: this build has no AWS KMS support"
     ))
     .into())
+}
+
+/// `coffer init --root pkcs11:…`: the AES key on the token is tried (a wrap and an unwrap
+/// inside it) before anything is written; root.key records its URI.
+#[cfg(feature = "pkcs11")]
+async fn init_pkcs11(
+    settings: &Settings,
+    home: &crate::home::Home,
+    key: &crate::keyref::Pkcs11KeyRef,
+    already: impl Fn() -> CliError,
+) -> anyhow::Result<()> {
+    let (root_key, uri) = crate::hsm::new_root(key)
+        .await
+        .map_err(|e| CliError::failure(format!("--root pkcs11:{}", key.path())).caused_by(e))?;
+    write_named_root(
+        settings,
+        home,
+        &root::encode_pkcs11(&uri)?,
+        root_key.id(),
+        already,
+    )
+}
+
+#[cfg(not(feature = "pkcs11"))]
+async fn init_pkcs11(
+    _settings: &Settings,
+    _home: &crate::home::Home,
+    key: &crate::keyref::Pkcs11KeyRef,
+    _already: impl Fn() -> CliError,
+) -> anyhow::Result<()> {
+    Err(CliError::usage(format!(
+        "--root pkcs11:{}: this build has no PKCS#11 support",
+        key.path()
+    ))
+    .into())
+}
+
+/// Creates the home and store, and writes a root key file that names a key kept elsewhere.
+#[cfg_attr(not(any(feature = "kms", feature = "pkcs11")), allow(dead_code))]
+fn write_named_root(
+    settings: &Settings,
+    home: &crate::home::Home,
+    file: &[u8],
+    root_id: String,
+    already: impl Fn() -> CliError,
+) -> anyhow::Result<()> {
+    home.create_dir().map_err(|e| {
+        CliError::failure(format!("cannot create the directory {home}")).caused_by(e.into())
+    })?;
+    let store = Store::create(home)?;
+    match root::write_new(&home.root_key_path(), file) {
+        Ok(()) => {}
+        Err(e) if matches!(e.downcast_ref::<FileError>(), Some(FileError::Exists(_))) => {
+            return Err(already().into());
+        }
+        Err(e) => return Err(e.context("cannot write the root key file")),
+    }
+    store.reset_root_id_if_empty(&root_id)?;
+    report(settings, home, root_id, false)
 }
 
 fn report(

@@ -14,8 +14,17 @@ use std::sync::Arc;
 
 /// Runs `coffer key …`.
 pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
-    let home = settings.home()?;
     let json = settings.format == OutputFormat::Json;
+    if let KeySettings::Create {
+        name,
+        spec,
+        on_token: Some(token),
+        ..
+    } = k
+    {
+        return create_on_token(settings, name, *spec, token);
+    }
+    let home = settings.home()?;
     let location = settings.store_location()?;
     if let KeySettings::RotateRoot { .. } = k {
         if let StoreLocation::Postgres(_) = location {
@@ -36,6 +45,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             name,
             spec,
             rotation_period_secs,
+            ..
         } => {
             let keys = store::open_keys_in(&home, table.clone()).await?;
             let record = keys.create_key(name, *spec, *rotation_period_secs).await?;
@@ -268,4 +278,47 @@ fn nothing_due(keys: &[KeyRecord]) -> NothingDueWire {
             .min()
             .map(crate::time::format_rfc3339),
     }
+}
+
+/// `key create NAME --in pkcs11:…`: an AES-256 key on the token, sensitive and not extractable.
+#[cfg(feature = "pkcs11")]
+fn create_on_token(
+    settings: &Settings,
+    name: &str,
+    spec: store::KeySpec,
+    token: &crate::keyref::Pkcs11KeyRef,
+) -> anyhow::Result<()> {
+    let uri = crate::hsm::create_key(name, token)?;
+    let wire = crate::output::TokenKeyWire {
+        kind: "token-key",
+        schema: SCHEMA,
+        name: name.to_owned(),
+        spec: spec.as_str(),
+        token: token.token.clone(),
+        uri,
+    };
+    tracing::info!(name, token = wire.token, "key made on a PKCS#11 token");
+    if settings.format == OutputFormat::Json {
+        super::print_json(&wire)
+    } else if settings.quiet {
+        Ok(())
+    } else {
+        super::write_stdout(
+            format!(
+                "created key {} ({}) on token {}: sensitive, not extractable\nuse it as {}\n",
+                wire.name, wire.spec, wire.token, wire.uri
+            )
+            .as_bytes(),
+        )
+    }
+}
+
+#[cfg(not(feature = "pkcs11"))]
+fn create_on_token(
+    _settings: &Settings,
+    _name: &str,
+    _spec: store::KeySpec,
+    _token: &crate::keyref::Pkcs11KeyRef,
+) -> anyhow::Result<()> {
+    Err(CliError::usage("key create --in pkcs11:…: this build has no PKCS#11 support").into())
 }

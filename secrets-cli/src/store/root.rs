@@ -34,12 +34,15 @@
 //! An AWS KMS root (`coffer init --root kms:KEY`) keeps no key material here: the file names
 //! the KMS key, which wraps the branch keys inside KMS.
 //!
+//! A PKCS#11 root (`coffer init --root pkcs11:…`) likewise names an AES key on a token, by
+//! its URI (module path resolved; a PIN file's path, never a PIN):
+//!
 //! ```text
-//! kms (19 + 1 + 2 + n + 32 bytes):
+//! kms or pkcs11 (19 + 1 + 2 + n + 32 bytes):
 //!   "coffer-root-key v1\n"  19  magic and format version
-//!   0x03                     1  kind: AWS KMS
-//!   n                        2  length of the key ARN
-//!   key ARN                  n  UTF-8
+//!   0x03 or 0x04             1  kind: AWS KMS or PKCS#11
+//!   n                        2  length of the key ARN or URI
+//!   key ARN or URI           n  UTF-8
 //!   checksum                32  SHA-256 of the bytes above
 //! ```
 //!
@@ -73,6 +76,7 @@ const MAGIC_STEM: &[u8] = b"coffer-root-key v";
 const KIND_PLAIN: u8 = 1;
 const KIND_PASSPHRASE: u8 = 2;
 const KIND_KMS: u8 = 3;
+const KIND_PKCS11: u8 = 4;
 /// Root key length in bytes.
 pub const ROOT_KEY_LEN: usize = 32;
 const CHECKSUM_LEN: usize = 32;
@@ -219,6 +223,8 @@ pub enum Protection {
     Passphrase(KdfParams),
     /// There is no key material: the file names an AWS KMS key ([`kms_key_id`]).
     Kms,
+    /// There is no key material: the file names a key on a PKCS#11 token ([`pkcs11_uri`]).
+    Pkcs11,
 }
 
 fn random(buf: &mut [u8]) -> Result<(), CliError> {
@@ -305,8 +311,8 @@ pub fn encode(
             out.extend_from_slice(&sum);
             Ok(out)
         }
-        Protection::Kms => Err(CliError::failure(
-            "internal error: an AWS KMS root key file holds no key material",
+        Protection::Kms | Protection::Pkcs11 => Err(CliError::failure(
+            "internal error: a KMS or PKCS#11 root key file holds no key material",
         )),
     }
 }
@@ -316,26 +322,52 @@ pub fn encode(
 /// # Errors
 /// An ARN longer than 65535 bytes.
 pub fn encode_kms(arn: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
-    let len = u16::try_from(arn.len()).map_err(|_| CliError::usage("the key ARN is too long"))?;
+    encode_reference(KIND_KMS, arn)
+}
+
+/// Encodes the root key file of a PKCS#11 root: the key's URI (no PIN value).
+///
+/// # Errors
+/// A URI longer than 65535 bytes.
+pub fn encode_pkcs11(uri: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    encode_reference(KIND_PKCS11, uri)
+}
+
+fn encode_reference(kind: u8, reference: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    let len = u16::try_from(reference.len())
+        .map_err(|_| CliError::usage("the root key's name is too long"))?;
     let mut out = Zeroizing::new(Vec::with_capacity(
-        MAGIC.len() + 3 + arn.len() + CHECKSUM_LEN,
+        MAGIC.len() + 3 + reference.len() + CHECKSUM_LEN,
     ));
     out.extend_from_slice(MAGIC);
-    out.push(KIND_KMS);
+    out.push(kind);
     out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(arn.as_bytes());
+    out.extend_from_slice(reference.as_bytes());
     let sum = checksum(&out);
     out.extend_from_slice(&sum);
     Ok(out)
 }
 
-/// The KMS key ARN a root key file names (`None`: the file holds key material).
+/// The KMS key ARN a root key file names (`None`: the file holds key material or names a
+/// PKCS#11 key).
 ///
 /// # Errors
 /// As [`protection`].
 pub fn kms_key_id(path: &Path, bytes: &[u8]) -> Result<Option<String>, CliError> {
+    reference(path, bytes, KIND_KMS, "the key ARN")
+}
+
+/// The PKCS#11 URI a root key file names (`None`: another kind).
+///
+/// # Errors
+/// As [`protection`].
+pub fn pkcs11_uri(path: &Path, bytes: &[u8]) -> Result<Option<String>, CliError> {
+    reference(path, bytes, KIND_PKCS11, "the PKCS#11 URI")
+}
+
+fn reference(path: &Path, bytes: &[u8], kind: u8, what: &str) -> Result<Option<String>, CliError> {
     check_header(path, bytes)?;
-    if bytes.get(MAGIC.len()) != Some(&KIND_KMS) {
+    if bytes.get(MAGIC.len()) != Some(&kind) {
         return Ok(None);
     }
     let at = MAGIC.len() + 1;
@@ -346,9 +378,9 @@ pub fn kms_key_id(path: &Path, bytes: &[u8]) -> Result<Option<String>, CliError>
         .ok_or_else(|| truncated(path, bytes.len()))?;
     let end = at + 2 + usize::from(len);
     check_length(path, bytes, end + CHECKSUM_LEN)?;
-    let arn = std::str::from_utf8(&bytes[at + 2..end])
-        .map_err(|_| corrupted(path, "the key ARN is not UTF-8".into()))?;
-    Ok(Some(arn.to_owned()))
+    let text = std::str::from_utf8(&bytes[at + 2..end])
+        .map_err(|_| corrupted(path, format!("{what} is not UTF-8")))?;
+    Ok(Some(text.to_owned()))
 }
 
 /// Loads the root key that the file at `path` holds or names: local key material (asking
@@ -363,6 +395,9 @@ pub fn load_root_key(
     let bytes = read_key_file(path)?;
     if let Some(arn) = kms_key_id(path, &bytes)? {
         return Ok((kms_root(arn)?, Protection::Kms));
+    }
+    if let Some(uri) = pkcs11_uri(path, &bytes)? {
+        return Ok((pkcs11_root(path, &uri)?, Protection::Pkcs11));
     }
     warn_if_readable(path);
     let protection = protection(path, &bytes)?;
@@ -379,6 +414,31 @@ fn kms_root(arn: String) -> Result<Arc<dyn RootKey>, CliError> {
 fn kms_root(arn: String) -> Result<Arc<dyn RootKey>, CliError> {
     Err(CliError::failure(format!(
         "the root key is the AWS KMS key {arn}, and this build has no AWS KMS support"
+    )))
+}
+
+#[cfg(feature = "pkcs11")]
+fn pkcs11_root(path: &Path, uri: &str) -> Result<Arc<dyn RootKey>, CliError> {
+    let k = uri
+        .strip_prefix("pkcs11:")
+        .ok_or_else(|| corrupted(path, "the PKCS#11 URI does not start with pkcs11:".into()))
+        .and_then(|rest| {
+            crate::keyref::Pkcs11KeyRef::parse_token(rest)
+                .map_err(|e| corrupted(path, e.to_string()))
+        })?;
+    crate::hsm::root_key(&k).map_err(|e| {
+        CliError::failure(format!(
+            "cannot use the root key {uri} that {} names",
+            path.display()
+        ))
+        .caused_by(e)
+    })
+}
+
+#[cfg(not(feature = "pkcs11"))]
+fn pkcs11_root(_path: &Path, uri: &str) -> Result<Arc<dyn RootKey>, CliError> {
+    Err(CliError::failure(format!(
+        "the root key is the PKCS#11 key {uri}, and this build has no PKCS#11 support"
     )))
 }
 
@@ -412,6 +472,7 @@ pub fn protection(path: &Path, bytes: &[u8]) -> Result<Protection, CliError> {
             }))
         }
         Some(&KIND_KMS) => kms_key_id(path, bytes).map(|_| Protection::Kms),
+        Some(&KIND_PKCS11) => pkcs11_uri(path, bytes).map(|_| Protection::Pkcs11),
         Some(other) => Err(bad(format!("unknown key kind {other}"))),
         None => Err(truncated(path, bytes.len())),
     }
@@ -499,9 +560,10 @@ pub fn decode(
             return Ok(RootKeyMaterial(key));
         }
         Protection::Passphrase(params) => params,
-        Protection::Kms => {
+        Protection::Kms | Protection::Pkcs11 => {
             return Err(CliError::failure(format!(
-                "the root key file {} names an AWS KMS key; it holds no key material",
+                "the root key file {} names a key kept in AWS KMS or a token; it holds no key \
+                 material",
                 path.display()
             )));
         }
@@ -885,6 +947,30 @@ mod tests {
         b[body..].copy_from_slice(&sum);
         let e = decode(p, &b, no_pass).unwrap_err();
         assert!(e.to_string().contains("limits"), "{e}");
+    }
+
+    #[test]
+    fn kms_and_pkcs11_files_name_their_key() {
+        let p = Path::new("root.key");
+        let uri = "pkcs11:token=t;object=r?module-path=/m.so&pin-source=file:/run/pin";
+        let f = encode_pkcs11(uri).unwrap();
+        assert_eq!(pkcs11_uri(p, &f).unwrap().as_deref(), Some(uri));
+        assert_eq!(kms_key_id(p, &f).unwrap(), None);
+        assert_eq!(protection(p, &f).unwrap(), Protection::Pkcs11);
+        let k = encode_kms("arn:aws:kms:us-east-1:111122223333:key/k").unwrap();
+        assert_eq!(pkcs11_uri(p, &k).unwrap(), None);
+        assert_eq!(protection(p, &k).unwrap(), Protection::Kms);
+        assert!(decode(p, &f, no_pass).is_err());
+        for cut in [f.len() - 1, 22, 21, 20] {
+            let e = protection(p, &f[..cut]).unwrap_err().to_string();
+            assert!(
+                e.contains("truncated") || e.contains("damaged"),
+                "{cut}: {e}"
+            );
+        }
+        let mut bad = f.to_vec();
+        bad[30] ^= 1;
+        assert!(protection(p, &bad).is_err());
     }
 
     #[test]

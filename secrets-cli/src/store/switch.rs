@@ -203,7 +203,13 @@ async fn new_root(
     passphrase: &mut PassphraseCache,
 ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), CliError> {
     match (to, protection) {
+        (Some(key), _) if key.starts_with("pkcs11:") => new_pkcs11_root(key, old_id).await,
         (Some(key), _) => new_kms_root(key, old_id).await,
+        (None, Protection::Pkcs11) => Err(CliError::usage(format!(
+            "the root key is the PKCS#11 key {old_id}: name the token key to move to with \
+             --to pkcs11:…"
+        ))
+        .hint("make one first: coffer key create NAME --in pkcs11:token=…")),
         (None, Protection::Kms) => Err(CliError::usage(format!(
             "the root key is the AWS KMS key {}: name the KMS key to move to with --to \
              kms:KEY",
@@ -252,6 +258,37 @@ async fn new_kms_root(
     Err(CliError::usage(format!(
         "--to {key}: this build has no AWS KMS support"
     )))
+}
+
+#[cfg(feature = "pkcs11")]
+async fn new_pkcs11_root(
+    key: &str,
+    old_id: &str,
+) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), CliError> {
+    let k = match key.parse::<crate::keyref::KeyRef>() {
+        Ok(crate::keyref::KeyRef::Pkcs11(k)) => k,
+        Ok(_) => return Err(CliError::usage("--to: not a PKCS#11 key")),
+        Err(e) => return Err(CliError::usage(format!("--to: {e}"))),
+    };
+    k.check_recordable()
+        .map_err(|e| CliError::usage(format!("--to: {e}")))?;
+    let (new, uri) = crate::hsm::new_root(&k)
+        .await
+        .map_err(|e| CliError::failure(format!("--to pkcs11:{}", k.path())).caused_by(e))?;
+    if new.id() == old_id {
+        return Err(CliError::usage(format!("the root key is {old_id} already")));
+    }
+    Ok((root::encode_pkcs11(&uri)?, new))
+}
+
+#[cfg(not(feature = "pkcs11"))]
+async fn new_pkcs11_root(
+    _key: &str,
+    _old_id: &str,
+) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), CliError> {
+    Err(CliError::usage(
+        "--to pkcs11:…: this build has no PKCS#11 support",
+    ))
 }
 
 fn root_changed(store: &Store) -> CliError {

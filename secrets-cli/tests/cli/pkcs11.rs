@@ -24,6 +24,14 @@ fn token() -> Option<Token> {
 }
 
 impl Token {
+    /// The token (for `key create --in`).
+    fn token_uri(&self) -> String {
+        format!(
+            "pkcs11:token=coffer-test?module-path={}&pin-source=file:{}",
+            self.module, self.pin_file
+        )
+    }
+
     fn uri(&self, object: &str) -> String {
         format!(
             "pkcs11:token=coffer-test;object={object}?module-path={}&pin-source=file:{}",
@@ -123,9 +131,9 @@ fn pins_objects_tokens_and_permissions() {
     assert!(e.contains("wrong PIN"), "{e}");
     assert!(!e.contains("wrong-pin-0000"), "{e}");
     // A missing object, another token.
-    encrypt(&t.uri("no-such-key"))
-        .code(1)
-        .stderr(contains("no key labelled `no-such-key`"));
+    encrypt(&t.uri("no-such-key")).code(1).stderr(contains(
+        "no key `object=no-such-key` on token `coffer-test`",
+    ));
     encrypt(
         &t.uri("coffer-aes")
             .replace("token=coffer-test", "token=elsewhere"),
@@ -141,4 +149,136 @@ fn pins_objects_tokens_and_permissions() {
         .assert()
         .code(1)
         .stderr(contains("object=coffer-aes"));
+}
+
+/// `key create --in` makes keys on the token; one becomes the root of the key hierarchy, and
+/// the root moves to another; root.key names the key and never holds a PIN.
+#[test]
+fn an_hsm_root_for_the_key_hierarchy() {
+    let Some(t) = token() else { return };
+    let env = Env::new();
+    let home = env.path("home");
+    let cmd = || {
+        let mut c = env.cmd();
+        c.env("COFFER_HOME", &home)
+            .env_remove("COFFER_PKCS11_MODULE");
+        c
+    };
+    let pid = std::process::id();
+    let (root1, root2) = (format!("root1-{pid}"), format!("root2-{pid}"));
+    let made = cmd()
+        .args([
+            "key",
+            "create",
+            &root1,
+            "--in",
+            &t.token_uri(),
+            "--output",
+            "json",
+        ])
+        .assert()
+        .success();
+    let made = String::from_utf8_lossy(&made.get_output().stdout).into_owned();
+    assert!(
+        made.contains("\"type\":\"token-key\"") && made.contains(&t.uri(&root1)),
+        "{made}"
+    );
+    cmd()
+        .args(["key", "create", &root1, "--in", &t.token_uri()])
+        .assert()
+        .code(1)
+        .stderr(contains("already has a key labelled"));
+    // Refused before anything is made: a key pair, a missing key, a PIN in the URI, a passphrase.
+    for (root, code, msg) in [
+        (
+            t.uri("coffer-rsa"),
+            1,
+            "is a key pair: a root key must be an AES",
+        ),
+        (t.uri("no-such-key"), 1, "no key `object=no-such-key`"),
+        (
+            format!(
+                "pkcs11:token=coffer-test;object={root1}?module-path={}&pin-value=0000",
+                t.module
+            ),
+            2,
+            "not pin-value",
+        ),
+    ] {
+        let a = cmd().args(["init", "--root", &root]).assert().code(code);
+        let e = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+        assert!(e.contains(msg) && !e.contains("0000"), "{e}");
+        assert!(!home.exists());
+    }
+    cmd()
+        .args(["init", "--passphrase", "--root", &t.uri(&root1)])
+        .assert()
+        .code(2);
+    cmd()
+        .args(["init", "--root", &t.uri(&root1)])
+        .assert()
+        .success()
+        .stdout(contains(format!(
+            "the PKCS#11 key pkcs11:token=coffer-test;object={root1}"
+        )));
+    let file = fs::read(home.join("root.key")).unwrap();
+    let pin = fs::read_to_string(&t.pin_file).unwrap();
+    assert!(!String::from_utf8_lossy(&file).contains(pin.trim()));
+    cmd().args(["key", "create", "app"]).assert().success();
+    cmd()
+        .args(["put", "/hsm/secret", "--type", "secure-string"])
+        .write_stdin("s3")
+        .assert()
+        .success();
+    env.write("plain.txt", b"under the HSM root");
+    cmd()
+        .args(["encrypt", "-i", "plain.txt", "-o", "m", "--key", "app"])
+        .assert()
+        .success();
+    // The root moves to a second key on the token; everything still opens.
+    cmd()
+        .args(["key", "create", &root2, "--in", &t.token_uri(), "-q"])
+        .assert()
+        .success();
+    cmd()
+        .args(["key", "rotate", "--root"])
+        .assert()
+        .code(2)
+        .stderr(contains("--to pkcs11:"));
+    cmd()
+        .args(["key", "rotate", "--root", "--to", &t.uri(&root2)])
+        .assert()
+        .success();
+    cmd()
+        .args(["key", "rotate", "--root", "--to", &t.uri(&root2)])
+        .assert()
+        .code(2)
+        .stderr(contains("already"));
+    let got = cmd().args(["get", "/hsm/secret"]).assert().success();
+    assert_eq!(got.get_output().stdout, b"s3\n");
+    let back = cmd()
+        .args(["decrypt", "-i", "m", "-o", "-"])
+        .assert()
+        .success();
+    assert_eq!(back.get_output().stdout, b"under the HSM root");
+    // Without the PIN file the keys do not open, and the error says why.
+    let moved = env.path("pin-moved");
+    fs::copy(&t.pin_file, &moved).unwrap();
+    let uri = t.uri(&root2).replace(&t.pin_file, &moved.to_string_lossy());
+    cmd()
+        .args(["key", "create", &format!("root3-{pid}"), "--in"])
+        .arg(uri.replace(&format!(";object={root2}"), ""))
+        .assert()
+        .success();
+    cmd()
+        .args(["key", "rotate", "--root", "--to"])
+        .arg(uri.replace(&root2, &format!("root3-{pid}")))
+        .assert()
+        .success();
+    fs::remove_file(&moved).unwrap();
+    cmd()
+        .args(["get", "/hsm/secret"])
+        .assert()
+        .code(1)
+        .stderr(contains("cannot read the PIN file").and(contains("pin-moved")));
 }
