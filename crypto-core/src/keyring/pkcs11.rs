@@ -40,7 +40,7 @@ use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
@@ -95,6 +95,15 @@ fn session_lost(e: &P11Error) -> bool {
                 | RvError::UserNotLoggedIn,
             _
         )
+    )
+}
+
+/// Whether an object handle went stale (the token was removed and put back, or the session
+/// that found it logged out): worth finding the object again, once.
+fn handle_lost(e: &P11Error) -> bool {
+    matches!(
+        e,
+        P11Error::Pkcs11(RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid, _)
     )
 }
 
@@ -197,6 +206,23 @@ impl Pkcs11Token {
         }
     }
 
+    /// Logs `s` in if the token has a PIN and the session is not logged in (the application
+    /// was logged out under us).
+    fn log_in_again(&self, s: &Session) -> std::result::Result<(), P11Error> {
+        let Some(pin) = &self.pin else {
+            return Ok(());
+        };
+        match s.get_session_info()?.session_state() {
+            SessionState::RoPublic | SessionState::RwPublic => {
+                match s.login(UserType::User, Some(pin)) {
+                    Ok(()) | Err(P11Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Runs `f` on a pooled session; a lost session is replaced once.
     fn with_session<T>(
         &self,
@@ -291,8 +317,12 @@ impl Pkcs11Token {
         if let Some(id) = &object.id {
             template.push(Attribute::Id(id.clone()));
         }
+        // A pooled session logged out under us would see only public objects.
         let found = self
-            .with_session(|s| s.find_objects(&template))?
+            .with_session(|s| {
+                self.log_in_again(s)?;
+                s.find_objects(&template)
+            })?
             .map_err(|e| p11(&format!("find `{object}`"), e))?;
         match found.as_slice() {
             [] => Ok(None),
@@ -362,26 +392,35 @@ impl Pkcs11Token {
 
     /// AES-GCM inside the token with the secret key `h`: `IV (12) ‖ ciphertext ‖ tag (16)`,
     /// with a fresh random IV.
-    fn seal(&self, h: ObjectHandle, aad: &[u8], plaintext: &[u8], what: &str) -> Result<Vec<u8>> {
+    /// (The outer error: no session; the inner: the token's answer.)
+    fn seal(
+        &self,
+        h: ObjectHandle,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<std::result::Result<Vec<u8>, P11Error>> {
         let mut iv = [0u8; IV_LEN];
         primitives::fill_random(&mut iv)?;
-        let sealed = self
-            .with_session(|s| {
-                let mut iv = iv;
-                let params = GcmParams::new(&mut iv, aad, 128.into())?;
-                s.encrypt(&Mechanism::AesGcm(params), h, plaintext)
-            })?
-            .map_err(|e| p11(&format!("wrap with {what}"), e))?;
+        let sealed = self.with_session(|s| {
+            let mut iv = iv;
+            let params = GcmParams::new(&mut iv, aad, 128.into())?;
+            s.encrypt(&Mechanism::AesGcm(params), h, plaintext)
+        })?;
+        let sealed = match sealed {
+            Ok(sealed) => sealed,
+            Err(e) => return Ok(Err(e)),
+        };
         if sealed.len() != plaintext.len() + TAG_LEN {
             return Err(Error::Key(format!(
-                "PKCS#11 AES-GCM with {what} returned {} bytes, not {}",
+                "PKCS#11 AES-GCM on token `{}` returned {} bytes, not {}",
+                self.label,
                 sealed.len(),
                 plaintext.len() + TAG_LEN
             )));
         }
         let mut out = iv.to_vec();
         out.extend_from_slice(&sealed);
-        Ok(out)
+        Ok(Ok(out))
     }
 
     /// Opens what [`Self::seal`] made (the outer error: no session; the inner: the token's
@@ -502,11 +541,35 @@ enum Kind {
     },
 }
 
+impl Kind {
+    /// The key `object` names on `token`, and the handle that names it in EDKs.
+    fn find(
+        token: &Pkcs11Token,
+        object: &KeyObject,
+        oaep: OaepHash,
+    ) -> Result<(Self, ObjectHandle)> {
+        if let Some(h) = token.find_aes(object)? {
+            Ok((Self::Aes(h), h))
+        } else if let Some(public) = token.find(ObjectClass::PUBLIC_KEY, object)? {
+            let kind = Self::Rsa {
+                public,
+                private: token.find(ObjectClass::PRIVATE_KEY, object)?,
+                hash: oaep,
+            };
+            Ok((kind, public))
+        } else {
+            Err(token.missing(object))
+        }
+    }
+}
+
 /// A key on a token (see the module docs).
 pub struct Pkcs11Keyring {
     token: Arc<Pkcs11Token>,
-    object: String,
-    kind: Kind,
+    /// The key's own name on the token (found again by it if its handles go stale).
+    object: KeyObject,
+    oaep: OaepHash,
+    kind: Mutex<Kind>,
     info: String,
 }
 
@@ -529,19 +592,7 @@ impl Pkcs11Keyring {
         object: impl Into<KeyObject>,
         oaep: OaepHash,
     ) -> Result<Self> {
-        let object = object.into();
-        let (kind, found) = if let Some(h) = token.find_aes(&object)? {
-            (Kind::Aes(h), h)
-        } else if let Some(public) = token.find(ObjectClass::PUBLIC_KEY, &object)? {
-            let kind = Kind::Rsa {
-                public,
-                private: token.find(ObjectClass::PRIVATE_KEY, &object)?,
-                hash: oaep,
-            };
-            (kind, public)
-        } else {
-            return Err(token.missing(&object));
-        };
+        let (kind, found) = Kind::find(&token, &object.into(), oaep)?;
         let mech = match kind {
             Kind::Aes(_) => "aes-gcm".to_owned(),
             Kind::Rsa { hash, .. } => format!("rsa-oaep-{}", hash.name()),
@@ -550,14 +601,32 @@ impl Pkcs11Keyring {
         let info = format!("token={};{canonical};mech={mech}", token.label());
         Ok(Self {
             token,
-            object: canonical.to_string(),
-            kind,
+            object: canonical,
+            oaep,
+            kind: Mutex::new(kind),
             info,
         })
     }
 
     fn label(&self) -> String {
         format!("pkcs11 {}", self.info)
+    }
+
+    /// Runs `op` with the key's handles; if the token says they went stale, finds the key
+    /// again (by its label or id) and runs `op` once more.
+    fn with_kind<T>(
+        &self,
+        op: impl Fn(Kind) -> Result<std::result::Result<T, P11Error>>,
+    ) -> Result<std::result::Result<T, P11Error>> {
+        let kind = *self.kind.lock().unwrap_or_else(PoisonError::into_inner);
+        match op(kind)? {
+            Err(e) if handle_lost(&e) => {
+                let (fresh, _) = Kind::find(&self.token, &self.object, self.oaep)?;
+                *self.kind.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
+                op(fresh)
+            }
+            done => Ok(done),
+        }
     }
 
     fn wrap(&self, m: EncryptionMaterials) -> Result<EncryptionMaterials> {
@@ -568,17 +637,15 @@ impl Pkcs11Keyring {
             .expose_secret()
             .to_vec();
         let key = Zeroizing::new(key);
-        let ciphertext = match self.kind {
-            Kind::Aes(h) => {
-                let aad = m.context().serialize()?;
-                self.token
-                    .seal(h, &aad, &key, &format!("`{}`", self.object))?
-            }
-            Kind::Rsa { public, hash, .. } => self
-                .token
-                .with_session(|s| s.encrypt(&hash.mechanism(), public, &key))?
-                .map_err(|e| p11(&format!("wrap with `{}`", self.object), e))?,
-        };
+        let aad = m.context().serialize()?;
+        let ciphertext = self
+            .with_kind(|kind| match kind {
+                Kind::Aes(h) => self.token.seal(h, &aad, &key),
+                Kind::Rsa { public, hash, .. } => self
+                    .token
+                    .with_session(|s| s.encrypt(&hash.mechanism(), public, &key)),
+            })?
+            .map_err(|e| p11(&format!("wrap with `{}`", self.object), e))?;
         m.with_edk(EncryptedDataKey {
             provider_id: PROVIDER_ID.to_owned(),
             provider_info: self.info.clone().into_bytes(),
@@ -615,24 +682,12 @@ impl Pkcs11Keyring {
                 );
                 continue;
             }
-            let opened = match self.kind {
-                Kind::Aes(h) => {
-                    let aad = m.context().serialize()?;
-                    if edk.ciphertext.len() != IV_LEN + len + TAG_LEN {
-                        report.push(self.label(), format!("data key #{n}: wrong length"));
-                        continue;
-                    }
-                    self.token
-                        .open_sealed(h, &aad, &edk.ciphertext)?
-                        .map(|mut k| std::mem::take(&mut *k))
+            let kind = *self.kind.lock().unwrap_or_else(PoisonError::into_inner);
+            match kind {
+                Kind::Aes(_) if edk.ciphertext.len() != IV_LEN + len + TAG_LEN => {
+                    report.push(self.label(), format!("data key #{n}: wrong length"));
+                    continue;
                 }
-                Kind::Rsa {
-                    private: Some(private),
-                    hash,
-                    ..
-                } => self
-                    .token
-                    .with_session(|s| s.decrypt(&hash.mechanism(), private, &edk.ciphertext))?,
                 Kind::Rsa { private: None, .. } => {
                     report.push(
                         self.label(),
@@ -643,7 +698,26 @@ impl Pkcs11Keyring {
                     );
                     continue;
                 }
-            };
+                _ => {}
+            }
+            let aad = m.context().serialize()?;
+            let opened = self.with_kind(|kind| match kind {
+                Kind::Aes(h) => Ok(self
+                    .token
+                    .open_sealed(h, &aad, &edk.ciphertext)?
+                    .map(|mut k| std::mem::take(&mut *k))),
+                Kind::Rsa {
+                    private: Some(private),
+                    hash,
+                    ..
+                } => self
+                    .token
+                    .with_session(|s| s.decrypt(&hash.mechanism(), private, &edk.ciphertext)),
+                Kind::Rsa { private: None, .. } => Ok(Err(P11Error::Pkcs11(
+                    RvError::KeyHandleInvalid,
+                    cryptoki::context::Function::Decrypt,
+                ))),
+            })?;
             match opened {
                 Ok(key) if key.len() == len => {
                     return m.with_data_key(DataKey::new(Zeroizing::new(key)));
@@ -684,7 +758,9 @@ impl Keyring for Pkcs11Keyring {
 /// time, the store's authenticated data as AAD), so the root key never leaves it.
 pub struct Pkcs11RootKey {
     token: Arc<Pkcs11Token>,
-    key: ObjectHandle,
+    /// The key's own name on the token (found again by it if its handle goes stale).
+    object: KeyObject,
+    key: Mutex<ObjectHandle>,
     id: String,
 }
 
@@ -703,19 +779,47 @@ impl Pkcs11RootKey {
     /// # Errors
     /// No such AES key (an RSA key pair cannot be a root); token errors.
     pub fn new(token: Arc<Pkcs11Token>, object: &KeyObject) -> Result<Self> {
-        let Some(key) = token.find_aes(object)? else {
-            if token.find(ObjectClass::PUBLIC_KEY, object)?.is_some() {
-                return Err(Error::Key(format!(
-                    "PKCS#11: `{object}` on token `{}` is a key pair: a root key must be an \
-                     AES secret key",
-                    token.label()
-                )));
+        let key = Self::find(&token, object)?;
+        let object = token.canonical_name(key)?;
+        let id = format!("pkcs11:token={};{object}", token.label());
+        Ok(Self {
+            token,
+            object,
+            key: Mutex::new(key),
+            id,
+        })
+    }
+
+    fn find(token: &Pkcs11Token, object: &KeyObject) -> Result<ObjectHandle> {
+        if let Some(key) = token.find_aes(object)? {
+            return Ok(key);
+        }
+        if token.find(ObjectClass::PUBLIC_KEY, object)?.is_some() {
+            return Err(Error::Key(format!(
+                "PKCS#11: `{object}` on token `{}` is a key pair: a root key must be an AES \
+                 secret key",
+                token.label()
+            )));
+        }
+        Err(token.missing(object))
+    }
+
+    /// As [`Pkcs11Keyring`]: a stale handle is found again once.
+    fn with_key<T>(
+        &self,
+        op: impl Fn(ObjectHandle) -> Result<std::result::Result<T, P11Error>>,
+        what: &str,
+    ) -> Result<T> {
+        let key = *self.key.lock().unwrap_or_else(PoisonError::into_inner);
+        let out = match op(key)? {
+            Err(e) if handle_lost(&e) => {
+                let fresh = Self::find(&self.token, &self.object)?;
+                *self.key.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
+                op(fresh)?
             }
-            return Err(token.missing(object));
+            done => done,
         };
-        let canonical = token.canonical_name(key)?;
-        let id = format!("pkcs11:token={};{canonical}", token.label());
-        Ok(Self { token, key, id })
+        out.map_err(|e| p11(&format!("{what} with the root key {}", self.id), e))
     }
 }
 
@@ -725,12 +829,8 @@ impl RootKey for Pkcs11RootKey {
     }
 
     fn wrap<'a>(&'a self, key: &'a [u8], aad: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>> {
-        Box::pin(std::future::ready(self.token.seal(
-            self.key,
-            aad,
-            key,
-            &format!("the root key {}", self.id),
-        )))
+        let out = self.with_key(|h| self.token.seal(h, aad, key), "wrap");
+        Box::pin(std::future::ready(out))
     }
 
     fn unwrap<'a>(
@@ -738,10 +838,7 @@ impl RootKey for Pkcs11RootKey {
         wrapped: &'a [u8],
         aad: &'a [u8],
     ) -> BoxFuture<'a, Result<Zeroizing<Vec<u8>>>> {
-        let out = self
-            .token
-            .open_sealed(self.key, aad, wrapped)
-            .and_then(|r| r.map_err(|e| p11(&format!("unwrap with the root key {}", self.id), e)));
+        let out = self.with_key(|h| self.token.open_sealed(h, aad, wrapped), "unwrap");
         Box::pin(std::future::ready(out))
     }
 }
