@@ -6,8 +6,11 @@
 # `coffer-test` in a temporary directory (its own SOFTHSM2_CONF), with:
 #   coffer-aes    AES-256, sensitive, non-extractable, encrypt/decrypt
 #   coffer-rsa    RSA-2048 key pair, encrypt/decrypt
-# and exports SOFTHSM2_CONF, COFFER_TEST_PKCS11_MODULE, COFFER_TEST_PKCS11_PIN_FILE (a file
-# holding the user PIN) and COFFER_TEST_PKCS11_TOKEN. hsm_stop removes the directory.
+# and a second, empty token `coffer-keys` (same PIN) for tests that make keys: SoftHSM2's
+# file store is not safe against one process writing a token while another reads it.
+# Exports SOFTHSM2_CONF, COFFER_TEST_PKCS11_MODULE, COFFER_TEST_PKCS11_PIN_FILE (a file holding
+# the user PIN), COFFER_TEST_PKCS11_TOKEN and COFFER_TEST_PKCS11_KEYS_TOKEN. hsm_stop removes
+# the directory.
 
 hsm_module() {
     local m
@@ -38,7 +41,9 @@ hsm_start() {
     printf '%s' "$pin" > "$HSM_DIR/pin"
     chmod 600 "$HSM_DIR/pin"
     softhsm2-util --init-token --free --label coffer-test --pin "$pin" --so-pin "$so_pin" \
-        > "$HSM_DIR/init.log" 2>&1 || { cat "$HSM_DIR/init.log" >&2; return 1; }
+        > "$HSM_DIR/init.log" 2>&1 &&
+    softhsm2-util --init-token --free --label coffer-keys --pin "$pin" --so-pin "$so_pin" \
+        >> "$HSM_DIR/init.log" 2>&1 || { cat "$HSM_DIR/init.log" >&2; return 1; }
     local tool=(pkcs11-tool --module "$module" --token-label coffer-test --login --pin "$pin")
     "${tool[@]}" --keygen --key-type AES:32 --label coffer-aes --id 01 \
         --usage-decrypt --sensitive >> "$HSM_DIR/init.log" 2>&1 &&
@@ -46,7 +51,7 @@ hsm_start() {
         --usage-decrypt >> "$HSM_DIR/init.log" 2>&1 ||
         { cat "$HSM_DIR/init.log" >&2; return 1; }
     export COFFER_TEST_PKCS11_MODULE=$module COFFER_TEST_PKCS11_PIN_FILE=$HSM_DIR/pin
-    export COFFER_TEST_PKCS11_TOKEN=coffer-test
+    export COFFER_TEST_PKCS11_TOKEN=coffer-test COFFER_TEST_PKCS11_KEYS_TOKEN=coffer-keys
     echo "SoftHSM2 token coffer-test in $HSM_DIR"
 }
 

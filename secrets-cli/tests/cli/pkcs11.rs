@@ -8,7 +8,12 @@ struct Token {
     pin_file: String,
 }
 
-fn token() -> Option<Token> {
+/// Held by each test for its whole run: SoftHSM2 keeps a token in files that one process
+/// rewrites (a login's PIN counter, a new key) while another may be reading them, and the
+/// reader then sees `CKR_GENERAL_ERROR` or no token. The tests' processes take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn token() -> Option<(Token, std::sync::MutexGuard<'static, ()>)> {
     let Ok(module) = std::env::var("COFFER_TEST_PKCS11_MODULE") else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -17,19 +22,31 @@ fn token() -> Option<Token> {
         eprintln!("skipped: no SoftHSM2 token (scripts/hsm.sh makes one)");
         return None;
     };
-    Some(Token {
+    let turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let token = Token {
         module,
         pin_file: std::env::var("COFFER_TEST_PKCS11_PIN_FILE").unwrap(),
-    })
+    };
+    Some((token, turn))
 }
 
 impl Token {
-    /// The token (for `key create --in`).
+    /// The token that tests make keys on (for `key create --in`): another than the one the
+    /// other tests read, as SoftHSM2's file store does not bear one process writing a token
+    /// while another reads it.
     fn token_uri(&self) -> String {
         format!(
-            "pkcs11:token=coffer-test?module-path={}&pin-source=file:{}",
+            "pkcs11:token=coffer-keys?module-path={}&pin-source=file:{}",
             self.module, self.pin_file
         )
+    }
+
+    /// A key on the token of [`Self::token_uri`].
+    fn keys_uri(&self, object: &str) -> String {
+        self.uri(object)
+            .replace("token=coffer-test;", "token=coffer-keys;")
     }
 
     fn uri(&self, object: &str) -> String {
@@ -42,7 +59,7 @@ impl Token {
 
 #[test]
 fn encrypt_and_decrypt_with_keys_on_the_token() {
-    let Some(t) = token() else { return };
+    let Some((t, _turn)) = token() else { return };
     let env = Env::new();
     env.write("plain.txt", b"kept in the HSM");
     for object in ["coffer-aes", "coffer-rsa"] {
@@ -104,7 +121,7 @@ fn encrypt_and_decrypt_with_keys_on_the_token() {
 
 #[test]
 fn pins_objects_tokens_and_permissions() {
-    let Some(t) = token() else { return };
+    let Some((t, _turn)) = token() else { return };
     let env = Env::new();
     env.write("plain.txt", b"x");
     let encrypt = |key: &str| {
@@ -155,7 +172,7 @@ fn pins_objects_tokens_and_permissions() {
 /// the root moves to another; root.key names the key and never holds a PIN.
 #[test]
 fn an_hsm_root_for_the_key_hierarchy() {
-    let Some(t) = token() else { return };
+    let Some((t, _turn)) = token() else { return };
     let env = Env::new();
     let home = env.path("home");
     let cmd = || {
@@ -180,7 +197,7 @@ fn an_hsm_root_for_the_key_hierarchy() {
         .success();
     let made = String::from_utf8_lossy(&made.get_output().stdout).into_owned();
     assert!(
-        made.contains("\"type\":\"token-key\"") && made.contains(&t.uri(&root1)),
+        made.contains("\"type\":\"token-key\"") && made.contains(&t.keys_uri(&root1)),
         "{made}"
     );
     cmd()
@@ -211,15 +228,15 @@ fn an_hsm_root_for_the_key_hierarchy() {
         assert!(!home.exists());
     }
     cmd()
-        .args(["init", "--passphrase", "--root", &t.uri(&root1)])
+        .args(["init", "--passphrase", "--root", &t.keys_uri(&root1)])
         .assert()
         .code(2);
     cmd()
-        .args(["init", "--root", &t.uri(&root1)])
+        .args(["init", "--root", &t.keys_uri(&root1)])
         .assert()
         .success()
         .stdout(contains(format!(
-            "the PKCS#11 key pkcs11:token=coffer-test;object={root1}"
+            "the PKCS#11 key pkcs11:token=coffer-keys;object={root1}"
         )));
     let file = fs::read(home.join("root.key")).unwrap();
     let pin = fs::read_to_string(&t.pin_file).unwrap();
@@ -246,11 +263,11 @@ fn an_hsm_root_for_the_key_hierarchy() {
         .code(2)
         .stderr(contains("--to pkcs11:"));
     cmd()
-        .args(["key", "rotate", "--root", "--to", &t.uri(&root2)])
+        .args(["key", "rotate", "--root", "--to", &t.keys_uri(&root2)])
         .assert()
         .success();
     cmd()
-        .args(["key", "rotate", "--root", "--to", &t.uri(&root2)])
+        .args(["key", "rotate", "--root", "--to", &t.keys_uri(&root2)])
         .assert()
         .code(2)
         .stderr(contains("already"));
@@ -264,7 +281,9 @@ fn an_hsm_root_for_the_key_hierarchy() {
     // Without the PIN file the keys do not open, and the error says why.
     let moved = env.path("pin-moved");
     fs::copy(&t.pin_file, &moved).unwrap();
-    let uri = t.uri(&root2).replace(&t.pin_file, &moved.to_string_lossy());
+    let uri = t
+        .keys_uri(&root2)
+        .replace(&t.pin_file, &moved.to_string_lossy());
     cmd()
         .args(["key", "create", &format!("root3-{pid}"), "--in"])
         .arg(uri.replace(&format!(";object={root2}"), ""))
