@@ -169,6 +169,10 @@ pub enum Command {
     /// Write a new version of a parameter (the value from --value-file or stdin).
     #[command(after_help = PUT_HELP)]
     Put(PutArgs),
+    /// Rotate a secret: stage a new value as `pending`, run the set and test hooks, then
+    /// move `current` to it (and `previous` to the old value).
+    #[command(after_help = SECRET_ROTATE_HELP)]
+    Rotate(RotateArgs),
     /// Print a parameter's value (NAME, NAME:VERSION or NAME:LABEL).
     #[command(after_help = PARAM_HELP)]
     Get(GetArgs),
@@ -274,6 +278,24 @@ NAME:VERSION wipes that version's value and keeps its history.
 }
 
 const PARAM_HELP: &str = concat!(param_help!(), exit_codes!());
+
+const SECRET_ROTATE_HELP: &str = concat!(
+    param_help!(),
+    "The new value is generated (--generate SPEC: length=32,charset=alnum|print|hex|base64,
+exclude=CHARS,require-each=true; the default is length=32,charset=alnum) or read from
+--value-file PATH or stdin, and written as a new version labelled `pending`. Then the set
+hook and the test hook run, in that order, each with `sh -c CMD`: the new value on stdin,
+COFFER_ROTATE_NAME, COFFER_ROTATE_VERSION and COFFER_ROTATE_OLD_VERSION in the
+environment. When both succeed, `current` moves to the new version and `previous` to the
+old one, in one transaction; `get NAME` reads `current`.
+
+A hook that fails or runs past --hook-timeout (default 5m; its process group is killed)
+leaves `current` where it was and the new version `pending`, and its output is printed.
+The next `coffer rotate NAME` resumes that version (the hooks run again with the same
+value, so they must bear being run twice); --discard-pending starts over instead.
+",
+    exit_codes!()
+);
 
 const PUT_HELP: &str = concat!(
     param_help!(),
@@ -721,6 +743,44 @@ pub struct PutArgs {
     pub expires: Option<String>,
 
     /// Encrypt a secure-string with this key [default: the store key, local:params].
+    #[arg(short = 'k', long = "key", value_name = "KEYREF")]
+    pub key: Option<String>,
+}
+
+/// Flags of `rotate`.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The parameter (it must exist: `coffer put` writes its first value).
+    pub name: String,
+
+    /// Generate the new value: SPEC is length=N,charset=alnum|print|hex|base64,
+    /// exclude=CHARS,require-each=true (each part optional) [default: length=32,charset=alnum].
+    #[arg(long, value_name = "SPEC", num_args = 0..=1, default_missing_value = "",
+          conflicts_with = "value_file")]
+    pub generate: Option<String>,
+
+    /// Read the new value from PATH, or `-` for stdin (the default without --generate).
+    #[arg(long, value_name = "PATH")]
+    pub value_file: Option<PathBuf>,
+
+    /// Shell command that puts the new value in place (value on stdin).
+    #[arg(long, value_name = "CMD")]
+    pub set_hook: Option<String>,
+
+    /// Shell command that checks the new value works (value on stdin).
+    #[arg(long, value_name = "CMD")]
+    pub test_hook: Option<String>,
+
+    /// Time limit of each hook: 30s, 5m, 1h.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub hook_timeout: String,
+
+    /// Drop a version left `pending` by a failed or interrupted rotation and start over
+    /// (without it, that version is resumed).
+    #[arg(long)]
+    pub discard_pending: bool,
+
+    /// Encrypt the new secure-string with this key [default: the store key, local:params].
     #[arg(short = 'k', long = "key", value_name = "KEYREF")]
     pub key: Option<String>,
 }

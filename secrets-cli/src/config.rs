@@ -54,6 +54,8 @@ pub enum CommandSettings {
     Key(KeySettings),
     /// `coffer put|get|ls|history|label|unlabel|rm|restore|destroy`.
     Param(ParamSettings),
+    /// `coffer rotate NAME`.
+    Rotate(RotateSettings),
     /// `coffer exec`.
     Exec(crate::commands::exec::ExecSettings),
     /// `coffer export`.
@@ -330,6 +332,7 @@ impl Settings {
             Command::Init(a) => CommandSettings::Init(init(&a)?),
             Command::Key(k) => CommandSettings::Key(key(k)?),
             Command::Put(a) => CommandSettings::Param(ParamSettings::Put(put(a)?)),
+            Command::Rotate(a) => CommandSettings::Rotate(rotate(a)?),
             Command::Get(a) => CommandSettings::Param(ParamSettings::Get {
                 selector: Selector::parse(&a.selector)?,
                 keys: parse_keys(&a.keys)?,
@@ -450,6 +453,7 @@ impl Settings {
             | CommandSettings::Init(_)
             | CommandSettings::Key(_)
             | CommandSettings::Param(_)
+            | CommandSettings::Rotate(_)
             | CommandSettings::Audit(_)
             | CommandSettings::Exec(_) => false,
             CommandSettings::Completions(_) | CommandSettings::Man | CommandSettings::Export(_) => {
@@ -528,6 +532,56 @@ fn parse_labels(raw: &[String]) -> Result<Vec<Label>, ParamError> {
         }
     }
     Ok(out)
+}
+
+/// `coffer rotate NAME`.
+#[derive(Debug)]
+pub struct RotateSettings {
+    /// What to do.
+    pub request: crate::rotate::RotateRequest,
+    /// `--key`, parsed, and as given.
+    pub key: Option<(KeyRef, String)>,
+}
+
+/// A hook's time limit: `30s`, or a duration (`5m`, `1h`, `1d`).
+fn hook_timeout(s: &str) -> anyhow::Result<std::time::Duration> {
+    let secs = match s.strip_suffix('s') {
+        Some(n) => n.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            CliError::usage(format!("--hook-timeout {s}: a number of seconds, like 30s"))
+        })?,
+        None => crate::time::parse_duration(s)
+            .map_err(|e| anyhow::Error::new(e).context(format!("--hook-timeout {s}")))?,
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+fn rotate(a: crate::cli::RotateArgs) -> anyhow::Result<RotateSettings> {
+    let generate = a
+        .generate
+        .as_deref()
+        .map(crate::rotate::GenSpec::parse)
+        .transpose()
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let key = a
+        .key
+        .map(|k| {
+            k.parse::<KeyRef>()
+                .map_err(|e| anyhow::Error::new(e).context(format!("--key {k}")))
+                .map(|r| (r, k))
+        })
+        .transpose()?;
+    Ok(RotateSettings {
+        request: crate::rotate::RotateRequest {
+            name: ParamName::parse(&a.name)?,
+            generate,
+            value_file: a.value_file.filter(|p| p.as_os_str() != "-"),
+            set_hook: a.set_hook,
+            test_hook: a.test_hook,
+            hook_timeout: hook_timeout(&a.hook_timeout)?,
+            discard_pending: a.discard_pending,
+        },
+        key,
+    })
 }
 
 fn put(a: PutArgs) -> anyhow::Result<PutSettings> {

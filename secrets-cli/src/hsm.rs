@@ -15,11 +15,12 @@ use zeroize::Zeroizing;
 use crate::keyref::{PinSource, Pkcs11KeyRef};
 use crate::report::CliError;
 
-/// The module a URI names: `module-path`, else `COFFER_PKCS11_MODULE`.
+/// The module a URI names: `module-path`, else `COFFER_PKCS11_MODULE`. `flag` names the
+/// option the URI came from, for the error (`--key`, `--root`).
 ///
 /// # Errors
 /// Neither is set.
-pub fn module(k: &Pkcs11KeyRef) -> Result<PathBuf, CliError> {
+pub fn module(k: &Pkcs11KeyRef, flag: &str) -> Result<PathBuf, CliError> {
     k.module
         .clone()
         .or_else(|| {
@@ -28,10 +29,11 @@ pub fn module(k: &Pkcs11KeyRef) -> Result<PathBuf, CliError> {
                 .map(Into::into)
         })
         .ok_or_else(|| {
-            CliError::usage(
-                "no PKCS#11 module: add ?module-path=PATH to the URI or set \
+            CliError::usage(format!(
+                "{flag} pkcs11:{}: no PKCS#11 module: add ?module-path=PATH to the URI or set \
                  COFFER_PKCS11_MODULE",
-            )
+                k.path()
+            ))
         })
 }
 
@@ -58,12 +60,13 @@ fn pin(k: &Pkcs11KeyRef) -> Result<Option<Zeroizing<String>>, CliError> {
     }
 }
 
-/// Opens the token `k` names (the module is loaded once per process).
+/// Opens the token `k` names (the module is loaded once per process); `flag` as in
+/// [`module`].
 ///
 /// # Errors
 /// No module; an unreadable PIN file; the module cannot be loaded; no such token.
-pub fn token(k: &Pkcs11KeyRef) -> anyhow::Result<Arc<Pkcs11Token>> {
-    let module = module(k)?;
+pub fn token(k: &Pkcs11KeyRef, flag: &str) -> anyhow::Result<Arc<Pkcs11Token>> {
+    let module = module(k, flag)?;
     Ok(Pkcs11Token::open(&module, &k.token, pin(k)?)?)
 }
 
@@ -87,7 +90,11 @@ pub fn keyring(k: &Pkcs11KeyRef) -> anyhow::Result<Arc<dyn Keyring>> {
         "sha512" => OaepHash::Sha512,
         _ => OaepHash::Sha1,
     };
-    Ok(Arc::new(Pkcs11Keyring::new(token(k)?, object(k), hash)?))
+    Ok(Arc::new(Pkcs11Keyring::new(
+        token(k, "--key")?,
+        object(k),
+        hash,
+    )?))
 }
 
 /// The AES key `k` names as the root of the key hierarchy.
@@ -95,7 +102,10 @@ pub fn keyring(k: &Pkcs11KeyRef) -> anyhow::Result<Arc<dyn Keyring>> {
 /// # Errors
 /// As [`token`]; no such AES key.
 pub fn root_key(k: &Pkcs11KeyRef) -> anyhow::Result<Arc<dyn RootKey>> {
-    Ok(Arc::new(Pkcs11RootKey::new(token(k)?, &object(k))?))
+    Ok(Arc::new(Pkcs11RootKey::new(
+        token(k, "the root key")?,
+        &object(k),
+    )?))
 }
 
 /// A PKCS#11 root key, tried (a wrap and an unwrap in the token) before anything records it,
@@ -107,7 +117,7 @@ pub fn root_key(k: &Pkcs11KeyRef) -> anyhow::Result<Arc<dyn RootKey>> {
 pub async fn new_root(k: &Pkcs11KeyRef) -> anyhow::Result<(Arc<dyn RootKey>, String)> {
     k.check_recordable()
         .map_err(|e| CliError::usage(e.to_string()))?;
-    let uri = k.to_uri(Some(&module(k)?));
+    let uri = k.to_uri(Some(&module(k, "the root key")?));
     let root = root_key(k)?;
     let probe = [0u8; 32];
     let aad = b"coffer: does this root key wrap and unwrap?";
@@ -135,7 +145,7 @@ pub fn create_key(name: &str, k: &Pkcs11KeyRef) -> anyhow::Result<String> {
         ))
         .into());
     }
-    let token = token(k)?;
+    let token = token(k, "--in")?;
     token.generate_aes_key(name)?;
     let named = Pkcs11KeyRef {
         object: Some(name.to_owned()),

@@ -26,6 +26,7 @@ pub mod output;
 pub mod params;
 mod progress;
 pub mod report;
+pub mod rotate;
 pub mod store;
 pub mod time;
 pub mod tree;

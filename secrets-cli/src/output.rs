@@ -401,6 +401,42 @@ pub struct KeyVersionWire {
     pub root_id: String,
 }
 
+/// A rotation done (`rotate NAME`).
+#[derive(Debug, Serialize)]
+pub struct RotationWire {
+    /// Always `"rotation"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// The parameter.
+    pub name: String,
+    /// The version now `current`.
+    pub version: u32,
+    /// The version now `previous` (`null`: none).
+    pub previous: Option<u32>,
+    /// Whether a version left pending by an earlier run was resumed.
+    pub resumed: bool,
+    /// The hooks that ran (`set`, `test`).
+    pub hooks: Vec<&'static str>,
+}
+
+impl RotationWire {
+    /// The human-readable form.
+    pub fn to_text(&self) -> String {
+        match self.previous {
+            Some(p) => format!(
+                "rotated {}: version {} is current, version {p} previous\n",
+                self.name, self.version
+            ),
+            None => format!(
+                "rotated {}: version {} is current\n",
+                self.name, self.version
+            ),
+        }
+    }
+}
+
 /// A key made on a PKCS#11 token (`key create NAME --in pkcs11:…`).
 #[derive(Debug, Serialize)]
 pub struct TokenKeyWire {

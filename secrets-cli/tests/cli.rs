@@ -494,7 +494,7 @@ mod keyrefs {
             ),
             (
                 "pkcs11:token=a",
-                "token=LABEL and object=LABEL are required",
+                "token=LABEL and object=LABEL (or id=%XX…) are required",
             ),
             ("local:a/b", "is not a valid key name"),
             ("./k32.bin", "is not a valid key name"),

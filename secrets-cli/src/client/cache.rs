@@ -372,6 +372,14 @@ mod tests {
         ) -> BoxFuture<'a, ParamResult<Vec<(Label, u32)>>> {
             self.inner.unlabel(name, labels)
         }
+        fn promote<'a>(
+            &'a self,
+            name: &'a ParamName,
+            new: u32,
+            old: Option<u32>,
+        ) -> BoxFuture<'a, ParamResult<()>> {
+            self.inner.promote(name, new, old)
+        }
         fn delete<'a>(&'a self, name: &'a ParamName, now: i64) -> BoxFuture<'a, ParamResult<()>> {
             self.inner.delete(name, now)
         }

@@ -10,6 +10,7 @@ mod key;
 mod params;
 mod pool;
 mod rewrap;
+mod rotate;
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -39,6 +40,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         CommandSettings::Init(s) => init::run(settings, s).await,
         CommandSettings::Key(k) => key::run(settings, k).await,
         CommandSettings::Param(p) => params::run(settings, p).await,
+        CommandSettings::Rotate(s) => rotate::run(settings, s).await,
         CommandSettings::Exec(s) => exec::exec(settings, s).await,
         CommandSettings::Export(s) => exec::export(settings, s).await,
         CommandSettings::Audit(a) => audit::run(settings, *a).await,

@@ -36,6 +36,7 @@ pub(crate) const CASES: &[(&str, Case)] = &[
     ("expiry", expiry),
     ("racing_writers", racing_writers),
     ("racing_check_and_set", racing_check_and_set),
+    ("promote", promote),
 ];
 
 /// Runs every case on a fresh store from `fresh`.
@@ -624,4 +625,43 @@ fn racing_check_and_set(open: &Open) {
     }
     let st = block_on(s.store().state(&n("/cas"))).unwrap().unwrap();
     assert_eq!(st.latest, 11);
+}
+
+/// `promote`: `current` and `previous` move and `pending` goes, in one step, only if the
+/// labels are as the rotation left them; bare `get` and `get_by_path` read `current`; a
+/// plain put moves `current` along.
+fn promote(open: &Open) {
+    let s = service(open);
+    put(&s, "/r/pw", "v1", Expect::New).unwrap();
+    let mut r = req("/r/pw", ParamType::String, "v2", Expect::Version(1));
+    r.labels = vec![l("pending")];
+    block_on(s.put(r)).unwrap();
+    assert!(matches!(
+        block_on(s.store().promote(&n("/r/pw"), 1, None)),
+        Err(ParamError::RotationOvertaken { .. })
+    ));
+    block_on(s.store().label(&n("/r/pw"), 1, &[l("current")])).unwrap();
+    assert_eq!(get(&s, "/r/pw").unwrap(), "v1", "bare get reads `current`");
+    let by_path = block_on(s.get_by_path(&ParamPath::parse("/r").unwrap(), false)).unwrap();
+    assert_eq!(by_path[0].value.expose(), "v1");
+    // `current` moved meanwhile: refused, nothing changes.
+    assert!(matches!(
+        block_on(s.store().promote(&n("/r/pw"), 2, Some(9))),
+        Err(ParamError::RotationOvertaken { .. })
+    ));
+    block_on(s.store().promote(&n("/r/pw"), 2, Some(1))).unwrap();
+    assert_eq!(get(&s, "/r/pw").unwrap(), "v2");
+    assert_eq!(get(&s, "/r/pw:previous").unwrap(), "v1");
+    assert!(matches!(
+        get(&s, "/r/pw:pending"),
+        Err(ParamError::NoLabel { .. })
+    ));
+    // Done once: a second promote is refused.
+    assert!(matches!(
+        block_on(s.store().promote(&n("/r/pw"), 2, Some(1))),
+        Err(ParamError::RotationOvertaken { .. })
+    ));
+    put(&s, "/r/pw", "v3", Expect::Any).unwrap();
+    assert_eq!(get(&s, "/r/pw").unwrap(), "v3");
+    assert_eq!(get(&s, "/r/pw:previous").unwrap(), "v1");
 }

@@ -345,6 +345,17 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
         labels: &'a [Label],
     ) -> BoxFuture<'a, ParamResult<Vec<(Label, u32)>>>;
 
+    /// `rotate`'s last step, in one transaction: checks that the label `pending` points at
+    /// `new` and `current` at `old` (or nowhere), then points `current` at `new`, `previous`
+    /// at `old` (if there is one) and removes `pending`. Anything else is
+    /// [`ParamError::RotationOvertaken`] and changes nothing.
+    fn promote<'a>(
+        &'a self,
+        name: &'a ParamName,
+        new: u32,
+        old: Option<u32>,
+    ) -> BoxFuture<'a, ParamResult<()>>;
+
     /// `rm`: marks the parameter deleted at `now` (recoverable).
     fn delete<'a>(&'a self, name: &'a ParamName, now: i64) -> BoxFuture<'a, ParamResult<()>>;
 
@@ -455,6 +466,14 @@ pub enum ParamError {
         expected: u32,
         /// The latest version (`None`: no such parameter).
         actual: Option<u32>,
+    },
+    /// `rotate`: the labels moved under the rotation (another rotation, or `label`).
+    #[error("the rotation of {name} was overtaken: {why}; nothing was promoted")]
+    RotationOvertaken {
+        /// The parameter.
+        name: ParamName,
+        /// What was found.
+        why: String,
     },
     /// The parameter is deleted (`rm`).
     #[error("parameter {name} is deleted (since {})", crate::time::format_rfc3339(*at))]
@@ -589,6 +608,9 @@ impl ParamError {
                  this store's root key)"
             ),
             Self::Decrypt { .. } => "give the key it was encrypted with: --key KEYREF".into(),
+            Self::RotationOvertaken { name, .. } => {
+                format!("look with: coffer history {name}; then run the rotation again")
+            }
             Self::WrongRow { .. } => {
                 "the store was edited outside coffer; restore it from a backup".into()
             }

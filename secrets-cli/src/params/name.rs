@@ -33,7 +33,7 @@ pub struct Label(String);
 /// Which version of a parameter: `NAME`, `NAME:VERSION` or `NAME:LABEL`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Which {
-    /// The latest version.
+    /// The version labelled `current` if there is one (see `coffer rotate`), else the latest.
     Latest,
     /// Version N (1, 2, …).
     Version(u32),

@@ -74,6 +74,11 @@ fn raw_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawVersion> {
 }
 
 /// `/a/b/` and `/a/b0`: every name below `/a/b` is strictly between them.
+/// The version `get NAME` and `exec` read of the parameter row `p`: the one labelled
+/// `current`, else the latest (SQL shared by both stores).
+pub(super) const READ_VERSION: &str = "COALESCE((SELECT l.version FROM param_labels l
+     WHERE l.name = p.name AND l.label = 'current'), p.latest)";
+
 pub(super) fn range(path: &ParamPath) -> (String, String) {
     let prefix = path.prefix();
     let mut end = prefix[..prefix.len() - 1].to_owned();
@@ -363,6 +368,50 @@ pub(super) fn read_detail(version: u32, context: &str) -> String {
 }
 
 /// The paths one level below `lo` (`/a/`) among `parents`.
+/// `promote`'s check: `pending` must point at `new`, `current` at `old` or nowhere.
+pub(super) fn check_promote(
+    name: &ParamName,
+    new: u32,
+    old: Option<u32>,
+    pending: Option<u32>,
+    current: Option<u32>,
+) -> ParamResult<()> {
+    let overtaken = |why: String| ParamError::RotationOvertaken {
+        name: name.clone(),
+        why,
+    };
+    if pending != Some(new) {
+        return Err(overtaken(match pending {
+            Some(p) => format!("`pending` labels version {p}, not {new}"),
+            None => format!("`pending` no longer labels version {new}"),
+        }));
+    }
+    if current.is_some() && current != old {
+        return Err(overtaken(format!(
+            "`current` labels version {}, not {}",
+            current.unwrap_or(0),
+            old.map_or_else(|| "none".to_owned(), |v| v.to_string())
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a put moves the label `current` (if the parameter has it) to the new version:
+/// every put but `rotate`'s own, which stages a `pending` version.
+pub(super) fn moves_current(new: &NewVersion) -> bool {
+    !new.labels
+        .iter()
+        .any(|l| l.as_str() == "pending" || l.as_str() == "current")
+}
+
+/// `promote`'s audit detail.
+pub(super) fn promote_detail(new: u32, old: Option<u32>) -> String {
+    match old {
+        Some(old) => format!("current: version {new}; previous: version {old}"),
+        None => format!("current: version {new}"),
+    }
+}
+
 pub(super) fn subpaths_of(
     location: &str,
     lo: &str,
@@ -514,6 +563,13 @@ impl SqliteParamStore {
             )
             .map_err(&err)?;
         }
+        if moves_current(&new) {
+            tx.execute(
+                "UPDATE param_labels SET version = ?2 WHERE name = ?1 AND label = 'current'",
+                params![name.as_str(), new.version],
+            )
+            .map_err(&err)?;
+        }
         audit::append(&tx, "put", name.as_str(), &put_detail(&new)).map_err(&err)?;
         super::test_pause("put: in transaction");
         tx.commit().map_err(&err)?;
@@ -526,7 +582,7 @@ impl SqliteParamStore {
         let tx = conn.transaction().map_err(&err)?;
         let state = self.live_state(&tx, name)?;
         let version = match which {
-            Which::Latest => state.latest,
+            Which::Latest => self.label_in(&tx, name, "current")?.unwrap_or(state.latest),
             Which::Version(v) => *v,
             Which::Label(label) => {
                 let v: Option<i64> = tx
@@ -561,7 +617,7 @@ impl SqliteParamStore {
         let conn = self.store.lock();
         let base = format!(
             "SELECT {COLUMNS} FROM params p
-             JOIN param_versions v ON v.name = p.name AND v.version = p.latest
+             JOIN param_versions v ON v.name = p.name AND v.version = {READ_VERSION}
              WHERE p.deleted_at IS NULL AND v.destroyed_at IS NULL"
         );
         let rows: Vec<RawVersion> =
@@ -713,6 +769,48 @@ impl SqliteParamStore {
         audit::append(&tx, "unlabel", name.as_str(), &unlabel_detail(&removed)).map_err(&err)?;
         tx.commit().map_err(&err)?;
         Ok(removed)
+    }
+
+    fn label_in(&self, tx: &Connection, name: &ParamName, label: &str) -> ParamResult<Option<u32>> {
+        let v: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM param_labels WHERE name = ?1 AND label = ?2",
+                params![name.as_str(), label],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())?;
+        v.map(|v| u32::try_from(v).map_err(|_| self.bad(name.as_str(), "bad label version")))
+            .transpose()
+    }
+
+    fn promote_sync(&self, name: &ParamName, new: u32, old: Option<u32>) -> ParamResult<()> {
+        let err = self.err();
+        let mut conn = self.store.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        self.live_state(&tx, name)?;
+        let pending = self.label_in(&tx, name, "pending")?;
+        let current = self.label_in(&tx, name, "current")?;
+        check_promote(name, new, old, pending, current)?;
+        let set = "INSERT INTO param_labels (name, label, version) VALUES (?1, ?2, ?3)
+                   ON CONFLICT (name, label) DO UPDATE SET version = excluded.version";
+        tx.execute(set, params![name.as_str(), "current", new])
+            .map_err(&err)?;
+        if let Some(old) = old {
+            tx.execute(set, params![name.as_str(), "previous", old])
+                .map_err(&err)?;
+        }
+        tx.execute(
+            "DELETE FROM param_labels WHERE name = ?1 AND label = 'pending'",
+            params![name.as_str()],
+        )
+        .map_err(&err)?;
+        audit::append(&tx, "rotate", name.as_str(), &promote_detail(new, old)).map_err(&err)?;
+        super::test_pause("promote: in transaction");
+        tx.commit().map_err(&err)?;
+        Ok(())
     }
 
     fn set_deleted(&self, name: &ParamName, deleted: Option<i64>) -> ParamResult<()> {
@@ -867,6 +965,15 @@ impl ParamStore for SqliteParamStore {
         labels: &'a [Label],
     ) -> BoxFuture<'a, ParamResult<Vec<(Label, u32)>>> {
         Box::pin(async move { self.unlabel_sync(name, labels) })
+    }
+
+    fn promote<'a>(
+        &'a self,
+        name: &'a ParamName,
+        new: u32,
+        old: Option<u32>,
+    ) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(async move { self.promote_sync(name, new, old) })
     }
 
     fn delete<'a>(&'a self, name: &'a ParamName, now: i64) -> BoxFuture<'a, ParamResult<()>> {

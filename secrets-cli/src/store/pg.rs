@@ -42,9 +42,9 @@ use zeroize::Zeroizing;
 
 use super::audit::{self, AuditEntry, HASH_LEN, Verified};
 use super::params::{
-    RawVersion, bad_row, check_delete, check_put, destroy_detail, held_version, label_detail, live,
-    put_detail, range, read_detail, stored_version, subpaths_of, tags_json, unlabel_detail,
-    value_bytes, written,
+    READ_VERSION, RawVersion, bad_row, check_delete, check_promote, check_put, destroy_detail,
+    held_version, label_detail, live, moves_current, promote_detail, put_detail, range,
+    read_detail, stored_version, subpaths_of, tags_json, unlabel_detail, value_bytes, written,
 };
 use super::root::{self, PassphraseCache, Protection};
 use super::table::no_such_key;
@@ -605,6 +605,14 @@ impl PgStore {
             .await
             .map_err(&err)?;
         }
+        if moves_current(&new) {
+            tx.execute(
+                "UPDATE param_labels SET version = $2 WHERE name = $1 AND label = 'current'",
+                &[&name.as_str(), &version],
+            )
+            .await
+            .map_err(&err)?;
+        }
         append(&tx, "put", name.as_str(), &put_detail(&new))
             .await
             .map_err(&err)?;
@@ -618,7 +626,12 @@ impl PgStore {
         let tx = snapshot(&mut client).await.map_err(self.perr())?;
         let state = self.live_state(&tx, name).await?;
         let version = match which {
-            ParamWhich::Latest => state.latest,
+            ParamWhich::Latest => {
+                let current = Label::parse("current")?;
+                self.label_version(&tx, name, &current)
+                    .await?
+                    .unwrap_or(state.latest)
+            }
             ParamWhich::Version(v) => *v,
             ParamWhich::Label(label) => {
                 self.label_version(&tx, name, label)
@@ -773,6 +786,53 @@ impl PgStore {
             .map_err(&err)?;
         tx.commit().await.map_err(&err)?;
         Ok(removed)
+    }
+
+    async fn promote_tx(&self, name: &ParamName, new: u32, old: Option<u32>) -> ParamResult<()> {
+        let err = self.perr();
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await.map_err(&err)?;
+        lock_writes(&tx).await.map_err(&err)?;
+        self.live_state(&tx, name).await?;
+        let mut labels = [None, None];
+        for (i, label) in ["pending", "current"].into_iter().enumerate() {
+            let row = tx
+                .query_opt(
+                    "SELECT version FROM param_labels WHERE name = $1 AND label = $2",
+                    &[&name.as_str(), &label],
+                )
+                .await
+                .map_err(&err)?;
+            labels[i] = row
+                .map(|r| {
+                    u32::try_from(r.get::<_, i64>(0))
+                        .map_err(|_| bad_row(&self.location, name.as_str(), "bad label version"))
+                })
+                .transpose()?;
+        }
+        check_promote(name, new, old, labels[0], labels[1])?;
+        let set = "INSERT INTO param_labels (name, label, version) VALUES ($1, $2, $3)
+                   ON CONFLICT (name, label) DO UPDATE SET version = excluded.version";
+        tx.execute(set, &[&name.as_str(), &"current", &i64::from(new)])
+            .await
+            .map_err(&err)?;
+        if let Some(old) = old {
+            tx.execute(set, &[&name.as_str(), &"previous", &i64::from(old)])
+                .await
+                .map_err(&err)?;
+        }
+        tx.execute(
+            "DELETE FROM param_labels WHERE name = $1 AND label = 'pending'",
+            &[&name.as_str()],
+        )
+        .await
+        .map_err(&err)?;
+        append(&tx, "rotate", name.as_str(), &promote_detail(new, old))
+            .await
+            .map_err(&err)?;
+        test_pause("promote: in transaction");
+        tx.commit().await.map_err(&err)?;
+        Ok(())
     }
 
     async fn set_deleted(&self, name: &ParamName, deleted: Option<i64>) -> ParamResult<()> {
@@ -1126,7 +1186,7 @@ impl ParamStore for PgStore {
             let client = self.client.lock().await;
             let base = format!(
                 "SELECT {COLUMNS} FROM params p
-                 JOIN param_versions v ON v.name = p.name AND v.version = p.latest
+                 JOIN param_versions v ON v.name = p.name AND v.version = {READ_VERSION}
                  WHERE p.deleted_at IS NULL AND v.destroyed_at IS NULL"
             );
             let rows = self.query_under(&*client, &base, path, recursive).await?;
@@ -1166,6 +1226,15 @@ impl ParamStore for PgStore {
         labels: &'a [Label],
     ) -> BoxFuture<'a, ParamResult<Vec<(Label, u32)>>> {
         Box::pin(self.unlabel_tx(name, labels))
+    }
+
+    fn promote<'a>(
+        &'a self,
+        name: &'a ParamName,
+        new: u32,
+        old: Option<u32>,
+    ) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(self.promote_tx(name, new, old))
     }
 
     fn delete<'a>(&'a self, name: &'a ParamName, now: i64) -> BoxFuture<'a, ParamResult<()>> {

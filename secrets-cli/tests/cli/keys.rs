@@ -120,7 +120,7 @@ fn init_roots_and_home_flag() {
         .stderr(contains("name one AWS KMS key"));
     h.sh("init --root pkcs11:token=x")
         .code(2)
-        .stderr(contains("not supported yet in this build"));
+        .stderr(contains("name the key: token=LABEL and object=LABEL"));
     h.sh("init --root aes:k32.bin").code(2);
     assert!(!h.home().exists());
     // --home wins over COFFER_HOME.

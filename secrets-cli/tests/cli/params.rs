@@ -175,7 +175,7 @@ fn put_get_versions_labels_and_history() {
         .stdout("wrote /app/prod/db-password version 1\n");
     // One trailing newline is dropped, no more.
     s.put(
-        "put app/prod/db-password --overwrite --label current --description second --tag team=db --tag env=prod",
+        "put app/prod/db-password --overwrite --label stable --description second --tag team=db --tag env=prod",
         "second\n\n",
     )
     .success();
@@ -190,15 +190,15 @@ fn put_get_versions_labels_and_history() {
     assert_eq!(s.get("/app/prod/db-password"), "fourth\n");
     assert_eq!(s.get("/app/prod/db-password:1"), "first\n");
     assert_eq!(s.get("/app/prod/db-password:2"), "second\n\n");
-    assert_eq!(s.get("/app/prod/db-password:current"), "second\n\n");
+    assert_eq!(s.get("/app/prod/db-password:stable"), "second\n\n");
     assert_eq!(s.get("/app/prod/db-password:3"), "third\n");
 
     // Labels move.
-    s.sh("label /app/prod/db-password:3 current previous")
+    s.sh("label /app/prod/db-password:3 stable previous")
         .success()
-        .stdout(contains("label current -> version 3 (was 2)"));
-    assert_eq!(s.get("/app/prod/db-password:current"), "third\n");
-    let v = s.json("label /app/prod/db-password:4 current");
+        .stdout(contains("label stable -> version 3 (was 2)"));
+    assert_eq!(s.get("/app/prod/db-password:stable"), "third\n");
+    let v = s.json("label /app/prod/db-password:4 stable");
     assert_eq!(v["type"], "param_labels");
     assert_eq!(v["labels"][0]["from"], 3);
     assert_eq!(v["labels"][0]["to"], 4);
@@ -208,7 +208,7 @@ fn put_get_versions_labels_and_history() {
         .code(1)
         .stderr(contains("has no label `previous`"));
     s.sh("unlabel /app/prod/db-password previous").code(1);
-    s.sh("label /app/prod/db-password current").code(2);
+    s.sh("label /app/prod/db-password stable").code(2);
     s.sh("label /app/prod/db-password:9 x")
         .code(1)
         .stderr(contains("no version 9 (latest: 4)"));
@@ -227,14 +227,14 @@ fn put_get_versions_labels_and_history() {
     assert_eq!(v["key"], "local:params");
     assert!(v["created_at"].as_str().unwrap().ends_with('Z'));
     let v = s.json("get /app/prod/db-password");
-    assert_eq!(v["labels"], serde_json::json!(["current", "next"]));
+    assert_eq!(v["labels"], serde_json::json!(["next", "stable"]));
 
     // history: every version, never a value.
     let out = s.sh("history /app/prod/db-password").success();
     let table = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     assert_eq!(table.lines().count(), 5, "{table}");
     assert!(table.starts_with("VERSION"));
-    assert!(table.contains("current,next"), "{table}");
+    assert!(table.contains("next,stable"), "{table}");
     for secret in ["first", "third", "fourth"] {
         assert!(!table.contains(secret), "{table}");
     }
@@ -974,3 +974,6 @@ fn store_urls() {
         .code(2)
         .stderr(contains("no coffer store at nowhere.db"));
 }
+
+#[path = "secret_rotation.rs"]
+mod secret_rotation;

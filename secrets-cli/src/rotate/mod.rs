@@ -1,0 +1,293 @@
+//! Secret rotation (`coffer rotate NAME`): a new value is staged, pushed to the system that
+//! uses it, tested, and only then promoted, with the previous value kept for a rollback.
+//!
+//! 1. The new value is generated ([`generate`], `--generate SPEC`) or read (stdin or
+//!    `--value-file`) and written as a new version labelled `pending`.
+//! 2. The set hook, then the test hook, run with the new value on stdin and
+//!    `COFFER_ROTATE_NAME`, `COFFER_ROTATE_VERSION` (new) and `COFFER_ROTATE_OLD_VERSION` in
+//!    the environment ([`hook`]); each has a time limit.
+//! 3. On success one transaction points `current` at the new version and `previous` at the
+//!    old one, and removes `pending` ([`crate::params::ParamStore::promote`]). `get NAME`
+//!    (and `exec`) read the version labelled `current`; the first rotation of a parameter
+//!    labels its old value `current` before anything else, and a plain `put` moves
+//!    `current` to the version it writes.
+//!
+//! A failed or hung hook, or a crash, leaves `current` where it was and the new version
+//! labelled `pending`. The next `rotate NAME` resumes that version: it runs the hooks again
+//! with the same value (hooks must bear being run twice, as a crash can come after a hook
+//! did its work) and promotes it. `--discard-pending` drops it instead and starts over.
+
+pub mod generate;
+pub mod hook;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::params::{
+    Expect, Label, ParamError, ParamName, Params, PutRequest, SecretValue, Selector, ValueSource,
+    VersionMeta, Which,
+};
+use crate::report::CliError;
+
+pub use generate::GenSpec;
+use hook::{Ended, HookEnv, HookRun, Step};
+
+/// The label of a version being rotated in.
+pub const PENDING: &str = "pending";
+/// The label `get NAME` reads.
+pub const CURRENT: &str = "current";
+/// The label of the version before `current`.
+pub const PREVIOUS: &str = "previous";
+
+/// The default time limit of each hook.
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What `rotate NAME` does.
+#[derive(Debug, Clone)]
+pub struct RotateRequest {
+    /// The parameter.
+    pub name: ParamName,
+    /// `--generate SPEC`; `None`: the value is read.
+    pub generate: Option<GenSpec>,
+    /// `--value-file`; `None`: stdin (when not generating).
+    pub value_file: Option<PathBuf>,
+    /// `--set-hook CMD`.
+    pub set_hook: Option<String>,
+    /// `--test-hook CMD`.
+    pub test_hook: Option<String>,
+    /// `--hook-timeout`.
+    pub hook_timeout: Duration,
+    /// `--discard-pending`: drop a pending version left by an earlier run.
+    pub discard_pending: bool,
+}
+
+/// A rotation done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    /// The parameter.
+    pub name: ParamName,
+    /// The version now labelled `current`.
+    pub version: u32,
+    /// The version now labelled `previous` (none for a parameter with no earlier value).
+    pub previous: Option<u32>,
+    /// Whether a pending version of an earlier run was resumed.
+    pub resumed: bool,
+    /// The hooks that ran.
+    pub hooks: Vec<&'static str>,
+}
+
+/// A hook failed: the new version stays pending.
+#[derive(Debug, thiserror::Error)]
+#[error("the {step} hook {how}: version {version} of {name} stays `pending`, and {current}")]
+pub struct HookFailed {
+    /// The parameter.
+    pub name: ParamName,
+    /// `set` or `test`.
+    pub step: &'static str,
+    /// "exited with status 3", "ran past its time limit of 5m and was killed".
+    pub how: String,
+    /// The pending version.
+    pub version: u32,
+    /// "`current` is still version 4".
+    pub current: String,
+    /// What the hook printed.
+    pub output: String,
+}
+
+fn label(name: &str) -> Result<Label, ParamError> {
+    Label::parse(name)
+}
+
+fn has_label(v: &VersionMeta, l: &str) -> bool {
+    v.labels.iter().any(|x| x == l)
+}
+
+/// Rotates `req.name` (see the module docs). `say` is told of each step.
+///
+/// # Errors
+/// No such parameter, deleted; the value cannot be read or written; a hook failed
+/// ([`HookFailed`], the new version stays pending); the labels moved meanwhile.
+pub async fn rotate(
+    params: &Params,
+    req: &RotateRequest,
+    mut say: impl FnMut(&str),
+) -> anyhow::Result<Rotated> {
+    let name = &req.name;
+    let (state, versions) = params.store().history(name).await.map_err(|e| match e {
+        ParamError::NotFound(n) => anyhow::Error::new(
+            CliError::failure(format!("no parameter named {n}"))
+                .hint(format!("write its first value with: coffer put {n}")),
+        ),
+        other => other.into(),
+    })?;
+    if let Some(at) = state.deleted_at {
+        return Err(ParamError::Deleted {
+            name: name.clone(),
+            at,
+        }
+        .into());
+    }
+    let live = |v: &&VersionMeta| v.destroyed_at.is_none();
+    let current = versions.iter().filter(live).find(|v| has_label(v, CURRENT));
+    let pending = versions.iter().filter(live).find(|v| has_label(v, PENDING));
+    // The version being replaced: `current`, else the newest that is not pending.
+    let old = current.or_else(|| {
+        versions
+            .iter()
+            .filter(live)
+            .filter(|v| !has_label(v, PENDING))
+            .max_by_key(|v| v.version)
+    });
+    let old_version = old.map(|v| v.version);
+    let resumable = pending.filter(|p| old_version.is_none_or(|o| p.version > o));
+    let resume = resumable.filter(|_| !req.discard_pending);
+    // A new value is read (or made) before anything is written.
+    let fresh = match resume {
+        Some(_) => None,
+        None => Some(new_value(req)?),
+    };
+    // `get NAME` must keep reading the old value while a new one is pending: a parameter
+    // rotated for the first time gets its `current` label now.
+    if let (None, Some(old)) = (current, old) {
+        params
+            .store()
+            .label(name, old.version, &[label(CURRENT)?])
+            .await?;
+    }
+
+    let (version, value, resumed) = match (resume, fresh) {
+        (Some(p), _) => {
+            say(&format!(
+                "resuming the rotation of {name} to version {} (left pending by an earlier run)",
+                p.version
+            ));
+            let got = params
+                .get(&Selector {
+                    name: name.clone(),
+                    which: Which::Version(p.version),
+                })
+                .await?;
+            (p.version, got.value, true)
+        }
+        (None, fresh) => {
+            let value = fresh.ok_or_else(|| CliError::failure("internal error: no new value"))?;
+            if let Some(p) = resumable {
+                params.store().unlabel(name, &[label(PENDING)?]).await?;
+                say(&format!("discarded pending version {}", p.version));
+            }
+            let template = old.or_else(|| versions.last());
+            let meta = params
+                .put(PutRequest {
+                    name: name.clone(),
+                    param_type: template.map(|v| v.param_type).unwrap_or_default(),
+                    value: value.clone(),
+                    expect: Expect::Version(state.latest),
+                    labels: vec![label(PENDING)?],
+                    description: template.and_then(|v| v.description.clone()),
+                    tags: template.map(|v| v.tags.clone()).unwrap_or_default(),
+                    expires_at: None,
+                    author: crate::params::os_user(),
+                })
+                .await
+                .map_err(|e| match e {
+                    ParamError::VersionMismatch { actual, .. } => anyhow::Error::new(
+                        CliError::failure(format!(
+                            "{name} was written meanwhile (version {}): nothing was rotated",
+                            actual.unwrap_or(0)
+                        ))
+                        .hint("another rotation may be under way; look with: coffer history NAME"),
+                    ),
+                    other => other.into(),
+                })?;
+            say(&format!(
+                "wrote version {} of {name} as `pending`",
+                meta.version
+            ));
+            (meta.version, value, false)
+        }
+    };
+
+    let env = HookEnv {
+        name: name.to_string(),
+        version,
+        old_version,
+    };
+    let mut hooks = Vec::new();
+    for (step, command) in [(Step::Set, &req.set_hook), (Step::Test, &req.test_hook)] {
+        let Some(command) = command else { continue };
+        say(&format!("running the {} hook", step.as_str()));
+        let run = hook::run(
+            command,
+            step,
+            value.expose().as_bytes(),
+            &env,
+            req.hook_timeout,
+        )
+        .map_err(|e| {
+            CliError::failure(format!("cannot run the {} hook", step.as_str())).caused_by(e.into())
+        })?;
+        if !run.succeeded() {
+            return Err(failed(name, step, version, old_version, run).into());
+        }
+        hooks.push(step.as_str());
+    }
+    params.store().promote(name, version, old_version).await?;
+    Ok(Rotated {
+        name: name.clone(),
+        version,
+        previous: old_version,
+        resumed,
+        hooks,
+    })
+}
+
+/// The new value: generated, or read from `--value-file` or stdin (not empty).
+fn new_value(req: &RotateRequest) -> anyhow::Result<SecretValue> {
+    if let Some(spec) = &req.generate {
+        return Ok(SecretValue::new(spec.generate()?));
+    }
+    let source = match &req.value_file {
+        Some(p) => ValueSource::File(p),
+        None => ValueSource::Stdin,
+    };
+    let value = crate::params::read_value(&source, crate::params::max_value_bytes_from_env()?)?;
+    if value.expose().is_empty() {
+        return Err(CliError::usage(format!(
+            "the new value of {} is empty: nothing was rotated",
+            req.name
+        ))
+        .hint("give it on stdin or with --value-file, or use --generate SPEC")
+        .into());
+    }
+    Ok(value)
+}
+
+fn failed(
+    name: &ParamName,
+    step: Step,
+    version: u32,
+    old: Option<u32>,
+    run: HookRun,
+) -> HookFailed {
+    let how = match run.ended {
+        Ended::Exited(s) => match s.code() {
+            Some(code) => format!("exited with status {code}"),
+            None => format!("was killed ({s})"),
+        },
+        Ended::TimedOut(t) => format!(
+            "ran past its time limit of {}s and was killed",
+            t.as_secs_f64()
+        ),
+    };
+    HookFailed {
+        name: name.clone(),
+        step: step.as_str(),
+        how,
+        version,
+        current: match old {
+            Some(v) => format!("`current` is still version {v}"),
+            None => "nothing is `current`".to_owned(),
+        },
+        output: run.output,
+    }
+}

@@ -1,0 +1,413 @@
+//! `coffer rotate NAME`: staging, hooks, promotion, failures, timeouts and crashes, on the
+//! SQLite store and on PostgreSQL.
+
+use super::*;
+
+use std::io::{BufRead as _, BufReader};
+use std::os::unix::process::ExitStatusExt as _;
+use std::time::{Duration, Instant};
+
+impl Store {
+    /// `coffer rotate NAME ARGS…` (hooks as separate arguments, so they may hold spaces).
+    fn rotate(&self, name: &str, args: &[&str]) -> assert_cmd::assert::Assert {
+        self.cmd().arg("rotate").arg(name).args(args).assert()
+    }
+
+    fn read(&self, file: &str) -> String {
+        String::from_utf8(self.env.read(file)).unwrap()
+    }
+
+    fn labels(&self, name: &str) -> Vec<(i64, Vec<String>)> {
+        self.json_lines(&format!("history {name}"))
+            .iter()
+            .map(|v| {
+                (
+                    v["version"].as_i64().unwrap(),
+                    v["labels"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|l| l.as_str().unwrap().to_owned())
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn labelled(versions: &[(i64, Vec<String>)], label: &str) -> Option<i64> {
+    versions
+        .iter()
+        .find(|(_, ls)| ls.iter().any(|l| l == label))
+        .map(|(v, _)| *v)
+}
+
+fn stderr(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
+const SET: &str = "cat > set.txt; env | grep '^COFFER_ROTATE_' | sort > env.txt";
+const TEST: &str = "cat > test.txt";
+
+fn promotes_after_both_hooks(s: &Store) {
+    s.put("put /app/db-password", "first").success();
+    let out = s
+        .rotate(
+            "/app/db-password",
+            &[
+                "--generate",
+                "length=24,charset=hex",
+                "--set-hook",
+                SET,
+                "--test-hook",
+                TEST,
+            ],
+        )
+        .success();
+    assert_eq!(
+        String::from_utf8_lossy(&out.get_output().stdout),
+        "rotated /app/db-password: version 2 is current, version 1 previous\n"
+    );
+    let value = s.get("/app/db-password");
+    let value = value.trim_end();
+    assert_eq!(value.len(), 24);
+    assert!(value.bytes().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(s.read("set.txt"), value);
+    assert_eq!(s.read("test.txt"), value);
+    assert_eq!(
+        s.read("env.txt"),
+        "COFFER_ROTATE_NAME=/app/db-password\nCOFFER_ROTATE_OLD_VERSION=1\n\
+         COFFER_ROTATE_STEP=set\nCOFFER_ROTATE_VERSION=2\n"
+    );
+    assert_eq!(s.get("/app/db-password:previous"), "first\n");
+    let labels = s.labels("/app/db-password");
+    assert_eq!(labelled(&labels, "current"), Some(2));
+    assert_eq!(labelled(&labels, "previous"), Some(1));
+    assert_eq!(labelled(&labels, "pending"), None);
+    // exec reads `current` as well.
+    let out = s
+        .cmd()
+        .args([
+            "exec",
+            "--path",
+            "/app",
+            "--",
+            "sh",
+            "-c",
+            "printf %s \"$DB_PASSWORD\"",
+        ])
+        .assert()
+        .success();
+    assert_eq!(String::from_utf8_lossy(&out.get_output().stdout), value);
+    // A value from stdin; JSON out.
+    let out = s
+        .cmd()
+        .args([
+            "--output",
+            "json",
+            "rotate",
+            "/app/db-password",
+            "--test-hook",
+            TEST,
+        ])
+        .write_stdin("typed\n")
+        .assert()
+        .success();
+    let j: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(j["type"], "rotation");
+    assert_eq!(
+        (j["version"].as_i64(), j["previous"].as_i64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(j["hooks"], serde_json::json!(["test"]));
+    assert_eq!(s.read("test.txt"), "typed");
+    // A plain put moves `current` along.
+    s.put("put /app/db-password --overwrite", "by hand")
+        .success();
+    assert_eq!(s.get("/app/db-password"), "by hand\n");
+    assert_eq!(labelled(&s.labels("/app/db-password"), "current"), Some(4));
+}
+
+#[test]
+fn rotation_promotes_after_both_hooks() {
+    promotes_after_both_hooks(&Store::new());
+}
+
+#[test]
+fn rotation_promotes_after_both_hooks_on_postgres() {
+    if let Some(s) = Store::pg() {
+        promotes_after_both_hooks(&s);
+    }
+}
+
+fn failing_hooks(s: &Store) {
+    s.put("put /db/pw", "v1").success();
+    // The set hook fails: its output is shown, `current` stays, the new version is pending.
+    let a = s
+        .rotate(
+            "/db/pw",
+            &[
+                "--generate",
+                "--set-hook",
+                "echo set-out; echo set-err >&2; exit 3",
+            ],
+        )
+        .code(1);
+    let e = stderr(&a);
+    for want in [
+        "set-out",
+        "set-err",
+        "the set hook exited with status 3",
+        "version 2 of /db/pw stays `pending`",
+        "`current` is still version 1",
+        "coffer rotate /db/pw",
+    ] {
+        assert!(e.contains(want), "{want}: {e}");
+    }
+    assert_eq!(s.get("/db/pw"), "v1\n");
+    let labels = s.labels("/db/pw");
+    assert_eq!(labelled(&labels, "current"), Some(1));
+    assert_eq!(labelled(&labels, "pending"), Some(2));
+    let pending = s.get("/db/pw:pending");
+    // The rerun resumes the same value; now the test hook fails after the set hook ran.
+    let a = s
+        .rotate(
+            "/db/pw",
+            &[
+                "--set-hook",
+                "cat > set.txt",
+                "--test-hook",
+                "echo nope; exit 1",
+            ],
+        )
+        .code(1);
+    let e = stderr(&a);
+    assert!(
+        e.contains("resuming the rotation of /db/pw to version 2"),
+        "{e}"
+    );
+    assert!(
+        e.contains("the test hook exited with status 1") && e.contains("nope"),
+        "{e}"
+    );
+    assert_eq!(format!("{}\n", s.read("set.txt")), pending);
+    assert_eq!(s.get("/db/pw"), "v1\n");
+    // Fixed: the same version is promoted.
+    s.rotate(
+        "/db/pw",
+        &["--set-hook", "cat > set.txt", "--test-hook", TEST],
+    )
+    .success();
+    assert_eq!(s.get("/db/pw"), pending);
+    assert_eq!(format!("{}\n", s.read("test.txt")), pending);
+    let labels = s.labels("/db/pw");
+    assert_eq!(
+        (labelled(&labels, "current"), labelled(&labels, "previous")),
+        (Some(2), Some(1))
+    );
+    // --discard-pending drops a failed version and starts over.
+    s.rotate("/db/pw", &["--generate", "--set-hook", "exit 1"])
+        .code(1);
+    s.rotate("/db/pw", &["--generate", "--discard-pending"])
+        .success();
+    let labels = s.labels("/db/pw");
+    assert_eq!(
+        (
+            labelled(&labels, "current"),
+            labelled(&labels, "previous"),
+            labelled(&labels, "pending")
+        ),
+        (Some(4), Some(2), None)
+    );
+}
+
+#[test]
+fn failing_hooks_leave_current_and_are_resumed() {
+    failing_hooks(&Store::new());
+}
+
+#[test]
+fn failing_hooks_leave_current_and_are_resumed_on_postgres() {
+    if let Some(s) = Store::pg() {
+        failing_hooks(&s);
+    }
+}
+
+/// A hook that hangs (its child too) is killed at the time limit, with its process group.
+#[test]
+fn a_hanging_hook_times_out_cleanly() {
+    let s = Store::new();
+    s.put("put /db/pw", "v1").success();
+    let start = Instant::now();
+    let a = s
+        .rotate(
+            "/db/pw",
+            &[
+                "--generate",
+                "--hook-timeout",
+                "2s",
+                "--set-hook",
+                "echo $$ > hook.pid; sleep 600 & sleep 600",
+            ],
+        )
+        .code(1);
+    assert!(start.elapsed() < Duration::from_secs(60));
+    let e = stderr(&a);
+    assert!(
+        e.contains("ran past its time limit of 2s and was killed"),
+        "{e}"
+    );
+    let pid = s.read("hook.pid");
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        !Path::new(&format!("/proc/{}", pid.trim())).exists()
+    });
+    assert!(gone, "the hook's shell {pid} still runs");
+    assert_eq!(s.get("/db/pw"), "v1\n");
+    assert_eq!(labelled(&s.labels("/db/pw"), "pending"), Some(2));
+    s.sh("rotate /db/pw --hook-timeout 0s").code(2);
+    s.sh("rotate /db/pw --hook-timeout soon").code(2);
+}
+
+/// Waits until `file` exists in the scratch directory.
+fn wait_for(s: &Store, file: &str) {
+    let path = s.env.path(file);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "{file} never appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn killed_rotations(s: &Store) {
+    s.put("put /db/pw", "v1").success();
+    // SIGKILL while the set hook runs: the rerun resumes the same version and completes.
+    let mut child = s
+        .child()
+        .current_dir(s.env.path("."))
+        .args([
+            "rotate",
+            "/db/pw",
+            "--generate",
+            "--set-hook",
+            "echo $$ > hook.pid; sleep 600",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(s, "hook.pid");
+    std::thread::sleep(Duration::from_millis(100));
+    child.kill().unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(9));
+    // The hook outlives coffer (its own process group): stop it as an operator would.
+    let pid = s.read("hook.pid");
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", pid.trim())])
+        .status();
+    assert_eq!(s.get("/db/pw"), "v1\n");
+    let pending = s.get("/db/pw:pending");
+    s.rotate("/db/pw", &["--set-hook", "cat > set.txt"])
+        .success();
+    assert_eq!(s.get("/db/pw"), pending);
+    assert_eq!(format!("{}\n", s.read("set.txt")), pending);
+
+    // SIGKILL inside the promoting transaction: nothing is promoted; the rerun completes.
+    let mut child = s
+        .child()
+        .current_dir(s.env.path("."))
+        .args(["rotate", "/db/pw", "--generate"])
+        .env("COFFER_TEST_PAUSE_MS", "3000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 {
+        if line.contains("coffer test pause: promote: in transaction") {
+            break;
+        }
+        line.clear();
+    }
+    assert!(
+        line.contains("promote"),
+        "never reached the promotion: {line}"
+    );
+    child.kill().unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(9));
+    assert_eq!(
+        s.get("/db/pw"),
+        pending,
+        "a killed promotion changed `current`"
+    );
+    let labels = s.labels("/db/pw");
+    assert_eq!(labelled(&labels, "pending"), Some(3));
+    let staged = s.get("/db/pw:pending");
+    s.sh("rotate /db/pw").success();
+    assert_eq!(s.get("/db/pw"), staged);
+    let labels = s.labels("/db/pw");
+    assert_eq!(
+        (labelled(&labels, "current"), labelled(&labels, "previous")),
+        (Some(3), Some(2))
+    );
+    s.sh("audit verify").success();
+}
+
+#[test]
+fn killed_rotations_resume() {
+    killed_rotations(&Store::new());
+}
+
+#[test]
+fn killed_rotations_resume_on_postgres() {
+    if let Some(s) = Store::pg() {
+        killed_rotations(&s);
+    }
+}
+
+#[test]
+fn bad_rotations_change_nothing() {
+    let s = Store::new();
+    s.rotate("/no/such", &["--generate"])
+        .code(1)
+        .stderr(contains("no parameter named /no/such").and(contains("coffer put /no/such")));
+    s.put("put /db/pw", "v1").success();
+    for (args, msg) in [
+        (&["--generate", "length=0"][..], "length=0"),
+        (&["--generate", "charset=emoji"][..], "charset=emoji"),
+        (
+            &["--generate", "", "--value-file", "x"][..],
+            "cannot be used with",
+        ),
+    ] {
+        s.rotate("/db/pw", args).code(2).stderr(contains(msg));
+    }
+    // An empty value is refused before anything is written.
+    s.cmd()
+        .args(["rotate", "/db/pw"])
+        .write_stdin("\n")
+        .assert()
+        .code(2)
+        .stderr(contains("empty"));
+    assert_eq!(s.versions("/db/pw"), vec![1]);
+    s.sh("rm /db/pw").success();
+    s.rotate("/db/pw", &["--generate"])
+        .code(1)
+        .stderr(contains("is deleted"));
+    // The generated value is never printed or logged.
+    s.sh("restore /db/pw").success();
+    let a = s
+        .cmd()
+        .env("RUST_LOG", "coffer=trace")
+        .args(["rotate", "/db/pw", "--generate", "length=40"])
+        .assert()
+        .success();
+    let value = s.get("/db/pw");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&a.get_output().stdout),
+        stderr(&a)
+    );
+    assert!(!all.contains(value.trim_end()), "{all}");
+}
