@@ -77,6 +77,8 @@ pg_start() {
     PG_BIN=$bin
     "$bin/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U coffer -d postgres -c 'CREATE DATABASE coffer' >/dev/null
     export COFFER_TEST_PG="postgres://coffer@127.0.0.1:$PG_PORT/coffer"
+    # psql and friends of that server, for tests that run them (the rotation example).
+    export COFFER_TEST_PG_BIN=$bin
     echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT ($PG_DIR)"
 }
 

@@ -293,6 +293,12 @@ A hook that fails or runs past --hook-timeout (default 5m; its process group is 
 leaves `current` where it was and the new version `pending`, and its output is printed.
 The next `coffer rotate NAME` resumes that version (the hooks run again with the same
 value, so they must bear being run twice); --discard-pending starts over instead.
+
+--every 30d rotates now and stores the plan (--generate is required, and the hooks and
+--hook-timeout are kept); coffer rotate --due rotates every secret whose time has come, one
+at a time, and prints a JSON report. A run holds a lease on the secret in the store, so two
+runs never rotate one secret at once; a failed scheduled rotation stays due. --every off
+removes the schedule.
 ",
     exit_codes!()
 );
@@ -751,7 +757,18 @@ pub struct PutArgs {
 #[derive(Debug, Args)]
 pub struct RotateArgs {
     /// The parameter (it must exist: `coffer put` writes its first value).
-    pub name: String,
+    #[arg(required_unless_present = "due")]
+    pub name: Option<String>,
+
+    /// Rotate every secret whose schedule (--every) is due, one at a time, and print a JSON
+    /// report (for cron and timers; two runs at once rotate a secret once).
+    #[arg(long, conflicts_with_all = ["name", "generate", "value_file", "set_hook", "test_hook", "every", "discard_pending", "key"])]
+    pub due: bool,
+
+    /// Rotate now and then on a schedule (90d, 12h, 30m) with these --generate and hooks,
+    /// which are stored; `off` removes the schedule.
+    #[arg(long, value_name = "DURATION|off")]
+    pub every: Option<String>,
 
     /// Generate the new value: SPEC is length=N,charset=alnum|print|hex|base64,
     /// exclude=CHARS,require-each=true (each part optional) [default: length=32,charset=alnum].

@@ -534,13 +534,27 @@ fn parse_labels(raw: &[String]) -> Result<Vec<Label>, ParamError> {
     Ok(out)
 }
 
-/// `coffer rotate NAME`.
+/// `coffer rotate NAME` or `coffer rotate --due`.
 #[derive(Debug)]
 pub struct RotateSettings {
     /// What to do.
-    pub request: crate::rotate::RotateRequest,
+    pub mode: RotateMode,
     /// `--key`, parsed, and as given.
     pub key: Option<(KeyRef, String)>,
+}
+
+/// What `coffer rotate` does.
+#[derive(Debug)]
+pub enum RotateMode {
+    /// `rotate NAME`.
+    One {
+        /// The rotation.
+        request: crate::rotate::RotateRequest,
+        /// `--every`: `Some(Some(secs))` a schedule, `Some(None)` `off`.
+        every: Option<Option<u64>>,
+    },
+    /// `rotate --due`.
+    Due,
 }
 
 /// A hook's time limit: `30s`, or a duration (`5m`, `1h`, `1d`).
@@ -556,6 +570,34 @@ fn hook_timeout(s: &str) -> anyhow::Result<std::time::Duration> {
 }
 
 fn rotate(a: crate::cli::RotateArgs) -> anyhow::Result<RotateSettings> {
+    if a.due {
+        return Ok(RotateSettings {
+            mode: RotateMode::Due,
+            key: None,
+        });
+    }
+    let Some(name) = a.name.as_deref() else {
+        return Err(CliError::usage("rotate takes NAME or --due").into());
+    };
+    let every = match a.every.as_deref() {
+        None => None,
+        Some("off") => Some(None),
+        Some(d) => {
+            Some(Some(crate::time::parse_duration(d).map_err(|e| {
+                anyhow::Error::new(e).context(format!("--every {d}"))
+            })?))
+        }
+    };
+    if matches!(every, Some(Some(_))) && (a.generate.is_none() || a.value_file.is_some()) {
+        return Err(CliError::usage(
+            "a rotation schedule needs --generate SPEC: scheduled rotations read no stdin",
+        )
+        .into());
+    }
+    let explicit = a.generate.is_some()
+        || a.value_file.is_some()
+        || a.set_hook.is_some()
+        || a.test_hook.is_some();
     let generate = a
         .generate
         .as_deref()
@@ -571,14 +613,18 @@ fn rotate(a: crate::cli::RotateArgs) -> anyhow::Result<RotateSettings> {
         })
         .transpose()?;
     Ok(RotateSettings {
-        request: crate::rotate::RotateRequest {
-            name: ParamName::parse(&a.name)?,
-            generate,
-            value_file: a.value_file.filter(|p| p.as_os_str() != "-"),
-            set_hook: a.set_hook,
-            test_hook: a.test_hook,
-            hook_timeout: hook_timeout(&a.hook_timeout)?,
-            discard_pending: a.discard_pending,
+        mode: RotateMode::One {
+            request: crate::rotate::RotateRequest {
+                name: ParamName::parse(name)?,
+                generate,
+                value_file: a.value_file.filter(|p| p.as_os_str() != "-"),
+                set_hook: a.set_hook,
+                test_hook: a.test_hook,
+                hook_timeout: hook_timeout(&a.hook_timeout)?,
+                discard_pending: a.discard_pending,
+                explicit,
+            },
+            every,
         },
         key,
     })

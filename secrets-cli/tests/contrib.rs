@@ -24,6 +24,7 @@ fn systemd_units_verify() {
     let dir = tempfile::tempdir().unwrap();
     let service = std::fs::read_to_string(contrib().join("systemd/coffer-rotate.service")).unwrap();
     assert!(service.contains("ExecStart=/usr/local/bin/coffer key rotate --due"));
+    assert!(service.contains("ExecStart=/usr/local/bin/coffer rotate --due"));
     let service = service.replace("/usr/local/bin/coffer", env!("CARGO_BIN_EXE_coffer"));
     std::fs::write(dir.path().join("coffer-rotate.service"), service).unwrap();
     std::fs::copy(
@@ -45,6 +46,7 @@ fn systemd_units_verify() {
 #[test]
 fn crontab_line() {
     let tab = std::fs::read_to_string(contrib().join("crontab")).unwrap();
-    let line = tab.lines().find(|l| l.starts_with("* * * * *")).unwrap();
-    assert!(line.contains("coffer key rotate --due"), "{line}");
+    let lines: Vec<&str> = tab.lines().filter(|l| l.starts_with("* * * * *")).collect();
+    assert!(lines[0].contains("coffer key rotate --due"), "{lines:?}");
+    assert!(lines[1].contains("coffer rotate --due"), "{lines:?}");
 }

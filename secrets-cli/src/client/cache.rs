@@ -380,6 +380,44 @@ mod tests {
         ) -> BoxFuture<'a, ParamResult<()>> {
             self.inner.promote(name, new, old)
         }
+        fn rotation_plans(&self) -> BoxFuture<'_, ParamResult<Vec<crate::params::RotationPlan>>> {
+            self.inner.rotation_plans()
+        }
+        fn set_rotation_plan<'a>(
+            &'a self,
+            plan: &'a crate::params::RotationPlan,
+        ) -> BoxFuture<'a, ParamResult<()>> {
+            self.inner.set_rotation_plan(plan)
+        }
+        fn claim_rotation<'a>(
+            &'a self,
+            name: &'a ParamName,
+            holder: &'a str,
+            now: i64,
+            until: i64,
+            due_only: bool,
+            steal_from: Option<&'a str>,
+            hook_timeout_secs: u64,
+        ) -> BoxFuture<'a, ParamResult<crate::params::Claim>> {
+            self.inner.claim_rotation(
+                name,
+                holder,
+                now,
+                until,
+                due_only,
+                steal_from,
+                hook_timeout_secs,
+            )
+        }
+        fn release_rotation<'a>(
+            &'a self,
+            name: &'a ParamName,
+            holder: &'a str,
+            now: i64,
+            error: Option<&'a str>,
+        ) -> BoxFuture<'a, ParamResult<()>> {
+            self.inner.release_rotation(name, holder, now, error)
+        }
         fn delete<'a>(&'a self, name: &'a ParamName, now: i64) -> BoxFuture<'a, ParamResult<()>> {
             self.inner.delete(name, now)
         }

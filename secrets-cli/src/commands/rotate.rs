@@ -1,46 +1,35 @@
-//! `coffer rotate NAME`.
+//! `coffer rotate NAME [--every DURATION|off]` and `coffer rotate --due`.
 
 use crate::cli::OutputFormat;
-use crate::config::{RotateSettings, Settings};
+use crate::config::{RotateMode, RotateSettings, Settings};
 use crate::output::{RotationWire, SCHEMA};
+use crate::params::{ParamError, Params, RotationPlan};
 use crate::report::CliError;
-use crate::rotate::{self, HookFailed};
+use crate::rotate::{self, HookFailed, RotateRequest};
 
-/// Runs `coffer rotate NAME`.
+/// Runs `coffer rotate`.
 pub async fn run(settings: &Settings, s: &RotateSettings) -> anyhow::Result<()> {
     let decrypt_keys = s.key.iter().map(|(k, _)| k.clone()).collect();
     let params = crate::params::open_cli(settings, s.key.clone(), decrypt_keys).await?;
     let quiet = settings.quiet;
-    let done = rotate::rotate(&params, &s.request, |step| {
-        tracing::info!(name = %s.request.name, "{step}");
+    let say = |step: &str| {
+        tracing::info!("{step}");
         if !quiet {
             eprintln!("{step}");
         }
-    })
-    .await;
-    let done = match done {
+    };
+    let (request, every) = match &s.mode {
+        RotateMode::Due => return due(&params, say).await,
+        RotateMode::One { request, every } => (request, every),
+    };
+    match every {
+        Some(None) => return unschedule(settings, &params, request).await,
+        Some(Some(secs)) => schedule(&params, request, *secs).await?,
+        None => {}
+    }
+    let done = match rotate::rotate(&params, request, say).await {
         Ok(done) => done,
-        Err(e) => {
-            let Some(failed) = e.downcast_ref::<HookFailed>() else {
-                return Err(e);
-            };
-            if !failed.output.is_empty() {
-                eprintln!("--- output of the {} hook ---", failed.step);
-                eprint!("{}", failed.output);
-                if !failed.output.ends_with('\n') {
-                    eprintln!();
-                }
-                eprintln!("--- end of output ---");
-            }
-            let name = &failed.name;
-            return Err(CliError::failure(failed.to_string())
-                .hint(format!(
-                    "fix the hook and run `coffer rotate {name}` again to retry version {} \
-                     (--discard-pending starts over); see the versions with: coffer history {name}",
-                    failed.version
-                ))
-                .into());
-        }
+        Err(e) => return Err(explain(e)),
     };
     let wire = RotationWire {
         kind: "rotation",
@@ -57,5 +46,109 @@ pub async fn run(settings: &Settings, s: &RotateSettings) -> anyhow::Result<()> 
         Ok(())
     } else {
         super::write_stdout(wire.to_text().as_bytes())
+    }
+}
+
+/// A failed hook's output on stderr, then the error with what to do next.
+fn explain(e: anyhow::Error) -> anyhow::Error {
+    let Some(failed) = e.downcast_ref::<HookFailed>() else {
+        return e;
+    };
+    if !failed.output.is_empty() {
+        eprintln!("--- output of the {} hook ---", failed.step);
+        eprint!("{}", failed.output);
+        if !failed.output.ends_with('\n') {
+            eprintln!();
+        }
+        eprintln!("--- end of output ---");
+    }
+    let name = &failed.name;
+    CliError::failure(failed.to_string())
+        .hint(format!(
+            "fix the hook and run `coffer rotate {name}` again to retry version {} \
+             (--discard-pending starts over); see the versions with: coffer history {name}",
+            failed.version
+        ))
+        .into()
+}
+
+/// `--every DURATION`: stores the plan (due now, so the rotation that follows sets the next
+/// due time).
+async fn schedule(params: &Params, req: &RotateRequest, every: u64) -> anyhow::Result<()> {
+    let plan = RotationPlan {
+        name: req.name.clone(),
+        every_secs: Some(every),
+        generate: req.generate.as_ref().map(ToString::to_string),
+        set_hook: req.set_hook.clone(),
+        test_hook: req.test_hook.clone(),
+        hook_timeout_secs: req.hook_timeout.as_secs().max(1),
+        next_due: Some(crate::time::now_unix()),
+        last_error: None,
+        lease: None,
+    };
+    params
+        .store()
+        .set_rotation_plan(&plan)
+        .await
+        .map_err(|e| match e {
+            ParamError::NotFound(n) => anyhow::Error::new(
+                CliError::failure(format!("no parameter named {n}"))
+                    .hint(format!("write its first value with: coffer put {n}")),
+            ),
+            other => other.into(),
+        })?;
+    tracing::info!(name = %req.name, every, "rotation schedule stored");
+    Ok(())
+}
+
+/// `--every off`.
+async fn unschedule(
+    settings: &Settings,
+    params: &Params,
+    req: &RotateRequest,
+) -> anyhow::Result<()> {
+    let plans = params.store().rotation_plans().await?;
+    let Some(mut plan) = plans
+        .into_iter()
+        .find(|p| p.name == req.name && p.every_secs.is_some())
+    else {
+        return Err(CliError::failure(format!("{} has no rotation schedule", req.name)).into());
+    };
+    plan.every_secs = None;
+    plan.next_due = None;
+    params.store().set_rotation_plan(&plan).await?;
+    if settings.format == OutputFormat::Json {
+        super::print_json(&serde_json::json!({
+            "type": "rotation_schedule",
+            "schema": SCHEMA,
+            "name": req.name.to_string(),
+            "every": null,
+        }))
+    } else if settings.quiet {
+        Ok(())
+    } else {
+        super::write_stdout(format!("removed the rotation schedule of {}\n", req.name).as_bytes())
+    }
+}
+
+/// `--due`: the JSON report on stdout; exit 1 if a rotation failed.
+async fn due(params: &Params, say: impl FnMut(&str)) -> anyhow::Result<()> {
+    let report = rotate::rotate_due(params, say).await?;
+    super::print_json(&report)?;
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::failure(format!(
+            "{} scheduled rotation(s) failed: {}",
+            report.failed.len(),
+            report
+                .failed
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .hint("the report says why; the next --due run tries them again")
+        .into())
     }
 }

@@ -284,6 +284,46 @@ pub struct Destroyed {
     pub whole: bool,
 }
 
+/// A parameter's rotation settings (`rotate NAME --every`), and the lease of the run rotating
+/// it (`coffer rotate` holds one while it works, so two runs never rotate one secret at once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationPlan {
+    /// The parameter.
+    pub name: ParamName,
+    /// The schedule, in seconds (`None`: rotated by hand only).
+    pub every_secs: Option<u64>,
+    /// The generator SPEC.
+    pub generate: Option<String>,
+    /// The set hook.
+    pub set_hook: Option<String>,
+    /// The test hook.
+    pub test_hook: Option<String>,
+    /// Each hook's time limit.
+    pub hook_timeout_secs: u64,
+    /// When the next scheduled rotation is due (Unix seconds).
+    pub next_due: Option<i64>,
+    /// Why the last rotation failed (cleared by one that succeeds).
+    pub last_error: Option<String>,
+    /// Who holds the lease (`host:pid`) and until when.
+    pub lease: Option<(String, i64)>,
+}
+
+/// What [`ParamStore::claim_rotation`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The lease is ours; the plan as stored (`None`: there was none; a row was made).
+    Claimed(Option<RotationPlan>),
+    /// Another run holds it.
+    Held {
+        /// `host:pid`.
+        holder: String,
+        /// Unix seconds.
+        until: i64,
+    },
+    /// Only due rotations were asked for, and this one is not (any more).
+    NotDue,
+}
+
 /// The storage of parameters (see the module docs). Object-safe: `&dyn ParamStore`.
 ///
 /// Every write is one transaction. Names are valid ([`ParamName`]) by construction.
@@ -354,6 +394,41 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
         name: &'a ParamName,
         new: u32,
         old: Option<u32>,
+    ) -> BoxFuture<'a, ParamResult<()>>;
+
+    /// Every rotation plan, by name.
+    fn rotation_plans(&self) -> BoxFuture<'_, ParamResult<Vec<RotationPlan>>>;
+
+    /// Stores `plan`'s settings and schedule (`every_secs`, `generate`, hooks, time limit,
+    /// `next_due`), leaving its lease and last error alone.
+    fn set_rotation_plan<'a>(&'a self, plan: &'a RotationPlan) -> BoxFuture<'a, ParamResult<()>>;
+
+    /// Takes the rotation lease of `name` for `holder` until `until`, in one transaction:
+    /// refused while another holder's lease runs (unless that holder is `steal_from`, known
+    /// dead). `due_only`: only if a schedule says it is due at `now`. Without a plan, a row
+    /// with `hook_timeout_secs` is made.
+    #[allow(clippy::too_many_arguments, reason = "one transaction's inputs")]
+    fn claim_rotation<'a>(
+        &'a self,
+        name: &'a ParamName,
+        holder: &'a str,
+        now: i64,
+        until: i64,
+        due_only: bool,
+        steal_from: Option<&'a str>,
+        hook_timeout_secs: u64,
+    ) -> BoxFuture<'a, ParamResult<Claim>>;
+
+    /// Gives the lease back (if `holder` still has it) and records the outcome: `error`
+    /// `None` clears the last error and, on a schedule, sets the next due time to `now` plus
+    /// the period; an error is kept and the due time left as it was (the next `--due` run
+    /// tries again).
+    fn release_rotation<'a>(
+        &'a self,
+        name: &'a ParamName,
+        holder: &'a str,
+        now: i64,
+        error: Option<&'a str>,
     ) -> BoxFuture<'a, ParamResult<()>>;
 
     /// `rm`: marks the parameter deleted at `now` (recoverable).

@@ -20,12 +20,12 @@
 pub mod generate;
 pub mod hook;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::params::{
-    Expect, Label, ParamError, ParamName, Params, PutRequest, SecretValue, Selector, ValueSource,
-    VersionMeta, Which,
+    Claim, Expect, Label, ParamError, ParamName, Params, PutRequest, RotationPlan, SecretValue,
+    Selector, ValueSource, VersionMeta, Which,
 };
 use crate::report::CliError;
 
@@ -59,6 +59,8 @@ pub struct RotateRequest {
     pub hook_timeout: Duration,
     /// `--discard-pending`: drop a pending version left by an earlier run.
     pub discard_pending: bool,
+    /// Whether the value source or a hook was given (else a stored plan is used).
+    pub explicit: bool,
 }
 
 /// A rotation done.
@@ -102,24 +104,178 @@ fn has_label(v: &VersionMeta, l: &str) -> bool {
     v.labels.iter().any(|x| x == l)
 }
 
-/// Rotates `req.name` (see the module docs). `say` is told of each step.
+/// This process as a lease holder: `host:pid`.
+#[must_use]
+pub fn holder() -> String {
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    format!("{host}:{}", std::process::id())
+}
+
+/// Whether the lease holder `holder` is a process of this machine that no longer runs
+/// (crashed or killed). Elsewhere only its lease's end frees the secret.
+fn holder_is_dead(holder: &str) -> bool {
+    let Some((host, pid)) = holder.rsplit_once(':') else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    let ours = holder_host();
+    host == ours && Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn holder_host() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// How long a lease lasts: both hooks at their limit, and slack.
+fn lease_secs(hook_timeout: Duration) -> i64 {
+    i64::try_from(hook_timeout.as_secs().saturating_mul(2).saturating_add(120)).unwrap_or(i64::MAX)
+}
+
+/// Takes the rotation lease of `name` (see [`crate::params::ParamStore::claim_rotation`]);
+/// a lease whose holder died on this machine is taken over. `Ok(None)`: not due (only with
+/// `due_only`).
 ///
 /// # Errors
-/// No such parameter, deleted; the value cannot be read or written; a hook failed
-/// ([`HookFailed`], the new version stays pending); the labels moved meanwhile.
+/// Another live run holds the lease; store errors.
+async fn claim(
+    params: &Params,
+    name: &ParamName,
+    holder: &str,
+    due_only: bool,
+    hook_timeout: Duration,
+) -> anyhow::Result<Option<Option<RotationPlan>>> {
+    let mut steal: Option<String> = None;
+    loop {
+        let now = crate::time::now_unix();
+        let claim = params
+            .store()
+            .claim_rotation(
+                name,
+                holder,
+                now,
+                now.saturating_add(lease_secs(hook_timeout)),
+                due_only,
+                steal.as_deref(),
+                hook_timeout.as_secs().max(1),
+            )
+            .await?;
+        match claim {
+            Claim::Claimed(plan) => return Ok(Some(plan)),
+            Claim::NotDue => return Ok(None),
+            Claim::Held { holder: other, .. } if steal.is_none() && holder_is_dead(&other) => {
+                tracing::info!(name = %name, holder = other, "taking over the lease of a run that died");
+                steal = Some(other);
+            }
+            Claim::Held {
+                holder: other,
+                until,
+            } => {
+                return Err(Busy {
+                    name: name.clone(),
+                    holder: other,
+                    until,
+                }
+                .into());
+            }
+        }
+    }
+}
+
+/// Another run is rotating the secret.
+#[derive(Debug, thiserror::Error)]
+#[error("{name} is being rotated by another run ({holder}, lease until {})", crate::time::format_rfc3339(*until))]
+pub struct Busy {
+    /// The parameter.
+    pub name: ParamName,
+    /// `host:pid`.
+    pub holder: String,
+    /// Unix seconds.
+    pub until: i64,
+}
+
+/// Rotates `req.name` (see the module docs), holding its rotation lease: a parameter with a
+/// schedule and no settings in `req` is rotated as its stored plan says. `say` is told of each
+/// step.
+///
+/// # Errors
+/// Another run holds the lease ([`Busy`]); no such parameter, deleted; the value cannot be
+/// read or written; a hook failed ([`HookFailed`], the new version stays pending); the
+/// labels moved meanwhile.
 pub async fn rotate(
     params: &Params,
     req: &RotateRequest,
-    mut say: impl FnMut(&str),
+    say: impl FnMut(&str),
 ) -> anyhow::Result<Rotated> {
+    let holder = holder();
     let name = &req.name;
-    let (state, versions) = params.store().history(name).await.map_err(|e| match e {
+    // A missing or deleted parameter is reported as such, before any lease row is made.
+    params.store().history(name).await.map_err(not_found)?;
+    let plan = claim(params, name, &holder, false, req.hook_timeout)
+        .await?
+        .flatten();
+    let req = match plan {
+        Some(plan) if !req.explicit && plan.every_secs.is_some() => from_plan(&plan)?,
+        _ => req.clone(),
+    };
+    let done = rotate_leased(params, &req, say).await;
+    let error = done.as_ref().err().map(|e| format!("{e:#}"));
+    params
+        .store()
+        .release_rotation(name, &holder, crate::time::now_unix(), error.as_deref())
+        .await?;
+    done
+}
+
+fn not_found(e: ParamError) -> anyhow::Error {
+    match e {
         ParamError::NotFound(n) => anyhow::Error::new(
             CliError::failure(format!("no parameter named {n}"))
                 .hint(format!("write its first value with: coffer put {n}")),
         ),
         other => other.into(),
-    })?;
+    }
+}
+
+/// The request a stored plan makes.
+///
+/// # Errors
+/// The plan has no generator (scheduled rotations read no stdin), or a bad one.
+pub fn from_plan(plan: &RotationPlan) -> anyhow::Result<RotateRequest> {
+    let Some(spec) = &plan.generate else {
+        return Err(CliError::failure(format!(
+            "the rotation plan of {} has no generator: a scheduled rotation needs --generate",
+            plan.name
+        ))
+        .into());
+    };
+    Ok(RotateRequest {
+        name: plan.name.clone(),
+        generate: Some(GenSpec::parse(spec).map_err(|e| CliError::failure(e.to_string()))?),
+        value_file: None,
+        set_hook: plan.set_hook.clone(),
+        test_hook: plan.test_hook.clone(),
+        hook_timeout: Duration::from_secs(plan.hook_timeout_secs),
+        discard_pending: false,
+        explicit: true,
+    })
+}
+
+/// Rotates with the lease held.
+async fn rotate_leased(
+    params: &Params,
+    req: &RotateRequest,
+    mut say: impl FnMut(&str),
+) -> anyhow::Result<Rotated> {
+    let name = &req.name;
+    let (state, versions) = params.store().history(name).await.map_err(not_found)?;
     if let Some(at) = state.deleted_at {
         return Err(ParamError::Deleted {
             name: name.clone(),
@@ -290,4 +446,135 @@ fn failed(
         },
         output: run.output,
     }
+}
+
+/// What `rotate --due` did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct DueReport {
+    /// Always `"rotate_due"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`crate::output::SCHEMA`].
+    pub schema: u32,
+    /// Rotated.
+    pub rotated: Vec<DueRotated>,
+    /// Failed (the next run tries again).
+    pub failed: Vec<DueFailed>,
+    /// Left alone: not due any more, or being rotated by another run.
+    pub skipped: Vec<DueSkipped>,
+}
+
+/// A secret `rotate --due` rotated.
+#[derive(Debug, serde::Serialize)]
+pub struct DueRotated {
+    /// The parameter.
+    pub name: String,
+    /// The version now `current`.
+    pub version: u32,
+    /// The version now `previous`.
+    pub previous: Option<u32>,
+    /// When it is due again (RFC 3339).
+    pub next_due: Option<String>,
+}
+
+/// A secret whose scheduled rotation failed.
+#[derive(Debug, serde::Serialize)]
+pub struct DueFailed {
+    /// The parameter.
+    pub name: String,
+    /// Why.
+    pub error: String,
+    /// The failed hook's output, if a hook failed.
+    pub output: Option<String>,
+}
+
+/// A secret `rotate --due` left alone.
+#[derive(Debug, serde::Serialize)]
+pub struct DueSkipped {
+    /// The parameter.
+    pub name: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// `rotate --due`: every secret whose schedule is due, one at a time, each under its lease
+/// (two runs at once rotate a secret once).
+///
+/// # Errors
+/// The store cannot list the plans. A failed rotation is in the report, not an error.
+pub async fn rotate_due(params: &Params, mut say: impl FnMut(&str)) -> anyhow::Result<DueReport> {
+    let mut report = DueReport {
+        kind: "rotate_due",
+        schema: crate::output::SCHEMA,
+        ..DueReport::default()
+    };
+    let holder = holder();
+    let now = crate::time::now_unix();
+    for plan in params.store().rotation_plans().await? {
+        let due = plan.every_secs.is_some() && plan.next_due.is_some_and(|d| d <= now);
+        if !due {
+            continue;
+        }
+        let name = plan.name.clone();
+        let timeout = Duration::from_secs(plan.hook_timeout_secs);
+        let claimed = match claim(params, &name, &holder, true, timeout).await {
+            Ok(Some(Some(plan))) => plan,
+            Ok(_) => {
+                report.skipped.push(DueSkipped {
+                    name: name.to_string(),
+                    reason: "not due any more (rotated meanwhile)".into(),
+                });
+                continue;
+            }
+            Err(e) if e.downcast_ref::<Busy>().is_some() => {
+                report.skipped.push(DueSkipped {
+                    name: name.to_string(),
+                    reason: format!("{e}"),
+                });
+                continue;
+            }
+            Err(e) => {
+                say(&format!("{name}: {e:#}"));
+                report.failed.push(DueFailed {
+                    name: name.to_string(),
+                    error: format!("{e:#}"),
+                    output: None,
+                });
+                continue;
+            }
+        };
+        say(&format!("rotating {name} (due)"));
+        let done = match from_plan(&claimed) {
+            Ok(req) => rotate_leased(params, &req, &mut say).await,
+            Err(e) => Err(e),
+        };
+        let error = done.as_ref().err().map(|e| format!("{e:#}"));
+        let released = params
+            .store()
+            .release_rotation(&name, &holder, crate::time::now_unix(), error.as_deref())
+            .await;
+        match done {
+            Ok(r) => report.rotated.push(DueRotated {
+                name: name.to_string(),
+                version: r.version,
+                previous: r.previous,
+                next_due: claimed
+                    .every_secs
+                    .and_then(|e| i64::try_from(e).ok())
+                    .map(|e| {
+                        crate::time::format_rfc3339(crate::time::now_unix().saturating_add(e))
+                    }),
+            }),
+            Err(e) => {
+                let output = e.downcast_ref::<HookFailed>().map(|h| h.output.clone());
+                report.failed.push(DueFailed {
+                    name: name.to_string(),
+                    error: format!("{e:#}"),
+                    output,
+                });
+            }
+        }
+        released?;
+    }
+    Ok(report)
 }

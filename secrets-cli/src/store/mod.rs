@@ -1,7 +1,7 @@
 //! The embedded store: `COFFER_HOME/coffer.db`, an SQLite database (WAL mode), and the local
 //! key hierarchy kept in it.
 //!
-//! # Schema (version 3, `PRAGMA user_version`)
+//! # Schema (version 4, `PRAGMA user_version`)
 //!
 //! Migrations are versioned in code (`MIGRATIONS`): migration `i` takes the schema from
 //! version `i` to `i + 1`, in one `BEGIN IMMEDIATE` transaction with the new
@@ -36,6 +36,11 @@
 //!
 //! Version 3, the audit log ([`audit`]): `audit (seq, at, user, verb, name, detail,
 //! prev_hash, hash)`, hash-chained, appended in the transaction of every write.
+//!
+//! Version 4, secret rotation ([`crate::rotate`]): `param_rotations (name REFERENCES params,
+//! every_secs NULL, generate NULL, set_hook NULL, test_hook NULL, hook_timeout_secs,
+//! next_due NULL, lease_holder NULL, lease_until NULL, last_error NULL)`: a parameter's
+//! rotation schedule (`every_secs` NULL: none) and the lease of the run rotating it.
 //!
 //! Times are Unix seconds. Each version's 32 bytes of branch key material are stored only
 //! wrapped by the root key ([`coffer_core::keyring::RootKey`]), with [`branch_key_aad`]
@@ -123,10 +128,10 @@ use crate::report::CliError;
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     r"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY NOT NULL,
@@ -198,6 +203,20 @@ CREATE TABLE audit (
 INSERT INTO meta (key, value) VALUES
     ('audit_count', '0'),
     ('audit_head', '0000000000000000000000000000000000000000000000000000000000000000');
+",
+    r"
+CREATE TABLE param_rotations (
+    name              TEXT PRIMARY KEY NOT NULL REFERENCES params (name) ON DELETE CASCADE,
+    every_secs        INTEGER CHECK (every_secs > 0),
+    generate          TEXT,
+    set_hook          TEXT,
+    test_hook         TEXT,
+    hook_timeout_secs INTEGER NOT NULL CHECK (hook_timeout_secs > 0),
+    next_due          INTEGER,
+    lease_holder      TEXT,
+    lease_until       INTEGER,
+    last_error        TEXT
+) STRICT;
 ",
 ];
 

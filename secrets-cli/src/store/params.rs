@@ -21,9 +21,9 @@ use zeroize::Zeroizing;
 use super::{Store, audit, corrupt, damaged, db_error};
 use crate::home::Home;
 use crate::params::{
-    Destroyed, Expect, Label, LabelMove, Listing, NewVersion, ParamError, ParamName, ParamPath,
-    ParamResult, ParamState, ParamStore, ParamSummary, ParamType, PutOutcome, SecretValue,
-    StoredValue, StoredVersion, VersionMeta, Which,
+    Claim, Destroyed, Expect, Label, LabelMove, Listing, NewVersion, ParamError, ParamName,
+    ParamPath, ParamResult, ParamState, ParamStore, ParamSummary, ParamType, PutOutcome,
+    RotationPlan, SecretValue, StoredValue, StoredVersion, VersionMeta, Which,
 };
 use crate::report::CliError;
 
@@ -54,6 +54,50 @@ pub(super) struct RawVersion {
     pub(super) destroyed_at: Option<i64>,
     /// Comma-separated.
     pub(super) labels: Option<String>,
+}
+
+/// A `param_rotations` row as SQLite gives it.
+struct PlanRow {
+    name: String,
+    every_secs: Option<i64>,
+    generate: Option<String>,
+    set_hook: Option<String>,
+    test_hook: Option<String>,
+    hook_timeout_secs: i64,
+    next_due: Option<i64>,
+    lease: (Option<String>, Option<i64>),
+    last_error: Option<String>,
+}
+
+impl PlanRow {
+    fn into_plan(self, location: &str) -> ParamResult<RotationPlan> {
+        plan_from(
+            location,
+            &self.name,
+            self.every_secs,
+            self.generate,
+            self.set_hook,
+            self.test_hook,
+            self.hook_timeout_secs,
+            self.next_due,
+            self.lease,
+            self.last_error,
+        )
+    }
+}
+
+fn plan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRow> {
+    Ok(PlanRow {
+        name: r.get(0)?,
+        every_secs: r.get(1)?,
+        generate: r.get(2)?,
+        set_hook: r.get(3)?,
+        test_hook: r.get(4)?,
+        hook_timeout_secs: r.get(5)?,
+        next_due: r.get(6)?,
+        lease: (r.get(7)?, r.get(8)?),
+        last_error: r.get(9)?,
+    })
 }
 
 fn raw_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawVersion> {
@@ -402,6 +446,85 @@ pub(super) fn moves_current(new: &NewVersion) -> bool {
     !new.labels
         .iter()
         .any(|l| l.as_str() == "pending" || l.as_str() == "current")
+}
+
+/// The columns of a rotation plan, in [`plan_from`]'s order.
+pub(super) const PLAN_COLUMNS: &str = "name, every_secs, generate, set_hook, test_hook,
+    hook_timeout_secs, next_due, lease_holder, lease_until, last_error";
+
+/// A rotation plan from its columns (as read by either store).
+#[allow(clippy::too_many_arguments, reason = "one row")]
+pub(super) fn plan_from(
+    location: &str,
+    name: &str,
+    every_secs: Option<i64>,
+    generate: Option<String>,
+    set_hook: Option<String>,
+    test_hook: Option<String>,
+    hook_timeout_secs: i64,
+    next_due: Option<i64>,
+    lease: (Option<String>, Option<i64>),
+    last_error: Option<String>,
+) -> ParamResult<RotationPlan> {
+    let bad = |what: &str| bad_row(location, name, what);
+    Ok(RotationPlan {
+        name: ParamName::parse(name).map_err(|_| bad("bad name"))?,
+        every_secs: every_secs
+            .map(|v| u64::try_from(v).map_err(|_| bad("bad schedule")))
+            .transpose()?,
+        generate,
+        set_hook,
+        test_hook,
+        hook_timeout_secs: u64::try_from(hook_timeout_secs).map_err(|_| bad("bad time limit"))?,
+        next_due,
+        last_error,
+        lease: match lease {
+            (Some(h), Some(u)) => Some((h, u)),
+            _ => None,
+        },
+    })
+}
+
+/// `claim_rotation`'s decision on a plan as stored (`None`: no row).
+pub(super) fn claim_decision(
+    plan: Option<&RotationPlan>,
+    holder: &str,
+    now: i64,
+    due_only: bool,
+    steal_from: Option<&str>,
+) -> Option<Claim> {
+    let Some(plan) = plan else {
+        return due_only.then_some(Claim::NotDue);
+    };
+    if due_only && (plan.every_secs.is_none() || plan.next_due.is_none_or(|d| d > now)) {
+        return Some(Claim::NotDue);
+    }
+    match &plan.lease {
+        Some((h, until)) if *until > now && h != holder && Some(h.as_str()) != steal_from => {
+            Some(Claim::Held {
+                holder: h.clone(),
+                until: *until,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `set_rotation_plan`'s audit detail (the hooks are commands, not secrets, but long: only
+/// whether they are set).
+pub(super) fn schedule_detail(plan: &RotationPlan) -> String {
+    format!(
+        "every: {}; generate: {}; set hook: {}; test hook: {}",
+        plan.every_secs
+            .map_or_else(|| "off".to_owned(), crate::time::format_duration),
+        plan.generate.as_deref().unwrap_or("-"),
+        if plan.set_hook.is_some() { "yes" } else { "no" },
+        if plan.test_hook.is_some() {
+            "yes"
+        } else {
+            "no"
+        },
+    )
 }
 
 /// `promote`'s audit detail.
@@ -813,6 +936,133 @@ impl SqliteParamStore {
         Ok(())
     }
 
+    fn plan_in(&self, conn: &Connection, name: &ParamName) -> ParamResult<Option<RotationPlan>> {
+        let location = self.location();
+        conn.query_row(
+            &format!("SELECT {PLAN_COLUMNS} FROM param_rotations WHERE name = ?1"),
+            params![name.as_str()],
+            plan_row,
+        )
+        .optional()
+        .map_err(self.err())?
+        .map(|r| r.into_plan(&location))
+        .transpose()
+    }
+
+    fn rotation_plans_sync(&self) -> ParamResult<Vec<RotationPlan>> {
+        let location = self.location();
+        let conn = self.store.lock();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {PLAN_COLUMNS} FROM param_rotations ORDER BY name"
+            ))
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], plan_row)
+            .map_err(self.err())?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err())?;
+        rows.into_iter().map(|r| r.into_plan(&location)).collect()
+    }
+
+    fn set_rotation_plan_sync(&self, plan: &RotationPlan) -> ParamResult<()> {
+        let err = self.err();
+        let mut conn = self.store.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        self.live_state(&tx, &plan.name)?;
+        let every = plan
+            .every_secs
+            .map(i64::try_from)
+            .transpose()
+            .map_err(|_| ParamError::Usage("the rotation period is too long".into()))?;
+        let timeout = i64::try_from(plan.hook_timeout_secs)
+            .map_err(|_| ParamError::Usage("the hook time limit is too long".into()))?;
+        tx.execute(
+            "INSERT INTO param_rotations (name, every_secs, generate, set_hook, test_hook,
+                                          hook_timeout_secs, next_due)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (name) DO UPDATE SET every_secs = excluded.every_secs,
+                 generate = excluded.generate, set_hook = excluded.set_hook,
+                 test_hook = excluded.test_hook, hook_timeout_secs = excluded.hook_timeout_secs,
+                 next_due = excluded.next_due",
+            params![
+                plan.name.as_str(),
+                every,
+                plan.generate,
+                plan.set_hook,
+                plan.test_hook,
+                timeout,
+                plan.next_due
+            ],
+        )
+        .map_err(&err)?;
+        audit::append(
+            &tx,
+            "rotate-schedule",
+            plan.name.as_str(),
+            &schedule_detail(plan),
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "one transaction's inputs")]
+    fn claim_rotation_sync(
+        &self,
+        name: &ParamName,
+        holder: &str,
+        now: i64,
+        until: i64,
+        due_only: bool,
+        steal_from: Option<&str>,
+        hook_timeout_secs: u64,
+    ) -> ParamResult<Claim> {
+        let err = self.err();
+        let mut conn = self.store.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        self.live_state(&tx, name)?;
+        let plan = self.plan_in(&tx, name)?;
+        if let Some(decided) = claim_decision(plan.as_ref(), holder, now, due_only, steal_from) {
+            return Ok(decided);
+        }
+        let timeout = i64::try_from(hook_timeout_secs).unwrap_or(i64::MAX);
+        tx.execute(
+            "INSERT INTO param_rotations (name, hook_timeout_secs, lease_holder, lease_until)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO UPDATE SET lease_holder = excluded.lease_holder,
+                 lease_until = excluded.lease_until",
+            params![name.as_str(), timeout, holder, until],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok(Claim::Claimed(plan))
+    }
+
+    fn release_rotation_sync(
+        &self,
+        name: &ParamName,
+        holder: &str,
+        now: i64,
+        error: Option<&str>,
+    ) -> ParamResult<()> {
+        let err = self.err();
+        let conn = self.store.lock();
+        conn.execute(
+            "UPDATE param_rotations SET lease_holder = NULL, lease_until = NULL,
+                 last_error = ?4,
+                 next_due = CASE WHEN ?4 IS NULL AND every_secs IS NOT NULL
+                                 THEN ?3 + every_secs ELSE next_due END
+             WHERE name = ?1 AND lease_holder = ?2",
+            params![name.as_str(), holder, now, error],
+        )
+        .map_err(&err)?;
+        Ok(())
+    }
+
     fn set_deleted(&self, name: &ParamName, deleted: Option<i64>) -> ParamResult<()> {
         let err = self.err();
         let mut conn = self.store.lock();
@@ -976,6 +1226,47 @@ impl ParamStore for SqliteParamStore {
         Box::pin(async move { self.promote_sync(name, new, old) })
     }
 
+    fn rotation_plans(&self) -> BoxFuture<'_, ParamResult<Vec<RotationPlan>>> {
+        Box::pin(async move { self.rotation_plans_sync() })
+    }
+
+    fn set_rotation_plan<'a>(&'a self, plan: &'a RotationPlan) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(async move { self.set_rotation_plan_sync(plan) })
+    }
+
+    fn claim_rotation<'a>(
+        &'a self,
+        name: &'a ParamName,
+        holder: &'a str,
+        now: i64,
+        until: i64,
+        due_only: bool,
+        steal_from: Option<&'a str>,
+        hook_timeout_secs: u64,
+    ) -> BoxFuture<'a, ParamResult<Claim>> {
+        Box::pin(async move {
+            self.claim_rotation_sync(
+                name,
+                holder,
+                now,
+                until,
+                due_only,
+                steal_from,
+                hook_timeout_secs,
+            )
+        })
+    }
+
+    fn release_rotation<'a>(
+        &'a self,
+        name: &'a ParamName,
+        holder: &'a str,
+        now: i64,
+        error: Option<&'a str>,
+    ) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(async move { self.release_rotation_sync(name, holder, now, error) })
+    }
+
     fn delete<'a>(&'a self, name: &'a ParamName, now: i64) -> BoxFuture<'a, ParamResult<()>> {
         Box::pin(async move { self.set_deleted(name, Some(now)) })
     }
@@ -1016,6 +1307,58 @@ mod tests {
 
     use super::*;
     use crate::params::conformance::{self, Open};
+
+    /// Who may take a rotation lease, and when a schedule is due.
+    #[test]
+    fn claim_decisions() {
+        let plan =
+            |every: Option<u64>, due: Option<i64>, lease: Option<(&str, i64)>| RotationPlan {
+                name: ParamName::parse("/a").unwrap(),
+                every_secs: every,
+                generate: None,
+                set_hook: None,
+                test_hook: None,
+                hook_timeout_secs: 60,
+                next_due: due,
+                last_error: None,
+                lease: lease.map(|(h, u)| (h.to_owned(), u)),
+            };
+        // No row: a manual rotation makes one; a due run has nothing to do.
+        assert_eq!(claim_decision(None, "me:1", 100, false, None), None);
+        assert_eq!(
+            claim_decision(None, "me:1", 100, true, None),
+            Some(Claim::NotDue)
+        );
+        // Due only with a schedule whose time has come.
+        let p = plan(Some(60), Some(100), None);
+        assert_eq!(claim_decision(Some(&p), "me:1", 100, true, None), None);
+        assert_eq!(
+            claim_decision(Some(&p), "me:1", 99, true, None),
+            Some(Claim::NotDue)
+        );
+        let p = plan(None, Some(0), None);
+        assert_eq!(
+            claim_decision(Some(&p), "me:1", 100, true, None),
+            Some(Claim::NotDue)
+        );
+        // A running lease of another holder blocks, unless it ran out or is stolen from a
+        // holder known dead; our own lease is ours.
+        let p = plan(Some(60), Some(0), Some(("other:2", 200)));
+        assert_eq!(
+            claim_decision(Some(&p), "me:1", 100, false, None),
+            Some(Claim::Held {
+                holder: "other:2".into(),
+                until: 200
+            })
+        );
+        assert_eq!(claim_decision(Some(&p), "me:1", 200, false, None), None);
+        assert_eq!(
+            claim_decision(Some(&p), "me:1", 100, false, Some("other:2")),
+            None
+        );
+        assert!(claim_decision(Some(&p), "me:1", 100, false, Some("other:3")).is_some());
+        assert_eq!(claim_decision(Some(&p), "other:2", 100, true, None), None);
+    }
 
     fn fresh() -> Open {
         let dir = tempfile::tempdir().unwrap();

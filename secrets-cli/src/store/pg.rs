@@ -42,9 +42,10 @@ use zeroize::Zeroizing;
 
 use super::audit::{self, AuditEntry, HASH_LEN, Verified};
 use super::params::{
-    READ_VERSION, RawVersion, bad_row, check_delete, check_promote, check_put, destroy_detail,
-    held_version, label_detail, live, moves_current, promote_detail, put_detail, range,
-    read_detail, stored_version, subpaths_of, tags_json, unlabel_detail, value_bytes, written,
+    PLAN_COLUMNS, READ_VERSION, RawVersion, bad_row, check_delete, check_promote, check_put,
+    claim_decision, destroy_detail, held_version, label_detail, live, moves_current, plan_from,
+    promote_detail, put_detail, range, read_detail, schedule_detail, stored_version, subpaths_of,
+    tags_json, unlabel_detail, value_bytes, written,
 };
 use super::root::{self, PassphraseCache, Protection};
 use super::table::no_such_key;
@@ -54,14 +55,14 @@ use super::{
 };
 use crate::home::Home;
 use crate::params::{
-    Destroyed, Label, LabelMove, Listing, NewVersion, ParamError, ParamName, ParamPath,
-    ParamResult, ParamState, ParamStore, ParamSummary, PutOutcome, StoredVersion, VersionMeta,
-    Which as ParamWhich,
+    Claim, Destroyed, Label, LabelMove, Listing, NewVersion, ParamError, ParamName, ParamPath,
+    ParamResult, ParamState, ParamStore, ParamSummary, PutOutcome, RotationPlan, StoredVersion,
+    VersionMeta, Which as ParamWhich,
 };
 use crate::report::CliError;
 
 /// The schema this build writes.
-pub const PG_SCHEMA_VERSION: u32 = 1;
+pub const PG_SCHEMA_VERSION: u32 = 2;
 
 /// Serializes migrations of one database across processes (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x636f_6666_6572; // "coffer"
@@ -70,7 +71,8 @@ const MIGRATION_LOCK: i64 = 0x636f_6666_6572; // "coffer"
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 1] = [r#"
+const MIGRATIONS: [&str; 2] = [
+    r#"
 CREATE TABLE keys (
     name                 TEXT COLLATE "C" PRIMARY KEY,
     spec                 TEXT NOT NULL,
@@ -133,7 +135,22 @@ CREATE TABLE audit (
 INSERT INTO meta (key, value) VALUES
     ('audit_count', '0'),
     ('audit_head', '0000000000000000000000000000000000000000000000000000000000000000');
-"#];
+"#,
+    r#"
+CREATE TABLE param_rotations (
+    name              TEXT COLLATE "C" PRIMARY KEY REFERENCES params (name) ON DELETE CASCADE,
+    every_secs        BIGINT CHECK (every_secs > 0),
+    generate          TEXT,
+    set_hook          TEXT,
+    test_hook         TEXT,
+    hook_timeout_secs BIGINT NOT NULL CHECK (hook_timeout_secs > 0),
+    next_due          BIGINT,
+    lease_holder      TEXT,
+    lease_until       BIGINT,
+    last_error        TEXT
+);
+"#,
+];
 
 /// The columns of a version, as `v` (`param_versions`), with its labels.
 const COLUMNS: &str = "v.name, v.version, v.type, v.value, v.key_ref, v.description, v.tags,
@@ -835,6 +852,141 @@ impl PgStore {
         Ok(())
     }
 
+    fn plan_of(&self, r: &Row) -> ParamResult<RotationPlan> {
+        plan_from(
+            &self.location,
+            r.get(0),
+            r.get(1),
+            r.get(2),
+            r.get(3),
+            r.get(4),
+            r.get(5),
+            r.get(6),
+            (r.get(7), r.get(8)),
+            r.get(9),
+        )
+    }
+
+    async fn rotation_plans_tx(&self) -> ParamResult<Vec<RotationPlan>> {
+        let client = self.client.lock().await;
+        let rows = client
+            .query(
+                &format!("SELECT {PLAN_COLUMNS} FROM param_rotations ORDER BY name"),
+                &[],
+            )
+            .await
+            .map_err(self.perr())?;
+        rows.iter().map(|r| self.plan_of(r)).collect()
+    }
+
+    async fn set_rotation_plan_tx(&self, plan: &RotationPlan) -> ParamResult<()> {
+        let err = self.perr();
+        let every = plan
+            .every_secs
+            .map(i64::try_from)
+            .transpose()
+            .map_err(|_| ParamError::Usage("the rotation period is too long".into()))?;
+        let timeout = i64::try_from(plan.hook_timeout_secs)
+            .map_err(|_| ParamError::Usage("the hook time limit is too long".into()))?;
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await.map_err(&err)?;
+        lock_writes(&tx).await.map_err(&err)?;
+        self.live_state(&tx, &plan.name).await?;
+        tx.execute(
+            "INSERT INTO param_rotations (name, every_secs, generate, set_hook, test_hook,
+                                          hook_timeout_secs, next_due)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (name) DO UPDATE SET every_secs = excluded.every_secs,
+                 generate = excluded.generate, set_hook = excluded.set_hook,
+                 test_hook = excluded.test_hook, hook_timeout_secs = excluded.hook_timeout_secs,
+                 next_due = excluded.next_due",
+            &[
+                &plan.name.as_str(),
+                &every,
+                &plan.generate,
+                &plan.set_hook,
+                &plan.test_hook,
+                &timeout,
+                &plan.next_due,
+            ],
+        )
+        .await
+        .map_err(&err)?;
+        append(
+            &tx,
+            "rotate-schedule",
+            plan.name.as_str(),
+            &schedule_detail(plan),
+        )
+        .await
+        .map_err(&err)?;
+        tx.commit().await.map_err(&err)
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "one transaction's inputs")]
+    async fn claim_rotation_tx(
+        &self,
+        name: &ParamName,
+        holder: &str,
+        now: i64,
+        until: i64,
+        due_only: bool,
+        steal_from: Option<&str>,
+        hook_timeout_secs: u64,
+    ) -> ParamResult<Claim> {
+        let err = self.perr();
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await.map_err(&err)?;
+        lock_writes(&tx).await.map_err(&err)?;
+        self.live_state(&tx, name).await?;
+        let plan = tx
+            .query_opt(
+                &format!("SELECT {PLAN_COLUMNS} FROM param_rotations WHERE name = $1"),
+                &[&name.as_str()],
+            )
+            .await
+            .map_err(&err)?
+            .map(|r| self.plan_of(&r))
+            .transpose()?;
+        if let Some(decided) = claim_decision(plan.as_ref(), holder, now, due_only, steal_from) {
+            return Ok(decided);
+        }
+        let timeout = i64::try_from(hook_timeout_secs).unwrap_or(i64::MAX);
+        tx.execute(
+            "INSERT INTO param_rotations (name, hook_timeout_secs, lease_holder, lease_until)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (name) DO UPDATE SET lease_holder = excluded.lease_holder,
+                 lease_until = excluded.lease_until",
+            &[&name.as_str(), &timeout, &holder, &until],
+        )
+        .await
+        .map_err(&err)?;
+        tx.commit().await.map_err(&err)?;
+        Ok(Claim::Claimed(plan))
+    }
+
+    async fn release_rotation_tx(
+        &self,
+        name: &ParamName,
+        holder: &str,
+        now: i64,
+        error: Option<&str>,
+    ) -> ParamResult<()> {
+        let client = self.client.lock().await;
+        client
+            .execute(
+                "UPDATE param_rotations SET lease_holder = NULL, lease_until = NULL,
+                     last_error = $4::TEXT,
+                     next_due = CASE WHEN $4::TEXT IS NULL AND every_secs IS NOT NULL
+                                     THEN $3 + every_secs ELSE next_due END
+                 WHERE name = $1 AND lease_holder = $2",
+                &[&name.as_str(), &holder, &now, &error],
+            )
+            .await
+            .map_err(self.perr())?;
+        Ok(())
+    }
+
     async fn set_deleted(&self, name: &ParamName, deleted: Option<i64>) -> ParamResult<()> {
         let err = self.perr();
         let mut client = self.client.lock().await;
@@ -1235,6 +1387,45 @@ impl ParamStore for PgStore {
         old: Option<u32>,
     ) -> BoxFuture<'a, ParamResult<()>> {
         Box::pin(self.promote_tx(name, new, old))
+    }
+
+    fn rotation_plans(&self) -> BoxFuture<'_, ParamResult<Vec<RotationPlan>>> {
+        Box::pin(self.rotation_plans_tx())
+    }
+
+    fn set_rotation_plan<'a>(&'a self, plan: &'a RotationPlan) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(self.set_rotation_plan_tx(plan))
+    }
+
+    fn claim_rotation<'a>(
+        &'a self,
+        name: &'a ParamName,
+        holder: &'a str,
+        now: i64,
+        until: i64,
+        due_only: bool,
+        steal_from: Option<&'a str>,
+        hook_timeout_secs: u64,
+    ) -> BoxFuture<'a, ParamResult<Claim>> {
+        Box::pin(self.claim_rotation_tx(
+            name,
+            holder,
+            now,
+            until,
+            due_only,
+            steal_from,
+            hook_timeout_secs,
+        ))
+    }
+
+    fn release_rotation<'a>(
+        &'a self,
+        name: &'a ParamName,
+        holder: &'a str,
+        now: i64,
+        error: Option<&'a str>,
+    ) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(self.release_rotation_tx(name, holder, now, error))
     }
 
     fn delete<'a>(&'a self, name: &'a ParamName, now: i64) -> BoxFuture<'a, ParamResult<()>> {

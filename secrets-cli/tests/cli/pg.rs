@@ -269,7 +269,13 @@ fn a_database_of_a_newer_schema_is_refused_unchanged() {
     let e = stderr(&a);
     assert!(e.contains("schema version 99"), "{e}");
     pg.put("a", "put /t --type string", "w").code(1);
-    run_sql(&pg.url, "UPDATE meta SET value = '1' WHERE key = 'schema'");
+    run_sql(
+        &pg.url,
+        &format!(
+            "UPDATE meta SET value = '{}' WHERE key = 'schema'",
+            coffer::store::pg::PG_SCHEMA_VERSION
+        ),
+    );
     assert_eq!(pg.out("a", "get /s"), "v\n");
     pg.cmd("a").args(["get", "/t"]).assert().code(1);
 }

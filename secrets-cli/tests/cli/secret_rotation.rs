@@ -411,3 +411,304 @@ fn bad_rotations_change_nothing() {
     );
     assert!(!all.contains(value.trim_end()), "{all}");
 }
+
+impl Store {
+    /// Runs `sql` on the store's database (SQLite or PostgreSQL).
+    fn run_sql(&self, sql: &str) {
+        match &self.url {
+            None => self.db().execute_batch(sql).unwrap(),
+            Some(url) => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(coffer::store::pg::testing::run_sql(url, sql))
+                .unwrap(),
+        }
+    }
+
+    /// Makes every schedule due now.
+    fn make_due(&self) {
+        self.run_sql("UPDATE param_rotations SET next_due = 0 WHERE every_secs IS NOT NULL");
+    }
+
+    fn due(&self) -> (bool, Value) {
+        let out = self.cmd().args(["rotate", "--due"]).output().unwrap();
+        (
+            out.status.success(),
+            serde_json::from_slice(&out.stdout).unwrap(),
+        )
+    }
+}
+
+fn schedules(s: &Store) {
+    s.put("put /svc/token", "t1").success();
+    s.put("put /svc/other", "o1").success();
+    // --every stores the plan and rotates now.
+    s.rotate(
+        "/svc/token",
+        &[
+            "--every",
+            "30d",
+            "--generate",
+            "length=20,charset=base64",
+            "--set-hook",
+            "cat > set.txt; echo x >> runs.txt",
+        ],
+    )
+    .success();
+    assert_eq!(s.versions("/svc/token"), vec![1, 2]);
+    s.rotate("/svc/other", &["--every", "30d"])
+        .code(2)
+        .stderr(contains("needs --generate"));
+    // Nothing is due yet.
+    let (ok, report) = s.due();
+    assert!(ok);
+    assert_eq!(report["type"], "rotate_due");
+    assert_eq!(report["rotated"], serde_json::json!([]));
+    // Due: rotated with the stored generator and hook, and due again 30 days on.
+    s.make_due();
+    let (ok, report) = s.due();
+    assert!(ok, "{report}");
+    assert_eq!(report["rotated"][0]["name"], "/svc/token");
+    assert_eq!(report["rotated"][0]["version"], 3);
+    assert_eq!(report["rotated"][0]["previous"], 2);
+    let value = s.get("/svc/token");
+    assert_eq!(value.trim_end().len(), 20);
+    assert_eq!(format!("{}\n", s.read("set.txt")), value);
+    assert_eq!(s.read("runs.txt").lines().count(), 2);
+    let (_, report) = s.due();
+    assert_eq!(report["rotated"], serde_json::json!([]));
+    // A bare `rotate NAME` uses the stored plan too.
+    s.sh("rotate /svc/token").success();
+    assert_eq!(s.read("runs.txt").lines().count(), 3);
+    // A failing scheduled rotation: reported with the hook's output, exit 1, still due.
+    s.rotate(
+        "/svc/token",
+        &[
+            "--every",
+            "30d",
+            "--generate",
+            "",
+            "--set-hook",
+            "echo cannot reach the service; exit 7",
+        ],
+    )
+    .code(1);
+    s.make_due();
+    let (ok, report) = s.due();
+    assert!(!ok);
+    assert_eq!(report["failed"][0]["name"], "/svc/token");
+    assert!(
+        report["failed"][0]["output"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach the service")
+    );
+    let (ok, report) = s.due();
+    assert!(!ok, "a failed rotation stays due: {report}");
+    // Fixed plan: the pending version is resumed and promoted.
+    s.rotate(
+        "/svc/token",
+        &[
+            "--every",
+            "30d",
+            "--generate",
+            "",
+            "--set-hook",
+            "cat > set.txt",
+        ],
+    )
+    .success()
+    .stdout(contains("version 5 is current"));
+    let (ok, report) = s.due();
+    assert!(ok && report["rotated"] == serde_json::json!([]), "{report}");
+    // off: no longer scheduled.
+    s.sh("rotate /svc/token --every off")
+        .success()
+        .stdout(contains("removed the rotation schedule"));
+    s.make_due();
+    let (_, report) = s.due();
+    assert_eq!(report["rotated"], serde_json::json!([]));
+    s.sh("rotate /svc/token --every off").code(1);
+    s.sh("audit verify").success();
+}
+
+#[test]
+fn schedules_and_due() {
+    schedules(&Store::new());
+}
+
+#[test]
+fn schedules_and_due_on_postgres() {
+    if let Some(s) = Store::pg() {
+        schedules(&s);
+    }
+}
+
+/// Two `rotate --due` runs at once rotate a due secret once; a manual rotation meanwhile is
+/// refused while the lease is held.
+fn racing_due_runs(s: &Store) {
+    s.put("put /race/pw", "p1").success();
+    s.rotate(
+        "/race/pw",
+        &[
+            "--every",
+            "1d",
+            "--generate",
+            "",
+            "--set-hook",
+            "echo x >> runs.txt; sleep 1",
+        ],
+    )
+    .success();
+    for round in 0..3 {
+        s.make_due();
+        let spawn = || {
+            s.child()
+                .current_dir(s.env.path("."))
+                .args(["rotate", "--due"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        let reports: Vec<Value> = [a, b]
+            .into_iter()
+            .map(|c| {
+                let out = c.wait_with_output().unwrap();
+                assert!(out.status.success());
+                serde_json::from_slice(&out.stdout).unwrap()
+            })
+            .collect();
+        let rotated: usize = reports
+            .iter()
+            .map(|r| r["rotated"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(rotated, 1, "round {round}: {reports:?}");
+        assert_eq!(s.read("runs.txt").lines().count(), round + 2);
+        assert_eq!(s.versions("/race/pw").len(), round + 3);
+    }
+    // A manual rotation while a due run holds the lease: refused, nothing written.
+    s.make_due();
+    let mut busy = s
+        .child()
+        .current_dir(s.env.path("."))
+        .args(["rotate", "--due"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = s.read("runs.txt").lines().count();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.read("runs.txt").lines().count() == lines {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let versions = s.versions("/race/pw");
+    s.rotate("/race/pw", &["--generate"])
+        .code(1)
+        .stderr(contains("is being rotated by another run"));
+    assert!(busy.wait().unwrap().success());
+    assert_eq!(s.versions("/race/pw").len(), versions.len());
+}
+
+#[test]
+fn racing_due_runs_rotate_once() {
+    racing_due_runs(&Store::new());
+}
+
+#[test]
+fn racing_due_runs_rotate_once_on_postgres() {
+    if let Some(s) = Store::pg() {
+        racing_due_runs(&s);
+    }
+}
+
+/// The worked example of `contrib/rotate-postgres`, for real: a PostgreSQL role's password
+/// rotated by `ALTER ROLE` in the set hook and checked by logging in in the test hook.
+#[test]
+fn the_postgres_role_example_rotates_a_real_password() {
+    let Some(admin) = coffer::store::pg::testing::admin_url() else {
+        return;
+    };
+    let bin = std::env::var("COFFER_TEST_PG_BIN").expect("scripts/pg.sh sets COFFER_TEST_PG_BIN");
+    let path = format!("{bin}:{}", std::env::var("PATH").unwrap_or_default());
+    let role = format!("app_{}", std::process::id());
+    let initial = "initial-Pw-1";
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(coffer::store::pg::testing::run_sql(
+            &admin,
+            &format!("CREATE ROLE {role} LOGIN PASSWORD '{initial}'"),
+        ))
+        .unwrap();
+    let app_url = admin.replacen("coffer@", &format!("{role}@"), 1);
+    // Logs in as the role with `password`: whether it worked.
+    let login = |password: &str| {
+        std::process::Command::new(format!("{bin}/psql"))
+            .args([app_url.as_str(), "--no-psqlrc", "-tAc", "SELECT 1"])
+            .env("PGPASSWORD", password)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(login(initial));
+
+    let s = Store::new();
+    s.put("put /db/app-password", initial).success();
+    let contrib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/rotate-postgres");
+    let set = format!("sh {}", contrib.join("set-password.sh").display());
+    let test = format!("sh {}", contrib.join("test-password.sh").display());
+    let rotate = |app_url: &str| {
+        s.cmd()
+            .env("PATH", &path)
+            .env("PG_ADMIN_URL", &admin)
+            .env("PG_ROLE", &role)
+            .env("PG_APP_URL", app_url)
+            .args([
+                "rotate",
+                "/db/app-password",
+                "--generate",
+                "length=32,charset=alnum",
+                "--set-hook",
+                &set,
+                "--test-hook",
+                &test,
+                "--hook-timeout",
+                "60s",
+            ])
+            .assert()
+    };
+    let a = rotate(&app_url).success();
+    let e = stderr(&a);
+    assert!(
+        e.contains("running the set hook") && e.contains("running the test hook"),
+        "{e}"
+    );
+    let new = s.get("/db/app-password");
+    let new = new.trim_end();
+    assert_eq!(new.len(), 32);
+    assert!(login(new), "the role does not take the new password");
+    assert!(!login(initial), "the old password still works");
+    assert_eq!(s.get("/db/app-password:previous"), format!("{initial}\n"));
+
+    // A test hook that cannot connect: `current` stays, and the rerun finishes the job.
+    let wrong = app_url.replacen("/coffer", "/no_such_database", 1);
+    rotate(&wrong)
+        .code(1)
+        .stderr(contains("the test hook exited"));
+    let pending = s.get("/db/app-password:pending");
+    assert_eq!(s.get("/db/app-password").trim_end(), new);
+    assert!(
+        login(pending.trim_end()),
+        "the set hook ran before the test hook failed"
+    );
+    rotate(&app_url).success();
+    assert_eq!(s.get("/db/app-password"), pending);
+    assert!(!login(new));
+}
