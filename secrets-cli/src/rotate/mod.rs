@@ -526,7 +526,10 @@ pub async fn rotate_due(params: &Params, mut say: impl FnMut(&str)) -> anyhow::R
                 });
                 continue;
             }
-            Err(e) if e.downcast_ref::<Busy>().is_some() => {
+            Err(e)
+                if e.downcast_ref::<Busy>().is_some()
+                    || matches!(e.downcast_ref::<ParamError>(), Some(ParamError::Deleted { .. })) =>
+            {
                 report.skipped.push(DueSkipped {
                     name: name.to_string(),
                     reason: format!("{e}"),
