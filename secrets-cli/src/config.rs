@@ -588,6 +588,12 @@ fn rotate(a: crate::cli::RotateArgs) -> anyhow::Result<RotateSettings> {
             })?))
         }
     };
+    if matches!(every, Some(Some(_))) && a.key.is_some() {
+        return Err(CliError::usage(
+            "a rotation schedule encrypts under the store key: --key cannot be stored with it",
+        )
+        .into());
+    }
     if matches!(every, Some(Some(_))) && (a.generate.is_none() || a.value_file.is_some()) {
         return Err(CliError::usage(
             "a rotation schedule needs --generate SPEC: scheduled rotations read no stdin",

@@ -75,7 +75,7 @@ fn explain(e: anyhow::Error) -> anyhow::Error {
 /// `--every DURATION`: stores the plan (due now, so the rotation that follows sets the next
 /// due time).
 async fn schedule(params: &Params, req: &RotateRequest, every: u64) -> anyhow::Result<()> {
-    let plan = RotationPlan {
+    let mut plan = RotationPlan {
         name: req.name.clone(),
         every_secs: Some(every),
         generate: req.generate.as_ref().map(ToString::to_string),
@@ -85,7 +85,9 @@ async fn schedule(params: &Params, req: &RotateRequest, every: u64) -> anyhow::R
         next_due: Some(crate::time::now_unix()),
         last_error: None,
         lease: None,
+        seal: None,
     };
+    plan.seal = Some(params.seal_plan(&plan).await?);
     params
         .store()
         .set_rotation_plan(&plan)
@@ -116,6 +118,7 @@ async fn unschedule(
     };
     plan.every_secs = None;
     plan.next_due = None;
+    plan.seal = Some(params.seal_plan(&plan).await?);
     params.store().set_rotation_plan(&plan).await?;
     if settings.format == OutputFormat::Json {
         super::print_json(&serde_json::json!({

@@ -306,6 +306,9 @@ pub struct RotationPlan {
     pub last_error: Option<String>,
     /// Who holds the lease (`host:pid`) and until when.
     pub lease: Option<(String, i64)>,
+    /// The settings sealed under the store key ([`Params::seal_plan`]): the hooks are
+    /// commands a scheduled run executes, so a plan edited in the database is refused.
+    pub seal: Option<Vec<u8>>,
 }
 
 /// What [`ParamStore::claim_rotation`] found.
@@ -542,6 +545,14 @@ pub enum ParamError {
         /// The latest version (`None`: no such parameter).
         actual: Option<u32>,
     },
+    /// A stored rotation plan does not match its seal: it was edited outside coffer.
+    #[error("the rotation plan of {name} was changed outside coffer ({why}): refused")]
+    PlanTampered {
+        /// The parameter.
+        name: ParamName,
+        /// What is wrong.
+        why: String,
+    },
     /// `rotate`: the labels moved under the rotation (another rotation, or `label`).
     #[error("the rotation of {name} was overtaken: {why}; nothing was promoted")]
     RotationOvertaken {
@@ -683,6 +694,9 @@ impl ParamError {
                  this store's root key)"
             ),
             Self::Decrypt { .. } => "give the key it was encrypted with: --key KEYREF".into(),
+            Self::PlanTampered { name, .. } => {
+                format!("look at it with care, then store it again: coffer rotate {name} --every …")
+            }
             Self::RotationOvertaken { name, .. } => {
                 format!("look with: coffer history {name}; then run the rotation again")
             }

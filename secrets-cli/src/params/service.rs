@@ -12,8 +12,8 @@ use zeroize::Zeroizing;
 
 use super::{
     CONTEXT_NAME, CONTEXT_VERSION, Expect, Label, NewVersion, ParamError, ParamName, ParamPath,
-    ParamResult, ParamStore, ParamType, PutOutcome, STORE_KEY_NAME, SecretValue, Selector,
-    StoredValue, StoredVersion, VersionMeta,
+    ParamResult, ParamStore, ParamType, PutOutcome, RotationPlan, STORE_KEY_NAME, SecretValue,
+    Selector, StoredValue, StoredVersion, VersionMeta,
 };
 use crate::home::Home;
 use crate::keyref::{KeyRef, Purpose};
@@ -402,6 +402,74 @@ impl Params {
             }
         };
         Ok(Param { meta, value })
+    }
+}
+
+/// Encryption context key of a sealed rotation plan: the parameter's name.
+pub const CONTEXT_PLAN: &str = "coffer:rotation-plan";
+
+/// What a rotation plan's seal covers: the name and every setting a run acts on.
+fn plan_bytes(plan: &RotationPlan) -> ParamResult<Vec<u8>> {
+    serde_json::to_vec(&(
+        plan.name.as_str(),
+        plan.every_secs,
+        &plan.generate,
+        &plan.set_hook,
+        &plan.test_hook,
+        plan.hook_timeout_secs,
+    ))
+    .map_err(|e| ParamError::Usage(format!("cannot encode the rotation plan: {e}")))
+}
+
+impl Params {
+    /// Seals `plan`'s settings (an ESDK message under the store's keys, the name in its
+    /// encryption context), for [`RotationPlan::seal`].
+    ///
+    /// # Errors
+    /// The key failed.
+    pub async fn seal_plan(&self, plan: &RotationPlan) -> ParamResult<Vec<u8>> {
+        let (ring, _) = self.keys.encrypt_keyring().await?;
+        let cmm: Arc<dyn MaterialsManager> = Arc::new(DefaultCmm::new(ring));
+        let cfg = EncryptConfig::default()
+            .with_suite(Some(VALUE_SUITE))
+            .with_threads(Threads::Fixed(std::num::NonZeroUsize::MIN));
+        let mut ctx = EncryptionContext::new();
+        ctx.insert(CONTEXT_PLAN, plan.name.as_str());
+        coffer_core::encrypt(cmm, &cfg, &ctx, &plan_bytes(plan)?)
+            .await
+            .map_err(|e| ParamError::Encrypt {
+                name: plan.name.clone(),
+                source: e.into(),
+            })
+    }
+
+    /// Checks that `plan` is as it was sealed: refused if the seal is missing, does not
+    /// open, names another parameter, or covers other settings.
+    ///
+    /// # Errors
+    /// [`ParamError::PlanTampered`].
+    pub async fn check_plan(&self, plan: &RotationPlan) -> ParamResult<()> {
+        let tampered = |why: &str| ParamError::PlanTampered {
+            name: plan.name.clone(),
+            why: why.to_owned(),
+        };
+        let Some(seal) = &plan.seal else {
+            return Err(tampered("it has no seal"));
+        };
+        let cmm = DefaultCmm::new(self.keys.decrypt_keyring().await?);
+        let cfg = DecryptConfig::default()
+            .with_max_encrypted_data_keys(Some(16))
+            .with_threads(Threads::Fixed(std::num::NonZeroUsize::MIN));
+        let opened = coffer_core::decrypt(&cmm, &cfg, None, seal)
+            .await
+            .map_err(|_| tampered("its seal does not open under the store's keys"))?;
+        if opened.context.get(CONTEXT_PLAN) != Some(plan.name.as_str()) {
+            return Err(tampered("its seal belongs to another parameter"));
+        }
+        if opened.plaintext != plan_bytes(plan)? {
+            return Err(tampered("its settings differ from the sealed ones"));
+        }
+        Ok(())
     }
 }
 

@@ -222,7 +222,17 @@ pub async fn rotate(
         .await?
         .flatten();
     let req = match plan {
-        Some(plan) if !req.explicit && plan.every_secs.is_some() => from_plan(&plan)?,
+        Some(plan) if !req.explicit && plan.every_secs.is_some() => {
+            if let Err(e) = params.check_plan(&plan).await {
+                let error = e.to_string();
+                params
+                    .store()
+                    .release_rotation(name, &holder, crate::time::now_unix(), Some(&error))
+                    .await?;
+                return Err(e.into());
+            }
+            from_plan(&plan)?
+        }
         _ => req.clone(),
     };
     let done = rotate_leased(params, &req, say).await;
@@ -528,7 +538,10 @@ pub async fn rotate_due(params: &Params, mut say: impl FnMut(&str)) -> anyhow::R
             }
             Err(e)
                 if e.downcast_ref::<Busy>().is_some()
-                    || matches!(e.downcast_ref::<ParamError>(), Some(ParamError::Deleted { .. })) =>
+                    || matches!(
+                        e.downcast_ref::<ParamError>(),
+                        Some(ParamError::Deleted { .. })
+                    ) =>
             {
                 report.skipped.push(DueSkipped {
                     name: name.to_string(),
@@ -547,9 +560,12 @@ pub async fn rotate_due(params: &Params, mut say: impl FnMut(&str)) -> anyhow::R
             }
         };
         say(&format!("rotating {name} (due)"));
-        let done = match from_plan(&claimed) {
-            Ok(req) => rotate_leased(params, &req, &mut say).await,
-            Err(e) => Err(e),
+        let done = match params.check_plan(&claimed).await {
+            Ok(()) => match from_plan(&claimed) {
+                Ok(req) => rotate_leased(params, &req, &mut say).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e.into()),
         };
         let error = done.as_ref().err().map(|e| format!("{e:#}"));
         let released = params

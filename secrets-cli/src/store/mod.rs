@@ -39,8 +39,10 @@
 //!
 //! Version 4, secret rotation ([`crate::rotate`]): `param_rotations (name REFERENCES params,
 //! every_secs NULL, generate NULL, set_hook NULL, test_hook NULL, hook_timeout_secs,
-//! next_due NULL, lease_holder NULL, lease_until NULL, last_error NULL)`: a parameter's
-//! rotation schedule (`every_secs` NULL: none) and the lease of the run rotating it.
+//! next_due NULL, lease_holder NULL, lease_until NULL, last_error NULL, seal NULL)`: a
+//! parameter's rotation schedule (`every_secs` NULL: none), sealed under the store key
+//! (`seal`, so a plan edited in the database is refused), and the lease of the run rotating
+//! it.
 //!
 //! Times are Unix seconds. Each version's 32 bytes of branch key material are stored only
 //! wrapped by the root key ([`coffer_core::keyring::RootKey`]), with [`branch_key_aad`]
@@ -215,7 +217,8 @@ CREATE TABLE param_rotations (
     next_due          INTEGER,
     lease_holder      TEXT,
     lease_until       INTEGER,
-    last_error        TEXT
+    last_error        TEXT,
+    seal              BLOB
 ) STRICT;
 ",
 ];

@@ -67,6 +67,7 @@ struct PlanRow {
     next_due: Option<i64>,
     lease: (Option<String>, Option<i64>),
     last_error: Option<String>,
+    seal: Option<Vec<u8>>,
 }
 
 impl PlanRow {
@@ -82,6 +83,7 @@ impl PlanRow {
             self.next_due,
             self.lease,
             self.last_error,
+            self.seal,
         )
     }
 }
@@ -97,6 +99,7 @@ fn plan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRow> {
         next_due: r.get(6)?,
         lease: (r.get(7)?, r.get(8)?),
         last_error: r.get(9)?,
+        seal: r.get(10)?,
     })
 }
 
@@ -450,7 +453,7 @@ pub(super) fn moves_current(new: &NewVersion) -> bool {
 
 /// The columns of a rotation plan, in [`plan_from`]'s order.
 pub(super) const PLAN_COLUMNS: &str = "name, every_secs, generate, set_hook, test_hook,
-    hook_timeout_secs, next_due, lease_holder, lease_until, last_error";
+    hook_timeout_secs, next_due, lease_holder, lease_until, last_error, seal";
 
 /// A rotation plan from its columns (as read by either store).
 #[allow(clippy::too_many_arguments, reason = "one row")]
@@ -465,6 +468,7 @@ pub(super) fn plan_from(
     next_due: Option<i64>,
     lease: (Option<String>, Option<i64>),
     last_error: Option<String>,
+    seal: Option<Vec<u8>>,
 ) -> ParamResult<RotationPlan> {
     let bad = |what: &str| bad_row(location, name, what);
     Ok(RotationPlan {
@@ -482,6 +486,7 @@ pub(super) fn plan_from(
             (Some(h), Some(u)) => Some((h, u)),
             _ => None,
         },
+        seal,
     })
 }
 
@@ -981,12 +986,12 @@ impl SqliteParamStore {
             .map_err(|_| ParamError::Usage("the hook time limit is too long".into()))?;
         tx.execute(
             "INSERT INTO param_rotations (name, every_secs, generate, set_hook, test_hook,
-                                          hook_timeout_secs, next_due)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                                          hook_timeout_secs, next_due, seal)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (name) DO UPDATE SET every_secs = excluded.every_secs,
                  generate = excluded.generate, set_hook = excluded.set_hook,
                  test_hook = excluded.test_hook, hook_timeout_secs = excluded.hook_timeout_secs,
-                 next_due = excluded.next_due",
+                 next_due = excluded.next_due, seal = excluded.seal",
             params![
                 plan.name.as_str(),
                 every,
@@ -994,7 +999,8 @@ impl SqliteParamStore {
                 plan.set_hook,
                 plan.test_hook,
                 timeout,
-                plan.next_due
+                plan.next_due,
+                plan.seal
             ],
         )
         .map_err(&err)?;
@@ -1322,6 +1328,7 @@ mod tests {
                 next_due: due,
                 last_error: None,
                 lease: lease.map(|(h, u)| (h.to_owned(), u)),
+                seal: None,
             };
         // No row: a manual rotation makes one; a due run has nothing to do.
         assert_eq!(claim_decision(None, "me:1", 100, false, None), None);

@@ -147,7 +147,8 @@ CREATE TABLE param_rotations (
     next_due          BIGINT,
     lease_holder      TEXT,
     lease_until       BIGINT,
-    last_error        TEXT
+    last_error        TEXT,
+    seal              BYTEA
 );
 "#,
 ];
@@ -864,6 +865,7 @@ impl PgStore {
             r.get(6),
             (r.get(7), r.get(8)),
             r.get(9),
+            r.get(10),
         )
     }
 
@@ -894,12 +896,12 @@ impl PgStore {
         self.live_state(&tx, &plan.name).await?;
         tx.execute(
             "INSERT INTO param_rotations (name, every_secs, generate, set_hook, test_hook,
-                                          hook_timeout_secs, next_due)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                          hook_timeout_secs, next_due, seal)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (name) DO UPDATE SET every_secs = excluded.every_secs,
                  generate = excluded.generate, set_hook = excluded.set_hook,
                  test_hook = excluded.test_hook, hook_timeout_secs = excluded.hook_timeout_secs,
-                 next_due = excluded.next_due",
+                 next_due = excluded.next_due, seal = excluded.seal",
             &[
                 &plan.name.as_str(),
                 &every,
@@ -908,6 +910,7 @@ impl PgStore {
                 &plan.test_hook,
                 &timeout,
                 &plan.next_due,
+                &plan.seal,
             ],
         )
         .await

@@ -481,6 +481,30 @@ fn schedules(s: &Store) {
     // A bare `rotate NAME` uses the stored plan too.
     s.sh("rotate /svc/token").success();
     assert_eq!(s.read("runs.txt").lines().count(), 3);
+    // A plan edited in the database (a hook planted by whoever can write it) is refused,
+    // and nothing runs.
+    s.run_sql("UPDATE param_rotations SET set_hook = 'echo planted > planted.txt'");
+    s.make_due();
+    let (ok, report) = s.due();
+    assert!(!ok);
+    assert!(
+        report["failed"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("changed outside coffer"),
+        "{report}"
+    );
+    s.sh("rotate /svc/token")
+        .code(1)
+        .stderr(contains("changed outside coffer"));
+    assert!(!s.env.path("planted.txt").exists());
+    assert_eq!(s.versions("/svc/token").len(), 4);
+    // --key cannot be stored with a schedule.
+    s.rotate(
+        "/svc/token",
+        &["--every", "30d", "--generate", "", "--key", "aes:k32.bin"],
+    )
+    .code(2);
     // A failing scheduled rotation: reported with the hook's output, exit 1, still due.
     s.rotate(
         "/svc/token",
