@@ -438,7 +438,8 @@ impl Settings {
         match &self.command {
             CommandSettings::Encrypt(e) => e.output.path().is_some(),
             CommandSettings::Decrypt(d) => d.output.path().is_some(),
-            CommandSettings::Rewrap(_) => true,
+            // Rotation runs hooks, which an interruption kills.
+            CommandSettings::Rewrap(_) | CommandSettings::Rotate(_) => true,
             _ => false,
         }
     }
@@ -566,6 +567,9 @@ fn hook_timeout(s: &str) -> anyhow::Result<std::time::Duration> {
         None => crate::time::parse_duration(s)
             .map_err(|e| anyhow::Error::new(e).context(format!("--hook-timeout {s}")))?,
     };
+    if secs > crate::rotate::hook::MAX_TIMEOUT.as_secs() {
+        return Err(CliError::usage(format!("--hook-timeout {s}: at most 7 days")).into());
+    }
     Ok(std::time::Duration::from_secs(secs))
 }
 

@@ -34,6 +34,45 @@ static GATE: RwLock<()> = RwLock::new(());
 static LIVE: Mutex<BTreeMap<u64, PathBuf>> = Mutex::new(BTreeMap::new());
 /// The next registration id.
 static NEXT: AtomicU64 = AtomicU64::new(0);
+/// The process groups of running hooks (`coffer rotate`), by registration id.
+static GROUPS: Mutex<BTreeMap<u64, i32>> = Mutex::new(BTreeMap::new());
+
+/// A process group that an interruption kills; dropping it unregisters the group (do that
+/// before its leader is reaped).
+#[derive(Debug)]
+#[must_use = "dropping the registration unregisters the group at once"]
+pub struct GroupRegistration(u64);
+
+impl Drop for GroupRegistration {
+    fn drop(&mut self) {
+        GROUPS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.0);
+    }
+}
+
+/// Registers the process group `pgid` (a running hook's) to be killed if coffer is
+/// interrupted, so that no hook outlives it.
+pub fn track_group(pgid: i32) -> GroupRegistration {
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    GROUPS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(id, pgid);
+    GroupRegistration(id)
+}
+
+/// Kills every registered process group; returns how many.
+fn kill_groups() -> usize {
+    let groups = GROUPS.lock().unwrap_or_else(PoisonError::into_inner);
+    for &pgid in groups.values() {
+        if let Some(pid) = rustix::process::Pid::from_raw(pgid) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+    groups.len()
+}
 
 /// A registered temporary file; dropping it unregisters the path (do that after the file has
 /// been renamed or removed).
@@ -109,6 +148,13 @@ pub fn install() -> io::Result<()> {
         .name("coffer-signals".into())
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
+                let hooks = kill_groups();
+                if hooks > 0 {
+                    let _ = writeln!(
+                        io::stderr().lock(),
+                        "error: interrupted; killed {hooks} running hook(s)"
+                    );
+                }
                 let (removed, _gate) = remove_live();
                 let _ = io::stderr()
                     .lock()

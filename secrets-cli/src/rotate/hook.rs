@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt as _;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal, kill_process_group};
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, kill_process_group, waitid};
 
 /// At most this much of a hook's output is kept (the rest is counted, not stored).
 pub const MAX_OUTPUT: usize = 64 * 1024;
@@ -90,11 +90,29 @@ fn read_capped(mut from: impl Read) -> String {
     text
 }
 
+/// The longest time limit a hook may have.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How long output is waited for once the hook's process group is gone: a process that left
+/// the group (`setsid`) may hold the pipes open.
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+
+/// Every occurrence of `value` in `text` as `[redacted]`.
+fn redact(text: String, value: &[u8]) -> String {
+    match std::str::from_utf8(value) {
+        Ok(v) if !v.is_empty() && text.contains(v) => text.replace(v, "[redacted]"),
+        _ => text,
+    }
+}
+
 /// Runs `command` with `sh -c` (in its own process group), the value on stdin, `env` in the
-/// environment; waits at most `timeout`, then kills the group.
+/// environment; waits at most `timeout` (capped at [`MAX_TIMEOUT`]). When the hook ends, or
+/// at the limit, whatever is left of its process group is killed. The value never appears in
+/// the output kept (`[redacted]`). A terminating signal to coffer meanwhile kills the group
+/// too ([`crate::interrupt`]).
 ///
 /// # Errors
-/// The shell cannot be started.
+/// The shell cannot be started or waited for.
 pub fn run(
     command: &str,
     step: Step,
@@ -102,6 +120,7 @@ pub fn run(
     env: &HookEnv,
     timeout: Duration,
 ) -> std::io::Result<HookRun> {
+    let timeout = timeout.min(MAX_TIMEOUT);
     let mut child = Command::new("/bin/sh")
         .arg("-c")
         .arg(command)
@@ -118,81 +137,80 @@ pub fn run(
         .process_group(0)
         .spawn()?;
     let group = Pid::from_child(&child);
-    let stdin = child.stdin.take();
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let value = zeroize::Zeroizing::new(value.to_vec());
-    std::thread::scope(|s| {
-        // A hook that never reads its stdin must not block us: the value is written from a
-        // thread, and a closed pipe is not an error.
-        if let Some(mut stdin) = stdin {
-            let value = &value;
-            s.spawn(move || {
-                let _ = stdin.write_all(value);
+    let _tracked = crate::interrupt::track_group(group.as_raw_pid());
+    // Detached threads: a hook that never reads its stdin, or a process that escaped the
+    // group and holds the pipes, must not keep us waiting.
+    if let Some(mut stdin) = child.stdin.take() {
+        let value = zeroize::Zeroizing::new(value.to_vec());
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&value);
+        });
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let streams: [Option<Box<dyn Read + Send>>; 2] = [
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn Read + Send>),
+    ];
+    let mut expected = 0;
+    for (i, stream) in streams.into_iter().enumerate() {
+        if let Some(stream) = stream {
+            let tx = tx.clone();
+            expected += 1;
+            std::thread::spawn(move || {
+                let _ = tx.send((i, read_capped(stream)));
             });
         }
-        let (tx, rx) = std::sync::mpsc::channel();
-        for (i, stream) in [
-            stdout.map(Box::new).map(|b| b as Box<dyn Read + Send>),
-            stderr.map(Box::new).map(|b| b as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if let Some(stream) = stream {
-                let tx = tx.clone();
-                s.spawn(move || {
-                    let _ = tx.send((i, read_capped(stream)));
-                });
+    }
+    drop(tx);
+    let deadline = Instant::now().checked_add(timeout);
+    // Waits for the hook to end without reaping it: until it is reaped its process id, which
+    // is the group's id, cannot be given to another process, so the group kill below cannot
+    // hit anything else.
+    let timed_out = loop {
+        match waitid(
+            WaitId::Pid(group),
+            WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT,
+        ) {
+            Ok(Some(_)) => break false,
+            Ok(None) if deadline.is_some_and(|d| Instant::now() >= d) => break true,
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => {
+                let _ = kill_process_group(group, Signal::KILL);
+                let _ = child.wait();
+                return Err(e.into());
             }
         }
-        drop(tx);
-        let start = Instant::now();
-        let deadline = start + timeout;
-        // The group is killed only while one of its processes is known to live (the leader
-        // before it is reaped, or a process that holds the pipes), so its id cannot have
-        // been reused by then.
-        let ended = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break Ok(Ended::Exited(status)),
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = kill_process_group(group, Signal::KILL);
-                    let _ = child.wait();
-                    break Ok(Ended::TimedOut(timeout));
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                Err(e) => {
-                    let _ = kill_process_group(group, Signal::KILL);
-                    let _ = child.wait();
-                    break Err(e);
-                }
-            }
-        };
-        let mut streams = [String::new(), String::new()];
-        let mut killed = false;
-        loop {
-            let wait = deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(200));
-            match rx.recv_timeout(wait) {
-                Ok((i, text)) => streams[i] = text,
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !killed => {
-                    // The hook exited but left processes holding its output open.
-                    let _ = kill_process_group(group, Signal::KILL);
-                    killed = true;
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            }
+    };
+    let _ = kill_process_group(group, Signal::KILL);
+    let status = child.wait()?;
+    let mut streams = [String::new(), String::new()];
+    let grace = Instant::now() + OUTPUT_GRACE;
+    for _ in 0..expected {
+        match rx.recv_timeout(grace.saturating_duration_since(Instant::now())) {
+            Ok((i, text)) => streams[i] = text,
+            Err(_) => break,
         }
-        let [mut output, err] = streams;
-        if !err.is_empty() {
-            if !output.is_empty() && !output.ends_with('\n') {
-                output.push('\n');
-            }
-            output.push_str(&err);
+    }
+    let [mut output, err] = streams;
+    if !err.is_empty() {
+        if !output.is_empty() && !output.ends_with('\n') {
+            output.push('\n');
         }
-        ended.map(|ended| HookRun { ended, output })
+        output.push_str(&err);
+    }
+    Ok(HookRun {
+        ended: if timed_out {
+            Ended::TimedOut(timeout)
+        } else {
+            Ended::Exited(status)
+        },
+        output: redact(output, value),
     })
 }
 
@@ -272,6 +290,46 @@ mod tests {
         assert!(r.succeeded(), "{r:?}");
         assert!(r.output.contains("done"));
         assert!(start.elapsed() < Duration::from_secs(60));
+    }
+
+    /// A process that left the hook's group and holds its output does not keep us waiting.
+    #[test]
+    fn a_process_outside_the_group_does_not_hold_us() {
+        let start = Instant::now();
+        let r = run(
+            "setsid sleep 30 & echo done",
+            Step::Set,
+            b"x",
+            &env(),
+            Duration::from_secs(20),
+        )
+        .unwrap();
+        assert!(r.succeeded(), "{r:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    /// The value is redacted from what the hook printed.
+    #[test]
+    fn the_value_is_redacted_from_the_output() {
+        let r = run(
+            "v=$(cat); echo \"got $v\" >&2; exit 1",
+            Step::Test,
+            b"hunter2-secret",
+            &env(),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(r.output, "got [redacted]\n");
+    }
+
+    #[test]
+    fn huge_time_limits_are_capped() {
+        let r = run("exit 0", Step::Set, b"", &env(), Duration::MAX).unwrap();
+        assert!(r.succeeded());
     }
 
     #[test]

@@ -104,34 +104,42 @@ fn has_label(v: &VersionMeta, l: &str) -> bool {
     v.labels.iter().any(|x| x == l)
 }
 
-/// This process as a lease holder: `host:pid`.
+/// This run as a lease holder: `HOST/PIDNS:PID:NONCE`, the host name, this process's PID
+/// namespace (two containers may share a host name and a PID), its PID and a random nonce
+/// (so that no two runs ever hold the same name).
 #[must_use]
 pub fn holder() -> String {
+    let mut nonce = [0u8; 8];
+    let _ = coffer_core::fill_random(&mut nonce);
+    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}:{}:{nonce}", holder_place(), std::process::id())
+}
+
+/// The host name and the PID namespace of this process.
+fn holder_place() -> String {
     let host = rustix::system::uname()
         .nodename()
         .to_string_lossy()
         .into_owned();
-    format!("{host}:{}", std::process::id())
+    let ns = std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{host}/{ns}")
 }
 
-/// Whether the lease holder `holder` is a process of this machine that no longer runs
-/// (crashed or killed). Elsewhere only its lease's end frees the secret.
+/// Whether the lease holder `holder` is a process of this host and PID namespace that no
+/// longer runs (crashed or killed). Elsewhere only its lease's end frees the secret.
 fn holder_is_dead(holder: &str) -> bool {
-    let Some((host, pid)) = holder.rsplit_once(':') else {
+    let mut parts = holder.rsplitn(3, ':');
+    let (Some(_nonce), Some(pid), Some(place)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
     let Ok(pid) = pid.parse::<u32>() else {
         return false;
     };
-    let ours = holder_host();
-    host == ours && Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists()
-}
-
-fn holder_host() -> String {
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned()
+    place == holder_place()
+        && Path::new("/proc/self").exists()
+        && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// How long a lease lasts: both hooks at their limit, and slack.
@@ -221,27 +229,41 @@ pub async fn rotate(
     let plan = claim(params, name, &holder, false, req.hook_timeout)
         .await?
         .flatten();
-    let req = match plan {
-        Some(plan) if !req.explicit && plan.every_secs.is_some() => {
-            if let Err(e) = params.check_plan(&plan).await {
-                let error = e.to_string();
-                params
-                    .store()
-                    .release_rotation(name, &holder, crate::time::now_unix(), Some(&error))
-                    .await?;
-                return Err(e.into());
+    let done = async {
+        let req = match plan {
+            Some(plan) if !req.explicit && plan.every_secs.is_some() => {
+                params.check_plan(&plan).await?;
+                let mut from = from_plan(&plan)?;
+                from.discard_pending = req.discard_pending;
+                if from.hook_timeout > req.hook_timeout {
+                    // The lease must outlast the plan's hooks: taken again (it is ours).
+                    claim(params, name, &holder, false, from.hook_timeout).await?;
+                }
+                from
             }
-            from_plan(&plan)?
-        }
-        _ => req.clone(),
-    };
-    let done = rotate_leased(params, &req, say).await;
-    let error = done.as_ref().err().map(|e| format!("{e:#}"));
-    params
-        .store()
-        .release_rotation(name, &holder, crate::time::now_unix(), error.as_deref())
-        .await?;
+            _ => req.clone(),
+        };
+        rotate_leased(params, &req, say).await
+    }
+    .await;
+    release(params, name, &holder, &done).await;
     done
+}
+
+/// Gives the lease back, recording the outcome; a failure to do so is reported (the lease
+/// then runs out by itself) but does not replace the rotation's own result.
+async fn release<T>(params: &Params, name: &ParamName, holder: &str, done: &anyhow::Result<T>) {
+    let error = done.as_ref().err().map(|e| format!("{e:#}"));
+    if let Err(e) = params
+        .store()
+        .release_rotation(name, holder, crate::time::now_unix(), error.as_deref())
+        .await
+    {
+        tracing::warn!(name = %name, "cannot give the rotation lease back: {e}");
+        eprintln!(
+            "warning: cannot give the rotation lease of {name} back (it runs out by itself): {e}"
+        );
+    }
 }
 
 fn not_found(e: ParamError) -> anyhow::Error {
@@ -272,7 +294,7 @@ pub fn from_plan(plan: &RotationPlan) -> anyhow::Result<RotateRequest> {
         value_file: None,
         set_hook: plan.set_hook.clone(),
         test_hook: plan.test_hook.clone(),
-        hook_timeout: Duration::from_secs(plan.hook_timeout_secs),
+        hook_timeout: Duration::from_secs(plan.hook_timeout_secs).min(hook::MAX_TIMEOUT),
         discard_pending: false,
         explicit: true,
     })
@@ -526,7 +548,7 @@ pub async fn rotate_due(params: &Params, mut say: impl FnMut(&str)) -> anyhow::R
             continue;
         }
         let name = plan.name.clone();
-        let timeout = Duration::from_secs(plan.hook_timeout_secs);
+        let timeout = Duration::from_secs(plan.hook_timeout_secs).min(hook::MAX_TIMEOUT);
         let claimed = match claim(params, &name, &holder, true, timeout).await {
             Ok(Some(Some(plan))) => plan,
             Ok(_) => {
@@ -567,11 +589,7 @@ pub async fn rotate_due(params: &Params, mut say: impl FnMut(&str)) -> anyhow::R
             },
             Err(e) => Err(e.into()),
         };
-        let error = done.as_ref().err().map(|e| format!("{e:#}"));
-        let released = params
-            .store()
-            .release_rotation(&name, &holder, crate::time::now_unix(), error.as_deref())
-            .await;
+        release(params, &name, &holder, &done).await;
         match done {
             Ok(r) => report.rotated.push(DueRotated {
                 name: name.to_string(),
@@ -593,7 +611,6 @@ pub async fn rotate_due(params: &Params, mut say: impl FnMut(&str)) -> anyhow::R
                 });
             }
         }
-        released?;
     }
     Ok(report)
 }

@@ -736,3 +736,46 @@ fn the_postgres_role_example_rotates_a_real_password() {
     assert_eq!(s.get("/db/app-password"), pending);
     assert!(!login(new));
 }
+
+/// SIGTERM to coffer while a hook runs: the hook's process group dies with it, and the next
+/// run resumes the pending version.
+#[test]
+fn an_interrupted_rotation_takes_its_hook_along() {
+    let s = Store::new();
+    s.put("put /db/pw", "v1").success();
+    let mut child = s
+        .child()
+        .current_dir(s.env.path("."))
+        .args([
+            "rotate",
+            "/db/pw",
+            "--generate",
+            "--set-hook",
+            "echo $$ > hook.pid; sleep 600",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&s, "hook.pid");
+    std::thread::sleep(Duration::from_millis(100));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("killed 1 running hook"), "{e}");
+    let pid = s.read("hook.pid");
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        !Path::new(&format!("/proc/{}", pid.trim())).exists()
+    });
+    assert!(gone, "the hook {pid} outlived coffer");
+    assert_eq!(s.get("/db/pw"), "v1\n");
+    s.sh("rotate /db/pw")
+        .success()
+        .stdout(contains("version 2 is current"));
+}
