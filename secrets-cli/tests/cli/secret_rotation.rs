@@ -743,7 +743,7 @@ fn the_postgres_role_example_rotates_a_real_password() {
 fn an_interrupted_rotation_takes_its_hook_along() {
     let s = Store::new();
     s.put("put /db/pw", "v1").success();
-    let mut child = s
+    let child = s
         .child()
         .current_dir(s.env.path("."))
         .args([
