@@ -942,6 +942,15 @@ impl PgStore {
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
         self.live_state(&tx, name).await?;
+        // Several machines share the store: leases and due times follow the server's clock,
+        // not each client's (the lease keeps the length the caller asked for).
+        let server_now: i64 = tx
+            .query_one("SELECT extract(epoch FROM now())::bigint", &[])
+            .await
+            .map_err(&err)?
+            .get(0);
+        let until = server_now.saturating_add(until.saturating_sub(now));
+        let now = server_now;
         let plan = tx
             .query_opt(
                 &format!("SELECT {PLAN_COLUMNS} FROM param_rotations WHERE name = $1"),
@@ -972,18 +981,19 @@ impl PgStore {
         &self,
         name: &ParamName,
         holder: &str,
-        now: i64,
         error: Option<&str>,
     ) -> ParamResult<()> {
         let client = self.client.lock().await;
+        // The next due time on the server's clock, as the lease was (see `claim_rotation_tx`).
         client
             .execute(
                 "UPDATE param_rotations SET lease_holder = NULL, lease_until = NULL,
-                     last_error = $4::TEXT,
-                     next_due = CASE WHEN $4::TEXT IS NULL AND every_secs IS NOT NULL
-                                     THEN $3 + every_secs ELSE next_due END
+                     last_error = $3::TEXT,
+                     next_due = CASE WHEN $3::TEXT IS NULL AND every_secs IS NOT NULL
+                                     THEN extract(epoch FROM now())::bigint + every_secs
+                                     ELSE next_due END
                  WHERE name = $1 AND lease_holder = $2",
-                &[&name.as_str(), &holder, &now, &error],
+                &[&name.as_str(), &holder, &error],
             )
             .await
             .map_err(self.perr())?;
@@ -1428,7 +1438,8 @@ impl ParamStore for PgStore {
         now: i64,
         error: Option<&'a str>,
     ) -> BoxFuture<'a, ParamResult<()>> {
-        Box::pin(self.release_rotation_tx(name, holder, now, error))
+        let _ = now; // the server's clock is used instead
+        Box::pin(self.release_rotation_tx(name, holder, error))
     }
 
     fn delete<'a>(&'a self, name: &'a ParamName, now: i64) -> BoxFuture<'a, ParamResult<()>> {
@@ -1966,6 +1977,47 @@ mod tests {
         let stores: Vec<PgStore> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         let schema = runtime().block_on(stores[0].meta("schema")).unwrap();
         assert_eq!(schema, Some(PG_SCHEMA_VERSION.to_string()));
+    }
+
+    /// A client whose clock runs a day ahead cannot take a lease that is still running by
+    /// the server's clock.
+    #[test]
+    fn leases_follow_the_server_clock() {
+        let Some(admin) = testing::admin_url() else {
+            return;
+        };
+        let open = fresh(&admin);
+        let store = open();
+        let name = ParamName::parse("/clock/pw").unwrap();
+        let new = NewVersion {
+            name: name.clone(),
+            version: 1,
+            expect: crate::params::Expect::New,
+            param_type: crate::params::ParamType::String,
+            value: crate::params::StoredValue::Clear(crate::params::SecretValue::new(
+                Zeroizing::new("v".to_owned()),
+            )),
+            description: None,
+            tags: std::collections::BTreeMap::new(),
+            labels: Vec::new(),
+            created_at: 0,
+            expires_at: None,
+            author: "t".into(),
+            key_ref: None,
+        };
+        runtime().block_on(store.put(new)).unwrap();
+        let now = crate::time::now_unix();
+        let claim = |holder: &str, now: i64| {
+            runtime()
+                .block_on(store.claim_rotation(&name, holder, now, now + 600, false, None, 60))
+                .unwrap()
+        };
+        assert!(matches!(claim("a:1:x", now), Claim::Claimed(None)));
+        let ahead = now + 86_400;
+        assert!(
+            matches!(claim("b:2:y", ahead), Claim::Held { ref holder, .. } if holder == "a:1:x"),
+            "a client a day ahead took a running lease"
+        );
     }
 
     #[test]
