@@ -833,32 +833,53 @@ fn kill_rotate_root(pass: Option<&str>, iterations: usize, seed: u64, required: 
     let max_delay_ms = u64::try_from(t.elapsed().as_millis() * 2).unwrap().max(20);
     let mut tally = Tally::default();
     let mut states = std::collections::BTreeMap::<&str, usize>::new();
-    for i in 0..iterations {
-        if i % 5 == 2 {
-            with_pass("key rotate app");
-            msgs.add(&h, "app", pass, i + 2);
-        }
+    type States = std::collections::BTreeMap<&'static str, usize>;
+    let kill_once = |i: usize,
+                     target: Option<&str>,
+                     delay: Duration,
+                     rng: &mut Rng,
+                     msgs: &Messages,
+                     tally: &mut Tally,
+                     states: &mut States| {
         let old_file = fs::read(h.root_key()).unwrap();
         let old_id = meta_root_id(&h);
-        let (target, delay) = if i % 2 == 0 {
-            (Some(steps[(i / 2) % steps.len()]), Duration::ZERO)
-        } else {
-            (None, Duration::from_millis(rng.below(max_delay_ms + 1)))
-        };
-        let run = run_and_kill(&h, "key rotate --root", pass, target, delay, &mut rng);
+        let run = run_and_kill(&h, "key rotate --root", pass, target, delay, rng);
         tally.record(&run);
         let state = root_state(&h, &old_file, &old_id);
         *states.entry(state).or_default() += 1;
         if run.completed {
             assert_eq!(state, "switched", "{i}");
         }
-        check_after_kill(&h, &msgs, pass, &format!("iteration {i} ({state})"));
+        check_after_kill(&h, msgs, pass, &format!("iteration {i} ({state})"));
         let file = fs::read(h.root_key()).unwrap();
         assert_eq!(file.len(), key_file_len, "{i}: the protection is unchanged");
         match state {
             "untouched" | SIDE_FILE_ONLY => assert_eq!(file, old_file),
             _ => assert_ne!(meta_root_id(&h), old_id),
         }
+    };
+    for i in 0..iterations {
+        if i % 5 == 2 {
+            with_pass("key rotate app");
+            msgs.add(&h, "app", pass, i + 2);
+        }
+        let (target, delay) = if i % 2 == 0 {
+            (Some(steps[(i / 2) % steps.len()]), Duration::ZERO)
+        } else {
+            (None, Duration::from_millis(rng.below(max_delay_ms + 1)))
+        };
+        kill_once(i, target, delay, &mut rng, &msgs, &mut tally, &mut states);
+    }
+    // A busy machine can make every run slower than the delays measured at the start: then
+    // runs with ever longer delays follow until one completes (a kill after it is harmless).
+    let mut scale = max_delay_ms;
+    for i in iterations..iterations + 8 {
+        if tally.completed > 0 {
+            break;
+        }
+        scale = scale.saturating_mul(2);
+        let delay = Duration::from_millis(scale / 2 + rng.below(scale / 2 + 1));
+        kill_once(i, None, delay, &mut rng, &msgs, &mut tally, &mut states);
     }
     eprintln!(
         "kill rotate --root (passphrase: {}, random delays up to {max_delay_ms} ms): \
