@@ -613,8 +613,22 @@ fn racing_due_runs(s: &Store) {
         assert_eq!(s.read("runs.txt").lines().count(), round + 2);
         assert_eq!(s.versions("/race/pw").len(), round + 3);
     }
-    // A manual rotation while a due run holds the lease: refused, nothing written.
+    // A manual rotation while a due run holds the lease: refused, nothing written. (A
+    // slower hook this time, so the manual run surely comes while it holds the lease.)
+    s.rotate(
+        "/race/pw",
+        &[
+            "--every",
+            "1d",
+            "--generate",
+            "",
+            "--set-hook",
+            "echo x >> runs.txt; sleep 4",
+        ],
+    )
+    .success();
     s.make_due();
+    let lines = s.read("runs.txt").lines().count();
     let mut busy = s
         .child()
         .current_dir(s.env.path("."))
@@ -623,7 +637,6 @@ fn racing_due_runs(s: &Store) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let lines = s.read("runs.txt").lines().count();
     let deadline = Instant::now() + Duration::from_secs(60);
     while s.read("runs.txt").lines().count() == lines {
         assert!(Instant::now() < deadline);
