@@ -155,6 +155,25 @@ fn eight_threads_share_one_keyring() {
     }
 }
 
+/// A logged-in read-write session of this process on the test token, beside the keyrings'
+/// own (the module is initialized once per process; another initialization is a no-op).
+fn side_session(h: &Hsm) -> cryptoki::session::Session {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::session::UserType;
+    use cryptoki::types::AuthPin;
+    let p11 = Pkcs11::new(&h.module).unwrap();
+    let _ = p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let slot = p11
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| p11.get_token_info(*s).unwrap().label().trim() == h.token)
+        .unwrap();
+    let s = p11.open_rw_session(slot).unwrap();
+    let _ = s.login(UserType::User, Some(&AuthPin::new(h.pin.clone().into())));
+    s
+}
+
 /// Held while a test makes token objects: SoftHSM2's file store fails concurrent object
 /// creation in one process (`CKR_GENERAL_ERROR`); the library serializes its own.
 static GENERATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -172,21 +191,9 @@ fn noenc_key(h: &Hsm) {
 }
 
 fn make_noenc_key(h: &Hsm) {
-    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
     use cryptoki::mechanism::Mechanism;
     use cryptoki::object::{Attribute, ObjectClass};
-    use cryptoki::session::UserType;
-    use cryptoki::types::AuthPin;
-    let p11 = Pkcs11::new(&h.module).unwrap();
-    let _ = p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
-    let slot = p11
-        .get_slots_with_token()
-        .unwrap()
-        .into_iter()
-        .find(|s| p11.get_token_info(*s).unwrap().label().trim() == h.token)
-        .unwrap();
-    let s = p11.open_rw_session(slot).unwrap();
-    let _ = s.login(UserType::User, Some(&AuthPin::new(h.pin.clone().into())));
+    let s = side_session(h);
     let label = Attribute::Label(b"coffer-noenc".to_vec());
     if s.find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY), label.clone()])
         .unwrap()
@@ -212,22 +219,10 @@ fn make_noenc_key(h: &Hsm) {
 /// Keys made on the token are sensitive and not extractable: their value cannot be read.
 #[test]
 fn key_material_cannot_be_read_out() {
-    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
     use cryptoki::object::{Attribute, AttributeType, ObjectClass};
-    use cryptoki::session::UserType;
-    use cryptoki::types::AuthPin;
     let Some(h) = hsm() else { return };
     noenc_key(&h);
-    let p11 = Pkcs11::new(&h.module).unwrap();
-    let _ = p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
-    let slot = p11
-        .get_slots_with_token()
-        .unwrap()
-        .into_iter()
-        .find(|s| p11.get_token_info(*s).unwrap().label().trim() == h.token)
-        .unwrap();
-    let s = p11.open_rw_session(slot).unwrap();
-    let _ = s.login(UserType::User, Some(&AuthPin::new(h.pin.clone().into())));
+    let s = side_session(&h);
     for label in ["coffer-aes", "coffer-noenc"] {
         let key = s
             .find_objects(&[
@@ -281,7 +276,6 @@ fn a_key_found_by_id_is_named_by_its_label() {
 /// key that binds the authenticated data.
 #[test]
 fn generated_keys_and_the_root_key() {
-    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
     use cryptoki::object::{Attribute, AttributeType, ObjectClass};
     let Some(h) = hsm() else { return };
     let t = token(&h);
@@ -301,15 +295,7 @@ fn generated_keys_and_the_root_key() {
     let msg = encrypt(ring.clone(), b"made here").unwrap();
     assert_eq!(decrypt(ring, &msg).unwrap(), b"made here");
 
-    let p11 = Pkcs11::new(&h.module).unwrap();
-    let _ = p11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
-    let slot = p11
-        .get_slots_with_token()
-        .unwrap()
-        .into_iter()
-        .find(|s| p11.get_token_info(*s).unwrap().label().trim() == h.token)
-        .unwrap();
-    let s = p11.open_ro_session(slot).unwrap();
+    let s = side_session(&h);
     let key = s
         .find_objects(&[
             Attribute::Class(ObjectClass::SECRET_KEY),
