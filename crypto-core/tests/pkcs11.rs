@@ -30,12 +30,35 @@ fn hsm() -> Option<Hsm> {
         eprintln!("skipped: no SoftHSM2 token (scripts/hsm.sh makes one)");
         return None;
     };
-    Some(Hsm {
+    let h = Hsm {
         module: module.into(),
         token: std::env::var("COFFER_TEST_PKCS11_TOKEN").unwrap(),
         pin: std::fs::read_to_string(std::env::var("COFFER_TEST_PKCS11_PIN_FILE").unwrap())
             .unwrap(),
-    })
+    };
+    fixtures(&h);
+    Some(h)
+}
+
+/// The label of the key [`fixtures`] makes through the library.
+fn made_label() -> String {
+    format!("coffer-made-{}", std::process::id())
+}
+
+/// Makes the token objects the tests need, once, before any test goes on: SoftHSM2 fails
+/// object creation (`CKR_GENERAL_ERROR`) while other threads of the process use the token,
+/// so nothing else may run meanwhile. Every test calls [`hsm`] first, and `get_or_init`
+/// holds them all until this is done.
+fn fixtures(h: &Hsm) {
+    static MADE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    MADE.get_or_init(|| {
+        make_noenc_key(h);
+        let t = token(h);
+        let label = made_label();
+        if Pkcs11Keyring::new(t.clone(), label.as_str(), OaepHash::Sha1).is_err() {
+            t.generate_aes_key(&label).unwrap();
+        }
+    });
 }
 
 fn token(h: &Hsm) -> Arc<Pkcs11Token> {
@@ -125,7 +148,6 @@ fn bad_pins_objects_tokens_and_permissions_are_clear_errors() {
         "{e}"
     );
     // A key made without the permission to encrypt (CKA_ENCRYPT false).
-    noenc_key(&h);
     let noenc: Arc<dyn Keyring> =
         Arc::new(Pkcs11Keyring::new(t, "coffer-noenc", OaepHash::Sha1).unwrap());
     let e = encrypt(noenc, b"x").unwrap_err().to_string();
@@ -174,22 +196,8 @@ fn side_session(h: &Hsm) -> cryptoki::session::Session {
     s
 }
 
-/// Held while a test makes token objects: SoftHSM2's file store fails concurrent object
-/// creation in one process (`CKR_GENERAL_ERROR`); the library serializes its own.
-static GENERATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Makes the token object `coffer-noenc`: an AES key that may decrypt but not encrypt, sensitive
-/// and not extractable (once; later calls find it).
-fn noenc_key(h: &Hsm) {
-    static MADE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    MADE.get_or_init(|| {
-        let _one = GENERATE
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        make_noenc_key(h);
-    });
-}
-
+/// Makes the token object `coffer-noenc` (if it is not there): an AES key that may decrypt
+/// but not encrypt, sensitive and not extractable. Called by [`fixtures`] only.
 fn make_noenc_key(h: &Hsm) {
     use cryptoki::mechanism::Mechanism;
     use cryptoki::object::{Attribute, ObjectClass};
@@ -221,7 +229,6 @@ fn make_noenc_key(h: &Hsm) {
 fn key_material_cannot_be_read_out() {
     use cryptoki::object::{Attribute, AttributeType, ObjectClass};
     let Some(h) = hsm() else { return };
-    noenc_key(&h);
     let s = side_session(&h);
     for label in ["coffer-aes", "coffer-noenc"] {
         let key = s
@@ -279,17 +286,13 @@ fn generated_keys_and_the_root_key() {
     use cryptoki::object::{Attribute, AttributeType, ObjectClass};
     let Some(h) = hsm() else { return };
     let t = token(&h);
-    let label = format!("coffer-made-{}", std::process::id());
-    {
-        let _one = GENERATE
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        t.generate_aes_key(&label).unwrap();
-        let e = t.generate_aes_key(&label).unwrap_err().to_string();
-        assert!(e.contains("already has a key labelled"), "{e}");
-        let e = t.generate_aes_key("coffer-rsa").unwrap_err().to_string();
-        assert!(e.contains("already has a key labelled"), "{e}");
-    }
+    // Made by `fixtures` with `generate_aes_key`; a second time is refused before anything
+    // is created.
+    let label = made_label();
+    let e = t.generate_aes_key(&label).unwrap_err().to_string();
+    assert!(e.contains("already has a key labelled"), "{e}");
+    let e = t.generate_aes_key("coffer-rsa").unwrap_err().to_string();
+    assert!(e.contains("already has a key labelled"), "{e}");
     let ring: Arc<dyn Keyring> =
         Arc::new(Pkcs11Keyring::new(t.clone(), label.as_str(), OaepHash::Sha1).unwrap());
     let msg = encrypt(ring.clone(), b"made here").unwrap();

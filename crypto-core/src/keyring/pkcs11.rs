@@ -259,7 +259,9 @@ impl Pkcs11Token {
     /// allowed to encrypt and decrypt only. Needs a PIN.
     ///
     /// Key generation is serialized within the process: some modules (SoftHSM2's file store
-    /// among them) fail concurrent object creation with `CKR_GENERAL_ERROR`.
+    /// among them) fail concurrent object creation with `CKR_GENERAL_ERROR`. SoftHSM2 can also
+    /// fail it while other threads use the token, so make keys before using the token from
+    /// several threads (the CLI makes them in a process of their own).
     ///
     /// # Errors
     /// A key or key pair labelled `object` exists already; no PIN; token errors.
