@@ -56,35 +56,43 @@ pub(super) struct RawVersion {
     pub(super) labels: Option<String>,
 }
 
-/// A `param_rotations` row as SQLite gives it.
-struct PlanRow {
-    name: String,
-    every_secs: Option<i64>,
-    generate: Option<String>,
-    set_hook: Option<String>,
-    test_hook: Option<String>,
-    hook_timeout_secs: i64,
-    next_due: Option<i64>,
-    lease: (Option<String>, Option<i64>),
-    last_error: Option<String>,
-    seal: Option<Vec<u8>>,
+/// A `param_rotations` row as either store reads it ([`PLAN_COLUMNS`]), before checking.
+pub(super) struct PlanRow {
+    pub(super) name: String,
+    pub(super) every_secs: Option<i64>,
+    pub(super) generate: Option<String>,
+    pub(super) set_hook: Option<String>,
+    pub(super) test_hook: Option<String>,
+    pub(super) hook_timeout_secs: i64,
+    pub(super) next_due: Option<i64>,
+    pub(super) lease: (Option<String>, Option<i64>),
+    pub(super) last_error: Option<String>,
+    pub(super) seal: Option<Vec<u8>>,
 }
 
 impl PlanRow {
-    fn into_plan(self, location: &str) -> ParamResult<RotationPlan> {
-        plan_from(
-            location,
-            &self.name,
-            self.every_secs,
-            self.generate,
-            self.set_hook,
-            self.test_hook,
-            self.hook_timeout_secs,
-            self.next_due,
-            self.lease,
-            self.last_error,
-            self.seal,
-        )
+    /// The plan, its numbers checked.
+    pub(super) fn into_plan(self, location: &str) -> ParamResult<RotationPlan> {
+        let bad = |what: &str| bad_row(location, &self.name, what);
+        Ok(RotationPlan {
+            name: ParamName::parse(&self.name).map_err(|_| bad("bad name"))?,
+            every_secs: self
+                .every_secs
+                .map(|v| u64::try_from(v).map_err(|_| bad("bad schedule")))
+                .transpose()?,
+            hook_timeout_secs: u64::try_from(self.hook_timeout_secs)
+                .map_err(|_| bad("bad time limit"))?,
+            generate: self.generate,
+            set_hook: self.set_hook,
+            test_hook: self.test_hook,
+            next_due: self.next_due,
+            last_error: self.last_error,
+            lease: match self.lease {
+                (Some(h), Some(u)) => Some((h, u)),
+                _ => None,
+            },
+            seal: self.seal,
+        })
     }
 }
 
@@ -454,41 +462,6 @@ pub(super) fn moves_current(new: &NewVersion) -> bool {
 /// The columns of a rotation plan, in [`plan_from`]'s order.
 pub(super) const PLAN_COLUMNS: &str = "name, every_secs, generate, set_hook, test_hook,
     hook_timeout_secs, next_due, lease_holder, lease_until, last_error, seal";
-
-/// A rotation plan from its columns (as read by either store).
-#[allow(clippy::too_many_arguments, reason = "one row")]
-pub(super) fn plan_from(
-    location: &str,
-    name: &str,
-    every_secs: Option<i64>,
-    generate: Option<String>,
-    set_hook: Option<String>,
-    test_hook: Option<String>,
-    hook_timeout_secs: i64,
-    next_due: Option<i64>,
-    lease: (Option<String>, Option<i64>),
-    last_error: Option<String>,
-    seal: Option<Vec<u8>>,
-) -> ParamResult<RotationPlan> {
-    let bad = |what: &str| bad_row(location, name, what);
-    Ok(RotationPlan {
-        name: ParamName::parse(name).map_err(|_| bad("bad name"))?,
-        every_secs: every_secs
-            .map(|v| u64::try_from(v).map_err(|_| bad("bad schedule")))
-            .transpose()?,
-        generate,
-        set_hook,
-        test_hook,
-        hook_timeout_secs: u64::try_from(hook_timeout_secs).map_err(|_| bad("bad time limit"))?,
-        next_due,
-        last_error,
-        lease: match lease {
-            (Some(h), Some(u)) => Some((h, u)),
-            _ => None,
-        },
-        seal,
-    })
-}
 
 /// `claim_rotation`'s decision on a plan as stored (`None`: no row).
 pub(super) fn claim_decision(

@@ -42,8 +42,8 @@ use zeroize::Zeroizing;
 
 use super::audit::{self, AuditEntry, HASH_LEN, Verified};
 use super::params::{
-    PLAN_COLUMNS, READ_VERSION, RawVersion, bad_row, check_delete, check_promote, check_put,
-    claim_decision, destroy_detail, held_version, label_detail, live, moves_current, plan_from,
+    PLAN_COLUMNS, PlanRow, READ_VERSION, RawVersion, bad_row, check_delete, check_promote,
+    check_put, claim_decision, destroy_detail, held_version, label_detail, live, moves_current,
     promote_detail, put_detail, range, read_detail, schedule_detail, stored_version, subpaths_of,
     tags_json, unlabel_detail, value_bytes, written,
 };
@@ -854,19 +854,19 @@ impl PgStore {
     }
 
     fn plan_of(&self, r: &Row) -> ParamResult<RotationPlan> {
-        plan_from(
-            &self.location,
-            r.get(0),
-            r.get(1),
-            r.get(2),
-            r.get(3),
-            r.get(4),
-            r.get(5),
-            r.get(6),
-            (r.get(7), r.get(8)),
-            r.get(9),
-            r.get(10),
-        )
+        PlanRow {
+            name: r.get(0),
+            every_secs: r.get(1),
+            generate: r.get(2),
+            set_hook: r.get(3),
+            test_hook: r.get(4),
+            hook_timeout_secs: r.get(5),
+            next_due: r.get(6),
+            lease: (r.get(7), r.get(8)),
+            last_error: r.get(9),
+            seal: r.get(10),
+        }
+        .into_plan(&self.location)
     }
 
     async fn rotation_plans_tx(&self) -> ParamResult<Vec<RotationPlan>> {
