@@ -633,6 +633,10 @@ fn rotate(a: crate::cli::RotateArgs) -> anyhow::Result<RotateSettings> {
                 hook_timeout: hook_timeout(&a.hook_timeout)?,
                 discard_pending: a.discard_pending,
                 explicit,
+                workdir: std::env::current_dir().map_err(|e| {
+                    CliError::usage("cannot read the working directory (hooks run there)")
+                        .caused_by(e.into())
+                })?,
             },
             every,
         },

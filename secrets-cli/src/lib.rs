@@ -11,6 +11,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod dumps;
 pub mod envmap;
 pub mod home;
 #[cfg(feature = "pkcs11")]

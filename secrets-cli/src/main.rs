@@ -6,10 +6,23 @@ use clap::Parser as _;
 use coffer::cli::{Cli, OutputFormat};
 use coffer::config::Settings;
 use coffer::report;
+use coffer::rotate::hook::SUPERVISOR_ARG;
 
 fn main() -> ExitCode {
+    // Before anything holds a secret: no core dumps of this process (see `dumps`).
+    let dumps = coffer::dumps::disable();
+    let mut args = std::env::args_os();
+    if args.nth(1).as_deref() == Some(std::ffi::OsStr::new(SUPERVISOR_ARG)) {
+        return match (args.next(), args.next()) {
+            (Some(command), None) => coffer::rotate::hook::supervise(&command),
+            _ => ExitCode::from(2),
+        };
+    }
     let cli = Cli::parse(); // usage errors: clap prints them and exits 2
     coffer::logging::init(cli.verbose, cli.quiet);
+    if let Err(e) = dumps {
+        tracing::warn!("cannot turn core dumps off (a crash could write secrets to disk): {e}");
+    }
     let format = cli.output;
     let settings = match Settings::from_cli(cli) {
         Ok(s) => s,

@@ -1436,6 +1436,8 @@ mod parallel {
 mod audit;
 #[path = "cli/exec.rs"]
 mod exec;
+#[path = "cli/hooks.rs"]
+mod hooks;
 #[path = "cli/keys.rs"]
 mod keys;
 #[cfg(feature = "kms")]

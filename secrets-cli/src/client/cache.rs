@@ -340,7 +340,7 @@ mod tests {
             &'a self,
             path: &'a ParamPath,
             recursive: bool,
-        ) -> BoxFuture<'a, ParamResult<Vec<StoredVersion>>> {
+        ) -> BoxFuture<'a, ParamResult<Vec<crate::params::PathEntry>>> {
             self.paths.fetch_add(1, Ordering::SeqCst);
             self.inner.get_by_path(path, recursive)
         }
@@ -417,6 +417,22 @@ mod tests {
             error: Option<&'a str>,
         ) -> BoxFuture<'a, ParamResult<()>> {
             self.inner.release_rotation(name, holder, now, error)
+        }
+        fn set_pending_run<'a>(
+            &'a self,
+            name: &'a ParamName,
+            holder: &'a str,
+            run: Option<&'a [u8]>,
+        ) -> BoxFuture<'a, ParamResult<()>> {
+            self.inner.set_pending_run(name, holder, run)
+        }
+        fn set_rotation_hook<'a>(
+            &'a self,
+            name: &'a ParamName,
+            holder: &'a str,
+            hook: Option<u32>,
+        ) -> BoxFuture<'a, ParamResult<()>> {
+            self.inner.set_rotation_hook(name, holder, hook)
         }
         fn delete<'a>(&'a self, name: &'a ParamName, now: i64) -> BoxFuture<'a, ParamResult<()>> {
             self.inner.delete(name, now)

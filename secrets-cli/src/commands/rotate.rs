@@ -82,9 +82,23 @@ async fn schedule(params: &Params, req: &RotateRequest, every: u64) -> anyhow::R
         set_hook: req.set_hook.clone(),
         test_hook: req.test_hook.clone(),
         hook_timeout_secs: req.hook_timeout.as_secs().max(1),
+        // Hooks given as `./set.sh` run from here, whatever directory `--due` runs in.
+        workdir: Some(
+            req.workdir
+                .to_str()
+                .ok_or_else(|| {
+                    CliError::usage(format!(
+                        "the working directory {} is not UTF-8: a schedule cannot record it",
+                        req.workdir.display()
+                    ))
+                })?
+                .to_owned(),
+        ),
         next_due: Some(crate::time::now_unix()),
         last_error: None,
         lease: None,
+        lease_hook: None,
+        pending_run: None,
         seal: None,
     };
     plan.seal = Some(params.seal_plan(&plan).await?);

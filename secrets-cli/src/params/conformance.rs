@@ -27,6 +27,7 @@ pub(crate) const CASES: &[(&str, Case)] = &[
     ("labels", labels),
     ("listing", listing),
     ("get_by_path", get_by_path),
+    ("never_pending", never_pending),
     ("delete_restore_destroy", delete_restore_destroy),
     ("history_keeps_metadata", history_keeps_metadata),
     ("secure_values", secure_values),
@@ -310,6 +311,18 @@ fn get_by_path(open: &Open) {
     put(&s, "/app/production", "no", Expect::New).unwrap();
     block_on(s.store().delete(&n("/app/prod/gone"), 1)).unwrap();
     block_on(s.store().destroy(&n("/app/prod/destroyed"), Some(1), 1)).unwrap();
+    // A parameter whose current value was destroyed is not left out in silence.
+    let read = block_on(s.read_path(&p("/app/prod"), false)).unwrap();
+    assert!(matches!(
+        read.unreadable.as_slice(),
+        [ParamError::Destroyed { version: 1, current: true, name, .. }]
+            if name.as_str() == "/app/prod/destroyed"
+    ));
+    assert!(matches!(
+        block_on(s.get_by_path(&p("/app/prod"), false)),
+        Err(ParamError::Destroyed { current: true, .. })
+    ));
+    block_on(s.store().destroy(&n("/app/prod/destroyed"), None, 1)).unwrap();
     let got = block_on(s.get_by_path(&p("/app/prod"), false)).unwrap();
     let pairs: Vec<(&str, u32, &str)> = got
         .iter()
@@ -395,10 +408,28 @@ fn delete_restore_destroy(open: &Open) {
     assert_eq!(h[0].destroyed_at, Some(200));
     assert_eq!(get(&s, "/d").unwrap(), "2");
     assert_eq!(put(&s, "/d", "3", Expect::Any).unwrap().version, 3);
-    // Destroying the latest version: get fails, get_by_path skips it.
+    // Destroying the current version: get and get_by_path say so (never another version).
     block_on(st.destroy(&n("/d"), Some(3), 202)).unwrap();
-    assert!(matches!(get(&s, "/d"), Err(ParamError::Destroyed { .. })));
-    assert!(block_on(s.get_by_path(&p("/"), false)).unwrap().is_empty());
+    let e = get(&s, "/d").unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ParamError::Destroyed {
+                version: 3,
+                current: true,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with("the current version 3 of /d was destroyed"),
+        "{e}"
+    );
+    let read = block_on(s.read_path(&p("/"), false)).unwrap();
+    assert!(read.values.is_empty());
+    assert_eq!(read.unreadable.len(), 1);
     assert_eq!(put(&s, "/d", "4", Expect::Any).unwrap().version, 4);
     // Destroy the whole parameter, deleted or not: the name is free again.
     block_on(st.delete(&n("/d"), 300)).unwrap();
@@ -627,6 +658,59 @@ fn racing_check_and_set(open: &Open) {
     assert_eq!(st.latest, 11);
 }
 
+/// `current` exists from the first version; a read never serves a `pending` version
+/// unless asked for it, however the labels or values around it change.
+fn never_pending(open: &Open) {
+    let s = service(open);
+    let st = s.store();
+    let first = put(&s, "/np/pw", "v1", Expect::New).unwrap();
+    assert_eq!(first.labels, ["current"]);
+    assert_eq!(get(&s, "/np/pw:current").unwrap(), "v1");
+    let mut r = req("/np/pw", ParamType::String, "untested", Expect::Version(1));
+    r.labels = vec![l("pending")];
+    block_on(s.put(r)).unwrap();
+    assert_eq!(get(&s, "/np/pw").unwrap(), "v1");
+    // `current` cannot be taken away.
+    assert!(matches!(
+        block_on(st.unlabel(&n("/np/pw"), &[l("current")])),
+        Err(ParamError::Usage(_))
+    ));
+    // Its value destroyed: reads fail and say why; the pending value is not served.
+    block_on(st.destroy(&n("/np/pw"), Some(1), 50)).unwrap();
+    assert!(matches!(
+        get(&s, "/np/pw"),
+        Err(ParamError::Destroyed {
+            version: 1,
+            current: true,
+            ..
+        })
+    ));
+    assert!(matches!(
+        get(&s, "/np/pw:current"),
+        Err(ParamError::Destroyed {
+            version: 1,
+            current: true,
+            ..
+        })
+    ));
+    let read = block_on(s.read_path(&p("/np"), false)).unwrap();
+    assert!(read.values.is_empty());
+    assert!(matches!(
+        read.unreadable.as_slice(),
+        [ParamError::Destroyed { version: 1, .. }]
+    ));
+    // Asked for by its label or number, the pending value is there.
+    assert_eq!(get(&s, "/np/pw:pending").unwrap(), "untested");
+    assert_eq!(get(&s, "/np/pw:2").unwrap(), "untested");
+    // The rotation that finishes moves `current`; `previous` is not a destroyed version.
+    block_on(st.promote(&n("/np/pw"), 2, Some(1))).unwrap();
+    assert_eq!(get(&s, "/np/pw").unwrap(), "untested");
+    assert!(matches!(
+        get(&s, "/np/pw:previous"),
+        Err(ParamError::NoLabel { .. })
+    ));
+}
+
 /// `promote`: `current` and `previous` move and `pending` goes, in one step, only if the
 /// labels are as the rotation left them; bare `get` and `get_by_path` read `current`; a
 /// plain put moves `current` along.
@@ -640,7 +724,6 @@ fn promote(open: &Open) {
         block_on(s.store().promote(&n("/r/pw"), 1, None)),
         Err(ParamError::RotationOvertaken { .. })
     ));
-    block_on(s.store().label(&n("/r/pw"), 1, &[l("current")])).unwrap();
     assert_eq!(get(&s, "/r/pw").unwrap(), "v1", "bare get reads `current`");
     let by_path = block_on(s.get_by_path(&ParamPath::parse("/r").unwrap(), false)).unwrap();
     assert_eq!(by_path[0].value.expose(), "v1");

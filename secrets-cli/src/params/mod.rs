@@ -53,7 +53,7 @@ use coffer_core::keyring::BoxFuture;
 pub use name::{
     Label, MAX_LABEL_LEN, MAX_LEVELS, MAX_NAME_LEN, ParamName, ParamPath, Selector, Which,
 };
-pub use service::{CliKeys, FixedKeys, Param, Params, PutRequest, ValueKeys};
+pub use service::{CliKeys, FixedKeys, Param, Params, PathValues, PutRequest, ValueKeys};
 pub use value::{
     DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_BYTES_VAR, SecretValue, ValueSource,
     max_value_bytes_from_env, read_value,
@@ -65,6 +65,14 @@ use crate::report::CliError;
 
 /// The local key `secure-string` values are encrypted under when `put` has no `--key`.
 pub const STORE_KEY_NAME: &str = "params";
+
+/// The label `get NAME` and `exec` read: every plain `put` points it at the version it
+/// writes, `rotate` only once the hooks passed.
+pub const CURRENT: &str = "current";
+/// The label of a version being rotated in (never read unless asked for).
+pub const PENDING: &str = "pending";
+/// The label of the version before `current`.
+pub const PREVIOUS: &str = "previous";
 
 /// Encryption context key: the parameter's name.
 pub const CONTEXT_NAME: &str = "coffer:param";
@@ -176,6 +184,15 @@ pub struct StoredVersion {
     pub meta: VersionMeta,
     /// The value as stored.
     pub value: StoredValue,
+}
+
+/// One parameter of [`ParamStore::get_by_path`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathEntry {
+    /// The version labelled `current`.
+    Current(StoredVersion),
+    /// No version is labelled `current` (the label was removed outside coffer).
+    NoCurrent(ParamName),
 }
 
 /// What the name must be for a write to go ahead.
@@ -300,12 +317,22 @@ pub struct RotationPlan {
     pub test_hook: Option<String>,
     /// Each hook's time limit.
     pub hook_timeout_secs: u64,
+    /// The directory the hooks run in (absolute; where `rotate --every` was typed), so that
+    /// `--set-hook ./set.sh` means the same from cron. `None`: a plan stored before coffer
+    /// recorded it (its hooks run where `rotate --due` runs).
+    pub workdir: Option<String>,
     /// When the next scheduled rotation is due (Unix seconds).
     pub next_due: Option<i64>,
     /// Why the last rotation failed (cleared by one that succeeds).
     pub last_error: Option<String>,
     /// Who holds the lease (`host:pid`) and until when.
     pub lease: Option<(String, i64)>,
+    /// The process group of the hook the lease holder runs now, if any: a lease whose holder
+    /// died is taken over only once that group is gone.
+    pub lease_hook: Option<u32>,
+    /// The settings of the run that staged the `pending` version, sealed
+    /// ([`Params::seal_run`]): a resumed rotation runs the same hooks.
+    pub pending_run: Option<Vec<u8>>,
     /// The settings sealed under the store key ([`Params::seal_plan`]): the hooks are
     /// commands a scheduled run executes, so a plan edited in the database is refused.
     pub seal: Option<Vec<u8>>,
@@ -315,13 +342,15 @@ pub struct RotationPlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// The lease is ours; the plan as stored (`None`: there was none; a row was made).
-    Claimed(Option<RotationPlan>),
+    Claimed(Option<Box<RotationPlan>>),
     /// Another run holds it.
     Held {
         /// `host:pid`.
         holder: String,
         /// Unix seconds.
         until: i64,
+        /// The process group of the hook it runs, if any.
+        hook: Option<u32>,
     },
     /// Only due rotations were asked for, and this one is not (any more).
     NotDue,
@@ -351,13 +380,15 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
         which: &'a Which,
     ) -> BoxFuture<'a, ParamResult<StoredVersion>>;
 
-    /// The latest version of every parameter under `path` (directly below it, or at any
-    /// depth with `recursive`), not deleted and not destroyed, by name, in one query.
+    /// The version labelled `current` of every parameter under `path` (directly below it,
+    /// or at any depth with `recursive`), not deleted, by name, in one query. A destroyed
+    /// current version comes back with [`StoredValue::Destroyed`], a parameter with no
+    /// `current` label as [`PathEntry::NoCurrent`]: the caller says why it is left out.
     fn get_by_path<'a>(
         &'a self,
         path: &'a ParamPath,
         recursive: bool,
-    ) -> BoxFuture<'a, ParamResult<Vec<StoredVersion>>>;
+    ) -> BoxFuture<'a, ParamResult<Vec<PathEntry>>>;
 
     /// The parameters under `path` (not deleted), without values.
     fn list<'a>(
@@ -432,6 +463,24 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
         holder: &'a str,
         now: i64,
         error: Option<&'a str>,
+    ) -> BoxFuture<'a, ParamResult<()>>;
+
+    /// Records the sealed settings of the run staging a `pending` version ([`Params::seal_run`];
+    /// `None` clears them), if `holder` holds the lease.
+    fn set_pending_run<'a>(
+        &'a self,
+        name: &'a ParamName,
+        holder: &'a str,
+        run: Option<&'a [u8]>,
+    ) -> BoxFuture<'a, ParamResult<()>>;
+
+    /// Records the process group of the hook `holder` runs now (`None`: none runs), if
+    /// `holder` holds the lease.
+    fn set_rotation_hook<'a>(
+        &'a self,
+        name: &'a ParamName,
+        holder: &'a str,
+        hook: Option<u32>,
     ) -> BoxFuture<'a, ParamResult<()>>;
 
     /// `rm`: marks the parameter deleted at `now` (recoverable).
@@ -573,7 +622,8 @@ pub enum ParamError {
     #[error("parameter {0} is not deleted")]
     NotDeleted(ParamName),
     /// The version's value was destroyed.
-    #[error("version {version} of {name} was destroyed (at {})", crate::time::format_rfc3339(*at))]
+    #[error("{}version {version} of {name} was destroyed (at {})",
+            if *current { "the current " } else { "" }, crate::time::format_rfc3339(*at))]
     Destroyed {
         /// The parameter.
         name: ParamName,
@@ -581,6 +631,22 @@ pub enum ParamError {
         version: u32,
         /// Unix seconds.
         at: i64,
+        /// Whether it is the version labelled `current` (what `get NAME` reads).
+        current: bool,
+    },
+    /// No version is labelled `current`, so there is nothing `get NAME` or `exec` may read
+    /// (never the latest instead: it may be an untested `pending` value).
+    #[error("no version of {0} is labelled `current`")]
+    NoCurrent(ParamName),
+    /// A rotation that cannot resume the `pending` version as asked.
+    #[error("cannot resume the rotation of {name} to version {version}: {why}")]
+    Resume {
+        /// The parameter.
+        name: ParamName,
+        /// The pending version.
+        version: u32,
+        /// What is wrong.
+        why: String,
     },
     /// The version's value has expired.
     #[error("version {version} of {name} expired at {}", crate::time::format_rfc3339(*at))]
@@ -683,6 +749,20 @@ impl ParamError {
             Self::Deleted { name, .. } => format!(
                 "restore it with: coffer restore {name} (or remove it for good with: coffer \
                  destroy {name})"
+            ),
+            Self::Destroyed {
+                name,
+                current: true,
+                ..
+            }
+            | Self::NoCurrent(name) => format!(
+                "make a version current with: coffer label {name}:VERSION current (see them \
+                 with: coffer history {name}), or write a new value with: coffer put {name} \
+                 --overwrite"
+            ),
+            Self::Resume { name, .. } => format!(
+                "run `coffer rotate {name}` with no new settings to resume it, or start over \
+                 with: coffer rotate {name} --discard-pending …"
             ),
             Self::Expired { name, .. } => {
                 format!("write a new value with: coffer put {name} --overwrite --expires WHEN")

@@ -12,8 +12,8 @@ use zeroize::Zeroizing;
 
 use super::{
     CONTEXT_NAME, CONTEXT_VERSION, Expect, Label, NewVersion, ParamError, ParamName, ParamPath,
-    ParamResult, ParamStore, ParamType, PutOutcome, RotationPlan, STORE_KEY_NAME, SecretValue,
-    Selector, StoredValue, StoredVersion, VersionMeta,
+    ParamResult, ParamStore, ParamType, PathEntry, PutOutcome, RotationPlan, STORE_KEY_NAME,
+    SecretValue, Selector, StoredValue, StoredVersion, VersionMeta, Which,
 };
 use crate::home::Home;
 use crate::keyref::{KeyRef, Purpose};
@@ -196,6 +196,31 @@ impl ValueKeys for CliKeys {
     }
 }
 
+/// What [`Params::read_path`] found.
+#[derive(Debug)]
+pub struct PathValues {
+    /// The readable values, by name.
+    pub values: Vec<Param>,
+    /// The parameters with no readable `current` version, each with the reason
+    /// ([`ParamError::Destroyed`] or [`ParamError::NoCurrent`]).
+    pub unreadable: Vec<ParamError>,
+}
+
+/// `e` as the error of a read of the version labelled `current` (when `current`).
+fn mark_current(e: ParamError, current: bool) -> ParamError {
+    match e {
+        ParamError::Destroyed {
+            name, version, at, ..
+        } => ParamError::Destroyed {
+            name,
+            version,
+            at,
+            current,
+        },
+        other => other,
+    }
+}
+
 /// A version with its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Param {
@@ -318,16 +343,23 @@ impl Params {
         )))
     }
 
-    /// The value of one version. Refuses deleted parameters, destroyed and expired values.
-    /// A secure value read is recorded in the audit log (`get-secure`) before it is returned.
+    /// The value of one version. Refuses deleted parameters, destroyed and expired values;
+    /// a bare name reads the version labelled `current`, never another (a `pending` value
+    /// is read only when asked for by its label or number). A secure value read is recorded
+    /// in the audit log (`get-secure`) before it is returned.
     ///
     /// # Errors
-    /// Not found, deleted, destroyed, expired; a secure value that does not decrypt or
-    /// belongs to another row.
+    /// Not found, deleted, destroyed, expired, no `current` version; a secure value that does
+    /// not decrypt or belongs to another row.
     pub async fn get(&self, sel: &Selector) -> ParamResult<Param> {
         let stored = self.store.get(&sel.name, &sel.which).await?;
+        let current = match &sel.which {
+            Which::Latest => true,
+            Which::Label(l) => l.as_str() == super::CURRENT,
+            Which::Version(_) => false,
+        };
         if let Some(at) = stored.meta.expires_at {
-            if at <= crate::time::now_unix() {
+            if at <= crate::time::now_unix() && stored.value != StoredValue::Destroyed {
                 return Err(ParamError::Expired {
                     name: stored.meta.name,
                     version: stored.meta.version,
@@ -337,7 +369,10 @@ impl Params {
         }
         let mut ring = None;
         let secure = stored.meta.param_type.is_secure();
-        let param = self.open(stored, &mut ring).await?;
+        let param = self
+            .open(stored, &mut ring)
+            .await
+            .map_err(|e| mark_current(e, current))?;
         if secure {
             let read = [(param.meta.name.clone(), param.meta.version)];
             self.store.record_secure_reads(&read, "").await?;
@@ -345,28 +380,55 @@ impl Params {
         Ok(param)
     }
 
-    /// The latest value of every parameter under `path` (one query), decrypted; expired
-    /// values are included (see [`VersionMeta::is_expired`]): the caller decides. Each
-    /// secure value read is recorded in the audit log (one `get-secure` entry per value, all
-    /// in one transaction) before the values are returned.
+    /// The `current` value of every parameter under `path` (one query), decrypted; expired
+    /// values are included (see [`VersionMeta::is_expired`]): the caller decides. A
+    /// parameter whose current version was destroyed, or that has none, is in
+    /// [`PathValues::unreadable`] with the reason. Each secure value read is recorded in
+    /// the audit log (one `get-secure` entry per value, all in one transaction) before the
+    /// values are returned.
     ///
     /// # Errors
     /// The store failed; a secure value does not decrypt.
-    pub async fn get_by_path(&self, path: &ParamPath, recursive: bool) -> ParamResult<Vec<Param>> {
+    pub async fn read_path(&self, path: &ParamPath, recursive: bool) -> ParamResult<PathValues> {
         let rows = self.store.get_by_path(path, recursive).await?;
         let mut ring = None;
-        let mut out = Vec::with_capacity(rows.len());
+        let mut values = Vec::with_capacity(rows.len());
+        let mut unreadable = Vec::new();
         for row in rows {
-            out.push(self.open(row, &mut ring).await?);
+            match row {
+                PathEntry::NoCurrent(name) => unreadable.push(ParamError::NoCurrent(name)),
+                PathEntry::Current(stored) if stored.value == StoredValue::Destroyed => {
+                    unreadable.push(ParamError::Destroyed {
+                        at: stored.meta.destroyed_at.unwrap_or(0),
+                        name: stored.meta.name,
+                        version: stored.meta.version,
+                        current: true,
+                    });
+                }
+                PathEntry::Current(stored) => values.push(self.open(stored, &mut ring).await?),
+            }
         }
-        let reads: Vec<(ParamName, u32)> = out
+        let reads: Vec<(ParamName, u32)> = values
             .iter()
             .filter(|p| p.meta.param_type.is_secure())
             .map(|p| (p.meta.name.clone(), p.meta.version))
             .collect();
         let context = format!("by path {path}{}", if recursive { " -r" } else { "" });
         self.store.record_secure_reads(&reads, &context).await?;
-        Ok(out)
+        Ok(PathValues { values, unreadable })
+    }
+
+    /// The `current` value of every parameter under `path`, as [`Params::read_path`], but a
+    /// parameter with no readable current version is an error rather than left out.
+    ///
+    /// # Errors
+    /// As [`Params::read_path`]; the first unreadable parameter.
+    pub async fn get_by_path(&self, path: &ParamPath, recursive: bool) -> ParamResult<Vec<Param>> {
+        let read = self.read_path(path, recursive).await?;
+        match read.unreadable.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(read.values),
+        }
     }
 
     /// Decrypts (and checks) a stored version; `ring` caches the decryption keyring.
@@ -386,6 +448,7 @@ impl Params {
                     at: meta.destroyed_at.unwrap_or(0),
                     name: meta.name,
                     version: meta.version,
+                    current: false,
                 });
             }
             StoredValue::Sealed(message) => {
@@ -409,17 +472,26 @@ impl Params {
 pub const CONTEXT_PLAN: &str = "coffer:rotation-plan";
 
 /// What a rotation plan's seal covers: the name and every setting a run acts on.
+/// A plan stored before coffer recorded the hooks' directory is sealed without it.
 fn plan_bytes(plan: &RotationPlan) -> ParamResult<Vec<u8>> {
-    serde_json::to_vec(&(
+    let settings = (
         plan.name.as_str(),
         plan.every_secs,
         &plan.generate,
         &plan.set_hook,
         &plan.test_hook,
         plan.hook_timeout_secs,
-    ))
+    );
+    match &plan.workdir {
+        None => serde_json::to_vec(&settings),
+        Some(dir) => serde_json::to_vec(&(settings, dir)),
+    }
     .map_err(|e| ParamError::Usage(format!("cannot encode the rotation plan: {e}")))
 }
+
+/// Encryption context key of the sealed settings of a rotation run: the parameter's name
+/// (with [`CONTEXT_VERSION`], the pending version it staged).
+pub const CONTEXT_RUN: &str = "coffer:rotation-run";
 
 impl Params {
     /// Seals `plan`'s settings (an ESDK message under the store's keys, the name in its
@@ -470,6 +542,67 @@ impl Params {
             return Err(tampered("its settings differ from the sealed ones"));
         }
         Ok(())
+    }
+}
+
+impl Params {
+    /// Seals `settings` (the hooks and generator of the run that stages version `version` of
+    /// `name`) under the store's keys, the name and version in the encryption context.
+    ///
+    /// # Errors
+    /// The key failed.
+    pub async fn seal_run(
+        &self,
+        name: &ParamName,
+        version: u32,
+        settings: &[u8],
+    ) -> ParamResult<Vec<u8>> {
+        let (ring, _) = self.keys.encrypt_keyring().await?;
+        let cmm: Arc<dyn MaterialsManager> = Arc::new(DefaultCmm::new(ring));
+        let cfg = EncryptConfig::default()
+            .with_suite(Some(VALUE_SUITE))
+            .with_threads(Threads::Fixed(std::num::NonZeroUsize::MIN));
+        let mut ctx = EncryptionContext::new();
+        ctx.insert(CONTEXT_RUN, name.as_str());
+        ctx.insert(CONTEXT_VERSION, version.to_string());
+        coffer_core::encrypt(cmm, &cfg, &ctx, settings)
+            .await
+            .map_err(|e| ParamError::Encrypt {
+                name: name.clone(),
+                source: e.into(),
+            })
+    }
+
+    /// The settings [`Params::seal_run`] sealed for version `version` of `name`.
+    ///
+    /// # Errors
+    /// [`ParamError::Resume`]: the seal does not open under the store's keys, or names
+    /// another parameter or version.
+    pub async fn open_run(
+        &self,
+        name: &ParamName,
+        version: u32,
+        sealed: &[u8],
+    ) -> ParamResult<Vec<u8>> {
+        let refused = |why: &str| ParamError::Resume {
+            name: name.clone(),
+            version,
+            why: format!("the recorded settings of the run that staged it {why}: refused"),
+        };
+        let cmm = DefaultCmm::new(self.keys.decrypt_keyring().await?);
+        let cfg = DecryptConfig::default()
+            .with_max_encrypted_data_keys(Some(16))
+            .with_threads(Threads::Fixed(std::num::NonZeroUsize::MIN));
+        let opened = coffer_core::decrypt(&cmm, &cfg, None, sealed)
+            .await
+            .map_err(|_| refused("do not open under the store's keys (changed outside coffer?)"))?;
+        let v = version.to_string();
+        if opened.context.get(CONTEXT_RUN) != Some(name.as_str())
+            || opened.context.get(CONTEXT_VERSION) != Some(v.as_str())
+        {
+            return Err(refused("belong to another parameter or version"));
+        }
+        Ok(opened.plaintext)
     }
 }
 

@@ -1,6 +1,9 @@
 //! Rotation hooks: a shell command run with the new value on stdin (never in argv or the
 //! environment), the parameter's name and versions in the environment, its output captured,
-//! and a time limit after which its whole process group is killed.
+//! and a time limit after which its whole process group is killed. A supervisor process
+//! (`coffer __rotate-hook`, [`supervise`]) leads the group and kills it if coffer dies, so a
+//! hook never outlives the coffer that started it. (Tested in `tests/cli/hooks.rs`, which
+//! has the `coffer` binary to run as the supervisor.)
 
 use std::io::{Read, Write as _};
 use std::os::unix::process::CommandExt as _;
@@ -105,25 +108,80 @@ fn redact(text: String, value: &[u8]) -> String {
     }
 }
 
-/// Runs `command` with `sh -c` (in its own process group), the value on stdin, `env` in the
-/// environment; waits at most `timeout` (capped at [`MAX_TIMEOUT`]). When the hook ends, or
-/// at the limit, whatever is left of its process group is killed. The value never appears in
-/// the output kept (`[redacted]`). A terminating signal to coffer meanwhile kills the group
-/// too ([`crate::interrupt`]).
+/// The hidden first argument that makes `coffer` a hook's supervisor ([`supervise`]).
+pub const SUPERVISOR_ARG: &str = "__rotate-hook";
+
+/// The length of the value the supervisor reads first on its stdin.
+const VALUE_LEN_VAR: &str = "COFFER_HOOK_VALUE_LEN";
+
+/// The longest value a supervisor accepts.
+const MAX_VALUE: usize = 64 << 20;
+
+/// What runs a hook: `coffer __rotate-hook COMMAND` (the coffer binary as [`supervise`]).
+#[derive(Debug, Clone)]
+pub struct Launcher {
+    program: std::path::PathBuf,
+}
+
+impl Launcher {
+    /// This program (which must be `coffer`: its `main` dispatches [`SUPERVISOR_ARG`]).
+    ///
+    /// # Errors
+    /// The executable cannot be found.
+    pub fn this_program() -> std::io::Result<Self> {
+        Ok(Self {
+            program: std::env::current_exe()?,
+        })
+    }
+
+    /// The `coffer` binary at `program`.
+    #[must_use]
+    pub fn at(program: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            program: program.into(),
+        }
+    }
+}
+
+/// A hook that was started: [`Running::group`] is its process group, [`Running::wait`] its
+/// end.
+#[derive(Debug)]
+pub struct Running {
+    child: std::process::Child,
+    group: Pid,
+    _tracked: crate::interrupt::GroupRegistration,
+    /// Dropped when the hook is over: the supervisor's stdin closes (its lifeline).
+    lifeline: Option<std::sync::mpsc::Sender<()>>,
+    output: std::sync::mpsc::Receiver<(usize, String)>,
+    expected: usize,
+    timeout: Duration,
+    value: zeroize::Zeroizing<Vec<u8>>,
+}
+
+/// Starts `command` with `sh -c` under a supervisor (`coffer __rotate-hook`, see
+/// [`supervise`]) in a process group of its own, in `workdir`, the value on the hook's stdin
+/// and `env` in its environment. The supervisor's stdin stays open while coffer runs: when
+/// coffer dies, however it dies (`kill -9`), the supervisor sees it close and kills the
+/// group, so no hook outlives coffer. A terminating signal to coffer kills the group too
+/// ([`crate::interrupt`]).
 ///
 /// # Errors
-/// The shell cannot be started or waited for.
-pub fn run(
+/// The supervisor cannot be started.
+pub fn start(
+    launcher: &Launcher,
     command: &str,
     step: Step,
     value: &[u8],
     env: &HookEnv,
+    workdir: &std::path::Path,
     timeout: Duration,
-) -> std::io::Result<HookRun> {
+) -> std::io::Result<Running> {
     let timeout = timeout.min(MAX_TIMEOUT);
-    let mut child = Command::new("/bin/sh")
-        .arg("-c")
+    let (limit_var, limit) = crate::dumps::for_child();
+    let mut child = Command::new(&launcher.program)
+        .arg(SUPERVISOR_ARG)
         .arg(command)
+        .current_dir(workdir)
         .env("COFFER_ROTATE_NAME", &env.name)
         .env("COFFER_ROTATE_VERSION", env.version.to_string())
         .env(
@@ -131,19 +189,26 @@ pub fn run(
             env.old_version.map(|v| v.to_string()).unwrap_or_default(),
         )
         .env("COFFER_ROTATE_STEP", step.as_str())
+        .env(VALUE_LEN_VAR, value.len().to_string())
+        .env(limit_var, limit)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()?;
     let group = Pid::from_child(&child);
-    let _tracked = crate::interrupt::track_group(group.as_raw_pid());
+    let tracked = crate::interrupt::track_group(group.as_raw_pid());
     // Detached threads: a hook that never reads its stdin, or a process that escaped the
-    // group and holds the pipes, must not keep us waiting.
+    // group and holds the pipes, must not keep us waiting. The stdin writer keeps the pipe
+    // open after the value until the hook is over.
+    let (lifeline, over) = std::sync::mpsc::channel::<()>();
     if let Some(mut stdin) = child.stdin.take() {
         let value = zeroize::Zeroizing::new(value.to_vec());
         std::thread::spawn(move || {
             let _ = stdin.write_all(&value);
+            drop(value);
+            let _ = over.recv();
+            drop(stdin);
         });
     }
     let (tx, rx) = std::sync::mpsc::channel();
@@ -167,175 +232,161 @@ pub fn run(
             });
         }
     }
-    drop(tx);
-    let deadline = Instant::now().checked_add(timeout);
-    // Waits for the hook to end without reaping it: until it is reaped its process id, which
-    // is the group's id, cannot be given to another process, so the group kill below cannot
-    // hit anything else.
-    let timed_out = loop {
-        match waitid(
-            WaitId::Pid(group),
-            WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT,
-        ) {
-            Ok(Some(_)) => break false,
-            Ok(None) if deadline.is_some_and(|d| Instant::now() >= d) => break true,
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => {
-                let _ = kill_process_group(group, Signal::KILL);
-                let _ = child.wait();
-                return Err(e.into());
-            }
-        }
-    };
-    let _ = kill_process_group(group, Signal::KILL);
-    let status = child.wait()?;
-    let mut streams = [String::new(), String::new()];
-    let grace = Instant::now() + OUTPUT_GRACE;
-    for _ in 0..expected {
-        match rx.recv_timeout(grace.saturating_duration_since(Instant::now())) {
-            Ok((i, text)) => streams[i] = text,
-            Err(_) => break,
-        }
-    }
-    let [mut output, err] = streams;
-    if !err.is_empty() {
-        if !output.is_empty() && !output.ends_with('\n') {
-            output.push('\n');
-        }
-        output.push_str(&err);
-    }
-    Ok(HookRun {
-        ended: if timed_out {
-            Ended::TimedOut(timeout)
-        } else {
-            Ended::Exited(status)
-        },
-        output: redact(output, value),
+    Ok(Running {
+        child,
+        group,
+        _tracked: tracked,
+        lifeline: Some(lifeline),
+        output: rx,
+        expected,
+        timeout,
+        value: zeroize::Zeroizing::new(value.to_vec()),
     })
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
+impl Running {
+    /// The hook's process group (its supervisor's process id).
+    #[must_use]
+    pub fn group(&self) -> u32 {
+        self.group.as_raw_nonzero().get().unsigned_abs()
+    }
 
-    use super::*;
+    /// Waits at most the time limit for the hook to end; then whatever is left of its
+    /// process group is killed. The value never appears in the output kept (`[redacted]`).
+    ///
+    /// # Errors
+    /// The hook cannot be waited for.
+    pub fn wait(mut self) -> std::io::Result<HookRun> {
+        let group = self.group;
+        let deadline = Instant::now().checked_add(self.timeout);
+        // Waits for the hook to end without reaping it: until it is reaped its process id,
+        // which is the group's id, cannot be given to another process, so the group kill
+        // below cannot hit anything else.
+        let timed_out = loop {
+            match waitid(
+                WaitId::Pid(group),
+                WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT,
+            ) {
+                Ok(Some(_)) => break false,
+                Ok(None) if deadline.is_some_and(|d| Instant::now() >= d) => break true,
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => {
+                    let _ = kill_process_group(group, Signal::KILL);
+                    let _ = self.child.wait();
+                    return Err(e.into());
+                }
+            }
+        };
+        let _ = kill_process_group(group, Signal::KILL);
+        let status = self.child.wait()?;
+        self.lifeline.take();
+        let mut streams = [String::new(), String::new()];
+        let grace = Instant::now() + OUTPUT_GRACE;
+        for _ in 0..self.expected {
+            match self
+                .output
+                .recv_timeout(grace.saturating_duration_since(Instant::now()))
+            {
+                Ok((i, text)) => streams[i] = text,
+                Err(_) => break,
+            }
+        }
+        let [mut output, err] = streams;
+        if !err.is_empty() {
+            if !output.is_empty() && !output.ends_with('\n') {
+                output.push('\n');
+            }
+            output.push_str(&err);
+        }
+        Ok(HookRun {
+            ended: if timed_out {
+                Ended::TimedOut(self.timeout)
+            } else {
+                Ended::Exited(status)
+            },
+            output: redact(output, &self.value),
+        })
+    }
+}
 
-    fn env() -> HookEnv {
-        HookEnv {
-            name: "/app/db".into(),
-            version: 3,
-            old_version: Some(2),
+/// Runs a hook to its end ([`start`], then [`Running::wait`]).
+///
+/// # Errors
+/// As [`start`] and [`Running::wait`].
+pub fn run(
+    launcher: &Launcher,
+    command: &str,
+    step: Step,
+    value: &[u8],
+    env: &HookEnv,
+    workdir: &std::path::Path,
+    timeout: Duration,
+) -> std::io::Result<HookRun> {
+    start(launcher, command, step, value, env, workdir, timeout)?.wait()
+}
+
+/// `coffer __rotate-hook COMMAND`: a hook's supervisor, the leader of the hook's process
+/// group. It reads the value (of the length in `COFFER_HOOK_VALUE_LEN`) from its stdin, runs
+/// `sh -c COMMAND` in its group with the value on the hook's stdin, the user's core limit
+/// ([`crate::dumps`]) and its own stdout and stderr, and ends as the hook ends (its status,
+/// or the signal that killed it). Meanwhile it watches its stdin, which coffer holds open:
+/// when it closes before the hook is over, coffer is gone, and the supervisor kills the
+/// whole group, itself included.
+#[must_use]
+pub fn supervise(command: &std::ffi::OsStr) -> std::process::ExitCode {
+    match supervise_inner(command) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "coffer: cannot run the hook: {e}");
+            std::process::ExitCode::from(126)
         }
     }
+}
 
-    #[test]
-    fn value_on_stdin_and_names_in_the_environment() {
-        let r = run(
-            "read -r v; echo \"$COFFER_ROTATE_NAME $COFFER_ROTATE_OLD_VERSION->$COFFER_ROTATE_VERSION $COFFER_ROTATE_STEP ${#v}\"",
-            Step::Set,
-            b"s3cret-value",
-            &env(),
-            Duration::from_secs(10),
-        )
-        .unwrap();
-        assert!(r.succeeded(), "{r:?}");
-        assert_eq!(r.output, "/app/db 2->3 set 12\n");
+fn supervise_inner(command: &std::ffi::OsStr) -> std::io::Result<std::process::ExitCode> {
+    use std::os::unix::process::ExitStatusExt as _;
+    let len = std::env::var(VALUE_LEN_VAR)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n <= MAX_VALUE)
+        .ok_or_else(|| std::io::Error::other(format!("{VALUE_LEN_VAR} is missing or bad")))?;
+    let mut value = zeroize::Zeroizing::new(vec![0u8; len]);
+    let mut stdin = std::io::stdin();
+    stdin.read_exact(&mut value)?;
+    crate::dumps::restore_from_env()?;
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .env_remove(VALUE_LEN_VAR)
+        .env_remove(crate::dumps::LIMIT_VAR)
+        .stdin(Stdio::piped())
+        .spawn()?;
+    if let Some(mut hook_stdin) = child.stdin.take() {
+        std::thread::spawn(move || {
+            let _ = hook_stdin.write_all(&value);
+        });
     }
-
-    #[test]
-    fn failures_keep_their_output() {
-        let r = run(
-            "echo to-out; echo to-err >&2; exit 3",
-            Step::Test,
-            b"",
-            &env(),
-            Duration::from_secs(10),
-        )
-        .unwrap();
-        assert!(!r.succeeded());
-        assert!(matches!(r.ended, Ended::Exited(s) if s.code() == Some(3)));
-        assert!(r.output.contains("to-out") && r.output.contains("to-err"));
+    // The lifeline: end of file (or an error) means coffer is gone.
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let _ = rustix::process::kill_current_process_group(Signal::KILL);
+    });
+    let status = child.wait()?;
+    if let Some(code) = status.code() {
+        return Ok(std::process::ExitCode::from(
+            u8::try_from(code).unwrap_or(u8::MAX),
+        ));
     }
-
-    /// A hook that hangs (with a child of its own holding the pipes) is killed at the limit.
-    #[test]
-    fn a_hanging_hook_is_killed_with_its_children() {
-        let start = Instant::now();
-        let r = run(
-            "echo started; sleep 600 & sleep 600",
-            Step::Set,
-            b"x",
-            &env(),
-            Duration::from_millis(300),
-        )
-        .unwrap();
-        assert!(matches!(r.ended, Ended::TimedOut(_)), "{r:?}");
-        assert!(r.output.contains("started"));
-        assert!(start.elapsed() < Duration::from_secs(60));
+    if let Some(sig) = status.signal().and_then(Signal::from_named_raw) {
+        // End the way the hook ended, so that coffer reports its signal. (This process is
+        // not dumpable: a core-dumping signal writes no core of it.)
+        let _ = rustix::process::kill_process(rustix::process::getpid(), sig);
     }
-
-    /// A hook that exits but leaves a process holding its output is not waited for past
-    /// the limit.
-    #[test]
-    fn a_hook_that_leaves_a_child_behind_returns() {
-        let start = Instant::now();
-        let r = run(
-            "sleep 600 & echo done",
-            Step::Set,
-            b"x",
-            &env(),
-            Duration::from_millis(500),
-        )
-        .unwrap();
-        assert!(r.succeeded(), "{r:?}");
-        assert!(r.output.contains("done"));
-        assert!(start.elapsed() < Duration::from_secs(60));
-    }
-
-    /// A process that left the hook's group and holds its output does not keep us waiting.
-    #[test]
-    fn a_process_outside_the_group_does_not_hold_us() {
-        let start = Instant::now();
-        let r = run(
-            "setsid sleep 30 & echo done",
-            Step::Set,
-            b"x",
-            &env(),
-            Duration::from_secs(20),
-        )
-        .unwrap();
-        assert!(r.succeeded(), "{r:?}");
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "{:?}",
-            start.elapsed()
-        );
-    }
-
-    /// The value is redacted from what the hook printed.
-    #[test]
-    fn the_value_is_redacted_from_the_output() {
-        let r = run(
-            "v=$(cat); echo \"got $v\" >&2; exit 1",
-            Step::Test,
-            b"hunter2-secret",
-            &env(),
-            Duration::from_secs(10),
-        )
-        .unwrap();
-        assert_eq!(r.output, "got [redacted]\n");
-    }
-
-    #[test]
-    fn huge_time_limits_are_capped() {
-        let r = run("exit 0", Step::Set, b"", &env(), Duration::MAX).unwrap();
-        assert!(r.succeeded());
-    }
-
-    #[test]
-    fn a_hook_that_ignores_stdin_does_not_block() {
-        let big = vec![b'x'; 1 << 20];
-        let r = run("exit 0", Step::Set, &big, &env(), Duration::from_secs(10)).unwrap();
-        assert!(r.succeeded());
-    }
+    Ok(std::process::ExitCode::from(125))
 }

@@ -23,6 +23,8 @@ pub mod hook;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rustix::process::Pid;
+
 use crate::params::{
     Claim, Expect, Label, ParamError, ParamName, Params, PutRequest, RotationPlan, SecretValue,
     Selector, ValueSource, VersionMeta, Which,
@@ -32,12 +34,7 @@ use crate::report::CliError;
 pub use generate::GenSpec;
 use hook::{Ended, HookEnv, HookRun, Step};
 
-/// The label of a version being rotated in.
-pub const PENDING: &str = "pending";
-/// The label `get NAME` reads.
-pub const CURRENT: &str = "current";
-/// The label of the version before `current`.
-pub const PREVIOUS: &str = "previous";
+pub use crate::params::{CURRENT, PENDING, PREVIOUS};
 
 /// The default time limit of each hook.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(300);
@@ -61,6 +58,8 @@ pub struct RotateRequest {
     pub discard_pending: bool,
     /// Whether the value source or a hook was given (else a stored plan is used).
     pub explicit: bool,
+    /// The directory the hooks run in (where `rotate` was typed; a stored plan keeps it).
+    pub workdir: PathBuf,
 }
 
 /// A rotation done.
@@ -142,6 +141,21 @@ fn holder_is_dead(holder: &str) -> bool {
         && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Whether the hook a lease holder recorded (its process group) is gone: a lease whose
+/// holder died is taken over only then, so that two hooks never run at once.
+fn hook_is_gone(hook: Option<u32>) -> bool {
+    let Some(group) = hook
+        .and_then(|g| i32::try_from(g).ok())
+        .and_then(Pid::from_raw)
+    else {
+        return true;
+    };
+    matches!(
+        rustix::process::test_kill_process_group(group),
+        Err(rustix::io::Errno::SRCH)
+    )
+}
+
 /// How long a lease lasts: both hooks at their limit, and slack.
 fn lease_secs(hook_timeout: Duration) -> i64 {
     i64::try_from(hook_timeout.as_secs().saturating_mul(2).saturating_add(120)).unwrap_or(i64::MAX)
@@ -159,7 +173,7 @@ async fn claim(
     holder: &str,
     due_only: bool,
     hook_timeout: Duration,
-) -> anyhow::Result<Option<Option<RotationPlan>>> {
+) -> anyhow::Result<Option<Option<Box<RotationPlan>>>> {
     let mut steal: Option<String> = None;
     loop {
         let now = crate::time::now_unix();
@@ -178,16 +192,22 @@ async fn claim(
         match claim {
             Claim::Claimed(plan) => return Ok(Some(plan)),
             Claim::NotDue => return Ok(None),
-            Claim::Held { holder: other, .. } if steal.is_none() && holder_is_dead(&other) => {
+            Claim::Held {
+                holder: other,
+                hook,
+                ..
+            } if steal.is_none() && holder_is_dead(&other) && hook_is_gone(hook) => {
                 tracing::info!(name = %name, holder = other, "taking over the lease of a run that died");
                 steal = Some(other);
             }
             Claim::Held {
                 holder: other,
                 until,
+                hook,
             } => {
                 return Err(Busy {
                     name: name.clone(),
+                    dead_with_hook: hook.filter(|_| holder_is_dead(&other)),
                     holder: other,
                     until,
                 }
@@ -199,7 +219,10 @@ async fn claim(
 
 /// Another run is rotating the secret.
 #[derive(Debug, thiserror::Error)]
-#[error("{name} is being rotated by another run ({holder}, lease until {})", crate::time::format_rfc3339(*until))]
+#[error("{name} is being rotated by another run ({holder}, lease until {}){}",
+        crate::time::format_rfc3339(*until),
+        dead_with_hook.map(|g| format!(": that run died, but its hook (process group {g}) \
+                                        still runs")).unwrap_or_default())]
 pub struct Busy {
     /// The parameter.
     pub name: ParamName,
@@ -207,6 +230,8 @@ pub struct Busy {
     pub holder: String,
     /// Unix seconds.
     pub until: i64,
+    /// The holder died on this machine, but the process group of its hook is still there.
+    pub dead_with_hook: Option<u32>,
 }
 
 /// Rotates `req.name` (see the module docs), holding its rotation lease: a parameter with a
@@ -230,6 +255,7 @@ pub async fn rotate(
         .await?
         .flatten();
     let done = async {
+        let pending_run = plan.as_ref().and_then(|p| p.pending_run.clone());
         let req = match plan {
             Some(plan) if !req.explicit && plan.every_secs.is_some() => {
                 params.check_plan(&plan).await?;
@@ -243,7 +269,7 @@ pub async fn rotate(
             }
             _ => req.clone(),
         };
-        rotate_leased(params, &req, say).await
+        rotate_leased(params, &req, &holder, pending_run.as_deref(), say).await
     }
     .await;
     release(params, name, &holder, &done).await;
@@ -297,13 +323,107 @@ pub fn from_plan(plan: &RotationPlan) -> anyhow::Result<RotateRequest> {
         hook_timeout: Duration::from_secs(plan.hook_timeout_secs).min(hook::MAX_TIMEOUT),
         discard_pending: false,
         explicit: true,
+        // A plan stored before coffer recorded the directory runs its hooks here.
+        workdir: match &plan.workdir {
+            Some(dir) => PathBuf::from(dir),
+            None => std::env::current_dir().map_err(|e| {
+                CliError::failure("cannot read the working directory").caused_by(e.into())
+            })?,
+        },
     })
 }
 
-/// Rotates with the lease held.
+/// The settings of the run that staged a `pending` version, sealed with it
+/// ([`Params::seal_run`]): a resumed rotation runs the same hooks, in the same directory.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct RunSettings {
+    /// The generator SPEC (`None`: the value was given).
+    generate: Option<String>,
+    set_hook: Option<String>,
+    test_hook: Option<String>,
+    hook_timeout_secs: u64,
+    workdir: String,
+}
+
+impl RunSettings {
+    fn of(req: &RotateRequest) -> anyhow::Result<Self> {
+        Ok(Self {
+            generate: req.generate.as_ref().map(ToString::to_string),
+            set_hook: req.set_hook.clone(),
+            test_hook: req.test_hook.clone(),
+            hook_timeout_secs: req.hook_timeout.as_secs().max(1),
+            workdir: req
+                .workdir
+                .to_str()
+                .ok_or_else(|| {
+                    CliError::usage(format!(
+                        "the working directory {} is not UTF-8: hooks cannot be recorded to run there",
+                        req.workdir.display()
+                    ))
+                })?
+                .to_owned(),
+        })
+    }
+
+    /// Why `req` (given on the command line, or a schedule's plan) may not resume a version
+    /// staged with these settings, if it may not: a resume keeps the pending value and
+    /// runs the hooks it was staged with.
+    fn conflict(&self, req: &RotateRequest) -> Option<String> {
+        if !req.explicit {
+            return None;
+        }
+        let was = |g: &Option<String>| match g {
+            Some(spec) => format!("--generate {spec}"),
+            None => "a value given on stdin or with --value-file".to_owned(),
+        };
+        if req.value_file.is_some() {
+            return Some(format!(
+                "a resume keeps the pending value, and --value-file gives a new one (it was \
+                 staged with {})",
+                was(&self.generate)
+            ));
+        }
+        if let Some(spec) = &req.generate {
+            let spec = spec.to_string();
+            if self.generate.as_deref() != Some(spec.as_str()) {
+                return Some(format!(
+                    "it was staged with {}, not --generate {spec}",
+                    was(&self.generate)
+                ));
+            }
+        }
+        let given = req.set_hook.is_some() || req.test_hook.is_some();
+        if given && (req.set_hook != self.set_hook || req.test_hook != self.test_hook) {
+            let show =
+                |h: &Option<String>| h.as_deref().map_or("none".to_owned(), |c| format!("`{c}`"));
+            return Some(format!(
+                "it was staged with set hook {} and test hook {}, not {} and {}",
+                show(&self.set_hook),
+                show(&self.test_hook),
+                show(&req.set_hook),
+                show(&req.test_hook)
+            ));
+        }
+        None
+    }
+
+    fn apply(&self, req: &RotateRequest) -> RotateRequest {
+        let mut out = req.clone();
+        out.set_hook.clone_from(&self.set_hook);
+        out.test_hook.clone_from(&self.test_hook);
+        out.hook_timeout = Duration::from_secs(self.hook_timeout_secs).min(hook::MAX_TIMEOUT);
+        out.workdir = PathBuf::from(&self.workdir);
+        out
+    }
+}
+
+/// Rotates with the lease held. `recorded`: the sealed settings of the run that staged the
+/// pending version, if the store has them.
 async fn rotate_leased(
     params: &Params,
     req: &RotateRequest,
+    holder: &str,
+    recorded: Option<&[u8]>,
     mut say: impl FnMut(&str),
 ) -> anyhow::Result<Rotated> {
     let name = &req.name;
@@ -316,35 +436,27 @@ async fn rotate_leased(
         .into());
     }
     let live = |v: &&VersionMeta| v.destroyed_at.is_none();
-    let current = versions.iter().filter(live).find(|v| has_label(v, CURRENT));
-    let pending = versions.iter().filter(live).find(|v| has_label(v, PENDING));
-    // The version being replaced: `current`, else the newest that is not pending.
-    let old = current.or_else(|| {
-        versions
-            .iter()
-            .filter(live)
-            .filter(|v| !has_label(v, PENDING))
-            .max_by_key(|v| v.version)
-    });
+    // The version `current` labels (its value may have been destroyed: then there is no
+    // old value for the hooks, and no `previous` to keep).
+    let current = versions.iter().find(|v| has_label(v, CURRENT));
+    let current_version = current.map(|v| v.version);
+    let old = current.filter(live);
     let old_version = old.map(|v| v.version);
-    let resumable = pending.filter(|p| old_version.is_none_or(|o| p.version > o));
+    let pending = versions.iter().filter(live).find(|v| has_label(v, PENDING));
+    let resumable = pending.filter(|p| current_version.is_none_or(|o| p.version > o));
     let resume = resumable.filter(|_| !req.discard_pending);
-    // A new value is read (or made) before anything is written.
-    let fresh = match resume {
-        Some(_) => None,
-        None => Some(new_value(req)?),
-    };
-    // `get NAME` must keep reading the old value while a new one is pending: a parameter
-    // rotated for the first time gets its `current` label now.
-    if let (None, Some(old)) = (current, old) {
-        params
-            .store()
-            .label(name, old.version, &[label(CURRENT)?])
-            .await?;
-    }
 
-    let (version, value, resumed) = match (resume, fresh) {
-        (Some(p), _) => {
+    let (version, value, resumed, req) = match resume {
+        Some(p) => {
+            let run = resumed_settings(params, name, p.version, recorded).await?;
+            if let Some(why) = run.conflict(req) {
+                return Err(ParamError::Resume {
+                    name: name.clone(),
+                    version: p.version,
+                    why,
+                }
+                .into());
+            }
             say(&format!(
                 "resuming the rotation of {name} to version {} (left pending by an earlier run)",
                 p.version
@@ -355,15 +467,28 @@ async fn rotate_leased(
                     which: Which::Version(p.version),
                 })
                 .await?;
-            (p.version, got.value, true)
+            (p.version, got.value, true, run.apply(req))
         }
-        (None, fresh) => {
-            let value = fresh.ok_or_else(|| CliError::failure("internal error: no new value"))?;
+        None => {
+            // A new value is read (or made) before anything is written.
+            let value = new_value(req)?;
+            let version = state
+                .latest
+                .checked_add(1)
+                .ok_or_else(|| CliError::failure(format!("{name} has no version numbers left")))?;
+            // The settings are recorded (sealed) before the version they stage exists, so a
+            // pending version is never left without them.
+            let settings = serde_json::to_vec(&RunSettings::of(req)?)?;
+            let sealed = params.seal_run(name, version, &settings).await?;
+            params
+                .store()
+                .set_pending_run(name, holder, Some(&sealed))
+                .await?;
             if let Some(p) = resumable {
                 params.store().unlabel(name, &[label(PENDING)?]).await?;
                 say(&format!("discarded pending version {}", p.version));
             }
-            let template = old.or_else(|| versions.last());
+            let template = current.or_else(|| versions.last());
             let meta = params
                 .put(PutRequest {
                     name: name.clone(),
@@ -391,7 +516,7 @@ async fn rotate_leased(
                 "wrote version {} of {name} as `pending`",
                 meta.version
             ));
-            (meta.version, value, false)
+            (meta.version, value, false, req.clone())
         }
     };
 
@@ -400,26 +525,51 @@ async fn rotate_leased(
         version,
         old_version,
     };
+    let launcher = hook::Launcher::this_program()
+        .map_err(|e| CliError::failure("cannot find the coffer program").caused_by(e.into()))?;
     let mut hooks = Vec::new();
     for (step, command) in [(Step::Set, &req.set_hook), (Step::Test, &req.test_hook)] {
         let Some(command) = command else { continue };
         say(&format!("running the {} hook", step.as_str()));
-        let run = hook::run(
+        let cannot = |e: std::io::Error| {
+            CliError::failure(format!(
+                "cannot run the {} hook in {}",
+                step.as_str(),
+                req.workdir.display()
+            ))
+            .caused_by(e.into())
+        };
+        if !req.workdir.is_dir() {
+            return Err(cannot(std::io::Error::from(std::io::ErrorKind::NotFound)).into());
+        }
+        let running = hook::start(
+            &launcher,
             command,
             step,
             value.expose().as_bytes(),
             &env,
+            &req.workdir,
             req.hook_timeout,
         )
-        .map_err(|e| {
-            CliError::failure(format!("cannot run the {} hook", step.as_str())).caused_by(e.into())
-        })?;
+        .map_err(cannot)?;
+        // Recorded with the lease: should this run die, its lease is taken over only once
+        // this group is gone.
+        let noted = params
+            .store()
+            .set_rotation_hook(name, holder, Some(running.group()))
+            .await;
+        let run = running.wait().map_err(cannot)?;
+        noted?;
+        params.store().set_rotation_hook(name, holder, None).await?;
         if !run.succeeded() {
             return Err(failed(name, step, version, old_version, run).into());
         }
         hooks.push(step.as_str());
     }
-    params.store().promote(name, version, old_version).await?;
+    params
+        .store()
+        .promote(name, version, current_version)
+        .await?;
     Ok(Rotated {
         name: name.clone(),
         version,
@@ -427,6 +577,34 @@ async fn rotate_leased(
         resumed,
         hooks,
     })
+}
+
+/// The settings recorded for the pending version `version`, checked.
+///
+/// # Errors
+/// [`ParamError::Resume`]: none are recorded (a store written before coffer recorded
+/// them, or a row changed outside coffer), or they do not verify.
+async fn resumed_settings(
+    params: &Params,
+    name: &ParamName,
+    version: u32,
+    recorded: Option<&[u8]>,
+) -> anyhow::Result<RunSettings> {
+    let refused = |why: &str| ParamError::Resume {
+        name: name.clone(),
+        version,
+        why: why.to_owned(),
+    };
+    let Some(sealed) = recorded else {
+        return Err(refused(
+            "the settings of the run that staged it (its hooks) are not recorded, so they cannot \
+             be run again",
+        )
+        .into());
+    };
+    let bytes = params.open_run(name, version, sealed).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|_| refused("its recorded settings cannot be read").into())
 }
 
 /// The new value: generated, or read from `--value-file` or stdin (not empty).
@@ -584,7 +762,16 @@ pub async fn rotate_due(params: &Params, mut say: impl FnMut(&str)) -> anyhow::R
         say(&format!("rotating {name} (due)"));
         let done = match params.check_plan(&claimed).await {
             Ok(()) => match from_plan(&claimed) {
-                Ok(req) => rotate_leased(params, &req, &mut say).await,
+                Ok(req) => {
+                    rotate_leased(
+                        params,
+                        &req,
+                        &holder,
+                        claimed.pending_run.as_deref(),
+                        &mut say,
+                    )
+                    .await
+                }
                 Err(e) => Err(e),
             },
             Err(e) => Err(e.into()),

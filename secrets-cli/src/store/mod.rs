@@ -1,7 +1,7 @@
 //! The embedded store: `COFFER_HOME/coffer.db`, an SQLite database (WAL mode), and the local
 //! key hierarchy kept in it.
 //!
-//! # Schema (version 4, `PRAGMA user_version`)
+//! # Schema (version 5, `PRAGMA user_version`)
 //!
 //! Migrations are versioned in code (`MIGRATIONS`): migration `i` takes the schema from
 //! version `i` to `i + 1`, in one `BEGIN IMMEDIATE` transaction with the new
@@ -43,6 +43,12 @@
 //! parameter's rotation schedule (`every_secs` NULL: none), sealed under the store key
 //! (`seal`, so a plan edited in the database is refused), and the lease of the run rotating
 //! it.
+//!
+//! Version 5: every parameter has a `current` label (labelled now: its newest version that
+//! is not `pending`), which is what `get NAME` and `exec` read, never the latest version;
+//! `param_rotations` gains `workdir` (the directory a plan's hooks run in), `pending_run`
+//! (the sealed settings of the run that staged the `pending` version, so that a resume runs
+//! the same hooks) and `lease_hook` (the process group of the lease holder's running hook).
 //!
 //! Times are Unix seconds. Each version's 32 bytes of branch key material are stored only
 //! wrapped by the root key ([`coffer_core::keyring::RootKey`]), with [`branch_key_aad`]
@@ -130,10 +136,10 @@ use crate::report::CliError;
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     r"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY NOT NULL,
@@ -220,6 +226,18 @@ CREATE TABLE param_rotations (
     last_error        TEXT,
     seal              BLOB
 ) STRICT;
+",
+    r"
+ALTER TABLE param_rotations ADD COLUMN workdir TEXT;
+ALTER TABLE param_rotations ADD COLUMN pending_run BLOB;
+ALTER TABLE param_rotations ADD COLUMN lease_hook INTEGER;
+INSERT INTO param_labels (name, label, version)
+SELECT p.name, 'current', m.version FROM params p
+JOIN (SELECT v.name, max(v.version) AS version FROM param_versions v
+      WHERE NOT EXISTS (SELECT 1 FROM param_labels l
+                        WHERE l.name = v.name AND l.version = v.version AND l.label = 'pending')
+      GROUP BY v.name) m ON m.name = p.name
+WHERE NOT EXISTS (SELECT 1 FROM param_labels l WHERE l.name = p.name AND l.label = 'current');
 ",
 ];
 

@@ -20,9 +20,10 @@ use zeroize::Zeroizing;
 
 use super::{Store, audit, corrupt, damaged, db_error};
 use crate::home::Home;
+use crate::params::{CURRENT, PREVIOUS};
 use crate::params::{
     Claim, Destroyed, Expect, Label, LabelMove, Listing, NewVersion, ParamError, ParamName,
-    ParamPath, ParamResult, ParamState, ParamStore, ParamSummary, ParamType, PutOutcome,
+    ParamPath, ParamResult, ParamState, ParamStore, ParamSummary, ParamType, PathEntry, PutOutcome,
     RotationPlan, SecretValue, StoredValue, StoredVersion, VersionMeta, Which,
 };
 use crate::report::CliError;
@@ -68,6 +69,9 @@ pub(super) struct PlanRow {
     pub(super) lease: (Option<String>, Option<i64>),
     pub(super) last_error: Option<String>,
     pub(super) seal: Option<Vec<u8>>,
+    pub(super) workdir: Option<String>,
+    pub(super) pending_run: Option<Vec<u8>>,
+    pub(super) lease_hook: Option<i64>,
 }
 
 impl PlanRow {
@@ -87,11 +91,17 @@ impl PlanRow {
             test_hook: self.test_hook,
             next_due: self.next_due,
             last_error: self.last_error,
+            lease_hook: self
+                .lease_hook
+                .map(|g| u32::try_from(g).map_err(|_| bad("bad hook process group")))
+                .transpose()?,
             lease: match self.lease {
                 (Some(h), Some(u)) => Some((h, u)),
                 _ => None,
             },
             seal: self.seal,
+            workdir: self.workdir,
+            pending_run: self.pending_run,
         })
     }
 }
@@ -108,32 +118,68 @@ fn plan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRow> {
         lease: (r.get(7)?, r.get(8)?),
         last_error: r.get(9)?,
         seal: r.get(10)?,
+        workdir: r.get(11)?,
+        pending_run: r.get(12)?,
+        lease_hook: r.get(13)?,
     })
 }
 
 fn raw_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawVersion> {
+    raw_version_at(r, 0)
+}
+
+/// The [`COLUMNS`] of a row, starting at column `at`.
+fn raw_version_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<RawVersion> {
     Ok(RawVersion {
-        name: r.get(0)?,
-        version: r.get(1)?,
-        param_type: r.get(2)?,
-        value: r.get::<_, Option<Vec<u8>>>(3)?.map(Zeroizing::new),
-        key_ref: r.get(4)?,
-        description: r.get(5)?,
-        tags: r.get(6)?,
-        created_at: r.get(7)?,
-        author: r.get(8)?,
-        expires_at: r.get(9)?,
-        destroyed_at: r.get(10)?,
-        labels: r.get(11)?,
+        name: r.get(at)?,
+        version: r.get(at + 1)?,
+        param_type: r.get(at + 2)?,
+        value: r.get::<_, Option<Vec<u8>>>(at + 3)?.map(Zeroizing::new),
+        key_ref: r.get(at + 4)?,
+        description: r.get(at + 5)?,
+        tags: r.get(at + 6)?,
+        created_at: r.get(at + 7)?,
+        author: r.get(at + 8)?,
+        expires_at: r.get(at + 9)?,
+        destroyed_at: r.get(at + 10)?,
+        labels: r.get(at + 11)?,
     })
 }
 
-/// `/a/b/` and `/a/b0`: every name below `/a/b` is strictly between them.
-/// The version `get NAME` and `exec` read of the parameter row `p`: the one labelled
-/// `current`, else the latest (SQL shared by both stores).
-pub(super) const READ_VERSION: &str = "COALESCE((SELECT l.version FROM param_labels l
-     WHERE l.name = p.name AND l.label = 'current'), p.latest)";
+/// A row of [`by_path_query`]: the parameter's name, then its current version's
+/// [`COLUMNS`] (all `NULL`: it has none).
+fn path_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RawVersion, String>> {
+    if r.get::<_, Option<String>>(1)?.is_none() {
+        return Ok(Err(r.get(0)?));
+    }
+    raw_version_at(r, 1).map(Ok)
+}
 
+/// A [`path_row`] as the store's types.
+pub(super) fn path_entry(
+    row: Result<RawVersion, String>,
+    location: &str,
+) -> ParamResult<PathEntry> {
+    match row {
+        Ok(raw) => stored_version(raw, location).map(PathEntry::Current),
+        Err(name) => ParamName::parse(&name)
+            .map(PathEntry::NoCurrent)
+            .map_err(|_| bad_row(location, &name, "bad name")),
+    }
+}
+
+/// The query of `get_by_path` over `params p`, ending in a `WHERE` clause: each parameter's
+/// version labelled `current` (SQL shared by both stores), `NULL` columns where it has none.
+pub(super) fn by_path_query(columns: &str) -> String {
+    format!(
+        "SELECT p.name, {columns} FROM params p
+         LEFT JOIN param_labels c ON c.name = p.name AND c.label = 'current'
+         LEFT JOIN param_versions v ON v.name = p.name AND v.version = c.version
+         WHERE p.deleted_at IS NULL"
+    )
+}
+
+/// `/a/b/` and `/a/b0`: every name below `/a/b` is strictly between them.
 pub(super) fn range(path: &ParamPath) -> (String, String) {
     let prefix = path.prefix();
     let mut end = prefix[..prefix.len() - 1].to_owned();
@@ -291,6 +337,7 @@ pub(super) fn held_version(
             name: name.clone(),
             version,
             at,
+            current: false,
         });
     }
     Ok(v)
@@ -360,6 +407,9 @@ pub(super) fn put_detail(new: &NewVersion) -> String {
 /// What a committed put wrote.
 pub(super) fn written(new: NewVersion) -> PutOutcome {
     let mut labels: Vec<String> = new.labels.iter().map(|l| l.as_str().to_owned()).collect();
+    if moves_current(&new) {
+        labels.push(CURRENT.to_owned());
+    }
     labels.sort();
     labels.dedup();
     PutOutcome::Written(VersionMeta {
@@ -423,6 +473,29 @@ pub(super) fn read_detail(version: u32, context: &str) -> String {
 }
 
 /// The paths one level below `lo` (`/a/`) among `parents`.
+/// An update of a lease holder's row that found no row: the lease is no longer ours.
+pub(super) fn lease_lost(name: &ParamName, rows: u64) -> ParamResult<()> {
+    if rows == 0 {
+        return Err(ParamError::RotationOvertaken {
+            name: name.clone(),
+            why: "this run no longer holds its rotation lease".into(),
+        });
+    }
+    Ok(())
+}
+
+/// `unlabel`'s check: `current` is not removed (reads would have nothing to read; a label is
+/// moved, never taken away, as `AWSCURRENT` in Secrets Manager).
+pub(super) fn check_unlabel(name: &ParamName, labels: &[Label]) -> ParamResult<()> {
+    if labels.iter().any(|l| l.as_str() == CURRENT) {
+        return Err(ParamError::Usage(format!(
+            "`current` cannot be removed from {name}: it is the version `get {name}` and `exec` \
+             read; point it at another version with `coffer label {name}:VERSION current`"
+        )));
+    }
+    Ok(())
+}
+
 /// `promote`'s check: `pending` must point at `new`, `current` at `old` or nowhere.
 pub(super) fn check_promote(
     name: &ParamName,
@@ -451,8 +524,8 @@ pub(super) fn check_promote(
     Ok(())
 }
 
-/// Whether a put moves the label `current` (if the parameter has it) to the new version:
-/// every put but `rotate`'s own, which stages a `pending` version.
+/// Whether a put points the label `current` at the new version (making it if need be): every
+/// put but `rotate`'s own, which stages a `pending` version.
 pub(super) fn moves_current(new: &NewVersion) -> bool {
     !new.labels
         .iter()
@@ -461,7 +534,8 @@ pub(super) fn moves_current(new: &NewVersion) -> bool {
 
 /// The columns of a rotation plan, in [`plan_from`]'s order.
 pub(super) const PLAN_COLUMNS: &str = "name, every_secs, generate, set_hook, test_hook,
-    hook_timeout_secs, next_due, lease_holder, lease_until, last_error, seal";
+    hook_timeout_secs, next_due, lease_holder, lease_until, last_error, seal, workdir,
+    pending_run, lease_hook";
 
 /// `claim_rotation`'s decision on a plan as stored (`None`: no row).
 pub(super) fn claim_decision(
@@ -482,6 +556,7 @@ pub(super) fn claim_decision(
             Some(Claim::Held {
                 holder: h.clone(),
                 until: *until,
+                hook: plan.lease_hook,
             })
         }
         _ => None,
@@ -666,7 +741,8 @@ impl SqliteParamStore {
         }
         if moves_current(&new) {
             tx.execute(
-                "UPDATE param_labels SET version = ?2 WHERE name = ?1 AND label = 'current'",
+                "INSERT INTO param_labels (name, label, version) VALUES (?1, 'current', ?2)
+                 ON CONFLICT (name, label) DO UPDATE SET version = excluded.version",
                 params![name.as_str(), new.version],
             )
             .map_err(&err)?;
@@ -683,7 +759,12 @@ impl SqliteParamStore {
         let tx = conn.transaction().map_err(&err)?;
         let state = self.live_state(&tx, name)?;
         let version = match which {
-            Which::Latest => self.label_in(&tx, name, "current")?.unwrap_or(state.latest),
+            Which::Latest => self
+                .label_in(&tx, name, CURRENT)?
+                .ok_or_else(|| ParamError::NoCurrent(name.clone()))?,
+            Which::Label(label) if label.as_str() == CURRENT => self
+                .label_in(&tx, name, CURRENT)?
+                .ok_or_else(|| ParamError::NoCurrent(name.clone()))?,
             Which::Version(v) => *v,
             Which::Label(label) => {
                 let v: Option<i64> = tx
@@ -709,22 +790,14 @@ impl SqliteParamStore {
             })
     }
 
-    fn get_by_path_sync(
-        &self,
-        path: &ParamPath,
-        recursive: bool,
-    ) -> ParamResult<Vec<StoredVersion>> {
+    fn get_by_path_sync(&self, path: &ParamPath, recursive: bool) -> ParamResult<Vec<PathEntry>> {
         let err = self.err();
         let conn = self.store.lock();
-        let base = format!(
-            "SELECT {COLUMNS} FROM params p
-             JOIN param_versions v ON v.name = p.name AND v.version = {READ_VERSION}
-             WHERE p.deleted_at IS NULL AND v.destroyed_at IS NULL"
-        );
-        let rows: Vec<RawVersion> =
-            query_under(&conn, &base, path, recursive, raw_version).map_err(&err)?;
+        let base = by_path_query(COLUMNS);
+        let rows = query_under(&conn, &base, path, recursive, path_row).map_err(&err)?;
         drop(conn);
-        rows.into_iter().map(|r| self.version_meta(r)).collect()
+        let location = self.location();
+        rows.into_iter().map(|r| path_entry(r, &location)).collect()
     }
 
     fn list_sync(&self, path: &ParamPath, recursive: bool) -> ParamResult<Listing> {
@@ -840,6 +913,7 @@ impl SqliteParamStore {
     }
 
     fn unlabel_sync(&self, name: &ParamName, labels: &[Label]) -> ParamResult<Vec<(Label, u32)>> {
+        check_unlabel(name, labels)?;
         let err = self.err();
         let mut conn = self.store.lock();
         let tx = conn
@@ -897,14 +971,36 @@ impl SqliteParamStore {
         check_promote(name, new, old, pending, current)?;
         let set = "INSERT INTO param_labels (name, label, version) VALUES (?1, ?2, ?3)
                    ON CONFLICT (name, label) DO UPDATE SET version = excluded.version";
-        tx.execute(set, params![name.as_str(), "current", new])
+        tx.execute(set, params![name.as_str(), CURRENT, new])
             .map_err(&err)?;
-        if let Some(old) = old {
-            tx.execute(set, params![name.as_str(), "previous", old])
+        let old_live = match old {
+            Some(v) => self
+                .version_in(&tx, name, v)?
+                .is_some_and(|v| v.meta.destroyed_at.is_none()),
+            None => false,
+        };
+        match old {
+            Some(old) if old_live => {
+                tx.execute(set, params![name.as_str(), PREVIOUS, old])
+                    .map_err(&err)?;
+            }
+            // `previous` names the version before `current`: a destroyed one is no rollback.
+            _ if old.is_some() => {
+                tx.execute(
+                    "DELETE FROM param_labels WHERE name = ?1 AND label = 'previous'",
+                    params![name.as_str()],
+                )
                 .map_err(&err)?;
+            }
+            _ => {}
         }
         tx.execute(
             "DELETE FROM param_labels WHERE name = ?1 AND label = 'pending'",
+            params![name.as_str()],
+        )
+        .map_err(&err)?;
+        tx.execute(
+            "UPDATE param_rotations SET pending_run = NULL WHERE name = ?1",
             params![name.as_str()],
         )
         .map_err(&err)?;
@@ -959,12 +1055,12 @@ impl SqliteParamStore {
             .map_err(|_| ParamError::Usage("the hook time limit is too long".into()))?;
         tx.execute(
             "INSERT INTO param_rotations (name, every_secs, generate, set_hook, test_hook,
-                                          hook_timeout_secs, next_due, seal)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                                          hook_timeout_secs, next_due, seal, workdir)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (name) DO UPDATE SET every_secs = excluded.every_secs,
                  generate = excluded.generate, set_hook = excluded.set_hook,
                  test_hook = excluded.test_hook, hook_timeout_secs = excluded.hook_timeout_secs,
-                 next_due = excluded.next_due, seal = excluded.seal",
+                 next_due = excluded.next_due, seal = excluded.seal, workdir = excluded.workdir",
             params![
                 plan.name.as_str(),
                 every,
@@ -973,7 +1069,8 @@ impl SqliteParamStore {
                 plan.test_hook,
                 timeout,
                 plan.next_due,
-                plan.seal
+                plan.seal,
+                plan.workdir
             ],
         )
         .map_err(&err)?;
@@ -1013,12 +1110,12 @@ impl SqliteParamStore {
             "INSERT INTO param_rotations (name, hook_timeout_secs, lease_holder, lease_until)
              VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (name) DO UPDATE SET lease_holder = excluded.lease_holder,
-                 lease_until = excluded.lease_until",
+                 lease_until = excluded.lease_until, lease_hook = NULL",
             params![name.as_str(), timeout, holder, until],
         )
         .map_err(&err)?;
         tx.commit().map_err(&err)?;
-        Ok(Claim::Claimed(plan))
+        Ok(Claim::Claimed(plan.map(Box::new)))
     }
 
     fn release_rotation_sync(
@@ -1031,7 +1128,7 @@ impl SqliteParamStore {
         let err = self.err();
         let conn = self.store.lock();
         conn.execute(
-            "UPDATE param_rotations SET lease_holder = NULL, lease_until = NULL,
+            "UPDATE param_rotations SET lease_holder = NULL, lease_until = NULL, lease_hook = NULL,
                  last_error = ?4,
                  next_due = CASE WHEN ?4 IS NULL AND every_secs IS NOT NULL
                                  THEN ?3 + every_secs ELSE next_due END
@@ -1040,6 +1137,38 @@ impl SqliteParamStore {
         )
         .map_err(&err)?;
         Ok(())
+    }
+
+    fn set_pending_run_sync(
+        &self,
+        name: &ParamName,
+        holder: &str,
+        run: Option<&[u8]>,
+    ) -> ParamResult<()> {
+        let conn = self.store.lock();
+        let n = conn
+            .execute(
+                "UPDATE param_rotations SET pending_run = ?3 WHERE name = ?1 AND lease_holder = ?2",
+                params![name.as_str(), holder, run],
+            )
+            .map_err(self.err())?;
+        lease_lost(name, u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
+    fn set_rotation_hook_sync(
+        &self,
+        name: &ParamName,
+        holder: &str,
+        hook: Option<u32>,
+    ) -> ParamResult<()> {
+        let conn = self.store.lock();
+        let n = conn
+            .execute(
+                "UPDATE param_rotations SET lease_hook = ?3 WHERE name = ?1 AND lease_holder = ?2",
+                params![name.as_str(), holder, hook],
+            )
+            .map_err(self.err())?;
+        lease_lost(name, u64::try_from(n).unwrap_or(u64::MAX))
     }
 
     fn set_deleted(&self, name: &ParamName, deleted: Option<i64>) -> ParamResult<()> {
@@ -1108,8 +1237,11 @@ impl SqliteParamStore {
                     params![name.as_str(), v, now],
                 )
                 .map_err(&err)?;
+                // `current` stays: `get NAME` then says that the current version was
+                // destroyed, rather than reading another one.
                 tx.execute(
-                    "DELETE FROM param_labels WHERE name = ?1 AND version = ?2",
+                    "DELETE FROM param_labels WHERE name = ?1 AND version = ?2
+                         AND label <> 'current'",
                     params![name.as_str(), v],
                 )
                 .map_err(&err)?;
@@ -1160,7 +1292,7 @@ impl ParamStore for SqliteParamStore {
         &'a self,
         path: &'a ParamPath,
         recursive: bool,
-    ) -> BoxFuture<'a, ParamResult<Vec<StoredVersion>>> {
+    ) -> BoxFuture<'a, ParamResult<Vec<PathEntry>>> {
         Box::pin(async move { self.get_by_path_sync(path, recursive) })
     }
 
@@ -1246,6 +1378,24 @@ impl ParamStore for SqliteParamStore {
         Box::pin(async move { self.release_rotation_sync(name, holder, now, error) })
     }
 
+    fn set_pending_run<'a>(
+        &'a self,
+        name: &'a ParamName,
+        holder: &'a str,
+        run: Option<&'a [u8]>,
+    ) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(async move { self.set_pending_run_sync(name, holder, run) })
+    }
+
+    fn set_rotation_hook<'a>(
+        &'a self,
+        name: &'a ParamName,
+        holder: &'a str,
+        hook: Option<u32>,
+    ) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(async move { self.set_rotation_hook_sync(name, holder, hook) })
+    }
+
     fn delete<'a>(&'a self, name: &'a ParamName, now: i64) -> BoxFuture<'a, ParamResult<()>> {
         Box::pin(async move { self.set_deleted(name, Some(now)) })
     }
@@ -1301,7 +1451,10 @@ mod tests {
                 next_due: due,
                 last_error: None,
                 lease: lease.map(|(h, u)| (h.to_owned(), u)),
+                lease_hook: None,
                 seal: None,
+                workdir: None,
+                pending_run: None,
             };
         // No row: a manual rotation makes one; a due run has nothing to do.
         assert_eq!(claim_decision(None, "me:1", 100, false, None), None);
@@ -1328,7 +1481,8 @@ mod tests {
             claim_decision(Some(&p), "me:1", 100, false, None),
             Some(Claim::Held {
                 holder: "other:2".into(),
-                until: 200
+                until: 200,
+                hook: None,
             })
         );
         assert_eq!(claim_decision(Some(&p), "me:1", 200, false, None), None);

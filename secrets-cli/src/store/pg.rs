@@ -42,10 +42,10 @@ use zeroize::Zeroizing;
 
 use super::audit::{self, AuditEntry, HASH_LEN, Verified};
 use super::params::{
-    PLAN_COLUMNS, PlanRow, READ_VERSION, RawVersion, bad_row, check_delete, check_promote,
-    check_put, claim_decision, destroy_detail, held_version, label_detail, live, moves_current,
-    promote_detail, put_detail, range, read_detail, schedule_detail, stored_version, subpaths_of,
-    tags_json, unlabel_detail, value_bytes, written,
+    PLAN_COLUMNS, PlanRow, RawVersion, bad_row, by_path_query, check_delete, check_promote,
+    check_put, check_unlabel, claim_decision, destroy_detail, held_version, label_detail,
+    lease_lost, live, moves_current, path_entry, promote_detail, put_detail, range, read_detail,
+    schedule_detail, stored_version, subpaths_of, tags_json, unlabel_detail, value_bytes, written,
 };
 use super::root::{self, PassphraseCache, Protection};
 use super::table::no_such_key;
@@ -55,14 +55,14 @@ use super::{
 };
 use crate::home::Home;
 use crate::params::{
-    Claim, Destroyed, Label, LabelMove, Listing, NewVersion, ParamError, ParamName, ParamPath,
-    ParamResult, ParamState, ParamStore, ParamSummary, PutOutcome, RotationPlan, StoredVersion,
-    VersionMeta, Which as ParamWhich,
+    CURRENT, Claim, Destroyed, Label, LabelMove, Listing, NewVersion, PREVIOUS, ParamError,
+    ParamName, ParamPath, ParamResult, ParamState, ParamStore, ParamSummary, PathEntry, PutOutcome,
+    RotationPlan, StoredVersion, VersionMeta, Which as ParamWhich,
 };
 use crate::report::CliError;
 
 /// The schema this build writes.
-pub const PG_SCHEMA_VERSION: u32 = 2;
+pub const PG_SCHEMA_VERSION: u32 = 3;
 
 /// Serializes migrations of one database across processes (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x636f_6666_6572; // "coffer"
@@ -71,7 +71,7 @@ const MIGRATION_LOCK: i64 = 0x636f_6666_6572; // "coffer"
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     r#"
 CREATE TABLE keys (
     name                 TEXT COLLATE "C" PRIMARY KEY,
@@ -150,6 +150,18 @@ CREATE TABLE param_rotations (
     last_error        TEXT,
     seal              BYTEA
 );
+"#,
+    r#"
+ALTER TABLE param_rotations ADD COLUMN workdir TEXT;
+ALTER TABLE param_rotations ADD COLUMN pending_run BYTEA;
+ALTER TABLE param_rotations ADD COLUMN lease_hook BIGINT;
+INSERT INTO param_labels (name, label, version)
+SELECT p.name, 'current', m.version FROM params p
+JOIN (SELECT v.name, max(v.version) AS version FROM param_versions v
+      WHERE NOT EXISTS (SELECT 1 FROM param_labels l
+                        WHERE l.name = v.name AND l.version = v.version AND l.label = 'pending')
+      GROUP BY v.name) m ON m.name = p.name
+WHERE NOT EXISTS (SELECT 1 FROM param_labels l WHERE l.name = p.name AND l.label = 'current');
 "#,
 ];
 
@@ -625,7 +637,8 @@ impl PgStore {
         }
         if moves_current(&new) {
             tx.execute(
-                "UPDATE param_labels SET version = $2 WHERE name = $1 AND label = 'current'",
+                "INSERT INTO param_labels (name, label, version) VALUES ($1, 'current', $2)
+                 ON CONFLICT (name, label) DO UPDATE SET version = excluded.version",
                 &[&name.as_str(), &version],
             )
             .await
@@ -645,11 +658,15 @@ impl PgStore {
         let state = self.live_state(&tx, name).await?;
         let version = match which {
             ParamWhich::Latest => {
-                let current = Label::parse("current")?;
+                let current = Label::parse(CURRENT)?;
                 self.label_version(&tx, name, &current)
                     .await?
-                    .unwrap_or(state.latest)
+                    .ok_or_else(|| ParamError::NoCurrent(name.clone()))?
             }
+            ParamWhich::Label(label) if label.as_str() == CURRENT => self
+                .label_version(&tx, name, label)
+                .await?
+                .ok_or_else(|| ParamError::NoCurrent(name.clone()))?,
             ParamWhich::Version(v) => *v,
             ParamWhich::Label(label) => {
                 self.label_version(&tx, name, label)
@@ -775,6 +792,7 @@ impl PgStore {
         name: &ParamName,
         labels: &[Label],
     ) -> ParamResult<Vec<(Label, u32)>> {
+        check_unlabel(name, labels)?;
         let err = self.perr();
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
@@ -831,20 +849,35 @@ impl PgStore {
         check_promote(name, new, old, labels[0], labels[1])?;
         let set = "INSERT INTO param_labels (name, label, version) VALUES ($1, $2, $3)
                    ON CONFLICT (name, label) DO UPDATE SET version = excluded.version";
-        tx.execute(set, &[&name.as_str(), &"current", &i64::from(new)])
+        tx.execute(set, &[&name.as_str(), &CURRENT, &i64::from(new)])
             .await
             .map_err(&err)?;
         if let Some(old) = old {
-            tx.execute(set, &[&name.as_str(), &"previous", &i64::from(old)])
+            let old_live = self
+                .version_in(&tx, name, old)
+                .await?
+                .is_some_and(|v| v.meta.destroyed_at.is_none());
+            if old_live {
+                tx.execute(set, &[&name.as_str(), &PREVIOUS, &i64::from(old)])
+                    .await
+                    .map_err(&err)?;
+            } else {
+                // `previous` names the version before `current`: a destroyed one is no
+                // rollback.
+                tx.execute(
+                    "DELETE FROM param_labels WHERE name = $1 AND label = 'previous'",
+                    &[&name.as_str()],
+                )
                 .await
                 .map_err(&err)?;
+            }
         }
-        tx.execute(
+        for sql in [
             "DELETE FROM param_labels WHERE name = $1 AND label = 'pending'",
-            &[&name.as_str()],
-        )
-        .await
-        .map_err(&err)?;
+            "UPDATE param_rotations SET pending_run = NULL WHERE name = $1",
+        ] {
+            tx.execute(sql, &[&name.as_str()]).await.map_err(&err)?;
+        }
         append(&tx, "rotate", name.as_str(), &promote_detail(new, old))
             .await
             .map_err(&err)?;
@@ -865,6 +898,9 @@ impl PgStore {
             lease: (r.get(7), r.get(8)),
             last_error: r.get(9),
             seal: r.get(10),
+            workdir: r.get(11),
+            pending_run: r.get(12),
+            lease_hook: r.get(13),
         }
         .into_plan(&self.location)
     }
@@ -896,12 +932,12 @@ impl PgStore {
         self.live_state(&tx, &plan.name).await?;
         tx.execute(
             "INSERT INTO param_rotations (name, every_secs, generate, set_hook, test_hook,
-                                          hook_timeout_secs, next_due, seal)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                          hook_timeout_secs, next_due, seal, workdir)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (name) DO UPDATE SET every_secs = excluded.every_secs,
                  generate = excluded.generate, set_hook = excluded.set_hook,
                  test_hook = excluded.test_hook, hook_timeout_secs = excluded.hook_timeout_secs,
-                 next_due = excluded.next_due, seal = excluded.seal",
+                 next_due = excluded.next_due, seal = excluded.seal, workdir = excluded.workdir",
             &[
                 &plan.name.as_str(),
                 &every,
@@ -911,6 +947,7 @@ impl PgStore {
                 &timeout,
                 &plan.next_due,
                 &plan.seal,
+                &plan.workdir,
             ],
         )
         .await
@@ -968,13 +1005,13 @@ impl PgStore {
             "INSERT INTO param_rotations (name, hook_timeout_secs, lease_holder, lease_until)
              VALUES ($1, $2, $3, $4)
              ON CONFLICT (name) DO UPDATE SET lease_holder = excluded.lease_holder,
-                 lease_until = excluded.lease_until",
+                 lease_until = excluded.lease_until, lease_hook = NULL",
             &[&name.as_str(), &timeout, &holder, &until],
         )
         .await
         .map_err(&err)?;
         tx.commit().await.map_err(&err)?;
-        Ok(Claim::Claimed(plan))
+        Ok(Claim::Claimed(plan.map(Box::new)))
     }
 
     async fn release_rotation_tx(
@@ -988,7 +1025,7 @@ impl PgStore {
         client
             .execute(
                 "UPDATE param_rotations SET lease_holder = NULL, lease_until = NULL,
-                     last_error = $3::TEXT,
+                     lease_hook = NULL, last_error = $3::TEXT,
                      next_due = CASE WHEN $3::TEXT IS NULL AND every_secs IS NOT NULL
                                      THEN extract(epoch FROM now())::bigint + every_secs
                                      ELSE next_due END
@@ -998,6 +1035,27 @@ impl PgStore {
             .await
             .map_err(self.perr())?;
         Ok(())
+    }
+
+    /// `UPDATE param_rotations SET {column} = $3 WHERE name = $1 AND lease_holder = $2`.
+    async fn set_lease_column<T: tokio_postgres::types::ToSql + Sync>(
+        &self,
+        column: &str,
+        name: &ParamName,
+        holder: &str,
+        value: T,
+    ) -> ParamResult<()> {
+        let client = self.client.lock().await;
+        let n = client
+            .execute(
+                &format!(
+                    "UPDATE param_rotations SET {column} = $3 WHERE name = $1 AND lease_holder = $2"
+                ),
+                &[&name.as_str(), &holder, &value],
+            )
+            .await
+            .map_err(self.perr())?;
+        lease_lost(name, n)
     }
 
     async fn set_deleted(&self, name: &ParamName, deleted: Option<i64>) -> ParamResult<()> {
@@ -1075,8 +1133,11 @@ impl PgStore {
                 )
                 .await
                 .map_err(&err)?;
+                // `current` stays: `get NAME` then says that the current version was
+                // destroyed, rather than reading another one.
                 tx.execute(
-                    "DELETE FROM param_labels WHERE name = $1 AND version = $2",
+                    "DELETE FROM param_labels WHERE name = $1 AND version = $2
+                         AND label <> 'current'",
                     &[&name.as_str(), &v64],
                 )
                 .await
@@ -1163,19 +1224,33 @@ fn uuid_of(location: &str, name: &str, bytes: Vec<u8>) -> Result<[u8; 16], CliEr
 }
 
 fn raw_version(r: &Row) -> RawVersion {
+    raw_version_at(r, 0)
+}
+
+/// The `COLUMNS` of a row, starting at column `at`.
+fn raw_version_at(r: &Row, at: usize) -> RawVersion {
     RawVersion {
-        name: r.get(0),
-        version: r.get(1),
-        param_type: r.get(2),
-        value: r.get::<_, Option<Vec<u8>>>(3).map(Zeroizing::new),
-        key_ref: r.get(4),
-        description: r.get(5),
-        tags: r.get(6),
-        created_at: r.get(7),
-        author: r.get(8),
-        expires_at: r.get(9),
-        destroyed_at: r.get(10),
-        labels: r.get(11),
+        name: r.get(at),
+        version: r.get(at + 1),
+        param_type: r.get(at + 2),
+        value: r.get::<_, Option<Vec<u8>>>(at + 3).map(Zeroizing::new),
+        key_ref: r.get(at + 4),
+        description: r.get(at + 5),
+        tags: r.get(at + 6),
+        created_at: r.get(at + 7),
+        author: r.get(at + 8),
+        expires_at: r.get(at + 9),
+        destroyed_at: r.get(at + 10),
+        labels: r.get(at + 11),
+    }
+}
+
+/// A row of `by_path_query`: the parameter's name, then its current version's `COLUMNS`
+/// (all `NULL`: it has none).
+fn path_row(r: &Row) -> Result<RawVersion, String> {
+    match r.get::<_, Option<String>>(1) {
+        None => Err(r.get(0)),
+        Some(_) => Ok(raw_version_at(r, 1)),
     }
 }
 
@@ -1346,17 +1421,13 @@ impl ParamStore for PgStore {
         &'a self,
         path: &'a ParamPath,
         recursive: bool,
-    ) -> BoxFuture<'a, ParamResult<Vec<StoredVersion>>> {
+    ) -> BoxFuture<'a, ParamResult<Vec<PathEntry>>> {
         Box::pin(async move {
             let client = self.client.lock().await;
-            let base = format!(
-                "SELECT {COLUMNS} FROM params p
-                 JOIN param_versions v ON v.name = p.name AND v.version = {READ_VERSION}
-                 WHERE p.deleted_at IS NULL AND v.destroyed_at IS NULL"
-            );
+            let base = by_path_query(COLUMNS);
             let rows = self.query_under(&*client, &base, path, recursive).await?;
             rows.iter()
-                .map(|r| stored_version(raw_version(r), &self.location))
+                .map(|r| path_entry(path_row(r), &self.location))
                 .collect()
         })
     }
@@ -1383,6 +1454,24 @@ impl ParamStore for PgStore {
         labels: &'a [Label],
     ) -> BoxFuture<'a, ParamResult<Vec<LabelMove>>> {
         Box::pin(self.label_tx(name, version, labels))
+    }
+
+    fn set_pending_run<'a>(
+        &'a self,
+        name: &'a ParamName,
+        holder: &'a str,
+        run: Option<&'a [u8]>,
+    ) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(self.set_lease_column("pending_run", name, holder, run))
+    }
+
+    fn set_rotation_hook<'a>(
+        &'a self,
+        name: &'a ParamName,
+        holder: &'a str,
+        hook: Option<u32>,
+    ) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(self.set_lease_column("lease_hook", name, holder, hook.map(i64::from)))
     }
 
     fn unlabel<'a>(

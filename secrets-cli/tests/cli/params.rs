@@ -227,7 +227,10 @@ fn put_get_versions_labels_and_history() {
     assert_eq!(v["key"], "local:params");
     assert!(v["created_at"].as_str().unwrap().ends_with('Z'));
     let v = s.json("get /app/prod/db-password");
-    assert_eq!(v["labels"], serde_json::json!(["next", "stable"]));
+    assert_eq!(
+        v["labels"],
+        serde_json::json!(["current", "next", "stable"])
+    );
 
     // history: every version, never a value.
     let out = s.sh("history /app/prod/db-password").success();
@@ -460,7 +463,7 @@ fn json_everywhere() {
     let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(v["type"], "param_version");
     assert_eq!(v["version"], 1);
-    assert_eq!(v["labels"], serde_json::json!(["a"]));
+    assert_eq!(v["labels"], serde_json::json!(["a", "current"]));
     assert!(v.get("value").is_none());
     assert_eq!(s.json("rm /j")["type"], "param_deleted");
     assert_eq!(s.json("restore /j")["type"], "param_restored");

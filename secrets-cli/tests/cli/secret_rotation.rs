@@ -143,13 +143,18 @@ fn rotation_promotes_after_both_hooks_on_postgres() {
 fn failing_hooks(s: &Store) {
     s.put("put /db/pw", "v1").success();
     // The set hook fails: its output is shown, `current` stays, the new version is pending.
+    s.env
+        .write("set.sh", b"echo set-out; echo set-err >&2; exit 3\n");
+    s.env.write("test.sh", b"cat > test.txt\n");
     let a = s
         .rotate(
             "/db/pw",
             &[
                 "--generate",
                 "--set-hook",
-                "echo set-out; echo set-err >&2; exit 3",
+                "sh set.sh",
+                "--test-hook",
+                "sh test.sh",
             ],
         )
         .code(1);
@@ -169,18 +174,11 @@ fn failing_hooks(s: &Store) {
     assert_eq!(labelled(&labels, "current"), Some(1));
     assert_eq!(labelled(&labels, "pending"), Some(2));
     let pending = s.get("/db/pw:pending");
-    // The rerun resumes the same value; now the test hook fails after the set hook ran.
-    let a = s
-        .rotate(
-            "/db/pw",
-            &[
-                "--set-hook",
-                "cat > set.txt",
-                "--test-hook",
-                "echo nope; exit 1",
-            ],
-        )
-        .code(1);
+    // A bare rerun resumes the same value with the hooks it was staged with (never
+    // promoting without them); now the test hook fails after the set hook ran.
+    s.env.write("set.sh", b"cat > set.txt\n");
+    s.env.write("test.sh", b"echo nope; exit 1\n");
+    let a = s.rotate("/db/pw", &[]).code(1);
     let e = stderr(&a);
     assert!(
         e.contains("resuming the rotation of /db/pw to version 2"),
@@ -192,10 +190,28 @@ fn failing_hooks(s: &Store) {
     );
     assert_eq!(format!("{}\n", s.read("set.txt")), pending);
     assert_eq!(s.get("/db/pw"), "v1\n");
-    // Fixed: the same version is promoted.
+    // Other hooks, another generator or a new value on a resume are refused; nothing runs.
+    fs::remove_file(s.env.path("set.txt")).unwrap();
+    for args in [
+        &["--set-hook", "cat > set.txt"][..],
+        &["--generate", "length=8"][..],
+        &["--value-file", "test.sh"][..],
+    ] {
+        let a = s.rotate("/db/pw", args).code(1);
+        let e = stderr(&a);
+        assert!(
+            e.contains("cannot resume the rotation of /db/pw to version 2")
+                && e.contains("--discard-pending"),
+            "{args:?}: {e}"
+        );
+    }
+    assert!(!s.env.path("set.txt").exists());
+    assert_eq!(s.get("/db/pw"), "v1\n");
+    // The same hooks given again are fine. Fixed: the same version is promoted.
+    s.env.write("test.sh", b"cat > test.txt\n");
     s.rotate(
         "/db/pw",
-        &["--set-hook", "cat > set.txt", "--test-hook", TEST],
+        &["--set-hook", "sh set.sh", "--test-hook", "sh test.sh"],
     )
     .success();
     assert_eq!(s.get("/db/pw"), pending);
@@ -281,17 +297,13 @@ fn wait_for(s: &Store, file: &str) {
 
 fn killed_rotations(s: &Store) {
     s.put("put /db/pw", "v1").success();
-    // SIGKILL while the set hook runs: the rerun resumes the same version and completes.
+    // SIGKILL while the set hook runs: the hook dies with coffer; the rerun resumes the
+    // same version with the same hook and completes.
+    s.env.write("set.sh", b"echo $$ > hook.pid; sleep 600\n");
     let mut child = s
         .child()
         .current_dir(s.env.path("."))
-        .args([
-            "rotate",
-            "/db/pw",
-            "--generate",
-            "--set-hook",
-            "echo $$ > hook.pid; sleep 600",
-        ])
+        .args(["rotate", "/db/pw", "--generate", "--set-hook", "sh set.sh"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -300,15 +312,16 @@ fn killed_rotations(s: &Store) {
     std::thread::sleep(Duration::from_millis(100));
     child.kill().unwrap();
     assert_eq!(child.wait().unwrap().signal(), Some(9));
-    // The hook outlives coffer (its own process group): stop it as an operator would.
     let pid = s.read("hook.pid");
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", "--", &format!("-{}", pid.trim())])
-        .status();
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        !Path::new(&format!("/proc/{}", pid.trim())).exists()
+    });
+    assert!(gone, "the hook {} outlived a killed coffer", pid.trim());
     assert_eq!(s.get("/db/pw"), "v1\n");
     let pending = s.get("/db/pw:pending");
-    s.rotate("/db/pw", &["--set-hook", "cat > set.txt"])
-        .success();
+    s.env.write("set.sh", b"cat > set.txt\n");
+    s.rotate("/db/pw", &[]).success();
     assert_eq!(s.get("/db/pw"), pending);
     assert_eq!(format!("{}\n", s.read("set.txt")), pending);
 
@@ -506,6 +519,8 @@ fn schedules(s: &Store) {
     )
     .code(2);
     // A failing scheduled rotation: reported with the hook's output, exit 1, still due.
+    s.env
+        .write("hook.sh", b"echo cannot reach the service; exit 7\n");
     s.rotate(
         "/svc/token",
         &[
@@ -514,7 +529,7 @@ fn schedules(s: &Store) {
             "--generate",
             "",
             "--set-hook",
-            "echo cannot reach the service; exit 7",
+            "sh hook.sh",
         ],
     )
     .code(1);
@@ -530,7 +545,7 @@ fn schedules(s: &Store) {
     );
     let (ok, report) = s.due();
     assert!(!ok, "a failed rotation stays due: {report}");
-    // Fixed plan: the pending version is resumed and promoted.
+    // A changed plan does not take over the pending version staged by the old one.
     s.rotate(
         "/svc/token",
         &[
@@ -542,8 +557,26 @@ fn schedules(s: &Store) {
             "cat > set.txt",
         ],
     )
-    .success()
-    .stdout(contains("version 5 is current"));
+    .code(1)
+    .stderr(contains("cannot resume"));
+    s.rotate(
+        "/svc/token",
+        &[
+            "--every",
+            "30d",
+            "--generate",
+            "",
+            "--set-hook",
+            "sh hook.sh",
+        ],
+    )
+    .code(1);
+    // Fixed hook: the pending version is resumed and promoted.
+    s.env.write("hook.sh", b"cat > set.txt\n");
+    s.make_due();
+    let (ok, report) = s.due();
+    assert!(ok, "{report}");
+    assert_eq!(report["rotated"][0]["version"], 5);
     let (ok, report) = s.due();
     assert!(ok && report["rotated"] == serde_json::json!([]), "{report}");
     // off: no longer scheduled.
@@ -756,16 +789,11 @@ fn the_postgres_role_example_rotates_a_real_password() {
 fn an_interrupted_rotation_takes_its_hook_along() {
     let s = Store::new();
     s.put("put /db/pw", "v1").success();
+    s.env.write("set.sh", b"echo $$ > hook.pid; sleep 600\n");
     let child = s
         .child()
         .current_dir(s.env.path("."))
-        .args([
-            "rotate",
-            "/db/pw",
-            "--generate",
-            "--set-hook",
-            "echo $$ > hook.pid; sleep 600",
-        ])
+        .args(["rotate", "/db/pw", "--generate", "--set-hook", "sh set.sh"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -788,6 +816,7 @@ fn an_interrupted_rotation_takes_its_hook_along() {
     });
     assert!(gone, "the hook {pid} outlived coffer");
     assert_eq!(s.get("/db/pw"), "v1\n");
+    s.env.write("set.sh", b"exit 0\n");
     s.sh("rotate /db/pw")
         .success()
         .stdout(contains("version 2 is current"));
