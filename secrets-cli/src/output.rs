@@ -1213,24 +1213,38 @@ impl AuditEntryWire {
         }
     }
 
-    /// Aligned text lines: `SEQ  TIME  USER  VERB  NAME  DETAIL`.
+    /// Aligned text lines: `SEQ  TIME  USER  VERB  NAME  DETAIL`. Every field is shown with
+    /// its control characters escaped (`\n`, `\u{1b}`): an entry is one line, and whoever
+    /// wrote the store cannot forge lines or send codes to the terminal.
     pub fn table(entries: &[Self]) -> String {
-        let w =
-            |f: fn(&Self) -> usize, min: usize| entries.iter().map(f).max().unwrap_or(0).max(min);
-        let (ws, wu, wv, wn) = (
-            w(|e| e.seq.to_string().len(), 3),
-            w(|e| e.user.chars().count(), 4),
-            w(|e| e.verb.len(), 4),
-            w(|e| e.name.chars().count(), 4),
-        );
+        let rows: Vec<[String; 5]> = entries
+            .iter()
+            .map(|e| {
+                [
+                    e.seq.to_string(),
+                    e.user.escape_debug().to_string(),
+                    e.verb.escape_debug().to_string(),
+                    e.name.escape_debug().to_string(),
+                    e.detail.escape_debug().to_string(),
+                ]
+            })
+            .collect();
+        let w = |i: usize, min: usize| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(min)
+        };
+        let (ws, wu, wv, wn) = (w(0, 3), w(1, 4), w(2, 4), w(3, 4));
         let mut s = format!(
             "{:>ws$}  {:<20}  {:<wu$}  {:<wv$}  {:<wn$}  DETAIL\n",
             "SEQ", "TIME", "USER", "VERB", "NAME"
         );
-        for e in entries {
+        for (e, [seq, user, verb, name, detail]) in entries.iter().zip(&rows) {
             let line = format!(
-                "{:>ws$}  {:<20}  {:<wu$}  {:<wv$}  {:<wn$}  {}",
-                e.seq, e.at, e.user, e.verb, e.name, e.detail
+                "{seq:>ws$}  {:<20}  {user:<wu$}  {verb:<wv$}  {name:<wn$}  {detail}",
+                e.at.escape_debug()
             );
             let _ = writeln!(s, "{}", line.trim_end());
         }

@@ -52,7 +52,15 @@ async fn fetch(settings: &Settings, sel: &Selection) -> anyhow::Result<EnvMap> {
     let now = time::now_unix();
     let mut map = EnvMap::default();
     for path in &sel.paths {
-        let found = params.get_by_path(path, sel.recursive).await?;
+        let read = params.read_path(path, sel.recursive).await?;
+        for e in read.unreadable {
+            // Never another version instead: the latest may be an untested `pending` one.
+            if sel.strict {
+                return Err(e.into());
+            }
+            tracing::warn!("left out: {e}");
+        }
+        let found = read.values;
         let mut values = Vec::with_capacity(found.len());
         for p in found {
             if let Some(at) = p.meta.expires_at.filter(|_| p.meta.is_expired(now)) {
@@ -107,7 +115,12 @@ pub async fn exec(settings: &Settings, s: &ExecSettings) -> anyhow::Result<()> {
     }
     tracing::debug!(vars = map.len(), program = %program.to_string_lossy(), "exec");
     let _ = std::io::stdout().flush();
+    // The command gets the user's core limit back (coffer ran with none, see `dumps`).
+    if let Err(e) = crate::dumps::restore() {
+        tracing::debug!("cannot restore the core file size limit: {e}");
+    }
     let err = cmd.exec();
+    let _ = crate::dumps::disable();
     let shown = program.to_string_lossy();
     Err(match err.kind() {
         std::io::ErrorKind::NotFound => CliError::exit(127, format!("{shown}: command not found")),

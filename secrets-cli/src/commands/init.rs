@@ -25,7 +25,10 @@ pub async fn run(settings: &Settings, s: &InitSettings) -> anyhow::Result<()> {
     if root_path.symlink_metadata().is_ok() {
         return Err(already().into());
     }
-    if home.has_store() && Store::open(&home)?.version_count()? > 0 {
+    // An empty store file (a truncated one, or one made by hand) holds nothing to lose:
+    // `init` sets it up; anything else is opened and must hold no keys.
+    let empty_file = std::fs::metadata(home.store_path()).is_ok_and(|m| m.len() == 0);
+    if home.has_store() && !empty_file && Store::open(&home)?.version_count()? > 0 {
         return Err(CliError::failure(format!(
             "the store {} holds keys, and their root key {} is missing",
             home.store_path().display(),

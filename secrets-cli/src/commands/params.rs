@@ -171,6 +171,12 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
             let params = params::open_cli(settings, None, Vec::new()).await?;
             let d = params.store().destroy(name, *version, now_unix()).await?;
             tracing::info!(name = %name, ?version, "destroyed");
+            if let Some(place) = &d.lingers {
+                eprintln!(
+                    "warning: the value is destroyed in the store, but its old bytes remain in \
+                     {place}"
+                );
+            }
             change(
                 settings,
                 "param_destroyed",

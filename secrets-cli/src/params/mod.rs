@@ -299,6 +299,9 @@ pub struct Destroyed {
     pub versions: Vec<u32>,
     /// Whether the parameter itself is gone (`destroy NAME`).
     pub whole: bool,
+    /// Where the old bytes may still be, when the store could not wipe them at once (another
+    /// process holds the SQLite store open, so its write-ahead log cannot be emptied yet).
+    pub lingers: Option<String>,
 }
 
 /// A parameter's rotation settings (`rotate NAME --every`), and the lease of the run rotating
@@ -847,30 +850,13 @@ pub async fn open_store(
     Ok((Arc::new(SqliteParamStore::new(sqlite.clone())), sqlite))
 }
 
-/// The OS user: `$USER`, else `$LOGNAME`, else the name of the process's uid in
-/// `/etc/passwd`, else `uid:N`.
+/// The OS user, as the kernel knows it: the name of the real uid (from the system's user
+/// database, NSS included) and the uid, `alice (uid 1000)`; `uid 1000` when the uid has no
+/// name. Never `$USER` or `$LOGNAME`, which whoever starts coffer may set to anything.
 pub fn os_user() -> String {
-    for var in ["USER", "LOGNAME"] {
-        if let Some(u) = std::env::var_os(var).filter(|v| !v.is_empty()) {
-            return u.to_string_lossy().into_owned();
-        }
+    let uid = nix::unistd::getuid();
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(u)) if !u.name.is_empty() => format!("{} (uid {uid})", u.name),
+        _ => format!("uid {uid}"),
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt as _;
-        if let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) {
-            let from_passwd = std::fs::read_to_string("/etc/passwd")
-                .ok()
-                .and_then(|passwd| {
-                    passwd.lines().find_map(|l| {
-                        let mut f = l.split(':');
-                        let name = f.next()?;
-                        let id = f.nth(1)?;
-                        (id.parse::<u32>().ok()? == uid).then(|| name.to_owned())
-                    })
-                });
-            return from_passwd.unwrap_or_else(|| format!("uid:{uid}"));
-        }
-    }
-    "unknown".to_owned()
 }

@@ -568,6 +568,28 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| db_error(&path, e))?;
+        // Only `init` makes a store: an empty file (truncated, or replaced by mistake) or
+        // another program's database is refused as it is, never set up afresh.
+        let schema: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| db_error(&path, e))?;
+        if schema == 0 {
+            let tables: i64 = conn
+                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                .map_err(|e| db_error(&path, e))?;
+            let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let what = if tables == 0 {
+                format!("is empty ({size} bytes, no coffer schema)")
+            } else {
+                "is not a coffer store (an SQLite database without coffer's schema)".to_owned()
+            };
+            return Err(
+                CliError::failure(format!("store {} {what}", path.display())).hint(
+                    "nothing was changed; a store that was truncated or replaced must be \
+                     restored from a backup (only `coffer init` makes a new one)",
+                ),
+            );
+        }
         Self::setup(conn, path)
     }
 

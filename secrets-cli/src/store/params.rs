@@ -1227,6 +1227,7 @@ impl SqliteParamStore {
                     name: name.clone(),
                     versions,
                     whole: true,
+                    lingers: None,
                 }
             }
             Some(v) => {
@@ -1249,6 +1250,7 @@ impl SqliteParamStore {
                     name: name.clone(),
                     versions: vec![v],
                     whole: false,
+                    lingers: None,
                 }
             }
         };
@@ -1257,8 +1259,31 @@ impl SqliteParamStore {
         // The old pages were zeroed (secure_delete); copy the WAL into the database and empty
         // it, so the destroyed value does not linger there either. Another reader may hold
         // the WAL open: then it is emptied at a later checkpoint.
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
-            tracing::debug!("checkpoint after destroy: {e}");
+        let mut destroyed = destroyed;
+        // First without waiting: a reader that holds the store open keeps the old pages in
+        // the WAL, and waiting for it (up to the busy timeout) would not remove them.
+        let checkpoint = |mode: &str| {
+            conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                Ok(r.get::<_, i64>(0)? == 0 && r.get::<_, i64>(1)? == r.get::<_, i64>(2)?)
+            })
+        };
+        let emptied = match checkpoint("PASSIVE") {
+            Ok(true) => checkpoint("TRUNCATE"),
+            other => other,
+        };
+        match emptied {
+            Ok(true) => {}
+            Ok(false) => {
+                destroyed.lingers = Some(format!(
+                    "{}-wal, until the other processes that have the store open close it \
+                     (the first write after that removes them)",
+                    self.store.path.display()
+                ));
+            }
+            Err(e) => {
+                tracing::debug!("checkpoint after destroy: {e}");
+                destroyed.lingers = Some(format!("{}-wal", self.store.path.display()));
+            }
         }
         Ok(destroyed)
     }

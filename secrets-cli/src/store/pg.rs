@@ -1120,6 +1120,7 @@ impl PgStore {
                     name: name.clone(),
                     versions,
                     whole: true,
+                    lingers: None,
                 }
             }
             Some(v) => {
@@ -1146,6 +1147,7 @@ impl PgStore {
                     name: name.clone(),
                     versions: vec![v],
                     whole: false,
+                    lingers: None,
                 }
             }
         };
@@ -1155,8 +1157,15 @@ impl PgStore {
         tx.commit().await.map_err(&err)?;
         // Reclaim the dead row versions that still hold the value (best effort: it needs
         // the table's owner).
+        let mut destroyed = destroyed;
         if let Err(e) = client.batch_execute("VACUUM param_versions").await {
             tracing::debug!("vacuum after destroy: {e}");
+            destroyed.lingers = Some(format!(
+                "dead row versions of the table param_versions, until it is vacuumed (VACUUM \
+                 failed: {})",
+                e.as_db_error()
+                    .map_or_else(|| e.to_string(), |d| d.message().to_owned())
+            ));
         }
         Ok(destroyed)
     }

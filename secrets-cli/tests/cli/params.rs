@@ -9,6 +9,15 @@ use std::process::{Output, Stdio};
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
+/// What coffer records as the user: the real uid's name and the uid.
+fn real_user() -> String {
+    let id = |flag: &str| {
+        let out = std::process::Command::new("id").arg(flag).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+    };
+    format!("{} (uid {})", id("-un"), id("-u"))
+}
+
 /// A scratch directory with its own `COFFER_HOME` (`home/`, initialised), and the store:
 /// the SQLite one of the home, or a fresh PostgreSQL database (`url`).
 struct Store {
@@ -223,7 +232,8 @@ fn put_get_versions_labels_and_history() {
     assert_eq!(v["value"], "second\n");
     assert_eq!(v["description"], "second");
     assert_eq!(v["tags"]["team"], "db");
-    assert_eq!(v["author"], "tester");
+    // The real uid's name, whatever $USER says.
+    assert_eq!(v["author"], real_user());
     assert_eq!(v["key"], "local:params");
     assert!(v["created_at"].as_str().unwrap().ends_with('Z'));
     let v = s.json("get /app/prod/db-password");
@@ -978,5 +988,7 @@ fn store_urls() {
         .stderr(contains("no coffer store at nowhere.db"));
 }
 
+#[path = "hardening.rs"]
+mod hardening;
 #[path = "secret_rotation.rs"]
 mod secret_rotation;

@@ -1,0 +1,499 @@
+//! Issue 13's promises that a killed process, a hostile writer of the store or a careless
+//! sequence of commands must not break: reads never serve an untested value, hooks never
+//! outlive coffer or run twice at once, scheduled hooks run where they were given, and no
+//! core dump holds a secret.
+
+use super::*;
+
+use std::os::unix::process::ExitStatusExt as _;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+impl Store {
+    fn stderr_of(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let out = self.cmd().args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn sql(&self, sql: &str) {
+        match &self.url {
+            None => self.db().execute_batch(sql).unwrap(),
+            Some(url) => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(coffer::store::pg::testing::run_sql(url, sql))
+                .unwrap(),
+        }
+    }
+}
+
+/// Item 1: with version 2 left `pending` by a failed test hook, destroying version 1, or a
+/// `current` label removed in the database, makes every read fail and say why; none
+/// serves version 2 unless asked for it.
+fn never_serves_pending(s: &Store) {
+    s.put("put /h/pw", "tested").success();
+    s.put("put /h/other --type string", "o").success();
+    s.sh("rotate /h/pw --generate length=30 --test-hook false")
+        .code(1);
+    let untested = s.get("/h/pw:pending");
+    assert_eq!(s.get("/h/pw"), "tested\n");
+    // `current` exists from the first put: `NAME:current` reads it.
+    assert_eq!(s.get("/h/other:current"), "o\n");
+    // It cannot be unlabelled.
+    s.sh("unlabel /h/pw current")
+        .code(2)
+        .stderr(contains("`current` cannot be removed"));
+    s.sh("destroy /h/pw:1").success();
+    let (code, out, err) = s.stderr_of(&["get", "/h/pw"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        out.is_empty() && !err.contains(untested.trim_end()),
+        "{err}"
+    );
+    assert!(
+        err.contains("the current version 1 of /h/pw was destroyed")
+            && err.contains("coffer label /h/pw:VERSION current"),
+        "{err}"
+    );
+    // exec and export leave it out and say so; --strict refuses.
+    let show = "printf '%s|%s' \"${PW-unset}\" \"$OTHER\"";
+    let (code, out, err) = s.stderr_of(&["exec", "--path", "/h", "--", "sh", "-c", show]);
+    assert_eq!((code, out.as_str()), (Some(0), "unset|o"), "{err}");
+    assert!(
+        err.contains("left out: the current version 1 of /h/pw was destroyed"),
+        "{err}"
+    );
+    let (code, out, err) = s.stderr_of(&["exec", "--strict", "--path", "/h", "--", "true"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains("the current version 1 of /h/pw was destroyed"),
+        "{err}"
+    );
+    let (code, out, err) = s.stderr_of(&["export", "--path", "/h", "--format", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        !out.contains(untested.trim_end()) && !out.contains("PW"),
+        "{out}"
+    );
+    // Asked for by label or number, the pending value is there.
+    assert_eq!(s.get("/h/pw:2"), untested);
+    // A `current` label removed by whoever can write the database: reads fail.
+    s.sh("label /h/pw:2 current").success();
+    assert_eq!(s.get("/h/pw"), untested);
+    s.sql("DELETE FROM param_labels WHERE name = '/h/pw' AND label = 'current'");
+    let (code, _, err) = s.stderr_of(&["get", "/h/pw"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("no version of /h/pw is labelled `current`"),
+        "{err}"
+    );
+    let (_, out, err) = s.stderr_of(&["exec", "--path", "/h", "--", "sh", "-c", show]);
+    assert_eq!(out, "unset|o", "{err}");
+    assert!(
+        err.contains("left out: no version of /h/pw is labelled"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_read_never_serves_a_pending_version() {
+    never_serves_pending(&Store::new());
+}
+
+#[test]
+fn a_read_never_serves_a_pending_version_on_postgres() {
+    if let Some(s) = Store::pg() {
+        never_serves_pending(&s);
+    }
+}
+
+/// The first put of a store made before `current` existed gets one when the schema is
+/// migrated: its newest version that is not pending.
+#[test]
+fn older_stores_get_their_current_labels() {
+    let s = Store::new();
+    s.put("put /m/a", "a1").success();
+    s.put("put /m/a --overwrite", "a2").success();
+    s.put("put /m/b", "b1").success();
+    s.sh("rotate /m/b --generate --test-hook false").code(1);
+    // As a schema-4 store left them: no `current` labels.
+    s.sql(
+        "DELETE FROM param_labels WHERE label = 'current';
+         ALTER TABLE param_rotations DROP COLUMN workdir;
+         ALTER TABLE param_rotations DROP COLUMN pending_run;
+         ALTER TABLE param_rotations DROP COLUMN lease_hook;
+         PRAGMA user_version = 4;
+         UPDATE meta SET value = '4' WHERE key = 'schema';",
+    );
+    assert_eq!(s.get("/m/a"), "a2\n");
+    assert_eq!(s.get("/m/b"), "b1\n");
+    assert_eq!(s.get("/m/b:current"), "b1\n");
+    // Its pending version, staged without recorded settings, is not resumed blindly.
+    s.sh("rotate /m/b")
+        .code(1)
+        .stderr(contains("cannot resume the rotation of /m/b to version 2"))
+        .stderr(contains("--discard-pending"));
+    s.sh("rotate /m/b --generate --discard-pending").success();
+}
+
+/// Item 3: `kill -9` of `rotate --due` while its set hook runs, then another `--due` at
+/// once, in a loop: the hook dies with coffer, the second run takes the lease only once it
+/// is gone, so no two hooks ever run at once (the hook takes a lock that its processes hold
+/// while they live, and logs when it finds it taken).
+#[test]
+fn a_killed_rotation_never_runs_two_hooks_at_once() {
+    let s = Store::new();
+    s.put("put /k/token", "t0").success();
+    s.env.write(
+        "set.sh",
+        b"exec 9>>hook.lock\n\
+          flock -n 9 || echo OVERLAP >> overlap.log\n\
+          echo $$ >> started.log\n\
+          sleep 4\n\
+          echo $$ >> finished.log\n",
+    );
+    s.cmd()
+        .args([
+            "rotate",
+            "/k/token",
+            "--every",
+            "30d",
+            "--generate",
+            "length=12",
+            "--set-hook",
+            "sh set.sh",
+        ])
+        .assert()
+        .success();
+    let count = |f: &str| {
+        fs::read_to_string(s.env.path(f))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    let mut seed = std::process::id();
+    for round in 0..4 {
+        s.sql("UPDATE param_rotations SET next_due = 0");
+        let before = count("started.log");
+        let mut child = s
+            .child()
+            .current_dir(s.env.path("."))
+            .args(["rotate", "--due"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while count("started.log") == before {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the hook never started"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        std::thread::sleep(Duration::from_millis(u64::from(seed % 1500)));
+        child.kill().unwrap();
+        assert_eq!(child.wait().unwrap().signal(), Some(9));
+        // At once, and until it rotates: the next run.
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let out = s
+                .child()
+                .current_dir(s.env.path("."))
+                .args(["rotate", "--due"])
+                .output()
+                .unwrap();
+            let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+            if report["rotated"].as_array().is_some_and(|r| !r.is_empty()) {
+                break;
+            }
+            assert!(
+                report["failed"].as_array().is_some_and(Vec::is_empty),
+                "round {round}: {report}"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: never rotated: {report}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(
+            count("overlap.log"),
+            0,
+            "round {round}: two hooks ran at once"
+        );
+    }
+    // Every killed hook died before finishing; every completed run (the first, when the
+    // schedule was stored, and one a round) finished its own.
+    assert_eq!(count("started.log"), 9);
+    assert_eq!(count("finished.log"), 5);
+    assert_eq!(count("overlap.log"), 0);
+}
+
+/// Item 4: a schedule's hooks run in the directory where `rotate --every` was typed, so a
+/// relative hook works from cron (whose directory is `/`).
+#[test]
+fn scheduled_hooks_run_where_they_were_given() {
+    let s = Store::new();
+    s.put("put /c/token", "t0").success();
+    fs::create_dir_all(s.env.path("project/hooks")).unwrap();
+    s.env.write(
+        "project/hooks/set.sh",
+        b"#!/bin/sh\ncat > set.out; pwd -P > where.out\n",
+    );
+    Command::new("chmod")
+        .args(["755", "hooks/set.sh"])
+        .current_dir(s.env.path("project"))
+        .assert()
+        .success();
+    s.cmd()
+        .current_dir(s.env.path("project"))
+        .args([
+            "rotate",
+            "/c/token",
+            "--every",
+            "1d",
+            "--generate",
+            "length=16",
+            "--set-hook",
+            "./hooks/set.sh",
+        ])
+        .assert()
+        .success();
+    fs::remove_file(s.env.path("project/set.out")).unwrap();
+    s.sql("UPDATE param_rotations SET next_due = 0");
+    let out = s
+        .cmd()
+        .current_dir("/")
+        .args(["rotate", "--due"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{report}");
+    assert_eq!(report["rotated"][0]["version"], 3, "{report}");
+    let value = s.get("/c/token");
+    assert_eq!(
+        fs::read_to_string(s.env.path("project/set.out")).unwrap(),
+        value.trim_end()
+    );
+    assert_eq!(
+        fs::read_to_string(s.env.path("project/where.out"))
+            .unwrap()
+            .trim_end(),
+        s.env
+            .path("project")
+            .canonicalize()
+            .unwrap()
+            .to_str()
+            .unwrap()
+    );
+    // A directory that went away is a clear failure, not a hook run elsewhere.
+    fs::rename(s.env.path("project"), s.env.path("moved")).unwrap();
+    s.sql("UPDATE param_rotations SET next_due = 0");
+    let out = s
+        .cmd()
+        .current_dir("/")
+        .args(["rotate", "--due"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!out.status.success());
+    assert!(
+        report["failed"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot run the set hook in"),
+        "{report}"
+    );
+}
+
+/// Item 14: coffer runs with core dumps off (an abort during `rotate` writes no core with
+/// the generated value or the root key in it); its hooks get the user's limit back.
+#[test]
+fn no_core_dump_holds_a_secret() {
+    let s = Store::new();
+    s.put("put /d/pw", "v1").success();
+    // The hook finds its coffer (the topmost `coffer` above it), notes its limits and its
+    // own, then aborts it.
+    s.env.write(
+        "abort.sh",
+        b"ulimit -c > hook-limit.txt\n\
+          p=$PPID\n\
+          while q=$(awk '{print $4}' /proc/$p/stat) && [ \"$(cat /proc/$q/comm)\" = coffer ]; do p=$q; done\n\
+          grep 'Max core file size' /proc/$p/limits > coffer-limits.txt\n\
+          kill -ABRT $p\n\
+          sleep 5\n",
+    );
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "ulimit -c unlimited && exec {} rotate /d/pw --generate length=40 --set-hook 'sh abort.sh'",
+            env!("CARGO_BIN_EXE_coffer")
+        ))
+        .current_dir(s.env.path("."));
+    for (k, v) in s.vars() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.signal(), Some(6), "{out:?}");
+    let limits = fs::read_to_string(s.env.path("coffer-limits.txt")).unwrap();
+    let soft: Vec<&str> = limits.split_whitespace().collect();
+    assert_eq!(
+        soft.get(4),
+        Some(&"0"),
+        "coffer ran with core dumps on: {limits}"
+    );
+    assert_eq!(
+        fs::read_to_string(s.env.path("hook-limit.txt"))
+            .unwrap()
+            .trim_end(),
+        "unlimited",
+        "the hook did not get the user's limit back"
+    );
+    let pattern = fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    if !pattern.starts_with('|') {
+        let cores: Vec<String> = s
+            .env
+            .names()
+            .into_iter()
+            .filter(|n| n.starts_with("core"))
+            .collect();
+        assert!(cores.is_empty(), "a core dump was written: {cores:?}");
+    }
+    // exec: the command gets the user's limit back.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "ulimit -c 12345 && exec {} exec --path /d -- sh -c 'ulimit -c'",
+            env!("CARGO_BIN_EXE_coffer")
+        ))
+        .current_dir(s.env.path("."));
+    for (k, v) in s.vars() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "12345\n");
+}
+
+/// Item 15: the audit log names the real user, never what `$USER` says, and `audit ls`
+/// prints every field with its control characters escaped.
+#[test]
+fn the_audit_log_names_the_real_user_and_prints_no_control_characters() {
+    let s = Store::new();
+    s.cmd()
+        .args(["put", "/a/x"])
+        .env(
+            "USER",
+            "alice\n   99  2026-01-01T00:00:00Z  root  destroy  /forged\u{1b}[2J",
+        )
+        .env("LOGNAME", "alice")
+        .write_stdin("v")
+        .assert()
+        .success();
+    let entries = s.json_lines("audit ls");
+    let user = entries.last().unwrap()["user"].as_str().unwrap().to_owned();
+    assert_eq!(user, real_user());
+    assert_eq!(s.json("get /a/x")["author"], real_user());
+    // A user name with control characters (written by whoever can write the store).
+    s.sql("UPDATE audit SET user = 'mallory' || char(10) || '  9  forged' || char(27) || '[2J'");
+    let out = s.sh("audit ls").success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert_eq!(
+        text.lines().count(),
+        1 + s.json_lines("audit ls").len(),
+        "{text}"
+    );
+    assert!(text.contains("mallory\\n  9  forged\\u{1b}[2J"), "{text}");
+}
+
+/// Item 16: an empty or foreign store file is an error that changes nothing; only `init`
+/// makes a store, and it may make one over an empty file.
+#[test]
+fn an_empty_store_file_is_refused_never_set_up() {
+    let s = Store::new();
+    s.put("put /e/x", "v").success();
+    fs::write(s.db_path(), b"").unwrap();
+    for args in [
+        &["get", "/e/x"][..],
+        &["audit", "verify"],
+        &["ls", "/"],
+        &["key", "list"],
+    ] {
+        let (code, _, err) = s.stderr_of(args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("is empty (0 bytes, no coffer schema)"),
+            "{args:?}: {err}"
+        );
+    }
+    let put = s.put("put /e/y", "v");
+    put.code(1).stderr(contains("is empty"));
+    assert_eq!(
+        fs::metadata(s.db_path()).unwrap().len(),
+        0,
+        "the empty file was set up"
+    );
+    // Another program's database is refused the same way.
+    let other = s.env.path("other.db");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    s.cmd()
+        .args([
+            "--store",
+            &format!("sqlite://{}", other.display()),
+            "ls",
+            "/",
+        ])
+        .assert()
+        .code(1)
+        .stderr(contains("is not a coffer store"));
+}
+
+/// `destroy` while another process has the store open says where the old bytes remain,
+/// without waiting for that process; alone, it empties the write-ahead log.
+#[test]
+fn destroy_says_when_the_old_bytes_remain() {
+    let s = Store::new();
+    s.put("put /z/x", "gone soon").success();
+    s.put("put /z/x --overwrite", "kept").success();
+    let (code, _, err) = s.stderr_of(&["destroy", "/z/x:2"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("warning"), "{err}");
+    // A reader in the middle of a transaction.
+    let reader = s.db();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM params;")
+        .unwrap();
+    let start = Instant::now();
+    let (code, out, err) = s.stderr_of(&["destroy", "/z/x:1"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("destroyed the value of /z/x version 1"),
+        "{out}"
+    );
+    assert!(
+        err.contains("its old bytes remain in") && err.contains("coffer.db-wal"),
+        "{err}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(reader);
+}
