@@ -4,7 +4,8 @@
 //! again with the `--key` keys (a local key uses its active version), and the header tag is
 //! recomputed ([`coffer_core::ReadyToDecrypt::rewrap`]). The new header and the old body go
 //! to a temporary file that replaces the output (which may be the input) only when complete.
-//! With `-r`, nothing is created through
+//! Rewrapping in place through a symbolic link replaces the file the link leads to (the link
+//! stays), so no copy under the old keys is left behind. With `-r`, nothing is created through
 //! a symbolic link below the output directory ([`Place::in_tree`]).
 
 use std::io::{self, Write as _};
@@ -20,7 +21,7 @@ use serde::Serialize;
 use super::Tally;
 use crate::cli::OutputFormat;
 use crate::config::{RewrapSettings, Settings};
-use crate::io::{self as cio, Input, OutDir, Output, OutputFile, Place};
+use crate::io::{self as cio, AtomicFile, Input, OutDir, Output, OutputFile, Place};
 use crate::keyref::Purpose;
 use crate::keys::{self, LocalKeys};
 use crate::output::{DataKeyWire, SCHEMA, SuiteWire};
@@ -179,10 +180,16 @@ async fn rewrap_one(
     let header = ready.rewrap(keys.to.as_ref()).await.with_context(cannot)?;
     // What the new header says (parsed back: it is what readers will see).
     let new = coffer_core::inspect(&mut header.as_slice()).with_context(cannot)?;
-    // Replacing the input itself needs no --force; another existing file does.
+    // Replacing the input itself needs no --force; another existing file does. In place, the
+    // file replaced is the input's real file, not a link that leads to it.
     let mut out = match place {
         Some(place) => OutputFile::create_at(place, force || in_place)?,
-        None => cio::open_output(output, force || in_place)?,
+        None if in_place => {
+            let real = std::fs::canonicalize(input)
+                .with_context(|| format!("cannot open {}", input.display()))?;
+            OutputFile::Atomic(AtomicFile::create(&real, true)?)
+        }
+        None => cio::open_output(output, force)?,
     };
     let written = (|| -> io::Result<u64> {
         out.write_all(&header)?;

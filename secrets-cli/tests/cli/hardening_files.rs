@@ -1,5 +1,6 @@
 //! Every output path: special files are written in place and never replaced, a killed process
-//! leaves nothing behind, and nothing is created through a link in an output tree.
+//! leaves nothing behind, nothing is created through a link in an output tree, and
+//! `--metadata-output` never lands in the input or the output.
 
 use super::*;
 use std::io::{Read as _, Write as _};
@@ -376,4 +377,23 @@ fn rewrap_r_never_writes_through_a_link() {
     assert_eq!(tree_names(&outside), Vec::<String>::new());
     assert!(is_symlink(&env.path("out/sub")));
     assert!(env.path("out/a.coffer").is_file());
+}
+
+#[test]
+fn rewrap_in_place_through_a_link_rewraps_the_file_it_leads_to() {
+    let env = Env::new();
+    fs::create_dir_all(env.path("unsigned")).unwrap();
+    env.write("a", b"file a");
+    env.sh("encrypt --suite 0478 --key aes:k32.bin -i a -o unsigned/a.coffer")
+        .success();
+    // The link stays, and no copy under the old key is left.
+    symlink("unsigned/a.coffer", env.path("a-link")).unwrap();
+    env.sh("rewrap --from aes:k32.bin --key aes:other.bin -i a-link -o a-link")
+        .success();
+    assert!(is_symlink(&env.path("a-link")));
+    env.sh("decrypt --key aes:other.bin -i unsigned/a.coffer")
+        .success()
+        .stdout("file a");
+    env.sh("decrypt --key aes:k32.bin -i unsigned/a.coffer")
+        .code(1);
 }
