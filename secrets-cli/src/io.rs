@@ -379,6 +379,14 @@ pub enum FileError {
     /// Input and output are the same file.
     #[error("input and output are the same file ({})", .0.display())]
     SameFile(PathBuf),
+    /// `--metadata-output` names a file that the run reads or writes.
+    #[error("--metadata-output {} is {what}", .path.display())]
+    MetadataClash {
+        /// The `--metadata-output` path.
+        path: PathBuf,
+        /// What it is ("the input file", ...).
+        what: &'static str,
+    },
     /// Ciphertext would go to a terminal.
     #[error("refusing to write ciphertext to a terminal")]
     CiphertextToTerminal,
@@ -413,13 +421,17 @@ impl FileError {
             }
             Self::MissingParent { .. } => Some("create the directory first"),
             Self::Symlink(_) => Some("remove the link, or choose another output directory"),
+            Self::MetadataClash { .. } => Some("give --metadata-output a file of its own"),
             _ => None,
         }
     }
 
     /// Whether this is a usage error (exit 2) rather than a failure (exit 1).
     pub fn is_usage(&self) -> bool {
-        matches!(self, Self::SameFile(_) | Self::CiphertextToTerminal)
+        matches!(
+            self,
+            Self::SameFile(_) | Self::CiphertextToTerminal | Self::MetadataClash { .. }
+        )
     }
 }
 
@@ -509,6 +521,45 @@ pub fn check_distinct(input: &Input, output: &Output) -> Result<(), FileError> {
     let in_place = writes_in_place(o, true).unwrap_or(false);
     if (!in_place && same_path(i, o)) || same_regular_file(i, o) {
         return Err(FileError::SameFile(o.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// Refuses a `--metadata-output` file that appending lines to would corrupt or mix up: the
+/// input or the output, however spelled (`./out`, a link, a hard link), a file inside the
+/// input directory of a directory run, or stdout when the output is stdout (`/dev/stdout`).
+pub fn check_metadata(
+    metadata: Option<&Output>,
+    input: &Input,
+    output: &Output,
+) -> Result<(), FileError> {
+    let Some(m) = metadata else { return Ok(()) };
+    let clash = |what| FileError::MetadataClash {
+        path: PathBuf::from(m.to_string()),
+        what,
+    };
+    if carries_stdout(m) && carries_stdout(output) {
+        return Err(clash("stdout, which carries the output"));
+    }
+    let Some(mp) = m.path() else { return Ok(()) };
+    if let Some(i) = input.path() {
+        if same_path(mp, i) || same_regular_file(i, mp) {
+            return Err(clash("the input file"));
+        }
+        if i.is_dir() {
+            let (Some(ci), Some(cm)) = (fs::canonicalize(i).ok(), canonical_maybe_missing(mp))
+            else {
+                return Ok(());
+            };
+            if cm.starts_with(ci) {
+                return Err(clash("inside the input directory"));
+            }
+        }
+    }
+    if let Some(o) = output.path() {
+        if same_path(mp, o) || same_regular_file(o, mp) {
+            return Err(clash("the output file"));
+        }
     }
     Ok(())
 }

@@ -121,6 +121,7 @@ pub(crate) fn check_required(
 
 /// Decrypts `s.input` into `s.output` (or a directory tree with `-r`).
 pub async fn run(settings: &Settings, s: &DecryptSettings) -> anyhow::Result<()> {
+    cio::check_metadata(s.metadata.as_ref(), &s.input, &s.output)?;
     if !s.recursive {
         preflight(s, &s.input, &s.output)?;
     }

@@ -56,6 +56,7 @@ impl Drop for CacheReport {
 
 /// Encrypts `s.input` into `s.output` (or a directory tree with `-r`).
 pub async fn run(settings: &Settings, s: &EncryptSettings) -> anyhow::Result<()> {
+    cio::check_metadata(s.metadata.as_ref(), &s.input, &s.output)?;
     if !s.recursive {
         // Checks that need no work first.
         preflight(s, &s.input, &s.output)?;

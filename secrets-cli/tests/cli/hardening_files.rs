@@ -397,3 +397,36 @@ fn rewrap_in_place_through_a_link_rewraps_the_file_it_leads_to() {
     env.sh("decrypt --key aes:k32.bin -i unsigned/a.coffer")
         .code(1);
 }
+
+#[test]
+fn metadata_output_never_lands_in_the_input_or_the_output() {
+    let env = Env::new();
+    env.sh("encrypt --key aes:k32.bin -i plain -o ct").success();
+    let (plain, ct) = (env.read("plain"), env.read("ct"));
+    symlink("plain", env.path("plain-link")).unwrap();
+    for args in [
+        "encrypt --key aes:k32.bin -i plain -o ct2 --metadata-output ./plain",
+        "encrypt --key aes:k32.bin -i plain -o ct2 --metadata-output plain-link",
+        "encrypt --key aes:k32.bin -i plain -o ct2 --metadata-output ./ct2",
+        "decrypt --key aes:k32.bin -i ct -o out --metadata-output ./ct",
+        "decrypt --key aes:k32.bin -i ct -o out --metadata-output ./out",
+        "decrypt --key aes:k32.bin -i ct --metadata-output /dev/stdout",
+    ] {
+        env.sh(args).code(2).stderr(contains("--metadata-output"));
+        assert_eq!(env.read("plain"), plain, "{args}");
+        assert_eq!(env.read("ct"), ct, "{args}");
+        assert!(!env.path("ct2").exists(), "{args}");
+        assert!(!env.path("out").exists(), "{args}");
+    }
+    // Inside the input tree of a directory run.
+    fs::create_dir_all(env.path("src")).unwrap();
+    env.write("src/f", b"f");
+    env.sh("encrypt -r --key aes:k32.bin -i src -o enc --metadata-output src/meta.jsonl")
+        .code(2)
+        .stderr(contains("inside the input directory"));
+    assert_eq!(tree_names(&env.path("src")), ["f"]);
+    // A file of its own is fine.
+    env.sh("encrypt --key aes:k32.bin -i plain -o ct2 --metadata-output meta.jsonl")
+        .success();
+    assert!(env.read("meta.jsonl").ends_with(b"\n"));
+}
