@@ -252,7 +252,7 @@ pub(crate) fn plan_tree(
                 skipped += 1;
                 tracing::warn!(
                     file = %in_dir.join(&rel).display(),
-                    "skipped: no {} suffix",
+                    "skipped: not NAME{} (NAME a file name)",
                     tree::SUFFIX
                 );
             }

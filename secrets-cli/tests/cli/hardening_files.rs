@@ -430,3 +430,19 @@ fn metadata_output_never_lands_in_the_input_or_the_output() {
         .success();
     assert!(env.read("meta.jsonl").ends_with(b"\n"));
 }
+
+#[test]
+fn names_that_are_not_file_names_are_skipped_by_decrypt_r() {
+    let env = Env::new();
+    fs::create_dir_all(env.path("enc/x")).unwrap();
+    env.sh("encrypt --key aes:k32.bin -i plain -o enc/x/f.coffer")
+        .success();
+    // `..coffer` would decrypt to `out/x/.`, that is `out/x`; `...coffer` to `out/x/..`.
+    fs::copy(env.path("enc/x/f.coffer"), env.path("enc/x/..coffer")).unwrap();
+    fs::copy(env.path("enc/x/f.coffer"), env.path("enc/x/...coffer")).unwrap();
+    env.sh("decrypt -r --key aes:k32.bin -i enc -o out")
+        .success()
+        .stderr(contains("skipped"));
+    assert_eq!(tree_names(&env.path("out")), ["x/f"]);
+    assert!(env.path("out/x").is_dir());
+}
