@@ -47,11 +47,13 @@ With several --key, the first generates the data key and every key wraps it: any
 of them decrypts the message.
 
 The output file appears only when complete (written to a temporary file with mode 0600,
-then renamed); an existing file is kept unless --force. Ciphertext is not written to a
-terminal unless -o - is given.
+unnamed on Linux, then given its name); an existing file is kept unless --force. An
+existing FIFO or device (such as /dev/stdout) is written in place, never replaced.
+Ciphertext is not written to a terminal unless -o - is given.
 
 Directory runs (-r): files are encrypted -j at a time (default: one per CPU); the
-files written do not depend on -j. A file that fails is reported (and gets a failure
+files written do not depend on -j. Nothing is created through a symbolic link below the
+output directory: such a link fails the files below it. A file that fails is reported (and gets a failure
 line in --metadata-output) and the others go on; the run ends with a summary line on stderr
 (unless -q), or a JSON line of type \"summary\" on stdout with --output json, and exits 1
 if any file failed. On SIGINT, SIGTERM or SIGHUP, temporary outputs are removed and coffer
@@ -69,17 +71,21 @@ every key tried and why it failed. Without --key, any key of the local keyring i
 COFFER_HOME may (when COFFER_HOME has a store).
 
 When plaintext is released:
-  -o FILE   the plaintext goes to a temporary file (mode 0600) that is renamed to FILE
-            only after the whole message, signature included, has been verified; on any
-            failure nothing appears under FILE.
-  stdout    each frame is written as soon as it is authenticated. For signed suites the
+  -o FILE   the plaintext goes to a temporary file (mode 0600; on Linux an unnamed one,
+            which no kill leaves behind) that gets the name FILE only after the whole
+            message, signature included, has been verified; on any failure nothing appears
+            under FILE.
+  stdout    (and an existing FIFO or device given as -o, such as /dev/stdout, which is
+            written in place, never replaced, with or without --force)
+            each frame is written as soon as it is authenticated. For signed suites the
             signature at the end of the message is checked last: if decryption then fails
             (exit 1), the output already written must not be trusted. --buffer holds the
             whole plaintext in memory until the signature verifies, so nothing unverified
             is ever written (costs memory the size of the message).
 
 Directory runs (-r): files are decrypted -j at a time (default: one per CPU); the
-files written do not depend on -j. A file that fails is reported (and gets a failure
+files written do not depend on -j. Nothing is created through a symbolic link below the
+output directory: such a link fails the files below it. A file that fails is reported (and gets a failure
 line in --metadata-output) and the others go on; the run ends with a summary line on stderr
 (unless -q), or a JSON line of type \"summary\" on stdout with --output json, and exits 1
 if any file failed. On SIGINT, SIGTERM or SIGHUP, temporary outputs are removed and coffer

@@ -1,11 +1,14 @@
 //! SIGINT, SIGTERM and SIGHUP while outputs are being written.
 //!
-//! Outputs go to temporary files that are renamed only when complete ([`crate::io::AtomicFile`]).
-//! Every live temporary file is registered here ([`track`]) from its creation until it is renamed
-//! or removed. [`install`] starts one thread that waits for a terminating signal; it then removes
-//! every registered file, says so on stderr and exits with `128 + signal` (130 for SIGINT, 143
+//! Outputs go to temporary files that get their name only when complete
+//! ([`crate::io::AtomicFile`]): on Linux unnamed files (`O_TMPFILE`), which vanish with the
+//! process whatever ends it, elsewhere (and on file systems without `O_TMPFILE`) named temporary
+//! files. Every live temporary file is registered here ([`track`], [`track_unnamed`]) from its
+//! creation until it is linked, renamed or removed. [`install`] starts one thread that waits for
+//! a terminating signal; it then removes every registered named file, says so on stderr (counting
+//! the unnamed ones, which the exit removes) and exits with `128 + signal` (130 for SIGINT, 143
 //! for SIGTERM, 129 for SIGHUP). Inputs are never touched, and nothing partial is left under an
-//! output's final name: a file already renamed is complete and synced.
+//! output's final name: a file already linked or renamed is complete and synced.
 //!
 //! A gate (an `RwLock`) closes the race between creating a file and registering it: creation
 //! and registration happen under a read guard, and the cleanup takes the write guard and keeps
@@ -30,8 +33,8 @@ use signal_hook::iterator::Signals;
 /// Held (read) while a temporary file is created and registered; taken (write) for good by the
 /// cleanup.
 static GATE: RwLock<()> = RwLock::new(());
-/// The live temporary files, by registration id.
-static LIVE: Mutex<BTreeMap<u64, PathBuf>> = Mutex::new(BTreeMap::new());
+/// The live temporary files, by registration id: their paths (`None`: an unnamed file).
+static LIVE: Mutex<BTreeMap<u64, Option<PathBuf>>> = Mutex::new(BTreeMap::new());
 /// The next registration id.
 static NEXT: AtomicU64 = AtomicU64::new(0);
 /// The process groups of running hooks (`coffer rotate`), by registration id.
@@ -102,18 +105,35 @@ pub fn track<T, E>(
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     LIVE.lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .insert(id, path_of(&made).to_path_buf());
+        .insert(id, Some(path_of(&made).to_path_buf()));
     Ok((made, Registration(id)))
 }
 
-/// Removes every registered temporary file and returns how many were removed. The gate stays
-/// closed while the returned guard lives (the caller exits while holding it).
+/// Creates an unnamed temporary file with `create` and registers it, under the gate: an
+/// interruption has nothing to remove (the file goes with the process) but counts it, and no
+/// such file is created once the cleanup has begun.
+///
+/// # Errors
+/// Those of `create`.
+pub fn track_unnamed<T, E>(create: impl FnOnce() -> Result<T, E>) -> Result<(T, Registration), E> {
+    let _gate = GATE.read().unwrap_or_else(PoisonError::into_inner);
+    let made = create()?;
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    LIVE.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(id, None);
+    Ok((made, Registration(id)))
+}
+
+/// Removes every registered named temporary file and returns how many partial outputs are
+/// gone: those removed, and the unnamed ones (which the exit that follows removes). The gate
+/// stays closed while the returned guard lives (the caller exits while holding it).
 fn remove_live() -> (usize, std::sync::RwLockWriteGuard<'static, ()>) {
     let gate = GATE.write().unwrap_or_else(PoisonError::into_inner);
     let live = LIVE.lock().unwrap_or_else(PoisonError::into_inner);
     let removed = live
         .values()
-        .filter(|p| std::fs::remove_file(p).is_ok())
+        .filter(|p| p.as_ref().is_none_or(|p| std::fs::remove_file(p).is_ok()))
         .count();
     (removed, gate)
 }
@@ -180,9 +200,23 @@ mod tests {
             PathBuf::as_path,
         )
         .unwrap();
-        assert!(LIVE.lock().unwrap().values().any(|v| *v == path));
+        assert!(
+            LIVE.lock()
+                .unwrap()
+                .values()
+                .any(|v| *v == Some(path.clone()))
+        );
         drop(reg);
-        assert!(!LIVE.lock().unwrap().values().any(|v| *v == path));
+        assert!(
+            !LIVE
+                .lock()
+                .unwrap()
+                .values()
+                .any(|v| *v == Some(path.clone()))
+        );
+        let ((), unnamed) = track_unnamed(|| Ok::<(), io::Error>(())).unwrap();
+        assert!(LIVE.lock().unwrap().contains_key(&unnamed.0));
+        drop(unnamed);
         let failed: Result<((), Registration), io::Error> =
             track(|| Err(io::Error::other("no")), |()| Path::new("x"));
         assert!(failed.is_err());

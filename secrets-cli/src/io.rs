@@ -1,11 +1,22 @@
 //! Inputs and outputs of the file verbs.
 //!
 //! `-` (or no flag at all) means stdin/stdout. A file output is written to a temporary file in
-//! the same directory (mode `0600`), synced, and only then renamed over its name, so a partial or
-//! unverified output never appears under the output name: dropping an [`AtomicFile`] without
-//! [`AtomicFile::commit`] removes the temporary file. Without `--force` an existing output is
-//! refused twice: by [`check_output`] before any work, and at rename time (no-clobber rename), so
-//! a file created meanwhile is not replaced either.
+//! its directory (mode `0600`; on Linux an unnamed one), synced, and only then given its name
+//! ([`AtomicFile`]), so a partial or unverified output never appears under the output name, and
+//! dropping an [`AtomicFile`] without [`AtomicFile::commit`] leaves nothing. Without `--force`
+//! an existing output is refused twice: by [`check_output`] before any work, and when the file
+//! gets its name (which never replaces one), so a file created meanwhile is not replaced either.
+//! An existing output that is not a regular file (a FIFO, a device, `/dev/stdout`) is written in
+//! place, as stdout is ([`open_output`]). In a directory run's output tree nothing is created
+//! through a symbolic link ([`OutDir`], [`Place`]).
+
+mod atomic;
+mod dir;
+mod stream;
+
+pub use atomic::AtomicFile;
+pub use dir::{OutDir, Place};
+pub use stream::{OutputFile, carries_stdout, open_output, writes_in_place};
 
 use std::fmt;
 use std::fs::{self, File};
@@ -13,7 +24,6 @@ use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use tempfile::NamedTempFile;
 use zeroize::Zeroizing;
 
 /// Where a verb reads from.
@@ -360,9 +370,23 @@ pub enum FileError {
     /// A directory was given where a file is needed.
     #[error("{} is a directory", .0.display())]
     IsDirectory(PathBuf),
+    /// A symbolic link inside an output tree, where a directory or file is to be created.
+    #[error("{} is a symbolic link: nothing is written through a link in the output tree", .0.display())]
+    Symlink(PathBuf),
+    /// An output in an output tree exists and is neither a regular file nor a directory.
+    #[error("{} exists and is not a regular file", .0.display())]
+    NotRegular(PathBuf),
     /// Input and output are the same file.
     #[error("input and output are the same file ({})", .0.display())]
     SameFile(PathBuf),
+    /// `--metadata-output` names a file that the run reads or writes.
+    #[error("--metadata-output {} is {what}", .path.display())]
+    MetadataClash {
+        /// The `--metadata-output` path.
+        path: PathBuf,
+        /// What it is ("the input file", ...).
+        what: &'static str,
+    },
     /// Ciphertext would go to a terminal.
     #[error("refusing to write ciphertext to a terminal")]
     CiphertextToTerminal,
@@ -396,13 +420,18 @@ impl FileError {
                 Some("redirect stdout, use -o FILE, or give -o - to write to the terminal anyway")
             }
             Self::MissingParent { .. } => Some("create the directory first"),
+            Self::Symlink(_) => Some("remove the link, or choose another output directory"),
+            Self::MetadataClash { .. } => Some("give --metadata-output a file of its own"),
             _ => None,
         }
     }
 
     /// Whether this is a usage error (exit 2) rather than a failure (exit 1).
     pub fn is_usage(&self) -> bool {
-        matches!(self, Self::SameFile(_) | Self::CiphertextToTerminal)
+        matches!(
+            self,
+            Self::SameFile(_) | Self::CiphertextToTerminal | Self::MetadataClash { .. }
+        )
     }
 }
 
@@ -415,8 +444,12 @@ fn parent_dir(path: &Path) -> &Path {
 }
 
 /// Checks an output file before any work is done: its directory exists, it is not a directory,
-/// and it does not exist unless `force`.
+/// and it does not exist unless `force`; or it is written in place ([`writes_in_place`]: a FIFO,
+/// a device, `/dev/stdout`), which needs no `--force`.
 pub fn check_output(path: &Path, force: bool) -> Result<(), FileError> {
+    if writes_in_place(path, force)? {
+        return Ok(());
+    }
     let dir = parent_dir(path);
     match fs::metadata(dir) {
         Ok(m) if m.is_dir() => {}
@@ -460,24 +493,72 @@ fn canonical_maybe_missing(path: &Path) -> Option<PathBuf> {
     Some(dir.join(name))
 }
 
+/// Whether `a` and `b` are the same path (canonically; `b` may not exist yet).
+fn same_path(a: &Path, b: &Path) -> bool {
+    matches!(
+        (canonical_maybe_missing(a), canonical_maybe_missing(b)),
+        (Some(ca), Some(cb)) if ca == cb
+    )
+}
+
+/// Whether the existing regular file `a` is the file `b` leads to (a hard link, a symbolic
+/// link, `/dev/stdout` redirected to it).
+fn same_regular_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(ma), Ok(mb)) => ma.is_file() && ma.dev() == mb.dev() && ma.ino() == mb.ino(),
+        _ => false,
+    }
+}
+
 /// Refuses an output that is the same file as the input (same canonical path, or the same
-/// inode through a hard link).
+/// inode through a hard link). An output written in place (a terminal, a FIFO) may be the
+/// input's too: nothing is replaced or truncated there.
 pub fn check_distinct(input: &Input, output: &Output) -> Result<(), FileError> {
     let (Some(i), Some(o)) = (input.path(), output.path()) else {
         return Ok(());
     };
-    if let (Some(ci), Some(co)) = (canonical_maybe_missing(i), canonical_maybe_missing(o)) {
-        if ci == co {
-            return Err(FileError::SameFile(o.to_path_buf()));
+    let in_place = writes_in_place(o, true).unwrap_or(false);
+    if (!in_place && same_path(i, o)) || same_regular_file(i, o) {
+        return Err(FileError::SameFile(o.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// Refuses a `--metadata-output` file that appending lines to would corrupt or mix up: the
+/// input or the output, however spelled (`./out`, a link, a hard link), a file inside the
+/// input directory of a directory run, or stdout when the output is stdout (`/dev/stdout`).
+pub fn check_metadata(
+    metadata: Option<&Output>,
+    input: &Input,
+    output: &Output,
+) -> Result<(), FileError> {
+    let Some(m) = metadata else { return Ok(()) };
+    let clash = |what| FileError::MetadataClash {
+        path: PathBuf::from(m.to_string()),
+        what,
+    };
+    if carries_stdout(m) && carries_stdout(output) {
+        return Err(clash("stdout, which carries the output"));
+    }
+    let Some(mp) = m.path() else { return Ok(()) };
+    if let Some(i) = input.path() {
+        if same_path(mp, i) || same_regular_file(i, mp) {
+            return Err(clash("the input file"));
+        }
+        if i.is_dir() {
+            let (Some(ci), Some(cm)) = (fs::canonicalize(i).ok(), canonical_maybe_missing(mp))
+            else {
+                return Ok(());
+            };
+            if cm.starts_with(ci) {
+                return Err(clash("inside the input directory"));
+            }
         }
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let (Ok(mi), Ok(mo)) = (fs::metadata(i), fs::metadata(o)) {
-            if mi.is_file() && mi.dev() == mo.dev() && mi.ino() == mo.ino() {
-                return Err(FileError::SameFile(o.to_path_buf()));
-            }
+    if let Some(o) = output.path() {
+        if same_path(mp, o) || same_regular_file(o, mp) {
+            return Err(clash("the output file"));
         }
     }
     Ok(())
@@ -495,121 +576,6 @@ pub fn check_ciphertext_destination(output: &Output) -> Result<(), FileError> {
         Err(FileError::CiphertextToTerminal)
     } else {
         Ok(())
-    }
-}
-
-/// An output file that only appears under its name once [`AtomicFile::commit`] succeeds.
-///
-/// The data goes to a temporary file (mode `0600`) in the destination's directory; dropping the
-/// value without committing removes it.
-///
-/// The temporary file is registered with [`crate::interrupt`] while it lives, so that SIGINT,
-/// SIGTERM or SIGHUP remove it too.
-#[derive(Debug)]
-pub struct AtomicFile {
-    // Declared before `registration`: dropped (the file removed) before it is unregistered.
-    tmp: NamedTempFile,
-    registration: crate::interrupt::Registration,
-    dest: PathBuf,
-    force: bool,
-}
-
-impl AtomicFile {
-    /// Creates the temporary file next to `dest`.
-    pub fn create(dest: &Path, force: bool) -> Result<Self, FileError> {
-        let dir = parent_dir(dest);
-        let prefix = format!(
-            ".{}.",
-            dest.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        );
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".coffer-tmp");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(fs::Permissions::from_mode(0o600));
-        }
-        let created = crate::interrupt::track(|| builder.tempfile_in(dir), NamedTempFile::path);
-        let (tmp, registration) = created.map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                FileError::MissingParent {
-                    dir: dir.to_path_buf(),
-                    path: dest.to_path_buf(),
-                }
-            } else {
-                FileError::io(dir, "create a temporary file in", e)
-            }
-        })?;
-        tracing::debug!(tmp = %tmp.path().display(), dest = %dest.display(), "temporary output");
-        Ok(Self {
-            tmp,
-            registration,
-            dest: dest.to_path_buf(),
-            force,
-        })
-    }
-
-    /// The name the file will get.
-    pub fn dest(&self) -> &Path {
-        &self.dest
-    }
-
-    /// Syncs the data and renames the temporary file over the destination (never replacing an
-    /// existing file unless `force`), then syncs the directory so the rename is durable. On
-    /// failure the temporary file is removed.
-    pub fn commit(self) -> Result<(), FileError> {
-        let dest = self.commit_without_dir_sync()?;
-        if let Err(e) = sync_dir(parent_dir(&dest)) {
-            tracing::warn!(dir = %parent_dir(&dest).display(), "cannot sync directory: {e}");
-        }
-        Ok(())
-    }
-
-    /// [`AtomicFile::commit`] without the directory sync, for callers that write many files
-    /// into a few directories and sync each directory once at the end ([`sync_dir`]). Returns
-    /// the destination.
-    pub fn commit_without_dir_sync(mut self) -> Result<PathBuf, FileError> {
-        self.tmp
-            .flush()
-            .map_err(|e| FileError::io(&self.dest, "write", e))?;
-        self.tmp
-            .as_file()
-            .sync_all()
-            .map_err(|e| FileError::io(&self.dest, "sync", e))?;
-        let Self {
-            tmp,
-            registration,
-            dest,
-            force,
-        } = self;
-        let result = if force {
-            tmp.persist(&dest)
-        } else {
-            tmp.persist_noclobber(&dest)
-        };
-        // Renamed, or (on error) removed when `e.file` is dropped below: either way the
-        // temporary file is no longer ours to clean up.
-        let result = result.map_err(|e| {
-            if e.error.kind() == io::ErrorKind::AlreadyExists {
-                FileError::Exists(dest.clone())
-            } else {
-                FileError::io(&dest, "rename the temporary file to", e.error)
-            }
-        });
-        drop(registration);
-        result.map(|_file| dest)
-    }
-}
-
-impl Write for AtomicFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tmp.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.tmp.flush()
     }
 }
 
@@ -730,15 +696,6 @@ mod tests {
 
     use super::*;
 
-    fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-
     #[test]
     fn dash_and_none_are_std_streams() {
         assert_eq!(Input::from_arg(None), Input::Stdin);
@@ -804,57 +761,6 @@ mod tests {
             fs::hard_link(&a, &b).unwrap();
             assert!(check_distinct(&Input::File(a), &Output::File(b)).is_err());
         }
-    }
-
-    #[test]
-    fn atomic_file_commit_and_abort() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out");
-        let mut f = AtomicFile::create(&out, false).unwrap();
-        f.write_all(b"partial").unwrap();
-        assert!(!out.exists());
-        drop(f);
-        assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
-
-        let mut f = AtomicFile::create(&out, false).unwrap();
-        f.write_all(b"done").unwrap();
-        f.commit().unwrap();
-        assert_eq!(fs::read(&out).unwrap(), b"done");
-        assert_eq!(names(dir.path()), ["out"]);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(&out).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-    }
-
-    #[test]
-    fn atomic_file_does_not_clobber_without_force() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out");
-        let mut f = AtomicFile::create(&out, false).unwrap();
-        f.write_all(b"new").unwrap();
-        // Someone creates the file while we work.
-        fs::write(&out, b"theirs").unwrap();
-        assert!(matches!(f.commit(), Err(FileError::Exists(_))));
-        assert_eq!(fs::read(&out).unwrap(), b"theirs");
-        assert_eq!(names(dir.path()), ["out"]);
-
-        let mut f = AtomicFile::create(&out, true).unwrap();
-        f.write_all(b"new").unwrap();
-        f.commit().unwrap();
-        assert_eq!(fs::read(&out).unwrap(), b"new");
-    }
-
-    #[test]
-    fn atomic_file_missing_parent() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("no").join("out");
-        assert!(matches!(
-            AtomicFile::create(&out, false),
-            Err(FileError::MissingParent { .. })
-        ));
     }
 
     #[test]

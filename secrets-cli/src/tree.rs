@@ -102,15 +102,22 @@ pub fn walk(root: &Path, links: &Links<'_>) -> Result<Vec<PathBuf>, io::Error> {
     Ok(out)
 }
 
-/// The output path of `rel` (relative) in the output tree, or `None` if the file is skipped
-/// (decrypting a file without the suffix).
+/// The output path of `rel` (relative) in the output tree, or `None` if the file is skipped:
+/// decrypting a file without the suffix, or whose name before it is no file name (`..coffer`
+/// and `...coffer` would name `.` and `..`, the directory itself or its parent).
 pub fn output_name(rel: &Path, direction: Direction) -> Option<PathBuf> {
-    let name = rel.file_name()?.to_str()?;
+    use std::os::unix::ffi::OsStrExt as _;
+    let name = rel.file_name()?;
     match direction {
-        Direction::Encrypt => Some(rel.with_file_name(format!("{name}{SUFFIX}"))),
+        Direction::Encrypt => {
+            let mut out = name.to_os_string();
+            out.push(SUFFIX);
+            Some(rel.with_file_name(out))
+        }
         Direction::Decrypt => {
-            let stem = name.strip_suffix(SUFFIX)?;
-            (!stem.is_empty()).then(|| rel.with_file_name(stem))
+            let stem = name.as_bytes().strip_suffix(SUFFIX.as_bytes())?;
+            (!matches!(stem, b"" | b"." | b".."))
+                .then(|| rel.with_file_name(std::ffi::OsStr::from_bytes(stem)))
         }
     }
 }
@@ -250,6 +257,25 @@ mod tests {
         );
         assert_eq!(output_name(p, Direction::Decrypt), None);
         assert_eq!(output_name(Path::new(".coffer"), Direction::Decrypt), None);
+        // `.` and `..` are not file names: the output would be the directory or its parent.
+        assert_eq!(
+            output_name(Path::new("x/..coffer"), Direction::Decrypt),
+            None
+        );
+        assert_eq!(
+            output_name(Path::new("x/...coffer"), Direction::Decrypt),
+            None
+        );
+        assert_eq!(
+            output_name(Path::new("x/....coffer"), Direction::Decrypt).unwrap(),
+            Path::new("x/...")
+        );
+        // Names need not be UTF-8.
+        use std::os::unix::ffi::OsStrExt as _;
+        let raw = Path::new(std::ffi::OsStr::from_bytes(b"d/\xff"));
+        let enc = output_name(raw, Direction::Encrypt).unwrap();
+        assert_eq!(enc.as_os_str().as_bytes(), b"d/\xff.coffer");
+        assert_eq!(output_name(&enc, Direction::Decrypt).unwrap(), raw);
     }
 
     #[test]

@@ -1228,13 +1228,14 @@ mod interrupts {
     use std::process::{Child, Command as StdCommand, Stdio};
     use std::time::{Duration, Instant};
 
-    /// Waits (at most 20 s) until a temporary output with data in it exists below `root`.
+    /// Waits (at most 20 s) until a temporary output with data in it exists below `root`
+    /// (named, or unnamed and open in coffer).
     fn wait_for_partial_output(root: &Path, child: &mut Child) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let partial = tree_names(root).iter().any(|n| {
                 n.ends_with(".coffer-tmp") && fs::metadata(root.join(n)).is_ok_and(|m| m.len() > 0)
-            });
+            }) || hardening_files::has_partial_open(child.id(), root);
             if partial {
                 return;
             }
@@ -1436,6 +1437,9 @@ mod parallel {
 mod audit;
 #[path = "cli/exec.rs"]
 mod exec;
+#[cfg(unix)]
+#[path = "cli/hardening_files.rs"]
+mod hardening_files;
 #[path = "cli/hooks.rs"]
 mod hooks;
 #[path = "cli/keys.rs"]

@@ -1,10 +1,11 @@
 //! `coffer decrypt`.
 //!
-//! To a file: frames are decrypted into a temporary file (`0600`) that is renamed to the output
-//! name only once the whole message, signature included, has verified. To stdout: frames are
-//! written as they authenticate (`Release::PerFrame`), so a later failure leaves unverified
-//! output behind, and the error says so; `--buffer` holds everything until the signature
-//! verifies (`Release::AfterSignature`).
+//! To a file: frames are decrypted into a temporary file (`0600`, unnamed on Linux) that gets
+//! the output name only once the whole message, signature included, has verified. To stdout,
+//! and to an output written in place (a FIFO, a device, `/dev/stdout`: [`cio::open_output`]):
+//! frames are written as they authenticate (`Release::PerFrame`), so a later failure leaves
+//! unverified output behind, and the error says so; `--buffer` holds everything until the
+//! signature verifies (`Release::AfterSignature`).
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use coffer_core::{DecryptConfig, Decryptor, EncryptionContext, ReadyToDecrypt, R
 use super::pool::run_tree;
 use super::{PumpError, TreeJob, finish_one, message_threads, plan_tree, pump_buffered};
 use crate::config::{DecryptSettings, Settings};
-use crate::io::{self as cio, AtomicFile, Input, InputReader, Output};
+use crate::io::{self as cio, Input, InputReader, Output, OutputFile, Place};
 use crate::keyref::Purpose;
 use crate::keys;
 use crate::output::MetadataWire;
@@ -28,12 +29,17 @@ use crate::tree::Direction;
 /// that are not zeroized.
 enum Sink {
     Stdout(io::StdoutLock<'static>),
-    File(AtomicFile),
+    File(OutputFile),
 }
 
 impl Sink {
-    fn is_stdout(&self) -> bool {
-        matches!(self, Self::Stdout(_))
+    /// Whether what is written is out at once (stdout, an output written in place), rather
+    /// than in a file that gets its name only after verification.
+    fn streams(&self) -> bool {
+        match self {
+            Self::Stdout(_) => true,
+            Self::File(f) => f.is_in_place(),
+        }
     }
 }
 
@@ -115,6 +121,7 @@ pub(crate) fn check_required(
 
 /// Decrypts `s.input` into `s.output` (or a directory tree with `-r`).
 pub async fn run(settings: &Settings, s: &DecryptSettings) -> anyhow::Result<()> {
+    cio::check_metadata(s.metadata.as_ref(), &s.input, &s.output)?;
     if !s.recursive {
         preflight(s, &s.input, &s.output)?;
     }
@@ -152,7 +159,7 @@ pub async fn run(settings: &Settings, s: &DecryptSettings) -> anyhow::Result<()>
                 force: s.force,
                 buffer: s.buffer,
             };
-            write(ready, opts, &s.input, &s.output, &progress, DirSync::Now)
+            write(ready, opts, &s.input, &s.output, None, &progress)
         }
         .await;
         return finish_one(
@@ -173,25 +180,19 @@ pub async fn run(settings: &Settings, s: &DecryptSettings) -> anyhow::Result<()>
         s.jobs,
         plan,
         async |job: &TreeJob| {
-            if let Some(path) = job.output.path() {
-                // The directories of the tree exist and do not overlap: only the file itself
-                // needs checking.
-                cio::check_output_name(path, force)?;
-            }
+            // The trees do not overlap; the output's directories are made (never through a
+            // link) and its name checked before any work on the file.
+            let place = job.place(force)?;
             let reader = job.input.open_direct()?;
-            prepare(&cmm, &cfg, s, reader, &job.input, &job.output).await
+            let ready = prepare(&cmm, &cfg, s, reader, &job.input, &job.output).await?;
+            Ok((place, ready))
         },
-        Arc::new(move |job: &TreeJob, ready: Ready, progress: &Progress| {
-            let opts = WriteOptions { force, buffer };
-            write(
-                ready,
-                opts,
-                &job.input,
-                &job.output,
-                progress,
-                DirSync::Later,
-            )
-        }),
+        Arc::new(
+            move |job: &TreeJob, (place, ready): (Place, Ready), progress: &Progress| {
+                let opts = WriteOptions { force, buffer };
+                write(ready, opts, &job.input, &job.output, Some(place), progress)
+            },
+        ),
     )
     .await
 }
@@ -210,15 +211,6 @@ struct Ready {
     reader: InputReader,
     ready: ReadyToDecrypt,
     record: MetadataWire,
-}
-
-/// When the directory of an output file is synced.
-#[derive(Debug, Clone, Copy)]
-enum DirSync {
-    /// Right after the rename.
-    Now,
-    /// By the caller, once for many files.
-    Later,
 }
 
 /// The flags the byte step needs.
@@ -278,46 +270,48 @@ async fn prepare(
     })
 }
 
-/// The byte step (sync): decrypts the body into the output; returns the result record.
+/// The byte step (sync): decrypts the body into the output (into `place` in a directory run,
+/// whose directories the caller syncs); returns the result record.
 fn write(
     ready: Ready,
     opts: WriteOptions,
     input: &Input,
     output: &Output,
+    place: Option<Place>,
     progress: &Progress,
-    dir_sync: DirSync,
 ) -> anyhow::Result<MetadataWire> {
     let Ready {
         reader,
         ready,
         mut record,
     } = ready;
-    let (mut sink, release) = match output {
-        Output::Stdout { .. } => {
-            let release = if opts.buffer {
-                Release::AfterSignature
-            } else {
-                Release::PerFrame
-            };
-            (Sink::Stdout(io::stdout().lock()), release)
-        }
-        // The temporary file is only renamed after full verification.
-        Output::File(path) => (
-            Sink::File(AtomicFile::create(path, opts.force)?),
-            Release::PerFrame,
-        ),
+    let in_tree = place.is_some();
+    let mut sink = match (place, output) {
+        (Some(place), _) => Sink::File(OutputFile::create_at(place, opts.force)?),
+        (None, Output::Stdout { .. }) => Sink::Stdout(io::stdout().lock()),
+        (None, Output::File(path)) => Sink::File(cio::open_output(path, opts.force)?),
+    };
+    // A new file gets its name only after full verification; what streams is out at once.
+    let release = if sink.streams() && opts.buffer {
+        Release::AfterSignature
+    } else {
+        Release::PerFrame
     };
     let cannot = || format!("cannot decrypt {input}");
     let mut decrypting = ready.into_reader(reader, release);
     let mut n = 0u64;
     if let Err(e) = pump_buffered(&mut decrypting, &mut sink, &mut n, progress) {
-        let partial = sink.is_stdout() && n > 0;
+        let partial = sink.streams() && n > 0;
+        let written_to = match output {
+            Output::Stdout { .. } => "stdout".to_owned(),
+            Output::File(p) => p.display().to_string(),
+        };
         // Dropping the sink removes a temporary output file.
         drop(sink);
         return Err(match e {
             PumpError::Read(e) if partial => CliError::failure(format!(
-                "cannot decrypt {input} (the {n} bytes already written to stdout are incomplete \
-                 or unverified: do not use them)"
+                "cannot decrypt {input} (the {n} bytes already written to {written_to} are \
+                 incomplete or unverified: do not use them)"
             ))
             .hint("decrypt to a file (-o FILE) or use --buffer to get only verified output")
             .caused_by(coffer_core::Error::from(e).into())
@@ -332,10 +326,8 @@ fn write(
         Sink::Stdout(mut w) => w
             .flush()
             .with_context(|| format!("cannot write the plaintext to {output}"))?,
-        Sink::File(f) => match dir_sync {
-            DirSync::Now => f.commit()?,
-            DirSync::Later => drop(f.commit_without_dir_sync()?),
-        },
+        Sink::File(f) if in_tree => drop(f.commit_without_dir_sync()?),
+        Sink::File(f) => f.commit()?,
     }
     tracing::info!(input = %input, plaintext_bytes = n, "decrypted");
     record.bytes = n;

@@ -11,7 +11,7 @@ use coffer_core::{EncryptConfig, Encryptor, PreparedEncryption};
 use super::pool::run_tree;
 use super::{PumpError, TreeJob, finish_one, message_threads, plan_tree, pump};
 use crate::config::{EncryptSettings, Settings};
-use crate::io::{self as cio, AtomicFile, Input, InputReader, Output};
+use crate::io::{self as cio, Input, InputReader, Output, OutputFile, Place};
 use crate::keyref::Purpose;
 use crate::keys;
 use crate::output::MetadataWire;
@@ -21,7 +21,7 @@ use crate::tree::Direction;
 /// Where the message goes.
 enum Sink {
     Stdout(BufWriter<io::StdoutLock<'static>>),
-    File(BufWriter<AtomicFile>),
+    File(BufWriter<OutputFile>),
 }
 
 impl Write for Sink {
@@ -56,6 +56,7 @@ impl Drop for CacheReport {
 
 /// Encrypts `s.input` into `s.output` (or a directory tree with `-r`).
 pub async fn run(settings: &Settings, s: &EncryptSettings) -> anyhow::Result<()> {
+    cio::check_metadata(s.metadata.as_ref(), &s.input, &s.output)?;
     if !s.recursive {
         // Checks that need no work first.
         preflight(s, &s.input, &s.output)?;
@@ -87,7 +88,7 @@ pub async fn run(settings: &Settings, s: &EncryptSettings) -> anyhow::Result<()>
                 ready.reader.file_len(),
                 &format!("encrypting {}", s.input),
             );
-            write(ready, &s.input, &s.output, s.force, &progress, DirSync::Now)
+            write(ready, &s.input, &s.output, None, s.force, &progress)
         }
         .await;
         return finish_one(
@@ -108,24 +109,18 @@ pub async fn run(settings: &Settings, s: &EncryptSettings) -> anyhow::Result<()>
         s.jobs,
         plan,
         async |job: &TreeJob| {
-            if let Some(path) = job.output.path() {
-                // The directories of the tree exist and do not overlap: only the file itself
-                // needs checking.
-                cio::check_output_name(path, force)?;
-            }
+            // The trees do not overlap; the output's directories are made (never through a
+            // link) and its name checked before any work on the file.
+            let place = job.place(force)?;
             let reader = job.input.open_direct()?;
-            prepare(&encryptor, s, reader, &job.input, &job.output).await
+            let ready = prepare(&encryptor, s, reader, &job.input, &job.output).await?;
+            Ok((place, ready))
         },
-        Arc::new(move |job: &TreeJob, ready: Ready, progress: &Progress| {
-            write(
-                ready,
-                &job.input,
-                &job.output,
-                force,
-                progress,
-                DirSync::Later,
-            )
-        }),
+        Arc::new(
+            move |job: &TreeJob, (place, ready): (Place, Ready), progress: &Progress| {
+                write(ready, &job.input, &job.output, Some(place), force, progress)
+            },
+        ),
     )
     .await
 }
@@ -145,15 +140,6 @@ struct Ready {
     reader: InputReader,
     prepared: PreparedEncryption,
     record: MetadataWire,
-}
-
-/// When the directory of an output file is synced.
-#[derive(Debug, Clone, Copy)]
-enum DirSync {
-    /// Right after the rename.
-    Now,
-    /// By the caller, once for many files.
-    Later,
 }
 
 /// The materials step (async, on the caller's executor): gets the materials and header of the
@@ -193,14 +179,15 @@ async fn prepare(
     })
 }
 
-/// The byte step (sync): encrypts the input into the output; returns the result record.
+/// The byte step (sync): encrypts the input into the output (into `place` in a directory run,
+/// whose directories the caller syncs); returns the result record.
 fn write(
     ready: Ready,
     input: &Input,
     output: &Output,
+    place: Option<Place>,
     force: bool,
     progress: &Progress,
-    dir_sync: DirSync,
 ) -> anyhow::Result<MetadataWire> {
     let Ready {
         mut reader,
@@ -208,9 +195,11 @@ fn write(
         mut record,
     } = ready;
     let cannot_write = || format!("cannot write the message to {output}");
-    let sink = match output {
-        Output::Stdout { .. } => Sink::Stdout(BufWriter::new(io::stdout().lock())),
-        Output::File(path) => Sink::File(BufWriter::new(AtomicFile::create(path, force)?)),
+    let in_tree = place.is_some();
+    let sink = match (place, output) {
+        (Some(place), _) => Sink::File(BufWriter::new(OutputFile::create_at(place, force)?)),
+        (None, Output::Stdout { .. }) => Sink::Stdout(BufWriter::new(io::stdout().lock())),
+        (None, Output::File(path)) => Sink::File(BufWriter::new(cio::open_output(path, force)?)),
     };
     let mut writer = prepared.wrap_output(sink).with_context(cannot_write)?;
     let mut n = 0;
@@ -231,9 +220,10 @@ fn write(
                 .into_inner()
                 .map_err(|e| anyhow::Error::new(e.into_error()))
                 .with_context(cannot_write)?;
-            match dir_sync {
-                DirSync::Now => file.commit()?,
-                DirSync::Later => drop(file.commit_without_dir_sync()?),
+            if in_tree {
+                drop(file.commit_without_dir_sync()?);
+            } else {
+                file.commit()?;
             }
         }
     }

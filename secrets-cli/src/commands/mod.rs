@@ -14,6 +14,7 @@ mod rotate;
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use coffer_core::Threads;
@@ -21,7 +22,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::OutputFormat;
 use crate::config::{CommandSettings, Settings};
-use crate::io::{self as cio, Input, Output};
+use crate::io::{self as cio, FileError, Input, OutDir, Output, Place};
 use crate::output::MetadataWire;
 use crate::report::{self, CliError};
 use crate::tree::{self, Direction};
@@ -144,7 +145,7 @@ pub(crate) fn finish_one(
     result: anyhow::Result<MetadataWire>,
 ) -> anyhow::Result<()> {
     match result {
-        Ok(record) => emit_record(settings, metadata, output.is_stdout(), &record),
+        Ok(record) => emit_record(settings, metadata, cio::carries_stdout(output), &record),
         Err(e) => Err(record_failure(metadata, mode, input, output, e)),
     }
 }
@@ -156,6 +157,32 @@ pub(crate) struct TreeJob {
     pub(crate) input: Input,
     /// Its output file below the output directory.
     pub(crate) output: Output,
+    /// The output directory, open.
+    out_root: Arc<OutDir>,
+    /// The output file's path below it.
+    out_rel: PathBuf,
+}
+
+impl TreeJob {
+    /// Where the output goes: its directories opened below the output directory (created
+    /// when missing), none of them and not the file itself through a symbolic link, and the
+    /// name checked (absent, or a regular file with `force`).
+    pub(crate) fn place(&self, force: bool) -> anyhow::Result<Place> {
+        Place::in_tree(&self.out_root, &self.out_rel, force).map_err(|e| {
+            let about_the_file = match &e {
+                FileError::Exists(p)
+                | FileError::IsDirectory(p)
+                | FileError::NotRegular(p)
+                | FileError::Symlink(p) => Some(p.as_path()) == self.output.path(),
+                _ => false,
+            };
+            if about_the_file {
+                e.into()
+            } else {
+                anyhow::Error::new(e).context(format!("cannot write {}", self.output))
+            }
+        })
+    }
 }
 
 /// A planned directory run.
@@ -163,14 +190,17 @@ pub(crate) struct TreeJob {
 pub(crate) struct TreePlan {
     /// The files, in name order.
     pub(crate) jobs: Vec<TreeJob>,
-    /// The output directories (created), to sync once at the end.
+    /// The output directory, open.
+    pub(crate) root: Arc<OutDir>,
+    /// The output directories below it (relative; `""` is the root), to sync once at the end.
     pub(crate) dirs: Vec<PathBuf>,
     /// Files left out (decrypting: no suffix).
     pub(crate) skipped: u64,
 }
 
-/// Plans a directory run: checks the directories, lists the files, creates the output
-/// directories (all of them now, so the workers need not).
+/// Plans a directory run: checks the directories, lists the files, creates and opens the
+/// output directory. The directories below it are made as each file's turn comes
+/// ([`TreeJob::place`]), so that a symbolic link planted there fails the files below it only.
 pub(crate) fn plan_tree(
     in_dir: &Path,
     out_dir: &Path,
@@ -189,6 +219,11 @@ pub(crate) fn plan_tree(
     tree::create_dir_all(out_dir)
         .with_context(|| format!("cannot create the output directory {}", out_dir.display()))?;
     tree::check_not_nested(in_dir, out_dir)?;
+    // The output directory itself is the user's to choose, a link included; nothing below it.
+    let root = Arc::new(
+        OutDir::open(out_dir)
+            .with_context(|| format!("cannot open the output directory {}", out_dir.display()))?,
+    );
     let links = if follow_links {
         tree::Links::Follow { exclude: out_dir }
     } else {
@@ -198,30 +233,26 @@ pub(crate) fn plan_tree(
         .with_context(|| format!("cannot read the directory {}", in_dir.display()))?;
     let mut jobs = Vec::with_capacity(files.len());
     let mut dirs = std::collections::BTreeSet::new();
-    dirs.insert(out_dir.to_path_buf());
+    dirs.insert(PathBuf::new());
     let mut skipped = 0;
     for rel in files {
         match tree::output_name(&rel, direction) {
-            Some(out) => {
-                let output = out_dir.join(out);
-                if let Some(parent) = output.parent() {
-                    if !dirs.contains(parent) {
-                        tree::create_dir_all(parent).with_context(|| {
-                            format!("cannot create the directory {}", parent.display())
-                        })?;
-                        dirs.insert(parent.to_path_buf());
-                    }
+            Some(out_rel) => {
+                if let Some(parent) = out_rel.parent() {
+                    dirs.insert(parent.to_path_buf());
                 }
                 jobs.push(TreeJob {
                     input: Input::File(in_dir.join(&rel)),
-                    output: Output::File(output),
+                    output: Output::File(out_dir.join(&out_rel)),
+                    out_root: Arc::clone(&root),
+                    out_rel,
                 });
             }
             None => {
                 skipped += 1;
                 tracing::warn!(
                     file = %in_dir.join(&rel).display(),
-                    "skipped: no {} suffix",
+                    "skipped: not NAME{} (NAME a file name)",
                     tree::SUFFIX
                 );
             }
@@ -229,6 +260,7 @@ pub(crate) fn plan_tree(
     }
     Ok(TreePlan {
         jobs,
+        root,
         dirs: dirs.into_iter().collect(),
         skipped,
     })

@@ -6,7 +6,7 @@
 //! (`Encryptor::prepare`, or `ParsedHeader::obtain_materials` after reading the message
 //! header) and hands the result, materials plus open input, to a bounded pool of worker
 //! threads. The workers do the byte work: create the temporary output, encrypt or decrypt
-//! the body, sync and rename. No worker ever polls a future, and no executor runs anywhere
+//! the body, sync and name it. No worker ever polls a future, and no executor runs anywhere
 //! else, so a materials manager that needs a runtime (KMS) gets the application's.
 //!
 //! On decrypt the calling thread also reads the message header: the header is the request for
@@ -103,11 +103,14 @@ where
     if lost > 0 {
         reporter.lost(lost);
     }
-    // The workers renamed without syncing the directories; one sync per directory makes the
-    // renames durable.
-    for dir in &plan.dirs {
-        if let Err(e) = cio::sync_dir(dir) {
-            tracing::warn!(dir = %dir.display(), "cannot sync directory: {e}");
+    // The workers named their files without syncing the directories; one sync per directory
+    // makes the names durable. A directory that cannot be opened (not made, or a link) holds
+    // no output of this run: its files failed, and were reported.
+    for rel in &plan.dirs {
+        if let Ok(dir) = plan.root.descend(rel, false) {
+            if let Err(e) = dir.sync() {
+                tracing::warn!(dir = %dir.path().display(), "cannot sync directory: {e}");
+            }
         }
     }
     drop(progress);

@@ -4,6 +4,9 @@
 //! again with the `--key` keys (a local key uses its active version), and the header tag is
 //! recomputed ([`coffer_core::ReadyToDecrypt::rewrap`]). The new header and the old body go
 //! to a temporary file that replaces the output (which may be the input) only when complete.
+//! Rewrapping in place through a symbolic link replaces the file the link leads to (the link
+//! stays), so no copy under the old keys is left behind. With `-r`, nothing is created through
+//! a symbolic link below the output directory ([`Place::in_tree`]).
 
 use std::io::{self, Write as _};
 use std::path::Path;
@@ -18,7 +21,7 @@ use serde::Serialize;
 use super::Tally;
 use crate::cli::OutputFormat;
 use crate::config::{RewrapSettings, Settings};
-use crate::io::{self as cio, AtomicFile, Input, Output};
+use crate::io::{self as cio, AtomicFile, Input, OutDir, Output, OutputFile, Place};
 use crate::keyref::Purpose;
 use crate::keys::{self, LocalKeys};
 use crate::output::{DataKeyWire, SCHEMA, SuiteWire};
@@ -84,7 +87,7 @@ pub async fn run(settings: &Settings, s: &RewrapSettings) -> anyhow::Result<()> 
             ))
             .into());
         }
-        return rewrap_one(settings, &keys, &s.input, &s.output, s.force).await;
+        return rewrap_one(settings, &keys, &s.input, &s.output, None, s.force).await;
     }
     if !s.input.is_dir() {
         return Err(CliError::usage(format!(
@@ -99,6 +102,11 @@ pub async fn run(settings: &Settings, s: &RewrapSettings) -> anyhow::Result<()> 
     }
     let files = tree::walk(&s.input, &tree::Links::Skip)
         .with_context(|| format!("cannot read the directory {}", s.input.display()))?;
+    // The output directory itself is the user's to choose, a link included; nothing below it.
+    tree::create_dir_all(&s.output)
+        .with_context(|| format!("cannot create the directory {}", s.output.display()))?;
+    let root = OutDir::open(&s.output)
+        .with_context(|| format!("cannot open the directory {}", s.output.display()))?;
     let mut tally = Tally::default();
     for rel in files {
         let is_message = rel
@@ -111,11 +119,17 @@ pub async fn run(settings: &Settings, s: &RewrapSettings) -> anyhow::Result<()> 
         }
         let output = s.output.join(&rel);
         let result = async {
-            if let Some(parent) = output.parent() {
-                tree::create_dir_all(parent)
-                    .with_context(|| format!("cannot create the directory {}", parent.display()))?;
-            }
-            rewrap_one(settings, &keys, &s.input.join(&rel), &output, s.force).await
+            // In place, each output is its own input: replacing it needs no --force.
+            let place = Place::in_tree(&root, &rel, s.force || in_place)?;
+            rewrap_one(
+                settings,
+                &keys,
+                &s.input.join(&rel),
+                &output,
+                Some(place),
+                s.force,
+            )
+            .await
         }
         .await;
         tally.record(settings, result)?;
@@ -131,17 +145,19 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Rewraps `input` into `output` (which may be `input`).
+/// Rewraps `input` into `output` (which may be `input`), or into `place` (checked already) in
+/// a directory run.
 async fn rewrap_one(
     settings: &Settings,
     keys: &Keys,
     input: &Path,
     output: &Path,
+    place: Option<Place>,
     force: bool,
 ) -> anyhow::Result<()> {
     let cannot = || format!("cannot rewrap {}", input.display());
     let in_place = same_file(input, output);
-    if !in_place {
+    if !in_place && place.is_none() {
         cio::check_output(output, force)?;
     }
     let mut reader = Input::File(input.to_path_buf()).open()?;
@@ -164,8 +180,17 @@ async fn rewrap_one(
     let header = ready.rewrap(keys.to.as_ref()).await.with_context(cannot)?;
     // What the new header says (parsed back: it is what readers will see).
     let new = coffer_core::inspect(&mut header.as_slice()).with_context(cannot)?;
-    // Replacing the input itself needs no --force; another existing file does.
-    let mut out = AtomicFile::create(output, force || in_place)?;
+    // Replacing the input itself needs no --force; another existing file does. In place, the
+    // file replaced is the input's real file, not a link that leads to it.
+    let mut out = match place {
+        Some(place) => OutputFile::create_at(place, force || in_place)?,
+        None if in_place => {
+            let real = std::fs::canonicalize(input)
+                .with_context(|| format!("cannot open {}", input.display()))?;
+            OutputFile::Atomic(AtomicFile::create(&real, true)?)
+        }
+        None => cio::open_output(output, force)?,
+    };
     let written = (|| -> io::Result<u64> {
         out.write_all(&header)?;
         io::copy(&mut reader, &mut out)
