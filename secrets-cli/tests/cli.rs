@@ -1436,6 +1436,8 @@ mod parallel {
 mod audit;
 #[path = "cli/exec.rs"]
 mod exec;
+#[path = "cli/file_limits.rs"]
+mod file_limits;
 #[path = "cli/keys.rs"]
 mod keys;
 #[cfg(feature = "kms")]
