@@ -1434,6 +1434,8 @@ mod parallel {
 
 #[path = "cli/audit.rs"]
 mod audit;
+#[path = "cli/durations.rs"]
+mod durations;
 #[path = "cli/exec.rs"]
 mod exec;
 #[path = "cli/file_limits.rs"]
