@@ -1445,6 +1445,9 @@ mod keys;
 #[cfg(feature = "kms")]
 #[path = "cli/kms.rs"]
 mod kms;
+#[cfg(feature = "kms")]
+#[path = "cli/kms_region.rs"]
+mod kms_region;
 #[path = "cli/params.rs"]
 mod params;
 #[path = "cli/pg.rs"]
