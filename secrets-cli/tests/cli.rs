@@ -1440,6 +1440,8 @@ mod durations;
 mod exec;
 #[path = "cli/file_limits.rs"]
 mod file_limits;
+#[path = "cli/help_texts.rs"]
+mod help_texts;
 #[path = "cli/keys.rs"]
 mod keys;
 #[cfg(feature = "kms")]
