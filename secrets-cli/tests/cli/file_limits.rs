@@ -222,3 +222,20 @@ fn a_value_over_the_limit_is_reported_truly() {
     .assert()
     .success();
 }
+
+#[test]
+fn an_endless_root_certificate_file_is_refused_at_once() {
+    let env = Env::new();
+    capped(&env, &["ls"])
+        .env("PGSSLROOTCERT", "/dev/zero")
+        .env(
+            "COFFER_STORE",
+            "postgres://u@127.0.0.1:1/db?sslmode=require",
+        )
+        .assert()
+        .code(2)
+        .stderr(contains(
+            "PGSSLROOTCERT=/dev/zero: root certificate file /dev/zero is too large: over the \
+             limit of 4194304 bytes",
+        ));
+}
