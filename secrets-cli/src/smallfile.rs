@@ -70,7 +70,7 @@ pub fn read(
     };
     // A regular file says its size: refuse a large one without reading it.
     let meta = file.metadata()?;
-    let size = meta.is_file().then(|| meta.len());
+    let size = meta.is_file().then_some(meta.len());
     if let Some(len) = size {
         if usize::try_from(len).map_or(true, |n| n > limit) {
             return Err(too_large(Some(len)).into());
@@ -142,7 +142,7 @@ mod tests {
     #[test]
     fn reads_up_to_the_limit_and_refuses_past_it() {
         for len in [0, 1, 100, 8191, 8192, 8193, 20_000] {
-            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let data: Vec<u8> = (0..len).map(|i| u8::try_from(i % 251).unwrap()).collect();
             let got = read_to_limit(data.as_slice(), len).unwrap().unwrap();
             assert_eq!(*got, data, "{len} bytes, limit {len}");
             let got = read_to_limit(data.as_slice(), len + 10).unwrap().unwrap();

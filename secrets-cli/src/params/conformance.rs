@@ -193,7 +193,7 @@ fn expectations(open: &Open) {
     assert!(matches!(
         put(&small, "/big", "abcd", Expect::New),
         Err(ParamError::TooLarge {
-            len: crate::params::ValueLen::Exact(4),
+            len: ValueLen::Exact(4),
             max: 3
         })
     ));
