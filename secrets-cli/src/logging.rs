@@ -45,7 +45,17 @@ mod tests {
 
     #[test]
     fn levels() {
-        assert_eq!(filter(0, false, None).to_string(), DEFAULT);
+        let default = filter(0, false, None).to_string();
+        assert_eq!(default, EnvFilter::new(DEFAULT).to_string());
+        assert!(
+            default.contains("aws_config::imds::region=error"),
+            "{default}"
+        );
+        assert_eq!(
+            filter(0, false, Some("  ")).to_string(),
+            default,
+            "blank RUST_LOG"
+        );
         assert_eq!(filter(1, false, None).to_string(), "info");
         assert_eq!(filter(2, false, Some("trace")).to_string(), "debug");
         assert_eq!(filter(5, false, None).to_string(), "trace");
