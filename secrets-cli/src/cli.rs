@@ -18,9 +18,52 @@ macro_rules! exit_codes {
     };
 }
 
+#[cfg(feature = "kms")]
+macro_rules! kms_keyref_help {
+    () => {
+        "  kms:KEY
+      an AWS KMS key: key id, key ARN, alias/NAME or alias ARN; the Region and
+      credentials come from the AWS configuration (AWS_REGION, ~/.aws/config profiles),
+      else the Region from the key ARN
+  kms:discovery[?partition=P&account=ID,...]
+      decrypt only: the KMS key each data key names, limited to these accounts
+"
+    };
+}
+
+#[cfg(not(feature = "kms"))]
+macro_rules! kms_keyref_help {
+    () => {
+        "  kms:...
+      AWS KMS keys: not in this build (feature `kms`)
+"
+    };
+}
+
+#[cfg(feature = "pkcs11")]
+macro_rules! pkcs11_keyref_help {
+    () => {
+        "  pkcs11:token=T;object=O[;id=%01]?module-path=LIB&pin-source=file:PATH[&oaep=H]
+      a key on a PKCS#11 token: AES (AES-GCM wrap) or RSA (RSA-OAEP, H sha1 by default);
+      the module from module-path or COFFER_PKCS11_MODULE, the PIN from pin-source or
+      the file COFFER_PKCS11_PIN_FILE names
+"
+    };
+}
+
+#[cfg(not(feature = "pkcs11"))]
+macro_rules! pkcs11_keyref_help {
+    () => {
+        "  pkcs11:...
+      PKCS#11 keys: not in this build (feature `pkcs11`)
+"
+    };
+}
+
 macro_rules! keyref_help {
     () => {
-        "Key references (KEYREF):
+        concat!(
+            "Key references (KEYREF):
   aes:PATH[?namespace=NS&name=NAME]
       raw AES-128/192/256 key file: exactly 16, 24 or 32 bytes, or their base64 text
       (a trailing newline is fine); NS defaults to `coffer`, NAME to the file name
@@ -32,9 +75,10 @@ macro_rules! keyref_help {
       name the same key
   NAME, local:NAME
       a key of the local keyring in COFFER_HOME (coffer init; coffer key create NAME)
-  kms:..., pkcs11:...
-      not supported yet in this build
-"
+",
+            kms_keyref_help!(),
+            pkcs11_keyref_help!()
+        )
     };
 }
 
@@ -247,7 +291,8 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout: `coffer man | man -l -`.
+    /// Print the man pages (roff) to stdout, coffer(1) and one per subcommand with its full
+    /// help: `coffer man | man -l -`.
     Man,
 }
 
@@ -360,7 +405,8 @@ An existing home is refused unless its store holds no keys (nothing is overwritt
 
 const KEY_HELP: &str = concat!(
     "Key names are 1 to 64 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit.
-Durations are a number and a unit: 90d, 12h, 30m.
+Durations are numbers with units, one or several: 90s, 30m, 12h, 90d, 1w, 1h30m; a
+rotation period is 1m to 36500d.
 
 ",
     exit_codes!()
@@ -403,7 +449,7 @@ pub enum KeyCommand {
         #[arg(long, value_name = "SPEC", default_value = "aes-256")]
         spec: String,
         /// Rotate on a schedule: a new version is due this long after the active one was
-        /// made (90d, 12h, 30m; change it later with `key set-rotation`).
+        /// made (90d, 1w, 12h; 1m to 36500d; change it later with `key set-rotation`).
         #[arg(long, value_name = "DURATION")]
         rotation_period: Option<String>,
         /// Make the key on a PKCS#11 token instead (pkcs11:token=T?module-path=…&
@@ -576,10 +622,10 @@ pub struct EncryptArgs {
     #[arg(short = 'L', long, requires = "recursive")]
     pub follow_symlinks: bool,
 
-    /// Reuse a data key for several messages (with -r): max-age=DURATION (30s, 5m, 1h),
-    /// optional max-messages=N and max-bytes=SIZE (K, M, G). Fewer key-provider calls; a
-    /// leaked data key then opens every message it encrypted, so keep the limits low. Files
-    /// only (a stdin of unknown length is never cached).
+    /// Reuse a data key for several messages (with -r): max-age=DURATION (30s, 5m, 1h; at
+    /// most 1d), optional max-messages=N and max-bytes=SIZE (K, M, G). Fewer key-provider
+    /// calls; a leaked data key then opens every message it encrypted, so keep the limits
+    /// low. Files only (a stdin of unknown length is never cached).
     #[arg(long, value_name = "SPEC")]
     pub data_key_cache: Option<String>,
 }
@@ -771,8 +817,8 @@ pub struct RotateArgs {
     #[arg(long, conflicts_with_all = ["name", "generate", "value_file", "set_hook", "test_hook", "every", "discard_pending", "key"])]
     pub due: bool,
 
-    /// Rotate now and then on a schedule (90d, 12h, 30m) with these --generate and hooks,
-    /// which are stored; `off` removes the schedule.
+    /// Rotate now and then on a schedule (90d, 1w, 12h; 1m to 36500d) with these --generate
+    /// and hooks, which are stored; `off` removes the schedule.
     #[arg(long, value_name = "DURATION|off")]
     pub every: Option<String>,
 
@@ -794,7 +840,7 @@ pub struct RotateArgs {
     #[arg(long, value_name = "CMD")]
     pub test_hook: Option<String>,
 
-    /// Time limit of each hook: 30s, 5m, 1h.
+    /// Time limit of each hook: 30s, 5m, 1h (at most 7d).
     #[arg(long, value_name = "DURATION", default_value = "5m")]
     pub hook_timeout: String,
 

@@ -558,18 +558,10 @@ pub enum RotateMode {
     Due,
 }
 
-/// A hook's time limit: `30s`, or a duration (`5m`, `1h`, `1d`).
+/// A hook's time limit: a duration within [`crate::time::HOOK_TIMEOUT`].
 fn hook_timeout(s: &str) -> anyhow::Result<std::time::Duration> {
-    let secs = match s.strip_suffix('s') {
-        Some(n) => n.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            CliError::usage(format!("--hook-timeout {s}: a number of seconds, like 30s"))
-        })?,
-        None => crate::time::parse_duration(s)
-            .map_err(|e| anyhow::Error::new(e).context(format!("--hook-timeout {s}")))?,
-    };
-    if secs > crate::rotate::hook::MAX_TIMEOUT.as_secs() {
-        return Err(CliError::usage(format!("--hook-timeout {s}: at most 7 days")).into());
-    }
+    let secs = crate::time::parse_bounded(s, crate::time::HOOK_TIMEOUT)
+        .map_err(|e| anyhow::Error::new(e).context(format!("--hook-timeout {s}")))?;
     Ok(std::time::Duration::from_secs(secs))
 }
 
@@ -586,11 +578,10 @@ fn rotate(a: crate::cli::RotateArgs) -> anyhow::Result<RotateSettings> {
     let every = match a.every.as_deref() {
         None => None,
         Some("off") => Some(None),
-        Some(d) => {
-            Some(Some(crate::time::parse_duration(d).map_err(|e| {
-                anyhow::Error::new(e).context(format!("--every {d}"))
-            })?))
-        }
+        Some(d) => Some(Some(
+            crate::time::parse_bounded(d, crate::time::ROTATION_PERIOD)
+                .map_err(|e| anyhow::Error::new(e).context(format!("--every {d}")))?,
+        )),
     };
     if matches!(every, Some(Some(_))) && a.key.is_some() {
         return Err(CliError::usage(
@@ -732,8 +723,8 @@ fn selection(a: crate::cli::SelectionArgs) -> anyhow::Result<crate::commands::ex
 }
 
 /// Parses `--data-key-cache max-age=DURATION[,max-messages=N][,max-bytes=SIZE]`: DURATION is
-/// `30s`, `5m`, `12h` or `1d`; SIZE is bytes, or a number with `K`, `M`, `G` (`KiB`, `MiB`,
-/// `GiB`: powers of 1024).
+/// a duration ([`crate::time`]) of at most a day; SIZE is bytes, or a number with `K`, `M`,
+/// `G` (`KiB`, `MiB`, `GiB`: powers of 1024).
 ///
 /// # Errors
 /// A usage error naming what is wrong.
@@ -772,10 +763,8 @@ pub fn parse_data_key_cache(spec: &str) -> Result<coffer_cache::Limits, CliError
             return Err(bad(format!("{key} is given twice")));
         }
         *slot = Some(match key {
-            "max-age" => match value.strip_suffix('s') {
-                Some(secs) => number(secs)?,
-                None => crate::time::parse_duration(value).map_err(|e| bad(format!("{e}")))?,
-            },
+            "max-age" => crate::time::parse_bounded(value, crate::time::CACHE_MAX_AGE)
+                .map_err(|e| bad(format!("max-age: {e}")))?,
             "max-bytes" => {
                 let (digits, scale) = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
                     .into_iter()
@@ -1056,7 +1045,7 @@ fn key(k: KeyCommand) -> anyhow::Result<KeySettings> {
             rotation_period_secs: rotation_period
                 .as_deref()
                 .map(|d| {
-                    crate::time::parse_duration(d).map_err(|e| {
+                    crate::time::parse_bounded(d, crate::time::ROTATION_PERIOD).map_err(|e| {
                         anyhow::Error::new(e).context(format!("--rotation-period {d}"))
                     })
                 })
@@ -1123,7 +1112,7 @@ fn rotation_period(period: &str) -> anyhow::Result<Option<u64>> {
     if period == "off" {
         return Ok(None);
     }
-    crate::time::parse_duration(period)
+    crate::time::parse_bounded(period, crate::time::ROTATION_PERIOD)
         .map(Some)
         .map_err(|e| anyhow::Error::new(e).context(format!("key set-rotation {period}")))
 }

@@ -37,11 +37,23 @@ pub fn module(k: &Pkcs11KeyRef, flag: &str) -> Result<PathBuf, CliError> {
         })
 }
 
+/// The largest PIN file: PKCS#11 tokens take PINs of at most a few hundred bytes (SoftHSM2:
+/// 255); the rest is margin.
+pub const MAX_PIN_FILE: usize = 1024;
+
 fn read_pin(path: &Path) -> Result<Zeroizing<String>, CliError> {
-    let mut pin = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-        CliError::failure(format!("cannot read the PIN file {}", path.display()))
-            .caused_by(e.into())
-    })?);
+    let cannot = |e: anyhow::Error| {
+        CliError::failure(format!("cannot read the PIN file {}", path.display())).caused_by(e)
+    };
+    let bytes = crate::smallfile::read(path, "PIN file", MAX_PIN_FILE).map_err(|e| match e {
+        crate::smallfile::ReadError::Io(e) => cannot(e.into()),
+        crate::smallfile::ReadError::TooLarge(t) => CliError::failure(t.to_string()),
+    })?;
+    let mut pin = Zeroizing::new(String::new());
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => pin.push_str(text),
+        Err(e) => return Err(cannot(e.into())),
+    }
     if pin.ends_with('\n') {
         pin.pop();
     }

@@ -15,7 +15,6 @@
 //! keyrings. Key material is held in [`Zeroizing`] buffers and never printed.
 
 use std::fmt;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -729,6 +728,9 @@ pub enum KeyFileError {
         #[source]
         source: io::Error,
     },
+    /// The file holds more than a key file of its kind can.
+    #[error(transparent)]
+    TooLarge(crate::smallfile::TooLarge),
     /// The AES key has the wrong length.
     #[error(
         "key file {} is not an AES key: {len} bytes, expected 16, 24 or 32 raw bytes or their base64 text",
@@ -803,13 +805,23 @@ impl KeyFileError {
     }
 }
 
-fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyFileError> {
-    fs::read(path)
-        .map(Zeroizing::new)
-        .map_err(|source| KeyFileError::Read {
+/// The largest AES key file: 32 bytes in base64 are 44 characters; the rest is margin for
+/// whitespace, and so that a file a little off is reported with its length
+/// ([`KeyFileError::AesLength`]).
+pub const MAX_AES_KEY_FILE: usize = 1024;
+
+/// The largest RSA PEM file: a 16384-bit PKCS#8 private key is about 13 KB of PEM; the rest
+/// is margin (text around the block).
+pub const MAX_RSA_KEY_FILE: usize = 64 * 1024;
+
+fn read_key_file(path: &Path, limit: usize) -> Result<Zeroizing<Vec<u8>>, KeyFileError> {
+    crate::smallfile::read(path, "key file", limit).map_err(|e| match e {
+        crate::smallfile::ReadError::Io(source) => KeyFileError::Read {
             path: path.to_path_buf(),
             source,
-        })
+        },
+        crate::smallfile::ReadError::TooLarge(t) => KeyFileError::TooLarge(t),
+    })
 }
 
 fn is_aes_len(n: usize) -> bool {
@@ -862,7 +874,7 @@ pub fn parse_aes_key(
 
 /// Reads an AES key file (see [`parse_aes_key`]).
 pub fn read_aes_key(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyFileError> {
-    let bytes = read_key_file(path)?;
+    let bytes = read_key_file(path, MAX_AES_KEY_FILE)?;
     let (key, from_base64) = parse_aes_key(path, &bytes)?;
     tracing::debug!(file = %path.display(), bits = key.len() * 8, from_base64, "AES key file read");
     Ok(key)
@@ -910,7 +922,7 @@ pub fn read_rsa_pem(
     purpose: Purpose,
     private_ok_for_encrypt: bool,
 ) -> Result<(Zeroizing<Vec<u8>>, PemKind), KeyFileError> {
-    let bytes = read_key_file(path)?;
+    let bytes = read_key_file(path, MAX_RSA_KEY_FILE)?;
     let kind = classify_pem(path, &bytes)?;
     match (purpose, kind) {
         (Purpose::Encrypt, PemKind::Private) if !private_ok_for_encrypt => {
@@ -928,6 +940,8 @@ pub fn read_rsa_pem(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use std::fs;
 
     use super::*;
 
@@ -1251,5 +1265,34 @@ mod tests {
         assert!(e.to_string().contains("private key (PKCS#8 PEM)"), "{e}");
         let e = read_rsa_pem(&dir.path().join("missing.pem"), Purpose::Decrypt, false).unwrap_err();
         assert!(e.to_string().contains("missing.pem"), "{e}");
+    }
+
+    #[test]
+    fn key_files_are_read_with_a_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.pem");
+        let mut pem = b"-----BEGIN PUBLIC KEY-----\n".to_vec();
+        pem.resize(MAX_RSA_KEY_FILE + 1, b'A');
+        fs::write(&big, &pem).unwrap();
+        let e = read_rsa_pem(&big, Purpose::Encrypt, false).unwrap_err();
+        assert!(
+            matches!(&e, KeyFileError::TooLarge(t) if t.len == Some(65_537)),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("big.pem is too large"), "{e}");
+        pem.truncate(MAX_RSA_KEY_FILE);
+        fs::write(&big, &pem).unwrap();
+        assert!(matches!(
+            read_rsa_pem(&big, Purpose::Encrypt, false),
+            Ok((_, PemKind::Public))
+        ));
+        let aes = dir.path().join("aes.key");
+        fs::write(&aes, vec![b'k'; MAX_AES_KEY_FILE + 1]).unwrap();
+        assert!(matches!(read_aes_key(&aes), Err(KeyFileError::TooLarge(_))));
+        fs::write(&aes, vec![b'k'; MAX_AES_KEY_FILE]).unwrap();
+        assert!(matches!(
+            read_aes_key(&aes),
+            Err(KeyFileError::AesLength { len: 1024, .. })
+        ));
     }
 }

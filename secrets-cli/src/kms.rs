@@ -1,6 +1,6 @@
 //! `kms:` keys in the CLI: the AWS KMS client, built once per process from the standard AWS
-//! configuration (environment, `~/.aws/config` profiles, `AWS_ENDPOINT_URL`), with bounded
-//! retries and timeouts; and keyrings that build it on first use, so that loading a `kms:`
+//! configuration (environment, `~/.aws/config` profiles, `AWS_ENDPOINT_URL`; with no Region
+//! there, the Region of the key ARN), with bounded retries and timeouts; and keyrings that build it on first use, so that loading a `kms:`
 //! key costs nothing until a data key is needed.
 //!
 //! Retries: throttling and transient errors (5xx, timeouts, connection failures) are retried
@@ -34,11 +34,32 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 static CLIENT: OnceCell<aws_sdk_kms::Client> = OnceCell::const_new();
 
-/// The process's KMS client (built on first use).
+/// No AWS Region is configured, and no key ARN gives one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("AWS KMS: no AWS Region is configured")]
+pub struct NoRegion;
+
+impl NoRegion {
+    /// What the user can do about it.
+    #[must_use]
+    pub fn hint(self) -> &'static str {
+        "set AWS_REGION or a region in a profile of ~/.aws/config, or give the key as a key ARN \
+         (kms:arn:aws:kms:REGION:ACCOUNT:key/ID): its Region is used"
+    }
+}
+
+/// The Region of `key` when it is a KMS ARN.
+fn arn_region(key: &str) -> Option<String> {
+    KmsArn::parse(key).map(|a| a.region)
+}
+
+/// The process's KMS client (built on first use). Its Region is the configured one
+/// (`AWS_REGION`, a profile, EC2 instance metadata), else `fallback_region` (the Region of a
+/// key ARN).
 ///
 /// # Errors
-/// No Region configured.
-pub async fn client() -> Result<aws_sdk_kms::Client> {
+/// No Region ([`NoRegion`], inside [`Error::Other`]).
+pub async fn client(fallback_region: Option<String>) -> Result<aws_sdk_kms::Client> {
     CLIENT
         .get_or_try_init(|| async {
             let attempts = std::env::var("AWS_MAX_ATTEMPTS")
@@ -46,7 +67,10 @@ pub async fn client() -> Result<aws_sdk_kms::Client> {
                 .and_then(|v| v.parse::<u32>().ok())
                 .filter(|n| *n > 0)
                 .unwrap_or(MAX_ATTEMPTS);
+            let region = aws_config::meta::region::RegionProviderChain::default_provider()
+                .or_else(fallback_region.map(aws_config::Region::new));
             let config = aws_config::defaults(BehaviorVersion::latest())
+                .region(region)
                 .retry_config(
                     RetryConfig::standard()
                         .with_max_attempts(attempts)
@@ -63,11 +87,7 @@ pub async fn client() -> Result<aws_sdk_kms::Client> {
                 .load()
                 .await;
             if config.region().is_none() {
-                return Err(Error::Key(
-                    "AWS KMS: no AWS Region is configured (set AWS_REGION, or a region in the \
-                     profile of ~/.aws/config)"
-                        .into(),
-                ));
+                return Err(Error::Other(Arc::new(NoRegion)));
             }
             tracing::debug!(region = ?config.region(), "AWS KMS client configured");
             Ok(aws_sdk_kms::Client::new(&config))
@@ -117,14 +137,23 @@ impl LazyKms {
         }
     }
 
-    async fn ring(&self, decrypting: bool) -> Result<&Arc<dyn Keyring>> {
+    /// The keyring; `edks` (when decrypting) give a discovery keyring its Region when none
+    /// is configured.
+    async fn ring(&self, decrypting: bool, edks: &[EncryptedDataKey]) -> Result<&Arc<dyn Keyring>> {
         let cell = if decrypting {
             &self.decrypt
         } else {
             &self.encrypt
         };
         cell.get_or_try_init(|| async {
-            let client = client().await?;
+            let region = match &self.spec {
+                Spec::Key(k) => arn_region(k),
+                Spec::Discovery(_) => edks
+                    .iter()
+                    .filter(|e| e.provider_id == coffer_core::keyring::kms::PROVIDER_ID)
+                    .find_map(|e| arn_region(std::str::from_utf8(&e.provider_info).ok()?)),
+            };
+            let client = client(region).await?;
             let ring: Arc<dyn Keyring> = match &self.spec {
                 Spec::Key(k) if decrypting => {
                     let arn = key_arn(&client, k).await?;
@@ -170,7 +199,7 @@ impl Keyring for LazyKms {
         &'a self,
         materials: EncryptionMaterials,
     ) -> BoxFuture<'a, Result<EncryptionMaterials>> {
-        Box::pin(async move { self.ring(false).await?.on_encrypt(materials).await })
+        Box::pin(async move { self.ring(false, &[]).await?.on_encrypt(materials).await })
     }
 
     fn on_decrypt<'a>(
@@ -178,7 +207,12 @@ impl Keyring for LazyKms {
         materials: DecryptionMaterials,
         edks: &'a [EncryptedDataKey],
     ) -> BoxFuture<'a, Result<DecryptionMaterials>> {
-        Box::pin(async move { self.ring(true).await?.on_decrypt(materials, edks).await })
+        Box::pin(async move {
+            self.ring(true, edks)
+                .await?
+                .on_decrypt(materials, edks)
+                .await
+        })
     }
 }
 
@@ -218,7 +252,7 @@ impl coffer_core::keyring::RootKey for KmsRootKey {
 
     fn wrap<'a>(&'a self, key: &'a [u8], aad: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
-            let out = client()
+            let out = client(arn_region(&self.arn))
                 .await?
                 .encrypt()
                 .key_id(&self.arn)
@@ -246,7 +280,7 @@ impl coffer_core::keyring::RootKey for KmsRootKey {
         aad: &'a [u8],
     ) -> BoxFuture<'a, Result<zeroize::Zeroizing<Vec<u8>>>> {
         Box::pin(async move {
-            let out = client()
+            let out = client(arn_region(&self.arn))
                 .await?
                 .decrypt()
                 .key_id(&self.arn)
@@ -283,5 +317,5 @@ impl coffer_core::keyring::RootKey for KmsRootKey {
 /// # Errors
 /// KMS cannot describe the key.
 pub async fn resolve(key: &str) -> Result<String> {
-    key_arn(&client().await?, key).await
+    key_arn(&client(arn_region(key)).await?, key).await
 }

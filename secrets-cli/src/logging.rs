@@ -1,7 +1,13 @@
 //! Logs go to stderr (stdout carries data). Default level `warn`; `-q` → `error`, `-v` → `info`,
 //! `-vv` → `debug`, `-vvv` → `trace`. Without `-q`/`-v`, `RUST_LOG` is used when set.
+//!
+//! At the default level the AWS SDK's warning that EC2 instance metadata has no Region (off
+//! EC2, the usual case) is not shown: a missing Region is one error of coffer's own.
 
 use tracing_subscriber::EnvFilter;
+
+/// The default filter.
+const DEFAULT: &str = "warn,aws_config::imds::region=error";
 
 /// The filter for the given flags (and `RUST_LOG`, when the flags do not set a level).
 pub fn filter(verbose: u8, quiet: bool, rust_log: Option<&str>) -> EnvFilter {
@@ -15,9 +21,9 @@ pub fn filter(verbose: u8, quiet: bool, rust_log: Option<&str>) -> EnvFilter {
     match (level, rust_log) {
         (Some(l), _) => EnvFilter::new(l),
         (None, Some(env)) if !env.trim().is_empty() => {
-            EnvFilter::try_new(env).unwrap_or_else(|_| EnvFilter::new("warn"))
+            EnvFilter::try_new(env).unwrap_or_else(|_| EnvFilter::new(DEFAULT))
         }
-        _ => EnvFilter::new("warn"),
+        _ => EnvFilter::new(DEFAULT),
     }
 }
 
@@ -39,7 +45,17 @@ mod tests {
 
     #[test]
     fn levels() {
-        assert_eq!(filter(0, false, None).to_string(), "warn");
+        let default = filter(0, false, None).to_string();
+        assert_eq!(default, EnvFilter::new(DEFAULT).to_string());
+        assert!(
+            default.contains("aws_config::imds::region=error"),
+            "{default}"
+        );
+        assert_eq!(
+            filter(0, false, Some("  ")).to_string(),
+            default,
+            "blank RUST_LOG"
+        );
         assert_eq!(filter(1, false, None).to_string(), "info");
         assert_eq!(filter(2, false, Some("trace")).to_string(), "debug");
         assert_eq!(filter(5, false, None).to_string(), "trace");

@@ -129,6 +129,16 @@ fn core_hint(err: &coffer_core::Error) -> Option<&'static str> {
     }
 }
 
+#[cfg(feature = "kms")]
+fn kms_hint(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    err.downcast_ref::<crate::kms::NoRegion>().map(|e| e.hint())
+}
+
+#[cfg(not(feature = "kms"))]
+fn kms_hint(_: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    None
+}
+
 /// Classifies an error chain.
 pub fn report(err: &anyhow::Error) -> Report {
     let mut usage = false;
@@ -179,6 +189,8 @@ pub fn report(err: &anyhow::Error) -> Report {
             if let Some(h) = e.hint() {
                 add(&h, &mut hints);
             }
+        } else if let Some(h) = kms_hint(cause) {
+            add(h, &mut hints);
         } else if let Some(e) = cause.downcast_ref::<coffer_core::Error>() {
             if let coffer_core::Error::Io(io) = e {
                 broken_pipe |= io.kind() == io::ErrorKind::BrokenPipe;

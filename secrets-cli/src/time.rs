@@ -1,5 +1,12 @@
-//! Durations as the CLI spells them (`90d`, `12h`, `30m`) and timestamps (Unix seconds in the
-//! store, RFC 3339 UTC on output).
+//! Durations as the CLI spells them, one grammar for every flag (`300s`, `30m`, `12h`, `90d`,
+//! `1w`, `1h30m`), and timestamps (Unix seconds in the store, RFC 3339 UTC on output).
+//!
+//! The grammar is the `humantime` crate's: numbers with units (`s`, `m`, `h`, `d`, `w` and
+//! their long names: `sec`, `min`, `hours`, `days`, `weeks`, …), one or several, spaces
+//! allowed between them (`1h 30m`), a fraction allowed (`1.5h`). Two refusals on top of it:
+//! months and years (`M`, `y`: humantime makes them 30.44 and 365.25 days, and `1M` is one
+//! shift key away from `1m`), and durations that are not whole seconds (everything here
+//! counts seconds). Each flag then checks its own [`Bounds`].
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -9,38 +16,94 @@ const MINUTE: u64 = 60;
 const HOUR: u64 = 60 * MINUTE;
 const DAY: u64 = 24 * HOUR;
 
-/// Parses `90d`, `12h` or `30m`: a positive decimal number and one unit (`d`, `h`, `m`),
-/// nothing else (no sign, spaces or fractions). Returns seconds.
+/// The shortest and longest duration a flag takes, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// The shortest.
+    pub min: u64,
+    /// The longest.
+    pub max: u64,
+}
+
+/// The longest duration any flag takes: 100 years of days, far from overflowing a timestamp.
+const CENTURY: u64 = 36_500 * DAY;
+
+/// A rotation period (`key create --rotation-period`, `key set-rotation`, `rotate --every`):
+/// 1 minute (the finest a cron schedule runs `--due`) to 36500 days.
+pub const ROTATION_PERIOD: Bounds = Bounds {
+    min: MINUTE,
+    max: CENTURY,
+};
+
+/// `put --expires` given as a duration from now: 1 second to 36500 days.
+pub const EXPIRES: Bounds = Bounds {
+    min: 1,
+    max: CENTURY,
+};
+
+/// `rotate --hook-timeout`: 1 second to 7 days.
+pub const HOOK_TIMEOUT: Bounds = Bounds {
+    min: 1,
+    max: crate::rotate::hook::MAX_TIMEOUT.as_secs(),
+};
+
+/// `--data-key-cache max-age=`: 1 second to 1 day (the cache lives as long as one run).
+pub const CACHE_MAX_AGE: Bounds = Bounds { min: 1, max: DAY };
+
+/// A duration that is not in the grammar.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Not numbers with units (humantime's reason).
+    #[error("bad duration: {0}")]
+    Grammar(String),
+    /// Months or years.
+    #[error("months and years have no fixed length: give days (30d, 365d)")]
+    Calendar,
+    /// Not a whole number of seconds.
+    #[error("durations are whole seconds")]
+    Fraction,
+}
+
+/// Parses a duration in the one grammar (see the module docs). Returns seconds; `0s` is 0.
 ///
 /// # Errors
-/// A usage error naming the text and the accepted forms.
-pub fn parse_duration(s: &str) -> Result<u64, CliError> {
-    let bad = |why: &str| {
-        CliError::usage(format!("bad duration `{s}`: {why}"))
-            .hint("durations are a number and a unit: 90d (days), 12h (hours) or 30m (minutes)")
-    };
-    let Some(unit) = s.chars().last() else {
-        return Err(bad("empty"));
-    };
-    let scale = match unit {
-        'd' => DAY,
-        'h' => HOUR,
-        'm' => MINUTE,
-        _ => return Err(bad("the unit must be d, h or m")),
-    };
-    let digits = &s[..s.len() - unit.len_utf8()];
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad("expected a whole number before the unit"));
+/// Not in the grammar; months or years; not whole seconds.
+pub fn parse_duration(s: &str) -> Result<u64, DurationError> {
+    let d = humantime::parse_duration(s).map_err(|e| DurationError::Grammar(e.to_string()))?;
+    // humantime's units are the runs of letters (`µ` included); these are its calendar ones.
+    let calendar = ["M", "month", "months", "y", "year", "years", "yr", "yrs"];
+    if s.split(|c: char| !c.is_alphabetic())
+        .any(|unit| calendar.contains(&unit))
+    {
+        return Err(DurationError::Calendar);
     }
-    let n: u64 = digits.parse().map_err(|_| bad("the number is too large"))?;
-    if n == 0 {
-        return Err(bad("must be more than zero"));
+    if d.subsec_nanos() != 0 {
+        return Err(DurationError::Fraction);
     }
-    let secs = n.checked_mul(scale).ok_or_else(|| bad("too long"))?;
-    // Stored as a signed 64-bit integer, added to timestamps: keep it far from overflow
-    // (100 000 years).
-    if secs > 100_000 * 366 * DAY {
-        return Err(bad("too long"));
+    Ok(d.as_secs())
+}
+
+/// Parses a duration and checks it is within `bounds`. Returns seconds. The error says what
+/// is wrong (`must be at least 1m`); the caller puts the flag and the text in front of it.
+///
+/// # Errors
+/// A usage error: not a duration ([`parse_duration`]), or out of bounds.
+pub fn parse_bounded(s: &str, bounds: Bounds) -> Result<u64, CliError> {
+    let secs = parse_duration(s).map_err(|e| {
+        CliError::usage(e.to_string())
+            .hint("durations are numbers with units, one or several: 30s, 15m, 12h, 90d, 1w, 1h30m")
+    })?;
+    if secs < bounds.min {
+        return Err(CliError::usage(format!(
+            "must be at least {}",
+            format_duration(bounds.min)
+        )));
+    }
+    if secs > bounds.max {
+        return Err(CliError::usage(format!(
+            "must be at most {}",
+            format_duration(bounds.max)
+        )));
     }
     Ok(secs)
 }
@@ -145,25 +208,28 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec - offset)
 }
 
-/// `--expires`: an RFC 3339 time, or a duration from `now` (`90d`, `12h`, `30m`). Returns
-/// Unix seconds.
+/// `--expires`: an RFC 3339 time, or a duration from `now` (`90d`, `12h`, `30m`; within
+/// [`EXPIRES`]). Returns Unix seconds.
 ///
 /// # Errors
-/// Neither form (a usage error), or a time that has passed.
+/// Neither form (a usage error), a duration out of bounds, or a time that has passed.
 pub fn parse_when(s: &str, now: i64) -> Result<i64, CliError> {
-    let at =
-        if let Some(t) = parse_rfc3339(s) {
-            t
-        } else if s.ends_with(['d', 'h', 'm']) && s.starts_with(|c: char| c.is_ascii_digit()) {
-            let secs = i64::try_from(parse_duration(s)?)
-                .map_err(|_| CliError::usage(format!("bad time `{s}`: too far")))?;
-            now.saturating_add(secs)
-        } else {
-            return Err(CliError::usage(format!("bad time `{}`", s.escape_debug())).hint(
-            "give an RFC 3339 time (2026-12-31T23:59:59Z) or a duration from now (90d, 12h, \
-             30m)",
-        ));
-        };
+    let at = if let Some(t) = parse_rfc3339(s) {
+        t
+    } else if s.starts_with(|c: char| c.is_ascii_digit()) && !s.contains([':', '-']) {
+        // A number that is not a time: a duration, or a mistyped one (told what is wrong).
+        let secs = i64::try_from(parse_bounded(s, EXPIRES)?)
+            .map_err(|_| CliError::usage(format!("bad time `{s}`: too far")))?;
+        now.checked_add(secs)
+            .ok_or_else(|| CliError::usage(format!("bad time `{s}`: too far")))?
+    } else {
+        return Err(
+            CliError::usage(format!("bad time `{}`", s.escape_debug())).hint(
+                "give an RFC 3339 time (2026-12-31T23:59:59Z) or a duration from now (90d, \
+                 12h, 30m)",
+            ),
+        );
+    };
     if at <= now {
         return Err(CliError::usage(format!(
             "`{s}` ({}) has passed already",
@@ -206,31 +272,59 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("90d").unwrap(), 90 * 86_400);
-        assert_eq!(parse_duration("12h").unwrap(), 12 * 3600);
-        assert_eq!(parse_duration("30m").unwrap(), 1800);
-        assert_eq!(parse_duration("007h").unwrap(), 7 * 3600);
+        // Every spelling the flags took before.
+        for (s, secs) in [
+            ("90d", 90 * DAY),
+            ("12h", 12 * HOUR),
+            ("30m", 30 * MINUTE),
+            ("300s", 300),
+            ("007h", 7 * HOUR),
+            // And the rest of the grammar.
+            ("1w", 7 * DAY),
+            ("2weeks", 14 * DAY),
+            ("1h30m", 90 * MINUTE),
+            ("1h 30m", 90 * MINUTE),
+            ("1d12h", 36 * HOUR),
+            ("1.5h", 90 * MINUTE),
+            ("90sec", 90),
+            ("5min", 300),
+            ("2 days", 2 * DAY),
+            ("1000ms", 1),
+            ("0s", 0),
+        ] {
+            assert_eq!(parse_duration(s), Ok(secs), "{s}");
+        }
         for bad in [
             "",
             "d",
-            "0d",
             "-1d",
             "+1d",
-            "1.5d",
-            "1 d",
-            " 1d",
-            "1d ",
             "1",
-            "1s",
-            "1w",
             "1D",
             "1dd",
-            "99999999999999999999d",
-            "9999999999d",
+            "1x",
             "1é",
+            "1d-",
+            "18446744073709551616s",
+            "999999999999999999w",
         ] {
             let e = parse_duration(bad).unwrap_err();
-            assert!(e.to_string().contains("bad duration"), "{bad}: {e}");
+            assert!(matches!(e, DurationError::Grammar(_)), "{bad}: {e}");
+            assert!(e.to_string().starts_with("bad duration: "), "{bad}: {e}");
+        }
+        for calendar in ["1M", "2months", "1y", "1year", "1d 1M"] {
+            assert_eq!(
+                parse_duration(calendar),
+                Err(DurationError::Calendar),
+                "{calendar}"
+            );
+        }
+        for fraction in ["1.5s", "1500ms", "1s 1ns"] {
+            assert_eq!(
+                parse_duration(fraction),
+                Err(DurationError::Fraction),
+                "{fraction}"
+            );
         }
         for (secs, s) in [
             (7_776_000, "90d"),
@@ -239,8 +333,34 @@ mod tests {
             (90, "90s"),
         ] {
             assert_eq!(format_duration(secs), s);
+            assert_eq!(parse_duration(s), Ok(secs), "what is printed parses back");
         }
         assert_eq!(format_duration(3600 * 36), "36h");
+    }
+
+    #[test]
+    fn bounds_are_checked_after_parsing() {
+        let msg = |s: &str, b: Bounds| parse_bounded(s, b).unwrap_err().to_string();
+        assert_eq!(parse_bounded("1m", ROTATION_PERIOD).unwrap(), 60);
+        assert_eq!(parse_bounded("36500d", ROTATION_PERIOD).unwrap(), CENTURY);
+        assert_eq!(msg("0s", ROTATION_PERIOD), "must be at least 1m");
+        assert_eq!(msg("59s", ROTATION_PERIOD), "must be at least 1m");
+        assert_eq!(msg("36501d", ROTATION_PERIOD), "must be at most 36500d");
+        assert_eq!(
+            msg("9999999999d", ROTATION_PERIOD),
+            "must be at most 36500d"
+        );
+        assert_eq!(parse_bounded("7d", HOOK_TIMEOUT).unwrap(), 7 * DAY);
+        assert_eq!(parse_bounded("1s", HOOK_TIMEOUT).unwrap(), 1);
+        assert_eq!(msg("1w1s", HOOK_TIMEOUT), "must be at most 7d");
+        assert_eq!(msg("0s", HOOK_TIMEOUT), "must be at least 1s");
+        assert_eq!(msg("25h", CACHE_MAX_AGE), "must be at most 1d");
+        assert_eq!(parse_bounded("1s", EXPIRES).unwrap(), 1);
+        assert_eq!(
+            msg("1M", EXPIRES),
+            "months and years have no fixed length: give days (30d, 365d)"
+        );
+        assert!(msg("soon", EXPIRES).starts_with("bad duration: "));
     }
 
     #[test]
@@ -282,7 +402,27 @@ mod tests {
         assert_eq!(parse_when("90d", 1000).unwrap(), 1000 + 90 * 86_400);
         assert_eq!(parse_when("1970-01-01T01:00:00Z", 0).unwrap(), 3600);
         assert!(parse_when("1970-01-01T01:00:00Z", 3600).is_err());
-        assert!(parse_when("soon", 0).is_err());
-        assert!(parse_when("0d", 0).is_err());
+        assert_eq!(parse_when("1w", 1000).unwrap(), 1000 + 7 * 86_400);
+        assert_eq!(parse_when("90s", 1000).unwrap(), 1090);
+        let e = parse_when("soon", 0).unwrap_err().to_string();
+        assert_eq!(e, "bad time `soon`");
+        let e = parse_when("2026-13-01T00:00:00Z", 0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("bad time"), "{e}");
+        assert_eq!(
+            parse_when("0d", 0).unwrap_err().to_string(),
+            "must be at least 1s"
+        );
+        assert_eq!(
+            parse_when("36501d", 0).unwrap_err().to_string(),
+            "must be at most 36500d"
+        );
+        assert!(
+            parse_when("5x", 0)
+                .unwrap_err()
+                .to_string()
+                .starts_with("bad duration: ")
+        );
     }
 }

@@ -1435,11 +1435,17 @@ mod parallel {
 
 #[path = "cli/audit.rs"]
 mod audit;
+#[path = "cli/durations.rs"]
+mod durations;
 #[path = "cli/exec.rs"]
 mod exec;
+#[path = "cli/file_limits.rs"]
+mod file_limits;
 #[cfg(unix)]
 #[path = "cli/hardening_files.rs"]
 mod hardening_files;
+#[path = "cli/help_texts.rs"]
+mod help_texts;
 #[path = "cli/hooks.rs"]
 mod hooks;
 #[path = "cli/keys.rs"]
@@ -1447,6 +1453,9 @@ mod keys;
 #[cfg(feature = "kms")]
 #[path = "cli/kms.rs"]
 mod kms;
+#[cfg(feature = "kms")]
+#[path = "cli/kms_region.rs"]
+mod kms_region;
 #[path = "cli/params.rs"]
 mod params;
 #[path = "cli/pg.rs"]

@@ -241,7 +241,7 @@ async fn open_local(
     let from_file = std::env::var_os(PASSPHRASE_FILE_VAR).is_some_and(|v| !v.is_empty());
     if !from_file {
         // A missing or unreadable file is reported by `open_keys_with`.
-        if let Ok(bytes) = std::fs::read(&path).map(Zeroizing::new) {
+        if let Ok(bytes) = root::read_key_file(&path) {
             if let Protection::Passphrase(_) = root::protection(&path, &bytes)? {
                 return Err(CliError::usage(format!(
                     "the root key {} is protected by a passphrase, and a library does not ask \

@@ -59,11 +59,28 @@ fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
     write_stdout(&out)
 }
 
-/// Writes the man page (roff), generated from the clap definitions.
+/// Writes the man pages (roff), generated from the clap definitions: coffer(1), then each
+/// subcommand's page that it lists (coffer-encrypt(1), …, coffer-key-create(1), …), in one
+/// stream that `man -l -` shows page after page.
 fn man_page() -> anyhow::Result<()> {
     use clap::CommandFactory as _;
+    fn render(cmd: clap::Command, out: &mut Vec<u8>) -> io::Result<()> {
+        let subcommands: Vec<clap::Command> = cmd
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set())
+            .cloned()
+            .collect();
+        clap_mangen::Man::new(cmd).render(out)?;
+        for sub in subcommands {
+            render(sub, out)?;
+        }
+        Ok(())
+    }
+    let mut cmd = crate::cli::Cli::command().disable_help_subcommand(true);
+    // Building gives each subcommand its page name (`coffer-encrypt`).
+    cmd.build();
     let mut out = Vec::new();
-    clap_mangen::Man::new(crate::cli::Cli::command()).render(&mut out)?;
+    render(cmd, &mut out)?;
     write_stdout(&out)
 }
 

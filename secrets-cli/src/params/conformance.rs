@@ -193,7 +193,10 @@ fn expectations(open: &Open) {
     let small = Params::new(open(), aes_keys(7), 3);
     assert!(matches!(
         put(&small, "/big", "abcd", Expect::New),
-        Err(ParamError::TooLarge { len: 4, max: 3 })
+        Err(ParamError::TooLarge {
+            len: ValueLen::Exact(4),
+            max: 3
+        })
     ));
     assert!(block_on(s.store().state(&n("/big"))).unwrap().is_none());
 }

@@ -55,7 +55,7 @@ pub use name::{
 };
 pub use service::{CliKeys, FixedKeys, Param, Params, PathValues, PutRequest, ValueKeys};
 pub use value::{
-    DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_BYTES_VAR, SecretValue, ValueSource,
+    DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_BYTES_VAR, SecretValue, ValueLen, ValueSource,
     max_value_bytes_from_env, read_value,
 };
 
@@ -547,10 +547,10 @@ pub enum ParamError {
     #[error("{0}")]
     BadValue(String),
     /// A value over the limit.
-    #[error("the value is {len} bytes; the limit is {max}")]
+    #[error("the value is {}", len.describe(*max))]
     TooLarge {
-        /// Bytes.
-        len: usize,
+        /// Its length, as far as it is known.
+        len: ValueLen,
         /// The limit.
         max: usize,
     },

@@ -289,7 +289,7 @@ impl Params {
     pub async fn put(&self, req: PutRequest) -> ParamResult<VersionMeta> {
         if req.value.len() > self.max_value_bytes {
             return Err(ParamError::TooLarge {
-                len: req.value.len(),
+                len: super::ValueLen::Exact(req.value.len()),
                 max: self.max_value_bytes,
             });
         }

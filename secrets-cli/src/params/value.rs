@@ -1,7 +1,7 @@
 //! Parameter values: a secret newtype, and reading a value from a file or stdin.
 
 use std::fmt;
-use std::io::{IsTerminal as _, Read};
+use std::io::IsTerminal as _;
 use std::path::Path;
 
 use zeroize::Zeroizing;
@@ -98,23 +98,63 @@ pub enum ValueSource<'a> {
 /// # Errors
 /// Unreadable input, a value over `max` bytes, or not UTF-8.
 pub fn read_value(source: &ValueSource<'_>, max: usize) -> Result<SecretValue, ParamError> {
+    // Enough to see a value of `max` bytes with its newline.
+    let limit = max.saturating_add(2);
     let bytes = match source {
         ValueSource::File(path) => {
-            let file = std::fs::File::open(path).map_err(|e| {
-                ParamError::BadValue(format!("cannot read {}: {e}", path.display()))
-            })?;
-            read_limited(file, max)
-                .map_err(|e| ParamError::BadValue(format!("cannot read {}: {e}", path.display())))?
+            use crate::smallfile::ReadError;
+            crate::smallfile::read(path, "value file", limit).map_err(|e| match e {
+                ReadError::Io(e) => {
+                    ParamError::BadValue(format!("cannot read {}: {e}", path.display()))
+                }
+                // The value is the file less at most two bytes (its newline).
+                ReadError::TooLarge(t) => ParamError::TooLarge {
+                    len: t.len.map_or(ValueLen::MoreThan, |n| {
+                        ValueLen::AtLeast(
+                            usize::try_from(n).unwrap_or(usize::MAX).saturating_sub(2),
+                        )
+                    }),
+                    max,
+                },
+            })?
         }
         ValueSource::Stdin if std::io::stdin().is_terminal() => {
             let line = rpassword::prompt_password("value (not echoed): ")
                 .map_err(|e| ParamError::BadValue(format!("cannot read the value: {e}")))?;
             Zeroizing::new(line.into_bytes())
         }
-        ValueSource::Stdin => read_limited(std::io::stdin().lock(), max)
-            .map_err(|e| ParamError::BadValue(format!("cannot read stdin: {e}")))?,
+        ValueSource::Stdin => crate::smallfile::read_to_limit(std::io::stdin().lock(), limit)
+            .map_err(|e| ParamError::BadValue(format!("cannot read stdin: {e}")))?
+            .ok_or(ParamError::TooLarge {
+                len: ValueLen::MoreThan,
+                max,
+            })?,
     };
     finish(bytes, max)
+}
+
+/// How long a value over the limit is, as far as it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueLen {
+    /// This many bytes.
+    Exact(usize),
+    /// At least this many bytes (a file of known size, less its newline).
+    AtLeast(usize),
+    /// More than the limit (input that was read only up to the limit).
+    MoreThan,
+}
+
+impl ValueLen {
+    /// `70000 bytes, over the limit of 65536`, `at least 69998 bytes, …`, `over the limit
+    /// of 65536 bytes`.
+    #[must_use]
+    pub fn describe(self, max: usize) -> String {
+        match self {
+            Self::Exact(n) => format!("{n} bytes, over the limit of {max}"),
+            Self::AtLeast(n) => format!("at least {n} bytes, over the limit of {max}"),
+            Self::MoreThan => format!("over the limit of {max} bytes"),
+        }
+    }
 }
 
 /// Drops one trailing newline, checks the size and the encoding.
@@ -130,22 +170,11 @@ pub fn finish(mut bytes: Zeroizing<Vec<u8>>, max: usize) -> Result<SecretValue, 
     }
     if bytes.len() > max {
         return Err(ParamError::TooLarge {
-            len: bytes.len(),
+            len: ValueLen::Exact(bytes.len()),
             max,
         });
     }
     SecretValue::from_bytes(bytes)
-}
-
-/// Reads at most `max + 3` bytes (enough to see a value over `max` with its newline) into a
-/// buffer that is wiped on drop.
-fn read_limited(r: impl Read, max: usize) -> std::io::Result<Zeroizing<Vec<u8>>> {
-    let limit = u64::try_from(max.saturating_add(3)).unwrap_or(u64::MAX);
-    let mut buf = Zeroizing::new(Vec::with_capacity(max.min(64 * 1024) + 3));
-    // The Vec may reallocate while reading, leaving unwiped copies; reserve up front for
-    // the usual sizes so that it does not.
-    r.take(limit).read_to_end(&mut buf)?;
-    Ok(buf)
 }
 
 #[cfg(test)]
@@ -163,7 +192,10 @@ mod tests {
         assert_eq!(v(b"", 10).unwrap().expose(), "");
         assert!(matches!(
             v(b"abcd", 3),
-            Err(ParamError::TooLarge { len: 4, max: 3 })
+            Err(ParamError::TooLarge {
+                len: ValueLen::Exact(4),
+                max: 3
+            })
         ));
         assert!(matches!(v(&[0xff], 3), Err(ParamError::BadValue(_))));
     }

@@ -202,6 +202,9 @@ pub fn redacted(config: &tokio_postgres::Config) -> String {
     format!("postgres://{user}{at}{host}:{port}/{db}")
 }
 
+/// The largest `PGSSLROOTCERT` file: a bundle of every public root CA is some 200 KB.
+const MAX_ROOT_CERT_FILE: usize = 4 * 1024 * 1024;
+
 /// The TLS connector for `sslmode=require`: roots from `PGSSLROOTCERT`, else the system's.
 fn tls_connector(location: &str) -> Result<tokio_postgres_rustls::MakeRustlsConnect, CliError> {
     use rustls_pki_types::CertificateDer;
@@ -216,7 +219,9 @@ fn tls_connector(location: &str) -> Result<tokio_postgres_rustls::MakeRustlsConn
                     path.display()
                 ))
             };
-            for cert in CertificateDer::pem_file_iter(&path).map_err(|e| bad(&e))? {
+            let pem = crate::smallfile::read(&path, "root certificate file", MAX_ROOT_CERT_FILE)
+                .map_err(|e| bad(&e))?;
+            for cert in CertificateDer::pem_slice_iter(&pem) {
                 roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
             }
         }

@@ -729,18 +729,30 @@ pub fn load_with_protection(
     Ok((decode(path, &bytes, passphrase)?, protection))
 }
 
-fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, CliError> {
-    match fs::read(path) {
-        Ok(b) => Ok(Zeroizing::new(b)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CliError::failure(format!(
-            "the root key {} is missing",
+/// The largest root key file: the longest form, a KMS key ARN or PKCS#11 URI of 65535 bytes.
+pub const MAX_FILE_LEN: usize = MAGIC.len() + 1 + 2 + u16::MAX as usize + CHECKSUM_LEN;
+
+/// The largest passphrase file.
+pub const MAX_PASSPHRASE_FILE: usize = 16 * 1024;
+
+/// Reads the root key file at `path` (at most [`MAX_FILE_LEN`] bytes).
+///
+/// # Errors
+/// The file is missing, cannot be read or is too large.
+pub fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    use crate::smallfile::ReadError;
+    match crate::smallfile::read(path, "root key file", MAX_FILE_LEN) {
+        Ok(b) => Ok(b),
+        Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => Err(CliError::failure(
+            format!("the root key {} is missing", path.display()),
+        )
+        .hint(RESTORE_HINT)),
+        Err(ReadError::Io(e)) => Err(CliError::failure(format!(
+            "cannot read the root key {}",
             path.display()
         ))
-        .hint(RESTORE_HINT)),
-        Err(e) => Err(
-            CliError::failure(format!("cannot read the root key {}", path.display()))
-                .caused_by(e.into()),
-        ),
+        .caused_by(e.into())),
+        Err(ReadError::TooLarge(t)) => Err(CliError::failure(t.to_string())),
     }
 }
 
@@ -789,13 +801,20 @@ impl PassphraseSource {
     pub fn read(&self, what: &Path, confirm: bool) -> Result<Passphrase, CliError> {
         let bytes = match self {
             Self::File(path) => {
-                let mut bytes = Zeroizing::new(fs::read(path).map_err(|e| {
-                    CliError::usage(format!(
-                        "cannot read the passphrase file {} ({PASSPHRASE_FILE_VAR})",
-                        path.display()
-                    ))
-                    .caused_by(e.into())
-                })?);
+                use crate::smallfile::ReadError;
+                let mut bytes =
+                    crate::smallfile::read(path, "passphrase file", MAX_PASSPHRASE_FILE).map_err(
+                        |e| match e {
+                            ReadError::Io(e) => CliError::usage(format!(
+                                "cannot read the passphrase file {} ({PASSPHRASE_FILE_VAR})",
+                                path.display()
+                            ))
+                            .caused_by(e.into()),
+                            ReadError::TooLarge(t) => {
+                                CliError::usage(format!("{t} ({PASSPHRASE_FILE_VAR})"))
+                            }
+                        },
+                    )?;
                 strip_newline(&mut bytes);
                 bytes
             }

@@ -157,13 +157,13 @@ fn an_unreachable_endpoint_fails_cleanly() {
     assert!(start.elapsed() < std::time::Duration::from_secs(30));
     assert!(!env.path("msg").exists());
     assert!(temp_files(env.dir.path()).is_empty());
-    // No Region at all.
+    // No Region at all (and no key ARN to take one from: see a_key_arn_gives_its_region).
     env.cmd()
         .env_remove("AWS_REGION")
         .env_remove("AWS_DEFAULT_REGION")
         .env("AWS_CONFIG_FILE", env.path("no-config"))
         .args(["encrypt", "-i", "plain.txt", "-o", "msg", "--key"])
-        .arg(format!("kms:{arn}"))
+        .arg("kms:alias/any")
         .assert()
         .code(1)
         .stderr(contains("no AWS Region"));
@@ -477,4 +477,42 @@ fn the_endpoint_stopping_mid_run_loses_nothing() {
             fs::read(env.path("in").join(&name)).unwrap()
         );
     }
+}
+
+/// With no Region configured, a key ARN gives the Region, for encrypt and decrypt, and so do
+/// the key ARNs in a message for discovery; an alias cannot.
+#[test]
+fn a_key_arn_gives_its_region() {
+    let Some((arn, alias)) = new_key() else {
+        return;
+    };
+    let env = Env::new();
+    fs::create_dir_all(env.path("empty-home")).unwrap();
+    let no_region = |args: &[&str]| {
+        env.cmd()
+            .env("HOME", env.path("empty-home"))
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env_remove("AWS_PROFILE")
+            .args(args)
+            .assert()
+    };
+    let key = format!("kms:{arn}");
+    no_region(&["encrypt", "--key", &key, "-i", "plain", "-o", "msg"]).success();
+    for dkey in [key.as_str(), "kms:discovery"] {
+        let out = no_region(&["decrypt", "--key", dkey, "-i", "msg", "-o", "-"]).success();
+        assert_eq!(out.get_output().stdout, env.read("plain"), "{dkey}");
+    }
+    no_region(&[
+        "decrypt",
+        "--key",
+        &format!("kms:{alias}"),
+        "-i",
+        "msg",
+        "-o",
+        "-",
+    ])
+    .code(1)
+    .stderr(contains("no AWS Region is configured"));
 }

@@ -537,7 +537,7 @@ fn values_over_the_limit_are_refused() {
     s.put("put /big", &format!("{max}\n")).success();
     assert_eq!(s.get("/big").len(), 64 * 1024 + 1);
     s.put("put /bigger", &format!("{max}y")).code(1).stderr(
-        contains("65537 bytes; the limit is 65536").and(contains("COFFER_MAX_VALUE_BYTES")),
+        contains("65537 bytes, over the limit of 65536").and(contains("COFFER_MAX_VALUE_BYTES")),
     );
     s.cmd()
         .env("COFFER_MAX_VALUE_BYTES", "4")
