@@ -307,10 +307,14 @@ const PUT_HELP: &str = concat!(
     param_help!(),
     "The value is read from --value-file PATH, or stdin (`-`, the default; asked for without
 echo on a terminal), never from the command line. One trailing newline is dropped. Values
-are UTF-8 text of at most 64 KiB; COFFER_MAX_VALUE_BYTES=N changes the limit.
+are UTF-8 text of at most 64 KiB with no NUL byte; COFFER_MAX_VALUE_BYTES=N changes the
+limit.
 
 Without --overwrite an existing name is an error. --if-version N writes only if the latest
-version is N (check-and-set); of several writers racing with the same N, one wins.
+version is N (check-and-set); of several writers racing with the same N, one wins. A new
+version keeps the parameter's type: a --type that differs from the latest version's is
+refused unless --change-type is given (so a secure value is never stored in the clear by
+mistake).
 
 A secure-string value is encrypted with --key KEYREF, else with the store key: the local
 key `params`, created on the first secure put (coffer init must have run). Reading it
@@ -716,9 +720,15 @@ pub struct PutArgs {
     /// The parameter.
     pub name: String,
 
-    /// The type: string, string-list or secure-string.
-    #[arg(long = "type", value_name = "TYPE", default_value = "secure-string")]
-    pub param_type: String,
+    /// The type: string, string-list or secure-string [default: the parameter's type;
+    /// secure-string for a new one].
+    #[arg(long = "type", value_name = "TYPE")]
+    pub param_type: Option<String>,
+
+    /// Let --type differ from the type of the latest version (without it, a change of type
+    /// is refused).
+    #[arg(long, requires = "param_type")]
+    pub change_type: bool,
 
     /// Read the value from PATH, or `-` for stdin [default: -].
     #[arg(long, value_name = "PATH")]
