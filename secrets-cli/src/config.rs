@@ -731,10 +731,31 @@ fn selection(a: crate::cli::SelectionArgs) -> anyhow::Result<crate::commands::ex
         .iter()
         .map(|p| ParamPath::parse(p))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut allow_vars = std::collections::BTreeSet::new();
+    for v in &a.allow_vars {
+        let ok = !v.is_empty()
+            && !v.starts_with(|c: char| c.is_ascii_digit())
+            && v.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            return Err(CliError::usage(format!(
+                "--allow-var {}: not a variable coffer sets",
+                v.escape_debug()
+            ))
+            .hint(
+                "give the variable's name as exec sets it: upper-case A-Z 0-9 _, for example \
+                 --allow-var PATH",
+            )
+            .into());
+        }
+        allow_vars.insert(v.clone());
+    }
     Ok(crate::commands::exec::Selection {
         paths,
         recursive: a.recursive,
         strict: a.strict,
+        allow_vars,
+        keys: parse_keys(&a.keys)?,
     })
 }
 

@@ -1436,6 +1436,8 @@ mod parallel {
 mod audit;
 #[path = "cli/exec.rs"]
 mod exec;
+#[path = "cli/hardening_exec.rs"]
+mod hardening_exec;
 #[path = "cli/keys.rs"]
 mod keys;
 #[cfg(feature = "kms")]
