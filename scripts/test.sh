@@ -13,10 +13,11 @@ cargo --version
 cargo fmt --version
 cargo clippy --version
 
-step "Python ESDK (reference implementation for interop)"
-if ! python3 -c 'import aws_encryption_sdk, aws_cryptographic_material_providers' 2>/dev/null; then
+step "Python ESDK (reference implementation for interop), python-dotenv and PyYAML (export readers)"
+if ! python3 -c 'import aws_encryption_sdk, aws_cryptographic_material_providers, dotenv, yaml' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check \
-        'aws-encryption-sdk>=4,<5' 'aws-cryptographic-material-providers>=1.7,<2'
+        'aws-encryption-sdk>=4,<5' 'aws-cryptographic-material-providers>=1.7,<2' \
+        'python-dotenv>=1.1,<2' 'PyYAML>=6,<7'
 fi
 python3 -c 'import aws_encryption_sdk; print("aws-encryption-sdk", aws_encryption_sdk.__version__)'
 

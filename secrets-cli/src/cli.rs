@@ -358,10 +358,14 @@ const PUT_HELP: &str = concat!(
     param_help!(),
     "The value is read from --value-file PATH, or stdin (`-`, the default; asked for without
 echo on a terminal), never from the command line. One trailing newline is dropped. Values
-are UTF-8 text of at most 64 KiB; COFFER_MAX_VALUE_BYTES=N changes the limit.
+are UTF-8 text of at most 64 KiB with no NUL byte; COFFER_MAX_VALUE_BYTES=N changes the
+limit.
 
 Without --overwrite an existing name is an error. --if-version N writes only if the latest
-version is N (check-and-set); of several writers racing with the same N, one wins.
+version is N (check-and-set); of several writers racing with the same N, one wins. A new
+version keeps the parameter's type: a --type that differs from the latest version's is
+refused unless --change-type is given (so a secure value is never stored in the clear by
+mistake).
 
 A secure-string value is encrypted with --key KEYREF, else with the store key: the local
 key `params`, created on the first secure put (coffer init must have run). Reading it
@@ -380,11 +384,24 @@ const EXEC_HELP: &str = concat!(
 upper-cased, with `/`, `-` and `.` turned into `_` (/app/prod/db-password under /app/prod is
 DB_PASSWORD; a name starting with a digit gets a leading `_`). Later paths win. Expired values
 are left out with a warning; with --strict an expired value, or two parameters giving the same
-variable, is an error. Secure values are decrypted with the local keyring.
+variable, is an error. Secure values are decrypted with the local keyring, or --key KEYREF.
+
+The store never sets a variable that changes how programs are found, loaded or started
+(PATH, LD_*, DYLD_*, BASH_ENV, ENV, IFS, PS4, PYTHONPATH, PERL5OPT, NODE_OPTIONS,
+JAVA_TOOL_OPTIONS, GIT_*, HOME, SSL_CERT_FILE, COFFER_*, …): such a parameter is left out
+with a warning (an error with --strict) unless --allow-var VAR names it. A value holding a
+NUL byte cannot be a variable and is left out the same way (json and yaml carry it).
 
 `exec` replaces coffer with COMMAND (execve): its exit status and signals are its own, and the
-values are only in its environment, never in its arguments. It exits 127 if COMMAND is not
-found and 126 if it cannot run.
+values are only in its environment, never in its arguments. COMMAND is found with coffer's
+own PATH, before the parameters are applied. It exits 127 if COMMAND is not found and 126 if
+it cannot run.
+
+`export --format dotenv` writes lines that `set -a; . ./app.env` in a POSIX shell reads back
+exactly, running nothing; docker compose and python-dotenv read them back too, except values
+their rules cannot express (python-dotenv expands ${VAR} even in single quotes): those are
+named in a warning (an error with --strict). --format shell is for eval; json and yaml are
+exact.
 
 ",
     exit_codes!()
@@ -701,9 +718,19 @@ pub struct SelectionArgs {
     #[arg(short, long)]
     pub recursive: bool,
 
-    /// Fail on a name clash or an expired value instead of warning.
+    /// Fail instead of warning: on a name clash, an expired value, a variable left out, or a
+    /// dotenv value some reader would not read back exactly.
     #[arg(long)]
     pub strict: bool,
+
+    /// Let the store set VAR although it changes how programs are found, loaded or started
+    /// (PATH, LD_PRELOAD, BASH_ENV, PYTHONPATH, …; repeatable).
+    #[arg(long = "allow-var", value_name = "VAR")]
+    pub allow_vars: Vec<String>,
+
+    /// Decrypt secure values with this key (repeatable) [default: the local keyring].
+    #[arg(short = 'k', long = "key", value_name = "KEYREF")]
+    pub keys: Vec<String>,
 }
 
 /// Flags of `exec`.
@@ -768,9 +795,15 @@ pub struct PutArgs {
     /// The parameter.
     pub name: String,
 
-    /// The type: string, string-list or secure-string.
-    #[arg(long = "type", value_name = "TYPE", default_value = "secure-string")]
-    pub param_type: String,
+    /// The type: string, string-list or secure-string [default: the parameter's type;
+    /// secure-string for a new one].
+    #[arg(long = "type", value_name = "TYPE")]
+    pub param_type: Option<String>,
+
+    /// Let --type differ from the type of the latest version (without it, a change of type
+    /// is refused).
+    #[arg(long, requires = "param_type")]
+    pub change_type: bool,
 
     /// Read the value from PATH, or `-` for stdin [default: -].
     #[arg(long, value_name = "PATH")]

@@ -18,7 +18,9 @@ use crate::cli::{
 use crate::home::Home;
 use crate::io::{Input, Output};
 use crate::keyref::KeyRef;
-use crate::params::{Expect, Label, ParamError, ParamName, ParamPath, ParamType, Selector, Which};
+use crate::params::{
+    Expect, Label, ParamError, ParamName, ParamPath, ParamType, Selector, TypeRule, Which,
+};
 use crate::report::CliError;
 use crate::store::KeySpec;
 
@@ -237,8 +239,10 @@ pub const MAX_TAG_VALUE_LEN: usize = 256;
 pub struct PutSettings {
     /// The parameter.
     pub name: ParamName,
-    /// `--type`.
+    /// `--type` (secure-string if not given).
     pub param_type: ParamType,
+    /// `--type` given or not, `--change-type`.
+    pub type_rule: TypeRule,
     /// `--value-file`; `None` is stdin.
     pub value_file: Option<PathBuf>,
     /// `--overwrite`, `--if-version`.
@@ -637,7 +641,13 @@ fn rotate(a: crate::cli::RotateArgs) -> anyhow::Result<RotateSettings> {
 
 fn put(a: PutArgs) -> anyhow::Result<PutSettings> {
     let name = ParamName::parse(&a.name)?;
-    let param_type = ParamType::parse(&a.param_type)?;
+    // Without --type a new version keeps the parameter's type; --key means secure-string.
+    let (param_type, type_rule) = match (&a.param_type, a.change_type) {
+        (Some(t), false) => (ParamType::parse(t)?, TypeRule::Same),
+        (Some(t), true) => (ParamType::parse(t)?, TypeRule::Change),
+        (None, _) if a.key.is_some() => (ParamType::SecureString, TypeRule::Same),
+        (None, _) => (ParamType::default(), TypeRule::Keep),
+    };
     let expect = match (a.if_version, a.overwrite) {
         (Some(n), _) => Expect::Version(n),
         (None, true) => Expect::Any,
@@ -698,6 +708,7 @@ fn put(a: PutArgs) -> anyhow::Result<PutSettings> {
     Ok(PutSettings {
         name,
         param_type,
+        type_rule,
         value_file: a.value_file.filter(|p| p.as_os_str() != "-"),
         expect,
         labels: parse_labels(&a.labels)?,
@@ -715,10 +726,31 @@ fn selection(a: crate::cli::SelectionArgs) -> anyhow::Result<crate::commands::ex
         .iter()
         .map(|p| ParamPath::parse(p))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut allow_vars = std::collections::BTreeSet::new();
+    for v in &a.allow_vars {
+        let ok = !v.is_empty()
+            && !v.starts_with(|c: char| c.is_ascii_digit())
+            && v.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            return Err(CliError::usage(format!(
+                "--allow-var {}: not a variable coffer sets",
+                v.escape_debug()
+            ))
+            .hint(
+                "give the variable's name as exec sets it: upper-case A-Z 0-9 _, for example \
+                 --allow-var PATH",
+            )
+            .into());
+        }
+        allow_vars.insert(v.clone());
+    }
     Ok(crate::commands::exec::Selection {
         paths,
         recursive: a.recursive,
         strict: a.strict,
+        allow_vars,
+        keys: parse_keys(&a.keys)?,
     })
 }
 

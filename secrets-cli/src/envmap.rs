@@ -5,6 +5,12 @@
 //! would start with a digit gets a leading `_`. Later paths win over earlier ones; within one
 //! path, names are taken in order. Two parameters that give the same variable are a *clash*:
 //! the later one wins, and `--strict` makes it an error.
+//!
+//! Some variables are never set from the store unless the user allows each by name: see
+//! [`guard`]. How values are quoted in `export`'s text formats: see [`quote`].
+
+pub mod guard;
+pub mod quote;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -89,6 +95,11 @@ impl EnvMap {
         &self.clashes
     }
 
+    /// Takes the variable `var` out.
+    pub fn remove(&mut self, var: &str) -> Option<Var> {
+        self.vars.remove(var)
+    }
+
     /// The variables, by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Var)> {
         self.vars.iter().map(|(k, v)| (k.as_str(), v))
@@ -110,11 +121,12 @@ impl EnvMap {
 /// `coffer export` formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// `NAME="value"` lines (double quotes, `\\`, `\"`, `\n`, `$` escaped).
+    /// `NAME="value"` or `NAME='value'` lines: a POSIX shell sources them exactly and runs
+    /// nothing; other dotenv readers read them back where their rules allow.
     Dotenv,
     /// One JSON object.
     Json,
-    /// One YAML mapping (values as double-quoted scalars).
+    /// One YAML mapping (names and values as double-quoted scalars).
     Yaml,
     /// `export NAME='value'` lines for `eval` in a POSIX shell.
     Shell,
@@ -123,50 +135,42 @@ pub enum Format {
 /// The text of `map` in `format` (a secret: the caller wipes it).
 #[must_use]
 pub fn render(map: &EnvMap, format: Format) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::new());
+    // Room for the usual escaping up front: a String that grows leaves unwiped copies.
+    let room = map
+        .iter()
+        .map(|(k, v)| k.len() * 2 + v.value.len() * 2 + 16)
+        .sum::<usize>();
+    let mut out = Zeroizing::new(String::with_capacity(room + 4));
     match format {
         Format::Dotenv => {
             for (k, v) in map.iter() {
-                let _ = writeln!(out, "{k}=\"{}\"", dotenv_escape(&v.value).as_str());
+                let _ = writeln!(out, "{k}={}", quote::dotenv(&v.value).text.as_str());
             }
         }
         Format::Shell => {
             for (k, v) in map.iter() {
-                let quoted = v.value.replace('\'', r"'\''");
-                let _ = writeln!(out, "export {k}='{quoted}'");
-                drop(Zeroizing::new(quoted));
+                let _ = writeln!(out, "export {k}={}", quote::shell(&v.value).as_str());
             }
         }
         Format::Json => {
             let obj: BTreeMap<&str, &str> =
                 map.iter().map(|(k, v)| (k, v.value.as_str())).collect();
-            out.push_str(&serde_json::to_string_pretty(&obj).unwrap_or_default());
+            let json = Zeroizing::new(serde_json::to_string_pretty(&obj).unwrap_or_default());
+            out.push_str(&json);
             out.push('\n');
         }
         Format::Yaml => {
-            // A JSON string is a valid YAML double-quoted scalar.
             for (k, v) in map.iter() {
-                let quoted = serde_json::to_string(v.value.as_str()).unwrap_or_default();
-                let _ = writeln!(out, "{k}: {quoted}");
-                drop(Zeroizing::new(quoted));
+                let _ = writeln!(
+                    out,
+                    "{}: {}",
+                    quote::yaml(k).as_str(),
+                    quote::yaml(&v.value).as_str()
+                );
             }
         }
     }
     out
-}
-
-fn dotenv_escape(v: &str) -> Zeroizing<String> {
-    let mut s = Zeroizing::new(String::with_capacity(v.len()));
-    for c in v.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            '$' => s.push_str("\\$"),
-            c => s.push(c),
-        }
-    }
-    s
 }
 
 #[cfg(test)]
@@ -233,7 +237,7 @@ mod tests {
         let dotenv = render(&m, Format::Dotenv);
         assert_eq!(
             dotenv.as_str(),
-            "A=\"it's \\\"quoted\\\" \\$HOME\\nline2\\\\\"\nB=\"plain\"\n"
+            "A=\"it's \\\"quoted\\\" \\$HOME\nline2\\\\\"\nB=\"plain\"\n"
         );
         let shell = render(&m, Format::Shell);
         assert_eq!(
@@ -244,7 +248,7 @@ mod tests {
         assert_eq!(json["A"], "it's \"quoted\" $HOME\nline2\\");
         let yaml = render(&m, Format::Yaml);
         assert!(
-            yaml.starts_with("A: \"it's \\\"quoted\\\" $HOME\\nline2\\\\\"\n"),
+            yaml.starts_with("\"A\": \"it's \\\"quoted\\\" $HOME\\nline2\\\\\"\n"),
             "{}",
             yaml.as_str()
         );

@@ -1441,6 +1441,8 @@ mod durations;
 mod exec;
 #[path = "cli/file_limits.rs"]
 mod file_limits;
+#[path = "cli/hardening_exec.rs"]
+mod hardening_exec;
 #[cfg(unix)]
 #[path = "cli/hardening_files.rs"]
 mod hardening_files;

@@ -303,7 +303,7 @@ mod tests {
     use crate::params::{
         DEFAULT_MAX_VALUE_BYTES, Destroyed, Expect, FixedKeys, Label, LabelMove, Listing,
         NewVersion, ParamName, ParamState, ParamStore, ParamType, Params, PutOutcome, PutRequest,
-        SecretValue, SqliteParamStore, StoredVersion, VersionMeta, Which,
+        SecretValue, SqliteParamStore, StoredVersion, TypeRule, VersionMeta, Which,
     };
     use crate::store::Store;
 
@@ -507,17 +507,22 @@ mod tests {
 
     impl Fixture {
         fn put(&self, name: &str, value: &str) {
-            block_on(self.params.put(PutRequest {
-                name: ParamName::parse(name).unwrap(),
-                param_type: ParamType::SecureString,
-                value: SecretValue::new(Zeroizing::new(value.to_owned())),
-                expect: Expect::Any,
-                labels: Vec::new(),
-                description: None,
-                tags: BTreeMap::new(),
-                expires_at: None,
-                author: "tester".into(),
-            }))
+            // TypeRule::Change: no read of the version before, so that `gets` counts only
+            // the cache's reads.
+            block_on(self.params.put_with(
+                PutRequest {
+                    name: ParamName::parse(name).unwrap(),
+                    param_type: ParamType::SecureString,
+                    value: SecretValue::new(Zeroizing::new(value.to_owned())),
+                    expect: Expect::Any,
+                    labels: Vec::new(),
+                    description: None,
+                    tags: BTreeMap::new(),
+                    expires_at: None,
+                    author: "tester".into(),
+                },
+                TypeRule::Change,
+            ))
             .unwrap();
         }
         fn get(&self, name: &str) -> String {

@@ -2,15 +2,20 @@
 //!
 //! The parameters under each `--path` come from the store in one query per path
 //! ([`crate::params::Params::get_by_path`]); secure values are decrypted with the local
-//! keyring. Names follow [`crate::envmap`]. `exec` replaces coffer with the command
-//! (`execve`): its exit status and signals are the command's own, and values travel only in
-//! its environment, never in argv.
+//! keyring (or `--key`). Names follow [`crate::envmap`]; what the store may not set, and
+//! what a target cannot carry, is left out with a warning or refused with `--strict`
+//! ([`screen`]). `exec` finds the command with coffer's own `PATH`, then replaces coffer with
+//! it (`execve`): its exit status and signals are the command's own, and values travel only
+//! in its environment, never in argv.
 
-use std::ffi::OsString;
+use std::collections::BTreeSet;
+use std::ffi::{OsStr, OsString};
 use std::io::Write as _;
+use std::path::PathBuf;
 
 use crate::config::Settings;
-use crate::envmap::{EnvMap, Format};
+use crate::envmap::{EnvMap, Format, guard, quote};
+use crate::keyref::KeyRef;
 use crate::params::{self, ParamPath};
 use crate::report::CliError;
 use crate::time;
@@ -22,8 +27,13 @@ pub struct Selection {
     pub paths: Vec<ParamPath>,
     /// `-r`: parameters at any depth below each path.
     pub recursive: bool,
-    /// `--strict`: a name clash or an expired value is an error.
+    /// `--strict`: a name clash, an expired value, or anything [`screen`] leaves out or
+    /// warns about is an error.
     pub strict: bool,
+    /// `--allow-var`: guarded variables ([`guard`]) the store may set.
+    pub allow_vars: BTreeSet<String>,
+    /// `--key`: the keys secure values are decrypted with (empty: the local keyring).
+    pub keys: Vec<KeyRef>,
 }
 
 /// `coffer exec`.
@@ -48,7 +58,7 @@ pub struct ExportSettings {
 
 /// Reads the variables of `sel`.
 async fn fetch(settings: &Settings, sel: &Selection) -> anyhow::Result<EnvMap> {
-    let params = params::open_cli(settings, None, Vec::new()).await?;
+    let params = params::open_cli(settings, None, sel.keys.clone()).await?;
     let now = time::now_unix();
     let mut map = EnvMap::default();
     for path in &sel.paths {
@@ -96,24 +106,137 @@ async fn fetch(settings: &Settings, sel: &Selection) -> anyhow::Result<EnvMap> {
     Ok(map)
 }
 
+/// Where the variables go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// A command's environment.
+    Exec,
+    /// `export` text.
+    Export(Format),
+}
+
+/// Leaves out of `map` what must not reach `target`, with a warning (with `--strict`, the
+/// first is an error instead):
+/// - a guarded variable ([`guard::guarded`]: `PATH`, `LD_PRELOAD`, …) that `--allow-var`
+///   does not name: the store never sets how a program is found, loaded or started;
+/// - a value holding a NUL byte, which no environment variable (and no shell variable) can
+///   carry: for `exec`, `dotenv` and `shell` (JSON and YAML carry it exactly).
+///
+/// For `dotenv`, a value that a reader other than a POSIX shell will not read back exactly
+/// ([`quote::dotenv`]) is kept, and named in a warning (an error with `--strict`).
+///
+/// # Errors
+/// With `--strict`, the first of these.
+fn screen(map: &mut EnvMap, sel: &Selection, target: Target) -> anyhow::Result<()> {
+    let carries_nul = matches!(target, Target::Export(Format::Json | Format::Yaml));
+    let mut left_out = Vec::new();
+    for (var, v) in map.iter() {
+        let from = v.name.as_str();
+        if let Some(why) = guard::guarded(var).filter(|_| !sel.allow_vars.contains(var)) {
+            if sel.strict {
+                return Err(CliError::failure(format!(
+                    "the store would set {var} (from {from}), which {why}"
+                ))
+                .hint(format!(
+                    "add --allow-var {var} if the store may set it, or rename the parameter"
+                ))
+                .into());
+            }
+            tracing::warn!(
+                "left out {var} (from {from}): it {why}; --allow-var {var} lets the store set it"
+            );
+            left_out.push(var.to_owned());
+            continue;
+        }
+        if !carries_nul && v.value.contains('\0') {
+            let what = match target {
+                Target::Exec => "an environment variable",
+                Target::Export(_) => "a shell variable",
+            };
+            if sel.strict {
+                return Err(CliError::failure(format!(
+                    "the value of {from} holds a NUL byte, which {what} cannot carry"
+                ))
+                .hint(format!(
+                    "write a new value: coffer put {from} --overwrite (or run without --strict \
+                     to leave it out)"
+                ))
+                .into());
+            }
+            tracing::warn!(
+                "left out {var} (from {from}): its value holds a NUL byte, which {what} cannot carry"
+            );
+            left_out.push(var.to_owned());
+            continue;
+        }
+        if target == Target::Export(Format::Dotenv) {
+            for m in quote::dotenv(&v.value).misread {
+                let (reader, why) = (m.reader, m.why);
+                if sel.strict {
+                    return Err(CliError::failure(format!(
+                        "{reader} would not read {var} (from {from}) back exactly: {why}"
+                    ))
+                    .hint(
+                        "a POSIX shell reads it exactly: run without --strict, or use --format \
+                         json or shell",
+                    )
+                    .into());
+                }
+                tracing::warn!(
+                    "{reader} will not read {var} (from {from}) back exactly: {why}; a POSIX \
+                     shell will"
+                );
+            }
+        }
+    }
+    for var in left_out {
+        map.remove(&var);
+    }
+    Ok(())
+}
+
+/// The program `exec` runs: `program` itself if it holds a `/`, else the first executable
+/// `program` in coffer's own `PATH` (`/bin:/usr/bin` if unset, as `execvp` does), found
+/// before the store's variables are applied, so that no parameter chooses it.
+///
+/// # Errors
+/// Not found (exit 127).
+fn resolve(program: &OsStr) -> Result<PathBuf, CliError> {
+    use std::os::unix::ffi::OsStrExt as _;
+    if program.as_bytes().contains(&b'/') {
+        return Ok(PathBuf::from(program));
+    }
+    let search = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    which::which_in(program, Some(search), cwd).map_err(|_| {
+        CliError::exit(
+            127,
+            format!("{}: command not found", program.to_string_lossy()),
+        )
+    })
+}
+
 /// Runs `coffer exec`: never returns on success.
 pub async fn exec(settings: &Settings, s: &ExecSettings) -> anyhow::Result<()> {
     use std::os::unix::process::CommandExt as _;
-    let map = fetch(settings, &s.selection).await?;
     let Some((program, args)) = s.command.split_first() else {
         return Err(
             CliError::usage("exec needs a command: coffer exec --path P -- COMMAND").into(),
         );
     };
-    let mut cmd = std::process::Command::new(program);
-    cmd.args(args);
+    // Found first (and nothing read from the store for a command that is not there).
+    let path = resolve(program)?;
+    let mut map = fetch(settings, &s.selection).await?;
+    screen(&mut map, &s.selection, Target::Exec)?;
+    let mut cmd = std::process::Command::new(&path);
+    cmd.arg0(program).args(args);
     if s.pristine {
         cmd.env_clear();
     }
     for (k, v) in map.iter() {
         cmd.env(k, v.value.as_str());
     }
-    tracing::debug!(vars = map.len(), program = %program.to_string_lossy(), "exec");
+    tracing::debug!(vars = map.len(), program = %path.display(), "exec");
     let _ = std::io::stdout().flush();
     // The command gets the user's core limit back (coffer ran with none, see `dumps`).
     if let Err(e) = crate::dumps::restore() {
@@ -134,7 +257,8 @@ pub async fn exec(settings: &Settings, s: &ExecSettings) -> anyhow::Result<()> {
 
 /// Runs `coffer export`.
 pub async fn export(settings: &Settings, s: &ExportSettings) -> anyhow::Result<()> {
-    let map = fetch(settings, &s.selection).await?;
+    let mut map = fetch(settings, &s.selection).await?;
+    screen(&mut map, &s.selection, Target::Export(s.format))?;
     let text = crate::envmap::render(&map, s.format);
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;

@@ -212,7 +212,7 @@ async fn put(params: &Params, s: &PutSettings) -> anyhow::Result<params::Version
         expires_at: s.expires_at,
         author: params::os_user(),
     };
-    Ok(params.put(req).await?)
+    Ok(params.put_with(req, s.type_rule).await?)
 }
 
 fn change(

@@ -38,6 +38,7 @@ pub(crate) const CASES: &[(&str, Case)] = &[
     ("racing_writers", racing_writers),
     ("racing_check_and_set", racing_check_and_set),
     ("promote", promote),
+    ("types_are_kept", types_are_kept),
 ];
 
 /// Runs every case on a fresh store from `fresh`.
@@ -454,6 +455,45 @@ fn delete_restore_destroy(open: &Open) {
     ));
 }
 
+fn types_are_kept(open: &Open) {
+    let s = service(open);
+    block_on(s.put(req("/t", ParamType::String, "a", Expect::New))).unwrap();
+    let secure = |e| req("/t", ParamType::SecureString, "b", e);
+    // Refused whether the write names the version or not; nothing is written.
+    for e in [Expect::Any, Expect::Version(1)] {
+        assert!(matches!(
+            block_on(s.put(secure(e))),
+            Err(ParamError::TypeChange {
+                version: 1,
+                latest_type: ParamType::String,
+                new_type: ParamType::SecureString,
+                ..
+            })
+        ));
+    }
+    // Keep: the latest version's type, whatever the request says.
+    let kept = block_on(s.put_with(secure(Expect::Any), TypeRule::Keep)).unwrap();
+    assert_eq!((kept.version, kept.param_type), (2, ParamType::String));
+    let changed = block_on(s.put_with(secure(Expect::Version(2)), TypeRule::Change)).unwrap();
+    assert_eq!(
+        (changed.version, changed.param_type),
+        (3, ParamType::SecureString)
+    );
+    // A first version takes the request's type under any rule.
+    let first = block_on(s.put_with(
+        req("/t2", ParamType::StringList, "x", Expect::Any),
+        TypeRule::Keep,
+    ))
+    .unwrap();
+    assert_eq!(first.param_type, ParamType::StringList);
+    // No NUL byte is ever stored.
+    assert!(matches!(
+        block_on(s.put(req("/t3", ParamType::String, "a\0b", Expect::New))),
+        Err(ParamError::BadValue(m)) if m.contains("NUL")
+    ));
+    assert!(matches!(block_on(s.store().state(&n("/t3"))), Ok(None)));
+}
+
 fn history_keeps_metadata(open: &Open) {
     let s = service(open);
     let mut r = req("/h", ParamType::StringList, "a,b", Expect::New);
@@ -461,7 +501,17 @@ fn history_keeps_metadata(open: &Open) {
     r.tags = BTreeMap::from([("team".to_owned(), "x".to_owned())]);
     r.expires_at = Some(i64::MAX / 2);
     block_on(s.put(r)).unwrap();
-    block_on(s.put(req("/h", ParamType::SecureString, "s", Expect::Any))).unwrap();
+    // A change of type is refused unless asked for.
+    let secure = || req("/h", ParamType::SecureString, "s", Expect::Any);
+    assert!(matches!(
+        block_on(s.put(secure())),
+        Err(ParamError::TypeChange {
+            version: 1,
+            latest_type: ParamType::StringList,
+            ..
+        })
+    ));
+    block_on(s.put_with(secure(), TypeRule::Change)).unwrap();
     let (state, h) = block_on(s.store().history(&n("/h"))).unwrap();
     assert_eq!(state.latest, 2);
     assert_eq!(h.len(), 2);
@@ -630,7 +680,7 @@ fn racing_writers(open: &Open) {
 
 fn racing_check_and_set(open: &Open) {
     let s = service(open);
-    put(&s, "/cas", "0", Expect::New).unwrap();
+    block_on(s.put(req("/cas", ParamType::SecureString, "0", Expect::New))).unwrap();
     for round in 1..=10u32 {
         let barrier = Arc::new(std::sync::Barrier::new(2));
         let writers: Vec<_> = (0..2)

@@ -53,7 +53,7 @@ use coffer_core::keyring::BoxFuture;
 pub use name::{
     Label, MAX_LABEL_LEN, MAX_LEVELS, MAX_NAME_LEN, ParamName, ParamPath, Selector, Which,
 };
-pub use service::{CliKeys, FixedKeys, Param, Params, PathValues, PutRequest, ValueKeys};
+pub use service::{CliKeys, FixedKeys, Param, Params, PathValues, PutRequest, TypeRule, ValueKeys};
 pub use value::{
     DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_BYTES_VAR, SecretValue, ValueLen, ValueSource,
     max_value_bytes_from_env, read_value,
@@ -586,6 +586,27 @@ pub enum ParamError {
         /// Its latest version.
         latest: u32,
     },
+    /// A new version of another type than the latest one, not asked for
+    /// ([`TypeRule::Change`]).
+    #[error(
+        "{name} is a {latest_type} parameter (version {version}): a {new_type} version was not \
+         written{}",
+        if latest_type.is_secure() && !new_type.is_secure() {
+            " (its value would have been stored in the clear)"
+        } else {
+            ""
+        }
+    )]
+    TypeChange {
+        /// The parameter.
+        name: ParamName,
+        /// The latest version.
+        version: u32,
+        /// Its type.
+        latest_type: ParamType,
+        /// The type asked for.
+        new_type: ParamType,
+    },
     /// `--if-version N` and the latest version is not N.
     #[error("parameter {name} is at version {}, not {expected}: nothing was written",
             actual.map_or_else(|| "none (it does not exist)".to_owned(), |v| v.to_string()))]
@@ -745,6 +766,14 @@ impl ParamError {
             Self::Exists { name, .. } => format!(
                 "add --overwrite to write a new version (or --if-version N to write only if \
                  the latest is N); see it with: coffer history {name}"
+            ),
+            Self::TypeChange {
+                latest_type,
+                new_type,
+                ..
+            } => format!(
+                "give --type {latest_type} (or leave --type out) to keep its type, or add \
+                 --change-type to make it a {new_type} from this version on"
             ),
             Self::VersionMismatch { name, .. } => {
                 format!("someone wrote it meanwhile; look with: coffer history {name}")

@@ -253,6 +253,19 @@ pub struct PutRequest {
     pub author: String,
 }
 
+/// How the type of a new version relates to the latest version's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeRule {
+    /// The latest version's type ([`PutRequest::param_type`] for a new parameter): `put`
+    /// without `--type`.
+    Keep,
+    /// [`PutRequest::param_type`], which must be the latest version's: `put --type T`.
+    Same,
+    /// [`PutRequest::param_type`], whatever the latest version's: `put --type T
+    /// --change-type`.
+    Change,
+}
+
 /// The parameter service (see [`crate::params`]).
 #[derive(Debug, Clone)]
 pub struct Params {
@@ -281,17 +294,35 @@ impl Params {
         self.store.as_ref()
     }
 
-    /// Writes a new version; see [`Expect`]. Secure values are encrypted for the version
-    /// they become, again if another writer came first.
+    /// Writes a new version; see [`Expect`]. Its type must be the latest version's
+    /// ([`TypeRule::Same`]; see [`Params::put_with`]).
     ///
     /// # Errors
-    /// As [`ParamStore::put`]; a value over the limit; the key failed.
+    /// As [`Params::put_with`].
     pub async fn put(&self, req: PutRequest) -> ParamResult<VersionMeta> {
+        self.put_with(req, TypeRule::Same).await
+    }
+
+    /// Writes a new version; see [`Expect`]; `rule` says what its type may be. Secure values
+    /// are encrypted for the version they become, again if another writer came first. The
+    /// type is checked against the version just before the one written, so a write that
+    /// succeeds follows a version of the type checked.
+    ///
+    /// # Errors
+    /// As [`ParamStore::put`]; a value over the limit or holding a NUL byte; a change of
+    /// type that `rule` refuses ([`ParamError::TypeChange`]); the key failed.
+    pub async fn put_with(&self, req: PutRequest, rule: TypeRule) -> ParamResult<VersionMeta> {
         if req.value.len() > self.max_value_bytes {
             return Err(ParamError::TooLarge {
                 len: super::ValueLen::Exact(req.value.len()),
                 max: self.max_value_bytes,
             });
+        }
+        if let Some(at) = req.value.expose().find('\0') {
+            return Err(ParamError::BadValue(format!(
+                "the value holds a NUL byte (at byte {at}), which no environment variable can \
+                 carry: store binary data as base64"
+            )));
         }
         let mut version = match req.expect {
             Expect::New => 1,
@@ -303,24 +334,26 @@ impl Params {
                 None => 1,
             },
         };
-        let keyring = if req.param_type.is_secure() {
-            Some(self.keys.encrypt_keyring().await?)
-        } else {
-            None
-        };
+        let mut keyring = None;
         for _ in 0..PUT_ATTEMPTS {
-            let (value, key_ref) = match &keyring {
-                Some((ring, key_ref)) => (
+            let param_type = self.type_of_next(&req, version, rule).await?;
+            let (value, key_ref) = if param_type.is_secure() {
+                let (ring, key_ref) = match &keyring {
+                    Some(k) => k,
+                    None => keyring.insert(self.keys.encrypt_keyring().await?),
+                };
+                (
                     StoredValue::Sealed(seal(ring, &req.name, version, &req.value).await?),
                     Some(key_ref.clone()),
-                ),
-                None => (StoredValue::Clear(req.value.clone()), None),
+                )
+            } else {
+                (StoredValue::Clear(req.value.clone()), None)
             };
             let new = NewVersion {
                 name: req.name.clone(),
                 version,
                 expect: req.expect,
-                param_type: req.param_type,
+                param_type,
                 value,
                 description: req.description.clone(),
                 tags: req.tags.clone(),
@@ -341,6 +374,38 @@ impl Params {
         Err(ParamError::Store(crate::report::CliError::failure(
             format!("cannot write {}: other writers kept coming first", req.name),
         )))
+    }
+
+    /// The type of `version` of `req.name` under `rule`, from the type of the version before
+    /// it (none for a first version, or when that version is not there: then the store's
+    /// write refuses or goes first, and no type is changed).
+    async fn type_of_next(
+        &self,
+        req: &PutRequest,
+        version: u32,
+        rule: TypeRule,
+    ) -> ParamResult<ParamType> {
+        if rule == TypeRule::Change {
+            return Ok(req.param_type);
+        }
+        let before = match version.checked_sub(1).filter(|v| *v > 0) {
+            None => None,
+            Some(v) => match self.store.get(&req.name, &Which::Version(v)).await {
+                Ok(stored) => Some((v, stored.meta.param_type)),
+                Err(ParamError::NotFound(_) | ParamError::NoVersion { .. }) => None,
+                Err(e) => return Err(e),
+            },
+        };
+        match (rule, before) {
+            (TypeRule::Keep, Some((_, t))) => Ok(t),
+            (TypeRule::Same, Some((v, t))) if t != req.param_type => Err(ParamError::TypeChange {
+                name: req.name.clone(),
+                version: v,
+                latest_type: t,
+                new_type: req.param_type,
+            }),
+            _ => Ok(req.param_type),
+        }
     }
 
     /// The value of one version. Refuses deleted parameters, destroyed and expired values;

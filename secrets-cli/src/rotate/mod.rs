@@ -490,17 +490,21 @@ async fn rotate_leased(
             }
             let template = current.or_else(|| versions.last());
             let meta = params
-                .put(PutRequest {
-                    name: name.clone(),
-                    param_type: template.map(|v| v.param_type).unwrap_or_default(),
-                    value: value.clone(),
-                    expect: Expect::Version(state.latest),
-                    labels: vec![label(PENDING)?],
-                    description: template.and_then(|v| v.description.clone()),
-                    tags: template.map(|v| v.tags.clone()).unwrap_or_default(),
-                    expires_at: None,
-                    author: crate::params::os_user(),
-                })
+                .put_with(
+                    PutRequest {
+                        name: name.clone(),
+                        param_type: template.map(|v| v.param_type).unwrap_or_default(),
+                        value: value.clone(),
+                        expect: Expect::Version(state.latest),
+                        labels: vec![label(PENDING)?],
+                        description: template.and_then(|v| v.description.clone()),
+                        tags: template.map(|v| v.tags.clone()).unwrap_or_default(),
+                        expires_at: None,
+                        author: crate::params::os_user(),
+                    },
+                    // The type of the version it follows (the new value is that secret's).
+                    crate::params::TypeRule::Keep,
+                )
                 .await
                 .map_err(|e| match e {
                     ParamError::VersionMismatch { actual, .. } => anyhow::Error::new(

@@ -167,5 +167,5 @@ fn export_formats() {
         "hunter2 'quoted' $HOME"
     );
     let a = s.sh("export --path /app/prod --format yaml").success();
-    assert!(out(&a).contains("LOG_LEVEL: \"debug\""));
+    assert!(out(&a).contains("\"LOG_LEVEL\": \"debug\""));
 }

@@ -557,7 +557,10 @@ fn values_over_the_limit_are_refused() {
         .write_stdin("1")
         .assert()
         .code(2);
-    s.put("put /bin --type string", "\u{0}ok").success();
+    // A NUL cannot reach an environment variable: refused (hardening_exec.rs).
+    s.put("put /bin --type string", "\u{0}ok")
+        .code(1)
+        .stderr(contains("NUL byte"));
     s.cmd()
         .args(["put", "/notutf8", "--type", "string"])
         .write_stdin(vec![0xff, 0xfe])
