@@ -1275,8 +1275,8 @@ impl SqliteParamStore {
             Ok(true) => {}
             Ok(false) => {
                 destroyed.lingers = Some(format!(
-                    "{}-wal, until the other processes that have the store open close it \
-                     (the first write after that removes them)",
+                    "{}-wal until the other processes that have the store open close it (the \
+                     last one to close it copies the log into the store and removes it)",
                     self.store.path.display()
                 ));
             }
