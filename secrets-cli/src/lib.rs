@@ -27,6 +27,7 @@ pub mod params;
 mod progress;
 pub mod report;
 pub mod rotate;
+pub mod size;
 pub mod store;
 pub mod time;
 pub mod tree;

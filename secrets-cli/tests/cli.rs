@@ -1434,6 +1434,8 @@ mod parallel {
 
 #[path = "cli/audit.rs"]
 mod audit;
+#[path = "cli/decrypt_limits.rs"]
+mod decrypt_limits;
 #[path = "cli/exec.rs"]
 mod exec;
 #[path = "cli/keys.rs"]
