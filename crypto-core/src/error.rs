@@ -21,6 +21,8 @@ pub enum Error {
     TrailingData,
     /// The input looks like base64 text rather than a binary message.
     Base64Input,
+    /// The input is not an AWS Encryption SDK message at all (says what it starts with).
+    NotAMessage(String),
     /// An authentication tag, the key commitment or the signature did not verify.
     Authentication,
     /// The message uses an algorithm suite id that is not an ESDK suite.
@@ -52,6 +54,12 @@ impl fmt::Display for Error {
             Self::Base64Input => f.write_str(
                 "input looks like base64 text, not a binary message; decode it first (base64 -d)",
             ),
+            Self::NotAMessage(start) => {
+                write!(
+                    f,
+                    "not an AWS Encryption SDK message (it starts with {start})"
+                )
+            }
             Self::Authentication => {
                 f.write_str("message authentication failed (tampered data or wrong key)")
             }

@@ -1,5 +1,6 @@
 //! `coffer decrypt` against hostile messages: what a message says cannot make decrypt hold
-//! gigabytes, make thousands of key operations or print megabytes.
+//! gigabytes, make thousands of key operations or print megabytes; input that is no message
+//! says so.
 
 use super::*;
 use coffer_core::keyring::{BoxFuture, Keyring, MultiKeyring, RawAesKeyring, RawRsaKeyring};
@@ -236,4 +237,45 @@ fn data_keys_tried_are_bounded_and_the_error_stays_short() {
     ])
     .success();
     assert_eq!(env.read("many.out"), b"the real one is last");
+}
+
+#[test]
+fn input_that_is_no_message_says_so() {
+    let env = Env::new();
+    env.write("hello.txt", b"hello world, this is not encrypted at all\n");
+    env.sh("decrypt --key aes:k32.bin -i hello.txt -o out")
+        .code(1)
+        .stderr(contains(
+            "not an AWS Encryption SDK message (it starts with text \"hello world, this is not\"...)",
+        ));
+    env.write("short.txt", b"hi\n");
+    env.sh("decrypt --key aes:k32.bin -i short.txt")
+        .code(1)
+        .stderr(contains("it starts with text \"hi\\n\")"));
+    env.write("image.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+    env.sh("decrypt --key aes:k32.bin -i image.png")
+        .code(1)
+        .stderr(contains(
+            "it starts with bytes 89 50 4E 47 0D 0A; a message starts with version 0x01 or 0x02",
+        ));
+    // A message of a later format version keeps its precise error.
+    env.sh("encrypt --key aes:k32.bin -i plain -o m.ct")
+        .success();
+    let mut msg = env.read("m.ct");
+    msg[0] = 3;
+    env.write("v3.ct", &msg);
+    env.sh("decrypt --key aes:k32.bin -i v3.ct")
+        .code(1)
+        .stderr(contains(
+            "unsupported message version 0x03 (versions 1 and 2 are supported)",
+        ));
+    // And base64 of a message is still recognised.
+    env.write("m.b64", b64(&env.read("m.ct")).as_bytes());
+    env.sh("decrypt --key aes:k32.bin -i m.b64")
+        .code(1)
+        .stderr(contains("looks like base64"));
+    // inspect says the same.
+    env.sh("inspect hello.txt")
+        .code(1)
+        .stderr(contains("not an AWS Encryption SDK message"));
 }
