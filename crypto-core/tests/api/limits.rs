@@ -80,25 +80,28 @@ fn framed(cmm: &Arc<DefaultCmm>, frame: u32, pt: &[u8]) -> Vec<u8> {
 fn a_header_naming_4_gib_frames_is_refused_before_any_of_the_body_is_read() {
     let cmm = cmm(aes_keyring("k", 32));
     // An honest header (its tag verifies under the key) naming frames of 4 GiB - 1 bytes,
-    // then 64 MiB of junk where the first frame would be.
-    let header = header_of(&framed(&cmm, u32::MAX, b"hi"));
+    // then the start of frame 1 (its sequence number and IV) and 64 MiB of junk.
+    let mut header = header_of(&framed(&cmm, u32::MAX, b"hi"));
+    let header_len = header.len() as u64;
+    header.extend_from_slice(&1u32.to_be_bytes());
+    header.extend_from_slice(&coffer_core::format::frame_iv(1));
     let pulled = Rc::new(Cell::new(0));
     let input = HeaderThenJunk {
-        header: header.clone(),
+        header,
         at: 0,
         junk: 64 * MIB,
         pulled: pulled.clone(),
     };
     let e = decrypt_stream(&cmm, DecryptConfig::default(), input).unwrap_err();
+    assert_eq!(
+        pulled.get(),
+        header_len,
+        "only the header is read before the refusal"
+    );
     assert!(
         matches!(&e, Error::Policy(what) if what.contains("4294967295 bytes")
             && what.contains("16777216 bytes (16 MiB)")),
         "{e}"
-    );
-    assert_eq!(
-        pulled.get(),
-        header.len() as u64,
-        "only the header is read before the refusal"
     );
 }
 
