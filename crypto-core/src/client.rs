@@ -22,6 +22,26 @@ use std::sync::Arc;
 pub const DEFAULT_FRAME_LENGTH: u32 = 4096;
 /// Default in-memory limit for legacy non-framed bodies (256 MiB).
 pub const DEFAULT_MAX_NON_FRAMED: u64 = 256 << 20;
+/// Default largest frame length a message may declare on decrypt (16 MiB).
+///
+/// A frame is buffered whole before its tag can be checked, so the frame length a message
+/// declares decides how much memory decrypting it takes. The AWS Encryption SDKs write 4096-byte
+/// frames by default and their CLI users choose frames of up to a few MiB; 16 MiB leaves room
+/// above that while keeping a hostile header (4 GiB frames) from making decrypt hold gigabytes.
+pub const DEFAULT_MAX_FRAME_LENGTH: u32 = 16 << 20;
+/// Default largest number of encrypted data keys a message may have on decrypt (256).
+///
+/// The format allows 65,535. A message has one per key it was encrypted for (a multi-keyring
+/// message a handful), so 256 is far above any real message, while the header a message must
+/// then have stays bounded.
+pub const DEFAULT_MAX_ENCRYPTED_DATA_KEYS: u16 = 256;
+/// Default largest number of unwrap attempts per message on decrypt (32).
+///
+/// An attempt is one key operation on one encrypted data key that names a key the keyrings
+/// hold (an RSA decryption, an AES-GCM open, a KMS or HSM call); data keys for other keys are
+/// passed over at no cost. A real message has one data key per key, so a keyring tries one or
+/// two; 32 attempts of the costliest local key (RSA-4096) take well under a second.
+pub const DEFAULT_MAX_UNWRAP_ATTEMPTS: u16 = 32;
 
 /// Settings for encryption.
 #[derive(Debug, Clone)]
@@ -98,12 +118,19 @@ impl EncryptConfig {
 }
 
 /// Settings for decryption.
+///
+/// The defaults bound what a message can make decryption cost, whatever it says: frames of at
+/// most [`DEFAULT_MAX_FRAME_LENGTH`] bytes, at most [`DEFAULT_MAX_ENCRYPTED_DATA_KEYS`]
+/// encrypted data keys of which at most [`DEFAULT_MAX_UNWRAP_ATTEMPTS`] are tried, and
+/// non-framed bodies of at most [`DEFAULT_MAX_NON_FRAMED`] bytes.
 #[derive(Debug, Clone)]
 pub struct DecryptConfig {
     commitment_policy: CommitmentPolicy,
     max_edks: Option<u16>,
+    max_unwrap_attempts: Option<u16>,
     unsigned_only: bool,
     max_non_framed: u64,
+    max_frame: u32,
     threads: Threads,
 }
 
@@ -111,9 +138,11 @@ impl Default for DecryptConfig {
     fn default() -> Self {
         Self {
             commitment_policy: CommitmentPolicy::default(),
-            max_edks: None,
+            max_edks: Some(DEFAULT_MAX_ENCRYPTED_DATA_KEYS),
+            max_unwrap_attempts: Some(DEFAULT_MAX_UNWRAP_ATTEMPTS),
             unsigned_only: false,
             max_non_framed: DEFAULT_MAX_NON_FRAMED,
+            max_frame: DEFAULT_MAX_FRAME_LENGTH,
             threads: Threads::Auto,
         }
     }
@@ -136,10 +165,31 @@ impl DecryptConfig {
         self
     }
 
-    /// Fail while parsing a header with more encrypted data keys than this.
+    /// Fail while parsing a header with more encrypted data keys than this (default
+    /// [`DEFAULT_MAX_ENCRYPTED_DATA_KEYS`]; `None`: any number, up to the format's 65,535).
     #[must_use]
     pub fn with_max_encrypted_data_keys(mut self, max: Option<u16>) -> Self {
         self.max_edks = max;
+        self
+    }
+
+    /// The most unwrap attempts made for one message (default [`DEFAULT_MAX_UNWRAP_ATTEMPTS`];
+    /// `None`: no limit). An attempt is a key operation on one encrypted data key addressed to
+    /// a key the keyrings hold; once they are spent, the remaining data keys are not tried
+    /// and the [`Error::Unwrap`] report says how many were left.
+    #[must_use]
+    pub fn with_max_unwrap_attempts(mut self, max: Option<u16>) -> Self {
+        self.max_unwrap_attempts = max;
+        self
+    }
+
+    /// The largest frame length a message may declare (default [`DEFAULT_MAX_FRAME_LENGTH`];
+    /// `u32::MAX`: any). A message with longer frames is refused as soon as its header is
+    /// read, before anything of its body is read or buffered: a frame is held whole in memory
+    /// until its tag verifies, so this bounds the memory decryption takes.
+    #[must_use]
+    pub fn with_max_frame_length(mut self, bytes: u32) -> Self {
+        self.max_frame = bytes;
         self
     }
 
@@ -327,7 +377,7 @@ impl Decryptor {
     ///
     /// # Errors
     /// Malformed or truncated headers, unknown suites, policy (commitment, unsigned-only,
-    /// EDK limit) violations.
+    /// EDK limit, frame length limit) violations.
     pub fn read_header<R: Read + ?Sized>(&self, input: &mut R) -> Result<ParsedHeader> {
         let header = read_header(
             input,
@@ -335,6 +385,14 @@ impl Decryptor {
                 max_edks: self.config.max_edks,
             },
         )?;
+        if header.content_type == ContentType::Framed && header.frame_length > self.config.max_frame
+        {
+            return Err(Error::Policy(format!(
+                "message frames of {} are longer than the limit of {}",
+                describe_bytes(header.frame_length),
+                describe_bytes(self.config.max_frame)
+            )));
+        }
         self.config.commitment_policy.check_decrypt(header.suite)?;
         if self.config.unsigned_only && header.suite.is_signing() {
             return Err(Error::Policy(format!(
@@ -380,7 +438,8 @@ impl ParsedHeader {
             h.edks.clone(),
             h.context.clone(),
             reproduced_context.cloned(),
-        );
+        )
+        .with_max_unwrap_attempts(self.config.max_unwrap_attempts);
         let m = cmm.decrypt_materials(req).await?;
         if m.suite() != h.suite {
             return Err(Error::ApiMisuse("materials are for another suite".into()));
@@ -555,6 +614,17 @@ impl ReadyToDecrypt {
             },
             release,
         )
+    }
+}
+
+/// `N bytes`, with the size in KiB, MiB or GiB where it is a whole number of them.
+fn describe_bytes(n: u32) -> String {
+    let whole = [(30, "GiB"), (20, "MiB"), (10, "KiB")]
+        .into_iter()
+        .find(|&(shift, _)| n >= 1 << shift && n % (1 << shift) == 0);
+    match whole {
+        Some((shift, unit)) => format!("{n} bytes ({} {unit})", n >> shift),
+        None => format!("{n} bytes"),
     }
 }
 

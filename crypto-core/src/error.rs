@@ -21,6 +21,8 @@ pub enum Error {
     TrailingData,
     /// The input looks like base64 text rather than a binary message.
     Base64Input,
+    /// The input is not an AWS Encryption SDK message at all (says what it starts with).
+    NotAMessage(String),
     /// An authentication tag, the key commitment or the signature did not verify.
     Authentication,
     /// The message uses an algorithm suite id that is not an ESDK suite.
@@ -52,6 +54,12 @@ impl fmt::Display for Error {
             Self::Base64Input => f.write_str(
                 "input looks like base64 text, not a binary message; decode it first (base64 -d)",
             ),
+            Self::NotAMessage(start) => {
+                write!(
+                    f,
+                    "not an AWS Encryption SDK message (it starts with {start})"
+                )
+            }
             Self::Authentication => {
                 f.write_str("message authentication failed (tampered data or wrong key)")
             }
@@ -120,13 +128,24 @@ pub struct UnwrapAttempt {
 }
 
 /// Every keyring and encrypted data key tried during decryption, and why each failed.
+///
+/// Its text lists the first [`UnwrapReport::SHOWN`] attempts and counts the rest, so a
+/// message with thousands of data keys still gives a short error.
 #[derive(Debug, Clone, Default)]
 pub struct UnwrapReport {
     /// The attempts, in order.
     pub attempts: Vec<UnwrapAttempt>,
+    /// Data keys addressed to the keyrings' keys that were not tried because the message's
+    /// unwrap attempts were spent.
+    not_tried: usize,
+    /// That limit of unwrap attempts.
+    limit: Option<u16>,
 }
 
 impl UnwrapReport {
+    /// How many attempts the text of a report lists.
+    pub const SHOWN: usize = 10;
+
     /// Records an attempt.
     pub fn push(&mut self, keyring: impl Into<String>, reason: impl Into<String>) {
         self.attempts.push(UnwrapAttempt {
@@ -135,17 +154,49 @@ impl UnwrapReport {
         });
     }
 
-    /// Appends another report's attempts.
+    /// Counts a data key that was not tried because the message's `limit` of unwrap attempts
+    /// was reached.
+    pub fn not_tried(&mut self, limit: u16) {
+        self.not_tried = self.not_tried.saturating_add(1);
+        self.limit = Some(limit);
+    }
+
+    /// How many data keys were not tried because the unwrap attempts were spent.
+    #[must_use]
+    pub fn not_tried_count(&self) -> usize {
+        self.not_tried
+    }
+
+    /// Appends another report's attempts. Of the data keys not tried, the larger count is
+    /// kept: keyrings that tried the same message one after another left the same data keys
+    /// untried, the later one at least as many.
     pub fn extend(&mut self, other: Self) {
         self.attempts.extend(other.attempts);
+        self.not_tried = self.not_tried.max(other.not_tried);
+        self.limit = self.limit.or(other.limit);
     }
 }
 
 impl fmt::Display for UnwrapReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("no key could decrypt a data key of this message")?;
-        for a in &self.attempts {
+        for a in self.attempts.iter().take(Self::SHOWN) {
             write!(f, "\n  {}: {}", a.keyring, a.reason)?;
+        }
+        let hidden = self.attempts.len().saturating_sub(Self::SHOWN);
+        if hidden > 0 {
+            write!(
+                f,
+                "\n  ... and {hidden} more (one line per keyring and data key)"
+            )?;
+        }
+        if let (n @ 1.., Some(limit)) = (self.not_tried, self.limit) {
+            let keys = if n == 1 { "data key" } else { "data keys" };
+            write!(
+                f,
+                "\n  {n} more {keys} for these keys not tried: at most {limit} unwrap attempts \
+                 are made per message"
+            )?;
         }
         Ok(())
     }

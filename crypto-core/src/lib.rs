@@ -38,7 +38,8 @@ mod stream;
 pub mod suite;
 
 pub use client::{
-    DEFAULT_FRAME_LENGTH, DEFAULT_MAX_NON_FRAMED, DecryptConfig, Decrypted, Decryptor,
+    DEFAULT_FRAME_LENGTH, DEFAULT_MAX_ENCRYPTED_DATA_KEYS, DEFAULT_MAX_FRAME_LENGTH,
+    DEFAULT_MAX_NON_FRAMED, DEFAULT_MAX_UNWRAP_ATTEMPTS, DecryptConfig, Decrypted, Decryptor,
     EncryptConfig, Encryptor, ParsedHeader, PreparedEncryption, ReadyToDecrypt, decrypt, encrypt,
 };
 pub use context::EncryptionContext;
@@ -54,9 +55,11 @@ pub use suite::{AlgorithmSuite, CommitmentPolicy};
 /// Parses a message header without any key (for inspection). Nothing is authenticated.
 ///
 /// # Errors
-/// As [`Decryptor::read_header`] with a permissive policy.
+/// As [`Decryptor::read_header`] with a permissive policy and no frame length limit (no
+/// frame is read).
 pub fn inspect<R: std::io::Read + ?Sized>(input: &mut R) -> Result<MessageHeader> {
     let cfg = DecryptConfig::default()
-        .with_commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt);
+        .with_commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt)
+        .with_max_frame_length(u32::MAX);
     Ok(Decryptor::new(cfg).read_header(input)?.header().clone())
 }

@@ -1,11 +1,13 @@
 //! Encryption and decryption materials: what keyrings and materials managers produce.
 
 use crate::context::EncryptionContext;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, UnwrapReport};
 use crate::format::EncryptedDataKey;
 use crate::primitives::{SigningKey, VerificationKey};
 use crate::secret::DataKey;
 use crate::suite::AlgorithmSuite;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 /// Materials for encrypting one message. A clone (a cache's copy) holds the same data key
 /// and shares the signing key.
@@ -145,7 +147,18 @@ impl EncryptionMaterials {
     }
 }
 
+/// The unwrap attempts one message may still make, shared by every copy of its materials.
+#[derive(Debug, Clone)]
+struct UnwrapBudget {
+    limit: u16,
+    left: Arc<AtomicU16>,
+}
+
 /// Materials for decrypting one message.
+///
+/// They carry the message's budget of unwrap attempts
+/// ([`DecryptionMaterials::take_unwrap_attempt`]); clones share it, so the keyrings of a
+/// multi-keyring draw on one budget.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct DecryptionMaterials {
@@ -154,10 +167,12 @@ pub struct DecryptionMaterials {
     required_keys: Vec<String>,
     data_key: Option<DataKey>,
     verification_key: Option<VerificationKey>,
+    budget: Option<UnwrapBudget>,
 }
 
 impl DecryptionMaterials {
-    /// Fresh materials with no data key yet.
+    /// Fresh materials with no data key yet, and a budget of
+    /// [`crate::DEFAULT_MAX_UNWRAP_ATTEMPTS`] unwrap attempts.
     pub fn new(suite: AlgorithmSuite, context: EncryptionContext) -> Self {
         Self {
             suite,
@@ -165,7 +180,42 @@ impl DecryptionMaterials {
             required_keys: Vec::new(),
             data_key: None,
             verification_key: None,
+            budget: None,
         }
+        .with_unwrap_limit(Some(crate::DEFAULT_MAX_UNWRAP_ATTEMPTS))
+    }
+
+    /// Sets the budget of unwrap attempts (`None`: no limit).
+    pub fn with_unwrap_limit(mut self, limit: Option<u16>) -> Self {
+        self.budget = limit.map(|limit| UnwrapBudget {
+            limit,
+            left: Arc::new(AtomicU16::new(limit)),
+        });
+        self
+    }
+
+    /// The budget of unwrap attempts this message started with (`None`: no limit).
+    #[must_use]
+    pub fn unwrap_limit(&self) -> Option<u16> {
+        self.budget.as_ref().map(|b| b.limit)
+    }
+
+    /// Takes one unwrap attempt from the message's budget. A keyring calls this before each
+    /// key operation on an encrypted data key addressed to its key (an RSA decryption, an
+    /// AES-GCM open, a KMS or HSM call) and skips the data key when it returns `false`: the
+    /// budget is spent, and `report` has counted the data key as not tried.
+    pub fn take_unwrap_attempt(&self, report: &mut UnwrapReport) -> bool {
+        let Some(b) = &self.budget else {
+            return true;
+        };
+        let took = b
+            .left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        if !took {
+            report.not_tried(b.limit);
+        }
+        took
     }
 
     /// The suite.

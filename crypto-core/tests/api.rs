@@ -24,6 +24,8 @@ mod common {
 mod bad_input;
 #[path = "api/hierarchy.rs"]
 mod hierarchy;
+#[path = "api/limits.rs"]
+mod limits;
 #[path = "api/props.rs"]
 mod props;
 #[path = "api/rewrap.rs"]

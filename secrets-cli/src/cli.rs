@@ -603,7 +603,7 @@ pub struct EncryptArgs {
     #[arg(long, value_name = "ID")]
     pub suite: Option<String>,
 
-    /// Plaintext bytes per frame.
+    /// Plaintext bytes per frame (frames above 16 MiB need decrypt --max-frame-size).
     #[arg(long, value_name = "BYTES", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub frame_size: u32,
@@ -672,9 +672,16 @@ pub struct DecryptArgs {
           default_value = "require-encrypt-require-decrypt")]
     pub commitment_policy: String,
 
-    /// Refuse messages with more than N encrypted data keys.
+    /// Refuse messages with more than N encrypted data keys, and try at most N of those
+    /// addressed to the given keys [default: 256 data keys, of which 32 are tried].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_encrypted_data_keys: Option<u64>,
+
+    /// Refuse messages whose frames are longer than SIZE (bytes, or a number with K, M, G),
+    /// before reading their body: each frame is held in memory until its tag verifies. The
+    /// AWS Encryption SDKs write 4 KiB frames; 4G takes any.
+    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = crate::size::parse_size)]
+    pub max_frame_size: u64,
 
     /// Refuse messages of signed algorithm suites.
     #[arg(long)]

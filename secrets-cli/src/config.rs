@@ -118,6 +118,8 @@ pub struct DecryptSettings {
     pub policy: CommitmentPolicy,
     /// Limit on data keys.
     pub max_edks: Option<u16>,
+    /// `--max-frame-size`.
+    pub max_frame: u32,
     /// `--unsigned-only`.
     pub unsigned_only: bool,
     /// `--buffer`.
@@ -994,6 +996,8 @@ fn decrypt(a: DecryptArgs) -> anyhow::Result<DecryptSettings> {
         required_context: parse_context(&a.context, false)?,
         policy: policy(&a.commitment_policy)?,
         max_edks: max_edks(a.max_encrypted_data_keys)?,
+        // 4 GiB and more: any frame (the format's longest is 4 GiB - 1).
+        max_frame: u32::try_from(a.max_frame_size).unwrap_or(u32::MAX),
         unsigned_only: a.unsigned_only,
         buffer: a.buffer,
         force: a.force,

@@ -28,6 +28,7 @@ pub mod params;
 mod progress;
 pub mod report;
 pub mod rotate;
+pub mod size;
 pub mod smallfile;
 pub mod store;
 pub mod time;

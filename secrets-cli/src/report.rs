@@ -111,6 +111,10 @@ fn io_hint(err: &io::Error) -> Option<&'static str> {
     }
 }
 
+/// The hint for a message whose data keys were not all tried.
+pub(crate) const UNTRIED_KEYS_HINT: &str = "raise --max-encrypted-data-keys to try more of the \
+     message's data keys, if it comes from a trusted source";
+
 fn core_hint(err: &coffer_core::Error) -> Option<&'static str> {
     use coffer_core::Error as E;
     match err {
@@ -124,6 +128,11 @@ fn core_hint(err: &coffer_core::Error) -> Option<&'static str> {
         E::Policy(what) if what.contains("data key") => {
             Some("raise --max-encrypted-data-keys if this many keys are expected")
         }
+        E::Policy(what) if what.contains("frames of") => Some(
+            "raise --max-frame-size if the message comes from a trusted source (decrypt holds \
+             a frame of that size in memory)",
+        ),
+        E::Unwrap(report) if report.not_tried_count() > 0 => Some(UNTRIED_KEYS_HINT),
         E::Base64Input => Some("base64 -d < FILE | coffer decrypt ..."),
         _ => None,
     }

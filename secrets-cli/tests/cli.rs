@@ -1435,6 +1435,8 @@ mod parallel {
 
 #[path = "cli/audit.rs"]
 mod audit;
+#[path = "cli/decrypt_limits.rs"]
+mod decrypt_limits;
 #[path = "cli/durations.rs"]
 mod durations;
 #[path = "cli/exec.rs"]

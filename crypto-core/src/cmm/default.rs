@@ -87,7 +87,9 @@ impl DefaultCmm {
                 None
             }
         };
-        let m = DecryptionMaterials::new(req.suite, context).with_required_keys(required)?;
+        let m = DecryptionMaterials::new(req.suite, context)
+            .with_required_keys(required)?
+            .with_unwrap_limit(req.max_unwrap_attempts);
         let mut m = self.keyring.on_decrypt(m, &req.edks).await?;
         if m.data_key().is_none() {
             return Err(Error::ApiMisuse("keyring returned no data key".into()));

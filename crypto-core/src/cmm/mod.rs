@@ -63,10 +63,13 @@ pub struct DecryptionRequest {
     pub context: EncryptionContext,
     /// The context the caller expects (required pairs not stored in the header go here).
     pub reproduced_context: Option<EncryptionContext>,
+    /// The most unwrap attempts the keyrings may make (`None`: no limit); see
+    /// [`DecryptionMaterials::take_unwrap_attempt`].
+    pub max_unwrap_attempts: Option<u16>,
 }
 
 impl DecryptionRequest {
-    /// A request.
+    /// A request, with the default limit of unwrap attempts.
     #[must_use]
     pub fn new(
         suite: AlgorithmSuite,
@@ -81,7 +84,15 @@ impl DecryptionRequest {
             edks,
             context,
             reproduced_context,
+            max_unwrap_attempts: Some(crate::DEFAULT_MAX_UNWRAP_ATTEMPTS),
         }
+    }
+
+    /// Sets the most unwrap attempts (default [`crate::DEFAULT_MAX_UNWRAP_ATTEMPTS`]).
+    #[must_use]
+    pub fn with_max_unwrap_attempts(mut self, max: Option<u16>) -> Self {
+        self.max_unwrap_attempts = max;
+        self
     }
 }
 

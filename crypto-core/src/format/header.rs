@@ -173,17 +173,6 @@ pub(crate) fn read_header<R: std::io::Read + ?Sized>(
 ) -> Result<MessageHeader> {
     let mut rec = Recorder::new(r);
     let version = rec.u8()?;
-    if version == b'A' {
-        // 0x01 0x80 and 0x02 0x05 start with "AY" / "Ag" in base64.
-        if let Ok(next) = rec.u8() {
-            if next == b'Y' || next == b'g' {
-                return Err(Error::Base64Input);
-            }
-        }
-        return Err(Error::Malformed(format!(
-            "unsupported message version 0x{version:02X}"
-        )));
-    }
     match version {
         1 => {
             let ty = rec.u8()?;
@@ -192,11 +181,13 @@ pub(crate) fn read_header<R: std::io::Read + ?Sized>(
             }
         }
         2 => {}
-        v => {
+        // A later version of the format (small numbers that are not text).
+        3..=0x0F if !b"\t\n\x0b\x0c\r".contains(&version) => {
             return Err(Error::Malformed(format!(
-                "unsupported message version 0x{v:02X}"
+                "unsupported message version 0x{version:02X} (versions 1 and 2 are supported)"
             )));
         }
+        _ => return Err(not_a_message(version, rec.inner)),
     }
     let suite = AlgorithmSuite::from_id(rec.u16()?)?;
     if suite.message_version() != version {
@@ -308,6 +299,56 @@ pub(crate) fn read_header<R: std::io::Read + ?Sized>(
     })
 }
 
+/// How many bytes of a non-message are looked at to say what it is.
+const SAMPLE_LEN: usize = 32;
+/// How many characters of a text input the error quotes.
+const QUOTED_CHARS: usize = 24;
+
+/// The error for an input whose first byte, `first`, is no message version: base64 of a
+/// message, text, or some other binary data. Reads at most a few more bytes (up to the end of
+/// the first line) to tell.
+fn not_a_message<R: std::io::Read + ?Sized>(first: u8, r: &mut R) -> Error {
+    let mut sample = Vec::with_capacity(SAMPLE_LEN);
+    sample.push(first);
+    let mut more = [0u8; 1];
+    while sample.len() < SAMPLE_LEN && !sample.ends_with(b"\n") {
+        match r.read(&mut more) {
+            Ok(1) => sample.push(more[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            _ => break,
+        }
+    }
+    // 0x01 0x80 and 0x02 0x05 start with "AY" / "Ag" in base64.
+    if sample.starts_with(b"AY") || sample.starts_with(b"Ag") {
+        return Error::Base64Input;
+    }
+    // Text: UTF-8 (perhaps cut in the middle of a character at the end) without control
+    // characters other than white space.
+    let text = match std::str::from_utf8(&sample) {
+        Ok(t) => Some(t),
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&sample[..e.valid_up_to()]).ok(),
+        Err(_) => None,
+    };
+    if let Some(text) = text.filter(|t| {
+        !t.is_empty()
+            && t.chars()
+                .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+    }) {
+        let quoted: String = text.chars().take(QUOTED_CHARS).collect();
+        // Cut here, or (most likely) more follows the sample.
+        let cut =
+            quoted.len() < sample.len() || (sample.len() == SAMPLE_LEN && !sample.ends_with(b"\n"));
+        let cut = if cut { "..." } else { "" };
+        return Error::NotAMessage(format!("text \"{}\"{cut}", quoted.escape_debug()));
+    }
+    let hex: Vec<String> = sample.iter().take(8).map(|b| format!("{b:02X}")).collect();
+    Error::NotAMessage(format!(
+        "bytes {}{}; a message starts with version 0x01 or 0x02",
+        hex.join(" "),
+        if sample.len() > 8 { " ..." } else { "" }
+    ))
+}
+
 /// The IV of frame `seq`: 8 zero bytes ‖ seq (big-endian).
 #[must_use]
 pub fn frame_iv(seq: u32) -> [u8; IV_LEN] {
@@ -357,4 +398,68 @@ pub fn frame_aad(message_id: &[u8], is_final: bool, seq: u32, len: u64) -> Vec<u
         len,
     );
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header_error(input: &[u8]) -> Error {
+        read_header(&mut &input[..], HeaderLimits { max_edks: None }).unwrap_err()
+    }
+
+    #[test]
+    fn input_that_is_no_message_says_what_it_starts_with() {
+        let e = header_error(b"hello\nworld\n");
+        assert!(matches!(e, Error::NotAMessage(_)), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "not an AWS Encryption SDK message (it starts with text \"hello\\n\")"
+        );
+        // Long text is cut (at 24 characters, or where the 32 bytes looked at end).
+        let e = header_error("é".repeat(40).as_bytes()).to_string();
+        assert!(
+            e.ends_with(&format!("text \"{}\"...)", "é".repeat(16))),
+            "{e}"
+        );
+        let e = header_error(format!("x{}", "é".repeat(40)).as_bytes()).to_string();
+        assert!(
+            e.ends_with(&format!("text \"x{}\"...)", "é".repeat(15))),
+            "{e}"
+        );
+        let e = header_error(&[b'a'; 40]).to_string();
+        assert!(
+            e.ends_with(&format!("text \"{}\"...)", "a".repeat(24))),
+            "{e}"
+        );
+        let e = header_error(b"{\"json\": true}").to_string();
+        assert!(e.contains("text \"{\\\"json\\\": true}\")"), "{e}");
+        // Binary data that is not a message.
+        let e = header_error(&[0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3, 0x55]).to_string();
+        assert_eq!(
+            e,
+            "not an AWS Encryption SDK message (it starts with bytes 1F 8B 08 00 00 00 00 00 \
+             ...; a message starts with version 0x01 or 0x02)"
+        );
+        assert!(matches!(header_error(&[0]), Error::NotAMessage(_)));
+        // Base64 of a message (v1 "AY", v2 "Ag").
+        assert!(matches!(header_error(b"AYAAFH"), Error::Base64Input));
+        assert!(matches!(header_error(b"AgV4"), Error::Base64Input));
+        assert!(matches!(header_error(b"About"), Error::NotAMessage(_)));
+    }
+
+    #[test]
+    fn a_later_format_version_keeps_a_precise_error() {
+        for v in [3u8, 4, 0x0F] {
+            let e = header_error(&[v, 0, 0, 0]);
+            assert!(
+                matches!(&e, Error::Malformed(m) if m == &format!(
+                    "unsupported message version 0x{v:02X} (versions 1 and 2 are supported)"
+                )),
+                "{e}"
+            );
+        }
+        // Version 1 with another type byte.
+        assert!(matches!(header_error(&[1, 0x81]), Error::Malformed(_)));
+    }
 }

@@ -284,6 +284,10 @@ impl HierarchicalKeyring {
                 );
                 continue;
             };
+            // The store lookup may reach a KMS or an HSM (the root key): it is the attempt.
+            if !m.take_unwrap_attempt(&mut report) {
+                continue;
+            }
             let version = format_version(&parsed.version);
             let branch_key = match self.store.branch_key_version(id, &parsed.version).await {
                 Ok(k) => k,

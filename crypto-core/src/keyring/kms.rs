@@ -325,6 +325,9 @@ async fn unwrap_with(
                 continue;
             }
         };
+        if !m.take_unwrap_attempt(&mut report) {
+            continue;
+        }
         let len = m.suite().data_key_len();
         match decrypt(
             client,

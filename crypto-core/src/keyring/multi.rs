@@ -77,21 +77,10 @@ impl Keyring for MultiKeyring {
                 return Ok(materials);
             }
             let mut report = UnwrapReport::default();
-            // Keyrings consume the materials, so each attempt works on a fresh copy.
-            let (suite, context, required) = (
-                materials.suite(),
-                materials.context().clone(),
-                materials.required_keys().to_vec(),
-            );
-            let verification = materials;
-            let mut spare = Some(verification);
+            // Keyrings consume the materials, so each attempt works on a copy (copies share
+            // the message's budget of unwrap attempts).
             for k in self.generator.iter().chain(self.children.iter()) {
-                let attempt = match spare.take() {
-                    Some(m) => m,
-                    None => DecryptionMaterials::new(suite, context.clone())
-                        .with_required_keys(required.clone())?,
-                };
-                match k.on_decrypt(attempt, edks).await {
+                match k.on_decrypt(materials.clone(), edks).await {
                     Ok(m) => return Ok(m),
                     Err(Error::Unwrap(r)) => report.extend(r),
                     Err(e) => report.push(format!("{k:?}"), e.to_string()),

@@ -702,6 +702,9 @@ impl Pkcs11Keyring {
                 }
                 _ => {}
             }
+            if !m.take_unwrap_attempt(&mut report) {
+                continue;
+            }
             let aad = m.context().serialize()?;
             let opened = self.with_kind(|kind| match kind {
                 Kind::Aes(h) => Ok(self

@@ -102,6 +102,9 @@ impl RawAesKeyring {
                 report.push(self.label(), format!("data key #{}: wrong length", i + 1));
                 continue;
             }
+            if !m.take_unwrap_attempt(&mut report) {
+                continue;
+            }
             let mut buf = zeroize::Zeroizing::new(edk.ciphertext.clone());
             match self.key.open_in_place(&iv, &aad, &mut buf) {
                 Ok(pt) => {

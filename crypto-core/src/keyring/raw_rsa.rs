@@ -128,6 +128,9 @@ impl RawRsaKeyring {
                 );
                 continue;
             }
+            if !m.take_unwrap_attempt(&mut report) {
+                continue;
+            }
             match private.decrypt(self.padding, &edk.ciphertext) {
                 Ok(key) if key.len() == m.suite().data_key_len() => return m.with_data_key(key),
                 Ok(_) => report.push(self.label(), format!("data key #{}: wrong length", i + 1)),

@@ -903,8 +903,17 @@ mod tests {
         sizes: &'a [usize],
         release: Release,
     ) -> DecryptingReader<Trickle<'a>> {
+        reader_with(DecryptConfig::default(), cmm, msg, sizes, release)
+    }
+
+    fn reader_with<'a>(
+        dcfg: DecryptConfig,
+        cmm: &Arc<DefaultCmm>,
+        msg: &'a [u8],
+        sizes: &'a [usize],
+        release: Release,
+    ) -> DecryptingReader<Trickle<'a>> {
         let mut input = msg;
-        let dcfg = DecryptConfig::default();
         let parsed = Decryptor::new(dcfg).read_header(&mut input).unwrap();
         let ready =
             futures::executor::block_on(parsed.obtain_materials(cmm.as_ref(), None)).unwrap();
@@ -1021,9 +1030,7 @@ mod tests {
 
     fn header_len(msg: &[u8]) -> usize {
         let mut input = msg;
-        let _parsed = Decryptor::new(DecryptConfig::default())
-            .read_header(&mut input)
-            .unwrap();
+        crate::inspect(&mut input).unwrap();
         msg.len() - input.len()
     }
 
@@ -1083,13 +1090,15 @@ mod tests {
     #[test]
     fn a_lying_frame_length_is_truncation_not_an_allocation() {
         // A header that honestly says 4 GiB frames, then a regular frame that stops short.
+        // (The default limit refuses such a header; a caller may allow any frame length.)
         let cmm = cmm();
         let msg = encrypt_chunked(&cmm, cfg(UNSIGNED, u32::MAX), b"hi", &[usize::MAX]);
         let mut forged = msg[..header_len(&msg)].to_vec();
         forged.extend_from_slice(&1u32.to_be_bytes());
         forged.extend_from_slice(&frame_iv(1));
         forged.extend_from_slice(&[0u8; 1000]);
-        let mut r = reader(&cmm, &forged, &[usize::MAX], Release::PerFrame);
+        let any = DecryptConfig::default().with_max_frame_length(u32::MAX);
+        let mut r = reader_with(any, &cmm, &forged, &[usize::MAX], Release::PerFrame);
         let e = r.read(&mut [0u8; 64]).unwrap_err();
         assert!(matches!(Error::from(e), Error::Truncated));
         assert!(

@@ -59,31 +59,50 @@ impl Write for Sink {
     }
 }
 
-/// `namespace/name, …` of a message's data keys, for hints.
+/// How many keys a hint names at most.
+const HINT_KEYS: usize = 5;
+
+/// `a, b, c and 7 more`: at most [`HINT_KEYS`] of `names`, without repeats.
+fn some_of(names: impl Iterator<Item = String>) -> String {
+    let mut shown: Vec<String> = Vec::new();
+    let mut more = 0usize;
+    for name in names {
+        if shown.contains(&name) {
+            continue;
+        }
+        if shown.len() < HINT_KEYS {
+            shown.push(name);
+        } else {
+            more += 1;
+        }
+    }
+    let mut text = shown.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
+}
+
+/// `namespace/name, …` of a message's data keys (a few of them), for hints.
 fn wrapped_for(edks: &[coffer_core::EncryptedDataKey]) -> String {
-    edks.iter()
-        .map(|k| {
-            let name = crate::output::key_name(&k.provider_info)
-                .unwrap_or_else(|| "(binary key info)".to_owned());
-            format!("{}/{}", k.provider_id.escape_debug(), name.escape_debug())
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    some_of(edks.iter().map(|k| {
+        let name = crate::output::key_name(&k.provider_info)
+            .unwrap_or_else(|| "(binary key info)".to_owned());
+        format!("{}/{}", k.provider_id.escape_debug(), name.escape_debug())
+    }))
 }
 
 /// What to tell a user whose keys cannot unwrap any of `edks`.
 fn unwrap_hint(edks: &[coffer_core::EncryptedDataKey]) -> String {
     use coffer_core::keyring::hierarchy::{PROVIDER_ID, describe_edk};
     if !edks.is_empty() && edks.iter().all(|k| k.provider_id == PROVIDER_ID) {
-        let mut names: Vec<String> = edks
-            .iter()
-            .filter_map(|k| describe_edk(k).map(|(id, _)| id.escape_debug().to_string()))
-            .collect();
-        names.dedup();
+        let names = some_of(
+            edks.iter()
+                .filter_map(|k| describe_edk(k).map(|(id, _)| id.escape_debug().to_string())),
+        );
         return format!(
-            "the message's data keys are wrapped under local key {} (of the coffer home that \
-             encrypted it); see a key with: coffer key show NAME",
-            names.join(", ")
+            "the message's data keys are wrapped under local key {names} (of the coffer home \
+             that encrypted it); see a key with: coffer key show NAME"
         );
     }
     format!(
@@ -140,11 +159,17 @@ pub async fn run(settings: &Settings, s: &DecryptSettings) -> anyhow::Result<()>
         keys::keyrings(&s.keys, Purpose::Decrypt, || settings.home())?
     };
     let cmm = DefaultCmm::new(keyring);
-    let cfg = DecryptConfig::default()
+    let mut cfg = DecryptConfig::default()
         .with_commitment_policy(s.policy)
-        .with_max_encrypted_data_keys(s.max_edks)
+        .with_max_frame_length(s.max_frame)
         .with_unsigned_only(s.unsigned_only)
         .with_threads(message_threads(s.recursive, s.jobs));
+    if let Some(n) = s.max_edks {
+        // Whoever allows N data keys expects them to be tried.
+        cfg = cfg
+            .with_max_encrypted_data_keys(Some(n))
+            .with_max_unwrap_attempts(Some(n));
+    }
 
     let (Some(in_dir), Some(out_dir), true) = (s.input.path(), s.output.path(), s.recursive) else {
         let result = async {
@@ -240,10 +265,13 @@ async fn prepare(
     let hint = unwrap_hint(&header.header().edks);
     let ready = match header.obtain_materials(cmm, None).await {
         Ok(r) => r,
-        Err(e @ coffer_core::Error::Unwrap(_)) => {
-            return Err(CliError::failure(cannot())
-                .hint(hint)
-                .caused_by(e.into())
+        Err(coffer_core::Error::Unwrap(report)) => {
+            let mut err = CliError::failure(cannot()).hint(hint);
+            if report.not_tried_count() > 0 {
+                err = err.hint(crate::report::UNTRIED_KEYS_HINT);
+            }
+            return Err(err
+                .caused_by(coffer_core::Error::Unwrap(report).into())
                 .into());
         }
         Err(e) => return Err(anyhow::Error::new(e).context(cannot())),

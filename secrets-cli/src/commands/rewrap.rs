@@ -75,9 +75,11 @@ pub async fn run(settings: &Settings, s: &RewrapSettings) -> anyhow::Result<()> 
     let keys = Keys {
         from: DefaultCmm::new(from),
         to,
-        // The suite stays what it is: any message that decrypts may be rewrapped.
+        // The suite stays what it is: any message that decrypts may be rewrapped. The body is
+        // copied as it is, never buffered: any frame length will do.
         cfg: DecryptConfig::default()
-            .with_commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt),
+            .with_commitment_policy(CommitmentPolicy::RequireEncryptAllowDecrypt)
+            .with_max_frame_length(u32::MAX),
     };
     if !s.recursive {
         if s.input.is_dir() {
