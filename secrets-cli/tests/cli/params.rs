@@ -10,7 +10,7 @@ use rusqlite::{Connection, params};
 use serde_json::Value;
 
 /// What coffer records as the user: the real uid's name and the uid.
-fn real_user() -> String {
+pub(crate) fn real_user() -> String {
     let id = |flag: &str| {
         let out = std::process::Command::new("id").arg(flag).output().unwrap();
         String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
