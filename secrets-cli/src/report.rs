@@ -71,6 +71,18 @@ impl CliError {
         self
     }
 
+    /// Puts `message` in front of `cause`, which stays what it is: callers find it again
+    /// through `source()` by its type (the PostgreSQL store reads the SQLSTATE back to decide
+    /// whether to try again).
+    #[must_use]
+    pub fn caused_by_error(
+        mut self,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        self.source = Some(Box::new(cause));
+        self
+    }
+
     /// Adds a `hint:` line.
     #[must_use]
     pub fn hint(mut self, hint: impl Into<String>) -> Self {

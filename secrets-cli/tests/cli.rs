@@ -1464,6 +1464,8 @@ mod kms_region;
 mod params;
 #[path = "cli/pg.rs"]
 mod pg;
+#[path = "cli/pg_concurrency.rs"]
+mod pg_concurrency;
 #[cfg(feature = "pkcs11")]
 #[path = "cli/pkcs11.rs"]
 mod pkcs11;

@@ -9,11 +9,14 @@
 //!
 //! # Transactions
 //!
-//! Every write is one transaction that first locks the audit log's head row in `meta`
-//! (`SELECT … FOR UPDATE`): writers serialize there, as they do on SQLite's write lock, so
-//! the checks a write makes (the latest version, the active key version) hold until it
-//! commits, and audit entries are numbered without gaps. Reads of more than one statement
-//! run in one `REPEATABLE READ` transaction: one snapshot.
+//! Every write is one transaction whose first statement takes the store's write lock (the
+//! audit log's head row in `meta`, `SELECT … FOR UPDATE`): writers serialize there, as they
+//! do on SQLite's write lock, so the checks a write makes (the latest version, the active key
+//! version) hold until it commits, and audit entries are numbered without gaps. Reads of more
+//! than one statement run in one `REPEATABLE READ` transaction: one snapshot. `pg/tx.rs` lists the
+//! locks each transaction takes, in the one order they all follow, and the errors after which
+//! an attempt (a transaction, or a login) runs again: deadlocks, serialization failures, lock
+//! timeouts, a server starting up, no connection slot free.
 //!
 //! # Connections
 //!
@@ -37,10 +40,12 @@ use std::time::Duration;
 use coffer_core::keyring::{BoxFuture, RootKey};
 use tokio::sync::Mutex;
 use tokio_postgres::config::SslMode;
-use tokio_postgres::{Client, GenericClient, IsolationLevel, NoTls, Row, Transaction};
+use tokio_postgres::{Client, GenericClient, NoTls, Row, Transaction};
 use zeroize::Zeroizing;
 
-use super::audit::{self, AuditEntry, HASH_LEN, Verified};
+use self::audit_log::{append, append_many, entries, head};
+use self::tx::{SqlCode, lock_writes, retrying, snapshot};
+use super::audit::{self, AuditEntry, Verified};
 use super::params::{
     PLAN_COLUMNS, PlanRow, RawVersion, bad_row, by_path_query, check_delete, check_promote,
     check_put, check_unlabel, claim_decision, destroy_detail, held_version, label_detail,
@@ -60,6 +65,9 @@ use crate::params::{
     RotationPlan, StoredVersion, VersionMeta, Which as ParamWhich,
 };
 use crate::report::CliError;
+
+mod audit_log;
+mod tx;
 
 /// The schema this build writes.
 pub const PG_SCHEMA_VERSION: u32 = 3;
@@ -268,7 +276,13 @@ fn pg_error(location: &str, e: &tokio_postgres::Error) -> CliError {
         );
     }
     match e.as_db_error() {
-        Some(db) => base.caused_by(anyhow::anyhow!("{}: {}", db.severity(), db.message())),
+        Some(db) => {
+            let base = match tx::hint(db.code()) {
+                Some(h) => base.hint(h),
+                None => base,
+            };
+            base.caused_by_error(tx::ServerError::new(db))
+        }
         None => base.caused_by(anyhow::anyhow!("{e}")),
     }
 }
@@ -281,6 +295,9 @@ fn int<T: TryFrom<i64>>(location: &str, v: i64, what: &str) -> Result<T, CliErro
 impl PgStore {
     /// Connects to the database at `url` and brings its schema up to date (creating it in
     /// an empty database). Must run on a tokio runtime, which drives the connection.
+    ///
+    /// A login the server refuses for now (starting up, no connection slot free) is tried
+    /// again, as is a migration that deadlocked (see `pg/tx.rs`).
     ///
     /// # Errors
     /// A bad URL (usage); no runtime; the server is unreachable or refuses the login; a
@@ -318,7 +335,21 @@ impl PgStore {
                 "store {location}: a PostgreSQL store needs a tokio runtime to run on"
             ))
         })?;
-        let loc = location.clone();
+        let (config, tls, runtime, loc) = (&config, tls.as_ref(), &runtime, &location);
+        retrying(loc, "connect", move || {
+            Self::open(config, tls, runtime, loc)
+        })
+        .await
+    }
+
+    /// One attempt of [`PgStore::connect`]: log in, and bring the schema up to date.
+    async fn open(
+        config: &tokio_postgres::Config,
+        tls: Option<&tokio_postgres_rustls::MakeRustlsConnect>,
+        runtime: &tokio::runtime::Handle,
+        location: &str,
+    ) -> Result<Self, CliError> {
+        let loc = location.to_owned();
         let closed = move |r: Result<(), tokio_postgres::Error>| {
             if let Err(e) = r {
                 tracing::debug!(store = %loc, "connection closed: {e}");
@@ -329,26 +360,37 @@ impl PgStore {
                 let (client, connection) = config
                     .connect(NoTls)
                     .await
-                    .map_err(|e| pg_error(&location, &e))?;
+                    .map_err(|e| pg_error(location, &e))?;
                 runtime.spawn(async move { closed(connection.await) });
                 client
             }
             Some(tls) => {
                 let (client, connection) = config
-                    .connect(tls)
+                    .connect(tls.clone())
                     .await
-                    .map_err(|e| pg_error(&location, &e))?;
+                    .map_err(|e| pg_error(location, &e))?;
                 runtime.spawn(async move { closed(connection.await) });
                 client
             }
         };
         let store = Self {
             client: Mutex::new(client),
-            location,
+            location: location.to_owned(),
             version_row: tokio::sync::OnceCell::new(),
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Runs `attempt` (a transaction of its own, or one statement) again while it fails for
+    /// a reason that passes (see `pg/tx.rs`).
+    async fn retry<T, E, F, Fut>(&self, what: &str, attempt: F) -> Result<T, E>
+    where
+        E: SqlCode,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        retrying(&self.location, what, attempt).await
     }
 
     /// Where the store is (without a password).
@@ -438,12 +480,15 @@ impl PgStore {
     /// # Errors
     /// SQL errors.
     pub async fn meta(&self, key: &str) -> Result<Option<String>, CliError> {
-        let client = self.client.lock().await;
-        let row = client
-            .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
-            .await
-            .map_err(self.err())?;
-        Ok(row.map(|r| r.get(0)))
+        self.retry("read", move || async move {
+            let client = self.client.lock().await;
+            let row = client
+                .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
+                .await
+                .map_err(self.err())?;
+            Ok(row.map(|r| r.get(0)))
+        })
+        .await
     }
 
     /// Every audit entry, oldest first.
@@ -451,8 +496,11 @@ impl PgStore {
     /// # Errors
     /// SQL errors.
     pub async fn audit_entries(&self) -> Result<Vec<AuditEntry>, CliError> {
-        let client = self.client.lock().await;
-        entries(&*client, &self.location).await
+        self.retry("read the audit log", move || async move {
+            let client = self.client.lock().await;
+            entries(&*client, &self.location).await
+        })
+        .await
     }
 
     /// Recomputes the audit chain and checks it against `meta` (one snapshot).
@@ -460,16 +508,20 @@ impl PgStore {
     /// # Errors
     /// SQL errors.
     pub async fn verify_audit(&self) -> Result<Verified, CliError> {
-        let err = self.err();
-        let mut client = self.client.lock().await;
-        let tx = snapshot(&mut client).await.map_err(&err)?;
-        let list = entries(&tx, &self.location).await?;
-        let (count, head) = head(&tx, false).await.map_err(&err)?;
-        tx.commit().await.map_err(&err)?;
-        Ok(audit::verify(&list, count, &head))
+        self.retry("read the audit log", move || async move {
+            let err = self.err();
+            let mut client = self.client.lock().await;
+            let tx = snapshot(&mut client).await.map_err(&err)?;
+            let list = entries(&tx, &self.location).await?;
+            let (count, head) = head(&tx, false).await.map_err(&err)?;
+            tx.commit().await.map_err(&err)?;
+            Ok(audit::verify(&list, count, &head))
+        })
+        .await
     }
 
-    /// Appends one entry per `(verb, name, detail)` in one transaction.
+    /// Appends one entry per `(verb, name, detail)` in one transaction (two statements and
+    /// the commit under the write lock: see `pg/audit_log.rs`).
     ///
     /// # Errors
     /// SQL errors.
@@ -477,11 +529,14 @@ impl PgStore {
         if list.is_empty() {
             return Ok(());
         }
-        let err = self.err();
-        let mut client = self.client.lock().await;
-        let tx = client.transaction().await.map_err(&err)?;
-        append_many(&tx, list).await.map_err(&err)?;
-        tx.commit().await.map_err(&err)
+        self.retry("append to the audit log", move || async move {
+            let err = self.err();
+            let mut client = self.client.lock().await;
+            let tx = client.transaction().await.map_err(&err)?;
+            append_many(&tx, list).await.map_err(&err)?;
+            tx.commit().await.map_err(&err)
+        })
+        .await
     }
 
     async fn state_in(
@@ -581,14 +636,14 @@ impl PgStore {
         rows.map_err(self.perr())
     }
 
-    async fn put_tx(&self, new: NewVersion) -> ParamResult<PutOutcome> {
+    async fn put_tx(&self, new: &NewVersion) -> ParamResult<PutOutcome> {
         let err = self.perr();
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
         let name = &new.name;
         let state = self.state_in(&tx, name).await?;
-        if let Some(stale) = check_put(&new, state.as_ref())? {
+        if let Some(stale) = check_put(new, state.as_ref())? {
             return Ok(stale);
         }
         let version = i64::from(new.version);
@@ -640,7 +695,7 @@ impl PgStore {
             .await
             .map_err(&err)?;
         }
-        if moves_current(&new) {
+        if moves_current(new) {
             tx.execute(
                 "INSERT INTO param_labels (name, label, version) VALUES ($1, 'current', $2)
                  ON CONFLICT (name, label) DO UPDATE SET version = excluded.version",
@@ -649,12 +704,12 @@ impl PgStore {
             .await
             .map_err(&err)?;
         }
-        append(&tx, "put", name.as_str(), &put_detail(&new))
+        append(&tx, "put", name.as_str(), &put_detail(new))
             .await
             .map_err(&err)?;
         test_pause("put: in transaction");
         tx.commit().await.map_err(&err)?;
-        Ok(written(new))
+        Ok(written(new.clone()))
     }
 
     async fn get_tx(&self, name: &ParamName, which: &ParamWhich) -> ParamResult<StoredVersion> {
@@ -1290,137 +1345,23 @@ async fn insert_version(
     .await
 }
 
-/// A read-only `REPEATABLE READ` transaction: one snapshot for several statements.
-async fn snapshot(client: &mut Client) -> Result<Transaction<'_>, tokio_postgres::Error> {
-    client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-}
-
-/// Takes the store's write lock (the audit head row) in `tx`.
-async fn lock_writes(tx: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
-    tx.query_opt(
-        "SELECT value FROM meta WHERE key = 'audit_count' FOR UPDATE",
-        &[],
-    )
-    .await
-    .map(drop)
-}
-
-/// The audit count and last hash (`lock`: `FOR UPDATE`).
-async fn head(c: &impl GenericClient, lock: bool) -> Result<(i64, Vec<u8>), tokio_postgres::Error> {
-    let sql = if lock {
-        "SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head') FOR UPDATE"
-    } else {
-        "SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head')"
-    };
-    let mut count = 0;
-    let mut hash = vec![0; HASH_LEN];
-    for row in c.query(sql, &[]).await? {
-        let (key, value): (String, String) = (row.get(0), row.get(1));
-        match key.as_str() {
-            "audit_count" => count = value.parse().unwrap_or(0),
-            _ => hash = hex::decode(value).unwrap_or_else(|_| vec![0; HASH_LEN]),
-        }
-    }
-    Ok((count, hash))
-}
-
-/// Appends an audit entry inside `tx`.
-async fn append(
-    tx: &Transaction<'_>,
-    verb: &str,
-    name: &str,
-    detail: &str,
-) -> Result<(), tokio_postgres::Error> {
-    append_many(tx, &[(verb, name, detail.to_owned())]).await
-}
-
-/// Appends entries `(verb, name, detail)` inside `tx`, in three statements whatever their
-/// number (the head is locked here if the transaction has not locked it yet).
-async fn append_many(
-    tx: &Transaction<'_>,
-    list: &[(&str, &str, String)],
-) -> Result<(), tokio_postgres::Error> {
-    let (mut count, mut prev) = head(tx, true).await?;
-    let at = crate::time::now_unix();
-    let user = audit::user();
-    let n = list.len();
-    let (mut seqs, mut verbs, mut names, mut details) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut prevs, mut hashes): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
-        (Vec::with_capacity(n), Vec::with_capacity(n));
-    for (verb, name, detail) in list {
-        count += 1;
-        let hash = audit::entry_hash(count, at, user, verb, name, detail, &prev);
-        seqs.push(count);
-        verbs.push(*verb);
-        names.push(*name);
-        details.push(detail.as_str());
-        prevs.push(std::mem::replace(&mut prev, hash.to_vec()));
-        hashes.push(hash.to_vec());
-    }
-    tx.execute(
-        "INSERT INTO audit (seq, at, actor, verb, name, detail, prev_hash, hash)
-         SELECT seq, $2, $3, verb, name, detail, prev_hash, hash
-         FROM unnest($1::bigint[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[])
-              AS t (seq, verb, name, detail, prev_hash, hash)",
-        &[&seqs, &at, &user, &verbs, &names, &details, &prevs, &hashes],
-    )
-    .await?;
-    tx.execute(
-        "UPDATE meta SET value = CASE key WHEN 'audit_count' THEN $1 ELSE $2 END
-         WHERE key IN ('audit_count', 'audit_head')",
-        &[&count.to_string(), &hex::encode(&prev)],
-    )
-    .await?;
-    Ok(())
-}
-
-async fn entries(c: &impl GenericClient, location: &str) -> Result<Vec<AuditEntry>, CliError> {
-    let rows = c
-        .query(
-            "SELECT seq, at, actor, verb, name, detail, prev_hash, hash FROM audit ORDER BY seq",
-            &[],
-        )
-        .await
-        .map_err(|e| pg_error(location, &e))?;
-    Ok(rows
-        .iter()
-        .map(|r| AuditEntry {
-            seq: r.get(0),
-            at: r.get(1),
-            user: r.get(2),
-            verb: r.get(3),
-            name: r.get(4),
-            detail: r.get(5),
-            prev_hash: r.get(6),
-            hash: r.get(7),
-        })
-        .collect())
-}
-
 impl ParamStore for PgStore {
     fn location(&self) -> String {
         self.location.clone()
     }
 
     fn state<'a>(&'a self, name: &'a ParamName) -> BoxFuture<'a, ParamResult<Option<ParamState>>> {
-        Box::pin(async move {
+        Box::pin(self.retry("read", move || async move {
             let client = self.client.lock().await;
             self.state_in(&*client, name).await
-        })
+        }))
     }
 
     fn put(&self, new: NewVersion) -> BoxFuture<'_, ParamResult<PutOutcome>> {
-        Box::pin(self.put_tx(new))
+        Box::pin(async move {
+            let new = &new;
+            self.retry("put", move || self.put_tx(new)).await
+        })
     }
 
     fn get<'a>(
@@ -1428,7 +1369,7 @@ impl ParamStore for PgStore {
         name: &'a ParamName,
         which: &'a ParamWhich,
     ) -> BoxFuture<'a, ParamResult<StoredVersion>> {
-        Box::pin(self.get_tx(name, which))
+        Box::pin(self.retry("read", move || self.get_tx(name, which)))
     }
 
     fn get_by_path<'a>(
@@ -1436,14 +1377,14 @@ impl ParamStore for PgStore {
         path: &'a ParamPath,
         recursive: bool,
     ) -> BoxFuture<'a, ParamResult<Vec<PathEntry>>> {
-        Box::pin(async move {
+        Box::pin(self.retry("read", move || async move {
             let client = self.client.lock().await;
             let base = by_path_query(COLUMNS);
             let rows = self.query_under(&*client, &base, path, recursive).await?;
             rows.iter()
                 .map(|r| path_entry(path_row(r), &self.location))
                 .collect()
-        })
+        }))
     }
 
     fn list<'a>(
@@ -1451,14 +1392,14 @@ impl ParamStore for PgStore {
         path: &'a ParamPath,
         recursive: bool,
     ) -> BoxFuture<'a, ParamResult<Listing>> {
-        Box::pin(self.list_tx(path, recursive))
+        Box::pin(self.retry("read", move || self.list_tx(path, recursive)))
     }
 
     fn history<'a>(
         &'a self,
         name: &'a ParamName,
     ) -> BoxFuture<'a, ParamResult<(ParamState, Vec<VersionMeta>)>> {
-        Box::pin(self.history_tx(name))
+        Box::pin(self.retry("read", move || self.history_tx(name)))
     }
 
     fn label<'a>(
@@ -1467,7 +1408,7 @@ impl ParamStore for PgStore {
         version: u32,
         labels: &'a [Label],
     ) -> BoxFuture<'a, ParamResult<Vec<LabelMove>>> {
-        Box::pin(self.label_tx(name, version, labels))
+        Box::pin(self.retry("label", move || self.label_tx(name, version, labels)))
     }
 
     fn set_pending_run<'a>(
@@ -1476,7 +1417,9 @@ impl ParamStore for PgStore {
         holder: &'a str,
         run: Option<&'a [u8]>,
     ) -> BoxFuture<'a, ParamResult<()>> {
-        Box::pin(self.set_lease_column("pending_run", name, holder, run))
+        Box::pin(self.retry("record a rotation run", move || {
+            self.set_lease_column("pending_run", name, holder, run)
+        }))
     }
 
     fn set_rotation_hook<'a>(
@@ -1485,7 +1428,9 @@ impl ParamStore for PgStore {
         holder: &'a str,
         hook: Option<u32>,
     ) -> BoxFuture<'a, ParamResult<()>> {
-        Box::pin(self.set_lease_column("lease_hook", name, holder, hook.map(i64::from)))
+        Box::pin(self.retry("record a rotation hook", move || {
+            self.set_lease_column("lease_hook", name, holder, hook.map(i64::from))
+        }))
     }
 
     fn unlabel<'a>(
@@ -1493,7 +1438,7 @@ impl ParamStore for PgStore {
         name: &'a ParamName,
         labels: &'a [Label],
     ) -> BoxFuture<'a, ParamResult<Vec<(Label, u32)>>> {
-        Box::pin(self.unlabel_tx(name, labels))
+        Box::pin(self.retry("unlabel", move || self.unlabel_tx(name, labels)))
     }
 
     fn promote<'a>(
@@ -1502,15 +1447,17 @@ impl ParamStore for PgStore {
         new: u32,
         old: Option<u32>,
     ) -> BoxFuture<'a, ParamResult<()>> {
-        Box::pin(self.promote_tx(name, new, old))
+        Box::pin(self.retry("promote", move || self.promote_tx(name, new, old)))
     }
 
     fn rotation_plans(&self) -> BoxFuture<'_, ParamResult<Vec<RotationPlan>>> {
-        Box::pin(self.rotation_plans_tx())
+        Box::pin(self.retry("read", move || self.rotation_plans_tx()))
     }
 
     fn set_rotation_plan<'a>(&'a self, plan: &'a RotationPlan) -> BoxFuture<'a, ParamResult<()>> {
-        Box::pin(self.set_rotation_plan_tx(plan))
+        Box::pin(self.retry("schedule a rotation", move || {
+            self.set_rotation_plan_tx(plan)
+        }))
     }
 
     fn claim_rotation<'a>(
@@ -1523,15 +1470,17 @@ impl ParamStore for PgStore {
         steal_from: Option<&'a str>,
         hook_timeout_secs: u64,
     ) -> BoxFuture<'a, ParamResult<Claim>> {
-        Box::pin(self.claim_rotation_tx(
-            name,
-            holder,
-            now,
-            until,
-            due_only,
-            steal_from,
-            hook_timeout_secs,
-        ))
+        Box::pin(self.retry("claim a rotation lease", move || {
+            self.claim_rotation_tx(
+                name,
+                holder,
+                now,
+                until,
+                due_only,
+                steal_from,
+                hook_timeout_secs,
+            )
+        }))
     }
 
     fn release_rotation<'a>(
@@ -1542,15 +1491,17 @@ impl ParamStore for PgStore {
         error: Option<&'a str>,
     ) -> BoxFuture<'a, ParamResult<()>> {
         let _ = now; // the server's clock is used instead
-        Box::pin(self.release_rotation_tx(name, holder, error))
+        Box::pin(self.retry("release a rotation lease", move || {
+            self.release_rotation_tx(name, holder, error)
+        }))
     }
 
     fn delete<'a>(&'a self, name: &'a ParamName, now: i64) -> BoxFuture<'a, ParamResult<()>> {
-        Box::pin(self.set_deleted(name, Some(now)))
+        Box::pin(self.retry("rm", move || self.set_deleted(name, Some(now))))
     }
 
     fn restore<'a>(&'a self, name: &'a ParamName) -> BoxFuture<'a, ParamResult<()>> {
-        Box::pin(self.set_deleted(name, None))
+        Box::pin(self.retry("restore", move || self.set_deleted(name, None)))
     }
 
     fn destroy<'a>(
@@ -1559,7 +1510,7 @@ impl ParamStore for PgStore {
         version: Option<u32>,
         now: i64,
     ) -> BoxFuture<'a, ParamResult<Destroyed>> {
-        Box::pin(self.destroy_tx(name, version, now))
+        Box::pin(self.retry("destroy", move || self.destroy_tx(name, version, now)))
     }
 
     fn record_secure_reads<'a>(
@@ -1595,7 +1546,7 @@ impl KeyTable for PgStore {
     }
 
     fn adopt_root_id<'a>(&'a self, root_id: &'a str) -> BoxFuture<'a, Result<String, CliError>> {
-        Box::pin(async move {
+        Box::pin(self.retry("record the root key", move || async move {
             const ROOT_ID: &str = "SELECT value FROM meta WHERE key = 'root_id'";
             let err = self.err();
             let mut client = self.client.lock().await;
@@ -1616,21 +1567,21 @@ impl KeyTable for PgStore {
             .map_err(&err)?;
             tx.commit().await.map_err(&err)?;
             Ok(root_id.to_owned())
-        })
+        }))
     }
 
     fn get_key<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, CliError>> {
-        Box::pin(async move {
+        Box::pin(self.retry("read", move || async move {
             let mut client = self.client.lock().await;
             let tx = snapshot(&mut client).await.map_err(self.err())?;
             let key = self.read_key(&tx, name).await?;
             tx.commit().await.map_err(self.err())?;
             Ok(key)
-        })
+        }))
     }
 
     fn list_keys(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, CliError>> {
-        Box::pin(async move {
+        Box::pin(self.retry("read", move || async move {
             let mut client = self.client.lock().await;
             let tx = snapshot(&mut client).await.map_err(self.err())?;
             let names = tx
@@ -1644,7 +1595,7 @@ impl KeyTable for PgStore {
             }
             tx.commit().await.map_err(self.err())?;
             Ok(keys)
-        })
+        }))
     }
 
     fn insert_key<'a>(
@@ -1653,7 +1604,7 @@ impl KeyTable for PgStore {
         first: &'a VersionRecord,
         wrapped: &'a [u8],
     ) -> BoxFuture<'a, Result<(), CliError>> {
-        Box::pin(async move {
+        Box::pin(self.retry("key create", move || async move {
             let err = self.err();
             let mut client = self.client.lock().await;
             let tx = client.transaction().await.map_err(&err)?;
@@ -1694,7 +1645,7 @@ impl KeyTable for PgStore {
                 .await
                 .map_err(&err)?;
             tx.commit().await.map_err(&err)
-        })
+        }))
     }
 
     fn add_version<'a>(
@@ -1705,7 +1656,7 @@ impl KeyTable for PgStore {
         wrapped: &'a [u8],
         due_at: Option<i64>,
     ) -> BoxFuture<'a, Result<AddVersion, CliError>> {
-        Box::pin(async move {
+        Box::pin(self.retry("key rotate", move || async move {
             let err = self.err();
             let loc = &self.location;
             let mut client = self.client.lock().await;
@@ -1768,7 +1719,7 @@ impl KeyTable for PgStore {
             test_pause("rotate: in transaction");
             tx.commit().await.map_err(&err)?;
             Ok(AddVersion::Added)
-        })
+        }))
     }
 
     fn set_state<'a>(
@@ -1845,7 +1796,7 @@ impl KeyTable for PgStore {
         name: &'a str,
         which: Which<'a>,
     ) -> BoxFuture<'a, Result<Lookup, CliError>> {
-        Box::pin(async move {
+        Box::pin(self.retry("read", move || async move {
             let err = self.err();
             let loc = &self.location;
             let client = self.client.lock().await;
@@ -1897,7 +1848,7 @@ impl KeyTable for PgStore {
                 wrapped: row.get(5),
                 root_id: row.get(6),
             }))
-        })
+        }))
     }
 }
 
@@ -1912,7 +1863,23 @@ impl PgStore {
         update: &str,
         value: &(dyn tokio_postgres::types::ToSql + Sync),
         verb: &str,
-        check: impl FnOnce(&KeyRecord) -> Result<Option<String>, CliError>,
+        check: impl Fn(&KeyRecord) -> Result<Option<String>, CliError>,
+    ) -> Result<Option<(KeyRecord, KeyRecord)>, CliError> {
+        let check = &check;
+        self.retry(verb, move || {
+            self.update_key_tx(name, update, value, verb, check)
+        })
+        .await
+    }
+
+    /// One attempt of [`PgStore::update_key`].
+    async fn update_key_tx(
+        &self,
+        name: &str,
+        update: &str,
+        value: &(dyn tokio_postgres::types::ToSql + Sync),
+        verb: &str,
+        check: &impl Fn(&KeyRecord) -> Result<Option<String>, CliError>,
     ) -> Result<Option<(KeyRecord, KeyRecord)>, CliError> {
         let err = self.err();
         let mut client = self.client.lock().await;

@@ -144,8 +144,11 @@ fn writes_secure_reads_and_key_operations_are_logged_without_values() {
     );
     assert_eq!(entries[5]["detail"], "version 2, by path /app");
     // The real user, whatever $USER says ("auditor").
-    let real = super::params::real_user();
-    assert!(entries.iter().all(|e| e["user"] == real.as_str()), "{entries:?}");
+    let real = params::real_user();
+    assert!(
+        entries.iter().all(|e| e["user"] == real.as_str()),
+        "{entries:?}"
+    );
     let seqs: Vec<i64> = entries.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, (1..=18).collect::<Vec<_>>());
 
