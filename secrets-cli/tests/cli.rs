@@ -1460,6 +1460,8 @@ mod kms;
 #[cfg(feature = "kms")]
 #[path = "cli/kms_region.rs"]
 mod kms_region;
+#[path = "cli/memory.rs"]
+mod memory;
 #[path = "cli/params.rs"]
 mod params;
 #[path = "cli/pg.rs"]
