@@ -19,16 +19,22 @@ impl Store {
         )
     }
 
-    fn sql(&self, sql: &str) {
-        match &self.url {
-            None => self.db().execute_batch(sql).unwrap(),
-            Some(url) => tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(coffer::store::pg::testing::run_sql(url, sql))
-                .unwrap(),
+    /// `ulimit -c LIMIT`, then `coffer ARGS` (a shell's words) on this store, in its directory.
+    fn with_core_limit(&self, limit: &str, args: &str) -> Output {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!(
+                "ulimit -c {limit} && exec {} {args}",
+                env!("CARGO_BIN_EXE_coffer")
+            ))
+            .current_dir(self.env.path("."));
+        for (k, v) in self.vars() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
         }
+        cmd.output().unwrap()
     }
 }
 
@@ -85,7 +91,7 @@ fn never_serves_pending(s: &Store) {
     // A `current` label removed by whoever can write the database: reads fail.
     s.sh("label /h/pw:2 current").success();
     assert_eq!(s.get("/h/pw"), untested);
-    s.sql("DELETE FROM param_labels WHERE name = '/h/pw' AND label = 'current'");
+    s.run_sql("DELETE FROM param_labels WHERE name = '/h/pw' AND label = 'current'");
     let (code, _, err) = s.stderr_of(&["get", "/h/pw"]);
     assert_eq!(code, Some(1));
     assert!(
@@ -122,7 +128,7 @@ fn older_stores_get_their_current_labels() {
     s.put("put /m/b", "b1").success();
     s.sh("rotate /m/b --generate --test-hook false").code(1);
     // As a schema-4 store left them: no `current` labels.
-    s.sql(
+    s.run_sql(
         "DELETE FROM param_labels WHERE label = 'current';
          ALTER TABLE param_rotations DROP COLUMN workdir;
          ALTER TABLE param_rotations DROP COLUMN pending_run;
@@ -177,7 +183,7 @@ fn a_killed_rotation_never_runs_two_hooks_at_once() {
     };
     let mut seed = std::process::id();
     for round in 0..4 {
-        s.sql("UPDATE param_rotations SET next_due = 0");
+        s.run_sql("UPDATE param_rotations SET next_due = 0");
         let before = count("started.log");
         let mut child = s
             .child()
@@ -266,7 +272,7 @@ fn scheduled_hooks_run_where_they_were_given() {
         .assert()
         .success();
     fs::remove_file(s.env.path("project/set.out")).unwrap();
-    s.sql("UPDATE param_rotations SET next_due = 0");
+    s.run_sql("UPDATE param_rotations SET next_due = 0");
     let out = s
         .cmd()
         .current_dir("/")
@@ -294,7 +300,7 @@ fn scheduled_hooks_run_where_they_were_given() {
     );
     // A directory that went away is a clear failure, not a hook run elsewhere.
     fs::rename(s.env.path("project"), s.env.path("moved")).unwrap();
-    s.sql("UPDATE param_rotations SET next_due = 0");
+    s.run_sql("UPDATE param_rotations SET next_due = 0");
     let out = s
         .cmd()
         .current_dir("/")
@@ -329,20 +335,10 @@ fn no_core_dump_holds_a_secret() {
           kill -ABRT $p\n\
           sleep 5\n",
     );
-    let mut cmd = std::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!(
-            "ulimit -c unlimited && exec {} rotate /d/pw --generate length=40 --set-hook 'sh abort.sh'",
-            env!("CARGO_BIN_EXE_coffer")
-        ))
-        .current_dir(s.env.path("."));
-    for (k, v) in s.vars() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    let out = cmd.output().unwrap();
+    let out = s.with_core_limit(
+        "unlimited",
+        "rotate /d/pw --generate length=40 --set-hook 'sh abort.sh'",
+    );
     assert_eq!(out.status.signal(), Some(6), "{out:?}");
     let limits = fs::read_to_string(s.env.path("coffer-limits.txt")).unwrap();
     let soft: Vec<&str> = limits.split_whitespace().collect();
@@ -369,20 +365,7 @@ fn no_core_dump_holds_a_secret() {
         assert!(cores.is_empty(), "a core dump was written: {cores:?}");
     }
     // exec: the command gets the user's limit back.
-    let mut cmd = std::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!(
-            "ulimit -c 12345 && exec {} exec --path /d -- sh -c 'ulimit -c'",
-            env!("CARGO_BIN_EXE_coffer")
-        ))
-        .current_dir(s.env.path("."));
-    for (k, v) in s.vars() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    let out = cmd.output().unwrap();
+    let out = s.with_core_limit("12345", "exec --path /d -- sh -c 'ulimit -c'");
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "12345\n");
 }
@@ -407,7 +390,9 @@ fn the_audit_log_names_the_real_user_and_prints_no_control_characters() {
     assert_eq!(user, real_user());
     assert_eq!(s.json("get /a/x")["author"], real_user());
     // A user name with control characters (written by whoever can write the store).
-    s.sql("UPDATE audit SET user = 'mallory' || char(10) || '  9  forged' || char(27) || '[2J'");
+    s.run_sql(
+        "UPDATE audit SET user = 'mallory' || char(10) || '  9  forged' || char(27) || '[2J'",
+    );
     let out = s.sh("audit ls").success();
     let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     assert!(!text.contains('\u{1b}'), "{text:?}");

@@ -427,7 +427,7 @@ fn bad_rotations_change_nothing() {
 
 impl Store {
     /// Runs `sql` on the store's database (SQLite or PostgreSQL).
-    fn run_sql(&self, sql: &str) {
+    pub(super) fn run_sql(&self, sql: &str) {
         match &self.url {
             None => self.db().execute_batch(sql).unwrap(),
             Some(url) => tokio::runtime::Builder::new_current_thread()
