@@ -482,3 +482,70 @@ fn destroy_says_when_the_old_bytes_remain() {
     );
     drop(reader);
 }
+
+/// Item 2: the settings recorded with a pending version are sealed: a record edited in the
+/// database, or copied from another parameter, is refused and no hook runs.
+fn recorded_runs_are_sealed(s: &Store) {
+    for name in ["/r/a", "/r/b"] {
+        s.put(&format!("put {name}"), "v1").success();
+        s.cmd()
+            .args([
+                "rotate",
+                name,
+                "--generate",
+                "--set-hook",
+                "echo ran >> ran.txt; exit 1",
+            ])
+            .assert()
+            .code(1);
+    }
+    fs::remove_file(s.env.path("ran.txt")).unwrap();
+    // Another parameter's record (same version number, a valid seal of its own).
+    s.run_sql(
+        "UPDATE param_rotations SET pending_run =
+             (SELECT pending_run FROM param_rotations WHERE name = '/r/b') WHERE name = '/r/a'",
+    );
+    let (code, _, err) = s.stderr_of(&["rotate", "/r/a"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("belong to another parameter or version"),
+        "{err}"
+    );
+    // Garbage, and nothing at all.
+    for sql in [
+        "UPDATE param_rotations SET pending_run = NULL WHERE name = '/r/b'",
+        "UPDATE param_rotations SET pending_run = CAST('{\"set_hook\":\"touch planted\"}' AS BLOB) WHERE name = '/r/b'",
+    ] {
+        let sql = if s.url.is_some() {
+            sql.replace(
+                "CAST('{\"set_hook\":\"touch planted\"}' AS BLOB)",
+                "'\\x7b7d'::bytea",
+            )
+        } else {
+            sql.to_owned()
+        };
+        s.run_sql(&sql);
+        let (code, _, err) = s.stderr_of(&["rotate", "/r/b"]);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(
+            err.contains("cannot resume the rotation of /r/b to version 2"),
+            "{err}"
+        );
+    }
+    assert!(!s.env.path("ran.txt").exists() && !s.env.path("planted").exists());
+    assert_eq!(s.get("/r/a"), "v1\n");
+    // Starting over is always possible.
+    s.sh("rotate /r/b --generate --discard-pending").success();
+}
+
+#[test]
+fn recorded_rotation_runs_are_sealed() {
+    recorded_runs_are_sealed(&Store::new());
+}
+
+#[test]
+fn recorded_rotation_runs_are_sealed_on_postgres() {
+    if let Some(s) = Store::pg() {
+        recorded_runs_are_sealed(&s);
+    }
+}
