@@ -601,6 +601,7 @@ fn rotate(a: crate::cli::RotateArgs) -> anyhow::Result<RotateSettings> {
         )
         .into());
     }
+    let value_given = a.value_file.is_some();
     let explicit = a.generate.is_some()
         || a.value_file.is_some()
         || a.set_hook.is_some()
@@ -630,6 +631,7 @@ fn rotate(a: crate::cli::RotateArgs) -> anyhow::Result<RotateSettings> {
                 hook_timeout: hook_timeout(&a.hook_timeout)?,
                 discard_pending: a.discard_pending,
                 explicit,
+                value_given,
                 workdir: std::env::current_dir().map_err(|e| {
                     CliError::usage("cannot read the working directory (hooks run there)")
                         .caused_by(e.into())

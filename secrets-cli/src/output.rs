@@ -883,7 +883,7 @@ impl ParamVersionWire {
                     if v.labels.is_empty() {
                         "-".to_owned()
                     } else {
-                        v.labels.join(",")
+                        v.labels.join(",").escape_debug().to_string()
                     },
                     notes.join("; "),
                 ]

@@ -189,6 +189,64 @@ const GROUPS: &[Group] = &[
         ],
         prefixes: &["LUA_"],
     },
+    // Build tools and editors that run what a variable says: make's compiler and flag
+    // variables (`$(CC)` is a command line), Cargo's wrappers, vi's and vim's start-up
+    // commands (EXINIT, VIMINIT, `:!cmd`).
+    Group {
+        why: "is a command line that build tools or editors run",
+        names: &[
+            "CC",
+            "CXX",
+            "CPP",
+            "LD",
+            "AR",
+            "AS",
+            "MAKE",
+            "MAKEFLAGS",
+            "MFLAGS",
+            "GNUMAKEFLAGS",
+            "MAKEFILES",
+            "RUSTC",
+            "RUSTC_WRAPPER",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "RUSTDOC",
+            "EXINIT",
+            "VIMINIT",
+            "GVIMINIT",
+            "MYVIMRC",
+            "VIMRUNTIME",
+        ],
+        prefixes: &["CARGO_TARGET_", "CARGO_BUILD_"],
+    },
+    // Clients that run plugins or send the user's credentials where a file or a socket says:
+    // kubectl's exec credential plugins, Docker's daemon and credential helpers, the SSH and
+    // GnuPG agents, pip's package index, the PostgreSQL client's (and coffer's) server and
+    // trust settings.
+    Group {
+        why: "makes a client run plugins, or send credentials or trust a server, where it says",
+        names: &[
+            "KUBECONFIG",
+            "DOCKER_HOST",
+            "DOCKER_CONFIG",
+            "DOCKER_CERT_PATH",
+            "DOCKER_TLS_VERIFY",
+            "SSH_AUTH_SOCK",
+            "GNUPGHOME",
+            "GPG_AGENT_INFO",
+            "PGHOST",
+            "PGHOSTADDR",
+            "PGPORT",
+            "PGSSLMODE",
+            "PGSSLROOTCERT",
+            "PGSSLCERT",
+            "PGSSLKEY",
+            "PGPASSFILE",
+            "PGSERVICE",
+            "PGSERVICEFILE",
+            "PGSYSCONFDIR",
+        ],
+        prefixes: &["PIP_"],
+    },
     // Git: its variables run programs (GIT_SSH_COMMAND, GIT_EXEC_PATH, GIT_PAGER,
     // GIT_ASKPASS), load configuration that does (GIT_CONFIG_*, GIT_DIR, GIT_TEMPLATE_DIR),
     // turn off TLS checks (GIT_SSL_NO_VERIFY) or log credentials (GIT_TRACE_CURL).
@@ -273,6 +331,17 @@ mod tests {
     #[test]
     fn the_families_are_guarded() {
         for var in [
+            "CC",
+            "MAKEFLAGS",
+            "EXINIT",
+            "VIMINIT",
+            "RUSTC_WRAPPER",
+            "KUBECONFIG",
+            "DOCKER_HOST",
+            "SSH_AUTH_SOCK",
+            "GNUPGHOME",
+            "PIP_INDEX_URL",
+            "PGSSLROOTCERT",
             "PATH",
             "LD_PRELOAD",
             "LD_LIBRARY_PATH",

@@ -471,13 +471,35 @@ fn types_are_kept(open: &Open) {
             })
         ));
     }
-    // Keep: the latest version's type, whatever the request says.
-    let kept = block_on(s.put_with(secure(Expect::Any), TypeRule::Keep)).unwrap();
+    // Keep over a clear version: refused (a row's type never decides that a value is
+    // stored in the clear); over a secure one, the latest version's type.
+    assert!(matches!(
+        block_on(s.put_with(secure(Expect::Any), TypeRule::Keep)),
+        Err(ParamError::ClearNotAsked {
+            version: 1,
+            latest_type: ParamType::String,
+            ..
+        })
+    ));
+    let kept = block_on(s.put_with(
+        req("/t", ParamType::String, "b", Expect::Any),
+        TypeRule::Same,
+    ))
+    .unwrap();
     assert_eq!((kept.version, kept.param_type), (2, ParamType::String));
     let changed = block_on(s.put_with(secure(Expect::Version(2)), TypeRule::Change)).unwrap();
     assert_eq!(
         (changed.version, changed.param_type),
         (3, ParamType::SecureString)
+    );
+    let kept = block_on(s.put_with(
+        req("/t", ParamType::String, "c", Expect::Any),
+        TypeRule::Keep,
+    ))
+    .unwrap();
+    assert_eq!(
+        (kept.version, kept.param_type),
+        (4, ParamType::SecureString)
     );
     // A first version takes the request's type under any rule.
     let first = block_on(s.put_with(

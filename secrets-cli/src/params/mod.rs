@@ -354,6 +354,9 @@ pub enum Claim {
         until: i64,
         /// The process group of the hook it runs, if any.
         hook: Option<u32>,
+        /// The lease ran out, but a hook of its holder was recorded as running: held until
+        /// that hook is known to be gone.
+        expired: bool,
     },
     /// Only due rotations were asked for, and this one is not (any more).
     NotDue,
@@ -607,6 +610,20 @@ pub enum ParamError {
         /// The type asked for.
         new_type: ParamType,
     },
+    /// A write without a type over a clear (`string`, `string-list`) version: a value is
+    /// stored in the clear only when the writer says so.
+    #[error(
+        "{name} is a {latest_type} parameter (version {version}), and a value is stored in the \
+         clear only when --type says so: nothing was written"
+    )]
+    ClearNotAsked {
+        /// The parameter.
+        name: ParamName,
+        /// The latest version.
+        version: u32,
+        /// Its type.
+        latest_type: ParamType,
+    },
     /// `--if-version N` and the latest version is not N.
     #[error("parameter {name} is at version {}, not {expected}: nothing was written",
             actual.map_or_else(|| "none (it does not exist)".to_owned(), |v| v.to_string()))]
@@ -775,6 +792,10 @@ impl ParamError {
                 "give --type {latest_type} (or leave --type out) to keep its type, or add \
                  --change-type to make it a {new_type} from this version on"
             ),
+            Self::ClearNotAsked { latest_type, .. } => format!(
+                "give --type {latest_type} to write clear text again, or --type secure-string \
+                 --change-type to encrypt it from this version on"
+            ),
             Self::VersionMismatch { name, .. } => {
                 format!("someone wrote it meanwhile; look with: coffer history {name}")
             }
@@ -802,8 +823,9 @@ impl ParamError {
             Self::Decrypt {
                 key_ref: Some(k), ..
             } => format!(
-                "it was encrypted with `{k}`: give that key with --key (a local key needs \
-                 this store's root key)"
+                "it was encrypted with `{}`: give that key with --key (a local key needs \
+                 this store's root key)",
+                k.escape_debug()
             ),
             Self::Decrypt { .. } => "give the key it was encrypted with: --key KEYREF".into(),
             Self::PlanTampered { name, .. } => {

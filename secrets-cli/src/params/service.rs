@@ -196,6 +196,13 @@ impl ValueKeys for CliKeys {
     }
 }
 
+/// The version after `latest`.
+fn next_version(name: &ParamName, latest: u32) -> ParamResult<u32> {
+    latest
+        .checked_add(1)
+        .ok_or_else(|| ParamError::Usage(format!("{name} has no version numbers left")))
+}
+
 /// What [`Params::read_path`] found.
 #[derive(Debug)]
 pub struct PathValues {
@@ -256,8 +263,10 @@ pub struct PutRequest {
 /// How the type of a new version relates to the latest version's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TypeRule {
-    /// The latest version's type ([`PutRequest::param_type`] for a new parameter): `put`
-    /// without `--type`.
+    /// The latest version's type if it is secure ([`PutRequest::param_type`] for a new
+    /// parameter): `put` without `--type`. Over a clear version this is refused
+    /// ([`ParamError::ClearNotAsked`]): the store's type column alone never decides that a
+    /// value goes unencrypted.
     Keep,
     /// [`PutRequest::param_type`], which must be the latest version's: `put --type T`.
     Same,
@@ -330,7 +339,7 @@ impl Params {
                 .checked_add(1)
                 .ok_or_else(|| ParamError::Usage(format!("--if-version {n} is too large")))?,
             Expect::Any => match self.store.state(&req.name).await? {
-                Some(s) => s.latest.saturating_add(1),
+                Some(s) => next_version(&req.name, s.latest)?,
                 None => 1,
             },
         };
@@ -367,7 +376,7 @@ impl Params {
                 PutOutcome::Written(meta) => return Ok(meta),
                 PutOutcome::Stale { latest } => {
                     tracing::debug!(name = %req.name, version, latest, "another writer came first");
-                    version = latest.saturating_add(1);
+                    version = next_version(&req.name, latest)?;
                 }
             }
         }
@@ -397,7 +406,14 @@ impl Params {
             },
         };
         match (rule, before) {
-            (TypeRule::Keep, Some((_, t))) => Ok(t),
+            (TypeRule::Keep, Some((_, t))) if t.is_secure() => Ok(t),
+            // The type column is the store's word, and the store is not trusted: a clear
+            // version is written only when the user says so, never because a row says so.
+            (TypeRule::Keep, Some((v, t))) => Err(ParamError::ClearNotAsked {
+                name: req.name.clone(),
+                version: v,
+                latest_type: t,
+            }),
             (TypeRule::Same, Some((v, t))) if t != req.param_type => Err(ParamError::TypeChange {
                 name: req.name.clone(),
                 version: v,

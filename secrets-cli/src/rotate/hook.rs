@@ -150,6 +150,9 @@ pub struct Running {
     child: std::process::Child,
     group: Pid,
     _tracked: crate::interrupt::GroupRegistration,
+    /// The supervisor's stdin, until [`Running::wait`] sends the value: it waits for it
+    /// before it starts the hook, so nothing runs before the caller has recorded the group.
+    stdin: Option<std::process::ChildStdin>,
     /// Dropped when the hook is over: the supervisor's stdin closes (its lifeline).
     lifeline: Option<std::sync::mpsc::Sender<()>>,
     output: std::sync::mpsc::Receiver<(usize, String)>,
@@ -199,18 +202,8 @@ pub fn start(
     let group = Pid::from_child(&child);
     let tracked = crate::interrupt::track_group(group.as_raw_pid());
     // Detached threads: a hook that never reads its stdin, or a process that escaped the
-    // group and holds the pipes, must not keep us waiting. The stdin writer keeps the pipe
-    // open after the value until the hook is over.
-    let (lifeline, over) = std::sync::mpsc::channel::<()>();
-    if let Some(mut stdin) = child.stdin.take() {
-        let value = zeroize::Zeroizing::new(value.to_vec());
-        std::thread::spawn(move || {
-            let _ = stdin.write_all(&value);
-            drop(value);
-            let _ = over.recv();
-            drop(stdin);
-        });
-    }
+    // group and holds the pipes, must not keep us waiting.
+    let stdin = child.stdin.take();
     let (tx, rx) = std::sync::mpsc::channel();
     let streams: [Option<Box<dyn Read + Send>>; 2] = [
         child
@@ -236,7 +229,8 @@ pub fn start(
         child,
         group,
         _tracked: tracked,
-        lifeline: Some(lifeline),
+        stdin,
+        lifeline: None,
         output: rx,
         expected,
         timeout,
@@ -258,6 +252,18 @@ impl Running {
     /// The hook cannot be waited for.
     pub fn wait(mut self) -> std::io::Result<HookRun> {
         let group = self.group;
+        // The value, then the pipe kept open until the hook is over.
+        if let Some(mut stdin) = self.stdin.take() {
+            let (lifeline, over) = std::sync::mpsc::channel::<()>();
+            self.lifeline = Some(lifeline);
+            let value = self.value.clone();
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(&value);
+                drop(value);
+                let _ = over.recv();
+                drop(stdin);
+            });
+        }
         let deadline = Instant::now().checked_add(self.timeout);
         // Waits for the hook to end without reaping it: until it is reaped its process id,
         // which is the group's id, cannot be given to another process, so the group kill
@@ -345,6 +351,13 @@ pub fn supervise(command: &std::ffi::OsStr) -> std::process::ExitCode {
 
 fn supervise_inner(command: &std::ffi::OsStr) -> std::io::Result<std::process::ExitCode> {
     use std::os::unix::process::ExitStatusExt as _;
+    // It kills its whole process group when its stdin closes: only as the leader of a group
+    // of its own, as coffer starts it, may it do that.
+    if rustix::process::getpgrp() != rustix::process::getpid() {
+        return Err(std::io::Error::other(format!(
+            "{SUPERVISOR_ARG} is run by coffer, as the leader of a process group of its own"
+        )));
+    }
     let len = std::env::var(VALUE_LEN_VAR)
         .ok()
         .and_then(|v| v.parse::<usize>().ok())

@@ -36,6 +36,10 @@ use hook::{Ended, HookEnv, HookRun, Step};
 
 pub use crate::params::{CURRENT, PENDING, PREVIOUS};
 
+/// The type a rotation writes: a rotated value is a secret, encrypted whatever type the
+/// store's rows claim for the versions before it.
+const STAGED_TYPE: crate::params::ParamType = crate::params::ParamType::SecureString;
+
 /// The default time limit of each hook.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -58,6 +62,9 @@ pub struct RotateRequest {
     pub discard_pending: bool,
     /// Whether the value source or a hook was given (else a stored plan is used).
     pub explicit: bool,
+    /// Whether a value was given (stdin with `--value-file -`, or a file): a resume, which
+    /// keeps its pending value, refuses it.
+    pub value_given: bool,
     /// The directory the hooks run in (where `rotate` was typed; a stored plan keeps it).
     pub workdir: PathBuf,
 }
@@ -126,19 +133,32 @@ fn holder_place() -> String {
     format!("{host}/{ns}")
 }
 
+/// The process id of the lease holder `holder` if it is of this host and PID namespace.
+fn holder_pid_here(holder: &str) -> Option<u32> {
+    let mut parts = holder.rsplitn(3, ':');
+    let (Some(_nonce), Some(pid), Some(place)) = (parts.next(), parts.next(), parts.next()) else {
+        return None;
+    };
+    let pid = pid.parse::<u32>().ok()?;
+    (place == holder_place() && Path::new("/proc/self").exists()).then_some(pid)
+}
+
 /// Whether the lease holder `holder` is a process of this host and PID namespace that no
 /// longer runs (crashed or killed). Elsewhere only its lease's end frees the secret.
 fn holder_is_dead(holder: &str) -> bool {
-    let mut parts = holder.rsplitn(3, ':');
-    let (Some(_nonce), Some(pid), Some(place)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    let Ok(pid) = pid.parse::<u32>() else {
-        return false;
-    };
-    place == holder_place()
-        && Path::new("/proc/self").exists()
-        && !Path::new(&format!("/proc/{pid}")).exists()
+    holder_pid_here(holder).is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Whether another holder's lease may be taken over: a running lease when its holder died
+/// on this machine, a lease that ran out (held only because a hook was recorded) when its
+/// holder is elsewhere; and on this machine only once the hook it recorded is gone.
+fn may_take_over(holder: &str, hook: Option<u32>, expired: bool) -> bool {
+    let here = holder_pid_here(holder).is_some();
+    match (expired, here) {
+        (false, _) => holder_is_dead(holder) && hook_is_gone(hook),
+        (true, false) => true,
+        (true, true) => hook_is_gone(hook),
+    }
 }
 
 /// Whether the hook a lease holder recorded (its process group) is gone: a lease whose
@@ -195,20 +215,24 @@ async fn claim(
             Claim::Held {
                 holder: other,
                 hook,
+                expired,
                 ..
-            } if steal.is_none() && holder_is_dead(&other) && hook_is_gone(hook) => {
-                tracing::info!(name = %name, holder = other, "taking over the lease of a run that died");
+            } if steal.is_none() && may_take_over(&other, hook, expired) => {
+                tracing::info!(name = %name, holder = other, "taking over the lease of a run that died or ran out");
                 steal = Some(other);
             }
             Claim::Held {
                 holder: other,
                 until,
                 hook,
+                ..
             } => {
                 return Err(Busy {
                     name: name.clone(),
-                    dead_with_hook: hook.filter(|_| holder_is_dead(&other)),
-                    holder: other,
+                    hook_running: hook
+                        .filter(|_| holder_pid_here(&other).is_some())
+                        .filter(|g| !hook_is_gone(Some(*g))),
+                    holder: other.escape_debug().to_string(),
                     until,
                 }
                 .into());
@@ -221,8 +245,7 @@ async fn claim(
 #[derive(Debug, thiserror::Error)]
 #[error("{name} is being rotated by another run ({holder}, lease until {}){}",
         crate::time::format_rfc3339(*until),
-        dead_with_hook.map(|g| format!(": that run died, but its hook (process group {g}) \
-                                        still runs")).unwrap_or_default())]
+        hook_running.map(|g| format!(": its hook (process group {g}) still runs")).unwrap_or_default())]
 pub struct Busy {
     /// The parameter.
     pub name: ParamName,
@@ -230,8 +253,8 @@ pub struct Busy {
     pub holder: String,
     /// Unix seconds.
     pub until: i64,
-    /// The holder died on this machine, but the process group of its hook is still there.
-    pub dead_with_hook: Option<u32>,
+    /// The process group of the hook the holder recorded, on this machine, still there.
+    pub hook_running: Option<u32>,
 }
 
 /// Rotates `req.name` (see the module docs), holding its rotation lease: a parameter with a
@@ -323,6 +346,7 @@ pub fn from_plan(plan: &RotationPlan) -> anyhow::Result<RotateRequest> {
         hook_timeout: Duration::from_secs(plan.hook_timeout_secs).min(hook::MAX_TIMEOUT),
         discard_pending: false,
         explicit: true,
+        value_given: false,
         // A plan stored before coffer recorded the directory runs its hooks here.
         workdir: match &plan.workdir {
             Some(dir) => PathBuf::from(dir),
@@ -343,11 +367,25 @@ struct RunSettings {
     test_hook: Option<String>,
     hook_timeout_secs: u64,
     workdir: String,
+    /// The type the pending version was written with, and the SHA-256 of its value (hex):
+    /// a resume runs the hooks with that value only, whatever the rows say meanwhile.
+    param_type: String,
+    value_sha256: String,
+}
+
+/// The SHA-256 of `value`, in hex.
+fn value_digest(value: &SecretValue) -> String {
+    hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        value.expose().as_bytes(),
+    ))
 }
 
 impl RunSettings {
-    fn of(req: &RotateRequest) -> anyhow::Result<Self> {
+    fn of(req: &RotateRequest, value: &SecretValue) -> anyhow::Result<Self> {
         Ok(Self {
+            param_type: STAGED_TYPE.as_str().to_owned(),
+            value_sha256: value_digest(value),
             generate: req.generate.as_ref().map(ToString::to_string),
             set_hook: req.set_hook.clone(),
             test_hook: req.test_hook.clone(),
@@ -376,7 +414,7 @@ impl RunSettings {
             Some(spec) => format!("--generate {spec}"),
             None => "a value given on stdin or with --value-file".to_owned(),
         };
-        if req.value_file.is_some() {
+        if req.value_given {
             return Some(format!(
                 "a resume keeps the pending value, and --value-file gives a new one (it was \
                  staged with {})",
@@ -467,7 +505,31 @@ async fn rotate_leased(
                     which: Which::Version(p.version),
                 })
                 .await?;
-            (p.version, got.value, true, run.apply(req))
+            // The pending row must hold what was staged: a value or a type changed in the
+            // store meanwhile is never pushed to the system by the hooks.
+            let digest = value_digest(&got.value);
+            if got.meta.param_type.as_str() != run.param_type
+                || aws_lc_rs::constant_time::verify_slices_are_equal(
+                    digest.as_bytes(),
+                    run.value_sha256.as_bytes(),
+                )
+                .is_err()
+            {
+                return Err(ParamError::Resume {
+                    name: name.clone(),
+                    version: p.version,
+                    why: "its value or type is not what the run that staged it wrote (changed \
+                          outside coffer?): refused, and no hook ran"
+                        .into(),
+                }
+                .into());
+            }
+            let resumed = run.apply(req);
+            // The lease must outlast the recorded hooks' time limit: taken again (it is ours).
+            if resumed.hook_timeout > req.hook_timeout {
+                claim(params, name, holder, false, resumed.hook_timeout).await?;
+            }
+            (p.version, got.value, true, resumed)
         }
         None => {
             // A new value is read (or made) before anything is written.
@@ -478,7 +540,7 @@ async fn rotate_leased(
                 .ok_or_else(|| CliError::failure(format!("{name} has no version numbers left")))?;
             // The settings are recorded (sealed) before the version they stage exists, so a
             // pending version is never left without them.
-            let settings = serde_json::to_vec(&RunSettings::of(req)?)?;
+            let settings = serde_json::to_vec(&RunSettings::of(req, &value)?)?;
             let sealed = params.seal_run(name, version, &settings).await?;
             params
                 .store()
@@ -493,7 +555,7 @@ async fn rotate_leased(
                 .put_with(
                     PutRequest {
                         name: name.clone(),
-                        param_type: template.map(|v| v.param_type).unwrap_or_default(),
+                        param_type: STAGED_TYPE,
                         value: value.clone(),
                         expect: Expect::Version(state.latest),
                         labels: vec![label(PENDING)?],
@@ -502,8 +564,8 @@ async fn rotate_leased(
                         expires_at: None,
                         author: crate::params::os_user(),
                     },
-                    // The type of the version it follows (the new value is that secret's).
-                    crate::params::TypeRule::Keep,
+                    // Always encrypted, whatever type the store's rows claim.
+                    crate::params::TypeRule::Change,
                 )
                 .await
                 .map_err(|e| match e {
@@ -546,6 +608,9 @@ async fn rotate_leased(
         if !req.workdir.is_dir() {
             return Err(cannot(std::io::Error::from(std::io::ErrorKind::NotFound)).into());
         }
+        // The lease is renewed for this hook's time limit (a slow key or prompt before it
+        // must not leave it short), and a run that lost it stops here.
+        claim(params, name, holder, false, req.hook_timeout).await?;
         let running = hook::start(
             &launcher,
             command,

@@ -573,6 +573,27 @@ impl Store {
         let schema: u32 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| db_error(&path, e))?;
+        // A coffer store records its schema version in `meta` too, at every migration:
+        // another program's database with a `user_version` of its own is not migrated.
+        // (A newer schema than this build knows is refused as such by the migration.)
+        let recorded: Option<String> = if schema == 0 || schema > SCHEMA_VERSION {
+            None
+        } else {
+            conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .ok()
+        };
+        if schema != 0
+            && schema <= SCHEMA_VERSION
+            && recorded.as_deref() != Some(schema.to_string().as_str())
+        {
+            return Err(CliError::failure(format!(
+                "store {} is not a coffer store (an SQLite database without coffer's schema)",
+                path.display()
+            ))
+            .hint("nothing was changed; point --home, COFFER_HOME or --store at a coffer store"));
+        }
         if schema == 0 {
             let tables: i64 = conn
                 .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))

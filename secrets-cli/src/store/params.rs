@@ -552,11 +552,18 @@ pub(super) fn claim_decision(
         return Some(Claim::NotDue);
     }
     match &plan.lease {
-        Some((h, until)) if *until > now && h != holder && Some(h.as_str()) != steal_from => {
+        // A lease that ran out while its holder's hook was recorded as running is still
+        // held: the caller takes it only once that hook is gone.
+        Some((h, until))
+            if (*until > now || plan.lease_hook.is_some())
+                && h != holder
+                && Some(h.as_str()) != steal_from =>
+        {
             Some(Claim::Held {
                 holder: h.clone(),
                 until: *until,
                 hook: plan.lease_hook,
+                expired: *until <= now,
             })
         }
         _ => None,
@@ -1508,6 +1515,7 @@ mod tests {
                 holder: "other:2".into(),
                 until: 200,
                 hook: None,
+                expired: false,
             })
         );
         assert_eq!(claim_decision(Some(&p), "me:1", 200, false, None), None);

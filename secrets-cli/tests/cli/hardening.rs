@@ -5,7 +5,7 @@
 
 use super::*;
 
-use std::os::unix::process::ExitStatusExt as _;
+use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -548,4 +548,257 @@ fn recorded_rotation_runs_are_sealed_on_postgres() {
     if let Some(s) = Store::pg() {
         recorded_runs_are_sealed(&s);
     }
+}
+
+/// From the attack on this issue's changes: whoever can write the database cannot make coffer
+/// store the next value in the clear, nor make a resumed rotation push a value of their
+/// choosing to the system it rotates.
+#[test]
+fn a_database_writer_cannot_choose_clear_text_or_the_pushed_value() {
+    let s = Store::new();
+    s.put("put /w/api", "s1").success();
+    // The latest version's type flipped to `string` in the database.
+    s.run_sql(
+        "UPDATE param_versions SET type = 'string', value = CAST('x' AS BLOB), key_ref = NULL
+         WHERE name = '/w/api'",
+    );
+    s.put("put /w/api --overwrite", "REALSECRET")
+        .code(1)
+        .stderr(contains(
+            "a value is stored in the clear only when --type says so",
+        ));
+    // A rotation always writes an encrypted value.
+    s.sh("rotate /w/api --generate length=20").success();
+    let types: Vec<String> = s
+        .json_lines("history /w/api")
+        .iter()
+        .map(|v| v["param_type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(types, ["string", "secure-string"]);
+    let stored: Vec<u8> = s
+        .db()
+        .query_row(
+            "SELECT value FROM param_versions WHERE name = '/w/api' AND version = 2",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let value = s.get("/w/api");
+    let value = value.trim_end().as_bytes();
+    assert!(
+        !stored.windows(value.len()).any(|w| w == value),
+        "the rotated value is in the clear"
+    );
+
+    // The pending value swapped for one the writer chose: the resume refuses, no hook runs.
+    s.put("put /w/db", "oldpw").success();
+    s.cmd()
+        .args([
+            "rotate",
+            "/w/db",
+            "--generate",
+            "--set-hook",
+            "cat > pushed.txt",
+            "--test-hook",
+            "test -e ok",
+        ])
+        .assert()
+        .code(1);
+    fs::remove_file(s.env.path("pushed.txt")).unwrap();
+    s.run_sql(
+        "UPDATE param_versions SET type = 'string', value = CAST('attacker-chosen' AS BLOB),
+             key_ref = NULL WHERE name = '/w/db' AND version = 2",
+    );
+    s.env.write("ok", b"");
+    let (code, _, err) = s.stderr_of(&["rotate", "/w/db"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("not what the run that staged it wrote"),
+        "{err}"
+    );
+    assert!(!s.env.path("pushed.txt").exists());
+    assert_eq!(s.get("/w/db"), "oldpw\n");
+}
+
+/// A resume given a value on stdin (`--value-file -`) is refused, as a file is.
+#[test]
+fn a_resume_refuses_a_value_on_stdin() {
+    let s = Store::new();
+    s.put("put /v/z", "s3").success();
+    s.cmd()
+        .args([
+            "rotate",
+            "/v/z",
+            "--value-file",
+            "-",
+            "--test-hook",
+            "test -e ok",
+        ])
+        .write_stdin("OLDPENDING")
+        .assert()
+        .code(1);
+    s.env.write("ok", b"");
+    s.cmd()
+        .args(["rotate", "/v/z", "--value-file", "-"])
+        .write_stdin("USERNEW")
+        .assert()
+        .code(1)
+        .stderr(contains("--value-file gives a new one"));
+    assert_eq!(s.get("/v/z"), "s3\n");
+}
+
+/// The holder of a lease as coffer names it: `HOST/PIDNS:PID:NONCE`.
+fn holder_name(pid: u32) -> String {
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let ns = fs::read_link("/proc/self/ns/pid").unwrap();
+    format!("{}/{}:{pid}:00", host.trim_end(), ns.display())
+}
+
+/// A lease is taken over only once the hook its holder recorded is gone: while its holder
+/// runs, after it died, and after the lease ran out.
+#[test]
+fn a_lease_is_taken_only_once_the_recorded_hook_is_gone() {
+    let s = Store::new();
+    s.put("put /l/k", "v1").success();
+    s.sh("rotate /l/k --generate").success();
+    // A process group standing for a hook that is still running.
+    let mut hook = std::process::Command::new("sleep")
+        .arg("60")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let dead = {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        pid
+    };
+    for (holder, until) in [
+        (holder_name(dead), "strftime('%s','now') + 3600"),
+        (holder_name(dead), "0"),
+        (holder_name(std::process::id()), "0"),
+    ] {
+        s.run_sql(&format!(
+            "UPDATE param_rotations SET lease_holder = '{holder}', lease_until = {until},
+                 lease_hook = {}",
+            hook.id()
+        ));
+        let (code, _, err) = s.stderr_of(&["rotate", "/l/k", "--generate"]);
+        assert_eq!(code, Some(1), "{holder} {until}: {err}");
+        assert!(
+            err.contains(&format!(
+                "its hook (process group {}) still runs",
+                hook.id()
+            )),
+            "{err}"
+        );
+    }
+    hook.kill().unwrap();
+    hook.wait().unwrap();
+    s.sh("rotate /l/k --generate").success();
+    // A lease that ran out with no hook recorded is free, as before.
+    s.run_sql(&format!(
+        "UPDATE param_rotations SET lease_holder = '{}', lease_until = 0, lease_hook = NULL",
+        holder_name(std::process::id())
+    ));
+    s.sh("rotate /l/k --generate").success();
+}
+
+/// A resume holds its lease for the time limit recorded with the pending version, not the
+/// one typed on the resume.
+#[test]
+fn a_resume_holds_its_lease_for_the_recorded_time_limit() {
+    let s = Store::new();
+    s.put("put /t/k", "v1").success();
+    s.env.write(
+        "set.sh",
+        b"[ -e armed ] || exit 1; touch running; sleep 3\n",
+    );
+    s.cmd()
+        .args(["rotate", "/t/k", "--generate", "--set-hook", "sh set.sh"])
+        .args(["--hook-timeout", "10m"])
+        .assert()
+        .code(1);
+    s.env.write("set.sh", b"touch running; sleep 3\n");
+    let mut child = s
+        .child()
+        .current_dir(s.env.path("."))
+        .args(["rotate", "/t/k", "--hook-timeout", "1s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !s.env.path("running").exists() {
+        assert!(Instant::now() < deadline, "the hook never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left: i64 = s
+        .db()
+        .query_row(
+            "SELECT lease_until - strftime('%s','now') FROM param_rotations WHERE name = '/t/k'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        left >= 1200,
+        "the lease runs out in {left} s, before the hook's limit"
+    );
+    assert!(child.wait().unwrap().success());
+}
+
+/// Labels and lease holders read from the store are shown with their control characters
+/// escaped; a foreign database that looks migrated is refused; a version number overflow
+/// is a clear error.
+#[test]
+fn rows_from_the_store_cannot_forge_output() {
+    let s = Store::new();
+    s.put("put /f/x", "v").success();
+    s.run_sql(
+        "INSERT INTO param_labels (name, label, version)
+         VALUES ('/f/x', 'lab' || char(27) || '[32mel' || char(10) || 'FORGED', 1)",
+    );
+    let out = s.sh("history /f/x").success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(
+        !text.contains('\u{1b}') && !text.contains("\nFORGED"),
+        "{text:?}"
+    );
+    s.run_sql("INSERT INTO param_rotations (name, hook_timeout_secs) VALUES ('/f/x', 1) ON CONFLICT DO NOTHING");
+    s.run_sql(
+        "UPDATE param_rotations SET lease_holder = 'x' || char(27) || '[31m' || char(10) || \
+         'FORGED LINE', lease_until = 99999999999",
+    );
+    let (_, _, err) = s.stderr_of(&["rotate", "/f/x", "--generate"]);
+    assert!(
+        !err.contains('\u{1b}') && !err.contains("\nFORGED"),
+        "{err:?}"
+    );
+    // Another program's database with a user_version and a `meta` table of its own.
+    let other = s.env.path("other.db");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE meta (key TEXT, value TEXT); PRAGMA user_version = 3;")
+        .unwrap();
+    s.cmd()
+        .args([
+            "--store",
+            &format!("sqlite://{}", other.display()),
+            "ls",
+            "/",
+        ])
+        .assert()
+        .code(1)
+        .stderr(contains("is not a coffer store"));
+    let v: i64 = Connection::open(&other)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 3, "the foreign database was migrated");
+    // No version numbers left.
+    s.run_sql("UPDATE params SET latest = 4294967295 WHERE name = '/f/x'");
+    s.put("put /f/x --overwrite", "w")
+        .code(2)
+        .stderr(contains("has no version numbers left"));
 }

@@ -503,10 +503,15 @@ fn put_keeps_the_type_unless_told_to_change_it() {
         .code(1)
         .stderr(contains("secure-string"));
     assert_eq!(s.types("/t/secret"), ["secure-string"]);
-    // Without --type a new version keeps the type, either way.
+    // Without --type a new version keeps a secure type; over a clear one, --type must say
+    // so (the type column alone never decides that a value is stored in the clear).
     s.put("/t/secret", "two", "--overwrite").success();
     s.string("/t/plain", "one");
-    s.put("/t/plain", "two", "--overwrite").success();
+    s.put("/t/plain", "two", "--overwrite")
+        .code(1)
+        .stderr(contains("only when --type says so"));
+    s.put("/t/plain", "two", "--type string --overwrite")
+        .success();
     s.put("/t/plain", "three", "--type secure-string --overwrite")
         .code(1);
     assert_eq!(s.types("/t/plain"), ["string", "string"]);

@@ -198,3 +198,18 @@ fn the_supervisor_kills_the_hook_when_its_parent_dies() {
         assert!(gone, "process {pid} of the hook outlived its supervisor");
     }
 }
+
+/// Run by hand, not as the leader of a group of its own, the supervisor refuses (it would
+/// kill its caller's group when its stdin closes).
+#[test]
+fn the_supervisor_runs_only_as_a_group_leader() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args([hook::SUPERVISOR_ARG, "echo ran"])
+        .env("COFFER_HOOK_VALUE_LEN", "0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(126), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("leader of a process group"));
+}
