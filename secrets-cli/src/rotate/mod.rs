@@ -19,20 +19,21 @@
 
 pub mod generate;
 pub mod hook;
+mod lease;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use rustix::process::Pid;
-
 use crate::params::{
-    Claim, Expect, Label, ParamError, ParamName, Params, PutRequest, RotationPlan, SecretValue,
-    Selector, ValueSource, VersionMeta, Which,
+    Expect, Label, ParamError, ParamName, Params, PutRequest, RotationPlan, SecretValue, Selector,
+    ValueSource, VersionMeta, Which,
 };
 use crate::report::CliError;
 
 pub use generate::GenSpec;
 use hook::{Ended, HookEnv, HookRun, Step};
+pub use lease::{Busy, holder};
+use lease::{claim, release};
 
 pub use crate::params::{CURRENT, PENDING, PREVIOUS};
 
@@ -110,153 +111,6 @@ fn has_label(v: &VersionMeta, l: &str) -> bool {
     v.labels.iter().any(|x| x == l)
 }
 
-/// This run as a lease holder: `HOST/PIDNS:PID:NONCE`, the host name, this process's PID
-/// namespace (two containers may share a host name and a PID), its PID and a random nonce
-/// (so that no two runs ever hold the same name).
-#[must_use]
-pub fn holder() -> String {
-    let mut nonce = [0u8; 8];
-    let _ = coffer_core::fill_random(&mut nonce);
-    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}:{}:{nonce}", holder_place(), std::process::id())
-}
-
-/// The host name and the PID namespace of this process.
-fn holder_place() -> String {
-    let host = rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned();
-    let ns = std::fs::read_link("/proc/self/ns/pid")
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    format!("{host}/{ns}")
-}
-
-/// The process id of the lease holder `holder` if it is of this host and PID namespace.
-fn holder_pid_here(holder: &str) -> Option<u32> {
-    let mut parts = holder.rsplitn(3, ':');
-    let (Some(_nonce), Some(pid), Some(place)) = (parts.next(), parts.next(), parts.next()) else {
-        return None;
-    };
-    let pid = pid.parse::<u32>().ok()?;
-    (place == holder_place() && Path::new("/proc/self").exists()).then_some(pid)
-}
-
-/// Whether the lease holder `holder` is a process of this host and PID namespace that no
-/// longer runs (crashed or killed). Elsewhere only its lease's end frees the secret.
-fn holder_is_dead(holder: &str) -> bool {
-    holder_pid_here(holder).is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
-}
-
-/// Whether another holder's lease may be taken over: a running lease when its holder died
-/// on this machine, a lease that ran out (held only because a hook was recorded) when its
-/// holder is elsewhere; and on this machine only once the hook it recorded is gone.
-fn may_take_over(holder: &str, hook: Option<u32>, expired: bool) -> bool {
-    let here = holder_pid_here(holder).is_some();
-    match (expired, here) {
-        (false, _) => holder_is_dead(holder) && hook_is_gone(hook),
-        (true, false) => true,
-        (true, true) => hook_is_gone(hook),
-    }
-}
-
-/// Whether the hook a lease holder recorded (its process group) is gone: a lease whose
-/// holder died is taken over only then, so that two hooks never run at once.
-fn hook_is_gone(hook: Option<u32>) -> bool {
-    let Some(group) = hook
-        .and_then(|g| i32::try_from(g).ok())
-        .and_then(Pid::from_raw)
-    else {
-        return true;
-    };
-    matches!(
-        rustix::process::test_kill_process_group(group),
-        Err(rustix::io::Errno::SRCH)
-    )
-}
-
-/// How long a lease lasts: both hooks at their limit, and slack.
-fn lease_secs(hook_timeout: Duration) -> i64 {
-    i64::try_from(hook_timeout.as_secs().saturating_mul(2).saturating_add(120)).unwrap_or(i64::MAX)
-}
-
-/// Takes the rotation lease of `name` (see [`crate::params::ParamStore::claim_rotation`]);
-/// a lease whose holder died on this machine is taken over. `Ok(None)`: not due (only with
-/// `due_only`).
-///
-/// # Errors
-/// Another live run holds the lease; store errors.
-async fn claim(
-    params: &Params,
-    name: &ParamName,
-    holder: &str,
-    due_only: bool,
-    hook_timeout: Duration,
-) -> anyhow::Result<Option<Option<Box<RotationPlan>>>> {
-    let mut steal: Option<String> = None;
-    loop {
-        let now = crate::time::now_unix();
-        let claim = params
-            .store()
-            .claim_rotation(
-                name,
-                holder,
-                now,
-                now.saturating_add(lease_secs(hook_timeout)),
-                due_only,
-                steal.as_deref(),
-                hook_timeout.as_secs().max(1),
-            )
-            .await?;
-        match claim {
-            Claim::Claimed(plan) => return Ok(Some(plan)),
-            Claim::NotDue => return Ok(None),
-            Claim::Held {
-                holder: other,
-                hook,
-                expired,
-                ..
-            } if steal.is_none() && may_take_over(&other, hook, expired) => {
-                tracing::info!(name = %name, holder = other, "taking over the lease of a run that died or ran out");
-                steal = Some(other);
-            }
-            Claim::Held {
-                holder: other,
-                until,
-                hook,
-                ..
-            } => {
-                return Err(Busy {
-                    name: name.clone(),
-                    hook_running: hook
-                        .filter(|_| holder_pid_here(&other).is_some())
-                        .filter(|g| !hook_is_gone(Some(*g))),
-                    holder: other.escape_debug().to_string(),
-                    until,
-                }
-                .into());
-            }
-        }
-    }
-}
-
-/// Another run is rotating the secret.
-#[derive(Debug, thiserror::Error)]
-#[error("{name} is being rotated by another run ({holder}, lease until {}){}",
-        crate::time::format_rfc3339(*until),
-        hook_running.map(|g| format!(": its hook (process group {g}) still runs")).unwrap_or_default())]
-pub struct Busy {
-    /// The parameter.
-    pub name: ParamName,
-    /// `host:pid`.
-    pub holder: String,
-    /// Unix seconds.
-    pub until: i64,
-    /// The process group of the hook the holder recorded, on this machine, still there.
-    pub hook_running: Option<u32>,
-}
-
 /// Rotates `req.name` (see the module docs), holding its rotation lease: a parameter with a
 /// schedule and no settings in `req` is rotated as its stored plan says. `say` is told of each
 /// step.
@@ -297,22 +151,6 @@ pub async fn rotate(
     .await;
     release(params, name, &holder, &done).await;
     done
-}
-
-/// Gives the lease back, recording the outcome; a failure to do so is reported (the lease
-/// then runs out by itself) but does not replace the rotation's own result.
-async fn release<T>(params: &Params, name: &ParamName, holder: &str, done: &anyhow::Result<T>) {
-    let error = done.as_ref().err().map(|e| format!("{e:#}"));
-    if let Err(e) = params
-        .store()
-        .release_rotation(name, holder, crate::time::now_unix(), error.as_deref())
-        .await
-    {
-        tracing::warn!(name = %name, "cannot give the rotation lease back: {e}");
-        eprintln!(
-            "warning: cannot give the rotation lease of {name} back (it runs out by itself): {e}"
-        );
-    }
 }
 
 fn not_found(e: ParamError) -> anyhow::Error {

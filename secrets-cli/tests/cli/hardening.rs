@@ -655,7 +655,7 @@ fn holder_name(pid: u32) -> String {
 }
 
 /// A lease is taken over only once the hook its holder recorded is gone: while its holder
-/// runs, after it died, and after the lease ran out.
+/// runs, after it died (given a few seconds to go), and after the lease ran out.
 #[test]
 fn a_lease_is_taken_only_once_the_recorded_hook_is_gone() {
     let s = Store::new();
@@ -693,9 +693,21 @@ fn a_lease_is_taken_only_once_the_recorded_hook_is_gone() {
             "{err}"
         );
     }
-    hook.kill().unwrap();
-    hook.wait().unwrap();
+    // A dead holder's hook that goes within moments (as its supervisor kills it) is waited
+    // for, and its lease taken.
+    s.run_sql(&format!(
+        "UPDATE param_rotations SET lease_holder = '{}', lease_until = strftime('%s','now') + 3600,
+             lease_hook = {}",
+        holder_name(dead),
+        hook.id()
+    ));
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        hook.kill().unwrap();
+        hook.wait().unwrap();
+    });
     s.sh("rotate /l/k --generate").success();
+    killer.join().unwrap();
     // A lease that ran out with no hook recorded is free, as before.
     s.run_sql(&format!(
         "UPDATE param_rotations SET lease_holder = '{}', lease_until = 0, lease_hook = NULL",
