@@ -60,7 +60,8 @@ step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
-cargo test --workspace --locked
+# test-pause: the kill tests stop coffer at each step of a write.
+cargo test --workspace --locked --features coffer/test-pause
 
 step "ESDK decrypt vectors from other implementations"
 vectors="$root/../shared/esdk/vectors"
@@ -94,6 +95,26 @@ if ! grep -q "cross-checked with aws-cryptographic-material-providers" "$matrix/
     exit 1
 fi
 COFFER_HIERARCHY_KAT="$matrix/hierarchy_kat.txt" cargo test --locked -q -p coffer-core --lib hierarchy
+
+step "the release binary (README gives its size: symbols kept, no debug info)"
+cargo build --release --locked -q -p coffer
+bin="$root/target/release/coffer"
+size=$(stat -c %s "$bin")
+echo "$bin: $size bytes"
+if [ "$size" -gt 40000000 ]; then
+    echo "error: the release binary is over 40 MB; README says 29 MB" >&2
+    exit 1
+fi
+if ! command -v readelf >/dev/null && [ "${CI:-}" = "true" ]; then
+    apt-get install -y -qq binutils >/dev/null
+fi
+if command -v readelf >/dev/null; then
+    sections=$(readelf -SW "$bin")
+    if ! grep -q ' \.symtab ' <<<"$sections" || grep -q ' \.debug_' <<<"$sections"; then
+        echo "error: the release binary should keep its symbols and hold no debug info" >&2
+        exit 1
+    fi
+fi
 
 step "fuzz targets build"
 bash fuzz/build.sh

@@ -1475,3 +1475,15 @@ mod pkcs11;
 mod rewrap;
 #[path = "cli/scale.rs"]
 mod scale;
+
+/// The kill tests stop coffer at each step through the `test-pause` feature; CI must build
+/// with it, or those tests would be ignored there.
+#[test]
+fn ci_runs_the_kill_tests() {
+    let built_with_it = cfg!(feature = "test-pause");
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    assert!(
+        built_with_it || !ci,
+        "CI runs the tests with --features coffer/test-pause (scripts/test.sh)"
+    );
+}

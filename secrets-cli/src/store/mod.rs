@@ -101,9 +101,10 @@
 //!
 //! # Test hook
 //!
-//! With `COFFER_TEST_PAUSE_MS=N` set (tests only; it is documented nowhere else), rotations
-//! print `coffer test pause: STEP` on stderr at each step and sleep `N` ms there, so that the
-//! kill tests can SIGKILL them at each step. Unset, it does nothing.
+//! Built with the `test-pause` feature (coffer's own kill tests; never a build for users) and
+//! run with `COFFER_TEST_PAUSE_MS=N`, writes print `coffer test pause: STEP` on stderr at each
+//! step and sleep `N` ms there, so that the tests can SIGKILL them at each step. Without the
+//! feature the hook is compiled out.
 
 pub mod audit;
 mod branch;
@@ -117,7 +118,7 @@ mod table;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavior, params};
@@ -245,11 +246,18 @@ WHERE NOT EXISTS (SELECT 1 FROM param_labels l WHERE l.name = p.name AND l.label
 pub const MAX_NAME_LEN: usize = 64;
 
 /// The test hook's variable (see the module docs).
+#[cfg(feature = "test-pause")]
 pub const TEST_PAUSE_VAR: &str = "COFFER_TEST_PAUSE_MS";
 
+/// The test hook (compiled out): does nothing.
+#[cfg(not(feature = "test-pause"))]
+#[inline(always)]
+pub(crate) fn test_pause(_step: &str) {}
+
 /// The test hook: announces `step` on stderr and sleeps, when `COFFER_TEST_PAUSE_MS` is set.
+#[cfg(feature = "test-pause")]
 pub(crate) fn test_pause(step: &str) {
-    static PAUSE: OnceLock<Option<Duration>> = OnceLock::new();
+    static PAUSE: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
     let pause = PAUSE.get_or_init(|| {
         std::env::var(TEST_PAUSE_VAR)
             .ok()

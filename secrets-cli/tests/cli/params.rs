@@ -882,6 +882,10 @@ fn racing_check_and_set(s: &Store) {
 /// every completed version reads back, and a killed write left nothing behind.
 #[cfg(unix)]
 #[test]
+#[cfg_attr(
+    not(feature = "test-pause"),
+    ignore = "stops coffer at each step with the test-pause feature (scripts/test.sh turns it on)"
+)]
 fn killed_puts_leave_the_store_intact() {
     killed_puts(&Store::new());
 }
@@ -889,6 +893,10 @@ fn killed_puts_leave_the_store_intact() {
 /// As [`killed_puts_leave_the_store_intact`], on PostgreSQL.
 #[cfg(unix)]
 #[test]
+#[cfg_attr(
+    not(feature = "test-pause"),
+    ignore = "stops coffer at each step with the test-pause feature (scripts/test.sh turns it on)"
+)]
 fn killed_puts_leave_the_store_intact_on_postgres() {
     if let Some(s) = Store::pg() {
         killed_puts(&s);

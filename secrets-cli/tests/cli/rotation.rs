@@ -716,6 +716,10 @@ impl Tally {
 
 /// `coffer key rotate app`, SIGKILLed at random points, 36 times.
 #[test]
+#[cfg_attr(
+    not(feature = "test-pause"),
+    ignore = "stops coffer at each step with the test-pause feature (scripts/test.sh turns it on)"
+)]
 fn kill_rotate_at_random_points() {
     let started = Instant::now();
     let mut rng = Rng::seeded(0xC0_FFEE_0001);
@@ -908,6 +912,10 @@ const COMMITTED_ONLY: &str = "committed, root.key not yet replaced";
 
 /// `coffer key rotate --root` (plain root key), SIGKILLed at random points, 32 times.
 #[test]
+#[cfg_attr(
+    not(feature = "test-pause"),
+    ignore = "stops coffer at each step with the test-pause feature (scripts/test.sh turns it on)"
+)]
 fn kill_rotate_root_at_random_points() {
     kill_rotate_root(None, 32, 0xC0_FFEE_0002, &[SIDE_FILE_ONLY, COMMITTED_ONLY]);
 }
@@ -915,6 +923,10 @@ fn kill_rotate_root_at_random_points() {
 /// The same with a passphrase-protected root key (Argon2id: slow enough to be killed in the
 /// middle without the pauses too), 12 times.
 #[test]
+#[cfg_attr(
+    not(feature = "test-pause"),
+    ignore = "stops coffer at each step with the test-pause feature (scripts/test.sh turns it on)"
+)]
 fn kill_rotate_root_with_a_passphrase() {
     kill_rotate_root(Some("kill test passphrase"), 12, 0xC0_FFEE_0003, &[]);
 }

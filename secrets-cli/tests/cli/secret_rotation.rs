@@ -368,11 +368,19 @@ fn killed_rotations(s: &Store) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-pause"),
+    ignore = "stops coffer at each step with the test-pause feature (scripts/test.sh turns it on)"
+)]
 fn killed_rotations_resume() {
     killed_rotations(&Store::new());
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "test-pause"),
+    ignore = "stops coffer at each step with the test-pause feature (scripts/test.sh turns it on)"
+)]
 fn killed_rotations_resume_on_postgres() {
     if let Some(s) = Store::pg() {
         killed_rotations(&s);
