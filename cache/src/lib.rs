@@ -9,6 +9,9 @@
 //! - [`CachingBranchKeyStore`]: unwrapped branch keys for the hierarchical keyring, for a
 //!   time to live.
 //!
+//! - [`TtlCache`]: the bounded, expiring map under [`LocalCache`], for any key and value (the
+//!   secrets client caches values in one).
+//!
 //! Nothing here blocks on I/O or starts a runtime: a miss awaits the wrapped manager or
 //! store on the caller's executor.
 #![forbid(unsafe_code)]
@@ -20,9 +23,11 @@ mod cmm;
 mod error;
 pub mod ids;
 mod local;
+mod ttl;
 
 pub use branch::CachingBranchKeyStore;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cmm::{CachingCmm, Limits};
 pub use error::CacheError;
 pub use local::{CacheId, Cached, DEFAULT_CAPACITY, LocalCache, Stats, Usage};
+pub use ttl::{Lookup, TtlCache};

@@ -3,15 +3,14 @@
 //! encryption materials, what it has been used for.
 
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::clock::{Clock, SystemClock};
+use crate::ttl::{Lookup, TtlCache};
 use coffer_core::keyring::BranchKey;
 use coffer_core::materials::{DecryptionMaterials, EncryptionMaterials};
-use lru::LruCache;
-
-use crate::clock::{Clock, SystemClock};
 
 /// A cache identifier: a SHA-384 hash (see [`crate::ids`]).
 pub type CacheId = [u8; 48];
@@ -44,7 +43,6 @@ pub struct Usage {
 
 struct Entry {
     value: Cached,
-    expires: Duration,
     used: Usage,
 }
 
@@ -61,12 +59,11 @@ pub struct Stats {
     pub evicted: u64,
 }
 
-/// A bounded, thread-safe LRU cache of materials (see the module docs). Every operation
-/// takes one lock, so checking an entry's limits and charging its use is one step: two
-/// threads never both take the last message an entry allows.
+/// A bounded, thread-safe LRU cache of materials (see the module docs), on a [`TtlCache`].
+/// Every operation takes one lock, so checking an entry's limits and charging its use is one
+/// step: two threads never both take the last message an entry allows.
 pub struct LocalCache {
-    entries: Mutex<LruCache<CacheId, Entry>>,
-    clock: Arc<dyn Clock>,
+    entries: TtlCache<CacheId, Entry>,
     hits: AtomicU64,
     misses: AtomicU64,
     expired: AtomicU64,
@@ -99,8 +96,7 @@ impl LocalCache {
     #[must_use]
     pub fn with_clock(capacity: NonZeroUsize, clock: Arc<dyn Clock>) -> Self {
         Self {
-            entries: Mutex::new(LruCache::new(capacity)),
-            clock,
+            entries: TtlCache::with_clock(capacity, clock),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             expired: AtomicU64::new(0),
@@ -108,30 +104,17 @@ impl LocalCache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<CacheId, Entry>> {
-        // Entries are plain data: a panic elsewhere cannot leave one half-written.
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// The cache's clock.
     #[must_use]
     pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
+        self.entries.clock()
     }
 
     /// Stores `value` under `id` for `ttl`, already used for `used` (replacing any entry of
     /// that id; the least recently used entry makes room if the cache is full).
     pub fn put(&self, id: CacheId, value: Cached, ttl: Duration, used: Usage) {
-        let expires = self.clock.now().saturating_add(ttl);
-        let entry = Entry {
-            value,
-            expires,
-            used,
-        };
-        if let Some((old, _)) = self.lock().push(id, entry) {
-            if old != id {
-                self.evicted.fetch_add(1, Ordering::Relaxed);
-            }
+        if self.entries.insert(id, Entry { value, used }, ttl) {
+            self.evicted.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -145,43 +128,25 @@ impl LocalCache {
         bytes: u64,
         limits: Usage,
     ) -> Option<EncryptionMaterials> {
-        let now = self.clock.now();
-        let mut entries = self.lock();
-        let hit = match entries.get_mut(id) {
-            Some(Entry {
+        self.count(self.entries.lookup(id, |e| {
+            let Entry {
                 value: Cached::Encrypt(m),
-                expires,
                 used,
-            }) if *expires > now => {
-                let messages = used.messages.checked_add(1);
-                let total = used.bytes.checked_add(bytes);
-                match (messages, total) {
-                    (Some(n), Some(b)) if n <= limits.messages && b <= limits.bytes => {
-                        *used = Usage {
-                            messages: n,
-                            bytes: b,
-                        };
-                        Some(m.clone())
-                    }
-                    _ => None,
-                }
-            }
-            Some(_) => None,
-            None => {
-                drop(entries);
-                self.misses.fetch_add(1, Ordering::Relaxed);
+            } = e
+            else {
+                return None;
+            };
+            let messages = used.messages.checked_add(1)?;
+            let total = used.bytes.checked_add(bytes)?;
+            if messages > limits.messages || total > limits.bytes {
                 return None;
             }
-        };
-        if hit.is_none() {
-            entries.pop(id);
-            drop(entries);
-            self.expired.fetch_add(1, Ordering::Relaxed);
-            self.misses.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-        }
-        hit
+            *used = Usage {
+                messages,
+                bytes: total,
+            };
+            Some(m.clone())
+        }))
     }
 
     /// Decryption materials under `id`, if live.
@@ -202,42 +167,40 @@ impl LocalCache {
         })
     }
 
+    /// What `pick` takes from the live entry under `id`; an entry of another kind (which the
+    /// identifiers of [`crate::ids`] never give) is dropped as an expired one is.
     fn get<T>(&self, id: &CacheId, pick: impl FnOnce(&Cached) -> Option<T>) -> Option<T> {
-        let now = self.clock.now();
-        let mut entries = self.lock();
-        let found = match entries.get(id) {
-            Some(e) if e.expires > now => pick(&e.value),
-            Some(_) => {
-                entries.pop(id);
+        self.count(self.entries.lookup(id, |e| pick(&e.value)))
+    }
+
+    /// Counts a lookup as a hit, or a miss (and a drop).
+    fn count<T>(&self, found: Lookup<T>) -> Option<T> {
+        let counter = match &found {
+            Lookup::Hit(_) => &self.hits,
+            Lookup::Dropped => {
                 self.expired.fetch_add(1, Ordering::Relaxed);
-                None
+                &self.misses
             }
-            None => None,
-        };
-        drop(entries);
-        let counter = if found.is_some() {
-            &self.hits
-        } else {
-            &self.misses
+            Lookup::Absent => &self.misses,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        found
+        found.hit()
     }
 
     /// Drops the entry under `id`, if any.
     pub fn remove(&self, id: &CacheId) {
-        self.lock().pop(id);
+        self.entries.remove(id);
     }
 
     /// Drops every entry.
     pub fn clear(&self) {
-        self.lock().clear();
+        self.entries.clear();
     }
 
     /// Entries held (live or not yet found expired).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.entries.len()
     }
 
     /// Whether the cache holds no entry.

@@ -1,31 +1,18 @@
 //! [`CachingClient`]: values read through [`Secrets`], kept for a time to live.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use coffer_cache::TtlCache;
+pub use coffer_cache::{Clock, ManualClock, SystemClock};
 
 use super::Secrets;
 use crate::params::{Param, ParamPath, ParamResult, Selector};
 
 /// How many entries a [`CachingClient`] keeps unless told otherwise.
 pub const DEFAULT_MAX_ENTRIES: usize = 1024;
-
-/// The time source of a [`CachingClient`] (tests bring a clock they move by hand).
-pub trait Clock: Send + Sync + fmt::Debug {
-    /// Now.
-    fn now(&self) -> Instant;
-}
-
-/// [`Instant::now`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -39,19 +26,6 @@ enum Key {
 enum Cached {
     One(Arc<Param>),
     Path(Arc<[Param]>),
-}
-
-struct Entry {
-    value: Cached,
-    fetched: Instant,
-    /// For least-recently-used eviction.
-    used: u64,
-}
-
-#[derive(Default)]
-struct Inner {
-    entries: HashMap<Key, Entry>,
-    tick: u64,
 }
 
 /// A cache in front of [`Secrets`]: a value younger than the time to live is answered from
@@ -85,9 +59,7 @@ struct Inner {
 pub struct CachingClient {
     secrets: Secrets,
     ttl: Duration,
-    max_entries: usize,
-    clock: Arc<dyn Clock>,
-    inner: Mutex<Inner>,
+    entries: TtlCache<Key, Cached>,
 }
 
 impl fmt::Debug for CachingClient {
@@ -95,7 +67,7 @@ impl fmt::Debug for CachingClient {
         f.debug_struct("CachingClient")
             .field("secrets", &self.secrets)
             .field("ttl", &self.ttl)
-            .field("max_entries", &self.max_entries)
+            .field("max_entries", &self.entries.capacity())
             .field("entries", &self.len())
             .finish_non_exhaustive()
     }
@@ -107,23 +79,21 @@ impl CachingClient {
         Self {
             secrets: secrets.into(),
             ttl,
-            max_entries: DEFAULT_MAX_ENTRIES,
-            clock: Arc::new(SystemClock),
-            inner: Mutex::new(Inner::default()),
+            entries: TtlCache::new(capacity(DEFAULT_MAX_ENTRIES)),
         }
     }
 
-    /// Keeps at most `max` entries (at least 1).
+    /// Keeps at most `max` entries (at least 1); what was cached is dropped.
     #[must_use]
     pub fn max_entries(mut self, max: usize) -> Self {
-        self.max_entries = max.max(1);
+        self.entries = TtlCache::with_clock(capacity(max), self.entries.clock().clone());
         self
     }
 
-    /// Uses `clock` as the time source.
+    /// Uses `clock` as the time source ([`ManualClock`] in tests); what was cached is dropped.
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.entries = TtlCache::with_clock(self.entries.capacity(), clock);
         self
     }
 
@@ -139,7 +109,7 @@ impl CachingClient {
 
     /// How many entries are cached (fresh or not).
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.entries.len()
     }
 
     /// Whether nothing is cached.
@@ -199,32 +169,19 @@ impl CachingClient {
 
     /// Drops every entry: the next read of each name or path fetches it.
     pub fn refresh_all(&self) {
-        self.lock().entries.clear();
+        self.entries.clear();
     }
 
     /// Drops the entry of `name`, if any (a bad name is no entry).
     pub fn invalidate(&self, name: &str) {
         if let Ok(sel) = Selector::parse(name) {
-            self.lock().entries.remove(&Key::One(sel.to_string()));
+            self.entries.remove(&Key::One(sel.to_string()));
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The entry for `key` if it is younger than the time to live (marked used).
     fn fresh(&self, key: &Key) -> Option<Cached> {
-        let now = self.clock.now();
-        let mut inner = self.lock();
-        inner.tick += 1;
-        let tick = inner.tick;
-        let entry = inner.entries.get_mut(key)?;
-        if now.saturating_duration_since(entry.fetched) >= self.ttl {
-            return None;
-        }
-        entry.used = tick;
-        Some(entry.value.clone())
+        self.entries.get(key)
     }
 
     async fn fetch_one(&self, sel: &Selector, key: Key) -> ParamResult<Arc<Param>> {
@@ -235,7 +192,7 @@ impl CachingClient {
                 Ok(p)
             }
             Err(e) => {
-                self.lock().entries.remove(&key);
+                self.entries.remove(&key);
                 Err(e)
             }
         }
@@ -254,37 +211,20 @@ impl CachingClient {
                 Ok(v)
             }
             Err(e) => {
-                self.lock().entries.remove(&key);
+                self.entries.remove(&key);
                 Err(e)
             }
         }
     }
 
     fn store(&self, key: Key, value: Cached) {
-        let fetched = self.clock.now();
-        let mut inner = self.lock();
-        inner.tick += 1;
-        let used = inner.tick;
-        inner.entries.insert(
-            key,
-            Entry {
-                value,
-                fetched,
-                used,
-            },
-        );
-        while inner.entries.len() > self.max_entries {
-            let Some(oldest) = inner
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.used)
-                .map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            inner.entries.remove(&oldest);
-        }
+        self.entries.insert(key, value, self.ttl);
     }
+}
+
+/// `max` entries, at least 1.
+fn capacity(max: usize) -> NonZeroUsize {
+    NonZeroUsize::new(max).unwrap_or(NonZeroUsize::MIN)
 }
 
 #[cfg(test)]
@@ -450,26 +390,11 @@ mod tests {
         }
     }
 
-    #[derive(Debug)]
-    struct FakeClock(Mutex<Instant>);
-
-    impl FakeClock {
-        fn advance(&self, d: Duration) {
-            *self.0.lock().unwrap() += d;
-        }
-    }
-
-    impl Clock for FakeClock {
-        fn now(&self) -> Instant {
-            *self.0.lock().unwrap()
-        }
-    }
-
     struct Fixture {
         _dir: tempfile::TempDir,
         store: Arc<Counting>,
         params: Params,
-        clock: Arc<FakeClock>,
+        clock: Arc<ManualClock>,
         cache: CachingClient,
     }
 
@@ -492,7 +417,7 @@ mod tests {
             Arc::new(FixedKeys::new(ring, "aes:test")),
             DEFAULT_MAX_VALUE_BYTES,
         );
-        let clock = Arc::new(FakeClock(Mutex::new(Instant::now())));
+        let clock = Arc::new(ManualClock::new());
         let cache = CachingClient::new(params.clone(), TTL)
             .max_entries(max)
             .with_clock(clock.clone());

@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use coffer_core::keyring::{BoxFuture, HierarchicalKeyring, Keyring};
 use zeroize::Zeroizing;
 
-pub use cache::{CachingClient, Clock, DEFAULT_MAX_ENTRIES, SystemClock};
+pub use cache::{CachingClient, Clock, DEFAULT_MAX_ENTRIES, ManualClock, SystemClock};
 
 use crate::config::StoreLocation;
 use crate::home::Home;
