@@ -112,6 +112,7 @@ mod params;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod root;
+mod rows;
 mod switch;
 mod table;
 

@@ -46,13 +46,13 @@ use zeroize::Zeroizing;
 use self::audit_log::{append, append_many, entries, head};
 use self::tx::{SqlCode, lock_writes, retrying, snapshot};
 use super::audit::{self, AuditEntry, Verified};
-use super::params::{
+use super::root::{self, PassphraseCache, Protection};
+use super::rows::{
     PLAN_COLUMNS, PlanRow, RawVersion, bad_row, by_path_query, check_delete, check_promote,
     check_put, check_unlabel, claim_decision, destroy_detail, held_version, label_detail,
     lease_lost, live, moves_current, path_entry, promote_detail, put_detail, range, read_detail,
     schedule_detail, stored_version, subpaths_of, tags_json, unlabel_detail, value_bytes, written,
 };
-use super::root::{self, PassphraseCache, Protection};
 use super::table::no_such_key;
 use super::{
     AddVersion, KeyRecord, KeyState, KeyTable, Lookup, VersionRecord, VersionRow, Which, damaged,

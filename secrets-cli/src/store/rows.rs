@@ -1,0 +1,520 @@
+//! The rules both parameter stores apply to their rows, whatever the database: a row read
+//! back is checked before it is believed ([`stored_version`], [`bad_row`]), a write is checked
+//! against the state it would change ([`check_put`], [`check_promote`], ...), the SQL text the
+//! two dialects share, and the audit details each write records. The SQLite store
+//! (`params.rs`) and the PostgreSQL store (`pg.rs`) read and write rows; this module decides.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use zeroize::Zeroizing;
+
+use super::damaged;
+use crate::params::CURRENT;
+use crate::params::{
+    Claim, Destroyed, Expect, Label, LabelMove, NewVersion, ParamError, ParamName, ParamPath,
+    ParamResult, ParamState, ParamType, PathEntry, PutOutcome, RotationPlan, SecretValue,
+    StoredValue, StoredVersion, VersionMeta,
+};
+use crate::report::CliError;
+
+/// A version row as a database returns it (the columns of a version with its labels).
+pub(super) struct RawVersion {
+    pub(super) name: String,
+    pub(super) version: i64,
+    pub(super) param_type: String,
+    pub(super) value: Option<Zeroizing<Vec<u8>>>,
+    pub(super) key_ref: Option<String>,
+    pub(super) description: Option<String>,
+    pub(super) tags: String,
+    pub(super) created_at: i64,
+    pub(super) author: String,
+    pub(super) expires_at: Option<i64>,
+    pub(super) destroyed_at: Option<i64>,
+    /// Comma-separated.
+    pub(super) labels: Option<String>,
+}
+
+/// A `param_rotations` row as either store reads it ([`PLAN_COLUMNS`]), before checking.
+pub(super) struct PlanRow {
+    pub(super) name: String,
+    pub(super) every_secs: Option<i64>,
+    pub(super) generate: Option<String>,
+    pub(super) set_hook: Option<String>,
+    pub(super) test_hook: Option<String>,
+    pub(super) hook_timeout_secs: i64,
+    pub(super) next_due: Option<i64>,
+    pub(super) lease: (Option<String>, Option<i64>),
+    pub(super) last_error: Option<String>,
+    pub(super) seal: Option<Vec<u8>>,
+    pub(super) workdir: Option<String>,
+    pub(super) pending_run: Option<Vec<u8>>,
+    pub(super) lease_hook: Option<i64>,
+}
+
+impl PlanRow {
+    /// The plan, its numbers checked.
+    pub(super) fn into_plan(self, location: &str) -> ParamResult<RotationPlan> {
+        let bad = |what: &str| bad_row(location, &self.name, what);
+        Ok(RotationPlan {
+            name: ParamName::parse(&self.name).map_err(|_| bad("bad name"))?,
+            every_secs: self
+                .every_secs
+                .map(|v| u64::try_from(v).map_err(|_| bad("bad schedule")))
+                .transpose()?,
+            hook_timeout_secs: u64::try_from(self.hook_timeout_secs)
+                .map_err(|_| bad("bad time limit"))?,
+            generate: self.generate,
+            set_hook: self.set_hook,
+            test_hook: self.test_hook,
+            next_due: self.next_due,
+            last_error: self.last_error,
+            lease_hook: self
+                .lease_hook
+                .map(|g| u32::try_from(g).map_err(|_| bad("bad hook process group")))
+                .transpose()?,
+            lease: match self.lease {
+                (Some(h), Some(u)) => Some((h, u)),
+                _ => None,
+            },
+            seal: self.seal,
+            workdir: self.workdir,
+            pending_run: self.pending_run,
+        })
+    }
+}
+
+/// A row of `get_by_path` (a version, or the name of a parameter with no current one) as
+/// the store's types.
+pub(super) fn path_entry(
+    row: Result<RawVersion, String>,
+    location: &str,
+) -> ParamResult<PathEntry> {
+    match row {
+        Ok(raw) => stored_version(raw, location).map(PathEntry::Current),
+        Err(name) => ParamName::parse(&name)
+            .map(PathEntry::NoCurrent)
+            .map_err(|_| bad_row(location, &name, "bad name")),
+    }
+}
+
+/// The query of `get_by_path` over `params p`, ending in a `WHERE` clause: each parameter's
+/// version labelled `current` (SQL shared by both stores), `NULL` columns where it has none.
+pub(super) fn by_path_query(columns: &str) -> String {
+    format!(
+        "SELECT p.name, {columns} FROM params p
+         LEFT JOIN param_labels c ON c.name = p.name AND c.label = 'current'
+         LEFT JOIN param_versions v ON v.name = p.name AND v.version = c.version
+         WHERE p.deleted_at IS NULL"
+    )
+}
+
+/// `/a/b/` and `/a/b0`: every name below `/a/b` is strictly between them.
+pub(super) fn range(path: &ParamPath) -> (String, String) {
+    let prefix = path.prefix();
+    let mut end = prefix[..prefix.len() - 1].to_owned();
+    end.push('0');
+    (prefix, end)
+}
+
+/// A version row as the store's types; `location` names the store in errors.
+pub(super) fn stored_version(raw: RawVersion, location: &str) -> ParamResult<StoredVersion> {
+    let bad = |what: &str| bad_row(location, &raw.name, what);
+    let name = ParamName::parse(&raw.name).map_err(|_| bad("bad name"))?;
+    let version = u32::try_from(raw.version).map_err(|_| bad("bad version number"))?;
+    let param_type = ParamType::parse(&raw.param_type).map_err(|_| bad("bad type"))?;
+    let tags: BTreeMap<String, String> =
+        serde_json::from_str(&raw.tags).map_err(|_| bad("bad tags"))?;
+    let mut labels: Vec<String> = raw
+        .labels
+        .as_deref()
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    labels.sort();
+    let value = match (raw.value, raw.destroyed_at, param_type.is_secure()) {
+        (None, Some(_), _) => StoredValue::Destroyed,
+        (Some(v), None, true) => StoredValue::Sealed(v.to_vec()),
+        (Some(v), None, false) => StoredValue::Clear(
+            SecretValue::from_bytes(v).map_err(|_| bad("a value that is not UTF-8"))?,
+        ),
+        _ => return Err(bad("value and destruction disagree")),
+    };
+    Ok(StoredVersion {
+        meta: VersionMeta {
+            name,
+            version,
+            param_type,
+            created_at: raw.created_at,
+            author: raw.author,
+            description: raw.description,
+            tags,
+            labels,
+            expires_at: raw.expires_at,
+            destroyed_at: raw.destroyed_at,
+            key_ref: raw.key_ref,
+        },
+        value,
+    })
+}
+
+/// A parameter row that breaks the schema's rules.
+pub(super) fn bad_row(location: &str, name: &str, what: &str) -> ParamError {
+    ParamError::Store(damaged(
+        location,
+        format!("parameter `{}`: {what}", name.escape_debug()),
+    ))
+}
+
+/// Checks a write against the parameter's state, read in the write's transaction: an
+/// error, [`PutOutcome::Stale`], or `None` to go ahead.
+///
+/// # Errors
+/// A value in the wrong form for its type; the parameter is deleted, exists (no
+/// `--overwrite`) or is at another version (`--if-version`).
+pub(super) fn check_put(
+    new: &NewVersion,
+    state: Option<&ParamState>,
+) -> ParamResult<Option<PutOutcome>> {
+    let name = &new.name;
+    match (&new.value, new.param_type.is_secure()) {
+        (StoredValue::Sealed(_), true) | (StoredValue::Clear(_), false) => {}
+        _ => {
+            return Err(ParamError::Store(CliError::failure(format!(
+                "internal error: a {} value of {name} in the wrong form",
+                new.param_type
+            ))));
+        }
+    }
+    if let Some(ParamState {
+        deleted_at: Some(at),
+        ..
+    }) = state
+    {
+        return Err(ParamError::Deleted {
+            name: name.clone(),
+            at: *at,
+        });
+    }
+    let latest = state.map(|s| s.latest);
+    match (new.expect, latest) {
+        (Expect::New, Some(latest)) => {
+            return Err(ParamError::Exists {
+                name: name.clone(),
+                latest,
+            });
+        }
+        (Expect::Version(n), actual) if actual != Some(n) => {
+            return Err(ParamError::VersionMismatch {
+                name: name.clone(),
+                expected: n,
+                actual,
+            });
+        }
+        _ => {}
+    }
+    let follows = latest.unwrap_or(0);
+    if Some(new.version) != follows.checked_add(1) {
+        if new.expect == Expect::Any {
+            return Ok(Some(PutOutcome::Stale { latest: follows }));
+        }
+        return Err(ParamError::Store(CliError::failure(format!(
+            "internal error: version {} of {name} does not follow version {follows}",
+            new.version
+        ))));
+    }
+    Ok(None)
+}
+
+/// A version that must exist and still hold its value (`label`, `destroy NAME:VERSION`):
+/// `found` as looked up, `latest` for the message.
+///
+/// # Errors
+/// No such version; a destroyed version.
+pub(super) fn held_version(
+    name: &ParamName,
+    version: u32,
+    latest: u32,
+    found: Option<StoredVersion>,
+) -> ParamResult<StoredVersion> {
+    let v = found.ok_or_else(|| ParamError::NoVersion {
+        name: name.clone(),
+        version,
+        latest,
+    })?;
+    if let Some(at) = v.meta.destroyed_at {
+        return Err(ParamError::Destroyed {
+            name: name.clone(),
+            version,
+            at,
+            current: false,
+        });
+    }
+    Ok(v)
+}
+
+/// The state of a parameter that must exist and not be deleted.
+///
+/// # Errors
+/// Not found; deleted.
+pub(super) fn live(name: &ParamName, state: Option<ParamState>) -> ParamResult<ParamState> {
+    let state = state.ok_or_else(|| ParamError::NotFound(name.clone()))?;
+    if let Some(at) = state.deleted_at {
+        return Err(ParamError::Deleted {
+            name: name.clone(),
+            at,
+        });
+    }
+    Ok(state)
+}
+
+/// The state of a parameter that `rm` (`deleted` set) or `restore` (`None`) may change.
+///
+/// # Errors
+/// Not found; `rm` of a deleted parameter; `restore` of one that is not deleted.
+pub(super) fn check_delete(
+    name: &ParamName,
+    state: Option<ParamState>,
+    deleted: Option<i64>,
+) -> ParamResult<ParamState> {
+    let state = state.ok_or_else(|| ParamError::NotFound(name.clone()))?;
+    match (state.deleted_at, deleted) {
+        (Some(at), Some(_)) => Err(ParamError::Deleted {
+            name: name.clone(),
+            at,
+        }),
+        (None, None) => Err(ParamError::NotDeleted(name.clone())),
+        _ => Ok(state),
+    }
+}
+
+/// The bytes a version's value is stored as.
+pub(super) fn value_bytes(value: &StoredValue) -> &[u8] {
+    match value {
+        StoredValue::Clear(v) => v.expose().as_bytes(),
+        StoredValue::Sealed(m) => m,
+        StoredValue::Destroyed => &[],
+    }
+}
+
+/// The tags as stored (JSON).
+pub(super) fn tags_json(tags: &BTreeMap<String, String>) -> ParamResult<String> {
+    serde_json::to_string(tags)
+        .map_err(|e| ParamError::Store(CliError::failure(format!("tags: {e}"))))
+}
+
+/// The audit detail of a put.
+pub(super) fn put_detail(new: &NewVersion) -> String {
+    let mut detail = format!("version {}, {}", new.version, new.param_type);
+    if !new.labels.is_empty() {
+        detail.push_str(", labels ");
+        let labels: Vec<&str> = new.labels.iter().map(Label::as_str).collect();
+        detail.push_str(&labels.join(","));
+    }
+    detail
+}
+
+/// What a committed put wrote.
+pub(super) fn written(new: NewVersion) -> PutOutcome {
+    let mut labels: Vec<String> = new.labels.iter().map(|l| l.as_str().to_owned()).collect();
+    if moves_current(&new) {
+        labels.push(CURRENT.to_owned());
+    }
+    labels.sort();
+    labels.dedup();
+    PutOutcome::Written(VersionMeta {
+        name: new.name,
+        version: new.version,
+        param_type: new.param_type,
+        created_at: new.created_at,
+        author: new.author,
+        description: new.description,
+        tags: new.tags,
+        labels,
+        expires_at: new.expires_at,
+        destroyed_at: None,
+        key_ref: new.key_ref,
+    })
+}
+
+/// The audit detail of a label move.
+pub(super) fn label_detail(moves: &[LabelMove]) -> String {
+    moves
+        .iter()
+        .map(|m| match m.from {
+            Some(f) => format!("{} {f} -> {}", m.label.as_str(), m.to),
+            None => format!("{} -> {}", m.label.as_str(), m.to),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The audit detail of an unlabel.
+pub(super) fn unlabel_detail(removed: &[(Label, u32)]) -> String {
+    removed
+        .iter()
+        .map(|(l, v)| format!("{} (was {v})", l.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The audit detail of a destroy.
+pub(super) fn destroy_detail(destroyed: &Destroyed) -> String {
+    let versions = destroyed
+        .versions
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    if destroyed.whole {
+        format!("whole parameter; values of versions [{versions}]")
+    } else {
+        format!("version {versions}")
+    }
+}
+
+/// The audit detail of a read of a secure value (`context`: `by path /app`, or empty).
+pub(super) fn read_detail(version: u32, context: &str) -> String {
+    if context.is_empty() {
+        format!("version {version}")
+    } else {
+        format!("version {version}, {context}")
+    }
+}
+
+/// The paths one level below `lo` (`/a/`) among `parents`.
+/// An update of a lease holder's row that found no row: the lease is no longer ours.
+pub(super) fn lease_lost(name: &ParamName, rows: u64) -> ParamResult<()> {
+    if rows == 0 {
+        return Err(ParamError::RotationOvertaken {
+            name: name.clone(),
+            why: "this run no longer holds its rotation lease".into(),
+        });
+    }
+    Ok(())
+}
+
+/// `unlabel`'s check: `current` is not removed (reads would have nothing to read; a label is
+/// moved, never taken away, as `AWSCURRENT` in Secrets Manager).
+pub(super) fn check_unlabel(name: &ParamName, labels: &[Label]) -> ParamResult<()> {
+    if labels.iter().any(|l| l.as_str() == CURRENT) {
+        return Err(ParamError::Usage(format!(
+            "`current` cannot be removed from {name}: it is the version `get {name}` and `exec` \
+             read; point it at another version with `coffer label {name}:VERSION current`"
+        )));
+    }
+    Ok(())
+}
+
+/// `promote`'s check: `pending` must point at `new`, `current` at `old` or nowhere.
+pub(super) fn check_promote(
+    name: &ParamName,
+    new: u32,
+    old: Option<u32>,
+    pending: Option<u32>,
+    current: Option<u32>,
+) -> ParamResult<()> {
+    let overtaken = |why: String| ParamError::RotationOvertaken {
+        name: name.clone(),
+        why,
+    };
+    if pending != Some(new) {
+        return Err(overtaken(match pending {
+            Some(p) => format!("`pending` labels version {p}, not {new}"),
+            None => format!("`pending` no longer labels version {new}"),
+        }));
+    }
+    if current.is_some() && current != old {
+        return Err(overtaken(format!(
+            "`current` labels version {}, not {}",
+            current.unwrap_or(0),
+            old.map_or_else(|| "none".to_owned(), |v| v.to_string())
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a put points the label `current` at the new version (making it if need be): every
+/// put but `rotate`'s own, which stages a `pending` version.
+pub(super) fn moves_current(new: &NewVersion) -> bool {
+    !new.labels
+        .iter()
+        .any(|l| l.as_str() == "pending" || l.as_str() == "current")
+}
+
+/// The columns of a rotation plan, in [`plan_from`]'s order.
+pub(super) const PLAN_COLUMNS: &str = "name, every_secs, generate, set_hook, test_hook,
+    hook_timeout_secs, next_due, lease_holder, lease_until, last_error, seal, workdir,
+    pending_run, lease_hook";
+
+/// `claim_rotation`'s decision on a plan as stored (`None`: no row).
+pub(super) fn claim_decision(
+    plan: Option<&RotationPlan>,
+    holder: &str,
+    now: i64,
+    due_only: bool,
+    steal_from: Option<&str>,
+) -> Option<Claim> {
+    let Some(plan) = plan else {
+        return due_only.then_some(Claim::NotDue);
+    };
+    if due_only && (plan.every_secs.is_none() || plan.next_due.is_none_or(|d| d > now)) {
+        return Some(Claim::NotDue);
+    }
+    match &plan.lease {
+        // A lease that ran out while its holder's hook was recorded as running is still
+        // held: the caller takes it only once that hook is gone.
+        Some((h, until))
+            if (*until > now || plan.lease_hook.is_some())
+                && h != holder
+                && Some(h.as_str()) != steal_from =>
+        {
+            Some(Claim::Held {
+                holder: h.clone(),
+                until: *until,
+                hook: plan.lease_hook,
+                expired: *until <= now,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `set_rotation_plan`'s audit detail (the hooks are commands, not secrets, but long: only
+/// whether they are set).
+pub(super) fn schedule_detail(plan: &RotationPlan) -> String {
+    format!(
+        "every: {}; generate: {}; set hook: {}; test hook: {}",
+        plan.every_secs
+            .map_or_else(|| "off".to_owned(), crate::time::format_duration),
+        plan.generate.as_deref().unwrap_or("-"),
+        if plan.set_hook.is_some() { "yes" } else { "no" },
+        if plan.test_hook.is_some() {
+            "yes"
+        } else {
+            "no"
+        },
+    )
+}
+
+/// `promote`'s audit detail.
+pub(super) fn promote_detail(new: u32, old: Option<u32>) -> String {
+    match old {
+        Some(old) => format!("current: version {new}; previous: version {old}"),
+        None => format!("current: version {new}"),
+    }
+}
+
+pub(super) fn subpaths_of(
+    location: &str,
+    lo: &str,
+    parents: impl IntoIterator<Item = String>,
+) -> ParamResult<Vec<ParamPath>> {
+    let mut subpaths = BTreeSet::new();
+    for parent in parents {
+        let rest = parent.get(lo.len()..).unwrap_or_default();
+        let first = rest.split('/').next().unwrap_or_default();
+        let sub = ParamPath::parse(&format!("{lo}{first}"))
+            .map_err(|_| bad_row(location, &parent, "bad path"))?;
+        subpaths.insert(sub);
+    }
+    Ok(subpaths.into_iter().collect())
+}
