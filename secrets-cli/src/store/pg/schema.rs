@@ -1,0 +1,96 @@
+//! The PostgreSQL store's schema: the migrations that make it, one per version.
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+pub(super) const MIGRATIONS: [&str; 3] = [
+    r#"
+CREATE TABLE keys (
+    name                 TEXT COLLATE "C" PRIMARY KEY,
+    spec                 TEXT NOT NULL,
+    created_at           BIGINT NOT NULL,
+    state                TEXT NOT NULL CHECK (state IN ('enabled', 'disabled')),
+    rotation_period_secs BIGINT CHECK (rotation_period_secs > 0),
+    min_decrypt_version  BIGINT NOT NULL DEFAULT 1 CHECK (min_decrypt_version >= 1),
+    active_version       BIGINT NOT NULL CHECK (active_version >= 1)
+);
+CREATE TABLE key_versions (
+    name       TEXT COLLATE "C" NOT NULL REFERENCES keys (name),
+    version    BIGINT NOT NULL CHECK (version >= 1),
+    uuid       BYTEA NOT NULL UNIQUE CHECK (length(uuid) = 16),
+    created_at BIGINT NOT NULL,
+    wrapped    BYTEA NOT NULL,
+    root_id    TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE params (
+    name       TEXT COLLATE "C" PRIMARY KEY,
+    parent     TEXT COLLATE "C" NOT NULL,
+    latest     BIGINT NOT NULL CHECK (latest >= 1),
+    created_at BIGINT NOT NULL,
+    deleted_at BIGINT
+);
+CREATE INDEX params_by_parent ON params (parent, name);
+CREATE TABLE param_versions (
+    name         TEXT COLLATE "C" NOT NULL REFERENCES params (name) ON DELETE CASCADE,
+    version      BIGINT NOT NULL CHECK (version >= 1),
+    type         TEXT NOT NULL CHECK (type IN ('string', 'string-list', 'secure-string')),
+    value        BYTEA,
+    key_ref      TEXT,
+    description  TEXT,
+    tags         TEXT NOT NULL DEFAULT '{}',
+    created_at   BIGINT NOT NULL,
+    author       TEXT NOT NULL,
+    expires_at   BIGINT,
+    destroyed_at BIGINT,
+    PRIMARY KEY (name, version),
+    CHECK ((value IS NULL) = (destroyed_at IS NOT NULL))
+);
+CREATE TABLE param_labels (
+    name    TEXT COLLATE "C" NOT NULL,
+    label   TEXT COLLATE "C" NOT NULL,
+    version BIGINT NOT NULL,
+    PRIMARY KEY (name, label),
+    FOREIGN KEY (name, version) REFERENCES param_versions (name, version) ON DELETE CASCADE
+);
+CREATE INDEX param_labels_by_version ON param_labels (name, version);
+CREATE TABLE audit (
+    seq       BIGINT PRIMARY KEY CHECK (seq >= 1),
+    at        BIGINT NOT NULL,
+    actor     TEXT NOT NULL,
+    verb      TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    detail    TEXT NOT NULL,
+    prev_hash BYTEA NOT NULL,
+    hash      BYTEA NOT NULL
+);
+INSERT INTO meta (key, value) VALUES
+    ('audit_count', '0'),
+    ('audit_head', '0000000000000000000000000000000000000000000000000000000000000000');
+"#,
+    r#"
+CREATE TABLE param_rotations (
+    name              TEXT COLLATE "C" PRIMARY KEY REFERENCES params (name) ON DELETE CASCADE,
+    every_secs        BIGINT CHECK (every_secs > 0),
+    generate          TEXT,
+    set_hook          TEXT,
+    test_hook         TEXT,
+    hook_timeout_secs BIGINT NOT NULL CHECK (hook_timeout_secs > 0),
+    next_due          BIGINT,
+    lease_holder      TEXT,
+    lease_until       BIGINT,
+    last_error        TEXT,
+    seal              BYTEA
+);
+"#,
+    r#"
+ALTER TABLE param_rotations ADD COLUMN workdir TEXT;
+ALTER TABLE param_rotations ADD COLUMN pending_run BYTEA;
+ALTER TABLE param_rotations ADD COLUMN lease_hook BIGINT;
+INSERT INTO param_labels (name, label, version)
+SELECT p.name, 'current', m.version FROM params p
+JOIN (SELECT v.name, max(v.version) AS version FROM param_versions v
+      WHERE NOT EXISTS (SELECT 1 FROM param_labels l
+                        WHERE l.name = v.name AND l.version = v.version AND l.label = 'pending')
+      GROUP BY v.name) m ON m.name = p.name
+WHERE NOT EXISTS (SELECT 1 FROM param_labels l WHERE l.name = p.name AND l.label = 'current');
+"#,
+];
