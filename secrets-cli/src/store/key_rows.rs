@@ -1,0 +1,289 @@
+//! The key table's records, and the rules both backends apply to them: key names, states,
+//! version ids and the additional data that binds a wrapped branch key to its row.
+
+use crate::report::CliError;
+
+/// Longest key name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Checks a key name: 1 to 64 characters of `A-Z a-z 0-9 _ . -`, starting with a letter or
+/// digit.
+///
+/// # Errors
+/// A usage error saying what is wrong.
+pub fn validate_name(name: &str) -> Result<(), CliError> {
+    match name_problem(name) {
+        None => Ok(()),
+        Some(why) => Err(
+            CliError::usage(format!("bad key name `{}`: {why}", name.escape_debug())).hint(
+                "key names are 1 to 64 characters of A-Z a-z 0-9 _ . -, starting with a letter \
+                 or digit",
+            ),
+        ),
+    }
+}
+
+/// What is wrong with a key name, if anything (see [`validate_name`]).
+pub fn name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("empty".into());
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Some(format!("longer than {MAX_NAME_LEN} characters"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        return Some(format!("`{}` is not allowed", c.escape_debug()));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Some("must start with a letter or digit".into());
+    }
+    None
+}
+
+/// Key specs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySpec {
+    /// A 256-bit symmetric branch key (hierarchical keyring).
+    Aes256,
+}
+
+impl KeySpec {
+    /// The spelling in the CLI and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aes256 => "aes-256",
+        }
+    }
+
+    /// Parses a `--spec`.
+    ///
+    /// # Errors
+    /// Unknown specs, and the RSA specs this build cannot make yet.
+    pub fn parse(s: &str) -> Result<Self, CliError> {
+        match s {
+            "aes-256" => Ok(Self::Aes256),
+            "rsa-3072" | "rsa-4096" => Err(CliError::usage(format!(
+                "--spec {s}: RSA keys are not supported yet in this build"
+            ))
+            .hint("use --spec aes-256 (the default)")),
+            _ => Err(CliError::usage(format!("unknown key spec `{s}`"))
+                .hint("the key specs are aes-256, rsa-3072 and rsa-4096")),
+        }
+    }
+}
+
+/// Whether a key may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Encrypts and decrypts.
+    Enabled,
+    /// Neither encrypts nor decrypts until enabled again.
+    Disabled,
+}
+
+impl KeyState {
+    /// The spelling in the store and in output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "enabled" => Ok(Self::Enabled),
+            "disabled" => Ok(Self::Disabled),
+            _ => Err(format!("unknown key state `{s}`")),
+        }
+    }
+}
+
+/// A key as the store holds it (no key material).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// The name (the branch key id).
+    pub name: String,
+    /// The spec, as stored.
+    pub spec: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Enabled or disabled.
+    pub state: KeyState,
+    /// Rotation period in seconds, if the key rotates on a schedule.
+    pub rotation_period_secs: Option<u64>,
+    /// Versions below this one may not decrypt.
+    pub min_decrypt_version: u32,
+    /// The version new messages are encrypted under.
+    pub active_version: u32,
+    /// The versions, oldest first.
+    pub versions: Vec<VersionRecord>,
+}
+
+impl KeyRecord {
+    /// When the next rotation is due (Unix seconds): the active version's creation plus the
+    /// rotation period.
+    pub fn next_rotation(&self) -> Option<i64> {
+        let period = i64::try_from(self.rotation_period_secs?).ok()?;
+        let active = self
+            .versions
+            .iter()
+            .find(|v| v.version == self.active_version)?;
+        active.created_at.checked_add(period)
+    }
+}
+
+/// One version of a key (no key material).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRecord {
+    /// 1, 2, …
+    pub version: u32,
+    /// The 16 bytes that name this version in messages.
+    pub uuid: [u8; 16],
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The root key that wraps it.
+    pub root_id: String,
+}
+
+/// Formats a version UUID (`8-4-4-4-12` lower-case hex).
+pub fn format_uuid(u: &[u8; 16]) -> String {
+    coffer_core::keyring::hierarchy::format_version(u)
+}
+
+/// Authenticated data binding a wrapped branch key version to its row:
+/// `"coffer branch key v1\0" ‖ name ‖ 0x00 ‖ version (u32, big-endian) ‖ uuid`.
+/// Names cannot hold NUL, so the encoding is unambiguous.
+pub fn branch_key_aad(name: &str, version: u32, uuid: &[u8; 16]) -> Vec<u8> {
+    const LABEL: &[u8] = b"coffer branch key v1\0";
+    let mut aad = Vec::with_capacity(LABEL.len() + name.len() + 1 + 4 + 16);
+    aad.extend_from_slice(LABEL);
+    aad.extend_from_slice(name.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad.extend_from_slice(uuid);
+    aad
+}
+
+/// What the branch key store needs to unwrap one version.
+#[derive(Debug, Clone)]
+pub struct VersionRow {
+    /// The key's state.
+    pub state: KeyState,
+    /// The key's minimum decryption version.
+    pub min_decrypt_version: u32,
+    /// The version.
+    pub version: u32,
+    /// Its id in messages.
+    pub uuid: [u8; 16],
+    /// The material, wrapped under the root key.
+    pub wrapped: Vec<u8>,
+    /// The root key that wrapped it.
+    pub root_id: String,
+}
+
+/// The result of looking a version up.
+#[derive(Debug)]
+pub enum Lookup {
+    /// No key of that name.
+    NoKey,
+    /// The key exists, without such a version.
+    NoVersion,
+    /// Found.
+    Found(VersionRow),
+}
+
+/// Which version of a key to look up.
+#[derive(Debug, Clone, Copy)]
+pub enum Which<'a> {
+    /// The active version.
+    Active,
+    /// The version with this UUID.
+    Uuid(&'a [u8; 16]),
+}
+
+/// One version row with its wrapped material, as a root rotation reads and rewrites it.
+#[derive(Debug, Clone)]
+pub(crate) struct WrappedVersion {
+    pub(crate) name: String,
+    pub(crate) version: u32,
+    pub(crate) uuid: [u8; 16],
+    pub(crate) wrapped: Vec<u8>,
+    pub(crate) root_id: String,
+}
+
+/// How [`Store::add_version`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddVersion {
+    /// The version was added and is active.
+    Added,
+    /// The active version is no longer the one the new version was made to follow.
+    Changed,
+    /// `--due`: the key's rotation is not due (any more).
+    NotDue,
+    /// The key is disabled.
+    Disabled,
+    /// There is no such key.
+    NoKey,
+}
+
+/// How [`Store::switch_root`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SwitchRoot {
+    /// Committed: the store uses the new root.
+    Done,
+    /// The store's root is no longer the old root.
+    RootChanged,
+    /// Version rows were added or changed since they were read.
+    RowsChanged,
+}
+
+/// Checks that `key` may be retired below version `min` (`min` is at least 1 and at most
+/// the active version, which must stay usable).
+pub(super) fn check_retire(key: &KeyRecord, min: u32) -> Result<(), CliError> {
+    let name = &key.name;
+    if min == 0 {
+        return Err(CliError::usage("--below-version must be 1 or more"));
+    }
+    if min > key.active_version {
+        return Err(CliError::failure(format!(
+            "cannot retire the versions below {min} of key `{name}`: its active version is \
+             {}, and the active version must stay usable",
+            key.active_version
+        ))
+        .hint(format!(
+            "rotate first (coffer key rotate {name}), then retire the versions below the new \
+             one; nothing was changed"
+        )));
+    }
+    Ok(())
+}
+
+/// The audit detail of a key's state change, and its verb.
+pub(super) fn state_verb(state: KeyState) -> &'static str {
+    match state {
+        KeyState::Enabled => "key-enable",
+        KeyState::Disabled => "key-disable",
+    }
+}
+
+/// The audit detail of a rotation period change.
+pub(super) fn period_detail(period_secs: Option<u64>) -> String {
+    period_secs.map_or_else(|| "none".to_owned(), |p| format!("{p}s"))
+}
+
+/// A fresh random version id (a version 4 UUID).
+///
+/// # Errors
+/// The random source failed.
+pub fn new_uuid() -> Result<[u8; 16], CliError> {
+    let mut u = [0u8; 16];
+    coffer_core::fill_random(&mut u)
+        .map_err(|_| CliError::failure("the system's random number generator failed"))?;
+    u[6] = (u[6] & 0x0f) | 0x40;
+    u[8] = (u[8] & 0x3f) | 0x80;
+    Ok(u)
+}

@@ -1,0 +1,591 @@
+//! The key table of the SQLite store: key records, versions and the root they are wrapped
+//! under ([`super::KeyTable`] for [`Store`]).
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
+
+use crate::report::CliError;
+
+use super::*;
+
+/// A `key_versions` row as SQLite returns it: name, version, uuid, wrapped, root id.
+type RawVersionRow = (String, i64, Vec<u8>, Vec<u8>, String);
+
+impl Store {
+    /// Inserts a new key with its first version (already wrapped).
+    ///
+    /// # Errors
+    /// The key exists (exit 1); SQLite errors.
+    pub(crate) fn insert_key(
+        &self,
+        record: &KeyRecord,
+        first: &VersionRecord,
+        wrapped: &[u8],
+    ) -> Result<(), CliError> {
+        let err = |e| db_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let exists: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM keys WHERE name = ?1)",
+                [&record.name],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if exists {
+            return Err(
+                CliError::failure(format!("key `{}` already exists", record.name))
+                    .hint(format!("see it with: coffer key show {}", record.name)),
+            );
+        }
+        check_root_tx(&tx, &self.path, &first.root_id)?;
+        let period = record
+            .rotation_period_secs
+            .map(i64::try_from)
+            .transpose()
+            .map_err(|_| CliError::usage("rotation period too long"))?;
+        tx.execute(
+            "INSERT INTO keys (name, spec, created_at, state, rotation_period_secs,
+                               min_decrypt_version, active_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                record.name,
+                record.spec,
+                record.created_at,
+                record.state.as_str(),
+                period,
+                record.min_decrypt_version,
+                record.active_version
+            ],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "INSERT INTO key_versions (name, version, uuid, created_at, wrapped, root_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                record.name,
+                first.version,
+                &first.uuid[..],
+                first.created_at,
+                wrapped,
+                first.root_id
+            ],
+        )
+        .map_err(err)?;
+        audit::append(
+            &tx,
+            "key-create",
+            &record.name,
+            &format!("version 1, {}", record.spec),
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// Every key, by name.
+    ///
+    /// # Errors
+    /// SQLite errors; damaged rows.
+    pub fn list_keys(&self) -> Result<Vec<KeyRecord>, CliError> {
+        let conn = self.lock();
+        let names: Vec<String> = {
+            let mut stmt = conn
+                .prepare("SELECT name FROM keys ORDER BY name")
+                .map_err(|e| db_error(&self.path, e))?;
+            stmt.query_map([], |r| r.get(0))
+                .and_then(Iterator::collect)
+                .map_err(|e| db_error(&self.path, e))?
+        };
+        names
+            .iter()
+            .filter_map(|n| self.read_key(&conn, n).transpose())
+            .collect()
+    }
+
+    /// One key, if it exists.
+    ///
+    /// # Errors
+    /// SQLite errors; damaged rows.
+    pub fn get_key(&self, name: &str) -> Result<Option<KeyRecord>, CliError> {
+        let conn = self.lock();
+        self.read_key(&conn, name)
+    }
+
+    pub(super) fn read_key(
+        &self,
+        conn: &Connection,
+        name: &str,
+    ) -> Result<Option<KeyRecord>, CliError> {
+        let err = |e| db_error(&self.path, e);
+        let row = conn
+            .query_row(
+                "SELECT spec, created_at, state, rotation_period_secs, min_decrypt_version,
+                        active_version
+                 FROM keys WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, i64>(5)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(err)?;
+        let Some((spec, created_at, state, period, min, active)) = row else {
+            return Ok(None);
+        };
+        let mut stmt = conn
+            .prepare(
+                "SELECT version, uuid, created_at, root_id FROM key_versions
+                 WHERE name = ?1 ORDER BY version",
+            )
+            .map_err(err)?;
+        let rows: Vec<(i64, Vec<u8>, i64, String)> = stmt
+            .query_map([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .and_then(Iterator::collect)
+            .map_err(err)?;
+        let bad = |what: &str| corrupt(&self.path, format!("key `{name}`: {what}"));
+        let versions = rows
+            .into_iter()
+            .map(|(version, uuid, created_at, root_id)| {
+                Ok(VersionRecord {
+                    version: u32::try_from(version).map_err(|_| bad("bad version number"))?,
+                    uuid: uuid.try_into().map_err(|_| bad("bad version id"))?,
+                    created_at,
+                    root_id,
+                })
+            })
+            .collect::<Result<Vec<_>, CliError>>()?;
+        Ok(Some(KeyRecord {
+            name: name.to_owned(),
+            spec,
+            created_at,
+            state: KeyState::parse(&state).map_err(|e| bad(&e))?,
+            rotation_period_secs: period
+                .map(u64::try_from)
+                .transpose()
+                .map_err(|_| bad("bad rotation period"))?,
+            min_decrypt_version: u32::try_from(min).map_err(|_| bad("bad minimum version"))?,
+            active_version: u32::try_from(active).map_err(|_| bad("bad active version"))?,
+            versions,
+        }))
+    }
+
+    /// Enables or disables a key. Returns whether the state changed.
+    ///
+    /// # Errors
+    /// No such key (exit 1); SQLite errors.
+    pub fn set_state(&self, name: &str, state: KeyState) -> Result<bool, CliError> {
+        let err = |e| db_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let current: Option<String> = tx
+            .query_row("SELECT state FROM keys WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)?;
+        let Some(current) = current else {
+            return Err(self.no_such_key(name));
+        };
+        if current == state.as_str() {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE keys SET state = ?2 WHERE name = ?1",
+            params![name, state.as_str()],
+        )
+        .map_err(err)?;
+        audit::append(&tx, state_verb(state), name, "").map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(true)
+    }
+
+    /// Adds version `new` of key `name` and makes it active, if the active version is still
+    /// `expected_active` and the store's root is still `new.root_id`; with `due_at`, only if
+    /// the key is enabled and its rotation period has passed at `due_at` (Unix seconds).
+    ///
+    /// # Errors
+    /// The store's root key changed meanwhile; damaged rows; SQLite errors.
+    pub(crate) fn add_version(
+        &self,
+        name: &str,
+        expected_active: u32,
+        new: &VersionRecord,
+        wrapped: &[u8],
+        due_at: Option<i64>,
+    ) -> Result<AddVersion, CliError> {
+        let err = |e| db_error(&self.path, e);
+        let bad = |what: &str| corrupt(&self.path, format!("key `{name}`: {what}"));
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        check_root_tx(&tx, &self.path, &new.root_id)?;
+        let key: Option<(String, i64, Option<i64>)> = tx
+            .query_row(
+                "SELECT state, active_version, rotation_period_secs FROM keys WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(err)?;
+        let Some((state, active, period)) = key else {
+            return Ok(AddVersion::NoKey);
+        };
+        if KeyState::parse(&state).map_err(|e| bad(&e))? == KeyState::Disabled {
+            return Ok(AddVersion::Disabled);
+        }
+        if active != i64::from(expected_active) {
+            return Ok(AddVersion::Changed);
+        }
+        let (max, active_created): (i64, Option<i64>) = tx
+            .query_row(
+                "SELECT max(version),
+                        (SELECT created_at FROM key_versions WHERE name = ?1 AND version = ?2)
+                 FROM key_versions WHERE name = ?1",
+                params![name, active],
+                |r| Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(0), r.get(1)?)),
+            )
+            .map_err(err)?;
+        let Some(active_created) = active_created else {
+            return Err(bad(&format!("active version {active} is missing")));
+        };
+        if max != active {
+            return Err(bad(&format!(
+                "version {max} is newer than the active version {active}"
+            )));
+        }
+        if i64::from(new.version) != active + 1 {
+            return Err(CliError::failure(format!(
+                "internal error: version {} does not follow version {active} of key `{name}`",
+                new.version
+            )));
+        }
+        if let Some(now) = due_at {
+            let due = period.is_some_and(|p| active_created.saturating_add(p) <= now);
+            if !due {
+                return Ok(AddVersion::NotDue);
+            }
+        }
+        tx.execute(
+            "INSERT INTO key_versions (name, version, uuid, created_at, wrapped, root_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                name,
+                new.version,
+                &new.uuid[..],
+                new.created_at,
+                wrapped,
+                new.root_id
+            ],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "UPDATE keys SET active_version = ?2 WHERE name = ?1",
+            params![name, new.version],
+        )
+        .map_err(err)?;
+        let detail = format!(
+            "version {} (was {active}){}",
+            new.version,
+            if due_at.is_some() { ", due" } else { "" }
+        );
+        audit::append(&tx, "key-rotate", name, &detail).map_err(err)?;
+        test_pause("rotate: in transaction");
+        tx.commit().map_err(err)?;
+        Ok(AddVersion::Added)
+    }
+
+    /// Sets (or with `None` clears) the rotation period of key `name`. Returns the key.
+    ///
+    /// # Errors
+    /// No such key (exit 1); SQLite errors.
+    pub fn set_rotation_period(
+        &self,
+        name: &str,
+        period_secs: Option<u64>,
+    ) -> Result<KeyRecord, CliError> {
+        let err = |e| db_error(&self.path, e);
+        let period = period_secs
+            .map(i64::try_from)
+            .transpose()
+            .map_err(|_| CliError::usage("rotation period too long"))?;
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let n = tx
+            .execute(
+                "UPDATE keys SET rotation_period_secs = ?2 WHERE name = ?1",
+                params![name, period],
+            )
+            .map_err(err)?;
+        if n == 0 {
+            return Err(self.no_such_key(name));
+        }
+        audit::append(&tx, "key-set-rotation", name, &period_detail(period_secs)).map_err(err)?;
+        let record = self
+            .read_key(&tx, name)?
+            .ok_or_else(|| self.no_such_key(name))?;
+        tx.commit().map_err(err)?;
+        Ok(record)
+    }
+
+    /// Sets the minimum decryption version of key `name` to `min` (raising or lowering it);
+    /// `min` may not exceed the active version. Returns the previous minimum and the key.
+    ///
+    /// # Errors
+    /// No such key, or `min` above the active version (exit 1); SQLite errors.
+    pub fn set_min_decrypt_version(
+        &self,
+        name: &str,
+        min: u32,
+    ) -> Result<(u32, KeyRecord), CliError> {
+        let err = |e| db_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let Some(before) = self.read_key(&tx, name)? else {
+            return Err(self.no_such_key(name));
+        };
+        check_retire(&before, min)?;
+        tx.execute(
+            "UPDATE keys SET min_decrypt_version = ?2 WHERE name = ?1",
+            params![name, min],
+        )
+        .map_err(err)?;
+        let detail = format!(
+            "min decrypt version {min} (was {})",
+            before.min_decrypt_version
+        );
+        audit::append(&tx, "key-retire", name, &detail).map_err(err)?;
+        let record = self
+            .read_key(&tx, name)?
+            .ok_or_else(|| self.no_such_key(name))?;
+        tx.commit().map_err(err)?;
+        Ok((before.min_decrypt_version, record))
+    }
+
+    /// The store's root id and every version row with its wrapped material, read together.
+    ///
+    /// # Errors
+    /// Damaged rows; SQLite errors.
+    pub(crate) fn wrapped_versions(
+        &self,
+    ) -> Result<(Option<String>, Vec<WrappedVersion>), CliError> {
+        let err = |e| db_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(err)?;
+        let root_id: Option<String> = stored_root_id(&tx).map_err(err)?;
+        let rows: Vec<RawVersionRow> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT name, version, uuid, wrapped, root_id FROM key_versions
+                     ORDER BY name, version",
+                )
+                .map_err(err)?;
+            stmt.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .and_then(Iterator::collect)
+            .map_err(err)?
+        };
+        drop(tx);
+        let versions = rows
+            .into_iter()
+            .map(|(name, version, uuid, wrapped, root_id)| {
+                let bad = |what: &str| corrupt(&self.path, format!("key `{name}`: {what}"));
+                Ok(WrappedVersion {
+                    version: u32::try_from(version).map_err(|_| bad("bad version number"))?,
+                    uuid: uuid.try_into().map_err(|_| bad("bad version id"))?,
+                    name,
+                    wrapped,
+                    root_id,
+                })
+            })
+            .collect::<Result<Vec<_>, CliError>>()?;
+        Ok((root_id, versions))
+    }
+
+    /// Switches the store from root `old_id` to `new_id` in one transaction: each row of
+    /// `rewrapped` (as read by [`Store::wrapped_versions`]) gets its new wrapped material, if
+    /// it is unchanged and no row was added; then `side_file` runs (it writes the new root's
+    /// side file) and the transaction commits. See "Root rotation" in the module docs.
+    ///
+    /// # Errors
+    /// `side_file` failed (nothing committed); SQLite errors.
+    pub(crate) fn switch_root(
+        &self,
+        old_id: &str,
+        new_id: &str,
+        rewrapped: &[(WrappedVersion, Vec<u8>)],
+        side_file: impl FnOnce() -> Result<(), CliError>,
+    ) -> Result<SwitchRoot, CliError> {
+        let err = |e| db_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let current: Option<String> = stored_root_id(&tx).map_err(err)?;
+        if current.as_deref() != Some(old_id) {
+            return Ok(SwitchRoot::RootChanged);
+        }
+        let count: i64 = tx
+            .query_row("SELECT count(*) FROM key_versions", [], |r| r.get(0))
+            .map_err(err)?;
+        if usize::try_from(count).ok() != Some(rewrapped.len()) {
+            return Ok(SwitchRoot::RowsChanged);
+        }
+        {
+            let mut update = tx
+                .prepare(
+                    "UPDATE key_versions SET wrapped = ?6, root_id = ?7
+                     WHERE name = ?1 AND version = ?2 AND uuid = ?3 AND wrapped = ?4
+                       AND root_id = ?5",
+                )
+                .map_err(err)?;
+            for (row, wrapped) in rewrapped {
+                let n = update
+                    .execute(params![
+                        row.name,
+                        row.version,
+                        &row.uuid[..],
+                        row.wrapped,
+                        row.root_id,
+                        wrapped,
+                        new_id
+                    ])
+                    .map_err(err)?;
+                if n != 1 {
+                    return Ok(SwitchRoot::RowsChanged);
+                }
+            }
+        }
+        tx.execute("UPDATE meta SET value = ?1 WHERE key = 'root_id'", [new_id])
+            .map_err(err)?;
+        let detail = format!(
+            "root {old_id} -> {new_id}, {} versions re-wrapped",
+            rewrapped.len()
+        );
+        audit::append(&tx, "key-rotate-root", "root", &detail).map_err(err)?;
+        side_file()?;
+        test_pause("root: in transaction (side file written)");
+        tx.commit().map_err(err)?;
+        Ok(SwitchRoot::Done)
+    }
+
+    /// Runs `f` under the store's write lock if the store's root is `root_id` (else returns
+    /// `None` without running it). `f` may not write to the store; it is for the files that
+    /// must change in step with it (see "Root rotation" in the module docs).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub(crate) fn locked_if_root<T>(
+        &self,
+        root_id: &str,
+        f: impl FnOnce() -> T,
+    ) -> Result<Option<T>, CliError> {
+        let err = |e| db_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let current: Option<String> = stored_root_id(&tx).map_err(err)?;
+        let out = (current.as_deref() == Some(root_id)).then(f);
+        tx.rollback().map_err(err)?;
+        Ok(out)
+    }
+
+    /// The error for a root key that is not the store's.
+    pub(crate) fn root_mismatch(&self, root_id: &str, recorded: &str) -> CliError {
+        table::root_mismatch(&self.path.display().to_string(), root_id, recorded)
+    }
+
+    /// The error for a key that does not exist.
+    pub(crate) fn no_such_key(&self, name: &str) -> CliError {
+        no_such_key(&self.path.display().to_string(), name)
+    }
+
+    /// The row of one version of key `name`, with the key's state.
+    pub(crate) fn version_row(&self, name: &str, which: Which<'_>) -> Result<Lookup, CliError> {
+        let err = |e| db_error(&self.path, e);
+        let conn = self.lock();
+        let key: Option<(String, i64, i64)> = conn
+            .query_row(
+                "SELECT state, min_decrypt_version, active_version FROM keys WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(err)?;
+        let Some((state, min, active)) = key else {
+            return Ok(Lookup::NoKey);
+        };
+        let bad = |what: &str| corrupt(&self.path, format!("key `{name}`: {what}"));
+        let state = KeyState::parse(&state).map_err(|e| bad(&e))?;
+        let row: Option<(i64, Vec<u8>, Vec<u8>, String)> = match which {
+            Which::Active => conn.query_row(
+                "SELECT version, uuid, wrapped, root_id FROM key_versions
+                 WHERE name = ?1 AND version = ?2",
+                params![name, active],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            ),
+            Which::Uuid(uuid) => conn.query_row(
+                "SELECT version, uuid, wrapped, root_id FROM key_versions
+                 WHERE name = ?1 AND uuid = ?2",
+                params![name, &uuid[..]],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            ),
+        }
+        .optional()
+        .map_err(err)?;
+        let Some((version, uuid, wrapped, root_id)) = row else {
+            if matches!(which, Which::Active) {
+                return Err(bad(&format!("active version {active} is missing")));
+            }
+            return Ok(Lookup::NoVersion);
+        };
+        Ok(Lookup::Found(VersionRow {
+            state,
+            min_decrypt_version: u32::try_from(min).map_err(|_| bad("bad minimum version"))?,
+            version: u32::try_from(version).map_err(|_| bad("bad version number"))?,
+            uuid: uuid.try_into().map_err(|_| bad("bad version id"))?,
+            wrapped,
+            root_id,
+        }))
+    }
+}
+
+/// The root key id recorded in the store, if any.
+pub(super) fn stored_root_id(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM meta WHERE key = 'root_id'", [], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
+/// In a transaction: checks that the store's root is `root_id` (or that none is recorded).
+pub(super) fn check_root_tx(tx: &Connection, path: &Path, root_id: &str) -> Result<(), CliError> {
+    let current: Option<String> = stored_root_id(tx).map_err(|e| db_error(path, e))?;
+    match current {
+        Some(c) if c != root_id => Err(CliError::failure(format!(
+            "the root key of the store {} changed while this command ran (now {c}); nothing \
+             was changed",
+            path.display()
+        ))
+        .hint("run the command again")),
+        _ => Ok(()),
+    }
+}
