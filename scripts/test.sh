@@ -58,6 +58,8 @@ cargo fmt --all -- --check
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The library and the CLI tests build without PostgreSQL, KMS and PKCS#11 too.
+cargo clippy -p coffer --all-targets --no-default-features --locked -- -D warnings
 
 step "cargo test"
 # test-pause: the kill tests stop coffer at each step of a write.

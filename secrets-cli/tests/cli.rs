@@ -1464,8 +1464,10 @@ mod kms_region;
 mod memory;
 #[path = "cli/params.rs"]
 mod params;
+#[cfg(feature = "postgres")]
 #[path = "cli/pg.rs"]
 mod pg;
+#[cfg(feature = "postgres")]
 #[path = "cli/pg_concurrency.rs"]
 mod pg_concurrency;
 #[cfg(feature = "pkcs11")]

@@ -34,6 +34,7 @@ impl Store {
 
     /// A home (for its root key) and a fresh database on the test PostgreSQL server; `None`
     /// when there is no server outside CI.
+    #[cfg(feature = "postgres")]
     fn pg() -> Option<Self> {
         let url = pg::fresh_database()?;
         let s = Self {
@@ -42,6 +43,12 @@ impl Store {
         };
         s.sh("init").success();
         Some(s)
+    }
+
+    /// A build without PostgreSQL stores: none.
+    #[cfg(not(feature = "postgres"))]
+    fn pg() -> Option<Self> {
+        None
     }
 
     /// Not initialised.

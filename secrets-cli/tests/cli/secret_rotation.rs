@@ -438,6 +438,9 @@ impl Store {
     pub(super) fn run_sql(&self, sql: &str) {
         match &self.url {
             None => self.db().execute_batch(sql).unwrap(),
+            #[cfg(not(feature = "postgres"))]
+            Some(url) => panic!("{url}: this build has no PostgreSQL stores"),
+            #[cfg(feature = "postgres")]
             Some(url) => tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -706,6 +709,7 @@ fn racing_due_runs_rotate_once_on_postgres() {
 /// The worked example of `contrib/rotate-postgres`, for real: a PostgreSQL role's password
 /// rotated by `ALTER ROLE` in the set hook and checked by logging in in the test hook.
 #[test]
+#[cfg(feature = "postgres")]
 fn the_postgres_role_example_rotates_a_real_password() {
     let Some(admin) = coffer::store::pg::testing::admin_url() else {
         return;
