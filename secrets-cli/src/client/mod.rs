@@ -27,11 +27,9 @@
 
 mod cache;
 
-use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use coffer_core::keyring::{BoxFuture, HierarchicalKeyring, Keyring};
 use zeroize::Zeroizing;
 
 pub use cache::{CachingClient, Clock, DEFAULT_MAX_ENTRIES, ManualClock, SystemClock};
@@ -39,12 +37,11 @@ pub use cache::{CachingClient, Clock, DEFAULT_MAX_ENTRIES, ManualClock, SystemCl
 use crate::config::StoreLocation;
 use crate::home::Home;
 use crate::params::{
-    Param, ParamError, ParamPath, ParamResult, ParamStore, Params, STORE_KEY_NAME, Selector,
-    SqliteParamStore, ValueKeys, max_value_bytes_from_env,
+    Param, ParamPath, ParamResult, ParamStore, Params, Selector, SqliteParamStore, StoreKeys,
+    max_value_bytes_from_env,
 };
 use crate::report::CliError;
-use crate::store::root::{self, PASSPHRASE_FILE_VAR, Passphrase, Protection};
-use crate::store::{KeyTable, LocalKeyStore, Store};
+use crate::store::{KeyTable, Store};
 
 /// A coffer store opened by a service (see the [module docs](self)).
 #[derive(Debug, Clone)]
@@ -115,12 +112,7 @@ impl Secrets {
         home: Home,
         passphrase: Option<Zeroizing<Vec<u8>>>,
     ) -> ParamResult<Self> {
-        let keys = ServiceKeys {
-            home,
-            table,
-            passphrase,
-            local: Mutex::new(None),
-        };
+        let keys = StoreKeys::for_service(home, table, passphrase);
         Ok(Self {
             params: Params::new(store, Arc::new(keys), max_value_bytes_from_env()?),
         })
@@ -173,7 +165,7 @@ fn open_store(url_or_home: &str) -> Result<(Home, Store), CliError> {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let home = Home::new(dir);
-        let store = Store::open_file(path)?;
+        let store = crate::params::open_sqlite(&path, &home)?;
         return Ok((home, store));
     }
     if url_or_home.is_empty() {
@@ -182,107 +174,8 @@ fn open_store(url_or_home: &str) -> Result<(Home, Store), CliError> {
         ));
     }
     let home = Home::new(url_or_home);
-    let store = Store::open(&home)?;
+    let store = crate::params::open_sqlite(&home.store_path(), &home)?;
     Ok((home, store))
-}
-
-/// The keys of a service: the local keyring of the home, its root key loaded on first use
-/// without ever asking on a terminal.
-struct ServiceKeys {
-    home: Home,
-    table: Arc<dyn KeyTable>,
-    passphrase: Option<Zeroizing<Vec<u8>>>,
-    local: Mutex<Option<Arc<LocalKeyStore>>>,
-}
-
-impl fmt::Debug for ServiceKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServiceKeys")
-            .field("home", &self.home)
-            .field("passphrase", &self.passphrase.as_ref().map(|_| "<given>"))
-            .finish_non_exhaustive()
-    }
-}
-
-fn key_error(what: &str, e: impl Into<anyhow::Error>) -> ParamError {
-    ParamError::Key {
-        what: what.to_owned(),
-        source: e.into(),
-    }
-}
-
-impl ServiceKeys {
-    async fn local(&self) -> ParamResult<Arc<LocalKeyStore>> {
-        let slot = || self.local.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(s) = &*slot() {
-            return Ok(s.clone());
-        }
-        let opened = Arc::new(
-            open_local(&self.home, &self.table, self.passphrase.as_ref())
-                .await
-                .map_err(|e| key_error("load the root key", e))?,
-        );
-        Ok(slot().get_or_insert(opened).clone())
-    }
-}
-
-/// Opens the local key store of `home` without a prompt.
-async fn open_local(
-    home: &Home,
-    table: &Arc<dyn KeyTable>,
-    passphrase: Option<&Zeroizing<Vec<u8>>>,
-) -> Result<LocalKeyStore, CliError> {
-    let path = home.root_key_path();
-    if let Some(p) = passphrase {
-        let (key, _) =
-            root::load_root_key(&path, || Ok(Passphrase::new(Zeroizing::new(p.to_vec()))))?;
-        return LocalKeyStore::open(table.clone(), key).await;
-    }
-    let from_file = std::env::var_os(PASSPHRASE_FILE_VAR).is_some_and(|v| !v.is_empty());
-    if !from_file {
-        // A missing or unreadable file is reported by `open_keys_with`.
-        if let Ok(bytes) = root::read_key_file(&path) {
-            if let Protection::Passphrase(_) = root::protection(&path, &bytes)? {
-                return Err(CliError::usage(format!(
-                    "the root key {} is protected by a passphrase, and a library does not ask \
-                     for one",
-                    path.display()
-                ))
-                .hint(format!(
-                    "set {PASSPHRASE_FILE_VAR} to a file that holds it, or open the store \
-                     with Secrets::open_with_passphrase"
-                )));
-            }
-        }
-    }
-    crate::store::open_keys_in(home, table.clone()).await
-}
-
-impl ValueKeys for ServiceKeys {
-    fn encrypt_keyring(&self) -> BoxFuture<'_, ParamResult<(Arc<dyn Keyring>, String)>> {
-        Box::pin(async move {
-            let local = self.local().await?;
-            if local.table().get_key(STORE_KEY_NAME).await?.is_none() {
-                return Err(key_error(
-                    "use the store key",
-                    anyhow::anyhow!(
-                        "the store has no key `{STORE_KEY_NAME}` yet: write a first secure \
-                         value with `coffer put`"
-                    ),
-                ));
-            }
-            let ring: Arc<dyn Keyring> = Arc::new(HierarchicalKeyring::new(local, STORE_KEY_NAME));
-            Ok((ring, format!("local:{STORE_KEY_NAME}")))
-        })
-    }
-
-    fn decrypt_keyring(&self) -> BoxFuture<'_, ParamResult<Arc<dyn Keyring>>> {
-        Box::pin(async move {
-            let ring: Arc<dyn Keyring> =
-                Arc::new(HierarchicalKeyring::any_branch_key(self.local().await?));
-            Ok(ring)
-        })
-    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,12 @@ use std::collections::BTreeMap;
 use futures::executor::block_on;
 
 use super::*;
+use crate::params::STORE_KEY_NAME;
 use crate::params::{Expect, ParamName, ParamType, PutRequest, SecretValue};
-use crate::store::KeySpec;
-use crate::store::root::{KdfParams, RootKeyMaterial};
+use crate::store::root::{
+    self, KdfParams, PASSPHRASE_FILE_VAR, Passphrase, Protection, RootKeyMaterial,
+};
+use crate::store::{KeySpec, LocalKeyStore};
 
 /// A home with a store, a root key protected as `protection`, and the store key.
 fn home(protection: Protection, passphrase: Option<&[u8]>) -> (tempfile::TempDir, Home) {

@@ -40,6 +40,7 @@
 
 mod name;
 mod service;
+mod store_keys;
 mod value;
 
 #[cfg(test)]
@@ -53,7 +54,8 @@ use coffer_core::keyring::BoxFuture;
 pub use name::{
     Label, MAX_LABEL_LEN, MAX_LEVELS, MAX_NAME_LEN, ParamName, ParamPath, Selector, Which,
 };
-pub use service::{CliKeys, FixedKeys, Param, Params, PathValues, PutRequest, TypeRule, ValueKeys};
+pub use service::{FixedKeys, Param, Params, PathValues, PutRequest, TypeRule, ValueKeys};
+pub use store_keys::{StoreKeys, Unlock};
 pub use value::{
     DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_BYTES_VAR, SecretValue, ValueLen, ValueSource,
     max_value_bytes_from_env, read_value,
@@ -860,7 +862,7 @@ pub async fn open_cli(
     let max = max_value_bytes_from_env()?;
     let home = settings.home()?;
     let (store, table) = open_store(&settings.store_location()?, &home).await?;
-    let keys = CliKeys::new(home, table, encrypt_key, decrypt_keys);
+    let keys = StoreKeys::for_cli(home, table, encrypt_key, decrypt_keys);
     Ok(Params::new(store, std::sync::Arc::new(keys), max))
 }
 
@@ -883,10 +885,7 @@ pub async fn open_store(
     use crate::config::StoreLocation;
     use std::sync::Arc;
     let sqlite = match location {
-        StoreLocation::Sqlite(path) if *path == home.store_path() => {
-            crate::store::Store::open(home)?
-        }
-        StoreLocation::Sqlite(path) => crate::store::Store::open_file(path.clone())?,
+        StoreLocation::Sqlite(path) => open_sqlite(path, home)?,
         #[cfg(feature = "postgres")]
         StoreLocation::Postgres(url) => {
             let pg = Arc::new(crate::store::PgStore::connect(url.expose()).await?);
@@ -899,6 +898,22 @@ pub async fn open_store(
     };
     let sqlite = Arc::new(sqlite);
     Ok((Arc::new(SqliteParamStore::new(sqlite.clone())), sqlite))
+}
+
+/// The SQLite store in the file `path`: `home`'s own store (`home/coffer.db`), or another
+/// file.
+///
+/// # Errors
+/// No store there; a file that is not a store; a schema newer than this build.
+pub fn open_sqlite(
+    path: &std::path::Path,
+    home: &crate::home::Home,
+) -> Result<crate::store::Store, CliError> {
+    if path == home.store_path() {
+        crate::store::Store::open(home)
+    } else {
+        crate::store::Store::open_file(path.to_path_buf())
+    }
 }
 
 /// The OS user, as the kernel knows it: the name of the real uid (from the system's user

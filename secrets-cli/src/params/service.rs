@@ -3,21 +3,18 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use coffer_core::cmm::{DefaultCmm, MaterialsManager};
-use coffer_core::keyring::{BoxFuture, HierarchicalKeyring, Keyring};
+use coffer_core::keyring::{BoxFuture, Keyring};
 use coffer_core::{AlgorithmSuite, DecryptConfig, EncryptConfig, EncryptionContext, Threads};
 use zeroize::Zeroizing;
 
 use super::{
     CONTEXT_NAME, CONTEXT_VERSION, Expect, Label, NewVersion, ParamError, ParamName, ParamPath,
-    ParamResult, ParamStore, ParamType, PathEntry, PutOutcome, RotationPlan, STORE_KEY_NAME,
-    SecretValue, Selector, StoredValue, StoredVersion, VersionMeta, Which,
+    ParamResult, ParamStore, ParamType, PathEntry, PutOutcome, RotationPlan, SecretValue, Selector,
+    StoredValue, StoredVersion, VersionMeta, Which,
 };
-use crate::home::Home;
-use crate::keyref::{KeyRef, Purpose};
-use crate::store::{KeySpec, KeyTable, LocalKeyStore};
 
 /// The suite of `secure-string` values: 0x0478, committing, unsigned (see the module docs of
 /// [`crate::params`] for why no signature).
@@ -63,136 +60,6 @@ impl ValueKeys for FixedKeys {
 
     fn decrypt_keyring(&self) -> BoxFuture<'_, ParamResult<Arc<dyn Keyring>>> {
         Box::pin(std::future::ready(Ok(self.keyring.clone())))
-    }
-}
-
-/// The CLI's keys: `--key` if given, else the local keyring of the store (its root key is
-/// loaded, and its passphrase asked, only when a secure value is written or read).
-pub struct CliKeys {
-    home: Home,
-    table: Arc<dyn KeyTable>,
-    /// `put --key`: the reference and its spelling as given.
-    encrypt_key: Option<(KeyRef, String)>,
-    /// `get --key …`.
-    decrypt_keys: Vec<KeyRef>,
-    local: Mutex<Option<Arc<LocalKeyStore>>>,
-}
-
-impl fmt::Debug for CliKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CliKeys")
-            .field("home", &self.home)
-            .field("encrypt_key", &self.encrypt_key.as_ref().map(|k| &k.1))
-            .field("decrypt_keys", &self.decrypt_keys.len())
-            .finish_non_exhaustive()
-    }
-}
-
-fn key_error(what: &str, e: impl Into<anyhow::Error>) -> ParamError {
-    ParamError::Key {
-        what: what.to_owned(),
-        source: e.into(),
-    }
-}
-
-impl CliKeys {
-    /// The keys in `table` (the store's key rows), under the root key of `home`.
-    pub fn new(
-        home: Home,
-        table: Arc<dyn KeyTable>,
-        encrypt_key: Option<(KeyRef, String)>,
-        decrypt_keys: Vec<KeyRef>,
-    ) -> Self {
-        Self {
-            home,
-            table,
-            encrypt_key,
-            decrypt_keys,
-            local: Mutex::new(None),
-        }
-    }
-
-    /// The local key store, opened now if it is not yet.
-    async fn local(&self) -> ParamResult<Arc<LocalKeyStore>> {
-        let slot = || {
-            self.local
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        };
-        if let Some(s) = &*slot() {
-            return Ok(s.clone());
-        }
-        let opened = Arc::new(crate::store::open_keys_in(&self.home, self.table.clone()).await?);
-        Ok(slot().get_or_insert(opened).clone())
-    }
-
-    /// The store key (created on first use).
-    async fn store_key(&self) -> ParamResult<Arc<dyn Keyring>> {
-        let local = self.local().await?;
-        if local.table().get_key(STORE_KEY_NAME).await?.is_none() {
-            match local
-                .create_key(STORE_KEY_NAME, KeySpec::Aes256, None)
-                .await
-            {
-                Ok(_) => tracing::info!(key = STORE_KEY_NAME, "created the store key"),
-                // Another process created it meanwhile.
-                Err(_) if local.table().get_key(STORE_KEY_NAME).await?.is_some() => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(Arc::new(HierarchicalKeyring::new(local, STORE_KEY_NAME)))
-    }
-
-    fn external(&self, key: &KeyRef, purpose: Purpose) -> ParamResult<Arc<dyn Keyring>> {
-        let mut no_local = crate::keys::LocalKeys::new(|| {
-            Err(crate::report::CliError::failure(
-                "internal error: a local key reached the external keyring path",
-            ))
-        });
-        crate::keys::keyring(key, purpose, &mut no_local).map_err(|e| key_error("load the key", e))
-    }
-}
-
-impl ValueKeys for CliKeys {
-    fn encrypt_keyring(&self) -> BoxFuture<'_, ParamResult<(Arc<dyn Keyring>, String)>> {
-        Box::pin(async move {
-            match &self.encrypt_key {
-                None => Ok((self.store_key().await?, format!("local:{STORE_KEY_NAME}"))),
-                Some((KeyRef::Local(k), _)) => {
-                    let local = self.local().await?;
-                    if local.table().get_key(&k.name).await?.is_none() {
-                        return Err(local.no_such_key(&k.name).into());
-                    }
-                    let ring: Arc<dyn Keyring> = Arc::new(HierarchicalKeyring::new(local, &k.name));
-                    Ok((ring, format!("local:{}", k.name)))
-                }
-                Some((key, spelled)) => {
-                    Ok((self.external(key, Purpose::Encrypt)?, spelled.clone()))
-                }
-            }
-        })
-    }
-
-    fn decrypt_keyring(&self) -> BoxFuture<'_, ParamResult<Arc<dyn Keyring>>> {
-        Box::pin(async move {
-            if self.decrypt_keys.is_empty() {
-                let ring: Arc<dyn Keyring> =
-                    Arc::new(HierarchicalKeyring::any_branch_key(self.local().await?));
-                return Ok(ring);
-            }
-            let mut rings = Vec::with_capacity(self.decrypt_keys.len());
-            for k in &self.decrypt_keys {
-                rings.push(match k {
-                    KeyRef::Local(l) => {
-                        let ring: Arc<dyn Keyring> =
-                            Arc::new(HierarchicalKeyring::new(self.local().await?, &l.name));
-                        ring
-                    }
-                    k => self.external(k, Purpose::Decrypt)?,
-                });
-            }
-            crate::keys::combine(rings, Purpose::Decrypt).map_err(|e| key_error("load the keys", e))
-        })
     }
 }
 

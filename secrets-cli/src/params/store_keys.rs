@@ -1,0 +1,240 @@
+//! [`StoreKeys`]: the keys of `secure-string` values in a store of coffer's own: the local
+//! keyring of the store's home (its root key loaded only when a secure value is written or
+//! read), or the keys given for one run. The CLI and the service library open their keys
+//! through this one type; they differ only in how the root key is unlocked ([`Unlock`]) and
+//! whether the store key may be created.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use coffer_core::keyring::{BoxFuture, HierarchicalKeyring, Keyring};
+use zeroize::Zeroizing;
+
+use super::{ParamError, ParamResult, STORE_KEY_NAME, ValueKeys};
+use crate::home::Home;
+use crate::keyref::{KeyRef, Purpose};
+use crate::report::CliError;
+use crate::store::root::{self, PASSPHRASE_FILE_VAR, Passphrase, Protection};
+use crate::store::{KeySpec, KeyTable, LocalKeyStore};
+
+/// How the root key of the home is unlocked, if it has a passphrase.
+pub enum Unlock {
+    /// The file named by `COFFER_PASSPHRASE_FILE`, else a prompt on the terminal (the CLI).
+    MayAsk,
+    /// The passphrase given here (wiped on drop), else `COFFER_PASSPHRASE_FILE`; never a
+    /// prompt (a service).
+    NeverAsk(Option<Zeroizing<Vec<u8>>>),
+}
+
+impl fmt::Debug for Unlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MayAsk => f.write_str("MayAsk"),
+            Self::NeverAsk(p) => f
+                .debug_tuple("NeverAsk")
+                .field(&p.as_ref().map(|_| "<given>"))
+                .finish(),
+        }
+    }
+}
+
+/// The keys of a store's `secure-string` values: the keys given for a run if any, else the
+/// local keyring of the store's home (see the module docs).
+pub struct StoreKeys {
+    home: Home,
+    table: Arc<dyn KeyTable>,
+    unlock: Unlock,
+    /// Whether the store key is created on the first secure write.
+    create_store_key: bool,
+    /// `put --key`: the reference and its spelling as given.
+    encrypt_key: Option<(KeyRef, String)>,
+    /// `get --key …`.
+    decrypt_keys: Vec<KeyRef>,
+    local: Mutex<Option<Arc<LocalKeyStore>>>,
+}
+
+impl fmt::Debug for StoreKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreKeys")
+            .field("home", &self.home)
+            .field("unlock", &self.unlock)
+            .field("encrypt_key", &self.encrypt_key.as_ref().map(|k| &k.1))
+            .field("decrypt_keys", &self.decrypt_keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn key_error(what: &str, e: impl Into<anyhow::Error>) -> ParamError {
+    ParamError::Key {
+        what: what.to_owned(),
+        source: e.into(),
+    }
+}
+
+impl StoreKeys {
+    /// The CLI's keys: `encrypt_key` and `decrypt_keys` if given, else the keys in `table`
+    /// (the store's key rows) under the root key of `home`, which may ask for its passphrase;
+    /// the store key is created on the first secure write.
+    pub fn for_cli(
+        home: Home,
+        table: Arc<dyn KeyTable>,
+        encrypt_key: Option<(KeyRef, String)>,
+        decrypt_keys: Vec<KeyRef>,
+    ) -> Self {
+        Self {
+            home,
+            table,
+            unlock: Unlock::MayAsk,
+            create_store_key: true,
+            encrypt_key,
+            decrypt_keys,
+            local: Mutex::new(None),
+        }
+    }
+
+    /// A service's keys: the keys in `table` under the root key of `home`, unlocked without
+    /// a prompt; secure writes need the store key to exist.
+    pub fn for_service(
+        home: Home,
+        table: Arc<dyn KeyTable>,
+        passphrase: Option<Zeroizing<Vec<u8>>>,
+    ) -> Self {
+        Self {
+            home,
+            table,
+            unlock: Unlock::NeverAsk(passphrase),
+            create_store_key: false,
+            encrypt_key: None,
+            decrypt_keys: Vec::new(),
+            local: Mutex::new(None),
+        }
+    }
+
+    /// The local key store, opened now if it is not yet.
+    async fn local(&self) -> ParamResult<Arc<LocalKeyStore>> {
+        let slot = || self.local.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = &*slot() {
+            return Ok(s.clone());
+        }
+        let opened = match &self.unlock {
+            Unlock::MayAsk => crate::store::open_keys_in(&self.home, self.table.clone()).await?,
+            Unlock::NeverAsk(passphrase) => {
+                open_without_asking(&self.home, &self.table, passphrase.as_ref())
+                    .await
+                    .map_err(|e| key_error("load the root key", e))?
+            }
+        };
+        Ok(slot().get_or_insert(Arc::new(opened)).clone())
+    }
+
+    /// The store key: created on first use if this may create it.
+    async fn store_key(&self) -> ParamResult<Arc<dyn Keyring>> {
+        let local = self.local().await?;
+        if local.table().get_key(STORE_KEY_NAME).await?.is_none() {
+            if !self.create_store_key {
+                return Err(key_error(
+                    "use the store key",
+                    anyhow::anyhow!(
+                        "the store has no key `{STORE_KEY_NAME}` yet: write a first secure \
+                         value with `coffer put`"
+                    ),
+                ));
+            }
+            match local
+                .create_key(STORE_KEY_NAME, KeySpec::Aes256, None)
+                .await
+            {
+                Ok(_) => tracing::info!(key = STORE_KEY_NAME, "created the store key"),
+                // Another process created it meanwhile.
+                Err(_) if local.table().get_key(STORE_KEY_NAME).await?.is_some() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Arc::new(HierarchicalKeyring::new(local, STORE_KEY_NAME)))
+    }
+
+    fn external(&self, key: &KeyRef, purpose: Purpose) -> ParamResult<Arc<dyn Keyring>> {
+        let mut no_local = crate::keys::LocalKeys::new(|| {
+            Err(CliError::failure(
+                "internal error: a local key reached the external keyring path",
+            ))
+        });
+        crate::keys::keyring(key, purpose, &mut no_local).map_err(|e| key_error("load the key", e))
+    }
+}
+
+/// Opens the local key store of `home` without a prompt: with `passphrase` if given, else
+/// as `COFFER_PASSPHRASE_FILE` says; a root key with a passphrase and neither is refused.
+async fn open_without_asking(
+    home: &Home,
+    table: &Arc<dyn KeyTable>,
+    passphrase: Option<&Zeroizing<Vec<u8>>>,
+) -> Result<LocalKeyStore, CliError> {
+    let path = home.root_key_path();
+    if let Some(p) = passphrase {
+        let (key, _) =
+            root::load_root_key(&path, || Ok(Passphrase::new(Zeroizing::new(p.to_vec()))))?;
+        return LocalKeyStore::open(table.clone(), key).await;
+    }
+    let from_file = std::env::var_os(PASSPHRASE_FILE_VAR).is_some_and(|v| !v.is_empty());
+    if !from_file {
+        // A missing or unreadable file is reported by `open_keys_in`.
+        if let Ok(bytes) = root::read_key_file(&path) {
+            if let Protection::Passphrase(_) = root::protection(&path, &bytes)? {
+                return Err(CliError::usage(format!(
+                    "the root key {} is protected by a passphrase, and a library does not ask \
+                     for one",
+                    path.display()
+                ))
+                .hint(format!(
+                    "set {PASSPHRASE_FILE_VAR} to a file that holds it, or open the store \
+                     with Secrets::open_with_passphrase"
+                )));
+            }
+        }
+    }
+    crate::store::open_keys_in(home, table.clone()).await
+}
+
+impl ValueKeys for StoreKeys {
+    fn encrypt_keyring(&self) -> BoxFuture<'_, ParamResult<(Arc<dyn Keyring>, String)>> {
+        Box::pin(async move {
+            match &self.encrypt_key {
+                None => Ok((self.store_key().await?, format!("local:{STORE_KEY_NAME}"))),
+                Some((KeyRef::Local(k), _)) => {
+                    let local = self.local().await?;
+                    if local.table().get_key(&k.name).await?.is_none() {
+                        return Err(local.no_such_key(&k.name).into());
+                    }
+                    let ring: Arc<dyn Keyring> = Arc::new(HierarchicalKeyring::new(local, &k.name));
+                    Ok((ring, format!("local:{}", k.name)))
+                }
+                Some((key, spelled)) => {
+                    Ok((self.external(key, Purpose::Encrypt)?, spelled.clone()))
+                }
+            }
+        })
+    }
+
+    fn decrypt_keyring(&self) -> BoxFuture<'_, ParamResult<Arc<dyn Keyring>>> {
+        Box::pin(async move {
+            if self.decrypt_keys.is_empty() {
+                let ring: Arc<dyn Keyring> =
+                    Arc::new(HierarchicalKeyring::any_branch_key(self.local().await?));
+                return Ok(ring);
+            }
+            let mut rings = Vec::with_capacity(self.decrypt_keys.len());
+            for k in &self.decrypt_keys {
+                rings.push(match k {
+                    KeyRef::Local(l) => {
+                        let ring: Arc<dyn Keyring> =
+                            Arc::new(HierarchicalKeyring::new(self.local().await?, &l.name));
+                        ring
+                    }
+                    k => self.external(k, Purpose::Decrypt)?,
+                });
+            }
+            crate::keys::combine(rings, Purpose::Decrypt).map_err(|e| key_error("load the keys", e))
+        })
+    }
+}
