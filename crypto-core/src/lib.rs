@@ -36,6 +36,8 @@ mod primitives;
 mod secret;
 mod stream;
 pub mod suite;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 
 pub use client::{
     DEFAULT_FRAME_LENGTH, DEFAULT_MAX_ENCRYPTED_DATA_KEYS, DEFAULT_MAX_FRAME_LENGTH,

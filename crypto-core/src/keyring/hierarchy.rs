@@ -601,66 +601,15 @@ mod tests {
     use super::*;
     use crate::context::EncryptionContext;
     use crate::suite::AlgorithmSuite;
+    use crate::testing::MemoryBranchKeyStore as MemStore;
     use std::collections::BTreeMap;
-    use std::sync::Mutex;
 
-    /// A key store double: every version of every branch key in memory, one active each.
-    #[derive(Debug, Default)]
-    struct MemStore {
-        keys: Mutex<BTreeMap<(String, [u8; 16]), BranchKey>>,
-        active: Mutex<BTreeMap<String, [u8; 16]>>,
-    }
-
-    impl MemStore {
-        fn add(&self, key: BranchKey, active: bool) {
-            if active {
-                self.active
-                    .lock()
-                    .unwrap()
-                    .insert(key.id().to_owned(), *key.version());
-            }
-            self.keys
-                .lock()
-                .unwrap()
-                .insert((key.id().to_owned(), *key.version()), key);
+    /// Holds `key`, and makes it the active version if `active`.
+    fn add(store: &MemStore, key: BranchKey, active: bool) {
+        if active {
+            store.activate(key.id(), *key.version());
         }
-    }
-
-    impl BranchKeyStore for MemStore {
-        fn active_branch_key<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<BranchKey>> {
-            let v = self.active.lock().unwrap().get(id).copied();
-            let r = match v {
-                Some(v) => self.branch_key_version_sync(id, &v),
-                None => Err(Error::Key(format!("no branch key {id}"))),
-            };
-            Box::pin(std::future::ready(r))
-        }
-
-        fn branch_key_version<'a>(
-            &'a self,
-            id: &'a str,
-            version: &'a [u8; 16],
-        ) -> BoxFuture<'a, Result<BranchKey>> {
-            Box::pin(std::future::ready(
-                self.branch_key_version_sync(id, version),
-            ))
-        }
-    }
-
-    impl MemStore {
-        fn branch_key_version_sync(&self, id: &str, version: &[u8; 16]) -> Result<BranchKey> {
-            self.keys
-                .lock()
-                .unwrap()
-                .get(&(id.to_owned(), *version))
-                .cloned()
-                .ok_or_else(|| {
-                    Error::Key(format!(
-                        "no version {} of branch key {id}",
-                        format_version(version)
-                    ))
-                })
-        }
+        store.insert(key);
     }
 
     fn block<F: Future>(f: F) -> F::Output {
@@ -743,7 +692,7 @@ mod tests {
 
     fn unwrap_with_keyring(v: &Vector) -> Result<DecryptionMaterials> {
         let store = Arc::new(MemStore::default());
-        store.add(v.branch_key(), true);
+        add(&store, v.branch_key(), true);
         let kr = HierarchicalKeyring::new(store, &v.utf8("branch_key_id"));
         let edk = EncryptedDataKey {
             provider_id: PROVIDER_ID.into(),

@@ -4,77 +4,22 @@
 
 use super::common::*;
 use coffer_core::keyring::hierarchy::{PROVIDER_ID, describe_edk, format_version};
-use coffer_core::keyring::{
-    BoxFuture, BranchKey, BranchKeyStore, HierarchicalKeyring, Keyring, MultiKeyring,
-};
+use coffer_core::keyring::{BranchKey, HierarchicalKeyring, Keyring, MultiKeyring};
 use coffer_core::materials::{DecryptionMaterials, EncryptionMaterials};
 use coffer_core::{
     AlgorithmSuite, DecryptConfig, EncryptConfig, EncryptedDataKey, EncryptionContext, Error,
     Result,
 };
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 const SUITES: [u16; 2] = [0x0478, 0x0578];
 
-/// Key store double: all versions in memory, one active per branch key, and versions
-/// that are refused with a message (as a store refuses retired or disabled versions).
-#[derive(Debug, Default)]
-struct MemStore {
-    keys: Mutex<BTreeMap<(String, [u8; 16]), BranchKey>>,
-    active: Mutex<BTreeMap<String, [u8; 16]>>,
-    refused: Mutex<BTreeMap<[u8; 16], String>>,
-    asked: Mutex<Vec<[u8; 16]>>,
-}
+use coffer_core::testing::MemoryBranchKeyStore as MemStore;
 
-impl MemStore {
-    fn add(&self, id: &str, version: [u8; 16], material: [u8; 32]) {
-        let key = BranchKey::new(id, version, &material).unwrap();
-        self.keys
-            .lock()
-            .unwrap()
-            .insert((id.to_owned(), version), key);
-    }
-
-    fn activate(&self, id: &str, version: [u8; 16]) {
-        self.active.lock().unwrap().insert(id.to_owned(), version);
-    }
-
-    fn refuse(&self, version: [u8; 16], why: &str) {
-        self.refused.lock().unwrap().insert(version, why.to_owned());
-    }
-
-    fn get(&self, id: &str, version: &[u8; 16]) -> Result<BranchKey> {
-        self.asked.lock().unwrap().push(*version);
-        if let Some(why) = self.refused.lock().unwrap().get(version) {
-            return Err(Error::Key(why.clone()));
-        }
-        self.keys
-            .lock()
-            .unwrap()
-            .get(&(id.to_owned(), *version))
-            .cloned()
-            .ok_or_else(|| Error::Key(format!("branch key {id} has no such version")))
-    }
-}
-
-impl BranchKeyStore for MemStore {
-    fn active_branch_key<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<BranchKey>> {
-        let active = self.active.lock().unwrap().get(id).copied();
-        let r = match active {
-            Some(v) => self.get(id, &v),
-            None => Err(Error::Key(format!("no branch key {id}"))),
-        };
-        Box::pin(std::future::ready(r))
-    }
-
-    fn branch_key_version<'a>(
-        &'a self,
-        id: &'a str,
-        version: &'a [u8; 16],
-    ) -> BoxFuture<'a, Result<BranchKey>> {
-        Box::pin(std::future::ready(self.get(id, version)))
-    }
+/// Holds version `version` of branch key `id`, of `material`.
+fn add(s: &MemStore, id: &str, version: [u8; 16], material: [u8; 32]) {
+    s.insert(BranchKey::new(id, version, &material).unwrap());
 }
 
 const V1: [u8; 16] = [0x11; 16];
@@ -82,9 +27,9 @@ const V2: [u8; 16] = [0x22; 16];
 
 fn store() -> Arc<MemStore> {
     let s = Arc::new(MemStore::default());
-    s.add("tenant-a", V1, [1; 32]);
-    s.add("tenant-a", V2, [2; 32]);
-    s.add("tenant-b", V1, [3; 32]);
+    add(&s, "tenant-a", V1, [1; 32]);
+    add(&s, "tenant-a", V2, [2; 32]);
+    add(&s, "tenant-b", V1, [3; 32]);
     s.activate("tenant-a", V1);
     s.activate("tenant-b", V1);
     s
@@ -153,9 +98,9 @@ fn decrypt_asks_the_store_for_the_edk_version_only() {
     let kr: Arc<dyn Keyring> = Arc::new(HierarchicalKeyring::new(s.clone(), "tenant-a"));
     let msg = encrypt_with(kr.clone(), 0x0478, b"x");
     s.activate("tenant-a", V2);
-    s.asked.lock().unwrap().clear();
+    s.forget_asked();
     assert_eq!(decrypt_with(kr, &msg).unwrap(), b"x");
-    assert_eq!(*s.asked.lock().unwrap(), vec![V1]);
+    assert_eq!(s.asked(), vec![V1]);
 }
 
 #[test]
