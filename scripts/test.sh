@@ -98,6 +98,44 @@ if ! grep -q "cross-checked with aws-cryptographic-material-providers" "$matrix/
 fi
 COFFER_HIERARCHY_KAT="$matrix/hierarchy_kat.txt" cargo test --locked -q -p coffer-core --lib hierarchy
 
+step "the service example (examples/service.rs) on an SQLite and a PostgreSQL store"
+cargo build --locked -q -p coffer --bin coffer --example service
+coffer_bin="$root/target/debug/coffer"
+service="$root/target/debug/examples/service"
+# check_service OUTPUT: the example read the secure value (version 1, then 2 after a put)
+# and took the missing optional parameter for what it is.
+check_service() {
+    for want in "/app/db-password: version 2 (6 bytes; cached read is the same value: true)" \
+        "/app/feature-flags: not set, using the defaults" \
+        "/app/db-password (version 2, secure-string)"; do
+        if ! grep -qF "$want" <<<"$1"; then
+            printf 'error: the service example did not print "%s":\n%s\n' "$want" "$1" >&2
+            exit 1
+        fi
+    done
+}
+example_home="$matrix/example-home"
+COFFER_HOME="$example_home" "$coffer_bin" init >/dev/null
+printf 'first' | COFFER_HOME="$example_home" "$coffer_bin" put /app/db-password >/dev/null
+printf 's3cret' | COFFER_HOME="$example_home" "$coffer_bin" put /app/db-password --overwrite >/dev/null
+check_service "$(env -u COFFER_STORE "$service" "sqlite://$example_home/coffer.db" /app/db-password)"
+if [ -n "${COFFER_TEST_PG:-}" ]; then
+    PGOPTIONS="-c client_min_messages=warning" "$COFFER_TEST_PG_BIN/psql" -q "$COFFER_TEST_PG" \
+        -c "DROP DATABASE IF EXISTS coffer_example" \
+        -c "CREATE DATABASE coffer_example"
+    example_pg="${COFFER_TEST_PG%/*}/coffer_example"
+    export_pg_home="$matrix/example-pg-home"
+    COFFER_HOME="$export_pg_home" COFFER_STORE="$example_pg" "$coffer_bin" init >/dev/null
+    for v in first s3cret; do
+        printf '%s' "$v" | COFFER_HOME="$export_pg_home" COFFER_STORE="$example_pg" \
+            "$coffer_bin" put /app/db-password --overwrite >/dev/null
+    done
+    check_service "$(COFFER_HOME="$export_pg_home" "$service" "$example_pg" /app/db-password)"
+elif [ "${CI:-}" = "true" ]; then
+    echo "error: CI must run the service example on PostgreSQL" >&2
+    exit 1
+fi
+
 step "the release binary (README gives its size: symbols kept, no debug info)"
 cargo build --release --locked -q -p coffer
 bin="$root/target/release/coffer"

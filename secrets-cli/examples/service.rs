@@ -3,11 +3,15 @@
 //! ```text
 //! coffer init && printf s3cret | coffer put /app/db-password
 //! cargo run -p coffer --example service -- "$COFFER_HOME" /app/db-password
+//! COFFER_HOME=/etc/coffer cargo run -p coffer --example service -- postgres://app@db/coffer
 //! ```
 //!
 //! The store is the first argument, else `COFFER_STORE`, else `COFFER_HOME`: a `COFFER_HOME`
-//! directory or `sqlite:///PATH/coffer.db`. The name is the second argument (default
-//! `/app/db-password`). A root key with a passphrase needs `COFFER_PASSPHRASE_FILE`.
+//! directory, `sqlite:///PATH/coffer.db`, or `postgres://…` (its root key is the one in
+//! `COFFER_HOME`). The name is the second argument (default `/app/db-password`). A root key
+//! with a passphrase needs `COFFER_PASSPHRASE_FILE`. An optional parameter beside it,
+//! `feature-flags`, shows how a service tells "not set" from a failure: by the error's kind.
+//! The test command runs this example against an SQLite and a PostgreSQL store.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -27,8 +31,20 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let name = args.next().unwrap_or_else(|| "/app/db-password".to_owned());
-    // The library starts no runtime: any executor will do; this one runs on this thread.
-    match futures::executor::block_on(run(&store, &name)) {
+    // The library starts no runtime: the service brings its own. An SQLite store answers
+    // on any executor (`futures::executor::block_on` would do); a PostgreSQL connection is
+    // driven by tokio.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start a runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&store, &name)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // The causes, without repeating a message that a wrapper passed through.
@@ -47,9 +63,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// The store `store` names: PostgreSQL with the root key of `COFFER_HOME`, else SQLite.
+async fn open(store: &str) -> Result<Secrets, ParamError> {
+    #[cfg(feature = "postgres")]
+    if store.starts_with("postgres://") || store.starts_with("postgresql://") {
+        let home = std::env::var_os("COFFER_HOME").unwrap_or_default();
+        return Secrets::connect(store, home).await;
+    }
+    Secrets::open(store)
+}
+
 async fn run(store: &str, name: &str) -> Result<(), ParamError> {
     let cache =
-        CachingClient::new(Secrets::open(store)?, Duration::from_secs(5 * 60)).max_entries(100);
+        CachingClient::new(open(store).await?, Duration::from_secs(5 * 60)).max_entries(100);
 
     // The first read goes to the store; the second, within 5 minutes, is answered from memory.
     let first = cache.get(name).await?;
@@ -69,6 +95,16 @@ async fn run(store: &str, name: &str) -> Result<(), ParamError> {
     let parent = name
         .rsplit_once('/')
         .map_or("/", |(p, _)| if p.is_empty() { "/" } else { p });
+
+    // An optional parameter: "not set" is a kind of error the service expects, and handles;
+    // any other error (a damaged store, a key that does not decrypt) is a failure.
+    let flags = format!("{}/feature-flags", parent.trim_end_matches('/'));
+    match cache.get(&flags).await {
+        Ok(p) => println!("{flags}: {} bytes", p.value.len()),
+        Err(ParamError::NotFound(_)) => println!("{flags}: not set, using the defaults"),
+        Err(e) => return Err(e),
+    }
+
     let all = cache.get_by_path(parent, true).await?;
     for p in all.iter() {
         println!(
