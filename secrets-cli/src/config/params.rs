@@ -1,0 +1,232 @@
+//! The settings of the parameter verbs: put, get, ls, history, labels, exec, export.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::cli::PutArgs;
+use crate::keyref::KeyRef;
+use crate::params::{
+    Expect, Label, ParamError, ParamName, ParamPath, ParamType, Selector, TypeRule,
+};
+use crate::report::CliError;
+
+use super::parse_keys;
+
+/// Longest `--description`, in bytes.
+pub const MAX_DESCRIPTION_LEN: usize = 1024;
+/// Longest tag key, in bytes.
+pub const MAX_TAG_KEY_LEN: usize = 128;
+/// Longest tag value, in bytes.
+pub const MAX_TAG_VALUE_LEN: usize = 256;
+
+/// `coffer put`.
+#[derive(Debug)]
+pub struct PutSettings {
+    /// The parameter.
+    pub name: ParamName,
+    /// `--type` (secure-string if not given).
+    pub param_type: ParamType,
+    /// `--type` given or not, `--change-type`.
+    pub type_rule: TypeRule,
+    /// `--value-file`; `None` is stdin.
+    pub value_file: Option<PathBuf>,
+    /// `--overwrite`, `--if-version`.
+    pub expect: Expect,
+    /// `--label`.
+    pub labels: Vec<Label>,
+    /// `--description`.
+    pub description: Option<String>,
+    /// `--tag`.
+    pub tags: BTreeMap<String, String>,
+    /// `--expires` (Unix seconds).
+    pub expires_at: Option<i64>,
+    /// `--key`, and its spelling.
+    pub key: Option<(KeyRef, String)>,
+}
+
+/// The parameter verbs.
+#[derive(Debug)]
+pub enum ParamSettings {
+    /// `put`.
+    Put(PutSettings),
+    /// `get NAME[:VERSION|:LABEL]`.
+    Get {
+        /// Which version.
+        selector: Selector,
+        /// `--key`.
+        keys: Vec<KeyRef>,
+    },
+    /// `ls [PATH] [-r]`.
+    Ls {
+        /// The path.
+        path: ParamPath,
+        /// `-r`.
+        recursive: bool,
+    },
+    /// `history NAME`.
+    History {
+        /// The parameter.
+        name: ParamName,
+    },
+    /// `label NAME:VERSION LABEL…`.
+    Label {
+        /// The parameter.
+        name: ParamName,
+        /// The version.
+        version: u32,
+        /// The labels.
+        labels: Vec<Label>,
+    },
+    /// `unlabel NAME LABEL…`.
+    Unlabel {
+        /// The parameter.
+        name: ParamName,
+        /// The labels.
+        labels: Vec<Label>,
+    },
+    /// `rm NAME`.
+    Rm {
+        /// The parameter.
+        name: ParamName,
+    },
+    /// `restore NAME`.
+    Restore {
+        /// The parameter.
+        name: ParamName,
+    },
+    /// `destroy NAME[:VERSION]`.
+    Destroy {
+        /// The parameter.
+        name: ParamName,
+        /// `None`: the whole parameter.
+        version: Option<u32>,
+    },
+}
+
+pub(super) fn parse_labels(raw: &[String]) -> Result<Vec<Label>, ParamError> {
+    let mut out: Vec<Label> = Vec::with_capacity(raw.len());
+    for l in raw {
+        let l = Label::parse(l)?;
+        if !out.contains(&l) {
+            out.push(l);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn put(a: PutArgs) -> anyhow::Result<PutSettings> {
+    let name = ParamName::parse(&a.name)?;
+    // Without --type a new version keeps the parameter's type; --key means secure-string.
+    let (param_type, type_rule) = match (&a.param_type, a.change_type) {
+        (Some(t), false) => (ParamType::parse(t)?, TypeRule::Same),
+        (Some(t), true) => (ParamType::parse(t)?, TypeRule::Change),
+        (None, _) if a.key.is_some() => (ParamType::SecureString, TypeRule::Same),
+        (None, _) => (ParamType::default(), TypeRule::Keep),
+    };
+    let expect = match (a.if_version, a.overwrite) {
+        (Some(n), _) => Expect::Version(n),
+        (None, true) => Expect::Any,
+        (None, false) => Expect::New,
+    };
+    if let Some(d) = &a.description {
+        if d.len() > MAX_DESCRIPTION_LEN {
+            return Err(CliError::usage(format!(
+                "--description is {} bytes; at most {MAX_DESCRIPTION_LEN} are allowed",
+                d.len()
+            ))
+            .into());
+        }
+    }
+    let mut tags = BTreeMap::new();
+    for t in &a.tags {
+        let (k, v) = t
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| {
+                CliError::usage(format!("bad tag `{}`: expected K=V", t.escape_debug()))
+            })?;
+        if k.len() > MAX_TAG_KEY_LEN || v.len() > MAX_TAG_VALUE_LEN {
+            return Err(CliError::usage(format!(
+                "tag `{}` is too long (keys up to {MAX_TAG_KEY_LEN} bytes, values up to \
+                 {MAX_TAG_VALUE_LEN})",
+                k.escape_debug()
+            ))
+            .into());
+        }
+        if tags.insert(k.to_owned(), v.to_owned()).is_some() {
+            return Err(CliError::usage(format!("tag `{}` given twice", k.escape_debug())).into());
+        }
+    }
+    let expires_at = a
+        .expires
+        .as_deref()
+        .map(|w| {
+            crate::time::parse_when(w, crate::time::now_unix())
+                .map_err(|e| anyhow::Error::new(e).context(format!("--expires {w}")))
+        })
+        .transpose()?;
+    let key = match a.key {
+        Some(k) if !param_type.is_secure() => {
+            return Err(CliError::usage(format!(
+                "--key {k}: {param_type} values are stored in the clear; only secure-string \
+                 values are encrypted"
+            ))
+            .into());
+        }
+        Some(k) => Some((
+            k.parse::<KeyRef>()
+                .map_err(|e| anyhow::Error::new(e).context(format!("--key {k}")))?,
+            k,
+        )),
+        None => None,
+    };
+    Ok(PutSettings {
+        name,
+        param_type,
+        type_rule,
+        value_file: a.value_file.filter(|p| p.as_os_str() != "-"),
+        expect,
+        labels: parse_labels(&a.labels)?,
+        description: a.description,
+        tags,
+        expires_at,
+        key,
+    })
+}
+
+/// The paths of `exec`/`export`, validated.
+pub(super) fn selection(
+    a: crate::cli::SelectionArgs,
+) -> anyhow::Result<crate::commands::exec::Selection> {
+    let paths = a
+        .paths
+        .iter()
+        .map(|p| ParamPath::parse(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut allow_vars = std::collections::BTreeSet::new();
+    for v in &a.allow_vars {
+        let ok = !v.is_empty()
+            && !v.starts_with(|c: char| c.is_ascii_digit())
+            && v.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            return Err(CliError::usage(format!(
+                "--allow-var {}: not a variable coffer sets",
+                v.escape_debug()
+            ))
+            .hint(
+                "give the variable's name as exec sets it: upper-case A-Z 0-9 _, for example \
+                 --allow-var PATH",
+            )
+            .into());
+        }
+        allow_vars.insert(v.clone());
+    }
+    Ok(crate::commands::exec::Selection {
+        paths,
+        recursive: a.recursive,
+        strict: a.strict,
+        allow_vars,
+        keys: parse_keys(&a.keys)?,
+    })
+}
