@@ -125,6 +125,9 @@ pub struct UnwrapAttempt {
     pub keyring: String,
     /// What it said.
     pub reason: String,
+    /// The error behind it, when there is one (a key store's error: a front end finds its
+    /// kind there, and what to advise).
+    pub cause: Option<Error>,
 }
 
 /// Every keyring and encrypted data key tried during decryption, and why each failed.
@@ -151,6 +154,21 @@ impl UnwrapReport {
         self.attempts.push(UnwrapAttempt {
             keyring: keyring.into(),
             reason: reason.into(),
+            cause: None,
+        });
+    }
+
+    /// Records an attempt that failed with `cause` (kept for front ends to look into).
+    pub fn push_cause(
+        &mut self,
+        keyring: impl Into<String>,
+        reason: impl Into<String>,
+        cause: Error,
+    ) {
+        self.attempts.push(UnwrapAttempt {
+            keyring: keyring.into(),
+            reason: reason.into(),
+            cause: Some(cause),
         });
     }
 

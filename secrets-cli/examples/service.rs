@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use coffer::client::{CachingClient, Secrets};
-use coffer::params::ParamError;
+use coffer::error::Error;
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -64,7 +64,7 @@ fn main() -> ExitCode {
 }
 
 /// The store `store` names: PostgreSQL with the root key of `COFFER_HOME`, else SQLite.
-async fn open(store: &str) -> Result<Secrets, ParamError> {
+async fn open(store: &str) -> Result<Secrets, Error> {
     #[cfg(feature = "postgres")]
     if store.starts_with("postgres://") || store.starts_with("postgresql://") {
         let home = std::env::var_os("COFFER_HOME").unwrap_or_default();
@@ -73,7 +73,7 @@ async fn open(store: &str) -> Result<Secrets, ParamError> {
     Secrets::open(store)
 }
 
-async fn run(store: &str, name: &str) -> Result<(), ParamError> {
+async fn run(store: &str, name: &str) -> Result<(), Error> {
     let cache =
         CachingClient::new(open(store).await?, Duration::from_secs(5 * 60)).max_entries(100);
 
@@ -101,7 +101,7 @@ async fn run(store: &str, name: &str) -> Result<(), ParamError> {
     let flags = format!("{}/feature-flags", parent.trim_end_matches('/'));
     match cache.get(&flags).await {
         Ok(p) => println!("{flags}: {} bytes", p.value.len()),
-        Err(ParamError::NotFound(_)) => println!("{flags}: not set, using the defaults"),
+        Err(Error::NotFound(_)) => println!("{flags}: not set, using the defaults"),
         Err(e) => return Err(e),
     }
 

@@ -16,13 +16,12 @@ mod files;
 mod keys;
 mod params;
 mod rotate;
-mod store;
 
+pub use crate::store::{StoreLocation, StoreUrl};
 pub use files::*;
 pub use keys::*;
 pub use params::*;
 pub use rotate::*;
-pub use store::*;
 
 /// The resolved command line.
 #[derive(Debug)]
@@ -168,7 +167,7 @@ impl Settings {
     ///
     /// # Errors
     /// Nothing names a home.
-    pub fn home(&self) -> Result<Home, CliError> {
+    pub fn home(&self) -> Result<Home, crate::error::Error> {
         Home::resolve(self.home_flag.as_deref())
     }
 
@@ -177,15 +176,18 @@ impl Settings {
     ///
     /// # Errors
     /// A URL of an unknown or unsupported kind (usage); no home.
-    pub fn store_location(&self) -> Result<StoreLocation, CliError> {
-        let url = self
-            .store_flag
-            .clone()
-            .or_else(|| std::env::var("COFFER_STORE").ok().filter(|v| !v.is_empty()));
-        let Some(url) = url else {
-            return Ok(StoreLocation::Sqlite(self.home()?.store_path()));
+    pub fn store_location(&self) -> anyhow::Result<StoreLocation> {
+        let (url, from) = match &self.store_flag {
+            Some(url) => (url.clone(), "--store"),
+            None => match std::env::var("COFFER_STORE").ok().filter(|v| !v.is_empty()) {
+                Some(url) => (url, "COFFER_STORE"),
+                None => {
+                    let home = self.home()?;
+                    return Ok(StoreLocation::Sqlite(home.store_path()));
+                }
+            },
         };
-        StoreLocation::parse(&url)
+        Ok(StoreLocation::parse(&url).map_err(|e| CliError::usage(from).caused_by_error(e))?)
     }
 
     /// Whether the command writes output files (through temporary files that an

@@ -11,7 +11,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::report::CliError;
+use crate::error::{Advice, Error};
 
 /// The store's file name inside the home.
 pub const STORE_FILE: &str = "coffer.db";
@@ -37,7 +37,7 @@ impl Home {
     /// # Errors
     /// A usage error when nothing names a home (no `--home`, `COFFER_HOME`, `XDG_DATA_HOME`
     /// nor `HOME`).
-    pub fn resolve(flag: Option<&Path>) -> Result<Self, CliError> {
+    pub fn resolve(flag: Option<&Path>) -> Result<Self, Error> {
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
         resolve_from(flag, var("COFFER_HOME"), var("XDG_DATA_HOME"), var("HOME"))
     }
@@ -121,10 +121,10 @@ fn resolve_from(
     coffer_home: Option<OsString>,
     xdg_data_home: Option<OsString>,
     home: Option<OsString>,
-) -> Result<Home, CliError> {
+) -> Result<Home, Error> {
     if let Some(dir) = flag {
         if dir.as_os_str().is_empty() {
-            return Err(CliError::usage("--home needs a directory"));
+            return Err(Error::invalid("the home directory given is empty"));
         }
         return Ok(Home::new(dir));
     }
@@ -140,8 +140,8 @@ fn resolve_from(
         ));
     }
     Err(
-        CliError::usage("cannot tell where coffer's home is: HOME is not set")
-            .hint("give --home DIR or set COFFER_HOME"),
+        Error::invalid("cannot tell where coffer's home is: HOME is not set")
+            .advice(Advice::NameHome),
     )
 }
 

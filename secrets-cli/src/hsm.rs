@@ -12,15 +12,15 @@ use coffer_core::keyring::pkcs11::{
 use coffer_core::keyring::{Keyring, RootKey};
 use zeroize::Zeroizing;
 
+use crate::error::Error;
 use crate::keyref::{PinSource, Pkcs11KeyRef};
-use crate::report::CliError;
 
-/// The module a URI names: `module-path`, else `COFFER_PKCS11_MODULE`. `flag` names the
-/// option the URI came from, for the error (`--key`, `--root`).
+/// The module a URI names: `module-path`, else `COFFER_PKCS11_MODULE`. `what` names
+/// the key for the error (`key`, `the root key`).
 ///
 /// # Errors
 /// Neither is set.
-pub fn module(k: &Pkcs11KeyRef, flag: &str) -> Result<PathBuf, CliError> {
+pub fn module(k: &Pkcs11KeyRef, what: &str) -> Result<PathBuf, Error> {
     k.module
         .clone()
         .or_else(|| {
@@ -29,8 +29,8 @@ pub fn module(k: &Pkcs11KeyRef, flag: &str) -> Result<PathBuf, CliError> {
                 .map(Into::into)
         })
         .ok_or_else(|| {
-            CliError::usage(format!(
-                "{flag} pkcs11:{}: no PKCS#11 module: add ?module-path=PATH to the URI or set \
+            Error::invalid(format!(
+                "{what} pkcs11:{}: no PKCS#11 module: add ?module-path=PATH to the URI or set \
                  COFFER_PKCS11_MODULE",
                 k.path()
             ))
@@ -41,13 +41,13 @@ pub fn module(k: &Pkcs11KeyRef, flag: &str) -> Result<PathBuf, CliError> {
 /// 255); the rest is margin.
 pub const MAX_PIN_FILE: usize = 1024;
 
-fn read_pin(path: &Path) -> Result<Zeroizing<String>, CliError> {
+fn read_pin(path: &Path) -> Result<Zeroizing<String>, Error> {
     let cannot = |e: anyhow::Error| {
-        CliError::failure(format!("cannot read the PIN file {}", path.display())).caused_by(e)
+        Error::backend(format!("cannot read the PIN file {}", path.display())).caused_by(e)
     };
     let bytes = crate::smallfile::read(path, "PIN file", MAX_PIN_FILE).map_err(|e| match e {
         crate::smallfile::ReadError::Io(e) => cannot(e.into()),
-        crate::smallfile::ReadError::TooLarge(t) => CliError::failure(t.to_string()),
+        crate::smallfile::ReadError::TooLarge(t) => Error::backend(t.to_string()),
     })?;
     let mut pin = Zeroizing::new(String::new());
     match std::str::from_utf8(&bytes) {
@@ -61,7 +61,7 @@ fn read_pin(path: &Path) -> Result<Zeroizing<String>, CliError> {
 }
 
 /// The PIN a URI names, if any.
-fn pin(k: &Pkcs11KeyRef) -> Result<Option<Zeroizing<String>>, CliError> {
+fn pin(k: &Pkcs11KeyRef) -> Result<Option<Zeroizing<String>>, Error> {
     match &k.pin {
         PinSource::File(p) => read_pin(p).map(Some),
         PinSource::Value(v) => Ok(Some(v.clone())),
@@ -72,13 +72,13 @@ fn pin(k: &Pkcs11KeyRef) -> Result<Option<Zeroizing<String>>, CliError> {
     }
 }
 
-/// Opens the token `k` names (the module is loaded once per process); `flag` as in
+/// Opens the token `k` names (the module is loaded once per process); `what` as in
 /// [`module`].
 ///
 /// # Errors
 /// No module; an unreadable PIN file; the module cannot be loaded; no such token.
-pub fn token(k: &Pkcs11KeyRef, flag: &str) -> anyhow::Result<Arc<Pkcs11Token>> {
-    let module = module(k, flag)?;
+pub fn token(k: &Pkcs11KeyRef, what: &str) -> anyhow::Result<Arc<Pkcs11Token>> {
+    let module = module(k, what)?;
     Ok(Pkcs11Token::open(&module, &k.token, pin(k)?)?)
 }
 
@@ -95,7 +95,7 @@ pub fn object(k: &Pkcs11KeyRef) -> KeyObject {
 ///
 /// # Errors
 /// As [`token`]; no such key.
-pub fn keyring(k: &Pkcs11KeyRef) -> anyhow::Result<Arc<dyn Keyring>> {
+pub fn keyring(k: &Pkcs11KeyRef, named: &str) -> anyhow::Result<Arc<dyn Keyring>> {
     let hash = match k.oaep.as_str() {
         "sha256" => OaepHash::Sha256,
         "sha384" => OaepHash::Sha384,
@@ -103,7 +103,7 @@ pub fn keyring(k: &Pkcs11KeyRef) -> anyhow::Result<Arc<dyn Keyring>> {
         _ => OaepHash::Sha1,
     };
     Ok(Arc::new(Pkcs11Keyring::new(
-        token(k, "--key")?,
+        token(k, named)?,
         object(k),
         hash,
     )?))
@@ -128,14 +128,14 @@ pub fn root_key(k: &Pkcs11KeyRef) -> anyhow::Result<Arc<dyn RootKey>> {
 /// not wrap and unwrap.
 pub async fn new_root(k: &Pkcs11KeyRef) -> anyhow::Result<(Arc<dyn RootKey>, String)> {
     k.check_recordable()
-        .map_err(|e| CliError::usage(e.to_string()))?;
+        .map_err(|e| Error::invalid(e.to_string()))?;
     let uri = k.to_uri(Some(&module(k, "the root key")?));
     let root = root_key(k)?;
     let probe = [0u8; 32];
     let aad = b"coffer: does this root key wrap and unwrap?";
     let wrapped = root.wrap(&probe, aad).await?;
     if root.unwrap(&wrapped, aad).await?.as_slice() != probe {
-        return Err(CliError::failure(format!(
+        return Err(Error::backend(format!(
             "{}: the key did not give back what it wrapped",
             root.id()
         ))
@@ -151,13 +151,13 @@ pub async fn new_root(k: &Pkcs11KeyRef) -> anyhow::Result<(Arc<dyn RootKey>, Str
 /// As [`token`]; a key named so exists; no PIN.
 pub fn create_key(name: &str, k: &Pkcs11KeyRef) -> anyhow::Result<String> {
     if k.object.as_deref().is_some_and(|o| o != name) || k.id.is_some() {
-        return Err(CliError::usage(format!(
-            "--in pkcs11:{}: name the token only; the key is labelled {name}",
+        return Err(Error::invalid(format!(
+            "new key pkcs11:{}: name the token only; the key is labelled {name}",
             k.path()
         ))
         .into());
     }
-    let token = token(k, "--in")?;
+    let token = token(k, "new key")?;
     token.generate_aes_key(name)?;
     let named = Pkcs11KeyRef {
         object: Some(name.to_owned()),

@@ -7,9 +7,9 @@ use coffer_core::keyring::{
     HierarchicalKeyring, Keyring, MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding,
 };
 
+use crate::error::{Advice, Error};
 use crate::home::Home;
 use crate::keyref::{self, KeyRef, Padding, PemKind, Purpose};
-use crate::report::CliError;
 use crate::store::LocalKeyStore;
 
 /// The local key store, opened (root key loaded, passphrase asked) on first use only.
@@ -19,7 +19,7 @@ pub struct LocalKeys<F> {
     store: Option<Arc<LocalKeyStore>>,
 }
 
-impl<F: FnOnce() -> Result<Home, CliError>> LocalKeys<F> {
+impl<F: FnOnce() -> Result<Home, Error>> LocalKeys<F> {
     /// Local keys of the home that `home` resolves.
     pub fn new(home: F) -> Self {
         Self {
@@ -39,7 +39,7 @@ impl<F: FnOnce() -> Result<Home, CliError>> LocalKeys<F> {
         let home = self
             .home
             .take()
-            .ok_or_else(|| CliError::failure("the local key store could not be opened"))?(
+            .ok_or_else(|| Error::backend("the local key store could not be opened"))?(
         )?;
         let store = Arc::new(crate::store::open_keys(&home)?);
         self.store = Some(store.clone());
@@ -57,11 +57,13 @@ fn padding(p: Padding) -> RsaPadding {
     }
 }
 
-/// Loads one key as a keyring.
-pub fn keyring<F: FnOnce() -> Result<Home, CliError>>(
+/// Loads one key as a keyring. `named` says where the key was named, for messages (`key`,
+/// or the option of a front end).
+pub fn keyring<F: FnOnce() -> Result<Home, Error>>(
     key: &KeyRef,
     purpose: Purpose,
     local: &mut LocalKeys<F>,
+    named: &str,
 ) -> anyhow::Result<Arc<dyn Keyring>> {
     let ring: Arc<dyn Keyring> = match key {
         KeyRef::Aes(k) => {
@@ -84,29 +86,31 @@ pub fn keyring<F: FnOnce() -> Result<Home, CliError>>(
         }
         KeyRef::Local(k) => Arc::new(HierarchicalKeyring::new(local.store()?, &k.name)),
         KeyRef::KmsDiscovery { .. } if purpose == Purpose::Encrypt => {
-            return Err(
-                CliError::usage(format!("--key {key}: a discovery keyring only decrypts"))
-                    .hint("name the KMS key to encrypt with: --key kms:ARN or kms:alias/NAME")
-                    .into(),
-            );
+            return Err(Error::invalid(format!(
+                "{named} {key}: a discovery keyring only decrypts"
+            ))
+            .advice(Advice::NameKmsKey)
+            .into());
         }
         #[cfg(feature = "kms")]
         KeyRef::Kms(k) => Arc::new(crate::kms::LazyKms::key(k)),
         #[cfg(feature = "kms")]
         KeyRef::KmsDiscovery { filter } => Arc::new(crate::kms::LazyKms::discovery(filter.clone())),
         #[cfg(feature = "pkcs11")]
-        KeyRef::Pkcs11(k) => crate::hsm::keyring(k)?,
+        KeyRef::Pkcs11(k) => crate::hsm::keyring(k, named)?,
         #[cfg(not(feature = "pkcs11"))]
         KeyRef::Pkcs11(_) => {
-            return Err(
-                CliError::usage(format!("--key {key}: this build has no PKCS#11 support")).into(),
-            );
+            return Err(Error::unsupported(format!(
+                "{named} {key}: this build has no PKCS#11 support"
+            ))
+            .into());
         }
         #[cfg(not(feature = "kms"))]
         KeyRef::Kms(_) | KeyRef::KmsDiscovery { .. } => {
-            return Err(
-                CliError::usage(format!("--key {key}: this build has no AWS KMS support")).into(),
-            );
+            return Err(Error::unsupported(format!(
+                "{named} {key}: this build has no AWS KMS support"
+            ))
+            .into());
         }
     };
     tracing::debug!(key = %key, ?purpose, "keyring loaded");
@@ -119,16 +123,18 @@ pub fn keyring<F: FnOnce() -> Result<Home, CliError>>(
 /// Loads every key: one key is used as it is; several become a multi-keyring whose generator
 /// is the first key on encrypt, and whose children all may unwrap on decrypt.
 ///
-/// `home` is called only if a key is a local one, and the local store is opened once.
+/// `home` is called only if a key is a local one, and the local store is opened once;
+/// `named` as in [`keyring`].
 pub fn keyrings(
     keys: &[KeyRef],
     purpose: Purpose,
-    home: impl FnOnce() -> Result<Home, CliError>,
+    home: impl FnOnce() -> Result<Home, Error>,
+    named: &str,
 ) -> anyhow::Result<Arc<dyn Keyring>> {
     let mut local = LocalKeys::new(home);
     let rings = keys
         .iter()
-        .map(|k| keyring(k, purpose, &mut local))
+        .map(|k| keyring(k, purpose, &mut local, named))
         .collect::<anyhow::Result<Vec<_>>>()?;
     combine(rings, purpose)
 }

@@ -13,6 +13,8 @@ pub mod commands;
 pub mod config;
 pub mod dumps;
 pub mod envmap;
+pub mod error;
+pub mod hints;
 pub mod home;
 #[cfg(feature = "pkcs11")]
 pub mod hsm;

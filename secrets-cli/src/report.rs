@@ -20,16 +20,37 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
 /// An error of the CLI itself, with its exit code and hints.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
+#[derive(Debug)]
 pub struct CliError {
     usage: bool,
     /// An exit code other than 1 or 2 (`coffer exec`: 126, 127).
     code: Option<u8>,
     message: String,
     hints: Vec<String>,
-    #[source]
-    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    source: Option<Cause>,
+}
+
+/// What a [`CliError`] is in front of: an `anyhow` chain is kept as it is, so that the
+/// report still finds every error in it by its type.
+#[derive(Debug)]
+enum Cause {
+    Chain(anyhow::Error),
+    Error(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CliError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self.source.as_ref()? {
+            Cause::Chain(e) => Some(AsRef::<dyn std::error::Error + Send + Sync>::as_ref(e)),
+            Cause::Error(e) => Some(e.as_ref()),
+        }
+    }
 }
 
 impl CliError {
@@ -67,7 +88,7 @@ impl CliError {
     /// Puts `message` (and this error's hints) in front of `cause`.
     #[must_use]
     pub fn caused_by(mut self, cause: anyhow::Error) -> Self {
-        self.source = Some(cause.into());
+        self.source = Some(Cause::Chain(cause));
         self
     }
 
@@ -79,7 +100,7 @@ impl CliError {
         mut self,
         cause: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        self.source = Some(Box::new(cause));
+        self.source = Some(Cause::Error(Box::new(cause)));
         self
     }
 
@@ -196,9 +217,9 @@ pub fn report(err: &anyhow::Error) -> Report {
             if let Some(h) = e.hint() {
                 add(h, &mut hints);
             }
-        } else if let Some(e) = cause.downcast_ref::<crate::params::ParamError>() {
-            usage |= e.is_usage();
-            if let Some(h) = e.hint() {
+        } else if let Some(e) = cause.downcast_ref::<crate::error::Error>() {
+            usage |= crate::hints::is_usage(e);
+            for h in crate::hints::hints(e) {
                 add(&h, &mut hints);
             }
         } else if let Some(e) = cause.downcast_ref::<KeyRefError>() {
@@ -221,6 +242,20 @@ pub fn report(err: &anyhow::Error) -> Report {
             }
             if let Some(h) = core_hint(e) {
                 add(h, &mut hints);
+            }
+            // What the key store said of each data key it could not give a key for.
+            if let coffer_core::Error::Unwrap(report) = e {
+                for cause in report.attempts.iter().filter_map(|a| a.cause.as_ref()) {
+                    let chain = std::iter::successors(
+                        Some(cause as &(dyn std::error::Error + 'static)),
+                        |e| e.source(),
+                    );
+                    for e in chain.filter_map(|e| e.downcast_ref::<crate::error::Error>()) {
+                        for h in crate::hints::hints(e) {
+                            add(&h, &mut hints);
+                        }
+                    }
+                }
             }
         }
     }
@@ -307,6 +342,18 @@ mod tests {
 
         let e = anyhow::Error::new("kms:".parse::<crate::keyref::KeyRef>().unwrap_err());
         assert_eq!(report(&e).exit_code, 2);
+    }
+
+    /// A typed error behind `caused_by` keeps its hints (the library's advice among them).
+    #[test]
+    fn a_chain_behind_a_cli_error_keeps_its_types() {
+        let lib = crate::error::Error::conflict("key `app` is disabled")
+            .advice(crate::error::Advice::EnableKey("app".into()));
+        let core = coffer_core::Error::Other(std::sync::Arc::new(lib));
+        let e = anyhow::Error::new(CliError::failure("cannot encrypt").caused_by(core.into()));
+        let r = report(&e);
+        assert_eq!(r.message, "cannot encrypt: key `app` is disabled");
+        assert_eq!(r.hints, ["enable it first: coffer key enable app"]);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::report::CliError;
+use crate::error::{Advice, Error};
 
 const MINUTE: u64 = 60;
 const HOUR: u64 = 60 * MINUTE;
@@ -88,19 +88,17 @@ pub fn parse_duration(s: &str) -> Result<u64, DurationError> {
 ///
 /// # Errors
 /// A usage error: not a duration ([`parse_duration`]), or out of bounds.
-pub fn parse_bounded(s: &str, bounds: Bounds) -> Result<u64, CliError> {
-    let secs = parse_duration(s).map_err(|e| {
-        CliError::usage(e.to_string())
-            .hint("durations are numbers with units, one or several: 30s, 15m, 12h, 90d, 1w, 1h30m")
-    })?;
+pub fn parse_bounded(s: &str, bounds: Bounds) -> Result<u64, Error> {
+    let secs = parse_duration(s)
+        .map_err(|e| Error::invalid(e.to_string()).advice(Advice::DurationForm))?;
     if secs < bounds.min {
-        return Err(CliError::usage(format!(
+        return Err(Error::invalid(format!(
             "must be at least {}",
             format_duration(bounds.min)
         )));
     }
     if secs > bounds.max {
-        return Err(CliError::usage(format!(
+        return Err(Error::invalid(format!(
             "must be at most {}",
             format_duration(bounds.max)
         )));
@@ -213,25 +211,22 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
 ///
 /// # Errors
 /// Neither form (a usage error), a duration out of bounds, or a time that has passed.
-pub fn parse_when(s: &str, now: i64) -> Result<i64, CliError> {
+pub fn parse_when(s: &str, now: i64) -> Result<i64, Error> {
     let at = if let Some(t) = parse_rfc3339(s) {
         t
     } else if s.starts_with(|c: char| c.is_ascii_digit()) && !s.contains([':', '-']) {
         // A number that is not a time: a duration, or a mistyped one (told what is wrong).
         let secs = i64::try_from(parse_bounded(s, EXPIRES)?)
-            .map_err(|_| CliError::usage(format!("bad time `{s}`: too far")))?;
+            .map_err(|_| Error::invalid(format!("bad time `{s}`: too far")))?;
         now.checked_add(secs)
-            .ok_or_else(|| CliError::usage(format!("bad time `{s}`: too far")))?
+            .ok_or_else(|| Error::invalid(format!("bad time `{s}`: too far")))?
     } else {
         return Err(
-            CliError::usage(format!("bad time `{}`", s.escape_debug())).hint(
-                "give an RFC 3339 time (2026-12-31T23:59:59Z) or a duration from now (90d, \
-                 12h, 30m)",
-            ),
+            Error::invalid(format!("bad time `{}`", s.escape_debug())).advice(Advice::TimeForm)
         );
     };
     if at <= now {
-        return Err(CliError::usage(format!(
+        return Err(Error::invalid(format!(
             "`{s}` ({}) has passed already",
             format_rfc3339(at)
         )));

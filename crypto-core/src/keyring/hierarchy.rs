@@ -294,9 +294,10 @@ impl HierarchicalKeyring {
                 Err(e) => {
                     // The store's message (retired, disabled, missing: and what to do)
                     // goes to the user as it is.
-                    report.push(
+                    report.push_cause(
                         &label,
                         format!("data key #{n} (branch key {id:?} version {version}): {e}"),
+                        e,
                     );
                     continue;
                 }
@@ -837,6 +838,48 @@ mod tests {
             err.to_string().contains("different branch key version"),
             "{err}"
         );
+    }
+
+    /// A store's error stays in the report, for front ends to find its kind.
+    #[test]
+    fn the_store_error_is_kept_as_the_cause() {
+        #[derive(Debug)]
+        struct Refuses(BranchKey);
+        #[derive(Debug)]
+        struct Disabled;
+        impl fmt::Display for Disabled {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("key is disabled")
+            }
+        }
+        impl std::error::Error for Disabled {}
+        impl BranchKeyStore for Refuses {
+            fn active_branch_key<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<BranchKey>> {
+                Box::pin(std::future::ready(Ok(self.0.clone())))
+            }
+            fn branch_key_version<'a>(
+                &'a self,
+                _: &'a str,
+                _: &'a [u8; 16],
+            ) -> BoxFuture<'a, Result<BranchKey>> {
+                Box::pin(std::future::ready(Err(Error::Other(Arc::new(Disabled)))))
+            }
+        }
+        let bk = BranchKey::new("b", [1; 16], &[5; 32]).unwrap();
+        let kr = HierarchicalKeyring::new(Arc::new(Refuses(bk)), "b");
+        let suite = AlgorithmSuite::from_id(0x0478).unwrap();
+        let m = block(kr.on_encrypt(EncryptionMaterials::new(suite, EncryptionContext::new())))
+            .unwrap();
+        let Err(Error::Unwrap(report)) = block(kr.on_decrypt(
+            DecryptionMaterials::new(suite, EncryptionContext::new()),
+            m.edks(),
+        )) else {
+            panic!("expected an unwrap report");
+        };
+        let cause = report.attempts[0].cause.as_ref().unwrap();
+        let inner = std::error::Error::source(cause).unwrap();
+        assert!(inner.downcast_ref::<Disabled>().is_some());
+        assert!(report.attempts[0].reason.contains("key is disabled"));
     }
 
     #[test]

@@ -83,7 +83,10 @@ impl Keyring for MultiKeyring {
                 match k.on_decrypt(materials.clone(), edks).await {
                     Ok(m) => return Ok(m),
                     Err(Error::Unwrap(r)) => report.extend(r),
-                    Err(e) => report.push(format!("{k:?}"), e.to_string()),
+                    Err(e) => {
+                        let reason = e.to_string();
+                        report.push_cause(format!("{k:?}"), reason, e);
+                    }
                 }
             }
             Err(Error::Unwrap(report))

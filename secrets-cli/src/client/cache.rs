@@ -47,7 +47,7 @@ enum Cached {
 /// [`SecretValue`]: crate::params::SecretValue
 ///
 /// ```no_run
-/// # async fn run() -> Result<(), coffer::params::ParamError> {
+/// # async fn run() -> Result<(), coffer::error::Error> {
 /// use std::time::Duration;
 /// use coffer::client::{CachingClient, Secrets};
 ///

@@ -11,7 +11,7 @@
 //! `futures::executor::block_on` is fine too).
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), coffer::params::ParamError> {
+//! # async fn run() -> Result<(), coffer::error::Error> {
 //! use std::time::Duration;
 //! use coffer::client::{CachingClient, Secrets};
 //!
@@ -34,13 +34,13 @@ use zeroize::Zeroizing;
 
 pub use cache::{CachingClient, Clock, DEFAULT_MAX_ENTRIES, ManualClock, SystemClock};
 
-use crate::config::StoreLocation;
+use crate::error::Error;
 use crate::home::Home;
 use crate::params::{
     Param, ParamPath, ParamResult, ParamStore, Params, Selector, SqliteParamStore, StoreKeys,
     max_value_bytes_from_env,
 };
-use crate::report::CliError;
+use crate::store::StoreLocation;
 use crate::store::{KeyTable, Store};
 
 /// A coffer store opened by a service (see the [module docs](self)).
@@ -152,10 +152,10 @@ impl From<Params> for Secrets {
 }
 
 /// The home and the store that `url_or_home` names.
-fn open_store(url_or_home: &str) -> Result<(Home, Store), CliError> {
+fn open_store(url_or_home: &str) -> Result<(Home, Store), Error> {
     if url_or_home.contains("://") {
         let StoreLocation::Sqlite(path) = StoreLocation::parse(url_or_home)? else {
-            return Err(CliError::usage(
+            return Err(Error::invalid(
                 "postgres://…: Secrets::open opens SQLite stores; connect to a PostgreSQL store \
                  with Secrets::connect(URL, COFFER_HOME) on a tokio runtime",
             ));
@@ -169,7 +169,7 @@ fn open_store(url_or_home: &str) -> Result<(Home, Store), CliError> {
         return Ok((home, store));
     }
     if url_or_home.is_empty() {
-        return Err(CliError::usage(
+        return Err(Error::invalid(
             "no store given: expected sqlite://PATH or a directory",
         ));
     }

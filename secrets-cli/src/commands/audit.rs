@@ -1,10 +1,11 @@
 //! `coffer audit ls|verify`: the store's hash-chained audit log ([`crate::store::audit`]).
 
 use crate::cli::{AuditCommand, OutputFormat};
-use crate::config::{Settings, StoreLocation};
+use crate::config::Settings;
 use crate::output::{AuditEntryWire, AuditVerifiedWire, SCHEMA};
 use crate::report::CliError;
 use crate::store::Store;
+use crate::store::StoreLocation;
 use crate::store::audit::Verified;
 
 /// Runs `coffer audit …` on the store `settings` names (`--store`, `COFFER_STORE`, else

@@ -156,7 +156,7 @@ pub async fn run(settings: &Settings, s: &DecryptSettings) -> anyhow::Result<()>
         }
         keys::local_keyring(&home)?
     } else {
-        keys::keyrings(&s.keys, Purpose::Decrypt, || settings.home())?
+        keys::keyrings(&s.keys, Purpose::Decrypt, || settings.home(), "--key")?
     };
     let cmm = DefaultCmm::new(keyring);
     let mut cfg = DecryptConfig::default()
@@ -271,7 +271,7 @@ async fn prepare(
                 err = err.hint(crate::report::UNTRIED_KEYS_HINT);
             }
             return Err(err
-                .caused_by(coffer_core::Error::Unwrap(report).into())
+                .caused_by_error(coffer_core::Error::Unwrap(report))
                 .into());
         }
         Err(e) => return Err(anyhow::Error::new(e).context(cannot())),

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use crate::config::Settings;
 use crate::envmap::{EnvMap, Format, guard, quote};
 use crate::keyref::KeyRef;
-use crate::params::{self, ParamPath};
+use crate::params::ParamPath;
 use crate::report::CliError;
 use crate::time;
 
@@ -58,7 +58,7 @@ pub struct ExportSettings {
 
 /// Reads the variables of `sel`.
 async fn fetch(settings: &Settings, sel: &Selection) -> anyhow::Result<EnvMap> {
-    let params = params::open_cli(settings, None, sel.keys.clone()).await?;
+    let params = super::open_params(settings, None, sel.keys.clone()).await?;
     let now = time::now_unix();
     let mut map = EnvMap::default();
     for path in &sel.paths {

@@ -1,13 +1,13 @@
 //! `coffer key create|list|show|enable|disable|rotate|set-rotation|retire`.
 
 use crate::cli::OutputFormat;
-use crate::config::StoreLocation;
 use crate::config::{KeySettings, Settings};
 use crate::home::Home;
 use crate::output::{
     KeyRetiredWire, KeyRotatedWire, KeyStateWire, KeyWire, NothingDueWire, RootRotatedWire, SCHEMA,
 };
 use crate::report::{self, CliError};
+use crate::store::StoreLocation;
 use crate::store::{self, KeyRecord, KeyState, KeyTable};
 use crate::time::now_unix;
 use std::sync::Arc;
@@ -171,7 +171,16 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             name,
             below_version,
         } => {
-            let (previous, record) = table.set_min_decrypt_version(name, *below_version).await?;
+            let (previous, record) = table
+                .set_min_decrypt_version(name, *below_version)
+                .await
+                .map_err(|e| match e {
+                    crate::error::Error::Invalid(_) => anyhow::Error::new(
+                        CliError::usage(format!("--below-version {below_version}"))
+                            .caused_by_error(e),
+                    ),
+                    other => other.into(),
+                })?;
             tracing::info!(key = %name, min = below_version, previous, "minimum decryption version set");
             let wire = KeyRetiredWire {
                 kind: "key_retired",

@@ -381,6 +381,28 @@ pub(crate) fn pump_buffered<R: io::BufRead + ?Sized, W: Write + ?Sized>(
     }
 }
 
+/// The CLI's parameter service: the store that `settings` names (`--store`, `COFFER_STORE`,
+/// else `COFFER_HOME/coffer.db`), with the CLI's keys for secure values: `encrypt_key` (`put
+/// --key`, with its spelling as given) or the store key; `decrypt_keys` (`get --key`) or the
+/// local keyring. Values up to `COFFER_MAX_VALUE_BYTES`.
+///
+/// Nothing is decrypted and no root key is loaded until a secure value is read or written.
+///
+/// # Errors
+/// No store; a store that is not a database or is of a newer schema; a bad
+/// `COFFER_MAX_VALUE_BYTES`.
+pub(crate) async fn open_params(
+    settings: &Settings,
+    encrypt_key: Option<(crate::keyref::KeyRef, String)>,
+    decrypt_keys: Vec<crate::keyref::KeyRef>,
+) -> anyhow::Result<crate::params::Params> {
+    let max = crate::params::max_value_bytes_from_env()?;
+    let home = settings.home()?;
+    let (store, table) = crate::params::open_store(&settings.store_location()?, &home).await?;
+    let keys = crate::params::StoreKeys::for_cli(home, table, encrypt_key, decrypt_keys);
+    Ok(crate::params::Params::new(store, Arc::new(keys), max))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]

@@ -23,7 +23,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
     };
     match p {
         ParamSettings::Put(s) => {
-            let params = params::open_cli(settings, s.key.clone(), Vec::new()).await?;
+            let params = super::open_params(settings, s.key.clone(), Vec::new()).await?;
             let meta = put(&params, s).await?;
             tracing::info!(name = %meta.name, version = meta.version, "parameter written");
             let wire = ParamVersionWire::new(&meta, now_unix());
@@ -34,7 +34,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
             }
         }
         ParamSettings::Get { selector, keys } => {
-            let params = params::open_cli(settings, None, keys.clone()).await?;
+            let params = super::open_params(settings, None, keys.clone()).await?;
             let param = params.get(selector).await?;
             let out = if json {
                 let mut line = Zeroizing::new(serde_json::to_string(&ParamWire::new(&param))?);
@@ -49,7 +49,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
             super::write_stdout(out.as_bytes())
         }
         ParamSettings::Ls { path, recursive } => {
-            let params = params::open_cli(settings, None, Vec::new()).await?;
+            let params = super::open_params(settings, None, Vec::new()).await?;
             let listing = params.store().list(path, *recursive).await?;
             let now = now_unix();
             if json {
@@ -80,7 +80,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
             super::write_stdout(text.as_bytes())
         }
         ParamSettings::History { name } => {
-            let params = params::open_cli(settings, None, Vec::new()).await?;
+            let params = super::open_params(settings, None, Vec::new()).await?;
             let (state, versions) = params.store().history(name).await?;
             let now = now_unix();
             let wires: Vec<ParamVersionWire> = versions
@@ -106,7 +106,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
             version,
             labels,
         } => {
-            let params = params::open_cli(settings, None, Vec::new()).await?;
+            let params = super::open_params(settings, None, Vec::new()).await?;
             let moves = params.store().label(name, *version, labels).await?;
             tracing::info!(name = %name, version, labels = moves.len(), "labels set");
             let wire = ParamLabelsWire {
@@ -129,7 +129,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
             }
         }
         ParamSettings::Unlabel { name, labels } => {
-            let params = params::open_cli(settings, None, Vec::new()).await?;
+            let params = super::open_params(settings, None, Vec::new()).await?;
             let removed = params.store().unlabel(name, labels).await?;
             tracing::info!(name = %name, labels = removed.len(), "labels removed");
             let wire = ParamLabelsWire {
@@ -152,7 +152,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
             }
         }
         ParamSettings::Rm { name } => {
-            let params = params::open_cli(settings, None, Vec::new()).await?;
+            let params = super::open_params(settings, None, Vec::new()).await?;
             params.store().delete(name, now_unix()).await?;
             tracing::info!(name = %name, "parameter deleted");
             change(settings, "param_deleted", name, None, || {
@@ -160,7 +160,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
             })
         }
         ParamSettings::Restore { name } => {
-            let params = params::open_cli(settings, None, Vec::new()).await?;
+            let params = super::open_params(settings, None, Vec::new()).await?;
             params.store().restore(name).await?;
             tracing::info!(name = %name, "parameter restored");
             change(settings, "param_restored", name, None, || {
@@ -168,7 +168,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
             })
         }
         ParamSettings::Destroy { name, version } => {
-            let params = params::open_cli(settings, None, Vec::new()).await?;
+            let params = super::open_params(settings, None, Vec::new()).await?;
             let d = params.store().destroy(name, *version, now_unix()).await?;
             tracing::info!(name = %name, ?version, "destroyed");
             if let Some(place) = &d.lingers {

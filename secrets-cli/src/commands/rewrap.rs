@@ -55,7 +55,7 @@ pub async fn run(settings: &Settings, s: &RewrapSettings) -> anyhow::Result<()> 
     let to = keys::combine(
         s.keys
             .iter()
-            .map(|k| keys::keyring(k, Purpose::Encrypt, &mut local))
+            .map(|k| keys::keyring(k, Purpose::Encrypt, &mut local, "--key"))
             .collect::<anyhow::Result<Vec<_>>>()?,
         Purpose::Encrypt,
     )?;
@@ -67,7 +67,7 @@ pub async fn run(settings: &Settings, s: &RewrapSettings) -> anyhow::Result<()> 
         keys::combine(
             s.from
                 .iter()
-                .map(|k| keys::keyring(k, Purpose::Decrypt, &mut local))
+                .map(|k| keys::keyring(k, Purpose::Decrypt, &mut local, "--key"))
                 .collect::<anyhow::Result<Vec<_>>>()?,
             Purpose::Decrypt,
         )?

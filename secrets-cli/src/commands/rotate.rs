@@ -3,14 +3,14 @@
 use crate::cli::OutputFormat;
 use crate::config::{RotateMode, RotateSettings, Settings};
 use crate::output::{RotationWire, SCHEMA};
-use crate::params::{ParamError, Params, RotationPlan};
+use crate::params::{Params, RotationPlan};
 use crate::report::CliError;
 use crate::rotate::{self, HookFailed, RotateRequest};
 
 /// Runs `coffer rotate`.
 pub async fn run(settings: &Settings, s: &RotateSettings) -> anyhow::Result<()> {
     let decrypt_keys = s.key.iter().map(|(k, _)| k.clone()).collect();
-    let params = crate::params::open_cli(settings, s.key.clone(), decrypt_keys).await?;
+    let params = super::open_params(settings, s.key.clone(), decrypt_keys).await?;
     let quiet = settings.quiet;
     let say = |step: &str| {
         tracing::info!("{step}");
@@ -107,7 +107,7 @@ async fn schedule(params: &Params, req: &RotateRequest, every: u64) -> anyhow::R
         .set_rotation_plan(&plan)
         .await
         .map_err(|e| match e {
-            ParamError::NotFound(n) => anyhow::Error::new(
+            crate::error::Error::NotFound(n) => anyhow::Error::new(
                 CliError::failure(format!("no parameter named {n}"))
                     .hint(format!("write its first value with: coffer put {n}")),
             ),

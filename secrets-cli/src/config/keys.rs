@@ -126,7 +126,7 @@ pub(super) fn init(a: &InitArgs) -> anyhow::Result<InitSettings> {
     })
 }
 
-pub(super) fn key_name(name: String) -> Result<String, CliError> {
+pub(super) fn key_name(name: String) -> Result<String, crate::error::Error> {
     crate::store::validate_name(&name)?;
     Ok(name)
 }

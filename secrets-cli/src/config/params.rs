@@ -5,9 +5,7 @@ use std::path::PathBuf;
 
 use crate::cli::PutArgs;
 use crate::keyref::KeyRef;
-use crate::params::{
-    Expect, Label, ParamError, ParamName, ParamPath, ParamType, Selector, TypeRule,
-};
+use crate::params::{Expect, Label, ParamName, ParamPath, ParamType, Selector, TypeRule};
 use crate::report::CliError;
 
 use super::parse_keys;
@@ -103,7 +101,7 @@ pub enum ParamSettings {
     },
 }
 
-pub(super) fn parse_labels(raw: &[String]) -> Result<Vec<Label>, ParamError> {
+pub(super) fn parse_labels(raw: &[String]) -> Result<Vec<Label>, crate::error::Error> {
     let mut out: Vec<Label> = Vec::with_capacity(raw.len());
     for l in raw {
         let l = Label::parse(l)?;

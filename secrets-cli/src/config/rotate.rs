@@ -74,7 +74,7 @@ pub(super) fn rotate(a: crate::cli::RotateArgs) -> anyhow::Result<RotateSettings
         .as_deref()
         .map(crate::rotate::GenSpec::parse)
         .transpose()
-        .map_err(|e| CliError::usage(e.to_string()))?;
+        .map_err(|e| CliError::usage(format!("--generate {}: {}", e.spec(), e.why())))?;
     let key = a
         .key
         .map(|k| {

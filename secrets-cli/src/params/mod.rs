@@ -63,7 +63,7 @@ pub use value::{
 
 pub use crate::store::SqliteParamStore;
 
-use crate::report::CliError;
+use crate::error::Error;
 
 /// The local key `secure-string` values are encrypted under when `put` has no `--key`.
 pub const STORE_KEY_NAME: &str = "params";
@@ -82,7 +82,7 @@ pub const CONTEXT_NAME: &str = "coffer:param";
 pub const CONTEXT_VERSION: &str = "coffer:version";
 
 /// Result of a parameter operation.
-pub type ParamResult<T> = Result<T, ParamError>;
+pub type ParamResult<T> = Result<T, Error>;
 
 /// The types of parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -110,12 +110,12 @@ impl ParamType {
     ///
     /// # Errors
     /// An unknown type.
-    pub fn parse(s: &str) -> Result<Self, ParamError> {
+    pub fn parse(s: &str) -> Result<Self, Error> {
         match s {
             "string" => Ok(Self::String),
             "string-list" => Ok(Self::StringList),
             "secure-string" => Ok(Self::SecureString),
-            _ => Err(ParamError::Usage(format!(
+            _ => Err(Error::invalid(format!(
                 "unknown parameter type `{s}`: the types are string, string-list and \
                  secure-string"
             ))),
@@ -375,12 +375,12 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
     fn state<'a>(&'a self, name: &'a ParamName) -> BoxFuture<'a, ParamResult<Option<ParamState>>>;
 
     /// Writes a new version (see [`NewVersion`] and [`Expect`]). Errors:
-    /// [`ParamError::Exists`] ([`Expect::New`]), [`ParamError::VersionMismatch`]
-    /// ([`Expect::Version`]), [`ParamError::Deleted`].
+    /// [`Error::Exists`] ([`Expect::New`]), [`Error::VersionMismatch`]
+    /// ([`Expect::Version`]), [`Error::Deleted`].
     fn put(&self, new: NewVersion) -> BoxFuture<'_, ParamResult<PutOutcome>>;
 
     /// One version with its stored value. Errors: not found (no parameter, version or
-    /// label), [`ParamError::Deleted`]. A destroyed version comes back with
+    /// label), [`Error::Deleted`]. A destroyed version comes back with
     /// [`StoredValue::Destroyed`]; expiry is the caller's business.
     fn get<'a>(
         &'a self,
@@ -420,7 +420,7 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, ParamResult<Vec<LabelMove>>>;
 
     /// Removes `labels`; returns the version each pointed at. A label that is not set is
-    /// [`ParamError::NoLabel`] (and nothing is removed).
+    /// [`Error::NoLabel`] (and nothing is removed).
     fn unlabel<'a>(
         &'a self,
         name: &'a ParamName,
@@ -430,7 +430,7 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
     /// `rotate`'s last step, in one transaction: checks that the label `pending` points at
     /// `new` and `current` at `old` (or nowhere), then points `current` at `new`, `previous`
     /// at `old` (if there is one) and removes `pending`. Anything else is
-    /// [`ParamError::RotationOvertaken`] and changes nothing.
+    /// [`Error::RotationOvertaken`] and changes nothing.
     fn promote<'a>(
         &'a self,
         name: &'a ParamName,
@@ -520,352 +520,6 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
     }
 }
 
-/// Why a parameter operation failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ParamError {
-    /// A bad name or path.
-    #[error("bad parameter name `{}`: {why}", name.escape_debug())]
-    BadName {
-        /// As given.
-        name: String,
-        /// What is wrong.
-        why: String,
-    },
-    /// A bad label.
-    #[error("bad label `{}`: {why}", label.escape_debug())]
-    BadLabel {
-        /// As given.
-        label: String,
-        /// What is wrong.
-        why: String,
-    },
-    /// A bad `NAME:VERSION|LABEL`.
-    #[error("bad parameter `{}`: {why}", selector.escape_debug())]
-    BadSelector {
-        /// As given.
-        selector: String,
-        /// What is wrong.
-        why: String,
-    },
-    /// A bad value (unreadable, not UTF-8).
-    #[error("{0}")]
-    BadValue(String),
-    /// A value over the limit.
-    #[error("the value is {}", len.describe(*max))]
-    TooLarge {
-        /// Its length, as far as it is known.
-        len: ValueLen,
-        /// The limit.
-        max: usize,
-    },
-    /// Any other usage error (flags).
-    #[error("{0}")]
-    Usage(String),
-    /// No such parameter.
-    #[error("no parameter named {0}")]
-    NotFound(ParamName),
-    /// No such version.
-    #[error("parameter {name} has no version {version} (latest: {latest})")]
-    NoVersion {
-        /// The parameter.
-        name: ParamName,
-        /// Asked for.
-        version: u32,
-        /// The latest version.
-        latest: u32,
-    },
-    /// No such label.
-    #[error("parameter {name} has no label `{label}`")]
-    NoLabel {
-        /// The parameter.
-        name: ParamName,
-        /// Asked for.
-        label: Label,
-    },
-    /// The name exists and the write did not say `--overwrite`.
-    #[error("parameter {name} exists (latest version {latest})")]
-    Exists {
-        /// The parameter.
-        name: ParamName,
-        /// Its latest version.
-        latest: u32,
-    },
-    /// A new version of another type than the latest one, not asked for
-    /// ([`TypeRule::Change`]).
-    #[error(
-        "{name} is a {latest_type} parameter (version {version}): a {new_type} version was not \
-         written{}",
-        if latest_type.is_secure() && !new_type.is_secure() {
-            " (its value would have been stored in the clear)"
-        } else {
-            ""
-        }
-    )]
-    TypeChange {
-        /// The parameter.
-        name: ParamName,
-        /// The latest version.
-        version: u32,
-        /// Its type.
-        latest_type: ParamType,
-        /// The type asked for.
-        new_type: ParamType,
-    },
-    /// A write without a type over a clear (`string`, `string-list`) version: a value is
-    /// stored in the clear only when the writer says so.
-    #[error(
-        "{name} is a {latest_type} parameter (version {version}), and a value is stored in the \
-         clear only when --type says so: nothing was written"
-    )]
-    ClearNotAsked {
-        /// The parameter.
-        name: ParamName,
-        /// The latest version.
-        version: u32,
-        /// Its type.
-        latest_type: ParamType,
-    },
-    /// `--if-version N` and the latest version is not N.
-    #[error("parameter {name} is at version {}, not {expected}: nothing was written",
-            actual.map_or_else(|| "none (it does not exist)".to_owned(), |v| v.to_string()))]
-    VersionMismatch {
-        /// The parameter.
-        name: ParamName,
-        /// `--if-version`.
-        expected: u32,
-        /// The latest version (`None`: no such parameter).
-        actual: Option<u32>,
-    },
-    /// A stored rotation plan does not match its seal: it was edited outside coffer.
-    #[error("the rotation plan of {name} was changed outside coffer ({why}): refused")]
-    PlanTampered {
-        /// The parameter.
-        name: ParamName,
-        /// What is wrong.
-        why: String,
-    },
-    /// `rotate`: the labels moved under the rotation (another rotation, or `label`).
-    #[error("the rotation of {name} was overtaken: {why}; nothing was promoted")]
-    RotationOvertaken {
-        /// The parameter.
-        name: ParamName,
-        /// What was found.
-        why: String,
-    },
-    /// The parameter is deleted (`rm`).
-    #[error("parameter {name} is deleted (since {})", crate::time::format_rfc3339(*at))]
-    Deleted {
-        /// The parameter.
-        name: ParamName,
-        /// Unix seconds.
-        at: i64,
-    },
-    /// `restore` of a parameter that is not deleted.
-    #[error("parameter {0} is not deleted")]
-    NotDeleted(ParamName),
-    /// The version's value was destroyed.
-    #[error("{}version {version} of {name} was destroyed (at {})",
-            if *current { "the current " } else { "" }, crate::time::format_rfc3339(*at))]
-    Destroyed {
-        /// The parameter.
-        name: ParamName,
-        /// The version.
-        version: u32,
-        /// Unix seconds.
-        at: i64,
-        /// Whether it is the version labelled `current` (what `get NAME` reads).
-        current: bool,
-    },
-    /// No version is labelled `current`, so there is nothing `get NAME` or `exec` may read
-    /// (never the latest instead: it may be an untested `pending` value).
-    #[error("no version of {0} is labelled `current`")]
-    NoCurrent(ParamName),
-    /// A rotation that cannot resume the `pending` version as asked.
-    #[error("cannot resume the rotation of {name} to version {version}: {why}")]
-    Resume {
-        /// The parameter.
-        name: ParamName,
-        /// The pending version.
-        version: u32,
-        /// What is wrong.
-        why: String,
-    },
-    /// The version's value has expired.
-    #[error("version {version} of {name} expired at {}", crate::time::format_rfc3339(*at))]
-    Expired {
-        /// The parameter.
-        name: ParamName,
-        /// The version.
-        version: u32,
-        /// Unix seconds.
-        at: i64,
-    },
-    /// A secure value could not be decrypted (wrong or missing key, tampering).
-    #[error("cannot decrypt version {version} of {name}")]
-    Decrypt {
-        /// The parameter.
-        name: ParamName,
-        /// The version.
-        version: u32,
-        /// The key it was encrypted with, as recorded.
-        key_ref: Option<String>,
-        /// Why.
-        #[source]
-        source: anyhow::Error,
-    },
-    /// A secure value decrypted, but its encryption context names another row: it was
-    /// copied or moved there.
-    #[error(
-        "version {version} of {name} holds a value encrypted for {found}: refused (it was \
-         copied or moved in the store)"
-    )]
-    WrongRow {
-        /// The parameter.
-        name: ParamName,
-        /// The version.
-        version: u32,
-        /// The name and version in the message's context.
-        found: String,
-    },
-    /// A value could not be encrypted.
-    #[error("cannot encrypt the value of {name}")]
-    Encrypt {
-        /// The parameter.
-        name: ParamName,
-        /// Why.
-        #[source]
-        source: anyhow::Error,
-    },
-    /// A key could not be loaded.
-    #[error("cannot {what}")]
-    Key {
-        /// What failed ("load the key").
-        what: String,
-        /// Why.
-        #[source]
-        source: anyhow::Error,
-    },
-    /// The store failed (I/O, SQL, a damaged row, a schema too new…).
-    #[error("{0}")]
-    Store(#[from] CliError),
-}
-
-impl ParamError {
-    /// Whether this is a usage error (exit 2) rather than a failure (exit 1).
-    pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            Self::BadName { .. }
-                | Self::BadLabel { .. }
-                | Self::BadSelector { .. }
-                | Self::Usage(_)
-        )
-    }
-
-    /// A `hint:` line for the user.
-    pub fn hint(&self) -> Option<String> {
-        Some(match self {
-            Self::BadName { .. } => format!(
-                "names are paths like /app/prod/db-password: 1 to {MAX_LEVELS} levels of \
-                 A-Z a-z 0-9 _ . -"
-            ),
-            Self::BadLabel { .. } => format!(
-                "labels are 1 to {MAX_LABEL_LEN} characters of A-Z a-z 0-9 _ . -, not \
-                 starting with a digit"
-            ),
-            Self::TooLarge { .. } => format!(
-                "raise the limit with {MAX_VALUE_BYTES_VAR}=BYTES if this is intended; \
-                 nothing was written"
-            ),
-            Self::NotFound(_) => "list the parameters with: coffer ls -r".to_owned(),
-            Self::NoVersion { name, .. } | Self::NoLabel { name, .. } => {
-                format!("see its versions and labels with: coffer history {name}")
-            }
-            Self::Exists { name, .. } => format!(
-                "add --overwrite to write a new version (or --if-version N to write only if \
-                 the latest is N); see it with: coffer history {name}"
-            ),
-            Self::TypeChange {
-                latest_type,
-                new_type,
-                ..
-            } => format!(
-                "give --type {latest_type} (or leave --type out) to keep its type, or add \
-                 --change-type to make it a {new_type} from this version on"
-            ),
-            Self::ClearNotAsked { latest_type, .. } => format!(
-                "give --type {latest_type} to write clear text again, or --type secure-string \
-                 --change-type to encrypt it from this version on"
-            ),
-            Self::VersionMismatch { name, .. } => {
-                format!("someone wrote it meanwhile; look with: coffer history {name}")
-            }
-            Self::Deleted { name, .. } => format!(
-                "restore it with: coffer restore {name} (or remove it for good with: coffer \
-                 destroy {name})"
-            ),
-            Self::Destroyed {
-                name,
-                current: true,
-                ..
-            }
-            | Self::NoCurrent(name) => format!(
-                "make a version current with: coffer label {name}:VERSION current (see them \
-                 with: coffer history {name}), or write a new value with: coffer put {name} \
-                 --overwrite"
-            ),
-            Self::Resume { name, .. } => format!(
-                "run `coffer rotate {name}` with no new settings to resume it, or start over \
-                 with: coffer rotate {name} --discard-pending …"
-            ),
-            Self::Expired { name, .. } => {
-                format!("write a new value with: coffer put {name} --overwrite --expires WHEN")
-            }
-            Self::Decrypt {
-                key_ref: Some(k), ..
-            } => format!(
-                "it was encrypted with `{}`: give that key with --key (a local key needs \
-                 this store's root key)",
-                k.escape_debug()
-            ),
-            Self::Decrypt { .. } => "give the key it was encrypted with: --key KEYREF".into(),
-            Self::PlanTampered { name, .. } => {
-                format!("look at it with care, then store it again: coffer rotate {name} --every …")
-            }
-            Self::RotationOvertaken { name, .. } => {
-                format!("look with: coffer history {name}; then run the rotation again")
-            }
-            Self::WrongRow { .. } => {
-                "the store was edited outside coffer; restore it from a backup".into()
-            }
-            _ => return None,
-        })
-    }
-}
-
-/// The CLI's parameter service: the store that `settings` names (`--store`, `COFFER_STORE`,
-/// else `COFFER_HOME/coffer.db`), with the CLI's keys for secure values: `encrypt_key` (`put
-/// --key`, with its spelling as given) or the store key; `decrypt_keys` (`get --key`) or the
-/// local keyring. Values up to `COFFER_MAX_VALUE_BYTES`.
-///
-/// Nothing is decrypted and no root key is loaded until a secure value is read or written.
-///
-/// # Errors
-/// No store; a store that is not a database or is of a newer schema; a bad
-/// `COFFER_MAX_VALUE_BYTES`.
-pub async fn open_cli(
-    settings: &crate::config::Settings,
-    encrypt_key: Option<(crate::keyref::KeyRef, String)>,
-    decrypt_keys: Vec<crate::keyref::KeyRef>,
-) -> anyhow::Result<Params> {
-    let max = max_value_bytes_from_env()?;
-    let home = settings.home()?;
-    let (store, table) = open_store(&settings.store_location()?, &home).await?;
-    let keys = StoreKeys::for_cli(home, table, encrypt_key, decrypt_keys);
-    Ok(Params::new(store, std::sync::Arc::new(keys), max))
-}
-
 /// The store at `location` (`home`'s own SQLite store, another SQLite file, or a
 /// PostgreSQL database), as parameters and as key rows.
 ///
@@ -873,16 +527,16 @@ pub async fn open_cli(
 /// No store there; a file that is not a database; a schema newer than this build; the
 /// server is unreachable.
 pub async fn open_store(
-    location: &crate::config::StoreLocation,
+    location: &crate::store::StoreLocation,
     home: &crate::home::Home,
 ) -> Result<
     (
         std::sync::Arc<dyn ParamStore>,
         std::sync::Arc<dyn crate::store::KeyTable>,
     ),
-    CliError,
+    Error,
 > {
-    use crate::config::StoreLocation;
+    use crate::store::StoreLocation;
     use std::sync::Arc;
     let sqlite = match location {
         StoreLocation::Sqlite(path) => open_sqlite(path, home)?,
@@ -893,7 +547,8 @@ pub async fn open_store(
         }
         #[cfg(not(feature = "postgres"))]
         StoreLocation::Postgres(_) => {
-            return Err(CliError::usage("this build has no PostgreSQL support"));
+            return Err(Error::unsupported("this build has no PostgreSQL support")
+                .advice(crate::error::Advice::BuildWithPostgres));
         }
     };
     let sqlite = Arc::new(sqlite);
@@ -908,7 +563,7 @@ pub async fn open_store(
 pub fn open_sqlite(
     path: &std::path::Path,
     home: &crate::home::Home,
-) -> Result<crate::store::Store, CliError> {
+) -> Result<crate::store::Store, Error> {
     if path == home.store_path() {
         crate::store::Store::open(home)
     } else {

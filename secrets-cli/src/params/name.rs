@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use super::ParamError;
+use super::Error;
 
 /// Most levels in a name.
 pub const MAX_LEVELS: usize = 15;
@@ -63,8 +63,8 @@ fn level_problem(level: &str) -> Option<String> {
         .map(|c| format!("`{}` is not allowed", c.escape_debug()))
 }
 
-fn bad_name(name: &str, why: impl Into<String>) -> ParamError {
-    ParamError::BadName {
+fn bad_name(name: &str, why: impl Into<String>) -> Error {
+    Error::BadName {
         name: name.to_owned(),
         why: why.into(),
     }
@@ -74,8 +74,8 @@ impl ParamName {
     /// Validates and normalises a name (a missing leading slash is added).
     ///
     /// # Errors
-    /// [`ParamError::BadName`] saying what is wrong.
-    pub fn parse(s: &str) -> Result<Self, ParamError> {
+    /// [`Error::BadName`] saying what is wrong.
+    pub fn parse(s: &str) -> Result<Self, Error> {
         if s.is_empty() || s == "/" {
             return Err(bad_name(s, "empty"));
         }
@@ -128,8 +128,8 @@ impl ParamPath {
     /// Validates and normalises a path: `/`, or a name with or without a trailing slash.
     ///
     /// # Errors
-    /// [`ParamError::BadName`].
-    pub fn parse(s: &str) -> Result<Self, ParamError> {
+    /// [`Error::BadName`].
+    pub fn parse(s: &str) -> Result<Self, Error> {
         if s.is_empty() || s == "/" {
             return Ok(Self::root());
         }
@@ -137,7 +137,7 @@ impl ParamPath {
         ParamName::parse(trimmed)
             .map(|n| Self(n.0))
             .map_err(|e| match e {
-                ParamError::BadName { why, .. } => bad_name(s, why),
+                Error::BadName { why, .. } => bad_name(s, why),
                 e => e,
             })
     }
@@ -171,9 +171,9 @@ impl Label {
     /// Validates a label.
     ///
     /// # Errors
-    /// [`ParamError::BadLabel`].
-    pub fn parse(s: &str) -> Result<Self, ParamError> {
-        let bad = |why: String| ParamError::BadLabel {
+    /// [`Error::BadLabel`].
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let bad = |why: String| Error::BadLabel {
             label: s.to_owned(),
             why,
         };
@@ -208,7 +208,7 @@ impl Selector {
     ///
     /// # Errors
     /// A bad name, version or label.
-    pub fn parse(s: &str) -> Result<Self, ParamError> {
+    pub fn parse(s: &str) -> Result<Self, Error> {
         let Some((name, which)) = s.split_once(':') else {
             return Ok(Self {
                 name: ParamName::parse(s)?,
@@ -220,7 +220,7 @@ impl Selector {
             match which.parse::<u32>() {
                 Ok(v) if v >= 1 => Which::Version(v),
                 _ => {
-                    return Err(ParamError::BadSelector {
+                    return Err(Error::BadSelector {
                         selector: s.to_owned(),
                         why: "versions are numbered from 1".into(),
                     });
@@ -307,7 +307,7 @@ mod tests {
             &format!("/{}", "x".repeat(1011)),
         ] {
             let e = ParamName::parse(bad).unwrap_err();
-            assert!(matches!(e, ParamError::BadName { .. }), "{bad}: {e}");
+            assert!(matches!(e, Error::BadName { .. }), "{bad}: {e}");
         }
     }
 

@@ -1,6 +1,7 @@
 //! [`Params`]: the parameter service over any [`ParamStore`]: encryption of `secure-string`
 //! values, the checks on the way out, and retries of writes that raced.
 
+use crate::error::Advice;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use coffer_core::{AlgorithmSuite, DecryptConfig, EncryptConfig, EncryptionContex
 use zeroize::Zeroizing;
 
 use super::{
-    CONTEXT_NAME, CONTEXT_VERSION, Expect, Label, NewVersion, ParamError, ParamName, ParamPath,
+    CONTEXT_NAME, CONTEXT_VERSION, Error, Expect, Label, NewVersion, ParamName, ParamPath,
     ParamResult, ParamStore, ParamType, PathEntry, PutOutcome, RotationPlan, SecretValue, Selector,
     StoredValue, StoredVersion, VersionMeta, Which,
 };
@@ -67,7 +68,7 @@ impl ValueKeys for FixedKeys {
 fn next_version(name: &ParamName, latest: u32) -> ParamResult<u32> {
     latest
         .checked_add(1)
-        .ok_or_else(|| ParamError::Usage(format!("{name} has no version numbers left")))
+        .ok_or_else(|| Error::invalid(format!("{name} has no version numbers left")))
 }
 
 /// What [`Params::read_path`] found.
@@ -76,16 +77,16 @@ pub struct PathValues {
     /// The readable values, by name.
     pub values: Vec<Param>,
     /// The parameters with no readable `current` version, each with the reason
-    /// ([`ParamError::Destroyed`] or [`ParamError::NoCurrent`]).
-    pub unreadable: Vec<ParamError>,
+    /// ([`Error::Destroyed`] or [`Error::NoCurrent`]).
+    pub unreadable: Vec<Error>,
 }
 
 /// `e` as the error of a read of the version labelled `current` (when `current`).
-fn mark_current(e: ParamError, current: bool) -> ParamError {
+fn mark_current(e: Error, current: bool) -> Error {
     match e {
-        ParamError::Destroyed {
+        Error::Destroyed {
             name, version, at, ..
-        } => ParamError::Destroyed {
+        } => Error::Destroyed {
             name,
             version,
             at,
@@ -132,7 +133,7 @@ pub struct PutRequest {
 pub enum TypeRule {
     /// The latest version's type if it is secure ([`PutRequest::param_type`] for a new
     /// parameter): `put` without `--type`. Over a clear version this is refused
-    /// ([`ParamError::ClearNotAsked`]): the store's type column alone never decides that a
+    /// ([`Error::ClearNotAsked`]): the store's type column alone never decides that a
     /// value goes unencrypted.
     Keep,
     /// [`PutRequest::param_type`], which must be the latest version's: `put --type T`.
@@ -186,16 +187,16 @@ impl Params {
     ///
     /// # Errors
     /// As [`ParamStore::put`]; a value over the limit or holding a NUL byte; a change of
-    /// type that `rule` refuses ([`ParamError::TypeChange`]); the key failed.
+    /// type that `rule` refuses ([`Error::TypeChange`]); the key failed.
     pub async fn put_with(&self, req: PutRequest, rule: TypeRule) -> ParamResult<VersionMeta> {
         if req.value.len() > self.max_value_bytes {
-            return Err(ParamError::TooLarge {
+            return Err(Error::TooLarge {
                 len: super::ValueLen::Exact(req.value.len()),
                 max: self.max_value_bytes,
             });
         }
         if let Some(at) = req.value.expose().find('\0') {
-            return Err(ParamError::BadValue(format!(
+            return Err(Error::BadValue(format!(
                 "the value holds a NUL byte (at byte {at}), which no environment variable can \
                  carry: store binary data as base64"
             )));
@@ -204,7 +205,7 @@ impl Params {
             Expect::New => 1,
             Expect::Version(n) => n
                 .checked_add(1)
-                .ok_or_else(|| ParamError::Usage(format!("--if-version {n} is too large")))?,
+                .ok_or_else(|| Error::invalid(format!("expected version {n} is too large")))?,
             Expect::Any => match self.store.state(&req.name).await? {
                 Some(s) => next_version(&req.name, s.latest)?,
                 None => 1,
@@ -247,9 +248,11 @@ impl Params {
                 }
             }
         }
-        Err(ParamError::Store(crate::report::CliError::failure(
-            format!("cannot write {}: other writers kept coming first", req.name),
-        )))
+        Err(Error::conflict(format!(
+            "cannot write {}: other writers kept coming first",
+            req.name
+        ))
+        .advice(Advice::TryAgain))
     }
 
     /// The type of `version` of `req.name` under `rule`, from the type of the version before
@@ -268,7 +271,7 @@ impl Params {
             None => None,
             Some(v) => match self.store.get(&req.name, &Which::Version(v)).await {
                 Ok(stored) => Some((v, stored.meta.param_type)),
-                Err(ParamError::NotFound(_) | ParamError::NoVersion { .. }) => None,
+                Err(Error::NotFound(_) | Error::NoVersion { .. }) => None,
                 Err(e) => return Err(e),
             },
         };
@@ -276,12 +279,12 @@ impl Params {
             (TypeRule::Keep, Some((_, t))) if t.is_secure() => Ok(t),
             // The type column is the store's word, and the store is not trusted: a clear
             // version is written only when the user says so, never because a row says so.
-            (TypeRule::Keep, Some((v, t))) => Err(ParamError::ClearNotAsked {
+            (TypeRule::Keep, Some((v, t))) => Err(Error::ClearNotAsked {
                 name: req.name.clone(),
                 version: v,
                 latest_type: t,
             }),
-            (TypeRule::Same, Some((v, t))) if t != req.param_type => Err(ParamError::TypeChange {
+            (TypeRule::Same, Some((v, t))) if t != req.param_type => Err(Error::TypeChange {
                 name: req.name.clone(),
                 version: v,
                 latest_type: t,
@@ -308,7 +311,7 @@ impl Params {
         };
         if let Some(at) = stored.meta.expires_at {
             if at <= crate::time::now_unix() && stored.value != StoredValue::Destroyed {
-                return Err(ParamError::Expired {
+                return Err(Error::Expired {
                     name: stored.meta.name,
                     version: stored.meta.version,
                     at,
@@ -344,9 +347,9 @@ impl Params {
         let mut unreadable = Vec::new();
         for row in rows {
             match row {
-                PathEntry::NoCurrent(name) => unreadable.push(ParamError::NoCurrent(name)),
+                PathEntry::NoCurrent(name) => unreadable.push(Error::NoCurrent(name)),
                 PathEntry::Current(stored) if stored.value == StoredValue::Destroyed => {
-                    unreadable.push(ParamError::Destroyed {
+                    unreadable.push(Error::Destroyed {
                         at: stored.meta.destroyed_at.unwrap_or(0),
                         name: stored.meta.name,
                         version: stored.meta.version,
@@ -392,7 +395,7 @@ impl Params {
         let value = match value {
             StoredValue::Clear(v) => v,
             StoredValue::Destroyed => {
-                return Err(ParamError::Destroyed {
+                return Err(Error::Destroyed {
                     at: meta.destroyed_at.unwrap_or(0),
                     name: meta.name,
                     version: meta.version,
@@ -434,7 +437,7 @@ fn plan_bytes(plan: &RotationPlan) -> ParamResult<Vec<u8>> {
         None => serde_json::to_vec(&settings),
         Some(dir) => serde_json::to_vec(&(settings, dir)),
     }
-    .map_err(|e| ParamError::Usage(format!("cannot encode the rotation plan: {e}")))
+    .map_err(|e| Error::invalid(format!("cannot encode the rotation plan: {e}")))
 }
 
 /// Encryption context key of the sealed settings of a rotation run: the parameter's name
@@ -457,7 +460,7 @@ impl Params {
         ctx.insert(CONTEXT_PLAN, plan.name.as_str());
         coffer_core::encrypt(cmm, &cfg, &ctx, &plan_bytes(plan)?)
             .await
-            .map_err(|e| ParamError::Encrypt {
+            .map_err(|e| Error::Encrypt {
                 name: plan.name.clone(),
                 source: e.into(),
             })
@@ -467,9 +470,9 @@ impl Params {
     /// open, names another parameter, or covers other settings.
     ///
     /// # Errors
-    /// [`ParamError::PlanTampered`].
+    /// [`Error::PlanTampered`].
     pub async fn check_plan(&self, plan: &RotationPlan) -> ParamResult<()> {
-        let tampered = |why: &str| ParamError::PlanTampered {
+        let tampered = |why: &str| Error::PlanTampered {
             name: plan.name.clone(),
             why: why.to_owned(),
         };
@@ -515,7 +518,7 @@ impl Params {
         ctx.insert(CONTEXT_VERSION, version.to_string());
         coffer_core::encrypt(cmm, &cfg, &ctx, settings)
             .await
-            .map_err(|e| ParamError::Encrypt {
+            .map_err(|e| Error::Encrypt {
                 name: name.clone(),
                 source: e.into(),
             })
@@ -524,7 +527,7 @@ impl Params {
     /// The settings [`Params::seal_run`] sealed for version `version` of `name`.
     ///
     /// # Errors
-    /// [`ParamError::Resume`]: the seal does not open under the store's keys, or names
+    /// [`Error::Resume`]: the seal does not open under the store's keys, or names
     /// another parameter or version.
     pub async fn open_run(
         &self,
@@ -532,10 +535,11 @@ impl Params {
         version: u32,
         sealed: &[u8],
     ) -> ParamResult<Vec<u8>> {
-        let refused = |why: &str| ParamError::Resume {
+        let refused = |why: &str| Error::Resume {
             name: name.clone(),
             version,
             why: format!("the recorded settings of the run that staged it {why}: refused"),
+            new_value: false,
         };
         let cmm = DefaultCmm::new(self.keys.decrypt_keyring().await?);
         let cfg = DecryptConfig::default()
@@ -579,7 +583,7 @@ async fn seal(
         value.expose().as_bytes(),
     )
     .await
-    .map_err(|e| ParamError::Encrypt {
+    .map_err(|e| Error::Encrypt {
         name: name.clone(),
         source: e.into(),
     })
@@ -595,7 +599,7 @@ async fn unseal(
         .with_threads(Threads::Fixed(std::num::NonZeroUsize::MIN));
     let decrypted = coffer_core::decrypt(cmm, &cfg, None, message)
         .await
-        .map_err(|e| ParamError::Decrypt {
+        .map_err(|e| Error::Decrypt {
             name: meta.name.clone(),
             version: meta.version,
             key_ref: meta.key_ref.clone(),
@@ -606,7 +610,7 @@ async fn unseal(
     let (n, v) = (ctx.get(CONTEXT_NAME), ctx.get(CONTEXT_VERSION));
     let version = meta.version.to_string();
     if n != Some(meta.name.as_str()) || v != Some(version.as_str()) {
-        return Err(ParamError::WrongRow {
+        return Err(Error::WrongRow {
             name: meta.name.clone(),
             version: meta.version,
             found: format!(

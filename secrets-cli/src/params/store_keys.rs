@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use coffer_core::keyring::{BoxFuture, HierarchicalKeyring, Keyring};
 use zeroize::Zeroizing;
 
-use super::{ParamError, ParamResult, STORE_KEY_NAME, ValueKeys};
+use super::{ParamResult, STORE_KEY_NAME, ValueKeys};
+use crate::error::{Advice, Error};
 use crate::home::Home;
 use crate::keyref::{KeyRef, Purpose};
-use crate::report::CliError;
 use crate::store::root::{self, PASSPHRASE_FILE_VAR, Passphrase, Protection};
 use crate::store::{KeySpec, KeyTable, LocalKeyStore};
 
@@ -64,8 +64,8 @@ impl fmt::Debug for StoreKeys {
     }
 }
 
-fn key_error(what: &str, e: impl Into<anyhow::Error>) -> ParamError {
-    ParamError::Key {
+fn key_error(what: &str, e: impl Into<crate::error::BoxError>) -> Error {
+    Error::Key {
         what: what.to_owned(),
         source: e.into(),
     }
@@ -134,10 +134,8 @@ impl StoreKeys {
             if !self.create_store_key {
                 return Err(key_error(
                     "use the store key",
-                    anyhow::anyhow!(
-                        "the store has no key `{STORE_KEY_NAME}` yet: write a first secure \
-                         value with `coffer put`"
-                    ),
+                    Error::missing(format!("the store has no key `{STORE_KEY_NAME}` yet"))
+                        .advice(Advice::WriteSecureFirst),
                 ));
             }
             match local
@@ -147,7 +145,7 @@ impl StoreKeys {
                 Ok(_) => tracing::info!(key = STORE_KEY_NAME, "created the store key"),
                 // Another process created it meanwhile.
                 Err(_) if local.table().get_key(STORE_KEY_NAME).await?.is_some() => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
         Ok(Arc::new(HierarchicalKeyring::new(local, STORE_KEY_NAME)))
@@ -155,11 +153,12 @@ impl StoreKeys {
 
     fn external(&self, key: &KeyRef, purpose: Purpose) -> ParamResult<Arc<dyn Keyring>> {
         let mut no_local = crate::keys::LocalKeys::new(|| {
-            Err(CliError::failure(
+            Err(Error::backend(
                 "internal error: a local key reached the external keyring path",
             ))
         });
-        crate::keys::keyring(key, purpose, &mut no_local).map_err(|e| key_error("load the key", e))
+        crate::keys::keyring(key, purpose, &mut no_local, "key")
+            .map_err(|e| key_error("load the key", e))
     }
 }
 
@@ -169,7 +168,7 @@ async fn open_without_asking(
     home: &Home,
     table: &Arc<dyn KeyTable>,
     passphrase: Option<&Zeroizing<Vec<u8>>>,
-) -> Result<LocalKeyStore, CliError> {
+) -> Result<LocalKeyStore, Error> {
     let path = home.root_key_path();
     if let Some(p) = passphrase {
         let (key, _) =
@@ -181,15 +180,14 @@ async fn open_without_asking(
         // A missing or unreadable file is reported by `open_keys_in`.
         if let Ok(bytes) = root::read_key_file(&path) {
             if let Protection::Passphrase(_) = root::protection(&path, &bytes)? {
-                return Err(CliError::usage(format!(
+                return Err(Error::invalid(format!(
                     "the root key {} is protected by a passphrase, and a library does not ask \
                      for one",
                     path.display()
                 ))
-                .hint(format!(
-                    "set {PASSPHRASE_FILE_VAR} to a file that holds it, or open the store \
-                     with Secrets::open_with_passphrase"
-                )));
+                .advice(Advice::PassphraseNeeded {
+                    var: PASSPHRASE_FILE_VAR,
+                }));
             }
         }
     }
@@ -204,7 +202,7 @@ impl ValueKeys for StoreKeys {
                 Some((KeyRef::Local(k), _)) => {
                     let local = self.local().await?;
                     if local.table().get_key(&k.name).await?.is_none() {
-                        return Err(local.no_such_key(&k.name).into());
+                        return Err(local.no_such_key(&k.name));
                     }
                     let ring: Arc<dyn Keyring> = Arc::new(HierarchicalKeyring::new(local, &k.name));
                     Ok((ring, format!("local:{}", k.name)))

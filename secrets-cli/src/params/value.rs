@@ -6,7 +6,7 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use super::ParamError;
+use super::Error;
 
 /// Largest value by default (64 KiB), in bytes, after the trailing newline is dropped.
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 64 * 1024;
@@ -33,14 +33,14 @@ impl SecretValue {
     /// A value from bytes that must be UTF-8; the bytes are wiped either way.
     ///
     /// # Errors
-    /// [`ParamError::BadValue`] when they are not UTF-8.
-    pub fn from_bytes(mut bytes: Zeroizing<Vec<u8>>) -> Result<Self, ParamError> {
+    /// [`Error::BadValue`] when they are not UTF-8.
+    pub fn from_bytes(mut bytes: Zeroizing<Vec<u8>>) -> Result<Self, Error> {
         // Moved, not copied: the buffer is wiped by whichever owner drops it.
         match String::from_utf8(std::mem::take(&mut *bytes)) {
             Ok(s) => Ok(Self(Zeroizing::new(s))),
             Err(e) => {
                 drop(Zeroizing::new(e.into_bytes()));
-                Err(ParamError::BadValue(
+                Err(Error::BadValue(
                     "the value is not UTF-8 text (store binary data as base64)".into(),
                 ))
             }
@@ -72,12 +72,12 @@ impl SecretValue {
 ///
 /// # Errors
 /// A value of the variable that is not a positive whole number.
-pub fn max_value_bytes_from_env() -> Result<usize, ParamError> {
+pub fn max_value_bytes_from_env() -> Result<usize, Error> {
     match std::env::var(MAX_VALUE_BYTES_VAR) {
         Err(_) => Ok(DEFAULT_MAX_VALUE_BYTES),
         Ok(s) => match s.trim().parse::<usize>() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(ParamError::Usage(format!(
+            _ => Err(Error::invalid(format!(
                 "{MAX_VALUE_BYTES_VAR}={s}: expected a positive number of bytes"
             ))),
         },
@@ -97,18 +97,16 @@ pub enum ValueSource<'a> {
 ///
 /// # Errors
 /// Unreadable input, a value over `max` bytes, or not UTF-8.
-pub fn read_value(source: &ValueSource<'_>, max: usize) -> Result<SecretValue, ParamError> {
+pub fn read_value(source: &ValueSource<'_>, max: usize) -> Result<SecretValue, Error> {
     // Enough to see a value of `max` bytes with its newline.
     let limit = max.saturating_add(2);
     let bytes = match source {
         ValueSource::File(path) => {
             use crate::smallfile::ReadError;
             crate::smallfile::read(path, "value file", limit).map_err(|e| match e {
-                ReadError::Io(e) => {
-                    ParamError::BadValue(format!("cannot read {}: {e}", path.display()))
-                }
+                ReadError::Io(e) => Error::BadValue(format!("cannot read {}: {e}", path.display())),
                 // The value is the file less at most two bytes (its newline).
-                ReadError::TooLarge(t) => ParamError::TooLarge {
+                ReadError::TooLarge(t) => Error::TooLarge {
                     len: t.len.map_or(ValueLen::MoreThan, |n| {
                         ValueLen::AtLeast(
                             usize::try_from(n).unwrap_or(usize::MAX).saturating_sub(2),
@@ -120,12 +118,12 @@ pub fn read_value(source: &ValueSource<'_>, max: usize) -> Result<SecretValue, P
         }
         ValueSource::Stdin if std::io::stdin().is_terminal() => {
             let line = rpassword::prompt_password("value (not echoed): ")
-                .map_err(|e| ParamError::BadValue(format!("cannot read the value: {e}")))?;
+                .map_err(|e| Error::BadValue(format!("cannot read the value: {e}")))?;
             Zeroizing::new(line.into_bytes())
         }
         ValueSource::Stdin => crate::smallfile::read_to_limit(std::io::stdin().lock(), limit)
-            .map_err(|e| ParamError::BadValue(format!("cannot read stdin: {e}")))?
-            .ok_or(ParamError::TooLarge {
+            .map_err(|e| Error::BadValue(format!("cannot read stdin: {e}")))?
+            .ok_or(Error::TooLarge {
                 len: ValueLen::MoreThan,
                 max,
             })?,
@@ -161,7 +159,7 @@ impl ValueLen {
 ///
 /// # Errors
 /// Over `max` bytes; not UTF-8.
-pub fn finish(mut bytes: Zeroizing<Vec<u8>>, max: usize) -> Result<SecretValue, ParamError> {
+pub fn finish(mut bytes: Zeroizing<Vec<u8>>, max: usize) -> Result<SecretValue, Error> {
     if bytes.last() == Some(&b'\n') {
         bytes.pop();
         if bytes.last() == Some(&b'\r') {
@@ -169,7 +167,7 @@ pub fn finish(mut bytes: Zeroizing<Vec<u8>>, max: usize) -> Result<SecretValue, 
         }
     }
     if bytes.len() > max {
-        return Err(ParamError::TooLarge {
+        return Err(Error::TooLarge {
             len: ValueLen::Exact(bytes.len()),
             max,
         });
@@ -192,12 +190,12 @@ mod tests {
         assert_eq!(v(b"", 10).unwrap().expose(), "");
         assert!(matches!(
             v(b"abcd", 3),
-            Err(ParamError::TooLarge {
+            Err(Error::TooLarge {
                 len: ValueLen::Exact(4),
                 max: 3
             })
         ));
-        assert!(matches!(v(&[0xff], 3), Err(ParamError::BadValue(_))));
+        assert!(matches!(v(&[0xff], 3), Err(Error::BadValue(_))));
     }
 
     #[test]

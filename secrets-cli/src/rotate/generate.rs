@@ -119,10 +119,22 @@ impl fmt::Display for GenSpec {
 
 /// A SPEC that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("--generate {spec}: {why}")]
+#[error("generator {spec}: {why}")]
 pub struct SpecError {
     spec: String,
     why: String,
+}
+
+impl SpecError {
+    /// The SPEC as given.
+    pub fn spec(&self) -> &str {
+        &self.spec
+    }
+
+    /// What is wrong with it.
+    pub fn why(&self) -> &str {
+        &self.why
+    }
 }
 
 impl GenSpec {

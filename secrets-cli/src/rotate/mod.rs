@@ -24,11 +24,11 @@ mod lease;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::error::{Advice, Error};
 use crate::params::{
-    Expect, Label, ParamError, ParamName, Params, PutRequest, RotationPlan, SecretValue, Selector,
-    ValueSource, VersionMeta, Which,
+    Expect, Label, ParamName, Params, PutRequest, RotationPlan, SecretValue, Selector, ValueSource,
+    VersionMeta, Which,
 };
-use crate::report::CliError;
 
 pub use generate::GenSpec;
 use hook::{Ended, HookEnv, HookRun, Step};
@@ -103,7 +103,7 @@ pub struct HookFailed {
     pub output: String,
 }
 
-fn label(name: &str) -> Result<Label, ParamError> {
+fn label(name: &str) -> Result<Label, Error> {
     Label::parse(name)
 }
 
@@ -153,11 +153,10 @@ pub async fn rotate(
     done
 }
 
-fn not_found(e: ParamError) -> anyhow::Error {
+fn not_found(e: Error) -> anyhow::Error {
     match e {
-        ParamError::NotFound(n) => anyhow::Error::new(
-            CliError::failure(format!("no parameter named {n}"))
-                .hint(format!("write its first value with: coffer put {n}")),
+        Error::NotFound(n) => anyhow::Error::new(
+            Error::backend(format!("no parameter named {n}")).advice(Advice::PutFirst(n.clone())),
         ),
         other => other.into(),
     }
@@ -169,15 +168,16 @@ fn not_found(e: ParamError) -> anyhow::Error {
 /// The plan has no generator (scheduled rotations read no stdin), or a bad one.
 pub fn from_plan(plan: &RotationPlan) -> anyhow::Result<RotateRequest> {
     let Some(spec) = &plan.generate else {
-        return Err(CliError::failure(format!(
-            "the rotation plan of {} has no generator: a scheduled rotation needs --generate",
+        return Err(Error::backend(format!(
+            "the rotation plan of {} has no generator: a scheduled rotation needs one",
             plan.name
         ))
+        .advice(Advice::ScheduleWithGenerator(plan.name.clone()))
         .into());
     };
     Ok(RotateRequest {
         name: plan.name.clone(),
-        generate: Some(GenSpec::parse(spec).map_err(|e| CliError::failure(e.to_string()))?),
+        generate: Some(GenSpec::parse(spec).map_err(|e| Error::backend(e.to_string()))?),
         value_file: None,
         set_hook: plan.set_hook.clone(),
         test_hook: plan.test_hook.clone(),
@@ -188,9 +188,8 @@ pub fn from_plan(plan: &RotationPlan) -> anyhow::Result<RotateRequest> {
         // A plan stored before coffer recorded the directory runs its hooks here.
         workdir: match &plan.workdir {
             Some(dir) => PathBuf::from(dir),
-            None => std::env::current_dir().map_err(|e| {
-                CliError::failure("cannot read the working directory").caused_by(e.into())
-            })?,
+            None => std::env::current_dir()
+                .map_err(|e| Error::backend("cannot read the working directory").caused_by(e))?,
         },
     })
 }
@@ -232,7 +231,7 @@ impl RunSettings {
                 .workdir
                 .to_str()
                 .ok_or_else(|| {
-                    CliError::usage(format!(
+                    Error::invalid(format!(
                         "the working directory {} is not UTF-8: hooks cannot be recorded to run there",
                         req.workdir.display()
                     ))
@@ -249,13 +248,13 @@ impl RunSettings {
             return None;
         }
         let was = |g: &Option<String>| match g {
-            Some(spec) => format!("--generate {spec}"),
-            None => "a value given on stdin or with --value-file".to_owned(),
+            Some(spec) => format!("the generator {spec}"),
+            None => "a value given by the caller".to_owned(),
         };
         if req.value_given {
             return Some(format!(
-                "a resume keeps the pending value, and --value-file gives a new one (it was \
-                 staged with {})",
+                "a resume keeps the pending value, and a new one was given (it was staged \
+                 with {})",
                 was(&self.generate)
             ));
         }
@@ -263,7 +262,7 @@ impl RunSettings {
             let spec = spec.to_string();
             if self.generate.as_deref() != Some(spec.as_str()) {
                 return Some(format!(
-                    "it was staged with {}, not --generate {spec}",
+                    "it was staged with {}, not the generator {spec}",
                     was(&self.generate)
                 ));
             }
@@ -305,7 +304,7 @@ async fn rotate_leased(
     let name = &req.name;
     let (state, versions) = params.store().history(name).await.map_err(not_found)?;
     if let Some(at) = state.deleted_at {
-        return Err(ParamError::Deleted {
+        return Err(Error::Deleted {
             name: name.clone(),
             at,
         }
@@ -326,10 +325,11 @@ async fn rotate_leased(
         Some(p) => {
             let run = resumed_settings(params, name, p.version, recorded).await?;
             if let Some(why) = run.conflict(req) {
-                return Err(ParamError::Resume {
+                return Err(Error::Resume {
                     name: name.clone(),
                     version: p.version,
                     why,
+                    new_value: req.value_given,
                 }
                 .into());
             }
@@ -353,12 +353,13 @@ async fn rotate_leased(
                 )
                 .is_err()
             {
-                return Err(ParamError::Resume {
+                return Err(Error::Resume {
                     name: name.clone(),
                     version: p.version,
                     why: "its value or type is not what the run that staged it wrote (changed \
                           outside coffer?): refused, and no hook ran"
                         .into(),
+                    new_value: false,
                 }
                 .into());
             }
@@ -375,7 +376,7 @@ async fn rotate_leased(
             let version = state
                 .latest
                 .checked_add(1)
-                .ok_or_else(|| CliError::failure(format!("{name} has no version numbers left")))?;
+                .ok_or_else(|| Error::backend(format!("{name} has no version numbers left")))?;
             // The settings are recorded (sealed) before the version they stage exists, so a
             // pending version is never left without them.
             let settings = serde_json::to_vec(&RunSettings::of(req, &value)?)?;
@@ -407,12 +408,12 @@ async fn rotate_leased(
                 )
                 .await
                 .map_err(|e| match e {
-                    ParamError::VersionMismatch { actual, .. } => anyhow::Error::new(
-                        CliError::failure(format!(
+                    Error::VersionMismatch { actual, .. } => anyhow::Error::new(
+                        Error::conflict(format!(
                             "{name} was written meanwhile (version {}): nothing was rotated",
                             actual.unwrap_or(0)
                         ))
-                        .hint("another rotation may be under way; look with: coffer history NAME"),
+                        .advice(Advice::AnotherRotation),
                     ),
                     other => other.into(),
                 })?;
@@ -430,18 +431,18 @@ async fn rotate_leased(
         old_version,
     };
     let launcher = hook::Launcher::this_program()
-        .map_err(|e| CliError::failure("cannot find the coffer program").caused_by(e.into()))?;
+        .map_err(|e| Error::backend("cannot find the coffer program").caused_by(e))?;
     let mut hooks = Vec::new();
     for (step, command) in [(Step::Set, &req.set_hook), (Step::Test, &req.test_hook)] {
         let Some(command) = command else { continue };
         say(&format!("running the {} hook", step.as_str()));
         let cannot = |e: std::io::Error| {
-            CliError::failure(format!(
+            Error::backend(format!(
                 "cannot run the {} hook in {}",
                 step.as_str(),
                 req.workdir.display()
             ))
-            .caused_by(e.into())
+            .caused_by(e)
         };
         if !req.workdir.is_dir() {
             return Err(cannot(std::io::Error::from(std::io::ErrorKind::NotFound)).into());
@@ -489,7 +490,7 @@ async fn rotate_leased(
 /// The settings recorded for the pending version `version`, checked.
 ///
 /// # Errors
-/// [`ParamError::Resume`]: none are recorded (a store written before coffer recorded
+/// [`Error::Resume`]: none are recorded (a store written before coffer recorded
 /// them, or a row changed outside coffer), or they do not verify.
 async fn resumed_settings(
     params: &Params,
@@ -497,10 +498,11 @@ async fn resumed_settings(
     version: u32,
     recorded: Option<&[u8]>,
 ) -> anyhow::Result<RunSettings> {
-    let refused = |why: &str| ParamError::Resume {
+    let refused = |why: &str| Error::Resume {
         name: name.clone(),
         version,
         why: why.to_owned(),
+        new_value: false,
     };
     let Some(sealed) = recorded else {
         return Err(refused(
@@ -525,11 +527,11 @@ fn new_value(req: &RotateRequest) -> anyhow::Result<SecretValue> {
     };
     let value = crate::params::read_value(&source, crate::params::max_value_bytes_from_env()?)?;
     if value.expose().is_empty() {
-        return Err(CliError::usage(format!(
+        return Err(Error::invalid(format!(
             "the new value of {} is empty: nothing was rotated",
             req.name
         ))
-        .hint("give it on stdin or with --value-file, or use --generate SPEC")
+        .advice(Advice::GiveValue)
         .into());
     }
     Ok(value)
@@ -645,10 +647,7 @@ pub async fn rotate_due(params: &Params, mut say: impl FnMut(&str)) -> anyhow::R
             }
             Err(e)
                 if e.downcast_ref::<Busy>().is_some()
-                    || matches!(
-                        e.downcast_ref::<ParamError>(),
-                        Some(ParamError::Deleted { .. })
-                    ) =>
+                    || matches!(e.downcast_ref::<Error>(), Some(Error::Deleted { .. })) =>
             {
                 report.skipped.push(DueSkipped {
                     name: name.to_string(),

@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::{Store, db_error};
-use crate::report::CliError;
+use crate::error::Error;
 
 /// Length of a hash.
 pub const HASH_LEN: usize = 32;
@@ -159,7 +159,7 @@ impl Store {
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn audit_many(&self, entries: &[(&str, &str, String)]) -> Result<(), CliError> {
+    pub fn audit_many(&self, entries: &[(&str, &str, String)]) -> Result<(), Error> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -178,7 +178,7 @@ impl Store {
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn audit_entries(&self) -> Result<Vec<AuditEntry>, CliError> {
+    pub fn audit_entries(&self) -> Result<Vec<AuditEntry>, Error> {
         let conn = self.lock();
         Self::entries_in(&conn).map_err(|e| db_error(&self.path, e))
     }
@@ -206,7 +206,7 @@ impl Store {
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn verify_audit(&self) -> Result<Verified, CliError> {
+    pub fn verify_audit(&self) -> Result<Verified, Error> {
         let err = |e| db_error(&self.path, e);
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(err)?;

@@ -26,7 +26,7 @@ use super::{
     AddVersion, KeyRecord, KeySpec, KeyState, KeyTable, Lookup, Store, VersionRecord, VersionRow,
     Which, branch_key_aad, format_uuid, new_uuid, test_pause,
 };
-use crate::report::CliError;
+use crate::error::{Advice, Error};
 
 /// How long an unwrapped branch key version is kept before the root key is asked again.
 pub const BRANCH_KEY_TTL: Duration = Duration::from_secs(15 * 60);
@@ -72,7 +72,7 @@ pub struct Rotation {
 }
 
 /// A CLI error carried through `coffer-core` (its hints survive: the report walks the chain).
-fn core(e: CliError) -> coffer_core::Error {
+fn core(e: Error) -> coffer_core::Error {
     coffer_core::Error::Other(Arc::new(e))
 }
 
@@ -82,7 +82,7 @@ impl LocalKeyStore {
     ///
     /// # Errors
     /// Another root key; SQLite errors.
-    pub fn new(store: Arc<Store>, root: Arc<dyn RootKey>) -> Result<Self, CliError> {
+    pub fn new(store: Arc<Store>, root: Arc<dyn RootKey>) -> Result<Self, Error> {
         let recorded = store.adopt_root_id(&root.id())?;
         Self::checked(store, root, &recorded)
     }
@@ -91,7 +91,7 @@ impl LocalKeyStore {
     ///
     /// # Errors
     /// Another root key; store errors.
-    pub async fn open(table: Arc<dyn KeyTable>, root: Arc<dyn RootKey>) -> Result<Self, CliError> {
+    pub async fn open(table: Arc<dyn KeyTable>, root: Arc<dyn RootKey>) -> Result<Self, Error> {
         let recorded = table.adopt_root_id(&root.id()).await?;
         Self::checked(table, root, &recorded)
     }
@@ -100,7 +100,7 @@ impl LocalKeyStore {
         table: Arc<dyn KeyTable>,
         root: Arc<dyn RootKey>,
         recorded: &str,
-    ) -> Result<Self, CliError> {
+    ) -> Result<Self, Error> {
         let root_id = root.id();
         if recorded != root_id {
             return Err(root_mismatch(&table.location(), &root_id, recorded));
@@ -129,7 +129,7 @@ impl LocalKeyStore {
     }
 
     /// The error for a key that is not in this store.
-    pub fn no_such_key(&self, name: &str) -> CliError {
+    pub fn no_such_key(&self, name: &str) -> Error {
         no_such_key(&self.table.location(), name)
     }
 
@@ -148,7 +148,7 @@ impl LocalKeyStore {
         name: &str,
         spec: KeySpec,
         rotation_period_secs: Option<u64>,
-    ) -> Result<KeyRecord, CliError> {
+    ) -> Result<KeyRecord, Error> {
         super::validate_name(name)?;
         let (first, wrapped) = self.new_version(name, 1).await?;
         let now = first.created_at;
@@ -173,17 +173,17 @@ impl LocalKeyStore {
         &self,
         name: &str,
         version: u32,
-    ) -> Result<(VersionRecord, Vec<u8>), CliError> {
+    ) -> Result<(VersionRecord, Vec<u8>), Error> {
         let uuid = new_uuid()?;
         let mut material = Zeroizing::new([0u8; coffer_core::keyring::hierarchy::BRANCH_KEY_LEN]);
         aws_lc_rs::rand::fill(&mut material[..])
-            .map_err(|_| CliError::failure("the system's random number generator failed"))?;
+            .map_err(|_| Error::backend("the system's random number generator failed"))?;
         let aad = branch_key_aad(name, version, &uuid);
         let wrapped = self
             .root
             .wrap(&material[..], &aad)
             .await
-            .map_err(|e| CliError::failure("cannot wrap the new key").caused_by(e.into()))?;
+            .map_err(|e| Error::backend("cannot wrap the new key").caused_by(e))?;
         let record = VersionRecord {
             version,
             uuid,
@@ -198,10 +198,10 @@ impl LocalKeyStore {
     ///
     /// # Errors
     /// No such key; a disabled key; the root key or the store failed.
-    pub async fn rotate_key(&self, name: &str) -> Result<Rotation, CliError> {
+    pub async fn rotate_key(&self, name: &str) -> Result<Rotation, Error> {
         self.rotate(name, None)
             .await?
-            .ok_or_else(|| CliError::failure(format!("key `{name}` was not rotated")))
+            .ok_or_else(|| Error::backend(format!("key `{name}` was not rotated")))
     }
 
     /// Rotates key `name` if it is enabled and its rotation period has passed at `now` (Unix
@@ -211,16 +211,16 @@ impl LocalKeyStore {
     ///
     /// # Errors
     /// No such key; the root key or the store failed.
-    pub async fn rotate_if_due(&self, name: &str, now: i64) -> Result<Option<Rotation>, CliError> {
+    pub async fn rotate_if_due(&self, name: &str, now: i64) -> Result<Option<Rotation>, Error> {
         self.rotate(name, Some(now)).await
     }
 
-    async fn rotate(&self, name: &str, due_at: Option<i64>) -> Result<Option<Rotation>, CliError> {
+    async fn rotate(&self, name: &str, due_at: Option<i64>) -> Result<Option<Rotation>, Error> {
         // Each retry follows a rotation by another process that committed first.
         const ATTEMPTS: usize = 8;
         let disabled = || {
-            CliError::failure(format!("key `{name}` is disabled: it cannot be rotated"))
-                .hint(format!("enable it first: coffer key enable {name}"))
+            Error::conflict(format!("key `{name}` is disabled: it cannot be rotated"))
+                .advice(Advice::EnableKey(name.to_owned()))
         };
         for _ in 0..ATTEMPTS {
             let record = self
@@ -241,7 +241,7 @@ impl LocalKeyStore {
             }
             let previous = record.active_version;
             let version = previous.checked_add(1).ok_or_else(|| {
-                CliError::failure(format!("key `{name}` has no version numbers left"))
+                Error::backend(format!("key `{name}` has no version numbers left"))
             })?;
             let (new, wrapped) = self.new_version(name, version).await?;
             test_pause("rotate: wrapped");
@@ -268,10 +268,10 @@ impl LocalKeyStore {
                 AddVersion::NoKey => return Err(self.no_such_key(name)),
             }
         }
-        Err(CliError::failure(format!(
+        Err(Error::conflict(format!(
             "key `{name}` kept changing while coffer tried to rotate it; nothing was changed"
         ))
-        .hint("run the command again"))
+        .advice(Advice::TryAgain))
     }
 
     fn cache_id(&self, name: &str, uuid: &[u8; 16]) -> coffer_cache::CacheId {
@@ -279,13 +279,13 @@ impl LocalKeyStore {
     }
 
     /// Unwraps `row` of key `name` (or takes it from the cache).
-    async fn material(&self, name: &str, row: VersionRow) -> Result<BranchKey, CliError> {
+    async fn material(&self, name: &str, row: VersionRow) -> Result<BranchKey, Error> {
         let id = self.cache_id(name, &row.uuid);
         if let Some(k) = self.cache.get_branch_key(&id) {
             return Ok(k);
         }
         if row.root_id != self.root_id {
-            return Err(CliError::failure(format!(
+            return Err(Error::denied(format!(
                 "version {} of key `{name}` is wrapped by root key {}, not by this store's root \
                  key {}",
                 row.version, row.root_id, self.root_id
@@ -294,17 +294,16 @@ impl LocalKeyStore {
         let aad = branch_key_aad(name, row.version, &row.uuid);
         self.root_unwraps.fetch_add(1, Ordering::Relaxed);
         let material = self.root.unwrap(&row.wrapped, &aad).await.map_err(|e| {
-            CliError::failure(format!(
+            Error::corrupt(format!(
                 "version {} of key `{name}` does not unwrap under the root key: its row in \
                  the store {} was altered or moved",
                 row.version,
                 self.table.location()
             ))
-            .caused_by(e.into())
+            .caused_by(e)
         })?;
         let key = BranchKey::new(name, row.uuid, &material).map_err(|e| {
-            CliError::failure(format!("version {} of key `{name}`", row.version))
-                .caused_by(e.into())
+            Error::backend(format!("version {} of key `{name}`", row.version)).caused_by(e)
         })?;
         tracing::debug!(
             key = name,
@@ -323,13 +322,12 @@ impl LocalKeyStore {
         Ok(key)
     }
 
-    fn disabled(name: &str) -> CliError {
-        CliError::failure(format!(
-            "key `{name}` is disabled (enable it with `coffer key enable {name}`)"
-        ))
+    fn disabled(name: &str) -> Error {
+        Error::conflict(format!("key `{name}` is disabled"))
+            .advice(Advice::EnableKey(name.to_owned()))
     }
 
-    async fn active(&self, name: &str) -> Result<BranchKey, CliError> {
+    async fn active(&self, name: &str) -> Result<BranchKey, Error> {
         let row = match self.table.version_row(name, Which::Active).await? {
             Lookup::Found(row) => row,
             Lookup::NoKey | Lookup::NoVersion => return Err(self.no_such_key(name)),
@@ -340,12 +338,12 @@ impl LocalKeyStore {
         self.material(name, row).await
     }
 
-    async fn version(&self, name: &str, uuid: &[u8; 16]) -> Result<BranchKey, CliError> {
+    async fn version(&self, name: &str, uuid: &[u8; 16]) -> Result<BranchKey, Error> {
         let row = match self.table.version_row(name, Which::Uuid(uuid)).await? {
             Lookup::Found(row) => row,
             Lookup::NoKey => return Err(self.no_such_key(name)),
             Lookup::NoVersion => {
-                return Err(CliError::failure(format!(
+                return Err(Error::missing(format!(
                     "key `{name}` has no version {} (was the message encrypted under another \
                      store's key of the same name?)",
                     format_uuid(uuid)
@@ -356,12 +354,14 @@ impl LocalKeyStore {
             return Err(Self::disabled(name));
         }
         if row.version < row.min_decrypt_version {
-            return Err(CliError::failure(format!(
-                "version {} of key `{name}` was retired (versions below {} may not decrypt); to \
-                 read this message, lower the minimum with `coffer key retire {name} \
-                 --below-version {}`",
-                row.version, row.min_decrypt_version, row.version
-            )));
+            return Err(Error::conflict(format!(
+                "version {} of key `{name}` was retired (versions below {} may not decrypt)",
+                row.version, row.min_decrypt_version
+            ))
+            .advice(Advice::LowerMinimum {
+                key: name.to_owned(),
+                version: row.version,
+            }));
         }
         self.material(name, row).await
     }

@@ -1,7 +1,7 @@
 //! The key table's records, and the rules both backends apply to them: key names, states,
 //! version ids and the additional data that binds a wrapped branch key to its row.
 
-use crate::report::CliError;
+use crate::error::{Advice, Error};
 
 /// Longest key name.
 pub const MAX_NAME_LEN: usize = 64;
@@ -11,14 +11,12 @@ pub const MAX_NAME_LEN: usize = 64;
 ///
 /// # Errors
 /// A usage error saying what is wrong.
-pub fn validate_name(name: &str) -> Result<(), CliError> {
+pub fn validate_name(name: &str) -> Result<(), Error> {
     match name_problem(name) {
         None => Ok(()),
         Some(why) => Err(
-            CliError::usage(format!("bad key name `{}`: {why}", name.escape_debug())).hint(
-                "key names are 1 to 64 characters of A-Z a-z 0-9 _ . -, starting with a letter \
-                 or digit",
-            ),
+            Error::invalid(format!("bad key name `{}`: {why}", name.escape_debug()))
+                .advice(Advice::KeyNameRules),
         ),
     }
 }
@@ -62,15 +60,14 @@ impl KeySpec {
     ///
     /// # Errors
     /// Unknown specs, and the RSA specs this build cannot make yet.
-    pub fn parse(s: &str) -> Result<Self, CliError> {
+    pub fn parse(s: &str) -> Result<Self, Error> {
         match s {
             "aes-256" => Ok(Self::Aes256),
-            "rsa-3072" | "rsa-4096" => Err(CliError::usage(format!(
-                "--spec {s}: RSA keys are not supported yet in this build"
+            "rsa-3072" | "rsa-4096" => Err(Error::invalid(format!(
+                "key spec {s}: RSA keys are not supported yet in this build"
             ))
-            .hint("use --spec aes-256 (the default)")),
-            _ => Err(CliError::usage(format!("unknown key spec `{s}`"))
-                .hint("the key specs are aes-256, rsa-3072 and rsa-4096")),
+            .advice(Advice::LocalKeysAreAes)),
+            _ => Err(Error::invalid(format!("unknown key spec `{s}`")).advice(Advice::KeySpecs)),
         }
     }
 }
@@ -243,21 +240,20 @@ pub(crate) enum SwitchRoot {
 
 /// Checks that `key` may be retired below version `min` (`min` is at least 1 and at most
 /// the active version, which must stay usable).
-pub(super) fn check_retire(key: &KeyRecord, min: u32) -> Result<(), CliError> {
+pub(super) fn check_retire(key: &KeyRecord, min: u32) -> Result<(), Error> {
     let name = &key.name;
     if min == 0 {
-        return Err(CliError::usage("--below-version must be 1 or more"));
+        return Err(Error::invalid(
+            "the version to retire below must be 1 or more",
+        ));
     }
     if min > key.active_version {
-        return Err(CliError::failure(format!(
+        return Err(Error::conflict(format!(
             "cannot retire the versions below {min} of key `{name}`: its active version is \
              {}, and the active version must stay usable",
             key.active_version
         ))
-        .hint(format!(
-            "rotate first (coffer key rotate {name}), then retire the versions below the new \
-             one; nothing was changed"
-        )));
+        .advice(Advice::RotateBeforeRetire(name.to_owned())));
     }
     Ok(())
 }
@@ -279,10 +275,10 @@ pub(super) fn period_detail(period_secs: Option<u64>) -> String {
 ///
 /// # Errors
 /// The random source failed.
-pub fn new_uuid() -> Result<[u8; 16], CliError> {
+pub fn new_uuid() -> Result<[u8; 16], Error> {
     let mut u = [0u8; 16];
     coffer_core::fill_random(&mut u)
-        .map_err(|_| CliError::failure("the system's random number generator failed"))?;
+        .map_err(|_| Error::backend("the system's random number generator failed"))?;
     u[6] = (u[6] & 0x0f) | 0x40;
     u[8] = (u[8] & 0x3f) | 0x80;
     Ok(u)

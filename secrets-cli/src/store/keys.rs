@@ -5,7 +5,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
-use crate::report::CliError;
+use crate::error::{Advice, Error};
 
 use super::*;
 
@@ -22,7 +22,7 @@ impl Store {
         record: &KeyRecord,
         first: &VersionRecord,
         wrapped: &[u8],
-    ) -> Result<(), CliError> {
+    ) -> Result<(), Error> {
         let err = |e| db_error(&self.path, e);
         let mut conn = self.lock();
         let tx = conn
@@ -37,8 +37,8 @@ impl Store {
             .map_err(err)?;
         if exists {
             return Err(
-                CliError::failure(format!("key `{}` already exists", record.name))
-                    .hint(format!("see it with: coffer key show {}", record.name)),
+                Error::conflict(format!("key `{}` already exists", record.name))
+                    .advice(Advice::ShowKey(record.name.clone())),
             );
         }
         check_root_tx(&tx, &self.path, &first.root_id)?;
@@ -46,7 +46,7 @@ impl Store {
             .rotation_period_secs
             .map(i64::try_from)
             .transpose()
-            .map_err(|_| CliError::usage("rotation period too long"))?;
+            .map_err(|_| Error::invalid("rotation period too long"))?;
         tx.execute(
             "INSERT INTO keys (name, spec, created_at, state, rotation_period_secs,
                                min_decrypt_version, active_version)
@@ -89,7 +89,7 @@ impl Store {
     ///
     /// # Errors
     /// SQLite errors; damaged rows.
-    pub fn list_keys(&self) -> Result<Vec<KeyRecord>, CliError> {
+    pub fn list_keys(&self) -> Result<Vec<KeyRecord>, Error> {
         let conn = self.lock();
         let names: Vec<String> = {
             let mut stmt = conn
@@ -109,7 +109,7 @@ impl Store {
     ///
     /// # Errors
     /// SQLite errors; damaged rows.
-    pub fn get_key(&self, name: &str) -> Result<Option<KeyRecord>, CliError> {
+    pub fn get_key(&self, name: &str) -> Result<Option<KeyRecord>, Error> {
         let conn = self.lock();
         self.read_key(&conn, name)
     }
@@ -118,7 +118,7 @@ impl Store {
         &self,
         conn: &Connection,
         name: &str,
-    ) -> Result<Option<KeyRecord>, CliError> {
+    ) -> Result<Option<KeyRecord>, Error> {
         let err = |e| db_error(&self.path, e);
         let row = conn
             .query_row(
@@ -163,7 +163,7 @@ impl Store {
                     root_id,
                 })
             })
-            .collect::<Result<Vec<_>, CliError>>()?;
+            .collect::<Result<Vec<_>, Error>>()?;
         Ok(Some(KeyRecord {
             name: name.to_owned(),
             spec,
@@ -183,7 +183,7 @@ impl Store {
     ///
     /// # Errors
     /// No such key (exit 1); SQLite errors.
-    pub fn set_state(&self, name: &str, state: KeyState) -> Result<bool, CliError> {
+    pub fn set_state(&self, name: &str, state: KeyState) -> Result<bool, Error> {
         let err = |e| db_error(&self.path, e);
         let mut conn = self.lock();
         let tx = conn
@@ -224,7 +224,7 @@ impl Store {
         new: &VersionRecord,
         wrapped: &[u8],
         due_at: Option<i64>,
-    ) -> Result<AddVersion, CliError> {
+    ) -> Result<AddVersion, Error> {
         let err = |e| db_error(&self.path, e);
         let bad = |what: &str| corrupt(&self.path, format!("key `{name}`: {what}"));
         let mut conn = self.lock();
@@ -267,7 +267,7 @@ impl Store {
             )));
         }
         if i64::from(new.version) != active + 1 {
-            return Err(CliError::failure(format!(
+            return Err(Error::backend(format!(
                 "internal error: version {} does not follow version {active} of key `{name}`",
                 new.version
             )));
@@ -315,12 +315,12 @@ impl Store {
         &self,
         name: &str,
         period_secs: Option<u64>,
-    ) -> Result<KeyRecord, CliError> {
+    ) -> Result<KeyRecord, Error> {
         let err = |e| db_error(&self.path, e);
         let period = period_secs
             .map(i64::try_from)
             .transpose()
-            .map_err(|_| CliError::usage("rotation period too long"))?;
+            .map_err(|_| Error::invalid("rotation period too long"))?;
         let mut conn = self.lock();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -347,11 +347,7 @@ impl Store {
     ///
     /// # Errors
     /// No such key, or `min` above the active version (exit 1); SQLite errors.
-    pub fn set_min_decrypt_version(
-        &self,
-        name: &str,
-        min: u32,
-    ) -> Result<(u32, KeyRecord), CliError> {
+    pub fn set_min_decrypt_version(&self, name: &str, min: u32) -> Result<(u32, KeyRecord), Error> {
         let err = |e| db_error(&self.path, e);
         let mut conn = self.lock();
         let tx = conn
@@ -382,9 +378,7 @@ impl Store {
     ///
     /// # Errors
     /// Damaged rows; SQLite errors.
-    pub(crate) fn wrapped_versions(
-        &self,
-    ) -> Result<(Option<String>, Vec<WrappedVersion>), CliError> {
+    pub(crate) fn wrapped_versions(&self) -> Result<(Option<String>, Vec<WrappedVersion>), Error> {
         let err = |e| db_error(&self.path, e);
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(err)?;
@@ -415,7 +409,7 @@ impl Store {
                     root_id,
                 })
             })
-            .collect::<Result<Vec<_>, CliError>>()?;
+            .collect::<Result<Vec<_>, Error>>()?;
         Ok((root_id, versions))
     }
 
@@ -431,8 +425,8 @@ impl Store {
         old_id: &str,
         new_id: &str,
         rewrapped: &[(WrappedVersion, Vec<u8>)],
-        side_file: impl FnOnce() -> Result<(), CliError>,
-    ) -> Result<SwitchRoot, CliError> {
+        side_file: impl FnOnce() -> Result<(), Error>,
+    ) -> Result<SwitchRoot, Error> {
         let err = |e| db_error(&self.path, e);
         let mut conn = self.lock();
         let tx = conn
@@ -496,7 +490,7 @@ impl Store {
         &self,
         root_id: &str,
         f: impl FnOnce() -> T,
-    ) -> Result<Option<T>, CliError> {
+    ) -> Result<Option<T>, Error> {
         let err = |e| db_error(&self.path, e);
         let mut conn = self.lock();
         let tx = conn
@@ -509,17 +503,17 @@ impl Store {
     }
 
     /// The error for a root key that is not the store's.
-    pub(crate) fn root_mismatch(&self, root_id: &str, recorded: &str) -> CliError {
+    pub(crate) fn root_mismatch(&self, root_id: &str, recorded: &str) -> Error {
         table::root_mismatch(&self.path.display().to_string(), root_id, recorded)
     }
 
     /// The error for a key that does not exist.
-    pub(crate) fn no_such_key(&self, name: &str) -> CliError {
+    pub(crate) fn no_such_key(&self, name: &str) -> Error {
         no_such_key(&self.path.display().to_string(), name)
     }
 
     /// The row of one version of key `name`, with the key's state.
-    pub(crate) fn version_row(&self, name: &str, which: Which<'_>) -> Result<Lookup, CliError> {
+    pub(crate) fn version_row(&self, name: &str, which: Which<'_>) -> Result<Lookup, Error> {
         let err = |e| db_error(&self.path, e);
         let conn = self.lock();
         let key: Option<(String, i64, i64)> = conn
@@ -577,15 +571,15 @@ pub(super) fn stored_root_id(conn: &Connection) -> rusqlite::Result<Option<Strin
 }
 
 /// In a transaction: checks that the store's root is `root_id` (or that none is recorded).
-pub(super) fn check_root_tx(tx: &Connection, path: &Path, root_id: &str) -> Result<(), CliError> {
+pub(super) fn check_root_tx(tx: &Connection, path: &Path, root_id: &str) -> Result<(), Error> {
     let current: Option<String> = stored_root_id(tx).map_err(|e| db_error(path, e))?;
     match current {
-        Some(c) if c != root_id => Err(CliError::failure(format!(
+        Some(c) if c != root_id => Err(Error::conflict(format!(
             "the root key of the store {} changed while this command ran (now {c}); nothing \
              was changed",
             path.display()
         ))
-        .hint("run the command again")),
+        .advice(Advice::TryAgain)),
         _ => Ok(()),
     }
 }

@@ -110,6 +110,7 @@ pub mod audit;
 mod branch;
 mod key_rows;
 mod keys;
+mod location;
 mod params;
 #[cfg(feature = "postgres")]
 pub mod pg;
@@ -135,6 +136,7 @@ pub use key_rows::{
 pub(crate) use key_rows::{SwitchRoot, WrappedVersion};
 use key_rows::{check_retire, period_detail, state_verb};
 use keys::stored_root_id;
+pub use location::{StoreLocation, StoreUrl};
 pub use params::SqliteParamStore;
 #[cfg(feature = "postgres")]
 pub use pg::PgStore;
@@ -143,8 +145,8 @@ pub use schema::SCHEMA_VERSION;
 pub use switch::{RootRotation, rotate_root};
 pub use table::{KeyTable, no_such_key};
 
+use crate::error::{Advice, Error};
 use crate::home::Home;
-use crate::report::CliError;
 
 /// How long a command waits for another process's write transaction.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -189,24 +191,31 @@ impl fmt::Debug for Store {
     }
 }
 
-fn db_error(path: &Path, e: rusqlite::Error) -> CliError {
+fn db_error(path: &Path, e: rusqlite::Error) -> Error {
     if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
-        return CliError::failure(format!(
+        return Error::corrupt(format!(
             "store {} is not an SQLite database (or its header is damaged)",
             path.display()
         ))
-        .hint("nothing was changed; point --home, COFFER_HOME or --store at a coffer store");
+        .advice(Advice::PointAtStore);
     }
-    CliError::failure(format!("store {}", path.display())).caused_by(e.into())
+    if matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    ) {
+        // Still locked after the busy timeout.
+        return Error::locked(format!("store {}", path.display())).caused_by(e);
+    }
+    Error::backend(format!("store {}", path.display())).caused_by(e)
 }
 
-fn corrupt(path: &Path, what: impl fmt::Display) -> CliError {
+fn corrupt(path: &Path, what: impl fmt::Display) -> Error {
     damaged(&path.display().to_string(), what)
 }
 
 /// A store (at `location`) whose rows break the schema's rules.
-fn damaged(location: &str, what: impl fmt::Display) -> CliError {
-    CliError::failure(format!("store {location} is damaged: {what}"))
+fn damaged(location: &str, what: impl fmt::Display) -> Error {
+    Error::corrupt(format!("store {location} is damaged: {what}"))
 }
 
 impl Store {
@@ -215,12 +224,12 @@ impl Store {
     /// # Errors
     /// No store (a usage error with a hint to run `coffer init`); SQLite errors; a schema
     /// newer than this build.
-    pub fn open(home: &Home) -> Result<Self, CliError> {
+    pub fn open(home: &Home) -> Result<Self, Error> {
         let path = home.store_path();
         if !path.is_file() {
-            return Err(CliError::usage(format!("no coffer store in {home}")).hint(
-                "create one with: coffer init (or point --home / COFFER_HOME at an existing one)",
-            ));
+            return Err(
+                Error::no_store(format!("no coffer store in {home}")).advice(Advice::CreateStore)
+            );
         }
         Self::open_file(path)
     }
@@ -230,11 +239,11 @@ impl Store {
     /// # Errors
     /// No such file (a usage error); not a database; SQLite errors; a schema newer than
     /// this build.
-    pub fn open_file(path: PathBuf) -> Result<Self, CliError> {
+    pub fn open_file(path: PathBuf) -> Result<Self, Error> {
         if !path.is_file() {
             return Err(
-                CliError::usage(format!("no coffer store at {}", path.display()))
-                    .hint("create one with: coffer init (it makes COFFER_HOME/coffer.db)"),
+                Error::no_store(format!("no coffer store at {}", path.display()))
+                    .advice(Advice::CreateStoreInHome),
             );
         }
         let conn = Connection::open_with_flags(
@@ -262,11 +271,11 @@ impl Store {
             && schema <= SCHEMA_VERSION
             && recorded.as_deref() != Some(schema.to_string().as_str())
         {
-            return Err(CliError::failure(format!(
+            return Err(Error::corrupt(format!(
                 "store {} is not a coffer store (an SQLite database without coffer's schema)",
                 path.display()
             ))
-            .hint("nothing was changed; point --home, COFFER_HOME or --store at a coffer store"));
+            .advice(Advice::PointAtStore));
         }
         if schema == 0 {
             let tables: i64 = conn
@@ -278,12 +287,8 @@ impl Store {
             } else {
                 "is not a coffer store (an SQLite database without coffer's schema)".to_owned()
             };
-            return Err(
-                CliError::failure(format!("store {} {what}", path.display())).hint(
-                    "nothing was changed; a store that was truncated or replaced must be \
-                     restored from a backup (only `coffer init` makes a new one)",
-                ),
-            );
+            return Err(Error::corrupt(format!("store {} {what}", path.display()))
+                .advice(Advice::RestoreStore));
         }
         Self::setup(conn, path)
     }
@@ -292,7 +297,7 @@ impl Store {
     ///
     /// # Errors
     /// The file cannot be created; SQLite errors.
-    pub fn create(home: &Home) -> Result<Self, CliError> {
+    pub fn create(home: &Home) -> Result<Self, Error> {
         let path = home.store_path();
         let mut opts = fs::OpenOptions::new();
         opts.write(true).create(true).truncate(false);
@@ -302,14 +307,13 @@ impl Store {
             opts.mode(0o600);
         }
         opts.open(&path).map_err(|e| {
-            CliError::failure(format!("cannot create the store {}", path.display()))
-                .caused_by(e.into())
+            Error::backend(format!("cannot create the store {}", path.display())).caused_by(e)
         })?;
         let conn = Connection::open(&path).map_err(|e| db_error(&path, e))?;
         Self::setup(conn, path)
     }
 
-    fn setup(conn: Connection, path: PathBuf) -> Result<Self, CliError> {
+    fn setup(conn: Connection, path: PathBuf) -> Result<Self, Error> {
         let err = |e| db_error(&path, e);
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         let mode: String = conn
@@ -343,7 +347,7 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn migrate(&self) -> Result<(), CliError> {
+    fn migrate(&self) -> Result<(), Error> {
         let path = &self.path;
         let err = |e| db_error(path, e);
         let mut conn = self.lock();
@@ -361,11 +365,11 @@ impl Store {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(err)?;
         if version > SCHEMA_VERSION {
-            return Err(CliError::failure(format!(
+            return Err(Error::backend(format!(
                 "store {} has schema version {version}; this coffer knows up to {SCHEMA_VERSION}",
                 path.display()
             ))
-            .hint("it was written by a newer coffer: use that version"));
+            .advice(Advice::NewerVersion));
         }
         let from = usize::try_from(version).unwrap_or(usize::MAX);
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(from) {
@@ -395,7 +399,7 @@ impl Store {
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn meta(&self, key: &str) -> Result<Option<String>, CliError> {
+    pub fn meta(&self, key: &str) -> Result<Option<String>, Error> {
         self.lock()
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()
@@ -406,7 +410,7 @@ impl Store {
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn adopt_root_id(&self, root_id: &str) -> Result<String, CliError> {
+    pub fn adopt_root_id(&self, root_id: &str) -> Result<String, Error> {
         let err = |e| db_error(&self.path, e);
         let mut conn = self.lock();
         let tx = conn
@@ -430,7 +434,7 @@ impl Store {
     ///
     /// # Errors
     /// The store holds key versions; SQLite errors.
-    pub fn reset_root_id_if_empty(&self, root_id: &str) -> Result<(), CliError> {
+    pub fn reset_root_id_if_empty(&self, root_id: &str) -> Result<(), Error> {
         let err = |e| db_error(&self.path, e);
         let mut conn = self.lock();
         let tx = conn
@@ -440,7 +444,7 @@ impl Store {
             .query_row("SELECT count(*) FROM key_versions", [], |r| r.get(0))
             .map_err(err)?;
         if n > 0 {
-            return Err(CliError::failure(format!(
+            return Err(Error::conflict(format!(
                 "store {} holds keys already",
                 self.path.display()
             )));
@@ -458,7 +462,7 @@ impl Store {
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn version_count(&self) -> Result<u64, CliError> {
+    pub fn version_count(&self) -> Result<u64, Error> {
         let n: i64 = self
             .lock()
             .query_row("SELECT count(*) FROM key_versions", [], |r| r.get(0))
@@ -473,7 +477,7 @@ impl Store {
 ///
 /// # Errors
 /// No store; a missing, damaged or locked root key; SQLite errors.
-pub fn open_keys(home: &Home) -> Result<LocalKeyStore, CliError> {
+pub fn open_keys(home: &Home) -> Result<LocalKeyStore, Error> {
     open_keys_with(home, std::sync::Arc::new(Store::open(home)?))
 }
 
@@ -481,10 +485,7 @@ pub fn open_keys(home: &Home) -> Result<LocalKeyStore, CliError> {
 ///
 /// # Errors
 /// A missing, damaged or locked root key; SQLite errors.
-pub fn open_keys_with(
-    home: &Home,
-    store: std::sync::Arc<Store>,
-) -> Result<LocalKeyStore, CliError> {
+pub fn open_keys_with(home: &Home, store: std::sync::Arc<Store>) -> Result<LocalKeyStore, Error> {
     let mut passphrase = root::PassphraseCache::new(root::PassphraseSource::from_env());
     let (root, _) = switch::load_root(home, &store, &mut passphrase)?;
     LocalKeyStore::new(store, root)
@@ -498,7 +499,7 @@ pub fn open_keys_with(
 pub async fn open_keys_in(
     home: &Home,
     table: std::sync::Arc<dyn KeyTable>,
-) -> Result<LocalKeyStore, CliError> {
+) -> Result<LocalKeyStore, Error> {
     let mut passphrase = root::PassphraseCache::new(root::PassphraseSource::from_env());
     let (root, _) = table.load_root(home, &mut passphrase)?;
     LocalKeyStore::open(table, root).await

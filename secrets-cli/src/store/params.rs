@@ -24,14 +24,14 @@ use super::rows::{
     stored_version, subpaths_of, tags_json, unlabel_detail, value_bytes, written,
 };
 use super::{Store, audit, corrupt, db_error};
+use crate::error::Error;
 use crate::home::Home;
 use crate::params::{CURRENT, PREVIOUS};
 use crate::params::{
-    Claim, Destroyed, Label, LabelMove, Listing, NewVersion, ParamError, ParamName, ParamPath,
-    ParamResult, ParamState, ParamStore, ParamSummary, PathEntry, PutOutcome, RotationPlan,
-    StoredVersion, VersionMeta, Which,
+    Claim, Destroyed, Label, LabelMove, Listing, NewVersion, ParamName, ParamPath, ParamResult,
+    ParamState, ParamStore, ParamSummary, PathEntry, PutOutcome, RotationPlan, StoredVersion,
+    VersionMeta, Which,
 };
-use crate::report::CliError;
 
 /// The parameters of an SQLite store.
 #[derive(Debug, Clone)]
@@ -125,7 +125,7 @@ impl SqliteParamStore {
     ///
     /// # Errors
     /// As [`Store::open`].
-    pub fn open(home: &Home) -> Result<Self, CliError> {
+    pub fn open(home: &Home) -> Result<Self, Error> {
         Ok(Self::new(Arc::new(Store::open(home)?)))
     }
 
@@ -134,15 +134,15 @@ impl SqliteParamStore {
         &self.store
     }
 
-    fn err(&self) -> impl Fn(rusqlite::Error) -> ParamError + '_ {
-        |e| ParamError::Store(db_error(&self.store.path, e))
+    fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        |e| db_error(&self.store.path, e)
     }
 
-    fn bad(&self, name: &str, what: &str) -> ParamError {
-        ParamError::Store(corrupt(
+    fn bad(&self, name: &str, what: &str) -> Error {
+        corrupt(
             &self.store.path,
             format!("parameter `{}`: {what}", name.escape_debug()),
-        ))
+        )
     }
 
     fn version_meta(&self, raw: RawVersion) -> ParamResult<StoredVersion> {
@@ -272,10 +272,10 @@ impl SqliteParamStore {
         let version = match which {
             Which::Latest => self
                 .label_in(&tx, name, CURRENT)?
-                .ok_or_else(|| ParamError::NoCurrent(name.clone()))?,
+                .ok_or_else(|| Error::NoCurrent(name.clone()))?,
             Which::Label(label) if label.as_str() == CURRENT => self
                 .label_in(&tx, name, CURRENT)?
-                .ok_or_else(|| ParamError::NoCurrent(name.clone()))?,
+                .ok_or_else(|| Error::NoCurrent(name.clone()))?,
             Which::Version(v) => *v,
             Which::Label(label) => {
                 let v: Option<i64> = tx
@@ -286,7 +286,7 @@ impl SqliteParamStore {
                     )
                     .optional()
                     .map_err(&err)?;
-                let v = v.ok_or_else(|| ParamError::NoLabel {
+                let v = v.ok_or_else(|| Error::NoLabel {
                     name: name.clone(),
                     label: label.clone(),
                 })?;
@@ -294,7 +294,7 @@ impl SqliteParamStore {
             }
         };
         self.version_in(&tx, name, version)?
-            .ok_or_else(|| ParamError::NoVersion {
+            .ok_or_else(|| Error::NoVersion {
                 name: name.clone(),
                 version,
                 latest: state.latest,
@@ -358,7 +358,7 @@ impl SqliteParamStore {
         let tx = conn.transaction().map_err(&err)?;
         let state = self
             .state_in(&tx, name)?
-            .ok_or_else(|| ParamError::NotFound(name.clone()))?;
+            .ok_or_else(|| Error::NotFound(name.clone()))?;
         let rows: Vec<RawVersion> = {
             let mut stmt = tx
                 .prepare(&format!(
@@ -442,7 +442,7 @@ impl SqliteParamStore {
                 .optional()
                 .map_err(&err)?;
             let Some(v) = v else {
-                return Err(ParamError::NoLabel {
+                return Err(Error::NoLabel {
                     name: name.clone(),
                     label: label.clone(),
                 });
@@ -561,9 +561,9 @@ impl SqliteParamStore {
             .every_secs
             .map(i64::try_from)
             .transpose()
-            .map_err(|_| ParamError::Usage("the rotation period is too long".into()))?;
+            .map_err(|_| Error::invalid("the rotation period is too long"))?;
         let timeout = i64::try_from(plan.hook_timeout_secs)
-            .map_err(|_| ParamError::Usage("the hook time limit is too long".into()))?;
+            .map_err(|_| Error::invalid("the hook time limit is too long"))?;
         tx.execute(
             "INSERT INTO param_rotations (name, every_secs, generate, set_hook, test_hook,
                                           hook_timeout_secs, next_due, seal, workdir)
@@ -713,7 +713,7 @@ impl SqliteParamStore {
             .map_err(&err)?;
         let state = self
             .state_in(&tx, name)?
-            .ok_or_else(|| ParamError::NotFound(name.clone()))?;
+            .ok_or_else(|| Error::NotFound(name.clone()))?;
         let destroyed = match version {
             None => {
                 let versions: Vec<u32> = {
@@ -961,7 +961,7 @@ impl ParamStore for SqliteParamStore {
                     ("get-secure", name.as_str(), read_detail(*version, context))
                 })
                 .collect();
-            Ok(self.store.audit_many(&entries)?)
+            self.store.audit_many(&entries)
         })
     }
 }

@@ -46,8 +46,7 @@ use self::audit_log::{append_many, entries, head};
 use self::tx::{SqlCode, retrying, snapshot};
 use super::audit::{self, AuditEntry, Verified};
 use super::damaged;
-use crate::params::ParamError;
-use crate::report::CliError;
+use crate::error::{Advice, Error};
 
 mod audit_log;
 mod keys;
@@ -102,7 +101,7 @@ pub fn redacted(config: &tokio_postgres::Config) -> String {
 const MAX_ROOT_CERT_FILE: usize = 4 * 1024 * 1024;
 
 /// The TLS connector for `sslmode=require`: roots from `PGSSLROOTCERT`, else the system's.
-fn tls_connector(location: &str) -> Result<tokio_postgres_rustls::MakeRustlsConnect, CliError> {
+fn tls_connector(location: &str) -> Result<tokio_postgres_rustls::MakeRustlsConnect, Error> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject as _;
     let mut roots = rustls::RootCertStore::empty();
@@ -110,7 +109,7 @@ fn tls_connector(location: &str) -> Result<tokio_postgres_rustls::MakeRustlsConn
         Some(path) => {
             let path = std::path::PathBuf::from(path);
             let bad = |e: &dyn fmt::Display| {
-                CliError::usage(format!(
+                Error::invalid(format!(
                     "store {location}: cannot read the root certificates in PGSSLROOTCERT={}: {e}",
                     path.display()
                 ))
@@ -130,53 +129,51 @@ fn tls_connector(location: &str) -> Result<tokio_postgres_rustls::MakeRustlsConn
         }
     }
     if roots.is_empty() {
-        return Err(CliError::usage(format!(
+        return Err(Error::invalid(format!(
             "store {location}: sslmode=require, and there is no root certificate to check the \
              server's against"
         ))
-        .hint("set PGSSLROOTCERT to the PEM file of the CA that signed the server's certificate"));
+        .advice(Advice::PgSslRootCert));
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| CliError::failure(format!("TLS: {e}")))?
+        .map_err(|e| Error::backend(format!("TLS: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
-fn pg_error(location: &str, e: &tokio_postgres::Error) -> CliError {
-    let base = CliError::failure(format!("store {location}"));
+fn pg_error(location: &str, e: &tokio_postgres::Error) -> Error {
+    let base = Error::backend(format!("store {location}"));
     let chain = std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source())
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(": ");
     if chain.contains("certificate") || chain.contains("InvalidCertificate") {
-        return base.caused_by(anyhow::anyhow!("{chain}")).hint(
-            "the server's certificate must chain to a root in PGSSLROOTCERT (else the system's \
-             roots) and name the host of the URL",
-        );
+        return base.caused_by(chain).advice(Advice::PgCertificate);
     }
     if e.as_db_error().is_none() && e.to_string().contains("error connecting") {
-        return base.caused_by(anyhow::anyhow!("{e}")).hint(
-            "is the PostgreSQL server running and reachable? the URL is \
-             postgres://USER@HOST:PORT/DATABASE (the password from PGPASSWORD)",
-        );
+        return base.caused_by(e.to_string()).advice(Advice::PgReachable);
     }
     match e.as_db_error() {
         Some(db) => {
-            let base = match tx::hint(db.code()) {
-                Some(h) => base.hint(h),
+            let base = match tx::advice(db.code()) {
+                // Locks held by other sessions, still after the retries.
+                Some(a @ Advice::PgLocksHeld { .. }) => {
+                    Error::locked(format!("store {location}")).advice(a)
+                }
+                Some(a) => base.advice(a),
                 None => base,
             };
-            base.caused_by_error(tx::ServerError::new(db))
+            base.caused_by(tx::ServerError::new(db))
         }
-        None => base.caused_by(anyhow::anyhow!("{e}")),
+        None => base.caused_by(e.to_string()),
     }
 }
 
 /// A row value that does not fit its type here.
-fn int<T: TryFrom<i64>>(location: &str, v: i64, what: &str) -> Result<T, CliError> {
+fn int<T: TryFrom<i64>>(location: &str, v: i64, what: &str) -> Result<T, Error> {
     T::try_from(v).map_err(|_| damaged(location, format!("{what}: {v} is out of range")))
 }
 
@@ -190,7 +187,7 @@ impl PgStore {
     /// # Errors
     /// A bad URL (usage); no runtime; the server is unreachable or refuses the login; a
     /// schema newer than this build; SQL errors.
-    pub async fn connect(url: &str) -> Result<Self, CliError> {
+    pub async fn connect(url: &str) -> Result<Self, Error> {
         // libpq's verify modes: the driver knows only `require`, which is verified in full
         // here anyway.
         let url = Zeroizing::new(
@@ -198,9 +195,9 @@ impl PgStore {
                 .replace("sslmode=verify-ca", "sslmode=require"),
         );
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
-            CliError::usage("--store: a bad PostgreSQL URL")
+            Error::invalid("store URL: a bad PostgreSQL URL")
                 .caused_by(anyhow::anyhow!("{e}"))
-                .hint("the form is postgres://USER@HOST:PORT/DATABASE")
+                .advice(Advice::PostgresUrlForm)
         })?;
         let location = redacted(&config);
         let tls = match config.get_ssl_mode() {
@@ -219,7 +216,7 @@ impl PgStore {
             config.application_name("coffer");
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            CliError::failure(format!(
+            Error::backend(format!(
                 "store {location}: a PostgreSQL store needs a tokio runtime to run on"
             ))
         })?;
@@ -236,7 +233,7 @@ impl PgStore {
         tls: Option<&tokio_postgres_rustls::MakeRustlsConnect>,
         runtime: &tokio::runtime::Handle,
         location: &str,
-    ) -> Result<Self, CliError> {
+    ) -> Result<Self, Error> {
         let loc = location.to_owned();
         let closed = move |r: Result<(), tokio_postgres::Error>| {
             if let Err(e) = r {
@@ -286,15 +283,15 @@ impl PgStore {
         &self.location
     }
 
-    fn err(&self) -> impl Fn(tokio_postgres::Error) -> CliError + '_ {
+    fn err(&self) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
         |e| pg_error(&self.location, &e)
     }
 
-    fn perr(&self) -> impl Fn(tokio_postgres::Error) -> ParamError + '_ {
-        |e| ParamError::Store(pg_error(&self.location, &e))
+    fn perr(&self) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
+        |e| pg_error(&self.location, &e)
     }
 
-    async fn migrate(&self) -> Result<(), CliError> {
+    async fn migrate(&self) -> Result<(), Error> {
         let err = self.err();
         let mut client = self.client.lock().await;
         // The common case in one round trip: the schema is there and current. (A database
@@ -329,12 +326,12 @@ impl PgStore {
             None => 0,
         };
         if version > PG_SCHEMA_VERSION {
-            return Err(CliError::failure(format!(
+            return Err(Error::backend(format!(
                 "store {} has schema version {version}; this coffer knows up to \
                  {PG_SCHEMA_VERSION}",
                 self.location
             ))
-            .hint("it was written by a newer coffer: use that version"));
+            .advice(Advice::NewerVersion));
         }
         if version == PG_SCHEMA_VERSION {
             return tx.commit().await.map_err(&err);
@@ -367,7 +364,7 @@ impl PgStore {
     ///
     /// # Errors
     /// SQL errors.
-    pub async fn meta(&self, key: &str) -> Result<Option<String>, CliError> {
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, Error> {
         self.retry("read", move || async move {
             let client = self.client.lock().await;
             let row = client
@@ -383,7 +380,7 @@ impl PgStore {
     ///
     /// # Errors
     /// SQL errors.
-    pub async fn audit_entries(&self) -> Result<Vec<AuditEntry>, CliError> {
+    pub async fn audit_entries(&self) -> Result<Vec<AuditEntry>, Error> {
         self.retry("read the audit log", move || async move {
             let client = self.client.lock().await;
             entries(&*client, &self.location).await
@@ -395,7 +392,7 @@ impl PgStore {
     ///
     /// # Errors
     /// SQL errors.
-    pub async fn verify_audit(&self) -> Result<Verified, CliError> {
+    pub async fn verify_audit(&self) -> Result<Verified, Error> {
         self.retry("read the audit log", move || async move {
             let err = self.err();
             let mut client = self.client.lock().await;
@@ -413,7 +410,7 @@ impl PgStore {
     ///
     /// # Errors
     /// SQL errors.
-    pub async fn audit_many(&self, list: &[(&str, &str, String)]) -> Result<(), CliError> {
+    pub async fn audit_many(&self, list: &[(&str, &str, String)]) -> Result<(), Error> {
         if list.is_empty() {
             return Ok(());
         }

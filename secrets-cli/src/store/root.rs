@@ -67,8 +67,8 @@ use aws_lc_rs::digest::{SHA256, digest};
 use coffer_core::keyring::{LocalRootKey, RootKey};
 use zeroize::Zeroizing;
 
+use crate::error::{Advice, Error};
 use crate::io::AtomicFile;
-use crate::report::CliError;
 
 /// The magic line: name and format version.
 pub const MAGIC: &[u8; 19] = b"coffer-root-key v1\n";
@@ -104,7 +104,7 @@ impl RootKeyMaterial {
     ///
     /// # Errors
     /// The system's random source failed.
-    pub fn generate() -> Result<Self, CliError> {
+    pub fn generate() -> Result<Self, Error> {
         let mut key = Zeroizing::new([0u8; ROOT_KEY_LEN]);
         random(&mut key[..])?;
         Ok(Self(key))
@@ -119,9 +119,9 @@ impl RootKeyMaterial {
     ///
     /// # Errors
     /// The crypto backend refused the key (it does not for 32 bytes).
-    pub fn into_root_key(self) -> Result<Arc<dyn RootKey>, CliError> {
+    pub fn into_root_key(self) -> Result<Arc<dyn RootKey>, Error> {
         let key = LocalRootKey::new(&self.0[..])
-            .map_err(|e| CliError::failure("cannot use the root key").caused_by(e.into()))?;
+            .map_err(|e| Error::backend("cannot use the root key").caused_by(e))?;
         Ok(Arc::new(key))
     }
 }
@@ -170,7 +170,7 @@ impl PassphraseCache {
     ///
     /// # Errors
     /// As [`PassphraseSource::read`].
-    pub fn get(&mut self, what: &Path) -> Result<Passphrase, CliError> {
+    pub fn get(&mut self, what: &Path) -> Result<Passphrase, Error> {
         if let Some(p) = &self.value {
             return Ok(p.duplicate());
         }
@@ -227,9 +227,9 @@ pub enum Protection {
     Pkcs11,
 }
 
-fn random(buf: &mut [u8]) -> Result<(), CliError> {
+fn random(buf: &mut [u8]) -> Result<(), Error> {
     aws_lc_rs::rand::fill(buf)
-        .map_err(|_| CliError::failure("the system's random number generator failed"))
+        .map_err(|_| Error::backend("the system's random number generator failed"))
 }
 
 fn checksum(bytes: &[u8]) -> [u8; CHECKSUM_LEN] {
@@ -255,10 +255,10 @@ fn derive_kek(
     Ok(kek)
 }
 
-fn gcm_key(kek: &[u8; 32]) -> Result<LessSafeKey, CliError> {
+fn gcm_key(kek: &[u8; 32]) -> Result<LessSafeKey, Error> {
     UnboundKey::new(&AES_256_GCM, kek)
         .map(LessSafeKey::new)
-        .map_err(|_| CliError::failure("cannot set up AES-256-GCM"))
+        .map_err(|_| Error::backend("cannot set up AES-256-GCM"))
 }
 
 /// Encodes a root key file.
@@ -269,7 +269,7 @@ pub fn encode(
     key: &RootKeyMaterial,
     protection: Protection,
     passphrase: Option<&Passphrase>,
-) -> Result<Zeroizing<Vec<u8>>, CliError> {
+) -> Result<Zeroizing<Vec<u8>>, Error> {
     match protection {
         Protection::Plain => {
             let mut out = Zeroizing::new(Vec::with_capacity(PLAIN_LEN));
@@ -281,9 +281,8 @@ pub fn encode(
             Ok(out)
         }
         Protection::Passphrase(params) => {
-            let passphrase = passphrase.ok_or_else(|| {
-                CliError::failure("a passphrase-protected key needs a passphrase")
-            })?;
+            let passphrase = passphrase
+                .ok_or_else(|| Error::backend("a passphrase-protected key needs a passphrase"))?;
             let mut salt = [0u8; SALT_LEN];
             random(&mut salt)?;
             let mut nonce = [0u8; NONCE_LEN];
@@ -295,7 +294,7 @@ pub fn encode(
                 out.extend_from_slice(&n.to_be_bytes());
             }
             out.extend_from_slice(&salt);
-            let kek = derive_kek(passphrase, &salt, params).map_err(CliError::failure)?;
+            let kek = derive_kek(passphrase, &salt, params).map_err(Error::backend)?;
             let mut sealed = Zeroizing::new(key.expose_secret().to_vec());
             sealed.reserve_exact(TAG_LEN);
             gcm_key(&kek)?
@@ -304,14 +303,14 @@ pub fn encode(
                     Aad::from(&out[..]),
                     &mut *sealed,
                 )
-                .map_err(|_| CliError::failure("cannot encrypt the root key"))?;
+                .map_err(|_| Error::backend("cannot encrypt the root key"))?;
             out.extend_from_slice(&nonce);
             out.extend_from_slice(&sealed);
             let sum = checksum(&out);
             out.extend_from_slice(&sum);
             Ok(out)
         }
-        Protection::Kms | Protection::Pkcs11 => Err(CliError::failure(
+        Protection::Kms | Protection::Pkcs11 => Err(Error::backend(
             "internal error: a KMS or PKCS#11 root key file holds no key material",
         )),
     }
@@ -321,7 +320,7 @@ pub fn encode(
 ///
 /// # Errors
 /// An ARN longer than 65535 bytes.
-pub fn encode_kms(arn: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
+pub fn encode_kms(arn: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     encode_reference(KIND_KMS, arn)
 }
 
@@ -329,13 +328,13 @@ pub fn encode_kms(arn: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
 ///
 /// # Errors
 /// A URI longer than 65535 bytes.
-pub fn encode_pkcs11(uri: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
+pub fn encode_pkcs11(uri: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     encode_reference(KIND_PKCS11, uri)
 }
 
-fn encode_reference(kind: u8, reference: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
+fn encode_reference(kind: u8, reference: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     let len = u16::try_from(reference.len())
-        .map_err(|_| CliError::usage("the root key's name is too long"))?;
+        .map_err(|_| Error::invalid("the root key's name is too long"))?;
     let mut out = Zeroizing::new(Vec::with_capacity(
         MAGIC.len() + 3 + reference.len() + CHECKSUM_LEN,
     ));
@@ -353,7 +352,7 @@ fn encode_reference(kind: u8, reference: &str) -> Result<Zeroizing<Vec<u8>>, Cli
 ///
 /// # Errors
 /// As [`protection`].
-pub fn kms_key_id(path: &Path, bytes: &[u8]) -> Result<Option<String>, CliError> {
+pub fn kms_key_id(path: &Path, bytes: &[u8]) -> Result<Option<String>, Error> {
     reference(path, bytes, KIND_KMS, "the key ARN")
 }
 
@@ -361,11 +360,11 @@ pub fn kms_key_id(path: &Path, bytes: &[u8]) -> Result<Option<String>, CliError>
 ///
 /// # Errors
 /// As [`protection`].
-pub fn pkcs11_uri(path: &Path, bytes: &[u8]) -> Result<Option<String>, CliError> {
+pub fn pkcs11_uri(path: &Path, bytes: &[u8]) -> Result<Option<String>, Error> {
     reference(path, bytes, KIND_PKCS11, "the PKCS#11 URI")
 }
 
-fn reference(path: &Path, bytes: &[u8], kind: u8, what: &str) -> Result<Option<String>, CliError> {
+fn reference(path: &Path, bytes: &[u8], kind: u8, what: &str) -> Result<Option<String>, Error> {
     check_header(path, bytes)?;
     if bytes.get(MAGIC.len()) != Some(&kind) {
         return Ok(None);
@@ -390,8 +389,8 @@ fn reference(path: &Path, bytes: &[u8], kind: u8, what: &str) -> Result<Option<S
 /// As [`load_with_protection`]; a KMS root in a build without AWS KMS support.
 pub fn load_root_key(
     path: &Path,
-    passphrase: impl FnOnce() -> Result<Passphrase, CliError>,
-) -> Result<(Arc<dyn RootKey>, Protection), CliError> {
+    passphrase: impl FnOnce() -> Result<Passphrase, Error>,
+) -> Result<(Arc<dyn RootKey>, Protection), Error> {
     let bytes = read_key_file(path)?;
     if let Some(arn) = kms_key_id(path, &bytes)? {
         return Ok((kms_root(arn)?, Protection::Kms));
@@ -406,19 +405,19 @@ pub fn load_root_key(
 }
 
 #[cfg(feature = "kms")]
-fn kms_root(arn: String) -> Result<Arc<dyn RootKey>, CliError> {
+fn kms_root(arn: String) -> Result<Arc<dyn RootKey>, Error> {
     Ok(Arc::new(crate::kms::KmsRootKey::new(arn)))
 }
 
 #[cfg(not(feature = "kms"))]
-fn kms_root(arn: String) -> Result<Arc<dyn RootKey>, CliError> {
-    Err(CliError::failure(format!(
+fn kms_root(arn: String) -> Result<Arc<dyn RootKey>, Error> {
+    Err(Error::backend(format!(
         "the root key is the AWS KMS key {arn}, and this build has no AWS KMS support"
     )))
 }
 
 #[cfg(feature = "pkcs11")]
-fn pkcs11_root(path: &Path, uri: &str) -> Result<Arc<dyn RootKey>, CliError> {
+fn pkcs11_root(path: &Path, uri: &str) -> Result<Arc<dyn RootKey>, Error> {
     let k = uri
         .strip_prefix("pkcs11:")
         .ok_or_else(|| corrupted(path, "the PKCS#11 URI does not start with pkcs11:".into()))
@@ -427,7 +426,7 @@ fn pkcs11_root(path: &Path, uri: &str) -> Result<Arc<dyn RootKey>, CliError> {
                 .map_err(|e| corrupted(path, e.to_string()))
         })?;
     crate::hsm::root_key(&k).map_err(|e| {
-        CliError::failure(format!(
+        Error::backend(format!(
             "cannot use the root key {uri} that {} names",
             path.display()
         ))
@@ -436,8 +435,8 @@ fn pkcs11_root(path: &Path, uri: &str) -> Result<Arc<dyn RootKey>, CliError> {
 }
 
 #[cfg(not(feature = "pkcs11"))]
-fn pkcs11_root(_path: &Path, uri: &str) -> Result<Arc<dyn RootKey>, CliError> {
-    Err(CliError::failure(format!(
+fn pkcs11_root(_path: &Path, uri: &str) -> Result<Arc<dyn RootKey>, Error> {
+    Err(Error::backend(format!(
         "the root key is the PKCS#11 key {uri}, and this build has no PKCS#11 support"
     )))
 }
@@ -447,7 +446,7 @@ fn pkcs11_root(_path: &Path, uri: &str) -> Result<Arc<dyn RootKey>, CliError> {
 ///
 /// # Errors
 /// As [`decode`], for everything but the passphrase.
-pub fn protection(path: &Path, bytes: &[u8]) -> Result<Protection, CliError> {
+pub fn protection(path: &Path, bytes: &[u8]) -> Result<Protection, Error> {
     let bad = |what: String| corrupted(path, what);
     check_header(path, bytes)?;
     match bytes.get(MAGIC.len()) {
@@ -478,26 +477,23 @@ pub fn protection(path: &Path, bytes: &[u8]) -> Result<Protection, CliError> {
     }
 }
 
-fn corrupted(path: &Path, what: String) -> CliError {
-    CliError::failure(format!(
+fn corrupted(path: &Path, what: String) -> Error {
+    Error::corrupt(format!(
         "root key file {} is corrupted: {what}",
         path.display()
     ))
-    .hint(RESTORE_HINT)
+    .advice(Advice::RestoreRootKey)
 }
 
-fn truncated(path: &Path, len: usize) -> CliError {
-    CliError::failure(format!(
+fn truncated(path: &Path, len: usize) -> Error {
+    Error::corrupt(format!(
         "root key file {} is truncated ({len} bytes)",
         path.display()
     ))
-    .hint(RESTORE_HINT)
+    .advice(Advice::RestoreRootKey)
 }
 
-const RESTORE_HINT: &str = "restore root.key from a backup: the keys in the store cannot be \
-                            used without their root key";
-
-fn check_header(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+fn check_header(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     if bytes.starts_with(MAGIC) {
         return Ok(());
     }
@@ -511,19 +507,19 @@ fn check_header(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
             .take(16)
             .map(|&b| char::from(b))
             .collect();
-        return Err(CliError::failure(format!(
+        return Err(Error::backend(format!(
             "root key file {} has format version {version}, which this coffer cannot read",
             path.display()
         ))
-        .hint("it was written by a newer coffer: use that version"));
+        .advice(Advice::NewerVersion));
     }
     Err(
-        CliError::failure(format!("{} is not a coffer root key file", path.display()))
-            .hint(RESTORE_HINT),
+        Error::corrupt(format!("{} is not a coffer root key file", path.display()))
+            .advice(Advice::RestoreRootKey),
     )
 }
 
-fn check_length(path: &Path, bytes: &[u8], want: usize) -> Result<(), CliError> {
+fn check_length(path: &Path, bytes: &[u8], want: usize) -> Result<(), Error> {
     match bytes.len().cmp(&want) {
         std::cmp::Ordering::Less => Err(truncated(path, bytes.len())),
         std::cmp::Ordering::Greater => Err(corrupted(
@@ -546,8 +542,8 @@ fn check_length(path: &Path, bytes: &[u8], want: usize) -> Result<(), CliError> 
 pub fn decode(
     path: &Path,
     bytes: &[u8],
-    passphrase: impl FnOnce() -> Result<Passphrase, CliError>,
-) -> Result<RootKeyMaterial, CliError> {
+    passphrase: impl FnOnce() -> Result<Passphrase, Error>,
+) -> Result<RootKeyMaterial, Error> {
     let params = match protection(path, bytes)? {
         Protection::Plain => {
             let mut key = Zeroizing::new([0u8; ROOT_KEY_LEN]);
@@ -561,7 +557,7 @@ pub fn decode(
         }
         Protection::Passphrase(params) => params,
         Protection::Kms | Protection::Pkcs11 => {
-            return Err(CliError::failure(format!(
+            return Err(Error::backend(format!(
                 "the root key file {} names a key kept in AWS KMS or a token; it holds no key \
                  material",
                 path.display()
@@ -587,10 +583,10 @@ pub fn decode(
     let plain = gcm_key(&kek)?
         .open_in_place(nonce, Aad::from(aad), &mut buf[..])
         .map_err(|_| {
-            CliError::failure(format!("wrong passphrase for root key {}", path.display())).hint(
-                format!(
-                    "the passphrase comes from the file named by {PASSPHRASE_FILE_VAR}, or from the terminal"
-                ),
+            Error::denied(format!("wrong passphrase for root key {}", path.display())).advice(
+                Advice::WrongPassphrase {
+                    var: PASSPHRASE_FILE_VAR,
+                },
             )
         })?;
     let mut key = Zeroizing::new([0u8; ROOT_KEY_LEN]);
@@ -631,17 +627,17 @@ pub fn write_side_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 ///
 /// # Errors
 /// The rename failed for another reason.
-pub fn switch_to_side_file(next: &Path, path: &Path) -> Result<(), CliError> {
+pub fn switch_to_side_file(next: &Path, path: &Path) -> Result<(), Error> {
     match fs::rename(next, path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => {
-            return Err(CliError::failure(format!(
+            return Err(Error::backend(format!(
                 "cannot rename {} to {}",
                 next.display(),
                 path.display()
             ))
-            .caused_by(e.into()));
+            .caused_by(e));
         }
     }
     let dir = path
@@ -710,8 +706,8 @@ pub fn side_files(path: &Path, next: &Path) -> io::Result<Vec<PathBuf>> {
 /// A missing file (with a hint about backups), and everything [`decode`] reports.
 pub fn load(
     path: &Path,
-    passphrase: impl FnOnce() -> Result<Passphrase, CliError>,
-) -> Result<RootKeyMaterial, CliError> {
+    passphrase: impl FnOnce() -> Result<Passphrase, Error>,
+) -> Result<RootKeyMaterial, Error> {
     load_with_protection(path, passphrase).map(|(key, _)| key)
 }
 
@@ -721,8 +717,8 @@ pub fn load(
 /// As [`load`].
 pub fn load_with_protection(
     path: &Path,
-    passphrase: impl FnOnce() -> Result<Passphrase, CliError>,
-) -> Result<(RootKeyMaterial, Protection), CliError> {
+    passphrase: impl FnOnce() -> Result<Passphrase, Error>,
+) -> Result<(RootKeyMaterial, Protection), Error> {
     let bytes = read_key_file(path)?;
     warn_if_readable(path);
     let protection = protection(path, &bytes)?;
@@ -739,20 +735,18 @@ pub const MAX_PASSPHRASE_FILE: usize = 16 * 1024;
 ///
 /// # Errors
 /// The file is missing, cannot be read or is too large.
-pub fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, CliError> {
+pub fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
     use crate::smallfile::ReadError;
     match crate::smallfile::read(path, "root key file", MAX_FILE_LEN) {
         Ok(b) => Ok(b),
-        Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => Err(CliError::failure(
+        Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => Err(Error::missing(
             format!("the root key {} is missing", path.display()),
         )
-        .hint(RESTORE_HINT)),
-        Err(ReadError::Io(e)) => Err(CliError::failure(format!(
-            "cannot read the root key {}",
-            path.display()
-        ))
-        .caused_by(e.into())),
-        Err(ReadError::TooLarge(t)) => Err(CliError::failure(t.to_string())),
+        .advice(Advice::RestoreRootKey)),
+        Err(ReadError::Io(e)) => {
+            Err(Error::backend(format!("cannot read the root key {}", path.display())).caused_by(e))
+        }
+        Err(ReadError::TooLarge(t)) => Err(Error::backend(t.to_string())),
     }
 }
 
@@ -798,20 +792,20 @@ impl PassphraseSource {
     /// # Errors
     /// The file cannot be read; there is no terminal; the two entries differ; the passphrase
     /// is empty.
-    pub fn read(&self, what: &Path, confirm: bool) -> Result<Passphrase, CliError> {
+    pub fn read(&self, what: &Path, confirm: bool) -> Result<Passphrase, Error> {
         let bytes = match self {
             Self::File(path) => {
                 use crate::smallfile::ReadError;
                 let mut bytes =
                     crate::smallfile::read(path, "passphrase file", MAX_PASSPHRASE_FILE).map_err(
                         |e| match e {
-                            ReadError::Io(e) => CliError::usage(format!(
+                            ReadError::Io(e) => Error::invalid(format!(
                                 "cannot read the passphrase file {} ({PASSPHRASE_FILE_VAR})",
                                 path.display()
                             ))
-                            .caused_by(e.into()),
+                            .caused_by(e),
                             ReadError::TooLarge(t) => {
-                                CliError::usage(format!("{t} ({PASSPHRASE_FILE_VAR})"))
+                                Error::invalid(format!("{t} ({PASSPHRASE_FILE_VAR})"))
                             }
                         },
                     )?;
@@ -823,26 +817,26 @@ impl PassphraseSource {
                     rpassword::prompt_password(prompt)
                         .map(|s| Zeroizing::new(s.into_bytes()))
                         .map_err(|e| {
-                            CliError::usage(format!(
+                            Error::invalid(format!(
                                 "the root key {} needs a passphrase, and there is no terminal to ask for it",
                                 what.display()
                             ))
-                            .hint(format!("set {PASSPHRASE_FILE_VAR} to a file that holds the passphrase"))
-                            .caused_by(e.into())
+                            .advice(Advice::PassphraseFile { var: PASSPHRASE_FILE_VAR })
+                            .caused_by(e)
                         })
                 };
                 let first = ask(&format!("Passphrase for {}: ", what.display()))?;
                 if confirm {
                     let again = ask("Repeat the passphrase: ")?;
                     if aws_lc_rs::constant_time::verify_slices_are_equal(&first, &again).is_err() {
-                        return Err(CliError::failure("the passphrases do not match"));
+                        return Err(Error::backend("the passphrases do not match"));
                     }
                 }
                 first
             }
         };
         if bytes.is_empty() {
-            return Err(CliError::usage("the passphrase is empty"));
+            return Err(Error::invalid("the passphrase is empty"));
         }
         Ok(Passphrase(bytes))
     }
@@ -878,7 +872,7 @@ mod tests {
         RootKeyMaterial(Zeroizing::new([0xA7; 32]))
     }
 
-    fn no_pass() -> Result<Passphrase, CliError> {
+    fn no_pass() -> Result<Passphrase, Error> {
         panic!("no passphrase needed")
     }
 

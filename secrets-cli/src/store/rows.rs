@@ -9,13 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use zeroize::Zeroizing;
 
 use super::damaged;
+use crate::error::{Advice, Error};
 use crate::params::CURRENT;
 use crate::params::{
-    Claim, Destroyed, Expect, Label, LabelMove, NewVersion, ParamError, ParamName, ParamPath,
-    ParamResult, ParamState, ParamType, PathEntry, PutOutcome, RotationPlan, SecretValue,
-    StoredValue, StoredVersion, VersionMeta,
+    Claim, Destroyed, Expect, Label, LabelMove, NewVersion, ParamName, ParamPath, ParamResult,
+    ParamState, ParamType, PathEntry, PutOutcome, RotationPlan, SecretValue, StoredValue,
+    StoredVersion, VersionMeta,
 };
-use crate::report::CliError;
 
 /// A version row as a database returns it (the columns of a version with its labels).
 pub(super) struct RawVersion {
@@ -157,11 +157,11 @@ pub(super) fn stored_version(raw: RawVersion, location: &str) -> ParamResult<Sto
 }
 
 /// A parameter row that breaks the schema's rules.
-pub(super) fn bad_row(location: &str, name: &str, what: &str) -> ParamError {
-    ParamError::Store(damaged(
+pub(super) fn bad_row(location: &str, name: &str, what: &str) -> Error {
+    damaged(
         location,
         format!("parameter `{}`: {what}", name.escape_debug()),
-    ))
+    )
 }
 
 /// Checks a write against the parameter's state, read in the write's transaction: an
@@ -178,10 +178,10 @@ pub(super) fn check_put(
     match (&new.value, new.param_type.is_secure()) {
         (StoredValue::Sealed(_), true) | (StoredValue::Clear(_), false) => {}
         _ => {
-            return Err(ParamError::Store(CliError::failure(format!(
+            return Err(Error::backend(format!(
                 "internal error: a {} value of {name} in the wrong form",
                 new.param_type
-            ))));
+            )));
         }
     }
     if let Some(ParamState {
@@ -189,7 +189,7 @@ pub(super) fn check_put(
         ..
     }) = state
     {
-        return Err(ParamError::Deleted {
+        return Err(Error::Deleted {
             name: name.clone(),
             at: *at,
         });
@@ -197,13 +197,13 @@ pub(super) fn check_put(
     let latest = state.map(|s| s.latest);
     match (new.expect, latest) {
         (Expect::New, Some(latest)) => {
-            return Err(ParamError::Exists {
+            return Err(Error::Exists {
                 name: name.clone(),
                 latest,
             });
         }
         (Expect::Version(n), actual) if actual != Some(n) => {
-            return Err(ParamError::VersionMismatch {
+            return Err(Error::VersionMismatch {
                 name: name.clone(),
                 expected: n,
                 actual,
@@ -216,10 +216,10 @@ pub(super) fn check_put(
         if new.expect == Expect::Any {
             return Ok(Some(PutOutcome::Stale { latest: follows }));
         }
-        return Err(ParamError::Store(CliError::failure(format!(
+        return Err(Error::backend(format!(
             "internal error: version {} of {name} does not follow version {follows}",
             new.version
-        ))));
+        )));
     }
     Ok(None)
 }
@@ -235,13 +235,13 @@ pub(super) fn held_version(
     latest: u32,
     found: Option<StoredVersion>,
 ) -> ParamResult<StoredVersion> {
-    let v = found.ok_or_else(|| ParamError::NoVersion {
+    let v = found.ok_or_else(|| Error::NoVersion {
         name: name.clone(),
         version,
         latest,
     })?;
     if let Some(at) = v.meta.destroyed_at {
-        return Err(ParamError::Destroyed {
+        return Err(Error::Destroyed {
             name: name.clone(),
             version,
             at,
@@ -256,9 +256,9 @@ pub(super) fn held_version(
 /// # Errors
 /// Not found; deleted.
 pub(super) fn live(name: &ParamName, state: Option<ParamState>) -> ParamResult<ParamState> {
-    let state = state.ok_or_else(|| ParamError::NotFound(name.clone()))?;
+    let state = state.ok_or_else(|| Error::NotFound(name.clone()))?;
     if let Some(at) = state.deleted_at {
-        return Err(ParamError::Deleted {
+        return Err(Error::Deleted {
             name: name.clone(),
             at,
         });
@@ -275,13 +275,13 @@ pub(super) fn check_delete(
     state: Option<ParamState>,
     deleted: Option<i64>,
 ) -> ParamResult<ParamState> {
-    let state = state.ok_or_else(|| ParamError::NotFound(name.clone()))?;
+    let state = state.ok_or_else(|| Error::NotFound(name.clone()))?;
     match (state.deleted_at, deleted) {
-        (Some(at), Some(_)) => Err(ParamError::Deleted {
+        (Some(at), Some(_)) => Err(Error::Deleted {
             name: name.clone(),
             at,
         }),
-        (None, None) => Err(ParamError::NotDeleted(name.clone())),
+        (None, None) => Err(Error::NotDeleted(name.clone())),
         _ => Ok(state),
     }
 }
@@ -297,8 +297,7 @@ pub(super) fn value_bytes(value: &StoredValue) -> &[u8] {
 
 /// The tags as stored (JSON).
 pub(super) fn tags_json(tags: &BTreeMap<String, String>) -> ParamResult<String> {
-    serde_json::to_string(tags)
-        .map_err(|e| ParamError::Store(CliError::failure(format!("tags: {e}"))))
+    serde_json::to_string(tags).map_err(|e| Error::backend(format!("tags: {e}")))
 }
 
 /// The audit detail of a put.
@@ -384,7 +383,7 @@ pub(super) fn read_detail(version: u32, context: &str) -> String {
 /// An update of a lease holder's row that found no row: the lease is no longer ours.
 pub(super) fn lease_lost(name: &ParamName, rows: u64) -> ParamResult<()> {
     if rows == 0 {
-        return Err(ParamError::RotationOvertaken {
+        return Err(Error::RotationOvertaken {
             name: name.clone(),
             why: "this run no longer holds its rotation lease".into(),
         });
@@ -396,10 +395,10 @@ pub(super) fn lease_lost(name: &ParamName, rows: u64) -> ParamResult<()> {
 /// moved, never taken away, as `AWSCURRENT` in Secrets Manager).
 pub(super) fn check_unlabel(name: &ParamName, labels: &[Label]) -> ParamResult<()> {
     if labels.iter().any(|l| l.as_str() == CURRENT) {
-        return Err(ParamError::Usage(format!(
-            "`current` cannot be removed from {name}: it is the version `get {name}` and `exec` \
-             read; point it at another version with `coffer label {name}:VERSION current`"
-        )));
+        return Err(Error::invalid(format!(
+            "`current` cannot be removed from {name}: it is the version its reads get"
+        ))
+        .advice(Advice::MoveCurrent(name.clone())));
     }
     Ok(())
 }
@@ -412,7 +411,7 @@ pub(super) fn check_promote(
     pending: Option<u32>,
     current: Option<u32>,
 ) -> ParamResult<()> {
-    let overtaken = |why: String| ParamError::RotationOvertaken {
+    let overtaken = |why: String| Error::RotationOvertaken {
         name: name.clone(),
         why,
     };

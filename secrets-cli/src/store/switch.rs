@@ -7,8 +7,8 @@ use coffer_core::keyring::RootKey;
 
 use super::root::{self, PassphraseCache, PassphraseSource, Protection, RootKeyMaterial};
 use super::{Store, SwitchRoot, WrappedVersion, branch_key_aad, test_pause};
+use crate::error::{Advice, Error};
 use crate::home::Home;
-use crate::report::CliError;
 
 /// Loads `root.key` for `store`. When the store's root is not that key but the side file's
 /// (a root rotation committed and was interrupted before its rename), finishes the switch
@@ -22,7 +22,7 @@ pub(crate) fn load_root(
     home: &Home,
     store: &Store,
     passphrase: &mut PassphraseCache,
-) -> Result<(Arc<dyn RootKey>, Protection), CliError> {
+) -> Result<(Arc<dyn RootKey>, Protection), Error> {
     let path = home.root_key_path();
     let next = home.next_root_key_path();
     // A second pass only when a root rotation by another process finished meanwhile.
@@ -110,7 +110,7 @@ pub struct RootRotation {
 /// A missing, damaged or locked root key; a version that does not unwrap (a tampered row);
 /// the store changing throughout; file and SQLite errors. Up to the commit nothing changes;
 /// after it, an error leaves a switch that the next command finishes.
-pub async fn rotate_root(home: &Home, to: Option<&str>) -> Result<RootRotation, CliError> {
+pub async fn rotate_root(home: &Home, to: Option<&str>) -> Result<RootRotation, Error> {
     let store = Store::open(home)?;
     let path = home.root_key_path();
     let next = home.next_root_key_path();
@@ -140,7 +140,7 @@ pub async fn rotate_root(home: &Home, to: Option<&str>) -> Result<RootRotation, 
         test_pause("root: rewrapped");
         let outcome = store.switch_root(&old_id, &new_id, &rewrapped, || {
             root::write_side_file(&next, &file).map_err(|e| {
-                CliError::failure(format!(
+                Error::backend(format!(
                     "cannot write the new root key to {}; nothing was changed",
                     next.display()
                 ))
@@ -160,16 +160,13 @@ pub async fn rotate_root(home: &Home, to: Option<&str>) -> Result<RootRotation, 
             .locked_if_root(&new_id, || root::switch_to_side_file(&next, &path))
             .and_then(|r| r.transpose());
         if let Err(e) = switched {
-            return Err(CliError::failure(format!(
+            return Err(Error::backend(format!(
                 "the store now uses the new root key, but {} could not replace {}",
                 next.display(),
                 path.display()
             ))
-            .hint(
-                "the next coffer command that uses the keys finishes the switch; keep \
-                 root.key.next until then",
-            )
-            .caused_by(e.into()));
+            .advice(Advice::RootSwitchPending)
+            .caused_by(e));
         }
         test_pause("root: switched");
         let mut names: Vec<&str> = rewrapped.iter().map(|(r, _)| r.name.as_str()).collect();
@@ -187,10 +184,10 @@ pub async fn rotate_root(home: &Home, to: Option<&str>) -> Result<RootRotation, 
             passphrase: matches!(protection, Protection::Passphrase(_)),
         });
     }
-    Err(CliError::failure(
+    Err(Error::conflict(
         "the keys of the store kept changing during the root rotation; nothing was changed",
     )
-    .hint("run the command again"))
+    .advice(Advice::TryAgain))
 }
 
 /// The new root key and its file: a fresh local key protected as the old one was, or the
@@ -201,21 +198,20 @@ async fn new_root(
     old_id: &str,
     path: &std::path::Path,
     passphrase: &mut PassphraseCache,
-) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), CliError> {
+) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), Error> {
     match (to, protection) {
         (Some(key), _) if key.starts_with("pkcs11:") => new_pkcs11_root(key, old_id).await,
         (Some(key), _) => new_kms_root(key, old_id).await,
-        (None, Protection::Pkcs11) => Err(CliError::usage(format!(
-            "the root key is the PKCS#11 key {old_id}: name the token key to move to with \
-             --to pkcs11:…"
+        (None, Protection::Pkcs11) => Err(Error::invalid(format!(
+            "the root key is the PKCS#11 key {old_id}: a new root key on a token is not made \
+             here, it must be named"
         ))
-        .hint("make one first: coffer key create NAME --in pkcs11:token=…")),
-        (None, Protection::Kms) => Err(CliError::usage(format!(
-            "the root key is the AWS KMS key {}: name the KMS key to move to with --to \
-             kms:KEY",
+        .advice(Advice::NameNewRoot { kms: false })),
+        (None, Protection::Kms) => Err(Error::invalid(format!(
+            "the root key is the AWS KMS key {}: a new KMS root key must be named",
             old_id.trim_start_matches("kms:")
         ))
-        .hint("KMS rotates a key's material itself (automatic key rotation keeps its ARN)")),
+        .advice(Advice::NameNewRoot { kms: true })),
         (None, Protection::Plain) => {
             let material = RootKeyMaterial::generate()?;
             let file = root::encode(&material, protection, None)?;
@@ -234,18 +230,18 @@ async fn new_root(
 async fn new_kms_root(
     key: &str,
     old_id: &str,
-) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), CliError> {
+) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), Error> {
     let Some(key) = key.strip_prefix("kms:").filter(|k| !k.is_empty()) else {
-        return Err(CliError::usage(format!(
-            "--to {key}: the new root must be an AWS KMS key, kms:KEY"
+        return Err(Error::invalid(format!(
+            "new root key {key}: it must be an AWS KMS key, kms:KEY"
         )));
     };
     let arn = crate::kms::resolve(key)
         .await
-        .map_err(|e| CliError::failure(format!("--to kms:{key}")).caused_by(e.into()))?;
+        .map_err(|e| Error::backend(format!("new root key kms:{key}")).caused_by(e))?;
     let new: Arc<dyn RootKey> = Arc::new(crate::kms::KmsRootKey::new(arn.clone()));
     if new.id() == old_id {
-        return Err(CliError::usage(format!("the root key is {arn} already")));
+        return Err(Error::invalid(format!("the root key is {arn} already")));
     }
     Ok((root::encode_kms(&arn)?, new))
 }
@@ -254,9 +250,9 @@ async fn new_kms_root(
 async fn new_kms_root(
     key: &str,
     _old_id: &str,
-) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), CliError> {
-    Err(CliError::usage(format!(
-        "--to {key}: this build has no AWS KMS support"
+) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), Error> {
+    Err(Error::unsupported(format!(
+        "new root key {key}: this build has no AWS KMS support"
     )))
 }
 
@@ -264,19 +260,23 @@ async fn new_kms_root(
 async fn new_pkcs11_root(
     key: &str,
     old_id: &str,
-) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), CliError> {
+) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), Error> {
     let k = match key.parse::<crate::keyref::KeyRef>() {
         Ok(crate::keyref::KeyRef::Pkcs11(k)) => k,
-        Ok(_) => return Err(CliError::usage("--to: not a PKCS#11 key")),
-        Err(e) => return Err(CliError::usage(format!("--to: {e}"))),
+        Ok(_) => {
+            return Err(Error::invalid(format!(
+                "new root key {key}: not a PKCS#11 key"
+            )));
+        }
+        Err(e) => return Err(Error::invalid(format!("new root key: {e}"))),
     };
     k.check_recordable()
-        .map_err(|e| CliError::usage(format!("--to: {e}")))?;
+        .map_err(|e| Error::invalid(format!("new root key: {e}")))?;
     let (new, uri) = crate::hsm::new_root(&k)
         .await
-        .map_err(|e| CliError::failure(format!("--to pkcs11:{}", k.path())).caused_by(e))?;
+        .map_err(|e| Error::backend(format!("new root key pkcs11:{}", k.path())).caused_by(e))?;
     if new.id() == old_id {
-        return Err(CliError::usage(format!("the root key is {old_id} already")));
+        return Err(Error::invalid(format!("the root key is {old_id} already")));
     }
     Ok((root::encode_pkcs11(&uri)?, new))
 }
@@ -285,19 +285,19 @@ async fn new_pkcs11_root(
 async fn new_pkcs11_root(
     _key: &str,
     _old_id: &str,
-) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), CliError> {
-    Err(CliError::usage(
-        "--to pkcs11:…: this build has no PKCS#11 support",
+) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), Error> {
+    Err(Error::unsupported(
+        "new root key pkcs11:…: this build has no PKCS#11 support",
     ))
 }
 
-fn root_changed(store: &Store) -> CliError {
-    CliError::failure(format!(
+fn root_changed(store: &Store) -> Error {
+    Error::conflict(format!(
         "the root key of the store {} was rotated by another process meanwhile; nothing was \
          changed",
         store.path().display()
     ))
-    .hint("run the command again")
+    .advice(Advice::TryAgain)
 }
 
 /// Unwraps `row` under `old` and wraps the same material under `new`, with the same
@@ -308,10 +308,10 @@ async fn rewrap(
     new: &dyn RootKey,
     old_id: &str,
     row: &WrappedVersion,
-) -> Result<Vec<u8>, CliError> {
+) -> Result<Vec<u8>, Error> {
     let what = format!("version {} of key `{}`", row.version, row.name);
     if row.root_id != old_id {
-        return Err(CliError::failure(format!(
+        return Err(Error::denied(format!(
             "{what} is wrapped by root key {}, not by the store's root key {old_id}; nothing \
              was changed",
             row.root_id
@@ -319,14 +319,14 @@ async fn rewrap(
     }
     let aad = branch_key_aad(&row.name, row.version, &row.uuid);
     let material = old.unwrap(&row.wrapped, &aad).await.map_err(|e| {
-        CliError::failure(format!(
+        Error::corrupt(format!(
             "{what} does not unwrap under the root key: its row in the store {} was altered \
              or moved; nothing was changed",
             store.path().display()
         ))
-        .caused_by(e.into())
+        .caused_by(e)
     })?;
     new.wrap(&material, &aad)
         .await
-        .map_err(|e| CliError::failure(format!("cannot wrap {what}")).caused_by(e.into()))
+        .map_err(|e| Error::backend(format!("cannot wrap {what}")).caused_by(e))
 }

@@ -10,8 +10,8 @@ use coffer_core::keyring::{BoxFuture, RootKey};
 
 use super::root::{PassphraseCache, Protection};
 use super::{AddVersion, KeyRecord, KeyState, Lookup, Store, VersionRecord, Which};
+use crate::error::{Advice, Error};
 use crate::home::Home;
-use crate::report::CliError;
 
 /// The rows of a key hierarchy. Every write is one transaction that also appends to the
 /// store's audit log.
@@ -28,16 +28,16 @@ pub trait KeyTable: Send + Sync + fmt::Debug {
         &self,
         home: &Home,
         passphrase: &mut PassphraseCache,
-    ) -> Result<(Arc<dyn RootKey>, Protection), CliError>;
+    ) -> Result<(Arc<dyn RootKey>, Protection), Error>;
 
     /// Records `root_id` unless a root id is recorded already; returns the one in force.
-    fn adopt_root_id<'a>(&'a self, root_id: &'a str) -> BoxFuture<'a, Result<String, CliError>>;
+    fn adopt_root_id<'a>(&'a self, root_id: &'a str) -> BoxFuture<'a, Result<String, Error>>;
 
     /// One key, if it exists.
-    fn get_key<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, CliError>>;
+    fn get_key<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, Error>>;
 
     /// Every key, by name.
-    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, CliError>>;
+    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, Error>>;
 
     /// Inserts a new key with its first version (already wrapped). A key of that name
     /// exists: an error.
@@ -46,7 +46,7 @@ pub trait KeyTable: Send + Sync + fmt::Debug {
         record: &'a KeyRecord,
         first: &'a VersionRecord,
         wrapped: &'a [u8],
-    ) -> BoxFuture<'a, Result<(), CliError>>;
+    ) -> BoxFuture<'a, Result<(), Error>>;
 
     /// Adds version `new` and makes it active if the active version is still
     /// `expected_active` (and, with `due_at`, the rotation is due then).
@@ -57,53 +57,50 @@ pub trait KeyTable: Send + Sync + fmt::Debug {
         new: &'a VersionRecord,
         wrapped: &'a [u8],
         due_at: Option<i64>,
-    ) -> BoxFuture<'a, Result<AddVersion, CliError>>;
+    ) -> BoxFuture<'a, Result<AddVersion, Error>>;
 
     /// The row of one version of key `name`, with the key's state.
     fn version_row<'a>(
         &'a self,
         name: &'a str,
         which: Which<'a>,
-    ) -> BoxFuture<'a, Result<Lookup, CliError>>;
+    ) -> BoxFuture<'a, Result<Lookup, Error>>;
 
     /// Enables or disables key `name`; whether the state changed.
     fn set_state<'a>(
         &'a self,
         name: &'a str,
         state: KeyState,
-    ) -> BoxFuture<'a, Result<bool, CliError>>;
+    ) -> BoxFuture<'a, Result<bool, Error>>;
 
     /// Sets (or with `None` clears) the rotation period of key `name`; the key.
     fn set_rotation_period<'a>(
         &'a self,
         name: &'a str,
         period_secs: Option<u64>,
-    ) -> BoxFuture<'a, Result<KeyRecord, CliError>>;
+    ) -> BoxFuture<'a, Result<KeyRecord, Error>>;
 
     /// Sets the minimum decryption version of key `name`; the previous minimum and the key.
     fn set_min_decrypt_version<'a>(
         &'a self,
         name: &'a str,
         min: u32,
-    ) -> BoxFuture<'a, Result<(u32, KeyRecord), CliError>>;
+    ) -> BoxFuture<'a, Result<(u32, KeyRecord), Error>>;
 }
 
 /// The error for a key that does not exist.
-pub fn no_such_key(location: &str, name: &str) -> CliError {
-    CliError::failure(format!("no key named `{name}` in the store {location}"))
-        .hint("list the keys with: coffer key list; create one with: coffer key create NAME")
+pub fn no_such_key(location: &str, name: &str) -> Error {
+    Error::missing(format!("no key named `{name}` in the store {location}"))
+        .advice(Advice::ListKeys)
 }
 
 /// The error for a root key that is not the store's.
-pub fn root_mismatch(location: &str, root_id: &str, recorded: &str) -> CliError {
-    CliError::failure(format!(
+pub fn root_mismatch(location: &str, root_id: &str, recorded: &str) -> Error {
+    Error::denied(format!(
         "the root key ({root_id}) is not the one the keys of the store {location} are wrapped \
          with ({recorded})"
     ))
-    .hint(
-        "use the root.key file that `coffer init` made for this store (copy it to every \
-         machine that shares the store)",
-    )
+    .advice(Advice::UseInitRootKey)
 }
 
 impl KeyTable for Store {
@@ -115,19 +112,19 @@ impl KeyTable for Store {
         &self,
         home: &Home,
         passphrase: &mut PassphraseCache,
-    ) -> Result<(Arc<dyn RootKey>, Protection), CliError> {
+    ) -> Result<(Arc<dyn RootKey>, Protection), Error> {
         super::switch::load_root(home, self, passphrase)
     }
 
-    fn adopt_root_id<'a>(&'a self, root_id: &'a str) -> BoxFuture<'a, Result<String, CliError>> {
+    fn adopt_root_id<'a>(&'a self, root_id: &'a str) -> BoxFuture<'a, Result<String, Error>> {
         Box::pin(std::future::ready(Self::adopt_root_id(self, root_id)))
     }
 
-    fn get_key<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, CliError>> {
+    fn get_key<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, Error>> {
         Box::pin(std::future::ready(Self::get_key(self, name)))
     }
 
-    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, CliError>> {
+    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, Error>> {
         Box::pin(std::future::ready(Self::list_keys(self)))
     }
 
@@ -136,7 +133,7 @@ impl KeyTable for Store {
         record: &'a KeyRecord,
         first: &'a VersionRecord,
         wrapped: &'a [u8],
-    ) -> BoxFuture<'a, Result<(), CliError>> {
+    ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(std::future::ready(Self::insert_key(
             self, record, first, wrapped,
         )))
@@ -149,7 +146,7 @@ impl KeyTable for Store {
         new: &'a VersionRecord,
         wrapped: &'a [u8],
         due_at: Option<i64>,
-    ) -> BoxFuture<'a, Result<AddVersion, CliError>> {
+    ) -> BoxFuture<'a, Result<AddVersion, Error>> {
         Box::pin(std::future::ready(Self::add_version(
             self,
             name,
@@ -164,7 +161,7 @@ impl KeyTable for Store {
         &'a self,
         name: &'a str,
         which: Which<'a>,
-    ) -> BoxFuture<'a, Result<Lookup, CliError>> {
+    ) -> BoxFuture<'a, Result<Lookup, Error>> {
         Box::pin(std::future::ready(Self::version_row(self, name, which)))
     }
 
@@ -172,7 +169,7 @@ impl KeyTable for Store {
         &'a self,
         name: &'a str,
         state: KeyState,
-    ) -> BoxFuture<'a, Result<bool, CliError>> {
+    ) -> BoxFuture<'a, Result<bool, Error>> {
         Box::pin(std::future::ready(Self::set_state(self, name, state)))
     }
 
@@ -180,7 +177,7 @@ impl KeyTable for Store {
         &'a self,
         name: &'a str,
         period_secs: Option<u64>,
-    ) -> BoxFuture<'a, Result<KeyRecord, CliError>> {
+    ) -> BoxFuture<'a, Result<KeyRecord, Error>> {
         Box::pin(std::future::ready(Self::set_rotation_period(
             self,
             name,
@@ -192,7 +189,7 @@ impl KeyTable for Store {
         &'a self,
         name: &'a str,
         min: u32,
-    ) -> BoxFuture<'a, Result<(u32, KeyRecord), CliError>> {
+    ) -> BoxFuture<'a, Result<(u32, KeyRecord), Error>> {
         Box::pin(std::future::ready(Self::set_min_decrypt_version(
             self, name, min,
         )))

@@ -8,6 +8,7 @@ use rusqlite::params;
 
 use super::root::RootKeyMaterial;
 use super::*;
+use crate::error::Advice;
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -74,6 +75,19 @@ fn add_version(f: &Fixture, root: &dyn RootKey, name: &str) -> [u8; 16] {
     c.execute("UPDATE keys SET active_version = 2 WHERE name = ?1", [name])
         .unwrap();
     uuid
+}
+
+/// The advice of the store's error inside a keyring error.
+fn advice_of(r: coffer_core::Result<coffer_core::keyring::BranchKey>) -> Option<Advice> {
+    let e = r.unwrap_err();
+    let mut src = std::error::Error::source(&e);
+    while let Some(x) = src {
+        if let Some(e) = x.downcast_ref::<Error>() {
+            return e.detail().and_then(|d| d.advice()).cloned();
+        }
+        src = x.source();
+    }
+    None
 }
 
 fn err_text(r: coffer_core::Result<coffer_core::keyring::BranchKey>) -> String {
@@ -163,6 +177,35 @@ fn missing_store() {
     assert!(e.to_string().contains("no coffer store"), "{e}");
 }
 
+/// A caller tells what went wrong by the kind, not by the words.
+#[test]
+fn store_errors_have_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::new(dir.path());
+    assert!(matches!(Store::open(&home), Err(Error::NoStore(_))));
+    fs::write(home.store_path(), [7u8; 4096]).unwrap();
+    assert!(matches!(Store::open(&home), Err(Error::Corrupt(_))));
+    fs::write(home.store_path(), b"").unwrap();
+    assert!(matches!(Store::open(&home), Err(Error::Corrupt(_))));
+
+    let f = fixture();
+    block_on(f.keys.create_key("app", KeySpec::Aes256, None)).unwrap();
+    assert!(matches!(
+        block_on(f.keys.create_key("app", KeySpec::Aes256, None)),
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        block_on(f.keys.rotate_key("nope")),
+        Err(Error::Missing(_))
+    ));
+    raw(&f).execute_batch("PRAGMA user_version = 99").unwrap();
+    let e = Store::open(&f.home).unwrap_err();
+    assert_eq!(
+        e.detail().and_then(|d| d.advice()),
+        Some(&Advice::NewerVersion)
+    );
+}
+
 #[test]
 fn create_show_and_one_unwrap_per_version() {
     let f = fixture();
@@ -209,9 +252,10 @@ fn disabled_retired_and_unknown() {
     assert!(f.keys.store().set_state("app", KeyState::Disabled).unwrap());
     assert!(!f.keys.store().set_state("app", KeyState::Disabled).unwrap());
     let e = err_text(block_on(f.keys.active_branch_key("app")));
-    assert!(
-        e.contains("`app` is disabled") && e.contains("coffer key enable app"),
-        "{e}"
+    assert!(e.contains("`app` is disabled"), "{e}");
+    assert_eq!(
+        advice_of(block_on(f.keys.active_branch_key("app"))),
+        Some(Advice::EnableKey("app".into()))
     );
     let e = err_text(block_on(f.keys.branch_key_version("app", &v1)));
     assert!(e.contains("disabled"), "{e}");
@@ -533,7 +577,13 @@ fn retire_raises_and_lowers_the_minimum() {
     assert_eq!((prev, rec.min_decrypt_version), (1, 2));
     let e = err_text(block_on(f.keys.branch_key_version("app", &v1)));
     assert!(e.contains("version 1 of key `app` was retired"), "{e}");
-    assert!(e.contains("coffer key retire app --below-version 1"), "{e}");
+    assert_eq!(
+        advice_of(block_on(f.keys.branch_key_version("app", &v1))),
+        Some(Advice::LowerMinimum {
+            key: "app".into(),
+            version: 1
+        })
+    );
     block_on(f.keys.active_branch_key("app")).unwrap();
     let e = f
         .keys

@@ -9,7 +9,7 @@
 use tokio_postgres::{GenericClient, Transaction};
 
 use super::pg_error;
-use crate::report::CliError;
+use crate::error::Error;
 use crate::store::audit::{self, AuditEntry, HASH_LEN};
 
 /// Reads the head: `SELECT … ORDER BY key`, locking with `FOR UPDATE` when `lock` (the sort
@@ -104,7 +104,7 @@ pub async fn append_many(
 }
 
 /// Every entry, oldest first.
-pub async fn entries(c: &impl GenericClient, location: &str) -> Result<Vec<AuditEntry>, CliError> {
+pub async fn entries(c: &impl GenericClient, location: &str) -> Result<Vec<AuditEntry>, Error> {
     let rows = c
         .query(
             "SELECT seq, at, actor, verb, name, detail, prev_hash, hash FROM audit ORDER BY seq",

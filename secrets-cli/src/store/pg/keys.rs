@@ -8,8 +8,8 @@ use tokio_postgres::{GenericClient, Transaction};
 use super::audit_log::append;
 use super::tx::{lock_writes, snapshot};
 use super::{PgStore, int};
+use crate::error::{Advice, Error};
 use crate::home::Home;
-use crate::report::CliError;
 use crate::store::root::{self, PassphraseCache, Protection};
 use crate::store::table::no_such_key;
 use crate::store::{
@@ -22,7 +22,7 @@ impl PgStore {
         &self,
         tx: &impl GenericClient,
         name: &str,
-    ) -> Result<Option<KeyRecord>, CliError> {
+    ) -> Result<Option<KeyRecord>, Error> {
         let err = self.err();
         let loc = &self.location;
         let Some(row) = tx
@@ -56,7 +56,7 @@ impl PgStore {
                     root_id: r.get(3),
                 })
             })
-            .collect::<Result<Vec<_>, CliError>>()?;
+            .collect::<Result<Vec<_>, Error>>()?;
         let state: String = row.get(2);
         Ok(Some(KeyRecord {
             name: name.to_owned(),
@@ -74,7 +74,7 @@ impl PgStore {
     }
 }
 
-fn uuid_of(location: &str, name: &str, bytes: Vec<u8>) -> Result<[u8; 16], CliError> {
+fn uuid_of(location: &str, name: &str, bytes: Vec<u8>) -> Result<[u8; 16], Error> {
     bytes
         .try_into()
         .map_err(|_| damaged(location, format!("key `{name}`: bad version id")))
@@ -111,13 +111,13 @@ impl KeyTable for PgStore {
         &self,
         home: &Home,
         passphrase: &mut PassphraseCache,
-    ) -> Result<(Arc<dyn RootKey>, Protection), CliError> {
+    ) -> Result<(Arc<dyn RootKey>, Protection), Error> {
         let path = home.root_key_path();
         let (material, protection) = root::load_with_protection(&path, || passphrase.get(&path))?;
         Ok((material.into_root_key()?, protection))
     }
 
-    fn adopt_root_id<'a>(&'a self, root_id: &'a str) -> BoxFuture<'a, Result<String, CliError>> {
+    fn adopt_root_id<'a>(&'a self, root_id: &'a str) -> BoxFuture<'a, Result<String, Error>> {
         Box::pin(self.retry("record the root key", move || async move {
             const ROOT_ID: &str = "SELECT value FROM meta WHERE key = 'root_id'";
             let err = self.err();
@@ -142,7 +142,7 @@ impl KeyTable for PgStore {
         }))
     }
 
-    fn get_key<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, CliError>> {
+    fn get_key<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, Error>> {
         Box::pin(self.retry("read", move || async move {
             let mut client = self.client.lock().await;
             let tx = snapshot(&mut client).await.map_err(self.err())?;
@@ -152,7 +152,7 @@ impl KeyTable for PgStore {
         }))
     }
 
-    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, CliError>> {
+    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, Error>> {
         Box::pin(self.retry("read", move || async move {
             let mut client = self.client.lock().await;
             let tx = snapshot(&mut client).await.map_err(self.err())?;
@@ -175,7 +175,7 @@ impl KeyTable for PgStore {
         record: &'a KeyRecord,
         first: &'a VersionRecord,
         wrapped: &'a [u8],
-    ) -> BoxFuture<'a, Result<(), CliError>> {
+    ) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(self.retry("key create", move || async move {
             let err = self.err();
             let mut client = self.client.lock().await;
@@ -183,8 +183,8 @@ impl KeyTable for PgStore {
             lock_writes(&tx).await.map_err(&err)?;
             if self.read_key(&tx, &record.name).await?.is_some() {
                 return Err(
-                    CliError::failure(format!("key `{}` already exists", record.name))
-                        .hint(format!("see it with: coffer key show {}", record.name)),
+                    Error::conflict(format!("key `{}` already exists", record.name))
+                        .advice(Advice::ShowKey(record.name.clone())),
                 );
             }
             self.check_root(&tx, &first.root_id).await?;
@@ -192,7 +192,7 @@ impl KeyTable for PgStore {
                 .rotation_period_secs
                 .map(i64::try_from)
                 .transpose()
-                .map_err(|_| CliError::usage("rotation period too long"))?;
+                .map_err(|_| Error::invalid("rotation period too long"))?;
             tx.execute(
                 "INSERT INTO keys (name, spec, created_at, state, rotation_period_secs,
                                    min_decrypt_version, active_version)
@@ -227,7 +227,7 @@ impl KeyTable for PgStore {
         new: &'a VersionRecord,
         wrapped: &'a [u8],
         due_at: Option<i64>,
-    ) -> BoxFuture<'a, Result<AddVersion, CliError>> {
+    ) -> BoxFuture<'a, Result<AddVersion, Error>> {
         Box::pin(self.retry("key rotate", move || async move {
             let err = self.err();
             let loc = &self.location;
@@ -260,7 +260,7 @@ impl KeyTable for PgStore {
                 ));
             }
             if Some(new.version) != expected_active.checked_add(1) {
-                return Err(CliError::failure(format!(
+                return Err(Error::backend(format!(
                     "internal error: version {} does not follow version {expected_active} of \
                      key `{name}`",
                     new.version
@@ -298,7 +298,7 @@ impl KeyTable for PgStore {
         &'a self,
         name: &'a str,
         state: KeyState,
-    ) -> BoxFuture<'a, Result<bool, CliError>> {
+    ) -> BoxFuture<'a, Result<bool, Error>> {
         Box::pin(async move {
             let changed = self
                 .update_key(
@@ -317,12 +317,12 @@ impl KeyTable for PgStore {
         &'a self,
         name: &'a str,
         period_secs: Option<u64>,
-    ) -> BoxFuture<'a, Result<KeyRecord, CliError>> {
+    ) -> BoxFuture<'a, Result<KeyRecord, Error>> {
         Box::pin(async move {
             let period = period_secs
                 .map(i64::try_from)
                 .transpose()
-                .map_err(|_| CliError::usage("rotation period too long"))?;
+                .map_err(|_| Error::invalid("rotation period too long"))?;
             let (_, after) = self
                 .update_key(
                     name,
@@ -341,7 +341,7 @@ impl KeyTable for PgStore {
         &'a self,
         name: &'a str,
         min: u32,
-    ) -> BoxFuture<'a, Result<(u32, KeyRecord), CliError>> {
+    ) -> BoxFuture<'a, Result<(u32, KeyRecord), Error>> {
         Box::pin(async move {
             let (before, after) = self
                 .update_key(
@@ -367,7 +367,7 @@ impl KeyTable for PgStore {
         &'a self,
         name: &'a str,
         which: Which<'a>,
-    ) -> BoxFuture<'a, Result<Lookup, CliError>> {
+    ) -> BoxFuture<'a, Result<Lookup, Error>> {
         Box::pin(self.retry("read", move || async move {
             let err = self.err();
             let loc = &self.location;
@@ -435,8 +435,8 @@ impl PgStore {
         update: &str,
         value: &(dyn tokio_postgres::types::ToSql + Sync),
         verb: &str,
-        check: impl Fn(&KeyRecord) -> Result<Option<String>, CliError>,
-    ) -> Result<Option<(KeyRecord, KeyRecord)>, CliError> {
+        check: impl Fn(&KeyRecord) -> Result<Option<String>, Error>,
+    ) -> Result<Option<(KeyRecord, KeyRecord)>, Error> {
         let check = &check;
         self.retry(verb, move || {
             self.update_key_tx(name, update, value, verb, check)
@@ -451,8 +451,8 @@ impl PgStore {
         update: &str,
         value: &(dyn tokio_postgres::types::ToSql + Sync),
         verb: &str,
-        check: &impl Fn(&KeyRecord) -> Result<Option<String>, CliError>,
-    ) -> Result<Option<(KeyRecord, KeyRecord)>, CliError> {
+        check: &impl Fn(&KeyRecord) -> Result<Option<String>, Error>,
+    ) -> Result<Option<(KeyRecord, KeyRecord)>, Error> {
         let err = self.err();
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
@@ -479,24 +479,24 @@ impl PgStore {
         &self,
         tx: &Transaction<'_>,
         root_id: &str,
-    ) -> Result<(), CliError> {
+    ) -> Result<(), Error> {
         let current = tx
             .query_opt("SELECT value FROM meta WHERE key = 'root_id'", &[])
             .await
             .map_err(self.err())?;
         match current.map(|r| r.get::<_, String>(0)) {
-            Some(c) if c != root_id => Err(CliError::failure(format!(
+            Some(c) if c != root_id => Err(Error::denied(format!(
                 "the root key of the store {} is {c}, not this one ({root_id}); nothing was \
                  changed",
                 self.location
             ))
-            .hint("every machine that shares the store needs the same root.key")),
+            .advice(Advice::SameRootKey)),
             _ => Ok(()),
         }
     }
 
     /// The error for a key that is not in this store.
-    pub fn no_such_key(&self, name: &str) -> CliError {
+    pub fn no_such_key(&self, name: &str) -> Error {
         no_such_key(&self.location, name)
     }
 }

@@ -8,9 +8,10 @@ use zeroize::Zeroizing;
 use super::PgStore;
 use super::audit_log::append;
 use super::tx::{lock_writes, snapshot};
+use crate::error::Error;
 use crate::params::{
-    CURRENT, Claim, Destroyed, Label, LabelMove, Listing, NewVersion, PREVIOUS, ParamError,
-    ParamName, ParamPath, ParamResult, ParamState, ParamStore, ParamSummary, PathEntry, PutOutcome,
+    CURRENT, Claim, Destroyed, Label, LabelMove, Listing, NewVersion, PREVIOUS, ParamName,
+    ParamPath, ParamResult, ParamState, ParamStore, ParamSummary, PathEntry, PutOutcome,
     RotationPlan, StoredVersion, VersionMeta, Which as ParamWhich,
 };
 use crate::store::rows::{
@@ -214,17 +215,17 @@ impl PgStore {
                 let current = Label::parse(CURRENT)?;
                 self.label_version(&tx, name, &current)
                     .await?
-                    .ok_or_else(|| ParamError::NoCurrent(name.clone()))?
+                    .ok_or_else(|| Error::NoCurrent(name.clone()))?
             }
             ParamWhich::Label(label) if label.as_str() == CURRENT => self
                 .label_version(&tx, name, label)
                 .await?
-                .ok_or_else(|| ParamError::NoCurrent(name.clone()))?,
+                .ok_or_else(|| Error::NoCurrent(name.clone()))?,
             ParamWhich::Version(v) => *v,
             ParamWhich::Label(label) => {
                 self.label_version(&tx, name, label)
                     .await?
-                    .ok_or_else(|| ParamError::NoLabel {
+                    .ok_or_else(|| Error::NoLabel {
                         name: name.clone(),
                         label: label.clone(),
                     })?
@@ -232,7 +233,7 @@ impl PgStore {
         };
         let found = self.version_in(&tx, name, version).await?;
         tx.commit().await.map_err(self.perr())?;
-        found.ok_or_else(|| ParamError::NoVersion {
+        found.ok_or_else(|| Error::NoVersion {
             name: name.clone(),
             version,
             latest: state.latest,
@@ -289,7 +290,7 @@ impl PgStore {
         let state = self
             .state_in(&tx, name)
             .await?
-            .ok_or_else(|| ParamError::NotFound(name.clone()))?;
+            .ok_or_else(|| Error::NotFound(name.clone()))?;
         let rows = tx
             .query(
                 &format!(
@@ -364,7 +365,7 @@ impl PgStore {
                 .await
                 .map_err(&err)?;
             let Some(row) = row else {
-                return Err(ParamError::NoLabel {
+                return Err(Error::NoLabel {
                     name: name.clone(),
                     label: label.clone(),
                 });
@@ -484,7 +485,7 @@ impl PgStore {
         let state = self
             .state_in(&tx, name)
             .await?
-            .ok_or_else(|| ParamError::NotFound(name.clone()))?;
+            .ok_or_else(|| Error::NotFound(name.clone()))?;
         let destroyed = match version {
             None => {
                 let rows = tx
@@ -775,7 +776,7 @@ impl ParamStore for PgStore {
                     ("get-secure", name.as_str(), read_detail(*version, context))
                 })
                 .collect();
-            Ok(self.audit_many(&list).await?)
+            self.audit_many(&list).await
         })
     }
 }

@@ -5,7 +5,8 @@ use tokio_postgres::Row;
 use super::PgStore;
 use super::audit_log::append;
 use super::tx::lock_writes;
-use crate::params::{Claim, ParamError, ParamName, ParamResult, RotationPlan};
+use crate::error::Error;
+use crate::params::{Claim, ParamName, ParamResult, RotationPlan};
 use crate::store::rows::{PLAN_COLUMNS, PlanRow, claim_decision, lease_lost, schedule_detail};
 
 impl PgStore {
@@ -46,9 +47,9 @@ impl PgStore {
             .every_secs
             .map(i64::try_from)
             .transpose()
-            .map_err(|_| ParamError::Usage("the rotation period is too long".into()))?;
+            .map_err(|_| Error::invalid("the rotation period is too long"))?;
         let timeout = i64::try_from(plan.hook_timeout_secs)
-            .map_err(|_| ParamError::Usage("the hook time limit is too long".into()))?;
+            .map_err(|_| Error::invalid("the hook time limit is too long"))?;
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;

@@ -47,8 +47,7 @@ use std::time::Duration;
 use tokio_postgres::error::{DbError, SqlState};
 use tokio_postgres::{Client, IsolationLevel, Transaction};
 
-use crate::params::ParamError;
-use crate::report::CliError;
+use crate::error::{Advice, Error};
 
 /// How many times an attempt runs at most.
 pub const ATTEMPTS: u32 = 12;
@@ -59,7 +58,7 @@ const FIRST_DELAY: Duration = Duration::from_millis(10);
 /// The longest delay between attempts.
 const MAX_DELAY: Duration = Duration::from_secs(2);
 
-/// An error the server reported, with its SQLSTATE (the cause of the store's [`CliError`]).
+/// An error the server reported, with its SQLSTATE (the cause of the store's [`Error`]).
 #[derive(Debug)]
 pub struct ServerError {
     code: SqlState,
@@ -108,20 +107,11 @@ pub trait SqlCode {
     fn sql_code(&self) -> Option<&SqlState>;
 }
 
-impl SqlCode for CliError {
+impl SqlCode for Error {
     fn sql_code(&self) -> Option<&SqlState> {
         std::error::Error::source(self)?
             .downcast_ref::<ServerError>()
             .map(ServerError::code)
-    }
-}
-
-impl SqlCode for ParamError {
-    fn sql_code(&self) -> Option<&SqlState> {
-        match self {
-            Self::Store(e) => e.sql_code(),
-            _ => None,
-        }
     }
 }
 
@@ -222,23 +212,14 @@ where
     }
 }
 
-/// A hint for a server error that is still there after the retries.
-pub fn hint(code: &SqlState) -> Option<String> {
-    let tried = format!("coffer tried {ATTEMPTS} times over several seconds");
+/// Advice for a server error that is still there after the retries.
+pub fn advice(code: &SqlState) -> Option<Advice> {
     if *code == SqlState::TOO_MANY_CONNECTIONS {
-        Some(format!(
-            "the server has no connection free (its max_connections, or the role's CONNECTION \
-             LIMIT); {tried}: raise the limit or put a pooler such as PgBouncer in front"
-        ))
+        Some(Advice::PgNoConnectionFree { attempts: ATTEMPTS })
     } else if *code == SqlState::CANNOT_CONNECT_NOW {
-        Some(format!(
-            "the server is starting, recovering or shutting down; {tried}"
-        ))
+        Some(Advice::PgNotReady { attempts: ATTEMPTS })
     } else if transient(code) {
-        Some(format!(
-            "other sessions held locks that coffer needs ({tried}); look for long \
-             transactions in pg_stat_activity"
-        ))
+        Some(Advice::PgLocksHeld { attempts: ATTEMPTS })
     } else {
         None
     }
@@ -273,8 +254,8 @@ mod tests {
 
     use super::*;
 
-    fn server_error(code: SqlState) -> CliError {
-        CliError::failure("store test").caused_by_error(ServerError {
+    fn server_error(code: SqlState) -> Error {
+        Error::backend("store test").caused_by(ServerError {
             code,
             text: "ERROR: test".into(),
         })
@@ -350,11 +331,7 @@ mod tests {
         let calls = Cell::new(0);
         let r: Result<(), _> = run(retrying_with(quick(5), "test", "op", || {
             calls.set(calls.get() + 1);
-            async {
-                Err(ParamError::Store(server_error(
-                    SqlState::T_R_DEADLOCK_DETECTED,
-                )))
-            }
+            async { Err(server_error(SqlState::T_R_DEADLOCK_DETECTED)) }
         }));
         assert!(r.is_err());
         assert_eq!(calls.get(), 5);
@@ -362,7 +339,7 @@ mod tests {
         let calls = Cell::new(0);
         let r: Result<(), _> = run(retrying_with(quick(5), "test", "op", || {
             calls.set(calls.get() + 1);
-            async { Err(CliError::failure("store test: connection refused")) }
+            async { Err(Error::backend("store test: connection refused")) }
         }));
         assert!(r.is_err());
         assert_eq!(calls.get(), 1);

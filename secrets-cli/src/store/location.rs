@@ -1,10 +1,10 @@
-//! Where the store is: `--store` / `COFFER_STORE` (an SQLite file or a PostgreSQL URL).
+//! Where a store is: a store URL, naming an SQLite file or a PostgreSQL database.
 
 use std::path::PathBuf;
 
-use crate::report::CliError;
+use crate::error::{Advice, Error};
 
-/// Where the parameter store is (`--store`).
+/// Where a parameter store is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreLocation {
     /// `sqlite://PATH`: an SQLite store file.
@@ -35,12 +35,12 @@ impl StoreLocation {
     /// `postgres://USER@HOST:PORT/DATABASE`.
     ///
     /// # Errors
-    /// Other schemes (usage errors; `postgres://` in a build without the `postgres`
-    /// feature).
-    pub fn parse(url: &str) -> Result<Self, CliError> {
+    /// Other schemes ([`Error::Invalid`]); `postgres://` in a build without the `postgres`
+    /// feature ([`Error::Unsupported`]).
+    pub fn parse(url: &str) -> Result<Self, Error> {
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
-                return Err(CliError::usage(format!("--store {url}: no file path")));
+                return Err(Error::invalid(format!("store URL {url}: no file path")));
             }
             return Ok(Self::Sqlite(PathBuf::from(path)));
         }
@@ -50,16 +50,16 @@ impl StoreLocation {
                     url.to_owned(),
                 ))));
             }
-            return Err(CliError::usage(
-                "--store postgres://…: this build has no PostgreSQL support",
+            return Err(Error::unsupported(
+                "store URL postgres://…: this build has no PostgreSQL support",
             )
-            .hint("build coffer with its default features (the `postgres` feature)"));
+            .advice(Advice::BuildWithPostgres));
         }
         let scheme = url.split_once("://").map_or("", |(s, _)| s);
-        Err(CliError::usage(format!(
-            "--store: unknown store URL scheme `{}`",
+        Err(Error::invalid(format!(
+            "unknown store URL scheme `{}`",
             scheme.escape_debug()
         ))
-        .hint("store URLs are sqlite://PATH and postgres://USER@HOST:PORT/DATABASE"))
+        .advice(Advice::StoreUrlForms))
     }
 }
