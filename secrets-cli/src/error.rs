@@ -271,6 +271,21 @@ pub enum Error {
     /// The backend failed: I/O, SQL, the network, a key service.
     #[error(transparent)]
     Backend(Detail),
+    /// A rotation hook failed; the new version stays pending.
+    #[error(transparent)]
+    Hook(Box<crate::rotate::HookFailed>),
+    /// The cryptography failed (a keyring, a key service, a token, a message).
+    #[error("{0}")]
+    Crypto(#[from] coffer_core::Error),
+    /// A key reference that does not parse.
+    #[error("{0}")]
+    KeyRef(#[from] crate::keyref::KeyRefError),
+    /// A key file that cannot be used.
+    #[error("{0}")]
+    KeyFile(#[from] crate::keyref::KeyFileError),
+    /// Another run holds the parameter's rotation lease.
+    #[error(transparent)]
+    RotationBusy(Box<crate::rotate::Busy>),
 }
 
 /// The message, advice and cause of an error of one of the general kinds.
@@ -469,6 +484,21 @@ kinds! {
 }
 
 impl Error {
+    /// The message and those of the errors underneath, `: `-joined (a layer whose text
+    /// already ends with its cause's is not repeated).
+    pub fn full_message(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = next {
+            let text = e.to_string();
+            if !parts.last().is_some_and(|prev| prev.ends_with(&text)) {
+                parts.push(text);
+            }
+            next = e.source();
+        }
+        parts.join(": ")
+    }
+
     /// Adds advice (to an error of the general kinds; the others carry what advice needs).
     #[must_use]
     pub fn advice(mut self, advice: Advice) -> Self {

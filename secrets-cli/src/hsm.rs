@@ -42,17 +42,22 @@ pub fn module(k: &Pkcs11KeyRef, what: &str) -> Result<PathBuf, Error> {
 pub const MAX_PIN_FILE: usize = 1024;
 
 fn read_pin(path: &Path) -> Result<Zeroizing<String>, Error> {
-    let cannot = |e: anyhow::Error| {
+    let cannot = |e: std::io::Error| {
         Error::backend(format!("cannot read the PIN file {}", path.display())).caused_by(e)
     };
     let bytes = crate::smallfile::read(path, "PIN file", MAX_PIN_FILE).map_err(|e| match e {
-        crate::smallfile::ReadError::Io(e) => cannot(e.into()),
+        crate::smallfile::ReadError::Io(e) => cannot(e),
         crate::smallfile::ReadError::TooLarge(t) => Error::backend(t.to_string()),
     })?;
     let mut pin = Zeroizing::new(String::new());
     match std::str::from_utf8(&bytes) {
         Ok(text) => pin.push_str(text),
-        Err(e) => return Err(cannot(e.into())),
+        Err(e) => {
+            return Err(cannot(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                e,
+            )));
+        }
     }
     if pin.ends_with('\n') {
         pin.pop();
@@ -77,7 +82,7 @@ fn pin(k: &Pkcs11KeyRef) -> Result<Option<Zeroizing<String>>, Error> {
 ///
 /// # Errors
 /// No module; an unreadable PIN file; the module cannot be loaded; no such token.
-pub fn token(k: &Pkcs11KeyRef, what: &str) -> anyhow::Result<Arc<Pkcs11Token>> {
+pub fn token(k: &Pkcs11KeyRef, what: &str) -> Result<Arc<Pkcs11Token>, Error> {
     let module = module(k, what)?;
     Ok(Pkcs11Token::open(&module, &k.token, pin(k)?)?)
 }
@@ -95,7 +100,7 @@ pub fn object(k: &Pkcs11KeyRef) -> KeyObject {
 ///
 /// # Errors
 /// As [`token`]; no such key.
-pub fn keyring(k: &Pkcs11KeyRef, named: &str) -> anyhow::Result<Arc<dyn Keyring>> {
+pub fn keyring(k: &Pkcs11KeyRef, named: &str) -> Result<Arc<dyn Keyring>, Error> {
     let hash = match k.oaep.as_str() {
         "sha256" => OaepHash::Sha256,
         "sha384" => OaepHash::Sha384,
@@ -113,7 +118,7 @@ pub fn keyring(k: &Pkcs11KeyRef, named: &str) -> anyhow::Result<Arc<dyn Keyring>
 ///
 /// # Errors
 /// As [`token`]; no such AES key.
-pub fn root_key(k: &Pkcs11KeyRef) -> anyhow::Result<Arc<dyn RootKey>> {
+pub fn root_key(k: &Pkcs11KeyRef) -> Result<Arc<dyn RootKey>, Error> {
     Ok(Arc::new(Pkcs11RootKey::new(
         token(k, "the root key")?,
         &object(k),
@@ -126,7 +131,7 @@ pub fn root_key(k: &Pkcs11KeyRef) -> anyhow::Result<Arc<dyn RootKey>> {
 /// # Errors
 /// As [`root_key`]; `pin-value` in the URI (it would be written to the file); the key does
 /// not wrap and unwrap.
-pub async fn new_root(k: &Pkcs11KeyRef) -> anyhow::Result<(Arc<dyn RootKey>, String)> {
+pub async fn new_root(k: &Pkcs11KeyRef) -> Result<(Arc<dyn RootKey>, String), Error> {
     k.check_recordable()
         .map_err(|e| Error::invalid(e.to_string()))?;
     let uri = k.to_uri(Some(&module(k, "the root key")?));
@@ -138,8 +143,7 @@ pub async fn new_root(k: &Pkcs11KeyRef) -> anyhow::Result<(Arc<dyn RootKey>, Str
         return Err(Error::backend(format!(
             "{}: the key did not give back what it wrapped",
             root.id()
-        ))
-        .into());
+        )));
     }
     Ok((root, uri))
 }
@@ -149,13 +153,12 @@ pub async fn new_root(k: &Pkcs11KeyRef) -> anyhow::Result<(Arc<dyn RootKey>, Str
 ///
 /// # Errors
 /// As [`token`]; a key named so exists; no PIN.
-pub fn create_key(name: &str, k: &Pkcs11KeyRef) -> anyhow::Result<String> {
+pub fn create_key(name: &str, k: &Pkcs11KeyRef) -> Result<String, Error> {
     if k.object.as_deref().is_some_and(|o| o != name) || k.id.is_some() {
         return Err(Error::invalid(format!(
             "new key pkcs11:{}: name the token only; the key is labelled {name}",
             k.path()
-        ))
-        .into());
+        )));
     }
     let token = token(k, "new key")?;
     token.generate_aes_key(name)?;

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use coffer_core::keyring::{
     HierarchicalKeyring, Keyring, MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding,
 };
@@ -10,20 +9,22 @@ use coffer_core::keyring::{
 use crate::error::{Advice, Error};
 use crate::home::Home;
 use crate::keyref::{self, KeyRef, Padding, PemKind, Purpose};
-use crate::store::LocalKeyStore;
+use crate::store::{LocalKeyStore, PassphraseSource};
 
 /// The local key store, opened (root key loaded, passphrase asked) on first use only.
 #[derive(Debug)]
 pub struct LocalKeys<F> {
     home: Option<F>,
+    passphrase: PassphraseSource,
     store: Option<Arc<LocalKeyStore>>,
 }
 
 impl<F: FnOnce() -> Result<Home, Error>> LocalKeys<F> {
-    /// Local keys of the home that `home` resolves.
-    pub fn new(home: F) -> Self {
+    /// Local keys of the home that `home` resolves, its root key unlocked with `passphrase`.
+    pub fn new(home: F, passphrase: PassphraseSource) -> Self {
         Self {
             home: Some(home),
+            passphrase,
             store: None,
         }
     }
@@ -32,7 +33,7 @@ impl<F: FnOnce() -> Result<Home, Error>> LocalKeys<F> {
     ///
     /// # Errors
     /// No home or store; a missing, damaged or locked root key.
-    pub fn store(&mut self) -> anyhow::Result<Arc<LocalKeyStore>> {
+    pub fn store(&mut self) -> Result<Arc<LocalKeyStore>, Error> {
         if let Some(s) = &self.store {
             return Ok(s.clone());
         }
@@ -41,7 +42,7 @@ impl<F: FnOnce() -> Result<Home, Error>> LocalKeys<F> {
             .take()
             .ok_or_else(|| Error::backend("the local key store could not be opened"))?(
         )?;
-        let store = Arc::new(crate::store::open_keys(&home)?);
+        let store = Arc::new(crate::store::open_keys(&home, &self.passphrase)?);
         self.store = Some(store.clone());
         Ok(store)
     }
@@ -64,13 +65,14 @@ pub fn keyring<F: FnOnce() -> Result<Home, Error>>(
     purpose: Purpose,
     local: &mut LocalKeys<F>,
     named: &str,
-) -> anyhow::Result<Arc<dyn Keyring>> {
+) -> Result<Arc<dyn Keyring>, Error> {
     let ring: Arc<dyn Keyring> = match key {
         KeyRef::Aes(k) => {
             let material = keyref::read_aes_key(&k.path)?;
             Arc::new(
-                RawAesKeyring::new(&k.namespace, &k.name, &material)
-                    .with_context(|| format!("key file {}", k.path.display()))?,
+                RawAesKeyring::new(&k.namespace, &k.name, &material).map_err(|e| {
+                    Error::backend(format!("key file {}", k.path.display())).caused_by(e)
+                })?,
             )
         }
         KeyRef::Rsa(k) => {
@@ -81,7 +83,9 @@ pub fn keyring<F: FnOnce() -> Result<Home, Error>>(
             };
             Arc::new(
                 RawRsaKeyring::new(&k.namespace, &k.name, padding(k.padding), public, private)
-                    .with_context(|| format!("key file {}", k.path.display()))?,
+                    .map_err(|e| {
+                        Error::backend(format!("key file {}", k.path.display())).caused_by(e)
+                    })?,
             )
         }
         KeyRef::Local(k) => Arc::new(HierarchicalKeyring::new(local.store()?, &k.name)),
@@ -89,8 +93,7 @@ pub fn keyring<F: FnOnce() -> Result<Home, Error>>(
             return Err(Error::invalid(format!(
                 "{named} {key}: a discovery keyring only decrypts"
             ))
-            .advice(Advice::NameKmsKey)
-            .into());
+            .advice(Advice::NameKmsKey));
         }
         #[cfg(feature = "kms")]
         KeyRef::Kms(k) => Arc::new(crate::kms::LazyKms::key(k)),
@@ -102,15 +105,13 @@ pub fn keyring<F: FnOnce() -> Result<Home, Error>>(
         KeyRef::Pkcs11(_) => {
             return Err(Error::unsupported(format!(
                 "{named} {key}: this build has no PKCS#11 support"
-            ))
-            .into());
+            )));
         }
         #[cfg(not(feature = "kms"))]
         KeyRef::Kms(_) | KeyRef::KmsDiscovery { .. } => {
             return Err(Error::unsupported(format!(
                 "{named} {key}: this build has no AWS KMS support"
-            ))
-            .into());
+            )));
         }
     };
     tracing::debug!(key = %key, ?purpose, "keyring loaded");
@@ -123,19 +124,18 @@ pub fn keyring<F: FnOnce() -> Result<Home, Error>>(
 /// Loads every key: one key is used as it is; several become a multi-keyring whose generator
 /// is the first key on encrypt, and whose children all may unwrap on decrypt.
 ///
-/// `home` is called only if a key is a local one, and the local store is opened once;
-/// `named` as in [`keyring`].
-pub fn keyrings(
+/// The local store is opened only if a key is a local one, and once; `named` as in
+/// [`keyring`].
+pub fn keyrings<F: FnOnce() -> Result<Home, Error>>(
     keys: &[KeyRef],
     purpose: Purpose,
-    home: impl FnOnce() -> Result<Home, Error>,
+    mut local: LocalKeys<F>,
     named: &str,
-) -> anyhow::Result<Arc<dyn Keyring>> {
-    let mut local = LocalKeys::new(home);
+) -> Result<Arc<dyn Keyring>, Error> {
     let rings = keys
         .iter()
         .map(|k| keyring(k, purpose, &mut local, named))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, Error>>()?;
     combine(rings, purpose)
 }
 
@@ -147,7 +147,7 @@ pub fn keyrings(
 pub fn combine(
     mut rings: Vec<Arc<dyn Keyring>>,
     purpose: Purpose,
-) -> anyhow::Result<Arc<dyn Keyring>> {
+) -> Result<Arc<dyn Keyring>, Error> {
     if rings.len() == 1 {
         if let Some(one) = rings.pop() {
             return Ok(one);
@@ -160,7 +160,7 @@ pub fn combine(
         }
         Purpose::Decrypt => MultiKeyring::new(None, rings),
     }
-    .context("cannot combine the keys")?;
+    .map_err(|e| Error::backend("cannot combine the keys").caused_by(e))?;
     Ok(Arc::new(multi))
 }
 
@@ -168,8 +168,11 @@ pub fn combine(
 ///
 /// # Errors
 /// As [`crate::store::open_keys`].
-pub fn local_keyring(home: &Home) -> anyhow::Result<Arc<dyn Keyring>> {
-    let store = Arc::new(crate::store::open_keys(home)?);
+pub fn local_keyring(
+    home: &Home,
+    passphrase: &PassphraseSource,
+) -> Result<Arc<dyn Keyring>, Error> {
+    let store = Arc::new(crate::store::open_keys(home, passphrase)?);
     tracing::debug!(home = %home, "local keyring loaded (any key)");
     Ok(Arc::new(HierarchicalKeyring::any_branch_key(store)))
 }

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cleanup;
 pub mod cli;
 pub mod client;
 pub mod commands;
@@ -33,5 +34,6 @@ pub mod rotate;
 pub mod size;
 pub mod smallfile;
 pub mod store;
+pub mod terminal;
 pub mod time;
 pub mod tree;

@@ -21,6 +21,11 @@ const LIBRARY: &[&str] = &[
     "src/time.rs",
     "src/hsm.rs",
     "src/kms.rs",
+    "src/keyref.rs",
+    "src/keyref",
+    "src/cleanup.rs",
+    "src/smallfile.rs",
+    "src/dumps.rs",
 ];
 
 /// Files that hold tests only.

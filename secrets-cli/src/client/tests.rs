@@ -7,10 +7,9 @@ use futures::executor::block_on;
 use super::*;
 use crate::params::STORE_KEY_NAME;
 use crate::params::{Expect, ParamName, ParamType, PutRequest, SecretValue};
-use crate::store::root::{
-    self, KdfParams, PASSPHRASE_FILE_VAR, Passphrase, Protection, RootKeyMaterial,
-};
+use crate::store::root::{self, KdfParams, Protection, RootKeyMaterial};
 use crate::store::{KeySpec, LocalKeyStore};
+use crate::store::{PASSPHRASE_FILE_VAR, Passphrase};
 
 /// A home with a store, a root key protected as `protection`, and the store key.
 fn home(protection: Protection, passphrase: Option<&[u8]>) -> (tempfile::TempDir, Home) {

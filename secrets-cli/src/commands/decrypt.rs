@@ -154,9 +154,14 @@ pub async fn run(settings: &Settings, s: &DecryptSettings) -> anyhow::Result<()>
                 ))
                 .into());
         }
-        keys::local_keyring(&home)?
+        keys::local_keyring(&home, &crate::terminal::passphrase())?
     } else {
-        keys::keyrings(&s.keys, Purpose::Decrypt, || settings.home(), "--key")?
+        keys::keyrings(
+            &s.keys,
+            Purpose::Decrypt,
+            keys::LocalKeys::new(|| settings.home(), crate::terminal::passphrase()),
+            "--key",
+        )?
     };
     let cmm = DefaultCmm::new(keyring);
     let mut cfg = DecryptConfig::default()

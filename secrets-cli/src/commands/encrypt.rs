@@ -61,7 +61,12 @@ pub async fn run(settings: &Settings, s: &EncryptSettings) -> anyhow::Result<()>
         // Checks that need no work first.
         preflight(s, &s.input, &s.output)?;
     }
-    let keyring = keys::keyrings(&s.keys, Purpose::Encrypt, || settings.home(), "--key")?;
+    let keyring = keys::keyrings(
+        &s.keys,
+        Purpose::Encrypt,
+        keys::LocalKeys::new(|| settings.home(), crate::terminal::passphrase()),
+        "--key",
+    )?;
     let mut cmm: Arc<dyn MaterialsManager> = Arc::new(DefaultCmm::new(keyring));
     let cache = s.data_key_cache.map(|_| Arc::new(LocalCache::default()));
     if let (Some(limits), Some(cache)) = (s.data_key_cache, &cache) {

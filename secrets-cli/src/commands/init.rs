@@ -8,8 +8,9 @@ use crate::config::{InitSettings, Settings};
 use crate::io::FileError;
 use crate::output::{InitWire, SCHEMA};
 use crate::report::CliError;
+use crate::store::PASSPHRASE_FILE_VAR;
 use crate::store::Store;
-use crate::store::root::{self, KdfParams, PASSPHRASE_FILE_VAR, PassphraseSource, Protection};
+use crate::store::root::{self, KdfParams, Protection};
 
 /// Runs `coffer init`.
 pub async fn run(settings: &Settings, s: &InitSettings) -> anyhow::Result<()> {
@@ -44,7 +45,7 @@ pub async fn run(settings: &Settings, s: &InitSettings) -> anyhow::Result<()> {
         return init_pkcs11(settings, &home, key, already).await;
     }
     let (protection, passphrase) = if s.passphrase {
-        let p = PassphraseSource::from_env().read(&root_path, true)?;
+        let p = crate::terminal::passphrase().read(&root_path, true)?;
         (Protection::Passphrase(KdfParams::DEFAULT), Some(p))
     } else {
         if std::env::var_os(PASSPHRASE_FILE_VAR).is_some_and(|v| !v.is_empty()) {
@@ -136,9 +137,9 @@ async fn init_pkcs11(
     key: &crate::keyref::Pkcs11KeyRef,
     already: impl Fn() -> CliError,
 ) -> anyhow::Result<()> {
-    let (root_key, uri) = crate::hsm::new_root(key)
-        .await
-        .map_err(|e| CliError::failure(format!("--root pkcs11:{}", key.path())).caused_by(e))?;
+    let (root_key, uri) = crate::hsm::new_root(key).await.map_err(|e| {
+        CliError::failure(format!("--root pkcs11:{}", key.path())).caused_by_error(e)
+    })?;
     write_named_root(
         settings,
         home,

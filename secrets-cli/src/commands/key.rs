@@ -47,7 +47,8 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             rotation_period_secs,
             ..
         } => {
-            let keys = store::open_keys_in(&home, table.clone()).await?;
+            let keys =
+                store::open_keys_in(&home, table.clone(), &crate::terminal::passphrase()).await?;
             let record = keys.create_key(name, *spec, *rotation_period_secs).await?;
             let wire = KeyWire::new(&record, now_unix());
             if json {
@@ -126,7 +127,8 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             }
         }
         KeySettings::Rotate { name } => {
-            let keys = store::open_keys_in(&home, table.clone()).await?;
+            let keys =
+                store::open_keys_in(&home, table.clone(), &crate::terminal::passphrase()).await?;
             let rotation = keys.rotate_key(name).await?;
             let wire = KeyRotatedWire::new(&rotation, "manual");
             if json {
@@ -139,7 +141,8 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
         }
         KeySettings::RotateDue => rotate_due(settings, &home, table).await,
         KeySettings::RotateRoot { to } => {
-            let rotation = store::rotate_root(&home, to.as_deref()).await?;
+            let rotation =
+                store::rotate_root(&home, to.as_deref(), &crate::terminal::passphrase()).await?;
             let wire = RootRotatedWire::new(&rotation, home.root_key_path().display().to_string());
             if json {
                 super::print_json(&wire)
@@ -220,7 +223,7 @@ async fn rotate_due(
     let mut rotated = 0usize;
     let mut failed = 0usize;
     if !due.is_empty() {
-        let keys = store::open_keys_in(home, table.clone()).await?;
+        let keys = store::open_keys_in(home, table.clone(), &crate::terminal::passphrase()).await?;
         for name in &due {
             match keys.rotate_if_due(name, now).await {
                 Ok(Some(r)) => {

@@ -399,7 +399,13 @@ pub(crate) async fn open_params(
     let max = crate::params::max_value_bytes_from_env()?;
     let home = settings.home()?;
     let (store, table) = crate::params::open_store(&settings.store_location()?, &home).await?;
-    let keys = crate::params::StoreKeys::for_cli(home, table, encrypt_key, decrypt_keys);
+    let keys = crate::params::StoreKeys::for_cli(
+        home,
+        table,
+        encrypt_key,
+        decrypt_keys,
+        crate::terminal::passphrase(),
+    );
     Ok(crate::params::Params::new(store, Arc::new(keys), max))
 }
 

@@ -195,9 +195,11 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
 }
 
 async fn put(params: &Params, s: &PutSettings) -> anyhow::Result<params::VersionMeta> {
-    let source = match &s.value_file {
-        Some(p) => ValueSource::File(p),
-        None => ValueSource::Stdin,
+    let prompt = crate::terminal::value_prompt();
+    let source = match (&s.value_file, &prompt) {
+        (Some(p), _) => ValueSource::File(p),
+        (None, Some(prompt)) => ValueSource::Prompt(prompt.as_ref()),
+        (None, None) => ValueSource::Stdin,
     };
     let max = params::max_value_bytes_from_env()?;
     let value = params::read_value(&source, max)?;

@@ -51,12 +51,12 @@ struct Keys {
 /// Runs `coffer rewrap`.
 pub async fn run(settings: &Settings, s: &RewrapSettings) -> anyhow::Result<()> {
     // One local store (one passphrase prompt) for both sides.
-    let mut local = LocalKeys::new(|| settings.home());
+    let mut local = LocalKeys::new(|| settings.home(), crate::terminal::passphrase());
     let to = keys::combine(
         s.keys
             .iter()
             .map(|k| keys::keyring(k, Purpose::Encrypt, &mut local, "--key"))
-            .collect::<anyhow::Result<Vec<_>>>()?,
+            .collect::<Result<Vec<_>, _>>()?,
         Purpose::Encrypt,
     )?;
     let from: Arc<dyn Keyring> = if s.from.is_empty() {
@@ -68,7 +68,7 @@ pub async fn run(settings: &Settings, s: &RewrapSettings) -> anyhow::Result<()> 
             s.from
                 .iter()
                 .map(|k| keys::keyring(k, Purpose::Decrypt, &mut local, "--key"))
-                .collect::<anyhow::Result<Vec<_>>>()?,
+                .collect::<Result<Vec<_>, _>>()?,
             Purpose::Decrypt,
         )?
     };

@@ -5,7 +5,7 @@ use crate::config::{RotateMode, RotateSettings, Settings};
 use crate::output::{RotationWire, SCHEMA};
 use crate::params::{Params, RotationPlan};
 use crate::report::CliError;
-use crate::rotate::{self, HookFailed, RotateRequest};
+use crate::rotate::{self, RotateRequest};
 
 /// Runs `coffer rotate`.
 pub async fn run(settings: &Settings, s: &RotateSettings) -> anyhow::Result<()> {
@@ -50,9 +50,9 @@ pub async fn run(settings: &Settings, s: &RotateSettings) -> anyhow::Result<()> 
 }
 
 /// A failed hook's output on stderr, then the error with what to do next.
-fn explain(e: anyhow::Error) -> anyhow::Error {
-    let Some(failed) = e.downcast_ref::<HookFailed>() else {
-        return e;
+fn explain(e: crate::error::Error) -> anyhow::Error {
+    let crate::error::Error::Hook(failed) = &e else {
+        return e.into();
     };
     if !failed.output.is_empty() {
         eprintln!("--- output of the {} hook ---", failed.step);
@@ -151,7 +151,11 @@ async fn unschedule(
 /// `--due`: the JSON report on stdout; exit 1 if a rotation failed.
 async fn due(params: &Params, say: impl FnMut(&str)) -> anyhow::Result<()> {
     let report = rotate::rotate_due(params, say).await?;
-    super::print_json(&report)?;
+    super::print_json(&crate::output::DueWire {
+        kind: "rotate_due",
+        schema: SCHEMA,
+        report: &report,
+    })?;
     if report.failed.is_empty() {
         Ok(())
     } else {

@@ -19,7 +19,7 @@ pub enum RotateMode {
     /// `rotate NAME`.
     One {
         /// The rotation.
-        request: crate::rotate::RotateRequest,
+        request: Box<crate::rotate::RotateRequest>,
         /// `--every`: `Some(Some(secs))` a schedule, `Some(None)` `off`.
         every: Option<Option<u64>>,
     },
@@ -85,7 +85,7 @@ pub(super) fn rotate(a: crate::cli::RotateArgs) -> anyhow::Result<RotateSettings
         .transpose()?;
     Ok(RotateSettings {
         mode: RotateMode::One {
-            request: crate::rotate::RotateRequest {
+            request: Box::new(crate::rotate::RotateRequest {
                 name: ParamName::parse(name)?,
                 generate,
                 value_file: a.value_file.filter(|p| p.as_os_str() != "-"),
@@ -99,7 +99,8 @@ pub(super) fn rotate(a: crate::cli::RotateArgs) -> anyhow::Result<RotateSettings
                     CliError::usage("cannot read the working directory (hooks run there)")
                         .caused_by(e.into())
                 })?,
-            },
+                prompt: crate::terminal::value_prompt(),
+            }),
             every,
         },
         key,

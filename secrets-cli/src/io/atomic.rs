@@ -14,7 +14,7 @@
 //! the data goes to a named temporary file, `.NAME.XXXXXXXXXXXX.coffer-tmp` (mode `0600` from
 //! its creation), that is renamed over the name on commit (`RENAME_NOREPLACE` without
 //! `--force`) and removed when the value is dropped or a terminating signal arrives
-//! ([`crate::interrupt`]); there a `kill -9` can leave a partial temporary file.
+//! ([`crate::cleanup`]); there a `kill -9` can leave a partial temporary file.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -26,7 +26,7 @@ use rustix::io::Errno;
 
 use super::FileError;
 use super::dir::{OutDir, Place};
-use crate::interrupt::{self, Registration};
+use crate::cleanup::{self, Registration};
 
 /// Mode of output files.
 const FILE_MODE: u32 = 0o600;
@@ -184,7 +184,7 @@ impl AtomicFile {
         for _ in 0..ATTEMPTS {
             let tmp = temp_name(name).map_err(|e| FileError::io(path, "create", e))?;
             let tmp_path = dir.path().join(&tmp);
-            let linked = interrupt::track(
+            let linked = cleanup::track(
                 || {
                     link_fd(&self.file, dir, &tmp)
                         .map(|()| tmp_path.clone())
@@ -258,7 +258,7 @@ fn create_unnamed(dir: &OutDir) -> Result<Option<(File, Registration)>, FileErro
     if !*PROC_FD.get_or_init(|| Path::new("/proc/self/fd").is_dir()) {
         return Ok(None);
     }
-    let made = interrupt::track_unnamed(|| {
+    let made = cleanup::track_unnamed(|| {
         rustix::fs::openat(
             dir,
             ".",
@@ -323,7 +323,7 @@ fn create_named(place: &Place) -> Result<(File, OsString, Registration), FileErr
     for _ in 0..ATTEMPTS {
         let name = temp_name(&place.name).map_err(cannot)?;
         let path = dir.path().join(&name);
-        let created = interrupt::track(
+        let created = cleanup::track(
             || {
                 rustix::fs::openat(
                     dir,

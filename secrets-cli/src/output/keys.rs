@@ -72,6 +72,19 @@ pub struct KeyVersionWire {
     pub root_id: String,
 }
 
+/// What `rotate --due` did.
+#[derive(Debug, Serialize)]
+pub struct DueWire<'a> {
+    /// Always `"rotate_due"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// Rotated, failed, skipped.
+    #[serde(flatten)]
+    pub report: &'a crate::rotate::DueReport,
+}
+
 /// A rotation done (`rotate NAME`).
 #[derive(Debug, Serialize)]
 pub struct RotationWire {

@@ -55,7 +55,7 @@ pub use name::{
     Label, MAX_LABEL_LEN, MAX_LEVELS, MAX_NAME_LEN, ParamName, ParamPath, Selector, Which,
 };
 pub use service::{FixedKeys, Param, Params, PathValues, PutRequest, TypeRule, ValueKeys};
-pub use store_keys::{StoreKeys, Unlock};
+pub use store_keys::StoreKeys;
 pub use value::{
     DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_BYTES_VAR, SecretValue, ValueLen, ValueSource,
     max_value_bytes_from_env, read_value,

@@ -1,8 +1,9 @@
 //! [`StoreKeys`]: the keys of `secure-string` values in a store of coffer's own: the local
 //! keyring of the store's home (its root key loaded only when a secure value is written or
 //! read), or the keys given for one run. The CLI and the service library open their keys
-//! through this one type; they differ only in how the root key is unlocked ([`Unlock`]) and
-//! whether the store key may be created.
+//! through this one type; they differ only in where the root key's passphrase comes from
+//! ([`PassphraseSource`]: the CLI may ask on the terminal, a service never asks) and whether
+//! the store key may be created.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,36 +15,17 @@ use super::{ParamResult, STORE_KEY_NAME, ValueKeys};
 use crate::error::{Advice, Error};
 use crate::home::Home;
 use crate::keyref::{KeyRef, Purpose};
-use crate::store::root::{self, PASSPHRASE_FILE_VAR, Passphrase, Protection};
 use crate::store::{KeySpec, KeyTable, LocalKeyStore};
-
-/// How the root key of the home is unlocked, if it has a passphrase.
-pub enum Unlock {
-    /// The file named by `COFFER_PASSPHRASE_FILE`, else a prompt on the terminal (the CLI).
-    MayAsk,
-    /// The passphrase given here (wiped on drop), else `COFFER_PASSPHRASE_FILE`; never a
-    /// prompt (a service).
-    NeverAsk(Option<Zeroizing<Vec<u8>>>),
-}
-
-impl fmt::Debug for Unlock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::MayAsk => f.write_str("MayAsk"),
-            Self::NeverAsk(p) => f
-                .debug_tuple("NeverAsk")
-                .field(&p.as_ref().map(|_| "<given>"))
-                .finish(),
-        }
-    }
-}
+use crate::store::{Passphrase, PassphraseSource};
 
 /// The keys of a store's `secure-string` values: the keys given for a run if any, else the
 /// local keyring of the store's home (see the module docs).
 pub struct StoreKeys {
     home: Home,
     table: Arc<dyn KeyTable>,
-    unlock: Unlock,
+    passphrase: PassphraseSource,
+    /// A service's keys: errors loading the root key say so.
+    service: bool,
     /// Whether the store key is created on the first secure write.
     create_store_key: bool,
     /// `put --key`: the reference and its spelling as given.
@@ -57,7 +39,7 @@ impl fmt::Debug for StoreKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoreKeys")
             .field("home", &self.home)
-            .field("unlock", &self.unlock)
+            .field("passphrase", &self.passphrase)
             .field("encrypt_key", &self.encrypt_key.as_ref().map(|k| &k.1))
             .field("decrypt_keys", &self.decrypt_keys.len())
             .finish_non_exhaustive()
@@ -80,11 +62,13 @@ impl StoreKeys {
         table: Arc<dyn KeyTable>,
         encrypt_key: Option<(KeyRef, String)>,
         decrypt_keys: Vec<KeyRef>,
+        passphrase: PassphraseSource,
     ) -> Self {
         Self {
             home,
             table,
-            unlock: Unlock::MayAsk,
+            passphrase,
+            service: false,
             create_store_key: true,
             encrypt_key,
             decrypt_keys,
@@ -92,17 +76,23 @@ impl StoreKeys {
         }
     }
 
-    /// A service's keys: the keys in `table` under the root key of `home`, unlocked without
-    /// a prompt; secure writes need the store key to exist.
+    /// A service's keys: the keys in `table` under the root key of `home`, unlocked with
+    /// `passphrase` if given, else `COFFER_PASSPHRASE_FILE`, never a prompt; secure writes
+    /// need the store key to exist.
     pub fn for_service(
         home: Home,
         table: Arc<dyn KeyTable>,
         passphrase: Option<Zeroizing<Vec<u8>>>,
     ) -> Self {
+        let passphrase = match passphrase {
+            Some(p) => PassphraseSource::Given(Passphrase::new(p)),
+            None => PassphraseSource::from_env(None),
+        };
         Self {
             home,
             table,
-            unlock: Unlock::NeverAsk(passphrase),
+            passphrase,
+            service: true,
             create_store_key: false,
             encrypt_key: None,
             decrypt_keys: Vec::new(),
@@ -116,14 +106,15 @@ impl StoreKeys {
         if let Some(s) = &*slot() {
             return Ok(s.clone());
         }
-        let opened = match &self.unlock {
-            Unlock::MayAsk => crate::store::open_keys_in(&self.home, self.table.clone()).await?,
-            Unlock::NeverAsk(passphrase) => {
-                open_without_asking(&self.home, &self.table, passphrase.as_ref())
-                    .await
-                    .map_err(|e| key_error("load the root key", e))?
-            }
-        };
+        let opened = crate::store::open_keys_in(&self.home, self.table.clone(), &self.passphrase)
+            .await
+            .map_err(|e| {
+                if self.service {
+                    key_error("load the root key", e)
+                } else {
+                    e
+                }
+            })?;
         Ok(slot().get_or_insert(Arc::new(opened)).clone())
     }
 
@@ -152,46 +143,17 @@ impl StoreKeys {
     }
 
     fn external(&self, key: &KeyRef, purpose: Purpose) -> ParamResult<Arc<dyn Keyring>> {
-        let mut no_local = crate::keys::LocalKeys::new(|| {
-            Err(Error::backend(
-                "internal error: a local key reached the external keyring path",
-            ))
-        });
+        let mut no_local = crate::keys::LocalKeys::new(
+            || {
+                Err(Error::backend(
+                    "internal error: a local key reached the external keyring path",
+                ))
+            },
+            PassphraseSource::None,
+        );
         crate::keys::keyring(key, purpose, &mut no_local, "key")
             .map_err(|e| key_error("load the key", e))
     }
-}
-
-/// Opens the local key store of `home` without a prompt: with `passphrase` if given, else
-/// as `COFFER_PASSPHRASE_FILE` says; a root key with a passphrase and neither is refused.
-async fn open_without_asking(
-    home: &Home,
-    table: &Arc<dyn KeyTable>,
-    passphrase: Option<&Zeroizing<Vec<u8>>>,
-) -> Result<LocalKeyStore, Error> {
-    let path = home.root_key_path();
-    if let Some(p) = passphrase {
-        let (key, _) =
-            root::load_root_key(&path, || Ok(Passphrase::new(Zeroizing::new(p.to_vec()))))?;
-        return LocalKeyStore::open(table.clone(), key).await;
-    }
-    let from_file = std::env::var_os(PASSPHRASE_FILE_VAR).is_some_and(|v| !v.is_empty());
-    if !from_file {
-        // A missing or unreadable file is reported by `open_keys_in`.
-        if let Ok(bytes) = root::read_key_file(&path) {
-            if let Protection::Passphrase(_) = root::protection(&path, &bytes)? {
-                return Err(Error::invalid(format!(
-                    "the root key {} is protected by a passphrase, and a library does not ask \
-                     for one",
-                    path.display()
-                ))
-                .advice(Advice::PassphraseNeeded {
-                    var: PASSPHRASE_FILE_VAR,
-                }));
-            }
-        }
-    }
-    crate::store::open_keys_in(home, table.clone()).await
 }
 
 impl ValueKeys for StoreKeys {

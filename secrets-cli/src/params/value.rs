@@ -1,12 +1,13 @@
 //! Parameter values: a secret newtype, and reading a value from a file or stdin.
 
 use std::fmt;
-use std::io::IsTerminal as _;
+
 use std::path::Path;
 
 use zeroize::Zeroizing;
 
 use super::Error;
+use crate::store::Prompt;
 
 /// Largest value by default (64 KiB), in bytes, after the trailing newline is dropped.
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 64 * 1024;
@@ -85,12 +86,14 @@ pub fn max_value_bytes_from_env() -> Result<usize, Error> {
 }
 
 /// Where a value comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ValueSource<'a> {
     /// A file.
     File(&'a Path),
-    /// Standard input (`-`, or nothing given). On a terminal it is asked for without echo.
+    /// Standard input.
     Stdin,
+    /// Asked for with the caller's prompt (the CLI: on the terminal, without echo).
+    Prompt(&'a dyn Prompt),
 }
 
 /// Reads a value of at most `max` bytes (after one trailing `\n` or `\r\n` is dropped).
@@ -116,10 +119,11 @@ pub fn read_value(source: &ValueSource<'_>, max: usize) -> Result<SecretValue, E
                 },
             })?
         }
-        ValueSource::Stdin if std::io::stdin().is_terminal() => {
-            let line = rpassword::prompt_password("value (not echoed): ")
+        ValueSource::Prompt(prompt) => {
+            let line = prompt
+                .ask("value (not echoed): ")
                 .map_err(|e| Error::BadValue(format!("cannot read the value: {e}")))?;
-            Zeroizing::new(line.into_bytes())
+            Zeroizing::new(line.as_bytes().to_vec())
         }
         ValueSource::Stdin => crate::smallfile::read_to_limit(std::io::stdin().lock(), limit)
             .map_err(|e| Error::BadValue(format!("cannot read stdin: {e}")))?

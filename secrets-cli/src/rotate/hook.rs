@@ -149,7 +149,7 @@ impl Launcher {
 pub struct Running {
     child: std::process::Child,
     group: Pid,
-    _tracked: crate::interrupt::GroupRegistration,
+    _tracked: crate::cleanup::GroupRegistration,
     /// The supervisor's stdin, until [`Running::wait`] sends the value: it waits for it
     /// before it starts the hook, so nothing runs before the caller has recorded the group.
     stdin: Option<std::process::ChildStdin>,
@@ -166,7 +166,7 @@ pub struct Running {
 /// and `env` in its environment. The supervisor's stdin stays open while coffer runs: when
 /// coffer dies, however it dies (`kill -9`), the supervisor sees it close and kills the
 /// group, so no hook outlives coffer. A terminating signal to coffer kills the group too
-/// ([`crate::interrupt`]).
+/// ([`crate::cleanup`]).
 ///
 /// # Errors
 /// The supervisor cannot be started.
@@ -200,7 +200,7 @@ pub fn start(
         .process_group(0)
         .spawn()?;
     let group = Pid::from_child(&child);
-    let tracked = crate::interrupt::track_group(group.as_raw_pid());
+    let tracked = crate::cleanup::track_group(group.as_raw_pid());
     // Detached threads: a hook that never reads its stdin, or a process that escaped the
     // group and holds the pipes, must not keep us waiting.
     let stdin = child.stdin.take();

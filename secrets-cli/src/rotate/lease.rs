@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rustix::process::Pid;
 
+use crate::error::Error;
 use crate::params::{Claim, ParamName, Params, RotationPlan};
 
 /// This run as a lease holder: `HOST/PIDNS:PID:NONCE`, the host name, this process's PID
@@ -140,7 +141,7 @@ pub(super) async fn claim(
     holder: &str,
     due_only: bool,
     hook_timeout: Duration,
-) -> anyhow::Result<Option<Option<Box<RotationPlan>>>> {
+) -> Result<Option<Option<Box<RotationPlan>>>, Error> {
     let mut steal: Option<String> = None;
     loop {
         let now = crate::time::now_unix();
@@ -174,15 +175,14 @@ pub(super) async fn claim(
                 hook,
                 ..
             } => {
-                return Err(Busy {
+                return Err(Error::RotationBusy(Box::new(Busy {
                     name: name.clone(),
                     hook_running: hook
                         .filter(|_| holder_pid_here(&other).is_some())
                         .filter(|g| !hook_is_gone(Some(*g))),
                     holder: other.escape_debug().to_string(),
                     until,
-                }
-                .into());
+                })));
             }
         }
     }
@@ -210,9 +210,9 @@ pub(super) async fn release<T>(
     params: &Params,
     name: &ParamName,
     holder: &str,
-    done: &anyhow::Result<T>,
+    done: &Result<T, Error>,
 ) {
-    let error = done.as_ref().err().map(|e| format!("{e:#}"));
+    let error = done.as_ref().err().map(Error::full_message);
     if let Err(e) = params
         .store()
         .release_rotation(name, holder, crate::time::now_unix(), error.as_deref())

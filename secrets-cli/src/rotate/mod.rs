@@ -22,6 +22,7 @@ pub mod hook;
 mod lease;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Advice, Error};
@@ -29,6 +30,7 @@ use crate::params::{
     Expect, Label, ParamName, Params, PutRequest, RotationPlan, SecretValue, Selector, ValueSource,
     VersionMeta, Which,
 };
+use crate::store::Prompt;
 
 pub use generate::GenSpec;
 use hook::{Ended, HookEnv, HookRun, Step};
@@ -68,6 +70,9 @@ pub struct RotateRequest {
     pub value_given: bool,
     /// The directory the hooks run in (where `rotate` was typed; a stored plan keeps it).
     pub workdir: PathBuf,
+    /// Asks for the value when it is read and there is a person to ask (the CLI, when stdin
+    /// is a terminal); else stdin is read.
+    pub prompt: Option<Arc<dyn Prompt>>,
 }
 
 /// A rotation done.
@@ -123,7 +128,7 @@ pub async fn rotate(
     params: &Params,
     req: &RotateRequest,
     say: impl FnMut(&str),
-) -> anyhow::Result<Rotated> {
+) -> Result<Rotated, Error> {
     let holder = holder();
     let name = &req.name;
     // A missing or deleted parameter is reported as such, before any lease row is made.
@@ -153,12 +158,12 @@ pub async fn rotate(
     done
 }
 
-fn not_found(e: Error) -> anyhow::Error {
+fn not_found(e: Error) -> Error {
     match e {
-        Error::NotFound(n) => anyhow::Error::new(
-            Error::backend(format!("no parameter named {n}")).advice(Advice::PutFirst(n.clone())),
-        ),
-        other => other.into(),
+        Error::NotFound(n) => {
+            Error::missing(format!("no parameter named {n}")).advice(Advice::PutFirst(n.clone()))
+        }
+        other => other,
     }
 }
 
@@ -166,14 +171,13 @@ fn not_found(e: Error) -> anyhow::Error {
 ///
 /// # Errors
 /// The plan has no generator (scheduled rotations read no stdin), or a bad one.
-pub fn from_plan(plan: &RotationPlan) -> anyhow::Result<RotateRequest> {
+pub fn from_plan(plan: &RotationPlan) -> Result<RotateRequest, Error> {
     let Some(spec) = &plan.generate else {
         return Err(Error::backend(format!(
             "the rotation plan of {} has no generator: a scheduled rotation needs one",
             plan.name
         ))
-        .advice(Advice::ScheduleWithGenerator(plan.name.clone()))
-        .into());
+        .advice(Advice::ScheduleWithGenerator(plan.name.clone())));
     };
     Ok(RotateRequest {
         name: plan.name.clone(),
@@ -191,6 +195,7 @@ pub fn from_plan(plan: &RotationPlan) -> anyhow::Result<RotateRequest> {
             None => std::env::current_dir()
                 .map_err(|e| Error::backend("cannot read the working directory").caused_by(e))?,
         },
+        prompt: None,
     })
 }
 
@@ -219,7 +224,7 @@ fn value_digest(value: &SecretValue) -> String {
 }
 
 impl RunSettings {
-    fn of(req: &RotateRequest, value: &SecretValue) -> anyhow::Result<Self> {
+    fn of(req: &RotateRequest, value: &SecretValue) -> Result<Self, Error> {
         Ok(Self {
             param_type: STAGED_TYPE.as_str().to_owned(),
             value_sha256: value_digest(value),
@@ -300,15 +305,14 @@ async fn rotate_leased(
     holder: &str,
     recorded: Option<&[u8]>,
     mut say: impl FnMut(&str),
-) -> anyhow::Result<Rotated> {
+) -> Result<Rotated, Error> {
     let name = &req.name;
     let (state, versions) = params.store().history(name).await.map_err(not_found)?;
     if let Some(at) = state.deleted_at {
         return Err(Error::Deleted {
             name: name.clone(),
             at,
-        }
-        .into());
+        });
     }
     let live = |v: &&VersionMeta| v.destroyed_at.is_none();
     // The version `current` labels (its value may have been destroyed: then there is no
@@ -330,8 +334,7 @@ async fn rotate_leased(
                     version: p.version,
                     why,
                     new_value: req.value_given,
-                }
-                .into());
+                });
             }
             say(&format!(
                 "resuming the rotation of {name} to version {} (left pending by an earlier run)",
@@ -360,8 +363,7 @@ async fn rotate_leased(
                           outside coffer?): refused, and no hook ran"
                         .into(),
                     new_value: false,
-                }
-                .into());
+                });
             }
             let resumed = run.apply(req);
             // The lease must outlast the recorded hooks' time limit: taken again (it is ours).
@@ -379,7 +381,9 @@ async fn rotate_leased(
                 .ok_or_else(|| Error::backend(format!("{name} has no version numbers left")))?;
             // The settings are recorded (sealed) before the version they stage exists, so a
             // pending version is never left without them.
-            let settings = serde_json::to_vec(&RunSettings::of(req, &value)?)?;
+            let settings = serde_json::to_vec(&RunSettings::of(req, &value)?).map_err(|e| {
+                Error::backend("cannot encode the rotation's settings").caused_by(e)
+            })?;
             let sealed = params.seal_run(name, version, &settings).await?;
             params
                 .store()
@@ -408,14 +412,12 @@ async fn rotate_leased(
                 )
                 .await
                 .map_err(|e| match e {
-                    Error::VersionMismatch { actual, .. } => anyhow::Error::new(
-                        Error::conflict(format!(
-                            "{name} was written meanwhile (version {}): nothing was rotated",
-                            actual.unwrap_or(0)
-                        ))
-                        .advice(Advice::AnotherRotation),
-                    ),
-                    other => other.into(),
+                    Error::VersionMismatch { actual, .. } => Error::conflict(format!(
+                        "{name} was written meanwhile (version {}): nothing was rotated",
+                        actual.unwrap_or(0)
+                    ))
+                    .advice(Advice::AnotherRotation),
+                    other => other,
                 })?;
             say(&format!(
                 "wrote version {} of {name} as `pending`",
@@ -445,7 +447,7 @@ async fn rotate_leased(
             .caused_by(e)
         };
         if !req.workdir.is_dir() {
-            return Err(cannot(std::io::Error::from(std::io::ErrorKind::NotFound)).into());
+            return Err(cannot(std::io::Error::from(std::io::ErrorKind::NotFound)));
         }
         // The lease is renewed for this hook's time limit (a slow key or prompt before it
         // must not leave it short), and a run that lost it stops here.
@@ -470,7 +472,13 @@ async fn rotate_leased(
         noted?;
         params.store().set_rotation_hook(name, holder, None).await?;
         if !run.succeeded() {
-            return Err(failed(name, step, version, old_version, run).into());
+            return Err(Error::Hook(Box::new(failed(
+                name,
+                step,
+                version,
+                old_version,
+                run,
+            ))));
         }
         hooks.push(step.as_str());
     }
@@ -497,7 +505,7 @@ async fn resumed_settings(
     name: &ParamName,
     version: u32,
     recorded: Option<&[u8]>,
-) -> anyhow::Result<RunSettings> {
+) -> Result<RunSettings, Error> {
     let refused = |why: &str| Error::Resume {
         name: name.clone(),
         version,
@@ -508,22 +516,23 @@ async fn resumed_settings(
         return Err(refused(
             "the settings of the run that staged it (its hooks) are not recorded, so they cannot \
              be run again",
-        )
-        .into());
+        ));
     };
     let bytes = params.open_run(name, version, sealed).await?;
-    serde_json::from_slice(&bytes)
-        .map_err(|_| refused("its recorded settings cannot be read").into())
+    serde_json::from_slice(&bytes).map_err(|_| refused("its recorded settings cannot be read"))
 }
 
 /// The new value: generated, or read from `--value-file` or stdin (not empty).
-fn new_value(req: &RotateRequest) -> anyhow::Result<SecretValue> {
+fn new_value(req: &RotateRequest) -> Result<SecretValue, Error> {
     if let Some(spec) = &req.generate {
-        return Ok(SecretValue::new(spec.generate()?));
+        return Ok(SecretValue::new(spec.generate().map_err(|e| {
+            Error::backend("cannot generate the new value").caused_by(e)
+        })?));
     }
-    let source = match &req.value_file {
-        Some(p) => ValueSource::File(p),
-        None => ValueSource::Stdin,
+    let source = match (&req.value_file, &req.prompt) {
+        (Some(p), _) => ValueSource::File(p),
+        (None, Some(prompt)) => ValueSource::Prompt(prompt.as_ref()),
+        (None, None) => ValueSource::Stdin,
     };
     let value = crate::params::read_value(&source, crate::params::max_value_bytes_from_env()?)?;
     if value.expose().is_empty() {
@@ -531,8 +540,7 @@ fn new_value(req: &RotateRequest) -> anyhow::Result<SecretValue> {
             "the new value of {} is empty: nothing was rotated",
             req.name
         ))
-        .advice(Advice::GiveValue)
-        .into());
+        .advice(Advice::GiveValue));
     }
     Ok(value)
 }
@@ -570,11 +578,6 @@ fn failed(
 /// What `rotate --due` did.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct DueReport {
-    /// Always `"rotate_due"`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// [`crate::output::SCHEMA`].
-    pub schema: u32,
     /// Rotated.
     pub rotated: Vec<DueRotated>,
     /// Failed (the next run tries again).
@@ -621,12 +624,8 @@ pub struct DueSkipped {
 ///
 /// # Errors
 /// The store cannot list the plans. A failed rotation is in the report, not an error.
-pub async fn rotate_due(params: &Params, mut say: impl FnMut(&str)) -> anyhow::Result<DueReport> {
-    let mut report = DueReport {
-        kind: "rotate_due",
-        schema: crate::output::SCHEMA,
-        ..DueReport::default()
-    };
+pub async fn rotate_due(params: &Params, mut say: impl FnMut(&str)) -> Result<DueReport, Error> {
+    let mut report = DueReport::default();
     let holder = holder();
     let now = crate::time::now_unix();
     for plan in params.store().rotation_plans().await? {
@@ -645,10 +644,7 @@ pub async fn rotate_due(params: &Params, mut say: impl FnMut(&str)) -> anyhow::R
                 });
                 continue;
             }
-            Err(e)
-                if e.downcast_ref::<Busy>().is_some()
-                    || matches!(e.downcast_ref::<Error>(), Some(Error::Deleted { .. })) =>
-            {
+            Err(e) if matches!(e, Error::RotationBusy(_) | Error::Deleted { .. }) => {
                 report.skipped.push(DueSkipped {
                     name: name.to_string(),
                     reason: format!("{e}"),
@@ -680,7 +676,7 @@ pub async fn rotate_due(params: &Params, mut say: impl FnMut(&str)) -> anyhow::R
                 }
                 Err(e) => Err(e),
             },
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         };
         release(params, &name, &holder, &done).await;
         match done {
@@ -696,10 +692,13 @@ pub async fn rotate_due(params: &Params, mut say: impl FnMut(&str)) -> anyhow::R
                     }),
             }),
             Err(e) => {
-                let output = e.downcast_ref::<HookFailed>().map(|h| h.output.clone());
+                let output = match &e {
+                    Error::Hook(h) => Some(h.output.clone()),
+                    _ => None,
+                };
                 report.failed.push(DueFailed {
                     name: name.to_string(),
-                    error: format!("{e:#}"),
+                    error: e.full_message(),
                     output,
                 });
             }

@@ -112,6 +112,7 @@ mod key_rows;
 mod keys;
 mod location;
 mod params;
+mod passphrase;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod root;
@@ -138,6 +139,9 @@ use key_rows::{check_retire, period_detail, state_verb};
 use keys::stored_root_id;
 pub use location::{StoreLocation, StoreUrl};
 pub use params::SqliteParamStore;
+pub use passphrase::{
+    MAX_PASSPHRASE_FILE, PASSPHRASE_FILE_VAR, Passphrase, PassphraseCache, PassphraseSource, Prompt,
+};
 #[cfg(feature = "postgres")]
 pub use pg::PgStore;
 use schema::MIGRATIONS;
@@ -477,16 +481,20 @@ impl Store {
 ///
 /// # Errors
 /// No store; a missing, damaged or locked root key; SQLite errors.
-pub fn open_keys(home: &Home) -> Result<LocalKeyStore, Error> {
-    open_keys_with(home, std::sync::Arc::new(Store::open(home)?))
+pub fn open_keys(home: &Home, passphrase: &PassphraseSource) -> Result<LocalKeyStore, Error> {
+    open_keys_with(home, std::sync::Arc::new(Store::open(home)?), passphrase)
 }
 
 /// As [`open_keys`], over `store` (the store of `home`, open already).
 ///
 /// # Errors
 /// A missing, damaged or locked root key; SQLite errors.
-pub fn open_keys_with(home: &Home, store: std::sync::Arc<Store>) -> Result<LocalKeyStore, Error> {
-    let mut passphrase = root::PassphraseCache::new(root::PassphraseSource::from_env());
+pub fn open_keys_with(
+    home: &Home,
+    store: std::sync::Arc<Store>,
+    passphrase: &PassphraseSource,
+) -> Result<LocalKeyStore, Error> {
+    let mut passphrase = PassphraseCache::new(passphrase.clone());
     let (root, _) = switch::load_root(home, &store, &mut passphrase)?;
     LocalKeyStore::new(store, root)
 }
@@ -499,8 +507,9 @@ pub fn open_keys_with(home: &Home, store: std::sync::Arc<Store>) -> Result<Local
 pub async fn open_keys_in(
     home: &Home,
     table: std::sync::Arc<dyn KeyTable>,
+    passphrase: &PassphraseSource,
 ) -> Result<LocalKeyStore, Error> {
-    let mut passphrase = root::PassphraseCache::new(root::PassphraseSource::from_env());
+    let mut passphrase = PassphraseCache::new(passphrase.clone());
     let (root, _) = table.load_root(home, &mut passphrase)?;
     LocalKeyStore::open(table, root).await
 }

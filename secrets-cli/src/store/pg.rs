@@ -194,11 +194,12 @@ impl PgStore {
             url.replace("sslmode=verify-full", "sslmode=require")
                 .replace("sslmode=verify-ca", "sslmode=require"),
         );
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
-            Error::invalid("store URL: a bad PostgreSQL URL")
-                .caused_by(anyhow::anyhow!("{e}"))
-                .advice(Advice::PostgresUrlForm)
-        })?;
+        let mut config: tokio_postgres::Config =
+            url.parse().map_err(|e: tokio_postgres::Error| {
+                Error::invalid("store URL: a bad PostgreSQL URL")
+                    .caused_by(e.to_string())
+                    .advice(Advice::PostgresUrlForm)
+            })?;
         let location = redacted(&config);
         let tls = match config.get_ssl_mode() {
             SslMode::Require => Some(tls_connector(&location)?),

@@ -67,6 +67,7 @@ use aws_lc_rs::digest::{SHA256, digest};
 use coffer_core::keyring::{LocalRootKey, RootKey};
 use zeroize::Zeroizing;
 
+use super::passphrase::{PASSPHRASE_FILE_VAR, Passphrase};
 use crate::error::{Advice, Error};
 use crate::io::AtomicFile;
 
@@ -86,9 +87,6 @@ const PLAIN_LEN: usize = MAGIC.len() + 1 + ROOT_KEY_LEN + CHECKSUM_LEN;
 const PARAMS_LEN: usize = 12;
 const AAD_LEN: usize = MAGIC.len() + 1 + PARAMS_LEN + SALT_LEN;
 const PASSPHRASE_LEN: usize = AAD_LEN + NONCE_LEN + ROOT_KEY_LEN + TAG_LEN + CHECKSUM_LEN;
-
-/// The environment variable naming a file that holds the passphrase.
-pub const PASSPHRASE_FILE_VAR: &str = "COFFER_PASSPHRASE_FILE";
 
 /// The 32 bytes of a root key. Wiped on drop, never printed.
 pub struct RootKeyMaterial(Zeroizing<[u8; ROOT_KEY_LEN]>);
@@ -123,60 +121,6 @@ impl RootKeyMaterial {
         let key = LocalRootKey::new(&self.0[..])
             .map_err(|e| Error::backend("cannot use the root key").caused_by(e))?;
         Ok(Arc::new(key))
-    }
-}
-
-/// A passphrase. Wiped on drop, never printed.
-pub struct Passphrase(Zeroizing<Vec<u8>>);
-
-impl fmt::Debug for Passphrase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Passphrase(..)")
-    }
-}
-
-impl Passphrase {
-    /// A passphrase from its bytes.
-    pub fn new(bytes: Zeroizing<Vec<u8>>) -> Self {
-        Self(bytes)
-    }
-
-    /// A second copy (wiped on drop like the first), for a passphrase used twice in one run.
-    fn duplicate(&self) -> Self {
-        let mut copy = Zeroizing::new(Vec::with_capacity(self.0.len()));
-        copy.extend_from_slice(&self.0);
-        Self(copy)
-    }
-}
-
-/// A passphrase read at most once per process: a root rotation decodes the current key file
-/// and encodes the new one with it, and finishing an interrupted switch decodes two files.
-#[derive(Debug)]
-pub struct PassphraseCache {
-    source: PassphraseSource,
-    value: Option<Passphrase>,
-}
-
-impl PassphraseCache {
-    /// Reads from `source` when first needed.
-    pub fn new(source: PassphraseSource) -> Self {
-        Self {
-            source,
-            value: None,
-        }
-    }
-
-    /// The passphrase (asked for `what`, a key file, the first time).
-    ///
-    /// # Errors
-    /// As [`PassphraseSource::read`].
-    pub fn get(&mut self, what: &Path) -> Result<Passphrase, Error> {
-        if let Some(p) = &self.value {
-            return Ok(p.duplicate());
-        }
-        let p = self.source.read(what, false)?;
-        self.value = Some(p.duplicate());
-        Ok(p)
     }
 }
 
@@ -250,7 +194,7 @@ fn derive_kek(
     );
     let mut kek = Zeroizing::new([0u8; 32]);
     argon
-        .hash_password_into(&passphrase.0, salt, &mut kek[..])
+        .hash_password_into(passphrase.expose_secret(), salt, &mut kek[..])
         .map_err(|e| format!("Argon2id failed: {e}"))?;
     Ok(kek)
 }
@@ -728,9 +672,6 @@ pub fn load_with_protection(
 /// The largest root key file: the longest form, a KMS key ARN or PKCS#11 URI of 65535 bytes.
 pub const MAX_FILE_LEN: usize = MAGIC.len() + 1 + 2 + u16::MAX as usize + CHECKSUM_LEN;
 
-/// The largest passphrase file.
-pub const MAX_PASSPHRASE_FILE: usize = 16 * 1024;
-
 /// Reads the root key file at `path` (at most [`MAX_FILE_LEN`] bytes).
 ///
 /// # Errors
@@ -768,90 +709,6 @@ fn warn_if_readable(path: &Path) {
     let _ = path;
 }
 
-/// Where a passphrase comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PassphraseSource {
-    /// The file named by `COFFER_PASSPHRASE_FILE`.
-    File(PathBuf),
-    /// The terminal.
-    Terminal,
-}
-
-impl PassphraseSource {
-    /// `COFFER_PASSPHRASE_FILE` if set (and not empty), else the terminal.
-    pub fn from_env() -> Self {
-        match std::env::var_os(PASSPHRASE_FILE_VAR).filter(|v| !v.is_empty()) {
-            Some(p) => Self::File(p.into()),
-            None => Self::Terminal,
-        }
-    }
-
-    /// Reads the passphrase for `what` (a file path, for the prompt). With `confirm` (a new
-    /// passphrase), the terminal asks twice.
-    ///
-    /// # Errors
-    /// The file cannot be read; there is no terminal; the two entries differ; the passphrase
-    /// is empty.
-    pub fn read(&self, what: &Path, confirm: bool) -> Result<Passphrase, Error> {
-        let bytes = match self {
-            Self::File(path) => {
-                use crate::smallfile::ReadError;
-                let mut bytes =
-                    crate::smallfile::read(path, "passphrase file", MAX_PASSPHRASE_FILE).map_err(
-                        |e| match e {
-                            ReadError::Io(e) => Error::invalid(format!(
-                                "cannot read the passphrase file {} ({PASSPHRASE_FILE_VAR})",
-                                path.display()
-                            ))
-                            .caused_by(e),
-                            ReadError::TooLarge(t) => {
-                                Error::invalid(format!("{t} ({PASSPHRASE_FILE_VAR})"))
-                            }
-                        },
-                    )?;
-                strip_newline(&mut bytes);
-                bytes
-            }
-            Self::Terminal => {
-                let ask = |prompt: &str| {
-                    rpassword::prompt_password(prompt)
-                        .map(|s| Zeroizing::new(s.into_bytes()))
-                        .map_err(|e| {
-                            Error::invalid(format!(
-                                "the root key {} needs a passphrase, and there is no terminal to ask for it",
-                                what.display()
-                            ))
-                            .advice(Advice::PassphraseFile { var: PASSPHRASE_FILE_VAR })
-                            .caused_by(e)
-                        })
-                };
-                let first = ask(&format!("Passphrase for {}: ", what.display()))?;
-                if confirm {
-                    let again = ask("Repeat the passphrase: ")?;
-                    if aws_lc_rs::constant_time::verify_slices_are_equal(&first, &again).is_err() {
-                        return Err(Error::backend("the passphrases do not match"));
-                    }
-                }
-                first
-            }
-        };
-        if bytes.is_empty() {
-            return Err(Error::invalid("the passphrase is empty"));
-        }
-        Ok(Passphrase(bytes))
-    }
-}
-
-/// Drops one trailing newline (`\n` or `\r\n`).
-fn strip_newline(bytes: &mut Zeroizing<Vec<u8>>) {
-    if bytes.last() == Some(&b'\n') {
-        bytes.pop();
-        if bytes.last() == Some(&b'\r') {
-            bytes.pop();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
@@ -865,7 +722,7 @@ mod tests {
     };
 
     fn pass(s: &str) -> Passphrase {
-        Passphrase(Zeroizing::new(s.as_bytes().to_vec()))
+        Passphrase::new(Zeroizing::new(s.as_bytes().to_vec()))
     }
 
     fn key() -> RootKeyMaterial {
@@ -987,13 +844,7 @@ mod tests {
     }
 
     #[test]
-    fn newline_and_debug() {
-        let mut b = Zeroizing::new(b"pw\r\n".to_vec());
-        strip_newline(&mut b);
-        assert_eq!(&b[..], b"pw");
-        let mut b = Zeroizing::new(b"pw\n\n".to_vec());
-        strip_newline(&mut b);
-        assert_eq!(&b[..], b"pw\n");
+    fn debug_is_redacted() {
         let s = format!("{:?} {:?}", key(), pass("hunter2"));
         assert!(
             !s.contains("hunter2") && !s.contains("167") && !s.to_lowercase().contains("a7"),

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use coffer_core::keyring::RootKey;
 
-use super::root::{self, PassphraseCache, PassphraseSource, Protection, RootKeyMaterial};
+use super::passphrase::{PassphraseCache, PassphraseSource};
+use super::root::{self, Protection, RootKeyMaterial};
 use super::{Store, SwitchRoot, WrappedVersion, branch_key_aad, test_pause};
 use crate::error::{Advice, Error};
 use crate::home::Home;
@@ -110,11 +111,15 @@ pub struct RootRotation {
 /// A missing, damaged or locked root key; a version that does not unwrap (a tampered row);
 /// the store changing throughout; file and SQLite errors. Up to the commit nothing changes;
 /// after it, an error leaves a switch that the next command finishes.
-pub async fn rotate_root(home: &Home, to: Option<&str>) -> Result<RootRotation, Error> {
+pub async fn rotate_root(
+    home: &Home,
+    to: Option<&str>,
+    passphrase: &PassphraseSource,
+) -> Result<RootRotation, Error> {
     let store = Store::open(home)?;
     let path = home.root_key_path();
     let next = home.next_root_key_path();
-    let mut passphrase = PassphraseCache::new(PassphraseSource::from_env());
+    let mut passphrase = PassphraseCache::new(passphrase.clone());
     let (old, protection) = load_root(home, &store, &mut passphrase)?;
     let old_id = old.id();
     let recorded = store.adopt_root_id(&old_id)?;

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use coffer_core::keyring::{BoxFuture, RootKey};
 
-use super::root::{PassphraseCache, Protection};
+use super::passphrase::PassphraseCache;
+use super::root::Protection;
 use super::{AddVersion, KeyRecord, KeyState, Lookup, Store, VersionRecord, Which};
 use crate::error::{Advice, Error};
 use crate::home::Home;

@@ -606,7 +606,7 @@ fn file_home() -> (tempfile::TempDir, Home) {
     let m = RootKeyMaterial::generate().unwrap();
     let bytes = root::encode(&m, root::Protection::Plain, None).unwrap();
     root::write_new(&home.root_key_path(), &bytes).unwrap();
-    let keys = open_keys(&home).unwrap();
+    let keys = open_keys(&home, &PassphraseSource::from_env(None)).unwrap();
     block_on(keys.create_key("a", KeySpec::Aes256, None)).unwrap();
     block_on(keys.rotate_key("a")).unwrap();
     block_on(keys.rotate_key("a")).unwrap();
@@ -615,7 +615,7 @@ fn file_home() -> (tempfile::TempDir, Home) {
 }
 
 fn all_materials(home: &Home) -> Vec<Vec<u8>> {
-    let keys = open_keys(home).unwrap();
+    let keys = open_keys(home, &PassphraseSource::from_env(None)).unwrap();
     let mut m = materials(&keys, "a");
     m.extend(materials(&keys, "b"));
     m
@@ -635,7 +635,7 @@ fn root_rotation_rewraps_every_version() {
         .meta("root_id")
         .unwrap()
         .unwrap();
-    let r = block_on(rotate_root(&home, None)).unwrap();
+    let r = block_on(rotate_root(&home, None, &PassphraseSource::from_env(None))).unwrap();
     assert_eq!((r.versions, r.keys, r.passphrase), (4, 2, false));
     assert_eq!(r.old_root_id, old_id);
     assert_ne!(r.new_root_id, old_id);
@@ -649,7 +649,7 @@ fn root_rotation_rewraps_every_version() {
     assert_eq!(all_materials(&home), before);
     // The old root key opens nothing any more.
     fs::write(home.root_key_path(), &old_file).unwrap();
-    let e = open_keys(&home).unwrap_err();
+    let e = open_keys(&home, &PassphraseSource::from_env(None)).unwrap_err();
     assert!(e.to_string().contains("is not the one"), "{e}");
 }
 
@@ -658,7 +658,7 @@ fn an_interrupted_root_switch_is_finished_on_open() {
     let (_dir, home) = file_home();
     let before = all_materials(&home);
     let old_file = fs::read(home.root_key_path()).unwrap();
-    block_on(rotate_root(&home, None)).unwrap();
+    block_on(rotate_root(&home, None, &PassphraseSource::from_env(None))).unwrap();
     let new_file = fs::read(home.root_key_path()).unwrap();
     // The state between the commit and the rename.
     fs::rename(home.root_key_path(), home.next_root_key_path()).unwrap();
@@ -669,7 +669,7 @@ fn an_interrupted_root_switch_is_finished_on_open() {
     // And again, then rotating on from there.
     fs::rename(home.root_key_path(), home.next_root_key_path()).unwrap();
     fs::write(home.root_key_path(), &old_file).unwrap();
-    block_on(rotate_root(&home, None)).unwrap();
+    block_on(rotate_root(&home, None, &PassphraseSource::from_env(None))).unwrap();
     assert_eq!(all_materials(&home), before);
     assert!(leftovers(&home).is_empty());
 }
@@ -715,7 +715,7 @@ fn root_rotation_with_a_tampered_row_changes_nothing() {
     .unwrap();
     let file = fs::read(home.root_key_path()).unwrap();
     let id = Store::open(&home).unwrap().meta("root_id").unwrap();
-    let e = block_on(rotate_root(&home, None)).unwrap_err();
+    let e = block_on(rotate_root(&home, None, &PassphraseSource::from_env(None))).unwrap_err();
     assert!(
         e.to_string()
             .contains("version 2 of key `a` does not unwrap")
@@ -730,14 +730,14 @@ fn root_rotation_with_a_tampered_row_changes_nothing() {
         [&w],
     )
     .unwrap();
-    block_on(rotate_root(&home, None)).unwrap();
+    block_on(rotate_root(&home, None, &PassphraseSource::from_env(None))).unwrap();
 }
 
 #[test]
 fn writes_under_a_replaced_root_are_refused() {
     let (_dir, home) = file_home();
-    let stale = open_keys(&home).unwrap();
-    block_on(rotate_root(&home, None)).unwrap();
+    let stale = open_keys(&home, &PassphraseSource::from_env(None)).unwrap();
+    block_on(rotate_root(&home, None, &PassphraseSource::from_env(None))).unwrap();
     // A process that loaded the old root before the rotation committed.
     for e in [
         block_on(stale.rotate_key("a")).unwrap_err(),
@@ -748,7 +748,7 @@ fn writes_under_a_replaced_root_are_refused() {
             "{e}"
         );
     }
-    let keys = open_keys(&home).unwrap();
+    let keys = open_keys(&home, &PassphraseSource::from_env(None)).unwrap();
     assert!(keys.store().get_key("c").unwrap().is_none());
     assert_eq!(
         keys.store().get_key("a").unwrap().unwrap().versions.len(),

@@ -10,7 +10,8 @@ use super::tx::{lock_writes, snapshot};
 use super::{PgStore, int};
 use crate::error::{Advice, Error};
 use crate::home::Home;
-use crate::store::root::{self, PassphraseCache, Protection};
+use crate::store::PassphraseCache;
+use crate::store::root::{self, Protection};
 use crate::store::table::no_such_key;
 use crate::store::{
     AddVersion, KeyRecord, KeyState, KeyTable, Lookup, VersionRecord, VersionRow, Which, damaged,
