@@ -288,6 +288,19 @@ pub enum Error {
     RotationBusy(Box<crate::rotate::Busy>),
 }
 
+/// `e` and the errors underneath it, `: `-joined; a layer whose text already ends with its
+/// cause's text is not repeated.
+pub fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for e in std::iter::successors(Some(e), |e| e.source()) {
+        let text = e.to_string();
+        if !parts.last().is_some_and(|prev| prev.ends_with(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
 /// The message, advice and cause of an error of one of the general kinds.
 #[derive(Debug)]
 pub struct Detail {
@@ -487,16 +500,7 @@ impl Error {
     /// The message and those of the errors underneath, `: `-joined (a layer whose text
     /// already ends with its cause's is not repeated).
     pub fn full_message(&self) -> String {
-        let mut parts: Vec<String> = Vec::new();
-        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(self);
-        while let Some(e) = next {
-            let text = e.to_string();
-            if !parts.last().is_some_and(|prev| prev.ends_with(&text)) {
-                parts.push(text);
-            }
-            next = e.source();
-        }
-        parts.join(": ")
+        chain_text(self)
     }
 
     /// Adds advice (to an error of the general kinds; the others carry what advice needs).

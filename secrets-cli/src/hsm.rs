@@ -42,22 +42,17 @@ pub fn module(k: &Pkcs11KeyRef, what: &str) -> Result<PathBuf, Error> {
 pub const MAX_PIN_FILE: usize = 1024;
 
 fn read_pin(path: &Path) -> Result<Zeroizing<String>, Error> {
-    let cannot = |e: std::io::Error| {
+    let cannot = |e: crate::error::BoxError| {
         Error::backend(format!("cannot read the PIN file {}", path.display())).caused_by(e)
     };
     let bytes = crate::smallfile::read(path, "PIN file", MAX_PIN_FILE).map_err(|e| match e {
-        crate::smallfile::ReadError::Io(e) => cannot(e),
+        crate::smallfile::ReadError::Io(e) => cannot(e.into()),
         crate::smallfile::ReadError::TooLarge(t) => Error::backend(t.to_string()),
     })?;
     let mut pin = Zeroizing::new(String::new());
     match std::str::from_utf8(&bytes) {
         Ok(text) => pin.push_str(text),
-        Err(e) => {
-            return Err(cannot(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                e,
-            )));
-        }
+        Err(e) => return Err(cannot(e.into())),
     }
     if pin.ends_with('\n') {
         pin.pop();

@@ -259,16 +259,8 @@ pub fn report(err: &anyhow::Error) -> Report {
             }
         }
     }
-    // A layer whose text already ends with its source's text is not repeated.
-    let mut parts: Vec<String> = Vec::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if parts.last().is_some_and(|prev| prev.ends_with(&text)) {
-            continue;
-        }
-        parts.push(text);
-    }
-    let message = parts.join(": ");
+    let message =
+        crate::error::chain_text(AsRef::<dyn std::error::Error + Send + Sync>::as_ref(err));
     Report {
         kind: "error",
         schema: 1,

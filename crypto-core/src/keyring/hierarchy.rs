@@ -807,6 +807,21 @@ mod tests {
         }
     }
 
+    /// Encrypts under branch key `b` of the store `make` builds around it, then decrypts
+    /// through that store: the error.
+    fn decrypt_through<S: BranchKeyStore + 'static>(make: impl FnOnce(BranchKey) -> S) -> Error {
+        let bk = BranchKey::new("b", [1; 16], &[5; 32]).unwrap();
+        let kr = HierarchicalKeyring::new(Arc::new(make(bk)), "b");
+        let suite = AlgorithmSuite::from_id(0x0478).unwrap();
+        let m = block(kr.on_encrypt(EncryptionMaterials::new(suite, EncryptionContext::new())))
+            .unwrap();
+        block(kr.on_decrypt(
+            DecryptionMaterials::new(suite, EncryptionContext::new()),
+            m.edks(),
+        ))
+        .unwrap_err()
+    }
+
     #[test]
     fn store_returning_the_wrong_version_is_refused() {
         #[derive(Debug)]
@@ -824,16 +839,7 @@ mod tests {
                 Box::pin(std::future::ready(Ok(k)))
             }
         }
-        let bk = BranchKey::new("b", [1; 16], &[5; 32]).unwrap();
-        let kr = HierarchicalKeyring::new(Arc::new(Liar(bk)), "b");
-        let suite = AlgorithmSuite::from_id(0x0478).unwrap();
-        let m = block(kr.on_encrypt(EncryptionMaterials::new(suite, EncryptionContext::new())))
-            .unwrap();
-        let err = block(kr.on_decrypt(
-            DecryptionMaterials::new(suite, EncryptionContext::new()),
-            m.edks(),
-        ))
-        .unwrap_err();
+        let err = decrypt_through(Liar);
         assert!(
             err.to_string().contains("different branch key version"),
             "{err}"
@@ -865,15 +871,7 @@ mod tests {
                 Box::pin(std::future::ready(Err(Error::Other(Arc::new(Disabled)))))
             }
         }
-        let bk = BranchKey::new("b", [1; 16], &[5; 32]).unwrap();
-        let kr = HierarchicalKeyring::new(Arc::new(Refuses(bk)), "b");
-        let suite = AlgorithmSuite::from_id(0x0478).unwrap();
-        let m = block(kr.on_encrypt(EncryptionMaterials::new(suite, EncryptionContext::new())))
-            .unwrap();
-        let Err(Error::Unwrap(report)) = block(kr.on_decrypt(
-            DecryptionMaterials::new(suite, EncryptionContext::new()),
-            m.edks(),
-        )) else {
+        let Error::Unwrap(report) = decrypt_through(Refuses) else {
             panic!("expected an unwrap report");
         };
         let cause = report.attempts[0].cause.as_ref().unwrap();
