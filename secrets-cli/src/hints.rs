@@ -3,6 +3,8 @@
 //! flag or verb; this is the one place that turns its errors and [`Advice`] into them.
 
 use crate::error::{Advice, Error};
+use crate::files::FileError;
+use crate::io::Refusal;
 use crate::params::{MAX_LABEL_LEN, MAX_LEVELS, MAX_VALUE_BYTES_VAR};
 
 /// Whether an error of the library is a usage or configuration error (exit 2: a bad request,
@@ -237,6 +239,27 @@ pub fn advice(a: &Advice) -> String {
             format!("store the plan with one: coffer rotate {name} --every … --generate SPEC")
         }
         Advice::GiveValue => "give it on stdin or with --value-file, or use --generate SPEC".into(),
+    }
+}
+
+/// The hint for a file the library could not write, if there is a useful one.
+pub fn file_hint(e: &FileError) -> Option<&'static str> {
+    match e {
+        FileError::Exists(_) => Some("use --force to overwrite it"),
+        FileError::MissingParent { .. } => Some("create the directory first"),
+        FileError::Symlink(_) => Some("remove the link, or choose another output directory"),
+        _ => None,
+    }
+}
+
+/// The hint for a run refused before any work, if there is a useful one.
+pub fn refusal_hint(e: &Refusal) -> Option<&'static str> {
+    match e {
+        Refusal::CiphertextToTerminal => {
+            Some("redirect stdout, use -o FILE, or give -o - to write to the terminal anyway")
+        }
+        Refusal::MetadataClash { .. } => Some("give --metadata-output a file of its own"),
+        Refusal::SameFile(_) => None,
     }
 }
 

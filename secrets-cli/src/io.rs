@@ -10,13 +10,10 @@
 //! place, as stdout is ([`open_output`]). In a directory run's output tree nothing is created
 //! through a symbolic link ([`OutDir`], [`Place`]).
 
-mod atomic;
-mod dir;
 mod input;
 mod stream;
 
-pub use atomic::AtomicFile;
-pub use dir::{OutDir, Place};
+pub use crate::files::{AtomicFile, FileError, OutDir, Place, parent_dir, sync_dir};
 pub use input::{Input, InputReader, ReadAhead};
 pub use stream::{OutputFile, carries_stdout, open_output, writes_in_place};
 
@@ -70,30 +67,10 @@ impl fmt::Display for Output {
     }
 }
 
-/// What went wrong with an input or output file. Every variant names the file.
+/// A run refused before any work: its files would clash. Usage errors (exit 2).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum FileError {
-    /// The output exists and `--force` was not given.
-    #[error("output file {} already exists", .0.display())]
-    Exists(PathBuf),
-    /// The output's parent directory does not exist.
-    #[error("directory {} does not exist (for output file {})", .dir.display(), .path.display())]
-    MissingParent {
-        /// The missing directory.
-        dir: PathBuf,
-        /// The output file asked for.
-        path: PathBuf,
-    },
-    /// A directory was given where a file is needed.
-    #[error("{} is a directory", .0.display())]
-    IsDirectory(PathBuf),
-    /// A symbolic link inside an output tree, where a directory or file is to be created.
-    #[error("{} is a symbolic link: nothing is written through a link in the output tree", .0.display())]
-    Symlink(PathBuf),
-    /// An output in an output tree exists and is neither a regular file nor a directory.
-    #[error("{} exists and is not a regular file", .0.display())]
-    NotRegular(PathBuf),
+pub enum Refusal {
     /// Input and output are the same file.
     #[error("input and output are the same file ({})", .0.display())]
     SameFile(PathBuf),
@@ -108,57 +85,6 @@ pub enum FileError {
     /// Ciphertext would go to a terminal.
     #[error("refusing to write ciphertext to a terminal")]
     CiphertextToTerminal,
-    /// Any other I/O failure.
-    #[error("cannot {action} {}", .path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What was being done ("open", "create a temporary file next to", ...).
-        action: &'static str,
-        /// The OS error.
-        #[source]
-        source: io::Error,
-    },
-}
-
-impl FileError {
-    pub(crate) fn io(path: &Path, action: &'static str, source: io::Error) -> Self {
-        Self::Io {
-            path: path.to_path_buf(),
-            action,
-            source,
-        }
-    }
-
-    /// A hint for the user, if there is a useful one.
-    pub fn hint(&self) -> Option<&'static str> {
-        match self {
-            Self::Exists(_) => Some("use --force to overwrite it"),
-            Self::CiphertextToTerminal => {
-                Some("redirect stdout, use -o FILE, or give -o - to write to the terminal anyway")
-            }
-            Self::MissingParent { .. } => Some("create the directory first"),
-            Self::Symlink(_) => Some("remove the link, or choose another output directory"),
-            Self::MetadataClash { .. } => Some("give --metadata-output a file of its own"),
-            _ => None,
-        }
-    }
-
-    /// Whether this is a usage error (exit 2) rather than a failure (exit 1).
-    pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            Self::SameFile(_) | Self::CiphertextToTerminal | Self::MetadataClash { .. }
-        )
-    }
-}
-
-/// The directory a file lives in (`.` for a bare file name).
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
 }
 
 /// Checks an output file before any work is done: its directory exists, it is not a directory,
@@ -232,13 +158,13 @@ fn same_regular_file(a: &Path, b: &Path) -> bool {
 /// Refuses an output that is the same file as the input (same canonical path, or the same
 /// inode through a hard link). An output written in place (a terminal, a FIFO) may be the
 /// input's too: nothing is replaced or truncated there.
-pub fn check_distinct(input: &Input, output: &Output) -> Result<(), FileError> {
+pub fn check_distinct(input: &Input, output: &Output) -> Result<(), Refusal> {
     let (Some(i), Some(o)) = (input.path(), output.path()) else {
         return Ok(());
     };
     let in_place = writes_in_place(o, true).unwrap_or(false);
     if (!in_place && same_path(i, o)) || same_regular_file(i, o) {
-        return Err(FileError::SameFile(o.to_path_buf()));
+        return Err(Refusal::SameFile(o.to_path_buf()));
     }
     Ok(())
 }
@@ -250,9 +176,9 @@ pub fn check_metadata(
     metadata: Option<&Output>,
     input: &Input,
     output: &Output,
-) -> Result<(), FileError> {
+) -> Result<(), Refusal> {
     let Some(m) = metadata else { return Ok(()) };
-    let clash = |what| FileError::MetadataClash {
+    let clash = |what| Refusal::MetadataClash {
         path: PathBuf::from(m.to_string()),
         what,
     };
@@ -289,21 +215,12 @@ pub fn refuse_ciphertext_to_terminal(output: &Output, stdout_is_terminal: bool) 
 }
 
 /// [`refuse_ciphertext_to_terminal`] applied to this process's stdout.
-pub fn check_ciphertext_destination(output: &Output) -> Result<(), FileError> {
+pub fn check_ciphertext_destination(output: &Output) -> Result<(), Refusal> {
     if refuse_ciphertext_to_terminal(output, io::stdout().is_terminal()) {
-        Err(FileError::CiphertextToTerminal)
+        Err(Refusal::CiphertextToTerminal)
     } else {
         Ok(())
     }
-}
-
-/// Syncs a directory, making the renames done in it durable (the files' data is synced before
-/// they are renamed).
-///
-/// # Errors
-/// Opening or syncing the directory failed.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir).and_then(|d| d.sync_all())
 }
 
 /// Appends one line to a JSON-lines sink (a file, created `0600` if missing, or stdout).
@@ -422,7 +339,7 @@ mod tests {
         let same = dir.path().join(".").join("a");
         assert!(matches!(
             check_distinct(&Input::File(a.clone()), &Output::File(same)),
-            Err(FileError::SameFile(_))
+            Err(Refusal::SameFile(_))
         ));
         let b = dir.path().join("b");
         check_distinct(&Input::File(a.clone()), &Output::File(b.clone())).unwrap();

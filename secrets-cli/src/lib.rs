@@ -15,6 +15,7 @@ pub mod config;
 pub mod dumps;
 pub mod envmap;
 pub mod error;
+pub mod files;
 pub mod hints;
 pub mod home;
 #[cfg(feature = "pkcs11")]

@@ -1,7 +1,7 @@
 //! Turning an error into what the user sees: exit code, `error:` line, `hint:` lines.
 //!
 //! Commands return `anyhow::Result`; the typed errors inside the chain ([`CliError`],
-//! [`FileError`], [`KeyRefError`], [`KeyFileError`], `coffer_core::Error`) decide the exit code
+//! [`FileError`], [`Refusal`], [`KeyRefError`], [`KeyFileError`], `coffer_core::Error`) decide the exit code
 //! and the hints. A `BrokenPipe` anywhere in the chain means the reader of stdout went away:
 //! exit 0, print nothing (ripgrep).
 
@@ -9,7 +9,8 @@ use std::io;
 
 use serde::Serialize;
 
-use crate::io::FileError;
+use crate::files::FileError;
+use crate::io::Refusal;
 use crate::keyref::{KeyFileError, KeyRefError};
 
 /// Exit code: success.
@@ -207,14 +208,18 @@ pub fn report(err: &anyhow::Error) -> Report {
                 add(h, &mut hints);
             }
         } else if let Some(e) = cause.downcast_ref::<FileError>() {
-            usage |= e.is_usage();
             if let FileError::Io { source, .. } = e {
                 broken_pipe |= source.kind() == io::ErrorKind::BrokenPipe;
                 if let Some(h) = io_hint(source) {
                     add(h, &mut hints);
                 }
             }
-            if let Some(h) = e.hint() {
+            if let Some(h) = crate::hints::file_hint(e) {
+                add(h, &mut hints);
+            }
+        } else if let Some(e) = cause.downcast_ref::<Refusal>() {
+            usage = true;
+            if let Some(h) = crate::hints::refusal_hint(e) {
                 add(h, &mut hints);
             }
         } else if let Some(e) = cause.downcast_ref::<crate::error::Error>() {

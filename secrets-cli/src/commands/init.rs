@@ -66,10 +66,10 @@ pub async fn run(settings: &Settings, s: &InitSettings) -> anyhow::Result<()> {
     let root_key = material.into_root_key()?;
     match root::write_new(&root_path, &bytes) {
         Ok(()) => {}
-        Err(e) if matches!(e.downcast_ref::<FileError>(), Some(FileError::Exists(_))) => {
+        Err(FileError::Exists(_)) => {
             return Err(already().into());
         }
-        Err(e) => return Err(e.context("cannot write the root key")),
+        Err(e) => return Err(anyhow::Error::new(e).context("cannot write the root key")),
     }
     let root_id = root_key.id();
     store.reset_root_id_if_empty(&root_id)?;
@@ -178,10 +178,10 @@ fn write_named_root(
     let store = Store::create(home)?;
     match root::write_new(&home.root_key_path(), file) {
         Ok(()) => {}
-        Err(e) if matches!(e.downcast_ref::<FileError>(), Some(FileError::Exists(_))) => {
+        Err(FileError::Exists(_)) => {
             return Err(already().into());
         }
-        Err(e) => return Err(e.context("cannot write the root key file")),
+        Err(e) => return Err(anyhow::Error::new(e).context("cannot write the root key file")),
     }
     store.reset_root_id_if_empty(&root_id)?;
     report(settings, home, root_id, false)

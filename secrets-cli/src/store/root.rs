@@ -69,7 +69,7 @@ use zeroize::Zeroizing;
 
 use super::passphrase::{PASSPHRASE_FILE_VAR, Passphrase};
 use crate::error::{Advice, Error};
-use crate::io::AtomicFile;
+use crate::files::{AtomicFile, FileError};
 
 /// The magic line: name and format version.
 pub const MAGIC: &[u8; 19] = b"coffer-root-key v1\n";
@@ -545,10 +545,10 @@ pub fn decode(
 ///
 /// # Errors
 /// The file exists already, or cannot be written.
-pub fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     let mut f = AtomicFile::create(path, false)?;
     f.write_all(bytes)
-        .map_err(|e| crate::io::FileError::io(path, "write", e))?;
+        .map_err(|e| FileError::io(path, "write", e))?;
     f.commit()?;
     Ok(())
 }
@@ -558,10 +558,10 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 ///
 /// # Errors
 /// The file cannot be written.
-pub fn write_side_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub fn write_side_file(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     let mut f = AtomicFile::create(path, true)?;
     f.write_all(bytes)
-        .map_err(|e| crate::io::FileError::io(path, "write", e))?;
+        .map_err(|e| FileError::io(path, "write", e))?;
     f.commit()?;
     Ok(())
 }
@@ -588,7 +588,7 @@ pub fn switch_to_side_file(next: &Path, path: &Path) -> Result<(), Error> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    if let Err(e) = crate::io::sync_dir(dir) {
+    if let Err(e) = crate::files::sync_dir(dir) {
         tracing::warn!(dir = %dir.display(), "cannot sync directory: {e}");
     }
     Ok(())
