@@ -23,8 +23,8 @@ log() { printf '%s\n' "$*" >&2; }
 if [[ -n ${COFFER:-} ]]; then
     coffer=$COFFER
 else
-    log "bench: cargo build --release --locked -p coffer"
-    cargo build --release --locked -q -p coffer
+    log "bench: cargo build --release --locked -p coffer-cli"
+    cargo build --release --locked -q -p coffer-cli
     coffer=$PWD/target/release/coffer
 fi
 

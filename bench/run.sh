@@ -121,8 +121,8 @@ COFFER_GIVEN=${COFFER:-}
 if [ -n "$COFFER_GIVEN" ]; then
   [ -x "$COFFER" ] || die "COFFER=$COFFER is not an executable"
 else
-  log "bench: cargo build --release --locked -p coffer"
-  (cd "$ROOT" && cargo build --release --locked -p coffer >&2) || die "cargo build failed"
+  log "bench: cargo build --release --locked -p coffer-cli"
+  (cd "$ROOT" && cargo build --release --locked -p coffer-cli >&2) || die "cargo build failed"
   COFFER=${CARGO_TARGET_DIR:-$ROOT/target}/release/coffer
   [ -x "$COFFER" ] || die "no binary at $COFFER after the build"
 fi

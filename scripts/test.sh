@@ -59,11 +59,26 @@ cargo fmt --all -- --check
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The library and the CLI tests build without PostgreSQL, KMS and PKCS#11 too.
-cargo clippy -p coffer --all-targets --no-default-features --locked -- -D warnings
+cargo clippy -p coffer -p coffer-cli --all-targets --no-default-features --locked -- -D warnings
+
+step "the library's dependencies (none of the command line's crates)"
+# What a service compiles with `cargo add coffer`: no argument parser, terminal, signal or
+# log-printing crate, and no anyhow, with every feature too.
+for features in "" "--features postgres,kms,pkcs11"; do
+    # shellcheck disable=SC2086 # $features is empty or one flag and its value
+    tree=$(cargo tree --locked -p coffer -e normal --no-default-features $features --prefix none)
+    echo "coffer ${features:-(no features)}: $(awk '{print $1, $2}' <<<"$tree" | sort -u | wc -l) crates"
+    cli_crates=$(awk '{print $1}' <<<"$tree" | sort -u |
+        grep -xE 'clap|clap_builder|clap_complete|clap_mangen|indicatif|rpassword|signal-hook|tracing-subscriber|anyhow|coffer-cli' || true)
+    if [ -n "$cli_crates" ]; then
+        echo "error: the coffer library depends on the command line's crates:" $cli_crates >&2
+        exit 1
+    fi
+done
 
 step "cargo test"
 # test-pause: the kill tests stop coffer at each step of a write.
-cargo test --workspace --locked --features coffer/test-pause
+cargo test --workspace --locked --features coffer-cli/test-pause
 
 step "ESDK decrypt vectors from other implementations"
 vectors="$root/../shared/esdk/vectors"
@@ -99,7 +114,8 @@ fi
 COFFER_HIERARCHY_KAT="$matrix/hierarchy_kat.txt" cargo test --locked -q -p coffer-core --lib hierarchy
 
 step "the service example (examples/service.rs) on an SQLite and a PostgreSQL store"
-cargo build --locked -q -p coffer --bin coffer --example service
+cargo build --locked -q -p coffer-cli --bin coffer
+cargo build --locked -q -p coffer --features postgres --example service
 coffer_bin="$root/target/debug/coffer"
 service="$root/target/debug/examples/service"
 # check_service OUTPUT: the example read the secure value (version 1, then 2 after a put)
@@ -137,7 +153,7 @@ elif [ "${CI:-}" = "true" ]; then
 fi
 
 step "the release binary (README gives its size: symbols kept, no debug info)"
-cargo build --release --locked -q -p coffer
+cargo build --release --locked -q -p coffer-cli
 bin="$root/target/release/coffer"
 size=$(stat -c %s "$bin")
 echo "$bin: $size bytes"

@@ -7,17 +7,17 @@
 use std::path::PathBuf;
 
 use crate::cli::{Cli, Command, OutputFormat};
-use crate::home::Home;
-use crate::keyref::KeyRef;
-use crate::params::{ParamName, ParamPath, Selector, Which};
 use crate::report::CliError;
+use coffer::home::Home;
+use coffer::keyref::KeyRef;
+use coffer::params::{ParamName, ParamPath, Selector, Which};
 
 mod files;
 mod keys;
 mod params;
 mod rotate;
 
-pub use crate::store::{StoreLocation, StoreUrl};
+pub use coffer::store::{StoreLocation, StoreUrl};
 pub use files::*;
 pub use keys::*;
 pub use params::*;
@@ -167,7 +167,7 @@ impl Settings {
     ///
     /// # Errors
     /// Nothing names a home.
-    pub fn home(&self) -> Result<Home, crate::error::Error> {
+    pub fn home(&self) -> Result<Home, coffer::error::Error> {
         Home::resolve(self.home_flag.as_deref())
     }
 

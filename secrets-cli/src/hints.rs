@@ -2,10 +2,10 @@
 //! its `hint:` lines, in the command's own words (its flags and verbs). The library names no
 //! flag or verb; this is the one place that turns its errors and [`Advice`] into them.
 
-use crate::error::{Advice, Error};
-use crate::files::FileError;
 use crate::io::Refusal;
-use crate::params::{MAX_LABEL_LEN, MAX_LEVELS, MAX_VALUE_BYTES_VAR};
+use coffer::error::{Advice, Error};
+use coffer::files::FileError;
+use coffer::params::{MAX_LABEL_LEN, MAX_LEVELS, MAX_VALUE_BYTES_VAR};
 
 /// Whether an error of the library is a usage or configuration error (exit 2: a bad request,
 /// no store there, a build without the feature asked for) rather than a failed operation
@@ -29,7 +29,7 @@ pub fn hints(e: &Error) -> Vec<String> {
         out.push(h);
     }
     if let Some(a) = e.detail().and_then(|d| d.advice()) {
-        out.push(advice(a));
+        out.extend(advice(a));
     }
     out
 }
@@ -122,10 +122,10 @@ fn param_hint(e: &Error) -> Option<String> {
     })
 }
 
-/// The hint for a piece of advice.
-pub fn advice(a: &Advice) -> String {
+/// The hint for a piece of advice (none for advice this build does not know).
+pub fn advice(a: &Advice) -> Option<String> {
     const STORE_FLAGS: &str = "point --home, COFFER_HOME or --store at a coffer store";
-    match a {
+    Some(match a {
         Advice::TryAgain => "run the command again".into(),
         Advice::PointAtStore => format!("nothing was changed; {STORE_FLAGS}"),
         Advice::CreateStore => {
@@ -239,7 +239,8 @@ pub fn advice(a: &Advice) -> String {
             format!("store the plan with one: coffer rotate {name} --every … --generate SPEC")
         }
         Advice::GiveValue => "give it on stdin or with --value-file, or use --generate SPEC".into(),
-    }
+        _ => return None,
+    })
 }
 
 /// The hint for a file the library could not write, if there is a useful one.
@@ -272,7 +273,7 @@ mod tests {
     #[test]
     fn a_decrypt_error_names_the_recorded_key() {
         let e = Error::Decrypt {
-            name: crate::params::ParamName::parse("/w").unwrap(),
+            name: coffer::params::ParamName::parse("/w").unwrap(),
             version: 1,
             key_ref: Some("aes:test-7".into()),
             source: "wrong key".into(),
@@ -285,7 +286,7 @@ mod tests {
     fn kinds_decide_usage_and_advice_gives_the_hint() {
         let e = Error::no_store("no coffer store in /x").advice(Advice::CreateStore);
         assert!(is_usage(&e));
-        assert_eq!(hints(&e), [advice(&Advice::CreateStore)]);
+        assert_eq!(hints(&e), [advice(&Advice::CreateStore).unwrap()]);
         assert!(hints(&e)[0].starts_with("create one with: coffer init"));
         let e = Error::corrupt("damaged").advice(Advice::RestoreRootKey);
         assert!(!is_usage(&e));
@@ -295,14 +296,15 @@ mod tests {
     #[test]
     fn key_advice_names_the_verbs() {
         assert_eq!(
-            advice(&Advice::EnableKey("app".into())),
-            "enable it first: coffer key enable app"
+            advice(&Advice::EnableKey("app".into())).as_deref(),
+            Some("enable it first: coffer key enable app")
         );
         assert!(
             advice(&Advice::LowerMinimum {
                 key: "app".into(),
                 version: 1
             })
+            .unwrap()
             .contains("coffer key retire app --below-version 1")
         );
     }

@@ -3,7 +3,7 @@
 //! Outputs go to temporary files that get their name only when complete
 //! ([`crate::io::AtomicFile`]): on Linux unnamed files (`O_TMPFILE`), which vanish with the
 //! process whatever ends it, elsewhere (and on file systems without `O_TMPFILE`) named temporary
-//! files. Every live temporary file is registered with [`crate::cleanup`] from its creation
+//! files. Every live temporary file is registered with [`coffer::cleanup`] from its creation
 //! until it is linked, renamed or removed. [`install`] starts one thread that waits for
 //! a terminating signal; it then removes every registered named file, says so on stderr (counting
 //! the unnamed ones, which the exit removes) and exits with `128 + signal` (130 for SIGINT, 143
@@ -54,14 +54,14 @@ pub fn install() -> io::Result<()> {
         .name("coffer-signals".into())
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
-                let hooks = crate::cleanup::kill_groups();
+                let hooks = coffer::cleanup::kill_groups();
                 if hooks > 0 {
                     let _ = writeln!(
                         io::stderr().lock(),
                         "error: interrupted; killed {hooks} running hook(s)"
                     );
                 }
-                let (removed, _gate) = crate::cleanup::remove_live();
+                let (removed, _gate) = coffer::cleanup::remove_live();
                 let _ = io::stderr()
                     .lock()
                     .write_all(message(signal, removed).as_bytes());

@@ -13,7 +13,7 @@
 mod input;
 mod stream;
 
-pub use crate::files::{AtomicFile, FileError, OutDir, Place, parent_dir, sync_dir};
+pub use coffer::files::{AtomicFile, FileError, OutDir, Place, parent_dir, sync_dir};
 pub use input::{Input, InputReader, ReadAhead};
 pub use stream::{OutputFile, carries_stdout, open_output, writes_in_place};
 

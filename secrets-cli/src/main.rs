@@ -3,10 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use coffer::cli::{Cli, OutputFormat};
-use coffer::config::Settings;
-use coffer::report;
 use coffer::rotate::hook::SUPERVISOR_ARG;
+use coffer_cli::cli::{Cli, OutputFormat};
+use coffer_cli::config::Settings;
+use coffer_cli::report;
 
 fn main() -> ExitCode {
     // Before anything holds a secret: no core dumps of this process (see `dumps`).
@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         };
     }
     let cli = Cli::parse(); // usage errors: clap prints them and exits 2
-    coffer::logging::init(cli.verbose, cli.quiet);
+    coffer_cli::logging::init(cli.verbose, cli.quiet);
     if let Err(e) = dumps {
         tracing::warn!("cannot turn core dumps off (a crash could write secrets to disk): {e}");
     }
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     };
     if settings.writes_files() {
         // Temporary output files are removed on SIGINT/SIGTERM/SIGHUP.
-        if let Err(e) = coffer::interrupt::install() {
+        if let Err(e) = coffer_cli::interrupt::install() {
             tracing::warn!("cannot handle interruptions (temporary files may be left): {e}");
         }
     }
@@ -46,7 +46,7 @@ fn main() -> ExitCode {
             return fail(&e, format, false);
         }
     };
-    match runtime.block_on(coffer::commands::run(&settings)) {
+    match runtime.block_on(coffer_cli::commands::run(&settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e, format, settings.stdout_is_data()),
     }

@@ -9,9 +9,9 @@ use std::io;
 
 use serde::Serialize;
 
-use crate::files::FileError;
 use crate::io::Refusal;
-use crate::keyref::{KeyFileError, KeyRefError};
+use coffer::files::FileError;
+use coffer::keyref::{KeyFileError, KeyRefError};
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
@@ -174,7 +174,8 @@ fn core_hint(err: &coffer_core::Error) -> Option<&'static str> {
 
 #[cfg(feature = "kms")]
 fn kms_hint(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
-    err.downcast_ref::<crate::kms::NoRegion>().map(|e| e.hint())
+    err.downcast_ref::<coffer::kms::NoRegion>()
+        .map(|e| e.hint())
 }
 
 #[cfg(not(feature = "kms"))]
@@ -222,7 +223,7 @@ pub fn report(err: &anyhow::Error) -> Report {
             if let Some(h) = crate::hints::refusal_hint(e) {
                 add(h, &mut hints);
             }
-        } else if let Some(e) = cause.downcast_ref::<crate::error::Error>() {
+        } else if let Some(e) = cause.downcast_ref::<coffer::error::Error>() {
             usage |= crate::hints::is_usage(e);
             for h in crate::hints::hints(e) {
                 add(&h, &mut hints);
@@ -255,7 +256,7 @@ pub fn report(err: &anyhow::Error) -> Report {
                         Some(cause as &(dyn std::error::Error + 'static)),
                         |e| e.source(),
                     );
-                    for e in chain.filter_map(|e| e.downcast_ref::<crate::error::Error>()) {
+                    for e in chain.filter_map(|e| e.downcast_ref::<coffer::error::Error>()) {
                         for h in crate::hints::hints(e) {
                             add(&h, &mut hints);
                         }
@@ -265,7 +266,7 @@ pub fn report(err: &anyhow::Error) -> Report {
         }
     }
     let message =
-        crate::error::chain_text(AsRef::<dyn std::error::Error + Send + Sync>::as_ref(err));
+        coffer::error::chain_text(AsRef::<dyn std::error::Error + Send + Sync>::as_ref(err));
     Report {
         kind: "error",
         schema: 1,
@@ -337,15 +338,15 @@ mod tests {
         assert_eq!(r.message, "encrypting: output file out already exists");
         assert!(r.hints[0].contains("--force"));
 
-        let e = anyhow::Error::new("kms:".parse::<crate::keyref::KeyRef>().unwrap_err());
+        let e = anyhow::Error::new("kms:".parse::<coffer::keyref::KeyRef>().unwrap_err());
         assert_eq!(report(&e).exit_code, 2);
     }
 
     /// A typed error behind `caused_by` keeps its hints (the library's advice among them).
     #[test]
     fn a_chain_behind_a_cli_error_keeps_its_types() {
-        let lib = crate::error::Error::conflict("key `app` is disabled")
-            .advice(crate::error::Advice::EnableKey("app".into()));
+        let lib = coffer::error::Error::conflict("key `app` is disabled")
+            .advice(coffer::error::Advice::EnableKey("app".into()));
         let core = coffer_core::Error::Other(std::sync::Arc::new(lib));
         let e = anyhow::Error::new(CliError::failure("cannot encrypt").caused_by(core.into()));
         let r = report(&e);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use crate::store::{PassphraseSource, Prompt};
+use coffer::store::{PassphraseSource, Prompt};
 
 /// Asks on the terminal (`/dev/tty`), without echo.
 #[derive(Debug, Clone, Copy, Default)]

@@ -1486,6 +1486,6 @@ fn ci_runs_the_kill_tests() {
     let ci = std::env::var("CI").as_deref() == Ok("true");
     assert!(
         built_with_it || !ci,
-        "CI runs the tests with --features coffer/test-pause (scripts/test.sh)"
+        "CI runs the tests with --features coffer-cli/test-pause (scripts/test.sh)"
     );
 }

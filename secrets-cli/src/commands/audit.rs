@@ -1,12 +1,12 @@
-//! `coffer audit ls|verify`: the store's hash-chained audit log ([`crate::store::audit`]).
+//! `coffer audit ls|verify`: the store's hash-chained audit log ([`coffer::store::audit`]).
 
 use crate::cli::{AuditCommand, OutputFormat};
 use crate::config::Settings;
 use crate::output::{AuditEntryWire, AuditVerifiedWire, SCHEMA};
 use crate::report::CliError;
-use crate::store::Store;
-use crate::store::StoreLocation;
-use crate::store::audit::Verified;
+use coffer::store::Store;
+use coffer::store::StoreLocation;
+use coffer::store::audit::Verified;
 
 /// Runs `coffer audit …` on the store `settings` names (`--store`, `COFFER_STORE`, else
 /// `COFFER_HOME/coffer.db`).
@@ -17,7 +17,7 @@ pub async fn run(settings: &Settings, cmd: AuditCommand) -> anyhow::Result<()> {
     let (list, verified, at) = match &location {
         #[cfg(feature = "postgres")]
         StoreLocation::Postgres(url) => {
-            let pg = crate::store::PgStore::connect(url.expose()).await?;
+            let pg = coffer::store::PgStore::connect(url.expose()).await?;
             let at = pg.location().to_owned();
             match cmd {
                 AuditCommand::Ls => (Some(pg.audit_entries().await?), None, at),

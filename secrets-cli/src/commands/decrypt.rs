@@ -18,12 +18,12 @@ use super::pool::run_tree;
 use super::{PumpError, TreeJob, finish_one, message_threads, plan_tree, pump_buffered};
 use crate::config::{DecryptSettings, Settings};
 use crate::io::{self as cio, Input, InputReader, Output, OutputFile, Place};
-use crate::keyref::Purpose;
-use crate::keys;
 use crate::output::MetadataWire;
 use crate::progress::Progress;
 use crate::report::CliError;
 use crate::tree::Direction;
+use coffer::keyref::Purpose;
+use coffer::keys;
 
 /// Where the plaintext goes. No extra buffering layer: plaintext should not linger in buffers
 /// that are not zeroized.

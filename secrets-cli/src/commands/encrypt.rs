@@ -12,11 +12,11 @@ use super::pool::run_tree;
 use super::{PumpError, TreeJob, finish_one, message_threads, plan_tree, pump};
 use crate::config::{EncryptSettings, Settings};
 use crate::io::{self as cio, Input, InputReader, Output, OutputFile, Place};
-use crate::keyref::Purpose;
-use crate::keys;
 use crate::output::MetadataWire;
 use crate::progress::Progress;
 use crate::tree::Direction;
+use coffer::keyref::Purpose;
+use coffer::keys;
 
 /// Where the message goes.
 enum Sink {

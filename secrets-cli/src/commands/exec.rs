@@ -1,7 +1,7 @@
 //! `coffer exec` (parameters into a command's environment) and `coffer export` (into text).
 //!
 //! The parameters under each `--path` come from the store in one query per path
-//! ([`crate::params::Params::get_by_path`]); secure values are decrypted with the local
+//! ([`coffer::params::Params::get_by_path`]); secure values are decrypted with the local
 //! keyring (or `--key`). Names follow [`crate::envmap`]; what the store may not set, and
 //! what a target cannot carry, is left out with a warning or refused with `--strict`
 //! ([`screen`]). `exec` finds the command with coffer's own `PATH`, then replaces coffer with
@@ -15,10 +15,10 @@ use std::path::PathBuf;
 
 use crate::config::Settings;
 use crate::envmap::{EnvMap, Format, guard, quote};
-use crate::keyref::KeyRef;
-use crate::params::ParamPath;
 use crate::report::CliError;
-use crate::time;
+use coffer::keyref::KeyRef;
+use coffer::params::ParamPath;
+use coffer::time;
 
 /// What `exec` and `export` read.
 #[derive(Debug)]
@@ -239,11 +239,11 @@ pub async fn exec(settings: &Settings, s: &ExecSettings) -> anyhow::Result<()> {
     tracing::debug!(vars = map.len(), program = %path.display(), "exec");
     let _ = std::io::stdout().flush();
     // The command gets the user's core limit back (coffer ran with none, see `dumps`).
-    if let Err(e) = crate::dumps::restore() {
+    if let Err(e) = coffer::dumps::restore() {
         tracing::debug!("cannot restore the core file size limit: {e}");
     }
     let err = cmd.exec();
-    let _ = crate::dumps::disable();
+    let _ = coffer::dumps::disable();
     let shown = program.to_string_lossy();
     Err(match err.kind() {
         std::io::ErrorKind::NotFound => CliError::exit(127, format!("{shown}: command not found")),

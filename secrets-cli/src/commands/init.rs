@@ -8,9 +8,9 @@ use crate::config::{InitSettings, Settings};
 use crate::io::FileError;
 use crate::output::{InitWire, SCHEMA};
 use crate::report::CliError;
-use crate::store::PASSPHRASE_FILE_VAR;
-use crate::store::Store;
-use crate::store::root::{self, KdfParams, Protection};
+use coffer::store::PASSPHRASE_FILE_VAR;
+use coffer::store::Store;
+use coffer::store::root::{self, KdfParams, Protection};
 
 /// Runs `coffer init`.
 pub async fn run(settings: &Settings, s: &InitSettings) -> anyhow::Result<()> {
@@ -81,15 +81,15 @@ pub async fn run(settings: &Settings, s: &InitSettings) -> anyhow::Result<()> {
 #[cfg(feature = "kms")]
 async fn init_kms(
     settings: &Settings,
-    home: &crate::home::Home,
+    home: &coffer::home::Home,
     key: &str,
     already: impl Fn() -> CliError,
 ) -> anyhow::Result<()> {
     use coffer_core::keyring::RootKey as _;
-    let arn = crate::kms::resolve(key)
+    let arn = coffer::kms::resolve(key)
         .await
         .map_err(|e| CliError::failure(format!("--root kms:{key}")).caused_by(e.into()))?;
-    let root_key = crate::kms::KmsRootKey::new(arn.clone());
+    let root_key = coffer::kms::KmsRootKey::new(arn.clone());
     let probe = [0u8; 32];
     let aad = b"coffer init: does this key wrap and unwrap?";
     let wrapped = root_key
@@ -118,7 +118,7 @@ async fn init_kms(
 #[cfg(not(feature = "kms"))]
 async fn init_kms(
     _settings: &Settings,
-    _home: &crate::home::Home,
+    _home: &coffer::home::Home,
     key: &str,
     _already: impl Fn() -> CliError,
 ) -> anyhow::Result<()> {
@@ -133,11 +133,11 @@ async fn init_kms(
 #[cfg(feature = "pkcs11")]
 async fn init_pkcs11(
     settings: &Settings,
-    home: &crate::home::Home,
-    key: &crate::keyref::Pkcs11KeyRef,
+    home: &coffer::home::Home,
+    key: &coffer::keyref::Pkcs11KeyRef,
     already: impl Fn() -> CliError,
 ) -> anyhow::Result<()> {
-    let (root_key, uri) = crate::hsm::new_root(key).await.map_err(|e| {
+    let (root_key, uri) = coffer::hsm::new_root(key).await.map_err(|e| {
         CliError::failure(format!("--root pkcs11:{}", key.path())).caused_by_error(e)
     })?;
     write_named_root(
@@ -152,8 +152,8 @@ async fn init_pkcs11(
 #[cfg(not(feature = "pkcs11"))]
 async fn init_pkcs11(
     _settings: &Settings,
-    _home: &crate::home::Home,
-    key: &crate::keyref::Pkcs11KeyRef,
+    _home: &coffer::home::Home,
+    key: &coffer::keyref::Pkcs11KeyRef,
     _already: impl Fn() -> CliError,
 ) -> anyhow::Result<()> {
     Err(CliError::usage(format!(
@@ -167,7 +167,7 @@ async fn init_pkcs11(
 #[cfg_attr(not(any(feature = "kms", feature = "pkcs11")), allow(dead_code))]
 fn write_named_root(
     settings: &Settings,
-    home: &crate::home::Home,
+    home: &coffer::home::Home,
     file: &[u8],
     root_id: String,
     already: impl Fn() -> CliError,
@@ -189,7 +189,7 @@ fn write_named_root(
 
 fn report(
     settings: &Settings,
-    home: &crate::home::Home,
+    home: &coffer::home::Home,
     root_id: String,
     passphrase: bool,
 ) -> anyhow::Result<()> {

@@ -5,11 +5,11 @@ use anyhow::Context as _;
 use super::Tally;
 use crate::cli::OutputFormat;
 use crate::config::{InspectSettings, Settings};
-use crate::home::Home;
 use crate::io::{self as cio, Input, Output};
 use crate::output::HeaderWire;
-use crate::store::{Store, format_uuid};
 use crate::tree;
+use coffer::home::Home;
+use coffer::store::{Store, format_uuid};
 
 /// Prints the header of `s.input` (of every file below it with `-r`).
 pub fn run(settings: &Settings, s: &InspectSettings) -> anyhow::Result<()> {

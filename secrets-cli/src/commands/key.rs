@@ -2,14 +2,14 @@
 
 use crate::cli::OutputFormat;
 use crate::config::{KeySettings, Settings};
-use crate::home::Home;
 use crate::output::{
     KeyRetiredWire, KeyRotatedWire, KeyStateWire, KeyWire, NothingDueWire, RootRotatedWire, SCHEMA,
 };
 use crate::report::{self, CliError};
-use crate::store::StoreLocation;
-use crate::store::{self, KeyRecord, KeyState, KeyTable};
-use crate::time::now_unix;
+use coffer::home::Home;
+use coffer::store::StoreLocation;
+use coffer::store::{self, KeyRecord, KeyState, KeyTable};
+use coffer::time::now_unix;
 use std::sync::Arc;
 
 /// Runs `coffer key …`.
@@ -38,7 +38,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
     }
     // The keys of the store `--store` names (the home's SQLite store by default), under the
     // root key of the home.
-    let (_, table) = crate::params::open_store(&location, &home).await?;
+    let (_, table) = coffer::params::open_store(&location, &home).await?;
     let no_such_key = |name: &str| store::no_such_key(&table.location(), name);
     match k {
         KeySettings::Create {
@@ -178,7 +178,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
                 .set_min_decrypt_version(name, *below_version)
                 .await
                 .map_err(|e| match e {
-                    crate::error::Error::Invalid(_) => anyhow::Error::new(
+                    coffer::error::Error::Invalid(_) => anyhow::Error::new(
                         CliError::usage(format!("--below-version {below_version}"))
                             .caused_by_error(e),
                     ),
@@ -288,7 +288,7 @@ fn nothing_due(keys: &[KeyRecord]) -> NothingDueWire {
             .iter()
             .filter_map(|k| k.next_rotation())
             .min()
-            .map(crate::time::format_rfc3339),
+            .map(coffer::time::format_rfc3339),
     }
 }
 
@@ -298,9 +298,9 @@ fn create_on_token(
     settings: &Settings,
     name: &str,
     spec: store::KeySpec,
-    token: &crate::keyref::Pkcs11KeyRef,
+    token: &coffer::keyref::Pkcs11KeyRef,
 ) -> anyhow::Result<()> {
-    let uri = crate::hsm::create_key(name, token)?;
+    let uri = coffer::hsm::create_key(name, token)?;
     let wire = crate::output::TokenKeyWire {
         kind: "token-key",
         schema: SCHEMA,
@@ -330,7 +330,7 @@ fn create_on_token(
     _settings: &Settings,
     _name: &str,
     _spec: store::KeySpec,
-    _token: &crate::keyref::Pkcs11KeyRef,
+    _token: &coffer::keyref::Pkcs11KeyRef,
 ) -> anyhow::Result<()> {
     Err(CliError::usage("key create --in pkcs11:…: this build has no PKCS#11 support").into())
 }

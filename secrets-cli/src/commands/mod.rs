@@ -393,20 +393,20 @@ pub(crate) fn pump_buffered<R: io::BufRead + ?Sized, W: Write + ?Sized>(
 /// `COFFER_MAX_VALUE_BYTES`.
 pub(crate) async fn open_params(
     settings: &Settings,
-    encrypt_key: Option<(crate::keyref::KeyRef, String)>,
-    decrypt_keys: Vec<crate::keyref::KeyRef>,
-) -> anyhow::Result<crate::params::Params> {
-    let max = crate::params::max_value_bytes_from_env()?;
+    encrypt_key: Option<(coffer::keyref::KeyRef, String)>,
+    decrypt_keys: Vec<coffer::keyref::KeyRef>,
+) -> anyhow::Result<coffer::params::Params> {
+    let max = coffer::params::max_value_bytes_from_env()?;
     let home = settings.home()?;
-    let (store, table) = crate::params::open_store(&settings.store_location()?, &home).await?;
-    let keys = crate::params::StoreKeys::for_cli(
+    let (store, table) = coffer::params::open_store(&settings.store_location()?, &home).await?;
+    let keys = coffer::params::StoreKeys::for_cli(
         home,
         table,
         encrypt_key,
         decrypt_keys,
         crate::terminal::passphrase(),
     );
-    Ok(crate::params::Params::new(store, Arc::new(keys), max))
+    Ok(coffer::params::Params::new(store, Arc::new(keys), max))
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use crate::output::{
     LabelMoveWire, ParamChangeWire, ParamLabelsWire, ParamPathWire, ParamSummaryWire,
     ParamVersionWire, ParamWire, SCHEMA,
 };
-use crate::params::{self, Params, PutRequest, ValueSource};
-use crate::time::now_unix;
+use coffer::params::{self, Params, PutRequest, ValueSource};
+use coffer::time::now_unix;
 
 /// Runs a parameter verb.
 pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
@@ -95,7 +95,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
                 if !settings.quiet {
                     eprintln!(
                         "{name} is deleted (since {}); restore it with: coffer restore {name}",
-                        crate::time::format_rfc3339(at)
+                        coffer::time::format_rfc3339(at)
                     );
                 }
             }

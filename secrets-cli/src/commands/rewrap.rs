@@ -22,11 +22,11 @@ use super::Tally;
 use crate::cli::OutputFormat;
 use crate::config::{RewrapSettings, Settings};
 use crate::io::{self as cio, AtomicFile, Input, OutDir, Output, OutputFile, Place};
-use crate::keyref::Purpose;
-use crate::keys::{self, LocalKeys};
 use crate::output::{DataKeyWire, SCHEMA, SuiteWire};
 use crate::report::CliError;
 use crate::tree;
+use coffer::keyref::Purpose;
+use coffer::keys::{self, LocalKeys};
 
 /// One rewrapped message (`--output json`).
 #[derive(Debug, Serialize)]

@@ -3,9 +3,9 @@
 use crate::cli::OutputFormat;
 use crate::config::{RotateMode, RotateSettings, Settings};
 use crate::output::{RotationWire, SCHEMA};
-use crate::params::{Params, RotationPlan};
 use crate::report::CliError;
-use crate::rotate::{self, RotateRequest};
+use coffer::params::{Params, RotationPlan};
+use coffer::rotate::{self, RotateRequest};
 
 /// Runs `coffer rotate`.
 pub async fn run(settings: &Settings, s: &RotateSettings) -> anyhow::Result<()> {
@@ -27,7 +27,7 @@ pub async fn run(settings: &Settings, s: &RotateSettings) -> anyhow::Result<()> 
         Some(Some(secs)) => schedule(&params, request, *secs).await?,
         None => {}
     }
-    let done = match rotate::rotate(&params, request, say).await {
+    let done = match rotate::rotate(&params, request, &this_program()?, say).await {
         Ok(done) => done,
         Err(e) => return Err(explain(e)),
     };
@@ -50,8 +50,8 @@ pub async fn run(settings: &Settings, s: &RotateSettings) -> anyhow::Result<()> 
 }
 
 /// A failed hook's output on stderr, then the error with what to do next.
-fn explain(e: crate::error::Error) -> anyhow::Error {
-    let crate::error::Error::Hook(failed) = &e else {
+fn explain(e: coffer::error::Error) -> anyhow::Error {
+    let coffer::error::Error::Hook(failed) = &e else {
         return e.into();
     };
     if !failed.output.is_empty() {
@@ -94,7 +94,7 @@ async fn schedule(params: &Params, req: &RotateRequest, every: u64) -> anyhow::R
                 })?
                 .to_owned(),
         ),
-        next_due: Some(crate::time::now_unix()),
+        next_due: Some(coffer::time::now_unix()),
         last_error: None,
         lease: None,
         lease_hook: None,
@@ -107,7 +107,7 @@ async fn schedule(params: &Params, req: &RotateRequest, every: u64) -> anyhow::R
         .set_rotation_plan(&plan)
         .await
         .map_err(|e| match e {
-            crate::error::Error::NotFound(n) => anyhow::Error::new(
+            coffer::error::Error::NotFound(n) => anyhow::Error::new(
                 CliError::failure(format!("no parameter named {n}"))
                     .hint(format!("write its first value with: coffer put {n}")),
             ),
@@ -148,9 +148,19 @@ async fn unschedule(
     }
 }
 
+/// This `coffer` binary, as the hooks' supervisor (`main` dispatches
+/// [`coffer::rotate::hook::SUPERVISOR_ARG`]).
+fn this_program() -> anyhow::Result<rotate::hook::Launcher> {
+    rotate::hook::Launcher::this_program().map_err(|e| {
+        anyhow::Error::new(
+            coffer::error::Error::backend("cannot find the coffer program").caused_by(e),
+        )
+    })
+}
+
 /// `--due`: the JSON report on stdout; exit 1 if a rotation failed.
 async fn due(params: &Params, say: impl FnMut(&str)) -> anyhow::Result<()> {
-    let report = rotate::rotate_due(params, say).await?;
+    let report = rotate::rotate_due(params, &this_program()?, say).await?;
     super::print_json(&crate::output::DueWire {
         kind: "rotate_due",
         schema: SCHEMA,

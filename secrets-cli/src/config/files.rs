@@ -7,8 +7,8 @@ use coffer_core::{AlgorithmSuite, CommitmentPolicy, EncryptionContext};
 
 use crate::cli::{DecryptArgs, EncryptArgs, InspectArgs};
 use crate::io::{Input, Output};
-use crate::keyref::KeyRef;
 use crate::report::CliError;
+use coffer::keyref::KeyRef;
 
 use super::{parse_context, parse_keys};
 
@@ -105,7 +105,7 @@ pub struct RewrapSettings {
 }
 
 /// Parses `--data-key-cache max-age=DURATION[,max-messages=N][,max-bytes=SIZE]`: DURATION is
-/// a duration ([`crate::time`]) of at most a day; SIZE is bytes, or a number with `K`, `M`,
+/// a duration ([`coffer::time`]) of at most a day; SIZE is bytes, or a number with `K`, `M`,
 /// `G` (`KiB`, `MiB`, `GiB`: powers of 1024).
 ///
 /// # Errors
@@ -145,7 +145,7 @@ pub fn parse_data_key_cache(spec: &str) -> Result<coffer_cache::Limits, CliError
             return Err(bad(format!("{key} is given twice")));
         }
         *slot = Some(match key {
-            "max-age" => crate::time::parse_bounded(value, crate::time::CACHE_MAX_AGE)
+            "max-age" => coffer::time::parse_bounded(value, coffer::time::CACHE_MAX_AGE)
                 .map_err(|e| bad(format!("max-age: {e}")))?,
             "max-bytes" => {
                 let (digits, scale) = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]

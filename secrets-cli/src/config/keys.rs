@@ -1,9 +1,9 @@
 //! The settings of `init` and the key verbs.
 
 use crate::cli::{InitArgs, KeyCommand};
-use crate::keyref::KeyRef;
 use crate::report::CliError;
-use crate::store::KeySpec;
+use coffer::keyref::KeyRef;
+use coffer::store::KeySpec;
 
 /// `coffer init`.
 #[derive(Debug)]
@@ -13,7 +13,7 @@ pub struct InitSettings {
     /// `--root kms:KEY`: the KMS key (as given).
     pub kms: Option<String>,
     /// `--root pkcs11:…`: the key on a token.
-    pub pkcs11: Option<Box<crate::keyref::Pkcs11KeyRef>>,
+    pub pkcs11: Option<Box<coffer::keyref::Pkcs11KeyRef>>,
 }
 
 /// `coffer key …`.
@@ -28,7 +28,7 @@ pub enum KeySettings {
         /// `--rotation-period`, in seconds.
         rotation_period_secs: Option<u64>,
         /// `--in pkcs11:…`: make the key on this token instead.
-        on_token: Option<Box<crate::keyref::Pkcs11KeyRef>>,
+        on_token: Option<Box<coffer::keyref::Pkcs11KeyRef>>,
     },
     /// `key list`.
     List,
@@ -126,8 +126,8 @@ pub(super) fn init(a: &InitArgs) -> anyhow::Result<InitSettings> {
     })
 }
 
-pub(super) fn key_name(name: String) -> Result<String, crate::error::Error> {
-    crate::store::validate_name(&name)?;
+pub(super) fn key_name(name: String) -> Result<String, coffer::error::Error> {
+    coffer::store::validate_name(&name)?;
     Ok(name)
 }
 
@@ -145,7 +145,7 @@ pub(super) fn key(k: KeyCommand) -> anyhow::Result<KeySettings> {
             rotation_period_secs: rotation_period
                 .as_deref()
                 .map(|d| {
-                    crate::time::parse_bounded(d, crate::time::ROTATION_PERIOD).map_err(|e| {
+                    coffer::time::parse_bounded(d, coffer::time::ROTATION_PERIOD).map_err(|e| {
                         anyhow::Error::new(e).context(format!("--rotation-period {d}"))
                     })
                 })
@@ -194,7 +194,7 @@ pub(super) fn key(k: KeyCommand) -> anyhow::Result<KeySettings> {
 }
 
 /// `key create --in`'s token (the URI is never echoed: it may hold a PIN).
-pub(super) fn token_uri(uri: &str) -> anyhow::Result<Box<crate::keyref::Pkcs11KeyRef>> {
+pub(super) fn token_uri(uri: &str) -> anyhow::Result<Box<coffer::keyref::Pkcs11KeyRef>> {
     let Some(rest) = uri.strip_prefix("pkcs11:") else {
         return Err(
             CliError::usage("--in takes a PKCS#11 token: pkcs11:token=LABEL?…")
@@ -202,7 +202,7 @@ pub(super) fn token_uri(uri: &str) -> anyhow::Result<Box<crate::keyref::Pkcs11Ke
                 .into(),
         );
     };
-    crate::keyref::Pkcs11KeyRef::parse_token(rest)
+    coffer::keyref::Pkcs11KeyRef::parse_token(rest)
         .map(Box::new)
         .map_err(|e| CliError::usage(format!("--in: {e}")).into())
 }
@@ -212,7 +212,7 @@ pub(super) fn rotation_period(period: &str) -> anyhow::Result<Option<u64>> {
     if period == "off" {
         return Ok(None);
     }
-    crate::time::parse_bounded(period, crate::time::ROTATION_PERIOD)
+    coffer::time::parse_bounded(period, coffer::time::ROTATION_PERIOD)
         .map(Some)
         .map_err(|e| anyhow::Error::new(e).context(format!("key set-rotation {period}")))
 }

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::cli::PutArgs;
-use crate::keyref::KeyRef;
-use crate::params::{Expect, Label, ParamName, ParamPath, ParamType, Selector, TypeRule};
 use crate::report::CliError;
+use coffer::keyref::KeyRef;
+use coffer::params::{Expect, Label, ParamName, ParamPath, ParamType, Selector, TypeRule};
 
 use super::parse_keys;
 
@@ -101,7 +101,7 @@ pub enum ParamSettings {
     },
 }
 
-pub(super) fn parse_labels(raw: &[String]) -> Result<Vec<Label>, crate::error::Error> {
+pub(super) fn parse_labels(raw: &[String]) -> Result<Vec<Label>, coffer::error::Error> {
     let mut out: Vec<Label> = Vec::with_capacity(raw.len());
     for l in raw {
         let l = Label::parse(l)?;
@@ -159,7 +159,7 @@ pub(super) fn put(a: PutArgs) -> anyhow::Result<PutSettings> {
         .expires
         .as_deref()
         .map(|w| {
-            crate::time::parse_when(w, crate::time::now_unix())
+            coffer::time::parse_when(w, coffer::time::now_unix())
                 .map_err(|e| anyhow::Error::new(e).context(format!("--expires {w}")))
         })
         .transpose()?;

@@ -1,8 +1,8 @@
 //! The settings of `rotate`.
 
-use crate::keyref::KeyRef;
-use crate::params::ParamName;
 use crate::report::CliError;
+use coffer::keyref::KeyRef;
+use coffer::params::ParamName;
 
 /// `coffer rotate NAME` or `coffer rotate --due`.
 #[derive(Debug)]
@@ -19,7 +19,7 @@ pub enum RotateMode {
     /// `rotate NAME`.
     One {
         /// The rotation.
-        request: Box<crate::rotate::RotateRequest>,
+        request: Box<coffer::rotate::RotateRequest>,
         /// `--every`: `Some(Some(secs))` a schedule, `Some(None)` `off`.
         every: Option<Option<u64>>,
     },
@@ -27,9 +27,9 @@ pub enum RotateMode {
     Due,
 }
 
-/// A hook's time limit: a duration within [`crate::time::HOOK_TIMEOUT`].
+/// A hook's time limit: a duration within [`coffer::time::HOOK_TIMEOUT`].
 pub(super) fn hook_timeout(s: &str) -> anyhow::Result<std::time::Duration> {
-    let secs = crate::time::parse_bounded(s, crate::time::HOOK_TIMEOUT)
+    let secs = coffer::time::parse_bounded(s, coffer::time::HOOK_TIMEOUT)
         .map_err(|e| anyhow::Error::new(e).context(format!("--hook-timeout {s}")))?;
     Ok(std::time::Duration::from_secs(secs))
 }
@@ -48,7 +48,7 @@ pub(super) fn rotate(a: crate::cli::RotateArgs) -> anyhow::Result<RotateSettings
         None => None,
         Some("off") => Some(None),
         Some(d) => Some(Some(
-            crate::time::parse_bounded(d, crate::time::ROTATION_PERIOD)
+            coffer::time::parse_bounded(d, coffer::time::ROTATION_PERIOD)
                 .map_err(|e| anyhow::Error::new(e).context(format!("--every {d}")))?,
         )),
     };
@@ -72,7 +72,7 @@ pub(super) fn rotate(a: crate::cli::RotateArgs) -> anyhow::Result<RotateSettings
     let generate = a
         .generate
         .as_deref()
-        .map(crate::rotate::GenSpec::parse)
+        .map(coffer::rotate::GenSpec::parse)
         .transpose()
         .map_err(|e| CliError::usage(format!("--generate {}: {}", e.spec(), e.why())))?;
     let key = a
@@ -85,7 +85,7 @@ pub(super) fn rotate(a: crate::cli::RotateArgs) -> anyhow::Result<RotateSettings
         .transpose()?;
     Ok(RotateSettings {
         mode: RotateMode::One {
-            request: Box::new(crate::rotate::RotateRequest {
+            request: Box::new(coffer::rotate::RotateRequest {
                 name: ParamName::parse(name)?,
                 generate,
                 value_file: a.value_file.filter(|p| p.as_os_str() != "-"),

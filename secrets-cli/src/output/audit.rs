@@ -32,12 +32,12 @@ pub struct AuditEntryWire {
 
 impl AuditEntryWire {
     /// The wire form of `e`.
-    pub fn new(e: &crate::store::audit::AuditEntry) -> Self {
+    pub fn new(e: &coffer::store::audit::AuditEntry) -> Self {
         Self {
             kind: "audit_entry",
             schema: SCHEMA,
             seq: e.seq,
-            at: crate::time::format_rfc3339(e.at),
+            at: coffer::time::format_rfc3339(e.at),
             user: e.user.clone(),
             verb: e.verb.clone(),
             name: e.name.clone(),

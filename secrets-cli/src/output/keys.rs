@@ -82,7 +82,7 @@ pub struct DueWire<'a> {
     pub schema: u32,
     /// Rotated, failed, skipped.
     #[serde(flatten)]
-    pub report: &'a crate::rotate::DueReport,
+    pub report: &'a coffer::rotate::DueReport,
 }
 
 /// A rotation done (`rotate NAME`).
@@ -173,8 +173,8 @@ pub struct KeyWire {
 
 impl KeyWire {
     /// Builds the record (`now` decides `rotation_due`).
-    pub fn new(k: &crate::store::KeyRecord, now: i64) -> Self {
-        use crate::time::{format_duration, format_rfc3339};
+    pub fn new(k: &coffer::store::KeyRecord, now: i64) -> Self {
+        use coffer::time::{format_duration, format_rfc3339};
         let next = k.next_rotation();
         Self {
             kind: "key",
@@ -194,7 +194,7 @@ impl KeyWire {
                 .iter()
                 .map(|v| KeyVersionWire {
                     version: v.version,
-                    id: crate::store::format_uuid(&v.uuid),
+                    id: coffer::store::format_uuid(&v.uuid),
                     created_at: format_rfc3339(v.created_at),
                     active: v.version == k.active_version,
                     retired: v.version < k.min_decrypt_version,
@@ -327,14 +327,14 @@ pub struct KeyRotatedWire {
 
 impl KeyRotatedWire {
     /// The record of `r`.
-    pub fn new(r: &crate::store::Rotation, reason: &'static str) -> Self {
+    pub fn new(r: &coffer::store::Rotation, reason: &'static str) -> Self {
         Self {
             kind: "key_rotated",
             schema: SCHEMA,
             name: r.name.clone(),
             version: r.version.version,
-            id: crate::store::format_uuid(&r.version.uuid),
-            created_at: crate::time::format_rfc3339(r.version.created_at),
+            id: coffer::store::format_uuid(&r.version.uuid),
+            created_at: coffer::time::format_rfc3339(r.version.created_at),
             previous_version: r.previous_version,
             reason,
         }
@@ -404,7 +404,7 @@ pub struct RootRotatedWire {
 
 impl RootRotatedWire {
     /// The record of `r`.
-    pub fn new(r: &crate::store::RootRotation, root_key: String) -> Self {
+    pub fn new(r: &coffer::store::RootRotation, root_key: String) -> Self {
         Self {
             kind: "root_rotated",
             schema: SCHEMA,

@@ -43,8 +43,8 @@ pub struct ParamVersionWire {
 
 impl ParamVersionWire {
     /// The record of `m` (`now` decides `expired`).
-    pub fn new(m: &crate::params::VersionMeta, now: i64) -> Self {
-        use crate::time::format_rfc3339;
+    pub fn new(m: &coffer::params::VersionMeta, now: i64) -> Self {
+        use coffer::time::format_rfc3339;
         Self {
             kind: "param_version",
             schema: SCHEMA,
@@ -164,8 +164,8 @@ pub struct ParamWire<'a> {
 
 impl<'a> ParamWire<'a> {
     /// The record of `p`. It holds the value: the caller wipes what it serializes.
-    pub fn new(p: &'a crate::params::Param) -> Self {
-        use crate::time::format_rfc3339;
+    pub fn new(p: &'a coffer::params::Param) -> Self {
+        use coffer::time::format_rfc3339;
         let m = &p.meta;
         let value = p.value.expose();
         Self {
@@ -175,7 +175,7 @@ impl<'a> ParamWire<'a> {
             version: m.version,
             param_type: m.param_type.as_str(),
             value,
-            values: (m.param_type == crate::params::ParamType::StringList)
+            values: (m.param_type == coffer::params::ParamType::StringList)
                 .then(|| value.split(',').collect()),
             labels: m.labels.clone(),
             created_at: format_rfc3339(m.created_at),
@@ -220,8 +220,8 @@ pub struct ParamSummaryWire {
 
 impl ParamSummaryWire {
     /// The record of `s`.
-    pub fn new(s: &crate::params::ParamSummary, now: i64) -> Self {
-        use crate::time::format_rfc3339;
+    pub fn new(s: &coffer::params::ParamSummary, now: i64) -> Self {
+        use coffer::time::format_rfc3339;
         let m = &s.latest;
         Self {
             kind: "param_summary",

@@ -17,6 +17,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Result of a library operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What went wrong in the library. Match on the variant; new ones may come
+/// (`#[non_exhaustive]`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -85,7 +87,7 @@ pub enum Error {
         latest: u32,
     },
     /// A new version of another type than the latest one, not asked for
-    /// ([`TypeRule::Change`]).
+    /// ([`crate::params::TypeRule::Change`]).
     #[error(
         "{name} is a {latest_type} parameter (version {version}): a {new_type} version was not \
          written{}",

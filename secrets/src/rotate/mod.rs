@@ -117,8 +117,8 @@ fn has_label(v: &VersionMeta, l: &str) -> bool {
 }
 
 /// Rotates `req.name` (see the module docs), holding its rotation lease: a parameter with a
-/// schedule and no settings in `req` is rotated as its stored plan says. `say` is told of each
-/// step.
+/// schedule and no settings in `req` is rotated as its stored plan says. Hooks run under the
+/// supervisor `launcher` starts ([`hook::Launcher`]). `say` is told of each step.
 ///
 /// # Errors
 /// Another run holds the lease ([`Busy`]); no such parameter, deleted; the value cannot be
@@ -127,6 +127,7 @@ fn has_label(v: &VersionMeta, l: &str) -> bool {
 pub async fn rotate(
     params: &Params,
     req: &RotateRequest,
+    launcher: &hook::Launcher,
     say: impl FnMut(&str),
 ) -> Result<Rotated, Error> {
     let holder = holder();
@@ -151,7 +152,7 @@ pub async fn rotate(
             }
             _ => req.clone(),
         };
-        rotate_leased(params, &req, &holder, pending_run.as_deref(), say).await
+        rotate_leased(params, &req, launcher, &holder, pending_run.as_deref(), say).await
     }
     .await;
     release(params, name, &holder, &done).await;
@@ -302,6 +303,7 @@ impl RunSettings {
 async fn rotate_leased(
     params: &Params,
     req: &RotateRequest,
+    launcher: &hook::Launcher,
     holder: &str,
     recorded: Option<&[u8]>,
     mut say: impl FnMut(&str),
@@ -432,8 +434,6 @@ async fn rotate_leased(
         version,
         old_version,
     };
-    let launcher = hook::Launcher::this_program()
-        .map_err(|e| Error::backend("cannot find the coffer program").caused_by(e))?;
     let mut hooks = Vec::new();
     for (step, command) in [(Step::Set, &req.set_hook), (Step::Test, &req.test_hook)] {
         let Some(command) = command else { continue };
@@ -453,7 +453,7 @@ async fn rotate_leased(
         // must not leave it short), and a run that lost it stops here.
         claim(params, name, holder, false, req.hook_timeout).await?;
         let running = hook::start(
-            &launcher,
+            launcher,
             command,
             step,
             value.expose().as_bytes(),
@@ -619,12 +619,16 @@ pub struct DueSkipped {
     pub reason: String,
 }
 
-/// `rotate --due`: every secret whose schedule is due, one at a time, each under its lease
-/// (two runs at once rotate a secret once).
+/// Every secret whose schedule is due, one at a time, each under its lease (two runs at once
+/// rotate a secret once), hooks under `launcher`'s supervisor.
 ///
 /// # Errors
 /// The store cannot list the plans. A failed rotation is in the report, not an error.
-pub async fn rotate_due(params: &Params, mut say: impl FnMut(&str)) -> Result<DueReport, Error> {
+pub async fn rotate_due(
+    params: &Params,
+    launcher: &hook::Launcher,
+    mut say: impl FnMut(&str),
+) -> Result<DueReport, Error> {
     let mut report = DueReport::default();
     let holder = holder();
     let now = crate::time::now_unix();
@@ -668,6 +672,7 @@ pub async fn rotate_due(params: &Params, mut say: impl FnMut(&str)) -> Result<Du
                     rotate_leased(
                         params,
                         &req,
+                        launcher,
                         &holder,
                         claimed.pending_run.as_deref(),
                         &mut say,

@@ -105,7 +105,7 @@ fn a_passphrase_is_never_asked_for() {
     if std::env::var_os(PASSPHRASE_FILE_VAR).is_none() {
         let without = Secrets::open(dir).unwrap();
         let e = block_on(without.get("/app/db")).unwrap_err();
-        let chain = format!("{:#}", anyhow::Error::from(e));
+        let chain = crate::error::chain_text(&e);
         assert!(chain.contains("a library does not ask"), "{chain}");
     }
 }

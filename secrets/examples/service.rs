@@ -3,7 +3,7 @@
 //! ```text
 //! coffer init && printf s3cret | coffer put /app/db-password
 //! cargo run -p coffer --example service -- "$COFFER_HOME" /app/db-password
-//! COFFER_HOME=/etc/coffer cargo run -p coffer --example service -- postgres://app@db/coffer
+//! COFFER_HOME=/etc/coffer cargo run -p coffer --features postgres --example service -- postgres://app@db/coffer
 //! ```
 //!
 //! The store is the first argument, else `COFFER_STORE`, else `COFFER_HOME`: a `COFFER_HOME`
@@ -48,16 +48,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // The causes, without repeating a message that a wrapper passed through.
-            let mut msg = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                let text = cause.to_string();
-                if !msg.ends_with(&text) {
-                    msg = format!("{msg}: {text}");
-                }
-                source = cause.source();
-            }
-            eprintln!("error: {msg}");
+            eprintln!("error: {}", coffer::error::chain_text(&e));
             ExitCode::FAILURE
         }
     }

@@ -12,7 +12,7 @@
 //! namespace defaults to `coffer` and the name to the key file's name.
 //!
 //! This module only parses references and reads key files; [`crate::keys`] turns them into
-//! keyrings. Key material is held in [`Zeroizing`] buffers and never printed.
+//! keyrings. Key material is held in [`zeroize::Zeroizing`] buffers and never printed.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

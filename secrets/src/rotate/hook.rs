@@ -1,9 +1,32 @@
 //! Rotation hooks: a shell command run with the new value on stdin (never in argv or the
 //! environment), the parameter's name and versions in the environment, its output captured,
 //! and a time limit after which its whole process group is killed. A supervisor process
-//! (`coffer __rotate-hook`, [`supervise`]) leads the group and kills it if coffer dies, so a
-//! hook never outlives the coffer that started it. (Tested in `tests/cli/hooks.rs`, which
-//! has the `coffer` binary to run as the supervisor.)
+//! (`PROGRAM __rotate-hook COMMAND`, [`supervise`]) leads the group and kills it if the
+//! rotating process dies, so a hook never outlives the run that started it.
+//!
+//! The supervisor is a program whose `main` hands [`SUPERVISOR_ARG`] to [`supervise`]: the
+//! `coffer` binary does, and a service that rotates secrets itself either points a
+//! [`Launcher`] at an installed `coffer` ([`Launcher::at`]) or dispatches the argument in its
+//! own `main` and uses [`Launcher::this_program`]:
+//!
+//! ```no_run
+//! use coffer::rotate::hook::{SUPERVISOR_ARG, supervise};
+//!
+//! fn main() -> std::process::ExitCode {
+//!     let mut args = std::env::args_os().skip(1);
+//!     if args.next().as_deref() == Some(SUPERVISOR_ARG.as_ref()) {
+//!         if let (Some(command), None) = (args.next(), args.next()) {
+//!             return supervise(&command);
+//!         }
+//!         return std::process::ExitCode::from(2);
+//!     }
+//!     // ... the service, which calls coffer::rotate::rotate(.., &Launcher::this_program()?, ..)
+//!     std::process::ExitCode::SUCCESS
+//! }
+//! ```
+//!
+//! (Tested in the CLI's `tests/cli/hooks.rs`, which has the `coffer` binary to run as the
+//! supervisor.)
 
 use std::io::{Read, Write as _};
 use std::os::unix::process::CommandExt as _;
@@ -117,14 +140,15 @@ const VALUE_LEN_VAR: &str = "COFFER_HOOK_VALUE_LEN";
 /// The longest value a supervisor accepts.
 const MAX_VALUE: usize = 64 << 20;
 
-/// What runs a hook: `coffer __rotate-hook COMMAND` (the coffer binary as [`supervise`]).
+/// What runs a hook: `PROGRAM __rotate-hook COMMAND`, a program that hands
+/// [`SUPERVISOR_ARG`] to [`supervise`] (see the module docs).
 #[derive(Debug, Clone)]
 pub struct Launcher {
     program: std::path::PathBuf,
 }
 
 impl Launcher {
-    /// This program (which must be `coffer`: its `main` dispatches [`SUPERVISOR_ARG`]).
+    /// This program, whose `main` must dispatch [`SUPERVISOR_ARG`] to [`supervise`].
     ///
     /// # Errors
     /// The executable cannot be found.
@@ -134,7 +158,8 @@ impl Launcher {
         })
     }
 
-    /// The `coffer` binary at `program`.
+    /// The program at `program` (an installed `coffer`, or another that dispatches
+    /// [`SUPERVISOR_ARG`]).
     #[must_use]
     pub fn at(program: impl Into<std::path::PathBuf>) -> Self {
         Self {

@@ -52,7 +52,7 @@ pub struct Secrets {
 impl Secrets {
     /// Opens the store at `url_or_home`: `sqlite://PATH` (the store file; its root key is
     /// `root.key` in the same directory), or a `COFFER_HOME` directory. PostgreSQL stores:
-    /// [`Secrets::connect`]. The passphrase of a protected root key comes from the
+    /// `Secrets::connect` (feature `postgres`). The passphrase of a protected root key comes from the
     /// file named by `COFFER_PASSPHRASE_FILE`.
     ///
     /// Nothing is decrypted, and the root key is not loaded, until a secure value is read.

@@ -212,7 +212,7 @@ pub(crate) struct WrappedVersion {
     pub(crate) root_id: String,
 }
 
-/// How [`Store::add_version`] ended.
+/// How `Store::add_version` ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddVersion {
     /// The version was added and is active.

@@ -1,0 +1,80 @@
+//! `coffer`: versioned secrets for services, on SQLite (embedded) or PostgreSQL (shared),
+//! under a local key hierarchy, in the AWS Encryption SDK message format.
+//!
+//! The library behind the `coffer` command (crate `coffer-cli`), with no command line in it.
+//! Nothing here prompts, prints, parses arguments or starts an async runtime: the caller
+//! brings its executor (an SQLite store answers on any; PostgreSQL connections are driven by
+//! tokio).
+//!
+//! # Quick start
+//!
+//! A service reads what `coffer put` wrote, through a client that caches for a while:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use coffer::client::{CachingClient, Secrets};
+//! use coffer::error::Error;
+//!
+//! async fn settings() -> Result<(), Error> {
+//!     // A COFFER_HOME directory or sqlite:///PATH/coffer.db; with the `postgres` feature,
+//!     // Secrets::connect("postgres://…", home).await.
+//!     let secrets = Secrets::open("/etc/coffer")?;
+//!     let cache = CachingClient::new(secrets, Duration::from_secs(300));
+//!     let password = cache.get("/app/db-password").await?;
+//!     let _ = password.value.expose(); // wiped from memory when the last copy is dropped
+//!     match cache.get("/app/feature-flags").await {
+//!         Ok(flags) => println!("flags: version {}", flags.meta.version),
+//!         Err(Error::NotFound(_)) => println!("no flags: the defaults"),
+//!         Err(e) => return Err(e),
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! (`examples/service.rs` is a whole service, run against both stores by the test command.)
+//!
+//! # What is here
+//!
+//! | module | what |
+//! |---|---|
+//! | [`client`] | [`client::Secrets`] for services and its [`client::CachingClient`] |
+//! | [`params`] | parameter names, labels, types and values; [`params::Params`], reads and writes over a store |
+//! | [`store`] | the stores (SQLite; PostgreSQL with `postgres`), their schemas, key records, the audit chain, root keys ([`store::root`]) |
+//! | [`keys`] | the local key hierarchy: named keys, versions, rotation, the keyrings over them |
+//! | [`rotate`] | secret rotation: staging, hooks under a supervisor ([`rotate::hook`]), leases, schedules |
+//! | [`home`] | the `COFFER_HOME` directory and its files |
+//! | [`keyref`] | key references (`name`, `kms:…`, `pkcs11:…`, `raw-aes:…`) and key files |
+//! | [`files`] | files that appear whole or not at all |
+//! | [`error`] | the one error type, [`error::Error`], and its [`error::Advice`] |
+//!
+//! # Features
+//!
+//! None is on by default; SQLite stores are always there.
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `postgres` | PostgreSQL stores (`postgres://…`), TLS by rustls on AWS-LC |
+//! | `kms` | AWS KMS keys and roots (`kms:…`) |
+//! | `pkcs11` | PKCS#11 keys and roots (`pkcs11:…`, HSMs) |
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod cleanup;
+pub mod client;
+pub mod dumps;
+pub mod error;
+pub mod files;
+pub mod home;
+#[cfg(feature = "pkcs11")]
+pub mod hsm;
+pub mod keyref;
+pub mod keys;
+#[cfg(feature = "kms")]
+pub mod kms;
+pub mod params;
+pub mod rotate;
+pub mod smallfile;
+pub mod store;
+pub mod time;
