@@ -76,6 +76,13 @@ for features in "" "--features postgres,kms,pkcs11"; do
     fi
 done
 
+step "the library's documentation and package"
+# Every public item is documented (#![deny(missing_docs)]) and every link resolves; the crate
+# packages and its package builds on its own, as `cargo publish` would check it.
+RUSTDOCFLAGS="-D warnings" cargo doc --locked -q -p coffer --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc --locked -q -p coffer --no-deps --features postgres,kms,pkcs11
+cargo package --locked -q -p coffer-core -p coffer-cache -p coffer
+
 step "cargo test"
 # test-pause: the kill tests stop coffer at each step of a write.
 cargo test --workspace --locked --features coffer-cli/test-pause

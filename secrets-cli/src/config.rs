@@ -58,9 +58,9 @@ pub enum CommandSettings {
     /// `coffer rotate NAME`.
     Rotate(RotateSettings),
     /// `coffer exec`.
-    Exec(crate::commands::exec::ExecSettings),
+    Exec(ExecSettings),
     /// `coffer export`.
-    Export(crate::commands::exec::ExportSettings),
+    Export(ExportSettings),
     /// `coffer audit ls|verify`.
     Audit(crate::cli::AuditCommand),
     /// `coffer completions SHELL`.
@@ -141,12 +141,12 @@ impl Settings {
                     version,
                 })
             }
-            Command::Exec(a) => CommandSettings::Exec(crate::commands::exec::ExecSettings {
+            Command::Exec(a) => CommandSettings::Exec(ExecSettings {
                 selection: selection(a.selection)?,
                 pristine: a.pristine,
                 command: a.command,
             }),
-            Command::Export(a) => CommandSettings::Export(crate::commands::exec::ExportSettings {
+            Command::Export(a) => CommandSettings::Export(ExportSettings {
                 selection: selection(a.selection)?,
                 format: a.format,
             }),

@@ -5,6 +5,7 @@
 use crate::io::Refusal;
 use coffer::error::{Advice, Error};
 use coffer::files::FileError;
+use coffer::keyref::{KeyFileError, KeyRefError};
 use coffer::params::{MAX_LABEL_LEN, MAX_LEVELS, MAX_VALUE_BYTES_VAR};
 
 /// Whether an error of the library is a usage or configuration error (exit 2: a bad request,
@@ -264,6 +265,60 @@ pub fn refusal_hint(e: &Refusal) -> Option<&'static str> {
     }
 }
 
+/// The hint for a KMS key whose Region is not known.
+pub const NO_KMS_REGION: &str = "set AWS_REGION or a region in a profile of ~/.aws/config, or give the key as a key ARN \
+     (kms:arn:aws:kms:REGION:ACCOUNT:key/ID): its Region is used";
+
+/// The hint for a key reference that does not parse, if there is a useful one.
+pub fn keyref_hint(e: &KeyRefError) -> Option<&'static str> {
+    match e {
+        KeyRefError::UnknownScheme(_) | KeyRefError::Empty | KeyRefError::MissingPath(_) => {
+            Some("key references look like aes:PATH or rsa:PATH[?padding=oaep-sha256]")
+        }
+        KeyRefError::NotSupported { .. } => Some(
+            "this build supports local keys (NAME or local:NAME) and raw key files (aes:PATH, rsa:PATH)",
+        ),
+        KeyRefError::BadLocalName { .. } => Some(
+            "key names are 1 to 64 characters of A-Z a-z 0-9 _ . -, starting with a letter or \
+             digit; key files are given as aes:PATH or rsa:PATH",
+        ),
+        _ => None,
+    }
+}
+
+/// The hint for a key file that cannot be used, if there is a useful one.
+pub fn keyfile_hint(e: &KeyFileError) -> Option<String> {
+    match e {
+        KeyFileError::AesLength { .. } => {
+            Some("create one with: head -c 32 /dev/urandom > KEYFILE".to_owned())
+        }
+        KeyFileError::NotPem { .. } => Some(
+            "rsa: keys are PEM files; convert DER with: openssl pkey -inform DER -in KEY -out KEY.pem"
+                .to_owned(),
+        ),
+        KeyFileError::UnsupportedPem { label, .. } => match label.as_str() {
+            "RSA PRIVATE KEY" => Some(
+                "convert the PKCS#1 key to PKCS#8 with: openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.p8.pem"
+                    .to_owned(),
+            ),
+            "RSA PUBLIC KEY" => Some(
+                "convert the PKCS#1 public key to SPKI with: openssl rsa -RSAPublicKey_in -in KEY -pubout -out KEY.pub.pem"
+                    .to_owned(),
+            ),
+            "ENCRYPTED PRIVATE KEY" => Some(
+                "decrypt the key first with: openssl pkcs8 -in KEY -nocrypt -out KEY.p8.pem"
+                    .to_owned(),
+            ),
+            _ => None,
+        },
+        KeyFileError::NeedPublic { .. } => Some(
+            "extract the public key with: openssl pkey -in KEY -pubout -out KEY.pub.pem"
+                .to_owned(),
+        ),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
@@ -307,5 +362,14 @@ mod tests {
             .unwrap()
             .contains("coffer key retire app --below-version 1")
         );
+    }
+
+    #[test]
+    fn key_reference_and_key_file_hints() {
+        let e = "a b".parse::<coffer::keyref::KeyRef>().unwrap_err();
+        assert!(keyref_hint(&e).unwrap().contains("aes:PATH"), "{e}");
+        let pkcs1 = b"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n";
+        let e = coffer::keyref::classify_pem(std::path::Path::new("k.pem"), pkcs1).unwrap_err();
+        assert!(keyfile_hint(&e).unwrap().contains("pkcs8"), "{e}");
     }
 }

@@ -172,10 +172,24 @@ fn core_hint(err: &coffer_core::Error) -> Option<&'static str> {
     }
 }
 
+/// The library's error for an error that converts into it (a name, a type or a duration that
+/// does not parse), so it gets the same exit code and hints wherever it came up.
+fn library_error(cause: &(dyn std::error::Error + 'static)) -> Option<coffer::error::Error> {
+    if let Some(e) = cause.downcast_ref::<coffer::params::NameError>() {
+        Some(e.clone().into())
+    } else if let Some(e) = cause.downcast_ref::<coffer::params::UnknownType>() {
+        Some(e.clone().into())
+    } else {
+        cause
+            .downcast_ref::<coffer::time::TimeError>()
+            .map(|e| e.clone().into())
+    }
+}
+
 #[cfg(feature = "kms")]
 fn kms_hint(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     err.downcast_ref::<coffer::kms::NoRegion>()
-        .map(|e| e.hint())
+        .map(|_| crate::hints::NO_KMS_REGION)
 }
 
 #[cfg(not(feature = "kms"))]
@@ -228,13 +242,18 @@ pub fn report(err: &anyhow::Error) -> Report {
             for h in crate::hints::hints(e) {
                 add(&h, &mut hints);
             }
+        } else if let Some(e) = library_error(cause) {
+            usage |= crate::hints::is_usage(&e);
+            for h in crate::hints::hints(&e) {
+                add(&h, &mut hints);
+            }
         } else if let Some(e) = cause.downcast_ref::<KeyRefError>() {
             usage = true;
-            if let Some(h) = e.hint() {
+            if let Some(h) = crate::hints::keyref_hint(e) {
                 add(h, &mut hints);
             }
         } else if let Some(e) = cause.downcast_ref::<KeyFileError>() {
-            if let Some(h) = e.hint() {
+            if let Some(h) = crate::hints::keyfile_hint(e) {
                 add(&h, &mut hints);
             }
         } else if let Some(h) = kms_hint(cause) {

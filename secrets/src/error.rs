@@ -9,7 +9,11 @@
 
 use std::fmt;
 
-use crate::params::{Label, ParamName, ParamType, ValueLen};
+use crate::keyref::error::KeyRefError;
+use crate::keyref::keyfile::KeyFileError;
+use crate::params::name::{Label, NameError, ParamName};
+use crate::params::param_type::{ParamType, UnknownType};
+use crate::time::TimeError;
 
 /// Any error underneath one of the library's.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -275,19 +279,19 @@ pub enum Error {
     Backend(Detail),
     /// A rotation hook failed; the new version stays pending.
     #[error(transparent)]
-    Hook(Box<crate::rotate::HookFailed>),
+    Hook(Box<HookFailed>),
     /// The cryptography failed (a keyring, a key service, a token, a message).
     #[error("{0}")]
     Crypto(#[from] coffer_core::Error),
     /// A key reference that does not parse.
     #[error("{0}")]
-    KeyRef(#[from] crate::keyref::KeyRefError),
+    KeyRef(#[from] KeyRefError),
     /// A key file that cannot be used.
     #[error("{0}")]
-    KeyFile(#[from] crate::keyref::KeyFileError),
+    KeyFile(#[from] KeyFileError),
     /// Another run holds the parameter's rotation lease.
     #[error(transparent)]
-    RotationBusy(Box<crate::rotate::Busy>),
+    RotationBusy(Box<Busy>),
 }
 
 /// `e` and the errors underneath it, `: `-joined; a layer whose text already ends with its
@@ -453,7 +457,39 @@ pub enum Advice {
 
 macro_rules! kinds {
     ($($(#[$doc:meta])* $fn:ident => $variant:ident,)*) => {
-        impl Error {
+        impl From<NameError> for Error {
+    fn from(e: NameError) -> Self {
+        match e {
+            NameError::Name { name, why } => Self::BadName { name, why },
+            NameError::Label { label, why } => Self::BadLabel { label, why },
+            NameError::Selector { selector, why } => Self::BadSelector { selector, why },
+        }
+    }
+}
+
+impl From<UnknownType> for Error {
+    fn from(e: UnknownType) -> Self {
+        Self::invalid(e.to_string())
+    }
+}
+
+/// A setting's duration or time is an invalid request; the forms are the advice.
+impl From<TimeError> for Error {
+    fn from(e: TimeError) -> Self {
+        let advice = match &e {
+            TimeError::Duration(_) => Some(Advice::DurationForm),
+            TimeError::NotATime(_) => Some(Advice::TimeForm),
+            _ => None,
+        };
+        let err = Self::invalid(e.to_string());
+        match advice {
+            Some(a) => err.advice(a),
+            None => err,
+        }
+    }
+}
+
+impl Error {
             $($(#[$doc])*
             pub fn $fn(message: impl Into<String>) -> Self {
                 Self::$variant(Detail { message: message.into(), advice: None, source: None })
@@ -523,4 +559,62 @@ impl Error {
         }
         self
     }
+}
+
+/// How long a value over the limit is, as far as it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueLen {
+    /// This many bytes.
+    Exact(usize),
+    /// At least this many bytes (a file of known size, less its newline).
+    AtLeast(usize),
+    /// More than the limit (input that was read only up to the limit).
+    MoreThan,
+}
+
+impl ValueLen {
+    /// `70000 bytes, over the limit of 65536`, `at least 69998 bytes, …`, `over the limit
+    /// of 65536 bytes`.
+    #[must_use]
+    pub fn describe(self, max: usize) -> String {
+        match self {
+            Self::Exact(n) => format!("{n} bytes, over the limit of {max}"),
+            Self::AtLeast(n) => format!("at least {n} bytes, over the limit of {max}"),
+            Self::MoreThan => format!("over the limit of {max} bytes"),
+        }
+    }
+}
+
+/// A hook failed: the new version stays pending.
+#[derive(Debug, thiserror::Error)]
+#[error("the {step} hook {how}: version {version} of {name} stays `pending`, and {current}")]
+pub struct HookFailed {
+    /// The parameter.
+    pub name: ParamName,
+    /// `set` or `test`.
+    pub step: &'static str,
+    /// "exited with status 3", "ran past its time limit of 5m and was killed".
+    pub how: String,
+    /// The pending version.
+    pub version: u32,
+    /// "`current` is still version 4".
+    pub current: String,
+    /// What the hook printed.
+    pub output: String,
+}
+
+/// Another run is rotating the secret.
+#[derive(Debug, thiserror::Error)]
+#[error("{name} is being rotated by another run ({holder}, lease until {}){}",
+        crate::time::format_rfc3339(*until),
+        hook_running.map(|g| format!(": its hook (process group {g}) still runs")).unwrap_or_default())]
+pub struct Busy {
+    /// The parameter.
+    pub name: ParamName,
+    /// `host:pid`.
+    pub holder: String,
+    /// Unix seconds.
+    pub until: i64,
+    /// The process group of the hook the holder recorded, on this machine, still there.
+    pub hook_running: Option<u32>,
 }

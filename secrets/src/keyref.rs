@@ -18,12 +18,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-mod keyfile;
+pub(crate) mod error;
+pub(crate) mod keyfile;
 mod pkcs11;
 
+pub use error::KeyRefError;
 pub use keyfile::{
-    KeyFileError, MAX_AES_KEY_FILE, MAX_RSA_KEY_FILE, PemKind, classify_pem, parse_aes_key,
-    pem_label, read_aes_key, read_rsa_pem,
+    KeyFileError, MAX_AES_KEY_FILE, MAX_RSA_KEY_FILE, PemKind, Purpose, classify_pem,
+    parse_aes_key, pem_label, read_aes_key, read_rsa_pem,
 };
 use pkcs11::pkcs11;
 pub use pkcs11::{PinSource, Pkcs11KeyRef};
@@ -132,102 +134,6 @@ impl FromStr for Padding {
 impl fmt::Display for Padding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// A KEYREF that cannot be parsed (a usage error).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyRefError {
-    /// `--key ''`.
-    #[error("empty key reference")]
-    Empty,
-    /// A scheme this build does not know.
-    #[error("unknown key reference scheme `{0}:`")]
-    UnknownScheme(String),
-    /// A scheme of the contract that this build does not implement yet.
-    #[error("{what} key references (`{reference}`) are not supported yet in this build")]
-    NotSupported {
-        /// What kind of key ("AWS KMS", "PKCS#11", "local keyring").
-        what: &'static str,
-        /// The reference as given.
-        reference: String,
-    },
-    /// A malformed `pkcs11:` URI (never echoed: it may hold a PIN).
-    #[error("bad PKCS#11 key reference: {why}")]
-    BadPkcs11 {
-        /// What is wrong.
-        why: String,
-    },
-    /// A malformed `kms:` reference.
-    #[error("bad AWS KMS key reference `{reference}`: {why}")]
-    BadKms {
-        /// As given.
-        reference: String,
-        /// What is wrong.
-        why: String,
-    },
-    /// `aes:` with nothing after it.
-    #[error("`{0}` has no key file path")]
-    MissingPath(String),
-    /// A malformed query part.
-    #[error("bad query `{query}` in key reference: {why}")]
-    BadQuery {
-        /// The query part (after `?`).
-        query: String,
-        /// What is wrong.
-        why: String,
-    },
-    /// A query key the scheme does not take.
-    #[error("unknown parameter `{key}` in `{scheme}:` key reference (allowed: {allowed})")]
-    UnknownParameter {
-        /// The scheme.
-        scheme: &'static str,
-        /// The key given.
-        key: String,
-        /// The keys the scheme takes.
-        allowed: &'static str,
-    },
-    /// A query key given twice.
-    #[error("parameter `{0}` given twice in key reference")]
-    DuplicateParameter(String),
-    /// A query key with an empty value.
-    #[error("parameter `{0}` of the key reference is empty")]
-    EmptyParameter(String),
-    /// An unknown RSA padding.
-    #[error(
-        "unknown RSA padding `{0}` (expected oaep-sha1, oaep-sha256, oaep-sha384, oaep-sha512 or pkcs1)"
-    )]
-    BadPadding(String),
-    /// A local key name that is not valid.
-    #[error("`{reference}` is not a valid key name: {why}")]
-    BadLocalName {
-        /// The reference as given.
-        reference: String,
-        /// What is wrong.
-        why: String,
-    },
-    /// The key name would come from a file name that is not UTF-8.
-    #[error("cannot take a key name from the file name of {} (none, or not UTF-8); give it with `?name=NAME`", .0.display())]
-    NoDefaultName(PathBuf),
-}
-
-impl KeyRefError {
-    /// A hint for the user, if there is a useful one.
-    pub fn hint(&self) -> Option<&'static str> {
-        match self {
-            Self::UnknownScheme(_) | Self::Empty | Self::MissingPath(_) => {
-                Some("key references look like aes:PATH or rsa:PATH[?padding=oaep-sha256]")
-            }
-            Self::NotSupported { .. } => Some(
-                "this build supports local keys (NAME or local:NAME) and raw key files (aes:PATH, rsa:PATH)",
-            ),
-            Self::BadLocalName { .. } => Some(
-                "key names are 1 to 64 characters of A-Z a-z 0-9 _ . -, starting with a letter or \
-                 digit; key files are given as aes:PATH or rsa:PATH",
-            ),
-            _ => None,
-        }
     }
 }
 
@@ -490,15 +396,6 @@ fn percent_decode_bytes(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// What a key is loaded for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// Wrapping data keys.
-    Encrypt,
-    /// Unwrapping data keys.
-    Decrypt,
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
@@ -733,7 +630,6 @@ mod tests {
         for s in ["local:", "./k.bin", "a b", "local:-x", "k/v"] {
             let e = s.parse::<KeyRef>().unwrap_err();
             assert!(matches!(e, KeyRefError::BadLocalName { .. }), "{s}: {e}");
-            assert!(e.hint().unwrap().contains("aes:PATH"));
         }
     }
 
@@ -793,8 +689,10 @@ mod tests {
         let pkcs1 = b"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n";
         assert_eq!(classify_pem(p, public).unwrap(), PemKind::Public);
         assert_eq!(classify_pem(p, private).unwrap(), PemKind::Private);
-        let e = classify_pem(p, pkcs1).unwrap_err();
-        assert!(e.hint().unwrap().contains("pkcs8"), "{e}");
+        assert!(matches!(
+            classify_pem(p, pkcs1),
+            Err(KeyFileError::UnsupportedPem { .. })
+        ));
         assert!(matches!(
             classify_pem(p, &[0x30, 0x82, 1, 2]),
             Err(KeyFileError::NotPem { .. })

@@ -39,15 +39,6 @@ static CLIENT: OnceCell<aws_sdk_kms::Client> = OnceCell::const_new();
 #[error("AWS KMS: no AWS Region is configured")]
 pub struct NoRegion;
 
-impl NoRegion {
-    /// What the user can do about it.
-    #[must_use]
-    pub fn hint(self) -> &'static str {
-        "set AWS_REGION or a region in a profile of ~/.aws/config, or give the key as a key ARN \
-         (kms:arn:aws:kms:REGION:ACCOUNT:key/ID): its Region is used"
-    }
-}
-
 /// The Region of `key` when it is a KMS ARN.
 fn arn_region(key: &str) -> Option<String> {
     KmsArn::parse(key).map(|a| a.region)

@@ -10,8 +10,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::{Advice, Error};
-
 const MINUTE: u64 = 60;
 const HOUR: u64 = 60 * MINUTE;
 const DAY: u64 = 24 * HOUR;
@@ -64,6 +62,35 @@ pub enum DurationError {
     Fraction,
 }
 
+/// A duration or time that a setting does not take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TimeError {
+    /// Not a duration.
+    #[error(transparent)]
+    Duration(#[from] DurationError),
+    /// Shorter than the setting's [`Bounds::min`].
+    #[error("must be at least {}", format_duration(*.0))]
+    TooShort(u64),
+    /// Longer than the setting's [`Bounds::max`].
+    #[error("must be at most {}", format_duration(*.0))]
+    TooLong(u64),
+    /// Neither a time nor a duration.
+    #[error("bad time `{}`", .0.escape_debug())]
+    NotATime(String),
+    /// A duration from now past the end of time.
+    #[error("bad time `{0}`: too far")]
+    TooFar(String),
+    /// A time that has passed.
+    #[error("`{given}` ({}) has passed already", format_rfc3339(*at))]
+    Passed {
+        /// As given.
+        given: String,
+        /// Unix seconds.
+        at: i64,
+    },
+}
+
 /// Parses a duration in the one grammar (see the module docs). Returns seconds; `0s` is 0.
 ///
 /// # Errors
@@ -88,20 +115,13 @@ pub fn parse_duration(s: &str) -> Result<u64, DurationError> {
 ///
 /// # Errors
 /// A usage error: not a duration ([`parse_duration`]), or out of bounds.
-pub fn parse_bounded(s: &str, bounds: Bounds) -> Result<u64, Error> {
-    let secs = parse_duration(s)
-        .map_err(|e| Error::invalid(e.to_string()).advice(Advice::DurationForm))?;
+pub fn parse_bounded(s: &str, bounds: Bounds) -> Result<u64, TimeError> {
+    let secs = parse_duration(s)?;
     if secs < bounds.min {
-        return Err(Error::invalid(format!(
-            "must be at least {}",
-            format_duration(bounds.min)
-        )));
+        return Err(TimeError::TooShort(bounds.min));
     }
     if secs > bounds.max {
-        return Err(Error::invalid(format!(
-            "must be at most {}",
-            format_duration(bounds.max)
-        )));
+        return Err(TimeError::TooLong(bounds.max));
     }
     Ok(secs)
 }
@@ -211,25 +231,22 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
 ///
 /// # Errors
 /// Neither form (a usage error), a duration out of bounds, or a time that has passed.
-pub fn parse_when(s: &str, now: i64) -> Result<i64, Error> {
+pub fn parse_when(s: &str, now: i64) -> Result<i64, TimeError> {
     let at = if let Some(t) = parse_rfc3339(s) {
         t
     } else if s.starts_with(|c: char| c.is_ascii_digit()) && !s.contains([':', '-']) {
         // A number that is not a time: a duration, or a mistyped one (told what is wrong).
-        let secs = i64::try_from(parse_bounded(s, EXPIRES)?)
-            .map_err(|_| Error::invalid(format!("bad time `{s}`: too far")))?;
-        now.checked_add(secs)
-            .ok_or_else(|| Error::invalid(format!("bad time `{s}`: too far")))?
+        let too_far = || TimeError::TooFar(s.to_owned());
+        let secs = i64::try_from(parse_bounded(s, EXPIRES)?).map_err(|_| too_far())?;
+        now.checked_add(secs).ok_or_else(too_far)?
     } else {
-        return Err(
-            Error::invalid(format!("bad time `{}`", s.escape_debug())).advice(Advice::TimeForm)
-        );
+        return Err(TimeError::NotATime(s.to_owned()));
     };
     if at <= now {
-        return Err(Error::invalid(format!(
-            "`{s}` ({}) has passed already",
-            format_rfc3339(at)
-        )));
+        return Err(TimeError::Passed {
+            given: s.to_owned(),
+            at,
+        });
     }
     Ok(at)
 }

@@ -45,20 +45,20 @@ pub async fn run(settings: &Settings, cmd: AuditCommand) -> anyhow::Result<()> {
         (Some(list), _) => {
             let entries: Vec<AuditEntryWire> = list.iter().map(AuditEntryWire::new).collect();
             if json {
-                entries.iter().try_for_each(super::print_json)
+                entries.iter().try_for_each(super::stdout::print_json)
             } else if entries.is_empty() {
                 if !settings.quiet {
                     eprintln!("the audit log is empty");
                 }
                 Ok(())
             } else {
-                super::write_stdout(AuditEntryWire::table(&entries).as_bytes())
+                super::stdout::write_stdout(AuditEntryWire::table(&entries).as_bytes())
             }
         }
         (None, verified) => match verified.unwrap_or(Verified::Ok(0)) {
             Verified::Ok(n) => {
                 if json {
-                    super::print_json(&AuditVerifiedWire {
+                    super::stdout::print_json(&AuditVerifiedWire {
                         kind: "audit_verified",
                         schema: SCHEMA,
                         ok: true,
@@ -67,7 +67,7 @@ pub async fn run(settings: &Settings, cmd: AuditCommand) -> anyhow::Result<()> {
                 } else if settings.quiet {
                     Ok(())
                 } else {
-                    super::write_stdout(format!("audit log OK: {n} entries\n").as_bytes())
+                    super::stdout::write_stdout(format!("audit log OK: {n} entries\n").as_bytes())
                 }
             }
             Verified::Bad { seq, why } => Err(CliError::failure(format!(

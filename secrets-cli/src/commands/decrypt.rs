@@ -14,8 +14,9 @@ use anyhow::Context as _;
 use coffer_core::cmm::DefaultCmm;
 use coffer_core::{DecryptConfig, Decryptor, EncryptionContext, ReadyToDecrypt, Release};
 
+use super::file_run::{TreeJob, finish_one, message_threads, plan_tree};
 use super::pool::run_tree;
-use super::{PumpError, TreeJob, finish_one, message_threads, plan_tree, pump_buffered};
+use super::pump::{PumpError, pump_buffered};
 use crate::config::{DecryptSettings, Settings};
 use crate::io::{self as cio, Input, InputReader, Output, OutputFile, Place};
 use crate::output::MetadataWire;

@@ -8,8 +8,9 @@ use coffer_cache::{CachingCmm, LocalCache};
 use coffer_core::cmm::{DefaultCmm, MaterialsManager};
 use coffer_core::{EncryptConfig, Encryptor, PreparedEncryption};
 
+use super::file_run::{TreeJob, finish_one, message_threads, plan_tree};
 use super::pool::run_tree;
-use super::{PumpError, TreeJob, finish_one, message_threads, plan_tree, pump};
+use super::pump::{PumpError, pump};
 use crate::config::{EncryptSettings, Settings};
 use crate::io::{self as cio, Input, InputReader, Output, OutputFile, Place};
 use crate::output::MetadataWire;

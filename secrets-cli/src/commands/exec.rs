@@ -8,57 +8,19 @@
 //! it (`execve`): its exit status and signals are the command's own, and values travel only
 //! in its environment, never in argv.
 
-use std::collections::BTreeSet;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use crate::config::Settings;
+use crate::config::{ExecSettings, ExportSettings, Selection, Settings};
 use crate::envmap::{EnvMap, Format, guard, quote};
 use crate::report::CliError;
-use coffer::keyref::KeyRef;
-use coffer::params::ParamPath;
+
 use coffer::time;
-
-/// What `exec` and `export` read.
-#[derive(Debug)]
-pub struct Selection {
-    /// `--path`, in order (later paths win).
-    pub paths: Vec<ParamPath>,
-    /// `-r`: parameters at any depth below each path.
-    pub recursive: bool,
-    /// `--strict`: a name clash, an expired value, or anything [`screen`] leaves out or
-    /// warns about is an error.
-    pub strict: bool,
-    /// `--allow-var`: guarded variables ([`guard`]) the store may set.
-    pub allow_vars: BTreeSet<String>,
-    /// `--key`: the keys secure values are decrypted with (empty: the local keyring).
-    pub keys: Vec<KeyRef>,
-}
-
-/// `coffer exec`.
-#[derive(Debug)]
-pub struct ExecSettings {
-    /// The parameters.
-    pub selection: Selection,
-    /// `--pristine`: start from an empty environment.
-    pub pristine: bool,
-    /// The command and its arguments.
-    pub command: Vec<OsString>,
-}
-
-/// `coffer export`.
-#[derive(Debug)]
-pub struct ExportSettings {
-    /// The parameters.
-    pub selection: Selection,
-    /// `--format`.
-    pub format: Format,
-}
 
 /// Reads the variables of `sel`.
 async fn fetch(settings: &Settings, sel: &Selection) -> anyhow::Result<EnvMap> {
-    let params = super::open_params(settings, None, sel.keys.clone()).await?;
+    let params = super::open::open_params(settings, None, sel.keys.clone()).await?;
     let now = time::now_unix();
     let mut map = EnvMap::default();
     for path in &sel.paths {

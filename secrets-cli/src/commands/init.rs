@@ -204,10 +204,10 @@ fn report(
         passphrase,
     };
     if settings.format == OutputFormat::Json {
-        super::print_json(&wire)
+        super::stdout::print_json(&wire)
     } else if settings.quiet {
         Ok(())
     } else {
-        super::write_stdout(wire.to_text().as_bytes())
+        super::stdout::write_stdout(wire.to_text().as_bytes())
     }
 }

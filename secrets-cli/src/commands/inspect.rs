@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 
-use super::Tally;
+use super::file_run::Tally;
 use crate::cli::OutputFormat;
 use crate::config::{InspectSettings, Settings};
 use crate::io::{self as cio, Input, Output};

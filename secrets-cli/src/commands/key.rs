@@ -52,11 +52,11 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             let record = keys.create_key(name, *spec, *rotation_period_secs).await?;
             let wire = KeyWire::new(&record, now_unix());
             if json {
-                super::print_json(&wire)
+                super::stdout::print_json(&wire)
             } else if settings.quiet {
                 Ok(())
             } else {
-                super::write_stdout(
+                super::stdout::write_stdout(
                     format!(
                         "created key {} ({}, version 1, {})\n",
                         wire.name,
@@ -76,14 +76,14 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
                 .map(|r| KeyWire::new(r, now))
                 .collect();
             if json {
-                keys.iter().try_for_each(super::print_json)
+                keys.iter().try_for_each(super::stdout::print_json)
             } else if keys.is_empty() {
                 if !settings.quiet {
                     eprintln!("no keys yet; create one with: coffer key create NAME");
                 }
                 Ok(())
             } else {
-                super::write_stdout(KeyWire::table(&keys).as_bytes())
+                super::stdout::write_stdout(KeyWire::table(&keys).as_bytes())
             }
         }
         KeySettings::Show { name } => {
@@ -93,9 +93,9 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
                 .ok_or_else(|| no_such_key(name))?;
             let wire = KeyWire::new(&record, now_unix());
             if json {
-                super::print_json(&wire)
+                super::stdout::print_json(&wire)
             } else {
-                super::write_stdout(wire.to_text().as_bytes())
+                super::stdout::write_stdout(wire.to_text().as_bytes())
             }
         }
         KeySettings::SetEnabled { name, enabled } => {
@@ -114,7 +114,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
                 changed,
             };
             if json {
-                super::print_json(&wire)
+                super::stdout::print_json(&wire)
             } else if settings.quiet {
                 Ok(())
             } else {
@@ -123,7 +123,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
                 } else {
                     format!("key {name} was {} already\n", state.as_str())
                 };
-                super::write_stdout(s.as_bytes())
+                super::stdout::write_stdout(s.as_bytes())
             }
         }
         KeySettings::Rotate { name } => {
@@ -132,11 +132,11 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             let rotation = keys.rotate_key(name).await?;
             let wire = KeyRotatedWire::new(&rotation, "manual");
             if json {
-                super::print_json(&wire)
+                super::stdout::print_json(&wire)
             } else if settings.quiet {
                 Ok(())
             } else {
-                super::write_stdout(format!("{}\n", wire.to_text()).as_bytes())
+                super::stdout::write_stdout(format!("{}\n", wire.to_text()).as_bytes())
             }
         }
         KeySettings::RotateDue => rotate_due(settings, &home, table).await,
@@ -145,11 +145,11 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
                 store::rotate_root(&home, to.as_deref(), &crate::terminal::passphrase()).await?;
             let wire = RootRotatedWire::new(&rotation, home.root_key_path().display().to_string());
             if json {
-                super::print_json(&wire)
+                super::stdout::print_json(&wire)
             } else if settings.quiet {
                 Ok(())
             } else {
-                super::write_stdout(wire.to_text().as_bytes())
+                super::stdout::write_stdout(wire.to_text().as_bytes())
             }
         }
         KeySettings::SetRotation { name, period_secs } => {
@@ -157,11 +157,11 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             tracing::info!(key = %name, period_secs, "rotation period set");
             let wire = KeyWire::new(&record, now_unix());
             if json {
-                super::print_json(&wire)
+                super::stdout::print_json(&wire)
             } else if settings.quiet {
                 Ok(())
             } else {
-                super::write_stdout(
+                super::stdout::write_stdout(
                     match period_secs {
                         Some(_) => format!("key {name}: rotation {}\n", wire.rotation_text()),
                         None => format!("key {name}: no scheduled rotation\n"),
@@ -194,11 +194,11 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
                 active_version: record.active_version,
             };
             if json {
-                super::print_json(&wire)
+                super::stdout::print_json(&wire)
             } else if settings.quiet {
                 Ok(())
             } else {
-                super::write_stdout(format!("{}\n", wire.to_text()).as_bytes())
+                super::stdout::write_stdout(format!("{}\n", wire.to_text()).as_bytes())
             }
         }
     }
@@ -230,9 +230,9 @@ async fn rotate_due(
                     rotated += 1;
                     let wire = KeyRotatedWire::new(&r, "due");
                     if json {
-                        super::print_json(&wire)?;
+                        super::stdout::print_json(&wire)?;
                     } else if !settings.quiet {
-                        super::write_stdout(format!("{}\n", wire.to_text()).as_bytes())?;
+                        super::stdout::write_stdout(format!("{}\n", wire.to_text()).as_bytes())?;
                     }
                 }
                 Ok(None) => {
@@ -267,9 +267,9 @@ async fn rotate_due(
         };
         let wire = nothing_due(keys);
         if json {
-            super::print_json(&wire)?;
+            super::stdout::print_json(&wire)?;
         } else if !settings.quiet {
-            super::write_stdout(format!("{}\n", wire.to_text()).as_bytes())?;
+            super::stdout::write_stdout(format!("{}\n", wire.to_text()).as_bytes())?;
         }
     }
     Ok(())
@@ -311,11 +311,11 @@ fn create_on_token(
     };
     tracing::info!(name, token = wire.token, "key made on a PKCS#11 token");
     if settings.format == OutputFormat::Json {
-        super::print_json(&wire)
+        super::stdout::print_json(&wire)
     } else if settings.quiet {
         Ok(())
     } else {
-        super::write_stdout(
+        super::stdout::write_stdout(
             format!(
                 "created key {} ({}) on token {}: sensitive, not extractable\nuse it as {}\n",
                 wire.name, wire.spec, wire.token, wire.uri

@@ -18,23 +18,23 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
         if settings.quiet {
             Ok(())
         } else {
-            super::write_stdout(text.as_bytes())
+            super::stdout::write_stdout(text.as_bytes())
         }
     };
     match p {
         ParamSettings::Put(s) => {
-            let params = super::open_params(settings, s.key.clone(), Vec::new()).await?;
+            let params = super::open::open_params(settings, s.key.clone(), Vec::new()).await?;
             let meta = put(&params, s).await?;
             tracing::info!(name = %meta.name, version = meta.version, "parameter written");
             let wire = ParamVersionWire::new(&meta, now_unix());
             if json {
-                super::print_json(&wire)
+                super::stdout::print_json(&wire)
             } else {
                 say(format!("wrote {} version {}\n", meta.name, meta.version))
             }
         }
         ParamSettings::Get { selector, keys } => {
-            let params = super::open_params(settings, None, keys.clone()).await?;
+            let params = super::open::open_params(settings, None, keys.clone()).await?;
             let param = params.get(selector).await?;
             let out = if json {
                 let mut line = Zeroizing::new(serde_json::to_string(&ParamWire::new(&param))?);
@@ -46,22 +46,22 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
                 text.push('\n');
                 text
             };
-            super::write_stdout(out.as_bytes())
+            super::stdout::write_stdout(out.as_bytes())
         }
         ParamSettings::Ls { path, recursive } => {
-            let params = super::open_params(settings, None, Vec::new()).await?;
+            let params = super::open::open_params(settings, None, Vec::new()).await?;
             let listing = params.store().list(path, *recursive).await?;
             let now = now_unix();
             if json {
                 for sub in &listing.subpaths {
-                    super::print_json(&ParamPathWire {
+                    super::stdout::print_json(&ParamPathWire {
                         kind: "param_path",
                         schema: SCHEMA,
                         path: sub.to_string(),
                     })?;
                 }
                 for p in &listing.params {
-                    super::print_json(&ParamSummaryWire::new(p, now))?;
+                    super::stdout::print_json(&ParamSummaryWire::new(p, now))?;
                 }
                 return Ok(());
             }
@@ -77,10 +77,10 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
             if text.is_empty() && !settings.quiet {
                 eprintln!("no parameters under {path}");
             }
-            super::write_stdout(text.as_bytes())
+            super::stdout::write_stdout(text.as_bytes())
         }
         ParamSettings::History { name } => {
-            let params = super::open_params(settings, None, Vec::new()).await?;
+            let params = super::open::open_params(settings, None, Vec::new()).await?;
             let (state, versions) = params.store().history(name).await?;
             let now = now_unix();
             let wires: Vec<ParamVersionWire> = versions
@@ -88,9 +88,9 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
                 .map(|v| ParamVersionWire::new(v, now))
                 .collect();
             if json {
-                return wires.iter().try_for_each(super::print_json);
+                return wires.iter().try_for_each(super::stdout::print_json);
             }
-            super::write_stdout(ParamVersionWire::table(&wires).as_bytes())?;
+            super::stdout::write_stdout(ParamVersionWire::table(&wires).as_bytes())?;
             if let Some(at) = state.deleted_at {
                 if !settings.quiet {
                     eprintln!(
@@ -106,7 +106,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
             version,
             labels,
         } => {
-            let params = super::open_params(settings, None, Vec::new()).await?;
+            let params = super::open::open_params(settings, None, Vec::new()).await?;
             let moves = params.store().label(name, *version, labels).await?;
             tracing::info!(name = %name, version, labels = moves.len(), "labels set");
             let wire = ParamLabelsWire {
@@ -123,13 +123,13 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
                     .collect(),
             };
             if json {
-                super::print_json(&wire)
+                super::stdout::print_json(&wire)
             } else {
                 say(wire.to_text())
             }
         }
         ParamSettings::Unlabel { name, labels } => {
-            let params = super::open_params(settings, None, Vec::new()).await?;
+            let params = super::open::open_params(settings, None, Vec::new()).await?;
             let removed = params.store().unlabel(name, labels).await?;
             tracing::info!(name = %name, labels = removed.len(), "labels removed");
             let wire = ParamLabelsWire {
@@ -146,13 +146,13 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
                     .collect(),
             };
             if json {
-                super::print_json(&wire)
+                super::stdout::print_json(&wire)
             } else {
                 say(wire.to_text())
             }
         }
         ParamSettings::Rm { name } => {
-            let params = super::open_params(settings, None, Vec::new()).await?;
+            let params = super::open::open_params(settings, None, Vec::new()).await?;
             params.store().delete(name, now_unix()).await?;
             tracing::info!(name = %name, "parameter deleted");
             change(settings, "param_deleted", name, None, || {
@@ -160,7 +160,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
             })
         }
         ParamSettings::Restore { name } => {
-            let params = super::open_params(settings, None, Vec::new()).await?;
+            let params = super::open::open_params(settings, None, Vec::new()).await?;
             params.store().restore(name).await?;
             tracing::info!(name = %name, "parameter restored");
             change(settings, "param_restored", name, None, || {
@@ -168,7 +168,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
             })
         }
         ParamSettings::Destroy { name, version } => {
-            let params = super::open_params(settings, None, Vec::new()).await?;
+            let params = super::open::open_params(settings, None, Vec::new()).await?;
             let d = params.store().destroy(name, *version, now_unix()).await?;
             tracing::info!(name = %name, ?version, "destroyed");
             if let Some(place) = &d.lingers {
@@ -225,7 +225,7 @@ fn change(
     text: impl FnOnce() -> String,
 ) -> anyhow::Result<()> {
     if settings.format == OutputFormat::Json {
-        super::print_json(&ParamChangeWire {
+        super::stdout::print_json(&ParamChangeWire {
             kind,
             schema: SCHEMA,
             name: name.to_string(),
@@ -235,6 +235,6 @@ fn change(
     } else if settings.quiet {
         Ok(())
     } else {
-        super::write_stdout(text().as_bytes())
+        super::stdout::write_stdout(text().as_bytes())
     }
 }

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use super::{TreeJob, TreePlan};
+use super::file_run::{TreeJob, TreePlan};
 use crate::cli::OutputFormat;
 use crate::config::Settings;
 use crate::io::{self as cio, FileError, Output};

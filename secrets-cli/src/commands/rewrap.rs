@@ -18,7 +18,7 @@ use coffer_core::keyring::{HierarchicalKeyring, Keyring};
 use coffer_core::{CommitmentPolicy, DecryptConfig, Decryptor};
 use serde::Serialize;
 
-use super::Tally;
+use super::file_run::Tally;
 use crate::cli::OutputFormat;
 use crate::config::{RewrapSettings, Settings};
 use crate::io::{self as cio, AtomicFile, Input, OutDir, Output, OutputFile, Place};

@@ -10,7 +10,7 @@ use coffer::rotate::{self, RotateRequest};
 /// Runs `coffer rotate`.
 pub async fn run(settings: &Settings, s: &RotateSettings) -> anyhow::Result<()> {
     let decrypt_keys = s.key.iter().map(|(k, _)| k.clone()).collect();
-    let params = super::open_params(settings, s.key.clone(), decrypt_keys).await?;
+    let params = super::open::open_params(settings, s.key.clone(), decrypt_keys).await?;
     let quiet = settings.quiet;
     let say = |step: &str| {
         tracing::info!("{step}");
@@ -41,11 +41,11 @@ pub async fn run(settings: &Settings, s: &RotateSettings) -> anyhow::Result<()> 
         hooks: done.hooks.clone(),
     };
     if settings.format == OutputFormat::Json {
-        super::print_json(&wire)
+        super::stdout::print_json(&wire)
     } else if quiet {
         Ok(())
     } else {
-        super::write_stdout(wire.to_text().as_bytes())
+        super::stdout::write_stdout(wire.to_text().as_bytes())
     }
 }
 
@@ -135,7 +135,7 @@ async fn unschedule(
     plan.seal = Some(params.seal_plan(&plan).await?);
     params.store().set_rotation_plan(&plan).await?;
     if settings.format == OutputFormat::Json {
-        super::print_json(&serde_json::json!({
+        super::stdout::print_json(&serde_json::json!({
             "type": "rotation_schedule",
             "schema": SCHEMA,
             "name": req.name.to_string(),
@@ -144,7 +144,9 @@ async fn unschedule(
     } else if settings.quiet {
         Ok(())
     } else {
-        super::write_stdout(format!("removed the rotation schedule of {}\n", req.name).as_bytes())
+        super::stdout::write_stdout(
+            format!("removed the rotation schedule of {}\n", req.name).as_bytes(),
+        )
     }
 }
 
@@ -161,7 +163,7 @@ fn this_program() -> anyhow::Result<rotate::hook::Launcher> {
 /// `--due`: the JSON report on stdout; exit 1 if a rotation failed.
 async fn due(params: &Params, say: impl FnMut(&str)) -> anyhow::Result<()> {
     let report = rotate::rotate_due(params, &this_program()?, say).await?;
-    super::print_json(&crate::output::DueWire {
+    super::stdout::print_json(&crate::output::DueWire {
         kind: "rotate_due",
         schema: SCHEMA,
         report: &report,

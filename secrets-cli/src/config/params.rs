@@ -1,9 +1,11 @@
 //! The settings of the parameter verbs: put, get, ls, history, labels, exec, export.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use crate::cli::PutArgs;
+use crate::envmap::Format;
 use crate::report::CliError;
 use coffer::keyref::KeyRef;
 use coffer::params::{Expect, Label, ParamName, ParamPath, ParamType, Selector, TypeRule};
@@ -193,15 +195,13 @@ pub(super) fn put(a: PutArgs) -> anyhow::Result<PutSettings> {
 }
 
 /// The paths of `exec`/`export`, validated.
-pub(super) fn selection(
-    a: crate::cli::SelectionArgs,
-) -> anyhow::Result<crate::commands::exec::Selection> {
+pub(super) fn selection(a: crate::cli::SelectionArgs) -> anyhow::Result<Selection> {
     let paths = a
         .paths
         .iter()
         .map(|p| ParamPath::parse(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut allow_vars = std::collections::BTreeSet::new();
+    let mut allow_vars = BTreeSet::new();
     for v in &a.allow_vars {
         let ok = !v.is_empty()
             && !v.starts_with(|c: char| c.is_ascii_digit())
@@ -220,11 +220,47 @@ pub(super) fn selection(
         }
         allow_vars.insert(v.clone());
     }
-    Ok(crate::commands::exec::Selection {
+    Ok(Selection {
         paths,
         recursive: a.recursive,
         strict: a.strict,
         allow_vars,
         keys: parse_keys(&a.keys)?,
     })
+}
+
+/// What `exec` and `export` read.
+#[derive(Debug)]
+pub struct Selection {
+    /// `--path`, in order (later paths win).
+    pub paths: Vec<ParamPath>,
+    /// `-r`: parameters at any depth below each path.
+    pub recursive: bool,
+    /// `--strict`: a name clash, an expired value, or anything `exec`'s screening leaves out or
+    /// warns about is an error.
+    pub strict: bool,
+    /// `--allow-var`: guarded variables ([`crate::envmap::guard`]) the store may set.
+    pub allow_vars: BTreeSet<String>,
+    /// `--key`: the keys secure values are decrypted with (empty: the local keyring).
+    pub keys: Vec<KeyRef>,
+}
+
+/// `coffer exec`.
+#[derive(Debug)]
+pub struct ExecSettings {
+    /// The parameters.
+    pub selection: Selection,
+    /// `--pristine`: start from an empty environment.
+    pub pristine: bool,
+    /// The command and its arguments.
+    pub command: Vec<OsString>,
+}
+
+/// `coffer export`.
+#[derive(Debug)]
+pub struct ExportSettings {
+    /// The parameters.
+    pub selection: Selection,
+    /// `--format`.
+    pub format: Format,
 }

@@ -7,7 +7,14 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use zeroize::Zeroizing;
 
-use super::Purpose;
+/// What a key is loaded for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Wrapping data keys.
+    Encrypt,
+    /// Unwrapping data keys.
+    Decrypt,
+}
 
 /// A key file that cannot be used. Every variant names the file; none shows key material.
 #[derive(Debug, thiserror::Error)]
@@ -62,41 +69,6 @@ pub enum KeyFileError {
         /// The key file.
         path: PathBuf,
     },
-}
-
-impl KeyFileError {
-    /// A hint for the user, if there is a useful one.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::AesLength { .. } => {
-                Some("create one with: head -c 32 /dev/urandom > KEYFILE".to_owned())
-            }
-            Self::NotPem { .. } => Some(
-                "rsa: keys are PEM files; convert DER with: openssl pkey -inform DER -in KEY -out KEY.pem"
-                    .to_owned(),
-            ),
-            Self::UnsupportedPem { label, .. } => match label.as_str() {
-                "RSA PRIVATE KEY" => Some(
-                    "convert the PKCS#1 key to PKCS#8 with: openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.p8.pem"
-                        .to_owned(),
-                ),
-                "RSA PUBLIC KEY" => Some(
-                    "convert the PKCS#1 public key to SPKI with: openssl rsa -RSAPublicKey_in -in KEY -pubout -out KEY.pub.pem"
-                        .to_owned(),
-                ),
-                "ENCRYPTED PRIVATE KEY" => Some(
-                    "decrypt the key first with: openssl pkcs8 -in KEY -nocrypt -out KEY.p8.pem"
-                        .to_owned(),
-                ),
-                _ => None,
-            },
-            Self::NeedPublic { .. } => Some(
-                "extract the public key with: openssl pkey -in KEY -pubout -out KEY.pub.pem"
-                    .to_owned(),
-            ),
-            _ => None,
-        }
-    }
 }
 
 /// The largest AES key file: 32 bytes in base64 are 44 characters; the rest is margin for

@@ -38,7 +38,8 @@
 //! By default values are encrypted under the store key: a local key named
 //! [`STORE_KEY_NAME`] (`params`), created on the first `secure-string` put.
 
-mod name;
+pub(crate) mod name;
+pub(crate) mod param_type;
 mod service;
 mod store_keys;
 mod value;
@@ -52,14 +53,18 @@ use std::fmt;
 use coffer_core::keyring::BoxFuture;
 
 pub use name::{
-    Label, MAX_LABEL_LEN, MAX_LEVELS, MAX_NAME_LEN, ParamName, ParamPath, Selector, Which,
+    Label, MAX_LABEL_LEN, MAX_LEVELS, MAX_NAME_LEN, NameError, ParamName, ParamPath, Selector,
+    Which,
 };
+pub use param_type::{ParamType, UnknownType};
 pub use service::{FixedKeys, Param, Params, PathValues, PutRequest, TypeRule, ValueKeys};
 pub use store_keys::StoreKeys;
 pub use value::{
-    DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_BYTES_VAR, SecretValue, ValueLen, ValueSource,
+    DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_BYTES_VAR, SecretValue, ValueSource,
     max_value_bytes_from_env, read_value,
 };
+
+pub use crate::error::ValueLen;
 
 pub use crate::store::SqliteParamStore;
 
@@ -83,50 +88,6 @@ pub const CONTEXT_VERSION: &str = "coffer:version";
 
 /// Result of a parameter operation.
 pub type ParamResult<T> = Result<T, Error>;
-
-/// The types of parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum ParamType {
-    /// Text, stored in the clear; readable without any key.
-    String,
-    /// Comma-separated text (as SSM's `StringList`), stored in the clear.
-    StringList,
-    /// Text stored as an ESDK message under the store's key hierarchy (the default).
-    #[default]
-    SecureString,
-}
-
-impl ParamType {
-    /// The spelling in the CLI, the store and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::String => "string",
-            Self::StringList => "string-list",
-            Self::SecureString => "secure-string",
-        }
-    }
-
-    /// Parses the spelling of [`ParamType::as_str`].
-    ///
-    /// # Errors
-    /// An unknown type.
-    pub fn parse(s: &str) -> Result<Self, Error> {
-        match s {
-            "string" => Ok(Self::String),
-            "string-list" => Ok(Self::StringList),
-            "secure-string" => Ok(Self::SecureString),
-            _ => Err(Error::invalid(format!(
-                "unknown parameter type `{s}`: the types are string, string-list and \
-                 secure-string"
-            ))),
-        }
-    }
-
-    /// Whether values of this type are encrypted.
-    pub fn is_secure(self) -> bool {
-        self == Self::SecureString
-    }
-}
 
 impl fmt::Display for ParamType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -8,7 +8,36 @@
 
 use std::fmt;
 
-use super::Error;
+/// A name, path, label or selector that does not parse. The library's [`crate::error::Error`]
+/// has a variant for each (`BadName`, `BadLabel`, `BadSelector`) and converts from this.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameError {
+    /// A bad name or path.
+    #[error("bad parameter name `{}`: {why}", name.escape_debug())]
+    Name {
+        /// As given.
+        name: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A bad label.
+    #[error("bad label `{}`: {why}", label.escape_debug())]
+    Label {
+        /// As given.
+        label: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A bad `NAME:VERSION|LABEL`.
+    #[error("bad parameter `{}`: {why}", selector.escape_debug())]
+    Selector {
+        /// As given.
+        selector: String,
+        /// What is wrong.
+        why: String,
+    },
+}
 
 /// Most levels in a name.
 pub const MAX_LEVELS: usize = 15;
@@ -63,8 +92,8 @@ fn level_problem(level: &str) -> Option<String> {
         .map(|c| format!("`{}` is not allowed", c.escape_debug()))
 }
 
-fn bad_name(name: &str, why: impl Into<String>) -> Error {
-    Error::BadName {
+fn bad_name(name: &str, why: impl Into<String>) -> NameError {
+    NameError::Name {
         name: name.to_owned(),
         why: why.into(),
     }
@@ -74,8 +103,8 @@ impl ParamName {
     /// Validates and normalises a name (a missing leading slash is added).
     ///
     /// # Errors
-    /// [`Error::BadName`] saying what is wrong.
-    pub fn parse(s: &str) -> Result<Self, Error> {
+    /// [`NameError::Name`] saying what is wrong.
+    pub fn parse(s: &str) -> Result<Self, NameError> {
         if s.is_empty() || s == "/" {
             return Err(bad_name(s, "empty"));
         }
@@ -128,8 +157,8 @@ impl ParamPath {
     /// Validates and normalises a path: `/`, or a name with or without a trailing slash.
     ///
     /// # Errors
-    /// [`Error::BadName`].
-    pub fn parse(s: &str) -> Result<Self, Error> {
+    /// [`NameError::Name`].
+    pub fn parse(s: &str) -> Result<Self, NameError> {
         if s.is_empty() || s == "/" {
             return Ok(Self::root());
         }
@@ -137,7 +166,7 @@ impl ParamPath {
         ParamName::parse(trimmed)
             .map(|n| Self(n.0))
             .map_err(|e| match e {
-                Error::BadName { why, .. } => bad_name(s, why),
+                NameError::Name { why, .. } => bad_name(s, why),
                 e => e,
             })
     }
@@ -171,9 +200,9 @@ impl Label {
     /// Validates a label.
     ///
     /// # Errors
-    /// [`Error::BadLabel`].
-    pub fn parse(s: &str) -> Result<Self, Error> {
-        let bad = |why: String| Error::BadLabel {
+    /// [`NameError::Label`].
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        let bad = |why: String| NameError::Label {
             label: s.to_owned(),
             why,
         };
@@ -208,7 +237,7 @@ impl Selector {
     ///
     /// # Errors
     /// A bad name, version or label.
-    pub fn parse(s: &str) -> Result<Self, Error> {
+    pub fn parse(s: &str) -> Result<Self, NameError> {
         let Some((name, which)) = s.split_once(':') else {
             return Ok(Self {
                 name: ParamName::parse(s)?,
@@ -220,7 +249,7 @@ impl Selector {
             match which.parse::<u32>() {
                 Ok(v) if v >= 1 => Which::Version(v),
                 _ => {
-                    return Err(Error::BadSelector {
+                    return Err(NameError::Selector {
                         selector: s.to_owned(),
                         why: "versions are numbered from 1".into(),
                     });
@@ -307,7 +336,7 @@ mod tests {
             &format!("/{}", "x".repeat(1011)),
         ] {
             let e = ParamName::parse(bad).unwrap_err();
-            assert!(matches!(e, Error::BadName { .. }), "{bad}: {e}");
+            assert!(matches!(e, NameError::Name { .. }), "{bad}: {e}");
         }
     }
 

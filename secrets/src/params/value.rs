@@ -6,7 +6,7 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use super::Error;
+use crate::error::{Error, ValueLen};
 use crate::store::Prompt;
 
 /// Largest value by default (64 KiB), in bytes, after the trailing newline is dropped.
@@ -133,30 +133,6 @@ pub fn read_value(source: &ValueSource<'_>, max: usize) -> Result<SecretValue, E
             })?,
     };
     finish(bytes, max)
-}
-
-/// How long a value over the limit is, as far as it was read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueLen {
-    /// This many bytes.
-    Exact(usize),
-    /// At least this many bytes (a file of known size, less its newline).
-    AtLeast(usize),
-    /// More than the limit (input that was read only up to the limit).
-    MoreThan,
-}
-
-impl ValueLen {
-    /// `70000 bytes, over the limit of 65536`, `at least 69998 bytes, …`, `over the limit
-    /// of 65536 bytes`.
-    #[must_use]
-    pub fn describe(self, max: usize) -> String {
-        match self {
-            Self::Exact(n) => format!("{n} bytes, over the limit of {max}"),
-            Self::AtLeast(n) => format!("at least {n} bytes, over the limit of {max}"),
-            Self::MoreThan => format!("over the limit of {max} bytes"),
-        }
-    }
 }
 
 /// Drops one trailing newline, checks the size and the encoding.

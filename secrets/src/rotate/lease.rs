@@ -175,7 +175,7 @@ pub(super) async fn claim(
                 hook,
                 ..
             } => {
-                return Err(Error::RotationBusy(Box::new(Busy {
+                return Err(Error::RotationBusy(Box::new(crate::error::Busy {
                     name: name.clone(),
                     hook_running: hook
                         .filter(|_| holder_pid_here(&other).is_some())
@@ -186,22 +186,6 @@ pub(super) async fn claim(
             }
         }
     }
-}
-
-/// Another run is rotating the secret.
-#[derive(Debug, thiserror::Error)]
-#[error("{name} is being rotated by another run ({holder}, lease until {}){}",
-        crate::time::format_rfc3339(*until),
-        hook_running.map(|g| format!(": its hook (process group {g}) still runs")).unwrap_or_default())]
-pub struct Busy {
-    /// The parameter.
-    pub name: ParamName,
-    /// `host:pid`.
-    pub holder: String,
-    /// Unix seconds.
-    pub until: i64,
-    /// The process group of the hook the holder recorded, on this machine, still there.
-    pub hook_running: Option<u32>,
 }
 
 /// Gives the lease back, recording the outcome; a failure to do so is reported (the lease

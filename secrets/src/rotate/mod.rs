@@ -32,9 +32,10 @@ use crate::params::{
 };
 use crate::store::Prompt;
 
+pub use crate::error::{Busy, HookFailed};
 pub use generate::GenSpec;
 use hook::{Ended, HookEnv, HookRun, Step};
-pub use lease::{Busy, holder};
+pub use lease::holder;
 use lease::{claim, release};
 
 pub use crate::params::{CURRENT, PENDING, PREVIOUS};
@@ -90,26 +91,8 @@ pub struct Rotated {
     pub hooks: Vec<&'static str>,
 }
 
-/// A hook failed: the new version stays pending.
-#[derive(Debug, thiserror::Error)]
-#[error("the {step} hook {how}: version {version} of {name} stays `pending`, and {current}")]
-pub struct HookFailed {
-    /// The parameter.
-    pub name: ParamName,
-    /// `set` or `test`.
-    pub step: &'static str,
-    /// "exited with status 3", "ran past its time limit of 5m and was killed".
-    pub how: String,
-    /// The pending version.
-    pub version: u32,
-    /// "`current` is still version 4".
-    pub current: String,
-    /// What the hook printed.
-    pub output: String,
-}
-
 fn label(name: &str) -> Result<Label, Error> {
-    Label::parse(name)
+    Ok(Label::parse(name)?)
 }
 
 fn has_label(v: &VersionMeta, l: &str) -> bool {
