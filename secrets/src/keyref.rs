@@ -20,6 +20,7 @@ use std::str::FromStr;
 
 pub(crate) mod error;
 pub(crate) mod keyfile;
+mod percent;
 mod pkcs11;
 
 pub use error::KeyRefError;
@@ -27,6 +28,7 @@ pub use keyfile::{
     KeyFileError, MAX_AES_KEY_FILE, MAX_RSA_KEY_FILE, PemKind, Purpose, classify_pem,
     parse_aes_key, pem_label, read_aes_key, read_rsa_pem,
 };
+use percent::percent_decode;
 use pkcs11::pkcs11;
 pub use pkcs11::{PinSource, Pkcs11KeyRef};
 
@@ -176,7 +178,7 @@ impl FromStr for KeyRef {
                 }))
             }
             "kms" => kms(s, rest),
-            "pkcs11" => pkcs11(rest),
+            "pkcs11" => pkcs11(rest).map(|k| Self::Pkcs11(Box::new(k))),
             "local" => local(s, rest),
             other => Err(KeyRefError::UnknownScheme(other.to_owned())),
         }
@@ -228,7 +230,7 @@ fn kms(reference: &str, rest: &str) -> Result<KeyRef, KeyRefError> {
 }
 
 fn local(reference: &str, name: &str) -> Result<KeyRef, KeyRefError> {
-    match crate::store::name_problem(name) {
+    match crate::store::key_rows::name_problem(name) {
         None => Ok(KeyRef::Local(LocalKeyRef {
             name: name.to_owned(),
         })),
@@ -371,29 +373,6 @@ fn rsa_pair_name(file_name: &str) -> String {
         name = stripped;
     }
     name.to_owned()
-}
-
-/// Decodes `%XX` escapes; `None` on a bad escape or a result that is not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    String::from_utf8(percent_decode_bytes(s)?).ok()
-}
-
-fn percent_decode_bytes(s: &str) -> Option<Vec<u8>> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]

@@ -61,6 +61,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod backend;
 pub mod cleanup;
 pub mod client;
 pub mod dumps;
@@ -78,3 +79,4 @@ pub mod rotate;
 pub mod smallfile;
 pub mod store;
 pub mod time;
+pub mod user;

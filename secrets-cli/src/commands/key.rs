@@ -38,7 +38,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
     }
     // The keys of the store `--store` names (the home's SQLite store by default), under the
     // root key of the home.
-    let (_, table) = coffer::params::open_store(&location, &home).await?;
+    let (_, table) = store::open_store(&location, &home).await?;
     let no_such_key = |name: &str| store::no_such_key(&table.location(), name);
     match k {
         KeySettings::Create {

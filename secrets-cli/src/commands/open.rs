@@ -20,7 +20,7 @@ pub(crate) async fn open_params(
 ) -> anyhow::Result<coffer::params::Params> {
     let max = coffer::params::max_value_bytes_from_env()?;
     let home = settings.home()?;
-    let (store, table) = coffer::params::open_store(&settings.store_location()?, &home).await?;
+    let (store, table) = coffer::store::open_store(&settings.store_location()?, &home).await?;
     let keys = coffer::params::StoreKeys::for_cli(
         home,
         table,

@@ -5,7 +5,7 @@
 
 use super::*;
 
-use coffer::store::pg::testing;
+use coffer::backend::postgres::testing;
 
 fn block_on<F: Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -273,7 +273,7 @@ fn a_database_of_a_newer_schema_is_refused_unchanged() {
         &pg.url,
         &format!(
             "UPDATE meta SET value = '{}' WHERE key = 'schema'",
-            coffer::store::pg::PG_SCHEMA_VERSION
+            coffer::backend::postgres::PG_SCHEMA_VERSION
         ),
     );
     assert_eq!(pg.out("a", "get /s"), "v\n");

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::pg::{fresh_database, run_sql};
 use super::*;
 
-use coffer::store::pg::testing;
+use coffer::backend::postgres::testing;
 
 /// How long a burst of processes may take before the test gives up (a correctness limit for a
 /// loaded 2-core machine, not a speed target).

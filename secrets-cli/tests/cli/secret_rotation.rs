@@ -445,7 +445,7 @@ impl Store {
                 .enable_all()
                 .build()
                 .unwrap()
-                .block_on(coffer::store::pg::testing::run_sql(url, sql))
+                .block_on(coffer::backend::postgres::testing::run_sql(url, sql))
                 .unwrap(),
         }
     }
@@ -711,7 +711,7 @@ fn racing_due_runs_rotate_once_on_postgres() {
 #[test]
 #[cfg(feature = "postgres")]
 fn the_postgres_role_example_rotates_a_real_password() {
-    let Some(admin) = coffer::store::pg::testing::admin_url() else {
+    let Some(admin) = coffer::backend::postgres::testing::admin_url() else {
         return;
     };
     let bin = std::env::var("COFFER_TEST_PG_BIN").expect("scripts/pg.sh sets COFFER_TEST_PG_BIN");
@@ -722,7 +722,7 @@ fn the_postgres_role_example_rotates_a_real_password() {
         .enable_all()
         .build()
         .unwrap()
-        .block_on(coffer::store::pg::testing::run_sql(
+        .block_on(coffer::backend::postgres::testing::run_sql(
             &admin,
             &format!("CREATE ROLE {role} LOGIN PASSWORD '{initial}'"),
         ))

@@ -243,9 +243,9 @@ mod tests {
     use crate::params::{
         DEFAULT_MAX_VALUE_BYTES, Destroyed, Expect, FixedKeys, Label, LabelMove, Listing,
         NewVersion, ParamName, ParamState, ParamStore, ParamType, Params, PutOutcome, PutRequest,
-        SecretValue, SqliteParamStore, StoredVersion, TypeRule, VersionMeta, Which,
+        SecretValue, StoredVersion, TypeRule, VersionMeta, Which,
     };
-    use crate::store::Store;
+    use crate::store::{SqliteParamStore, Store};
 
     /// Counts the reads that reach the store.
     #[derive(Debug)]
@@ -331,23 +331,9 @@ mod tests {
         }
         fn claim_rotation<'a>(
             &'a self,
-            name: &'a ParamName,
-            holder: &'a str,
-            now: i64,
-            until: i64,
-            due_only: bool,
-            steal_from: Option<&'a str>,
-            hook_timeout_secs: u64,
+            req: crate::params::LeaseRequest<'a>,
         ) -> BoxFuture<'a, ParamResult<crate::params::Claim>> {
-            self.inner.claim_rotation(
-                name,
-                holder,
-                now,
-                until,
-                due_only,
-                steal_from,
-                hook_timeout_secs,
-            )
+            self.inner.claim_rotation(req)
         }
         fn release_rotation<'a>(
             &'a self,

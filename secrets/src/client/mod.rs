@@ -37,9 +37,10 @@ pub use cache::{CachingClient, Clock, DEFAULT_MAX_ENTRIES, ManualClock, SystemCl
 use crate::error::Error;
 use crate::home::Home;
 use crate::params::{
-    Param, ParamPath, ParamResult, ParamStore, Params, Selector, SqliteParamStore, StoreKeys,
+    Param, ParamPath, ParamResult, ParamStore, Params, Selector, StoreKeys,
     max_value_bytes_from_env,
 };
+use crate::store::SqliteParamStore;
 use crate::store::StoreLocation;
 use crate::store::{KeyTable, Store};
 
@@ -165,7 +166,7 @@ fn open_store(url_or_home: &str) -> Result<(Home, Store), Error> {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let home = Home::new(dir);
-        let store = crate::params::open_sqlite(&path, &home)?;
+        let store = crate::store::open_sqlite(&path, &home)?;
         return Ok((home, store));
     }
     if url_or_home.is_empty() {
@@ -174,7 +175,7 @@ fn open_store(url_or_home: &str) -> Result<(Home, Store), Error> {
         ));
     }
     let home = Home::new(url_or_home);
-    let store = crate::params::open_sqlite(&home.store_path(), &home)?;
+    let store = crate::store::open_sqlite(&home.store_path(), &home)?;
     Ok((home, store))
 }
 

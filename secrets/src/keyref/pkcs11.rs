@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use super::{KeyRef, KeyRefError, percent_decode, percent_decode_bytes};
+use super::error::KeyRefError;
+use super::percent::{percent_decode, percent_decode_bytes};
 
-/// An RFC 7512 PKCS#11 URI naming a key (see [`KeyRef::Pkcs11`]).
+/// An RFC 7512 PKCS#11 URI naming a key (see [`super::KeyRef::Pkcs11`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Pkcs11KeyRef {
     /// The token label.
@@ -55,14 +56,14 @@ impl fmt::Debug for Pkcs11KeyRef {
 /// `pkcs11:PATH-ATTRIBUTES[?QUERY-ATTRIBUTES]` (RFC 7512): path `token` (required),
 /// `object` and `id` (one or both; `;`-separated), query `module-path`,
 /// `pin-source=file:PATH`, `pin-value`, `oaep` (`&`-separated); values percent-decoded.
-pub(super) fn pkcs11(rest: &str) -> Result<KeyRef, KeyRefError> {
+pub(super) fn pkcs11(rest: &str) -> Result<Pkcs11KeyRef, KeyRefError> {
     let k = Pkcs11KeyRef::parse_token(rest)?;
     if k.object.is_none() && k.id.is_none() {
         return Err(KeyRefError::BadPkcs11 {
             why: "name the key: token=LABEL and object=LABEL (or id=%XX…) are required".into(),
         });
     }
-    Ok(KeyRef::Pkcs11(Box::new(k)))
+    Ok(k)
 }
 
 impl Pkcs11KeyRef {

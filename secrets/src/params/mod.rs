@@ -4,7 +4,7 @@
 //!
 //! - [`ParamStore`], the storage trait: rows, versions, labels, deletion. It never sees a
 //!   plaintext `secure-string` value, only the ESDK message it is stored as. The SQLite
-//!   implementation ([`SqliteParamStore`]) lives in `coffer.db` next to the key hierarchy; a
+//!   implementation ([`crate::store::SqliteParamStore`]) lives in `coffer.db` next to the key hierarchy; a
 //!   PostgreSQL one can implement the same trait (its methods return [`BoxFuture`]s so that
 //!   it may await a driver on the application's runtime) and run the same conformance suite.
 //! - [`Params`], the service over any store: it encrypts `secure-string` values (an ESDK
@@ -66,7 +66,7 @@ pub use value::{
 
 pub use crate::error::ValueLen;
 
-pub use crate::store::SqliteParamStore;
+pub use crate::user::os_user;
 
 use crate::error::Error;
 
@@ -327,6 +327,28 @@ pub enum Claim {
 
 /// The storage of parameters (see the module docs). Object-safe: `&dyn ParamStore`.
 ///
+/// A request for a parameter's rotation lease ([`ParamStore::claim_rotation`]): the lease of
+/// `name` for `holder` until `until`, refused while another holder's lease runs (unless that
+/// holder is `steal_from`, known dead); with `due_only`, only if a schedule says it is due at
+/// `now`. Without a plan, a row with `hook_timeout_secs` is made.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseRequest<'a> {
+    /// The parameter.
+    pub name: &'a ParamName,
+    /// Who asks (`host:pid:…`).
+    pub holder: &'a str,
+    /// Unix seconds.
+    pub now: i64,
+    /// Unix seconds: when the lease runs out.
+    pub until: i64,
+    /// Only if a schedule says it is due.
+    pub due_only: bool,
+    /// A holder known dead, whose lease may be taken.
+    pub steal_from: Option<&'a str>,
+    /// The hooks' time limit, for a row made without a plan.
+    pub hook_timeout_secs: u64,
+}
+
 /// Every write is one transaction. Names are valid ([`ParamName`]) by construction.
 pub trait ParamStore: Send + Sync + fmt::Debug {
     /// Where the store is (`sqlite:///…/coffer.db`), for messages.
@@ -406,21 +428,9 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
     /// `next_due`), leaving its lease and last error alone.
     fn set_rotation_plan<'a>(&'a self, plan: &'a RotationPlan) -> BoxFuture<'a, ParamResult<()>>;
 
-    /// Takes the rotation lease of `name` for `holder` until `until`, in one transaction:
-    /// refused while another holder's lease runs (unless that holder is `steal_from`, known
-    /// dead). `due_only`: only if a schedule says it is due at `now`. Without a plan, a row
-    /// with `hook_timeout_secs` is made.
-    #[allow(clippy::too_many_arguments, reason = "one transaction's inputs")]
-    fn claim_rotation<'a>(
-        &'a self,
-        name: &'a ParamName,
-        holder: &'a str,
-        now: i64,
-        until: i64,
-        due_only: bool,
-        steal_from: Option<&'a str>,
-        hook_timeout_secs: u64,
-    ) -> BoxFuture<'a, ParamResult<Claim>>;
+    /// Takes the rotation lease that `req` asks for, in one transaction (see
+    /// [`LeaseRequest`]).
+    fn claim_rotation<'a>(&'a self, req: LeaseRequest<'a>) -> BoxFuture<'a, ParamResult<Claim>>;
 
     /// Gives the lease back (if `holder` still has it) and records the outcome: `error`
     /// `None` clears the last error and, on a schedule, sets the next due time to `now` plus
@@ -478,67 +488,5 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, ParamResult<()>> {
         let _ = (reads, context);
         Box::pin(std::future::ready(Ok(())))
-    }
-}
-
-/// The store at `location` (`home`'s own SQLite store, another SQLite file, or a
-/// PostgreSQL database), as parameters and as key rows.
-///
-/// # Errors
-/// No store there; a file that is not a database; a schema newer than this build; the
-/// server is unreachable.
-pub async fn open_store(
-    location: &crate::store::StoreLocation,
-    home: &crate::home::Home,
-) -> Result<
-    (
-        std::sync::Arc<dyn ParamStore>,
-        std::sync::Arc<dyn crate::store::KeyTable>,
-    ),
-    Error,
-> {
-    use crate::store::StoreLocation;
-    use std::sync::Arc;
-    let sqlite = match location {
-        StoreLocation::Sqlite(path) => open_sqlite(path, home)?,
-        #[cfg(feature = "postgres")]
-        StoreLocation::Postgres(url) => {
-            let pg = Arc::new(crate::store::PgStore::connect(url.expose()).await?);
-            return Ok((pg.clone(), pg));
-        }
-        #[cfg(not(feature = "postgres"))]
-        StoreLocation::Postgres(_) => {
-            return Err(Error::unsupported("this build has no PostgreSQL support")
-                .advice(crate::error::Advice::BuildWithPostgres));
-        }
-    };
-    let sqlite = Arc::new(sqlite);
-    Ok((Arc::new(SqliteParamStore::new(sqlite.clone())), sqlite))
-}
-
-/// The SQLite store in the file `path`: `home`'s own store (`home/coffer.db`), or another
-/// file.
-///
-/// # Errors
-/// No store there; a file that is not a store; a schema newer than this build.
-pub fn open_sqlite(
-    path: &std::path::Path,
-    home: &crate::home::Home,
-) -> Result<crate::store::Store, Error> {
-    if path == home.store_path() {
-        crate::store::Store::open(home)
-    } else {
-        crate::store::Store::open_file(path.to_path_buf())
-    }
-}
-
-/// The OS user, as the kernel knows it: the name of the real uid (from the system's user
-/// database, NSS included) and the uid, `alice (uid 1000)`; `uid 1000` when the uid has no
-/// name. Never `$USER` or `$LOGNAME`, which whoever starts coffer may set to anything.
-pub fn os_user() -> String {
-    let uid = nix::unistd::getuid();
-    match nix::unistd::User::from_uid(uid) {
-        Ok(Some(u)) if !u.name.is_empty() => format!("{} (uid {uid})", u.name),
-        _ => format!("uid {uid}"),
     }
 }

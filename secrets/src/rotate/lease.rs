@@ -11,7 +11,7 @@ use std::time::Duration;
 use rustix::process::Pid;
 
 use crate::error::Error;
-use crate::params::{Claim, ParamName, Params, RotationPlan};
+use crate::params::{Claim, LeaseRequest, ParamName, Params, RotationPlan};
 
 /// This run as a lease holder: `HOST/PIDNS:PID:NONCE`, the host name, this process's PID
 /// namespace (two containers may share a host name and a PID), its PID and a random nonce
@@ -147,15 +147,15 @@ pub(super) async fn claim(
         let now = crate::time::now_unix();
         let claim = params
             .store()
-            .claim_rotation(
+            .claim_rotation(LeaseRequest {
                 name,
                 holder,
                 now,
-                now.saturating_add(lease_secs(hook_timeout)),
+                until: now.saturating_add(lease_secs(hook_timeout)),
                 due_only,
-                steal.as_deref(),
-                hook_timeout.as_secs().max(1),
-            )
+                steal_from: steal.as_deref(),
+                hook_timeout_secs: hook_timeout.as_secs().max(1),
+            })
             .await?;
         match claim {
             Claim::Claimed(plan) => return Ok(Some(plan)),

@@ -21,11 +21,13 @@ use coffer_cache::{Cached, LocalCache, Usage};
 use coffer_core::keyring::{BoxFuture, BranchKey, BranchKeyStore, RootKey};
 use zeroize::Zeroizing;
 
-use super::table::{no_such_key, root_mismatch};
-use super::{
-    AddVersion, KeyRecord, KeySpec, KeyState, KeyTable, Lookup, Store, VersionRecord, VersionRow,
-    Which, branch_key_aad, format_uuid, new_uuid, test_pause,
+use super::key_rows::{
+    AddVersion, KeyRecord, KeySpec, KeyState, Lookup, VersionRecord, VersionRow, Which,
+    branch_key_aad, format_uuid, new_uuid,
 };
+use super::table::{KeyTable, no_such_key, root_mismatch};
+use super::test_pause::pause as test_pause;
+use crate::backend::sqlite::Store;
 use crate::error::{Advice, Error};
 
 /// How long an unwrapped branch key version is kept before the root key is asked again.
@@ -149,7 +151,7 @@ impl LocalKeyStore {
         spec: KeySpec,
         rotation_period_secs: Option<u64>,
     ) -> Result<KeyRecord, Error> {
-        super::validate_name(name)?;
+        super::key_rows::validate_name(name)?;
         let (first, wrapped) = self.new_version(name, 1).await?;
         let now = first.created_at;
         let record = KeyRecord {

@@ -240,7 +240,7 @@ pub(crate) enum SwitchRoot {
 
 /// Checks that `key` may be retired below version `min` (`min` is at least 1 and at most
 /// the active version, which must stay usable).
-pub(super) fn check_retire(key: &KeyRecord, min: u32) -> Result<(), Error> {
+pub(crate) fn check_retire(key: &KeyRecord, min: u32) -> Result<(), Error> {
     let name = &key.name;
     if min == 0 {
         return Err(Error::invalid(
@@ -259,7 +259,7 @@ pub(super) fn check_retire(key: &KeyRecord, min: u32) -> Result<(), Error> {
 }
 
 /// The audit detail of a key's state change, and its verb.
-pub(super) fn state_verb(state: KeyState) -> &'static str {
+pub(crate) fn state_verb(state: KeyState) -> &'static str {
     match state {
         KeyState::Enabled => "key-enable",
         KeyState::Disabled => "key-disable",
@@ -267,7 +267,7 @@ pub(super) fn state_verb(state: KeyState) -> &'static str {
 }
 
 /// The audit detail of a rotation period change.
-pub(super) fn period_detail(period_secs: Option<u64>) -> String {
+pub(crate) fn period_detail(period_secs: Option<u64>) -> String {
     period_secs.map_or_else(|| "none".to_owned(), |p| format!("{p}s"))
 }
 

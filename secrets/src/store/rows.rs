@@ -5,10 +5,10 @@
 //! (`params.rs`) and the PostgreSQL store (`pg.rs`) read and write rows; this module decides.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 use zeroize::Zeroizing;
 
-use super::damaged;
 use crate::error::{Advice, Error};
 use crate::params::CURRENT;
 use crate::params::{
@@ -17,43 +17,48 @@ use crate::params::{
     StoredVersion, VersionMeta,
 };
 
+/// A store (at `location`) whose rows break the schema's rules.
+pub(crate) fn damaged(location: &str, what: impl fmt::Display) -> Error {
+    Error::corrupt(format!("store {location} is damaged: {what}"))
+}
+
 /// A version row as a database returns it (the columns of a version with its labels).
-pub(super) struct RawVersion {
-    pub(super) name: String,
-    pub(super) version: i64,
-    pub(super) param_type: String,
-    pub(super) value: Option<Zeroizing<Vec<u8>>>,
-    pub(super) key_ref: Option<String>,
-    pub(super) description: Option<String>,
-    pub(super) tags: String,
-    pub(super) created_at: i64,
-    pub(super) author: String,
-    pub(super) expires_at: Option<i64>,
-    pub(super) destroyed_at: Option<i64>,
+pub(crate) struct RawVersion {
+    pub(crate) name: String,
+    pub(crate) version: i64,
+    pub(crate) param_type: String,
+    pub(crate) value: Option<Zeroizing<Vec<u8>>>,
+    pub(crate) key_ref: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) tags: String,
+    pub(crate) created_at: i64,
+    pub(crate) author: String,
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) destroyed_at: Option<i64>,
     /// Comma-separated.
-    pub(super) labels: Option<String>,
+    pub(crate) labels: Option<String>,
 }
 
 /// A `param_rotations` row as either store reads it ([`PLAN_COLUMNS`]), before checking.
-pub(super) struct PlanRow {
-    pub(super) name: String,
-    pub(super) every_secs: Option<i64>,
-    pub(super) generate: Option<String>,
-    pub(super) set_hook: Option<String>,
-    pub(super) test_hook: Option<String>,
-    pub(super) hook_timeout_secs: i64,
-    pub(super) next_due: Option<i64>,
-    pub(super) lease: (Option<String>, Option<i64>),
-    pub(super) last_error: Option<String>,
-    pub(super) seal: Option<Vec<u8>>,
-    pub(super) workdir: Option<String>,
-    pub(super) pending_run: Option<Vec<u8>>,
-    pub(super) lease_hook: Option<i64>,
+pub(crate) struct PlanRow {
+    pub(crate) name: String,
+    pub(crate) every_secs: Option<i64>,
+    pub(crate) generate: Option<String>,
+    pub(crate) set_hook: Option<String>,
+    pub(crate) test_hook: Option<String>,
+    pub(crate) hook_timeout_secs: i64,
+    pub(crate) next_due: Option<i64>,
+    pub(crate) lease: (Option<String>, Option<i64>),
+    pub(crate) last_error: Option<String>,
+    pub(crate) seal: Option<Vec<u8>>,
+    pub(crate) workdir: Option<String>,
+    pub(crate) pending_run: Option<Vec<u8>>,
+    pub(crate) lease_hook: Option<i64>,
 }
 
 impl PlanRow {
     /// The plan, its numbers checked.
-    pub(super) fn into_plan(self, location: &str) -> ParamResult<RotationPlan> {
+    pub(crate) fn into_plan(self, location: &str) -> ParamResult<RotationPlan> {
         let bad = |what: &str| bad_row(location, &self.name, what);
         Ok(RotationPlan {
             name: ParamName::parse(&self.name).map_err(|_| bad("bad name"))?,
@@ -85,7 +90,7 @@ impl PlanRow {
 
 /// A row of `get_by_path` (a version, or the name of a parameter with no current one) as
 /// the store's types.
-pub(super) fn path_entry(
+pub(crate) fn path_entry(
     row: Result<RawVersion, String>,
     location: &str,
 ) -> ParamResult<PathEntry> {
@@ -99,7 +104,7 @@ pub(super) fn path_entry(
 
 /// The query of `get_by_path` over `params p`, ending in a `WHERE` clause: each parameter's
 /// version labelled `current` (SQL shared by both stores), `NULL` columns where it has none.
-pub(super) fn by_path_query(columns: &str) -> String {
+pub(crate) fn by_path_query(columns: &str) -> String {
     format!(
         "SELECT p.name, {columns} FROM params p
          LEFT JOIN param_labels c ON c.name = p.name AND c.label = 'current'
@@ -109,7 +114,7 @@ pub(super) fn by_path_query(columns: &str) -> String {
 }
 
 /// `/a/b/` and `/a/b0`: every name below `/a/b` is strictly between them.
-pub(super) fn range(path: &ParamPath) -> (String, String) {
+pub(crate) fn range(path: &ParamPath) -> (String, String) {
     let prefix = path.prefix();
     let mut end = prefix[..prefix.len() - 1].to_owned();
     end.push('0');
@@ -117,7 +122,7 @@ pub(super) fn range(path: &ParamPath) -> (String, String) {
 }
 
 /// A version row as the store's types; `location` names the store in errors.
-pub(super) fn stored_version(raw: RawVersion, location: &str) -> ParamResult<StoredVersion> {
+pub(crate) fn stored_version(raw: RawVersion, location: &str) -> ParamResult<StoredVersion> {
     let bad = |what: &str| bad_row(location, &raw.name, what);
     let name = ParamName::parse(&raw.name).map_err(|_| bad("bad name"))?;
     let version = u32::try_from(raw.version).map_err(|_| bad("bad version number"))?;
@@ -157,7 +162,7 @@ pub(super) fn stored_version(raw: RawVersion, location: &str) -> ParamResult<Sto
 }
 
 /// A parameter row that breaks the schema's rules.
-pub(super) fn bad_row(location: &str, name: &str, what: &str) -> Error {
+pub(crate) fn bad_row(location: &str, name: &str, what: &str) -> Error {
     damaged(
         location,
         format!("parameter `{}`: {what}", name.escape_debug()),
@@ -170,7 +175,7 @@ pub(super) fn bad_row(location: &str, name: &str, what: &str) -> Error {
 /// # Errors
 /// A value in the wrong form for its type; the parameter is deleted, exists (no
 /// `--overwrite`) or is at another version (`--if-version`).
-pub(super) fn check_put(
+pub(crate) fn check_put(
     new: &NewVersion,
     state: Option<&ParamState>,
 ) -> ParamResult<Option<PutOutcome>> {
@@ -229,7 +234,7 @@ pub(super) fn check_put(
 ///
 /// # Errors
 /// No such version; a destroyed version.
-pub(super) fn held_version(
+pub(crate) fn held_version(
     name: &ParamName,
     version: u32,
     latest: u32,
@@ -255,7 +260,7 @@ pub(super) fn held_version(
 ///
 /// # Errors
 /// Not found; deleted.
-pub(super) fn live(name: &ParamName, state: Option<ParamState>) -> ParamResult<ParamState> {
+pub(crate) fn live(name: &ParamName, state: Option<ParamState>) -> ParamResult<ParamState> {
     let state = state.ok_or_else(|| Error::NotFound(name.clone()))?;
     if let Some(at) = state.deleted_at {
         return Err(Error::Deleted {
@@ -270,7 +275,7 @@ pub(super) fn live(name: &ParamName, state: Option<ParamState>) -> ParamResult<P
 ///
 /// # Errors
 /// Not found; `rm` of a deleted parameter; `restore` of one that is not deleted.
-pub(super) fn check_delete(
+pub(crate) fn check_delete(
     name: &ParamName,
     state: Option<ParamState>,
     deleted: Option<i64>,
@@ -287,7 +292,7 @@ pub(super) fn check_delete(
 }
 
 /// The bytes a version's value is stored as.
-pub(super) fn value_bytes(value: &StoredValue) -> &[u8] {
+pub(crate) fn value_bytes(value: &StoredValue) -> &[u8] {
     match value {
         StoredValue::Clear(v) => v.expose().as_bytes(),
         StoredValue::Sealed(m) => m,
@@ -296,12 +301,12 @@ pub(super) fn value_bytes(value: &StoredValue) -> &[u8] {
 }
 
 /// The tags as stored (JSON).
-pub(super) fn tags_json(tags: &BTreeMap<String, String>) -> ParamResult<String> {
+pub(crate) fn tags_json(tags: &BTreeMap<String, String>) -> ParamResult<String> {
     serde_json::to_string(tags).map_err(|e| Error::backend(format!("tags: {e}")))
 }
 
 /// The audit detail of a put.
-pub(super) fn put_detail(new: &NewVersion) -> String {
+pub(crate) fn put_detail(new: &NewVersion) -> String {
     let mut detail = format!("version {}, {}", new.version, new.param_type);
     if !new.labels.is_empty() {
         detail.push_str(", labels ");
@@ -312,7 +317,7 @@ pub(super) fn put_detail(new: &NewVersion) -> String {
 }
 
 /// What a committed put wrote.
-pub(super) fn written(new: NewVersion) -> PutOutcome {
+pub(crate) fn written(new: NewVersion) -> PutOutcome {
     let mut labels: Vec<String> = new.labels.iter().map(|l| l.as_str().to_owned()).collect();
     if moves_current(&new) {
         labels.push(CURRENT.to_owned());
@@ -335,7 +340,7 @@ pub(super) fn written(new: NewVersion) -> PutOutcome {
 }
 
 /// The audit detail of a label move.
-pub(super) fn label_detail(moves: &[LabelMove]) -> String {
+pub(crate) fn label_detail(moves: &[LabelMove]) -> String {
     moves
         .iter()
         .map(|m| match m.from {
@@ -347,7 +352,7 @@ pub(super) fn label_detail(moves: &[LabelMove]) -> String {
 }
 
 /// The audit detail of an unlabel.
-pub(super) fn unlabel_detail(removed: &[(Label, u32)]) -> String {
+pub(crate) fn unlabel_detail(removed: &[(Label, u32)]) -> String {
     removed
         .iter()
         .map(|(l, v)| format!("{} (was {v})", l.as_str()))
@@ -356,7 +361,7 @@ pub(super) fn unlabel_detail(removed: &[(Label, u32)]) -> String {
 }
 
 /// The audit detail of a destroy.
-pub(super) fn destroy_detail(destroyed: &Destroyed) -> String {
+pub(crate) fn destroy_detail(destroyed: &Destroyed) -> String {
     let versions = destroyed
         .versions
         .iter()
@@ -371,7 +376,7 @@ pub(super) fn destroy_detail(destroyed: &Destroyed) -> String {
 }
 
 /// The audit detail of a read of a secure value (`context`: `by path /app`, or empty).
-pub(super) fn read_detail(version: u32, context: &str) -> String {
+pub(crate) fn read_detail(version: u32, context: &str) -> String {
     if context.is_empty() {
         format!("version {version}")
     } else {
@@ -381,7 +386,7 @@ pub(super) fn read_detail(version: u32, context: &str) -> String {
 
 /// The paths one level below `lo` (`/a/`) among `parents`.
 /// An update of a lease holder's row that found no row: the lease is no longer ours.
-pub(super) fn lease_lost(name: &ParamName, rows: u64) -> ParamResult<()> {
+pub(crate) fn lease_lost(name: &ParamName, rows: u64) -> ParamResult<()> {
     if rows == 0 {
         return Err(Error::RotationOvertaken {
             name: name.clone(),
@@ -393,7 +398,7 @@ pub(super) fn lease_lost(name: &ParamName, rows: u64) -> ParamResult<()> {
 
 /// `unlabel`'s check: `current` is not removed (reads would have nothing to read; a label is
 /// moved, never taken away, as `AWSCURRENT` in Secrets Manager).
-pub(super) fn check_unlabel(name: &ParamName, labels: &[Label]) -> ParamResult<()> {
+pub(crate) fn check_unlabel(name: &ParamName, labels: &[Label]) -> ParamResult<()> {
     if labels.iter().any(|l| l.as_str() == CURRENT) {
         return Err(Error::invalid(format!(
             "`current` cannot be removed from {name}: it is the version its reads get"
@@ -404,7 +409,7 @@ pub(super) fn check_unlabel(name: &ParamName, labels: &[Label]) -> ParamResult<(
 }
 
 /// `promote`'s check: `pending` must point at `new`, `current` at `old` or nowhere.
-pub(super) fn check_promote(
+pub(crate) fn check_promote(
     name: &ParamName,
     new: u32,
     old: Option<u32>,
@@ -433,19 +438,19 @@ pub(super) fn check_promote(
 
 /// Whether a put points the label `current` at the new version (making it if need be): every
 /// put but `rotate`'s own, which stages a `pending` version.
-pub(super) fn moves_current(new: &NewVersion) -> bool {
+pub(crate) fn moves_current(new: &NewVersion) -> bool {
     !new.labels
         .iter()
         .any(|l| l.as_str() == "pending" || l.as_str() == "current")
 }
 
 /// The columns of a rotation plan, in [`plan_from`]'s order.
-pub(super) const PLAN_COLUMNS: &str = "name, every_secs, generate, set_hook, test_hook,
+pub(crate) const PLAN_COLUMNS: &str = "name, every_secs, generate, set_hook, test_hook,
     hook_timeout_secs, next_due, lease_holder, lease_until, last_error, seal, workdir,
     pending_run, lease_hook";
 
 /// `claim_rotation`'s decision on a plan as stored (`None`: no row).
-pub(super) fn claim_decision(
+pub(crate) fn claim_decision(
     plan: Option<&RotationPlan>,
     holder: &str,
     now: i64,
@@ -479,7 +484,7 @@ pub(super) fn claim_decision(
 
 /// `set_rotation_plan`'s audit detail (the hooks are commands, not secrets, but long: only
 /// whether they are set).
-pub(super) fn schedule_detail(plan: &RotationPlan) -> String {
+pub(crate) fn schedule_detail(plan: &RotationPlan) -> String {
     format!(
         "every: {}; generate: {}; set hook: {}; test hook: {}",
         plan.every_secs
@@ -495,14 +500,14 @@ pub(super) fn schedule_detail(plan: &RotationPlan) -> String {
 }
 
 /// `promote`'s audit detail.
-pub(super) fn promote_detail(new: u32, old: Option<u32>) -> String {
+pub(crate) fn promote_detail(new: u32, old: Option<u32>) -> String {
     match old {
         Some(old) => format!("current: version {new}; previous: version {old}"),
         None => format!("current: version {new}"),
     }
 }
 
-pub(super) fn subpaths_of(
+pub(crate) fn subpaths_of(
     location: &str,
     lo: &str,
     parents: impl IntoIterator<Item = String>,

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use coffer_core::keyring::{BoxFuture, RootKey};
 
+use super::key_rows::{AddVersion, KeyRecord, KeyState, Lookup, VersionRecord, Which};
 use super::passphrase::PassphraseCache;
 use super::root::Protection;
-use super::{AddVersion, KeyRecord, KeyState, Lookup, Store, VersionRecord, Which};
 use crate::error::{Advice, Error};
 use crate::home::Home;
 
@@ -102,97 +102,4 @@ pub fn root_mismatch(location: &str, root_id: &str, recorded: &str) -> Error {
          with ({recorded})"
     ))
     .advice(Advice::UseInitRootKey)
-}
-
-impl KeyTable for Store {
-    fn location(&self) -> String {
-        self.path().display().to_string()
-    }
-
-    fn load_root(
-        &self,
-        home: &Home,
-        passphrase: &mut PassphraseCache,
-    ) -> Result<(Arc<dyn RootKey>, Protection), Error> {
-        super::switch::load_root(home, self, passphrase)
-    }
-
-    fn adopt_root_id<'a>(&'a self, root_id: &'a str) -> BoxFuture<'a, Result<String, Error>> {
-        Box::pin(std::future::ready(Self::adopt_root_id(self, root_id)))
-    }
-
-    fn get_key<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, Error>> {
-        Box::pin(std::future::ready(Self::get_key(self, name)))
-    }
-
-    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, Error>> {
-        Box::pin(std::future::ready(Self::list_keys(self)))
-    }
-
-    fn insert_key<'a>(
-        &'a self,
-        record: &'a KeyRecord,
-        first: &'a VersionRecord,
-        wrapped: &'a [u8],
-    ) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(std::future::ready(Self::insert_key(
-            self, record, first, wrapped,
-        )))
-    }
-
-    fn add_version<'a>(
-        &'a self,
-        name: &'a str,
-        expected_active: u32,
-        new: &'a VersionRecord,
-        wrapped: &'a [u8],
-        due_at: Option<i64>,
-    ) -> BoxFuture<'a, Result<AddVersion, Error>> {
-        Box::pin(std::future::ready(Self::add_version(
-            self,
-            name,
-            expected_active,
-            new,
-            wrapped,
-            due_at,
-        )))
-    }
-
-    fn version_row<'a>(
-        &'a self,
-        name: &'a str,
-        which: Which<'a>,
-    ) -> BoxFuture<'a, Result<Lookup, Error>> {
-        Box::pin(std::future::ready(Self::version_row(self, name, which)))
-    }
-
-    fn set_state<'a>(
-        &'a self,
-        name: &'a str,
-        state: KeyState,
-    ) -> BoxFuture<'a, Result<bool, Error>> {
-        Box::pin(std::future::ready(Self::set_state(self, name, state)))
-    }
-
-    fn set_rotation_period<'a>(
-        &'a self,
-        name: &'a str,
-        period_secs: Option<u64>,
-    ) -> BoxFuture<'a, Result<KeyRecord, Error>> {
-        Box::pin(std::future::ready(Self::set_rotation_period(
-            self,
-            name,
-            period_secs,
-        )))
-    }
-
-    fn set_min_decrypt_version<'a>(
-        &'a self,
-        name: &'a str,
-        min: u32,
-    ) -> BoxFuture<'a, Result<(u32, KeyRecord), Error>> {
-        Box::pin(std::future::ready(Self::set_min_decrypt_version(
-            self, name, min,
-        )))
-    }
 }

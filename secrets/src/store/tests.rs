@@ -4,7 +4,11 @@ use std::sync::Arc;
 
 use coffer_core::keyring::{BranchKeyStore as _, RootKey};
 use futures::executor::block_on;
-use rusqlite::params;
+use std::fs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rusqlite::{Connection, params};
 
 use super::root::RootKeyMaterial;
 use super::*;

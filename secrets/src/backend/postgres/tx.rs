@@ -246,6 +246,36 @@ pub async fn snapshot(client: &mut Client) -> Result<Transaction<'_>, tokio_post
         .await
 }
 
+/// The library's error for a PostgreSQL error at `location`: a lock still held after the
+/// retries is `Locked`; certificates and unreachable servers get their advice.
+pub(super) fn pg_error(location: &str, e: &tokio_postgres::Error) -> Error {
+    let base = Error::backend(format!("store {location}"));
+    let chain = std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
+    if chain.contains("certificate") || chain.contains("InvalidCertificate") {
+        return base.caused_by(chain).advice(Advice::PgCertificate);
+    }
+    if e.as_db_error().is_none() && e.to_string().contains("error connecting") {
+        return base.caused_by(e.to_string()).advice(Advice::PgReachable);
+    }
+    match e.as_db_error() {
+        Some(db) => {
+            let base = match advice(db.code()) {
+                // Locks held by other sessions, still after the retries.
+                Some(a @ Advice::PgLocksHeld { .. }) => {
+                    Error::locked(format!("store {location}")).advice(a)
+                }
+                Some(a) => base.advice(a),
+                None => base,
+            };
+            base.caused_by(ServerError::new(db))
+        }
+        None => base.caused_by(e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]

@@ -5,18 +5,20 @@ use std::sync::Arc;
 use coffer_core::keyring::{BoxFuture, RootKey};
 use tokio_postgres::{GenericClient, Transaction};
 
-use super::audit_log::append;
+use super::audit::append;
 use super::tx::{lock_writes, snapshot};
 use super::{PgStore, int};
 use crate::error::{Advice, Error};
 use crate::home::Home;
-use crate::store::PassphraseCache;
-use crate::store::root::{self, Protection};
-use crate::store::table::no_such_key;
-use crate::store::{
-    AddVersion, KeyRecord, KeyState, KeyTable, Lookup, VersionRecord, VersionRow, Which, damaged,
-    test_pause,
+use crate::store::key_rows::{
+    AddVersion, KeyRecord, KeyState, Lookup, VersionRecord, VersionRow, Which, check_retire,
+    period_detail, state_verb,
 };
+use crate::store::passphrase::PassphraseCache;
+use crate::store::root::{self, Protection};
+use crate::store::rows::damaged;
+use crate::store::table::{KeyTable, no_such_key};
+use crate::store::test_pause::pause as test_pause;
 
 impl PgStore {
     pub(super) async fn read_key(
@@ -306,7 +308,7 @@ impl KeyTable for PgStore {
                     name,
                     "UPDATE keys SET state = $2 WHERE name = $1",
                     &state.as_str(),
-                    crate::store::state_verb(state),
+                    state_verb(state),
                     |k| Ok((k.state != state).then(String::new)),
                 )
                 .await?;
@@ -330,7 +332,7 @@ impl KeyTable for PgStore {
                     "UPDATE keys SET rotation_period_secs = $2 WHERE name = $1",
                     &period,
                     "key-set-rotation",
-                    |_| Ok(Some(crate::store::period_detail(period_secs))),
+                    |_| Ok(Some(period_detail(period_secs))),
                 )
                 .await?
                 .ok_or_else(|| self.no_such_key(name))?;
@@ -351,7 +353,7 @@ impl KeyTable for PgStore {
                     &i64::from(min),
                     "key-retire",
                     |k| {
-                        crate::store::check_retire(k, min)?;
+                        check_retire(k, min)?;
                         Ok(Some(format!(
                             "min decrypt version {min} (was {})",
                             k.min_decrypt_version

@@ -8,9 +8,9 @@
 
 use tokio_postgres::{GenericClient, Transaction};
 
-use super::pg_error;
+use super::tx::pg_error;
 use crate::error::Error;
-use crate::store::audit::{self, AuditEntry, HASH_LEN};
+use crate::store::audit::{self as chain, AuditEntry, HASH_LEN};
 
 /// Reads the head: `SELECT … ORDER BY key`, locking with `FOR UPDATE` when `lock` (the sort
 /// comes before the locking, so the rows are locked in key order: `audit_count` first).
@@ -53,7 +53,7 @@ pub async fn append_many(
     list: &[(&str, &str, String)],
 ) -> Result<(), tokio_postgres::Error> {
     let n = list.len();
-    let user = audit::user();
+    let user = chain::user();
     let (mut verbs, mut names, mut details) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -72,7 +72,7 @@ pub async fn append_many(
         (Vec::with_capacity(n), Vec::with_capacity(n));
     for (verb, name, detail) in list {
         count += 1;
-        let hash = audit::entry_hash(count, at, user, verb, name, detail, &prev);
+        let hash = chain::entry_hash(count, at, user, verb, name, detail, &prev);
         seqs.push(count);
         prevs.push(std::mem::replace(&mut prev, hash.to_vec()));
         hashes.push(hash.to_vec());

@@ -42,13 +42,13 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, NoTls};
 use zeroize::Zeroizing;
 
-use self::audit_log::{append_many, entries, head};
-use self::tx::{SqlCode, retrying, snapshot};
-use super::audit::{self, AuditEntry, Verified};
-use super::damaged;
+use self::audit::{append_many, entries, head};
+use self::tx::{SqlCode, pg_error, retrying, snapshot};
 use crate::error::{Advice, Error};
+use crate::store::audit::{self as chain, AuditEntry, Verified};
+use crate::store::rows::damaged;
 
-mod audit_log;
+mod audit;
 mod keys;
 mod params;
 mod rotation;
@@ -142,34 +142,6 @@ fn tls_connector(location: &str) -> Result<tokio_postgres_rustls::MakeRustlsConn
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
-}
-
-fn pg_error(location: &str, e: &tokio_postgres::Error) -> Error {
-    let base = Error::backend(format!("store {location}"));
-    let chain = std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source())
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ");
-    if chain.contains("certificate") || chain.contains("InvalidCertificate") {
-        return base.caused_by(chain).advice(Advice::PgCertificate);
-    }
-    if e.as_db_error().is_none() && e.to_string().contains("error connecting") {
-        return base.caused_by(e.to_string()).advice(Advice::PgReachable);
-    }
-    match e.as_db_error() {
-        Some(db) => {
-            let base = match tx::advice(db.code()) {
-                // Locks held by other sessions, still after the retries.
-                Some(a @ Advice::PgLocksHeld { .. }) => {
-                    Error::locked(format!("store {location}")).advice(a)
-                }
-                Some(a) => base.advice(a),
-                None => base,
-            };
-            base.caused_by(tx::ServerError::new(db))
-        }
-        None => base.caused_by(e.to_string()),
-    }
 }
 
 /// A row value that does not fit its type here.
@@ -401,13 +373,13 @@ impl PgStore {
             let list = entries(&tx, &self.location).await?;
             let (count, head) = head(&tx, false).await.map_err(&err)?;
             tx.commit().await.map_err(&err)?;
-            Ok(audit::verify(&list, count, &head))
+            Ok(chain::verify(&list, count, &head))
         })
         .await
     }
 
     /// Appends one entry per `(verb, name, detail)` in one transaction (two statements and
-    /// the commit under the write lock: see `pg/audit_log.rs`).
+    /// the commit under the write lock: see `audit.rs`).
     ///
     /// # Errors
     /// SQL errors.
@@ -581,7 +553,15 @@ mod tests {
         let now = crate::time::now_unix();
         let claim = |holder: &str, now: i64| {
             runtime()
-                .block_on(store.claim_rotation(&name, holder, now, now + 600, false, None, 60))
+                .block_on(store.claim_rotation(crate::params::LeaseRequest {
+                    name: &name,
+                    holder,
+                    now,
+                    until: now + 600,
+                    due_only: false,
+                    steal_from: None,
+                    hook_timeout_secs: 60,
+                }))
                 .unwrap()
         };
         assert!(matches!(claim("a:1:x", now), Claim::Claimed(None)));

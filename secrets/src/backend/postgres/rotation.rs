@@ -3,10 +3,10 @@
 use tokio_postgres::Row;
 
 use super::PgStore;
-use super::audit_log::append;
+use super::audit::append;
 use super::tx::lock_writes;
 use crate::error::Error;
-use crate::params::{Claim, ParamName, ParamResult, RotationPlan};
+use crate::params::{Claim, LeaseRequest, ParamName, ParamResult, RotationPlan};
 use crate::store::rows::{PLAN_COLUMNS, PlanRow, claim_decision, lease_lost, schedule_detail};
 
 impl PgStore {
@@ -87,17 +87,16 @@ impl PgStore {
         tx.commit().await.map_err(&err)
     }
 
-    #[allow(clippy::too_many_arguments, reason = "one transaction's inputs")]
-    pub(super) async fn claim_rotation_tx(
-        &self,
-        name: &ParamName,
-        holder: &str,
-        now: i64,
-        until: i64,
-        due_only: bool,
-        steal_from: Option<&str>,
-        hook_timeout_secs: u64,
-    ) -> ParamResult<Claim> {
+    pub(super) async fn claim_rotation_tx(&self, req: LeaseRequest<'_>) -> ParamResult<Claim> {
+        let LeaseRequest {
+            name,
+            holder,
+            now,
+            until,
+            due_only,
+            steal_from,
+            hook_timeout_secs,
+        } = req;
         let err = self.perr();
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;

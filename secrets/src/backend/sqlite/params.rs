@@ -17,26 +17,27 @@ use coffer_core::keyring::BoxFuture;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
-use super::rows::{
-    PLAN_COLUMNS, PlanRow, RawVersion, by_path_query, check_delete, check_promote, check_put,
-    check_unlabel, claim_decision, destroy_detail, held_version, label_detail, lease_lost, live,
-    moves_current, path_entry, promote_detail, put_detail, range, read_detail, schedule_detail,
-    stored_version, subpaths_of, tags_json, unlabel_detail, value_bytes, written,
-};
 use super::{Store, audit, corrupt, db_error};
 use crate::error::Error;
 use crate::home::Home;
 use crate::params::{CURRENT, PREVIOUS};
 use crate::params::{
-    Claim, Destroyed, Label, LabelMove, Listing, NewVersion, ParamName, ParamPath, ParamResult,
-    ParamState, ParamStore, ParamSummary, PathEntry, PutOutcome, RotationPlan, StoredVersion,
-    VersionMeta, Which,
+    Claim, Destroyed, Label, LabelMove, LeaseRequest, Listing, NewVersion, ParamName, ParamPath,
+    ParamResult, ParamState, ParamStore, ParamSummary, PathEntry, PutOutcome, RotationPlan,
+    StoredVersion, VersionMeta, Which,
 };
+use crate::store::rows::{
+    RawVersion, by_path_query, check_delete, check_promote, check_put, check_unlabel,
+    destroy_detail, held_version, label_detail, live, moves_current, path_entry, promote_detail,
+    put_detail, range, read_detail, stored_version, subpaths_of, tags_json, unlabel_detail,
+    value_bytes, written,
+};
+use crate::store::test_pause::pause as test_pause;
 
 /// The parameters of an SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteParamStore {
-    store: Arc<Store>,
+    pub(super) store: Arc<Store>,
 }
 
 /// The columns of a version, as `v` (`param_versions`), with its labels.
@@ -44,24 +45,6 @@ const COLUMNS: &str = "v.name, v.version, v.type, v.value, v.key_ref, v.descript
     v.created_at, v.author, v.expires_at, v.destroyed_at,
     (SELECT group_concat(l.label, ',') FROM param_labels l
       WHERE l.name = v.name AND l.version = v.version)";
-
-fn plan_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlanRow> {
-    Ok(PlanRow {
-        name: r.get(0)?,
-        every_secs: r.get(1)?,
-        generate: r.get(2)?,
-        set_hook: r.get(3)?,
-        test_hook: r.get(4)?,
-        hook_timeout_secs: r.get(5)?,
-        next_due: r.get(6)?,
-        lease: (r.get(7)?, r.get(8)?),
-        last_error: r.get(9)?,
-        seal: r.get(10)?,
-        workdir: r.get(11)?,
-        pending_run: r.get(12)?,
-        lease_hook: r.get(13)?,
-    })
-}
 
 fn raw_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawVersion> {
     raw_version_at(r, 0)
@@ -134,11 +117,11 @@ impl SqliteParamStore {
         &self.store
     }
 
-    fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    pub(super) fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
         |e| db_error(&self.store.path, e)
     }
 
-    fn bad(&self, name: &str, what: &str) -> Error {
+    pub(super) fn bad(&self, name: &str, what: &str) -> Error {
         corrupt(
             &self.store.path,
             format!("parameter `{}`: {what}", name.escape_debug()),
@@ -150,7 +133,11 @@ impl SqliteParamStore {
     }
 
     /// The `params` row of `name`.
-    fn state_in(&self, conn: &Connection, name: &ParamName) -> ParamResult<Option<ParamState>> {
+    pub(super) fn state_in(
+        &self,
+        conn: &Connection,
+        name: &ParamName,
+    ) -> ParamResult<Option<ParamState>> {
         let row: Option<(i64, i64, Option<i64>)> = conn
             .query_row(
                 "SELECT latest, created_at, deleted_at FROM params WHERE name = ?1",
@@ -172,11 +159,15 @@ impl SqliteParamStore {
     }
 
     /// The state of a parameter that must exist and not be deleted.
-    fn live_state(&self, conn: &Connection, name: &ParamName) -> ParamResult<ParamState> {
+    pub(super) fn live_state(
+        &self,
+        conn: &Connection,
+        name: &ParamName,
+    ) -> ParamResult<ParamState> {
         live(name, self.state_in(conn, name)?)
     }
 
-    fn version_in(
+    pub(super) fn version_in(
         &self,
         conn: &Connection,
         name: &ParamName,
@@ -259,7 +250,7 @@ impl SqliteParamStore {
             .map_err(&err)?;
         }
         audit::append(&tx, "put", name.as_str(), &put_detail(&new)).map_err(&err)?;
-        super::test_pause("put: in transaction");
+        test_pause("put: in transaction");
         tx.commit().map_err(&err)?;
         Ok(written(new))
     }
@@ -457,7 +448,12 @@ impl SqliteParamStore {
         Ok(removed)
     }
 
-    fn label_in(&self, tx: &Connection, name: &ParamName, label: &str) -> ParamResult<Option<u32>> {
+    pub(super) fn label_in(
+        &self,
+        tx: &Connection,
+        name: &ParamName,
+        label: &str,
+    ) -> ParamResult<Option<u32>> {
         let v: Option<i64> = tx
             .query_row(
                 "SELECT version FROM param_labels WHERE name = ?1 AND label = ?2",
@@ -516,170 +512,9 @@ impl SqliteParamStore {
         )
         .map_err(&err)?;
         audit::append(&tx, "rotate", name.as_str(), &promote_detail(new, old)).map_err(&err)?;
-        super::test_pause("promote: in transaction");
+        test_pause("promote: in transaction");
         tx.commit().map_err(&err)?;
         Ok(())
-    }
-
-    fn plan_in(&self, conn: &Connection, name: &ParamName) -> ParamResult<Option<RotationPlan>> {
-        let location = self.location();
-        conn.query_row(
-            &format!("SELECT {PLAN_COLUMNS} FROM param_rotations WHERE name = ?1"),
-            params![name.as_str()],
-            plan_row,
-        )
-        .optional()
-        .map_err(self.err())?
-        .map(|r| r.into_plan(&location))
-        .transpose()
-    }
-
-    fn rotation_plans_sync(&self) -> ParamResult<Vec<RotationPlan>> {
-        let location = self.location();
-        let conn = self.store.lock();
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT {PLAN_COLUMNS} FROM param_rotations ORDER BY name"
-            ))
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([], plan_row)
-            .map_err(self.err())?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.err())?;
-        rows.into_iter().map(|r| r.into_plan(&location)).collect()
-    }
-
-    fn set_rotation_plan_sync(&self, plan: &RotationPlan) -> ParamResult<()> {
-        let err = self.err();
-        let mut conn = self.store.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&err)?;
-        self.live_state(&tx, &plan.name)?;
-        let every = plan
-            .every_secs
-            .map(i64::try_from)
-            .transpose()
-            .map_err(|_| Error::invalid("the rotation period is too long"))?;
-        let timeout = i64::try_from(plan.hook_timeout_secs)
-            .map_err(|_| Error::invalid("the hook time limit is too long"))?;
-        tx.execute(
-            "INSERT INTO param_rotations (name, every_secs, generate, set_hook, test_hook,
-                                          hook_timeout_secs, next_due, seal, workdir)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (name) DO UPDATE SET every_secs = excluded.every_secs,
-                 generate = excluded.generate, set_hook = excluded.set_hook,
-                 test_hook = excluded.test_hook, hook_timeout_secs = excluded.hook_timeout_secs,
-                 next_due = excluded.next_due, seal = excluded.seal, workdir = excluded.workdir",
-            params![
-                plan.name.as_str(),
-                every,
-                plan.generate,
-                plan.set_hook,
-                plan.test_hook,
-                timeout,
-                plan.next_due,
-                plan.seal,
-                plan.workdir
-            ],
-        )
-        .map_err(&err)?;
-        audit::append(
-            &tx,
-            "rotate-schedule",
-            plan.name.as_str(),
-            &schedule_detail(plan),
-        )
-        .map_err(&err)?;
-        tx.commit().map_err(&err)
-    }
-
-    #[allow(clippy::too_many_arguments, reason = "one transaction's inputs")]
-    fn claim_rotation_sync(
-        &self,
-        name: &ParamName,
-        holder: &str,
-        now: i64,
-        until: i64,
-        due_only: bool,
-        steal_from: Option<&str>,
-        hook_timeout_secs: u64,
-    ) -> ParamResult<Claim> {
-        let err = self.err();
-        let mut conn = self.store.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&err)?;
-        self.live_state(&tx, name)?;
-        let plan = self.plan_in(&tx, name)?;
-        if let Some(decided) = claim_decision(plan.as_ref(), holder, now, due_only, steal_from) {
-            return Ok(decided);
-        }
-        let timeout = i64::try_from(hook_timeout_secs).unwrap_or(i64::MAX);
-        tx.execute(
-            "INSERT INTO param_rotations (name, hook_timeout_secs, lease_holder, lease_until)
-             VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (name) DO UPDATE SET lease_holder = excluded.lease_holder,
-                 lease_until = excluded.lease_until, lease_hook = NULL",
-            params![name.as_str(), timeout, holder, until],
-        )
-        .map_err(&err)?;
-        tx.commit().map_err(&err)?;
-        Ok(Claim::Claimed(plan.map(Box::new)))
-    }
-
-    fn release_rotation_sync(
-        &self,
-        name: &ParamName,
-        holder: &str,
-        now: i64,
-        error: Option<&str>,
-    ) -> ParamResult<()> {
-        let err = self.err();
-        let conn = self.store.lock();
-        conn.execute(
-            "UPDATE param_rotations SET lease_holder = NULL, lease_until = NULL, lease_hook = NULL,
-                 last_error = ?4,
-                 next_due = CASE WHEN ?4 IS NULL AND every_secs IS NOT NULL
-                                 THEN ?3 + every_secs ELSE next_due END
-             WHERE name = ?1 AND lease_holder = ?2",
-            params![name.as_str(), holder, now, error],
-        )
-        .map_err(&err)?;
-        Ok(())
-    }
-
-    fn set_pending_run_sync(
-        &self,
-        name: &ParamName,
-        holder: &str,
-        run: Option<&[u8]>,
-    ) -> ParamResult<()> {
-        let conn = self.store.lock();
-        let n = conn
-            .execute(
-                "UPDATE param_rotations SET pending_run = ?3 WHERE name = ?1 AND lease_holder = ?2",
-                params![name.as_str(), holder, run],
-            )
-            .map_err(self.err())?;
-        lease_lost(name, u64::try_from(n).unwrap_or(u64::MAX))
-    }
-
-    fn set_rotation_hook_sync(
-        &self,
-        name: &ParamName,
-        holder: &str,
-        hook: Option<u32>,
-    ) -> ParamResult<()> {
-        let conn = self.store.lock();
-        let n = conn
-            .execute(
-                "UPDATE param_rotations SET lease_hook = ?3 WHERE name = ?1 AND lease_holder = ?2",
-                params![name.as_str(), holder, hook],
-            )
-            .map_err(self.err())?;
-        lease_lost(name, u64::try_from(n).unwrap_or(u64::MAX))
     }
 
     fn set_deleted(&self, name: &ParamName, deleted: Option<i64>) -> ParamResult<()> {
@@ -881,27 +716,8 @@ impl ParamStore for SqliteParamStore {
         Box::pin(async move { self.set_rotation_plan_sync(plan) })
     }
 
-    fn claim_rotation<'a>(
-        &'a self,
-        name: &'a ParamName,
-        holder: &'a str,
-        now: i64,
-        until: i64,
-        due_only: bool,
-        steal_from: Option<&'a str>,
-        hook_timeout_secs: u64,
-    ) -> BoxFuture<'a, ParamResult<Claim>> {
-        Box::pin(async move {
-            self.claim_rotation_sync(
-                name,
-                holder,
-                now,
-                until,
-                due_only,
-                steal_from,
-                hook_timeout_secs,
-            )
-        })
+    fn claim_rotation<'a>(&'a self, req: LeaseRequest<'a>) -> BoxFuture<'a, ParamResult<Claim>> {
+        Box::pin(async move { self.claim_rotation_sync(req) })
     }
 
     fn release_rotation<'a>(
@@ -972,6 +788,7 @@ mod tests {
 
     use super::*;
     use crate::params::conformance::{self, Open};
+    use crate::store::rows::claim_decision;
 
     /// Who may take a rotation lease, and when a schedule is due.
     #[test]
@@ -1065,7 +882,8 @@ mod tests {
         let path = dir.path().join("coffer.db");
         {
             let c = Connection::open(&path).unwrap();
-            c.execute_batch(super::super::MIGRATIONS[0]).unwrap();
+            c.execute_batch(super::super::schema::MIGRATIONS[0])
+                .unwrap();
             c.execute_batch(
                 "PRAGMA user_version = 1;
                  INSERT INTO meta VALUES ('schema', '1');
@@ -1076,7 +894,7 @@ mod tests {
         let store = Arc::new(Store::open_file(path.clone()).unwrap());
         assert_eq!(
             store.meta("schema").unwrap(),
-            Some(super::super::SCHEMA_VERSION.to_string())
+            Some(super::super::schema::SCHEMA_VERSION.to_string())
         );
         assert!(store.get_key("k").unwrap().is_some());
         let params = SqliteParamStore::new(store);
@@ -1090,7 +908,7 @@ mod tests {
             .unwrap()
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(v, super::super::SCHEMA_VERSION);
+        assert_eq!(v, super::super::schema::SCHEMA_VERSION);
     }
 
     #[test]

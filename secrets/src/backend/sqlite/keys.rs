@@ -2,12 +2,26 @@
 //! under ([`super::KeyTable`] for [`Store`]).
 
 use std::path::Path;
+use std::sync::Arc;
+
+use coffer_core::keyring::{BoxFuture, RootKey};
 
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
 use crate::error::{Advice, Error};
 
-use super::*;
+use super::audit;
+use super::stored_root_id;
+use super::{Store, corrupt, db_error};
+use crate::home::Home;
+use crate::store::key_rows::{
+    AddVersion, KeyRecord, KeyState, Lookup, SwitchRoot, VersionRecord, VersionRow, Which,
+    WrappedVersion, check_retire, period_detail, state_verb,
+};
+use crate::store::passphrase::PassphraseCache;
+use crate::store::root::Protection;
+use crate::store::table::{self, KeyTable, no_such_key};
+use crate::store::test_pause::pause as test_pause;
 
 /// A `key_versions` row as SQLite returns it: name, version, uuid, wrapped, root id.
 type RawVersionRow = (String, i64, Vec<u8>, Vec<u8>, String);
@@ -562,14 +576,6 @@ impl Store {
     }
 }
 
-/// The root key id recorded in the store, if any.
-pub(super) fn stored_root_id(conn: &Connection) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM meta WHERE key = 'root_id'", [], |r| {
-        r.get(0)
-    })
-    .optional()
-}
-
 /// In a transaction: checks that the store's root is `root_id` (or that none is recorded).
 pub(super) fn check_root_tx(tx: &Connection, path: &Path, root_id: &str) -> Result<(), Error> {
     let current: Option<String> = stored_root_id(tx).map_err(|e| db_error(path, e))?;
@@ -581,5 +587,98 @@ pub(super) fn check_root_tx(tx: &Connection, path: &Path, root_id: &str) -> Resu
         ))
         .advice(Advice::TryAgain)),
         _ => Ok(()),
+    }
+}
+
+impl KeyTable for Store {
+    fn location(&self) -> String {
+        self.path().display().to_string()
+    }
+
+    fn load_root(
+        &self,
+        home: &Home,
+        passphrase: &mut PassphraseCache,
+    ) -> Result<(Arc<dyn RootKey>, Protection), Error> {
+        super::switch::load_root(home, self, passphrase)
+    }
+
+    fn adopt_root_id<'a>(&'a self, root_id: &'a str) -> BoxFuture<'a, Result<String, Error>> {
+        Box::pin(std::future::ready(Self::adopt_root_id(self, root_id)))
+    }
+
+    fn get_key<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, Error>> {
+        Box::pin(std::future::ready(Self::get_key(self, name)))
+    }
+
+    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, Error>> {
+        Box::pin(std::future::ready(Self::list_keys(self)))
+    }
+
+    fn insert_key<'a>(
+        &'a self,
+        record: &'a KeyRecord,
+        first: &'a VersionRecord,
+        wrapped: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(std::future::ready(Self::insert_key(
+            self, record, first, wrapped,
+        )))
+    }
+
+    fn add_version<'a>(
+        &'a self,
+        name: &'a str,
+        expected_active: u32,
+        new: &'a VersionRecord,
+        wrapped: &'a [u8],
+        due_at: Option<i64>,
+    ) -> BoxFuture<'a, Result<AddVersion, Error>> {
+        Box::pin(std::future::ready(Self::add_version(
+            self,
+            name,
+            expected_active,
+            new,
+            wrapped,
+            due_at,
+        )))
+    }
+
+    fn version_row<'a>(
+        &'a self,
+        name: &'a str,
+        which: Which<'a>,
+    ) -> BoxFuture<'a, Result<Lookup, Error>> {
+        Box::pin(std::future::ready(Self::version_row(self, name, which)))
+    }
+
+    fn set_state<'a>(
+        &'a self,
+        name: &'a str,
+        state: KeyState,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(std::future::ready(Self::set_state(self, name, state)))
+    }
+
+    fn set_rotation_period<'a>(
+        &'a self,
+        name: &'a str,
+        period_secs: Option<u64>,
+    ) -> BoxFuture<'a, Result<KeyRecord, Error>> {
+        Box::pin(std::future::ready(Self::set_rotation_period(
+            self,
+            name,
+            period_secs,
+        )))
+    }
+
+    fn set_min_decrypt_version<'a>(
+        &'a self,
+        name: &'a str,
+        min: u32,
+    ) -> BoxFuture<'a, Result<(u32, KeyRecord), Error>> {
+        Box::pin(std::future::ready(Self::set_min_decrypt_version(
+            self, name, min,
+        )))
     }
 }

@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use coffer_core::keyring::RootKey;
 
-use super::passphrase::{PassphraseCache, PassphraseSource};
-use super::root::{self, Protection, RootKeyMaterial};
-use super::{Store, SwitchRoot, WrappedVersion, branch_key_aad, test_pause};
+use super::Store;
 use crate::error::{Advice, Error};
 use crate::home::Home;
+use crate::store::key_rows::{SwitchRoot, WrappedVersion, branch_key_aad};
+use crate::store::passphrase::{PassphraseCache, PassphraseSource};
+use crate::store::root::{self, Protection, RootKeyMaterial};
+use crate::store::test_pause::pause as test_pause;
 
 /// Loads `root.key` for `store`. When the store's root is not that key but the side file's
 /// (a root rotation committed and was interrupted before its rename), finishes the switch

@@ -6,12 +6,12 @@ use tokio_postgres::{GenericClient, Row};
 use zeroize::Zeroizing;
 
 use super::PgStore;
-use super::audit_log::append;
+use super::audit::append;
 use super::tx::{lock_writes, snapshot};
 use crate::error::Error;
 use crate::params::{
-    CURRENT, Claim, Destroyed, Label, LabelMove, Listing, NewVersion, PREVIOUS, ParamName,
-    ParamPath, ParamResult, ParamState, ParamStore, ParamSummary, PathEntry, PutOutcome,
+    CURRENT, Claim, Destroyed, Label, LabelMove, LeaseRequest, Listing, NewVersion, PREVIOUS,
+    ParamName, ParamPath, ParamResult, ParamState, ParamStore, ParamSummary, PathEntry, PutOutcome,
     RotationPlan, StoredVersion, VersionMeta, Which as ParamWhich,
 };
 use crate::store::rows::{
@@ -20,7 +20,7 @@ use crate::store::rows::{
     put_detail, range, read_detail, stored_version, subpaths_of, tags_json, unlabel_detail,
     value_bytes, written,
 };
-use crate::store::test_pause;
+use crate::store::test_pause::pause as test_pause;
 
 /// The columns of a version, as `v` (`param_versions`), with its labels.
 const COLUMNS: &str = "v.name, v.version, v.type, v.value, v.key_ref, v.description, v.tags,
@@ -711,26 +711,9 @@ impl ParamStore for PgStore {
         }))
     }
 
-    fn claim_rotation<'a>(
-        &'a self,
-        name: &'a ParamName,
-        holder: &'a str,
-        now: i64,
-        until: i64,
-        due_only: bool,
-        steal_from: Option<&'a str>,
-        hook_timeout_secs: u64,
-    ) -> BoxFuture<'a, ParamResult<Claim>> {
+    fn claim_rotation<'a>(&'a self, req: LeaseRequest<'a>) -> BoxFuture<'a, ParamResult<Claim>> {
         Box::pin(self.retry("claim a rotation lease", move || {
-            self.claim_rotation_tx(
-                name,
-                holder,
-                now,
-                until,
-                due_only,
-                steal_from,
-                hook_timeout_secs,
-            )
+            self.claim_rotation_tx(req)
         }))
     }
 
