@@ -58,16 +58,19 @@ cargo fmt --all -- --check
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# The library and the CLI tests build without PostgreSQL, KMS and PKCS#11 too.
-cargo clippy -p coffer -p coffer-cli --all-targets --no-default-features --locked -- -D warnings
+# The CLI and its tests build without PostgreSQL, KMS and PKCS#11 too; the library with
+# either store alone.
+cargo clippy -p coffer-cli --all-targets --no-default-features --locked -- -D warnings
+cargo clippy -p coffer --all-targets --no-default-features --features sqlite --locked -- -D warnings
+cargo clippy -p coffer --all-targets --no-default-features --features postgres --locked -- -D warnings
 
 step "the library's dependencies (none of the command line's crates)"
 # What a service compiles with `cargo add coffer`: no argument parser, terminal, signal or
 # log-printing crate, and no anyhow, with every feature too.
-for features in "" "--features postgres,kms,pkcs11"; do
+for features in "--features sqlite" "--features postgres" "--features sqlite,postgres,kms,pkcs11"; do
     # shellcheck disable=SC2086 # $features is empty or one flag and its value
     tree=$(cargo tree --locked -p coffer -e normal --no-default-features $features --prefix none)
-    echo "coffer ${features:-(no features)}: $(awk '{print $1, $2}' <<<"$tree" | sort -u | wc -l) crates"
+    echo "coffer $features: $(awk '{print $1, $2}' <<<"$tree" | sort -u | wc -l) crates"
     cli_crates=$(awk '{print $1}' <<<"$tree" | sort -u |
         grep -xE 'clap|clap_builder|clap_complete|clap_mangen|indicatif|rpassword|signal-hook|tracing-subscriber|anyhow|coffer-cli' || true)
     if [ -n "$cli_crates" ]; then
@@ -80,6 +83,7 @@ step "the library's documentation and package"
 # Every public item is documented (#![deny(missing_docs)]) and every link resolves; the crate
 # packages and its package builds on its own, as `cargo publish` would check it.
 RUSTDOCFLAGS="-D warnings" cargo doc --locked -q -p coffer --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc --locked -q -p coffer --no-deps --no-default-features --features postgres
 RUSTDOCFLAGS="-D warnings" cargo doc --locked -q -p coffer --no-deps --features postgres,kms,pkcs11
 cargo package --locked -q -p coffer-core -p coffer-cache -p coffer
 

@@ -223,6 +223,9 @@ pub fn advice(a: &Advice) -> Option<String> {
         Advice::StoreUrlForms => {
             "store URLs are sqlite://PATH and postgres://USER@HOST:PORT/DATABASE".into()
         }
+        Advice::BuildWithSqlite => {
+            "build coffer with its default features (the `sqlite` feature)".into()
+        }
         Advice::BuildWithPostgres => {
             "build coffer with its default features (the `postgres` feature)".into()
         }

@@ -441,6 +441,8 @@ pub enum Advice {
     StoreUrlForms,
     /// PostgreSQL stores need a build with the `postgres` feature.
     BuildWithPostgres,
+    /// A build with the SQLite store (the `sqlite` feature) is needed.
+    BuildWithSqlite,
     /// The grammar of durations.
     DurationForm,
     /// The grammar of times.

@@ -42,7 +42,7 @@ impl<F: FnOnce() -> Result<Home, Error>> LocalKeys<F> {
             .take()
             .ok_or_else(|| Error::backend("the local key store could not be opened"))?(
         )?;
-        let store = Arc::new(crate::store::open_keys(&home, &self.passphrase)?);
+        let store = Arc::new(open_local(&home, &self.passphrase)?);
         self.store = Some(store.clone());
         Ok(store)
     }
@@ -167,12 +167,25 @@ pub fn combine(
 /// The local keyring: decrypts with any key of the store of `home`.
 ///
 /// # Errors
-/// As [`crate::store::open_keys`].
+/// As `crate::store::open_keys` (the SQLite store; without the `sqlite` feature, an error).
 pub fn local_keyring(
     home: &Home,
     passphrase: &PassphraseSource,
 ) -> Result<Arc<dyn Keyring>, Error> {
-    let store = Arc::new(crate::store::open_keys(home, passphrase)?);
+    let store = Arc::new(open_local(home, passphrase)?);
     tracing::debug!(home = %home, "local keyring loaded (any key)");
     Ok(Arc::new(HierarchicalKeyring::any_branch_key(store)))
+}
+
+/// The local key store of `home`: its SQLite store (feature `sqlite`).
+fn open_local(home: &Home, passphrase: &PassphraseSource) -> Result<LocalKeyStore, Error> {
+    #[cfg(feature = "sqlite")]
+    {
+        crate::store::open_keys(home, passphrase)
+    }
+    #[cfg(not(feature = "sqlite"))]
+    {
+        let _ = (home, passphrase);
+        Err(crate::store::no_sqlite())
+    }
 }

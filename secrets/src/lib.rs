@@ -40,7 +40,8 @@
 //! |---|---|
 //! | [`client`] | [`client::Secrets`] for services and its [`client::CachingClient`] |
 //! | [`params`] | parameter names, labels, types and values; [`params::Params`], reads and writes over a store |
-//! | [`store`] | the stores (SQLite; PostgreSQL with `postgres`), their schemas, key records, the audit chain, root keys ([`store::root`]) |
+//! | [`store`] | what every store shares: row rules, key records, the audit chain, root keys ([`store::root`]), opening a store |
+//! | [`backend`] | the stores themselves: SQLite (`sqlite`) and PostgreSQL (`postgres`), each split by what it stores |
 //! | [`keys`] | the local key hierarchy: named keys, versions, rotation, the keyrings over them |
 //! | [`rotate`] | secret rotation: staging, hooks under a supervisor ([`rotate::hook`]), leases, schedules |
 //! | [`home`] | the `COFFER_HOME` directory and its files |
@@ -50,16 +51,20 @@
 //!
 //! # Features
 //!
-//! None is on by default; SQLite stores are always there.
+//! `sqlite` is on by default; at least one of `sqlite` and `postgres` is needed.
 //!
 //! | feature | adds |
 //! |---|---|
+//! | `sqlite` | SQLite stores (`COFFER_HOME/coffer.db`, `sqlite:///…`) and the local key store in them |
 //! | `postgres` | PostgreSQL stores (`postgres://…`), TLS by rustls on AWS-LC |
 //! | `kms` | AWS KMS keys and roots (`kms:…`) |
 //! | `pkcs11` | PKCS#11 keys and roots (`pkcs11:…`, HSMs) |
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!("coffer needs a store: enable its `sqlite` feature (the default) or `postgres`");
 
 pub mod backend;
 pub mod cleanup;

@@ -227,7 +227,7 @@ fn capacity(max: usize) -> NonZeroUsize {
     NonZeroUsize::new(max).unwrap_or(NonZeroUsize::MIN)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic, reason = "tests")]
 

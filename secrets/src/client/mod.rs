@@ -6,7 +6,7 @@
 //! read for a time to live, as the AWS Secrets Manager caching client does.
 //!
 //! Nothing here prompts: a root key protected by a passphrase needs `COFFER_PASSPHRASE_FILE`
-//! or [`Secrets::open_with_passphrase`]. Nothing here starts a runtime either: the methods are
+//! or `Secrets::open_with_passphrase`. Nothing here starts a runtime either: the methods are
 //! `async fn`s for the caller's executor (the SQLite store answers at once, so
 //! `futures::executor::block_on` is fine too).
 //!
@@ -34,15 +34,16 @@ use zeroize::Zeroizing;
 
 pub use cache::{CachingClient, Clock, DEFAULT_MAX_ENTRIES, ManualClock, SystemClock};
 
+#[cfg(feature = "sqlite")]
 use crate::error::Error;
 use crate::home::Home;
 use crate::params::{
     Param, ParamPath, ParamResult, ParamStore, Params, Selector, StoreKeys,
     max_value_bytes_from_env,
 };
-use crate::store::SqliteParamStore;
-use crate::store::StoreLocation;
-use crate::store::{KeyTable, Store};
+use crate::store::KeyTable;
+#[cfg(feature = "sqlite")]
+use crate::store::{SqliteParamStore, Store, StoreLocation};
 
 /// A coffer store opened by a service (see the [module docs](self)).
 #[derive(Debug, Clone)]
@@ -51,7 +52,7 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    /// Opens the store at `url_or_home`: `sqlite://PATH` (the store file; its root key is
+    /// Opens the SQLite store (feature `sqlite`) at `url_or_home`: `sqlite://PATH` (the store file; its root key is
     /// `root.key` in the same directory), or a `COFFER_HOME` directory. PostgreSQL stores:
     /// `Secrets::connect` (feature `postgres`). The passphrase of a protected root key comes from the
     /// file named by `COFFER_PASSPHRASE_FILE`.
@@ -61,6 +62,7 @@ impl Secrets {
     /// # Errors
     /// A bad or unsupported URL; no store there; a file that is not a store, or of a newer
     /// schema; a bad `COFFER_MAX_VALUE_BYTES`.
+    #[cfg(feature = "sqlite")]
     pub fn open(url_or_home: &str) -> ParamResult<Self> {
         Self::open_inner(url_or_home, None)
     }
@@ -70,6 +72,7 @@ impl Secrets {
     ///
     /// # Errors
     /// As [`Secrets::open`].
+    #[cfg(feature = "sqlite")]
     pub fn open_with_passphrase(
         url_or_home: &str,
         passphrase: Zeroizing<Vec<u8>>,
@@ -82,6 +85,7 @@ impl Secrets {
         Self { params }
     }
 
+    #[cfg(feature = "sqlite")]
     fn open_inner(url_or_home: &str, passphrase: Option<Zeroizing<Vec<u8>>>) -> ParamResult<Self> {
         let (home, store) = open_store(url_or_home)?;
         let store = Arc::new(store);
@@ -153,6 +157,7 @@ impl From<Params> for Secrets {
 }
 
 /// The home and the store that `url_or_home` names.
+#[cfg(feature = "sqlite")]
 fn open_store(url_or_home: &str) -> Result<(Home, Store), Error> {
     if url_or_home.contains("://") {
         let StoreLocation::Sqlite(path) = StoreLocation::parse(url_or_home)? else {
@@ -179,5 +184,5 @@ fn open_store(url_or_home: &str) -> Result<(Home, Store), Error> {
     Ok((home, store))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests;

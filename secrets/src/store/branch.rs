@@ -27,6 +27,7 @@ use super::key_rows::{
 };
 use super::table::{KeyTable, no_such_key, root_mismatch};
 use super::test_pause::pause as test_pause;
+#[cfg(feature = "sqlite")]
 use crate::backend::sqlite::Store;
 use crate::error::{Advice, Error};
 
@@ -84,6 +85,7 @@ impl LocalKeyStore {
     ///
     /// # Errors
     /// Another root key; SQLite errors.
+    #[cfg(feature = "sqlite")]
     pub fn new(store: Arc<Store>, root: Arc<dyn RootKey>) -> Result<Self, Error> {
         let recorded = store.adopt_root_id(&root.id())?;
         Self::checked(store, root, &recorded)

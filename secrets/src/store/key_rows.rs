@@ -203,6 +203,7 @@ pub enum Which<'a> {
 }
 
 /// One version row with its wrapped material, as a root rotation reads and rewrites it.
+#[cfg(feature = "sqlite")]
 #[derive(Debug, Clone)]
 pub(crate) struct WrappedVersion {
     pub(crate) name: String,
@@ -227,7 +228,8 @@ pub enum AddVersion {
     NoKey,
 }
 
-/// How [`Store::switch_root`] ended.
+/// How `Store::switch_root` ended.
+#[cfg(feature = "sqlite")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SwitchRoot {
     /// Committed: the store uses the new root.

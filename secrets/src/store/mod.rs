@@ -75,9 +75,12 @@ pub use test_pause::TEST_PAUSE_VAR;
 
 #[cfg(feature = "postgres")]
 pub use crate::backend::postgres::PgStore;
+#[cfg(feature = "sqlite")]
 pub use crate::backend::sqlite::switch::{RootRotation, rotate_root};
+#[cfg(feature = "sqlite")]
 pub use crate::backend::sqlite::{BUSY_TIMEOUT, SCHEMA_VERSION, SqliteParamStore, Store};
 
+#[cfg(feature = "sqlite")]
 use crate::backend::sqlite::switch;
 use crate::error::Error;
 use crate::home::Home;
@@ -88,6 +91,7 @@ use crate::home::Home;
 ///
 /// # Errors
 /// No store; a missing, damaged or locked root key; SQLite errors.
+#[cfg(feature = "sqlite")]
 pub fn open_keys(home: &Home, passphrase: &PassphraseSource) -> Result<LocalKeyStore, Error> {
     open_keys_with(home, std::sync::Arc::new(Store::open(home)?), passphrase)
 }
@@ -96,6 +100,7 @@ pub fn open_keys(home: &Home, passphrase: &PassphraseSource) -> Result<LocalKeyS
 ///
 /// # Errors
 /// A missing, damaged or locked root key; SQLite errors.
+#[cfg(feature = "sqlite")]
 pub fn open_keys_with(
     home: &Home,
     store: std::sync::Arc<Store>,
@@ -138,21 +143,35 @@ pub async fn open_store(
     Error,
 > {
     use std::sync::Arc;
-    let sqlite = match location {
-        StoreLocation::Sqlite(path) => open_sqlite(path, home)?,
+    match location {
+        #[cfg(feature = "sqlite")]
+        StoreLocation::Sqlite(path) => {
+            let sqlite = Arc::new(open_sqlite(path, home)?);
+            Ok((Arc::new(SqliteParamStore::new(sqlite.clone())), sqlite))
+        }
+        #[cfg(not(feature = "sqlite"))]
+        StoreLocation::Sqlite(_) => {
+            let _ = home;
+            Err(no_sqlite())
+        }
         #[cfg(feature = "postgres")]
         StoreLocation::Postgres(url) => {
             let pg = Arc::new(PgStore::connect(url.expose()).await?);
-            return Ok((pg.clone(), pg));
+            Ok((pg.clone(), pg))
         }
         #[cfg(not(feature = "postgres"))]
         StoreLocation::Postgres(_) => {
-            return Err(Error::unsupported("this build has no PostgreSQL support")
-                .advice(crate::error::Advice::BuildWithPostgres));
+            Err(Error::unsupported("this build has no PostgreSQL support")
+                .advice(crate::error::Advice::BuildWithPostgres))
         }
-    };
-    let sqlite = Arc::new(sqlite);
-    Ok((Arc::new(SqliteParamStore::new(sqlite.clone())), sqlite))
+    }
+}
+
+/// The error of a build without SQLite stores, asked for one.
+#[must_use]
+pub fn no_sqlite() -> Error {
+    Error::unsupported("this build has no SQLite support")
+        .advice(crate::error::Advice::BuildWithSqlite)
 }
 
 /// The SQLite store in the file `path`: `home`'s own store (`home/coffer.db`), or another
@@ -160,6 +179,7 @@ pub async fn open_store(
 ///
 /// # Errors
 /// No store there; a file that is not a store; a schema newer than this build.
+#[cfg(feature = "sqlite")]
 pub fn open_sqlite(path: &std::path::Path, home: &Home) -> Result<Store, Error> {
     if path == home.store_path() {
         Store::open(home)
@@ -168,5 +188,5 @@ pub fn open_sqlite(path: &std::path::Path, home: &Home) -> Result<Store, Error> 
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests;
