@@ -4,7 +4,7 @@
 //!
 //! - [`ParamStore`], the storage trait: rows, versions, labels, deletion. It never sees a
 //!   plaintext `secure-string` value, only the ESDK message it is stored as. The SQLite
-//!   implementation ([`crate::store::SqliteParamStore`]) lives in `coffer.db` next to the key hierarchy; a
+//!   implementation (`SqliteParamStore`) lives in `coffer.db` next to the key hierarchy; a
 //!   PostgreSQL one can implement the same trait (its methods return [`BoxFuture`]s so that
 //!   it may await a driver on the application's runtime) and run the same conformance suite.
 //! - [`Params`], the service over any store: it encrypts `secure-string` values (an ESDK

@@ -86,7 +86,7 @@ pub(crate) fn user() -> &'static str {
     USER.get_or_init(crate::user::os_user)
 }
 
-/// How [`crate::store::Store::verify_audit`] ended.
+/// How `Store::verify_audit` ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verified {
     /// The chain holds: this many entries.

@@ -91,7 +91,7 @@ impl LocalKeyStore {
         Self::checked(store, root, &recorded)
     }
 
-    /// The keys in `table` (any store) under `root`, checked as [`LocalKeyStore::new`] does.
+    /// The keys in `table` (any store) under `root`, checked as `LocalKeyStore::new` does.
     ///
     /// # Errors
     /// Another root key; store errors.

@@ -2,7 +2,7 @@
 //! `key_rows`), the key hierarchy over any backend's key table ([`KeyTable`],
 //! [`LocalKeyStore`]), root keys ([`root`]), the audit chain ([`audit`]) and the store's
 //! location. The backends themselves are in `crate::backend`: the embedded SQLite store
-//! (`COFFER_HOME/coffer.db`, [`Store`]) and, with the `postgres` feature, a shared PostgreSQL
+//! (`COFFER_HOME/coffer.db`, `Store`) and, with the `postgres` feature, a shared PostgreSQL
 //! one (`PgStore`).
 //!
 //!
@@ -32,7 +32,7 @@
 //! 3. Under the write lock again, if `meta.root_id` is the new root: rename `root.key.next`
 //!    over `root.key`, fsync the directory.
 //!
-//! Whoever loads the root key ([`open_keys`]) checks it against `meta.root_id`. If they
+//! Whoever loads the root key (`open_keys`) checks it against `meta.root_id`. If they
 //! differ and `root.key.next` holds the store's root, a crash hit between 2 and 3: it
 //! finishes the switch (the rename of step 3, under the write lock). If `root.key` is the
 //! store's root and a side file (or its temporary file) exists, a crash hit before the commit
@@ -111,7 +111,7 @@ pub fn open_keys_with(
     LocalKeyStore::new(store, root)
 }
 
-/// As [`open_keys_with`], over the key rows of any store (the SQLite store of `home`, or a
+/// As `open_keys_with`, over the key rows of any store (the SQLite store of `home`, or a
 /// shared PostgreSQL store whose root key file is `home`'s).
 ///
 /// # Errors
