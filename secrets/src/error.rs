@@ -23,6 +23,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What went wrong in the library. Match on the variant; new ones may come
 /// (`#[non_exhaustive]`).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), coffer::error::Error> {
+/// use coffer::error::Error;
+///
+/// let secrets = coffer::client::Secrets::open("/etc/coffer")?;
+/// match secrets.get("/app/feature-flags").await {
+///     Ok(flags) => println!("flags: version {}", flags.meta.version),
+///     Err(Error::NotFound(_)) => println!("not set: the defaults"),
+///     Err(Error::Locked(d)) => println!("busy, try later: {d}"),
+///     Err(e) => return Err(e),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -21,6 +21,14 @@ pub const ROOT_KEY_FILE: &str = "root.key";
 pub const NEXT_ROOT_KEY_FILE: &str = "root.key.next";
 
 /// A resolved `COFFER_HOME` (it may not exist yet).
+///
+/// ```
+/// use coffer::home::Home;
+///
+/// let home = Home::new("/etc/coffer");
+/// assert_eq!(home.store_path(), std::path::Path::new("/etc/coffer/coffer.db"));
+/// assert_eq!(home.root_key_path(), std::path::Path::new("/etc/coffer/root.key"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Home {
     dir: PathBuf,

@@ -36,6 +36,15 @@ pub use pkcs11::{PinSource, Pkcs11KeyRef};
 pub const DEFAULT_NAMESPACE: &str = "coffer";
 
 /// A parsed key reference.
+///
+/// ```
+/// use coffer::keyref::{KeyRef, KeyRefError};
+///
+/// assert!(matches!("app".parse::<KeyRef>()?, KeyRef::Local(_)));
+/// assert!(matches!("aes:/etc/keys/k.bin".parse::<KeyRef>()?, KeyRef::Aes(_)));
+/// assert!(matches!("nope:x".parse::<KeyRef>(), Err(KeyRefError::UnknownScheme(_))));
+/// # Ok::<(), KeyRefError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyRef {
     /// `aes:PATH…`

@@ -46,6 +46,19 @@ use crate::store::KeyTable;
 use crate::store::{SqliteParamStore, Store, StoreLocation};
 
 /// A coffer store opened by a service (see the [module docs](self)).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), coffer::error::Error> {
+/// use coffer::client::Secrets;
+///
+/// let secrets = Secrets::open("sqlite:///var/lib/coffer/coffer.db")?;
+/// let db = secrets.get("/app/prod/db-password").await?;
+/// println!("version {} ({} bytes)", db.meta.version, db.value.len());
+/// for p in secrets.get_by_path("/app/prod", false).await? {
+///     println!("{}", p.meta.name);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Secrets {
     params: Params,

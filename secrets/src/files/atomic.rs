@@ -39,6 +39,21 @@ pub(crate) const TEMP_SUFFIX: &str = ".coffer-tmp";
 
 /// An output file that only appears under its name once [`AtomicFile::commit`] succeeds;
 /// dropping it without committing leaves nothing.
+///
+/// ```
+/// use std::io::Write as _;
+///
+/// use coffer::files::AtomicFile;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("out.txt");
+/// let mut f = AtomicFile::create(&path, false)?;
+/// f.write_all(b"all or nothing")?;
+/// assert!(!path.exists()); // not yet
+/// f.commit()?;
+/// assert_eq!(std::fs::read(&path)?, b"all or nothing");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct AtomicFile {
     file: File,

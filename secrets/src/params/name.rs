@@ -47,6 +47,16 @@ pub const MAX_NAME_LEN: usize = 1011;
 pub const MAX_LABEL_LEN: usize = 100;
 
 /// A valid, normalised parameter name (`/a/b/c`).
+///
+/// ```
+/// use coffer::params::{NameError, ParamName};
+///
+/// let name = ParamName::parse("app/prod/db-password")?;
+/// assert_eq!(name.as_str(), "/app/prod/db-password");
+/// assert_eq!(name.parent().as_str(), "/app/prod");
+/// assert!(matches!(ParamName::parse("/app/../etc"), Err(NameError::Name { .. })));
+/// # Ok::<(), NameError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ParamName(String);
 

@@ -143,7 +143,21 @@ pub enum TypeRule {
     Change,
 }
 
-/// The parameter service (see [`crate::params`]).
+/// The parameter service (see [`crate::params`]): a store and the keys of its secure values.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), coffer::error::Error> {
+/// use coffer::params::{ParamPath, Selector};
+///
+/// let secrets = coffer::client::Secrets::open("/etc/coffer")?;
+/// let params = secrets.params();
+/// let current = params.get(&Selector::parse("/app/db-password")?).await?;
+/// let previous = params.get(&Selector::parse("/app/db-password:previous")?).await?;
+/// assert_eq!(current.meta.name, previous.meta.name);
+/// let all = params.get_by_path(&ParamPath::parse("/app")?, true).await?;
+/// # let _ = all;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Params {
     store: Arc<dyn ParamStore>,

@@ -34,7 +34,18 @@ use crate::error::{Advice, Error};
 /// How long an unwrapped branch key version is kept before the root key is asked again.
 pub const BRANCH_KEY_TTL: Duration = Duration::from_secs(15 * 60);
 
-/// The store's keys, unwrapped with its root key.
+/// The store's keys, unwrapped with its root key: the branch key store of the hierarchical
+/// keyring.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), coffer::error::Error> {
+/// use coffer::home::Home;
+/// use coffer::store::{KeySpec, PassphraseSource, open_keys};
+///
+/// let keys = open_keys(&Home::new("/etc/coffer"), &PassphraseSource::None)?;
+/// keys.create_key("app", KeySpec::Aes256, Some(90 * 86_400)).await?;
+/// # Ok(()) }
+/// ```
 pub struct LocalKeyStore {
     table: Arc<dyn KeyTable>,
     root: Arc<dyn RootKey>,

@@ -66,7 +66,20 @@ const MIGRATION_LOCK: i64 = 0x636f_6666_6572; // "coffer"
 /// How long a connection attempt may take when the URL does not say.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A PostgreSQL store (see the module docs).
+/// A PostgreSQL store (see the module docs), shared by every machine that holds its root
+/// key.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), coffer::error::Error> {
+/// use coffer::client::Secrets;
+///
+/// // On the caller's tokio runtime; the password from the URL or PGPASSWORD.
+/// let secrets = Secrets::connect("postgres://app@db.internal/coffer?sslmode=require", "/etc/coffer")
+///     .await?;
+/// let token = secrets.get("/app/api-token").await?;
+/// # let _ = token;
+/// # Ok(()) }
+/// ```
 pub struct PgStore {
     client: Mutex<Client>,
     location: String,

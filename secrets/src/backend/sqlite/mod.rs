@@ -89,6 +89,19 @@ use schema::MIGRATIONS;
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The SQLite store.
+///
+/// ```no_run
+/// use coffer::home::Home;
+/// use coffer::store::Store;
+///
+/// let home = Home::new("/etc/coffer");
+/// let store = Store::open(&home)?; // refuses a file that is not a coffer store
+/// match store.verify_audit()? {
+///     coffer::store::audit::Verified::Ok(n) => println!("audit chain holds: {n} entries"),
+///     coffer::store::audit::Verified::Bad { seq, why } => println!("entry {seq}: {why}"),
+/// }
+/// # Ok::<(), coffer::error::Error>(())
+/// ```
 pub struct Store {
     conn: Mutex<Connection>,
     path: PathBuf,

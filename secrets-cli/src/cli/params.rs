@@ -1,0 +1,132 @@
+//! Flags of the parameter verbs: `put`, `get`, `ls`, `exec`, `export`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Which parameters `exec` and `export` read.
+#[derive(Debug, Args)]
+pub struct SelectionArgs {
+    /// A path whose parameters become variables (repeatable; later paths win).
+    #[arg(long = "path", value_name = "PATH", required = true)]
+    pub paths: Vec<String>,
+
+    /// Parameters at any depth below each path, not only directly below it.
+    #[arg(short, long)]
+    pub recursive: bool,
+
+    /// Fail instead of warning: on a name clash, an expired value, a variable left out, or a
+    /// dotenv value some reader would not read back exactly.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Let the store set VAR although it changes how programs are found, loaded or started
+    /// (PATH, LD_PRELOAD, BASH_ENV, PYTHONPATH, …; repeatable).
+    #[arg(long = "allow-var", value_name = "VAR")]
+    pub allow_vars: Vec<String>,
+
+    /// Decrypt secure values with this key (repeatable) [default: the local keyring].
+    #[arg(short = 'k', long = "key", value_name = "KEYREF")]
+    pub keys: Vec<String>,
+}
+
+/// Flags of `exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The parameters.
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// Start from an empty environment (only the parameters).
+    #[arg(long)]
+    pub pristine: bool,
+
+    /// The command and its arguments (after `--`).
+    #[arg(value_name = "COMMAND", required = true, last = true)]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// Flags of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The parameters.
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// The output format.
+    #[arg(long, value_enum, default_value = "dotenv")]
+    pub format: crate::envmap::Format,
+}
+
+/// Flags of `put`.
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// The parameter.
+    pub name: String,
+
+    /// The type: string, string-list or secure-string [default: the parameter's type;
+    /// secure-string for a new one].
+    #[arg(long = "type", value_name = "TYPE")]
+    pub param_type: Option<String>,
+
+    /// Let --type differ from the type of the latest version (without it, a change of type
+    /// is refused).
+    #[arg(long, requires = "param_type")]
+    pub change_type: bool,
+
+    /// Read the value from PATH, or `-` for stdin [default: -].
+    #[arg(long, value_name = "PATH")]
+    pub value_file: Option<PathBuf>,
+
+    /// Write a new version of an existing parameter.
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Write only if the latest version is N (check-and-set).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub if_version: Option<u32>,
+
+    /// Point LABEL at the new version (repeatable).
+    #[arg(long = "label", value_name = "LABEL")]
+    pub labels: Vec<String>,
+
+    /// A description of this version.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+
+    /// A tag of this version (repeatable).
+    #[arg(long = "tag", value_name = "K=V")]
+    pub tags: Vec<String>,
+
+    /// When the value expires: RFC 3339, or a duration from now (90d, 12h, 30m).
+    #[arg(long, value_name = "WHEN")]
+    pub expires: Option<String>,
+
+    /// Encrypt a secure-string with this key [default: the store key, local:params].
+    #[arg(short = 'k', long = "key", value_name = "KEYREF")]
+    pub key: Option<String>,
+}
+
+/// Flags of `get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// NAME, NAME:VERSION or NAME:LABEL.
+    #[arg(value_name = "NAME[:VERSION|:LABEL]")]
+    pub selector: String,
+
+    /// Decrypt a secure-string with this key (repeatable) [default: the local keyring].
+    #[arg(short = 'k', long = "key", value_name = "KEYREF")]
+    pub keys: Vec<String>,
+}
+
+/// Flags of `ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// The path [default: /].
+    #[arg(value_name = "PATH")]
+    pub path: Option<String>,
+
+    /// Every parameter below PATH, at any depth.
+    #[arg(short, long)]
+    pub recursive: bool,
+}
