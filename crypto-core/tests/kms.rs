@@ -193,3 +193,32 @@ fn kms_refusals_are_clear_errors() {
         assert!(AwsKmsKeyring::new(c.clone(), " ").is_err());
     });
 }
+
+/// A KMS root key wraps a branch key bound to its row: it unwraps with the same row, and KMS
+/// refuses the wrapped key under another row or another key.
+#[test]
+fn a_kms_root_key_binds_the_row() {
+    use coffer_core::keyring::{KmsRootKey, RootKey};
+    runtime().block_on(async {
+        let Some(c) = client().await else { return };
+        let arn = new_key(&c, None).await;
+        let root = KmsRootKey::new(c.clone(), arn.clone());
+        assert_eq!(root.id(), format!("kms:{arn}"));
+        let key = [7u8; 32];
+        let wrapped = root.wrap(&key, b"row app 1").await.unwrap();
+        assert_ne!(wrapped, key);
+        assert_eq!(
+            &root.unwrap(&wrapped, b"row app 1").await.unwrap()[..],
+            &key
+        );
+        assert!(
+            root.unwrap(&wrapped, b"row app 2").await.is_err(),
+            "another row"
+        );
+        let other = KmsRootKey::new(c.clone(), new_key(&c, None).await);
+        assert!(
+            other.unwrap(&wrapped, b"row app 1").await.is_err(),
+            "another key"
+        );
+    });
+}

@@ -1,4 +1,4 @@
-//! `kms:` keys in the CLI: the AWS KMS client, built once per process from the standard AWS
+//! `kms:` keys: the AWS KMS client, built once per process from the standard AWS
 //! configuration (environment, `~/.aws/config` profiles, `AWS_ENDPOINT_URL`; with no Region
 //! there, the Region of the key ARN), with bounded retries and timeouts; and keyrings that build it on first use, so that loading a `kms:`
 //! key costs nothing until a data key is needed.
@@ -17,7 +17,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use coffer_core::keyring::kms::KmsArn;
 use coffer_core::keyring::{
-    AwsKmsDiscoveryKeyring, AwsKmsKeyring, BoxFuture, DiscoveryFilter, Keyring,
+    AwsKmsDiscoveryKeyring, AwsKmsKeyring, BoxFuture, DiscoveryFilter, Keyring, RootKey,
 };
 use coffer_core::materials::{DecryptionMaterials, EncryptionMaterials};
 use coffer_core::{EncryptedDataKey, Error, Result};
@@ -207,62 +207,45 @@ impl Keyring for LazyKms {
     }
 }
 
-/// The encryption context key that binds a wrapped branch key to its row (the base64 of the
-/// authenticated data the store gives).
-const ROOT_CONTEXT_KEY: &str = "coffer:branch-key";
-
-/// An AWS KMS key as the root of the key hierarchy: branch key versions are wrapped with KMS
-/// `Encrypt` and unwrapped with `Decrypt` (naming the key), their row bound as the KMS
-/// encryption context. KMS is called once per branch key version a process unwraps.
+/// An AWS KMS key as the root of the key hierarchy: coffer-core's
+/// [`coffer_core::keyring::KmsRootKey`] over the process's KMS client, built on first use
+/// (loading a store whose root is in KMS costs nothing until a branch key is unwrapped).
 #[derive(Debug)]
 pub struct KmsRootKey {
     arn: String,
+    root: OnceCell<coffer_core::keyring::KmsRootKey>,
 }
 
 impl KmsRootKey {
     /// The root key `arn` (a key ARN: the id recorded in the store).
     #[must_use]
     pub fn new(arn: String) -> Self {
-        Self { arn }
+        Self {
+            arn,
+            root: OnceCell::new(),
+        }
     }
 
-    fn context(aad: &[u8]) -> std::collections::HashMap<String, String> {
-        use base64::Engine as _;
-        std::iter::once((
-            ROOT_CONTEXT_KEY.to_owned(),
-            base64::engine::general_purpose::STANDARD.encode(aad),
-        ))
-        .collect()
+    async fn root(&self) -> Result<&coffer_core::keyring::KmsRootKey> {
+        self.root
+            .get_or_try_init(|| async {
+                let client = client(arn_region(&self.arn)).await?;
+                Ok(coffer_core::keyring::KmsRootKey::new(
+                    client,
+                    self.arn.clone(),
+                ))
+            })
+            .await
     }
 }
 
-impl coffer_core::keyring::RootKey for KmsRootKey {
+impl RootKey for KmsRootKey {
     fn id(&self) -> String {
         format!("kms:{}", self.arn)
     }
 
     fn wrap<'a>(&'a self, key: &'a [u8], aad: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>> {
-        Box::pin(async move {
-            let out = client(arn_region(&self.arn))
-                .await?
-                .encrypt()
-                .key_id(&self.arn)
-                .plaintext(aws_sdk_kms::primitives::Blob::new(key.to_vec()))
-                .set_encryption_context(Some(Self::context(aad)))
-                .send()
-                .await
-                .map_err(|e| {
-                    Error::Key(format!(
-                        "AWS KMS Encrypt with the root key {}: {}",
-                        self.arn,
-                        aws_sdk_kms::error::DisplayErrorContext(&e)
-                    ))
-                })?;
-            out.ciphertext_blob()
-                .map(|b| b.as_ref().to_vec())
-                .filter(|c| !c.is_empty())
-                .ok_or_else(|| Error::Key("AWS KMS Encrypt returned no ciphertext".into()))
-        })
+        Box::pin(async move { self.root().await?.wrap(key, aad).await })
     }
 
     fn unwrap<'a>(
@@ -270,35 +253,7 @@ impl coffer_core::keyring::RootKey for KmsRootKey {
         wrapped: &'a [u8],
         aad: &'a [u8],
     ) -> BoxFuture<'a, Result<zeroize::Zeroizing<Vec<u8>>>> {
-        Box::pin(async move {
-            let out = client(arn_region(&self.arn))
-                .await?
-                .decrypt()
-                .key_id(&self.arn)
-                .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(wrapped.to_vec()))
-                .set_encryption_context(Some(Self::context(aad)))
-                .send()
-                .await
-                .map_err(|e| {
-                    Error::Key(format!(
-                        "AWS KMS Decrypt with the root key {}: {}",
-                        self.arn,
-                        aws_sdk_kms::error::DisplayErrorContext(&e)
-                    ))
-                })?;
-            let used = out.key_id().unwrap_or_default();
-            if !coffer_core::keyring::kms::same_key(used, &self.arn) {
-                return Err(Error::Key(format!(
-                    "AWS KMS decrypted with {used}, not the root key {}",
-                    self.arn
-                )));
-            }
-            Ok(zeroize::Zeroizing::new(
-                out.plaintext()
-                    .map(|b| b.as_ref().to_vec())
-                    .unwrap_or_default(),
-            ))
-        })
+        Box::pin(async move { self.root().await?.unwrap(wrapped, aad).await })
     }
 }
 

@@ -7,6 +7,8 @@
 pub mod hierarchy;
 #[cfg(feature = "kms")]
 pub mod kms;
+#[cfg(feature = "kms")]
+mod kms_root;
 mod multi;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
@@ -17,6 +19,8 @@ pub use crate::primitives::RsaPadding;
 pub use hierarchy::{BranchKey, BranchKeyStore, HierarchicalKeyring, LocalRootKey, RootKey};
 #[cfg(feature = "kms")]
 pub use kms::{AwsKmsDiscoveryKeyring, AwsKmsKeyring, DiscoveryFilter};
+#[cfg(feature = "kms")]
+pub use kms_root::KmsRootKey;
 pub use multi::MultiKeyring;
 pub use raw_aes::RawAesKeyring;
 pub use raw_rsa::RawRsaKeyring;
