@@ -368,7 +368,7 @@ fn create_named(place: &Place) -> Result<(File, OsString, Registration), FileErr
 fn temp_name(name: &OsStr) -> io::Result<OsString> {
     use std::os::unix::ffi::OsStrExt as _;
     let mut random = [0u8; 6];
-    aws_lc_rs::rand::fill(&mut random)
+    coffer_core::fill_random(&mut random)
         .map_err(|_| io::Error::other("no random bytes for a temporary name"))?;
     let bytes = name.as_bytes();
     let kept = bytes.get(..NAME_IN_TEMP).unwrap_or(bytes);

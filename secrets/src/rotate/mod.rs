@@ -201,10 +201,7 @@ struct RunSettings {
 
 /// The SHA-256 of `value`, in hex.
 fn value_digest(value: &SecretValue) -> String {
-    hex::encode(aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        value.expose().as_bytes(),
-    ))
+    hex::encode(coffer_core::sha256(&[value.expose().as_bytes()]))
 }
 
 impl RunSettings {
@@ -335,11 +332,7 @@ async fn rotate_leased(
             // store meanwhile is never pushed to the system by the hooks.
             let digest = value_digest(&got.value);
             if got.meta.param_type.as_str() != run.param_type
-                || aws_lc_rs::constant_time::verify_slices_are_equal(
-                    digest.as_bytes(),
-                    run.value_sha256.as_bytes(),
-                )
-                .is_err()
+                || !coffer_core::ct_eq(digest.as_bytes(), run.value_sha256.as_bytes())
             {
                 return Err(Error::Resume {
                     name: name.clone(),

@@ -191,7 +191,7 @@ impl LocalKeyStore {
     ) -> Result<(VersionRecord, Vec<u8>), Error> {
         let uuid = new_uuid()?;
         let mut material = Zeroizing::new([0u8; coffer_core::keyring::hierarchy::BRANCH_KEY_LEN]);
-        aws_lc_rs::rand::fill(&mut material[..])
+        coffer_core::fill_random(&mut material[..])
             .map_err(|_| Error::backend("the system's random number generator failed"))?;
         let aad = branch_key_aad(name, version, &uuid);
         let wrapped = self

@@ -62,8 +62,7 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use aws_lc_rs::digest::{SHA256, digest};
+use coffer_core::GcmKey;
 use coffer_core::keyring::{LocalRootKey, RootKey};
 use zeroize::Zeroizing;
 
@@ -83,6 +82,7 @@ pub const ROOT_KEY_LEN: usize = 32;
 const CHECKSUM_LEN: usize = 32;
 const SALT_LEN: usize = 16;
 const TAG_LEN: usize = 16;
+const NONCE_LEN: usize = 12;
 const PLAIN_LEN: usize = MAGIC.len() + 1 + ROOT_KEY_LEN + CHECKSUM_LEN;
 const PARAMS_LEN: usize = 12;
 const AAD_LEN: usize = MAGIC.len() + 1 + PARAMS_LEN + SALT_LEN;
@@ -172,14 +172,12 @@ pub enum Protection {
 }
 
 fn random(buf: &mut [u8]) -> Result<(), Error> {
-    aws_lc_rs::rand::fill(buf)
+    coffer_core::fill_random(buf)
         .map_err(|_| Error::backend("the system's random number generator failed"))
 }
 
 fn checksum(bytes: &[u8]) -> [u8; CHECKSUM_LEN] {
-    let mut out = [0u8; CHECKSUM_LEN];
-    out.copy_from_slice(digest(&SHA256, bytes).as_ref());
-    out
+    coffer_core::sha256(&[bytes])
 }
 
 fn derive_kek(
@@ -199,10 +197,8 @@ fn derive_kek(
     Ok(kek)
 }
 
-fn gcm_key(kek: &[u8; 32]) -> Result<LessSafeKey, Error> {
-    UnboundKey::new(&AES_256_GCM, kek)
-        .map(LessSafeKey::new)
-        .map_err(|_| Error::backend("cannot set up AES-256-GCM"))
+fn gcm_key(kek: &[u8; 32]) -> Result<GcmKey, Error> {
+    GcmKey::new(kek).map_err(|e| Error::backend("cannot set up AES-256-GCM").caused_by(e))
 }
 
 /// Encodes a root key file.
@@ -240,16 +236,12 @@ pub fn encode(
             out.extend_from_slice(&salt);
             let kek = derive_kek(passphrase, &salt, params).map_err(Error::backend)?;
             let mut sealed = Zeroizing::new(key.expose_secret().to_vec());
-            sealed.reserve_exact(TAG_LEN);
-            gcm_key(&kek)?
-                .seal_in_place_append_tag(
-                    Nonce::assume_unique_for_key(nonce),
-                    Aad::from(&out[..]),
-                    &mut *sealed,
-                )
-                .map_err(|_| Error::backend("cannot encrypt the root key"))?;
+            let tag = gcm_key(&kek)?
+                .seal_in_place(&nonce, &out[..], &mut sealed[..])
+                .map_err(|e| Error::backend("cannot encrypt the root key").caused_by(e))?;
             out.extend_from_slice(&nonce);
             out.extend_from_slice(&sealed);
+            out.extend_from_slice(&tag);
             let sum = checksum(&out);
             out.extend_from_slice(&sum);
             Ok(out)
@@ -472,8 +464,11 @@ fn check_length(path: &Path, bytes: &[u8], want: usize) -> Result<(), Error> {
         )),
         std::cmp::Ordering::Equal => {
             let (body, sum) = bytes.split_at(want - CHECKSUM_LEN);
-            aws_lc_rs::constant_time::verify_slices_are_equal(&checksum(body), sum)
-                .map_err(|_| corrupted(path, "checksum mismatch".into()))
+            if coffer_core::ct_eq(&checksum(body), sum) {
+                Ok(())
+            } else {
+                Err(corrupted(path, "checksum mismatch".into()))
+            }
         }
     }
 }
@@ -521,11 +516,12 @@ pub fn decode(
         .get(AAD_LEN - SALT_LEN..)
         .ok_or_else(|| truncated(path, bytes.len()))?;
     let kek = derive_kek(&passphrase, salt, params).map_err(|e| corrupted(path, e))?;
-    let nonce =
-        Nonce::try_assume_unique_for_key(nonce).map_err(|_| corrupted(path, "bad nonce".into()))?;
+    let nonce: &[u8; NONCE_LEN] = nonce
+        .try_into()
+        .map_err(|_| corrupted(path, "bad nonce".into()))?;
     let mut buf = Zeroizing::new(sealed.to_vec());
     let plain = gcm_key(&kek)?
-        .open_in_place(nonce, Aad::from(aad), &mut buf[..])
+        .open_in_place(nonce, aad, &mut buf[..])
         .map_err(|_| {
             Error::denied(format!("wrong passphrase for root key {}", path.display())).advice(
                 Advice::WrongPassphrase {
@@ -731,6 +727,38 @@ mod tests {
 
     fn no_pass() -> Result<Passphrase, Error> {
         panic!("no passphrase needed")
+    }
+
+    /// Files made by another implementation of the documented format (Python's argon2-cffi
+    /// and cryptography: `tests/data/root_key_kat.py`) read back as their key, and the plain
+    /// one is written byte for byte the same.
+    #[test]
+    fn files_of_the_documented_format_decode() {
+        let kat = include_str!("../../tests/data/root_key_kat.txt");
+        let field = |name: &str| {
+            kat.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .unwrap()
+        };
+        let want = hex::decode(field("key")).unwrap();
+        let p = Path::new("root.key");
+        let plain = hex::decode(field("plain")).unwrap();
+        let got = decode(p, &plain, no_pass).unwrap();
+        assert_eq!(&got.expose_secret()[..], &want[..]);
+        let mut material = [0u8; 32];
+        material.copy_from_slice(&want);
+        let again = encode(
+            &RootKeyMaterial(Zeroizing::new(material)),
+            Protection::Plain,
+            None,
+        )
+        .unwrap();
+        assert_eq!(&again[..], &plain[..]);
+        let protected = hex::decode(field("protected")).unwrap();
+        let phrase = field("passphrase");
+        let got = decode(p, &protected, || Ok(pass(phrase))).unwrap();
+        assert_eq!(&got.expose_secret()[..], &want[..]);
+        assert!(decode(p, &protected, || Ok(pass("wrong"))).is_err());
     }
 
     #[test]

@@ -161,7 +161,7 @@ impl Backoff {
 /// generator is at hand; if it fails, no jitter).
 fn random_up_to(max: Duration) -> Duration {
     let mut bytes = [0u8; 8];
-    let r = aws_lc_rs::rand::fill(&mut bytes).map_or(0, |()| u64::from_le_bytes(bytes));
+    let r = coffer_core::fill_random(&mut bytes).map_or(0, |()| u64::from_le_bytes(bytes));
     let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
     Duration::from_nanos(r.checked_rem(nanos.saturating_add(1)).unwrap_or(0))
 }
