@@ -80,12 +80,12 @@ for features in "--features sqlite" "--features postgres" "--features sqlite,pos
 done
 
 step "the library's documentation and package"
-# Every public item is documented (#![deny(missing_docs)]) and every link resolves; the crate
-# packages and its package builds on its own, as `cargo publish` would check it.
+# Every public item is documented (#![deny(missing_docs)]) and every link resolves; the
+# publishable crates package, and each package builds on its own, as `cargo publish` checks.
 RUSTDOCFLAGS="-D warnings" cargo doc --locked -q -p coffer --no-deps
 RUSTDOCFLAGS="-D warnings" cargo doc --locked -q -p coffer --no-deps --no-default-features --features postgres
 RUSTDOCFLAGS="-D warnings" cargo doc --locked -q -p coffer --no-deps --features postgres,kms,pkcs11
-cargo package --locked -q -p coffer-core -p coffer-cache -p coffer
+cargo package --locked -q -p coffer-core -p coffer-cache -p coffer -p coffer-cli
 
 step "cargo test"
 # test-pause: the kill tests stop coffer at each step of a write.

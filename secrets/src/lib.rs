@@ -32,6 +32,11 @@
 //! }
 //! ```
 //!
+//! A store that several machines share is a PostgreSQL database (feature `postgres`): the
+//! same reads, after `Secrets::connect("postgres://app@db.internal/coffer?sslmode=require",
+//! "/etc/coffer").await?` on the service's tokio runtime (the root key is the one in that
+//! `COFFER_HOME`; see the example on `backend::postgres::PgStore`).
+//!
 //! (`examples/service.rs` is a whole service, run against both stores by the test command.)
 //!
 //! # What is here

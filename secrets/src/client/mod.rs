@@ -100,7 +100,7 @@ impl Secrets {
 
     #[cfg(feature = "sqlite")]
     fn open_inner(url_or_home: &str, passphrase: Option<Zeroizing<Vec<u8>>>) -> ParamResult<Self> {
-        let (home, store) = open_store(url_or_home)?;
+        let (home, store) = sqlite_store_of(url_or_home)?;
         let store = Arc::new(store);
         Self::with_keys(
             Arc::new(SqliteParamStore::new(store.clone())),
@@ -169,9 +169,9 @@ impl From<Params> for Secrets {
     }
 }
 
-/// The home and the store that `url_or_home` names.
+/// The home and the SQLite store that `url_or_home` names (a `sqlite://` URL or a home).
 #[cfg(feature = "sqlite")]
-fn open_store(url_or_home: &str) -> Result<(Home, Store), Error> {
+fn sqlite_store_of(url_or_home: &str) -> Result<(Home, Store), Error> {
     if url_or_home.contains("://") {
         let StoreLocation::Sqlite(path) = StoreLocation::parse(url_or_home)? else {
             return Err(Error::invalid(

@@ -166,7 +166,8 @@ impl PassphraseSource {
                 if confirm {
                     let again = ask("Repeat the passphrase: ")?;
                     if !coffer_core::ct_eq(&first, &again) {
-                        return Err(Error::invalid("the passphrases do not match"));
+                        // Not a bad request: the operation failed (exit 1 in the command, as before).
+                        return Err(Error::denied("the passphrases do not match"));
                     }
                 }
                 first
@@ -239,7 +240,7 @@ mod tests {
         let got = prompt(&["pw", "pw"]).read(p, true).unwrap();
         assert_eq!(got.expose_secret(), b"pw");
         let e = prompt(&["pw", "other"]).read(p, true).unwrap_err();
-        assert!(matches!(e, Error::Invalid(_)), "{e}");
+        assert!(matches!(e, Error::Denied(_)), "{e}");
         let e = prompt(&[]).read(p, false).unwrap_err();
         assert_eq!(
             e.detail().and_then(crate::error::Detail::advice),
