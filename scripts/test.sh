@@ -91,6 +91,12 @@ step "cargo test"
 # test-pause: the kill tests stop coffer at each step of a write.
 cargo test --workspace --locked --features coffer-cli/test-pause
 
+step "the library's unit tests in each single-store build"
+# cargo test --workspace builds coffer with every feature the CLI turns on; a service may
+# build it with SQLite or PostgreSQL alone.
+cargo test --locked -q -p coffer --lib
+cargo test --locked -q -p coffer --lib --no-default-features --features postgres
+
 step "ESDK decrypt vectors from other implementations"
 vectors="$root/../shared/esdk/vectors"
 if [ -d "$vectors" ]; then
