@@ -222,3 +222,23 @@ fn a_kms_root_key_binds_the_row() {
         );
     });
 }
+
+/// A KMS root key's `Debug` shows the key, never the client's configuration.
+#[test]
+fn a_kms_root_key_debug_shows_only_the_key() {
+    use coffer_core::keyring::KmsRootKey;
+    runtime().block_on(async {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .load()
+            .await;
+        let root = KmsRootKey::new(
+            aws_sdk_kms::Client::new(&config),
+            "arn:aws:kms:eu-west-1:1:key/k",
+        );
+        assert_eq!(
+            format!("{root:?}"),
+            "KmsRootKey { arn: \"arn:aws:kms:eu-west-1:1:key/k\", .. }"
+        );
+    });
+}

@@ -210,10 +210,18 @@ impl Keyring for LazyKms {
 /// An AWS KMS key as the root of the key hierarchy: coffer-core's
 /// [`coffer_core::keyring::KmsRootKey`] over the process's KMS client, built on first use
 /// (loading a store whose root is in KMS costs nothing until a branch key is unwrapped).
-#[derive(Debug)]
 pub struct KmsRootKey {
     arn: String,
     root: OnceCell<coffer_core::keyring::KmsRootKey>,
+}
+
+/// The key only, whether or not its client was built.
+impl std::fmt::Debug for KmsRootKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KmsRootKey")
+            .field("arn", &self.arn)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KmsRootKey {

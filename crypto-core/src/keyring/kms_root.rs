@@ -5,6 +5,7 @@
 //! must come from the root key itself.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use aws_sdk_kms::Client;
 use aws_sdk_kms::error::DisplayErrorContext;
@@ -22,10 +23,18 @@ pub const ROOT_CONTEXT_KEY: &str = "coffer:branch-key";
 
 /// An AWS KMS key as a [`RootKey`]: KMS is called once per branch key version a process
 /// unwraps (the branch key store caches what it unwrapped).
-#[derive(Debug)]
 pub struct KmsRootKey {
     client: Client,
     arn: String,
+}
+
+/// The key only: the client's configuration (credentials providers, endpoints) is not shown.
+impl fmt::Debug for KmsRootKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KmsRootKey")
+            .field("arn", &self.arn)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KmsRootKey {
