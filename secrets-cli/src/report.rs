@@ -208,6 +208,13 @@ pub fn report(err: &anyhow::Error) -> Report {
             hints.push(h.to_owned());
         }
     };
+    // The library's error, found as itself or converted: its kind and its advice.
+    let library = |e: &coffer::error::Error, usage: &mut bool, hints: &mut Vec<String>| {
+        *usage |= crate::hints::is_usage(e);
+        for h in crate::hints::hints(e) {
+            add(&h, hints);
+        }
+    };
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<io::Error>() {
             if e.kind() == io::ErrorKind::BrokenPipe {
@@ -238,15 +245,9 @@ pub fn report(err: &anyhow::Error) -> Report {
                 add(h, &mut hints);
             }
         } else if let Some(e) = cause.downcast_ref::<coffer::error::Error>() {
-            usage |= crate::hints::is_usage(e);
-            for h in crate::hints::hints(e) {
-                add(&h, &mut hints);
-            }
+            library(e, &mut usage, &mut hints);
         } else if let Some(e) = library_error(cause) {
-            usage |= crate::hints::is_usage(&e);
-            for h in crate::hints::hints(&e) {
-                add(&h, &mut hints);
-            }
+            library(&e, &mut usage, &mut hints);
         } else if let Some(e) = cause.downcast_ref::<KeyRefError>() {
             usage = true;
             if let Some(h) = crate::hints::keyref_hint(e) {

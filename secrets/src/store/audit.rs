@@ -58,32 +58,20 @@ pub fn entry_hash(
     detail: &str,
     prev_hash: &[u8],
 ) -> [u8; HASH_LEN] {
-    let mut input = Vec::with_capacity(
-        LABEL.len()
-            + 16
-            + 5 * 4
-            + user.len()
-            + verb.len()
-            + name.len()
-            + detail.len()
-            + prev_hash.len(),
-    );
-    input.extend_from_slice(LABEL);
-    input.extend_from_slice(&seq.to_be_bytes());
-    input.extend_from_slice(&at.to_be_bytes());
-    for field in [
+    let fields = [
         user.as_bytes(),
         verb.as_bytes(),
         name.as_bytes(),
         detail.as_bytes(),
         prev_hash,
-    ] {
-        // Fields are far below 4 GiB; saturate rather than wrap if one is not.
-        let len = u32::try_from(field.len()).unwrap_or(u32::MAX);
-        input.extend_from_slice(&len.to_be_bytes());
-        input.extend_from_slice(field);
-    }
-    coffer_core::sha256(&[&input])
+    ];
+    // Fields are far below 4 GiB; saturate rather than wrap if one is not.
+    let lens = fields.map(|f| u32::try_from(f.len()).unwrap_or(u32::MAX).to_be_bytes());
+    let (seq, at) = (seq.to_be_bytes(), at.to_be_bytes());
+    coffer_core::sha256(&[
+        LABEL, &seq, &at, &lens[0], fields[0], &lens[1], fields[1], &lens[2], fields[2], &lens[3],
+        fields[3], &lens[4], fields[4],
+    ])
 }
 
 /// The OS user, as recorded in entries.
