@@ -207,6 +207,46 @@ pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     out
 }
 
+/// An HMAC-SHA256 key derived for one purpose: `HKDF-SHA256(salt, ikm, info)`, 32 bytes.
+/// Tags are computed over the concatenation of the parts given and checked in constant time.
+/// The key material stays inside the backend; `Debug` shows nothing of it.
+pub struct MacKey(hmac::Key);
+
+impl fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MacKey(..)")
+    }
+}
+
+impl MacKey {
+    /// The key `HKDF-SHA256(salt, ikm, info)` (32 bytes; an empty `salt` is no salt).
+    ///
+    /// # Errors
+    /// The backend fails (it does not for these lengths).
+    pub fn derive(salt: &[u8], ikm: &[u8], info: &[&[u8]]) -> Result<Self> {
+        let okm = hkdf(Hash::Sha256, salt, ikm, info, HMAC_SHA256_LEN)?;
+        Ok(Self(hmac::Key::new(hmac::HMAC_SHA256, okm.expose_secret())))
+    }
+
+    /// The tag over the concatenation of `parts`.
+    #[must_use]
+    pub fn tag(&self, parts: &[&[u8]]) -> [u8; HMAC_SHA256_LEN] {
+        let mut ctx = hmac::Context::with_key(&self.0);
+        for p in parts {
+            ctx.update(p);
+        }
+        let mut out = [0u8; HMAC_SHA256_LEN];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
+    }
+
+    /// Whether `tag` is the tag over `parts` (constant time in the tag's bytes).
+    #[must_use]
+    pub fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
+        ct_eq(&self.tag(parts), tag)
+    }
+}
+
 /// SHA-384 over the concatenation of `parts` (cache identifiers).
 #[must_use]
 pub fn sha384(parts: &[&[u8]]) -> [u8; 48] {
@@ -571,6 +611,24 @@ impl RsaPrivateKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// HKDF-SHA256 then HMAC-SHA256, as Python's `hmac`/`hashlib` compute them.
+    #[test]
+    fn mac_key_matches_an_independent_computation_and_checks_tags() {
+        let k = MacKey::derive(b"salt", &[0x0b; 32], &[b"coffer ", b"test"]).unwrap();
+        let tag = k.tag(&[b"ab", b"c"]);
+        assert_eq!(
+            hex::encode(tag),
+            "0dfd9ced19e621b1794bf11de59149f92100594610cb6f96c91b6cb06ca264a4"
+        );
+        assert!(k.verify(&[b"abc"], &tag));
+        assert!(!k.verify(&[b"abd"], &tag));
+        let mut bad = tag;
+        bad[31] ^= 1;
+        assert!(!k.verify(&[b"abc"], &bad));
+        assert!(!k.verify(&[b"abc"], &tag[..31]));
+        assert_eq!(format!("{k:?}"), "MacKey(..)");
+    }
 
     #[test]
     fn gcm_round_trip_and_tamper() {

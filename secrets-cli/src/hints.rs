@@ -178,6 +178,19 @@ pub fn advice(a: &Advice) -> Option<String> {
         Advice::ListKeys => {
             "list the keys with: coffer key list; create one with: coffer key create NAME".into()
         }
+        Advice::VerifyAudit => "nothing was changed; `coffer audit verify` checks the whole log; \
+                                compare the store with a backup"
+            .into(),
+        Advice::AcceptStore => "nothing was changed; if the store was restored from a backup \
+                                or replaced on purpose, trust it as it is now with: coffer \
+                                audit accept"
+            .into(),
+        Advice::ForgetStore(record) => format!(
+            "nothing was changed; if this store is the one to use from now on, remove {} (this \
+             home's record of it): the next write keys its log from there on, and `coffer audit \
+             verify` checks the entries before by their unkeyed hashes only",
+            record.display()
+        ),
         Advice::KeyNameRules => "key names are 1 to 64 characters of A-Z a-z 0-9 _ . -, \
                                  starting with a letter or digit"
             .into(),

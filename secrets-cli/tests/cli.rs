@@ -1477,6 +1477,8 @@ mod pkcs11;
 mod rewrap;
 #[path = "cli/scale.rs"]
 mod scale;
+#[path = "cli/untrusted.rs"]
+mod untrusted;
 
 /// The kill tests stop coffer at each step through the `test-pause` feature; CI must build
 /// with it, or those tests would be ignored there.

@@ -413,6 +413,12 @@ pub enum Advice {
     RotateBeforeRetire(String),
     /// List the keys, or create one.
     ListKeys,
+    /// Check the whole audit log (`audit verify`).
+    VerifyAudit,
+    /// Trust a store that was restored or replaced on purpose (`audit accept`).
+    AcceptStore,
+    /// Forget what the home saw of a store (this record file) to start afresh with it.
+    ForgetStore(std::path::PathBuf),
     /// The rules of key names.
     KeyNameRules,
     /// Local keys are AES-256 keys.

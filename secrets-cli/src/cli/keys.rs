@@ -32,8 +32,12 @@ pub struct InitArgs {
 pub enum AuditCommand {
     /// Print the log: sequence number, time, user, verb, name and detail (never a value).
     Ls,
-    /// Recompute the hash chain: reports OK and the count, or the first bad entry (exit 1).
+    /// Check the whole chain with the store's audit key (needs the root key): reports OK and
+    /// the count, or the first bad entry (exit 1).
     Verify,
+    /// Trust the store as it is now after restoring a backup or replacing it on purpose: the
+    /// whole log must verify; this home then checks later opens against its head.
+    Accept,
 }
 
 /// `coffer key …`.

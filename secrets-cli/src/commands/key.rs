@@ -39,6 +39,8 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
     // The keys of the store `--store` names (the home's SQLite store by default), under the
     // root key of the home.
     let (_, table) = store::open_store(&location, &home).await?;
+    let seen = store::seen::SeenFile::new(&home, &table.location());
+    store::audit_key::precheck(table.as_ref(), &seen).await?;
     let no_such_key = |name: &str| store::no_such_key(&table.location(), name);
     match k {
         KeySettings::Create {
@@ -104,6 +106,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             } else {
                 KeyState::Disabled
             };
+            unlock(&home, &table).await?;
             let changed = table.set_state(name, state).await?;
             tracing::info!(key = %name, state = state.as_str(), changed, "key state");
             let wire = KeyStateWire {
@@ -153,6 +156,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             }
         }
         KeySettings::SetRotation { name, period_secs } => {
+            unlock(&home, &table).await?;
             let record = table.set_rotation_period(name, *period_secs).await?;
             tracing::info!(key = %name, period_secs, "rotation period set");
             let wire = KeyWire::new(&record, now_unix());
@@ -174,6 +178,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             name,
             below_version,
         } => {
+            unlock(&home, &table).await?;
             let (previous, record) = table
                 .set_min_decrypt_version(name, *below_version)
                 .await
@@ -290,6 +295,13 @@ fn nothing_due(keys: &[KeyRecord]) -> NothingDueWire {
             .min()
             .map(coffer::time::format_rfc3339),
     }
+}
+
+/// Opens the store's keys so that a write of `table` is signed into its audit log (every
+/// write needs the root key, even one that unwraps nothing).
+async fn unlock(home: &Home, table: &Arc<dyn KeyTable>) -> anyhow::Result<()> {
+    store::open_keys_in(home, table.clone(), &crate::terminal::passphrase()).await?;
+    Ok(())
 }
 
 /// `key create NAME --in pkcs11:…`: an AES-256 key on the token, sensitive and not extractable.

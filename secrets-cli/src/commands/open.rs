@@ -8,7 +8,8 @@ use crate::config::Settings;
 /// --key`, with its spelling as given) or the store key; `decrypt_keys` (`get --key`) or the
 /// local keyring. Values up to `COFFER_MAX_VALUE_BYTES`.
 ///
-/// Nothing is decrypted and no root key is loaded until a secure value is read or written.
+/// Nothing is decrypted and no root key is loaded until something is written or a secure
+/// value read; the store is checked against what the home has seen of it first.
 ///
 /// # Errors
 /// No store; a store that is not a database or is of a newer schema; a bad
@@ -21,6 +22,8 @@ pub(crate) async fn open_params(
     let max = coffer::params::max_value_bytes_from_env()?;
     let home = settings.home()?;
     let (store, table) = coffer::store::open_store(&settings.store_location()?, &home).await?;
+    let seen = coffer::store::seen::SeenFile::new(&home, &table.location());
+    coffer::store::audit_key::precheck(table.as_ref(), &seen).await?;
     let keys = coffer::params::StoreKeys::for_cli(
         home,
         table,

@@ -133,7 +133,11 @@ async fn unschedule(
     plan.every_secs = None;
     plan.next_due = None;
     plan.seal = Some(params.seal_plan(&plan).await?);
-    params.store().set_rotation_plan(&plan).await?;
+    params
+        .writable_store()
+        .await?
+        .set_rotation_plan(&plan)
+        .await?;
     if settings.format == OutputFormat::Json {
         super::stdout::print_json(&serde_json::json!({
             "type": "rotation_schedule",

@@ -97,4 +97,7 @@ pub struct AuditVerifiedWire {
     pub ok: bool,
     /// How many entries.
     pub entries: u64,
+    /// How many of them, from the first, are from before the log was keyed (hashed, not
+    /// authenticated).
+    pub unkeyed: u64,
 }

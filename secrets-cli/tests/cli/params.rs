@@ -649,22 +649,27 @@ fn wrong_or_missing_keys() {
     s.sh("get /k/local").code(1).stderr(contains("disabled"));
     s.sh("key enable app").success();
 
-    // Without the root key: secure values fail, strings still read (no key is touched).
+    // Without the root key: secure values fail and nothing can be written (every write is
+    // signed into the audit log); strings still read (no key is touched).
     s.put("put /k/plain --type string", "clear").success();
     s.put("put /k/secure", "hidden").success();
     fs::rename(s.home().join("root.key"), s.env.path("root.key.bak")).unwrap();
     s.sh("get /k/secure").code(1).stderr(contains("root.key"));
     assert_eq!(s.get("/k/plain"), "clear\n");
     s.put("put /k/plain --type string --overwrite", "clear2")
-        .success();
+        .code(1)
+        .stderr(contains("root.key"));
+    assert_eq!(s.get("/k/plain"), "clear\n");
     s.sh("ls -r").success();
     s.sh("history /k/secure").success();
     s.put("put /k/secure --overwrite", "x").code(1);
     assert_eq!(s.versions("/k/secure"), [1]);
 }
 
+/// Reading a `string` needs no key; writing anything does (the write is signed into the
+/// audit log under the root key).
 #[test]
-fn strings_need_no_passphrase() {
+fn string_reads_need_no_passphrase_and_writes_do() {
     let s = Store::bare();
     let pass = s.env.path("pass");
     fs::write(&pass, "correct horse\n").unwrap();
@@ -679,8 +684,16 @@ fn strings_need_no_passphrase() {
         .write_stdin("s")
         .assert()
         .success();
-    // No passphrase file, no terminal: any attempt to ask would fail.
-    s.put("put /p/plain --type string", "clear").success();
+    // No passphrase file, no terminal: any attempt to ask fails.
+    s.put("put /p/plain --type string", "clear")
+        .failure()
+        .stderr(contains("needs a passphrase"));
+    s.cmd()
+        .env("COFFER_PASSPHRASE_FILE", &pass)
+        .args(["put", "/p/plain", "--type", "string"])
+        .write_stdin("clear")
+        .assert()
+        .success();
     assert_eq!(s.get("/p/plain"), "clear\n");
     s.sh("get /p/secure")
         .failure()

@@ -8,10 +8,17 @@ use std::process::{Child, Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
 /// The files of the home, but SQLite's own (`coffer.db-wal`, `coffer.db-shm`).
+/// The files of the home, without SQLite's side files and the home's audit records
+/// (`seen/` + 32 hex digits, and its lock), which commands keep there.
 fn home_files(h: &Home) -> Vec<String> {
+    let record = |n: &str| {
+        n.strip_prefix("seen/")
+            .map(|r| r.strip_suffix(".lock").unwrap_or(r))
+            .is_some_and(|r| r.len() == 32 && r.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
     tree_names(&h.home())
         .into_iter()
-        .filter(|n| !n.starts_with("coffer.db-"))
+        .filter(|n| !n.starts_with("coffer.db-") && !record(n))
         .collect()
 }
 

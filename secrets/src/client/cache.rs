@@ -391,6 +391,7 @@ mod tests {
         let home = Home::new(dir.path().join("home"));
         home.create_dir().unwrap();
         let st = Arc::new(Store::create(&home).unwrap());
+        block_on(crate::store::audit_key::attach_for_tests(st.as_ref()));
         let store = Arc::new(Counting {
             inner: SqliteParamStore::new(st),
             gets: AtomicUsize::new(0),

@@ -42,6 +42,7 @@ use crate::params::{
     max_value_bytes_from_env,
 };
 use crate::store::KeyTable;
+use crate::store::seen::SeenFile;
 #[cfg(feature = "sqlite")]
 use crate::store::{SqliteParamStore, Store, StoreLocation};
 
@@ -70,7 +71,9 @@ impl Secrets {
     /// `Secrets::connect` (feature `postgres`). The passphrase of a protected root key comes from the
     /// file named by `COFFER_PASSPHRASE_FILE`.
     ///
-    /// Nothing is decrypted, and the root key is not loaded, until a secure value is read.
+    /// Nothing is decrypted, and the root key is not loaded, until a secure value is read or
+    /// something is written. The store is checked against what this home has seen of it
+    /// (see [`crate::store::seen`]).
     ///
     /// # Errors
     /// A bad or unsupported URL; no store there; a file that is not a store, or of a newer
@@ -102,6 +105,11 @@ impl Secrets {
     fn open_inner(url_or_home: &str, passphrase: Option<Zeroizing<Vec<u8>>>) -> ParamResult<Self> {
         let (home, store) = sqlite_store_of(url_or_home)?;
         let store = Arc::new(store);
+        // Ready at once: the SQLite store answers without waiting.
+        futures::executor::block_on(crate::store::audit_key::precheck(
+            store.as_ref(),
+            &SeenFile::new(&home, &KeyTable::location(store.as_ref())),
+        ))?;
         Self::with_keys(
             Arc::new(SqliteParamStore::new(store.clone())),
             store,
@@ -121,7 +129,10 @@ impl Secrets {
     #[cfg(feature = "postgres")]
     pub async fn connect(url: &str, home: impl AsRef<Path>) -> ParamResult<Self> {
         let pg = Arc::new(crate::store::PgStore::connect(url).await?);
-        Self::with_keys(pg.clone(), pg, Home::new(home.as_ref()), None)
+        let home = Home::new(home.as_ref());
+        let seen = SeenFile::new(&home, &KeyTable::location(pg.as_ref()));
+        crate::store::audit_key::precheck(pg.as_ref(), &seen).await?;
+        Self::with_keys(pg.clone(), pg, home, None)
     }
 
     fn with_keys(

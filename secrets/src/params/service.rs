@@ -32,6 +32,12 @@ pub trait ValueKeys: Send + Sync + fmt::Debug {
 
     /// The keyring values are decrypted with.
     fn decrypt_keyring(&self) -> BoxFuture<'_, ParamResult<Arc<dyn Keyring>>>;
+
+    /// Opens what signs the store's audit log (the store's own keys: its root key), before
+    /// a write. Keys that are not a store's have nothing to open.
+    fn unlock(&self) -> BoxFuture<'_, ParamResult<()>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// One keyring for both (tests, services with a key of their own).
@@ -180,9 +186,20 @@ impl Params {
         }
     }
 
-    /// The store (for the operations that need no key: `ls`, `history`, `label`, `rm`, …).
+    /// The store, for reads that need no key (`ls`, `history`).
     pub fn store(&self) -> &dyn ParamStore {
         self.store.as_ref()
+    }
+
+    /// The store, for writes that need no value key (`label`, `rm`, `destroy`, …): every
+    /// write appends to the store's audit log, which is keyed, so this opens the store's
+    /// keys first ([`ValueKeys::unlock`]).
+    ///
+    /// # Errors
+    /// The keys cannot be opened (no root key, a store rolled back since this home saw it).
+    pub async fn writable_store(&self) -> ParamResult<&dyn ParamStore> {
+        self.keys.unlock().await?;
+        Ok(self.store.as_ref())
     }
 
     /// Writes a new version; see [`Expect`]. Its type must be the latest version's
@@ -215,6 +232,7 @@ impl Params {
                  carry: store binary data as base64"
             )));
         }
+        self.keys.unlock().await?;
         let mut version = match req.expect {
             Expect::New => 1,
             Expect::Version(n) => n
@@ -340,7 +358,10 @@ impl Params {
             .map_err(|e| mark_current(e, current))?;
         if secure {
             let read = [(param.meta.name.clone(), param.meta.version)];
-            self.store.record_secure_reads(&read, "").await?;
+            self.writable_store()
+                .await?
+                .record_secure_reads(&read, "")
+                .await?;
         }
         Ok(param)
     }
@@ -379,7 +400,10 @@ impl Params {
             .map(|p| (p.meta.name.clone(), p.meta.version))
             .collect();
         let context = format!("by path {path}{}", if recursive { " -r" } else { "" });
-        self.store.record_secure_reads(&reads, &context).await?;
+        self.writable_store()
+            .await?
+            .record_secure_reads(&reads, &context)
+            .await?;
         Ok(PathValues { values, unreadable })
     }
 

@@ -1,6 +1,7 @@
 //! [`StoreKeys`]: the keys of `secure-string` values in a store of coffer's own: the local
-//! keyring of the store's home (its root key loaded only when a secure value is written or
-//! read), or the keys given for one run. The CLI and the service library open their keys
+//! keyring of the store's home (its root key loaded when something is written, since every
+//! write is signed into the store's audit log, or a secure value read), or the keys given for
+//! one run. The CLI and the service library open their keys
 //! through this one type; they differ only in where the root key's passphrase comes from
 //! ([`PassphraseSource`]: the CLI may ask on the terminal, a service never asks) and whether
 //! the store key may be created.
@@ -157,6 +158,10 @@ impl StoreKeys {
 }
 
 impl ValueKeys for StoreKeys {
+    fn unlock(&self) -> BoxFuture<'_, ParamResult<()>> {
+        Box::pin(async move { self.local().await.map(|_| ()) })
+    }
+
     fn encrypt_keyring(&self) -> BoxFuture<'_, ParamResult<(Arc<dyn Keyring>, String)>> {
         Box::pin(async move {
             match &self.encrypt_key {

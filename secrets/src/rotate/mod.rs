@@ -368,7 +368,11 @@ async fn rotate_leased(
                 .set_pending_run(name, holder, Some(&sealed))
                 .await?;
             if let Some(p) = resumable {
-                params.store().unlabel(name, &[label(PENDING)?]).await?;
+                params
+                    .writable_store()
+                    .await?
+                    .unlabel(name, &[label(PENDING)?])
+                    .await?;
                 say(&format!("discarded pending version {}", p.version));
             }
             let template = current.or_else(|| versions.last());
@@ -446,7 +450,11 @@ async fn rotate_leased(
             .await;
         let run = running.wait().map_err(cannot)?;
         noted?;
-        params.store().set_rotation_hook(name, holder, None).await?;
+        params
+            .writable_store()
+            .await?
+            .set_rotation_hook(name, holder, None)
+            .await?;
         if !run.succeeded() {
             return Err(Error::Hook(Box::new(failed(
                 name,
@@ -459,7 +467,8 @@ async fn rotate_leased(
         hooks.push(step.as_str());
     }
     params
-        .store()
+        .writable_store()
+        .await?
         .promote(name, version, current_version)
         .await?;
     Ok(Rotated {

@@ -21,10 +21,13 @@ use coffer_cache::{Cached, LocalCache, Usage};
 use coffer_core::keyring::{BoxFuture, BranchKey, BranchKeyStore, RootKey};
 use zeroize::Zeroizing;
 
+use super::audit::{AuditKey, Verified};
+use super::audit_key::Trust;
 use super::key_rows::{
     AddVersion, KeyRecord, KeySpec, KeyState, Lookup, VersionRecord, VersionRow, Which,
     branch_key_aad, format_uuid, new_uuid,
 };
+use super::seen::SeenFile;
 use super::table::{KeyTable, no_such_key, root_mismatch};
 use super::test_pause::pause as test_pause;
 #[cfg(feature = "sqlite")]
@@ -50,6 +53,10 @@ pub struct LocalKeyStore {
     table: Arc<dyn KeyTable>,
     root: Arc<dyn RootKey>,
     root_id: String,
+    /// The home's record of the store's audit log, if a home opened it.
+    seen: Option<SeenFile>,
+    /// The audit key, once the log was opened ([`LocalKeyStore::audit_key`]).
+    audit: tokio::sync::OnceCell<Arc<AuditKey>>,
     cache: Arc<LocalCache>,
     ttl: Duration,
     root_unwraps: AtomicU64,
@@ -124,10 +131,80 @@ impl LocalKeyStore {
             table,
             root,
             root_id,
+            seen: None,
+            audit: tokio::sync::OnceCell::new(),
             cache: Arc::new(LocalCache::default()),
             ttl: BRANCH_KEY_TTL,
             root_unwraps: AtomicU64::new(0),
         })
+    }
+
+    /// Checks the store's audit log against (and records it in) `seen`, a home's record, when
+    /// it is opened.
+    #[must_use]
+    pub fn with_seen(mut self, seen: SeenFile) -> Self {
+        self.seen = Some(seen);
+        self
+    }
+
+    /// The store's audit key: on the first call, unwrapped (or made, for a store upgraded
+    /// from a release without one) and the log's head checked, against the home's record
+    /// too ([`crate::store::audit_key::attach`]); from then on this handle's writes are
+    /// signed with it. Every write of the key hierarchy calls it first.
+    ///
+    /// # Errors
+    /// A head that fails its check; a store rolled back, forked or replaced; store errors.
+    pub async fn audit_key(&self) -> Result<Arc<AuditKey>, Error> {
+        self.audit
+            .get_or_try_init(|| {
+                super::audit_key::attach(
+                    self.table.as_ref(),
+                    self.root.as_ref(),
+                    self.seen.clone(),
+                    Trust::Record,
+                )
+            })
+            .await
+            .cloned()
+    }
+
+    /// Checks the whole audit log with the store's key; with the number of entries from
+    /// before the log was keyed (a store upgraded from an earlier release), which are hashed
+    /// but not authenticated.
+    ///
+    /// # Errors
+    /// As [`LocalKeyStore::audit_key`]; store errors.
+    pub async fn verify_audit(&self) -> Result<(Verified, u64), Error> {
+        let key = self.audit_key().await?;
+        let (entries, head) = self.table.audit_log().await?;
+        let unkeyed = u64::try_from(head.keyed_from.saturating_sub(1)).unwrap_or(0);
+        Ok((super::audit::verify(&entries, &head, &key), unkeyed))
+    }
+
+    /// `coffer audit accept`: checks the whole log with the store's key and, if it holds,
+    /// makes it what the home has seen, whatever the home saw before (a restored backup).
+    ///
+    /// # Errors
+    /// The log fails verification (nothing is recorded); store errors.
+    pub async fn accept_audit(&self) -> Result<u64, Error> {
+        let key =
+            super::audit_key::attach(self.table.as_ref(), self.root.as_ref(), None, Trust::Accept)
+                .await?;
+        let (entries, head) = self.table.audit_log().await?;
+        match super::audit::verify(&entries, &head, &key) {
+            Verified::Ok(n) => {
+                if let Some(seen) = &self.seen {
+                    seen.record(key.store_id(), head.count, &head.hash, true)?;
+                }
+                let _ = self.audit.set(key);
+                Ok(n)
+            }
+            Verified::Bad { seq, why } => Err(Error::corrupt(format!(
+                "the audit log of the store {} fails verification at entry {seq}: {why}; it \
+                 was not accepted",
+                self.table.location()
+            ))),
+        }
     }
 
     /// Keeps unwrapped versions in `cache` for `ttl` (a shared cache, a test clock).
@@ -165,6 +242,7 @@ impl LocalKeyStore {
         rotation_period_secs: Option<u64>,
     ) -> Result<KeyRecord, Error> {
         super::key_rows::validate_name(name)?;
+        self.audit_key().await?;
         let (first, wrapped) = self.new_version(name, 1).await?;
         let now = first.created_at;
         let record = KeyRecord {
@@ -233,6 +311,7 @@ impl LocalKeyStore {
     async fn rotate(&self, name: &str, due_at: Option<i64>) -> Result<Option<Rotation>, Error> {
         // Each retry follows a rotation by another process that committed first.
         const ATTEMPTS: usize = 8;
+        self.audit_key().await?;
         let disabled = || {
             Error::conflict(format!("key `{name}` is disabled: it cannot be rotated"))
                 .advice(Advice::EnableKey(name.to_owned()))

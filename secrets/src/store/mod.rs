@@ -51,12 +51,15 @@
 //! feature the hook is compiled out.
 
 pub mod audit;
+pub mod audit_key;
+pub mod audit_signer;
 mod branch;
 pub(crate) mod key_rows;
 mod location;
 pub(crate) mod passphrase;
 pub mod root;
 pub(crate) mod rows;
+pub mod seen;
 pub(crate) mod table;
 pub(crate) mod test_pause;
 
@@ -108,11 +111,14 @@ pub fn open_keys_with(
 ) -> Result<LocalKeyStore, Error> {
     let mut passphrase = PassphraseCache::new(passphrase.clone());
     let (root, _) = switch::load_root(home, &store, &mut passphrase)?;
-    LocalKeyStore::new(store, root)
+    let seen = seen::SeenFile::new(home, &store.path().display().to_string());
+    Ok(LocalKeyStore::new(store, root)?.with_seen(seen))
 }
 
 /// As `open_keys_with`, over the key rows of any store (the SQLite store of `home`, or a
-/// shared PostgreSQL store whose root key file is `home`'s).
+/// shared PostgreSQL store whose root key file is `home`'s), with the store's audit log
+/// opened: checked against what `home` has seen of it ([`seen`]), and signing this
+/// process's writes ([`LocalKeyStore::audit_key`]).
 ///
 /// # Errors
 /// A missing, damaged or locked root key; store errors.
@@ -123,7 +129,32 @@ pub async fn open_keys_in(
 ) -> Result<LocalKeyStore, Error> {
     let mut passphrase = PassphraseCache::new(passphrase.clone());
     let (root, _) = table.load_root(home, &mut passphrase)?;
-    LocalKeyStore::open(table, root).await
+    let seen = seen::SeenFile::new(home, &table.location());
+    let keys = LocalKeyStore::open(table, root).await?.with_seen(seen);
+    keys.audit_key().await?;
+    Ok(keys)
+}
+
+/// `coffer audit accept`: checks the whole audit log of the store in `table` with `home`'s
+/// root key and makes its head what `home` has seen, whatever `home` saw before (a backup
+/// restored on purpose, a store replaced). Returns the number of entries.
+///
+/// # Errors
+/// The log fails verification (nothing is recorded); a missing, damaged or locked root key;
+/// store errors.
+pub async fn accept_store(
+    home: &Home,
+    table: std::sync::Arc<dyn KeyTable>,
+    passphrase: &PassphraseSource,
+) -> Result<u64, Error> {
+    let mut passphrase = PassphraseCache::new(passphrase.clone());
+    let (root, _) = table.load_root(home, &mut passphrase)?;
+    let seen = seen::SeenFile::new(home, &table.location());
+    LocalKeyStore::open(table, root)
+        .await?
+        .with_seen(seen)
+        .accept_audit()
+        .await
 }
 
 /// The store at `location` (`home`'s own SQLite store, another SQLite file, or a

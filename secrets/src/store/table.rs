@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use coffer_core::keyring::{BoxFuture, RootKey};
 
+use super::audit::{AuditEntry, AuditKey, AuditTip, Head};
+use super::audit_signer::AuditSigner;
 use super::key_rows::{AddVersion, KeyRecord, KeyState, Lookup, VersionRecord, Which};
 use super::passphrase::PassphraseCache;
 use super::root::Protection;
@@ -87,6 +89,25 @@ pub trait KeyTable: Send + Sync + fmt::Debug {
         name: &'a str,
         min: u32,
     ) -> BoxFuture<'a, Result<(u32, KeyRecord), Error>>;
+
+    /// The audit state, in one snapshot, with the hash of entry `seen` if asked.
+    fn audit_tip(&self, seen: Option<i64>) -> BoxFuture<'_, Result<AuditTip, Error>>;
+
+    /// Records the audit key `wrapped` of store `store_id` (whose keys are `key`), in one
+    /// write transaction, unless the store has one already (then `false`): the log is keyed
+    /// from the next entry, and a log with entries gets a keyed `audit-rekey` entry.
+    fn create_audit_key<'a>(
+        &'a self,
+        store_id: &'a str,
+        wrapped: &'a [u8],
+        key: &'a Arc<AuditKey>,
+    ) -> BoxFuture<'a, Result<bool, Error>>;
+
+    /// Every entry and the head, in one snapshot.
+    fn audit_log(&self) -> BoxFuture<'_, Result<(Vec<AuditEntry>, Head), Error>>;
+
+    /// What signs this handle's appends from now on (the first one given stays).
+    fn set_audit_signer(&self, signer: Arc<AuditSigner>);
 }
 
 /// The error for a key that does not exist.

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use coffer_core::keyring::{BranchKeyStore as _, RootKey};
 use futures::executor::block_on;
+
+use crate::store::audit_signer::AuditSigner;
 use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,7 +29,10 @@ trait Sqlite {
 
 impl Sqlite for LocalKeyStore {
     fn store(&self) -> Store {
-        Store::open_file(self.table().location().into()).unwrap()
+        let store = Store::open_file(self.table().location().into()).unwrap();
+        let key = block_on(self.audit_key()).unwrap();
+        store.set_audit_signer(Arc::new(AuditSigner::new(key, None)));
+        store
     }
 }
 
@@ -43,7 +48,7 @@ fn fixture() -> Fixture {
     let home = Home::new(dir.path().join("home"));
     home.create_dir().unwrap();
     let store = Arc::new(Store::create(&home).unwrap());
-    let keys = LocalKeyStore::new(store, root()).unwrap();
+    let keys = attached(LocalKeyStore::new(store, root()).unwrap());
     Fixture {
         _dir: dir,
         home,
@@ -292,7 +297,13 @@ fn disabled_retired_and_unknown() {
 
 /// A fresh process (empty cache) over the same store and root.
 fn reopen(f: &Fixture, root: Arc<dyn RootKey>) -> LocalKeyStore {
-    LocalKeyStore::new(Arc::new(Store::open(&f.home).unwrap()), root).unwrap()
+    attached(LocalKeyStore::new(Arc::new(Store::open(&f.home).unwrap()), root).unwrap())
+}
+
+/// `keys` with the store's audit log opened, as every command that writes opens it first.
+fn attached(keys: LocalKeyStore) -> LocalKeyStore {
+    block_on(keys.audit_key()).unwrap();
+    keys
 }
 
 fn fixture_with_root() -> (Fixture, Arc<dyn RootKey>) {
@@ -300,7 +311,9 @@ fn fixture_with_root() -> (Fixture, Arc<dyn RootKey>) {
     let home = Home::new(dir.path().join("home"));
     home.create_dir().unwrap();
     let root = root();
-    let keys = LocalKeyStore::new(Arc::new(Store::create(&home).unwrap()), root.clone()).unwrap();
+    let keys = attached(
+        LocalKeyStore::new(Arc::new(Store::create(&home).unwrap()), root.clone()).unwrap(),
+    );
     (
         Fixture {
             _dir: dir,
@@ -740,7 +753,7 @@ fn root_rotation_with_a_tampered_row_changes_nothing() {
 #[test]
 fn writes_under_a_replaced_root_are_refused() {
     let (_dir, home) = file_home();
-    let stale = open_keys(&home, &PassphraseSource::from_env(None)).unwrap();
+    let stale = attached(open_keys(&home, &PassphraseSource::from_env(None)).unwrap());
     block_on(rotate_root(&home, None, &PassphraseSource::from_env(None))).unwrap();
     // A process that loaded the old root before the rotation committed.
     for e in [
@@ -787,4 +800,50 @@ fn unwrapped_versions_expire_after_their_ttl() {
     clock.advance(Duration::from_secs(1));
     block_on(keys.active_branch_key("app")).unwrap();
     assert_eq!(keys.root_unwraps(), 2);
+}
+
+/// The head is checked again inside every append's transaction: a head changed in the
+/// database after the store was opened (the whole log declared unkeyed, so that a rewrite
+/// with plain SHA-256 would verify; a count out of range; the last entry removed) is refused,
+/// never signed, and nothing is written.
+#[test]
+fn a_head_changed_after_the_open_is_refused_not_signed() {
+    let f = fixture();
+    block_on(f.keys.create_key("a", KeySpec::Aes256, None)).unwrap();
+    let count = |c: &Connection| -> i64 {
+        c.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+            .unwrap()
+    };
+    let conn = raw(&f);
+    let saved: Vec<(String, String)> = conn
+        .prepare("SELECT key, value FROM meta")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for tamper in [
+        "UPDATE meta SET value = CAST((SELECT count(*) FROM audit) + 1 AS TEXT)
+         WHERE key = 'audit_keyed_from'",
+        "UPDATE meta SET value = '9223372036854775807' WHERE key = 'audit_count'",
+        "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)",
+    ] {
+        let before = count(&conn);
+        conn.execute_batch(tamper).unwrap();
+        let e = block_on(f.keys.rotate_key("a")).unwrap_err();
+        assert!(
+            e.to_string().contains("changed outside coffer"),
+            "{tamper}: {e}"
+        );
+        assert!(e.to_string().contains("nothing was written"), "{e}");
+        assert_eq!(
+            f.keys.store().get_key("a").unwrap().unwrap().active_version,
+            1
+        );
+        assert!(count(&conn) <= before, "{tamper}: nothing was appended");
+        for (k, v) in &saved {
+            conn.execute("UPDATE meta SET value = ?2 WHERE key = ?1", [k, v])
+                .unwrap();
+        }
+    }
 }

@@ -6,52 +6,79 @@
 //! `audit_head`) and reads it; the second inserts the entries and moves the head. Between the
 //! two only the hashes are computed, so the lock is held for two round trips and the commit.
 
+use std::sync::Arc;
+
 use tokio_postgres::{GenericClient, Transaction};
 
 use super::tx::pg_error;
 use crate::error::Error;
-use crate::store::audit::{self as chain, AuditEntry, HASH_LEN};
+use crate::store::audit::{self as chain, AuditEntry, AuditKey, AuditTip, HASH_LEN, Head};
+use crate::store::audit_signer::AuditSigner;
 
 /// Reads the head: `SELECT … ORDER BY key`, locking with `FOR UPDATE` when `lock` (the sort
 /// comes before the locking, so the rows are locked in key order: `audit_count` first).
-pub async fn head(
-    c: &impl GenericClient,
-    lock: bool,
-) -> Result<(i64, Vec<u8>), tokio_postgres::Error> {
+pub async fn head(c: &impl GenericClient, lock: bool) -> Result<Head, tokio_postgres::Error> {
     let sql = if lock {
-        "SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head') ORDER BY key
-         FOR UPDATE"
+        "SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head', \
+         'audit_head_mac', 'audit_keyed_from') ORDER BY key FOR UPDATE"
     } else {
-        "SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head')"
+        "SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head', \
+         'audit_head_mac', 'audit_keyed_from')"
     };
-    let mut count = 0;
-    let mut hash = vec![0; HASH_LEN];
-    for row in c.query(sql, &[]).await? {
-        let (key, value): (String, String) = (row.get(0), row.get(1));
-        match key.as_str() {
-            "audit_count" => count = value.parse().unwrap_or(0),
-            _ => hash = hex::decode(value).unwrap_or_else(|_| vec![0; HASH_LEN]),
-        }
-    }
-    Ok((count, hash))
+    let rows: Vec<(String, String)> = c
+        .query(sql, &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    Ok(Head::from_meta(
+        rows.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    ))
 }
 
-/// Appends an entry inside `tx`.
+/// Entries appended in a transaction: recorded in the home once the transaction commits.
+#[must_use = "call `committed` after the commit"]
+pub(crate) struct Pending {
+    signer: Arc<AuditSigner>,
+    seq: i64,
+    hash: Vec<u8>,
+}
+
+impl Pending {
+    /// The transaction committed.
+    pub(crate) fn committed(self) {
+        self.signer.committed(self.seq, &self.hash);
+    }
+}
+
+/// Appends an entry signed by `signer` inside `tx`.
+///
+/// # Errors
+/// As [`append_many`].
 pub async fn append(
     tx: &Transaction<'_>,
+    signer: Arc<AuditSigner>,
     verb: &str,
     name: &str,
     detail: &str,
-) -> Result<(), tokio_postgres::Error> {
-    append_many(tx, &[(verb, name, detail.to_owned())]).await
+    err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
+) -> Result<Pending, Error> {
+    append_many(tx, signer, &[(verb, name, detail.to_owned())], err).await
 }
 
-/// Appends entries `(verb, name, detail)` inside `tx`, in two statements (see the module
-/// docs); takes the write lock if the transaction has not yet.
+/// Appends entries `(verb, name, detail)` signed by `signer` inside `tx`, in three statements
+/// (see the module docs); takes the write lock if the transaction has not yet. The head they
+/// extend is checked first ([`AuditSigner::check_head`]): a head changed in the database
+/// since the store was opened is refused, never signed.
+///
+/// # Errors
+/// A head that fails its check; SQL errors (through `err`).
 pub async fn append_many(
     tx: &Transaction<'_>,
+    signer: Arc<AuditSigner>,
     list: &[(&str, &str, String)],
-) -> Result<(), tokio_postgres::Error> {
+    err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
+) -> Result<Pending, Error> {
     let n = list.len();
     let user = chain::user();
     let (mut verbs, mut names, mut details) = (
@@ -64,18 +91,29 @@ pub async fn append_many(
         names.push(*name);
         details.push(detail.as_str());
     }
-    let (mut count, mut prev) = head(tx, true).await?;
+    let head = head(tx, true).await.map_err(err)?;
+    let last: Option<(i64, Vec<u8>)> = tx
+        .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
+        .await
+        .map_err(err)?
+        .map(|r| (r.get(0), r.get(1)));
+    signer.check_head(&head, last.as_ref())?;
+    let (mut count, mut prev) = (head.count, head.hash);
     // The time after the lock: entries are in time order as well as in sequence.
     let at = crate::time::now_unix();
     let mut seqs = Vec::with_capacity(n);
     let (mut prevs, mut hashes): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
         (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut head_mac = [0u8; HASH_LEN];
     for (verb, name, detail) in list {
-        count += 1;
-        let hash = chain::entry_hash(count, at, user, verb, name, detail, &prev);
+        count = count
+            .checked_add(1)
+            .ok_or_else(|| crate::store::audit::bad_count(""))?;
+        let signed = signer.sign(count, at, head.keyed_from, user, verb, name, detail, &prev);
+        head_mac = signed.head_mac;
         seqs.push(count);
-        prevs.push(std::mem::replace(&mut prev, hash.to_vec()));
-        hashes.push(hash.to_vec());
+        prevs.push(std::mem::replace(&mut prev, signed.hash.to_vec()));
+        hashes.push(signed.hash.to_vec());
     }
     tx.execute(
         "WITH added AS (
@@ -84,8 +122,9 @@ pub async fn append_many(
              FROM unnest($1::bigint[], $4::text[], $5::text[], $6::text[], $7::bytea[],
                          $8::bytea[])
                   AS t (seq, verb, name, detail, prev_hash, hash))
-         UPDATE meta SET value = CASE key WHEN 'audit_count' THEN $9 ELSE $10 END
-         WHERE key IN ('audit_count', 'audit_head')",
+         UPDATE meta SET value = CASE key WHEN 'audit_count' THEN $9
+                                          WHEN 'audit_head' THEN $10 ELSE $11 END
+         WHERE key IN ('audit_count', 'audit_head', 'audit_head_mac')",
         &[
             &seqs,
             &at,
@@ -97,10 +136,123 @@ pub async fn append_many(
             &hashes,
             &count.to_string(),
             &hex::encode(&prev),
+            &hex::encode(head_mac),
         ],
     )
-    .await?;
-    Ok(())
+    .await
+    .map_err(err)?;
+    Ok(Pending {
+        signer,
+        seq: count,
+        hash: prev,
+    })
+}
+
+/// The audit state for a home's checks (inside a snapshot `c`).
+pub async fn tip(
+    c: &impl GenericClient,
+    seen: Option<i64>,
+) -> Result<AuditTip, tokio_postgres::Error> {
+    let mut store_id = None;
+    let mut wrapped_key = None;
+    for row in c
+        .query(
+            "SELECT key, value FROM meta WHERE key IN ('store_id', 'audit_key')",
+            &[],
+        )
+        .await?
+    {
+        let (key, value): (String, String) = (row.get(0), row.get(1));
+        if key == "store_id" {
+            store_id = Some(value);
+        } else {
+            wrapped_key = Some(hex::decode(value).unwrap_or_default());
+        }
+    }
+    let head = head(c, false).await?;
+    let mut at_seen = None;
+    let mut last = None;
+    for row in c
+        .query(
+            "SELECT seq, hash, seq = (SELECT max(seq) FROM audit) FROM audit
+             WHERE seq = $1 OR seq = (SELECT max(seq) FROM audit)",
+            &[&seen.unwrap_or(0)],
+        )
+        .await?
+    {
+        let (seq, hash, is_last): (i64, Vec<u8>, bool) = (row.get(0), row.get(1), row.get(2));
+        if Some(seq) == seen {
+            at_seen = Some(hash.clone());
+        }
+        if is_last {
+            last = Some((seq, hash));
+        }
+    }
+    Ok(AuditTip {
+        store_id,
+        wrapped_key,
+        head,
+        at_seen,
+        last,
+    })
+}
+
+/// See [`crate::store::KeyTable::create_audit_key`], inside `tx`: `false` if there is one.
+pub async fn create_key(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    wrapped: &[u8],
+    key: &Arc<AuditKey>,
+    err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
+) -> Result<bool, Error> {
+    let head = head(tx, true).await.map_err(err)?;
+    let exists = tx
+        .query_opt("SELECT 1 FROM meta WHERE key = 'audit_key'", &[])
+        .await
+        .map_err(err)?
+        .is_some();
+    if exists {
+        return Ok(false);
+    }
+    let keyed_from = head
+        .count
+        .checked_add(1)
+        .filter(|_| head.count >= 0)
+        .ok_or_else(|| chain::bad_count(""))?;
+    tx.execute(
+        "INSERT INTO meta (key, value)
+         SELECT * FROM unnest($1::text[], $2::text[])
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        &[
+            &vec![
+                "store_id",
+                "audit_key",
+                "audit_keyed_from",
+                "audit_head_mac",
+            ],
+            &vec![
+                store_id.to_owned(),
+                hex::encode(wrapped),
+                keyed_from.to_string(),
+                hex::encode(key.head_mac(head.count, keyed_from, &head.hash)),
+            ],
+        ],
+    )
+    .await
+    .map_err(err)?;
+    if head.count > 0 {
+        let signer = Arc::new(AuditSigner::new(key.clone(), None));
+        let _ = append(
+            tx,
+            signer,
+            chain::REKEY_VERB,
+            "audit",
+            &crate::store::audit_key::rekey_detail(head.count),
+            err,
+        )
+        .await?;
+    }
+    Ok(true)
 }
 
 /// Every entry, oldest first.

@@ -10,6 +10,8 @@ use super::tx::{lock_writes, snapshot};
 use super::{PgStore, int};
 use crate::error::{Advice, Error};
 use crate::home::Home;
+use crate::store::audit::{AuditEntry, AuditKey, AuditTip, Head};
+use crate::store::audit_signer::AuditSigner;
 use crate::store::key_rows::{
     AddVersion, KeyRecord, KeyState, Lookup, VersionRecord, VersionRow, Which, check_retire,
     period_detail, state_verb,
@@ -216,10 +218,18 @@ impl KeyTable for PgStore {
                 .await
                 .map_err(&err)?;
             let detail = format!("version 1, {}", record.spec);
-            append(&tx, "key-create", &record.name, &detail)
-                .await
-                .map_err(&err)?;
-            tx.commit().await.map_err(&err)
+            let pending = append(
+                &tx,
+                self.signer()?,
+                "key-create",
+                &record.name,
+                &detail,
+                &err,
+            )
+            .await?;
+            tx.commit().await.map_err(&err)?;
+            pending.committed();
+            Ok(())
         }))
     }
 
@@ -288,11 +298,10 @@ impl KeyTable for PgStore {
                 new.version,
                 if due_at.is_some() { ", due" } else { "" }
             );
-            append(&tx, "key-rotate", name, &detail)
-                .await
-                .map_err(&err)?;
+            let pending = append(&tx, self.signer()?, "key-rotate", name, &detail, &err).await?;
             test_pause("rotate: in transaction");
             tx.commit().await.map_err(&err)?;
+            pending.committed();
             Ok(AddVersion::Added)
         }))
     }
@@ -425,6 +434,27 @@ impl KeyTable for PgStore {
             }))
         }))
     }
+
+    fn audit_tip(&self, seen: Option<i64>) -> BoxFuture<'_, Result<AuditTip, Error>> {
+        Box::pin(Self::audit_tip(self, seen))
+    }
+
+    fn create_audit_key<'a>(
+        &'a self,
+        store_id: &'a str,
+        wrapped: &'a [u8],
+        key: &'a Arc<AuditKey>,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(Self::create_audit_key(self, store_id, wrapped, key))
+    }
+
+    fn audit_log(&self) -> BoxFuture<'_, Result<(Vec<AuditEntry>, Head), Error>> {
+        Box::pin(Self::audit_log(self))
+    }
+
+    fn set_audit_signer(&self, signer: Arc<AuditSigner>) {
+        Self::set_audit_signer(self, signer);
+    }
 }
 
 impl PgStore {
@@ -468,12 +498,13 @@ impl PgStore {
             return Ok(None);
         };
         tx.execute(update, &[&name, value]).await.map_err(&err)?;
-        append(&tx, verb, name, &detail).await.map_err(&err)?;
+        let pending = append(&tx, self.signer()?, verb, name, &detail, &err).await?;
         let after = self
             .read_key(&tx, name)
             .await?
             .ok_or_else(|| self.no_such_key(name))?;
         tx.commit().await.map_err(&err)?;
+        pending.committed();
         Ok(Some((before, after)))
     }
 

@@ -42,10 +42,11 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, NoTls};
 use zeroize::Zeroizing;
 
-use self::audit::{append_many, entries, head};
+use self::audit::{append_many, create_key, entries, head, tip};
 use self::tx::{SqlCode, pg_error, retrying, snapshot};
 use crate::error::{Advice, Error};
-use crate::store::audit::{self as chain, AuditEntry, Verified};
+use crate::store::audit::{AuditEntry, AuditKey, AuditTip, Head};
+use crate::store::audit_signer::AuditSigner;
 use crate::store::rows::damaged;
 
 mod audit;
@@ -58,7 +59,7 @@ mod tx;
 use self::schema::MIGRATIONS;
 
 /// The schema this build writes.
-pub const PG_SCHEMA_VERSION: u32 = 3;
+pub const PG_SCHEMA_VERSION: u32 = 4;
 
 /// Serializes migrations of one database across processes (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x636f_6666_6572; // "coffer"
@@ -85,6 +86,8 @@ pub struct PgStore {
     location: String,
     /// The key lookup, prepared once per connection: it runs once per value decrypted.
     version_row: tokio::sync::OnceCell<tokio_postgres::Statement>,
+    /// What signs this handle's audit entries, once a holder of the root key opened it.
+    signer: std::sync::OnceLock<Arc<AuditSigner>>,
 }
 
 impl fmt::Debug for PgStore {
@@ -248,6 +251,7 @@ impl PgStore {
             client: Mutex::new(client),
             location: location.to_owned(),
             version_row: tokio::sync::OnceCell::new(),
+            signer: std::sync::OnceLock::new(),
         };
         store.migrate().await?;
         Ok(store)
@@ -374,21 +378,74 @@ impl PgStore {
         .await
     }
 
-    /// Recomputes the audit chain and checks it against `meta` (one snapshot).
+    /// Every entry and the head (one snapshot).
     ///
     /// # Errors
     /// SQL errors.
-    pub async fn verify_audit(&self) -> Result<Verified, Error> {
+    pub async fn audit_log(&self) -> Result<(Vec<AuditEntry>, Head), Error> {
         self.retry("read the audit log", move || async move {
             let err = self.err();
             let mut client = self.client.lock().await;
             let tx = snapshot(&mut client).await.map_err(&err)?;
             let list = entries(&tx, &self.location).await?;
-            let (count, head) = head(&tx, false).await.map_err(&err)?;
+            let head = head(&tx, false).await.map_err(&err)?;
             tx.commit().await.map_err(&err)?;
-            Ok(chain::verify(&list, count, &head))
+            Ok((list, head))
         })
         .await
+    }
+
+    /// The audit state for a home's checks (one snapshot).
+    ///
+    /// # Errors
+    /// SQL errors.
+    pub async fn audit_tip(&self, seen: Option<i64>) -> Result<AuditTip, Error> {
+        self.retry("read the audit log", move || async move {
+            let err = self.err();
+            let mut client = self.client.lock().await;
+            let tx = snapshot(&mut client).await.map_err(&err)?;
+            let t = tip(&tx, seen).await.map_err(&err)?;
+            tx.commit().await.map_err(&err)?;
+            Ok(t)
+        })
+        .await
+    }
+
+    /// See [`crate::store::KeyTable::create_audit_key`].
+    ///
+    /// # Errors
+    /// SQL errors.
+    pub async fn create_audit_key(
+        &self,
+        store_id: &str,
+        wrapped: &[u8],
+        key: &Arc<AuditKey>,
+    ) -> Result<bool, Error> {
+        self.retry("key the audit log", move || async move {
+            let err = self.err();
+            let mut client = self.client.lock().await;
+            let tx = client.transaction().await.map_err(&err)?;
+            let made = create_key(&tx, store_id, wrapped, key, &err).await?;
+            tx.commit().await.map_err(&err)?;
+            Ok(made)
+        })
+        .await
+    }
+
+    /// What signs this handle's audit entries (see [`crate::store::Store::set_audit_signer`]).
+    ///
+    /// # Errors
+    /// The keys were not opened: the write is refused.
+    pub(crate) fn signer(&self) -> Result<Arc<AuditSigner>, Error> {
+        self.signer
+            .get()
+            .cloned()
+            .ok_or_else(|| crate::store::audit::no_audit_key(&self.location))
+    }
+
+    /// Signs this handle's audit entries with `signer` (the first one given stays).
+    pub fn set_audit_signer(&self, signer: Arc<AuditSigner>) {
+        let _ = self.signer.set(signer);
     }
 
     /// Appends one entry per `(verb, name, detail)` in one transaction (two statements and
@@ -400,12 +457,16 @@ impl PgStore {
         if list.is_empty() {
             return Ok(());
         }
+        let signer = self.signer()?;
+        let signer = &signer;
         self.retry("append to the audit log", move || async move {
             let err = self.err();
             let mut client = self.client.lock().await;
             let tx = client.transaction().await.map_err(&err)?;
-            append_many(&tx, list).await.map_err(&err)?;
-            tx.commit().await.map_err(&err)
+            let pending = append_many(&tx, signer.clone(), list, &err).await?;
+            tx.commit().await.map_err(&err)?;
+            pending.committed();
+            Ok(())
         })
         .await
     }
@@ -503,8 +564,9 @@ mod tests {
             .block_on(testing::fresh_database(admin, "conf"))
             .unwrap();
         Box::new(move || {
-            let store: Arc<dyn ParamStore> =
-                Arc::new(runtime().block_on(PgStore::connect(&url)).unwrap());
+            let pg = runtime().block_on(PgStore::connect(&url)).unwrap();
+            runtime().block_on(crate::store::audit_key::attach_for_tests(&pg));
+            let store: Arc<dyn ParamStore> = Arc::new(pg);
             store
         })
     }
@@ -515,6 +577,37 @@ mod tests {
             return;
         };
         conformance::run_all(&|| fresh(&admin));
+    }
+
+    /// As on SQLite (`store::tests::a_head_changed_after_the_open_is_refused_not_signed`):
+    /// a head changed after the open is refused inside the append's transaction.
+    #[test]
+    fn a_head_changed_after_the_open_is_refused_not_signed() {
+        let Some(admin) = testing::admin_url() else {
+            return;
+        };
+        let url = runtime()
+            .block_on(testing::fresh_database(&admin, "head"))
+            .unwrap();
+        let pg = runtime().block_on(PgStore::connect(&url)).unwrap();
+        runtime().block_on(crate::store::audit_key::attach_for_tests(&pg));
+        let one = [("test", "/x", String::new())];
+        runtime().block_on(pg.audit_many(&one)).unwrap();
+        for tamper in [
+            "UPDATE meta SET value = ((SELECT count(*) FROM audit) + 1)::text
+             WHERE key = 'audit_keyed_from'",
+            "UPDATE meta SET value = '9223372036854775807' WHERE key = 'audit_count'",
+            "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)",
+        ] {
+            runtime().block_on(testing::run_sql(&url, tamper)).unwrap();
+            let e = runtime().block_on(pg.audit_many(&one)).unwrap_err();
+            assert!(
+                e.to_string().contains("changed outside coffer"),
+                "{tamper}: {e}"
+            );
+            let (entries, _) = runtime().block_on(pg.audit_log()).unwrap();
+            assert!(entries.len() <= 1, "{tamper}: nothing was appended");
+        }
     }
 
     #[test]

@@ -194,11 +194,18 @@ impl PgStore {
             .await
             .map_err(&err)?;
         }
-        append(&tx, "put", name.as_str(), &put_detail(new))
-            .await
-            .map_err(&err)?;
+        let pending = append(
+            &tx,
+            self.signer()?,
+            "put",
+            name.as_str(),
+            &put_detail(new),
+            &err,
+        )
+        .await?;
         test_pause("put: in transaction");
         tx.commit().await.map_err(&err)?;
+        pending.committed();
         Ok(written(new.clone()))
     }
 
@@ -337,10 +344,17 @@ impl PgStore {
                 to: version,
             });
         }
-        append(&tx, "label", name.as_str(), &label_detail(&moves))
-            .await
-            .map_err(&err)?;
+        let pending = append(
+            &tx,
+            self.signer()?,
+            "label",
+            name.as_str(),
+            &label_detail(&moves),
+            &err,
+        )
+        .await?;
         tx.commit().await.map_err(&err)?;
+        pending.committed();
         Ok(moves)
     }
 
@@ -374,10 +388,17 @@ impl PgStore {
                 .map_err(|_| bad_row(&self.location, name.as_str(), "bad label version"))?;
             removed.push((label.clone(), v));
         }
-        append(&tx, "unlabel", name.as_str(), &unlabel_detail(&removed))
-            .await
-            .map_err(&err)?;
+        let pending = append(
+            &tx,
+            self.signer()?,
+            "unlabel",
+            name.as_str(),
+            &unlabel_detail(&removed),
+            &err,
+        )
+        .await?;
         tx.commit().await.map_err(&err)?;
+        pending.committed();
         Ok(removed)
     }
 
@@ -440,11 +461,18 @@ impl PgStore {
         ] {
             tx.execute(sql, &[&name.as_str()]).await.map_err(&err)?;
         }
-        append(&tx, "rotate", name.as_str(), &promote_detail(new, old))
-            .await
-            .map_err(&err)?;
+        let pending = append(
+            &tx,
+            self.signer()?,
+            "rotate",
+            name.as_str(),
+            &promote_detail(new, old),
+            &err,
+        )
+        .await?;
         test_pause("promote: in transaction");
         tx.commit().await.map_err(&err)?;
+        pending.committed();
         Ok(())
     }
 
@@ -466,10 +494,10 @@ impl PgStore {
         .map_err(&err)?;
         let verb = if deleted.is_some() { "rm" } else { "restore" };
         let detail = format!("latest version {}", state.latest);
-        append(&tx, verb, name.as_str(), &detail)
-            .await
-            .map_err(&err)?;
-        tx.commit().await.map_err(&err)
+        let pending = append(&tx, self.signer()?, verb, name.as_str(), &detail, &err).await?;
+        tx.commit().await.map_err(&err)?;
+        pending.committed();
+        Ok(())
     }
 
     pub(super) async fn destroy_tx(
@@ -545,10 +573,17 @@ impl PgStore {
                 }
             }
         };
-        append(&tx, "destroy", name.as_str(), &destroy_detail(&destroyed))
-            .await
-            .map_err(&err)?;
+        let pending = append(
+            &tx,
+            self.signer()?,
+            "destroy",
+            name.as_str(),
+            &destroy_detail(&destroyed),
+            &err,
+        )
+        .await?;
         tx.commit().await.map_err(&err)?;
+        pending.committed();
         // Reclaim the dead row versions that still hold the value (best effort: it needs
         // the table's owner).
         let mut destroyed = destroyed;

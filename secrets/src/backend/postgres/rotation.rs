@@ -76,15 +76,18 @@ impl PgStore {
         )
         .await
         .map_err(&err)?;
-        append(
+        let pending = append(
             &tx,
+            self.signer()?,
             "rotate-schedule",
             plan.name.as_str(),
             &schedule_detail(plan),
+            &err,
         )
-        .await
-        .map_err(&err)?;
-        tx.commit().await.map_err(&err)
+        .await?;
+        tx.commit().await.map_err(&err)?;
+        pending.committed();
+        Ok(())
     }
 
     pub(super) async fn claim_rotation_tx(&self, req: LeaseRequest<'_>) -> ParamResult<Claim> {

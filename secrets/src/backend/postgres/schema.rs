@@ -1,7 +1,7 @@
 //! The PostgreSQL store's schema: the migrations that make it, one per version.
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: [&str; 3] = [
+pub(super) const MIGRATIONS: [&str; 4] = [
     r#"
 CREATE TABLE keys (
     name                 TEXT COLLATE "C" PRIMARY KEY,
@@ -92,5 +92,11 @@ JOIN (SELECT v.name, max(v.version) AS version FROM param_versions v
                         WHERE l.name = v.name AND l.version = v.version AND l.label = 'pending')
       GROUP BY v.name) m ON m.name = p.name
 WHERE NOT EXISTS (SELECT 1 FROM param_labels l WHERE l.name = p.name AND l.label = 'current');
+"#,
+    // Version 4: the audit log is keyed (`crate::store::audit`); the key is made by the first
+    // holder of the root key to open the store. The version makes older builds refuse the
+    // store instead of appending unkeyed entries.
+    r#"
+UPDATE meta SET value = value WHERE false;
 "#,
 ];

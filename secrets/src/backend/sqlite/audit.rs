@@ -1,58 +1,113 @@
 //! The audit log in the SQLite store: the chain of [`crate::store::audit`] in the `audit`
 //! table, its head (`audit_count`, `audit_head`) in `meta`.
 
+use std::sync::Arc;
+
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::{Store, db_error};
 use crate::error::Error;
-use crate::store::audit::{AuditEntry, HASH_LEN, Verified, entry_hash, user, verify};
+use crate::store::audit::{AuditEntry, AuditKey, AuditTip, HASH_LEN, Head, user};
+use crate::store::audit_signer::AuditSigner;
 
-/// The count and last hash recorded in `meta`.
-fn head(conn: &Connection) -> rusqlite::Result<(i64, Vec<u8>)> {
-    let get = |key: &str| -> rusqlite::Result<Option<String>> {
-        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
-    };
-    let count = get("audit_count")?
-        .and_then(|c| c.parse::<i64>().ok())
-        .unwrap_or(0);
-    let hash = get("audit_head")?
-        .and_then(|h| hex::decode(h).ok())
-        .unwrap_or_else(|| vec![0; HASH_LEN]);
-    Ok((count, hash))
+/// The head recorded in `meta`.
+fn head(conn: &Connection) -> rusqlite::Result<Head> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head', \
+         'audit_head_mac', 'audit_keyed_from')",
+    )?;
+    let rows: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Head::from_meta(
+        rows.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    ))
 }
 
-/// Appends an entry, inside the caller's (`BEGIN IMMEDIATE`) transaction `tx`.
+/// An entry appended in a transaction: recorded in the home once the transaction commits.
+#[must_use = "call `committed` after the commit"]
+pub(crate) struct Pending {
+    signer: Arc<AuditSigner>,
+    seq: i64,
+    hash: [u8; HASH_LEN],
+}
+
+impl Pending {
+    /// The transaction committed.
+    pub(crate) fn committed(self) {
+        self.signer.committed(self.seq, &self.hash);
+    }
+}
+
+/// Appends an entry signed by `signer`, inside the caller's (`BEGIN IMMEDIATE`) transaction
+/// `tx`, after checking the head it extends (see [`AuditSigner::check_head`]): a head
+/// changed in the database since the store was opened is refused, never signed.
 ///
 /// # Errors
-/// SQLite errors.
+/// A head that fails its check; SQLite errors (through `err`).
 pub(crate) fn append(
     tx: &Connection,
+    signer: Arc<AuditSigner>,
     verb: &str,
     name: &str,
     detail: &str,
-) -> rusqlite::Result<()> {
-    let (count, prev) = head(tx)?;
-    let seq = count + 1;
+    err: &dyn Fn(rusqlite::Error) -> Error,
+) -> Result<Pending, Error> {
+    let head = head(tx).map_err(err)?;
+    let last: Option<(i64, Vec<u8>)> = tx
+        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .map_err(err)?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map_err(err)?;
+    let seq = signer.check_head(&head, last.as_ref())?;
     let at = crate::time::now_unix();
     let user = user();
-    let hash = entry_hash(seq, at, user, verb, name, detail, &prev);
-    tx.execute(
+    let signed = signer.sign(
+        seq,
+        at,
+        head.keyed_from,
+        user,
+        verb,
+        name,
+        detail,
+        &head.hash,
+    );
+    tx.prepare_cached(
         "INSERT INTO audit (seq, at, user, verb, name, detail, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![seq, at, user, verb, name, detail, prev, &hash[..]],
-    )?;
-    for (key, value) in [
-        ("audit_count", seq.to_string()),
-        ("audit_head", hex::encode(hash)),
-    ] {
-        tx.execute(
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            seq,
+            at,
+            user,
+            verb,
+            name,
+            detail,
+            head.hash,
+            &signed.hash[..]
+        ])
+    })
+    .map_err(err)?;
+    let mut set = tx
+        .prepare_cached(
             "INSERT INTO meta (key, value) VALUES (?1, ?2)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
+        )
+        .map_err(err)?;
+    for (key, value) in [
+        ("audit_count", seq.to_string()),
+        ("audit_head", hex::encode(signed.hash)),
+        ("audit_head_mac", hex::encode(signed.head_mac)),
+    ] {
+        set.execute(params![key, value]).map_err(err)?;
     }
-    Ok(())
+    Ok(Pending {
+        signer,
+        seq,
+        hash: signed.hash,
+    })
 }
 
 impl Store {
@@ -66,14 +121,20 @@ impl Store {
             return Ok(());
         }
         let err = |e| db_error(&self.path, e);
+        let signer = self.signer()?;
         let mut conn = self.lock();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err)?;
+        let mut last = None;
         for (verb, name, detail) in entries {
-            append(&tx, verb, name, detail).map_err(err)?;
+            last = Some(append(&tx, signer.clone(), verb, name, detail, &err)?);
         }
-        tx.commit().map_err(err)
+        tx.commit().map_err(err)?;
+        if let Some(p) = last {
+            p.committed();
+        }
+        Ok(())
     }
 
     /// Every entry, oldest first.
@@ -104,17 +165,123 @@ impl Store {
         .collect()
     }
 
-    /// Recomputes the chain and checks it against `meta` (one snapshot).
+    /// Every entry and the head (one snapshot).
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn verify_audit(&self) -> Result<Verified, Error> {
+    pub fn audit_log(&self) -> Result<(Vec<AuditEntry>, Head), Error> {
         let err = |e| db_error(&self.path, e);
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(err)?;
         let entries = Self::entries_in(&tx).map_err(err)?;
-        let (count, head_hash) = head(&tx).map_err(err)?;
+        let head = head(&tx).map_err(err)?;
         drop(tx);
-        Ok(verify(&entries, count, &head_hash))
+        Ok((entries, head))
+    }
+
+    /// The audit state for a home's checks (one snapshot).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn audit_tip(&self, seen: Option<i64>) -> Result<AuditTip, Error> {
+        let err = |e| db_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(err)?;
+        let get = |key: &str| -> rusqlite::Result<Option<String>> {
+            tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+        };
+        let store_id = get("store_id").map_err(err)?;
+        let wrapped_key = get("audit_key")
+            .map_err(err)?
+            .map(|k| hex::decode(k).unwrap_or_default());
+        let head = head(&tx).map_err(err)?;
+        let hash_at = |seq: i64| -> rusqlite::Result<Option<Vec<u8>>> {
+            tx.query_row("SELECT hash FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
+                .optional()
+        };
+        let at_seen = match seen {
+            Some(seq) => hash_at(seq).map_err(err)?,
+            None => None,
+        };
+        let last = tx
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(err)?;
+        drop(tx);
+        Ok(AuditTip {
+            store_id,
+            wrapped_key,
+            head,
+            at_seen,
+            last,
+        })
+    }
+
+    /// See [`crate::store::KeyTable::create_audit_key`].
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn create_audit_key(
+        &self,
+        store_id: &str,
+        wrapped: &[u8],
+        key: &Arc<AuditKey>,
+    ) -> Result<bool, Error> {
+        let err = |e| db_error(&self.path, e);
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let exists: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'audit_key'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        let head = head(&tx).map_err(err)?;
+        let keyed_from = head
+            .count
+            .checked_add(1)
+            .filter(|_| head.count >= 0)
+            .ok_or_else(|| crate::store::audit::bad_count(&self.path.display().to_string()))?;
+        let mut set = tx
+            .prepare(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .map_err(err)?;
+        for (k, v) in [
+            ("store_id", store_id.to_owned()),
+            ("audit_key", hex::encode(wrapped)),
+            ("audit_keyed_from", keyed_from.to_string()),
+            (
+                "audit_head_mac",
+                hex::encode(key.head_mac(head.count, keyed_from, &head.hash)),
+            ),
+        ] {
+            set.execute(params![k, v]).map_err(err)?;
+        }
+        drop(set);
+        if head.count > 0 {
+            let signer = Arc::new(AuditSigner::new(key.clone(), None));
+            let _ = append(
+                &tx,
+                signer,
+                crate::store::audit::REKEY_VERB,
+                "audit",
+                &crate::store::audit_key::rekey_detail(head.count),
+                &err,
+            )?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(true)
     }
 }

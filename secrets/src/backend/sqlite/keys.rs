@@ -14,6 +14,8 @@ use super::audit;
 use super::stored_root_id;
 use super::{Store, corrupt, db_error};
 use crate::home::Home;
+use crate::store::audit::{AuditEntry, AuditKey, AuditTip, Head};
+use crate::store::audit_signer::AuditSigner;
 use crate::store::key_rows::{
     AddVersion, KeyRecord, KeyState, Lookup, SwitchRoot, VersionRecord, VersionRow, Which,
     WrappedVersion, check_retire, period_detail, state_verb,
@@ -89,14 +91,17 @@ impl Store {
             ],
         )
         .map_err(err)?;
-        audit::append(
+        let pending = audit::append(
             &tx,
+            self.signer()?,
             "key-create",
             &record.name,
             &format!("version 1, {}", record.spec),
-        )
-        .map_err(err)?;
-        tx.commit().map_err(err)
+            &err,
+        )?;
+        tx.commit().map_err(err)?;
+        pending.committed();
+        Ok(())
     }
 
     /// Every key, by name.
@@ -220,8 +225,9 @@ impl Store {
             params![name, state.as_str()],
         )
         .map_err(err)?;
-        audit::append(&tx, state_verb(state), name, "").map_err(err)?;
+        let pending = audit::append(&tx, self.signer()?, state_verb(state), name, "", &err)?;
         tx.commit().map_err(err)?;
+        pending.committed();
         Ok(true)
     }
 
@@ -315,9 +321,10 @@ impl Store {
             new.version,
             if due_at.is_some() { ", due" } else { "" }
         );
-        audit::append(&tx, "key-rotate", name, &detail).map_err(err)?;
+        let pending = audit::append(&tx, self.signer()?, "key-rotate", name, &detail, &err)?;
         test_pause("rotate: in transaction");
         tx.commit().map_err(err)?;
+        pending.committed();
         Ok(AddVersion::Added)
     }
 
@@ -348,11 +355,19 @@ impl Store {
         if n == 0 {
             return Err(self.no_such_key(name));
         }
-        audit::append(&tx, "key-set-rotation", name, &period_detail(period_secs)).map_err(err)?;
+        let pending = audit::append(
+            &tx,
+            self.signer()?,
+            "key-set-rotation",
+            name,
+            &period_detail(period_secs),
+            &err,
+        )?;
         let record = self
             .read_key(&tx, name)?
             .ok_or_else(|| self.no_such_key(name))?;
         tx.commit().map_err(err)?;
+        pending.committed();
         Ok(record)
     }
 
@@ -380,11 +395,12 @@ impl Store {
             "min decrypt version {min} (was {})",
             before.min_decrypt_version
         );
-        audit::append(&tx, "key-retire", name, &detail).map_err(err)?;
+        let pending = audit::append(&tx, self.signer()?, "key-retire", name, &detail, &err)?;
         let record = self
             .read_key(&tx, name)?
             .ok_or_else(|| self.no_such_key(name))?;
         tx.commit().map_err(err)?;
+        pending.committed();
         Ok((before.min_decrypt_version, record))
     }
 
@@ -439,6 +455,7 @@ impl Store {
         old_id: &str,
         new_id: &str,
         rewrapped: &[(WrappedVersion, Vec<u8>)],
+        audit_key: &(Vec<u8>, Vec<u8>),
         side_file: impl FnOnce() -> Result<(), Error>,
     ) -> Result<SwitchRoot, Error> {
         let err = |e| db_error(&self.path, e);
@@ -483,14 +500,32 @@ impl Store {
         }
         tx.execute("UPDATE meta SET value = ?1 WHERE key = 'root_id'", [new_id])
             .map_err(err)?;
+        // The audit key, re-wrapped: unless it changed since it was read.
+        let n = tx
+            .execute(
+                "UPDATE meta SET value = ?2 WHERE key = 'audit_key' AND value = ?1",
+                [hex::encode(&audit_key.0), hex::encode(&audit_key.1)],
+            )
+            .map_err(err)?;
+        if n != 1 {
+            return Ok(SwitchRoot::RowsChanged);
+        }
         let detail = format!(
             "root {old_id} -> {new_id}, {} versions re-wrapped",
             rewrapped.len()
         );
-        audit::append(&tx, "key-rotate-root", "root", &detail).map_err(err)?;
+        let pending = audit::append(
+            &tx,
+            self.signer()?,
+            "key-rotate-root",
+            "root",
+            &detail,
+            &err,
+        )?;
         side_file()?;
         test_pause("root: in transaction (side file written)");
         tx.commit().map_err(err)?;
+        pending.committed();
         Ok(SwitchRoot::Done)
     }
 
@@ -680,5 +715,28 @@ impl KeyTable for Store {
         Box::pin(std::future::ready(Self::set_min_decrypt_version(
             self, name, min,
         )))
+    }
+
+    fn audit_tip(&self, seen: Option<i64>) -> BoxFuture<'_, Result<AuditTip, Error>> {
+        Box::pin(std::future::ready(Self::audit_tip(self, seen)))
+    }
+
+    fn create_audit_key<'a>(
+        &'a self,
+        store_id: &'a str,
+        wrapped: &'a [u8],
+        key: &'a Arc<AuditKey>,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(std::future::ready(Self::create_audit_key(
+            self, store_id, wrapped, key,
+        )))
+    }
+
+    fn audit_log(&self) -> BoxFuture<'_, Result<(Vec<AuditEntry>, Head), Error>> {
+        Box::pin(std::future::ready(Self::audit_log(self)))
+    }
+
+    fn set_audit_signer(&self, signer: Arc<AuditSigner>) {
+        Self::set_audit_signer(self, signer);
     }
 }

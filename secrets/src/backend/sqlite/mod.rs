@@ -1,7 +1,7 @@
 //! The embedded store: `COFFER_HOME/coffer.db`, an SQLite database (WAL mode), and the local
 //! key hierarchy kept in it.
 //!
-//! # Schema (version 5, `PRAGMA user_version`)
+//! # Schema (version 6, `PRAGMA user_version`)
 //!
 //! Migrations are versioned in code (`MIGRATIONS`): migration `i` takes the schema from
 //! version `i` to `i + 1`, in one `BEGIN IMMEDIATE` transaction with the new
@@ -50,6 +50,11 @@
 //! (the sealed settings of the run that staged the `pending` version, so that a resume runs
 //! the same hooks) and `lease_hook` (the process group of the lease holder's running hook).
 //!
+//! Version 6: the audit log is keyed ([`crate::store::audit`]): `meta` gains `store_id`,
+//! `audit_key` (wrapped by the root key), `audit_keyed_from` and `audit_head_mac`, written by
+//! the first holder of the root key to open the store (the migration itself cannot: it has
+//! no key). Older builds refuse the store from then on instead of appending unkeyed entries.
+//!
 //! Times are Unix seconds. Each version's 32 bytes of branch key material are stored only
 //! wrapped by the root key ([`coffer_core::keyring::RootKey`]), with [`crate::store::branch_key_aad`]
 //! binding the wrapped bytes to their row: a row moved to another name or version, or edited,
@@ -72,7 +77,7 @@ pub(crate) mod switch;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavior, params};
@@ -82,6 +87,7 @@ pub use schema::SCHEMA_VERSION;
 
 use crate::error::{Advice, Error};
 use crate::home::Home;
+use crate::store::audit_signer::AuditSigner;
 use crate::store::rows::damaged;
 use schema::MIGRATIONS;
 
@@ -105,6 +111,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Store {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// What signs this handle's audit entries, once a holder of the root key opened it.
+    signer: OnceLock<Arc<AuditSigner>>,
 }
 
 impl fmt::Debug for Store {
@@ -165,15 +173,20 @@ impl Store {
                     .advice(Advice::CreateStoreInHome),
             );
         }
-        let conn = Connection::open_with_flags(
+        let mut conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| db_error(&path, e))?;
+        // The version and `meta` read in one snapshot: a migration by another process
+        // between the two would otherwise look like another program's database.
+        let snapshot = conn.transaction().map_err(|e| db_error(&path, e))?;
         // Only `init` makes a store: an empty file (truncated, or replaced by mistake) or
         // another program's database is refused as it is, never set up afresh.
-        let schema: u32 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
+        let schema: u32 = snapshot
+            .query_row("SELECT user_version FROM pragma_user_version", [], |r| {
+                r.get(0)
+            })
             .map_err(|e| db_error(&path, e))?;
         // A coffer store records its schema version in `meta` too, at every migration:
         // another program's database with a `user_version` of its own is not migrated.
@@ -181,10 +194,11 @@ impl Store {
         let recorded: Option<String> = if schema == 0 || schema > SCHEMA_VERSION {
             None
         } else {
-            conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
-                r.get(0)
-            })
-            .ok()
+            snapshot
+                .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                    r.get(0)
+                })
+                .ok()
         };
         if schema != 0
             && schema <= SCHEMA_VERSION
@@ -197,7 +211,7 @@ impl Store {
             .advice(Advice::PointAtStore));
         }
         if schema == 0 {
-            let tables: i64 = conn
+            let tables: i64 = snapshot
                 .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
                 .map_err(|e| db_error(&path, e))?;
             let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -209,6 +223,7 @@ impl Store {
             return Err(Error::corrupt(format!("store {} {what}", path.display()))
                 .advice(Advice::RestoreStore));
         }
+        drop(snapshot);
         Self::setup(conn, path)
     }
 
@@ -249,6 +264,7 @@ impl Store {
         let store = Self {
             conn: Mutex::new(conn),
             path,
+            signer: OnceLock::new(),
         };
         store.migrate()?;
         Ok(store)
@@ -257,6 +273,23 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What signs this handle's audit entries: set by [`crate::store::KeyTable::set_audit_signer`]
+    /// when the store's keys are opened.
+    ///
+    /// # Errors
+    /// The keys were not opened: the write is refused.
+    pub(crate) fn signer(&self) -> Result<Arc<AuditSigner>, Error> {
+        self.signer
+            .get()
+            .cloned()
+            .ok_or_else(|| crate::store::audit::no_audit_key(&self.path.display().to_string()))
+    }
+
+    /// Signs this handle's audit entries with `signer` (the first one given stays).
+    pub fn set_audit_signer(&self, signer: Arc<AuditSigner>) {
+        let _ = self.signer.set(signer);
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -349,7 +382,7 @@ impl Store {
     }
 
     /// Replaces the recorded root key id, in a transaction that first checks the store holds
-    /// no key versions (`coffer init` over an empty store).
+    /// no key versions and no audit key (`coffer init` over an empty store).
     ///
     /// # Errors
     /// The store holds key versions; SQLite errors.
@@ -362,7 +395,14 @@ impl Store {
         let n: i64 = tx
             .query_row("SELECT count(*) FROM key_versions", [], |r| r.get(0))
             .map_err(err)?;
-        if n > 0 {
+        let keyed: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM meta WHERE key = 'audit_key'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if n > 0 || keyed > 0 {
             return Err(Error::conflict(format!(
                 "store {} holds keys already",
                 self.path.display()

@@ -249,9 +249,17 @@ impl SqliteParamStore {
             )
             .map_err(&err)?;
         }
-        audit::append(&tx, "put", name.as_str(), &put_detail(&new)).map_err(&err)?;
+        let pending = audit::append(
+            &tx,
+            self.store.signer()?,
+            "put",
+            name.as_str(),
+            &put_detail(&new),
+            &err,
+        )?;
         test_pause("put: in transaction");
         tx.commit().map_err(&err)?;
+        pending.committed();
         Ok(written(new))
     }
 
@@ -409,8 +417,16 @@ impl SqliteParamStore {
                 to: version,
             });
         }
-        audit::append(&tx, "label", name.as_str(), &label_detail(&moves)).map_err(&err)?;
+        let pending = audit::append(
+            &tx,
+            self.store.signer()?,
+            "label",
+            name.as_str(),
+            &label_detail(&moves),
+            &err,
+        )?;
         tx.commit().map_err(&err)?;
+        pending.committed();
         Ok(moves)
     }
 
@@ -443,8 +459,16 @@ impl SqliteParamStore {
                 u32::try_from(v).map_err(|_| self.bad(name.as_str(), "bad label version"))?,
             ));
         }
-        audit::append(&tx, "unlabel", name.as_str(), &unlabel_detail(&removed)).map_err(&err)?;
+        let pending = audit::append(
+            &tx,
+            self.store.signer()?,
+            "unlabel",
+            name.as_str(),
+            &unlabel_detail(&removed),
+            &err,
+        )?;
         tx.commit().map_err(&err)?;
+        pending.committed();
         Ok(removed)
     }
 
@@ -511,9 +535,17 @@ impl SqliteParamStore {
             params![name.as_str()],
         )
         .map_err(&err)?;
-        audit::append(&tx, "rotate", name.as_str(), &promote_detail(new, old)).map_err(&err)?;
+        let pending = audit::append(
+            &tx,
+            self.store.signer()?,
+            "rotate",
+            name.as_str(),
+            &promote_detail(new, old),
+            &err,
+        )?;
         test_pause("promote: in transaction");
         tx.commit().map_err(&err)?;
+        pending.committed();
         Ok(())
     }
 
@@ -531,8 +563,17 @@ impl SqliteParamStore {
         .map_err(&err)?;
         let verb = if deleted.is_some() { "rm" } else { "restore" };
         let detail = format!("latest version {}", state.latest);
-        audit::append(&tx, verb, name.as_str(), &detail).map_err(&err)?;
-        tx.commit().map_err(&err)
+        let pending = audit::append(
+            &tx,
+            self.store.signer()?,
+            verb,
+            name.as_str(),
+            &detail,
+            &err,
+        )?;
+        tx.commit().map_err(&err)?;
+        pending.committed();
+        Ok(())
     }
 
     fn destroy_sync(
@@ -600,8 +641,16 @@ impl SqliteParamStore {
                 }
             }
         };
-        audit::append(&tx, "destroy", name.as_str(), &destroy_detail(&destroyed)).map_err(&err)?;
+        let pending = audit::append(
+            &tx,
+            self.store.signer()?,
+            "destroy",
+            name.as_str(),
+            &destroy_detail(&destroyed),
+            &err,
+        )?;
         tx.commit().map_err(&err)?;
+        pending.committed();
         // The old pages were zeroed (secure_delete); copy the WAL into the database and empty
         // it, so the destroyed value does not linger there either. Another reader may hold
         // the WAL open: then it is emptied at a later checkpoint.
@@ -856,9 +905,9 @@ mod tests {
         let path = home.store_path();
         Box::new(move || {
             let _keep = &dir;
-            let store: Arc<dyn ParamStore> = Arc::new(SqliteParamStore::new(Arc::new(
-                Store::open_file(path.clone()).unwrap(),
-            )));
+            let sqlite = Arc::new(Store::open_file(path.clone()).unwrap());
+            futures::executor::block_on(crate::store::audit_key::attach_for_tests(&*sqlite));
+            let store: Arc<dyn ParamStore> = Arc::new(SqliteParamStore::new(sqlite));
             store
         })
     }

@@ -96,14 +96,17 @@ impl SqliteParamStore {
             ],
         )
         .map_err(&err)?;
-        audit::append(
+        let pending = audit::append(
             &tx,
+            self.store.signer()?,
             "rotate-schedule",
             plan.name.as_str(),
             &schedule_detail(plan),
-        )
-        .map_err(&err)?;
-        tx.commit().map_err(&err)
+            &err,
+        )?;
+        tx.commit().map_err(&err)?;
+        pending.committed();
+        Ok(())
     }
 
     pub(super) fn claim_rotation_sync(&self, req: LeaseRequest<'_>) -> ParamResult<Claim> {

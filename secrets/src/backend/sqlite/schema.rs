@@ -1,10 +1,10 @@
 //! The SQLite store's schema: the migrations that make it, one per version.
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: [&str; 5] = [
+pub(super) const MIGRATIONS: [&str; 6] = [
     r"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY NOT NULL,
@@ -103,5 +103,11 @@ JOIN (SELECT v.name, max(v.version) AS version FROM param_versions v
                         WHERE l.name = v.name AND l.version = v.version AND l.label = 'pending')
       GROUP BY v.name) m ON m.name = p.name
 WHERE NOT EXISTS (SELECT 1 FROM param_labels l WHERE l.name = p.name AND l.label = 'current');
+",
+    // Version 6: the audit log is keyed (`crate::store::audit`). The key is made by the first
+    // holder of the root key to open the store (the schema cannot: it needs the root key);
+    // the version makes older builds refuse the store instead of appending unkeyed entries.
+    r"
+UPDATE meta SET value = value WHERE 0;
 ",
 ];

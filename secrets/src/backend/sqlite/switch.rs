@@ -8,9 +8,12 @@ use coffer_core::keyring::RootKey;
 use super::Store;
 use crate::error::{Advice, Error};
 use crate::home::Home;
+use crate::store::audit_key::{self, Trust};
 use crate::store::key_rows::{SwitchRoot, WrappedVersion, branch_key_aad};
 use crate::store::passphrase::{PassphraseCache, PassphraseSource};
 use crate::store::root::{self, Protection, RootKeyMaterial};
+use crate::store::seen::SeenFile;
+use crate::store::table::KeyTable;
 use crate::store::test_pause::pause as test_pause;
 
 /// Loads `root.key` for `store`. When the store's root is not that key but the side file's
@@ -128,6 +131,8 @@ pub async fn rotate_root(
     if recorded != old_id {
         return Err(store.root_mismatch(&old_id, &recorded));
     }
+    let seen = SeenFile::new(home, &KeyTable::location(&store));
+    audit_key::attach(&store, old.as_ref(), Some(seen), Trust::Record).await?;
 
     let (file, new) = new_root(to, protection, &old_id, &path, &mut passphrase).await?;
     let new_id = new.id();
@@ -144,8 +149,9 @@ pub async fn rotate_root(
             let wrapped = rewrap(&store, old.as_ref(), new.as_ref(), &old_id, &row).await?;
             rewrapped.push((row, wrapped));
         }
+        let audit = audit_key::rewrap(&store, old.as_ref(), new.as_ref()).await?;
         test_pause("root: rewrapped");
-        let outcome = store.switch_root(&old_id, &new_id, &rewrapped, || {
+        let outcome = store.switch_root(&old_id, &new_id, &rewrapped, &audit, || {
             root::write_side_file(&next, &file).map_err(|e| {
                 Error::backend(format!(
                     "cannot write the new root key to {}; nothing was changed",

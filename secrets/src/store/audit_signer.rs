@@ -1,0 +1,105 @@
+//! [`AuditSigner`]: what appends to a store's audit log in this process: the store's
+//! [`AuditKey`], the check of the head each append extends, and the home's record of what it
+//! has seen, moved on after each commit.
+
+use std::sync::Arc;
+
+use super::audit::{AuditKey, HASH_LEN, Head};
+use super::seen::SeenFile;
+use crate::error::{Advice, Error};
+
+/// The append of one entry: the entry's hash and the new head's MAC.
+pub(crate) struct Appended {
+    pub hash: [u8; HASH_LEN],
+    pub head_mac: [u8; HASH_LEN],
+}
+
+/// What appends to a store's log: its [`AuditKey`] and, when a home opened the store, the
+/// record of what that home has seen, moved on after each commit.
+#[derive(Debug)]
+pub struct AuditSigner {
+    key: Arc<AuditKey>,
+    seen: Option<SeenFile>,
+}
+
+impl AuditSigner {
+    /// Appends with `key`, recording each commit in `seen`.
+    pub fn new(key: Arc<AuditKey>, seen: Option<SeenFile>) -> Self {
+        Self { key, seen }
+    }
+
+    /// The key.
+    pub fn key(&self) -> &Arc<AuditKey> {
+        &self.key
+    }
+
+    /// Checks the head an append extends, read inside the append's transaction: its MAC,
+    /// and that `last` (the entry with the highest sequence number) is the entry it names.
+    /// The store was checked when it was opened; this finds a head changed since (a
+    /// long-running process, a hook that runs for minutes). Returns the sequence number of
+    /// the entry to append.
+    ///
+    /// # Errors
+    /// The head fails a check (the append is refused).
+    pub(crate) fn check_head(
+        &self,
+        head: &Head,
+        last: Option<&(i64, Vec<u8>)>,
+    ) -> Result<i64, Error> {
+        let location = self.seen.as_ref().map_or("", |s| s.location());
+        let bad = |what: &str| {
+            Error::corrupt(format!(
+                "the audit log of the store{}{location} was changed outside coffer: {what}; \
+                 nothing was written",
+                if location.is_empty() { "" } else { " " }
+            ))
+            .advice(Advice::VerifyAudit)
+        };
+        if !self.key.head_ok(head) {
+            return Err(bad("its head does not match its MAC"));
+        }
+        let last_ok = match last {
+            None => head.count == 0,
+            Some((seq, hash)) => *seq == head.count && coffer_core::ct_eq(hash, &head.hash),
+        };
+        if !last_ok {
+            return Err(bad("its last entry is not the head its MAC names"));
+        }
+        head.count
+            .checked_add(1)
+            .ok_or_else(|| bad("its entry count is out of range"))
+    }
+
+    /// The hash of entry `seq` and the MAC of the head it makes.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the entry's fields, in their order"
+    )]
+    pub(crate) fn sign(
+        &self,
+        seq: i64,
+        at: i64,
+        keyed_from: i64,
+        user: &str,
+        verb: &str,
+        name: &str,
+        detail: &str,
+        prev_hash: &[u8],
+    ) -> Appended {
+        let hash = self
+            .key
+            .entry_hash(seq, at, user, verb, name, detail, prev_hash);
+        let head_mac = self.key.head_mac(seq, keyed_from, &hash);
+        Appended { hash, head_mac }
+    }
+
+    /// After a commit that made the head `count`, `hash`: moves the home's record on. A
+    /// record that cannot be written is logged, not an error (the write has happened).
+    pub(crate) fn committed(&self, count: i64, hash: &[u8]) {
+        if let Some(seen) = &self.seen {
+            if let Err(e) = seen.record(self.key.store_id(), count, hash, false) {
+                tracing::warn!("cannot record the store's audit head: {e}");
+            }
+        }
+    }
+}
