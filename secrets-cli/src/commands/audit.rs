@@ -29,9 +29,8 @@ pub async fn run(settings: &Settings, cmd: AuditCommand) -> anyhow::Result<()> {
             }
         }
         AuditCommand::Verify => {
-            let keys =
-                coffer::store::open_keys_in(&home, table, &crate::terminal::passphrase()).await?;
-            match keys.verify_audit().await? {
+            let passphrase = crate::terminal::passphrase();
+            match coffer::store::verify_store(&home, table, &passphrase).await? {
                 (Verified::Ok(n), 0) => verified(settings, json, n, 0, "audit log OK"),
                 (Verified::Ok(n), unkeyed) => verified(
                     settings,

@@ -355,6 +355,7 @@ fn a_restored_older_copy_is_refused_until_accepted() {
         s.refused("a", "key list", "was rolled back");
         s.refused("a", "audit verify", "was rolled back");
         #[cfg(unix)]
+        #[allow(irrefutable_let_patterns, reason = "one variant without PostgreSQL")]
         if let Db::Sqlite(path) = &s.db {
             // The same file through another path: the same record.
             let link = s.env.path("link");
@@ -502,8 +503,77 @@ fn a_store_stripped_of_its_audit_key_is_not_keyed_afresh_behind_a_home() {
              UPDATE meta SET value = '9223372036854775807' WHERE key = 'audit_count'",
         );
         s.share("c");
-        s.refused("c", "audit verify", "changed outside coffer");
+        s.refused("c", "audit verify", "has no audit key yet");
+        let a = s
+            .cmd("c")
+            .args(["put", "/app/x", "--type", "string"])
+            .write_stdin("x")
+            .assert()
+            .code(1);
+        assert!(
+            stderr(&a).contains("meta audit_count is out of range"),
+            "{}",
+            stderr(&a)
+        );
     });
+}
+
+/// Another store, keyed under the same root key (a second store made with a copy of
+/// `root.key`), put in place of the one the home has used: its store id differs, so it is
+/// refused as another store.
+#[test]
+fn a_store_keyed_apart_under_the_same_root_is_found() {
+    let s = Site::sqlite();
+    s.populate();
+    #[allow(irrefutable_let_patterns, reason = "one variant without PostgreSQL")]
+    let Db::Sqlite(path) = &s.db else {
+        unreachable!()
+    };
+    let root_id: String = rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("SELECT value FROM meta WHERE key = 'root_id'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    // Store z: made by `init`, then given a's root key, and keyed by a write.
+    let z = s.env.path("z");
+    s.env
+        .cmd()
+        .env("COFFER_HOME", &z)
+        .arg("init")
+        .assert()
+        .success();
+    fs::copy(s.env.path("a").join("root.key"), z.join("root.key")).unwrap();
+    rusqlite::Connection::open(z.join("coffer.db"))
+        .unwrap()
+        .execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'root_id'",
+            [&root_id],
+        )
+        .unwrap();
+    s.env
+        .cmd()
+        .env("COFFER_HOME", &z)
+        .args(["put", "/app/db", "--type", "string"])
+        .write_stdin("planted")
+        .assert()
+        .success();
+    let copy = s.env.path("z.db");
+    rusqlite::Connection::open(z.join("coffer.db"))
+        .unwrap()
+        .execute(&format!("VACUUM INTO '{}'", copy.display()), [])
+        .unwrap();
+    for side in ["-wal", "-shm"] {
+        let _ = fs::remove_file(format!("{}{side}", path.display()));
+    }
+    fs::copy(&copy, path).unwrap();
+    let e = s.refused(
+        "a",
+        "get /app/db",
+        "is not the store this home has used (store id",
+    );
+    assert!(e.contains("it was replaced"), "{e}");
+    s.refused("a", "audit verify", "it was replaced");
 }
 
 const PREVIOUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/previous-release");

@@ -24,8 +24,12 @@ pub fn rekey_detail(count: i64) -> String {
 /// What to do with the home's record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trust {
-    /// Refuse a store behind the record (every command).
+    /// Refuse a store behind the record, key a store that has no key yet, record the head
+    /// (every command that writes or reads a secure value).
     Record,
+    /// As `Record`, but write nothing: no key is made and the head is recorded only after
+    /// the whole log verified (`coffer audit verify`).
+    Verify,
     /// Take the store as it is (`coffer audit accept`, after a full verification).
     Accept,
 }
@@ -75,7 +79,7 @@ pub async fn attach(
     let location = table.location();
     // The record first: the store only moves on after it (see `super::seen`).
     let recorded = match (&seen, trust) {
-        (Some(s), Trust::Record) => s.load()?,
+        (Some(s), Trust::Record | Trust::Verify) => s.load()?,
         _ => None,
     };
     let mut tip = table.audit_tip(recorded.as_ref().map(|r| r.seq)).await?;
@@ -83,27 +87,38 @@ pub async fn attach(
         if let Some(r) = &recorded {
             return Err(unkeyed_but_seen(&location, r, seen.as_ref()));
         }
-        if trust == Trust::Accept {
+        match trust {
             // Nothing to accept: keying it here would vouch for entries nobody can check.
-            return Err(Error::denied(format!(
-                "the store {location} has no audit key: its log is an older release's, or its \
-                 key was removed; it was not accepted"
-            )));
+            Trust::Accept => {
+                return Err(Error::denied(format!(
+                    "the store {location} has no audit key: its log is an older release's, or \
+                     its key was removed; it was not accepted"
+                )));
+            }
+            Trust::Verify => {
+                return Err(Error::denied(format!(
+                    "the store {location} has no audit key yet: its log is an older release's \
+                     (the first write or secure read keys it), or its key was removed; nothing \
+                     is keyed to verify"
+                )));
+            }
+            Trust::Record => {}
         }
         create(table, root).await?;
         tip = table.audit_tip(None).await?;
     }
     let key = Arc::new(unwrap(&location, root, &tip).await?);
     check(&location, &key, &tip, recorded.as_ref())?;
-    if let Some(s) = &seen {
+    if let (Some(s), Trust::Record) = (&seen, trust) {
         // A home this user cannot write (a service reading a root-owned home) still works;
         // it only cannot move its record on.
-        let accept = trust == Trust::Accept;
-        if let Err(e) = s.record(key.store_id(), tip.head.count, &tip.head.hash, accept) {
+        let (count, hash) = (tip.head.count, &tip.head.hash);
+        if let Err(e) = s.record(key.store_id(), count, hash, false, count) {
             tracing::warn!("cannot record the store's audit head: {e}");
         }
     }
-    table.set_audit_signer(Arc::new(AuditSigner::new(key.clone(), seen)));
+    let known = (tip.head.count, tip.head.hash.clone());
+    table.set_audit_signer(Arc::new(AuditSigner::new(key.clone(), seen, known)));
     Ok(key)
 }
 

@@ -2,7 +2,7 @@
 //! [`AuditKey`], the check of the head each append extends, and the home's record of what it
 //! has seen, moved on after each commit.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::audit::{AuditKey, HASH_LEN, Head};
 use super::seen::SeenFile;
@@ -20,12 +20,30 @@ pub(crate) struct Appended {
 pub struct AuditSigner {
     key: Arc<AuditKey>,
     seen: Option<SeenFile>,
+    /// The last entry this process knows the log holds (`seq`, hash): where it was opened,
+    /// then each entry it committed. Every append checks that the log still holds it.
+    known: Mutex<(i64, Vec<u8>)>,
 }
 
 impl AuditSigner {
-    /// Appends with `key`, recording each commit in `seen`.
-    pub fn new(key: Arc<AuditKey>, seen: Option<SeenFile>) -> Self {
-        Self { key, seen }
+    /// Appends with `key` to a log known to hold entry `known` (`seq`, hash; `(0, zeros)`
+    /// for none), recording each commit in `seen`.
+    pub fn new(key: Arc<AuditKey>, seen: Option<SeenFile>, known: (i64, Vec<u8>)) -> Self {
+        Self {
+            key,
+            seen,
+            known: Mutex::new(known),
+        }
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, (i64, Vec<u8>)> {
+        self.known.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The sequence number of the entry this process knows the log holds (0: none): the
+    /// append reads that entry's hash for [`AuditSigner::check_head`].
+    pub(crate) fn known_seq(&self) -> i64 {
+        self.known().0
     }
 
     /// The key.
@@ -45,6 +63,7 @@ impl AuditSigner {
         &self,
         head: &Head,
         last: Option<&(i64, Vec<u8>)>,
+        at_known: Option<&[u8]>,
     ) -> Result<i64, Error> {
         let location = self.seen.as_ref().map_or("", |s| s.location());
         let bad = |what: &str| {
@@ -64,6 +83,22 @@ impl AuditSigner {
         };
         if !last_ok {
             return Err(bad("its last entry is not the head its MAC names"));
+        }
+        // A head with a good MAC may still be an older one (a backup restored under a running
+        // process): the log must still hold what this process saw.
+        let (kseq, khash) = self.known().clone();
+        if head.count < kseq {
+            return Err(bad(&format!(
+                "it ends at entry {}, before entry {kseq}, which this process saw: it was rolled \
+                 back",
+                head.count
+            )));
+        }
+        if kseq > 0 && !at_known.is_some_and(|h| coffer_core::ct_eq(h, &khash)) {
+            return Err(bad(&format!(
+                "it no longer holds the entry {kseq} this process saw: it was rolled back or \
+                 forked"
+            )));
         }
         head.count
             .checked_add(1)
@@ -96,10 +131,15 @@ impl AuditSigner {
     /// After a commit that made the head `count`, `hash`: moves the home's record on. A
     /// record that cannot be written is logged, not an error (the write has happened).
     pub(crate) fn committed(&self, count: i64, hash: &[u8]) {
+        let mut known = self.known();
         if let Some(seen) = &self.seen {
-            if let Err(e) = seen.record(self.key.store_id(), count, hash, false) {
+            // The record moves on only from an entry this process's log is known to hold.
+            if let Err(e) = seen.record(self.key.store_id(), count, hash, false, known.0) {
                 tracing::warn!("cannot record the store's audit head: {e}");
             }
+        }
+        if count > known.0 {
+            *known = (count, hash.to_vec());
         }
     }
 }

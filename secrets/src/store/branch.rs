@@ -168,17 +168,31 @@ impl LocalKeyStore {
             .cloned()
     }
 
-    /// Checks the whole audit log with the store's key; with the number of entries from
-    /// before the log was keyed (a store upgraded from an earlier release), which are hashed
-    /// but not authenticated.
+    /// Checks the whole audit log with the store's key, writing nothing to the store (a store
+    /// without an audit key is an error); with the number of entries from before the log was
+    /// keyed (a store upgraded from an earlier release), which are hashed but not
+    /// authenticated. A log that holds is recorded as what the home has seen.
     ///
     /// # Errors
-    /// As [`LocalKeyStore::audit_key`]; store errors.
+    /// As [`LocalKeyStore::audit_key`]; no audit key; store errors.
     pub async fn verify_audit(&self) -> Result<(Verified, u64), Error> {
-        let key = self.audit_key().await?;
+        let key = super::audit_key::attach(
+            self.table.as_ref(),
+            self.root.as_ref(),
+            self.seen.clone(),
+            Trust::Verify,
+        )
+        .await?;
         let (entries, head) = self.table.audit_log().await?;
         let unkeyed = u64::try_from(head.keyed_from.saturating_sub(1)).unwrap_or(0);
-        Ok((super::audit::verify(&entries, &head, &key), unkeyed))
+        let verified = super::audit::verify(&entries, &head, &key);
+        if let (Verified::Ok(_), Some(seen)) = (&verified, &self.seen) {
+            let (count, hash) = (head.count, &head.hash);
+            if let Err(e) = seen.record(key.store_id(), count, hash, false, count) {
+                tracing::warn!("cannot record the store's audit head: {e}");
+            }
+        }
+        Ok((verified, unkeyed))
     }
 
     /// `coffer audit accept`: checks the whole log with the store's key and, if it holds,
@@ -194,9 +208,8 @@ impl LocalKeyStore {
         match super::audit::verify(&entries, &head, &key) {
             Verified::Ok(n) => {
                 if let Some(seen) = &self.seen {
-                    seen.record(key.store_id(), head.count, &head.hash, true)?;
+                    seen.record(key.store_id(), head.count, &head.hash, true, 0)?;
                 }
-                let _ = self.audit.set(key);
                 Ok(n)
             }
             Verified::Bad { seq, why } => Err(Error::corrupt(format!(

@@ -135,6 +135,30 @@ pub async fn open_keys_in(
     Ok(keys)
 }
 
+/// `coffer audit verify`: checks the store in `table` against what `home` has seen of it
+/// (before anything else, so a replaced store is not written to), then its whole audit log
+/// with `home`'s root key, writing nothing to the store. Returns the result and the number of
+/// entries from before the log was keyed.
+///
+/// # Errors
+/// A store rolled back, forked or replaced; no audit key; a missing, damaged or locked root
+/// key; store errors.
+pub async fn verify_store(
+    home: &Home,
+    table: std::sync::Arc<dyn KeyTable>,
+    passphrase: &PassphraseSource,
+) -> Result<(audit::Verified, u64), Error> {
+    let seen = seen::SeenFile::new(home, &table.location());
+    audit_key::precheck(table.as_ref(), &seen).await?;
+    let mut passphrase = PassphraseCache::new(passphrase.clone());
+    let (root, _) = table.load_root(home, &mut passphrase)?;
+    LocalKeyStore::open(table, root)
+        .await?
+        .with_seen(seen)
+        .verify_audit()
+        .await
+}
+
 /// `coffer audit accept`: checks the whole audit log of the store in `table` with `home`'s
 /// root key and makes its head what `home` has seen, whatever `home` saw before (a backup
 /// restored on purpose, a store replaced). Returns the number of entries.

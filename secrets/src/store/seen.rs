@@ -6,7 +6,7 @@
 //! is the first 32 hex digits of `SHA-256(location)`:
 //!
 //! ```text
-//! coffer audit seen v1
+//! coffer-seen v1
 //! location: /etc/coffer/coffer.db
 //! store: 5f0c…(32 hex digits)
 //! seq: 57
@@ -30,7 +30,7 @@ use crate::files::AtomicFile;
 use crate::home::Home;
 
 /// The first line of a record.
-const MAGIC: &str = "coffer audit seen v1";
+const MAGIC: &str = "coffer-seen v1";
 /// A record is far smaller; a larger file is not one.
 const MAX_RECORD: usize = 4096;
 
@@ -159,11 +159,20 @@ impl SeenFile {
     }
 
     /// Records that the home has seen entry `seq` with hash `head` of store `store_id`: if it
-    /// is past the record (or, with `force`, whatever the record says).
+    /// is past the record and the record is at or before entry `upto`, up to which the caller
+    /// has checked that the log extends the record (or, with `force`, whatever the record
+    /// says).
     ///
     /// # Errors
     /// The directory or file cannot be written.
-    pub fn record(&self, store_id: &str, seq: i64, head: &[u8], force: bool) -> Result<(), Error> {
+    pub fn record(
+        &self,
+        store_id: &str,
+        seq: i64,
+        head: &[u8],
+        force: bool,
+        upto: i64,
+    ) -> Result<(), Error> {
         let io = |what: &str, e: std::io::Error| {
             Error::backend(format!("cannot {what} {}", self.path.display())).caused_by(e)
         };
@@ -195,7 +204,7 @@ impl SeenFile {
         let current = self.load().ok().flatten();
         if !force {
             if let Some(c) = &current {
-                if c.store_id != store_id || c.seq >= seq {
+                if c.store_id != store_id || c.seq >= seq || c.seq > upto {
                     return Ok(());
                 }
             }
@@ -230,21 +239,29 @@ mod tests {
         let home = Home::new(dir.path());
         let f = SeenFile::new(&home, "/x/coffer.db");
         assert_eq!(f.load().unwrap(), None);
-        f.record("s1", 5, &[1; 32], false).unwrap();
+        f.record("s1", 5, &[1; 32], false, 0).unwrap();
         let r = f.load().unwrap().unwrap();
         assert_eq!(
             (r.store_id.as_str(), r.seq, r.head.clone()),
             ("s1", 5, vec![1; 32])
         );
-        f.record("s1", 4, &[2; 32], false).unwrap();
+        f.record("s1", 4, &[2; 32], false, 9).unwrap();
         assert_eq!(f.load().unwrap().unwrap().seq, 5, "never back");
-        f.record("s2", 9, &[2; 32], false).unwrap();
+        f.record("s2", 9, &[2; 32], false, 9).unwrap();
         assert_eq!(
             f.load().unwrap().unwrap().store_id,
             "s1",
             "never another store"
         );
-        f.record("s2", 1, &[3; 32], true).unwrap();
+        f.record("s1", 8, &[2; 32], false, 4).unwrap();
+        assert_eq!(
+            f.load().unwrap().unwrap().seq,
+            5,
+            "never from a record not checked"
+        );
+        f.record("s1", 8, &[2; 32], false, 5).unwrap();
+        assert_eq!(f.load().unwrap().unwrap().seq, 8);
+        f.record("s2", 1, &[3; 32], true, 0).unwrap();
         assert_eq!(f.load().unwrap().unwrap().seq, 1, "unless forced");
         #[cfg(unix)]
         {
@@ -261,7 +278,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path());
         let f = SeenFile::new(&home, "/x/coffer.db");
-        f.record("s1", 5, &[1; 32], false).unwrap();
+        f.record("s1", 5, &[1; 32], false, 0).unwrap();
         for bad in [
             "",
             "nonsense\n",

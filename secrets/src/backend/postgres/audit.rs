@@ -25,12 +25,13 @@ pub async fn head(c: &impl GenericClient, lock: bool) -> Result<Head, tokio_post
         "SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head', \
          'audit_head_mac', 'audit_keyed_from')"
     };
+    // `try_get`: a column made nullable or retyped by someone else is an error, not a panic.
     let rows: Vec<(String, String)> = c
         .query(sql, &[])
         .await?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, tokio_postgres::Error>>()?;
     Ok(Head::from_meta(
         rows.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     ))
@@ -92,12 +93,32 @@ pub async fn append_many(
         details.push(detail.as_str());
     }
     let head = head(tx, true).await.map_err(err)?;
-    let last: Option<(i64, Vec<u8>)> = tx
-        .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
+    // The last entry, and the one this process knows the log holds, in one round trip.
+    let known = signer.known_seq();
+    let mut last: Option<(i64, Vec<u8>)> = None;
+    let mut at_known: Option<Vec<u8>> = None;
+    for row in tx
+        .query(
+            "SELECT seq, hash, seq = (SELECT max(seq) FROM audit) FROM audit
+             WHERE seq = $1 OR seq = (SELECT max(seq) FROM audit)",
+            &[&known],
+        )
         .await
         .map_err(err)?
-        .map(|r| (r.get(0), r.get(1)));
-    signer.check_head(&head, last.as_ref())?;
+    {
+        let (seq, hash, is_last): (i64, Vec<u8>, bool) = (
+            row.try_get(0).map_err(err)?,
+            row.try_get(1).map_err(err)?,
+            row.try_get(2).map_err(err)?,
+        );
+        if seq == known {
+            at_known = Some(hash.clone());
+        }
+        if is_last {
+            last = Some((seq, hash));
+        }
+    }
+    signer.check_head(&head, last.as_ref(), at_known.as_deref())?;
     let (mut count, mut prev) = (head.count, head.hash);
     // The time after the lock: entries are in time order as well as in sequence.
     let at = crate::time::now_unix();
@@ -148,39 +169,39 @@ pub async fn append_many(
     })
 }
 
-/// The audit state for a home's checks (inside a snapshot `c`).
+/// The audit state for a home's checks, in one statement (so one snapshot and one round
+/// trip): the meta rows, the entry `seen` and the last entry.
 pub async fn tip(
     c: &impl GenericClient,
     seen: Option<i64>,
 ) -> Result<AuditTip, tokio_postgres::Error> {
-    let mut store_id = None;
-    let mut wrapped_key = None;
-    for row in c
+    let rows = c
         .query(
-            "SELECT key, value FROM meta WHERE key IN ('store_id', 'audit_key')",
-            &[],
-        )
-        .await?
-    {
-        let (key, value): (String, String) = (row.get(0), row.get(1));
-        if key == "store_id" {
-            store_id = Some(value);
-        } else {
-            wrapped_key = Some(hex::decode(value).unwrap_or_default());
-        }
-    }
-    let head = head(c, false).await?;
-    let mut at_seen = None;
-    let mut last = None;
-    for row in c
-        .query(
-            "SELECT seq, hash, seq = (SELECT max(seq) FROM audit) FROM audit
+            "SELECT key, value, NULL::bigint, NULL::bytea, false FROM meta
+             WHERE key IN ('store_id', 'audit_key', 'audit_count', 'audit_head',
+                           'audit_head_mac', 'audit_keyed_from')
+             UNION ALL
+             SELECT NULL, NULL, seq, hash, seq = (SELECT max(seq) FROM audit) FROM audit
              WHERE seq = $1 OR seq = (SELECT max(seq) FROM audit)",
             &[&seen.unwrap_or(0)],
         )
-        .await?
-    {
-        let (seq, hash, is_last): (i64, Vec<u8>, bool) = (row.get(0), row.get(1), row.get(2));
+        .await?;
+    let (mut store_id, mut wrapped_key) = (None, None);
+    let mut meta: Vec<(String, String)> = Vec::new();
+    let (mut at_seen, mut last) = (None, None);
+    for row in &rows {
+        let key: Option<String> = row.try_get(0)?;
+        if let Some(key) = key {
+            let value: String = row.try_get(1)?;
+            match key.as_str() {
+                "store_id" => store_id = Some(value),
+                "audit_key" => wrapped_key = Some(hex::decode(value).unwrap_or_default()),
+                _ => meta.push((key, value)),
+            }
+            continue;
+        }
+        let (seq, hash, is_last): (i64, Vec<u8>, bool) =
+            (row.try_get(2)?, row.try_get(3)?, row.try_get(4)?);
         if Some(seq) == seen {
             at_seen = Some(hash.clone());
         }
@@ -188,6 +209,7 @@ pub async fn tip(
             last = Some((seq, hash));
         }
     }
+    let head = Head::from_meta(meta.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     Ok(AuditTip {
         store_id,
         wrapped_key,
@@ -241,7 +263,11 @@ pub async fn create_key(
     .await
     .map_err(err)?;
     if head.count > 0 {
-        let signer = Arc::new(AuditSigner::new(key.clone(), None));
+        let signer = Arc::new(AuditSigner::new(
+            key.clone(),
+            None,
+            (head.count, head.hash.clone()),
+        ));
         let _ = append(
             tx,
             signer,
@@ -264,17 +290,19 @@ pub async fn entries(c: &impl GenericClient, location: &str) -> Result<Vec<Audit
         )
         .await
         .map_err(|e| pg_error(location, &e))?;
-    Ok(rows
-        .iter()
-        .map(|r| AuditEntry {
-            seq: r.get(0),
-            at: r.get(1),
-            user: r.get(2),
-            verb: r.get(3),
-            name: r.get(4),
-            detail: r.get(5),
-            prev_hash: r.get(6),
-            hash: r.get(7),
+    rows.iter()
+        .map(|r| {
+            Ok(AuditEntry {
+                seq: r.try_get(0)?,
+                at: r.try_get(1)?,
+                user: r.try_get(2)?,
+                verb: r.try_get(3)?,
+                name: r.try_get(4)?,
+                detail: r.try_get(5)?,
+                prev_hash: r.try_get(6)?,
+                hash: r.try_get(7)?,
+            })
         })
-        .collect())
+        .collect::<Result<_, tokio_postgres::Error>>()
+        .map_err(|e| pg_error(location, &e))
 }

@@ -401,12 +401,8 @@ impl PgStore {
     /// SQL errors.
     pub async fn audit_tip(&self, seen: Option<i64>) -> Result<AuditTip, Error> {
         self.retry("read the audit log", move || async move {
-            let err = self.err();
-            let mut client = self.client.lock().await;
-            let tx = snapshot(&mut client).await.map_err(&err)?;
-            let t = tip(&tx, seen).await.map_err(&err)?;
-            tx.commit().await.map_err(&err)?;
-            Ok(t)
+            let client = self.client.lock().await;
+            tip(&*client, seen).await.map_err(self.err())
         })
         .await
     }
@@ -593,6 +589,26 @@ mod tests {
         runtime().block_on(crate::store::audit_key::attach_for_tests(&pg));
         let one = [("test", "/x", String::new())];
         runtime().block_on(pg.audit_many(&one)).unwrap();
+        let keys = crate::store::audit::HEAD_KEYS;
+        let saved: Vec<String> = keys
+            .iter()
+            .map(|k| runtime().block_on(pg.meta(k)).unwrap().unwrap())
+            .collect();
+        let put_back = keys
+            .iter()
+            .zip(&saved)
+            .map(|(k, v)| format!("UPDATE meta SET value = '{v}' WHERE key = '{k}';"))
+            .collect::<String>();
+        // An older head with a good MAC, put back: this process saw a later entry.
+        runtime().block_on(pg.audit_many(&one)).unwrap();
+        runtime()
+            .block_on(testing::run_sql(
+                &url,
+                &format!("DELETE FROM audit WHERE seq = 2; {put_back}"),
+            ))
+            .unwrap();
+        let e = runtime().block_on(pg.audit_many(&one)).unwrap_err();
+        assert!(e.to_string().contains("it was rolled back"), "{e}");
         for tamper in [
             "UPDATE meta SET value = ((SELECT count(*) FROM audit) + 1)::text
              WHERE key = 'audit_keyed_from'",
@@ -607,6 +623,10 @@ mod tests {
             );
             let (entries, _) = runtime().block_on(pg.audit_log()).unwrap();
             assert!(entries.len() <= 1, "{tamper}: nothing was appended");
+            // Each case on its own: the head as it was.
+            runtime()
+                .block_on(testing::run_sql(&url, &put_back))
+                .unwrap();
         }
     }
 

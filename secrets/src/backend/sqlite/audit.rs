@@ -60,7 +60,17 @@ pub(crate) fn append(
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
         .map_err(err)?;
-    let seq = signer.check_head(&head, last.as_ref())?;
+    let known = signer.known_seq();
+    let at_known: Option<Vec<u8>> = if known > 0 {
+        tx.prepare_cached("SELECT hash FROM audit WHERE seq = ?1")
+            .map_err(err)?
+            .query_row([known], |r| r.get(0))
+            .optional()
+            .map_err(err)?
+    } else {
+        None
+    };
+    let seq = signer.check_head(&head, last.as_ref(), at_known.as_deref())?;
     let at = crate::time::now_unix();
     let user = user();
     let signed = signer.sign(
@@ -271,7 +281,11 @@ impl Store {
         }
         drop(set);
         if head.count > 0 {
-            let signer = Arc::new(AuditSigner::new(key.clone(), None));
+            let signer = Arc::new(AuditSigner::new(
+                key.clone(),
+                None,
+                (head.count, head.hash.clone()),
+            ));
             let _ = append(
                 &tx,
                 signer,

@@ -102,10 +102,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// let home = Home::new("/etc/coffer");
 /// let store = Store::open(&home)?; // refuses a file that is not a coffer store
-/// match store.verify_audit()? {
-///     coffer::store::audit::Verified::Ok(n) => println!("audit chain holds: {n} entries"),
-///     coffer::store::audit::Verified::Bad { seq, why } => println!("entry {seq}: {why}"),
-/// }
+/// let (entries, head) = store.audit_log()?; // as stored: checking it needs the root key
+/// println!("{} audit entries, {} appended", entries.len(), head.count);
 /// # Ok::<(), coffer::error::Error>(())
 /// ```
 pub struct Store {
