@@ -82,7 +82,9 @@ pub async fn attach(
         (Some(s), Trust::Record | Trust::Verify) => s.load()?,
         _ => None,
     };
-    let mut tip = table.audit_tip(recorded.as_ref().map(|r| r.seq)).await?;
+    let mut tip = table
+        .audit_tip_recent(recorded.as_ref().map(|r| r.seq))
+        .await?;
     if tip.wrapped_key.is_none() {
         if let Some(r) = &recorded {
             return Err(unkeyed_but_seen(&location, r, seen.as_ref()));

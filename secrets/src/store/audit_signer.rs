@@ -52,10 +52,11 @@ impl AuditSigner {
     }
 
     /// Checks the head an append extends, read inside the append's transaction: its MAC,
-    /// and that `last` (the entry with the highest sequence number) is the entry it names.
-    /// The store was checked when it was opened; this finds a head changed since (a
-    /// long-running process, a hook that runs for minutes). Returns the sequence number of
-    /// the entry to append.
+    /// and that `last` (the entry with the highest sequence number) is the entry it names,
+    /// and that the log still holds `at_known`, the entry this process saw last. The store
+    /// was checked when it was opened; this finds a head changed since (a long-running
+    /// process, a hook that runs for minutes). Returns the sequence number of the entry to
+    /// append.
     ///
     /// # Errors
     /// The head fails a check (the append is refused).
@@ -65,44 +66,68 @@ impl AuditSigner {
         last: Option<&(i64, Vec<u8>)>,
         at_known: Option<&[u8]>,
     ) -> Result<i64, Error> {
-        let location = self.seen.as_ref().map_or("", |s| s.location());
-        let bad = |what: &str| {
-            Error::corrupt(format!(
-                "the audit log of the store{}{location} was changed outside coffer: {what}; \
-                 nothing was written",
-                if location.is_empty() { "" } else { " " }
-            ))
-            .advice(Advice::VerifyAudit)
-        };
-        if !self.key.head_ok(head) {
-            return Err(bad("its head does not match its MAC"));
-        }
+        let (next, (kseq, khash)) = self.check_head_mac(head)?;
         let last_ok = match last {
             None => head.count == 0,
             Some((seq, hash)) => *seq == head.count && coffer_core::ct_eq(hash, &head.hash),
         };
         if !last_ok {
-            return Err(bad("its last entry is not the head its MAC names"));
-        }
-        // A head with a good MAC may still be an older one (a backup restored under a running
-        // process): the log must still hold what this process saw.
-        let (kseq, khash) = self.known().clone();
-        if head.count < kseq {
-            return Err(bad(&format!(
-                "it ends at entry {}, before entry {kseq}, which this process saw: it was rolled \
-                 back",
-                head.count
-            )));
+            return Err(self.bad("its last entry is not the head its MAC names"));
         }
         if kseq > 0 && !at_known.is_some_and(|h| coffer_core::ct_eq(h, &khash)) {
-            return Err(bad(&format!(
+            return Err(self.bad(&format!(
                 "it no longer holds the entry {kseq} this process saw: it was rolled back or \
                  forked"
             )));
         }
-        head.count
+        Ok(next)
+    }
+
+    /// The checks of [`AuditSigner::check_head`] on the head alone (its MAC; not behind the
+    /// entry this process saw; room for one more), for a backend that checks the rows in the
+    /// statement that appends: returns the sequence number of the entry to append and the
+    /// entry the log must still hold.
+    ///
+    /// # Errors
+    /// The head fails a check.
+    pub(crate) fn check_head_mac(&self, head: &Head) -> Result<(i64, (i64, Vec<u8>)), Error> {
+        if !self.key.head_ok(head) {
+            return Err(self.bad("its head does not match its MAC"));
+        }
+        // A head with a good MAC may still be an older one (a backup restored under a running
+        // process): the log must still hold what this process saw.
+        let known = self.known().clone();
+        if head.count < known.0 {
+            return Err(self.bad(&format!(
+                "it ends at entry {}, before entry {}, which this process saw: it was rolled \
+                 back",
+                head.count, known.0
+            )));
+        }
+        let next = head
+            .count
             .checked_add(1)
-            .ok_or_else(|| bad("its entry count is out of range"))
+            .ok_or_else(|| self.bad("its entry count is out of range"))?;
+        Ok((next, known))
+    }
+
+    /// The error for a head whose rows fail the checks of [`AuditSigner::check_head`], found
+    /// by the statement that appends.
+    pub(crate) fn rows_changed(&self) -> Error {
+        self.bad(
+            "its last entry is not the head its MAC names, or it no longer holds the entry this \
+             process saw: it was cut short, rolled back or forked",
+        )
+    }
+
+    fn bad(&self, what: &str) -> Error {
+        let location = self.seen.as_ref().map_or("", |s| s.location());
+        Error::corrupt(format!(
+            "the audit log of the store{}{location} was changed outside coffer: {what}; nothing \
+             was written",
+            if location.is_empty() { "" } else { " " }
+        ))
+        .advice(Advice::VerifyAudit)
     }
 
     /// The hash of entry `seq` and the MAC of the head it makes.

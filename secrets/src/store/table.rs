@@ -93,6 +93,13 @@ pub trait KeyTable: Send + Sync + fmt::Debug {
     /// The audit state, in one snapshot, with the hash of entry `seen` if asked.
     fn audit_tip(&self, seen: Option<i64>) -> BoxFuture<'_, Result<AuditTip, Error>>;
 
+    /// As [`KeyTable::audit_tip`], or the tip this handle read last for the same `seen`, if it
+    /// was not used yet (a consistent snapshot too, only older: the opening of the keys
+    /// right after the home's check, on a remote store).
+    fn audit_tip_recent(&self, seen: Option<i64>) -> BoxFuture<'_, Result<AuditTip, Error>> {
+        self.audit_tip(seen)
+    }
+
     /// Records the audit key `wrapped` of store `store_id` (whose keys are `key`), in one
     /// write transaction, unless the store has one already (then `false`): the log is keyed
     /// from the next entry, and a log with entries gets a keyed `audit-rekey` entry.

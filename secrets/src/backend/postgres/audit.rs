@@ -3,8 +3,11 @@
 //!
 //! An append is two statements whatever the number of entries: the first locks the head in
 //! the store's lock order ([`super::tx`]: `audit_count`, which is the write lock, then
-//! `audit_head`) and reads it; the second inserts the entries and moves the head. Between the
-//! two only the hashes are computed, so the lock is held for two round trips and the commit.
+//! `audit_head`) and reads it, and its MAC is checked; the second checks the rows (the last
+//! entry is the head, the entry this process saw last is still there: see
+//! [`AuditSigner::check_head`]), and only if they hold inserts the entries and moves the head.
+//! Between the two only the hashes are computed, so the lock is held for two round trips and
+//! the commit.
 
 use std::sync::Arc;
 
@@ -67,7 +70,7 @@ pub async fn append(
     append_many(tx, signer, &[(verb, name, detail.to_owned())], err).await
 }
 
-/// Appends entries `(verb, name, detail)` signed by `signer` inside `tx`, in three statements
+/// Appends entries `(verb, name, detail)` signed by `signer` inside `tx`, in two statements
 /// (see the module docs); takes the write lock if the transaction has not yet. The head they
 /// extend is checked first ([`AuditSigner::check_head`]): a head changed in the database
 /// since the store was opened is refused, never signed.
@@ -93,32 +96,10 @@ pub async fn append_many(
         details.push(detail.as_str());
     }
     let head = head(tx, true).await.map_err(err)?;
-    // The last entry, and the one this process knows the log holds, in one round trip.
-    let known = signer.known_seq();
-    let mut last: Option<(i64, Vec<u8>)> = None;
-    let mut at_known: Option<Vec<u8>> = None;
-    for row in tx
-        .query(
-            "SELECT seq, hash, seq = (SELECT max(seq) FROM audit) FROM audit
-             WHERE seq = $1 OR seq = (SELECT max(seq) FROM audit)",
-            &[&known],
-        )
-        .await
-        .map_err(err)?
-    {
-        let (seq, hash, is_last): (i64, Vec<u8>, bool) = (
-            row.try_get(0).map_err(err)?,
-            row.try_get(1).map_err(err)?,
-            row.try_get(2).map_err(err)?,
-        );
-        if seq == known {
-            at_known = Some(hash.clone());
-        }
-        if is_last {
-            last = Some((seq, hash));
-        }
-    }
-    signer.check_head(&head, last.as_ref(), at_known.as_deref())?;
+    // The rows (the last entry is the head; the entry this process saw is still there) are
+    // checked by the statement that appends, after the lock: a round trip less.
+    let (_, (known, known_hash)) = signer.check_head_mac(&head)?;
+    let last_hash: Option<Vec<u8>> = (head.count > 0).then(|| head.hash.clone());
     let (mut count, mut prev) = (head.count, head.hash);
     // The time after the lock: entries are in time order as well as in sequence.
     let at = crate::time::now_unix();
@@ -136,32 +117,47 @@ pub async fn append_many(
         prevs.push(std::mem::replace(&mut prev, signed.hash.to_vec()));
         hashes.push(signed.hash.to_vec());
     }
-    tx.execute(
-        "WITH added AS (
+    let updated = tx
+        .execute(
+            "WITH ok AS (
+             SELECT coalesce((SELECT max(seq) FROM audit), 0) = $12::bigint
+                AND (SELECT hash FROM audit WHERE seq = $12::bigint)
+                    IS NOT DISTINCT FROM $13::bytea
+                AND ($14::bigint = 0
+                     OR (SELECT hash FROM audit WHERE seq = $14::bigint) = $15::bytea) AS ok),
+         added AS (
              INSERT INTO audit (seq, at, actor, verb, name, detail, prev_hash, hash)
              SELECT seq, $2, $3, verb, name, detail, prev_hash, hash
              FROM unnest($1::bigint[], $4::text[], $5::text[], $6::text[], $7::bytea[],
                          $8::bytea[])
-                  AS t (seq, verb, name, detail, prev_hash, hash))
+                  AS t (seq, verb, name, detail, prev_hash, hash)
+             WHERE (SELECT ok FROM ok))
          UPDATE meta SET value = CASE key WHEN 'audit_count' THEN $9
                                           WHEN 'audit_head' THEN $10 ELSE $11 END
-         WHERE key IN ('audit_count', 'audit_head', 'audit_head_mac')",
-        &[
-            &seqs,
-            &at,
-            &user,
-            &verbs,
-            &names,
-            &details,
-            &prevs,
-            &hashes,
-            &count.to_string(),
-            &hex::encode(&prev),
-            &hex::encode(head_mac),
-        ],
-    )
-    .await
-    .map_err(err)?;
+         WHERE key IN ('audit_count', 'audit_head', 'audit_head_mac') AND (SELECT ok FROM ok)",
+            &[
+                &seqs,
+                &at,
+                &user,
+                &verbs,
+                &names,
+                &details,
+                &prevs,
+                &hashes,
+                &count.to_string(),
+                &hex::encode(&prev),
+                &hex::encode(head_mac),
+                &head.count,
+                &last_hash,
+                &known,
+                &known_hash,
+            ],
+        )
+        .await
+        .map_err(err)?;
+    if updated != 3 {
+        return Err(signer.rows_changed());
+    }
     Ok(Pending {
         signer,
         seq: count,

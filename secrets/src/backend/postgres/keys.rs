@@ -439,6 +439,10 @@ impl KeyTable for PgStore {
         Box::pin(Self::audit_tip(self, seen))
     }
 
+    fn audit_tip_recent(&self, seen: Option<i64>) -> BoxFuture<'_, Result<AuditTip, Error>> {
+        Box::pin(Self::audit_tip_recent(self, seen))
+    }
+
     fn create_audit_key<'a>(
         &'a self,
         store_id: &'a str,

@@ -88,6 +88,9 @@ pub struct PgStore {
     version_row: tokio::sync::OnceCell<tokio_postgres::Statement>,
     /// What signs this handle's audit entries, once a holder of the root key opened it.
     signer: std::sync::OnceLock<Arc<AuditSigner>>,
+    /// The last tip read (for the entry asked for), so that opening the keys right after the
+    /// home's check reads it once: a round trip less on every command that does both.
+    last_tip: std::sync::Mutex<Option<(Option<i64>, AuditTip)>>,
 }
 
 impl fmt::Debug for PgStore {
@@ -252,6 +255,7 @@ impl PgStore {
             location: location.to_owned(),
             version_row: tokio::sync::OnceCell::new(),
             signer: std::sync::OnceLock::new(),
+            last_tip: std::sync::Mutex::new(None),
         };
         store.migrate().await?;
         Ok(store)
@@ -400,11 +404,34 @@ impl PgStore {
     /// # Errors
     /// SQL errors.
     pub async fn audit_tip(&self, seen: Option<i64>) -> Result<AuditTip, Error> {
-        self.retry("read the audit log", move || async move {
-            let client = self.client.lock().await;
-            tip(&*client, seen).await.map_err(self.err())
-        })
-        .await
+        let t = self
+            .retry("read the audit log", move || async move {
+                let client = self.client.lock().await;
+                tip(&*client, seen).await.map_err(self.err())
+            })
+            .await?;
+        *self
+            .last_tip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((seen, t.clone()));
+        Ok(t)
+    }
+
+    /// The tip [`PgStore::audit_tip`] read last, if it was for the entry `seen` (taken: a
+    /// second call reads again); else a fresh one.
+    ///
+    /// # Errors
+    /// SQL errors.
+    pub async fn audit_tip_recent(&self, seen: Option<i64>) -> Result<AuditTip, Error> {
+        let cached = self
+            .last_tip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match cached {
+            Some((s, t)) if s == seen => Ok(t),
+            _ => self.audit_tip(seen).await,
+        }
     }
 
     /// See [`crate::store::KeyTable::create_audit_key`].
