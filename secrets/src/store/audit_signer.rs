@@ -41,7 +41,8 @@ impl AuditSigner {
     }
 
     /// The sequence number of the entry this process knows the log holds (0: none): the
-    /// append reads that entry's hash for [`AuditSigner::check_head`].
+    /// append reads that entry's hash for `AuditSigner::check_head`.
+    #[cfg(feature = "sqlite")]
     pub(crate) fn known_seq(&self) -> i64 {
         self.known().0
     }
@@ -60,6 +61,7 @@ impl AuditSigner {
     ///
     /// # Errors
     /// The head fails a check (the append is refused).
+    #[cfg(feature = "sqlite")]
     pub(crate) fn check_head(
         &self,
         head: &Head,
@@ -83,7 +85,7 @@ impl AuditSigner {
         Ok(next)
     }
 
-    /// The checks of [`AuditSigner::check_head`] on the head alone (its MAC; not behind the
+    /// The checks of `AuditSigner::check_head` on the head alone (its MAC; not behind the
     /// entry this process saw; room for one more), for a backend that checks the rows in the
     /// statement that appends: returns the sequence number of the entry to append and the
     /// entry the log must still hold.
@@ -111,8 +113,9 @@ impl AuditSigner {
         Ok((next, known))
     }
 
-    /// The error for a head whose rows fail the checks of [`AuditSigner::check_head`], found
+    /// The error for a head whose rows fail the checks of `AuditSigner::check_head`, found
     /// by the statement that appends.
+    #[cfg(feature = "postgres")]
     pub(crate) fn rows_changed(&self) -> Error {
         self.bad(
             "its last entry is not the head its MAC names, or it no longer holds the entry this \

@@ -5,7 +5,7 @@
 //! the store's lock order ([`super::tx`]: `audit_count`, which is the write lock, then
 //! `audit_head`) and reads it, and its MAC is checked; the second checks the rows (the last
 //! entry is the head, the entry this process saw last is still there: see
-//! [`AuditSigner::check_head`]), and only if they hold inserts the entries and moves the head.
+//! `AuditSigner::check_head`), and only if they hold inserts the entries and moves the head.
 //! Between the two only the hashes are computed, so the lock is held for two round trips and
 //! the commit.
 
@@ -72,7 +72,7 @@ pub async fn append(
 
 /// Appends entries `(verb, name, detail)` signed by `signer` inside `tx`, in two statements
 /// (see the module docs); takes the write lock if the transaction has not yet. The head they
-/// extend is checked first ([`AuditSigner::check_head`]): a head changed in the database
+/// extend is checked first (`AuditSigner::check_head`): a head changed in the database
 /// since the store was opened is refused, never signed.
 ///
 /// # Errors

@@ -40,7 +40,7 @@ impl Pending {
 }
 
 /// Appends an entry signed by `signer`, inside the caller's (`BEGIN IMMEDIATE`) transaction
-/// `tx`, after checking the head it extends (see [`AuditSigner::check_head`]): a head
+/// `tx`, after checking the head it extends (see `AuditSigner::check_head`): a head
 /// changed in the database since the store was opened is refused, never signed.
 ///
 /// # Errors
