@@ -9,11 +9,16 @@ use std::time::{Duration, Instant};
 
 /// The files of the home, but SQLite's own (`coffer.db-wal`, `coffer.db-shm`).
 /// The files of the home, without SQLite's side files and the home's audit records
-/// (`seen/` + 32 hex digits, and its lock), which commands keep there.
+/// (`seen/` + 32 hex digits, its lock, and the side file a killed write of it leaves, which
+/// the next write replaces), which commands keep there.
 fn home_files(h: &Home) -> Vec<String> {
     let record = |n: &str| {
         n.strip_prefix("seen/")
-            .map(|r| r.strip_suffix(".lock").unwrap_or(r))
+            .map(|r| {
+                r.strip_suffix(".lock")
+                    .or_else(|| r.strip_suffix(".next"))
+                    .unwrap_or(r)
+            })
             .is_some_and(|r| r.len() == 32 && r.bytes().all(|b| b.is_ascii_hexdigit()))
     };
     tree_names(&h.home())

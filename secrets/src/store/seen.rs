@@ -14,7 +14,8 @@
 //! at: 1796411183
 //! ```
 //!
-//! `at` is when the home first saw entry `seq`. The record only moves forward: every commit
+//! `at` is when the home first saw entry `seq`. A write goes to `ID.next` and is renamed over
+//! `ID`; a write killed half-way leaves `ID.next`, which the next write replaces. The record only moves forward: every commit
 //! of this home and every verified open records its head if it is past the recorded one,
 //! under an exclusive lock on `ID.lock`, so concurrent commands never move it back. The record
 //! is read before the store's head, so a write by another process between the two reads is
@@ -26,7 +27,6 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use crate::error::{Advice, Error};
-use crate::files::AtomicFile;
 use crate::home::Home;
 
 /// The first line of a record.
@@ -215,14 +215,18 @@ impl SeenFile {
             hex::encode(head),
             crate::time::now_unix()
         );
-        let mut file = AtomicFile::create(&self.path, true).map_err(|e| {
-            Error::backend(format!("cannot write {}", self.path.display())).caused_by(e)
-        })?;
-        file.write_all(text.as_bytes())
+        // Under the lock no other process writes the record: the next version goes to one
+        // fixed side file (`ID.next`, which a killed write may leave and the next one replaces)
+        // and is renamed over the record, so a reader sees the old record or the new one.
+        let next = self.path.with_extension("next");
+        let mut file = opts
+            .truncate(true)
+            .open(&next)
             .map_err(|e| io("write", e))?;
-        file.commit_without_dir_sync().map_err(|e| {
-            Error::backend(format!("cannot write {}", self.path.display())).caused_by(e)
-        })?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(|e| io("write", e))?;
+        fs::rename(&next, &self.path).map_err(|e| io("replace", e))?;
         Ok(())
     }
 }
