@@ -127,15 +127,23 @@ fn older_stores_get_their_current_labels() {
     s.put("put /m/a --overwrite", "a2").success();
     s.put("put /m/b", "b1").success();
     s.sh("rotate /m/b --generate --test-hook false").code(1);
-    // As a schema-4 store left them: no `current` labels.
+    // As a schema-4 store left them: no `current` labels, no audit key, no key seals (and a
+    // home that never saw a keyed log of it).
     s.run_sql(
         "DELETE FROM param_labels WHERE label = 'current';
          ALTER TABLE param_rotations DROP COLUMN workdir;
          ALTER TABLE param_rotations DROP COLUMN pending_run;
          ALTER TABLE param_rotations DROP COLUMN lease_hook;
+         ALTER TABLE keys DROP COLUMN seal_seq;
+         ALTER TABLE keys DROP COLUMN mac;
+         ALTER TABLE key_versions DROP COLUMN mac;
+         DROP INDEX audit_by_name;
+         DELETE FROM meta WHERE key IN ('store_id', 'audit_key', 'audit_key_format',
+                                        'audit_keyed_from', 'audit_head_mac');
          PRAGMA user_version = 4;
          UPDATE meta SET value = '4' WHERE key = 'schema';",
     );
+    fs::remove_dir_all(s.home().join("seen")).unwrap();
     assert_eq!(s.get("/m/a"), "a2\n");
     assert_eq!(s.get("/m/b"), "b1\n");
     assert_eq!(s.get("/m/b:current"), "b1\n");

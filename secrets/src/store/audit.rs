@@ -7,7 +7,8 @@
 //!        user TEXT, verb TEXT, name TEXT, detail TEXT,
 //!        prev_hash BLOB(32), hash BLOB(32))
 //! meta: 'audit_count' (decimal), 'audit_head' (hex of the last hash),
-//!       'audit_keyed_from' (decimal), 'audit_head_mac' (hex), 'audit_key' (hex), 'store_id'
+//!       'audit_keyed_from' (decimal), 'audit_head_mac' (hex), 'audit_key' (hex), 'store_id',
+//!       'audit_key_format' (decimal)
 //! ```
 //!
 //! # The chain
@@ -31,7 +32,10 @@
 //!
 //! `audit_key` holds a 32-byte random secret `S`, wrapped by the store's root key
 //! ([`coffer_core::keyring::RootKey::wrap`]) with the additional data `"coffer audit key
-//! v2\0" ‖ store_id`; `store_id` is 32 random hex digits made with the key. The two MAC keys
+//! v3\0" ‖ store_id` (`meta.audit_key_format` 3: the store's key rows are sealed under a key
+//! derived from `S` too, see [`crate::store::key_seal`]; a store of the release before has
+//! no `audit_key_format` and `"coffer audit key v2\0"`, and is sealed on its first open by a
+//! holder of the root key); `store_id` is 32 random hex digits made with the key. The two MAC keys
 //! are `K_entry = HKDF-SHA256(salt = store_id, ikm = S, info = "coffer audit entry v2")` and
 //! `K_head = HKDF-SHA256(salt = store_id, ikm = S, info = "coffer audit head v2")`. Whoever
 //! holds the root key can append and verify; a database writer without it can change nothing
@@ -62,8 +66,13 @@ pub const HASH_LEN: usize = 32;
 const LABEL: &[u8] = b"coffer audit v1\0";
 const LABEL_V2: &[u8] = b"coffer audit v2\0";
 const HEAD_LABEL: &[u8] = b"coffer audit head v2\0";
-/// The additional data the audit key is wrapped with, before the store id.
-pub const KEY_AAD: &[u8] = b"coffer audit key v2\0";
+/// The additional data the audit key is wrapped with, before the store id: the key of a
+/// store whose key rows are sealed ([`KEY_FORMAT_SEALED`]).
+pub const KEY_AAD: &[u8] = b"coffer audit key v3\0";
+/// As [`KEY_AAD`], for a store of the release before, whose key rows are not sealed yet.
+pub const KEY_AAD_V2: &[u8] = b"coffer audit key v2\0";
+/// `meta.audit_key_format` of a store whose key rows are sealed (absent: 2, not sealed).
+pub const KEY_FORMAT_SEALED: u32 = 3;
 /// The verb of the entry that starts the keyed chain of an upgraded store.
 pub const REKEY_VERB: &str = "audit-rekey";
 
@@ -134,6 +143,7 @@ fn with_encoding<T>(
 pub struct AuditKey {
     entry: MacKey,
     head: MacKey,
+    rows: MacKey,
     store_id: String,
 }
 
@@ -155,6 +165,7 @@ impl AuditKey {
         Ok(Self {
             entry: MacKey::derive(salt, secret, &[b"coffer audit entry v2"])?,
             head: MacKey::derive(salt, secret, &[b"coffer audit head v2"])?,
+            rows: MacKey::derive(salt, secret, &[b"coffer key rows v1"])?,
             store_id: store_id.to_owned(),
         })
     }
@@ -162,6 +173,26 @@ impl AuditKey {
     /// The store these keys are for.
     pub fn store_id(&self) -> &str {
         &self.store_id
+    }
+
+    /// The key of the key table's MACs ([`crate::store::key_seal`]).
+    pub(crate) fn rows(&self) -> &MacKey {
+        &self.rows
+    }
+
+    /// Whether `e` is a keyed entry this key made (at its place in the chain: its
+    /// `prev_hash` is part of what the hash covers).
+    pub fn keyed_entry_ok(&self, e: &AuditEntry) -> bool {
+        let want = self.entry_hash(
+            e.seq,
+            e.at,
+            &e.user,
+            &e.verb,
+            &e.name,
+            &e.detail,
+            &e.prev_hash,
+        );
+        coffer_core::ct_eq(&want, &e.hash)
     }
 
     /// The keyed hash of an entry.
@@ -256,9 +287,20 @@ impl AuditSecret {
     }
 }
 
-/// The additional data the audit key of `store_id` is wrapped with.
-pub fn key_aad(store_id: &str) -> Vec<u8> {
-    [KEY_AAD, store_id.as_bytes()].concat()
+/// `meta.audit_key_format` as stored: 2 when absent, 0 (no format) when unreadable.
+pub fn key_format(stored: Option<&str>) -> u32 {
+    stored.map_or(2, |f| f.parse().unwrap_or(0))
+}
+
+/// The additional data the audit key of `store_id` is wrapped with, in a store whose
+/// `meta.audit_key_format` is `format`.
+pub fn key_aad(store_id: &str, format: u32) -> Vec<u8> {
+    let label: &[u8] = match format {
+        KEY_FORMAT_SEALED => KEY_AAD,
+        2 => KEY_AAD_V2,
+        _ => b"coffer audit key (unknown format)\0",
+    };
+    [label, store_id.as_bytes()].concat()
 }
 
 /// The head of a log, as `meta` records it.
@@ -303,6 +345,9 @@ pub struct AuditTip {
     pub store_id: Option<String>,
     /// `meta.audit_key`, still wrapped.
     pub wrapped_key: Option<Vec<u8>>,
+    /// `meta.audit_key_format` (2 when absent; an unreadable value is 0, which no key
+    /// unwraps under).
+    pub key_format: u32,
     /// The head.
     pub head: Head,
     /// The hash of the entry asked for (the one the home saw last), if there is one.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use coffer_core::keyring::RootKey;
 
-use super::audit::{AuditKey, AuditSecret, AuditTip, key_aad};
+use super::audit::{AuditKey, AuditSecret, AuditTip, KEY_FORMAT_SEALED, Verified, key_aad};
 use super::audit_signer::AuditSigner;
 use super::seen::{Seen, SeenFile};
 use super::table::KeyTable;
@@ -109,7 +109,8 @@ pub async fn attach(
         create(table, root).await?;
         tip = table.audit_tip(None).await?;
     }
-    let key = Arc::new(unwrap(&location, root, &tip).await?);
+    let (secret, key) = unwrap(&location, root, &tip).await?;
+    let key = Arc::new(key);
     check(&location, &key, &tip, recorded.as_ref())?;
     if let (Some(s), Trust::Record) = (&seen, trust) {
         // A home this user cannot write (a service reading a root-owned home) still works;
@@ -121,7 +122,56 @@ pub async fn attach(
     }
     let known = (tip.head.count, tip.head.hash.clone());
     table.set_audit_signer(Arc::new(AuditSigner::new(key.clone(), seen, known)));
+    if trust == Trust::Record && tip.key_format != KEY_FORMAT_SEALED {
+        seal_store(table, root, &key, &secret, &tip).await?;
+    }
     Ok(key)
+}
+
+/// Seals the key rows of a store of the release before (see [`super::key_seal`]), after its
+/// whole log verified: a log changed outside coffer is not vouched for.
+async fn seal_store(
+    table: &dyn KeyTable,
+    root: &dyn RootKey,
+    key: &AuditKey,
+    secret: &[u8],
+    tip: &AuditTip,
+) -> Result<(), Error> {
+    let location = table.location();
+    let (Some(store_id), Some(wrapped)) = (&tip.store_id, &tip.wrapped_key) else {
+        return Err(tampered(&location, "meta store_id is missing"));
+    };
+    let (entries, head) = table.audit_log().await?;
+    if let Verified::Bad { seq, why } = super::audit::verify(&entries, &head, key) {
+        return Err(tampered(
+            &location,
+            &format!(
+                "entry {seq} fails verification ({why}); its key rows were not sealed, and \
+                 it is not used until the log is restored"
+            ),
+        ));
+    }
+    if let Some(e) = entries
+        .iter()
+        .find(|e| e.verb == super::key_seal::STORE_SEAL_VERB)
+    {
+        return Err(tampered(
+            &location,
+            &format!(
+                "its audit key is wrapped as it was before entry {} sealed its key rows: the \
+                 old wrapping was put back, and the key rows were not sealed again",
+                e.seq
+            ),
+        ));
+    }
+    let rewrapped = root
+        .wrap(secret, &key_aad(store_id, KEY_FORMAT_SEALED))
+        .await?;
+    let history = super::key_seal::History::from_entries(&entries);
+    if table.seal_keys(wrapped, &rewrapped, &history).await? {
+        tracing::info!(store = %location, "the store's key rows are sealed from now on");
+    }
+    Ok(())
 }
 
 /// Makes the store's audit key (another process may make it first: then theirs is used).
@@ -131,30 +181,45 @@ async fn create(table: &dyn KeyTable, root: &dyn RootKey) -> Result<(), Error> {
     let store_id = hex::encode(id);
     let secret = AuditSecret::generate()?;
     let wrapped = root
-        .wrap(secret.expose_secret(), &key_aad(&store_id))
+        .wrap(
+            secret.expose_secret(),
+            &key_aad(&store_id, KEY_FORMAT_SEALED),
+        )
         .await?;
     let key = Arc::new(AuditKey::derive(secret.expose_secret(), &store_id)?);
-    if table.create_audit_key(&store_id, &wrapped, &key).await? {
+    // The log is not keyed yet: what it says is only as good as its chain.
+    let (entries, _) = table.audit_log().await?;
+    let history = super::key_seal::History::from_entries(&entries);
+    if table
+        .create_audit_key(&store_id, &wrapped, &key, &history)
+        .await?
+    {
         tracing::info!(store = %table.location(), "the store's audit log is keyed from now on");
     }
     Ok(())
 }
 
-async fn unwrap(location: &str, root: &dyn RootKey, tip: &AuditTip) -> Result<AuditKey, Error> {
+async fn unwrap(
+    location: &str,
+    root: &dyn RootKey,
+    tip: &AuditTip,
+) -> Result<(zeroize::Zeroizing<Vec<u8>>, AuditKey), Error> {
     let (Some(store_id), Some(wrapped)) = (&tip.store_id, &tip.wrapped_key) else {
         return Err(tampered(location, "meta store_id is missing"));
     };
     let secret = root
-        .unwrap(wrapped, &key_aad(store_id))
+        .unwrap(wrapped, &key_aad(store_id, tip.key_format))
         .await
         .map_err(|e| {
             tampered(
                 location,
-                "its audit key (meta audit_key, store_id) does not unwrap under the root key",
+                "its audit key (meta audit_key, audit_key_format, store_id) does not unwrap \
+                 under the root key",
             )
             .caused_by(e)
         })?;
-    AuditKey::derive(&secret, store_id)
+    let key = AuditKey::derive(&secret, store_id)?;
+    Ok((secret, key))
 }
 
 /// The checks of an open: the entry the home saw last is still there, unchanged; the head's
@@ -278,7 +343,7 @@ pub async fn rewrap(
     let (Some(store_id), Some(wrapped)) = (tip.store_id, tip.wrapped_key) else {
         return Err(tampered(&location, "meta audit_key is missing"));
     };
-    let aad = key_aad(&store_id);
+    let aad = key_aad(&store_id, tip.key_format);
     let secret = old.unwrap(&wrapped, &aad).await.map_err(|e| {
         tampered(
             &location,

@@ -267,10 +267,13 @@ impl LocalKeyStore {
             min_decrypt_version: 1,
             active_version: 1,
             versions: vec![first.clone()],
+            seal: None,
+            last_change: None,
         };
         self.table.insert_key(&record, &first, &wrapped).await?;
         tracing::info!(key = name, version = 1, "key created");
-        Ok(record)
+        // As stored: sealed.
+        self.key(name).await?.ok_or_else(|| self.no_such_key(name))
     }
 
     /// Fresh material for version `version` of key `name`, wrapped under the root key and
@@ -295,6 +298,7 @@ impl LocalKeyStore {
             uuid,
             created_at: crate::time::now_unix(),
             root_id: self.root_id.clone(),
+            mac: None,
         };
         Ok((record, wrapped))
     }
@@ -387,34 +391,35 @@ impl LocalKeyStore {
 
     /// Unwraps `row` of key `name` (or takes it from the cache).
     async fn material(&self, name: &str, row: VersionRow) -> Result<BranchKey, Error> {
-        let id = self.cache_id(name, &row.uuid);
+        let v = row.version()?;
+        let id = self.cache_id(name, &v.uuid);
         if let Some(k) = self.cache.get_branch_key(&id) {
             return Ok(k);
         }
-        if row.root_id != self.root_id {
+        if v.root_id != self.root_id {
             return Err(Error::denied(format!(
                 "version {} of key `{name}` is wrapped by root key {}, not by this store's root \
                  key {}",
-                row.version, row.root_id, self.root_id
+                v.version, v.root_id, self.root_id
             )));
         }
-        let aad = branch_key_aad(name, row.version, &row.uuid);
+        let aad = branch_key_aad(name, v.version, &v.uuid);
         self.root_unwraps.fetch_add(1, Ordering::Relaxed);
         let material = self.root.unwrap(&row.wrapped, &aad).await.map_err(|e| {
             Error::corrupt(format!(
                 "version {} of key `{name}` does not unwrap under the root key: its row in \
                  the store {} was altered or moved",
-                row.version,
+                v.version,
                 self.table.location()
             ))
             .caused_by(e)
         })?;
-        let key = BranchKey::new(name, row.uuid, &material).map_err(|e| {
-            Error::backend(format!("version {} of key `{name}`", row.version)).caused_by(e)
+        let key = BranchKey::new(name, v.uuid, &material).map_err(|e| {
+            Error::backend(format!("version {} of key `{name}`", v.version)).caused_by(e)
         })?;
         tracing::debug!(
             key = name,
-            version = row.version,
+            version = v.version,
             "branch key version unwrapped"
         );
         self.cache.put(
@@ -429,6 +434,41 @@ impl LocalKeyStore {
         Ok(key)
     }
 
+    /// Checks the rows of `row` against their seal ([`super::key_seal`]) with the store's
+    /// audit key: a key's state, minimum decryption version and active version are believed
+    /// only then.
+    async fn check_row(&self, row: &VersionRow) -> Result<(), Error> {
+        let key = self.audit_key().await?;
+        super::key_seal::check(&key, &self.table.location(), &row.key)
+    }
+
+    /// Key `name` as stored, checked against its seal, if it exists.
+    ///
+    /// # Errors
+    /// A row that fails its check; store errors.
+    pub async fn key(&self, name: &str) -> Result<Option<KeyRecord>, Error> {
+        let key = self.audit_key().await?;
+        let Some(record) = self.table.get_key(name).await? else {
+            return Ok(None);
+        };
+        super::key_seal::check(&key, &self.table.location(), &record)?;
+        Ok(Some(record))
+    }
+
+    /// Every key, checked against its seal.
+    ///
+    /// # Errors
+    /// A row that fails its check; store errors.
+    pub async fn keys(&self) -> Result<Vec<KeyRecord>, Error> {
+        let key = self.audit_key().await?;
+        let records = self.table.list_keys().await?;
+        let location = self.table.location();
+        for r in &records {
+            super::key_seal::check(&key, &location, r)?;
+        }
+        Ok(records)
+    }
+
     fn disabled(name: &str) -> Error {
         Error::conflict(format!("key `{name}` is disabled"))
             .advice(Advice::EnableKey(name.to_owned()))
@@ -436,10 +476,11 @@ impl LocalKeyStore {
 
     async fn active(&self, name: &str) -> Result<BranchKey, Error> {
         let row = match self.table.version_row(name, Which::Active).await? {
-            Lookup::Found(row) => row,
+            Lookup::Found(row) => *row,
             Lookup::NoKey | Lookup::NoVersion => return Err(self.no_such_key(name)),
         };
-        if row.state == KeyState::Disabled {
+        self.check_row(&row).await?;
+        if row.key.state == KeyState::Disabled {
             return Err(Self::disabled(name));
         }
         self.material(name, row).await
@@ -447,7 +488,7 @@ impl LocalKeyStore {
 
     async fn version(&self, name: &str, uuid: &[u8; 16]) -> Result<BranchKey, Error> {
         let row = match self.table.version_row(name, Which::Uuid(uuid)).await? {
-            Lookup::Found(row) => row,
+            Lookup::Found(row) => *row,
             Lookup::NoKey => return Err(self.no_such_key(name)),
             Lookup::NoVersion => {
                 return Err(Error::missing(format!(
@@ -457,17 +498,19 @@ impl LocalKeyStore {
                 )));
             }
         };
-        if row.state == KeyState::Disabled {
+        self.check_row(&row).await?;
+        if row.key.state == KeyState::Disabled {
             return Err(Self::disabled(name));
         }
-        if row.version < row.min_decrypt_version {
+        let (version, min) = (row.version()?.version, row.key.min_decrypt_version);
+        if version < min {
             return Err(Error::conflict(format!(
-                "version {} of key `{name}` was retired (versions below {} may not decrypt)",
-                row.version, row.min_decrypt_version
+                "version {version} of key `{name}` was retired (versions below {min} may not \
+                 decrypt)"
             ))
             .advice(Advice::LowerMinimum {
                 key: name.to_owned(),
-                version: row.version,
+                version,
             }));
         }
         self.material(name, row).await

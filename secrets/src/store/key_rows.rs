@@ -1,6 +1,7 @@
 //! The key table's records, and the rules both backends apply to them: key names, states,
 //! version ids and the additional data that binds a wrapped branch key to its row.
 
+use super::audit::AuditEntry;
 use crate::error::{Advice, Error};
 
 /// Longest key name.
@@ -118,6 +119,22 @@ pub struct KeyRecord {
     pub active_version: u32,
     /// The versions, oldest first.
     pub versions: Vec<VersionRecord>,
+    /// The row's MAC and the audit entry it is tied to (`None`: not sealed; see
+    /// [`crate::store::key_seal`]).
+    pub seal: Option<Seal>,
+    /// The newest audit entry of a change to this key, read with the row (the check of
+    /// [`crate::store::key_seal`] needs it to be the entry the seal is tied to).
+    pub last_change: Option<AuditEntry>,
+}
+
+/// The MAC of a `keys` row and the sequence number of the audit entry of the change that
+/// wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seal {
+    /// The audit entry.
+    pub seq: i64,
+    /// The MAC (see [`crate::store::key_seal`]).
+    pub mac: Vec<u8>,
 }
 
 impl KeyRecord {
@@ -144,6 +161,8 @@ pub struct VersionRecord {
     pub created_at: i64,
     /// The root key that wraps it.
     pub root_id: String,
+    /// The row's MAC (`None`: not sealed; see [`crate::store::key_seal`]).
+    pub mac: Option<Vec<u8>>,
 }
 
 /// Formats a version UUID (`8-4-4-4-12` lower-case hex).
@@ -165,21 +184,29 @@ pub fn branch_key_aad(name: &str, version: u32, uuid: &[u8; 16]) -> Vec<u8> {
     aad
 }
 
-/// What the branch key store needs to unwrap one version.
+/// What the branch key store needs to unwrap one version: the key's record, holding that
+/// version only, and the version's material.
 #[derive(Debug, Clone)]
 pub struct VersionRow {
-    /// The key's state.
-    pub state: KeyState,
-    /// The key's minimum decryption version.
-    pub min_decrypt_version: u32,
-    /// The version.
-    pub version: u32,
-    /// Its id in messages.
-    pub uuid: [u8; 16],
+    /// The key, with [`KeyRecord::versions`] holding the version looked up.
+    pub key: KeyRecord,
     /// The material, wrapped under the root key.
     pub wrapped: Vec<u8>,
-    /// The root key that wrapped it.
-    pub root_id: String,
+}
+
+impl VersionRow {
+    /// The version looked up.
+    ///
+    /// # Errors
+    /// The record holds no version (a backend's bug).
+    pub fn version(&self) -> Result<&VersionRecord, Error> {
+        self.key.versions.first().ok_or_else(|| {
+            Error::backend(format!(
+                "internal error: the row of key `{}` holds no version",
+                self.key.name
+            ))
+        })
+    }
 }
 
 /// The result of looking a version up.
@@ -190,7 +217,7 @@ pub enum Lookup {
     /// The key exists, without such a version.
     NoVersion,
     /// Found.
-    Found(VersionRow),
+    Found(Box<VersionRow>),
 }
 
 /// Which version of a key to look up.

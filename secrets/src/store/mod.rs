@@ -55,6 +55,7 @@ pub mod audit_key;
 pub mod audit_signer;
 mod branch;
 pub(crate) mod key_rows;
+pub mod key_seal;
 mod location;
 pub(crate) mod passphrase;
 pub mod root;
@@ -65,8 +66,8 @@ pub(crate) mod test_pause;
 
 pub use branch::{BRANCH_KEY_TTL, LocalKeyStore, Rotation};
 pub use key_rows::{
-    AddVersion, KeyRecord, KeySpec, KeyState, Lookup, MAX_NAME_LEN, VersionRecord, VersionRow,
-    Which, branch_key_aad, format_uuid, name_problem, new_uuid, validate_name,
+    AddVersion, KeyRecord, KeySpec, KeyState, Lookup, MAX_NAME_LEN, Seal, VersionRecord,
+    VersionRow, Which, branch_key_aad, format_uuid, name_problem, new_uuid, validate_name,
 };
 pub use location::{StoreLocation, StoreUrl};
 pub use passphrase::{
@@ -113,6 +114,33 @@ pub fn open_keys_with(
     let (root, _) = switch::load_root(home, &store, &mut passphrase)?;
     let seen = seen::SeenFile::new(home, &store.path().display().to_string());
     Ok(LocalKeyStore::new(store, root)?.with_seen(seen))
+}
+
+/// Seals every key of the SQLite store of `home` as its rows are now, edits made outside
+/// coffer included, under its root key (coffer's own tests, which move key versions back in
+/// time; only in builds with the `test-pause` feature).
+///
+/// # Errors
+/// As [`open_keys`].
+#[cfg(all(feature = "sqlite", feature = "test-pause"))]
+pub fn reseal_keys_for_tests(home: &Home, passphrase: &PassphraseSource) -> Result<(), Error> {
+    let store = std::sync::Arc::new(Store::open(home)?);
+    let keys = open_keys_with(home, store.clone(), passphrase)?;
+    futures_ready(keys.audit_key())?;
+    store.reseal_for_tests()
+}
+
+/// The result of a future over the SQLite store, which never waits.
+#[cfg(all(feature = "sqlite", feature = "test-pause"))]
+fn futures_ready<T>(f: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => Err(Error::backend(
+            "internal error: a future over an SQLite store waited",
+        )),
+    }
 }
 
 /// As `open_keys_with`, over the key rows of any store (the SQLite store of `home`, or a

@@ -11,6 +11,7 @@ use coffer_core::keyring::{BoxFuture, RootKey};
 use super::audit::{AuditEntry, AuditKey, AuditTip, Head};
 use super::audit_signer::AuditSigner;
 use super::key_rows::{AddVersion, KeyRecord, KeyState, Lookup, VersionRecord, Which};
+use super::key_seal::History;
 use super::passphrase::PassphraseCache;
 use super::root::Protection;
 use crate::error::{Advice, Error};
@@ -103,11 +104,26 @@ pub trait KeyTable: Send + Sync + fmt::Debug {
     /// Records the audit key `wrapped` of store `store_id` (whose keys are `key`), in one
     /// write transaction, unless the store has one already (then `false`): the log is keyed
     /// from the next entry, and a log with entries gets a keyed `audit-rekey` entry.
+    /// The store's keys are sealed in the same transaction, each checked against `history`
+    /// first ([`super::key_seal`]).
     fn create_audit_key<'a>(
         &'a self,
         store_id: &'a str,
         wrapped: &'a [u8],
         key: &'a Arc<AuditKey>,
+        history: &'a History,
+    ) -> BoxFuture<'a, Result<bool, Error>>;
+
+    /// Seals every key of a store of the release before ([`super::key_seal`]), each with a
+    /// `key-seal` entry, and replaces its audit key `wrapped_old` with `wrapped_new` (the same
+    /// secret under the additional data of the sealed format), in one write transaction,
+    /// unless that was done already (then `false`). Needs the signer.
+    /// Each key is checked against `history` first (an edit is refused, not sealed).
+    fn seal_keys<'a>(
+        &'a self,
+        wrapped_old: &'a [u8],
+        wrapped_new: &'a [u8],
+        history: &'a History,
     ) -> BoxFuture<'a, Result<bool, Error>>;
 
     /// Every entry and the head, in one snapshot.

@@ -77,12 +77,14 @@ fn add_version(f: &Fixture, root: &dyn RootKey, name: &str) -> [u8; 16] {
     let wrapped = block_on(root.wrap(&[9u8; 32], &branch_key_aad(name, 2, &uuid))).unwrap();
     let c = raw(f);
     c.execute(
-        "INSERT INTO key_versions VALUES (?1, 2, ?2, 0, ?3, ?4)",
+        "INSERT INTO key_versions (name, version, uuid, created_at, wrapped, root_id)
+         VALUES (?1, 2, ?2, 0, ?3, ?4)",
         params![name, &uuid[..], wrapped, root.id()],
     )
     .unwrap();
     c.execute("UPDATE keys SET active_version = 2 WHERE name = ?1", [name])
         .unwrap();
+    f.keys.store().reseal_for_tests().unwrap();
     uuid
 }
 
@@ -271,12 +273,25 @@ fn disabled_retired_and_unknown() {
     assert!(f.keys.store().set_state("app", KeyState::Enabled).unwrap());
     block_on(f.keys.active_branch_key("app")).unwrap();
 
-    raw(&f)
-        .execute(
-            "UPDATE keys SET min_decrypt_version = 2 WHERE name = 'app'",
-            [],
-        )
-        .unwrap();
+    // Retired in the database alone: the row fails its seal, and version 1 is not used.
+    let conn = raw(&f);
+    conn.execute(
+        "UPDATE keys SET min_decrypt_version = 2 WHERE name = 'app'",
+        [],
+    )
+    .unwrap();
+    let e = err_text(block_on(f.keys.branch_key_version("app", &v1)));
+    assert!(
+        e.contains("key `app`") && e.contains("its row (keys) does not match its MAC"),
+        "{e}"
+    );
+    conn.execute(
+        "UPDATE keys SET min_decrypt_version = 1 WHERE name = 'app'",
+        [],
+    )
+    .unwrap();
+    block_on(f.keys.rotate_key("app")).unwrap();
+    f.keys.store().set_min_decrypt_version("app", 2).unwrap();
     let e = err_text(block_on(f.keys.branch_key_version("app", &v1)));
     assert!(
         e.contains("version 1 of key `app` was retired (versions below 2 may not decrypt)"),
@@ -339,8 +354,10 @@ fn tampered_rows_fail_to_unwrap() {
     let expect_fail = |what: &str, uuid: &[u8; 16], name: &str| {
         let ks = reopen(&f, root.clone());
         let e = err_text(block_on(ks.branch_key_version(name, uuid)));
+        // Found by the root key's additional data, or before, by the version's seal.
         assert!(
-            e.contains("does not unwrap under the root key") && e.contains("altered or moved"),
+            (e.contains("does not unwrap under the root key") && e.contains("altered or moved"))
+                || e.contains("(key_versions) has no MAC or does not match it"),
             "{what}: {e}"
         );
     };
@@ -463,6 +480,7 @@ fn materials(keys: &LocalKeyStore, name: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Moves the versions of key `name` back by `secs`, and seals them so (as if made then).
 fn backdate(f: &Fixture, name: &str, secs: i64) {
     raw(f)
         .execute(
@@ -470,6 +488,7 @@ fn backdate(f: &Fixture, name: &str, secs: i64) {
             params![name, secs],
         )
         .unwrap();
+    f.keys.store().reseal_for_tests().unwrap();
 }
 
 #[test]
@@ -517,6 +536,7 @@ fn a_due_rotation_is_checked_again_in_its_transaction() {
         uuid: new_uuid().unwrap(),
         created_at: now,
         root_id: root.id(),
+        mac: None,
     };
     let (a, b) = (mk(), mk());
     assert_eq!(
@@ -830,16 +850,14 @@ fn a_head_changed_after_the_open_is_refused_not_signed() {
     ] {
         let before = count(&conn);
         conn.execute_batch(tamper).unwrap();
-        let e = block_on(f.keys.rotate_key("a")).unwrap_err();
+        // A new key: its write checks no row of its own, only the head it appends to.
+        let e = block_on(f.keys.create_key("b", KeySpec::Aes256, None)).unwrap_err();
         assert!(
             e.to_string().contains("changed outside coffer"),
             "{tamper}: {e}"
         );
         assert!(e.to_string().contains("nothing was written"), "{e}");
-        assert_eq!(
-            f.keys.store().get_key("a").unwrap().unwrap().active_version,
-            1
-        );
+        assert!(f.keys.store().get_key("b").unwrap().is_none());
         assert!(count(&conn) <= before, "{tamper}: nothing was appended");
         for (k, v) in &saved {
             conn.execute("UPDATE meta SET value = ?2 WHERE key = ?1", [k, v])
@@ -873,7 +891,108 @@ fn an_older_head_put_back_under_a_running_process_is_refused() {
         conn.execute("UPDATE meta SET value = ?2 WHERE key = ?1", [k, v])
             .unwrap();
     }
-    let e = block_on(f.keys.rotate_key("a")).unwrap_err();
+    let e = block_on(f.keys.create_key("b", KeySpec::Aes256, None)).unwrap_err();
     assert!(e.to_string().contains("it was rolled back"), "{e}");
     assert!(e.to_string().contains("nothing was written"), "{e}");
+}
+
+/// Takes the store of `f` back to the release before the key table was sealed (audit key
+/// format 2: wrapped under the older additional data, no MACs on the key rows), as that
+/// release left it.
+fn unseal(f: &Fixture, root: &dyn RootKey) {
+    let c = raw(f);
+    let meta = |k: &str| -> String {
+        c.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
+            .unwrap()
+    };
+    let store_id = meta("store_id");
+    let wrapped = hex::decode(meta("audit_key")).unwrap();
+    let secret = block_on(root.unwrap(&wrapped, &audit::key_aad(&store_id, 3))).unwrap();
+    let old = block_on(root.wrap(&secret, &audit::key_aad(&store_id, 2))).unwrap();
+    c.execute_batch(&format!(
+        "UPDATE meta SET value = '{}' WHERE key = 'audit_key';
+         DELETE FROM meta WHERE key = 'audit_key_format';
+         UPDATE keys SET seal_seq = NULL, mac = NULL;
+         UPDATE key_versions SET mac = NULL;",
+        hex::encode(old)
+    ))
+    .unwrap();
+}
+
+/// The upgrade that seals the key rows of a store of the release before checks each key's
+/// row against what the (verified) log says of it first: a version un-retired, or a key
+/// enabled again, in the database before the upgrade is refused, not sealed, and the store
+/// stays unsealed until the row is put right.
+#[test]
+fn an_edit_before_the_seal_is_refused_not_sealed() {
+    let (f, root) = fixture_with_root();
+    block_on(f.keys.create_key("app", KeySpec::Aes256, None)).unwrap();
+    block_on(f.keys.rotate_key("app")).unwrap();
+    f.keys.store().set_min_decrypt_version("app", 2).unwrap();
+    block_on(f.keys.create_key("off", KeySpec::Aes256, None)).unwrap();
+    f.keys.store().set_state("off", KeyState::Disabled).unwrap();
+    unseal(&f, root.as_ref());
+    let c = raw(&f);
+    let format = || -> Option<String> {
+        c.query_row(
+            "SELECT value FROM meta WHERE key = 'audit_key_format'",
+            [],
+            |r| r.get(0),
+        )
+        .ok()
+    };
+    for (edit, undo, says) in [
+        (
+            "UPDATE keys SET min_decrypt_version = 1 WHERE name = 'app'",
+            "UPDATE keys SET min_decrypt_version = 2 WHERE name = 'app'",
+            "key `app` in the store",
+        ),
+        (
+            "UPDATE keys SET state = 'enabled' WHERE name = 'off'",
+            "UPDATE keys SET state = 'disabled' WHERE name = 'off'",
+            "key `off` in the store",
+        ),
+        (
+            "UPDATE keys SET active_version = 1 WHERE name = 'app'",
+            "UPDATE keys SET active_version = 2 WHERE name = 'app'",
+            "its row (keys) says active version 1, its audit log 2",
+        ),
+    ] {
+        c.execute_batch(edit).unwrap();
+        let keys =
+            LocalKeyStore::new(Arc::new(Store::open(&f.home).unwrap()), root.clone()).unwrap();
+        let e = block_on(keys.audit_key()).unwrap_err().to_string();
+        assert!(
+            e.contains(says) && e.contains("were not sealed"),
+            "{edit}: {e}"
+        );
+        assert_eq!(format(), None, "{edit}: nothing was sealed");
+        c.execute_batch(undo).unwrap();
+    }
+    // Put right, the store is sealed on the next open: one entry for the store, one per key.
+    let before: i64 = c
+        .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+        .unwrap();
+    let keys = reopen(&f, root.clone());
+    assert_eq!(format().as_deref(), Some("3"));
+    let sealed: Vec<(String, String)> = c
+        .prepare("SELECT verb, name FROM audit WHERE seq > ?1 ORDER BY seq")
+        .unwrap()
+        .query_map([before], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        sealed,
+        [
+            ("audit-seal".to_owned(), "keys".to_owned()),
+            ("key-seal".to_owned(), "app".to_owned()),
+            ("key-seal".to_owned(), "off".to_owned())
+        ]
+    );
+    let e = err_text(block_on(
+        keys.branch_key_version("app", &uuid_of(&f, "app", 1)),
+    ));
+    assert!(e.contains("was retired"), "{e}");
+    block_on(keys.active_branch_key("app")).unwrap();
 }

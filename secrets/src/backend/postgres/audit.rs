@@ -49,6 +49,11 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
+    /// The (last) entry's sequence number.
+    pub(crate) fn seq(&self) -> i64 {
+        self.seq
+    }
+
     /// The transaction committed.
     pub(crate) fn committed(self) {
         self.signer.committed(self.seq, &self.hash);
@@ -174,15 +179,15 @@ pub async fn tip(
     let rows = c
         .query(
             "SELECT key, value, NULL::bigint, NULL::bytea, false FROM meta
-             WHERE key IN ('store_id', 'audit_key', 'audit_count', 'audit_head',
-                           'audit_head_mac', 'audit_keyed_from')
+             WHERE key IN ('store_id', 'audit_key', 'audit_key_format', 'audit_count',
+                           'audit_head', 'audit_head_mac', 'audit_keyed_from')
              UNION ALL
              SELECT NULL, NULL, seq, hash, seq = (SELECT max(seq) FROM audit) FROM audit
              WHERE seq = $1 OR seq = (SELECT max(seq) FROM audit)",
             &[&seen.unwrap_or(0)],
         )
         .await?;
-    let (mut store_id, mut wrapped_key) = (None, None);
+    let (mut store_id, mut wrapped_key, mut format) = (None, None, None);
     let mut meta: Vec<(String, String)> = Vec::new();
     let (mut at_seen, mut last) = (None, None);
     for row in &rows {
@@ -192,6 +197,7 @@ pub async fn tip(
             match key.as_str() {
                 "store_id" => store_id = Some(value),
                 "audit_key" => wrapped_key = Some(hex::decode(value).unwrap_or_default()),
+                "audit_key_format" => format = Some(value),
                 _ => meta.push((key, value)),
             }
             continue;
@@ -209,6 +215,7 @@ pub async fn tip(
     Ok(AuditTip {
         store_id,
         wrapped_key,
+        key_format: chain::key_format(format.as_deref()),
         head,
         at_seen,
         last,
@@ -245,12 +252,14 @@ pub async fn create_key(
             &vec![
                 "store_id",
                 "audit_key",
+                "audit_key_format",
                 "audit_keyed_from",
                 "audit_head_mac",
             ],
             &vec![
                 store_id.to_owned(),
                 hex::encode(wrapped),
+                chain::KEY_FORMAT_SEALED.to_string(),
                 keyed_from.to_string(),
                 hex::encode(key.head_mac(head.count, keyed_from, &head.hash)),
             ],
@@ -275,6 +284,27 @@ pub async fn create_key(
         .await?;
     }
     Ok(true)
+}
+
+/// The entry in the columns `at..at + 8` of `r` (`seq, at, actor, verb, name, detail,
+/// prev_hash, hash`), if `seq` is not `NULL`.
+pub fn entry_at(
+    r: &tokio_postgres::Row,
+    at: usize,
+) -> Result<Option<AuditEntry>, tokio_postgres::Error> {
+    let Some(seq) = r.try_get::<_, Option<i64>>(at)? else {
+        return Ok(None);
+    };
+    Ok(Some(AuditEntry {
+        seq,
+        at: r.try_get(at + 1)?,
+        user: r.try_get(at + 2)?,
+        verb: r.try_get(at + 3)?,
+        name: r.try_get(at + 4)?,
+        detail: r.try_get(at + 5)?,
+        prev_hash: r.try_get(at + 6)?,
+        hash: r.try_get(at + 7)?,
+    }))
 }
 
 /// Every entry, oldest first.

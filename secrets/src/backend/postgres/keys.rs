@@ -5,22 +5,41 @@ use std::sync::Arc;
 use coffer_core::keyring::{BoxFuture, RootKey};
 use tokio_postgres::{GenericClient, Transaction};
 
-use super::audit::append;
+use super::audit::{Pending, append, entry_at, head};
 use super::tx::{lock_writes, snapshot};
 use super::{PgStore, int};
 use crate::error::{Advice, Error};
 use crate::home::Home;
-use crate::store::audit::{AuditEntry, AuditKey, AuditTip, Head};
+use crate::store::audit::{AuditEntry, AuditKey, AuditTip, Head, KEY_FORMAT_SEALED};
 use crate::store::audit_signer::AuditSigner;
 use crate::store::key_rows::{
-    AddVersion, KeyRecord, KeyState, Lookup, VersionRecord, VersionRow, Which, check_retire,
+    AddVersion, KeyRecord, KeyState, Lookup, Seal, VersionRecord, VersionRow, Which, check_retire,
     period_detail, state_verb,
 };
+use crate::store::key_seal::{self, History};
 use crate::store::passphrase::PassphraseCache;
 use crate::store::root::{self, Protection};
 use crate::store::rows::damaged;
 use crate::store::table::{KeyTable, no_such_key};
 use crate::store::test_pause::pause as test_pause;
+
+/// The columns of a key's row (`k`, `keys`) and of its last change (`e`), as
+/// [`PgStore::key_from`] reads them from [`KEY_COLUMNS_AT`] on.
+const KEY_COLUMNS: &str = "k.spec, k.created_at, k.state, k.rotation_period_secs,
+    k.min_decrypt_version, k.active_version, k.seal_seq, k.mac,
+    e.seq, e.at, e.actor, e.verb, e.name, e.detail, e.prev_hash, e.hash";
+
+/// Where [`KEY_COLUMNS`] start in a row.
+const KEY_COLUMNS_AT: usize = 0;
+
+/// The join of a key's last change (`e`) to `keys k` ([`crate::store::key_seal`]).
+const LAST_CHANGE_JOIN: &str = "LEFT JOIN LATERAL (
+    SELECT seq, at, actor, verb, name, detail, prev_hash, hash FROM audit a
+    WHERE a.name = k.name AND a.verb LIKE 'key-%' AND a.verb <> 'key-rotate-root'
+    ORDER BY a.seq DESC LIMIT 1) e ON true";
+
+/// The columns of a version (`v`, `key_versions`), as [`PgStore::version_from`] reads them.
+const VERSION_COLUMNS: &str = "v.version, v.uuid, v.created_at, v.root_id, v.mac";
 
 impl PgStore {
     pub(super) async fn read_key(
@@ -29,12 +48,9 @@ impl PgStore {
         name: &str,
     ) -> Result<Option<KeyRecord>, Error> {
         let err = self.err();
-        let loc = &self.location;
         let Some(row) = tx
             .query_opt(
-                "SELECT spec, created_at, state, rotation_period_secs, min_decrypt_version,
-                        active_version
-                 FROM keys WHERE name = $1",
+                &format!("SELECT {KEY_COLUMNS} FROM keys k {LAST_CHANGE_JOIN} WHERE k.name = $1"),
                 &[&name],
             )
             .await
@@ -42,40 +58,292 @@ impl PgStore {
         else {
             return Ok(None);
         };
+        let mut record = self.key_from(name, &row)?;
         let rows = tx
             .query(
-                "SELECT version, uuid, created_at, root_id FROM key_versions
-                 WHERE name = $1 ORDER BY version",
+                &format!(
+                    "SELECT {VERSION_COLUMNS} FROM key_versions v
+                     WHERE v.name = $1 ORDER BY v.version"
+                ),
                 &[&name],
             )
             .await
             .map_err(&err)?;
-        let what = |w: &str| format!("key `{name}`: {w}");
-        let versions = rows
+        record.versions = rows
             .iter()
-            .map(|r| {
-                Ok(VersionRecord {
-                    version: int(loc, r.get(0), &what("version"))?,
-                    uuid: uuid_of(loc, name, r.get(1))?,
-                    created_at: r.get(2),
-                    root_id: r.get(3),
-                })
-            })
+            .map(|r| self.version_from(name, r, 0))
             .collect::<Result<Vec<_>, Error>>()?;
-        let state: String = row.get(2);
-        Ok(Some(KeyRecord {
+        Ok(Some(record))
+    }
+
+    /// The key `name` in the [`KEY_COLUMNS`] of `row` (no versions).
+    fn key_from(&self, name: &str, row: &tokio_postgres::Row) -> Result<KeyRecord, Error> {
+        let loc = &self.location;
+        let what = |w: &str| format!("key `{name}`: {w}");
+        let col = |e: tokio_postgres::Error| damaged(loc, what(&e.to_string()));
+        let at = KEY_COLUMNS_AT;
+        let state: String = row.try_get(at + 2).map_err(col)?;
+        let seal_seq: Option<i64> = row.try_get(at + 6).map_err(col)?;
+        let mac: Option<Vec<u8>> = row.try_get(at + 7).map_err(col)?;
+        Ok(KeyRecord {
             name: name.to_owned(),
-            spec: row.get(0),
-            created_at: row.get(1),
+            spec: row.try_get(at).map_err(col)?,
+            created_at: row.try_get(at + 1).map_err(col)?,
             state: KeyState::parse(&state).map_err(|e| damaged(loc, what(&e)))?,
             rotation_period_secs: row
-                .get::<_, Option<i64>>(3)
+                .try_get::<_, Option<i64>>(at + 3)
+                .map_err(col)?
                 .map(|p| int(loc, p, &what("rotation period")))
                 .transpose()?,
-            min_decrypt_version: int(loc, row.get(4), &what("minimum version"))?,
-            active_version: int(loc, row.get(5), &what("active version"))?,
-            versions,
-        }))
+            min_decrypt_version: int(
+                loc,
+                row.try_get(at + 4).map_err(col)?,
+                &what("minimum version"),
+            )?,
+            active_version: int(
+                loc,
+                row.try_get(at + 5).map_err(col)?,
+                &what("active version"),
+            )?,
+            versions: Vec::new(),
+            seal: seal_seq.zip(mac).map(|(seq, mac)| Seal { seq, mac }),
+            last_change: entry_at(row, at + 8).map_err(col)?,
+        })
+    }
+
+    /// The version of key `name` in the [`VERSION_COLUMNS`] of `row`, from column `at` on.
+    fn version_from(
+        &self,
+        name: &str,
+        row: &tokio_postgres::Row,
+        at: usize,
+    ) -> Result<VersionRecord, Error> {
+        let loc = &self.location;
+        let what = |w: &str| format!("key `{name}`: {w}");
+        let col = |e: tokio_postgres::Error| damaged(loc, what(&e.to_string()));
+        Ok(VersionRecord {
+            version: int(loc, row.try_get(at).map_err(col)?, &what("version"))?,
+            uuid: uuid_of(loc, name, row.try_get(at + 1).map_err(col)?)?,
+            created_at: row.try_get(at + 2).map_err(col)?,
+            root_id: row.try_get(at + 3).map_err(col)?,
+            mac: row.try_get(at + 4).map_err(col)?,
+        })
+    }
+
+    /// In a write transaction: key `name` as stored, checked against its seal and the log
+    /// after it ([`key_seal::Since`]; a change never seals an edit made outside coffer).
+    async fn checked_key(
+        &self,
+        tx: &Transaction<'_>,
+        name: &str,
+        signer: &AuditSigner,
+    ) -> Result<Option<KeyRecord>, Error> {
+        let Some(record) = self.read_key(tx, name).await? else {
+            return Ok(None);
+        };
+        key_seal::check(signer.key(), &self.location, &record)?;
+        let err = self.err();
+        let mut since = key_seal::Since::new(signer.key(), &self.location, &record)?;
+        loop {
+            let rows = tx
+                .query(
+                    "SELECT seq, at, actor, verb, name, detail, prev_hash, hash FROM audit
+                     WHERE seq >= $1 ORDER BY seq LIMIT 10000",
+                    &[&since.from()],
+                )
+                .await
+                .map_err(&err)?;
+            for r in &rows {
+                if let Some(e) = entry_at(r, 0).map_err(&err)? {
+                    since.push(&e)?;
+                }
+            }
+            if rows.len() < 10000 {
+                break;
+            }
+        }
+        let head = head(tx, false).await.map_err(&err)?;
+        signer.check_head_mac(&head)?;
+        since.finish(&head)?;
+        Ok(Some(record))
+    }
+
+    /// In a write transaction, after the change whose audit entry is `seq`: writes `record`
+    /// (the key as checked, with the change applied, in Rust) whole and seals it. Every
+    /// column the MACs cover is written from `record`, never read back, so an edit made in the
+    /// database meanwhile (a trigger, another writer's transaction) is overwritten or fails
+    /// its MAC later, never sealed. Returns the record as written (its last change is entry
+    /// `seq`).
+    async fn reseal(
+        &self,
+        tx: &Transaction<'_>,
+        mut record: KeyRecord,
+        key: &AuditKey,
+        seq: i64,
+    ) -> Result<KeyRecord, Error> {
+        let err = self.err();
+        let period = record
+            .rotation_period_secs
+            .map(i64::try_from)
+            .transpose()
+            .map_err(|_| Error::invalid("rotation period too long"))?;
+        let (seal, versions) = key_seal::seal(key, &record, seq);
+        let mut numbers = Vec::with_capacity(versions.len());
+        let mut uuids = Vec::with_capacity(versions.len());
+        let mut created = Vec::with_capacity(versions.len());
+        let mut macs = Vec::with_capacity(versions.len());
+        for (v, (n, mac)) in record.versions.iter().zip(&versions) {
+            numbers.push(i64::from(*n));
+            uuids.push(v.uuid.to_vec());
+            created.push(v.created_at);
+            macs.push(mac.to_vec());
+        }
+        let row = tx
+            .query_one(
+                "WITH v AS (
+                     UPDATE key_versions kv SET created_at = t.created_at, mac = t.mac
+                     FROM unnest($10::bigint[], $11::bytea[], $12::bigint[], $13::bytea[])
+                          AS t (version, uuid, created_at, mac)
+                     WHERE kv.name = $1 AND kv.version = t.version AND kv.uuid = t.uuid
+                     RETURNING 1),
+                 k AS (
+                     UPDATE keys SET spec = $2, created_at = $3, state = $4,
+                                     rotation_period_secs = $5, min_decrypt_version = $6,
+                                     active_version = $7, seal_seq = $8, mac = $9
+                     WHERE name = $1
+                     RETURNING 1)
+                 SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM v)",
+                &[
+                    &record.name,
+                    &record.spec,
+                    &record.created_at,
+                    &record.state.as_str(),
+                    &period,
+                    &i64::from(record.min_decrypt_version),
+                    &i64::from(record.active_version),
+                    &seal.seq,
+                    &seal.mac,
+                    &numbers,
+                    &uuids,
+                    &created,
+                    &macs,
+                ],
+            )
+            .await
+            .map_err(&err)?;
+        let (keys, written): (i64, i64) =
+            (row.try_get(0).map_err(&err)?, row.try_get(1).map_err(&err)?);
+        if keys != 1 {
+            return Err(self.no_such_key(&record.name));
+        }
+        if usize::try_from(written).ok() != Some(versions.len()) {
+            return Err(damaged(
+                &self.location,
+                format!("key `{}`: a version changed during the write", record.name),
+            ));
+        }
+        for (v, m) in record.versions.iter_mut().zip(macs) {
+            v.mac = Some(m);
+        }
+        record.seal = Some(seal);
+        record.last_change = None;
+        Ok(record)
+    }
+
+    /// In a write transaction: seals every key, each with a [`key_seal::SEAL_VERB`] entry
+    /// (the upgrade of a store of the release before). Returns the last entry.
+    pub(super) async fn seal_all(
+        &self,
+        tx: &Transaction<'_>,
+        signer: &Arc<AuditSigner>,
+        history: &History,
+    ) -> Result<Option<Pending>, Error> {
+        let err = self.err();
+        let names: Vec<String> = tx
+            .query("SELECT name FROM keys ORDER BY name", &[])
+            .await
+            .map_err(&err)?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()
+            .map_err(&err)?;
+        let mut last = None;
+        for name in names {
+            let record = self
+                .read_key(tx, &name)
+                .await?
+                .ok_or_else(|| self.no_such_key(&name))?;
+            history.check(&self.location, &record)?;
+            let pending = append(
+                tx,
+                signer.clone(),
+                key_seal::SEAL_VERB,
+                &name,
+                key_seal::SEAL_DETAIL,
+                &err,
+            )
+            .await?;
+            self.reseal(tx, record, signer.key(), pending.seq()).await?;
+            last = Some(pending);
+        }
+        Ok(last)
+    }
+
+    /// See [`KeyTable::seal_keys`].
+    async fn seal_keys_tx(
+        &self,
+        wrapped_old: &[u8],
+        wrapped_new: &[u8],
+        history: &History,
+    ) -> Result<bool, Error> {
+        let err = self.err();
+        let signer = self.signer()?;
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await.map_err(&err)?;
+        lock_writes(&tx).await.map_err(&err)?;
+        let stored = tx
+            .query_opt(
+                "SELECT value, (SELECT value FROM meta WHERE key = 'audit_key_format')
+                 FROM meta WHERE key = 'audit_key'",
+                &[],
+            )
+            .await
+            .map_err(&err)?;
+        let unchanged = match &stored {
+            Some(r) => {
+                let key: String = r.try_get(0).map_err(&err)?;
+                let format: Option<String> = r.try_get(1).map_err(&err)?;
+                key == hex::encode(wrapped_old)
+                    && crate::store::audit::key_format(format.as_deref()) != KEY_FORMAT_SEALED
+            }
+            None => false,
+        };
+        if !unchanged {
+            return Ok(false);
+        }
+        let marker = append(
+            &tx,
+            signer.clone(),
+            key_seal::STORE_SEAL_VERB,
+            key_seal::STORE_SEAL_NAME,
+            key_seal::STORE_SEAL_DETAIL,
+            &err,
+        )
+        .await?;
+        let last = self
+            .seal_all(&tx, &signer, history)
+            .await?
+            .unwrap_or(marker);
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('audit_key', $1), ('audit_key_format', $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&hex::encode(wrapped_new), &KEY_FORMAT_SEALED.to_string()],
+        )
+        .await
+        .map_err(&err)?;
+        tx.commit().await.map_err(&err)?;
+        last.committed();
+        Ok(true)
     }
 }
 
@@ -186,11 +454,33 @@ impl KeyTable for PgStore {
             let mut client = self.client.lock().await;
             let tx = client.transaction().await.map_err(&err)?;
             lock_writes(&tx).await.map_err(&err)?;
+            let signer = self.signer()?;
             if self.read_key(&tx, &record.name).await?.is_some() {
                 return Err(
                     Error::conflict(format!("key `{}` already exists", record.name))
                         .advice(Advice::ShowKey(record.name.clone())),
                 );
+            }
+            let row = tx
+                .query_one(
+                    &format!(
+                        "SELECT EXISTS (SELECT 1 FROM key_versions WHERE name = $1),
+                                e.seq, e.at, e.actor, e.verb, e.name, e.detail, e.prev_hash,
+                                e.hash
+                         FROM (SELECT $1::text AS name) k {LAST_CHANGE_JOIN}"
+                    ),
+                    &[&record.name],
+                )
+                .await
+                .map_err(&err)?;
+            let orphans: bool = row.try_get(0).map_err(&err)?;
+            let last = entry_at(&row, 1).map_err(&err)?;
+            if orphans || last.is_some() {
+                return Err(key_seal::deleted_outside(
+                    &self.location,
+                    &record.name,
+                    last.as_ref(),
+                ));
             }
             self.check_root(&tx, &first.root_id).await?;
             let period = record
@@ -220,13 +510,17 @@ impl KeyTable for PgStore {
             let detail = format!("version 1, {}", record.spec);
             let pending = append(
                 &tx,
-                self.signer()?,
+                signer.clone(),
                 "key-create",
                 &record.name,
                 &detail,
                 &err,
             )
             .await?;
+            let mut written = record.clone();
+            written.versions = vec![first.clone()];
+            self.reseal(&tx, written, signer.key(), pending.seq())
+                .await?;
             tx.commit().await.map_err(&err)?;
             pending.committed();
             Ok(())
@@ -248,7 +542,8 @@ impl KeyTable for PgStore {
             let tx = client.transaction().await.map_err(&err)?;
             lock_writes(&tx).await.map_err(&err)?;
             self.check_root(&tx, &new.root_id).await?;
-            let Some(key) = self.read_key(&tx, name).await? else {
+            let signer = self.signer()?;
+            let Some(mut key) = self.checked_key(&tx, name, &signer).await? else {
                 return Ok(AddVersion::NoKey);
             };
             if key.state == KeyState::Disabled {
@@ -287,18 +582,15 @@ impl KeyTable for PgStore {
             insert_version(&tx, name, new, wrapped)
                 .await
                 .map_err(&err)?;
-            tx.execute(
-                "UPDATE keys SET active_version = $2 WHERE name = $1",
-                &[&name, &i64::from(new.version)],
-            )
-            .await
-            .map_err(&err)?;
             let detail = format!(
                 "version {} (was {expected_active}){}",
                 new.version,
                 if due_at.is_some() { ", due" } else { "" }
             );
-            let pending = append(&tx, self.signer()?, "key-rotate", name, &detail, &err).await?;
+            let pending = append(&tx, signer.clone(), "key-rotate", name, &detail, &err).await?;
+            key.versions.push(new.clone());
+            key.active_version = new.version;
+            self.reseal(&tx, key, signer.key(), pending.seq()).await?;
             test_pause("rotate: in transaction");
             tx.commit().await.map_err(&err)?;
             pending.committed();
@@ -315,10 +607,9 @@ impl KeyTable for PgStore {
             let changed = self
                 .update_key(
                     name,
-                    "UPDATE keys SET state = $2 WHERE name = $1",
-                    &state.as_str(),
                     state_verb(state),
                     |k| Ok((k.state != state).then(String::new)),
+                    |k| k.state = state,
                 )
                 .await?;
             Ok(changed.is_some())
@@ -331,17 +622,15 @@ impl KeyTable for PgStore {
         period_secs: Option<u64>,
     ) -> BoxFuture<'a, Result<KeyRecord, Error>> {
         Box::pin(async move {
-            let period = period_secs
-                .map(i64::try_from)
-                .transpose()
-                .map_err(|_| Error::invalid("rotation period too long"))?;
+            if period_secs.is_some_and(|p| i64::try_from(p).is_err()) {
+                return Err(Error::invalid("rotation period too long"));
+            }
             let (_, after) = self
                 .update_key(
                     name,
-                    "UPDATE keys SET rotation_period_secs = $2 WHERE name = $1",
-                    &period,
                     "key-set-rotation",
                     |_| Ok(Some(period_detail(period_secs))),
+                    |k| k.rotation_period_secs = period_secs,
                 )
                 .await?
                 .ok_or_else(|| self.no_such_key(name))?;
@@ -358,8 +647,6 @@ impl KeyTable for PgStore {
             let (before, after) = self
                 .update_key(
                     name,
-                    "UPDATE keys SET min_decrypt_version = $2 WHERE name = $1",
-                    &i64::from(min),
                     "key-retire",
                     |k| {
                         check_retire(k, min)?;
@@ -368,6 +655,7 @@ impl KeyTable for PgStore {
                             k.min_decrypt_version
                         )))
                     },
+                    |k| k.min_decrypt_version = min,
                 )
                 .await?
                 .ok_or_else(|| self.no_such_key(name))?;
@@ -388,19 +676,21 @@ impl KeyTable for PgStore {
                 Which::Active => None,
                 Which::Uuid(u) => Some(&u[..]),
             };
-            // One statement (one snapshot, one round trip): the key and the version.
+            // One statement (one snapshot, one round trip): the key, its last change and
+            // the version.
             let stmt = self
                 .version_row
-                .get_or_try_init(|| {
-                    client.prepare(
-                        "SELECT k.state, k.min_decrypt_version, k.active_version,
-                                v.version, v.uuid, v.wrapped, v.root_id
+                .get_or_try_init(|| async {
+                    let sql = format!(
+                        "SELECT {KEY_COLUMNS}, {VERSION_COLUMNS}, v.wrapped
                          FROM keys k LEFT JOIN key_versions v ON v.name = k.name
                               AND CASE WHEN $2::bytea IS NULL
                                        THEN v.version = k.active_version
                                        ELSE v.uuid = $2 END
-                         WHERE k.name = $1",
-                    )
+                         {LAST_CHANGE_JOIN}
+                         WHERE k.name = $1"
+                    );
+                    client.prepare(&sql).await
                 })
                 .await
                 .map_err(&err)?;
@@ -411,27 +701,23 @@ impl KeyTable for PgStore {
             else {
                 return Ok(Lookup::NoKey);
             };
-            let what = |w: &str| format!("key `{name}`: {w}");
-            let state: String = row.get(0);
-            let state = KeyState::parse(&state).map_err(|e| damaged(loc, what(&e)))?;
-            let active: i64 = row.get(2);
-            let Some(version) = row.get::<_, Option<i64>>(3) else {
+            let mut key = self.key_from(name, &row)?;
+            let at = KEY_COLUMNS_AT + 16;
+            if row.try_get::<_, Option<i64>>(at).map_err(&err)?.is_none() {
                 if uuid.is_none() {
                     return Err(damaged(
                         loc,
-                        what(&format!("active version {active} is missing")),
+                        format!(
+                            "key `{name}`: active version {} is missing",
+                            key.active_version
+                        ),
                     ));
                 }
                 return Ok(Lookup::NoVersion);
-            };
-            Ok(Lookup::Found(VersionRow {
-                state,
-                min_decrypt_version: int(loc, row.get(1), &what("minimum version"))?,
-                version: int(loc, version, &what("version"))?,
-                uuid: uuid_of(loc, name, row.get(4))?,
-                wrapped: row.get(5),
-                root_id: row.get(6),
-            }))
+            }
+            key.versions = vec![self.version_from(name, &row, at)?];
+            let wrapped = row.try_get(at + 5).map_err(&err)?;
+            Ok(Lookup::Found(Box::new(VersionRow { key, wrapped })))
         }))
     }
 
@@ -448,12 +734,26 @@ impl KeyTable for PgStore {
         store_id: &'a str,
         wrapped: &'a [u8],
         key: &'a Arc<AuditKey>,
+        history: &'a History,
     ) -> BoxFuture<'a, Result<bool, Error>> {
-        Box::pin(Self::create_audit_key(self, store_id, wrapped, key))
+        Box::pin(Self::create_audit_key(
+            self, store_id, wrapped, key, history,
+        ))
     }
 
     fn audit_log(&self) -> BoxFuture<'_, Result<(Vec<AuditEntry>, Head), Error>> {
         Box::pin(Self::audit_log(self))
+    }
+
+    fn seal_keys<'a>(
+        &'a self,
+        wrapped_old: &'a [u8],
+        wrapped_new: &'a [u8],
+        history: &'a History,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(self.retry("seal the key rows", move || {
+            self.seal_keys_tx(wrapped_old, wrapped_new, history)
+        }))
     }
 
     fn set_audit_signer(&self, signer: Arc<AuditSigner>) {
@@ -462,51 +762,48 @@ impl KeyTable for PgStore {
 }
 
 impl PgStore {
-    /// Runs `update` (`UPDATE keys SET … WHERE name = $1`, with `value` as `$2`) in a write
-    /// transaction if `check`, given the key as it is, returns the audit detail (`None`:
-    /// nothing to do); appends `(verb, detail)` to the audit log. Returns the key before and
-    /// after.
+    /// In a write transaction, if `check`, given the key as it is (checked against its
+    /// seal), returns the audit detail (`None`: nothing to do): appends `(verb, detail)` to
+    /// the audit log and writes the key with `apply` applied, sealed. Returns the key before
+    /// and after.
     pub(super) async fn update_key(
         &self,
         name: &str,
-        update: &str,
-        value: &(dyn tokio_postgres::types::ToSql + Sync),
         verb: &str,
         check: impl Fn(&KeyRecord) -> Result<Option<String>, Error>,
+        apply: impl Fn(&mut KeyRecord),
     ) -> Result<Option<(KeyRecord, KeyRecord)>, Error> {
-        let check = &check;
-        self.retry(verb, move || {
-            self.update_key_tx(name, update, value, verb, check)
-        })
-        .await
+        let (check, apply) = (&check, &apply);
+        self.retry(verb, move || self.update_key_tx(name, verb, check, apply))
+            .await
     }
 
     /// One attempt of [`PgStore::update_key`].
     pub(super) async fn update_key_tx(
         &self,
         name: &str,
-        update: &str,
-        value: &(dyn tokio_postgres::types::ToSql + Sync),
         verb: &str,
         check: &impl Fn(&KeyRecord) -> Result<Option<String>, Error>,
+        apply: &impl Fn(&mut KeyRecord),
     ) -> Result<Option<(KeyRecord, KeyRecord)>, Error> {
         let err = self.err();
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
+        let signer = self.signer()?;
         let before = self
-            .read_key(&tx, name)
+            .checked_key(&tx, name, &signer)
             .await?
             .ok_or_else(|| self.no_such_key(name))?;
         let Some(detail) = check(&before)? else {
             return Ok(None);
         };
-        tx.execute(update, &[&name, value]).await.map_err(&err)?;
-        let pending = append(&tx, self.signer()?, verb, name, &detail, &err).await?;
+        let pending = append(&tx, signer.clone(), verb, name, &detail, &err).await?;
+        let mut changed = before.clone();
+        apply(&mut changed);
         let after = self
-            .read_key(&tx, name)
-            .await?
-            .ok_or_else(|| self.no_such_key(name))?;
+            .reseal(&tx, changed, signer.key(), pending.seq())
+            .await?;
         tx.commit().await.map_err(&err)?;
         pending.committed();
         Ok(Some((before, after)))

@@ -59,7 +59,7 @@ mod tx;
 use self::schema::MIGRATIONS;
 
 /// The schema this build writes.
-pub const PG_SCHEMA_VERSION: u32 = 4;
+pub const PG_SCHEMA_VERSION: u32 = 5;
 
 /// Serializes migrations of one database across processes (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x636f_6666_6572; // "coffer"
@@ -443,12 +443,17 @@ impl PgStore {
         store_id: &str,
         wrapped: &[u8],
         key: &Arc<AuditKey>,
+        history: &crate::store::key_seal::History,
     ) -> Result<bool, Error> {
         self.retry("key the audit log", move || async move {
             let err = self.err();
             let mut client = self.client.lock().await;
             let tx = client.transaction().await.map_err(&err)?;
             let made = create_key(&tx, store_id, wrapped, key, &err).await?;
+            if made {
+                let signer = Arc::new(AuditSigner::new(key.clone(), None, (0, Vec::new())));
+                let _ = self.seal_all(&tx, &signer, history).await?;
+            }
             tx.commit().await.map_err(&err)?;
             Ok(made)
         })

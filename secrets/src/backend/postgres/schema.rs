@@ -1,7 +1,7 @@
 //! The PostgreSQL store's schema: the migrations that make it, one per version.
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: [&str; 4] = [
+pub(super) const MIGRATIONS: [&str; 5] = [
     r#"
 CREATE TABLE keys (
     name                 TEXT COLLATE "C" PRIMARY KEY,
@@ -98,5 +98,15 @@ WHERE NOT EXISTS (SELECT 1 FROM param_labels l WHERE l.name = p.name AND l.label
     // store instead of appending unkeyed entries.
     r#"
 UPDATE meta SET value = value WHERE false;
+"#,
+    // Version 5: the key table is sealed (`crate::store::key_seal`); the first holder of the
+    // root key to open the store seals the rows of an older one.
+    r#"
+ALTER TABLE keys ADD COLUMN seal_seq BIGINT, ADD COLUMN mac BYTEA;
+ALTER TABLE key_versions ADD COLUMN mac BYTEA;
+-- Partial: a key's last change is found in the few key entries, whatever the planner knows
+-- of the table (a fresh store has no statistics, and a scan of the whole log per read would
+-- grow with it).
+CREATE INDEX audit_key_changes ON audit (name, seq) WHERE verb LIKE 'key-%';
 "#,
 ];

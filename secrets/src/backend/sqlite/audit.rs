@@ -7,11 +7,14 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::{Store, db_error};
 use crate::error::Error;
-use crate::store::audit::{AuditEntry, AuditKey, AuditTip, HASH_LEN, Head, user};
+use crate::store::audit::{
+    AuditEntry, AuditKey, AuditTip, HASH_LEN, Head, KEY_FORMAT_SEALED, key_format, user,
+};
 use crate::store::audit_signer::AuditSigner;
+use crate::store::key_seal::{self, History};
 
 /// The head recorded in `meta`.
-fn head(conn: &Connection) -> rusqlite::Result<Head> {
+pub(super) fn head(conn: &Connection) -> rusqlite::Result<Head> {
     let mut stmt = conn.prepare_cached(
         "SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head', \
          'audit_head_mac', 'audit_keyed_from')",
@@ -24,6 +27,20 @@ fn head(conn: &Connection) -> rusqlite::Result<Head> {
     ))
 }
 
+/// An entry, from the columns `seq, at, user, verb, name, detail, prev_hash, hash`.
+pub(super) fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        seq: r.get(0)?,
+        at: r.get(1)?,
+        user: r.get(2)?,
+        verb: r.get(3)?,
+        name: r.get(4)?,
+        detail: r.get(5)?,
+        prev_hash: r.get(6)?,
+        hash: r.get(7)?,
+    })
+}
+
 /// An entry appended in a transaction: recorded in the home once the transaction commits.
 #[must_use = "call `committed` after the commit"]
 pub(crate) struct Pending {
@@ -33,6 +50,11 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
+    /// The entry's sequence number.
+    pub(crate) fn seq(&self) -> i64 {
+        self.seq
+    }
+
     /// The transaction committed.
     pub(crate) fn committed(self) {
         self.signer.committed(self.seq, &self.hash);
@@ -160,19 +182,7 @@ impl Store {
         let mut stmt = conn.prepare(
             "SELECT seq, at, user, verb, name, detail, prev_hash, hash FROM audit ORDER BY seq",
         )?;
-        stmt.query_map([], |r| {
-            Ok(AuditEntry {
-                seq: r.get(0)?,
-                at: r.get(1)?,
-                user: r.get(2)?,
-                verb: r.get(3)?,
-                name: r.get(4)?,
-                detail: r.get(5)?,
-                prev_hash: r.get(6)?,
-                hash: r.get(7)?,
-            })
-        })?
-        .collect()
+        stmt.query_map([], entry_row)?.collect()
     }
 
     /// Every entry and the head (one snapshot).
@@ -205,6 +215,7 @@ impl Store {
         let wrapped_key = get("audit_key")
             .map_err(err)?
             .map(|k| hex::decode(k).unwrap_or_default());
+        let key_format = key_format(get("audit_key_format").map_err(err)?.as_deref());
         let head = head(&tx).map_err(err)?;
         let hash_at = |seq: i64| -> rusqlite::Result<Option<Vec<u8>>> {
             tx.query_row("SELECT hash FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
@@ -226,6 +237,7 @@ impl Store {
         Ok(AuditTip {
             store_id,
             wrapped_key,
+            key_format,
             head,
             at_seen,
             last,
@@ -241,6 +253,7 @@ impl Store {
         store_id: &str,
         wrapped: &[u8],
         key: &Arc<AuditKey>,
+        history: &History,
     ) -> Result<bool, Error> {
         let err = |e| db_error(&self.path, e);
         let mut conn = self.lock();
@@ -271,6 +284,7 @@ impl Store {
         for (k, v) in [
             ("store_id", store_id.to_owned()),
             ("audit_key", hex::encode(wrapped)),
+            ("audit_key_format", KEY_FORMAT_SEALED.to_string()),
             ("audit_keyed_from", keyed_from.to_string()),
             (
                 "audit_head_mac",
@@ -280,22 +294,81 @@ impl Store {
             set.execute(params![k, v]).map_err(err)?;
         }
         drop(set);
+        let signer = Arc::new(AuditSigner::new(
+            key.clone(),
+            None,
+            (head.count, head.hash.clone()),
+        ));
         if head.count > 0 {
-            let signer = Arc::new(AuditSigner::new(
-                key.clone(),
-                None,
-                (head.count, head.hash.clone()),
-            ));
             let _ = append(
                 &tx,
-                signer,
+                signer.clone(),
                 crate::store::audit::REKEY_VERB,
                 "audit",
                 &crate::store::audit_key::rekey_detail(head.count),
                 &err,
             )?;
         }
+        let _ = self.seal_all(&tx, &signer, Some(history))?;
         tx.commit().map_err(err)?;
+        Ok(true)
+    }
+
+    /// See [`crate::store::KeyTable::seal_keys`].
+    ///
+    /// # Errors
+    /// A head changed since the store was opened; damaged rows; SQLite errors.
+    pub fn seal_keys(
+        &self,
+        wrapped_old: &[u8],
+        wrapped_new: &[u8],
+        history: &History,
+    ) -> Result<bool, Error> {
+        let err = |e| db_error(&self.path, e);
+        let signer = self.signer()?;
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let stored: Option<(String, Option<String>)> = tx
+            .query_row(
+                "SELECT value, (SELECT value FROM meta WHERE key = 'audit_key_format')
+                 FROM meta WHERE key = 'audit_key'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(err)?;
+        let unchanged = stored.as_ref().is_some_and(|(k, f)| {
+            *k == hex::encode(wrapped_old) && key_format(f.as_deref()) != KEY_FORMAT_SEALED
+        });
+        if !unchanged {
+            return Ok(false);
+        }
+        let marker = append(
+            &tx,
+            signer.clone(),
+            key_seal::STORE_SEAL_VERB,
+            key_seal::STORE_SEAL_NAME,
+            key_seal::STORE_SEAL_DETAIL,
+            &err,
+        )?;
+        let last = self
+            .seal_all(&tx, &signer, Some(history))?
+            .unwrap_or(marker);
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'audit_key'",
+            [hex::encode(wrapped_new)],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('audit_key_format', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [KEY_FORMAT_SEALED.to_string()],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        last.committed();
         Ok(true)
     }
 }

@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use crate::error::{Advice, Error};
 
 use super::audit;
+use super::key_rows::{RawVersion, raw_version};
 use super::stored_root_id;
 use super::{Store, corrupt, db_error};
 use crate::home::Home;
@@ -20,6 +21,7 @@ use crate::store::key_rows::{
     AddVersion, KeyRecord, KeyState, Lookup, SwitchRoot, VersionRecord, VersionRow, Which,
     WrappedVersion, check_retire, period_detail, state_verb,
 };
+use crate::store::key_seal::{self, History};
 use crate::store::passphrase::PassphraseCache;
 use crate::store::root::Protection;
 use crate::store::table::{self, KeyTable, no_such_key};
@@ -57,6 +59,21 @@ impl Store {
                     .advice(Advice::ShowKey(record.name.clone())),
             );
         }
+        let orphans: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM key_versions WHERE name = ?1)",
+                [&record.name],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        let last = self.last_change(&tx, &record.name)?;
+        if orphans || last.is_some() {
+            return Err(key_seal::deleted_outside(
+                &self.location(),
+                &record.name,
+                last.as_ref(),
+            ));
+        }
         check_root_tx(&tx, &self.path, &first.root_id)?;
         let period = record
             .rotation_period_secs
@@ -91,14 +108,18 @@ impl Store {
             ],
         )
         .map_err(err)?;
+        let signer = self.signer()?;
         let pending = audit::append(
             &tx,
-            self.signer()?,
+            signer.clone(),
             "key-create",
             &record.name,
             &format!("version 1, {}", record.spec),
             &err,
         )?;
+        let mut written = record.clone();
+        written.versions = vec![first.clone()];
+        self.reseal(&tx, written, signer.key(), pending.seq())?;
         tx.commit().map_err(err)?;
         pending.committed();
         Ok(())
@@ -109,7 +130,9 @@ impl Store {
     /// # Errors
     /// SQLite errors; damaged rows.
     pub fn list_keys(&self) -> Result<Vec<KeyRecord>, Error> {
-        let conn = self.lock();
+        // One snapshot: each row with its last change (see `key_seal`).
+        let mut conn = self.lock();
+        let conn = conn.transaction().map_err(|e| db_error(&self.path, e))?;
         let names: Vec<String> = {
             let mut stmt = conn
                 .prepare("SELECT name FROM keys ORDER BY name")
@@ -129,73 +152,10 @@ impl Store {
     /// # Errors
     /// SQLite errors; damaged rows.
     pub fn get_key(&self, name: &str) -> Result<Option<KeyRecord>, Error> {
-        let conn = self.lock();
-        self.read_key(&conn, name)
-    }
-
-    pub(super) fn read_key(
-        &self,
-        conn: &Connection,
-        name: &str,
-    ) -> Result<Option<KeyRecord>, Error> {
-        let err = |e| db_error(&self.path, e);
-        let row = conn
-            .query_row(
-                "SELECT spec, created_at, state, rotation_period_secs, min_decrypt_version,
-                        active_version
-                 FROM keys WHERE name = ?1",
-                [name],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<i64>>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, i64>(5)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(err)?;
-        let Some((spec, created_at, state, period, min, active)) = row else {
-            return Ok(None);
-        };
-        let mut stmt = conn
-            .prepare(
-                "SELECT version, uuid, created_at, root_id FROM key_versions
-                 WHERE name = ?1 ORDER BY version",
-            )
-            .map_err(err)?;
-        let rows: Vec<(i64, Vec<u8>, i64, String)> = stmt
-            .query_map([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .and_then(Iterator::collect)
-            .map_err(err)?;
-        let bad = |what: &str| corrupt(&self.path, format!("key `{name}`: {what}"));
-        let versions = rows
-            .into_iter()
-            .map(|(version, uuid, created_at, root_id)| {
-                Ok(VersionRecord {
-                    version: u32::try_from(version).map_err(|_| bad("bad version number"))?,
-                    uuid: uuid.try_into().map_err(|_| bad("bad version id"))?,
-                    created_at,
-                    root_id,
-                })
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
-        Ok(Some(KeyRecord {
-            name: name.to_owned(),
-            spec,
-            created_at,
-            state: KeyState::parse(&state).map_err(|e| bad(&e))?,
-            rotation_period_secs: period
-                .map(u64::try_from)
-                .transpose()
-                .map_err(|_| bad("bad rotation period"))?,
-            min_decrypt_version: u32::try_from(min).map_err(|_| bad("bad minimum version"))?,
-            active_version: u32::try_from(active).map_err(|_| bad("bad active version"))?,
-            versions,
-        }))
+        // One snapshot: the row with its last change (see `key_seal`).
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(|e| db_error(&self.path, e))?;
+        self.read_key(&tx, name)
     }
 
     /// Enables or disables a key. Returns whether the state changed.
@@ -208,24 +168,16 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        let current: Option<String> = tx
-            .query_row("SELECT state FROM keys WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(err)?;
-        let Some(current) = current else {
+        let signer = self.signer()?;
+        let Some(mut current) = self.checked_key(&tx, name, &signer)? else {
             return Err(self.no_such_key(name));
         };
-        if current == state.as_str() {
+        if current.state == state {
             return Ok(false);
         }
-        tx.execute(
-            "UPDATE keys SET state = ?2 WHERE name = ?1",
-            params![name, state.as_str()],
-        )
-        .map_err(err)?;
-        let pending = audit::append(&tx, self.signer()?, state_verb(state), name, "", &err)?;
+        let pending = audit::append(&tx, signer.clone(), state_verb(state), name, "", &err)?;
+        current.state = state;
+        self.reseal(&tx, current, signer.key(), pending.seq())?;
         tx.commit().map_err(err)?;
         pending.committed();
         Ok(true)
@@ -252,18 +204,18 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
         check_root_tx(&tx, &self.path, &new.root_id)?;
-        let key: Option<(String, i64, Option<i64>)> = tx
-            .query_row(
-                "SELECT state, active_version, rotation_period_secs FROM keys WHERE name = ?1",
-                [name],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(err)?;
-        let Some((state, active, period)) = key else {
+        let signer = self.signer()?;
+        let Some(mut key) = self.checked_key(&tx, name, &signer)? else {
             return Ok(AddVersion::NoKey);
         };
-        if KeyState::parse(&state).map_err(|e| bad(&e))? == KeyState::Disabled {
+        let (active, period) = (
+            i64::from(key.active_version),
+            key.rotation_period_secs
+                .map(i64::try_from)
+                .transpose()
+                .map_err(|_| bad("bad rotation period"))?,
+        );
+        if key.state == KeyState::Disabled {
             return Ok(AddVersion::Disabled);
         }
         if active != i64::from(expected_active) {
@@ -311,17 +263,15 @@ impl Store {
             ],
         )
         .map_err(err)?;
-        tx.execute(
-            "UPDATE keys SET active_version = ?2 WHERE name = ?1",
-            params![name, new.version],
-        )
-        .map_err(err)?;
         let detail = format!(
             "version {} (was {active}){}",
             new.version,
             if due_at.is_some() { ", due" } else { "" }
         );
-        let pending = audit::append(&tx, self.signer()?, "key-rotate", name, &detail, &err)?;
+        let pending = audit::append(&tx, signer.clone(), "key-rotate", name, &detail, &err)?;
+        key.versions.push(new.clone());
+        key.active_version = new.version;
+        self.reseal(&tx, key, signer.key(), pending.seq())?;
         test_pause("rotate: in transaction");
         tx.commit().map_err(err)?;
         pending.committed();
@@ -338,34 +288,27 @@ impl Store {
         period_secs: Option<u64>,
     ) -> Result<KeyRecord, Error> {
         let err = |e| db_error(&self.path, e);
-        let period = period_secs
-            .map(i64::try_from)
-            .transpose()
-            .map_err(|_| Error::invalid("rotation period too long"))?;
+        if period_secs.is_some_and(|p| i64::try_from(p).is_err()) {
+            return Err(Error::invalid("rotation period too long"));
+        }
         let mut conn = self.lock();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        let n = tx
-            .execute(
-                "UPDATE keys SET rotation_period_secs = ?2 WHERE name = ?1",
-                params![name, period],
-            )
-            .map_err(err)?;
-        if n == 0 {
+        let signer = self.signer()?;
+        let Some(mut record) = self.checked_key(&tx, name, &signer)? else {
             return Err(self.no_such_key(name));
-        }
+        };
         let pending = audit::append(
             &tx,
-            self.signer()?,
+            signer.clone(),
             "key-set-rotation",
             name,
             &period_detail(period_secs),
             &err,
         )?;
-        let record = self
-            .read_key(&tx, name)?
-            .ok_or_else(|| self.no_such_key(name))?;
+        record.rotation_period_secs = period_secs;
+        let record = self.reseal(&tx, record, signer.key(), pending.seq())?;
         tx.commit().map_err(err)?;
         pending.committed();
         Ok(record)
@@ -382,23 +325,19 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        let Some(before) = self.read_key(&tx, name)? else {
+        let signer = self.signer()?;
+        let Some(before) = self.checked_key(&tx, name, &signer)? else {
             return Err(self.no_such_key(name));
         };
         check_retire(&before, min)?;
-        tx.execute(
-            "UPDATE keys SET min_decrypt_version = ?2 WHERE name = ?1",
-            params![name, min],
-        )
-        .map_err(err)?;
         let detail = format!(
             "min decrypt version {min} (was {})",
             before.min_decrypt_version
         );
-        let pending = audit::append(&tx, self.signer()?, "key-retire", name, &detail, &err)?;
-        let record = self
-            .read_key(&tx, name)?
-            .ok_or_else(|| self.no_such_key(name))?;
+        let pending = audit::append(&tx, signer.clone(), "key-retire", name, &detail, &err)?;
+        let mut record = before.clone();
+        record.min_decrypt_version = min;
+        let record = self.reseal(&tx, record, signer.key(), pending.seq())?;
         tx.commit().map_err(err)?;
         pending.committed();
         Ok((before.min_decrypt_version, record))
@@ -561,53 +500,46 @@ impl Store {
         no_such_key(&self.path.display().to_string(), name)
     }
 
-    /// The row of one version of key `name`, with the key's state.
+    /// The row of one version of key `name`, with the key's row (one snapshot).
     pub(crate) fn version_row(&self, name: &str, which: Which<'_>) -> Result<Lookup, Error> {
         let err = |e| db_error(&self.path, e);
-        let conn = self.lock();
-        let key: Option<(String, i64, i64)> = conn
-            .query_row(
-                "SELECT state, min_decrypt_version, active_version FROM keys WHERE name = ?1",
-                [name],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(err)?;
-        let Some((state, min, active)) = key else {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(err)?;
+        let Some(mut key) = self.key_row(&tx, name)? else {
             return Ok(Lookup::NoKey);
         };
-        let bad = |what: &str| corrupt(&self.path, format!("key `{name}`: {what}"));
-        let state = KeyState::parse(&state).map_err(|e| bad(&e))?;
-        let row: Option<(i64, Vec<u8>, Vec<u8>, String)> = match which {
-            Which::Active => conn.query_row(
-                "SELECT version, uuid, wrapped, root_id FROM key_versions
-                 WHERE name = ?1 AND version = ?2",
-                params![name, active],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            ),
-            Which::Uuid(uuid) => conn.query_row(
-                "SELECT version, uuid, wrapped, root_id FROM key_versions
-                 WHERE name = ?1 AND uuid = ?2",
-                params![name, &uuid[..]],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            ),
+        let row = |r: &rusqlite::Row<'_>| Ok((raw_version(r)?, r.get::<_, Vec<u8>>(5)?));
+        let found: Option<(RawVersion, Vec<u8>)> = match which {
+            Which::Active => tx
+                .prepare_cached(
+                    "SELECT version, uuid, created_at, root_id, mac, wrapped FROM key_versions
+                     WHERE name = ?1 AND version = ?2",
+                )
+                .and_then(|mut st| st.query_row(params![name, key.active_version], row)),
+            Which::Uuid(uuid) => tx
+                .prepare_cached(
+                    "SELECT version, uuid, created_at, root_id, mac, wrapped FROM key_versions
+                     WHERE name = ?1 AND uuid = ?2",
+                )
+                .and_then(|mut st| st.query_row(params![name, &uuid[..]], row)),
         }
         .optional()
         .map_err(err)?;
-        let Some((version, uuid, wrapped, root_id)) = row else {
+        drop(tx);
+        let Some((version, wrapped)) = found else {
             if matches!(which, Which::Active) {
-                return Err(bad(&format!("active version {active} is missing")));
+                return Err(corrupt(
+                    &self.path,
+                    format!(
+                        "key `{name}`: active version {} is missing",
+                        key.active_version
+                    ),
+                ));
             }
             return Ok(Lookup::NoVersion);
         };
-        Ok(Lookup::Found(VersionRow {
-            state,
-            min_decrypt_version: u32::try_from(min).map_err(|_| bad("bad minimum version"))?,
-            version: u32::try_from(version).map_err(|_| bad("bad version number"))?,
-            uuid: uuid.try_into().map_err(|_| bad("bad version id"))?,
-            wrapped,
-            root_id,
-        }))
+        key.versions = vec![self.version_record(name, version)?];
+        Ok(Lookup::Found(Box::new(VersionRow { key, wrapped })))
     }
 }
 
@@ -726,14 +658,29 @@ impl KeyTable for Store {
         store_id: &'a str,
         wrapped: &'a [u8],
         key: &'a Arc<AuditKey>,
+        history: &'a History,
     ) -> BoxFuture<'a, Result<bool, Error>> {
         Box::pin(std::future::ready(Self::create_audit_key(
-            self, store_id, wrapped, key,
+            self, store_id, wrapped, key, history,
         )))
     }
 
     fn audit_log(&self) -> BoxFuture<'_, Result<(Vec<AuditEntry>, Head), Error>> {
         Box::pin(std::future::ready(Self::audit_log(self)))
+    }
+
+    fn seal_keys<'a>(
+        &'a self,
+        wrapped_old: &'a [u8],
+        wrapped_new: &'a [u8],
+        history: &'a History,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(std::future::ready(Self::seal_keys(
+            self,
+            wrapped_old,
+            wrapped_new,
+            history,
+        )))
     }
 
     fn set_audit_signer(&self, signer: Arc<AuditSigner>) {

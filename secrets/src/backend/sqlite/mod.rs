@@ -1,7 +1,7 @@
 //! The embedded store: `COFFER_HOME/coffer.db`, an SQLite database (WAL mode), and the local
 //! key hierarchy kept in it.
 //!
-//! # Schema (version 6, `PRAGMA user_version`)
+//! # Schema (version 7, `PRAGMA user_version`)
 //!
 //! Migrations are versioned in code (`MIGRATIONS`): migration `i` takes the schema from
 //! version `i` to `i + 1`, in one `BEGIN IMMEDIATE` transaction with the new
@@ -55,6 +55,11 @@
 //! the first holder of the root key to open the store (the migration itself cannot: it has
 //! no key). Older builds refuse the store from then on instead of appending unkeyed entries.
 //!
+//! Version 7: the key table is sealed ([`crate::store::key_seal`]): `keys` gains `seal_seq`
+//! and `mac`, `key_versions` gains `mac`, and `audit` an index on `(name, seq)` (a key's
+//! last change). The first holder of the root key to open an older store seals its rows and
+//! sets `meta.audit_key_format` to 3.
+//!
 //! Times are Unix seconds. Each version's 32 bytes of branch key material are stored only
 //! wrapped by the root key ([`coffer_core::keyring::RootKey`]), with [`crate::store::branch_key_aad`]
 //! binding the wrapped bytes to their row: a row moved to another name or version, or edited,
@@ -68,6 +73,7 @@
 //! back and the caller looks again).
 
 mod audit;
+mod key_rows;
 mod keys;
 mod params;
 mod rotation;

@@ -1,10 +1,10 @@
 //! The SQLite store's schema: the migrations that make it, one per version.
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: [&str; 6] = [
+pub(super) const MIGRATIONS: [&str; 7] = [
     r"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY NOT NULL,
@@ -109,5 +109,13 @@ WHERE NOT EXISTS (SELECT 1 FROM param_labels l WHERE l.name = p.name AND l.label
     // the version makes older builds refuse the store instead of appending unkeyed entries.
     r"
 UPDATE meta SET value = value WHERE 0;
+",
+    // Version 7: the key table is sealed (`crate::store::key_seal`); the first holder of the
+    // root key to open the store seals the rows of an older one (it needs the root key).
+    r"
+ALTER TABLE keys ADD COLUMN seal_seq INTEGER;
+ALTER TABLE keys ADD COLUMN mac BLOB;
+ALTER TABLE key_versions ADD COLUMN mac BLOB;
+CREATE INDEX audit_by_name ON audit (name, seq);
 ",
 ];

@@ -1,0 +1,287 @@
+//! Key rows of the SQLite store as read and as sealed: a record with its versions, its seal
+//! and its last change, checked against the seal before a change and sealed after it
+//! ([`key_seal`]).
+
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use crate::error::Error;
+
+use super::audit;
+use super::{Store, corrupt, db_error};
+use crate::store::audit::{AuditEntry, AuditKey};
+use crate::store::audit_signer::AuditSigner;
+use crate::store::key_rows::{KeyRecord, KeyState, Seal, VersionRecord};
+use crate::store::key_seal::{self, History};
+use crate::store::table::KeyTable as _;
+
+/// A `key_versions` row of one key: version, uuid, created at, root id, MAC.
+pub(super) type RawVersion = (i64, Vec<u8>, i64, String, Option<Vec<u8>>);
+
+pub(super) fn raw_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawVersion> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+/// The newest audit entry of a change to key `?1` ([`key_seal`]).
+const LAST_CHANGE: &str = "SELECT seq, at, user, verb, name, detail, prev_hash, hash FROM audit
+     WHERE name = ?1 AND verb LIKE 'key-%' AND verb <> 'key-rotate-root'
+     ORDER BY seq DESC LIMIT 1";
+
+impl Store {
+    pub(super) fn read_key(
+        &self,
+        conn: &Connection,
+        name: &str,
+    ) -> Result<Option<KeyRecord>, Error> {
+        let Some(mut record) = self.key_row(conn, name)? else {
+            return Ok(None);
+        };
+        let err = |e| db_error(&self.path, e);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT version, uuid, created_at, root_id, mac FROM key_versions
+                 WHERE name = ?1 ORDER BY version",
+            )
+            .map_err(err)?;
+        let rows: Vec<RawVersion> = stmt
+            .query_map([name], raw_version)
+            .and_then(Iterator::collect)
+            .map_err(err)?;
+        record.versions = rows
+            .into_iter()
+            .map(|r| self.version_record(name, r))
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Some(record))
+    }
+
+    /// The `keys` row of `name` (no versions) with the key's last change.
+    pub(super) fn key_row(
+        &self,
+        conn: &Connection,
+        name: &str,
+    ) -> Result<Option<KeyRecord>, Error> {
+        let err = |e| db_error(&self.path, e);
+        let row = conn
+            .prepare_cached(
+                "SELECT spec, created_at, state, rotation_period_secs, min_decrypt_version,
+                        active_version, seal_seq, mac
+                 FROM keys WHERE name = ?1",
+            )
+            .and_then(|mut st| {
+                st.query_row([name], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, Option<i64>>(6)?,
+                        r.get::<_, Option<Vec<u8>>>(7)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(err)?;
+        let Some((spec, created_at, state, period, min, active, seal_seq, mac)) = row else {
+            return Ok(None);
+        };
+        let last_change = self.last_change(conn, name)?;
+        let bad = |what: &str| corrupt(&self.path, format!("key `{name}`: {what}"));
+        Ok(Some(KeyRecord {
+            name: name.to_owned(),
+            spec,
+            created_at,
+            state: KeyState::parse(&state).map_err(|e| bad(&e))?,
+            rotation_period_secs: period
+                .map(u64::try_from)
+                .transpose()
+                .map_err(|_| bad("bad rotation period"))?,
+            min_decrypt_version: u32::try_from(min).map_err(|_| bad("bad minimum version"))?,
+            active_version: u32::try_from(active).map_err(|_| bad("bad active version"))?,
+            versions: Vec::new(),
+            seal: seal_seq.zip(mac).map(|(seq, mac)| Seal { seq, mac }),
+            last_change,
+        }))
+    }
+
+    /// The newest audit entry of a change to key `name`.
+    pub(super) fn last_change(
+        &self,
+        conn: &Connection,
+        name: &str,
+    ) -> Result<Option<AuditEntry>, Error> {
+        conn.prepare_cached(LAST_CHANGE)
+            .and_then(|mut st| st.query_row([name], audit::entry_row).optional())
+            .map_err(|e| db_error(&self.path, e))
+    }
+
+    pub(super) fn version_record(&self, name: &str, r: RawVersion) -> Result<VersionRecord, Error> {
+        let bad = |what: &str| corrupt(&self.path, format!("key `{name}`: {what}"));
+        let (version, uuid, created_at, root_id, mac) = r;
+        Ok(VersionRecord {
+            version: u32::try_from(version).map_err(|_| bad("bad version number"))?,
+            uuid: uuid.try_into().map_err(|_| bad("bad version id"))?,
+            created_at,
+            root_id,
+            mac,
+        })
+    }
+
+    /// In a write transaction: key `name` as stored, checked against its seal and the log
+    /// after it ([`key_seal::Since`]; a change never seals an edit made outside coffer).
+    pub(super) fn checked_key(
+        &self,
+        tx: &Connection,
+        name: &str,
+        signer: &AuditSigner,
+    ) -> Result<Option<KeyRecord>, Error> {
+        let Some(record) = self.read_key(tx, name)? else {
+            return Ok(None);
+        };
+        let location = self.location();
+        key_seal::check(signer.key(), &location, &record)?;
+        let err = |e| db_error(&self.path, e);
+        let mut since = key_seal::Since::new(signer.key(), &location, &record)?;
+        let mut st = tx
+            .prepare_cached(
+                "SELECT seq, at, user, verb, name, detail, prev_hash, hash FROM audit
+                 WHERE seq >= ?1 ORDER BY seq",
+            )
+            .map_err(err)?;
+        let mut rows = st.query([since.from()]).map_err(err)?;
+        while let Some(r) = rows.next().map_err(err)? {
+            since.push(&audit::entry_row(r).map_err(err)?)?;
+        }
+        drop(rows);
+        drop(st);
+        let head = audit::head(tx).map_err(err)?;
+        signer.check_head_mac(&head)?;
+        since.finish(&head)?;
+        Ok(Some(record))
+    }
+
+    /// In a write transaction, after the change whose audit entry is `seq`: writes `record`
+    /// (the key as checked, with the change applied, in Rust) whole and seals it. Every
+    /// column the MACs cover is written from `record`, never read back, so an edit made in the
+    /// database meanwhile (a trigger, another writer) is overwritten or fails its MAC later,
+    /// never sealed. Returns the record as written (its last change is entry `seq`).
+    pub(super) fn reseal(
+        &self,
+        tx: &Connection,
+        mut record: KeyRecord,
+        key: &AuditKey,
+        seq: i64,
+    ) -> Result<KeyRecord, Error> {
+        let err = |e| db_error(&self.path, e);
+        let name = record.name.clone();
+        let period = record
+            .rotation_period_secs
+            .map(i64::try_from)
+            .transpose()
+            .map_err(|_| Error::invalid("rotation period too long"))?;
+        let (seal, versions) = key_seal::seal(key, &record, seq);
+        let changed = tx
+            .prepare_cached(
+                "UPDATE keys SET spec = ?2, created_at = ?3, state = ?4,
+                                 rotation_period_secs = ?5, min_decrypt_version = ?6,
+                                 active_version = ?7, seal_seq = ?8, mac = ?9
+                 WHERE name = ?1",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    name,
+                    record.spec,
+                    record.created_at,
+                    record.state.as_str(),
+                    period,
+                    record.min_decrypt_version,
+                    record.active_version,
+                    seal.seq,
+                    seal.mac
+                ])
+            })
+            .map_err(err)?;
+        if changed != 1 {
+            return Err(self.no_such_key(&name));
+        }
+        let mut st = tx
+            .prepare_cached(
+                "UPDATE key_versions SET created_at = ?4, mac = ?5
+                 WHERE name = ?1 AND version = ?2 AND uuid = ?3",
+            )
+            .map_err(err)?;
+        for (v, (n, mac)) in record.versions.iter_mut().zip(&versions) {
+            let changed = st
+                .execute(params![name, n, &v.uuid[..], v.created_at, &mac[..]])
+                .map_err(err)?;
+            if changed != 1 {
+                return Err(corrupt(
+                    &self.path,
+                    format!("key `{name}`: version {n} changed during the write"),
+                ));
+            }
+            v.mac = Some(mac.to_vec());
+        }
+        record.seal = Some(seal);
+        record.last_change = None;
+        Ok(record)
+    }
+
+    /// Seals every key as its rows are now, edits made outside coffer included (tests that
+    /// move a key's versions back in time, as if made long ago).
+    ///
+    /// # Errors
+    /// The audit key is not loaded; SQLite errors.
+    #[cfg(any(test, feature = "test-pause"))]
+    pub fn reseal_for_tests(&self) -> Result<(), Error> {
+        let err = |e| db_error(&self.path, e);
+        let signer = self.signer()?;
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let last = self.seal_all(&tx, &signer, None)?;
+        tx.commit().map_err(err)?;
+        if let Some(p) = last {
+            p.committed();
+        }
+        Ok(())
+    }
+
+    /// In a write transaction: seals every key, each with a [`key_seal::SEAL_VERB`] entry
+    /// (the upgrade of a store of the release before).
+    pub(super) fn seal_all(
+        &self,
+        tx: &Connection,
+        signer: &Arc<AuditSigner>,
+        history: Option<&History>,
+    ) -> Result<Option<audit::Pending>, Error> {
+        let err = |e| db_error(&self.path, e);
+        let names: Vec<String> = tx
+            .prepare("SELECT name FROM keys ORDER BY name")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .map_err(err)?;
+        let mut last = None;
+        for name in names {
+            let record = self
+                .read_key(tx, &name)?
+                .ok_or_else(|| self.no_such_key(&name))?;
+            if let Some(h) = history {
+                h.check(&self.location(), &record)?;
+            }
+            let pending = audit::append(
+                tx,
+                signer.clone(),
+                key_seal::SEAL_VERB,
+                &name,
+                key_seal::SEAL_DETAIL,
+                &err,
+            )?;
+            self.reseal(tx, record, signer.key(), pending.seq())?;
+            last = Some(pending);
+        }
+        Ok(last)
+    }
+}
