@@ -71,8 +71,11 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
         }
         KeySettings::List => {
             let now = now_unix();
-            let keys: Vec<KeyWire> = table
-                .list_keys()
+            // Read through the keys, so that every row shown is checked against its seal.
+            let opened =
+                store::open_keys_in(&home, table.clone(), &crate::terminal::passphrase()).await?;
+            let keys: Vec<KeyWire> = opened
+                .keys()
                 .await?
                 .iter()
                 .map(|r| KeyWire::new(r, now))
@@ -89,10 +92,9 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             }
         }
         KeySettings::Show { name } => {
-            let record = table
-                .get_key(name)
-                .await?
-                .ok_or_else(|| no_such_key(name))?;
+            let opened =
+                store::open_keys_in(&home, table.clone(), &crate::terminal::passphrase()).await?;
+            let record = opened.key(name).await?.ok_or_else(|| no_such_key(name))?;
             let wire = KeyWire::new(&record, now_unix());
             if json {
                 super::stdout::print_json(&wire)
@@ -210,8 +212,9 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
 }
 
 /// `coffer key rotate --due`: rotates every enabled key whose rotation period has passed.
-/// The root key (and its passphrase) is loaded only when a key is due. A key that fails is
-/// reported and the others go on; the run then fails.
+/// The keys are read through the root key, so that what is due is decided on rows checked
+/// against their seals (a period cleared in the database does not silently stop
+/// rotations). A key that fails is reported and the others go on; the run then fails.
 async fn rotate_due(
     settings: &Settings,
     home: &Home,
@@ -219,7 +222,8 @@ async fn rotate_due(
 ) -> anyhow::Result<()> {
     let json = settings.format == OutputFormat::Json;
     let now = now_unix();
-    let listed = table.list_keys().await?;
+    let keys = store::open_keys_in(home, table.clone(), &crate::terminal::passphrase()).await?;
+    let listed = keys.keys().await?;
     let due: Vec<&str> = listed
         .iter()
         .filter(|k| k.state == KeyState::Enabled && k.next_rotation().is_some_and(|t| t <= now))
@@ -228,7 +232,6 @@ async fn rotate_due(
     let mut rotated = 0usize;
     let mut failed = 0usize;
     if !due.is_empty() {
-        let keys = store::open_keys_in(home, table.clone(), &crate::terminal::passphrase()).await?;
         for name in &due {
             match keys.rotate_if_due(name, now).await {
                 Ok(Some(r)) => {
@@ -267,7 +270,7 @@ async fn rotate_due(
         let keys = if due.is_empty() {
             &listed
         } else {
-            fresh = table.list_keys().await?;
+            fresh = keys.keys().await?;
             &fresh
         };
         let wire = nothing_due(keys);
