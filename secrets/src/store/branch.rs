@@ -334,9 +334,9 @@ impl LocalKeyStore {
                 .advice(Advice::EnableKey(name.to_owned()))
         };
         for _ in 0..ATTEMPTS {
+            // Checked: whether the key is disabled or due is decided on its sealed row.
             let record = self
-                .table
-                .get_key(name)
+                .key(name)
                 .await?
                 .ok_or_else(|| self.no_such_key(name))?;
             if record.state == KeyState::Disabled {

@@ -346,24 +346,32 @@ impl<'a> Since<'a> {
     }
 }
 
-/// What the audit log says of each key's state, active version, minimum decryption version
-/// and rotation period (once set after creation): the upgrade that seals a store's key rows
-/// checks them against it first, so an edit made in the database before the upgrade is
-/// refused rather than sealed.
+/// What the audit log says of each key's state, active version, minimum decryption version,
+/// spec, rotation period (once set after creation) and when each version was made (within
+/// a few minutes of its entry): the upgrade that seals a store's key rows checks them
+/// against it first, so an edit made in the database before the upgrade is refused rather
+/// than sealed.
 #[derive(Debug, Default, Clone)]
 pub struct History {
     keys: std::collections::BTreeMap<String, Expected>,
 }
 
 /// A key as its log entries leave it (`None`: an entry the upgrade cannot read).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Expected {
     state: Option<super::key_rows::KeyState>,
     active: Option<u32>,
     min: Option<u32>,
     /// `Some` once a `key-set-rotation` entry set it (`key-create` does not record it).
     period: Option<Option<u64>>,
+    spec: Option<String>,
+    /// When each version was made, by the time of the entry that made it.
+    made: std::collections::BTreeMap<u32, i64>,
 }
+
+/// How far a version's creation time may be from the time of the entry that made it (the
+/// root key wraps the material in between: a KMS or HSM call, a passphrase prompt).
+const MADE_SLACK_SECS: i64 = 600;
 
 /// The number after `prefix` at the start of `detail`.
 fn leading_number(detail: &str, prefix: &str) -> Option<u32> {
@@ -399,12 +407,17 @@ impl History {
                             active: Some(1),
                             min: Some(1),
                             period: None,
+                            spec: detail.strip_prefix("version 1, ").map(str::to_owned),
+                            made: std::iter::once((1, e.at)).collect(),
                         },
                     );
                 }
                 "key-rotate" => {
                     if let Some(k) = keys.get_mut(&e.name) {
                         k.active = leading_number(detail, "version ");
+                        if let Some(v) = k.active {
+                            k.made.insert(v, e.at);
+                        }
                     }
                 }
                 "key-retire" => {
@@ -467,6 +480,20 @@ impl History {
                 record.min_decrypt_version.to_string(),
                 m.to_string(),
             );
+        }
+        if let Some(spec) = want.spec.as_ref().filter(|s| **s != record.spec) {
+            return differs("spec", record.spec.clone(), spec.clone());
+        }
+        for v in &record.versions {
+            if let Some(at) = want.made.get(&v.version) {
+                if v.created_at.abs_diff(*at) > MADE_SLACK_SECS.unsigned_abs() {
+                    return differs(
+                        &format!("version {} was made at", v.version),
+                        v.created_at.to_string(),
+                        at.to_string(),
+                    );
+                }
+            }
         }
         if let Some(p) = want.period.filter(|p| *p != record.rotation_period_secs) {
             let show = |p: Option<u64>| super::key_rows::period_detail(p);
@@ -636,9 +663,12 @@ mod tests {
 
     #[test]
     fn the_log_history_catches_an_edit_before_the_seal() {
-        let e = |seq: i64, verb: &str, name: &str, detail: &str| AuditEntry {
+        let (mut r, _, _) = kat();
+        // Each version made a few seconds before the entry that made it.
+        let made = |v: usize| r.versions[v].created_at + 3;
+        let e = |seq: i64, at: i64, verb: &str, name: &str, detail: &str| AuditEntry {
             seq,
-            at: 1,
+            at,
             user: "u".into(),
             verb: verb.into(),
             name: name.into(),
@@ -647,16 +677,15 @@ mod tests {
             hash: Vec::new(),
         };
         let h = History::from_entries(&[
-            e(1, "key-create", "app", "version 1, aes-256"),
-            e(2, "put", "/app/x", "version 1"),
-            e(3, "key-rotate", "app", "version 2 (was 1)"),
-            e(4, "key-rotate", "app", "version 3 (was 2), due"),
-            e(5, "key-retire", "app", "min decrypt version 2 (was 1)"),
-            e(6, "key-disable", "app", ""),
-            e(7, "key-rotate-root", "root", "…"),
-            e(8, "key-set-rotation", "app", "7776000s"),
+            e(1, made(0), "key-create", "app", "version 1, aes-256"),
+            e(2, 1, "put", "/app/x", "version 1"),
+            e(3, made(1), "key-rotate", "app", "version 2 (was 1)"),
+            e(4, made(2), "key-rotate", "app", "version 3 (was 2), due"),
+            e(5, 1, "key-retire", "app", "min decrypt version 2 (was 1)"),
+            e(6, 1, "key-disable", "app", ""),
+            e(7, 1, "key-rotate-root", "root", "…"),
+            e(8, 1, "key-set-rotation", "app", "7776000s"),
         ]);
-        let (mut r, _, _) = kat();
         r.state = KeyState::Disabled;
         r.rotation_period_secs = Some(7_776_000);
         h.check("db", &r).unwrap();
@@ -681,6 +710,14 @@ mod tests {
         says(
             |x| x.rotation_period_secs = None,
             "rotation period none, its audit log 7776000s",
+        );
+        says(
+            |x| x.spec = "aes-128".into(),
+            "says spec aes-128, its audit log aes-256",
+        );
+        says(
+            |x| x.versions[2].created_at -= 86_400,
+            "says version 3 was made at",
         );
         // A key the log does not know is taken as it is.
         let mut other = r.clone();

@@ -25,7 +25,7 @@ pub(super) fn raw_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawVersion>
 
 /// The newest audit entry of a change to key `?1` ([`key_seal`]).
 const LAST_CHANGE: &str = "SELECT seq, at, user, verb, name, detail, prev_hash, hash FROM audit
-     WHERE name = ?1 AND verb LIKE 'key-%' AND verb <> 'key-rotate-root'
+     WHERE name = ?1 AND substr(verb, 1, 4) = 'key-' AND verb <> 'key-rotate-root'
      ORDER BY seq DESC LIMIT 1";
 
 impl Store {
