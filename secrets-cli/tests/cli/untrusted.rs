@@ -1219,3 +1219,22 @@ fn a_log_suffix_hidden_during_a_key_write_is_found() {
         s.sh("a", "audit verify").success();
     });
 }
+
+/// A column the database owner retyped (here `meta.value`, which holds the schema version,
+/// the root id and the audit head) is an error naming the store, never a crash.
+#[cfg(feature = "postgres")]
+#[test]
+fn a_retyped_column_is_an_error_not_a_crash() {
+    let Some(s) = Site::pg() else { return };
+    s.sh("a", "key create app").success();
+    s.put("a", "put /app/k --key local:app", "v1").success();
+    s.sql(
+        "",
+        "ALTER TABLE meta ALTER COLUMN value TYPE bytea USING convert_to(value, 'UTF8')",
+    );
+    for args in ["get /app/k", "key list", "key rotate app", "ls /app"] {
+        let a = s.sh("a", args).code(1);
+        let e = stderr(&a);
+        assert!(!e.contains("panicked"), "`{args}`: {e}");
+    }
+}

@@ -397,12 +397,12 @@ impl KeyTable for PgStore {
             let mut client = self.client.lock().await;
             // Recorded already (every open but the first): no lock needed.
             if let Some(row) = client.query_opt(ROOT_ID, &[]).await.map_err(&err)? {
-                return Ok(row.get(0));
+                return row.try_get(0).map_err(&err);
             }
             let tx = client.transaction().await.map_err(&err)?;
             lock_writes(&tx).await.map_err(&err)?;
             if let Some(row) = tx.query_opt(ROOT_ID, &[]).await.map_err(&err)? {
-                return Ok(row.get(0));
+                return row.try_get(0).map_err(&err);
             }
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('root_id', $1)",
@@ -435,7 +435,7 @@ impl KeyTable for PgStore {
                 .map_err(self.err())?;
             let mut keys = Vec::with_capacity(names.len());
             for row in names {
-                let name: String = row.get(0);
+                let name: String = row.try_get(0).map_err(self.err())?;
                 keys.extend(self.read_key(&tx, &name).await?);
             }
             tx.commit().await.map_err(self.err())?;
@@ -819,7 +819,11 @@ impl PgStore {
             .query_opt("SELECT value FROM meta WHERE key = 'root_id'", &[])
             .await
             .map_err(self.err())?;
-        match current.map(|r| r.get::<_, String>(0)) {
+        let current = current
+            .map(|r| r.try_get::<_, String>(0))
+            .transpose()
+            .map_err(self.err())?;
+        match current {
             Some(c) if c != root_id => Err(Error::denied(format!(
                 "the root key of the store {} is {c}, not this one ({root_id}); nothing was \
                  changed",

@@ -294,7 +294,7 @@ impl PgStore {
             .query_opt("SELECT value FROM meta WHERE key = 'schema'", &[])
             .await
         {
-            if row.get::<_, String>(0) == PG_SCHEMA_VERSION.to_string() {
+            if row.try_get::<_, String>(0).ok() == Some(PG_SCHEMA_VERSION.to_string()) {
                 return Ok(());
             }
         }
@@ -313,7 +313,7 @@ impl PgStore {
             .map_err(&err)?
         {
             Some(row) => {
-                let v: String = row.get(0);
+                let v: String = row.try_get(0).map_err(&err)?;
                 v.parse()
                     .map_err(|_| damaged(&self.location, format!("schema version `{v}`")))?
             }
@@ -365,7 +365,7 @@ impl PgStore {
                 .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
                 .await
                 .map_err(self.err())?;
-            Ok(row.map(|r| r.get(0)))
+            row.map(|r| r.try_get(0)).transpose().map_err(self.err())
         })
         .await
     }
