@@ -1220,21 +1220,42 @@ fn a_log_suffix_hidden_during_a_key_write_is_found() {
     });
 }
 
-/// A column the database owner retyped (here `meta.value`, which holds the schema version,
-/// the root id and the audit head) is an error naming the store, never a crash.
+/// A column the database owner retyped (`meta.value`, which holds the schema version, the
+/// root id and the audit head; a version's creation time; a label's version) is an error,
+/// never a crash.
 #[cfg(feature = "postgres")]
 #[test]
 fn a_retyped_column_is_an_error_not_a_crash() {
-    let Some(s) = Site::pg() else { return };
-    s.sh("a", "key create app").success();
-    s.put("a", "put /app/k --key local:app", "v1").success();
-    s.sql(
-        "",
-        "ALTER TABLE meta ALTER COLUMN value TYPE bytea USING convert_to(value, 'UTF8')",
-    );
-    for args in ["get /app/k", "key list", "key rotate app", "ls /app"] {
-        let a = s.sh("a", args).code(1);
-        let e = stderr(&a);
-        assert!(!e.contains("panicked"), "`{args}`: {e}");
+    for (retype, commands) in [
+        (
+            "ALTER TABLE meta ALTER COLUMN value TYPE bytea USING convert_to(value, 'UTF8')",
+            &["get /app/k", "key list", "key rotate app", "ls /app"][..],
+        ),
+        (
+            "ALTER TABLE param_versions ALTER COLUMN created_at TYPE text",
+            &[
+                "get /app/k",
+                "ls -r /app",
+                "exec --path /app -- true",
+                "history /app/k",
+            ][..],
+        ),
+        (
+            "ALTER TABLE param_labels DROP CONSTRAINT param_labels_name_version_fkey;
+             ALTER TABLE param_labels ALTER COLUMN version TYPE text",
+            &["get /app/k", "get /app/k:previous"][..],
+        ),
+    ] {
+        let Some(s) = Site::pg() else { return };
+        s.sh("a", "key create app").success();
+        s.put("a", "put /app/k --key local:app", "v1").success();
+        s.put("a", "put /app/k --key local:app --overwrite", "v2")
+            .success();
+        s.sql("", retype);
+        for args in commands {
+            let a = s.sh("a", args).code(1);
+            let e = stderr(&a);
+            assert!(!e.contains("panicked"), "{retype}: `{args}`: {e}");
+        }
     }
 }

@@ -44,10 +44,9 @@ impl PgStore {
         row.map(|r| {
             Ok(ParamState {
                 name: name.clone(),
-                latest: u32::try_from(r.get::<_, i64>(0))
-                    .map_err(|_| bad_row(&self.location, name.as_str(), "bad latest version"))?,
-                created_at: r.get(1),
-                deleted_at: r.get(2),
+                latest: number(&r, 0, &self.location, name, "bad latest version")?,
+                created_at: r.try_get(1).map_err(self.perr())?,
+                deleted_at: r.try_get(2).map_err(self.perr())?,
             })
         })
         .transpose()
@@ -76,7 +75,7 @@ impl PgStore {
             )
             .await
             .map_err(self.perr())?;
-        row.map(|r| stored_version(raw_version(&r), &self.location))
+        row.map(|r| stored_version(raw_version(&r).map_err(self.perr())?, &self.location))
             .transpose()
     }
 
@@ -93,11 +92,8 @@ impl PgStore {
             )
             .await
             .map_err(self.perr())?;
-        row.map(|r| {
-            u32::try_from(r.get::<_, i64>(0))
-                .map_err(|_| bad_row(&self.location, name.as_str(), "bad label version"))
-        })
-        .transpose()
+        row.map(|r| number(&r, 0, &self.location, name, "bad label version"))
+            .transpose()
     }
 
     /// Rows of `base` (a query ending in a `WHERE` clause over `params p`) for the
@@ -268,11 +264,12 @@ impl PgStore {
                 )
                 .await
                 .map_err(&err)?;
-            subpaths = subpaths_of(
-                &self.location,
-                &lo,
-                parents.iter().map(|r| r.get::<_, String>(0)),
-            )?;
+            let parents = parents
+                .iter()
+                .map(|r| r.try_get::<_, String>(0))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(&err)?;
+            subpaths = subpaths_of(&self.location, &lo, parents)?;
         }
         tx.commit().await.map_err(&err)?;
         drop(client);
@@ -280,8 +277,9 @@ impl PgStore {
             .iter()
             .map(|r| {
                 Ok(ParamSummary {
-                    latest: stored_version(raw_version(r), &self.location)?.meta,
-                    created_at: r.get(12),
+                    latest: stored_version(raw_version(r).map_err(self.perr())?, &self.location)?
+                        .meta,
+                    created_at: r.try_get(12).map_err(self.perr())?,
                 })
             })
             .collect::<ParamResult<Vec<_>>>()?;
@@ -310,7 +308,9 @@ impl PgStore {
         tx.commit().await.map_err(self.perr())?;
         let versions = rows
             .iter()
-            .map(|r| stored_version(raw_version(r), &self.location).map(|v| v.meta))
+            .map(|r| {
+                stored_version(raw_version(r).map_err(self.perr())?, &self.location).map(|v| v.meta)
+            })
             .collect::<ParamResult<Vec<_>>>()?;
         Ok((state, versions))
     }
@@ -384,8 +384,7 @@ impl PgStore {
                     label: label.clone(),
                 });
             };
-            let v = u32::try_from(row.get::<_, i64>(0))
-                .map_err(|_| bad_row(&self.location, name.as_str(), "bad label version"))?;
+            let v = number(&row, 0, &self.location, name, "bad label version")?;
             removed.push((label.clone(), v));
         }
         let pending = append(
@@ -423,10 +422,7 @@ impl PgStore {
                 .await
                 .map_err(&err)?;
             labels[i] = row
-                .map(|r| {
-                    u32::try_from(r.get::<_, i64>(0))
-                        .map_err(|_| bad_row(&self.location, name.as_str(), "bad label version"))
-                })
+                .map(|r| number(&r, 0, &self.location, name, "bad label version"))
                 .transpose()?;
         }
         check_promote(name, new, old, labels[0], labels[1])?;
@@ -526,10 +522,7 @@ impl PgStore {
                     .map_err(&err)?;
                 let versions = rows
                     .iter()
-                    .map(|r| {
-                        u32::try_from(r.get::<_, i64>(0))
-                            .map_err(|_| bad_row(&self.location, name.as_str(), "bad version"))
-                    })
+                    .map(|r| number(r, 0, &self.location, name, "bad version"))
                     .collect::<ParamResult<Vec<_>>>()?;
                 for sql in [
                     "DELETE FROM param_labels WHERE name = $1",
@@ -600,35 +593,44 @@ impl PgStore {
     }
 }
 
-fn raw_version(r: &Row) -> RawVersion {
+fn raw_version(r: &Row) -> Result<RawVersion, tokio_postgres::Error> {
     raw_version_at(r, 0)
 }
 
-/// The `COLUMNS` of a row, starting at column `at`.
-fn raw_version_at(r: &Row, at: usize) -> RawVersion {
-    RawVersion {
-        name: r.get(at),
-        version: r.get(at + 1),
-        param_type: r.get(at + 2),
-        value: r.get::<_, Option<Vec<u8>>>(at + 3).map(Zeroizing::new),
-        key_ref: r.get(at + 4),
-        description: r.get(at + 5),
-        tags: r.get(at + 6),
-        created_at: r.get(at + 7),
-        author: r.get(at + 8),
-        expires_at: r.get(at + 9),
-        destroyed_at: r.get(at + 10),
-        labels: r.get(at + 11),
-    }
+/// The `COLUMNS` of a row, starting at column `at` (a column of another type, as a
+/// database owner may make it, is an error, not a panic).
+fn raw_version_at(r: &Row, at: usize) -> Result<RawVersion, tokio_postgres::Error> {
+    Ok(RawVersion {
+        name: r.try_get(at)?,
+        version: r.try_get(at + 1)?,
+        param_type: r.try_get(at + 2)?,
+        value: r.try_get::<_, Option<Vec<u8>>>(at + 3)?.map(Zeroizing::new),
+        key_ref: r.try_get(at + 4)?,
+        description: r.try_get(at + 5)?,
+        tags: r.try_get(at + 6)?,
+        created_at: r.try_get(at + 7)?,
+        author: r.try_get(at + 8)?,
+        expires_at: r.try_get(at + 9)?,
+        destroyed_at: r.try_get(at + 10)?,
+        labels: r.try_get(at + 11)?,
+    })
 }
 
 /// A row of `by_path_query`: the parameter's name, then its current version's `COLUMNS`
 /// (all `NULL`: it has none).
-fn path_row(r: &Row) -> Result<RawVersion, String> {
-    match r.get::<_, Option<String>>(1) {
-        None => Err(r.get(0)),
-        Some(_) => Ok(raw_version_at(r, 1)),
-    }
+fn path_row(r: &Row) -> Result<Result<RawVersion, String>, tokio_postgres::Error> {
+    Ok(match r.try_get::<_, Option<String>>(1)? {
+        None => Err(r.try_get(0)?),
+        Some(_) => Ok(raw_version_at(r, 1)?),
+    })
+}
+
+/// Column `at` of `r`, a version number of parameter `name`.
+fn number(r: &Row, at: usize, location: &str, name: &ParamName, what: &str) -> ParamResult<u32> {
+    let n: i64 = r
+        .try_get(at)
+        .map_err(|e| bad_row(location, name.as_str(), &format!("{what}: {e}")))?;
+    u32::try_from(n).map_err(|_| bad_row(location, name.as_str(), what))
 }
 
 impl ParamStore for PgStore {
@@ -668,7 +670,7 @@ impl ParamStore for PgStore {
             let base = by_path_query(COLUMNS);
             let rows = self.query_under(&*client, &base, path, recursive).await?;
             rows.iter()
-                .map(|r| path_entry(path_row(r), &self.location))
+                .map(|r| path_entry(path_row(r).map_err(self.perr())?, &self.location))
                 .collect()
         }))
     }

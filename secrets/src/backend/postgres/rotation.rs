@@ -11,22 +11,24 @@ use crate::store::rows::{PLAN_COLUMNS, PlanRow, claim_decision, lease_lost, sche
 
 impl PgStore {
     pub(super) fn plan_of(&self, r: &Row) -> ParamResult<RotationPlan> {
-        PlanRow {
-            name: r.get(0),
-            every_secs: r.get(1),
-            generate: r.get(2),
-            set_hook: r.get(3),
-            test_hook: r.get(4),
-            hook_timeout_secs: r.get(5),
-            next_due: r.get(6),
-            lease: (r.get(7), r.get(8)),
-            last_error: r.get(9),
-            seal: r.get(10),
-            workdir: r.get(11),
-            pending_run: r.get(12),
-            lease_hook: r.get(13),
-        }
-        .into_plan(&self.location)
+        let row = || -> Result<PlanRow, tokio_postgres::Error> {
+            Ok(PlanRow {
+                name: r.try_get(0)?,
+                every_secs: r.try_get(1)?,
+                generate: r.try_get(2)?,
+                set_hook: r.try_get(3)?,
+                test_hook: r.try_get(4)?,
+                hook_timeout_secs: r.try_get(5)?,
+                next_due: r.try_get(6)?,
+                lease: (r.try_get(7)?, r.try_get(8)?),
+                last_error: r.try_get(9)?,
+                seal: r.try_get(10)?,
+                workdir: r.try_get(11)?,
+                pending_run: r.try_get(12)?,
+                lease_hook: r.try_get(13)?,
+            })
+        };
+        row().map_err(self.perr())?.into_plan(&self.location)
     }
 
     pub(super) async fn rotation_plans_tx(&self) -> ParamResult<Vec<RotationPlan>> {
@@ -111,7 +113,8 @@ impl PgStore {
             .query_one("SELECT extract(epoch FROM now())::bigint", &[])
             .await
             .map_err(&err)?
-            .get(0);
+            .try_get(0)
+            .map_err(&err)?;
         let until = server_now.saturating_add(until.saturating_sub(now));
         let now = server_now;
         let plan = tx
