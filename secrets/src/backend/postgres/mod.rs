@@ -607,8 +607,9 @@ mod tests {
         conformance::run_all(&|| fresh(&admin));
     }
 
-    /// As on SQLite (`store::tests::a_head_changed_after_the_open_is_refused_not_signed`):
-    /// a head changed after the open is refused inside the append's transaction.
+    /// As on SQLite
+    /// (`store::tests::audit_head::a_head_changed_after_the_open_is_refused_not_signed`): a
+    /// head changed after the open is refused inside the append's transaction.
     #[test]
     fn a_head_changed_after_the_open_is_refused_not_signed() {
         let Some(admin) = testing::admin_url() else {
