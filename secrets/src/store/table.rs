@@ -114,8 +114,8 @@ pub trait KeyTable: Send + Sync + fmt::Debug {
         history: &'a History,
     ) -> BoxFuture<'a, Result<bool, Error>>;
 
-    /// Seals every key of a store of the release before ([`super::key_seal`]), each with a
-    /// `key-seal` entry, and replaces its audit key `wrapped_old` with `wrapped_new` (the same
+    /// Seals every key of a store of the release before ([`super::key_seal`]), after one
+    /// `audit-seal` entry, each with a `key-seal` entry, and replaces its audit key `wrapped_old` with `wrapped_new` (the same
     /// secret under the additional data of the sealed format), in one write transaction,
     /// unless that was done already (then `false`). Needs the signer.
     /// Each key is checked against `history` first (an edit is refused, not sealed).

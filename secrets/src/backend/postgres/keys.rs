@@ -172,8 +172,9 @@ impl PgStore {
     /// (the key as checked, with the change applied, in Rust) whole and seals it. Every
     /// column the MACs cover is written from `record`, never read back, so an edit made in the
     /// database meanwhile (a trigger, another writer's transaction) is overwritten or fails
-    /// its MAC later, never sealed. Returns the record as written (its last change is entry
-    /// `seq`).
+    /// its MAC later, never sealed. Version rows are written only where their MAC is missing
+    /// or other (a store being sealed); the checked ones already carry theirs. Returns the
+    /// record as written (its last change is entry `seq`).
     async fn reseal(
         &self,
         tx: &Transaction<'_>,
@@ -193,6 +194,9 @@ impl PgStore {
         let mut created = Vec::with_capacity(versions.len());
         let mut macs = Vec::with_capacity(versions.len());
         for (v, (n, mac)) in record.versions.iter().zip(&versions) {
+            if v.mac.as_deref() == Some(&mac[..]) {
+                continue; // as checked (a version's MAC does not depend on the entry)
+            }
             numbers.push(i64::from(*n));
             uuids.push(v.uuid.to_vec());
             created.push(v.created_at);
@@ -236,14 +240,14 @@ impl PgStore {
         if keys != 1 {
             return Err(self.no_such_key(&record.name));
         }
-        if usize::try_from(written).ok() != Some(versions.len()) {
+        if usize::try_from(written).ok() != Some(numbers.len()) {
             return Err(damaged(
                 &self.location,
                 format!("key `{}`: a version changed during the write", record.name),
             ));
         }
-        for (v, m) in record.versions.iter_mut().zip(macs) {
-            v.mac = Some(m);
+        for (v, (_, m)) in record.versions.iter_mut().zip(&versions) {
+            v.mac = Some(m.to_vec());
         }
         record.seal = Some(seal);
         record.last_change = None;
@@ -353,7 +357,7 @@ fn uuid_of(location: &str, name: &str, bytes: Vec<u8>) -> Result<[u8; 16], Error
         .map_err(|_| damaged(location, format!("key `{name}`: bad version id")))
 }
 
-/// Inserts version `v` of key `name` (wrapped) in `tx`.
+/// Inserts version `v` of key `name` (wrapped, with its MAC) in `tx`.
 async fn insert_version(
     tx: &Transaction<'_>,
     name: &str,
@@ -361,8 +365,8 @@ async fn insert_version(
     wrapped: &[u8],
 ) -> Result<u64, tokio_postgres::Error> {
     tx.execute(
-        "INSERT INTO key_versions (name, version, uuid, created_at, wrapped, root_id)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO key_versions (name, version, uuid, created_at, wrapped, root_id, mac)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[
             &name,
             &i64::from(v.version),
@@ -370,6 +374,7 @@ async fn insert_version(
             &v.created_at,
             &wrapped,
             &v.root_id,
+            &v.mac,
         ],
     )
     .await
@@ -488,25 +493,6 @@ impl KeyTable for PgStore {
                 .map(i64::try_from)
                 .transpose()
                 .map_err(|_| Error::invalid("rotation period too long"))?;
-            tx.execute(
-                "INSERT INTO keys (name, spec, created_at, state, rotation_period_secs,
-                                   min_decrypt_version, active_version)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    &record.name,
-                    &record.spec,
-                    &record.created_at,
-                    &record.state.as_str(),
-                    &period,
-                    &i64::from(record.min_decrypt_version),
-                    &i64::from(record.active_version),
-                ],
-            )
-            .await
-            .map_err(&err)?;
-            insert_version(&tx, &record.name, first, wrapped)
-                .await
-                .map_err(&err)?;
             let detail = format!("version 1, {}", record.spec);
             let pending = append(
                 &tx,
@@ -517,10 +503,34 @@ impl KeyTable for PgStore {
                 &err,
             )
             .await?;
+            // Written once, sealed to the entry just appended.
             let mut written = record.clone();
+            let mut first = first.clone();
+            first.mac =
+                Some(key_seal::version_mac(signer.key().rows(), &record.name, &first).to_vec());
             written.versions = vec![first.clone()];
-            self.reseal(&tx, written, signer.key(), pending.seq())
-                .await?;
+            let (seal, _) = key_seal::seal(signer.key(), &written, pending.seq());
+            tx.execute(
+                "INSERT INTO keys (name, spec, created_at, state, rotation_period_secs,
+                                   min_decrypt_version, active_version, seal_seq, mac)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &record.name,
+                    &record.spec,
+                    &record.created_at,
+                    &record.state.as_str(),
+                    &period,
+                    &i64::from(record.min_decrypt_version),
+                    &i64::from(record.active_version),
+                    &seal.seq,
+                    &seal.mac,
+                ],
+            )
+            .await
+            .map_err(&err)?;
+            insert_version(&tx, &record.name, &first, wrapped)
+                .await
+                .map_err(&err)?;
             tx.commit().await.map_err(&err)?;
             pending.committed();
             Ok(())
@@ -579,7 +589,9 @@ impl KeyTable for PgStore {
                     return Ok(AddVersion::NotDue);
                 }
             }
-            insert_version(&tx, name, new, wrapped)
+            let mut new = new.clone();
+            new.mac = Some(key_seal::version_mac(signer.key().rows(), name, &new).to_vec());
+            insert_version(&tx, name, &new, wrapped)
                 .await
                 .map_err(&err)?;
             let detail = format!(
@@ -588,8 +600,8 @@ impl KeyTable for PgStore {
                 if due_at.is_some() { ", due" } else { "" }
             );
             let pending = append(&tx, signer.clone(), "key-rotate", name, &detail, &err).await?;
-            key.versions.push(new.clone());
             key.active_version = new.version;
+            key.versions.push(new);
             self.reseal(&tx, key, signer.key(), pending.seq()).await?;
             test_pause("rotate: in transaction");
             tx.commit().await.map_err(&err)?;

@@ -166,7 +166,9 @@ impl Store {
     /// (the key as checked, with the change applied, in Rust) whole and seals it. Every
     /// column the MACs cover is written from `record`, never read back, so an edit made in the
     /// database meanwhile (a trigger, another writer) is overwritten or fails its MAC later,
-    /// never sealed. Returns the record as written (its last change is entry `seq`).
+    /// never sealed. Version rows are written only where their MAC is missing or other (a
+    /// store being sealed); the checked ones already carry theirs. Returns the record as
+    /// written (its last change is entry `seq`).
     pub(super) fn reseal(
         &self,
         tx: &Connection,
@@ -213,6 +215,9 @@ impl Store {
             )
             .map_err(err)?;
         for (v, (n, mac)) in record.versions.iter_mut().zip(&versions) {
+            if v.mac.as_deref() == Some(&mac[..]) {
+                continue; // as checked (a version's MAC does not depend on the entry)
+            }
             let changed = st
                 .execute(params![name, n, &v.uuid[..], v.created_at, &mac[..]])
                 .map_err(err)?;

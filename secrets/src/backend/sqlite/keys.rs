@@ -80,34 +80,6 @@ impl Store {
             .map(i64::try_from)
             .transpose()
             .map_err(|_| Error::invalid("rotation period too long"))?;
-        tx.execute(
-            "INSERT INTO keys (name, spec, created_at, state, rotation_period_secs,
-                               min_decrypt_version, active_version)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                record.name,
-                record.spec,
-                record.created_at,
-                record.state.as_str(),
-                period,
-                record.min_decrypt_version,
-                record.active_version
-            ],
-        )
-        .map_err(err)?;
-        tx.execute(
-            "INSERT INTO key_versions (name, version, uuid, created_at, wrapped, root_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                record.name,
-                first.version,
-                &first.uuid[..],
-                first.created_at,
-                wrapped,
-                first.root_id
-            ],
-        )
-        .map_err(err)?;
         let signer = self.signer()?;
         let pending = audit::append(
             &tx,
@@ -117,9 +89,41 @@ impl Store {
             &format!("version 1, {}", record.spec),
             &err,
         )?;
+        // Written once, sealed to the entry just appended.
         let mut written = record.clone();
         written.versions = vec![first.clone()];
-        self.reseal(&tx, written, signer.key(), pending.seq())?;
+        let (seal, macs) = key_seal::seal(signer.key(), &written, pending.seq());
+        tx.execute(
+            "INSERT INTO keys (name, spec, created_at, state, rotation_period_secs,
+                               min_decrypt_version, active_version, seal_seq, mac)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                record.name,
+                record.spec,
+                record.created_at,
+                record.state.as_str(),
+                period,
+                record.min_decrypt_version,
+                record.active_version,
+                seal.seq,
+                seal.mac
+            ],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "INSERT INTO key_versions (name, version, uuid, created_at, wrapped, root_id, mac)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                record.name,
+                first.version,
+                &first.uuid[..],
+                first.created_at,
+                wrapped,
+                first.root_id,
+                &macs[0].1[..]
+            ],
+        )
+        .map_err(err)?;
         tx.commit().map_err(err)?;
         pending.committed();
         Ok(())
@@ -250,16 +254,19 @@ impl Store {
                 return Ok(AddVersion::NotDue);
             }
         }
+        let mut new = new.clone();
+        new.mac = Some(key_seal::version_mac(signer.key().rows(), name, &new).to_vec());
         tx.execute(
-            "INSERT INTO key_versions (name, version, uuid, created_at, wrapped, root_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO key_versions (name, version, uuid, created_at, wrapped, root_id, mac)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 name,
                 new.version,
                 &new.uuid[..],
                 new.created_at,
                 wrapped,
-                new.root_id
+                new.root_id,
+                new.mac
             ],
         )
         .map_err(err)?;
@@ -269,8 +276,8 @@ impl Store {
             if due_at.is_some() { ", due" } else { "" }
         );
         let pending = audit::append(&tx, signer.clone(), "key-rotate", name, &detail, &err)?;
-        key.versions.push(new.clone());
         key.active_version = new.version;
+        key.versions.push(new);
         self.reseal(&tx, key, signer.key(), pending.seq())?;
         test_pause("rotate: in transaction");
         tx.commit().map_err(err)?;
