@@ -585,14 +585,9 @@ const PREVIOUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/previous
 #[test]
 fn a_store_of_the_previous_release_upgrades_and_reads_back() {
     let sqlite = || {
-        let env = Env::new();
-        let home = env.path("old");
-        fs::create_dir_all(&home).unwrap();
-        for f in ["coffer.db", "root.key"] {
-            fs::copy(format!("{PREVIOUS}/sqlite/{f}"), home.join(f)).unwrap();
-        }
-        let path = home.join("coffer.db");
-        (env, format!("sqlite://{}", path.display()), path)
+        let (env, url) = old_sqlite_store(PREVIOUS);
+        let path = env.path("old").join("coffer.db");
+        (env, url, path)
     };
     // Many first opens at once, as a fleet's timers would: each sees one schema, never a
     // half-migrated store.
@@ -641,17 +636,7 @@ fn a_store_of_the_previous_release_upgrades_and_reads_back() {
     );
 
     #[cfg(feature = "postgres")]
-    if let Some(url) = pg::fresh_database() {
-        let env = Env::new();
-        let home = env.path("old");
-        fs::create_dir_all(&home).unwrap();
-        fs::copy(
-            format!("{PREVIOUS}/postgres/root.key"),
-            home.join("root.key"),
-        )
-        .unwrap();
-        let dump = fs::read_to_string(format!("{PREVIOUS}/postgres/store.sql")).unwrap();
-        pg::run_sql(&url, &dump);
+    if let Some((env, url)) = old_pg_store(PREVIOUS) {
         check_upgrade(&env, &url);
         pg::run_sql(&url, "UPDATE audit SET detail = 'version 7' WHERE seq = 5");
         let a = old_cmd(&env, &url)
@@ -844,29 +829,40 @@ const KEYED_LOG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/release
 /// every value and message reads back, retired versions staying retired.
 #[test]
 fn a_store_with_unsealed_key_rows_is_sealed_and_reads_back() {
+    let (env, url) = old_sqlite_store(KEYED_LOG);
+    check_sealing(&env, &url);
+
+    #[cfg(feature = "postgres")]
+    if let Some((env, url)) = old_pg_store(KEYED_LOG) {
+        check_sealing(&env, &url);
+    }
+}
+
+/// A home `old` holding a copy of the SQLite store and root key kept in `dir`/sqlite: the
+/// test's environment and the store's URL.
+fn old_sqlite_store(dir: &str) -> (Env, String) {
     let env = Env::new();
     let home = env.path("old");
     fs::create_dir_all(&home).unwrap();
     for f in ["coffer.db", "root.key"] {
-        fs::copy(format!("{KEYED_LOG}/sqlite/{f}"), home.join(f)).unwrap();
+        fs::copy(format!("{dir}/sqlite/{f}"), home.join(f)).unwrap();
     }
     let url = format!("sqlite://{}", home.join("coffer.db").display());
-    check_sealing(&env, &url);
+    (env, url)
+}
 
-    #[cfg(feature = "postgres")]
-    if let Some(url) = pg::fresh_database() {
-        let env = Env::new();
-        let home = env.path("old");
-        fs::create_dir_all(&home).unwrap();
-        fs::copy(
-            format!("{KEYED_LOG}/postgres/root.key"),
-            home.join("root.key"),
-        )
-        .unwrap();
-        let dump = fs::read_to_string(format!("{KEYED_LOG}/postgres/store.sql")).unwrap();
-        pg::run_sql(&url, &dump);
-        check_sealing(&env, &url);
-    }
+/// A home `old` with the root key kept in `dir`/postgres, and a fresh database loaded with
+/// the dump kept beside it; `None` without a server outside CI.
+#[cfg(feature = "postgres")]
+fn old_pg_store(dir: &str) -> Option<(Env, String)> {
+    let url = pg::fresh_database()?;
+    let env = Env::new();
+    let home = env.path("old");
+    fs::create_dir_all(&home).unwrap();
+    fs::copy(format!("{dir}/postgres/root.key"), home.join("root.key")).unwrap();
+    let dump = fs::read_to_string(format!("{dir}/postgres/store.sql")).unwrap();
+    pg::run_sql(&url, &dump);
+    Some((env, url))
 }
 
 fn check_sealing(env: &Env, url: &str) {

@@ -229,27 +229,18 @@ impl AuditKey {
     }
 
     fn entry_ok(&self, e: &AuditEntry, keyed_from: i64) -> bool {
-        let want = if e.seq >= keyed_from {
-            self.entry_hash(
-                e.seq,
-                e.at,
-                &e.user,
-                &e.verb,
-                &e.name,
-                &e.detail,
-                &e.prev_hash,
-            )
-        } else {
-            entry_hash(
-                e.seq,
-                e.at,
-                &e.user,
-                &e.verb,
-                &e.name,
-                &e.detail,
-                &e.prev_hash,
-            )
-        };
+        if e.seq >= keyed_from {
+            return self.keyed_entry_ok(e);
+        }
+        let want = entry_hash(
+            e.seq,
+            e.at,
+            &e.user,
+            &e.verb,
+            &e.name,
+            &e.detail,
+            &e.prev_hash,
+        );
         coffer_core::ct_eq(&want, &e.hash)
     }
 
