@@ -3,17 +3,18 @@
 use std::sync::Arc;
 
 use coffer_core::keyring::{BoxFuture, RootKey};
-use tokio_postgres::{GenericClient, Transaction};
+use tokio_postgres::Transaction;
 
-use super::audit::{Pending, append, entry_at, head};
+use super::PgStore;
+use super::audit::{append, entry_at};
+use super::key_rows::{KEY_COLUMNS, KEY_COLUMNS_AT, LAST_CHANGE_JOIN, VERSION_COLUMNS};
 use super::tx::{lock_writes, snapshot};
-use super::{PgStore, int};
 use crate::error::{Advice, Error};
 use crate::home::Home;
 use crate::store::audit::{AuditEntry, AuditKey, AuditTip, Head, KEY_FORMAT_SEALED};
 use crate::store::audit_signer::AuditSigner;
 use crate::store::key_rows::{
-    AddVersion, KeyRecord, KeyState, Lookup, Seal, VersionRecord, VersionRow, Which, check_retire,
+    AddVersion, KeyRecord, KeyState, Lookup, VersionRecord, VersionRow, Which, check_retire,
     period_detail, state_verb,
 };
 use crate::store::key_seal::{self, History};
@@ -23,276 +24,7 @@ use crate::store::rows::damaged;
 use crate::store::table::{KeyTable, no_such_key};
 use crate::store::test_pause::pause as test_pause;
 
-/// The columns of a key's row (`k`, `keys`) and of its last change (`e`), as
-/// [`PgStore::key_from`] reads them from [`KEY_COLUMNS_AT`] on.
-const KEY_COLUMNS: &str = "k.spec, k.created_at, k.state, k.rotation_period_secs,
-    k.min_decrypt_version, k.active_version, k.seal_seq, k.mac,
-    e.seq, e.at, e.actor, e.verb, e.name, e.detail, e.prev_hash, e.hash";
-
-/// Where [`KEY_COLUMNS`] start in a row.
-const KEY_COLUMNS_AT: usize = 0;
-
-/// The join of a key's last change (`e`) to `keys k` ([`crate::store::key_seal`]).
-const LAST_CHANGE_JOIN: &str = "LEFT JOIN LATERAL (
-    SELECT seq, at, actor, verb, name, detail, prev_hash, hash FROM audit a
-    WHERE a.name = k.name AND a.verb LIKE 'key-%' AND a.verb <> 'key-rotate-root'
-    ORDER BY a.seq DESC LIMIT 1) e ON true";
-
-/// The columns of a version (`v`, `key_versions`), as [`PgStore::version_from`] reads them.
-const VERSION_COLUMNS: &str = "v.version, v.uuid, v.created_at, v.root_id, v.mac";
-
 impl PgStore {
-    pub(super) async fn read_key(
-        &self,
-        tx: &impl GenericClient,
-        name: &str,
-    ) -> Result<Option<KeyRecord>, Error> {
-        let err = self.err();
-        let Some(row) = tx
-            .query_opt(
-                &format!("SELECT {KEY_COLUMNS} FROM keys k {LAST_CHANGE_JOIN} WHERE k.name = $1"),
-                &[&name],
-            )
-            .await
-            .map_err(&err)?
-        else {
-            return Ok(None);
-        };
-        let mut record = self.key_from(name, &row)?;
-        let rows = tx
-            .query(
-                &format!(
-                    "SELECT {VERSION_COLUMNS} FROM key_versions v
-                     WHERE v.name = $1 ORDER BY v.version"
-                ),
-                &[&name],
-            )
-            .await
-            .map_err(&err)?;
-        record.versions = rows
-            .iter()
-            .map(|r| self.version_from(name, r, 0))
-            .collect::<Result<Vec<_>, Error>>()?;
-        Ok(Some(record))
-    }
-
-    /// The key `name` in the [`KEY_COLUMNS`] of `row` (no versions).
-    fn key_from(&self, name: &str, row: &tokio_postgres::Row) -> Result<KeyRecord, Error> {
-        let loc = &self.location;
-        let what = |w: &str| format!("key `{name}`: {w}");
-        let col = |e: tokio_postgres::Error| damaged(loc, what(&e.to_string()));
-        let at = KEY_COLUMNS_AT;
-        let state: String = row.try_get(at + 2).map_err(col)?;
-        let seal_seq: Option<i64> = row.try_get(at + 6).map_err(col)?;
-        let mac: Option<Vec<u8>> = row.try_get(at + 7).map_err(col)?;
-        Ok(KeyRecord {
-            name: name.to_owned(),
-            spec: row.try_get(at).map_err(col)?,
-            created_at: row.try_get(at + 1).map_err(col)?,
-            state: KeyState::parse(&state).map_err(|e| damaged(loc, what(&e)))?,
-            rotation_period_secs: row
-                .try_get::<_, Option<i64>>(at + 3)
-                .map_err(col)?
-                .map(|p| int(loc, p, &what("rotation period")))
-                .transpose()?,
-            min_decrypt_version: int(
-                loc,
-                row.try_get(at + 4).map_err(col)?,
-                &what("minimum version"),
-            )?,
-            active_version: int(
-                loc,
-                row.try_get(at + 5).map_err(col)?,
-                &what("active version"),
-            )?,
-            versions: Vec::new(),
-            seal: seal_seq.zip(mac).map(|(seq, mac)| Seal { seq, mac }),
-            last_change: entry_at(row, at + 8).map_err(col)?,
-        })
-    }
-
-    /// The version of key `name` in the [`VERSION_COLUMNS`] of `row`, from column `at` on.
-    fn version_from(
-        &self,
-        name: &str,
-        row: &tokio_postgres::Row,
-        at: usize,
-    ) -> Result<VersionRecord, Error> {
-        let loc = &self.location;
-        let what = |w: &str| format!("key `{name}`: {w}");
-        let col = |e: tokio_postgres::Error| damaged(loc, what(&e.to_string()));
-        Ok(VersionRecord {
-            version: int(loc, row.try_get(at).map_err(col)?, &what("version"))?,
-            uuid: uuid_of(loc, name, row.try_get(at + 1).map_err(col)?)?,
-            created_at: row.try_get(at + 2).map_err(col)?,
-            root_id: row.try_get(at + 3).map_err(col)?,
-            mac: row.try_get(at + 4).map_err(col)?,
-        })
-    }
-
-    /// In a write transaction: key `name` as stored, checked against its seal and the log
-    /// after it ([`key_seal::Since`]; a change never seals an edit made outside coffer).
-    async fn checked_key(
-        &self,
-        tx: &Transaction<'_>,
-        name: &str,
-        signer: &AuditSigner,
-    ) -> Result<Option<KeyRecord>, Error> {
-        let Some(record) = self.read_key(tx, name).await? else {
-            return Ok(None);
-        };
-        key_seal::check(signer.key(), &self.location, &record)?;
-        let err = self.err();
-        let mut since = key_seal::Since::new(signer.key(), &self.location, &record)?;
-        loop {
-            let rows = tx
-                .query(
-                    "SELECT seq, at, actor, verb, name, detail, prev_hash, hash FROM audit
-                     WHERE seq >= $1 ORDER BY seq LIMIT 10000",
-                    &[&since.from()],
-                )
-                .await
-                .map_err(&err)?;
-            for r in &rows {
-                if let Some(e) = entry_at(r, 0).map_err(&err)? {
-                    since.push(&e)?;
-                }
-            }
-            if rows.len() < 10000 {
-                break;
-            }
-        }
-        let head = head(tx, false).await.map_err(&err)?;
-        signer.check_head_mac(&head)?;
-        since.finish(&head)?;
-        Ok(Some(record))
-    }
-
-    /// In a write transaction, after the change whose audit entry is `seq`: writes `record`
-    /// (the key as checked, with the change applied, in Rust) whole and seals it. Every
-    /// column the MACs cover is written from `record`, never read back, so an edit made in the
-    /// database meanwhile (a trigger, another writer's transaction) is overwritten or fails
-    /// its MAC later, never sealed. Version rows are written only where their MAC is missing
-    /// or other (a store being sealed); the checked ones already carry theirs. Returns the
-    /// record as written (its last change is entry `seq`).
-    async fn reseal(
-        &self,
-        tx: &Transaction<'_>,
-        mut record: KeyRecord,
-        key: &AuditKey,
-        seq: i64,
-    ) -> Result<KeyRecord, Error> {
-        let err = self.err();
-        let period = record
-            .rotation_period_secs
-            .map(i64::try_from)
-            .transpose()
-            .map_err(|_| Error::invalid("rotation period too long"))?;
-        let (seal, versions) = key_seal::seal(key, &record, seq);
-        let mut numbers = Vec::with_capacity(versions.len());
-        let mut uuids = Vec::with_capacity(versions.len());
-        let mut created = Vec::with_capacity(versions.len());
-        let mut macs = Vec::with_capacity(versions.len());
-        for (v, (n, mac)) in record.versions.iter().zip(&versions) {
-            if v.mac.as_deref() == Some(&mac[..]) {
-                continue; // as checked (a version's MAC does not depend on the entry)
-            }
-            numbers.push(i64::from(*n));
-            uuids.push(v.uuid.to_vec());
-            created.push(v.created_at);
-            macs.push(mac.to_vec());
-        }
-        let row = tx
-            .query_one(
-                "WITH v AS (
-                     UPDATE key_versions kv SET created_at = t.created_at, mac = t.mac
-                     FROM unnest($10::bigint[], $11::bytea[], $12::bigint[], $13::bytea[])
-                          AS t (version, uuid, created_at, mac)
-                     WHERE kv.name = $1 AND kv.version = t.version AND kv.uuid = t.uuid
-                     RETURNING 1),
-                 k AS (
-                     UPDATE keys SET spec = $2, created_at = $3, state = $4,
-                                     rotation_period_secs = $5, min_decrypt_version = $6,
-                                     active_version = $7, seal_seq = $8, mac = $9
-                     WHERE name = $1
-                     RETURNING 1)
-                 SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM v)",
-                &[
-                    &record.name,
-                    &record.spec,
-                    &record.created_at,
-                    &record.state.as_str(),
-                    &period,
-                    &i64::from(record.min_decrypt_version),
-                    &i64::from(record.active_version),
-                    &seal.seq,
-                    &seal.mac,
-                    &numbers,
-                    &uuids,
-                    &created,
-                    &macs,
-                ],
-            )
-            .await
-            .map_err(&err)?;
-        let (keys, written): (i64, i64) =
-            (row.try_get(0).map_err(&err)?, row.try_get(1).map_err(&err)?);
-        if keys != 1 {
-            return Err(self.no_such_key(&record.name));
-        }
-        if usize::try_from(written).ok() != Some(numbers.len()) {
-            return Err(damaged(
-                &self.location,
-                format!("key `{}`: a version changed during the write", record.name),
-            ));
-        }
-        for (v, (_, m)) in record.versions.iter_mut().zip(&versions) {
-            v.mac = Some(m.to_vec());
-        }
-        record.seal = Some(seal);
-        record.last_change = None;
-        Ok(record)
-    }
-
-    /// In a write transaction: seals every key, each with a [`key_seal::SEAL_VERB`] entry
-    /// (the upgrade of a store of the release before). Returns the last entry.
-    pub(super) async fn seal_all(
-        &self,
-        tx: &Transaction<'_>,
-        signer: &Arc<AuditSigner>,
-        history: &History,
-    ) -> Result<Option<Pending>, Error> {
-        let err = self.err();
-        let names: Vec<String> = tx
-            .query("SELECT name FROM keys ORDER BY name", &[])
-            .await
-            .map_err(&err)?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()
-            .map_err(&err)?;
-        let mut last = None;
-        for name in names {
-            let record = self
-                .read_key(tx, &name)
-                .await?
-                .ok_or_else(|| self.no_such_key(&name))?;
-            history.check(&self.location, &record)?;
-            let pending = append(
-                tx,
-                signer.clone(),
-                key_seal::SEAL_VERB,
-                &name,
-                key_seal::SEAL_DETAIL,
-                &err,
-            )
-            .await?;
-            self.reseal(tx, record, signer.key(), pending.seq()).await?;
-            last = Some(pending);
-        }
-        Ok(last)
-    }
-
     /// See [`KeyTable::seal_keys`].
     async fn seal_keys_tx(
         &self,
@@ -349,12 +81,6 @@ impl PgStore {
         last.committed();
         Ok(true)
     }
-}
-
-fn uuid_of(location: &str, name: &str, bytes: Vec<u8>) -> Result<[u8; 16], Error> {
-    bytes
-        .try_into()
-        .map_err(|_| damaged(location, format!("key `{name}`: bad version id")))
 }
 
 /// Inserts version `v` of key `name` (wrapped, with its MAC) in `tx`.

@@ -50,6 +50,7 @@ use crate::store::audit_signer::AuditSigner;
 use crate::store::rows::damaged;
 
 mod audit;
+mod key_rows;
 mod keys;
 mod params;
 mod rotation;
