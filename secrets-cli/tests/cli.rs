@@ -1477,7 +1477,7 @@ mod pkcs11;
 mod rewrap;
 #[path = "cli/scale.rs"]
 mod scale;
-#[path = "cli/untrusted.rs"]
+#[path = "cli/untrusted/mod.rs"]
 mod untrusted;
 
 /// The kill tests stop coffer at each step through the `test-pause` feature; CI must build
