@@ -328,7 +328,8 @@ with a digit: NAME:3 is version 3, NAME:current the version labelled current.
 
 Types: secure-string (the default) is stored as an AWS Encryption SDK message under the
 store's keys, with the name and version in its encryption context; string and
-string-list (comma-separated) are stored in the clear and read without any key.
+string-list (comma-separated) are stored in the clear; every row is authenticated under
+the store's root key, so every read needs it.
 
 rm marks a parameter deleted: get, ls and exec no longer see it, restore brings it back.
 destroy NAME removes it and every version for good (the name is free again); destroy

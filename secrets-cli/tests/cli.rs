@@ -128,6 +128,24 @@ fn temp_files(root: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Seals the rows of the SQLite store of `home` as they are now, edits made with plain SQL
+/// included (the tests that set up a state no verb makes, such as an expiry in the past, to
+/// test what a read does with it); `pass` is the root key's passphrase file, if any.
+fn reseal(home: &Path, pass: Option<&Path>) {
+    #[cfg(feature = "test-pause")]
+    {
+        let pass = pass.map_or(coffer::store::PassphraseSource::None, |p| {
+            coffer::store::PassphraseSource::File(p.to_path_buf())
+        });
+        coffer::store::reseal_for_tests(&coffer::home::Home::new(home), &pass).unwrap();
+    }
+    #[cfg(not(feature = "test-pause"))]
+    panic!(
+        "sealing rows edited in {} needs the test-pause feature ({pass:?})",
+        home.display()
+    );
+}
+
 fn words(s: &str) -> Vec<&str> {
     s.split_whitespace().collect()
 }

@@ -50,7 +50,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
         }
         ParamSettings::Ls { path, recursive } => {
             let params = super::open::open_params(settings, None, Vec::new()).await?;
-            let listing = params.store().list(path, *recursive).await?;
+            let listing = params.store().await?.list(path, *recursive).await?;
             let now = now_unix();
             if json {
                 for sub in &listing.subpaths {
@@ -81,7 +81,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
         }
         ParamSettings::History { name } => {
             let params = super::open::open_params(settings, None, Vec::new()).await?;
-            let (state, versions) = params.store().history(name).await?;
+            let (state, versions) = params.store().await?.history(name).await?;
             let now = now_unix();
             let wires: Vec<ParamVersionWire> = versions
                 .iter()

@@ -104,6 +104,7 @@ async fn schedule(params: &Params, req: &RotateRequest, every: u64) -> anyhow::R
     plan.seal = Some(params.seal_plan(&plan).await?);
     params
         .store()
+        .await?
         .set_rotation_plan(&plan)
         .await
         .map_err(|e| match e {
@@ -123,7 +124,7 @@ async fn unschedule(
     params: &Params,
     req: &RotateRequest,
 ) -> anyhow::Result<()> {
-    let plans = params.store().rotation_plans().await?;
+    let plans = params.store().await?.rotation_plans().await?;
     let Some(mut plan) = plans
         .into_iter()
         .find(|p| p.name == req.name && p.every_secs.is_some())

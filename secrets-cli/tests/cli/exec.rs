@@ -105,6 +105,7 @@ fn strict_refuses_clashes_and_expired_values() {
         .code(1)
         .stderr(contains("both give the variable DB_HOST"));
     s.sql("UPDATE param_versions SET expires_at = 946684800 WHERE name = '/app/prod/log.level'");
+    reseal(&s.env.path("home"), None);
     let a = s
         .exec(
             "exec --path /app/prod",

@@ -441,6 +441,7 @@ fn nul_bytes_are_refused_at_put_and_named_at_exec() {
     s.string("/n/bad", "placeholder");
     s.string("/n/good", "fine");
     s.sql("UPDATE param_versions SET value = X'610062' WHERE name = '/n/bad'");
+    reseal(&s.env.path("home"), None);
     let a = s
         .cmd()
         .args(words("exec --path /n -- sh -c"))

@@ -455,6 +455,7 @@ fn expiry() {
             [],
         )
         .unwrap();
+    reseal(&s.home(), None);
     s.sh("get /e/later").code(1).stderr(contains(
         "version 1 of /e/later expired at 2001-01-01T00:00:00Z",
     ));
@@ -649,27 +650,34 @@ fn wrong_or_missing_keys() {
     s.sh("get /k/local").code(1).stderr(contains("disabled"));
     s.sh("key enable app").success();
 
-    // Without the root key: secure values fail and nothing can be written (every write is
-    // signed into the audit log); strings still read (no key is touched).
+    // Without the root key nothing is read or written: every row read is checked against
+    // its MAC, and every write signed into the audit log, under keys only the root key
+    // opens. A `string` value is no exception (a writer could have planted it).
     s.put("put /k/plain --type string", "clear").success();
     s.put("put /k/secure", "hidden").success();
     fs::rename(s.home().join("root.key"), s.env.path("root.key.bak")).unwrap();
-    s.sh("get /k/secure").code(1).stderr(contains("root.key"));
-    assert_eq!(s.get("/k/plain"), "clear\n");
+    for args in [
+        "get /k/secure",
+        "get /k/plain",
+        "ls -r",
+        "history /k/secure",
+    ] {
+        s.sh(args).code(1).stderr(contains("root.key"));
+    }
     s.put("put /k/plain --type string --overwrite", "clear2")
         .code(1)
         .stderr(contains("root.key"));
-    assert_eq!(s.get("/k/plain"), "clear\n");
-    s.sh("ls -r").success();
-    s.sh("history /k/secure").success();
     s.put("put /k/secure --overwrite", "x").code(1);
+    fs::rename(s.env.path("root.key.bak"), s.home().join("root.key")).unwrap();
+    assert_eq!(s.get("/k/plain"), "clear\n");
     assert_eq!(s.versions("/k/secure"), [1]);
 }
 
-/// Reading a `string` needs no key; writing anything does (the write is signed into the
-/// audit log under the root key).
+/// With a passphrase on the root key, every command that reads or writes the store needs
+/// it, a `string` read included (its row's MAC is checked under a key the root key opens);
+/// without a passphrase file or a terminal it fails, saying so.
 #[test]
-fn string_reads_need_no_passphrase_and_writes_do() {
+fn every_read_and_write_needs_the_passphrase() {
     let s = Store::bare();
     let pass = s.env.path("pass");
     fs::write(&pass, "correct horse\n").unwrap();
@@ -694,17 +702,20 @@ fn string_reads_need_no_passphrase_and_writes_do() {
         .write_stdin("clear")
         .assert()
         .success();
-    assert_eq!(s.get("/p/plain"), "clear\n");
-    s.sh("get /p/secure")
-        .failure()
-        .stderr(contains("needs a passphrase"));
-    let out = s
-        .cmd()
-        .env("COFFER_PASSPHRASE_FILE", &pass)
-        .args(["get", "/p/secure"])
-        .assert()
-        .success();
-    assert_eq!(out.get_output().stdout, b"s\n");
+    for name in ["/p/plain", "/p/secure"] {
+        s.sh(&format!("get {name}"))
+            .failure()
+            .stderr(contains("needs a passphrase"));
+    }
+    for (name, value) in [("/p/plain", "clear\n"), ("/p/secure", "s\n")] {
+        let out = s
+            .cmd()
+            .env("COFFER_PASSPHRASE_FILE", &pass)
+            .args(["get", name])
+            .assert()
+            .success();
+        assert_eq!(out.get_output().stdout, value.as_bytes());
+    }
 }
 
 #[test]
@@ -731,13 +742,20 @@ fn copied_blobs_fail_to_decrypt() {
             .unwrap();
     };
     let (a1, a2, b1) = (blob("/c/a", 1), blob("/c/a", 2), blob("/c/b", 1));
-    // Another name.
+    // Another name: the row fails its MAC first.
     set("/c/b", 1, &a1);
+    s.sh("get /c/b").code(1).stderr(contains(
+        "its version 1 (param_versions) does not match its MAC",
+    ));
+    // Sealed as it is (as if by a holder of the root key), the message is still bound to
+    // its row.
+    reseal(&s.home(), None);
     s.sh("get /c/b")
         .code(1)
         .stderr(contains("encrypted for /c/a:1").and(contains("copied or moved")));
     // Another version of the same name.
     set("/c/a", 2, &a1);
+    reseal(&s.home(), None);
     s.sh("get /c/a")
         .code(1)
         .stderr(contains("encrypted for /c/a:1"));
@@ -746,6 +764,7 @@ fn copied_blobs_fail_to_decrypt() {
     // Put back, they read again.
     set("/c/b", 1, &b1);
     set("/c/a", 2, &a2);
+    reseal(&s.home(), None);
     assert_eq!(s.get("/c/b"), "beta\n");
     assert_eq!(s.get("/c/a"), "alpha2\n");
 }
@@ -999,6 +1018,13 @@ fn store_urls() {
     let s = Store::new();
     s.put("put /u --type string", "v").success();
     let url = format!("sqlite://{}", s.db_path().display());
+    // Another home, holding the store's root key.
+    fs::create_dir_all(s.env.path("elsewhere")).unwrap();
+    fs::copy(
+        s.home().join("root.key"),
+        s.env.path("elsewhere").join("root.key"),
+    )
+    .unwrap();
     let out = s
         .cmd()
         .env("COFFER_HOME", s.env.path("elsewhere"))

@@ -56,15 +56,7 @@ fn backdate_all_with(h: &Home, secs: i64, pass: Option<PathBuf>) {
             [secs],
         )
         .unwrap();
-    #[cfg(feature = "test-pause")]
-    {
-        let pass = pass.map_or(coffer::store::PassphraseSource::None, |p| {
-            coffer::store::PassphraseSource::File(p)
-        });
-        coffer::store::reseal_keys_for_tests(&coffer::home::Home::new(h.home()), &pass).unwrap();
-    }
-    #[cfg(not(feature = "test-pause"))]
-    panic!("sealing edited key rows needs the test-pause feature ({pass:?})");
+    reseal(&h.home(), pass.as_deref());
 }
 
 /// The store's consistency: integrity check, active = highest version, versions 1..=n.

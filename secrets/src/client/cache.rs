@@ -576,7 +576,7 @@ mod tests {
         // A failed refresh drops the entry.
         block_on(
             f.params
-                .store()
+                .opened_store()
                 .destroy(&ParamName::parse("/missing").unwrap(), None, 1),
         )
         .unwrap();

@@ -137,9 +137,15 @@ fn versions_and_selectors(open: &Open) {
     // A new parameter with --overwrite is fine.
     assert_eq!(put(&s, "/a/new", "v", Expect::Any).unwrap().version, 1);
     // The state.
-    let st = block_on(s.store().state(&n("/a/x"))).unwrap().unwrap();
+    let st = block_on(s.opened_store().state(&n("/a/x")))
+        .unwrap()
+        .unwrap();
     assert_eq!((st.latest, st.deleted_at), (3, None));
-    assert!(block_on(s.store().state(&n("/a/zz"))).unwrap().is_none());
+    assert!(
+        block_on(s.opened_store().state(&n("/a/zz")))
+            .unwrap()
+            .is_none()
+    );
     // Unicode and an empty value round-trip.
     put(&s, "/a/u", "é ✓\nline", Expect::New).unwrap();
     assert_eq!(get(&s, "/a/u").unwrap(), "é ✓\nline");
@@ -183,7 +189,7 @@ fn expectations(open: &Open) {
         key_ref: None,
     };
     assert_eq!(
-        block_on(s.store().put(stale)).unwrap(),
+        block_on(s.opened_store().put(stale)).unwrap(),
         PutOutcome::Stale { latest: 1 }
     );
     assert_eq!(get(&s, "/e").unwrap(), "1");
@@ -196,7 +202,11 @@ fn expectations(open: &Open) {
             max: 3
         })
     ));
-    assert!(block_on(s.store().state(&n("/big"))).unwrap().is_none());
+    assert!(
+        block_on(s.opened_store().state(&n("/big")))
+            .unwrap()
+            .is_none()
+    );
 }
 
 fn labels(open: &Open) {
@@ -210,7 +220,11 @@ fn labels(open: &Open) {
     assert_eq!(get(&s, "/l:current").unwrap(), "v2");
     assert_eq!(get(&s, "/l:first").unwrap(), "v1");
     // label moves it back.
-    let moves = block_on(s.store().label(&n("/l"), 1, &[l("current"), l("new")])).unwrap();
+    let moves = block_on(
+        s.opened_store()
+            .label(&n("/l"), 1, &[l("current"), l("new")]),
+    )
+    .unwrap();
     assert_eq!(
         moves,
         [
@@ -228,23 +242,23 @@ fn labels(open: &Open) {
     );
     assert_eq!(get(&s, "/l:current").unwrap(), "v1");
     assert!(matches!(
-        block_on(s.store().label(&n("/l"), 9, &[l("x")])),
+        block_on(s.opened_store().label(&n("/l"), 9, &[l("x")])),
         Err(Error::NoVersion { .. })
     ));
     // unlabel: all or nothing.
     assert!(matches!(
-        block_on(s.store().unlabel(&n("/l"), &[l("new"), l("absent")])),
+        block_on(s.opened_store().unlabel(&n("/l"), &[l("new"), l("absent")])),
         Err(Error::NoLabel { .. })
     ));
     assert_eq!(get(&s, "/l:new").unwrap(), "v1");
-    let removed = block_on(s.store().unlabel(&n("/l"), &[l("new")])).unwrap();
+    let removed = block_on(s.opened_store().unlabel(&n("/l"), &[l("new")])).unwrap();
     assert_eq!(removed, [(l("new"), 1)]);
     assert!(matches!(get(&s, "/l:new"), Err(Error::NoLabel { .. })));
-    let (_, h) = block_on(s.store().history(&n("/l"))).unwrap();
+    let (_, h) = block_on(s.opened_store().history(&n("/l"))).unwrap();
     assert_eq!(h[0].labels, ["current", "first"]);
     assert!(h[1].labels.is_empty());
     assert!(matches!(
-        block_on(s.store().label(&n("/nope"), 1, &[l("x")])),
+        block_on(s.opened_store().label(&n("/nope"), 1, &[l("x")])),
         Err(Error::NotFound(_))
     ));
 }
@@ -271,7 +285,7 @@ fn listing(open: &Open) {
     ] {
         put(&s, name, "v", Expect::New).unwrap();
     }
-    let st = s.store();
+    let st = s.opened_store();
     let root = block_on(st.list(&p("/"), false)).unwrap();
     assert_eq!(names_of(&root), ["/top"]);
     assert_eq!(root.subpaths, [p("/a")]);
@@ -310,8 +324,12 @@ fn get_by_path(open: &Open) {
     put(&s, "/app/prod/gone", "g", Expect::New).unwrap();
     put(&s, "/app/prod/destroyed", "g", Expect::New).unwrap();
     put(&s, "/app/production", "no", Expect::New).unwrap();
-    block_on(s.store().delete(&n("/app/prod/gone"), 1)).unwrap();
-    block_on(s.store().destroy(&n("/app/prod/destroyed"), Some(1), 1)).unwrap();
+    block_on(s.opened_store().delete(&n("/app/prod/gone"), 1)).unwrap();
+    block_on(
+        s.opened_store()
+            .destroy(&n("/app/prod/destroyed"), Some(1), 1),
+    )
+    .unwrap();
     // A parameter whose current value was destroyed is not left out in silence.
     let read = block_on(s.read_path(&p("/app/prod"), false)).unwrap();
     assert!(matches!(
@@ -323,7 +341,7 @@ fn get_by_path(open: &Open) {
         block_on(s.get_by_path(&p("/app/prod"), false)),
         Err(Error::Destroyed { current: true, .. })
     ));
-    block_on(s.store().destroy(&n("/app/prod/destroyed"), None, 1)).unwrap();
+    block_on(s.opened_store().destroy(&n("/app/prod/destroyed"), None, 1)).unwrap();
     let got = block_on(s.get_by_path(&p("/app/prod"), false)).unwrap();
     let pairs: Vec<(&str, u32, &str)> = got
         .iter()
@@ -355,7 +373,7 @@ fn get_by_path(open: &Open) {
 
 fn delete_restore_destroy(open: &Open) {
     let s = service(open);
-    let st = s.store();
+    let st = s.opened_store();
     put(&s, "/d", "1", Expect::New).unwrap();
     put(&s, "/d", "2", Expect::Any).unwrap();
     block_on(st.delete(&n("/d"), 100)).unwrap();
@@ -507,7 +525,10 @@ fn types_are_kept(open: &Open) {
         block_on(s.put(req("/t3", ParamType::String, "a\0b", Expect::New))),
         Err(Error::BadValue(m)) if m.contains("NUL")
     ));
-    assert!(matches!(block_on(s.store().state(&n("/t3"))), Ok(None)));
+    assert!(matches!(
+        block_on(s.opened_store().state(&n("/t3"))),
+        Ok(None)
+    ));
 }
 
 fn history_keeps_metadata(open: &Open) {
@@ -528,7 +549,7 @@ fn history_keeps_metadata(open: &Open) {
         })
     ));
     block_on(s.put_with(secure(), TypeRule::Change)).unwrap();
-    let (state, h) = block_on(s.store().history(&n("/h"))).unwrap();
+    let (state, h) = block_on(s.opened_store().history(&n("/h"))).unwrap();
     assert_eq!(state.latest, 2);
     assert_eq!(h.len(), 2);
     assert_eq!(h[0].param_type, ParamType::StringList);
@@ -544,7 +565,7 @@ fn history_keeps_metadata(open: &Open) {
 fn secure_values(open: &Open) {
     let s = service(open);
     block_on(s.put(req("/s", ParamType::SecureString, "hunter2", Expect::New))).unwrap();
-    let stored = block_on(s.store().get(&n("/s"), &Which::Latest)).unwrap();
+    let stored = block_on(s.opened_store().get(&n("/s"), &Which::Latest)).unwrap();
     let StoredValue::Sealed(msg) = &stored.value else {
         panic!("not sealed: {stored:?}")
     };
@@ -587,18 +608,18 @@ fn copied_blobs_fail(open: &Open) {
     let s = service(open);
     block_on(s.put(req("/c/a", ParamType::SecureString, "A", Expect::New))).unwrap();
     block_on(s.put(req("/c/b", ParamType::SecureString, "B", Expect::New))).unwrap();
-    let a1 = block_on(s.store().get(&n("/c/a"), &Which::Latest))
+    let a1 = block_on(s.opened_store().get(&n("/c/a"), &Which::Latest))
         .unwrap()
         .value;
     // To another name, and to another version of the same name.
-    let v = write_raw(s.store(), "/c/b", a1.clone());
+    let v = write_raw(s.opened_store(), "/c/b", a1.clone());
     assert_eq!(v, 2);
     let e = get(&s, "/c/b").unwrap_err();
     assert!(
         matches!(&e, Error::WrongRow { found, .. } if found == "/c/a:1"),
         "{e}"
     );
-    let v = write_raw(s.store(), "/c/a", a1);
+    let v = write_raw(s.opened_store(), "/c/a", a1);
     assert_eq!(v, 2);
     assert!(matches!(get(&s, "/c/a"), Err(Error::WrongRow { .. })));
     assert!(block_on(s.get_by_path(&p("/c"), false)).is_err());
@@ -606,7 +627,11 @@ fn copied_blobs_fail(open: &Open) {
     assert_eq!(get(&s, "/c/a:1").unwrap(), "A");
     assert_eq!(get(&s, "/c/b:1").unwrap(), "B");
     // Garbage.
-    write_raw(s.store(), "/c/b", StoredValue::Sealed(b"garbage".to_vec()));
+    write_raw(
+        s.opened_store(),
+        "/c/b",
+        StoredValue::Sealed(b"garbage".to_vec()),
+    );
     assert!(matches!(get(&s, "/c/b"), Err(Error::Decrypt { .. })));
 }
 
@@ -677,7 +702,7 @@ fn racing_writers(open: &Open) {
         w.join().unwrap();
     }
     let s = service(open);
-    let (state, h) = block_on(s.store().history(&n("/race"))).unwrap();
+    let (state, h) = block_on(s.opened_store().history(&n("/race"))).unwrap();
     assert_eq!(state.latest, 2 * EACH);
     let numbers: Vec<u32> = h.iter().map(|v| v.version).collect();
     assert_eq!(numbers, (1..=2 * EACH).collect::<Vec<_>>());
@@ -722,7 +747,9 @@ fn racing_check_and_set(open: &Open) {
                 if *expected == round && *a == round + 1
         )));
     }
-    let st = block_on(s.store().state(&n("/cas"))).unwrap().unwrap();
+    let st = block_on(s.opened_store().state(&n("/cas")))
+        .unwrap()
+        .unwrap();
     assert_eq!(st.latest, 11);
 }
 
@@ -730,7 +757,7 @@ fn racing_check_and_set(open: &Open) {
 /// unless asked for it, however the labels or values around it change.
 fn never_pending(open: &Open) {
     let s = service(open);
-    let st = s.store();
+    let st = s.opened_store();
     let first = put(&s, "/np/pw", "v1", Expect::New).unwrap();
     assert_eq!(first.labels, ["current"]);
     assert_eq!(get(&s, "/np/pw:current").unwrap(), "v1");
@@ -789,7 +816,7 @@ fn promote(open: &Open) {
     r.labels = vec![l("pending")];
     block_on(s.put(r)).unwrap();
     assert!(matches!(
-        block_on(s.store().promote(&n("/r/pw"), 1, None)),
+        block_on(s.opened_store().promote(&n("/r/pw"), 1, None)),
         Err(Error::RotationOvertaken { .. })
     ));
     assert_eq!(get(&s, "/r/pw").unwrap(), "v1", "bare get reads `current`");
@@ -797,10 +824,10 @@ fn promote(open: &Open) {
     assert_eq!(by_path[0].value.expose(), "v1");
     // `current` moved meanwhile: refused, nothing changes.
     assert!(matches!(
-        block_on(s.store().promote(&n("/r/pw"), 2, Some(9))),
+        block_on(s.opened_store().promote(&n("/r/pw"), 2, Some(9))),
         Err(Error::RotationOvertaken { .. })
     ));
-    block_on(s.store().promote(&n("/r/pw"), 2, Some(1))).unwrap();
+    block_on(s.opened_store().promote(&n("/r/pw"), 2, Some(1))).unwrap();
     assert_eq!(get(&s, "/r/pw").unwrap(), "v2");
     assert_eq!(get(&s, "/r/pw:previous").unwrap(), "v1");
     assert!(matches!(
@@ -809,7 +836,7 @@ fn promote(open: &Open) {
     ));
     // Done once: a second promote is refused.
     assert!(matches!(
-        block_on(s.store().promote(&n("/r/pw"), 2, Some(1))),
+        block_on(s.opened_store().promote(&n("/r/pw"), 2, Some(1))),
         Err(Error::RotationOvertaken { .. })
     ));
     put(&s, "/r/pw", "v3", Expect::Any).unwrap();

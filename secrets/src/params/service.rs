@@ -186,8 +186,19 @@ impl Params {
         }
     }
 
-    /// The store, for reads that need no key (`ls`, `history`).
-    pub fn store(&self) -> &dyn ParamStore {
+    /// The store, its keys opened ([`ValueKeys::unlock`]): every row read is checked
+    /// against its MAC ([`crate::store::param_seal`]), and every write appends to the keyed
+    /// audit log.
+    ///
+    /// # Errors
+    /// The keys cannot be opened (no root key, a store rolled back since this home saw it).
+    pub async fn store(&self) -> ParamResult<&dyn ParamStore> {
+        self.writable_store().await
+    }
+
+    /// The store as it is, its keys opened or not (tests that opened them).
+    #[cfg(test)]
+    pub(crate) fn opened_store(&self) -> &dyn ParamStore {
         self.store.as_ref()
     }
 
@@ -335,7 +346,7 @@ impl Params {
     /// Not found, deleted, destroyed, expired, no `current` version; a secure value that does
     /// not decrypt or belongs to another row.
     pub async fn get(&self, sel: &Selector) -> ParamResult<Param> {
-        let stored = self.store.get(&sel.name, &sel.which).await?;
+        let stored = self.store().await?.get(&sel.name, &sel.which).await?;
         let current = match &sel.which {
             Which::Latest => true,
             Which::Label(l) => l.as_str() == super::CURRENT,
@@ -376,7 +387,7 @@ impl Params {
     /// # Errors
     /// The store failed; a secure value does not decrypt.
     pub async fn read_path(&self, path: &ParamPath, recursive: bool) -> ParamResult<PathValues> {
-        let rows = self.store.get_by_path(path, recursive).await?;
+        let rows = self.store().await?.get_by_path(path, recursive).await?;
         let mut ring = None;
         let mut values = Vec::with_capacity(rows.len());
         let mut unreadable = Vec::new();

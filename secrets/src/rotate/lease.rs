@@ -147,6 +147,7 @@ pub(super) async fn claim(
         let now = crate::time::now_unix();
         let claim = params
             .store()
+            .await?
             .claim_rotation(LeaseRequest {
                 name,
                 holder,
@@ -197,11 +198,15 @@ pub(super) async fn release<T>(
     done: &Result<T, Error>,
 ) {
     let error = done.as_ref().err().map(Error::full_message);
-    if let Err(e) = params
-        .store()
-        .release_rotation(name, holder, crate::time::now_unix(), error.as_deref())
-        .await
-    {
+    let released = match params.store().await {
+        Ok(store) => {
+            store
+                .release_rotation(name, holder, crate::time::now_unix(), error.as_deref())
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = released {
         tracing::warn!(name = %name, "cannot give the rotation lease back: {e}");
         eprintln!(
             "warning: cannot give the rotation lease of {name} back (it runs out by itself): {e}"

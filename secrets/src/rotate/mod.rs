@@ -116,7 +116,12 @@ pub async fn rotate(
     let holder = holder();
     let name = &req.name;
     // A missing or deleted parameter is reported as such, before any lease row is made.
-    params.store().history(name).await.map_err(not_found)?;
+    params
+        .store()
+        .await?
+        .history(name)
+        .await
+        .map_err(not_found)?;
     let plan = claim(params, name, &holder, false, req.hook_timeout)
         .await?
         .flatten();
@@ -289,7 +294,12 @@ async fn rotate_leased(
     mut say: impl FnMut(&str),
 ) -> Result<Rotated, Error> {
     let name = &req.name;
-    let (state, versions) = params.store().history(name).await.map_err(not_found)?;
+    let (state, versions) = params
+        .store()
+        .await?
+        .history(name)
+        .await
+        .map_err(not_found)?;
     if let Some(at) = state.deleted_at {
         return Err(Error::Deleted {
             name: name.clone(),
@@ -365,6 +375,7 @@ async fn rotate_leased(
             let sealed = params.seal_run(name, version, &settings).await?;
             params
                 .store()
+                .await?
                 .set_pending_run(name, holder, Some(&sealed))
                 .await?;
             if let Some(p) = resumable {
@@ -446,6 +457,7 @@ async fn rotate_leased(
         // this group is gone.
         let noted = params
             .store()
+            .await?
             .set_rotation_hook(name, holder, Some(running.group()))
             .await;
         let run = running.wait().map_err(cannot)?;
@@ -617,7 +629,7 @@ pub async fn rotate_due(
     let mut report = DueReport::default();
     let holder = holder();
     let now = crate::time::now_unix();
-    for plan in params.store().rotation_plans().await? {
+    for plan in params.store().await?.rotation_plans().await? {
         let due = plan.every_secs.is_some() && plan.next_due.is_some_and(|d| d <= now);
         if !due {
             continue;

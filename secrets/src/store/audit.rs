@@ -32,10 +32,12 @@
 //!
 //! `audit_key` holds a 32-byte random secret `S`, wrapped by the store's root key
 //! ([`coffer_core::keyring::RootKey::wrap`]) with the additional data `"coffer audit key
-//! v3\0" ‖ store_id` (`meta.audit_key_format` 3: the store's key rows are sealed under a key
-//! derived from `S` too, see [`crate::store::key_seal`]; a store of the release before has
-//! no `audit_key_format` and `"coffer audit key v2\0"`, and is sealed on its first open by a
-//! holder of the root key); `store_id` is 32 random hex digits made with the key. The two MAC keys
+//! v4\0" ‖ store_id` (`meta.audit_key_format` 4: the store's key rows and parameter rows are
+//! sealed under keys derived from `S` too, see [`crate::store::key_seal`] and
+//! [`crate::store::param_seal`]; a store of format 3, `"coffer audit key v3\0"`, has its key
+//! rows sealed but not its parameter rows; an older one has no `audit_key_format` and
+//! `"coffer audit key v2\0"`; either is sealed on its first open by a holder of the root
+//! key); `store_id` is 32 random hex digits made with the key. The two MAC keys
 //! are `K_entry = HKDF-SHA256(salt = store_id, ikm = S, info = "coffer audit entry v2")` and
 //! `K_head = HKDF-SHA256(salt = store_id, ikm = S, info = "coffer audit head v2")`. Whoever
 //! holds the root key can append and verify; a database writer without it can change nothing
@@ -67,12 +69,17 @@ const LABEL: &[u8] = b"coffer audit v1\0";
 const LABEL_V2: &[u8] = b"coffer audit v2\0";
 const HEAD_LABEL: &[u8] = b"coffer audit head v2\0";
 /// The additional data the audit key is wrapped with, before the store id: the key of a
-/// store whose key rows are sealed ([`KEY_FORMAT_SEALED`]).
-pub const KEY_AAD: &[u8] = b"coffer audit key v3\0";
-/// As [`KEY_AAD`], for a store of the release before, whose key rows are not sealed yet.
+/// store whose key rows and parameter rows are sealed ([`KEY_FORMAT_SEALED`]).
+pub const KEY_AAD: &[u8] = b"coffer audit key v4\0";
+/// As [`KEY_AAD`], for a store whose key rows are sealed and parameter rows not yet.
+pub const KEY_AAD_V3: &[u8] = b"coffer audit key v3\0";
+/// As [`KEY_AAD`], for a store whose key rows are not sealed yet.
 pub const KEY_AAD_V2: &[u8] = b"coffer audit key v2\0";
-/// `meta.audit_key_format` of a store whose key rows are sealed (absent: 2, not sealed).
-pub const KEY_FORMAT_SEALED: u32 = 3;
+/// `meta.audit_key_format` of a store whose key rows and parameter rows are sealed (absent:
+/// 2, neither sealed).
+pub const KEY_FORMAT_SEALED: u32 = 4;
+/// `meta.audit_key_format` of a store whose key rows are sealed, its parameter rows not yet.
+pub const KEY_FORMAT_KEYS_SEALED: u32 = 3;
 /// The verb of the entry that starts the keyed chain of an upgraded store.
 pub const REKEY_VERB: &str = "audit-rekey";
 
@@ -144,6 +151,7 @@ pub struct AuditKey {
     entry: MacKey,
     head: MacKey,
     rows: MacKey,
+    params: MacKey,
     store_id: String,
 }
 
@@ -166,6 +174,7 @@ impl AuditKey {
             entry: MacKey::derive(salt, secret, &[b"coffer audit entry v2"])?,
             head: MacKey::derive(salt, secret, &[b"coffer audit head v2"])?,
             rows: MacKey::derive(salt, secret, &[b"coffer key rows v1"])?,
+            params: MacKey::derive(salt, secret, &[b"coffer param rows v1"])?,
             store_id: store_id.to_owned(),
         })
     }
@@ -178,6 +187,11 @@ impl AuditKey {
     /// The key of the key table's MACs ([`crate::store::key_seal`]).
     pub(crate) fn rows(&self) -> &MacKey {
         &self.rows
+    }
+
+    /// The key of the parameter rows' MACs ([`crate::store::param_seal`]).
+    pub(crate) fn params(&self) -> &MacKey {
+        &self.params
     }
 
     /// Whether `e` is a keyed entry this key made (at its place in the chain: its
@@ -288,6 +302,7 @@ pub fn key_format(stored: Option<&str>) -> u32 {
 pub fn key_aad(store_id: &str, format: u32) -> Vec<u8> {
     let label: &[u8] = match format {
         KEY_FORMAT_SEALED => KEY_AAD,
+        KEY_FORMAT_KEYS_SEALED => KEY_AAD_V3,
         2 => KEY_AAD_V2,
         _ => b"coffer audit key (unknown format)\0",
     };

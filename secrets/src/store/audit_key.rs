@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use coffer_core::keyring::RootKey;
 
-use super::audit::{AuditKey, AuditSecret, AuditTip, KEY_FORMAT_SEALED, Verified, key_aad};
+use super::audit::{
+    AuditKey, AuditSecret, AuditTip, KEY_FORMAT_KEYS_SEALED, KEY_FORMAT_SEALED, Verified, key_aad,
+};
 use super::audit_signer::AuditSigner;
 use super::seen::{Seen, SeenFile};
 use super::table::KeyTable;
@@ -151,15 +153,18 @@ async fn seal_store(
             ),
         ));
     }
-    if let Some(e) = entries
-        .iter()
-        .find(|e| e.verb == super::key_seal::STORE_SEAL_VERB)
-    {
+    // A store whose key rows are sealed already holds their marker; the one of the
+    // parameter rows comes after it.
+    let keys_sealed = tip.key_format == KEY_FORMAT_KEYS_SEALED;
+    if let Some(e) = entries.iter().find(|e| {
+        e.verb == super::key_seal::STORE_SEAL_VERB
+            && (!keys_sealed || e.name == super::param_seal::STORE_SEAL_NAME)
+    }) {
         return Err(tampered(
             &location,
             &format!(
-                "its audit key is wrapped as it was before entry {} sealed its key rows: the \
-                 old wrapping was put back, and the key rows were not sealed again",
+                "its audit key is wrapped as it was before entry {} sealed its rows: the old \
+                 wrapping was put back, and the rows were not sealed again",
                 e.seq
             ),
         ));
@@ -168,8 +173,8 @@ async fn seal_store(
         .wrap(secret, &key_aad(store_id, KEY_FORMAT_SEALED))
         .await?;
     let history = super::key_seal::History::from_entries(&entries);
-    if table.seal_keys(wrapped, &rewrapped, &history).await? {
-        tracing::info!(store = %location, "the store's key rows are sealed from now on");
+    if table.seal_rows(wrapped, &rewrapped, &history).await? {
+        tracing::info!(store = %location, "the store's rows are sealed from now on");
     }
     Ok(())
 }

@@ -57,6 +57,7 @@ mod branch;
 pub(crate) mod key_rows;
 pub mod key_seal;
 mod location;
+pub mod param_seal;
 pub(crate) mod passphrase;
 pub mod root;
 pub(crate) mod rows;
@@ -116,14 +117,15 @@ pub fn open_keys_with(
     Ok(LocalKeyStore::new(store, root)?.with_seen(seen))
 }
 
-/// Seals every key of the SQLite store of `home` as its rows are now, edits made outside
-/// coffer included, under its root key (coffer's own tests, which move key versions back in
-/// time; only in builds with the `test-pause` feature).
+/// Seals every key and every parameter of the SQLite store of `home` as its rows are now,
+/// edits made outside coffer included, under its root key (coffer's own tests, which move key
+/// versions back in time or set an expiry in the past; only in builds with the `test-pause`
+/// feature).
 ///
 /// # Errors
 /// As [`open_keys`].
 #[cfg(all(feature = "sqlite", feature = "test-pause"))]
-pub fn reseal_keys_for_tests(home: &Home, passphrase: &PassphraseSource) -> Result<(), Error> {
+pub fn reseal_for_tests(home: &Home, passphrase: &PassphraseSource) -> Result<(), Error> {
     let store = std::sync::Arc::new(Store::open(home)?);
     let keys = open_keys_with(home, store.clone(), passphrase)?;
     futures_ready(keys.audit_key())?;

@@ -9,8 +9,9 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
+use super::param_seal::{ParamHead, VersionFields, tampered, version_mac};
 use crate::error::{Advice, Error};
-use crate::params::CURRENT;
+use crate::params::{CURRENT, Which};
 use crate::params::{
     Claim, Destroyed, Expect, Label, LabelMove, NewVersion, ParamName, ParamPath, ParamResult,
     ParamState, ParamType, PathEntry, PutOutcome, RotationPlan, SecretValue, StoredValue,
@@ -23,6 +24,7 @@ pub(crate) fn damaged(location: &str, what: impl fmt::Display) -> Error {
 }
 
 /// A version row as a database returns it (the columns of a version with its labels).
+#[derive(Clone)]
 pub(crate) struct RawVersion {
     pub(crate) name: String,
     pub(crate) version: i64,
@@ -35,8 +37,10 @@ pub(crate) struct RawVersion {
     pub(crate) author: String,
     pub(crate) expires_at: Option<i64>,
     pub(crate) destroyed_at: Option<i64>,
-    /// Comma-separated.
+    /// Comma-separated; the stores read them from the checked head instead (`NULL`).
     pub(crate) labels: Option<String>,
+    /// Its MAC ([`super::param_seal`]).
+    pub(crate) mac: Option<Vec<u8>>,
 }
 
 /// A `param_rotations` row as either store reads it ([`PLAN_COLUMNS`]), before checking.
@@ -104,13 +108,123 @@ pub(crate) fn path_entry(
 
 /// The query of `get_by_path` over `params p`, ending in a `WHERE` clause: each parameter's
 /// version labelled `current` (SQL shared by both stores), `NULL` columns where it has none.
+/// Deleted parameters are returned too: their heads are checked (a deletion mark set outside
+/// coffer would otherwise hide a value), then skipped.
 pub(crate) fn by_path_query(columns: &str) -> String {
     format!(
         "SELECT p.name, {columns} FROM params p
          LEFT JOIN param_labels c ON c.name = p.name AND c.label = 'current'
          LEFT JOIN param_versions v ON v.name = p.name AND v.version = c.version
-         WHERE p.deleted_at IS NULL"
+         WHERE TRUE"
     )
+}
+
+/// What a checked head says of the parameter's state.
+pub(crate) fn state_of(name: &ParamName, head: &ParamHead) -> ParamState {
+    ParamState {
+        name: name.clone(),
+        latest: head.latest,
+        created_at: head.created_at,
+        deleted_at: head.deleted_at,
+    }
+}
+
+/// The version `which` names, by the checked head's labels.
+///
+/// # Errors
+/// No `current` version; no such label.
+pub(crate) fn which_version(name: &ParamName, head: &ParamHead, which: &Which) -> ParamResult<u32> {
+    let current = || {
+        head.labels
+            .get(CURRENT)
+            .copied()
+            .ok_or_else(|| Error::NoCurrent(name.clone()))
+    };
+    match which {
+        Which::Version(v) => Ok(*v),
+        Which::Latest => current(),
+        Which::Label(label) if label.as_str() == CURRENT => current(),
+        Which::Label(label) => {
+            head.labels
+                .get(label.as_str())
+                .copied()
+                .ok_or_else(|| Error::NoLabel {
+                    name: name.clone(),
+                    label: label.clone(),
+                })
+        }
+    }
+}
+
+/// A version row its checked head says exists is gone.
+pub(crate) fn missing_version(location: &str, name: &str, version: u32) -> Error {
+    tampered(
+        location,
+        name,
+        &format!(
+            "its version {version} (param_versions) is missing: it was deleted outside coffer"
+        ),
+    )
+}
+
+/// The version the `current` label row points at is not the one the checked head says.
+pub(crate) fn current_moved(location: &str, name: &str) -> Error {
+    tampered(
+        location,
+        name,
+        "its current label (param_labels) is not what its row (params) says: it was moved \
+         outside coffer",
+    )
+}
+
+/// Checks that the versions read are every version from 1 to the head's latest, in order.
+///
+/// # Errors
+/// A version missing, naming it.
+pub(crate) fn every_version(
+    location: &str,
+    head: &ParamHead,
+    versions: &[VersionMeta],
+) -> ParamResult<()> {
+    // One pass over what was read: a store's `latest` is not a loop bound.
+    for (i, v) in versions.iter().enumerate() {
+        let want = u32::try_from(i).ok().and_then(|i| i.checked_add(1));
+        if want != Some(v.version) {
+            return Err(missing_version(
+                location,
+                &head.name,
+                want.unwrap_or(u32::MAX),
+            ));
+        }
+    }
+    let read = u32::try_from(versions.len()).unwrap_or(u32::MAX);
+    if read != head.latest {
+        return Err(missing_version(
+            location,
+            &head.name,
+            read.saturating_add(1),
+        ));
+    }
+    Ok(())
+}
+
+/// The fields of a new version its MAC covers (`tags`: its tags as stored), in the life of
+/// the parameter that began at audit entry `life`.
+pub(crate) fn new_fields<'a>(new: &'a NewVersion, tags: &'a str, life: i64) -> VersionFields<'a> {
+    VersionFields {
+        name: new.name.as_str(),
+        version: new.version,
+        param_type: new.param_type.as_str(),
+        value: Some(value_bytes(&new.value)),
+        key_ref: new.key_ref.as_deref(),
+        description: new.description.as_deref(),
+        tags,
+        created_at: new.created_at,
+        author: &new.author,
+        expires_at: new.expires_at,
+        destroyed_at: None,
+        life,
+    }
 }
 
 /// `/a/b/` and `/a/b0`: every name below `/a/b` is strictly between them.
@@ -521,4 +635,80 @@ pub(crate) fn subpaths_of(
         subpaths.insert(sub);
     }
     Ok(subpaths.into_iter().collect())
+}
+
+/// The fields of a row as read that its MAC covers (its version number checked by the
+/// caller), in the life of the parameter that began at audit entry `life` (its head's
+/// `born`).
+pub(crate) fn version_fields(raw: &RawVersion, version: u32, life: i64) -> VersionFields<'_> {
+    VersionFields {
+        name: &raw.name,
+        version,
+        param_type: &raw.param_type,
+        value: raw.value.as_deref().map(Vec::as_slice),
+        key_ref: raw.key_ref.as_deref(),
+        description: raw.description.as_deref(),
+        tags: &raw.tags,
+        created_at: raw.created_at,
+        author: &raw.author,
+        expires_at: raw.expires_at,
+        destroyed_at: raw.destroyed_at,
+        life,
+    }
+}
+
+/// Checks a version row of the parameter whose checked head is `head` against its MAC and
+/// the head, and returns its version number.
+///
+/// # Errors
+/// A row without a MAC, with a wrong one, or not the head's (a destroyed version put back,
+/// a version the head does not know), naming it.
+pub(crate) fn check_version(
+    key: &coffer_core::MacKey,
+    location: &str,
+    head: &ParamHead,
+    raw: &RawVersion,
+) -> ParamResult<u32> {
+    let version = u32::try_from(raw.version)
+        .ok()
+        .filter(|v| (1..=head.latest).contains(v) && raw.name == head.name);
+    let Some(version) = version else {
+        return Err(tampered(
+            location,
+            &raw.name,
+            &format!(
+                "it has a version {} (param_versions) its row (params) does not know: it was \
+                 added outside coffer",
+                raw.version
+            ),
+        ));
+    };
+    let bad = |what: &str| {
+        tampered(
+            location,
+            &raw.name,
+            &format!("its version {version} {what}"),
+        )
+    };
+    let Some(mac) = raw.mac.as_deref() else {
+        return Err(bad(
+            "(param_versions) has no MAC: it was written or edited outside coffer",
+        ));
+    };
+    if !coffer_core::ct_eq(
+        &version_mac(key, &version_fields(raw, version, head.born)),
+        mac,
+    ) {
+        return Err(bad(
+            "(param_versions) does not match its MAC: its value, type, expiry or other fields \
+             were changed outside coffer",
+        ));
+    }
+    if raw.destroyed_at.is_some() != head.destroyed.contains(&version) {
+        return Err(bad(
+            "(param_versions) is not as its row (params) says: a destroyed version was put \
+             back, or a version was marked destroyed, outside coffer",
+        ));
+    }
+    Ok(version)
 }

@@ -114,12 +114,13 @@ pub trait KeyTable: Send + Sync + fmt::Debug {
         history: &'a History,
     ) -> BoxFuture<'a, Result<bool, Error>>;
 
-    /// Seals every key of a store of the release before ([`super::key_seal`]), after one
-    /// `audit-seal` entry, each with a `key-seal` entry, and replaces its audit key `wrapped_old` with `wrapped_new` (the same
-    /// secret under the additional data of the sealed format), in one write transaction,
-    /// unless that was done already (then `false`). Needs the signer.
-    /// Each key is checked against `history` first (an edit is refused, not sealed).
-    fn seal_keys<'a>(
+    /// Seals the rows of a store of an older release, in one write transaction: its keys if
+    /// they are not sealed yet ([`super::key_seal`]: one `audit-seal` entry, then a
+    /// `key-seal` entry per key, each key checked against `history` first, an edit refused,
+    /// not sealed), then its parameters ([`super::param_seal`]); and replaces its audit key
+    /// `wrapped_old` with `wrapped_new` (the same secret under the additional data of the
+    /// sealed format). Unless that was done already (then `false`). Needs the signer.
+    fn seal_rows<'a>(
         &'a self,
         wrapped_old: &'a [u8],
         wrapped_new: &'a [u8],

@@ -11,7 +11,9 @@ use super::key_rows::{KEY_COLUMNS, KEY_COLUMNS_AT, LAST_CHANGE_JOIN, VERSION_COL
 use super::tx::{lock_writes, snapshot};
 use crate::error::{Advice, Error};
 use crate::home::Home;
-use crate::store::audit::{AuditEntry, AuditKey, AuditTip, Head, KEY_FORMAT_SEALED};
+use crate::store::audit::{
+    AuditEntry, AuditKey, AuditTip, Head, KEY_FORMAT_KEYS_SEALED, KEY_FORMAT_SEALED,
+};
 use crate::store::audit_signer::AuditSigner;
 use crate::store::key_rows::{
     AddVersion, KeyRecord, KeyState, Lookup, VersionRecord, VersionRow, Which, check_retire,
@@ -25,8 +27,8 @@ use crate::store::table::{KeyTable, no_such_key};
 use crate::store::test_pause::pause as test_pause;
 
 impl PgStore {
-    /// See [`KeyTable::seal_keys`].
-    async fn seal_keys_tx(
+    /// See [`KeyTable::seal_rows`].
+    async fn seal_rows_tx(
         &self,
         wrapped_old: &[u8],
         wrapped_new: &[u8],
@@ -45,31 +47,28 @@ impl PgStore {
             )
             .await
             .map_err(&err)?;
-        let unchanged = match &stored {
-            Some(r) => {
-                let key: String = r.try_get(0).map_err(&err)?;
-                let format: Option<String> = r.try_get(1).map_err(&err)?;
-                key == hex::encode(wrapped_old)
-                    && crate::store::audit::key_format(format.as_deref()) != KEY_FORMAT_SEALED
-            }
-            None => false,
+        let Some(r) = stored else {
+            return Ok(false);
         };
-        if !unchanged {
+        let key: String = r.try_get(0).map_err(&err)?;
+        let format: Option<String> = r.try_get(1).map_err(&err)?;
+        let format = crate::store::audit::key_format(format.as_deref());
+        if key != hex::encode(wrapped_old) || format == KEY_FORMAT_SEALED {
             return Ok(false);
         }
-        let marker = append(
-            &tx,
-            signer.clone(),
-            key_seal::STORE_SEAL_VERB,
-            key_seal::STORE_SEAL_NAME,
-            key_seal::STORE_SEAL_DETAIL,
-            &err,
-        )
-        .await?;
-        let last = self
-            .seal_all(&tx, &signer, history)
-            .await?
-            .unwrap_or(marker);
+        if format != KEY_FORMAT_KEYS_SEALED {
+            let _ = append(
+                &tx,
+                signer.clone(),
+                key_seal::STORE_SEAL_VERB,
+                key_seal::STORE_SEAL_NAME,
+                key_seal::STORE_SEAL_DETAIL,
+                &err,
+            )
+            .await?;
+            let _ = self.seal_all(&tx, &signer, history).await?;
+        }
+        let last = self.seal_params(&tx, &signer, false).await?;
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('audit_key', $1), ('audit_key_format', $2)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -78,7 +77,9 @@ impl PgStore {
         .await
         .map_err(&err)?;
         tx.commit().await.map_err(&err)?;
-        last.committed();
+        if let Some(last) = last {
+            last.committed();
+        }
         Ok(true)
     }
 }
@@ -483,14 +484,14 @@ impl KeyTable for PgStore {
         Box::pin(Self::audit_log(self))
     }
 
-    fn seal_keys<'a>(
+    fn seal_rows<'a>(
         &'a self,
         wrapped_old: &'a [u8],
         wrapped_new: &'a [u8],
         history: &'a History,
     ) -> BoxFuture<'a, Result<bool, Error>> {
-        Box::pin(self.retry("seal the key rows", move || {
-            self.seal_keys_tx(wrapped_old, wrapped_new, history)
+        Box::pin(self.retry("seal the store's rows", move || {
+            self.seal_rows_tx(wrapped_old, wrapped_new, history)
         }))
     }
 

@@ -52,6 +52,7 @@ use crate::store::rows::damaged;
 mod audit;
 mod key_rows;
 mod keys;
+mod param_rows;
 mod params;
 mod rotation;
 mod schema;
@@ -60,7 +61,7 @@ mod tx;
 use self::schema::MIGRATIONS;
 
 /// The schema this build writes.
-pub const PG_SCHEMA_VERSION: u32 = 5;
+pub const PG_SCHEMA_VERSION: u32 = 6;
 
 /// Serializes migrations of one database across processes (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x636f_6666_6572; // "coffer"
@@ -454,6 +455,7 @@ impl PgStore {
             if made {
                 let signer = Arc::new(AuditSigner::new(key.clone(), None, (0, Vec::new())));
                 let _ = self.seal_all(&tx, &signer, history).await?;
+                let _ = self.seal_params(&tx, &signer, true).await?;
             }
             tx.commit().await.map_err(&err)?;
             Ok(made)

@@ -3,10 +3,12 @@
 
 use coffer_core::keyring::BoxFuture;
 use tokio_postgres::{GenericClient, Row};
-use zeroize::Zeroizing;
 
 use super::PgStore;
 use super::audit::append;
+use super::param_rows::{
+    COLUMNS, HEAD_WIDTH, head_columns, raw_head_at, raw_version, raw_version_at,
+};
 use super::tx::{lock_writes, snapshot};
 use crate::error::Error;
 use crate::params::{
@@ -14,42 +16,42 @@ use crate::params::{
     ParamName, ParamPath, ParamResult, ParamState, ParamStore, ParamSummary, PathEntry, PutOutcome,
     RotationPlan, StoredVersion, VersionMeta, Which as ParamWhich,
 };
+use crate::store::param_seal::ParamHead;
 use crate::store::rows::{
-    RawVersion, bad_row, by_path_query, check_delete, check_promote, check_put, check_unlabel,
-    destroy_detail, held_version, label_detail, live, moves_current, path_entry, promote_detail,
-    put_detail, range, read_detail, stored_version, subpaths_of, tags_json, unlabel_detail,
-    value_bytes, written,
+    RawVersion, by_path_query, check_delete, check_promote, check_put, check_unlabel,
+    current_moved, destroy_detail, every_version, held_version, label_detail, live,
+    missing_version, moves_current, new_fields, path_entry, promote_detail, put_detail, range,
+    read_detail, state_of, stored_version, subpaths_of, tags_json, unlabel_detail, value_bytes,
+    version_fields, which_version, written,
 };
 use crate::store::test_pause::pause as test_pause;
 
-/// The columns of a version, as `v` (`param_versions`), with its labels.
-const COLUMNS: &str = "v.name, v.version, v.type, v.value, v.key_ref, v.description, v.tags,
-    v.created_at, v.author, v.expires_at, v.destroyed_at,
-    (SELECT string_agg(l.label, ',') FROM param_labels l
-      WHERE l.name = v.name AND l.version = v.version)";
-
 impl PgStore {
+    /// A version row, checked against its MAC and its parameter's checked head, with the
+    /// head's labels of it.
+    fn sealed(&self, head: &ParamHead, raw: RawVersion) -> ParamResult<StoredVersion> {
+        let version = self.checked_version(head, &raw)?;
+        let mut v = stored_version(raw, &self.location)?;
+        v.meta.labels = head.labels_of(version);
+        Ok(v)
+    }
+
     pub(super) async fn state_in(
         &self,
         tx: &impl GenericClient,
         name: &ParamName,
     ) -> ParamResult<Option<ParamState>> {
-        let row = tx
-            .query_opt(
-                "SELECT latest, created_at, deleted_at FROM params WHERE name = $1",
-                &[&name.as_str()],
-            )
-            .await
-            .map_err(self.perr())?;
-        row.map(|r| {
-            Ok(ParamState {
-                name: name.clone(),
-                latest: number(&r, 0, &self.location, name, "bad latest version")?,
-                created_at: r.try_get(1).map_err(self.perr())?,
-                deleted_at: r.try_get(2).map_err(self.perr())?,
-            })
-        })
-        .transpose()
+        Ok(self
+            .head_in(tx, name.as_str())
+            .await?
+            .map(|h| state_of(name, &h)))
+    }
+
+    /// The checked head of a parameter that must exist and not be deleted.
+    async fn live_head(&self, tx: &impl GenericClient, name: &ParamName) -> ParamResult<ParamHead> {
+        let head = self.head_in(tx, name.as_str()).await?;
+        live(name, head.as_ref().map(|h| state_of(name, h)))?;
+        head.ok_or_else(|| Error::NotFound(name.clone()))
     }
 
     pub(super) async fn live_state(
@@ -60,39 +62,44 @@ impl PgStore {
         live(name, self.state_in(tx, name).await?)
     }
 
-    pub(super) async fn version_in(
+    /// Version `version` of the parameter whose checked head is `head`, checked.
+    async fn raw_version_in(
         &self,
         tx: &impl GenericClient,
-        name: &ParamName,
+        head: &ParamHead,
         version: u32,
-    ) -> ParamResult<Option<StoredVersion>> {
+    ) -> ParamResult<Option<RawVersion>> {
         let row = tx
             .query_opt(
                 &format!(
                     "SELECT {COLUMNS} FROM param_versions v WHERE v.name = $1 AND v.version = $2"
                 ),
-                &[&name.as_str(), &i64::from(version)],
+                &[&head.name, &i64::from(version)],
             )
             .await
             .map_err(self.perr())?;
-        row.map(|r| stored_version(raw_version(&r).map_err(self.perr())?, &self.location))
-            .transpose()
+        match row {
+            Some(r) => {
+                let raw = raw_version(&r).map_err(self.perr())?;
+                self.checked_version(head, &raw)?;
+                Ok(Some(raw))
+            }
+            None if (1..=head.latest).contains(&version) => {
+                Err(missing_version(&self.location, &head.name, version))
+            }
+            None => Ok(None),
+        }
     }
 
-    pub(super) async fn label_version(
+    async fn version_in(
         &self,
         tx: &impl GenericClient,
-        name: &ParamName,
-        label: &Label,
-    ) -> ParamResult<Option<u32>> {
-        let row = tx
-            .query_opt(
-                "SELECT version FROM param_labels WHERE name = $1 AND label = $2",
-                &[&name.as_str(), &label.as_str()],
-            )
-            .await
-            .map_err(self.perr())?;
-        row.map(|r| number(&r, 0, &self.location, name, "bad label version"))
+        head: &ParamHead,
+        version: u32,
+    ) -> ParamResult<Option<StoredVersion>> {
+        self.raw_version_in(tx, head, version)
+            .await?
+            .map(|raw| self.sealed(head, raw))
             .transpose()
     }
 
@@ -113,9 +120,17 @@ impl PgStore {
             )
             .await
         } else {
+            // The names directly below: found from the name itself, not the `parent` column.
+            let (lo, hi) = range(path);
+            let after = i32::try_from(lo.len())
+                .unwrap_or(i32::MAX)
+                .saturating_add(1);
             tx.query(
-                &format!("{base} AND p.parent = $1 ORDER BY p.name"),
-                &[&path.as_str()],
+                &format!(
+                    "{base} AND p.name > $1 AND p.name < $2
+                     AND strpos(substr(p.name, $3), '/') = 0 ORDER BY p.name"
+                ),
+                &[&lo, &hi, &after],
             )
             .await
         };
@@ -128,68 +143,13 @@ impl PgStore {
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
         let name = &new.name;
-        let state = self.state_in(&tx, name).await?;
+        let head = self.head_in(&tx, name.as_str()).await?;
+        let state = head.as_ref().map(|h| state_of(name, h));
         if let Some(stale) = check_put(new, state.as_ref())? {
             return Ok(stale);
         }
         let version = i64::from(new.version);
-        if state.is_none() {
-            tx.execute(
-                "INSERT INTO params (name, parent, latest, created_at) VALUES ($1, $2, $3, $4)",
-                &[
-                    &name.as_str(),
-                    &name.parent().as_str(),
-                    &version,
-                    &new.created_at,
-                ],
-            )
-            .await
-            .map_err(&err)?;
-        } else {
-            tx.execute(
-                "UPDATE params SET latest = $2 WHERE name = $1",
-                &[&name.as_str(), &version],
-            )
-            .await
-            .map_err(&err)?;
-        }
-        tx.execute(
-            "INSERT INTO param_versions (name, version, type, value, key_ref, description, tags,
-                                         created_at, author, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            &[
-                &name.as_str(),
-                &version,
-                &new.param_type.as_str(),
-                &value_bytes(&new.value),
-                &new.key_ref,
-                &new.description,
-                &tags_json(&new.tags)?,
-                &new.created_at,
-                &new.author,
-                &new.expires_at,
-            ],
-        )
-        .await
-        .map_err(&err)?;
-        for label in &new.labels {
-            tx.execute(
-                "INSERT INTO param_labels (name, label, version) VALUES ($1, $2, $3)
-                 ON CONFLICT (name, label) DO UPDATE SET version = excluded.version",
-                &[&name.as_str(), &label.as_str(), &version],
-            )
-            .await
-            .map_err(&err)?;
-        }
-        if moves_current(new) {
-            tx.execute(
-                "INSERT INTO param_labels (name, label, version) VALUES ($1, 'current', $2)
-                 ON CONFLICT (name, label) DO UPDATE SET version = excluded.version",
-                &[&name.as_str(), &version],
-            )
-            .await
-            .map_err(&err)?;
-        }
+        // The entry first: a new parameter's head names it as the put that made it.
         let pending = append(
             &tx,
             self.signer()?,
@@ -199,6 +159,62 @@ impl PgStore {
             &err,
         )
         .await?;
+        let mut head = match head {
+            Some(h) => h,
+            None => {
+                tx.execute(
+                    "INSERT INTO params (name, parent, latest, created_at)
+                     VALUES ($1, $2, $3, $4)",
+                    &[
+                        &name.as_str(),
+                        &name.parent().as_str(),
+                        &version,
+                        &new.created_at,
+                    ],
+                )
+                .await
+                .map_err(&err)?;
+                ParamHead::new(name.as_str(), new.created_at, pending.seq())
+            }
+        };
+        head.latest = new.version;
+        let tags = tags_json(&new.tags)?;
+        let mac = self.mac_of(&new_fields(new, &tags, head.born))?;
+        tx.execute(
+            "INSERT INTO param_versions (name, version, type, value, key_ref, description, tags,
+                                         created_at, author, expires_at, mac)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &[
+                &name.as_str(),
+                &version,
+                &new.param_type.as_str(),
+                &value_bytes(&new.value),
+                &new.key_ref,
+                &new.description,
+                &tags,
+                &new.created_at,
+                &new.author,
+                &new.expires_at,
+                &mac,
+            ],
+        )
+        .await
+        .map_err(&err)?;
+        let mut labels: Vec<&str> = new.labels.iter().map(Label::as_str).collect();
+        if moves_current(new) {
+            labels.push(CURRENT);
+        }
+        for label in labels {
+            tx.execute(
+                "INSERT INTO param_labels (name, label, version) VALUES ($1, $2, $3)
+                 ON CONFLICT (name, label) DO UPDATE SET version = excluded.version",
+                &[&name.as_str(), &label, &version],
+            )
+            .await
+            .map_err(&err)?;
+            head.labels.insert(label.to_owned(), new.version);
+        }
+        self.write_head(&tx, &head, pending.seq()).await?;
         test_pause("put: in transaction");
         tx.commit().await.map_err(&err)?;
         pending.committed();
@@ -212,35 +228,57 @@ impl PgStore {
     ) -> ParamResult<StoredVersion> {
         let mut client = self.client.lock().await;
         let tx = snapshot(&mut client).await.map_err(self.perr())?;
-        let state = self.live_state(&tx, name).await?;
-        let version = match which {
-            ParamWhich::Latest => {
-                let current = Label::parse(CURRENT)?;
-                self.label_version(&tx, name, &current)
-                    .await?
-                    .ok_or_else(|| Error::NoCurrent(name.clone()))?
-            }
-            ParamWhich::Label(label) if label.as_str() == CURRENT => self
-                .label_version(&tx, name, label)
-                .await?
-                .ok_or_else(|| Error::NoCurrent(name.clone()))?,
-            ParamWhich::Version(v) => *v,
-            ParamWhich::Label(label) => {
-                self.label_version(&tx, name, label)
-                    .await?
-                    .ok_or_else(|| Error::NoLabel {
-                        name: name.clone(),
-                        label: label.clone(),
-                    })?
-            }
-        };
-        let found = self.version_in(&tx, name, version).await?;
+        let head = self.live_head(&tx, name).await?;
+        let version = which_version(name, &head, which)?;
+        let found = self.version_in(&tx, &head, version).await?;
         tx.commit().await.map_err(self.perr())?;
         found.ok_or_else(|| Error::NoVersion {
             name: name.clone(),
             version,
-            latest: state.latest,
+            latest: head.latest,
         })
+    }
+
+    pub(super) async fn get_by_path_tx(
+        &self,
+        path: &ParamPath,
+        recursive: bool,
+    ) -> ParamResult<Vec<PathEntry>> {
+        let client = self.client.lock().await;
+        let base = by_path_query(&format!("{}, {COLUMNS}", head_columns()));
+        let rows = self.query_under(&*client, &base, path, recursive).await?;
+        drop(client);
+        let mut entries = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let head = self.checked_head(raw_head_at(r, 1).map_err(self.perr())?)?;
+            if head.deleted_at.is_some() {
+                continue;
+            }
+            let has_version = r
+                .try_get::<_, Option<String>>(1 + HEAD_WIDTH)
+                .map_err(self.perr())?
+                .is_some();
+            let row = if has_version {
+                let raw = raw_version_at(r, 1 + HEAD_WIDTH).map_err(self.perr())?;
+                let version = self.checked_version(&head, &raw)?;
+                if head.labels.get(CURRENT) != Some(&version) {
+                    return Err(current_moved(&self.location, &head.name));
+                }
+                Ok(raw)
+            } else if head.labels.contains_key(CURRENT) {
+                return Err(current_moved(&self.location, &head.name));
+            } else {
+                Err(head.name.clone())
+            };
+            entries.push(match path_entry(row, &self.location)? {
+                PathEntry::Current(mut v) => {
+                    v.meta.labels = head.labels_of(v.meta.version);
+                    PathEntry::Current(v)
+                }
+                other => other,
+            });
+        }
+        Ok(entries)
     }
 
     pub(super) async fn list_tx(&self, path: &ParamPath, recursive: bool) -> ParamResult<Listing> {
@@ -248,9 +286,10 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = snapshot(&mut client).await.map_err(&err)?;
         let base = format!(
-            "SELECT {COLUMNS}, p.created_at FROM params p
-             JOIN param_versions v ON v.name = p.name AND v.version = p.latest
-             WHERE p.deleted_at IS NULL"
+            "SELECT {}, {COLUMNS} FROM params p
+             LEFT JOIN param_versions v ON v.name = p.name AND v.version = p.latest
+             WHERE TRUE",
+            head_columns()
         );
         let rows = self.query_under(&tx, &base, path, recursive).await?;
         let mut subpaths = Vec::new();
@@ -273,16 +312,25 @@ impl PgStore {
         }
         tx.commit().await.map_err(&err)?;
         drop(client);
-        let params = rows
-            .iter()
-            .map(|r| {
-                Ok(ParamSummary {
-                    latest: stored_version(raw_version(r).map_err(self.perr())?, &self.location)?
-                        .meta,
-                    created_at: r.try_get(12).map_err(self.perr())?,
-                })
-            })
-            .collect::<ParamResult<Vec<_>>>()?;
+        let mut params = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let head = self.checked_head(raw_head_at(r, 0).map_err(&err)?)?;
+            let has_version = r
+                .try_get::<_, Option<String>>(HEAD_WIDTH)
+                .map_err(&err)?
+                .is_some();
+            if !has_version {
+                return Err(missing_version(&self.location, &head.name, head.latest));
+            }
+            let raw = raw_version_at(r, HEAD_WIDTH).map_err(&err)?;
+            let latest = self.sealed(&head, raw)?.meta;
+            if head.deleted_at.is_none() {
+                params.push(ParamSummary {
+                    latest,
+                    created_at: head.created_at,
+                });
+            }
+        }
         Ok(Listing { params, subpaths })
     }
 
@@ -292,8 +340,8 @@ impl PgStore {
     ) -> ParamResult<(ParamState, Vec<VersionMeta>)> {
         let mut client = self.client.lock().await;
         let tx = snapshot(&mut client).await.map_err(self.perr())?;
-        let state = self
-            .state_in(&tx, name)
+        let head = self
+            .head_in(&tx, name.as_str())
             .await?
             .ok_or_else(|| Error::NotFound(name.clone()))?;
         let rows = tx
@@ -309,10 +357,12 @@ impl PgStore {
         let versions = rows
             .iter()
             .map(|r| {
-                stored_version(raw_version(r).map_err(self.perr())?, &self.location).map(|v| v.meta)
+                self.sealed(&head, raw_version(r).map_err(self.perr())?)
+                    .map(|v| v.meta)
             })
             .collect::<ParamResult<Vec<_>>>()?;
-        Ok((state, versions))
+        every_version(&self.location, &head, &versions)?;
+        Ok((state_of(name, &head), versions))
     }
 
     pub(super) async fn label_tx(
@@ -325,12 +375,11 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
-        let state = self.live_state(&tx, name).await?;
-        let found = self.version_in(&tx, name, version).await?;
-        held_version(name, version, state.latest, found)?;
+        let mut head = self.live_head(&tx, name).await?;
+        let found = self.version_in(&tx, &head, version).await?;
+        held_version(name, version, head.latest, found)?;
         let mut moves = Vec::with_capacity(labels.len());
         for label in labels {
-            let from = self.label_version(&tx, name, label).await?;
             tx.execute(
                 "INSERT INTO param_labels (name, label, version) VALUES ($1, $2, $3)
                  ON CONFLICT (name, label) DO UPDATE SET version = excluded.version",
@@ -340,7 +389,7 @@ impl PgStore {
             .map_err(&err)?;
             moves.push(LabelMove {
                 label: label.clone(),
-                from,
+                from: head.labels.insert(label.as_str().to_owned(), version),
                 to: version,
             });
         }
@@ -353,6 +402,7 @@ impl PgStore {
             &err,
         )
         .await?;
+        self.write_head(&tx, &head, pending.seq()).await?;
         tx.commit().await.map_err(&err)?;
         pending.committed();
         Ok(moves)
@@ -368,23 +418,21 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
-        self.live_state(&tx, name).await?;
+        let mut head = self.live_head(&tx, name).await?;
         let mut removed = Vec::with_capacity(labels.len());
         for label in labels {
-            let row = tx
-                .query_opt(
-                    "DELETE FROM param_labels WHERE name = $1 AND label = $2 RETURNING version",
-                    &[&name.as_str(), &label.as_str()],
-                )
-                .await
-                .map_err(&err)?;
-            let Some(row) = row else {
+            let Some(v) = head.labels.remove(label.as_str()) else {
                 return Err(Error::NoLabel {
                     name: name.clone(),
                     label: label.clone(),
                 });
             };
-            let v = number(&row, 0, &self.location, name, "bad label version")?;
+            tx.execute(
+                "DELETE FROM param_labels WHERE name = $1 AND label = $2",
+                &[&name.as_str(), &label.as_str()],
+            )
+            .await
+            .map_err(&err)?;
             removed.push((label.clone(), v));
         }
         let pending = append(
@@ -396,6 +444,7 @@ impl PgStore {
             &err,
         )
         .await?;
+        self.write_head(&tx, &head, pending.seq()).await?;
         tx.commit().await.map_err(&err)?;
         pending.committed();
         Ok(removed)
@@ -411,35 +460,22 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
-        self.live_state(&tx, name).await?;
-        let mut labels = [None, None];
-        for (i, label) in ["pending", "current"].into_iter().enumerate() {
-            let row = tx
-                .query_opt(
-                    "SELECT version FROM param_labels WHERE name = $1 AND label = $2",
-                    &[&name.as_str(), &label],
-                )
-                .await
-                .map_err(&err)?;
-            labels[i] = row
-                .map(|r| number(&r, 0, &self.location, name, "bad label version"))
-                .transpose()?;
-        }
-        check_promote(name, new, old, labels[0], labels[1])?;
+        let mut head = self.live_head(&tx, name).await?;
+        let pending = head.labels.get("pending").copied();
+        let current = head.labels.get(CURRENT).copied();
+        check_promote(name, new, old, pending, current)?;
         let set = "INSERT INTO param_labels (name, label, version) VALUES ($1, $2, $3)
                    ON CONFLICT (name, label) DO UPDATE SET version = excluded.version";
         tx.execute(set, &[&name.as_str(), &CURRENT, &i64::from(new)])
             .await
             .map_err(&err)?;
+        head.labels.insert(CURRENT.to_owned(), new);
         if let Some(old) = old {
-            let old_live = self
-                .version_in(&tx, name, old)
-                .await?
-                .is_some_and(|v| v.meta.destroyed_at.is_none());
-            if old_live {
+            if old <= head.latest && !head.destroyed.contains(&old) {
                 tx.execute(set, &[&name.as_str(), &PREVIOUS, &i64::from(old)])
                     .await
                     .map_err(&err)?;
+                head.labels.insert(PREVIOUS.to_owned(), old);
             } else {
                 // `previous` names the version before `current`: a destroyed one is no
                 // rollback.
@@ -449,6 +485,7 @@ impl PgStore {
                 )
                 .await
                 .map_err(&err)?;
+                head.labels.remove(PREVIOUS);
             }
         }
         for sql in [
@@ -457,6 +494,7 @@ impl PgStore {
         ] {
             tx.execute(sql, &[&name.as_str()]).await.map_err(&err)?;
         }
+        head.labels.remove("pending");
         let pending = append(
             &tx,
             self.signer()?,
@@ -466,6 +504,7 @@ impl PgStore {
             &err,
         )
         .await?;
+        self.write_head(&tx, &head, pending.seq()).await?;
         test_pause("promote: in transaction");
         tx.commit().await.map_err(&err)?;
         pending.committed();
@@ -481,16 +520,16 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
-        let state = check_delete(name, self.state_in(&tx, name).await?, deleted)?;
-        tx.execute(
-            "UPDATE params SET deleted_at = $2 WHERE name = $1",
-            &[&name.as_str(), &deleted],
-        )
-        .await
-        .map_err(&err)?;
+        let head = self.head_in(&tx, name.as_str()).await?;
+        let state = check_delete(name, head.as_ref().map(|h| state_of(name, h)), deleted)?;
+        let Some(mut head) = head else {
+            return Err(Error::NotFound(name.clone()));
+        };
+        head.deleted_at = deleted;
         let verb = if deleted.is_some() { "rm" } else { "restore" };
         let detail = format!("latest version {}", state.latest);
         let pending = append(&tx, self.signer()?, verb, name.as_str(), &detail, &err).await?;
+        self.write_head(&tx, &head, pending.seq()).await?;
         tx.commit().await.map_err(&err)?;
         pending.committed();
         Ok(())
@@ -506,8 +545,8 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
-        let state = self
-            .state_in(&tx, name)
+        let mut head = self
+            .head_in(&tx, name.as_str())
             .await?
             .ok_or_else(|| Error::NotFound(name.clone()))?;
         let destroyed = match version {
@@ -520,10 +559,13 @@ impl PgStore {
                     )
                     .await
                     .map_err(&err)?;
-                let versions = rows
-                    .iter()
-                    .map(|r| number(r, 0, &self.location, name, "bad version"))
-                    .collect::<ParamResult<Vec<_>>>()?;
+                let mut versions = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let v: i64 = r.try_get(0).map_err(&err)?;
+                    versions.push(u32::try_from(v).map_err(|_| {
+                        missing_version(&self.location, name.as_str(), head.latest)
+                    })?);
+                }
                 for sql in [
                     "DELETE FROM param_labels WHERE name = $1",
                     "DELETE FROM param_versions WHERE name = $1",
@@ -539,13 +581,24 @@ impl PgStore {
                 }
             }
             Some(v) => {
-                let found = self.version_in(&tx, name, v).await?;
-                held_version(name, v, state.latest, found)?;
+                let raw = self.raw_version_in(&tx, &head, v).await?;
+                let found = raw
+                    .as_ref()
+                    .map(|r| stored_version(r.clone(), &self.location))
+                    .transpose()?;
+                held_version(name, v, head.latest, found)?;
+                let Some(raw) = raw else {
+                    return Err(missing_version(&self.location, name.as_str(), v));
+                };
+                let mut fields = version_fields(&raw, v, head.born);
+                fields.value = None;
+                fields.destroyed_at = Some(now);
+                let mac = self.mac_of(&fields)?;
                 let v64 = i64::from(v);
                 tx.execute(
-                    "UPDATE param_versions SET value = NULL, destroyed_at = $3
+                    "UPDATE param_versions SET value = NULL, destroyed_at = $3, mac = $4
                      WHERE name = $1 AND version = $2",
-                    &[&name.as_str(), &v64, &now],
+                    &[&name.as_str(), &v64, &now, &mac],
                 )
                 .await
                 .map_err(&err)?;
@@ -558,6 +611,8 @@ impl PgStore {
                 )
                 .await
                 .map_err(&err)?;
+                head.destroyed.insert(v);
+                head.unlabel_version(v, CURRENT);
                 Destroyed {
                     name: name.clone(),
                     versions: vec![v],
@@ -575,6 +630,9 @@ impl PgStore {
             &err,
         )
         .await?;
+        if !destroyed.whole {
+            self.write_head(&tx, &head, pending.seq()).await?;
+        }
         tx.commit().await.map_err(&err)?;
         pending.committed();
         // Reclaim the dead row versions that still hold the value (best effort: it needs
@@ -591,46 +649,6 @@ impl PgStore {
         }
         Ok(destroyed)
     }
-}
-
-fn raw_version(r: &Row) -> Result<RawVersion, tokio_postgres::Error> {
-    raw_version_at(r, 0)
-}
-
-/// The `COLUMNS` of a row, starting at column `at` (a column of another type, as a
-/// database owner may make it, is an error, not a panic).
-fn raw_version_at(r: &Row, at: usize) -> Result<RawVersion, tokio_postgres::Error> {
-    Ok(RawVersion {
-        name: r.try_get(at)?,
-        version: r.try_get(at + 1)?,
-        param_type: r.try_get(at + 2)?,
-        value: r.try_get::<_, Option<Vec<u8>>>(at + 3)?.map(Zeroizing::new),
-        key_ref: r.try_get(at + 4)?,
-        description: r.try_get(at + 5)?,
-        tags: r.try_get(at + 6)?,
-        created_at: r.try_get(at + 7)?,
-        author: r.try_get(at + 8)?,
-        expires_at: r.try_get(at + 9)?,
-        destroyed_at: r.try_get(at + 10)?,
-        labels: r.try_get(at + 11)?,
-    })
-}
-
-/// A row of `by_path_query`: the parameter's name, then its current version's `COLUMNS`
-/// (all `NULL`: it has none).
-fn path_row(r: &Row) -> Result<Result<RawVersion, String>, tokio_postgres::Error> {
-    Ok(match r.try_get::<_, Option<String>>(1)? {
-        None => Err(r.try_get(0)?),
-        Some(_) => Ok(raw_version_at(r, 1)?),
-    })
-}
-
-/// Column `at` of `r`, a version number of parameter `name`.
-fn number(r: &Row, at: usize, location: &str, name: &ParamName, what: &str) -> ParamResult<u32> {
-    let n: i64 = r
-        .try_get(at)
-        .map_err(|e| bad_row(location, name.as_str(), &format!("{what}: {e}")))?;
-    u32::try_from(n).map_err(|_| bad_row(location, name.as_str(), what))
 }
 
 impl ParamStore for PgStore {
@@ -665,14 +683,7 @@ impl ParamStore for PgStore {
         path: &'a ParamPath,
         recursive: bool,
     ) -> BoxFuture<'a, ParamResult<Vec<PathEntry>>> {
-        Box::pin(self.retry("read", move || async move {
-            let client = self.client.lock().await;
-            let base = by_path_query(COLUMNS);
-            let rows = self.query_under(&*client, &base, path, recursive).await?;
-            rows.iter()
-                .map(|r| path_entry(path_row(r).map_err(self.perr())?, &self.location))
-                .collect()
-        }))
+        Box::pin(self.retry("read", move || self.get_by_path_tx(path, recursive)))
     }
 
     fn list<'a>(

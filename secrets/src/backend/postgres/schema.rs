@@ -1,7 +1,7 @@
 //! The PostgreSQL store's schema: the migrations that make it, one per version.
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: [&str; 5] = [
+pub(super) const MIGRATIONS: [&str; 6] = [
     r#"
 CREATE TABLE keys (
     name                 TEXT COLLATE "C" PRIMARY KEY,
@@ -108,5 +108,14 @@ ALTER TABLE key_versions ADD COLUMN mac BYTEA;
 -- of the table (a fresh store has no statistics, and a scan of the whole log per read would
 -- grow with it).
 CREATE INDEX audit_key_changes ON audit (name, seq) WHERE verb LIKE 'key-%';
+"#,
+    // Version 6: the parameter rows are sealed (`crate::store::param_seal`); the first holder
+    // of the root key to open the store seals the rows of an older one. The index finds a
+    // parameter's last change among its reads (its condition is `CHANGE_VERBS_SQL`).
+    r#"
+ALTER TABLE params ADD COLUMN born BIGINT, ADD COLUMN seal_seq BIGINT, ADD COLUMN mac BYTEA;
+ALTER TABLE param_versions ADD COLUMN mac BYTEA;
+CREATE INDEX audit_param_changes ON audit (name, seq)
+    WHERE verb IN ('put', 'label', 'unlabel', 'rotate', 'rm', 'restore', 'destroy');
 "#,
 ];

@@ -8,7 +8,8 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use super::{Store, db_error};
 use crate::error::Error;
 use crate::store::audit::{
-    AuditEntry, AuditKey, AuditTip, HASH_LEN, Head, KEY_FORMAT_SEALED, key_format, user,
+    AuditEntry, AuditKey, AuditTip, HASH_LEN, Head, KEY_FORMAT_KEYS_SEALED, KEY_FORMAT_SEALED,
+    key_format, user,
 };
 use crate::store::audit_signer::AuditSigner;
 use crate::store::key_seal::{self, History};
@@ -310,15 +311,16 @@ impl Store {
             )?;
         }
         let _ = self.seal_all(&tx, &signer, Some(history))?;
+        let _ = self.seal_params(&tx, &signer, true)?;
         tx.commit().map_err(err)?;
         Ok(true)
     }
 
-    /// See [`crate::store::KeyTable::seal_keys`].
+    /// See [`crate::store::KeyTable::seal_rows`].
     ///
     /// # Errors
     /// A head changed since the store was opened; damaged rows; SQLite errors.
-    pub fn seal_keys(
+    pub fn seal_rows(
         &self,
         wrapped_old: &[u8],
         wrapped_new: &[u8],
@@ -339,23 +341,25 @@ impl Store {
             )
             .optional()
             .map_err(err)?;
-        let unchanged = stored.as_ref().is_some_and(|(k, f)| {
-            *k == hex::encode(wrapped_old) && key_format(f.as_deref()) != KEY_FORMAT_SEALED
-        });
-        if !unchanged {
+        let Some((stored_key, format)) = stored else {
+            return Ok(false);
+        };
+        let format = key_format(format.as_deref());
+        if stored_key != hex::encode(wrapped_old) || format == KEY_FORMAT_SEALED {
             return Ok(false);
         }
-        let marker = append(
-            &tx,
-            signer.clone(),
-            key_seal::STORE_SEAL_VERB,
-            key_seal::STORE_SEAL_NAME,
-            key_seal::STORE_SEAL_DETAIL,
-            &err,
-        )?;
-        let last = self
-            .seal_all(&tx, &signer, Some(history))?
-            .unwrap_or(marker);
+        if format != KEY_FORMAT_KEYS_SEALED {
+            let _ = append(
+                &tx,
+                signer.clone(),
+                key_seal::STORE_SEAL_VERB,
+                key_seal::STORE_SEAL_NAME,
+                key_seal::STORE_SEAL_DETAIL,
+                &err,
+            )?;
+            let _ = self.seal_all(&tx, &signer, Some(history))?;
+        }
+        let last = self.seal_params(&tx, &signer, false)?;
         tx.execute(
             "UPDATE meta SET value = ?1 WHERE key = 'audit_key'",
             [hex::encode(wrapped_new)],
@@ -368,7 +372,9 @@ impl Store {
         )
         .map_err(err)?;
         tx.commit().map_err(err)?;
-        last.committed();
+        if let Some(last) = last {
+            last.committed();
+        }
         Ok(true)
     }
 }

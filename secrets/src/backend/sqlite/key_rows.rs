@@ -247,7 +247,8 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err)?;
-        let last = self.seal_all(&tx, &signer, None)?;
+        let _ = self.seal_all(&tx, &signer, None)?;
+        let last = self.seal_params(&tx, &signer, false)?;
         tx.commit().map_err(err)?;
         if let Some(p) = last {
             p.committed();

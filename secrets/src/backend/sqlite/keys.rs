@@ -676,13 +676,13 @@ impl KeyTable for Store {
         Box::pin(std::future::ready(Self::audit_log(self)))
     }
 
-    fn seal_keys<'a>(
+    fn seal_rows<'a>(
         &'a self,
         wrapped_old: &'a [u8],
         wrapped_new: &'a [u8],
         history: &'a History,
     ) -> BoxFuture<'a, Result<bool, Error>> {
-        Box::pin(std::future::ready(Self::seal_keys(
+        Box::pin(std::future::ready(Self::seal_rows(
             self,
             wrapped_old,
             wrapped_new,

@@ -1,7 +1,7 @@
 //! The embedded store: `COFFER_HOME/coffer.db`, an SQLite database (WAL mode), and the local
 //! key hierarchy kept in it.
 //!
-//! # Schema (version 7, `PRAGMA user_version`)
+//! # Schema (version 8, `PRAGMA user_version`)
 //!
 //! Migrations are versioned in code (`MIGRATIONS`): migration `i` takes the schema from
 //! version `i` to `i + 1`, in one `BEGIN IMMEDIATE` transaction with the new
@@ -60,6 +60,12 @@
 //! last change). The first holder of the root key to open an older store seals its rows and
 //! sets `meta.audit_key_format` to 3.
 //!
+//! Version 8: the parameter rows are sealed ([`crate::store::param_seal`]): `params` gains
+//! `seal_seq` and `mac`, `param_versions` gains `mac`, and `audit` a partial index on
+//! `(name, seq)` of the entries that change a parameter (its last change, among its reads).
+//! The first holder of the root key to open an older store seals its rows and sets
+//! `meta.audit_key_format` to 4.
+//!
 //! Times are Unix seconds. Each version's 32 bytes of branch key material are stored only
 //! wrapped by the root key ([`coffer_core::keyring::RootKey`]), with [`crate::store::branch_key_aad`]
 //! binding the wrapped bytes to their row: a row moved to another name or version, or edited,
@@ -75,6 +81,7 @@
 mod audit;
 mod key_rows;
 mod keys;
+mod param_rows;
 mod params;
 mod rotation;
 pub(crate) mod schema;
@@ -88,7 +95,6 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavior, params};
 
-pub use params::SqliteParamStore;
 pub use schema::SCHEMA_VERSION;
 
 use crate::error::{Advice, Error};
@@ -124,6 +130,36 @@ impl fmt::Debug for Store {
         f.debug_struct("Store")
             .field("path", &self.path)
             .finish_non_exhaustive()
+    }
+}
+
+/// The parameters of an SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteParamStore {
+    pub(super) store: Arc<Store>,
+}
+
+impl SqliteParamStore {
+    /// The parameters of `store`.
+    pub fn new(store: Arc<Store>) -> Self {
+        Self { store }
+    }
+
+    /// Opens the store of `home` (which must exist).
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open(home: &Home) -> Result<Self, Error> {
+        Ok(Self::new(Arc::new(Store::open(home)?)))
+    }
+
+    /// The underlying store (for its keys).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub(super) fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        |e| db_error(&self.store.path, e)
     }
 }
 

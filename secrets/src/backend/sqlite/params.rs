@@ -11,70 +11,43 @@
 //! between `/a/b/` and `/a/b0` (`0` follows `/` in ASCII), which `LIKE` could not say exactly
 //! (`_` is a wildcard there and a name character here).
 
-use std::sync::Arc;
-
 use coffer_core::keyring::BoxFuture;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
-use zeroize::Zeroizing;
 
-use super::{Store, audit, corrupt, db_error};
+use super::SqliteParamStore;
+use super::audit;
+use super::param_rows::{
+    COLUMNS, HEAD_WIDTH, head_columns, raw_head_at, raw_version, raw_version_at,
+};
 use crate::error::Error;
-use crate::home::Home;
 use crate::params::{CURRENT, PREVIOUS};
 use crate::params::{
     Claim, Destroyed, Label, LabelMove, LeaseRequest, Listing, NewVersion, ParamName, ParamPath,
     ParamResult, ParamState, ParamStore, ParamSummary, PathEntry, PutOutcome, RotationPlan,
     StoredVersion, VersionMeta, Which,
 };
+use crate::store::param_seal::{ParamHead, RawHead};
 use crate::store::rows::{
     RawVersion, by_path_query, check_delete, check_promote, check_put, check_unlabel,
-    destroy_detail, held_version, label_detail, live, moves_current, path_entry, promote_detail,
-    put_detail, range, read_detail, stored_version, subpaths_of, tags_json, unlabel_detail,
-    value_bytes, written,
+    current_moved, destroy_detail, every_version, held_version, label_detail, live,
+    missing_version, moves_current, new_fields, path_entry, promote_detail, put_detail, range,
+    read_detail, state_of, stored_version, subpaths_of, tags_json, unlabel_detail, value_bytes,
+    version_fields, which_version, written,
 };
 use crate::store::test_pause::pause as test_pause;
 
-/// The parameters of an SQLite store.
-#[derive(Debug, Clone)]
-pub struct SqliteParamStore {
-    pub(super) store: Arc<Store>,
-}
-
-/// The columns of a version, as `v` (`param_versions`), with its labels.
-const COLUMNS: &str = "v.name, v.version, v.type, v.value, v.key_ref, v.description, v.tags,
-    v.created_at, v.author, v.expires_at, v.destroyed_at,
-    (SELECT group_concat(l.label, ',') FROM param_labels l
-      WHERE l.name = v.name AND l.version = v.version)";
-
-fn raw_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawVersion> {
-    raw_version_at(r, 0)
-}
-
-/// The [`COLUMNS`] of a row, starting at column `at`.
-fn raw_version_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<RawVersion> {
-    Ok(RawVersion {
-        name: r.get(at)?,
-        version: r.get(at + 1)?,
-        param_type: r.get(at + 2)?,
-        value: r.get::<_, Option<Vec<u8>>>(at + 3)?.map(Zeroizing::new),
-        key_ref: r.get(at + 4)?,
-        description: r.get(at + 5)?,
-        tags: r.get(at + 6)?,
-        created_at: r.get(at + 7)?,
-        author: r.get(at + 8)?,
-        expires_at: r.get(at + 9)?,
-        destroyed_at: r.get(at + 10)?,
-        labels: r.get(at + 11)?,
-    })
-}
-
-/// A row of [`by_path_query`]: the parameter's name, then its current version's
-/// [`COLUMNS`] (all `NULL`: it has none).
-fn path_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RawVersion, String>> {
-    if r.get::<_, Option<String>>(1)?.is_none() {
-        return Ok(Err(r.get(0)?));
-    }
-    raw_version_at(r, 1).map(Ok)
+/// A head, then the [`COLUMNS`] of a version (all `NULL` if there is none), from column
+/// `at`.
+fn head_and_version(
+    r: &rusqlite::Row<'_>,
+    at: usize,
+) -> rusqlite::Result<(RawHead, Option<RawVersion>)> {
+    let head = raw_head_at(r, at)?;
+    let version = match r.get::<_, Option<String>>(at + HEAD_WIDTH)? {
+        None => None,
+        Some(_) => Some(raw_version_at(r, at + HEAD_WIDTH)?),
+    };
+    Ok((head, version))
 }
 
 /// Runs `base` (a query ending in a `WHERE` clause over `params p`) for the parameters
@@ -93,69 +66,46 @@ fn query_under<T>(
         ))?;
         stmt.query_map(params![lo, hi], f)?.collect()
     } else {
-        let mut stmt = conn.prepare_cached(&format!("{base} AND p.parent = ?1 ORDER BY p.name"))?;
-        stmt.query_map([path.as_str()], f)?.collect()
+        // The names directly below: found from the name itself, not the `parent` column (a
+        // column the MACs do not need to cover, so an edit of it cannot hide a value).
+        let (lo, hi) = range(path);
+        let after = i64::try_from(lo.len())
+            .unwrap_or(i64::MAX)
+            .saturating_add(1);
+        let mut stmt = conn.prepare_cached(&format!(
+            "{base} AND p.name > ?1 AND p.name < ?2 AND instr(substr(p.name, ?3), '/') = 0
+             ORDER BY p.name"
+        ))?;
+        stmt.query_map(params![lo, hi, after], f)?.collect()
     }
 }
 
 impl SqliteParamStore {
-    /// The parameters of `store`.
-    pub fn new(store: Arc<Store>) -> Self {
-        Self { store }
+    /// A version row, checked against its MAC and its parameter's checked head, with the
+    /// head's labels of it.
+    fn sealed(&self, head: &ParamHead, raw: RawVersion) -> ParamResult<StoredVersion> {
+        let version = self.checked_version(head, &raw)?;
+        let mut v = stored_version(raw, &self.location_text())?;
+        v.meta.labels = head.labels_of(version);
+        Ok(v)
     }
 
-    /// Opens the store of `home` (which must exist).
-    ///
-    /// # Errors
-    /// As [`Store::open`].
-    pub fn open(home: &Home) -> Result<Self, Error> {
-        Ok(Self::new(Arc::new(Store::open(home)?)))
-    }
-
-    /// The underlying store (for its keys).
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
-    }
-
-    pub(super) fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
-        |e| db_error(&self.store.path, e)
-    }
-
-    pub(super) fn bad(&self, name: &str, what: &str) -> Error {
-        corrupt(
-            &self.store.path,
-            format!("parameter `{}`: {what}", name.escape_debug()),
-        )
-    }
-
-    fn version_meta(&self, raw: RawVersion) -> ParamResult<StoredVersion> {
-        stored_version(raw, &self.store.path.display().to_string())
-    }
-
-    /// The `params` row of `name`.
+    /// The `params` row of `name`, checked.
     pub(super) fn state_in(
         &self,
         conn: &Connection,
         name: &ParamName,
     ) -> ParamResult<Option<ParamState>> {
-        let row: Option<(i64, i64, Option<i64>)> = conn
-            .query_row(
-                "SELECT latest, created_at, deleted_at FROM params WHERE name = ?1",
-                [name.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(self.err())?;
-        row.map(|(latest, created_at, deleted_at)| {
-            Ok(ParamState {
-                name: name.clone(),
-                latest: u32::try_from(latest)
-                    .map_err(|_| self.bad(name.as_str(), "bad latest version"))?,
-                created_at,
-                deleted_at,
-            })
-        })
-        .transpose()
+        Ok(self
+            .head_in(conn, name.as_str())?
+            .map(|h| state_of(name, &h)))
+    }
+
+    /// The checked head of a parameter that must exist and not be deleted.
+    fn live_head(&self, conn: &Connection, name: &ParamName) -> ParamResult<ParamHead> {
+        let head = self.head_in(conn, name.as_str())?;
+        live(name, head.as_ref().map(|h| state_of(name, h)))?;
+        head.ok_or_else(|| Error::NotFound(name.clone()))
     }
 
     /// The state of a parameter that must exist and not be deleted.
@@ -167,23 +117,43 @@ impl SqliteParamStore {
         live(name, self.state_in(conn, name)?)
     }
 
-    pub(super) fn version_in(
+    /// Version `version` of the parameter whose checked head is `head`, checked.
+    fn raw_version_in(
         &self,
         conn: &Connection,
-        name: &ParamName,
+        head: &ParamHead,
+        version: u32,
+    ) -> ParamResult<Option<RawVersion>> {
+        let raw = conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM param_versions v WHERE v.name = ?1 AND v.version = ?2"
+            ))
+            .and_then(|mut st| {
+                st.query_row(params![head.name, version], raw_version)
+                    .optional()
+            })
+            .map_err(self.err())?;
+        match raw {
+            Some(raw) => {
+                self.checked_version(head, &raw)?;
+                Ok(Some(raw))
+            }
+            None if (1..=head.latest).contains(&version) => {
+                Err(missing_version(&self.location_text(), &head.name, version))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn version_in(
+        &self,
+        conn: &Connection,
+        head: &ParamHead,
         version: u32,
     ) -> ParamResult<Option<StoredVersion>> {
-        let raw = conn
-            .query_row(
-                &format!(
-                    "SELECT {COLUMNS} FROM param_versions v WHERE v.name = ?1 AND v.version = ?2"
-                ),
-                params![name.as_str(), version],
-                raw_version,
-            )
-            .optional()
-            .map_err(self.err())?;
-        raw.map(|r| self.version_meta(r)).transpose()
+        self.raw_version_in(conn, head, version)?
+            .map(|raw| self.sealed(head, raw))
+            .transpose()
     }
 
     fn put_sync(&self, new: NewVersion) -> ParamResult<PutOutcome> {
@@ -193,62 +163,12 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
-        let state = self.state_in(&tx, name)?;
+        let head = self.head_in(&tx, name.as_str())?;
+        let state = head.as_ref().map(|h| state_of(name, h));
         if let Some(stale) = check_put(&new, state.as_ref())? {
             return Ok(stale);
         }
-        if state.is_none() {
-            tx.execute(
-                "INSERT INTO params (name, parent, latest, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    name.as_str(),
-                    name.parent().as_str(),
-                    new.version,
-                    new.created_at
-                ],
-            )
-            .map_err(&err)?;
-        } else {
-            tx.execute(
-                "UPDATE params SET latest = ?2 WHERE name = ?1",
-                params![name.as_str(), new.version],
-            )
-            .map_err(&err)?;
-        }
-        tx.execute(
-            "INSERT INTO param_versions (name, version, type, value, key_ref, description, tags,
-                                         created_at, author, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                name.as_str(),
-                new.version,
-                new.param_type.as_str(),
-                value_bytes(&new.value),
-                new.key_ref,
-                new.description,
-                tags_json(&new.tags)?,
-                new.created_at,
-                new.author,
-                new.expires_at
-            ],
-        )
-        .map_err(&err)?;
-        for label in &new.labels {
-            tx.execute(
-                "INSERT INTO param_labels (name, label, version) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (name, label) DO UPDATE SET version = excluded.version",
-                params![name.as_str(), label.as_str(), new.version],
-            )
-            .map_err(&err)?;
-        }
-        if moves_current(&new) {
-            tx.execute(
-                "INSERT INTO param_labels (name, label, version) VALUES (?1, 'current', ?2)
-                 ON CONFLICT (name, label) DO UPDATE SET version = excluded.version",
-                params![name.as_str(), new.version],
-            )
-            .map_err(&err)?;
-        }
+        // The entry first: a new parameter's head names it as the put that made it.
         let pending = audit::append(
             &tx,
             self.store.signer()?,
@@ -257,6 +177,59 @@ impl SqliteParamStore {
             &put_detail(&new),
             &err,
         )?;
+        let mut head = match head {
+            Some(h) => h,
+            None => {
+                tx.execute(
+                    "INSERT INTO params (name, parent, latest, created_at)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        name.as_str(),
+                        name.parent().as_str(),
+                        new.version,
+                        new.created_at
+                    ],
+                )
+                .map_err(&err)?;
+                ParamHead::new(name.as_str(), new.created_at, pending.seq())
+            }
+        };
+        head.latest = new.version;
+        let tags = tags_json(&new.tags)?;
+        let mac = self.mac_of(&new_fields(&new, &tags, head.born))?;
+        tx.execute(
+            "INSERT INTO param_versions (name, version, type, value, key_ref, description, tags,
+                                         created_at, author, expires_at, mac)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                name.as_str(),
+                new.version,
+                new.param_type.as_str(),
+                value_bytes(&new.value),
+                new.key_ref,
+                new.description,
+                tags,
+                new.created_at,
+                new.author,
+                new.expires_at,
+                mac
+            ],
+        )
+        .map_err(&err)?;
+        let mut labels: Vec<&str> = new.labels.iter().map(Label::as_str).collect();
+        if moves_current(&new) {
+            labels.push(CURRENT);
+        }
+        for label in labels {
+            tx.execute(
+                "INSERT INTO param_labels (name, label, version) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name, label) DO UPDATE SET version = excluded.version",
+                params![name.as_str(), label, new.version],
+            )
+            .map_err(&err)?;
+            head.labels.insert(label.to_owned(), new.version);
+        }
+        self.write_head(&tx, &head, pending.seq())?;
         test_pause("put: in transaction");
         tx.commit().map_err(&err)?;
         pending.committed();
@@ -267,47 +240,54 @@ impl SqliteParamStore {
         let err = self.err();
         let mut conn = self.store.lock();
         let tx = conn.transaction().map_err(&err)?;
-        let state = self.live_state(&tx, name)?;
-        let version = match which {
-            Which::Latest => self
-                .label_in(&tx, name, CURRENT)?
-                .ok_or_else(|| Error::NoCurrent(name.clone()))?,
-            Which::Label(label) if label.as_str() == CURRENT => self
-                .label_in(&tx, name, CURRENT)?
-                .ok_or_else(|| Error::NoCurrent(name.clone()))?,
-            Which::Version(v) => *v,
-            Which::Label(label) => {
-                let v: Option<i64> = tx
-                    .query_row(
-                        "SELECT version FROM param_labels WHERE name = ?1 AND label = ?2",
-                        params![name.as_str(), label.as_str()],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(&err)?;
-                let v = v.ok_or_else(|| Error::NoLabel {
-                    name: name.clone(),
-                    label: label.clone(),
-                })?;
-                u32::try_from(v).map_err(|_| self.bad(name.as_str(), "bad label version"))?
-            }
-        };
-        self.version_in(&tx, name, version)?
+        let head = self.live_head(&tx, name)?;
+        let version = which_version(name, &head, which)?;
+        self.version_in(&tx, &head, version)?
             .ok_or_else(|| Error::NoVersion {
                 name: name.clone(),
                 version,
-                latest: state.latest,
+                latest: head.latest,
             })
     }
 
     fn get_by_path_sync(&self, path: &ParamPath, recursive: bool) -> ParamResult<Vec<PathEntry>> {
         let err = self.err();
-        let conn = self.store.lock();
-        let base = by_path_query(COLUMNS);
-        let rows = query_under(&conn, &base, path, recursive, path_row).map_err(&err)?;
+        let mut conn = self.store.lock();
+        let tx = conn.transaction().map_err(&err)?;
+        let base = by_path_query(&format!("{}, {COLUMNS}", head_columns()));
+        let rows =
+            query_under(&tx, &base, path, recursive, |r| head_and_version(r, 1)).map_err(&err)?;
+        drop(tx);
         drop(conn);
-        let location = self.location();
-        rows.into_iter().map(|r| path_entry(r, &location)).collect()
+        let location = self.location_text();
+        let mut entries = Vec::with_capacity(rows.len());
+        for (raw_head, raw) in rows {
+            let head = self.checked_head(raw_head)?;
+            if head.deleted_at.is_some() {
+                continue;
+            }
+            let row = match raw {
+                Some(raw) => {
+                    let version = self.checked_version(&head, &raw)?;
+                    if head.labels.get(CURRENT) != Some(&version) {
+                        return Err(current_moved(&location, &head.name));
+                    }
+                    Ok(raw)
+                }
+                None if head.labels.contains_key(CURRENT) => {
+                    return Err(current_moved(&location, &head.name));
+                }
+                None => Err(head.name.clone()),
+            };
+            entries.push(path_entry(row, &location).map(|e| match e {
+                PathEntry::Current(mut v) => {
+                    v.meta.labels = head.labels_of(v.meta.version);
+                    PathEntry::Current(v)
+                }
+                other => other,
+            })?);
+        }
+        Ok(entries)
     }
 
     fn list_sync(&self, path: &ParamPath, recursive: bool) -> ParamResult<Listing> {
@@ -315,14 +295,14 @@ impl SqliteParamStore {
         let mut conn = self.store.lock();
         let tx = conn.transaction().map_err(&err)?;
         let base = format!(
-            "SELECT {COLUMNS}, p.created_at FROM params p
-             JOIN param_versions v ON v.name = p.name AND v.version = p.latest
-             WHERE p.deleted_at IS NULL"
+            "SELECT {}, {COLUMNS} FROM params p
+             LEFT JOIN param_versions v ON v.name = p.name AND v.version = p.latest
+             WHERE TRUE",
+            head_columns()
         );
         let (lo, hi) = range(path);
-        let with_created = |r: &rusqlite::Row<'_>| Ok((raw_version(r)?, r.get::<_, i64>(12)?));
-        let rows: Vec<(RawVersion, i64)> =
-            query_under(&tx, &base, path, recursive, with_created).map_err(&err)?;
+        let rows =
+            query_under(&tx, &base, path, recursive, |r| head_and_version(r, 0)).map_err(&err)?;
         let mut subpaths = Vec::new();
         if !recursive {
             let mut stmt = tx
@@ -335,19 +315,28 @@ impl SqliteParamStore {
                 .query_map(params![lo, hi], |r| r.get(0))
                 .and_then(Iterator::collect)
                 .map_err(&err)?;
-            subpaths = subpaths_of(&self.store.path.display().to_string(), &lo, parents)?;
+            subpaths = subpaths_of(&self.location_text(), &lo, parents)?;
         }
         drop(tx);
         drop(conn);
-        let params = rows
-            .into_iter()
-            .map(|(raw, created_at)| {
-                Ok(ParamSummary {
-                    latest: self.version_meta(raw)?.meta,
-                    created_at,
-                })
-            })
-            .collect::<ParamResult<Vec<_>>>()?;
+        let mut params = Vec::with_capacity(rows.len());
+        for (raw_head, raw) in rows {
+            let head = self.checked_head(raw_head)?;
+            let Some(raw) = raw else {
+                return Err(missing_version(
+                    &self.location_text(),
+                    &head.name,
+                    head.latest,
+                ));
+            };
+            let latest = self.sealed(&head, raw)?.meta;
+            if head.deleted_at.is_none() {
+                params.push(ParamSummary {
+                    latest,
+                    created_at: head.created_at,
+                });
+            }
+        }
         Ok(Listing { params, subpaths })
     }
 
@@ -355,8 +344,8 @@ impl SqliteParamStore {
         let err = self.err();
         let mut conn = self.store.lock();
         let tx = conn.transaction().map_err(&err)?;
-        let state = self
-            .state_in(&tx, name)?
+        let head = self
+            .head_in(&tx, name.as_str())?
             .ok_or_else(|| Error::NotFound(name.clone()))?;
         let rows: Vec<RawVersion> = {
             let mut stmt = tx
@@ -372,9 +361,10 @@ impl SqliteParamStore {
         drop(conn);
         let versions = rows
             .into_iter()
-            .map(|r| self.version_meta(r).map(|v| v.meta))
+            .map(|r| self.sealed(&head, r).map(|v| v.meta))
             .collect::<ParamResult<Vec<_>>>()?;
-        Ok((state, versions))
+        every_version(&self.location_text(), &head, &versions)?;
+        Ok((state_of(name, &head), versions))
     }
 
     fn label_sync(
@@ -388,23 +378,15 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
-        let state = self.live_state(&tx, name)?;
+        let mut head = self.live_head(&tx, name)?;
         held_version(
             name,
             version,
-            state.latest,
-            self.version_in(&tx, name, version)?,
+            head.latest,
+            self.version_in(&tx, &head, version)?,
         )?;
         let mut moves = Vec::with_capacity(labels.len());
         for label in labels {
-            let from: Option<i64> = tx
-                .query_row(
-                    "SELECT version FROM param_labels WHERE name = ?1 AND label = ?2",
-                    params![name.as_str(), label.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(&err)?;
             tx.execute(
                 "INSERT INTO param_labels (name, label, version) VALUES (?1, ?2, ?3)
                  ON CONFLICT (name, label) DO UPDATE SET version = excluded.version",
@@ -413,7 +395,7 @@ impl SqliteParamStore {
             .map_err(&err)?;
             moves.push(LabelMove {
                 label: label.clone(),
-                from: from.and_then(|v| u32::try_from(v).ok()),
+                from: head.labels.insert(label.as_str().to_owned(), version),
                 to: version,
             });
         }
@@ -425,6 +407,7 @@ impl SqliteParamStore {
             &label_detail(&moves),
             &err,
         )?;
+        self.write_head(&tx, &head, pending.seq())?;
         tx.commit().map_err(&err)?;
         pending.committed();
         Ok(moves)
@@ -437,27 +420,21 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
-        self.live_state(&tx, name)?;
+        let mut head = self.live_head(&tx, name)?;
         let mut removed = Vec::with_capacity(labels.len());
         for label in labels {
-            let v: Option<i64> = tx
-                .query_row(
-                    "DELETE FROM param_labels WHERE name = ?1 AND label = ?2 RETURNING version",
-                    params![name.as_str(), label.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(&err)?;
-            let Some(v) = v else {
+            let Some(v) = head.labels.remove(label.as_str()) else {
                 return Err(Error::NoLabel {
                     name: name.clone(),
                     label: label.clone(),
                 });
             };
-            removed.push((
-                label.clone(),
-                u32::try_from(v).map_err(|_| self.bad(name.as_str(), "bad label version"))?,
-            ));
+            tx.execute(
+                "DELETE FROM param_labels WHERE name = ?1 AND label = ?2",
+                params![name.as_str(), label.as_str()],
+            )
+            .map_err(&err)?;
+            removed.push((label.clone(), v));
         }
         let pending = audit::append(
             &tx,
@@ -467,27 +444,10 @@ impl SqliteParamStore {
             &unlabel_detail(&removed),
             &err,
         )?;
+        self.write_head(&tx, &head, pending.seq())?;
         tx.commit().map_err(&err)?;
         pending.committed();
         Ok(removed)
-    }
-
-    pub(super) fn label_in(
-        &self,
-        tx: &Connection,
-        name: &ParamName,
-        label: &str,
-    ) -> ParamResult<Option<u32>> {
-        let v: Option<i64> = tx
-            .query_row(
-                "SELECT version FROM param_labels WHERE name = ?1 AND label = ?2",
-                params![name.as_str(), label],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.err())?;
-        v.map(|v| u32::try_from(v).map_err(|_| self.bad(name.as_str(), "bad label version")))
-            .transpose()
     }
 
     fn promote_sync(&self, name: &ParamName, new: u32, old: Option<u32>) -> ParamResult<()> {
@@ -496,40 +456,38 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
-        self.live_state(&tx, name)?;
-        let pending = self.label_in(&tx, name, "pending")?;
-        let current = self.label_in(&tx, name, "current")?;
+        let mut head = self.live_head(&tx, name)?;
+        let pending = head.labels.get("pending").copied();
+        let current = head.labels.get(CURRENT).copied();
         check_promote(name, new, old, pending, current)?;
         let set = "INSERT INTO param_labels (name, label, version) VALUES (?1, ?2, ?3)
                    ON CONFLICT (name, label) DO UPDATE SET version = excluded.version";
         tx.execute(set, params![name.as_str(), CURRENT, new])
             .map_err(&err)?;
-        let old_live = match old {
-            Some(v) => self
-                .version_in(&tx, name, v)?
-                .is_some_and(|v| v.meta.destroyed_at.is_none()),
-            None => false,
-        };
+        head.labels.insert(CURRENT.to_owned(), new);
+        // `previous` names the version before `current`: a destroyed one is no rollback.
         match old {
-            Some(old) if old_live => {
+            Some(old) if old <= head.latest && !head.destroyed.contains(&old) => {
                 tx.execute(set, params![name.as_str(), PREVIOUS, old])
                     .map_err(&err)?;
+                head.labels.insert(PREVIOUS.to_owned(), old);
             }
-            // `previous` names the version before `current`: a destroyed one is no rollback.
-            _ if old.is_some() => {
+            Some(_) => {
                 tx.execute(
                     "DELETE FROM param_labels WHERE name = ?1 AND label = 'previous'",
                     params![name.as_str()],
                 )
                 .map_err(&err)?;
+                head.labels.remove(PREVIOUS);
             }
-            _ => {}
+            None => {}
         }
         tx.execute(
             "DELETE FROM param_labels WHERE name = ?1 AND label = 'pending'",
             params![name.as_str()],
         )
         .map_err(&err)?;
+        head.labels.remove("pending");
         tx.execute(
             "UPDATE param_rotations SET pending_run = NULL WHERE name = ?1",
             params![name.as_str()],
@@ -543,6 +501,7 @@ impl SqliteParamStore {
             &promote_detail(new, old),
             &err,
         )?;
+        self.write_head(&tx, &head, pending.seq())?;
         test_pause("promote: in transaction");
         tx.commit().map_err(&err)?;
         pending.committed();
@@ -555,12 +514,12 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
-        let state = check_delete(name, self.state_in(&tx, name)?, deleted)?;
-        tx.execute(
-            "UPDATE params SET deleted_at = ?2 WHERE name = ?1",
-            params![name.as_str(), deleted],
-        )
-        .map_err(&err)?;
+        let mut head = self.head_in(&tx, name.as_str())?;
+        let state = check_delete(name, head.as_ref().map(|h| state_of(name, h)), deleted)?;
+        let Some(head) = head.as_mut() else {
+            return Err(Error::NotFound(name.clone()));
+        };
+        head.deleted_at = deleted;
         let verb = if deleted.is_some() { "rm" } else { "restore" };
         let detail = format!("latest version {}", state.latest);
         let pending = audit::append(
@@ -571,6 +530,7 @@ impl SqliteParamStore {
             &detail,
             &err,
         )?;
+        self.write_head(&tx, head, pending.seq())?;
         tx.commit().map_err(&err)?;
         pending.committed();
         Ok(())
@@ -587,22 +547,18 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
-        let state = self
-            .state_in(&tx, name)?
+        let mut head = self
+            .head_in(&tx, name.as_str())?
             .ok_or_else(|| Error::NotFound(name.clone()))?;
         let destroyed = match version {
             None => {
-                let versions: Vec<u32> = {
-                    let mut stmt = tx
-                        .prepare(
-                            "SELECT version FROM param_versions
-                             WHERE name = ?1 AND destroyed_at IS NULL ORDER BY version",
-                        )
-                        .map_err(&err)?;
-                    stmt.query_map([name.as_str()], |r| r.get(0))
-                        .and_then(Iterator::collect)
-                        .map_err(&err)?
-                };
+                let versions: Vec<u32> = tx
+                    .prepare(
+                        "SELECT version FROM param_versions
+                         WHERE name = ?1 AND destroyed_at IS NULL ORDER BY version",
+                    )
+                    .and_then(|mut st| st.query_map([name.as_str()], |r| r.get(0))?.collect())
+                    .map_err(&err)?;
                 for sql in [
                     "DELETE FROM param_labels WHERE name = ?1",
                     "DELETE FROM param_versions WHERE name = ?1",
@@ -618,11 +574,23 @@ impl SqliteParamStore {
                 }
             }
             Some(v) => {
-                held_version(name, v, state.latest, self.version_in(&tx, name, v)?)?;
+                let raw = self.raw_version_in(&tx, &head, v)?;
+                let found = raw
+                    .as_ref()
+                    .map(|r| stored_version(r.clone(), &self.location_text()))
+                    .transpose()?;
+                held_version(name, v, head.latest, found)?;
+                let Some(raw) = raw else {
+                    return Err(missing_version(&self.location_text(), name.as_str(), v));
+                };
+                let mut fields = version_fields(&raw, v, head.born);
+                fields.value = None;
+                fields.destroyed_at = Some(now);
+                let mac = self.mac_of(&fields)?;
                 tx.execute(
-                    "UPDATE param_versions SET value = NULL, destroyed_at = ?3
+                    "UPDATE param_versions SET value = NULL, destroyed_at = ?3, mac = ?4
                      WHERE name = ?1 AND version = ?2",
-                    params![name.as_str(), v, now],
+                    params![name.as_str(), v, now, mac],
                 )
                 .map_err(&err)?;
                 // `current` stays: `get NAME` then says that the current version was
@@ -633,6 +601,8 @@ impl SqliteParamStore {
                     params![name.as_str(), v],
                 )
                 .map_err(&err)?;
+                head.destroyed.insert(v);
+                head.unlabel_version(v, CURRENT);
                 Destroyed {
                     name: name.clone(),
                     versions: vec![v],
@@ -649,6 +619,9 @@ impl SqliteParamStore {
             &destroy_detail(&destroyed),
             &err,
         )?;
+        if !destroyed.whole {
+            self.write_head(&tx, &head, pending.seq())?;
+        }
         tx.commit().map_err(&err)?;
         pending.committed();
         // The old pages were zeroed (secure_delete); copy the WAL into the database and empty
@@ -835,7 +808,11 @@ impl ParamStore for SqliteParamStore {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
+    use std::sync::Arc;
+
+    use super::super::Store;
     use super::*;
+    use crate::home::Home;
     use crate::params::conformance::{self, Open};
     use crate::store::rows::claim_decision;
 

@@ -3,8 +3,8 @@
 
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
+use super::SqliteParamStore;
 use super::audit;
-use super::params::SqliteParamStore;
 use crate::error::Error;
 use crate::params::{Claim, LeaseRequest, ParamName, ParamResult, ParamStore as _, RotationPlan};
 use crate::store::rows::{PLAN_COLUMNS, PlanRow, claim_decision, lease_lost, schedule_detail};

@@ -1,10 +1,10 @@
 //! The SQLite store's schema: the migrations that make it, one per version.
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: [&str; 7] = [
+pub(super) const MIGRATIONS: [&str; 8] = [
     r"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY NOT NULL,
@@ -117,5 +117,16 @@ ALTER TABLE keys ADD COLUMN seal_seq INTEGER;
 ALTER TABLE keys ADD COLUMN mac BLOB;
 ALTER TABLE key_versions ADD COLUMN mac BLOB;
 CREATE INDEX audit_by_name ON audit (name, seq);
+",
+    // Version 8: the parameter rows are sealed (`crate::store::param_seal`); the first holder
+    // of the root key to open the store seals the rows of an older one. The index finds a
+    // parameter's last change among its reads (its condition is `CHANGE_VERBS_SQL`).
+    r"
+ALTER TABLE params ADD COLUMN born INTEGER;
+ALTER TABLE params ADD COLUMN seal_seq INTEGER;
+ALTER TABLE params ADD COLUMN mac BLOB;
+ALTER TABLE param_versions ADD COLUMN mac BLOB;
+CREATE INDEX audit_param_changes ON audit (name, seq)
+    WHERE verb IN ('put', 'label', 'unlabel', 'rotate', 'rm', 'restore', 'destroy');
 ",
 ];

@@ -78,8 +78,8 @@ fn an_older_head_put_back_under_a_running_process_is_refused() {
 }
 
 /// Takes the store of `f` back to the release before the key table was sealed (audit key
-/// format 2: wrapped under the older additional data, no MACs on the key rows), as that
-/// release left it.
+/// format 2: wrapped under the older additional data, no MACs on the key or parameter
+/// rows), as that release left it.
 fn unseal(f: &Fixture, root: &dyn RootKey) {
     let c = raw(f);
     let meta = |k: &str| -> String {
@@ -88,13 +88,19 @@ fn unseal(f: &Fixture, root: &dyn RootKey) {
     };
     let store_id = meta("store_id");
     let wrapped = hex::decode(meta("audit_key")).unwrap();
-    let secret = block_on(root.unwrap(&wrapped, &audit::key_aad(&store_id, 3))).unwrap();
+    let secret = block_on(root.unwrap(
+        &wrapped,
+        &audit::key_aad(&store_id, audit::KEY_FORMAT_SEALED),
+    ))
+    .unwrap();
     let old = block_on(root.wrap(&secret, &audit::key_aad(&store_id, 2))).unwrap();
     c.execute_batch(&format!(
         "UPDATE meta SET value = '{}' WHERE key = 'audit_key';
          DELETE FROM meta WHERE key = 'audit_key_format';
          UPDATE keys SET seal_seq = NULL, mac = NULL;
-         UPDATE key_versions SET mac = NULL;",
+         UPDATE key_versions SET mac = NULL;
+         UPDATE params SET seal_seq = NULL, mac = NULL;
+         UPDATE param_versions SET mac = NULL;",
         hex::encode(old)
     ))
     .unwrap();
@@ -150,12 +156,13 @@ fn an_edit_before_the_seal_is_refused_not_sealed() {
         assert_eq!(format(), None, "{edit}: nothing was sealed");
         c.execute_batch(undo).unwrap();
     }
-    // Put right, the store is sealed on the next open: one entry for the store, one per key.
+    // Put right, the store is sealed on the next open: one entry for the key rows, one per
+    // key, one for the parameter rows.
     let before: i64 = c
         .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
         .unwrap();
     let keys = reopen(&f, root.clone());
-    assert_eq!(format().as_deref(), Some("3"));
+    assert_eq!(format().as_deref(), Some("4"));
     let sealed: Vec<(String, String)> = c
         .prepare("SELECT verb, name FROM audit WHERE seq > ?1 ORDER BY seq")
         .unwrap()
@@ -168,7 +175,8 @@ fn an_edit_before_the_seal_is_refused_not_sealed() {
         [
             ("audit-seal".to_owned(), "keys".to_owned()),
             ("key-seal".to_owned(), "app".to_owned()),
-            ("key-seal".to_owned(), "off".to_owned())
+            ("key-seal".to_owned(), "off".to_owned()),
+            ("audit-seal".to_owned(), "params".to_owned())
         ]
     );
     let e = err_text(block_on(

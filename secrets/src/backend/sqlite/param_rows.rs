@@ -1,0 +1,249 @@
+//! Reading, checking and sealing the heads of the SQLite store's parameters
+//! ([`crate::store::param_seal`]).
+
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+use zeroize::Zeroizing;
+
+use super::{SqliteParamStore, Store, audit, db_error};
+use crate::error::Error;
+use crate::params::ParamResult;
+use crate::store::audit_signer::AuditSigner;
+use crate::store::param_seal::{
+    self, CHANGE_VERBS_SQL, ParamHead, RawHead, VersionFields, head_mac, other_name, version_mac,
+};
+use crate::store::rows::{RawVersion, version_fields};
+
+/// The columns of a version, as `v` (`param_versions`), and its MAC. Its labels (`NULL`
+/// here) are taken from its parameter's checked head.
+pub(super) const COLUMNS: &str =
+    "v.name, v.version, v.type, v.value, v.key_ref, v.description, v.tags,
+    v.created_at, v.author, v.expires_at, v.destroyed_at,
+    NULL, v.mac";
+
+pub(super) fn raw_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawVersion> {
+    raw_version_at(r, 0)
+}
+
+/// The [`COLUMNS`] of a row, starting at column `at`.
+pub(super) fn raw_version_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<RawVersion> {
+    Ok(RawVersion {
+        name: r.get(at)?,
+        version: r.get(at + 1)?,
+        param_type: r.get(at + 2)?,
+        value: r.get::<_, Option<Vec<u8>>>(at + 3)?.map(Zeroizing::new),
+        key_ref: r.get(at + 4)?,
+        description: r.get(at + 5)?,
+        tags: r.get(at + 6)?,
+        created_at: r.get(at + 7)?,
+        author: r.get(at + 8)?,
+        expires_at: r.get(at + 9)?,
+        destroyed_at: r.get(at + 10)?,
+        labels: r.get(at + 11)?,
+        mac: r.get(at + 12)?,
+    })
+}
+
+/// The columns of a head, over `params p`.
+pub(super) fn head_columns() -> String {
+    format!(
+        "p.name, p.latest, p.created_at, p.deleted_at, p.seal_seq, p.mac, p.parent, p.born,
+         (SELECT group_concat(l.label || '=' || l.version, ',') FROM param_labels l
+           WHERE l.name = p.name),
+         (SELECT group_concat(d.version, ',') FROM param_versions d
+           WHERE d.name = p.name AND d.destroyed_at IS NOT NULL),
+         (SELECT max(a.seq) FROM audit a WHERE a.name = p.name AND a.{CHANGE_VERBS_SQL})"
+    )
+}
+
+/// The number of [`head_columns`].
+pub(super) const HEAD_WIDTH: usize = 11;
+
+/// The [`head_columns`] of a row, starting at column `at`.
+pub(super) fn raw_head_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<RawHead> {
+    Ok(RawHead {
+        name: r.get(at)?,
+        latest: r.get(at + 1)?,
+        created_at: r.get(at + 2)?,
+        deleted_at: r.get(at + 3)?,
+        seal_seq: r.get(at + 4)?,
+        mac: r.get(at + 5)?,
+        parent: r.get(at + 6)?,
+        born: r.get(at + 7)?,
+        labels: r.get(at + 8)?,
+        destroyed: r.get(at + 9)?,
+        last_change: r.get(at + 10)?,
+    })
+}
+
+impl SqliteParamStore {
+    /// The key of the parameter rows' MACs: the store's keys must be open.
+    pub(super) fn row_key(&self) -> ParamResult<Arc<AuditSigner>> {
+        self.store.signer()
+    }
+
+    /// Checks a head as read.
+    pub(super) fn checked_head(&self, raw: RawHead) -> ParamResult<ParamHead> {
+        let signer = self.row_key()?;
+        param_seal::check_head(signer.key().params(), &self.location_text(), raw)
+    }
+
+    /// Checks a version row of the parameter whose checked head is `head`.
+    pub(super) fn checked_version(&self, head: &ParamHead, raw: &RawVersion) -> ParamResult<u32> {
+        let signer = self.row_key()?;
+        crate::store::rows::check_version(signer.key().params(), &self.location_text(), head, raw)
+    }
+
+    pub(super) fn location_text(&self) -> String {
+        self.store.path.display().to_string()
+    }
+
+    /// The checked head of `name`, if it has a row.
+    pub(super) fn head_in(&self, conn: &Connection, name: &str) -> ParamResult<Option<ParamHead>> {
+        let raw = conn
+            .prepare_cached(&format!(
+                "SELECT {} FROM params p WHERE p.name = ?1",
+                head_columns()
+            ))
+            .and_then(|mut st| st.query_row([name], |r| raw_head_at(r, 0)).optional())
+            .map_err(self.err())?;
+        raw.map(|r| {
+            if r.name != name {
+                return Err(other_name(&self.location_text(), name, &r.name));
+            }
+            self.checked_head(r)
+        })
+        .transpose()
+    }
+
+    /// Writes `head` (the checked one, with a change applied) tied to audit entry `seq`:
+    /// its columns and its MAC, all from `head`.
+    pub(super) fn write_head(
+        &self,
+        tx: &Connection,
+        head: &ParamHead,
+        seq: i64,
+    ) -> ParamResult<()> {
+        let signer = self.row_key()?;
+        let mac = head_mac(signer.key().params(), head, seq);
+        tx.prepare_cached(
+            "UPDATE params SET latest = ?2, created_at = ?3, deleted_at = ?4, seal_seq = ?5,
+                    mac = ?6, born = ?7
+             WHERE name = ?1",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                head.name,
+                head.latest,
+                head.created_at,
+                head.deleted_at,
+                seq,
+                &mac[..],
+                head.born
+            ])
+        })
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The MAC of a version row.
+    pub(super) fn mac_of(&self, fields: &VersionFields<'_>) -> ParamResult<Vec<u8>> {
+        Ok(version_mac(self.row_key()?.key().params(), fields).to_vec())
+    }
+}
+
+impl Store {
+    /// In a write transaction: seals every parameter as its rows are now, after one
+    /// [`param_seal::STORE_SEAL_VERB`] entry it is tied to (the upgrade of a store of the
+    /// release before). A store keyed now (`fresh`) gets the entry only if it has
+    /// parameters: one keyed before has it in any case, so that its older wrapping of the
+    /// audit key put back is refused.
+    pub(super) fn seal_params(
+        &self,
+        tx: &Connection,
+        signer: &Arc<AuditSigner>,
+        fresh: bool,
+    ) -> Result<Option<audit::Pending>, Error> {
+        let err = |e| db_error(&self.path, e);
+        if fresh {
+            let (any, sealed): (bool, bool) = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM params),
+                            EXISTS (SELECT 1 FROM params WHERE mac IS NOT NULL
+                                    OR seal_seq IS NOT NULL)
+                            OR EXISTS (SELECT 1 FROM param_versions WHERE mac IS NOT NULL)",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(err)?;
+            if sealed {
+                return Err(param_seal::keyed_before(&self.path.display().to_string()));
+            }
+            if !any {
+                return Ok(None);
+            }
+        }
+        let marker = audit::append(
+            tx,
+            signer.clone(),
+            param_seal::STORE_SEAL_VERB,
+            param_seal::STORE_SEAL_NAME,
+            param_seal::STORE_SEAL_DETAIL,
+            &err,
+        )?;
+        let seq = marker.seq();
+        let key = signer.key().params();
+        let location = self.path.display().to_string();
+        let heads: Vec<RawHead> = tx
+            .prepare(&format!(
+                "SELECT {} FROM params p ORDER BY p.name",
+                head_columns()
+            ))
+            .and_then(|mut st| st.query_map([], |r| raw_head_at(r, 0))?.collect())
+            .map_err(err)?;
+        for raw in heads {
+            let bad = |what: &str| param_seal::tampered(&location, &raw.name, what);
+            let mut head = ParamHead::new(&raw.name, raw.created_at, seq);
+            head.latest = u32::try_from(raw.latest).map_err(|_| bad("bad latest version"))?;
+            head.deleted_at = raw.deleted_at;
+            let labels: Vec<(String, i64)> = tx
+                .prepare_cached("SELECT label, version FROM param_labels WHERE name = ?1")
+                .and_then(|mut st| {
+                    st.query_map([&raw.name], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect()
+                })
+                .map_err(err)?;
+            for (label, version) in labels {
+                let v = u32::try_from(version).map_err(|_| bad("bad label version"))?;
+                head.labels.insert(label, v);
+            }
+            let versions: Vec<RawVersion> = tx
+                .prepare_cached(&format!(
+                    "SELECT {} FROM param_versions v WHERE v.name = ?1",
+                    COLUMNS
+                ))
+                .and_then(|mut st| st.query_map([&raw.name], raw_version)?.collect())
+                .map_err(err)?;
+            for v in &versions {
+                let version = u32::try_from(v.version).map_err(|_| bad("bad version number"))?;
+                if v.destroyed_at.is_some() {
+                    head.destroyed.insert(version);
+                }
+                let mac = version_mac(key, &version_fields(v, version, head.born));
+                tx.prepare_cached(
+                    "UPDATE param_versions SET mac = ?3 WHERE name = ?1 AND version = ?2",
+                )
+                .and_then(|mut st| st.execute(params![raw.name, version, &mac[..]]))
+                .map_err(err)?;
+            }
+            let mac = head_mac(key, &head, seq);
+            tx.prepare_cached(
+                "UPDATE params SET born = ?2, seal_seq = ?2, mac = ?3 WHERE name = ?1",
+            )
+            .and_then(|mut st| st.execute(params![raw.name, seq, &mac[..]]))
+            .map_err(err)?;
+        }
+        Ok(Some(marker))
+    }
+}
