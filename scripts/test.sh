@@ -85,6 +85,12 @@ step "the library's documentation and package"
 RUSTDOCFLAGS="-D warnings" cargo doc --locked -q -p coffer --no-deps
 RUSTDOCFLAGS="-D warnings" cargo doc --locked -q -p coffer --no-deps --no-default-features --features postgres
 RUSTDOCFLAGS="-D warnings" cargo doc --locked -q -p coffer --no-deps --features postgres,kms,pkcs11
+# cargo unpacks each crate it verifies from its local registry into the cargo home, and
+# reuses a copy of the same name and version unpacked by an earlier run (of an older
+# commit): remove those, so that each package builds against what was packaged now.
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+rm -rf "$cargo_home"/registry/src/-*/coffer-[0-9]* \
+    "$cargo_home"/registry/src/-*/coffer-{core,cache,cli}-[0-9]*
 cargo package --locked -q -p coffer-core -p coffer-cache -p coffer -p coffer-cli
 
 step "cargo test"
