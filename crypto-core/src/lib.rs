@@ -48,8 +48,8 @@ pub use context::EncryptionContext;
 pub use error::{Error, Result, UnwrapAttempt, UnwrapReport};
 pub use format::{EncryptedDataKey, MessageHeader};
 pub use primitives::{
-    GcmKey, HMAC_SHA256_LEN, MacKey, SigningKey, VerificationKey, ct_eq, fill_random, sha256,
-    sha384,
+    GcmKey, HMAC_SHA256_LEN, MacContext, MacKey, SigningKey, VerificationKey, ct_eq, fill_random,
+    sha256, sha384,
 };
 pub use secret::DataKey;
 pub use stream::decrypt::{DecryptingReader, Release};

@@ -245,6 +245,37 @@ impl MacKey {
     pub fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
         ct_eq(&self.tag(parts), tag)
     }
+
+    /// A tag computed piece by piece: [`MacContext::update`] with each part in turn, then
+    /// [`MacContext::finish`] gives what [`MacKey::tag`] over the same parts gives.
+    #[must_use]
+    pub fn start(&self) -> MacContext {
+        MacContext(hmac::Context::with_key(&self.0))
+    }
+}
+
+/// A tag under a [`MacKey`] being computed ([`MacKey::start`]).
+pub struct MacContext(hmac::Context);
+
+impl fmt::Debug for MacContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MacContext(..)")
+    }
+}
+
+impl MacContext {
+    /// Appends `part` to what the tag covers.
+    pub fn update(&mut self, part: &[u8]) {
+        self.0.update(part);
+    }
+
+    /// The tag over every part given.
+    #[must_use]
+    pub fn finish(self) -> [u8; HMAC_SHA256_LEN] {
+        let mut out = [0u8; HMAC_SHA256_LEN];
+        out.copy_from_slice(self.0.sign().as_ref());
+        out
+    }
 }
 
 /// SHA-384 over the concatenation of `parts` (cache identifiers).
@@ -628,6 +659,12 @@ mod tests {
         assert!(!k.verify(&[b"abc"], &bad));
         assert!(!k.verify(&[b"abc"], &tag[..31]));
         assert_eq!(format!("{k:?}"), "MacKey(..)");
+        let mut ctx = k.start();
+        ctx.update(b"a");
+        ctx.update(b"");
+        ctx.update(b"bc");
+        assert_eq!(format!("{ctx:?}"), "MacContext(..)");
+        assert_eq!(ctx.finish(), tag);
     }
 
     #[test]

@@ -58,7 +58,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use coffer_core::MacKey;
+use coffer_core::{MacContext, MacKey};
 
 use super::audit::HASH_LEN;
 use crate::error::{Advice, Error};
@@ -150,45 +150,81 @@ pub(crate) struct RawHead {
     pub(crate) last_change: Option<i64>,
 }
 
-fn text(s: &[u8]) -> [u8; 4] {
+fn count(n: usize) -> [u8; 4] {
     // Every field is far below 4 GiB (values are limited); saturate rather than wrap.
-    u32::try_from(s.len()).unwrap_or(u32::MAX).to_be_bytes()
+    u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes()
 }
 
-fn count(n: usize) -> [u8; 4] {
-    u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes()
+/// What a MAC covers, written field by field into the MAC as it goes (no copies).
+struct Fields(MacContext);
+
+impl Fields {
+    fn start(key: &MacKey, label: &[u8]) -> Self {
+        let mut ctx = key.start();
+        ctx.update(label);
+        Self(ctx)
+    }
+
+    /// A length-prefixed byte string.
+    fn text(&mut self, s: &[u8]) {
+        self.0.update(&count(s.len()));
+        self.0.update(s);
+    }
+
+    fn int(&mut self, v: i64) {
+        self.0.update(&v.to_be_bytes());
+    }
+
+    fn u32(&mut self, v: u32) {
+        self.0.update(&v.to_be_bytes());
+    }
+
+    /// `0` for none, else `1` and the value.
+    fn optional_int(&mut self, v: Option<i64>) {
+        match v {
+            None => self.0.update(&[0]),
+            Some(v) => {
+                self.0.update(&[1]);
+                self.int(v);
+            }
+        }
+    }
+
+    /// `0` for none, else `1` and the length-prefixed string.
+    fn optional_text(&mut self, s: Option<&[u8]>) {
+        match s {
+            None => self.0.update(&[0]),
+            Some(s) => {
+                self.0.update(&[1]);
+                self.text(s);
+            }
+        }
+    }
+
+    fn finish(self) -> [u8; HASH_LEN] {
+        self.0.finish()
+    }
 }
 
 /// The MAC of a head tied to audit entry `seq`.
 pub(crate) fn head_mac(key: &MacKey, h: &ParamHead, seq: i64) -> [u8; HASH_LEN] {
-    let mut parts: Vec<Vec<u8>> = Vec::with_capacity(8 + 2 * h.labels.len());
-    parts.push(HEAD_LABEL.to_vec());
-    parts.push(text(h.name.as_bytes()).to_vec());
-    parts.push(h.name.as_bytes().to_vec());
-    parts.push(h.latest.to_be_bytes().to_vec());
-    parts.push(h.created_at.to_be_bytes().to_vec());
-    parts.push(h.born.to_be_bytes().to_vec());
-    parts.push(optional_int(h.deleted_at));
-    parts.push(count(h.labels.len()).to_vec());
+    let mut f = Fields::start(key, HEAD_LABEL);
+    f.text(h.name.as_bytes());
+    f.u32(h.latest);
+    f.int(h.created_at);
+    f.int(h.born);
+    f.optional_int(h.deleted_at);
+    f.0.update(&count(h.labels.len()));
     for (label, version) in &h.labels {
-        parts.push(text(label.as_bytes()).to_vec());
-        parts.push(label.as_bytes().to_vec());
-        parts.push(version.to_be_bytes().to_vec());
+        f.text(label.as_bytes());
+        f.u32(*version);
     }
-    parts.push(count(h.destroyed.len()).to_vec());
+    f.0.update(&count(h.destroyed.len()));
     for v in &h.destroyed {
-        parts.push(v.to_be_bytes().to_vec());
+        f.u32(*v);
     }
-    parts.push(seq.to_be_bytes().to_vec());
-    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-    key.tag(&refs)
-}
-
-fn optional_int(v: Option<i64>) -> Vec<u8> {
-    match v {
-        None => vec![0],
-        Some(v) => [&[1u8][..], &v.to_be_bytes()].concat(),
-    }
+    f.int(seq);
+    f.finish()
 }
 
 /// The columns of a version that its MAC covers.
@@ -210,38 +246,22 @@ pub(crate) struct VersionFields<'a> {
     pub(crate) life: i64,
 }
 
-fn optional_text(parts: &mut Vec<Vec<u8>>, s: Option<&[u8]>) {
-    match s {
-        None => parts.push(vec![0]),
-        Some(s) => {
-            parts.push([&[1u8][..], &text(s)].concat());
-            parts.push(s.to_vec());
-        }
-    }
-}
-
 /// The MAC of a `param_versions` row.
-pub(crate) fn version_mac(key: &MacKey, f: &VersionFields<'_>) -> [u8; HASH_LEN] {
-    let mut parts: Vec<Vec<u8>> = Vec::with_capacity(20);
-    parts.push(VERSION_LABEL.to_vec());
-    parts.push(text(f.name.as_bytes()).to_vec());
-    parts.push(f.name.as_bytes().to_vec());
-    parts.push(f.version.to_be_bytes().to_vec());
-    parts.push(text(f.param_type.as_bytes()).to_vec());
-    parts.push(f.param_type.as_bytes().to_vec());
-    optional_text(&mut parts, f.value);
-    optional_text(&mut parts, f.key_ref.map(str::as_bytes));
-    optional_text(&mut parts, f.description.map(str::as_bytes));
-    parts.push(text(f.tags.as_bytes()).to_vec());
-    parts.push(f.tags.as_bytes().to_vec());
-    parts.push(f.created_at.to_be_bytes().to_vec());
-    parts.push(text(f.author.as_bytes()).to_vec());
-    parts.push(f.author.as_bytes().to_vec());
-    parts.push(optional_int(f.expires_at));
-    parts.push(optional_int(f.destroyed_at));
-    parts.push(f.life.to_be_bytes().to_vec());
-    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-    key.tag(&refs)
+pub(crate) fn version_mac(key: &MacKey, v: &VersionFields<'_>) -> [u8; HASH_LEN] {
+    let mut f = Fields::start(key, VERSION_LABEL);
+    f.text(v.name.as_bytes());
+    f.u32(v.version);
+    f.text(v.param_type.as_bytes());
+    f.optional_text(v.value);
+    f.optional_text(v.key_ref.map(str::as_bytes));
+    f.optional_text(v.description.map(str::as_bytes));
+    f.text(v.tags.as_bytes());
+    f.int(v.created_at);
+    f.text(v.author.as_bytes());
+    f.optional_int(v.expires_at);
+    f.optional_int(v.destroyed_at);
+    f.int(v.life);
+    f.finish()
 }
 
 /// A parameter row that fails its check: an error naming it.

@@ -76,6 +76,20 @@ pub(crate) fn append(
     detail: &str,
     err: &dyn Fn(rusqlite::Error) -> Error,
 ) -> Result<Pending, Error> {
+    append_all(tx, signer, &[(verb, name, detail)], err)
+}
+
+/// As [`append`], one entry per `(verb, name, detail)` in order: the head is checked once,
+/// each entry extends the one before, and the head recorded is the last one's.
+///
+/// # Errors
+/// As [`append`]; no entries (nothing to record).
+fn append_all(
+    tx: &Connection,
+    signer: Arc<AuditSigner>,
+    entries: &[(&str, &str, &str)],
+    err: &dyn Fn(rusqlite::Error) -> Error,
+) -> Result<Pending, Error> {
     let head = head(tx).map_err(err)?;
     let last: Option<(i64, Vec<u8>)> = tx
         .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
@@ -93,36 +107,41 @@ pub(crate) fn append(
     } else {
         None
     };
-    let seq = signer.check_head(&head, last.as_ref(), at_known.as_deref())?;
+    let mut seq = signer.check_head(&head, last.as_ref(), at_known.as_deref())?;
     let at = crate::time::now_unix();
     let user = user();
-    let signed = signer.sign(
-        seq,
-        at,
-        head.keyed_from,
-        user,
-        verb,
-        name,
-        detail,
-        &head.hash,
-    );
-    tx.prepare_cached(
-        "INSERT INTO audit (seq, at, user, verb, name, detail, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .and_then(|mut st| {
-        st.execute(params![
-            seq,
-            at,
-            user,
-            verb,
-            name,
-            detail,
-            head.hash,
-            &signed.hash[..]
-        ])
-    })
-    .map_err(err)?;
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO audit (seq, at, user, verb, name, detail, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .map_err(err)?;
+    let mut prev = head.hash;
+    let mut signed = None;
+    for (i, (verb, name, detail)) in entries.iter().enumerate() {
+        if i > 0 {
+            seq = seq
+                .checked_add(1)
+                .ok_or_else(|| Error::corrupt("the audit log has no sequence numbers left"))?;
+        }
+        let s = signer.sign(seq, at, head.keyed_from, user, verb, name, detail, &prev);
+        insert
+            .execute(params![
+                seq,
+                at,
+                user,
+                verb,
+                name,
+                detail,
+                prev,
+                &s.hash[..]
+            ])
+            .map_err(err)?;
+        prev = s.hash.to_vec();
+        signed = Some(s);
+    }
+    let signed =
+        signed.ok_or_else(|| Error::backend("internal error: no audit entry to append"))?;
     let mut set = tx
         .prepare_cached(
             "INSERT INTO meta (key, value) VALUES (?1, ?2)
@@ -159,14 +178,13 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err)?;
-        let mut last = None;
-        for (verb, name, detail) in entries {
-            last = Some(append(&tx, signer.clone(), verb, name, detail, &err)?);
-        }
+        let entries: Vec<(&str, &str, &str)> = entries
+            .iter()
+            .map(|(verb, name, detail)| (*verb, *name, detail.as_str()))
+            .collect();
+        let last = append_all(&tx, signer, &entries, &err)?;
         tx.commit().map_err(err)?;
-        if let Some(p) = last {
-            p.committed();
-        }
+        last.committed();
         Ok(())
     }
 
