@@ -289,6 +289,9 @@ pub enum Command {
     /// Print the parameters under --path as dotenv, JSON, YAML or shell `export` lines.
     #[command(after_help = EXEC_HELP)]
     Export(ExportArgs),
+    /// Choose which key protects the secure values below a path (set, ls, rm).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Show or check the store's audit log (writes, key operations, reads of secure values).
     #[command(subcommand)]
     Audit(AuditCommand),

@@ -15,12 +15,14 @@ use coffer::params::{ParamName, ParamPath, Selector, Which};
 mod files;
 mod keys;
 mod params;
+mod policy;
 mod rotate;
 
 pub use coffer::store::{StoreLocation, StoreUrl};
 pub use files::*;
 pub use keys::*;
 pub use params::*;
+pub use policy::*;
 pub use rotate::*;
 
 /// The resolved command line.
@@ -61,6 +63,8 @@ pub enum CommandSettings {
     Exec(ExecSettings),
     /// `coffer export`.
     Export(ExportSettings),
+    /// `coffer policy set|ls|rm`.
+    Policy(PolicySettings),
     /// `coffer audit ls|verify`.
     Audit(crate::cli::AuditCommand),
     /// `coffer completions SHELL`.
@@ -150,6 +154,7 @@ impl Settings {
                 selection: selection(a.selection)?,
                 format: a.format,
             }),
+            Command::Policy(a) => CommandSettings::Policy(policy_settings(a)?),
             Command::Audit(a) => CommandSettings::Audit(a),
             Command::Completions { shell } => CommandSettings::Completions(shell),
             Command::Man => CommandSettings::Man,
@@ -213,6 +218,7 @@ impl Settings {
             | CommandSettings::Key(_)
             | CommandSettings::Param(_)
             | CommandSettings::Rotate(_)
+            | CommandSettings::Policy(_)
             | CommandSettings::Audit(_)
             | CommandSettings::Exec(_) => false,
             CommandSettings::Completions(_) | CommandSettings::Man | CommandSettings::Export(_) => {

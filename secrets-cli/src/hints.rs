@@ -113,6 +113,20 @@ fn param_hint(e: &Error) -> Option<String> {
         Error::PlanTampered { name, .. } => {
             format!("look at it with care, then store it again: coffer rotate {name} --every …")
         }
+        Error::PolicyKey {
+            name,
+            path,
+            write: true,
+            ..
+        } => format!(
+            "leave out --key (the policy's key is used), or change the policy of {path} with \
+             coffer policy set; {name} was not written"
+        ),
+        Error::PolicyKey { path, want, .. } => format!(
+            "every version below {path} must be under {want}: this one was written before the \
+             policy or by a writer without that key, and is not read; `coffer history` shows \
+             who wrote it, and a put (under the policy's key) replaces it"
+        ),
         Error::RotationOvertaken { name, .. } => {
             format!("look with: coffer history {name}; then run the rotation again")
         }
@@ -174,6 +188,11 @@ pub fn advice(a: &Advice) -> Option<String> {
         Advice::RotateBeforeRetire(name) => format!(
             "rotate first (coffer key rotate {name}), then retire the versions below the new \
              one; nothing was changed"
+        ),
+        Advice::ListPolicies => "list the policies with: coffer policy ls".into(),
+        Advice::PutUnderKey { path, key } => format!(
+            "write each of them again under the key first (coffer get NAME | coffer put NAME \
+             --overwrite --key {key}), then set the policy of {path} again"
         ),
         Advice::ListKeys => {
             "list the keys with: coffer key list; create one with: coffer key create NAME".into()

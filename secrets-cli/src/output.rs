@@ -7,11 +7,13 @@ mod audit;
 mod keys;
 mod message;
 mod params;
+mod policy;
 
 pub use audit::*;
 pub use keys::*;
 pub use message::*;
 pub use params::*;
+pub use policy::*;
 
 /// Wire schema version.
 pub const SCHEMA: u32 = 1;

@@ -150,6 +150,25 @@ pub enum Error {
         /// The latest version (`None`: no such parameter).
         actual: Option<u32>,
     },
+    /// A `secure-string` version below a path policy that is not under the policy's key (a
+    /// read), or a write that names another key than the policy's.
+    #[error("parameter {name}{}: the policy of {path} names key {want}, but {} {found}: refused",
+            version.map(|v| format!(" version {v}")).unwrap_or_default(),
+            if *write { "the write names" } else { "it was written under" })]
+    PolicyKey {
+        /// The parameter.
+        name: ParamName,
+        /// The version read (`None`: a write).
+        version: Option<u32>,
+        /// The key it is under, or the write names (`none` if it records none).
+        found: String,
+        /// The policy's path.
+        path: crate::params::ParamPath,
+        /// The policy's key.
+        want: String,
+        /// A write (else a read).
+        write: bool,
+    },
     /// A stored rotation plan does not match its seal: it was edited outside coffer.
     #[error("the rotation plan of {name} was changed outside coffer ({why}): refused")]
     PlanTampered {
@@ -413,6 +432,15 @@ pub enum Advice {
     RotateBeforeRetire(String),
     /// List the keys, or create one.
     ListKeys,
+    /// List the path policies.
+    ListPolicies,
+    /// Put the values below `path` again under `key` (or remove them) first.
+    PutUnderKey {
+        /// The policy's path.
+        path: crate::params::ParamPath,
+        /// The policy's key.
+        key: String,
+    },
     /// Check the whole audit log (`audit verify`).
     VerifyAudit,
     /// Trust a store that was restored or replaced on purpose (`audit accept`).

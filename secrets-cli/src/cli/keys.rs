@@ -1,4 +1,4 @@
-//! Flags of `init`, `key …` and `audit …`.
+//! Flags of `init`, `key …`, `policy …` and `audit …`.
 
 use clap::{Args, Subcommand};
 
@@ -38,6 +38,44 @@ pub enum AuditCommand {
     /// Trust the store as it is now after restoring a backup or replacing it on purpose: the
     /// whole log must verify; this home then checks later opens against its head.
     Accept,
+}
+
+const POLICY_HELP: &str = concat!(
+    "A policy makes one key protect every secure-string value below a path (at any depth; the
+longest path with a policy decides): `put` there encrypts under the policy's key (another
+--key is refused), and a read refuses a value written under another key. The policies are
+sealed in the store: one changed outside coffer is refused by the next read, never used.
+Every parameter below PATH must already have its current value under KEYREF.
+
+Examples:
+  coffer key create prod
+  coffer policy set /app/prod --key prod
+  coffer policy ls
+  coffer policy rm /app/prod
+
+",
+    exit_codes!()
+);
+
+/// `coffer policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Make KEYREF the key of every secure value below PATH (replacing PATH's policy).
+    #[command(after_help = POLICY_HELP)]
+    Set {
+        /// The path (`/app/prod`).
+        path: String,
+        /// The key: a key of the store (NAME or local:NAME), or kms:…, aes:…, rsa:…, pkcs11:….
+        #[arg(long, value_name = "KEYREF")]
+        key: String,
+    },
+    /// List the policies: path, key, when and by whom each was set.
+    Ls,
+    /// Remove the policy of PATH (its values stay under the key they were written with).
+    Rm {
+        /// The path.
+        path: String,
+    },
 }
 
 /// `coffer key …`.

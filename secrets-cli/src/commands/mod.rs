@@ -10,6 +10,7 @@ mod inspect;
 mod key;
 mod open;
 mod params;
+mod policy;
 mod pool;
 mod pump;
 mod rewrap;
@@ -37,6 +38,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         CommandSettings::Rotate(s) => rotate::run(settings, s).await,
         CommandSettings::Exec(s) => exec::exec(settings, s).await,
         CommandSettings::Export(s) => exec::export(settings, s).await,
+        CommandSettings::Policy(p) => policy::run(settings, p).await,
         CommandSettings::Audit(a) => audit::run(settings, *a).await,
         CommandSettings::Completions(shell) => completions(*shell),
         CommandSettings::Man => man_page(),

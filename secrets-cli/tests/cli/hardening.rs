@@ -131,6 +131,10 @@ fn older_stores_get_their_current_labels() {
     // seals (and a home that never saw a keyed log of it).
     s.run_sql(
         "DELETE FROM param_labels WHERE label = 'current';
+         DROP TABLE policies;
+         DROP TABLE policy_seal;
+         DROP INDEX audit_policy_changes;
+         DROP INDEX param_versions_destroyed;
          DROP INDEX audit_param_changes;
          ALTER TABLE params DROP COLUMN born;
          ALTER TABLE params DROP COLUMN seal_seq;

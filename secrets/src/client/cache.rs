@@ -297,6 +297,21 @@ mod tests {
         ) -> BoxFuture<'a, ParamResult<(ParamState, Vec<VersionMeta>)>> {
             self.inner.history(name)
         }
+        fn policies(&self) -> BoxFuture<'_, ParamResult<crate::params::Policies>> {
+            self.inner.policies()
+        }
+        fn set_policy<'a>(
+            &'a self,
+            policy: &'a crate::params::Policy,
+        ) -> BoxFuture<'a, ParamResult<Option<crate::params::Policy>>> {
+            self.inner.set_policy(policy)
+        }
+        fn remove_policy<'a>(
+            &'a self,
+            path: &'a ParamPath,
+        ) -> BoxFuture<'a, ParamResult<crate::params::Policy>> {
+            self.inner.remove_policy(path)
+        }
         fn label<'a>(
             &'a self,
             name: &'a ParamName,

@@ -14,6 +14,8 @@ use zeroize::Zeroizing;
 
 use super::*;
 
+mod policies;
+
 /// Opens another handle on one store.
 pub(crate) type Open = Box<dyn Fn() -> Arc<dyn ParamStore> + Send + Sync>;
 
@@ -39,6 +41,7 @@ pub(crate) const CASES: &[(&str, Case)] = &[
     ("racing_check_and_set", racing_check_and_set),
     ("promote", promote),
     ("types_are_kept", types_are_kept),
+    ("policies", policies::policies),
 ];
 
 /// Runs every case on a fresh store from `fresh`.

@@ -40,6 +40,7 @@
 
 pub(crate) mod name;
 pub(crate) mod param_type;
+pub mod policy;
 mod service;
 mod store_keys;
 mod value;
@@ -57,6 +58,7 @@ pub use name::{
     Which,
 };
 pub use param_type::{ParamType, UnknownType};
+pub use policy::{Policies, Policy};
 pub use service::{FixedKeys, Param, Params, PathValues, PutRequest, TypeRule, ValueKeys};
 pub use store_keys::StoreKeys;
 pub use value::{
@@ -477,6 +479,16 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
         version: Option<u32>,
         now: i64,
     ) -> BoxFuture<'a, ParamResult<Destroyed>>;
+
+    /// The path policies ([`policy`]), checked against their seal.
+    fn policies(&self) -> BoxFuture<'_, ParamResult<Policies>>;
+
+    /// Sets `policy` (replacing the one of its path, which it returns), in one transaction
+    /// with its audit entry and the new seal of the set.
+    fn set_policy<'a>(&'a self, policy: &'a Policy) -> BoxFuture<'a, ParamResult<Option<Policy>>>;
+
+    /// Removes the policy of `path` and returns it ([`Error::NoPolicy`] if there is none).
+    fn remove_policy<'a>(&'a self, path: &'a ParamPath) -> BoxFuture<'a, ParamResult<Policy>>;
 
     /// Records reads of secure values in the store's audit log, one entry (`get-secure`) per
     /// `(name, version)`, all in one transaction; `context` (`by path /app`, or empty) goes

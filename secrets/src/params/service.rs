@@ -33,6 +33,28 @@ pub trait ValueKeys: Send + Sync + fmt::Debug {
     /// The keyring values are decrypted with.
     fn decrypt_keyring(&self) -> BoxFuture<'_, ParamResult<Arc<dyn Keyring>>>;
 
+    /// The key given for this run's writes, as values record it ([`super::policy::recorded_key`]),
+    /// if one was: a write below a path policy that names another is refused.
+    fn chosen_key(&self) -> Option<String> {
+        None
+    }
+
+    /// The keyring of `key` (as values record it: a path policy's key), to encrypt with.
+    ///
+    /// # Errors
+    /// No such key; it cannot be loaded. By default only the keys of [`Self::chosen_key`]
+    /// are known.
+    fn keyring_of<'a>(&'a self, key: &'a str) -> BoxFuture<'a, ParamResult<Arc<dyn Keyring>>> {
+        Box::pin(async move {
+            match self.chosen_key() {
+                Some(k) if k == key => Ok(self.encrypt_keyring().await?.0),
+                _ => Err(Error::missing(format!(
+                    "no key {key} is known to these keys"
+                ))),
+            }
+        })
+    }
+
     /// Opens what signs the store's audit log (the store's own keys: its root key), before
     /// a write. Keys that are not a store's have nothing to open.
     fn unlock(&self) -> BoxFuture<'_, ParamResult<()>> {
@@ -67,6 +89,10 @@ impl ValueKeys for FixedKeys {
 
     fn decrypt_keyring(&self) -> BoxFuture<'_, ParamResult<Arc<dyn Keyring>>> {
         Box::pin(std::future::ready(Ok(self.keyring.clone())))
+    }
+
+    fn chosen_key(&self) -> Option<String> {
+        Some(self.key_ref.clone())
     }
 }
 
@@ -166,8 +192,8 @@ pub enum TypeRule {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Params {
-    store: Arc<dyn ParamStore>,
-    keys: Arc<dyn ValueKeys>,
+    pub(super) store: Arc<dyn ParamStore>,
+    pub(super) keys: Arc<dyn ValueKeys>,
     max_value_bytes: usize,
 }
 
@@ -260,7 +286,7 @@ impl Params {
             let (value, key_ref) = if param_type.is_secure() {
                 let (ring, key_ref) = match &keyring {
                     Some(k) => k,
-                    None => keyring.insert(self.keys.encrypt_keyring().await?),
+                    None => keyring.insert(self.keyring_for_write(&req.name).await?),
                 };
                 (
                     StoredValue::Sealed(seal(ring, &req.name, version, &req.value).await?),
@@ -361,7 +387,7 @@ impl Params {
                 });
             }
         }
-        let mut ring = None;
+        let mut ring = Opener::default();
         let secure = stored.meta.param_type.is_secure();
         let param = self
             .open(stored, &mut ring)
@@ -388,7 +414,7 @@ impl Params {
     /// The store failed; a secure value does not decrypt.
     pub async fn read_path(&self, path: &ParamPath, recursive: bool) -> ParamResult<PathValues> {
         let rows = self.store().await?.get_by_path(path, recursive).await?;
-        let mut ring = None;
+        let mut ring = Opener::default();
         let mut values = Vec::with_capacity(rows.len());
         let mut unreadable = Vec::new();
         for row in rows {
@@ -431,15 +457,14 @@ impl Params {
         }
     }
 
-    /// Decrypts (and checks) a stored version; `ring` caches the decryption keyring.
+    /// Decrypts (and checks) a stored version; `ring` keeps the decryption keyring and the
+    /// path policies for the next. A secure version below a path policy must be under the
+    /// policy's key ([`super::policy`]).
     ///
     /// # Errors
-    /// A destroyed value; a secure value that does not decrypt or belongs to another row.
-    pub async fn open(
-        &self,
-        stored: StoredVersion,
-        ring: &mut Option<Arc<dyn MaterialsManager>>,
-    ) -> ParamResult<Param> {
+    /// A destroyed value; a secure value under another key than its path policy's, that does
+    /// not decrypt or that belongs to another row.
+    async fn open(&self, stored: StoredVersion, ring: &mut Opener) -> ParamResult<Param> {
         let StoredVersion { meta, value } = stored;
         let value = match value {
             StoredValue::Clear(v) => v,
@@ -452,12 +477,17 @@ impl Params {
                 });
             }
             StoredValue::Sealed(message) => {
-                let cmm = match ring {
+                let policies = match &ring.policies {
+                    Some(p) => p,
+                    None => ring.policies.insert(self.store.policies().await?),
+                };
+                super::policy::check_read(policies, &meta)?;
+                let cmm = match &ring.cmm {
                     Some(c) => c.clone(),
                     None => {
                         let c: Arc<dyn MaterialsManager> =
                             Arc::new(DefaultCmm::new(self.keys.decrypt_keyring().await?));
-                        *ring = Some(c.clone());
+                        ring.cmm = Some(c.clone());
                         c
                     }
                 };
@@ -466,6 +496,14 @@ impl Params {
         };
         Ok(Param { meta, value })
     }
+}
+
+/// What reads of secure values keep from one to the next: the decryption keyring and the
+/// path policies.
+#[derive(Default)]
+struct Opener {
+    cmm: Option<Arc<dyn MaterialsManager>>,
+    policies: Option<super::Policies>,
 }
 
 /// Encryption context key of a sealed rotation plan: the parameter's name.

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use coffer_core::keyring::{BoxFuture, HierarchicalKeyring, Keyring};
 use zeroize::Zeroizing;
 
+use super::policy::recorded_key;
 use super::{ParamResult, STORE_KEY_NAME, ValueKeys};
 use crate::error::{Advice, Error};
 use crate::home::Home;
@@ -160,6 +161,29 @@ impl StoreKeys {
 impl ValueKeys for StoreKeys {
     fn unlock(&self) -> BoxFuture<'_, ParamResult<()>> {
         Box::pin(async move { self.local().await.map(|_| ()) })
+    }
+
+    fn chosen_key(&self) -> Option<String> {
+        self.encrypt_key
+            .as_ref()
+            .map(|(key, spelled)| recorded_key(key, spelled))
+    }
+
+    fn keyring_of<'a>(&'a self, key: &'a str) -> BoxFuture<'a, ParamResult<Arc<dyn Keyring>>> {
+        Box::pin(async move {
+            let parsed: KeyRef = key.parse().map_err(|e| key_error("load the key", e))?;
+            match &parsed {
+                KeyRef::Local(k) => {
+                    let local = self.local().await?;
+                    if local.table().get_key(&k.name).await?.is_none() {
+                        return Err(local.no_such_key(&k.name));
+                    }
+                    let ring: Arc<dyn Keyring> = Arc::new(HierarchicalKeyring::new(local, &k.name));
+                    Ok(ring)
+                }
+                other => self.external(other, Purpose::Encrypt),
+            }
+        })
     }
 
     fn encrypt_keyring(&self) -> BoxFuture<'_, ParamResult<(Arc<dyn Keyring>, String)>> {

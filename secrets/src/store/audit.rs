@@ -152,6 +152,7 @@ pub struct AuditKey {
     head: MacKey,
     rows: MacKey,
     params: MacKey,
+    policies: MacKey,
     store_id: String,
 }
 
@@ -175,6 +176,7 @@ impl AuditKey {
             head: MacKey::derive(salt, secret, &[b"coffer audit head v2"])?,
             rows: MacKey::derive(salt, secret, &[b"coffer key rows v1"])?,
             params: MacKey::derive(salt, secret, &[b"coffer param rows v1"])?,
+            policies: MacKey::derive(salt, secret, &[b"coffer path policies v1"])?,
             store_id: store_id.to_owned(),
         })
     }
@@ -192,6 +194,11 @@ impl AuditKey {
     /// The key of the parameter rows' MACs ([`crate::store::param_seal`]).
     pub(crate) fn params(&self) -> &MacKey {
         &self.params
+    }
+
+    /// The key of the path policies' MAC ([`crate::store::policy_seal`]).
+    pub(crate) fn policies(&self) -> &MacKey {
+        &self.policies
     }
 
     /// Whether `e` is a keyed entry this key made (at its place in the chain: its

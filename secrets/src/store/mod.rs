@@ -59,6 +59,7 @@ pub mod key_seal;
 mod location;
 pub mod param_seal;
 pub(crate) mod passphrase;
+pub mod policy_seal;
 pub mod root;
 pub(crate) mod rows;
 pub mod seen;

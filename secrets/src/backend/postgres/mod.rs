@@ -54,6 +54,7 @@ mod key_rows;
 mod keys;
 mod param_rows;
 mod params;
+mod policies;
 mod rotation;
 mod schema;
 mod tx;
@@ -61,7 +62,7 @@ mod tx;
 use self::schema::MIGRATIONS;
 
 /// The schema this build writes.
-pub const PG_SCHEMA_VERSION: u32 = 6;
+pub const PG_SCHEMA_VERSION: u32 = 7;
 
 /// Serializes migrations of one database across processes (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x636f_6666_6572; // "coffer"

@@ -13,8 +13,8 @@ use super::tx::{lock_writes, snapshot};
 use crate::error::Error;
 use crate::params::{
     CURRENT, Claim, Destroyed, Label, LabelMove, LeaseRequest, Listing, NewVersion, PREVIOUS,
-    ParamName, ParamPath, ParamResult, ParamState, ParamStore, ParamSummary, PathEntry, PutOutcome,
-    RotationPlan, StoredVersion, VersionMeta, Which as ParamWhich,
+    ParamName, ParamPath, ParamResult, ParamState, ParamStore, ParamSummary, PathEntry, Policies,
+    Policy, PutOutcome, RotationPlan, StoredVersion, VersionMeta, Which as ParamWhich,
 };
 use crate::store::param_seal::ParamHead;
 use crate::store::rows::{
@@ -747,6 +747,18 @@ impl ParamStore for PgStore {
         old: Option<u32>,
     ) -> BoxFuture<'a, ParamResult<()>> {
         Box::pin(self.retry("promote", move || self.promote_tx(name, new, old)))
+    }
+
+    fn policies(&self) -> BoxFuture<'_, ParamResult<Policies>> {
+        Box::pin(self.retry("read", move || self.policies_tx()))
+    }
+
+    fn set_policy<'a>(&'a self, policy: &'a Policy) -> BoxFuture<'a, ParamResult<Option<Policy>>> {
+        Box::pin(self.retry("set a policy", move || self.set_policy_tx(policy)))
+    }
+
+    fn remove_policy<'a>(&'a self, path: &'a ParamPath) -> BoxFuture<'a, ParamResult<Policy>> {
+        Box::pin(self.retry("remove a policy", move || self.remove_policy_tx(path)))
     }
 
     fn rotation_plans(&self) -> BoxFuture<'_, ParamResult<Vec<RotationPlan>>> {

@@ -1,7 +1,7 @@
 //! The PostgreSQL store's schema: the migrations that make it, one per version.
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: [&str; 6] = [
+pub(super) const MIGRATIONS: [&str; 7] = [
     r#"
 CREATE TABLE keys (
     name                 TEXT COLLATE "C" PRIMARY KEY,
@@ -117,5 +117,25 @@ ALTER TABLE params ADD COLUMN born BIGINT, ADD COLUMN seal_seq BIGINT, ADD COLUM
 ALTER TABLE param_versions ADD COLUMN mac BYTEA;
 CREATE INDEX audit_param_changes ON audit (name, seq)
     WHERE verb IN ('put', 'label', 'unlabel', 'rotate', 'rm', 'restore', 'destroy');
+"#,
+    // Version 7: path policies (`crate::store::policy_seal`): which key protects a path, the
+    // whole set sealed to the last policy change (its condition is `POLICY_VERBS_SQL`). And
+    // the destroyed versions of a parameter, which every head check reads, found without
+    // reading its version rows.
+    r#"
+CREATE TABLE policies (
+    path       TEXT COLLATE "C" PRIMARY KEY,
+    key_ref    TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    author     TEXT NOT NULL
+);
+CREATE TABLE policy_seal (
+    one      INTEGER PRIMARY KEY CHECK (one = 1),
+    seal_seq BIGINT NOT NULL,
+    mac      BYTEA NOT NULL
+);
+CREATE INDEX audit_policy_changes ON audit (seq) WHERE verb IN ('policy-set', 'policy-rm');
+CREATE INDEX param_versions_destroyed ON param_versions (name, version)
+    WHERE destroyed_at IS NOT NULL;
 "#,
 ];

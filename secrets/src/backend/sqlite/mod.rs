@@ -1,7 +1,7 @@
 //! The embedded store: `COFFER_HOME/coffer.db`, an SQLite database (WAL mode), and the local
 //! key hierarchy kept in it.
 //!
-//! # Schema (version 8, `PRAGMA user_version`)
+//! # Schema (version 9, `PRAGMA user_version`)
 //!
 //! Migrations are versioned in code (`MIGRATIONS`): migration `i` takes the schema from
 //! version `i` to `i + 1`, in one `BEGIN IMMEDIATE` transaction with the new
@@ -66,6 +66,11 @@
 //! The first holder of the root key to open an older store seals its rows and sets
 //! `meta.audit_key_format` to 4.
 //!
+//! Version 9: path policies ([`crate::store::policy_seal`]): `policies (path TEXT PRIMARY
+//! KEY, key_ref, created_at, author)` and `policy_seal (one = 1, seal_seq, mac)`, the MAC of
+//! the whole set tied to the last policy change; `audit` gains a partial index of the policy
+//! changes, and `param_versions` one of its destroyed versions.
+//!
 //! Times are Unix seconds. Each version's 32 bytes of branch key material are stored only
 //! wrapped by the root key ([`coffer_core::keyring::RootKey`]), with [`crate::store::branch_key_aad`]
 //! binding the wrapped bytes to their row: a row moved to another name or version, or edited,
@@ -83,6 +88,7 @@ mod key_rows;
 mod keys;
 mod param_rows;
 mod params;
+mod policies;
 mod rotation;
 pub(crate) mod schema;
 pub(crate) mod switch;

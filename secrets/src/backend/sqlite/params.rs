@@ -23,8 +23,8 @@ use crate::error::Error;
 use crate::params::{CURRENT, PREVIOUS};
 use crate::params::{
     Claim, Destroyed, Label, LabelMove, LeaseRequest, Listing, NewVersion, ParamName, ParamPath,
-    ParamResult, ParamState, ParamStore, ParamSummary, PathEntry, PutOutcome, RotationPlan,
-    StoredVersion, VersionMeta, Which,
+    ParamResult, ParamState, ParamStore, ParamSummary, PathEntry, Policies, Policy, PutOutcome,
+    RotationPlan, StoredVersion, VersionMeta, Which,
 };
 use crate::store::param_seal::{ParamHead, RawHead};
 use crate::store::rows::{
@@ -785,6 +785,18 @@ impl ParamStore for SqliteParamStore {
         now: i64,
     ) -> BoxFuture<'a, ParamResult<Destroyed>> {
         Box::pin(async move { self.destroy_sync(name, version, now) })
+    }
+
+    fn policies(&self) -> BoxFuture<'_, ParamResult<Policies>> {
+        Box::pin(async move { self.policies_sync() })
+    }
+
+    fn set_policy<'a>(&'a self, policy: &'a Policy) -> BoxFuture<'a, ParamResult<Option<Policy>>> {
+        Box::pin(async move { self.set_policy_sync(policy) })
+    }
+
+    fn remove_policy<'a>(&'a self, path: &'a ParamPath) -> BoxFuture<'a, ParamResult<Policy>> {
+        Box::pin(async move { self.remove_policy_sync(path) })
     }
 
     fn record_secure_reads<'a>(

@@ -1,10 +1,10 @@
 //! The SQLite store's schema: the migrations that make it, one per version.
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: [&str; 8] = [
+pub(super) const MIGRATIONS: [&str; 9] = [
     r"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY NOT NULL,
@@ -128,5 +128,25 @@ ALTER TABLE params ADD COLUMN mac BLOB;
 ALTER TABLE param_versions ADD COLUMN mac BLOB;
 CREATE INDEX audit_param_changes ON audit (name, seq)
     WHERE verb IN ('put', 'label', 'unlabel', 'rotate', 'rm', 'restore', 'destroy');
+",
+    // Version 9: path policies (`crate::store::policy_seal`): which key protects a path, the
+    // whole set sealed to the last policy change (its condition is `POLICY_VERBS_SQL`). And
+    // the destroyed versions of a parameter, which every head check reads, found without
+    // reading its version rows.
+    r"
+CREATE TABLE policies (
+    path       TEXT PRIMARY KEY,
+    key_ref    TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    author     TEXT NOT NULL
+);
+CREATE TABLE policy_seal (
+    one      INTEGER PRIMARY KEY CHECK (one = 1),
+    seal_seq INTEGER NOT NULL,
+    mac      BLOB NOT NULL
+);
+CREATE INDEX audit_policy_changes ON audit (seq) WHERE verb IN ('policy-set', 'policy-rm');
+CREATE INDEX param_versions_destroyed ON param_versions (name, version)
+    WHERE destroyed_at IS NOT NULL;
 ",
 ];

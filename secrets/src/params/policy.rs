@@ -1,0 +1,312 @@
+//! Path policies: which key protects the parameters below a path (`/app/prod` → key `prod`).
+//!
+//! A policy names a key by its reference as values record it ([`recorded_key`]: `local:NAME`
+//! for a key of the store, else the reference as spelled). The policy of a name is the one of
+//! the longest path it is below. [`super::Params`] applies them: a `secure-string` write
+//! below a policy's path is encrypted under its key (another key given for the write is
+//! refused), and a `secure-string` version read below it must have been written under it.
+//! The set of policies is stored sealed ([`crate::store::policy_seal`]): a policy added,
+//! edited, removed or put back from an older copy in the database is refused by the next
+//! read, never used.
+
+use std::fmt;
+use std::sync::Arc;
+
+use coffer_core::keyring::Keyring;
+
+use super::name::{ParamName, ParamPath};
+use super::{ParamResult, Params, PathEntry, VersionMeta};
+use crate::error::{Advice, Error};
+use crate::keyref::KeyRef;
+
+/// How many of the parameters in the way of a new policy its error names.
+const NAMED_IN_THE_WAY: usize = 5;
+
+/// One path's policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// The path it covers (every name below it, at any depth).
+    pub path: ParamPath,
+    /// The key, as values record it ([`recorded_key`]).
+    pub key: String,
+    /// When it was set, Unix seconds.
+    pub created_at: i64,
+    /// Who set it.
+    pub author: String,
+}
+
+/// The policies of a store, by path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policies(Vec<Policy>);
+
+impl Policies {
+    /// The set of `policies` (in any order; one per path).
+    pub fn new(mut policies: Vec<Policy>) -> Self {
+        policies.sort_by(|a, b| a.path.as_str().cmp(b.path.as_str()));
+        Self(policies)
+    }
+
+    /// The policy of `name`: the one of the longest path it is below.
+    pub fn for_name(&self, name: &ParamName) -> Option<&Policy> {
+        self.0
+            .iter()
+            .filter(|p| p.path.contains(name))
+            .max_by_key(|p| p.path.as_str().len())
+    }
+
+    /// The policy of exactly `path`.
+    pub fn at(&self, path: &ParamPath) -> Option<&Policy> {
+        self.0.iter().find(|p| &p.path == path)
+    }
+
+    /// Every policy, by path.
+    pub fn iter(&self) -> impl Iterator<Item = &Policy> {
+        self.0.iter()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The set with `policy` in place of the one of its path (if any); the one it replaced.
+    pub(crate) fn with(&self, policy: Policy) -> (Self, Option<Policy>) {
+        let mut rest = self.0.clone();
+        let old = rest
+            .iter()
+            .position(|p| p.path == policy.path)
+            .map(|i| rest.remove(i));
+        rest.push(policy);
+        (Self::new(rest), old)
+    }
+
+    /// The set without the policy of `path`, and that policy (if there was one).
+    pub(crate) fn without(&self, path: &ParamPath) -> (Self, Option<Policy>) {
+        let mut rest = self.0.clone();
+        let old = rest
+            .iter()
+            .position(|p| &p.path == path)
+            .map(|i| rest.remove(i));
+        (Self(rest), old)
+    }
+}
+
+/// How values and policies record the key `key` (spelled `spelled` by the user):
+/// `local:NAME` for a key of the store, else the reference as spelled.
+pub fn recorded_key(key: &KeyRef, spelled: &str) -> String {
+    match key {
+        KeyRef::Local(k) => format!("local:{}", k.name),
+        _ => spelled.to_owned(),
+    }
+}
+
+/// Checks that the secure version `meta` is under the key of its path policy, if it has one.
+///
+/// # Errors
+/// [`Error::PolicyKey`].
+pub(crate) fn check_read(policies: &Policies, meta: &VersionMeta) -> ParamResult<()> {
+    let Some(p) = policies.for_name(&meta.name) else {
+        return Ok(());
+    };
+    if meta.key_ref.as_deref() == Some(p.key.as_str()) {
+        return Ok(());
+    }
+    Err(Error::PolicyKey {
+        name: meta.name.clone(),
+        version: Some(meta.version),
+        found: meta.key_ref.clone().unwrap_or_else(|| "none".to_owned()),
+        path: p.path.clone(),
+        want: p.key.clone(),
+        write: false,
+    })
+}
+
+impl Params {
+    /// The store's path policies, checked against their seal.
+    ///
+    /// # Errors
+    /// The store's keys cannot be opened; the policies fail their check.
+    pub async fn policies(&self) -> ParamResult<Policies> {
+        self.store().await?.policies().await
+    }
+
+    /// Makes `key` (as values record it: [`recorded_key`]) the key of every `secure-string`
+    /// value below `path`, replacing the path's policy if it has one (returned). The key must
+    /// load, and no parameter below `path` may have its current value under another key.
+    ///
+    /// # Errors
+    /// The key does not exist or does not load; parameters below `path` are under other keys
+    /// ([`Error::Conflict`], naming them); the store failed.
+    pub async fn set_policy(
+        &self,
+        path: &ParamPath,
+        key: &str,
+        author: &str,
+    ) -> ParamResult<(Policy, Option<Policy>)> {
+        let store = self.writable_store().await?;
+        self.keys.keyring_of(key).await?;
+        let in_the_way: Vec<String> = store
+            .get_by_path(path, true)
+            .await?
+            .into_iter()
+            .filter_map(|e| match e {
+                PathEntry::Current(v)
+                    if v.meta.param_type.is_secure() && v.meta.key_ref.as_deref() != Some(key) =>
+                {
+                    Some(format!(
+                        "{} ({})",
+                        v.meta.name,
+                        v.meta.key_ref.as_deref().unwrap_or("no key")
+                    ))
+                }
+                _ => None,
+            })
+            .collect();
+        if !in_the_way.is_empty() {
+            let more = in_the_way.len() - 1;
+            let named = in_the_way
+                .iter()
+                .take(NAMED_IN_THE_WAY)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(Error::conflict(format!(
+                "{} below {path} {} under another key than {key}: {named}{}; no policy was set",
+                if more == 0 {
+                    "a parameter"
+                } else {
+                    "parameters"
+                },
+                if more == 0 { "is" } else { "are" },
+                if in_the_way.len() > NAMED_IN_THE_WAY {
+                    format!(" and {} more", in_the_way.len() - NAMED_IN_THE_WAY)
+                } else {
+                    String::new()
+                }
+            ))
+            .advice(Advice::PutUnderKey {
+                path: path.clone(),
+                key: key.to_owned(),
+            }));
+        }
+        let policy = Policy {
+            path: path.clone(),
+            key: key.to_owned(),
+            created_at: crate::time::now_unix(),
+            author: author.to_owned(),
+        };
+        let old = store.set_policy(&policy).await?;
+        Ok((policy, old))
+    }
+
+    /// Removes the policy of `path`; the policy removed.
+    ///
+    /// # Errors
+    /// No policy for `path` ([`Error::Missing`]); the store failed.
+    pub async fn remove_policy(&self, path: &ParamPath) -> ParamResult<Policy> {
+        self.writable_store().await?.remove_policy(path).await
+    }
+
+    /// The keyring a `secure-string` write of `name` encrypts under, and its reference: the
+    /// key of its path policy if it has one (a key given for the run must be that one), else
+    /// the run's.
+    ///
+    /// # Errors
+    /// A key given for the run that is not the policy's ([`Error::PolicyKey`]); the key does
+    /// not load.
+    pub(super) async fn keyring_for_write(
+        &self,
+        name: &ParamName,
+    ) -> ParamResult<(Arc<dyn Keyring>, String)> {
+        let policies = self.store.policies().await?;
+        let Some(p) = policies.for_name(name) else {
+            return self.keys.encrypt_keyring().await;
+        };
+        if let Some(chosen) = self.keys.chosen_key() {
+            if chosen != p.key {
+                return Err(Error::PolicyKey {
+                    name: name.clone(),
+                    version: None,
+                    found: chosen,
+                    path: p.path.clone(),
+                    want: p.key.clone(),
+                    write: true,
+                });
+            }
+        }
+        Ok((self.keys.keyring_of(&p.key).await?, p.key.clone()))
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} -> {}", self.path, self.key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(path: &str, key: &str) -> Policy {
+        Policy {
+            path: ParamPath::parse(path).unwrap(),
+            key: key.to_owned(),
+            created_at: 0,
+            author: "t".to_owned(),
+        }
+    }
+
+    fn name(s: &str) -> ParamName {
+        ParamName::parse(s).unwrap()
+    }
+
+    #[test]
+    fn the_longest_path_a_name_is_below_decides() {
+        let set = Policies::new(vec![
+            policy("/app/prod/db", "local:db"),
+            policy("/app", "local:app"),
+            policy("/app/prod", "local:prod"),
+        ]);
+        let key = |n: &str| set.for_name(&name(n)).map(|p| p.key.as_str());
+        assert_eq!(key("/app/prod/db/password"), Some("local:db"));
+        assert_eq!(key("/app/prod/token"), Some("local:prod"));
+        assert_eq!(key("/app/dev/token"), Some("local:app"));
+        // A path is a whole level: `/app/prod` does not cover `/app/production`.
+        assert_eq!(key("/app/production/x"), Some("local:app"));
+        assert_eq!(key("/other/x"), None);
+        assert_eq!(key("/app"), None, "a name is not below itself");
+        let root = Policies::new(vec![policy("/", "local:all")]);
+        assert_eq!(
+            root.for_name(&name("/x")).map(|p| p.key.as_str()),
+            Some("local:all")
+        );
+    }
+
+    #[test]
+    fn with_replaces_and_without_removes() {
+        let set = Policies::new(vec![policy("/a", "local:x")]);
+        let (set, old) = set.with(policy("/a", "local:y"));
+        assert_eq!(old.map(|p| p.key), Some("local:x".to_owned()));
+        let (set, old) = set.with(policy("/b", "local:z"));
+        assert!(old.is_none());
+        assert_eq!(
+            set.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["/a -> local:y", "/b -> local:z"]
+        );
+        let (set, old) = set.without(&ParamPath::parse("/a").unwrap());
+        assert_eq!(old.map(|p| p.key), Some("local:y".to_owned()));
+        let (_, none) = set.without(&ParamPath::parse("/a").unwrap());
+        assert!(none.is_none());
+    }
+
+    #[test]
+    fn keys_are_recorded_as_values_record_them() {
+        let local = "prod".parse::<KeyRef>().unwrap();
+        assert_eq!(recorded_key(&local, "prod"), "local:prod");
+        let local = "local:prod".parse::<KeyRef>().unwrap();
+        assert_eq!(recorded_key(&local, "local:prod"), "local:prod");
+        let kms = "kms:alias/prod".parse::<KeyRef>().unwrap();
+        assert_eq!(recorded_key(&kms, "kms:alias/prod"), "kms:alias/prod");
+    }
+}

@@ -1,0 +1,269 @@
+//! How a store's path policies ([`crate::params::policy`]) are kept from being changed in the
+//! database: the whole set is sealed by one MAC tied to the audit entry of its last change.
+//!
+//! # Layout and derivation
+//!
+//! `K_policies = HKDF-SHA256(salt = store id, ikm = the store's audit secret, info "coffer
+//! path policies v1")`, the audit secret being the one the root key wraps
+//! ([`crate::store::audit_key`]).
+//!
+//! ```text
+//! policies     (path, key_ref, created_at, author)   one row per path
+//! policy_seal  (one = 1, seal_seq, mac)              the set's MAC:
+//!   mac = HMAC-SHA256(K_policies, "coffer policies v1\0" || n (4 bytes, big-endian)
+//!         || for each policy, by path: len(path) path len(key_ref) key_ref created_at author
+//!         || seal_seq)
+//!   strings are length-prefixed (4 bytes, big-endian); integers are 8 bytes, big-endian
+//! ```
+//!
+//! Every change (`policy-set`, `policy-rm`: [`POLICY_SET_VERB`], [`POLICY_RM_VERB`]) appends
+//! its audit entry and writes the new set's MAC tied to it, in one transaction. A reader
+//! checks the MAC over the rows it read and that no policy change is newer than `seal_seq`:
+//! a row added, edited or deleted is refused (the MAC), and so is the set of an older copy
+//! put back (rows and seal together: the newer change is in the log). A store whose log
+//! holds a policy change but no seal had its policies removed, and is refused too. Hiding the
+//! newer change itself breaks the audit chain, which `audit verify` finds.
+
+use coffer_core::{MacContext, MacKey};
+
+use super::audit::HASH_LEN;
+use crate::error::{Advice, Error};
+use crate::params::ParamResult;
+use crate::params::policy::{Policies, Policy};
+
+const SET_LABEL: &[u8] = b"coffer policies v1\0";
+
+/// The verb of the audit entry of a policy set (its name is the path).
+pub const POLICY_SET_VERB: &str = "policy-set";
+
+/// The verb of the audit entry of a policy removed.
+pub const POLICY_RM_VERB: &str = "policy-rm";
+
+/// `verb IN (…)`: the SQL both stores find the last policy change with (and the condition of
+/// their index of such entries).
+pub const POLICY_VERBS_SQL: &str = "verb IN ('policy-set', 'policy-rm')";
+
+/// A `policies` row as read.
+#[derive(Debug, Clone)]
+pub(crate) struct RawPolicy {
+    pub(crate) path: String,
+    pub(crate) key_ref: String,
+    pub(crate) created_at: i64,
+    pub(crate) author: String,
+}
+
+/// What a store holds of its policies, read in one snapshot.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawPolicies {
+    pub(crate) rows: Vec<RawPolicy>,
+    /// `policy_seal`: `(seal_seq, mac)`.
+    pub(crate) seal: Option<(i64, Vec<u8>)>,
+    /// The newest policy change in the audit log.
+    pub(crate) last_change: Option<i64>,
+}
+
+fn update_text(ctx: &mut MacContext, s: &[u8]) {
+    // Every field is far below 4 GiB; saturate rather than wrap.
+    ctx.update(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_be_bytes());
+    ctx.update(s);
+}
+
+/// The MAC of the set `policies` tied to audit entry `seq`.
+pub(crate) fn set_mac(key: &MacKey, policies: &Policies, seq: i64) -> [u8; HASH_LEN] {
+    let mut ctx = key.start();
+    ctx.update(SET_LABEL);
+    let n = policies.iter().count();
+    ctx.update(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());
+    for p in policies.iter() {
+        update_text(&mut ctx, p.path.as_str().as_bytes());
+        update_text(&mut ctx, p.key.as_bytes());
+        ctx.update(&p.created_at.to_be_bytes());
+        update_text(&mut ctx, p.author.as_bytes());
+    }
+    ctx.update(&seq.to_be_bytes());
+    ctx.finish()
+}
+
+/// The detail of the audit entry of `policy` set, replacing `old`.
+pub(crate) fn set_detail(policy: &Policy, old: Option<&Policy>) -> String {
+    match old {
+        Some(old) => format!("key {} (was {})", policy.key, old.key),
+        None => format!("key {}", policy.key),
+    }
+}
+
+/// The detail of the audit entry of `old` removed.
+pub(crate) fn rm_detail(old: &Policy) -> String {
+    format!("key {}", old.key)
+}
+
+/// The error for a path without a policy.
+pub(crate) fn no_policy(path: &crate::params::ParamPath) -> Error {
+    Error::missing(format!("no policy for the path {path}")).advice(Advice::ListPolicies)
+}
+
+/// A policy set that fails its check: an error naming the tables.
+pub(crate) fn tampered(location: &str, what: &str) -> Error {
+    Error::corrupt(format!(
+        "the path policies in the store {location} (tables policies, policy_seal): {what}; \
+         no policy was used"
+    ))
+    .advice(Advice::VerifyAudit)
+}
+
+/// Checks the policies as read against their MAC and the last policy change (see the module
+/// docs), and returns them.
+///
+/// # Errors
+/// A set without a seal, with a wrong MAC, older than the last policy change, or a row that
+/// is not a policy.
+pub(crate) fn check(key: &MacKey, location: &str, raw: RawPolicies) -> ParamResult<Policies> {
+    let bad = |what: &str| tampered(location, what);
+    let mut policies = Vec::with_capacity(raw.rows.len());
+    for r in raw.rows {
+        let path = crate::params::ParamPath::parse(&r.path)
+            .ok()
+            .filter(|p| p.as_str() == r.path)
+            .ok_or_else(|| {
+                bad(&format!(
+                    "a row names `{}`, which is not a path: it was written outside coffer",
+                    r.path.escape_debug()
+                ))
+            })?;
+        policies.push(Policy {
+            path,
+            key: r.key_ref,
+            created_at: r.created_at,
+            author: r.author,
+        });
+    }
+    let policies = Policies::new(policies);
+    let Some((seq, mac)) = raw.seal else {
+        return match raw.last_change {
+            None if policies.is_empty() => Ok(policies),
+            None => Err(bad("they have no MAC: they were written outside coffer")),
+            Some(c) => Err(bad(&format!(
+                "their MAC is gone, though audit entry {c} changed them: they were removed or \
+                 replaced outside coffer"
+            ))),
+        };
+    };
+    if !coffer_core::ct_eq(&set_mac(key, &policies, seq), &mac) {
+        return Err(bad(
+            "they do not match their MAC: a policy was added, changed or removed outside coffer",
+        ));
+    }
+    match raw.last_change {
+        Some(c) if c > seq => Err(bad(&format!(
+            "they are older than their last change (audit entry {c}): they were put back from \
+             an older copy"
+        ))),
+        None => Err(bad(&format!(
+            "the audit entry {seq} they are sealed to is not a policy change in the log: the \
+             log was cut or edited"
+        ))),
+        Some(_) => Ok(policies),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> MacKey {
+        MacKey::derive(b"store", &[7; 32], &[b"coffer path policies v1"]).unwrap()
+    }
+
+    fn row(path: &str, key_ref: &str) -> RawPolicy {
+        RawPolicy {
+            path: path.to_owned(),
+            key_ref: key_ref.to_owned(),
+            created_at: 10,
+            author: "ann".to_owned(),
+        }
+    }
+
+    fn sealed(rows: Vec<RawPolicy>, seq: i64) -> RawPolicies {
+        let unchecked = RawPolicies {
+            rows: rows.clone(),
+            seal: None,
+            last_change: None,
+        };
+        let set = Policies::new(
+            unchecked
+                .rows
+                .iter()
+                .map(|r| Policy {
+                    path: crate::params::ParamPath::parse(&r.path).unwrap(),
+                    key: r.key_ref.clone(),
+                    created_at: r.created_at,
+                    author: r.author.clone(),
+                })
+                .collect(),
+        );
+        RawPolicies {
+            rows,
+            seal: Some((seq, set_mac(&key(), &set, seq).to_vec())),
+            last_change: Some(seq),
+        }
+    }
+
+    fn error(raw: RawPolicies) -> String {
+        check(&key(), "db", raw).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_sealed_set_checks_and_each_change_to_it_is_found() {
+        let good = sealed(vec![row("/b", "local:b"), row("/a", "local:a")], 5);
+        let set = check(&key(), "db", good.clone()).unwrap();
+        assert_eq!(set.iter().count(), 2);
+        assert!(
+            check(&key(), "db", RawPolicies::default())
+                .unwrap()
+                .is_empty()
+        );
+
+        let mut edited = good.clone();
+        edited.rows[0].key_ref = "local:evil".to_owned();
+        assert!(error(edited).contains("do not match their MAC"));
+        let mut dropped = good.clone();
+        dropped.rows.pop();
+        assert!(error(dropped).contains("do not match their MAC"));
+        let mut planted = good.clone();
+        planted.rows.push(row("/c", "local:c"));
+        assert!(error(planted).contains("do not match their MAC"));
+        let mut author = good.clone();
+        author.rows[1].author = "mallory".to_owned();
+        assert!(error(author).contains("do not match their MAC"));
+
+        let mut older = good.clone();
+        older.last_change = Some(6);
+        assert!(error(older).contains("put back from an older copy"));
+        let mut cut = good.clone();
+        cut.last_change = None;
+        assert!(error(cut).contains("not a policy change in the log"));
+
+        let mut gone = good.clone();
+        gone.rows.clear();
+        gone.seal = None;
+        assert!(error(gone).contains("MAC is gone, though audit entry 5"));
+        let unsealed = RawPolicies {
+            rows: vec![row("/a", "local:a")],
+            seal: None,
+            last_change: None,
+        };
+        assert!(error(unsealed).contains("no MAC"));
+        let mut bad_path = sealed(vec![row("/a/", "local:a")], 5);
+        bad_path.rows[0].path = "/a/".to_owned();
+        assert!(error(bad_path).contains("not a path"));
+    }
+
+    #[test]
+    fn fields_cannot_slide_into_each_other() {
+        let a = sealed(vec![row("/ab", "local:c")], 1);
+        let mut b = a.clone();
+        b.rows[0].path = "/a".to_owned();
+        b.rows[0].key_ref = "blocal:c".to_owned();
+        assert!(error(b).contains("do not match their MAC"));
+    }
+}
