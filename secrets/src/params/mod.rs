@@ -487,7 +487,7 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
     /// with its audit entry and the new seal of the set.
     fn set_policy<'a>(&'a self, policy: &'a Policy) -> BoxFuture<'a, ParamResult<Option<Policy>>>;
 
-    /// Removes the policy of `path` and returns it ([`Error::NoPolicy`] if there is none).
+    /// Removes the policy of `path` and returns it (an error of kind [`Error::Missing`] if there is none).
     fn remove_policy<'a>(&'a self, path: &'a ParamPath) -> BoxFuture<'a, ParamResult<Policy>>;
 
     /// Records reads of secure values in the store's audit log, one entry (`get-secure`) per
