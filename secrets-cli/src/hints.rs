@@ -123,9 +123,10 @@ fn param_hint(e: &Error) -> Option<String> {
              coffer policy set; {name} was not written"
         ),
         Error::PolicyKey { path, want, .. } => format!(
-            "every version below {path} must be under {want}: this one was written before the \
-             policy or by a writer without that key, and is not read; `coffer history` shows \
-             who wrote it, and a put (under the policy's key) replaces it"
+            "every version at or below {path} must be under {want}: this one was written before \
+             the policy or by a writer without that key, and is not read; `coffer history` \
+             shows who wrote it; a put replaces a current value, `coffer destroy NAME:VERSION` \
+             removes an old one"
         ),
         Error::RotationOvertaken { name, .. } => {
             format!("look with: coffer history {name}; then run the rotation again")
@@ -190,9 +191,10 @@ pub fn advice(a: &Advice) -> Option<String> {
              one; nothing was changed"
         ),
         Advice::ListPolicies => "list the policies with: coffer policy ls".into(),
-        Advice::PutUnderKey { path, key } => format!(
-            "write each of them again under the key first (coffer get NAME | coffer put NAME \
-             --overwrite --key {key}), then set the policy of {path} again"
+        Advice::PolicyInTheWay(path) => format!(
+            "write each again under the key named (coffer get NAME | coffer put NAME \
+             --overwrite --key KEY; a policy that refuses that key must be removed first, with \
+             coffer policy rm), or destroy it; then change the policy of {path} again"
         ),
         Advice::ListKeys => {
             "list the keys with: coffer key list; create one with: coffer key create NAME".into()

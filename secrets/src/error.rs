@@ -434,13 +434,9 @@ pub enum Advice {
     ListKeys,
     /// List the path policies.
     ListPolicies,
-    /// Put the values below `path` again under `key` (or remove them) first.
-    PutUnderKey {
-        /// The policy's path.
-        path: crate::params::ParamPath,
-        /// The policy's key.
-        key: String,
-    },
+    /// Put the values named again under the keys named (or destroy them), then change the
+    /// policy of this path again.
+    PolicyInTheWay(crate::params::ParamPath),
     /// Check the whole audit log (`audit verify`).
     VerifyAudit,
     /// Trust a store that was restored or replaced on purpose (`audit accept`).

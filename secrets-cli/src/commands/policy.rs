@@ -24,8 +24,9 @@ pub async fn run(settings: &Settings, cmd: &PolicySettings) -> anyhow::Result<()
             if json {
                 return super::stdout::print_json(&PolicyWire::new(&policy));
             }
+            let key = &policy.key;
             match old {
-                Some(old) if old.key == policy.key => {
+                Some(old) if &old.key == key => {
                     say(format!("{path} was already protected by key {key}\n"))
                 }
                 Some(old) => say(format!(

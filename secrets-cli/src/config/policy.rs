@@ -2,7 +2,6 @@
 
 use coffer::keyref::KeyRef;
 use coffer::params::ParamPath;
-use coffer::params::policy::recorded_key;
 
 use crate::cli::PolicyCommand;
 use crate::report::CliError;
@@ -14,7 +13,7 @@ pub enum PolicySettings {
     Set {
         /// The path.
         path: ParamPath,
-        /// The key, as values record it (`local:NAME`, or the reference as given).
+        /// The key reference, as given (checked).
         key: String,
     },
     /// `policy ls`.
@@ -41,7 +40,7 @@ pub(super) fn policy_settings(cmd: PolicyCommand) -> anyhow::Result<PolicySettin
             }
             PolicySettings::Set {
                 path: ParamPath::parse(&path)?,
-                key: recorded_key(&parsed, &key),
+                key,
             }
         }
         PolicyCommand::Ls => PolicySettings::Ls,

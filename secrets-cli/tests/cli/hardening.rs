@@ -133,7 +133,6 @@ fn older_stores_get_their_current_labels() {
         "DELETE FROM param_labels WHERE label = 'current';
          DROP TABLE policies;
          DROP TABLE policy_seal;
-         DROP INDEX audit_policy_changes;
          DROP INDEX param_versions_destroyed;
          DROP INDEX audit_param_changes;
          ALTER TABLE params DROP COLUMN born;

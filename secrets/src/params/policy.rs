@@ -1,8 +1,8 @@
 //! Path policies: which key protects the parameters below a path (`/app/prod` → key `prod`).
 //!
 //! A policy names a key by its reference as values record it ([`recorded_key`]: `local:NAME`
-//! for a key of the store, else the reference as spelled). The policy of a name is the one of
-//! the longest path it is below. [`super::Params`] applies them: a `secure-string` write
+//! for a key of the store, else the reference as spelled, a key file by its absolute path).
+//! The policy of a name is the one of the longest path it is at or below. [`super::Params`] applies them: a `secure-string` write
 //! below a policy's path is encrypted under its key (another key given for the write is
 //! refused), and a `secure-string` version read below it must have been written under it.
 //! The set of policies is stored sealed ([`crate::store::policy_seal`]): a policy added,
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use coffer_core::keyring::Keyring;
 
 use super::name::{ParamName, ParamPath};
-use super::{ParamResult, Params, PathEntry, VersionMeta};
+use super::{ParamResult, Params, VersionMeta};
 use crate::error::{Advice, Error};
 use crate::keyref::KeyRef;
 
@@ -46,11 +46,12 @@ impl Policies {
         Self(policies)
     }
 
-    /// The policy of `name`: the one of the longest path it is below.
+    /// The policy of `name`: the one of the longest path it is at (a policy of one
+    /// parameter) or below.
     pub fn for_name(&self, name: &ParamName) -> Option<&Policy> {
         self.0
             .iter()
-            .filter(|p| p.path.contains(name))
+            .filter(|p| p.path.as_str() == name.as_str() || p.path.contains(name))
             .max_by_key(|p| p.path.as_str().len())
     }
 
@@ -121,6 +122,75 @@ pub(crate) fn check_read(policies: &Policies, meta: &VersionMeta) -> ParamResult
     })
 }
 
+/// Checks that the secure write of `name` under `key` (as values record it) follows its path
+/// policy, if it has one.
+///
+/// # Errors
+/// [`Error::PolicyKey`].
+pub(crate) fn check_write(policies: &Policies, name: &ParamName, key: &str) -> ParamResult<()> {
+    match policies.for_name(name) {
+        Some(p) if p.key != key => Err(Error::PolicyKey {
+            name: name.clone(),
+            version: None,
+            found: key.to_owned(),
+            path: p.path.clone(),
+            want: p.key.clone(),
+            write: true,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The error if any of `values` (the name and key of the current secure version of each
+/// parameter at or below the path of a policy change, as stored) would be under another key
+/// than the one `set` (the policies after the change) gives it.
+///
+/// # Errors
+/// [`Error::Conflict`], naming them.
+pub(crate) fn in_the_way(
+    set: &Policies,
+    path: &ParamPath,
+    values: &[(String, Option<String>)],
+) -> ParamResult<()> {
+    let in_the_way: Vec<String> = values
+        .iter()
+        .filter_map(|(name, key)| {
+            let policy = set.for_name(&ParamName::parse(name).ok()?)?;
+            (key.as_deref() != Some(policy.key.as_str())).then(|| {
+                format!(
+                    "{} ({}, not {})",
+                    name.escape_debug(),
+                    key.as_deref().unwrap_or("no key").escape_debug(),
+                    policy.key
+                )
+            })
+        })
+        .collect();
+    if in_the_way.is_empty() {
+        return Ok(());
+    }
+    let n = in_the_way.len();
+    let named = in_the_way
+        .iter()
+        .take(NAMED_IN_THE_WAY)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = if n > NAMED_IN_THE_WAY {
+        format!(" and {} more", n - NAMED_IN_THE_WAY)
+    } else {
+        String::new()
+    };
+    Err(Error::conflict(format!(
+        "{} at or below {path} {} under another key than the policies would give {}: \
+         {named}{more}; no policy was changed",
+        if n == 1 { "a parameter" } else { "parameters" },
+        if n == 1 { "is" } else { "are" },
+        if n == 1 { "it" } else { "them" },
+    ))
+    .advice(Advice::PolicyInTheWay(path.clone())))
+}
+
 impl Params {
     /// The store's path policies, checked against their seal.
     ///
@@ -130,68 +200,45 @@ impl Params {
         self.store().await?.policies().await
     }
 
-    /// Makes `key` (as values record it: [`recorded_key`]) the key of every `secure-string`
-    /// value below `path`, replacing the path's policy if it has one (returned). The key must
-    /// load, and no parameter below `path` may have its current value under another key.
+    /// Makes `key` the key of every `secure-string` value at or below `path`, replacing the
+    /// path's policy if it has one (returned; a policy set again with the same key changes
+    /// nothing). `key` is a key reference (`prod`, `local:prod`, `kms:…`, `aes:/abs/path`),
+    /// recorded as values record it ([`recorded_key`]); it must load, and every parameter
+    /// at or below `path` must have its current value under the key the policies then give it.
     ///
     /// # Errors
-    /// The key does not exist or does not load; parameters below `path` are under other keys
-    /// ([`Error::Conflict`], naming them); the store failed.
+    /// A bad key reference, a key file named by a relative path; the key does not exist or
+    /// does not load; parameters under other keys ([`Error::Conflict`], naming them); the
+    /// store failed.
     pub async fn set_policy(
         &self,
         path: &ParamPath,
         key: &str,
         author: &str,
     ) -> ParamResult<(Policy, Option<Policy>)> {
-        let store = self.writable_store().await?;
-        self.keys.keyring_of(key).await?;
-        let in_the_way: Vec<String> = store
-            .get_by_path(path, true)
-            .await?
-            .into_iter()
-            .filter_map(|e| match e {
-                PathEntry::Current(v)
-                    if v.meta.param_type.is_secure() && v.meta.key_ref.as_deref() != Some(key) =>
-                {
-                    Some(format!(
-                        "{} ({})",
-                        v.meta.name,
-                        v.meta.key_ref.as_deref().unwrap_or("no key")
-                    ))
-                }
-                _ => None,
-            })
-            .collect();
-        if !in_the_way.is_empty() {
-            let more = in_the_way.len() - 1;
-            let named = in_the_way
-                .iter()
-                .take(NAMED_IN_THE_WAY)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(Error::conflict(format!(
-                "{} below {path} {} under another key than {key}: {named}{}; no policy was set",
-                if more == 0 {
-                    "a parameter"
-                } else {
-                    "parameters"
-                },
-                if more == 0 { "is" } else { "are" },
-                if in_the_way.len() > NAMED_IN_THE_WAY {
-                    format!(" and {} more", in_the_way.len() - NAMED_IN_THE_WAY)
-                } else {
-                    String::new()
-                }
-            ))
-            .advice(Advice::PutUnderKey {
-                path: path.clone(),
-                key: key.to_owned(),
-            }));
+        let parsed: KeyRef = key.parse()?;
+        let relative = match &parsed {
+            KeyRef::Aes(k) => k.path.is_relative(),
+            KeyRef::Rsa(k) => k.path.is_relative(),
+            _ => false,
+        };
+        if relative {
+            return Err(Error::invalid(format!(
+                "key {key}: a policy names a key file by its absolute path (each writer would \
+                 read a relative one from its own directory)"
+            )));
         }
+        if matches!(parsed, KeyRef::KmsDiscovery { .. }) {
+            return Err(Error::invalid(format!(
+                "key {key}: discovery only decrypts; a policy needs a key that encrypts"
+            )));
+        }
+        let key = recorded_key(&parsed, key);
+        let store = self.writable_store().await?;
+        self.keys.keyring_of(&key).await?;
         let policy = Policy {
             path: path.clone(),
-            key: key.to_owned(),
+            key,
             created_at: crate::time::now_unix(),
             author: author.to_owned(),
         };
@@ -199,17 +246,19 @@ impl Params {
         Ok((policy, old))
     }
 
-    /// Removes the policy of `path`; the policy removed.
+    /// Removes the policy of `path`; the policy removed. Every parameter at or below `path`
+    /// must have its current value under the key the remaining policies give it.
     ///
     /// # Errors
-    /// No policy for `path` ([`Error::Missing`]); the store failed.
+    /// No policy for `path` ([`Error::Missing`]); parameters under other keys
+    /// ([`Error::Conflict`]); the store failed.
     pub async fn remove_policy(&self, path: &ParamPath) -> ParamResult<Policy> {
         self.writable_store().await?.remove_policy(path).await
     }
 
     /// The keyring a `secure-string` write of `name` encrypts under, and its reference: the
     /// key of its path policy if it has one (a key given for the run must be that one), else
-    /// the run's.
+    /// the run's. The store checks the policy again in the write's transaction.
     ///
     /// # Errors
     /// A key given for the run that is not the policy's ([`Error::PolicyKey`]); the key does
@@ -223,16 +272,7 @@ impl Params {
             return self.keys.encrypt_keyring().await;
         };
         if let Some(chosen) = self.keys.chosen_key() {
-            if chosen != p.key {
-                return Err(Error::PolicyKey {
-                    name: name.clone(),
-                    version: None,
-                    found: chosen,
-                    path: p.path.clone(),
-                    want: p.key.clone(),
-                    write: true,
-                });
-            }
+            check_write(&policies, name, &chosen)?;
         }
         Ok((self.keys.keyring_of(&p.key).await?, p.key.clone()))
     }
@@ -275,7 +315,7 @@ mod tests {
         // A path is a whole level: `/app/prod` does not cover `/app/production`.
         assert_eq!(key("/app/production/x"), Some("local:app"));
         assert_eq!(key("/other/x"), None);
-        assert_eq!(key("/app"), None, "a name is not below itself");
+        assert_eq!(key("/app"), Some("local:app"), "a policy of one parameter");
         let root = Policies::new(vec![policy("/", "local:all")]);
         assert_eq!(
             root.for_name(&name("/x")).map(|p| p.key.as_str()),

@@ -8,7 +8,8 @@
 //!        prev_hash BLOB(32), hash BLOB(32))
 //! meta: 'audit_count' (decimal), 'audit_head' (hex of the last hash),
 //!       'audit_keyed_from' (decimal), 'audit_head_mac' (hex), 'audit_key' (hex), 'store_id',
-//!       'audit_key_format' (decimal)
+//!       'audit_key_format' (decimal), 'audit_policies' (decimal, once a path policy was
+//!       set: the entry of the last policy change)
 //! ```
 //!
 //! # The chain
@@ -25,8 +26,11 @@
 //!   keyed entry (`audit-rekey`) whose `prev_hash` is the old head, so none of them can be
 //!   changed without breaking the keyed entry after them;
 //! - the head is authenticated: `audit_head_mac = HMAC-SHA256(K_head, "coffer audit head
-//!   v2\0" ‖ count (i64 BE) ‖ keyed_from (i64 BE) ‖ head)`, so removing the last entries
-//!   and setting `audit_count` and `audit_head` to an earlier entry is found.
+//!   v2\0" ‖ count (i64 BE) ‖ keyed_from (i64 BE) ‖ head [‖ policies (i64 BE)])`, so removing
+//!   the last entries and setting `audit_count` and `audit_head` to an earlier entry is found.
+//!   `policies`, there once a path policy was set, is the entry of the last policy change
+//!   ([`crate::store::policy_seal`]), so the head also says which set of policies is the
+//!   latest.
 //!
 //! # The audit key
 //!
@@ -239,13 +243,22 @@ impl AuditKey {
         })
     }
 
-    /// The MAC of a head: `count` entries, keyed from `keyed_from`, the last hash `hash`.
-    pub fn head_mac(&self, count: i64, keyed_from: i64, hash: &[u8]) -> [u8; HASH_LEN] {
+    /// The MAC of a head: `count` entries, keyed from `keyed_from`, the last hash `hash`, the
+    /// last policy change `policies`.
+    pub fn head_mac(
+        &self,
+        count: i64,
+        keyed_from: i64,
+        hash: &[u8],
+        policies: Option<i64>,
+    ) -> [u8; HASH_LEN] {
+        let policies = policies.map(i64::to_be_bytes);
         self.head.tag(&[
             HEAD_LABEL,
             &count.to_be_bytes(),
             &keyed_from.to_be_bytes(),
             hash,
+            policies.as_ref().map_or(&[][..], |p| &p[..]),
         ])
     }
 
@@ -268,7 +281,10 @@ impl AuditKey {
     /// Whether `head`'s MAC is right.
     pub fn head_ok(&self, head: &Head) -> bool {
         head.mac.as_deref().is_some_and(|mac| {
-            coffer_core::ct_eq(&self.head_mac(head.count, head.keyed_from, &head.hash), mac)
+            coffer_core::ct_eq(
+                &self.head_mac(head.count, head.keyed_from, &head.hash, head.policies),
+                mac,
+            )
         })
     }
 }
@@ -327,6 +343,8 @@ pub struct Head {
     pub keyed_from: i64,
     /// The head's MAC, if the log is keyed.
     pub mac: Option<Vec<u8>>,
+    /// The entry of the last change of the path policies, once there was one.
+    pub policies: Option<i64>,
 }
 
 impl Head {
@@ -337,6 +355,7 @@ impl Head {
             hash: vec![0; HASH_LEN],
             keyed_from: i64::MAX,
             mac: None,
+            policies: None,
         };
         for (key, value) in rows {
             match key {
@@ -344,6 +363,8 @@ impl Head {
                 "audit_head" => head.hash = hex::decode(value).unwrap_or_default(),
                 "audit_keyed_from" => head.keyed_from = value.parse().unwrap_or(0),
                 "audit_head_mac" => head.mac = hex::decode(value).ok(),
+                // Unreadable: a value no MAC covers.
+                POLICIES_KEY => head.policies = Some(value.parse().unwrap_or(-1)),
                 _ => {}
             }
         }
@@ -369,7 +390,11 @@ pub struct AuditTip {
     pub last: Option<(i64, Vec<u8>)>,
 }
 
-/// The meta keys of the audit head, in the store's lock order.
+/// The meta key of the entry of the last policy change, part of the head.
+pub const POLICIES_KEY: &str = "audit_policies";
+
+/// The meta keys of the audit head, in the store's lock order (and [`POLICIES_KEY`], once
+/// there was a policy change).
 pub const HEAD_KEYS: [&str; 4] = [
     "audit_count",
     "audit_head",
@@ -557,12 +582,25 @@ mod tests {
         }
         let t: Vec<&str> = lines.next().unwrap().split(' ').collect();
         let (count, keyed_from) = (t[1].parse().unwrap(), t[2].parse().unwrap());
-        assert_eq!(hex::encode(key.head_mac(count, keyed_from, &prev)), t[3]);
+        assert_eq!(
+            hex::encode(key.head_mac(count, keyed_from, &prev, None)),
+            t[3]
+        );
+        // The last policy change is part of the head once there was one.
+        assert_ne!(
+            key.head_mac(count, keyed_from, &prev, Some(count)),
+            key.head_mac(count, keyed_from, &prev, None)
+        );
+        assert_ne!(
+            key.head_mac(count, keyed_from, &prev, Some(count)),
+            key.head_mac(count, keyed_from, &prev, Some(count - 1))
+        );
         let head = Head {
             count,
             hash: prev,
             keyed_from,
             mac: Some(hex::decode(t[3]).unwrap()),
+            policies: None,
         };
         assert_eq!(verify(&entries, &head, &key), Verified::Ok(4));
         // An unkeyed rewrite of a keyed entry: its SHA-256 is right, and it is refused.
@@ -626,7 +664,8 @@ mod tests {
             .collect();
         let head = Head {
             count: n,
-            mac: Some(key.head_mac(n, 1, &prev).to_vec()),
+            mac: Some(key.head_mac(n, 1, &prev, None).to_vec()),
+            policies: None,
             hash: prev,
             keyed_from: 1,
         };

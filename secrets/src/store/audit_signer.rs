@@ -133,7 +133,8 @@ impl AuditSigner {
         .advice(Advice::VerifyAudit)
     }
 
-    /// The hash of entry `seq` and the MAC of the head it makes.
+    /// The hash of entry `seq` and the MAC of the head it makes (whose last policy change is
+    /// `policies`).
     #[allow(
         clippy::too_many_arguments,
         reason = "the entry's fields, in their order"
@@ -148,11 +149,12 @@ impl AuditSigner {
         name: &str,
         detail: &str,
         prev_hash: &[u8],
+        policies: Option<i64>,
     ) -> Appended {
         let hash = self
             .key
             .entry_hash(seq, at, user, verb, name, detail, prev_hash);
-        let head_mac = self.key.head_mac(seq, keyed_from, &hash);
+        let head_mac = self.key.head_mac(seq, keyed_from, &hash, policies);
         Appended { hash, head_mac }
     }
 

@@ -289,8 +289,8 @@ pub(crate) fn other_name(location: &str, name: &str, found: &str) -> Error {
 /// store afresh would seal whatever its rows now say.
 pub(crate) fn keyed_before(location: &str) -> Error {
     Error::corrupt(format!(
-        "the store {location} has parameter rows sealed under an audit key it no longer holds: \
-         its audit key was removed outside coffer; it was not keyed afresh"
+        "the store {location} has parameter rows or path policies sealed under an audit key \
+         it no longer holds: its audit key was removed outside coffer; it was not keyed afresh"
     ))
     .advice(Advice::VerifyAudit)
 }

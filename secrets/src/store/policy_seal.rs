@@ -17,16 +17,18 @@
 //! ```
 //!
 //! Every change (`policy-set`, `policy-rm`: [`POLICY_SET_VERB`], [`POLICY_RM_VERB`]) appends
-//! its audit entry and writes the new set's MAC tied to it, in one transaction. A reader
-//! checks the MAC over the rows it read and that no policy change is newer than `seal_seq`:
-//! a row added, edited or deleted is refused (the MAC), and so is the set of an older copy
-//! put back (rows and seal together: the newer change is in the log). A store whose log
-//! holds a policy change but no seal had its policies removed, and is refused too. Hiding the
-//! newer change itself breaks the audit chain, which `audit verify` finds.
+//! its audit entry, records it in the log's authenticated head as the last policy change
+//! (`audit_policies`, covered by the head's MAC: [`crate::store::audit`]) and writes the new
+//! set's MAC tied to it, in one transaction. A reader checks the head's MAC, the set's MAC over
+//! the rows it read, and that the set is sealed to the head's last policy change: a row
+//! added, edited or deleted is refused (the set's MAC), and so is the set of an older copy put
+//! back, rows and seal together, or both removed (the head names a later change, or a change
+//! at all). Taking the head back to before that change means cutting the log short, which each
+//! home's record of the log finds ([`crate::store::seen`]).
 
 use coffer_core::{MacContext, MacKey};
 
-use super::audit::HASH_LEN;
+use super::audit::{AuditKey, HASH_LEN, Head};
 use crate::error::{Advice, Error};
 use crate::params::ParamResult;
 use crate::params::policy::{Policies, Policy};
@@ -39,10 +41,6 @@ pub const POLICY_SET_VERB: &str = "policy-set";
 /// The verb of the audit entry of a policy removed.
 pub const POLICY_RM_VERB: &str = "policy-rm";
 
-/// `verb IN (…)`: the SQL both stores find the last policy change with (and the condition of
-/// their index of such entries).
-pub const POLICY_VERBS_SQL: &str = "verb IN ('policy-set', 'policy-rm')";
-
 /// A `policies` row as read.
 #[derive(Debug, Clone)]
 pub(crate) struct RawPolicy {
@@ -53,13 +51,13 @@ pub(crate) struct RawPolicy {
 }
 
 /// What a store holds of its policies, read in one snapshot.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct RawPolicies {
     pub(crate) rows: Vec<RawPolicy>,
     /// `policy_seal`: `(seal_seq, mac)`.
     pub(crate) seal: Option<(i64, Vec<u8>)>,
-    /// The newest policy change in the audit log.
-    pub(crate) last_change: Option<i64>,
+    /// The audit log's head, which names the last policy change.
+    pub(crate) head: Head,
 }
 
 fn update_text(ctx: &mut MacContext, s: &[u8]) {
@@ -111,14 +109,19 @@ pub(crate) fn tampered(location: &str, what: &str) -> Error {
     .advice(Advice::VerifyAudit)
 }
 
-/// Checks the policies as read against their MAC and the last policy change (see the module
-/// docs), and returns them.
+/// Checks the policies as read against their MAC and the head's last policy change (see the
+/// module docs), and returns them.
 ///
 /// # Errors
-/// A set without a seal, with a wrong MAC, older than the last policy change, or a row that
-/// is not a policy.
-pub(crate) fn check(key: &MacKey, location: &str, raw: RawPolicies) -> ParamResult<Policies> {
+/// A head that fails its MAC; a set without a seal, with a wrong MAC, sealed to another change
+/// than the head's last one, or a row that is not a policy.
+pub(crate) fn check(audit: &AuditKey, location: &str, raw: RawPolicies) -> ParamResult<Policies> {
     let bad = |what: &str| tampered(location, what);
+    if !audit.head_ok(&raw.head) {
+        return Err(bad(
+            "the audit log's head, which names their last change, does not match its MAC",
+        ));
+    }
     let mut policies = Vec::with_capacity(raw.rows.len());
     for r in raw.rows {
         let path = crate::params::ParamPath::parse(&r.path)
@@ -138,31 +141,32 @@ pub(crate) fn check(key: &MacKey, location: &str, raw: RawPolicies) -> ParamResu
         });
     }
     let policies = Policies::new(policies);
-    let Some((seq, mac)) = raw.seal else {
-        return match raw.last_change {
-            None if policies.is_empty() => Ok(policies),
-            None => Err(bad("they have no MAC: they were written outside coffer")),
-            Some(c) => Err(bad(&format!(
-                "their MAC is gone, though audit entry {c} changed them: they were removed or \
-                 replaced outside coffer"
-            ))),
-        };
-    };
-    if !coffer_core::ct_eq(&set_mac(key, &policies, seq), &mac) {
-        return Err(bad(
-            "they do not match their MAC: a policy was added, changed or removed outside coffer",
-        ));
-    }
-    match raw.last_change {
-        Some(c) if c > seq => Err(bad(&format!(
-            "they are older than their last change (audit entry {c}): they were put back from \
-             an older copy"
+    match (raw.head.policies, raw.seal) {
+        (None, None) if policies.is_empty() => Ok(policies),
+        (None, None) => Err(bad("they have no MAC: they were written outside coffer")),
+        (None, Some((seq, _))) => Err(bad(&format!(
+            "they are sealed to audit entry {seq}, but the log's head names no policy change: \
+             they were written outside coffer"
         ))),
-        None => Err(bad(&format!(
-            "the audit entry {seq} they are sealed to is not a policy change in the log: the \
-             log was cut or edited"
+        (Some(c), None) => Err(bad(&format!(
+            "their MAC is gone, though audit entry {c} changed them: they were removed or \
+             replaced outside coffer"
         ))),
-        Some(_) => Ok(policies),
+        (Some(c), Some((seq, mac))) => {
+            if !coffer_core::ct_eq(&set_mac(audit.policies(), &policies, seq), &mac) {
+                Err(bad(
+                    "they do not match their MAC: a policy was added, changed or removed \
+                     outside coffer",
+                ))
+            } else if seq != c {
+                Err(bad(&format!(
+                    "they are sealed to audit entry {seq}, not to their last change (audit \
+                     entry {c}): they were put back from an older copy"
+                )))
+            } else {
+                Ok(policies)
+            }
+        }
     }
 }
 
@@ -170,8 +174,8 @@ pub(crate) fn check(key: &MacKey, location: &str, raw: RawPolicies) -> ParamResu
 mod tests {
     use super::*;
 
-    fn key() -> MacKey {
-        MacKey::derive(b"store", &[7; 32], &[b"coffer path policies v1"]).unwrap()
+    fn audit() -> AuditKey {
+        AuditKey::derive(&[7; 32], "store").unwrap()
     }
 
     fn row(path: &str, key_ref: &str) -> RawPolicy {
@@ -183,16 +187,22 @@ mod tests {
         }
     }
 
+    /// A head of `count` entries whose last policy change is `policies`, with its MAC.
+    fn head(count: i64, policies: Option<i64>) -> Head {
+        let hash = vec![u8::try_from(count).unwrap(); HASH_LEN];
+        Head {
+            count,
+            mac: Some(audit().head_mac(count, 1, &hash, policies).to_vec()),
+            hash,
+            keyed_from: 1,
+            policies,
+        }
+    }
+
+    /// `rows` sealed to entry `seq`, the head of a log of 9 entries naming it.
     fn sealed(rows: Vec<RawPolicy>, seq: i64) -> RawPolicies {
-        let unchecked = RawPolicies {
-            rows: rows.clone(),
-            seal: None,
-            last_change: None,
-        };
         let set = Policies::new(
-            unchecked
-                .rows
-                .iter()
+            rows.iter()
                 .map(|r| Policy {
                     path: crate::params::ParamPath::parse(&r.path).unwrap(),
                     key: r.key_ref.clone(),
@@ -203,25 +213,26 @@ mod tests {
         );
         RawPolicies {
             rows,
-            seal: Some((seq, set_mac(&key(), &set, seq).to_vec())),
-            last_change: Some(seq),
+            seal: Some((seq, set_mac(audit().policies(), &set, seq).to_vec())),
+            head: head(9, Some(seq)),
         }
     }
 
     fn error(raw: RawPolicies) -> String {
-        check(&key(), "db", raw).unwrap_err().to_string()
+        check(&audit(), "db", raw).unwrap_err().to_string()
     }
 
     #[test]
     fn a_sealed_set_checks_and_each_change_to_it_is_found() {
         let good = sealed(vec![row("/b", "local:b"), row("/a", "local:a")], 5);
-        let set = check(&key(), "db", good.clone()).unwrap();
+        let set = check(&audit(), "db", good.clone()).unwrap();
         assert_eq!(set.iter().count(), 2);
-        assert!(
-            check(&key(), "db", RawPolicies::default())
-                .unwrap()
-                .is_empty()
-        );
+        let none = RawPolicies {
+            rows: Vec::new(),
+            seal: None,
+            head: head(3, None),
+        };
+        assert!(check(&audit(), "db", none.clone()).unwrap().is_empty());
 
         let mut edited = good.clone();
         edited.rows[0].key_ref = "local:evil".to_owned();
@@ -236,22 +247,28 @@ mod tests {
         author.rows[1].author = "mallory".to_owned();
         assert!(error(author).contains("do not match their MAC"));
 
+        // An older set put back: the head names a later change.
         let mut older = good.clone();
-        older.last_change = Some(6);
+        older.head = head(9, Some(7));
         assert!(error(older).contains("put back from an older copy"));
-        let mut cut = good.clone();
-        cut.last_change = None;
-        assert!(error(cut).contains("not a policy change in the log"));
+        // The head's record of the last change edited or removed: its MAC fails.
+        let mut moved = good.clone();
+        moved.head.policies = Some(7);
+        assert!(error(moved).contains("does not match its MAC"));
+        let mut stripped = good.clone();
+        stripped.head.policies = None;
+        assert!(error(stripped).contains("does not match its MAC"));
 
+        // Both tables emptied, or the set sealed while the head names no change.
         let mut gone = good.clone();
         gone.rows.clear();
         gone.seal = None;
         assert!(error(gone).contains("MAC is gone, though audit entry 5"));
-        let unsealed = RawPolicies {
-            rows: vec![row("/a", "local:a")],
-            seal: None,
-            last_change: None,
-        };
+        let mut unnamed = good.clone();
+        unnamed.head = head(9, None);
+        assert!(error(unnamed).contains("names no policy change"));
+        let mut unsealed = none.clone();
+        unsealed.rows.push(row("/a", "local:a"));
         assert!(error(unsealed).contains("no MAC"));
         let mut bad_path = sealed(vec![row("/a/", "local:a")], 5);
         bad_path.rows[0].path = "/a/".to_owned();

@@ -339,3 +339,56 @@ fn check_param_sealing(env: &Env, url: &str) {
     );
     refused(&["get", "/app/dev/list"], "its row (params) has no MAC");
 }
+
+/// A write seals the head it checked with its change applied, never what it reads back: an
+/// edit a trigger makes while the write runs (after its audit entry, after its own update of
+/// the row) fails the MAC the write computed, and is refused by the next read.
+#[test]
+fn an_edit_made_during_a_parameter_write_is_not_sealed() {
+    Site::each(|s| {
+        s.put("a", "put /app/db", "one").success();
+        s.put("a", "put /app/db --overwrite", "two").success();
+        // Moves `current` back as soon as the write appends its audit entry.
+        s.sql(
+            "CREATE TRIGGER evil AFTER INSERT ON audit
+             BEGIN UPDATE param_labels SET version = 1
+               WHERE name = '/app/db' AND label = 'current'; END",
+            "CREATE FUNCTION evil() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN UPDATE param_labels SET version = 1
+               WHERE name = '/app/db' AND label = 'current'; RETURN NULL; END $$;
+             CREATE TRIGGER evil AFTER INSERT ON audit FOR EACH ROW EXECUTE FUNCTION evil()",
+        );
+        s.sh("a", "label /app/db:2 stable").success();
+        s.sql(
+            "DROP TRIGGER evil",
+            "DROP TRIGGER evil ON audit; DROP FUNCTION evil()",
+        );
+        s.refused("a", "get /app/db", "do not match its MAC");
+        s.refused("a", "label /app/db:1 old", "do not match its MAC");
+        s.sql(
+            "UPDATE param_labels SET version = 2 WHERE name = '/app/db' AND label = 'current'",
+            "UPDATE param_labels SET version = 2 WHERE name = '/app/db' AND label = 'current'",
+        );
+        assert_eq!(s.get("a", "/app/db"), "two\n");
+
+        // Clears the deletion mark right after the write's own update of the row.
+        s.sql(
+            "CREATE TRIGGER evil AFTER UPDATE OF deleted_at ON params
+             BEGIN UPDATE params SET deleted_at = NULL WHERE name = NEW.name; END",
+            "CREATE FUNCTION evil() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN IF NEW.deleted_at IS NOT NULL THEN
+               UPDATE params SET deleted_at = NULL WHERE name = NEW.name; END IF;
+             RETURN NULL; END $$;
+             CREATE TRIGGER evil AFTER UPDATE OF deleted_at ON params
+             FOR EACH ROW EXECUTE FUNCTION evil()",
+        );
+        s.sh("a", "rm /app/db").success();
+        s.sql(
+            "DROP TRIGGER evil",
+            "DROP TRIGGER evil ON params; DROP FUNCTION evil()",
+        );
+        s.refused("a", "exec --path /app -- true", "do not match its MAC");
+        s.refused("a", "restore /app/db", "do not match its MAC");
+        s.sh("a", "audit verify").success();
+    });
+}

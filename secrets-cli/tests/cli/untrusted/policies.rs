@@ -20,10 +20,13 @@ fn a_path_policy_chooses_the_key_and_reads_refuse_any_other() {
         let e = s.refused(
             "a",
             "policy set /app/prod --key prod",
-            "a parameter below /app/prod is under another key than local:prod",
+            "a parameter at or below /app/prod is under another key than the policies would give it",
         );
-        assert!(e.contains("/app/prod/old (local:params)"), "{e}");
-        assert!(e.contains("no policy was set"), "{e}");
+        assert!(
+            e.contains("/app/prod/old (local:params, not local:prod)"),
+            "{e}"
+        );
+        assert!(e.contains("no policy was changed"), "{e}");
         assert!(e.contains("hint: "), "{e}");
         s.refused(
             "a",
@@ -128,14 +131,30 @@ fn a_path_policy_chooses_the_key_and_reads_refuse_any_other() {
             .filter(|e| e["verb"].as_str().unwrap().starts_with("policy-"))
             .map(|e| format!("{} {} {}", e["verb"], e["name"], e["detail"]))
             .collect();
+        // (The policy set again with the same key changed nothing and logged nothing.)
         assert_eq!(
             verbs,
-            [
-                r#""policy-set" "/app/prod" "key local:prod""#,
-                r#""policy-set" "/app/prod" "key local:prod (was local:prod)""#
-            ],
+            [r#""policy-set" "/app/prod" "key local:prod""#],
             "{verbs:?}"
         );
+
+        // A policy of one parameter, and one of a path inside another's: the longest decides,
+        // and a change that would leave a value under another key than it is refused.
+        s.sh("a", "key create db").success();
+        s.refused(
+            "a",
+            "policy set /app/prod/db --key db",
+            "/app/prod/db/password (local:prod, not local:db)",
+        );
+        s.sh("a", "policy set /app/prod/flag --key db").success();
+        s.put("a", "put /app/prod/flag --type string --overwrite", "off")
+            .success();
+        s.refused(
+            "a",
+            "put /app/prod/old --overwrite --key db",
+            "the policy of /app/prod names key local:prod",
+        );
+        s.sh("a", "policy rm /app/prod/flag").success();
 
         // Removed, the path takes any key again.
         s.sh("a", "policy rm /app/prod").success().stdout(
@@ -202,6 +221,28 @@ fn policies_changed_in_the_database_are_refused() {
         both("DELETE FROM policies; DELETE FROM policy_seal");
         refused_everywhere("their MAC is gone, though audit entry");
         put_back();
+        // The change hidden from the log (its verb edited) and both tables emptied: the log's
+        // authenticated head still names the change.
+        both(
+            "UPDATE audit SET verb = 'hidden' WHERE verb = 'policy-set';
+             DELETE FROM policies; DELETE FROM policy_seal",
+        );
+        refused_everywhere("their MAC is gone, though audit entry");
+        // And the head's record of it removed too: the head no longer matches its MAC.
+        both(
+            "CREATE TABLE saved_mark AS SELECT * FROM meta WHERE key = 'audit_policies';
+             DELETE FROM meta WHERE key = 'audit_policies'",
+        );
+        s.refused("a", "get /app/prod/db", "does not match its MAC");
+        s.refused("a", "policy ls", "does not match its MAC");
+        s.put("a", "put /app/prod/db --overwrite --key params", "mine")
+            .code(1);
+        both(
+            "INSERT INTO meta SELECT * FROM saved_mark;
+             UPDATE audit SET verb = 'policy-set' WHERE verb = 'hidden'",
+        );
+        put_back();
+
         // A policy planted for another path.
         both(
             "INSERT INTO policies (path, key_ref, created_at, author)
@@ -224,10 +265,7 @@ fn policies_changed_in_the_database_are_refused() {
              INSERT INTO policy_seal SELECT * FROM saved_seal",
         );
         let e = s.refused("a", "policy ls", "put back from an older copy");
-        assert!(
-            e.contains("older than their last change (audit entry"),
-            "{e}"
-        );
+        assert!(e.contains("not to their last change (audit entry"), "{e}");
         s.refused("a", "get /app/prod/db", "put back from an older copy");
         s.refused(
             "a",
@@ -260,5 +298,39 @@ fn policies_planted_in_a_store_without_any_are_refused() {
         );
         s.refused("a", "get /app/prod/db", "they have no MAC");
         s.refused("a", "policy ls", "they have no MAC");
+    });
+}
+
+/// A policy write seals the set it checked with its change applied: a policy edited by a
+/// trigger while another is set fails the seal, and is refused by the next read.
+#[test]
+fn an_edit_made_during_a_policy_write_is_not_sealed() {
+    Site::each(|s| {
+        s.sh("a", "key create prod").success();
+        s.sh("a", "key create dev").success();
+        s.sh("a", "policy set /app/prod --key prod").success();
+        s.put("a", "put /app/prod/db", "secret").success();
+        s.sql(
+            "CREATE TRIGGER evil AFTER INSERT ON audit
+             BEGIN UPDATE policies SET key_ref = 'local:dev' WHERE path = '/app/prod'; END",
+            "CREATE FUNCTION evil() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN UPDATE policies SET key_ref = 'local:dev' WHERE path = '/app/prod';
+             RETURN NULL; END $$;
+             CREATE TRIGGER evil AFTER INSERT ON audit FOR EACH ROW EXECUTE FUNCTION evil()",
+        );
+        s.sh("a", "policy set /app/dev --key dev").success();
+        s.sql(
+            "DROP TRIGGER evil",
+            "DROP TRIGGER evil ON audit; DROP FUNCTION evil()",
+        );
+        s.refused("a", "get /app/prod/db", "do not match their MAC");
+        s.put("a", "put /app/prod/db --overwrite --key dev", "planted")
+            .code(1);
+        s.sql(
+            "UPDATE policies SET key_ref = 'local:prod' WHERE path = '/app/prod'",
+            "UPDATE policies SET key_ref = 'local:prod' WHERE path = '/app/prod'",
+        );
+        assert_eq!(s.get("a", "/app/prod/db"), "secret\n");
+        s.sh("a", "policy ls").success();
     });
 }

@@ -23,10 +23,10 @@ use crate::store::audit_signer::AuditSigner;
 pub async fn head(c: &impl GenericClient, lock: bool) -> Result<Head, tokio_postgres::Error> {
     let sql = if lock {
         "SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head', \
-         'audit_head_mac', 'audit_keyed_from') ORDER BY key FOR UPDATE"
+         'audit_head_mac', 'audit_keyed_from', 'audit_policies') ORDER BY key FOR UPDATE"
     } else {
         "SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head', \
-         'audit_head_mac', 'audit_keyed_from')"
+         'audit_head_mac', 'audit_keyed_from', 'audit_policies')"
     };
     // `try_get`: a column made nullable or retyped by someone else is an error, not a panic.
     let rows: Vec<(String, String)> = c
@@ -72,7 +72,31 @@ pub async fn append(
     detail: &str,
     err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
 ) -> Result<Pending, Error> {
-    append_many(tx, signer, &[(verb, name, detail.to_owned())], err).await
+    append_list(tx, signer, &[(verb, name, detail.to_owned())], false, err).await
+}
+
+/// As [`append`], for a change of the path policies: the head records the entry as the last
+/// policy change ([`crate::store::policy_seal`]).
+///
+/// # Errors
+/// As [`append_many`].
+pub async fn append_policy_change(
+    tx: &Transaction<'_>,
+    signer: Arc<AuditSigner>,
+    verb: &str,
+    name: &str,
+    detail: &str,
+    err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
+) -> Result<Pending, Error> {
+    let pending = append_list(tx, signer, &[(verb, name, detail.to_owned())], true, err).await?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ($1, $2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        &[&chain::POLICIES_KEY, &pending.seq.to_string()],
+    )
+    .await
+    .map_err(err)?;
+    Ok(pending)
 }
 
 /// Appends entries `(verb, name, detail)` signed by `signer` inside `tx`, in two statements
@@ -86,6 +110,18 @@ pub async fn append_many(
     tx: &Transaction<'_>,
     signer: Arc<AuditSigner>,
     list: &[(&str, &str, String)],
+    err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
+) -> Result<Pending, Error> {
+    append_list(tx, signer, list, false, err).await
+}
+
+/// As [`append_many`]; with `policy_change`, the head it makes names its last entry as the
+/// last policy change (the caller records it in `meta`).
+async fn append_list(
+    tx: &Transaction<'_>,
+    signer: Arc<AuditSigner>,
+    list: &[(&str, &str, String)],
+    policy_change: bool,
     err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
 ) -> Result<Pending, Error> {
     let n = list.len();
@@ -112,11 +148,31 @@ pub async fn append_many(
     let (mut prevs, mut hashes): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
         (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut head_mac = [0u8; HASH_LEN];
+    let policies = if policy_change {
+        i64::try_from(n)
+            .ok()
+            .and_then(|n| count.checked_add(n))
+            .map(Some)
+            .ok_or_else(|| crate::store::audit::bad_count(""))?
+    } else {
+        head.policies
+    };
     for (verb, name, detail) in list {
         count = count
             .checked_add(1)
             .ok_or_else(|| crate::store::audit::bad_count(""))?;
-        let signed = signer.sign(count, at, head.keyed_from, user, verb, name, detail, &prev);
+        // Only the last entry's head is recorded.
+        let signed = signer.sign(
+            count,
+            at,
+            head.keyed_from,
+            user,
+            verb,
+            name,
+            detail,
+            &prev,
+            policies,
+        );
         head_mac = signed.head_mac;
         seqs.push(count);
         prevs.push(std::mem::replace(&mut prev, signed.hash.to_vec()));
@@ -180,7 +236,8 @@ pub async fn tip(
         .query(
             "SELECT key, value, NULL::bigint, NULL::bytea, false FROM meta
              WHERE key IN ('store_id', 'audit_key', 'audit_key_format', 'audit_count',
-                           'audit_head', 'audit_head_mac', 'audit_keyed_from')
+                           'audit_head', 'audit_head_mac', 'audit_keyed_from',
+                           'audit_policies')
              UNION ALL
              SELECT NULL, NULL, seq, hash, seq = (SELECT max(seq) FROM audit) FROM audit
              WHERE seq = $1 OR seq = (SELECT max(seq) FROM audit)",
@@ -261,7 +318,7 @@ pub async fn create_key(
                 hex::encode(wrapped),
                 chain::KEY_FORMAT_SEALED.to_string(),
                 keyed_from.to_string(),
-                hex::encode(key.head_mac(head.count, keyed_from, &head.hash)),
+                hex::encode(key.head_mac(head.count, keyed_from, &head.hash, head.policies)),
             ],
         ],
     )

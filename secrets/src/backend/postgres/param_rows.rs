@@ -167,7 +167,10 @@ impl PgStore {
                     "SELECT EXISTS (SELECT 1 FROM params),
                             EXISTS (SELECT 1 FROM params WHERE mac IS NOT NULL
                                     OR seal_seq IS NOT NULL)
-                            OR EXISTS (SELECT 1 FROM param_versions WHERE mac IS NOT NULL)",
+                            OR EXISTS (SELECT 1 FROM param_versions WHERE mac IS NOT NULL)
+                            OR EXISTS (SELECT 1 FROM policies)
+                            OR EXISTS (SELECT 1 FROM policy_seal)
+                            OR EXISTS (SELECT 1 FROM meta WHERE key = 'audit_policies')",
                     &[],
                 )
                 .await

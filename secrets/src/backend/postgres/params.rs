@@ -11,6 +11,7 @@ use super::param_rows::{
 };
 use super::tx::{lock_writes, snapshot};
 use crate::error::Error;
+use crate::params::policy::check_write;
 use crate::params::{
     CURRENT, Claim, Destroyed, Label, LabelMove, LeaseRequest, Listing, NewVersion, PREVIOUS,
     ParamName, ParamPath, ParamResult, ParamState, ParamStore, ParamSummary, PathEntry, Policies,
@@ -147,6 +148,14 @@ impl PgStore {
         let state = head.as_ref().map(|h| state_of(name, h));
         if let Some(stale) = check_put(new, state.as_ref())? {
             return Ok(stale);
+        }
+        // The policies as they are now, not as the value was encrypted for.
+        if let Some(key) = new
+            .key_ref
+            .as_deref()
+            .filter(|_| new.param_type.is_secure())
+        {
+            check_write(&self.policies_in(&tx).await?, name, key)?;
         }
         let version = i64::from(new.version);
         // The entry first: a new parameter's head names it as the put that made it.

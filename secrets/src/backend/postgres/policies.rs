@@ -4,39 +4,36 @@
 use tokio_postgres::{GenericClient, Transaction};
 
 use super::PgStore;
-use super::audit::{Pending, append};
+use super::audit::{Pending, append_policy_change, head};
 use super::tx::{lock_writes, snapshot};
+use crate::params::policy::in_the_way;
 use crate::params::{ParamPath, ParamResult, Policies, Policy};
 use crate::store::policy_seal::{
-    self, POLICY_RM_VERB, POLICY_SET_VERB, POLICY_VERBS_SQL, RawPolicies, RawPolicy, set_mac,
+    self, POLICY_RM_VERB, POLICY_SET_VERB, RawPolicies, RawPolicy, set_mac,
 };
+use crate::store::rows::range;
 
 impl PgStore {
-    /// The policy rows, the seal and the last policy change, as read in `tx`'s snapshot,
-    /// checked.
-    async fn policies_in(&self, tx: &impl GenericClient) -> ParamResult<Policies> {
+    /// The policy rows, the seal and the audit head, as read in `tx`'s snapshot, checked.
+    pub(super) async fn policies_in(&self, tx: &impl GenericClient) -> ParamResult<Policies> {
         let err = self.perr();
         let summary = tx
             .query_one(
-                &format!(
-                    "SELECT (SELECT seal_seq FROM policy_seal WHERE one = 1),
-                            (SELECT mac FROM policy_seal WHERE one = 1),
-                            (SELECT max(seq) FROM audit WHERE {POLICY_VERBS_SQL}),
-                            (SELECT count(*) FROM policies)"
-                ),
+                "SELECT (SELECT seal_seq FROM policy_seal WHERE one = 1),
+                        (SELECT mac FROM policy_seal WHERE one = 1),
+                        (SELECT count(*) FROM policies)",
                 &[],
             )
             .await
             .map_err(&err)?;
         let seq: Option<i64> = summary.try_get(0).map_err(&err)?;
         let mac: Option<Vec<u8>> = summary.try_get(1).map_err(&err)?;
-        let last_change: Option<i64> = summary.try_get(2).map_err(&err)?;
-        let n: i64 = summary.try_get(3).map_err(&err)?;
+        let n: i64 = summary.try_get(2).map_err(&err)?;
         let mut rows = Vec::new();
         if n > 0 {
             for r in tx
                 .query(
-                    "SELECT path, key_ref, created_at, author FROM policies ORDER BY path",
+                    "SELECT path, key_ref, created_at, author FROM policies",
                     &[],
                 )
                 .await
@@ -53,15 +50,41 @@ impl PgStore {
         let raw = RawPolicies {
             rows,
             seal: seq.zip(mac),
-            last_change,
+            head: head(tx, false).await.map_err(&err)?,
         };
-        policy_seal::check(self.signer()?.key().policies(), &self.location, raw)
+        policy_seal::check(self.signer()?.key(), &self.location, raw)
     }
 
     pub(super) async fn policies_tx(&self) -> ParamResult<Policies> {
         let mut client = self.client.lock().await;
         let tx = snapshot(&mut client).await.map_err(self.perr())?;
         self.policies_in(&tx).await
+    }
+
+    /// The name and key of the current secure version of every parameter at or below `path`
+    /// (deleted ones too), as stored: what a policy change must not leave under another key
+    /// than the policies give it. Unchecked: they only ever refuse a change.
+    async fn values_at_or_below(
+        &self,
+        tx: &Transaction<'_>,
+        path: &ParamPath,
+    ) -> ParamResult<Vec<(String, Option<String>)>> {
+        let err = self.perr();
+        let (lo, hi) = range(path);
+        let rows = tx
+            .query(
+                "SELECT p.name, v.key_ref FROM params p
+                 JOIN param_labels c ON c.name = p.name AND c.label = 'current'
+                 JOIN param_versions v ON v.name = p.name AND v.version = c.version
+                 WHERE (p.name = $1 OR (p.name > $2 AND p.name < $3))
+                   AND v.type = 'secure-string' AND v.destroyed_at IS NULL",
+                &[&path.as_str(), &lo, &hi],
+            )
+            .await
+            .map_err(&err)?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0).map_err(&err)?, r.try_get(1).map_err(&err)?)))
+            .collect()
     }
 
     /// Writes the row that changed (`changed`: a path and its policy, `None` to remove it),
@@ -75,6 +98,11 @@ impl PgStore {
         detail: &str,
     ) -> ParamResult<Pending> {
         let err = self.perr();
+        in_the_way(
+            set,
+            changed.0,
+            &self.values_at_or_below(tx, changed.0).await?,
+        )?;
         match changed {
             (_, Some(p)) => tx
                 .execute(
@@ -92,7 +120,9 @@ impl PgStore {
                 .map_err(&err)?,
         };
         let signer = self.signer()?;
-        let pending = append(tx, signer.clone(), verb, changed.0.as_str(), detail, &err).await?;
+        let pending =
+            append_policy_change(tx, signer.clone(), verb, changed.0.as_str(), detail, &err)
+                .await?;
         let mac = set_mac(signer.key().policies(), set, pending.seq());
         tx.execute(
             "INSERT INTO policy_seal (one, seal_seq, mac) VALUES (1, $1, $2)
@@ -109,7 +139,11 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
-        let (set, old) = self.policies_in(&tx).await?.with(policy.clone());
+        let current = self.policies_in(&tx).await?;
+        if let Some(same) = current.at(&policy.path).filter(|p| p.key == policy.key) {
+            return Ok(Some(same.clone()));
+        }
+        let (set, old) = current.with(policy.clone());
         let detail = policy_seal::set_detail(policy, old.as_ref());
         let pending = self
             .write_policies(

@@ -119,7 +119,7 @@ CREATE INDEX audit_param_changes ON audit (name, seq)
     WHERE verb IN ('put', 'label', 'unlabel', 'rotate', 'rm', 'restore', 'destroy');
 "#,
     // Version 7: path policies (`crate::store::policy_seal`): which key protects a path, the
-    // whole set sealed to the last policy change (its condition is `POLICY_VERBS_SQL`). And
+    // whole set sealed to the last policy change, which the audit head names. And
     // the destroyed versions of a parameter, which every head check reads, found without
     // reading its version rows.
     r#"
@@ -134,7 +134,6 @@ CREATE TABLE policy_seal (
     seal_seq BIGINT NOT NULL,
     mac      BYTEA NOT NULL
 );
-CREATE INDEX audit_policy_changes ON audit (seq) WHERE verb IN ('policy-set', 'policy-rm');
 CREATE INDEX param_versions_destroyed ON param_versions (name, version)
     WHERE destroyed_at IS NOT NULL;
 "#,

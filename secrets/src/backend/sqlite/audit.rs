@@ -9,7 +9,7 @@ use super::{Store, db_error};
 use crate::error::Error;
 use crate::store::audit::{
     AuditEntry, AuditKey, AuditTip, HASH_LEN, Head, KEY_FORMAT_KEYS_SEALED, KEY_FORMAT_SEALED,
-    key_format, user,
+    POLICIES_KEY, key_format, user,
 };
 use crate::store::audit_signer::AuditSigner;
 use crate::store::key_seal::{self, History};
@@ -18,7 +18,7 @@ use crate::store::key_seal::{self, History};
 pub(super) fn head(conn: &Connection) -> rusqlite::Result<Head> {
     let mut stmt = conn.prepare_cached(
         "SELECT key, value FROM meta WHERE key IN ('audit_count', 'audit_head', \
-         'audit_head_mac', 'audit_keyed_from')",
+         'audit_head_mac', 'audit_keyed_from', 'audit_policies')",
     )?;
     let rows: Vec<(String, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -76,11 +76,28 @@ pub(crate) fn append(
     detail: &str,
     err: &dyn Fn(rusqlite::Error) -> Error,
 ) -> Result<Pending, Error> {
-    append_all(tx, signer, &[(verb, name, detail)], err)
+    append_all(tx, signer, &[(verb, name, detail)], false, err)
+}
+
+/// As [`append`], for a change of the path policies: the head records the entry as the
+/// last policy change ([`crate::store::policy_seal`]).
+///
+/// # Errors
+/// As [`append`].
+pub(crate) fn append_policy_change(
+    tx: &Connection,
+    signer: Arc<AuditSigner>,
+    verb: &str,
+    name: &str,
+    detail: &str,
+    err: &dyn Fn(rusqlite::Error) -> Error,
+) -> Result<Pending, Error> {
+    append_all(tx, signer, &[(verb, name, detail)], true, err)
 }
 
 /// As [`append`], one entry per `(verb, name, detail)` in order: the head is checked once,
-/// each entry extends the one before, and the head recorded is the last one's.
+/// each entry extends the one before, and the head recorded is the last one's (with it as
+/// the last policy change if `policy_change`).
 ///
 /// # Errors
 /// As [`append`]; no entries (nothing to record).
@@ -88,6 +105,7 @@ fn append_all(
     tx: &Connection,
     signer: Arc<AuditSigner>,
     entries: &[(&str, &str, &str)],
+    policy_change: bool,
     err: &dyn Fn(rusqlite::Error) -> Error,
 ) -> Result<Pending, Error> {
     let head = head(tx).map_err(err)?;
@@ -118,13 +136,33 @@ fn append_all(
         .map_err(err)?;
     let mut prev = head.hash;
     let mut signed = None;
+    let last = i64::try_from(entries.len())
+        .ok()
+        .and_then(|n| seq.checked_add(n - 1))
+        .ok_or_else(|| Error::corrupt("the audit log has no sequence numbers left"))?;
+    let policies = if policy_change {
+        Some(last)
+    } else {
+        head.policies
+    };
     for (i, (verb, name, detail)) in entries.iter().enumerate() {
         if i > 0 {
             seq = seq
                 .checked_add(1)
                 .ok_or_else(|| Error::corrupt("the audit log has no sequence numbers left"))?;
         }
-        let s = signer.sign(seq, at, head.keyed_from, user, verb, name, detail, &prev);
+        // Only the last entry's head is recorded.
+        let s = signer.sign(
+            seq,
+            at,
+            head.keyed_from,
+            user,
+            verb,
+            name,
+            detail,
+            &prev,
+            policies,
+        );
         insert
             .execute(params![
                 seq,
@@ -155,6 +193,10 @@ fn append_all(
     ] {
         set.execute(params![key, value]).map_err(err)?;
     }
+    if policy_change {
+        set.execute(params![POLICIES_KEY, seq.to_string()])
+            .map_err(err)?;
+    }
     Ok(Pending {
         signer,
         seq,
@@ -182,7 +224,7 @@ impl Store {
             .iter()
             .map(|(verb, name, detail)| (*verb, *name, detail.as_str()))
             .collect();
-        let last = append_all(&tx, signer, &entries, &err)?;
+        let last = append_all(&tx, signer, &entries, false, &err)?;
         tx.commit().map_err(err)?;
         last.committed();
         Ok(())
@@ -307,7 +349,7 @@ impl Store {
             ("audit_keyed_from", keyed_from.to_string()),
             (
                 "audit_head_mac",
-                hex::encode(key.head_mac(head.count, keyed_from, &head.hash)),
+                hex::encode(key.head_mac(head.count, keyed_from, &head.hash, head.policies)),
             ),
         ] {
             set.execute(params![k, v]).map_err(err)?;

@@ -68,8 +68,8 @@
 //!
 //! Version 9: path policies ([`crate::store::policy_seal`]): `policies (path TEXT PRIMARY
 //! KEY, key_ref, created_at, author)` and `policy_seal (one = 1, seal_seq, mac)`, the MAC of
-//! the whole set tied to the last policy change; `audit` gains a partial index of the policy
-//! changes, and `param_versions` one of its destroyed versions.
+//! the whole set tied to the last policy change (which `meta.audit_policies`, part of the
+//! audit head, names); `param_versions` gains a partial index of its destroyed versions.
 //!
 //! Times are Unix seconds. Each version's 32 bytes of branch key material are stored only
 //! wrapped by the root key ([`coffer_core::keyring::RootKey`]), with [`crate::store::branch_key_aad`]

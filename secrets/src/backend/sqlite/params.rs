@@ -20,6 +20,7 @@ use super::param_rows::{
     COLUMNS, HEAD_WIDTH, head_columns, raw_head_at, raw_version, raw_version_at,
 };
 use crate::error::Error;
+use crate::params::policy::check_write;
 use crate::params::{CURRENT, PREVIOUS};
 use crate::params::{
     Claim, Destroyed, Label, LabelMove, LeaseRequest, Listing, NewVersion, ParamName, ParamPath,
@@ -167,6 +168,14 @@ impl SqliteParamStore {
         let state = head.as_ref().map(|h| state_of(name, h));
         if let Some(stale) = check_put(&new, state.as_ref())? {
             return Ok(stale);
+        }
+        // The policies as they are now, not as the value was encrypted for.
+        if let Some(key) = new
+            .key_ref
+            .as_deref()
+            .filter(|_| new.param_type.is_secure())
+        {
+            check_write(&self.policies_in(&tx)?, name, key)?;
         }
         // The entry first: a new parameter's head names it as the put that made it.
         let pending = audit::append(

@@ -4,30 +4,26 @@
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::{SqliteParamStore, audit};
+use crate::params::policy::in_the_way;
 use crate::params::{ParamPath, ParamResult, Policies, Policy};
 use crate::store::policy_seal::{
-    self, POLICY_RM_VERB, POLICY_SET_VERB, POLICY_VERBS_SQL, RawPolicies, RawPolicy, set_mac,
+    self, POLICY_RM_VERB, POLICY_SET_VERB, RawPolicies, RawPolicy, set_mac,
 };
+use crate::store::rows::range;
 
-/// The seal, the last policy change and the number of rows, in one row.
-fn summary_sql() -> String {
-    format!(
-        "SELECT (SELECT seal_seq FROM policy_seal WHERE one = 1),
-                (SELECT mac FROM policy_seal WHERE one = 1),
-                (SELECT max(seq) FROM audit WHERE {POLICY_VERBS_SQL}),
-                (SELECT count(*) FROM policies)"
-    )
-}
-
-/// The policy rows, the seal and the last policy change, as read in `conn`'s snapshot.
+/// The policy rows, the seal and the audit head, as read in `conn`'s snapshot.
 fn raw_policies(conn: &Connection) -> rusqlite::Result<RawPolicies> {
-    let (seq, mac, last_change, n): (Option<i64>, Option<Vec<u8>>, Option<i64>, i64) = conn
-        .prepare_cached(&summary_sql())?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    let (seq, mac, n): (Option<i64>, Option<Vec<u8>>, i64) = conn
+        .prepare_cached(
+            "SELECT (SELECT seal_seq FROM policy_seal WHERE one = 1),
+                    (SELECT mac FROM policy_seal WHERE one = 1),
+                    (SELECT count(*) FROM policies)",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     let rows = if n == 0 {
         Vec::new()
     } else {
-        conn.prepare_cached("SELECT path, key_ref, created_at, author FROM policies ORDER BY path")?
+        conn.prepare_cached("SELECT path, key_ref, created_at, author FROM policies")?
             .query_map([], |r| {
                 Ok(RawPolicy {
                     path: r.get(0)?,
@@ -41,16 +37,16 @@ fn raw_policies(conn: &Connection) -> rusqlite::Result<RawPolicies> {
     Ok(RawPolicies {
         rows,
         seal: seq.zip(mac),
-        last_change,
+        head: audit::head(conn)?,
     })
 }
 
 impl SqliteParamStore {
     /// The policies as `conn` sees them (in one snapshot: inside a transaction), checked.
-    fn policies_in(&self, conn: &Connection) -> ParamResult<Policies> {
+    pub(super) fn policies_in(&self, conn: &Connection) -> ParamResult<Policies> {
         let raw = raw_policies(conn).map_err(self.err())?;
         let signer = self.row_key()?;
-        policy_seal::check(signer.key().policies(), &self.location_text(), raw)
+        policy_seal::check(signer.key(), &self.location_text(), raw)
     }
 
     pub(super) fn policies_sync(&self) -> ParamResult<Policies> {
@@ -59,9 +55,33 @@ impl SqliteParamStore {
         self.policies_in(&tx)
     }
 
-    /// Writes the rows of `set` that changed (`changed`: a path and its policy, `None` to
-    /// remove it), the audit entry `(verb, detail)` and the seal of `set`, in `conn`'s
-    /// write transaction.
+    /// The name and key of the current secure version of every parameter at or below `path`
+    /// (deleted ones too), as stored: what a policy change must not leave under another key
+    /// than the policies give it. Unchecked: they only ever refuse a change.
+    fn values_at_or_below(
+        &self,
+        conn: &Connection,
+        path: &ParamPath,
+    ) -> ParamResult<Vec<(String, Option<String>)>> {
+        let (lo, hi) = range(path);
+        conn.prepare_cached(
+            "SELECT p.name, v.key_ref FROM params p
+             JOIN param_labels c ON c.name = p.name AND c.label = 'current'
+             JOIN param_versions v ON v.name = p.name AND v.version = c.version
+             WHERE (p.name = ?1 OR (p.name > ?2 AND p.name < ?3))
+               AND v.type = 'secure-string' AND v.destroyed_at IS NULL",
+        )
+        .and_then(|mut st| {
+            st.query_map(params![path.as_str(), lo, hi], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect()
+        })
+        .map_err(self.err())
+    }
+
+    /// Writes the row that changed (`changed`: a path and its policy, `None` to remove it),
+    /// the audit entry `(verb, detail)` and the seal of `set`, in the write transaction `tx`.
     fn write_policies(
         &self,
         tx: &Connection,
@@ -71,6 +91,7 @@ impl SqliteParamStore {
         detail: &str,
     ) -> ParamResult<audit::Pending> {
         let err = self.err();
+        in_the_way(set, changed.0, &self.values_at_or_below(tx, changed.0)?)?;
         match changed {
             (_, Some(p)) => tx
                 .execute(
@@ -86,7 +107,14 @@ impl SqliteParamStore {
                 .map_err(&err)?,
         };
         let signer = self.row_key()?;
-        let pending = audit::append(tx, signer.clone(), verb, changed.0.as_str(), detail, &err)?;
+        let pending = audit::append_policy_change(
+            tx,
+            signer.clone(),
+            verb,
+            changed.0.as_str(),
+            detail,
+            &err,
+        )?;
         let mac = set_mac(signer.key().policies(), set, pending.seq());
         tx.execute(
             "INSERT INTO policy_seal (one, seal_seq, mac) VALUES (1, ?1, ?2)
@@ -103,7 +131,11 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
-        let (set, old) = self.policies_in(&tx)?.with(policy.clone());
+        let current = self.policies_in(&tx)?;
+        if let Some(same) = current.at(&policy.path).filter(|p| p.key == policy.key) {
+            return Ok(Some(same.clone()));
+        }
+        let (set, old) = current.with(policy.clone());
         let detail = policy_seal::set_detail(policy, old.as_ref());
         let pending = self.write_policies(
             &tx,
