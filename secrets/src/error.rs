@@ -163,7 +163,7 @@ pub enum Error {
         /// The key it is under, or the write names (`none` if it records none).
         found: String,
         /// The policy's path.
-        path: crate::params::ParamPath,
+        path: crate::params::name::ParamPath,
         /// The policy's key.
         want: String,
         /// A write (else a read).
@@ -436,7 +436,7 @@ pub enum Advice {
     ListPolicies,
     /// Put the values named again under the keys named (or destroy them), then change the
     /// policy of this path again.
-    PolicyInTheWay(crate::params::ParamPath),
+    PolicyInTheWay(crate::params::name::ParamPath),
     /// Check the whole audit log (`audit verify`).
     VerifyAudit,
     /// Trust a store that was restored or replaced on purpose (`audit accept`).

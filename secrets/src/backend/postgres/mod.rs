@@ -52,6 +52,7 @@ use crate::store::rows::damaged;
 mod audit;
 mod key_rows;
 mod keys;
+mod param_reads;
 mod param_rows;
 mod params;
 mod policies;

@@ -86,6 +86,7 @@
 mod audit;
 mod key_rows;
 mod keys;
+mod param_reads;
 mod param_rows;
 mod params;
 mod policies;
