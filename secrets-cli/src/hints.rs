@@ -102,6 +102,10 @@ fn param_hint(e: &Error) -> Option<String> {
         Error::Expired { name, .. } => {
             format!("write a new value with: coffer put {name} --overwrite --expires WHEN")
         }
+        // A key whose own root this home lacks: its advice says so; --key would not help.
+        Error::Decrypt { .. } if coffer::store::roots::lacks_own_root(e) => {
+            return None;
+        }
         Error::Decrypt {
             key_ref: Some(k), ..
         } => format!(
@@ -191,6 +195,10 @@ pub fn advice(a: &Advice) -> Option<String> {
              one; nothing was changed"
         ),
         Advice::ListPolicies => "list the policies with: coffer policy ls".into(),
+        Advice::OwnRoot(key) => format!(
+            "if this machine should use key `{key}`, copy roots/{key}.key from the home of one \
+             that holds it into this home (mode 0600); a machine without it cannot, by design"
+        ),
         Advice::PolicyInTheWay(path) => format!(
             "write each again under the key named (coffer get NAME | coffer put NAME \
              --overwrite --key KEY; a policy that refuses that key must be removed first, with \

@@ -434,6 +434,9 @@ pub enum Advice {
     ListKeys,
     /// List the path policies.
     ListPolicies,
+    /// The key has a root of its own, which this home lacks: copy its root file from a
+    /// machine that holds it, if this one should.
+    OwnRoot(String),
     /// Put the values named again under the keys named (or destroy them), then change the
     /// policy of this path again.
     PolicyInTheWay(crate::params::name::ParamPath),

@@ -102,6 +102,11 @@ pub enum KeyCommand {
             conflicts_with = "rotation_period"
         )]
         on_token: Option<String>,
+        /// Give the key a root of its own instead of the store's: `local` (a new key file,
+        /// COFFER_HOME/roots/NAME.key), an AWS KMS key (kms:KEY) or an AES key on a PKCS#11
+        /// token (pkcs11:…). Only machines whose home holds that root can use the key.
+        #[arg(long, value_name = "ROOT", conflicts_with = "on_token")]
+        root: Option<String>,
     },
     /// List the keys.
     #[command(after_help = KEY_HELP)]

@@ -47,11 +47,24 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             name,
             spec,
             rotation_period_secs,
+            root,
             ..
         } => {
             let keys =
                 store::open_keys_in(&home, table.clone(), &crate::terminal::passphrase()).await?;
-            let record = keys.create_key(name, *spec, *rotation_period_secs).await?;
+            let root = match root {
+                // Checked before a root file is made for it.
+                Some(_) if keys.key(name).await?.is_some() => {
+                    return Err(CliError::failure(format!("key `{name}` already exists"))
+                        .hint("list the keys with: coffer key list")
+                        .into());
+                }
+                Some(spec) => Some(store::roots::create_root(&home, name, spec).await?),
+                None => None,
+            };
+            let record = keys
+                .create_key_under(name, *spec, *rotation_period_secs, root)
+                .await?;
             let wire = KeyWire::new(&record, now_unix());
             if json {
                 super::stdout::print_json(&wire)

@@ -29,6 +29,8 @@ pub enum KeySettings {
         rotation_period_secs: Option<u64>,
         /// `--in pkcs11:…`: make the key on this token instead.
         on_token: Option<Box<coffer::keyref::Pkcs11KeyRef>>,
+        /// `--root`: a root of its own (`local`, `kms:KEY`, `pkcs11:…`).
+        root: Option<String>,
     },
     /// `key list`.
     List,
@@ -138,8 +140,10 @@ pub(super) fn key(k: KeyCommand) -> anyhow::Result<KeySettings> {
             spec,
             rotation_period,
             on_token,
+            root,
         } => KeySettings::Create {
             name: key_name(name)?,
+            root,
             on_token: on_token.as_deref().map(token_uri).transpose()?,
             spec: KeySpec::parse(&spec)?,
             rotation_period_secs: rotation_period

@@ -167,6 +167,8 @@ pub struct KeyWire {
     pub next_rotation: Option<String>,
     /// Whether the next rotation is due now.
     pub rotation_due: bool,
+    /// The id of the key's own root (`key create --root`), or `null`: the store's.
+    pub root: Option<String>,
     /// Oldest first.
     pub versions: Vec<KeyVersionWire>,
 }
@@ -189,6 +191,7 @@ impl KeyWire {
             rotation_period_secs: k.rotation_period_secs,
             next_rotation: next.map(format_rfc3339),
             rotation_due: next.is_some_and(|t| t <= now),
+            root: k.root.clone(),
             versions: k
                 .versions
                 .iter()
@@ -224,6 +227,13 @@ impl KeyWire {
         let _ = writeln!(s, "rotation:            {}", self.rotation_text());
         let _ = writeln!(s, "active version:      {}", self.active_version);
         let _ = writeln!(s, "min decrypt version: {}", self.min_decrypt_version);
+        let _ = writeln!(
+            s,
+            "root:                {}",
+            self.root
+                .as_deref()
+                .map_or_else(|| "the store's".to_owned(), |r| format!("its own, {r}"))
+        );
         let _ = writeln!(s, "versions:            {}", self.versions.len());
         for v in &self.versions {
             let mut notes = Vec::new();

@@ -142,6 +142,7 @@ fn older_stores_get_their_current_labels() {
          ALTER TABLE param_rotations DROP COLUMN workdir;
          ALTER TABLE param_rotations DROP COLUMN pending_run;
          ALTER TABLE param_rotations DROP COLUMN lease_hook;
+         ALTER TABLE keys DROP COLUMN root;
          ALTER TABLE keys DROP COLUMN seal_seq;
          ALTER TABLE keys DROP COLUMN mac;
          ALTER TABLE key_versions DROP COLUMN mac;

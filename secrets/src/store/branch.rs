@@ -27,12 +27,14 @@ use super::key_rows::{
     AddVersion, KeyRecord, KeySpec, KeyState, Lookup, VersionRecord, VersionRow, Which,
     branch_key_aad, format_uuid, new_uuid,
 };
+use super::roots::OwnRoots;
 use super::seen::SeenFile;
 use super::table::{KeyTable, no_such_key, root_mismatch};
 use super::test_pause::pause as test_pause;
 #[cfg(feature = "sqlite")]
 use crate::backend::sqlite::Store;
 use crate::error::{Advice, Error};
+use crate::home::Home;
 
 /// How long an unwrapped branch key version is kept before the root key is asked again.
 pub const BRANCH_KEY_TTL: Duration = Duration::from_secs(15 * 60);
@@ -60,6 +62,8 @@ pub struct LocalKeyStore {
     cache: Arc<LocalCache>,
     ttl: Duration,
     root_unwraps: AtomicU64,
+    /// The roots of keys with roots of their own that the home holds.
+    own_roots: OwnRoots,
 }
 
 impl fmt::Debug for LocalKeyStore {
@@ -136,6 +140,7 @@ impl LocalKeyStore {
             cache: Arc::new(LocalCache::default()),
             ttl: BRANCH_KEY_TTL,
             root_unwraps: AtomicU64::new(0),
+            own_roots: OwnRoots::default(),
         })
     }
 
@@ -145,6 +150,21 @@ impl LocalKeyStore {
     pub fn with_seen(mut self, seen: SeenFile) -> Self {
         self.seen = Some(seen);
         self
+    }
+
+    /// Finds the roots of keys with roots of their own in `home` ([`super::roots`]).
+    #[must_use]
+    pub fn with_own_roots(mut self, home: &Home) -> Self {
+        self.own_roots = OwnRoots::of(home);
+        self
+    }
+
+    /// The root that wraps the versions of `key`: its own, or the store's.
+    fn root_for(&self, key: &KeyRecord) -> Result<Arc<dyn RootKey>, Error> {
+        Ok(self
+            .own_roots
+            .root_of(key)?
+            .unwrap_or_else(|| self.root.clone()))
     }
 
     /// The store's audit key: on the first call, unwrapped (or made, for a store upgraded
@@ -254,42 +274,60 @@ impl LocalKeyStore {
         spec: KeySpec,
         rotation_period_secs: Option<u64>,
     ) -> Result<KeyRecord, Error> {
+        self.create_key_under(name, spec, rotation_period_secs, None)
+            .await
+    }
+
+    /// As [`LocalKeyStore::create_key`], under the root of its own whose id is `root`
+    /// ([`super::roots::create_root`] made it; the home holds its file), or the store's.
+    ///
+    /// # Errors
+    /// As [`LocalKeyStore::create_key`]; the home does not hold the root.
+    pub async fn create_key_under(
+        &self,
+        name: &str,
+        spec: KeySpec,
+        rotation_period_secs: Option<u64>,
+        root: Option<String>,
+    ) -> Result<KeyRecord, Error> {
         super::key_rows::validate_name(name)?;
         self.audit_key().await?;
-        let (first, wrapped) = self.new_version(name, 1).await?;
-        let now = first.created_at;
-        let record = KeyRecord {
+        let mut record = KeyRecord {
             name: name.to_owned(),
             spec: spec.as_str().to_owned(),
-            created_at: now,
+            created_at: 0,
             state: KeyState::Enabled,
             rotation_period_secs,
             min_decrypt_version: 1,
             active_version: 1,
-            versions: vec![first.clone()],
+            root,
+            versions: Vec::new(),
             seal: None,
             last_change: None,
         };
+        let (first, wrapped) = self.new_version(name, 1, &self.root_for(&record)?).await?;
+        record.created_at = first.created_at;
+        record.versions = vec![first.clone()];
         self.table.insert_key(&record, &first, &wrapped).await?;
         tracing::info!(key = name, version = 1, "key created");
         // As stored: sealed.
         self.key(name).await?.ok_or_else(|| self.no_such_key(name))
     }
 
-    /// Fresh material for version `version` of key `name`, wrapped under the root key and
-    /// bound to (name, version, uuid). The material itself is wiped when this returns.
+    /// Fresh material for version `version` of key `name`, wrapped under `root` and bound to
+    /// (name, version, uuid). The material itself is wiped when this returns.
     async fn new_version(
         &self,
         name: &str,
         version: u32,
+        root: &Arc<dyn RootKey>,
     ) -> Result<(VersionRecord, Vec<u8>), Error> {
         let uuid = new_uuid()?;
         let mut material = Zeroizing::new([0u8; coffer_core::keyring::hierarchy::BRANCH_KEY_LEN]);
         coffer_core::fill_random(&mut material[..])
             .map_err(|_| Error::backend("the system's random number generator failed"))?;
         let aad = branch_key_aad(name, version, &uuid);
-        let wrapped = self
-            .root
+        let wrapped = root
             .wrap(&material[..], &aad)
             .await
             .map_err(|e| Error::backend("cannot wrap the new key").caused_by(e))?;
@@ -297,7 +335,7 @@ impl LocalKeyStore {
             version,
             uuid,
             created_at: crate::time::now_unix(),
-            root_id: self.root_id.clone(),
+            root_id: root.id(),
             mac: None,
         };
         Ok((record, wrapped))
@@ -354,7 +392,8 @@ impl LocalKeyStore {
             let version = previous.checked_add(1).ok_or_else(|| {
                 Error::backend(format!("key `{name}` has no version numbers left"))
             })?;
-            let (new, wrapped) = self.new_version(name, version).await?;
+            let root = self.root_for(&record)?;
+            let (new, wrapped) = self.new_version(name, version, &root).await?;
             test_pause("rotate: wrapped");
             match self
                 .table
@@ -385,27 +424,33 @@ impl LocalKeyStore {
         .advice(Advice::TryAgain))
     }
 
-    fn cache_id(&self, name: &str, uuid: &[u8; 16]) -> coffer_cache::CacheId {
-        coffer_cache::ids::branch_key(&[], &self.root_id, name, Some(uuid))
+    fn cache_id(root_id: &str, name: &str, uuid: &[u8; 16]) -> coffer_cache::CacheId {
+        coffer_cache::ids::branch_key(&[], root_id, name, Some(uuid))
     }
 
     /// Unwraps `row` of key `name` (or takes it from the cache).
     async fn material(&self, name: &str, row: VersionRow) -> Result<BranchKey, Error> {
         let v = row.version()?;
-        let id = self.cache_id(name, &v.uuid);
+        let root_id = row.key.root.as_deref().unwrap_or(&self.root_id);
+        let id = Self::cache_id(root_id, name, &v.uuid);
         if let Some(k) = self.cache.get_branch_key(&id) {
             return Ok(k);
         }
-        if v.root_id != self.root_id {
+        if v.root_id != root_id {
             return Err(Error::denied(format!(
-                "version {} of key `{name}` is wrapped by root key {}, not by this store's root \
-                 key {}",
-                v.version, v.root_id, self.root_id
+                "version {} of key `{name}` is wrapped by root key {}, not by {}",
+                v.version,
+                v.root_id,
+                match &row.key.root {
+                    Some(r) => format!("the key's own root {r}"),
+                    None => format!("this store's root key {}", self.root_id),
+                }
             )));
         }
+        let root = self.root_for(&row.key)?;
         let aad = branch_key_aad(name, v.version, &v.uuid);
         self.root_unwraps.fetch_add(1, Ordering::Relaxed);
-        let material = self.root.unwrap(&row.wrapped, &aad).await.map_err(|e| {
+        let material = root.unwrap(&row.wrapped, &aad).await.map_err(|e| {
             Error::corrupt(format!(
                 "version {} of key `{name}` does not unwrap under the root key: its row in \
                  the store {} was altered or moved",

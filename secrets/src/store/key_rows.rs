@@ -117,6 +117,9 @@ pub struct KeyRecord {
     pub min_decrypt_version: u32,
     /// The version new messages are encrypted under.
     pub active_version: u32,
+    /// The root of a key with a root of its own ([`crate::store::roots`]: `local:ID`,
+    /// `kms:ARN`, `pkcs11:URI`), which wraps its versions instead of the store's root key.
+    pub root: Option<String>,
     /// The versions, oldest first.
     pub versions: Vec<VersionRecord>,
     /// The row's MAC and the audit entry it is tied to (`None`: not sealed; see
@@ -311,4 +314,19 @@ pub fn new_uuid() -> Result<[u8; 16], Error> {
     u[6] = (u[6] & 0x0f) | 0x40;
     u[8] = (u[8] & 0x3f) | 0x80;
     Ok(u)
+}
+
+/// In a write of key `name`, whose own root is `own`: the version written is wrapped by it.
+///
+/// # Errors
+/// A version wrapped by another root.
+pub(crate) fn check_own_root(name: &str, own: &str, version_root: &str) -> Result<(), Error> {
+    if own == version_root {
+        Ok(())
+    } else {
+        Err(Error::denied(format!(
+            "key `{name}` has a root of its own ({own}), and the version written is wrapped by \
+             {version_root}; nothing was changed"
+        )))
+    }
 }

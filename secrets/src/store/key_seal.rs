@@ -88,6 +88,13 @@ pub(crate) fn record_mac(key: &MacKey, r: &KeyRecord, seq: i64) -> [u8; HASH_LEN
         None => (0, 0),
     };
     let state = r.state.as_str();
+    // A key of the store's root has no root of its own: its MAC is as before there were
+    // such roots. One with a root has `1 ‖ len ‖ root` before the entry.
+    let root_len = r.root.as_deref().map(text);
+    let root: [&[u8]; 3] = match (&r.root, &root_len) {
+        (Some(root), Some(len)) => [&[1u8][..], &len[..], root.as_bytes()],
+        _ => [&[], &[], &[]],
+    };
     key.tag(&[
         ROW_LABEL,
         &text(&r.name),
@@ -101,6 +108,9 @@ pub(crate) fn record_mac(key: &MacKey, r: &KeyRecord, seq: i64) -> [u8; HASH_LEN
         &period.to_be_bytes(),
         &r.min_decrypt_version.to_be_bytes(),
         &r.active_version.to_be_bytes(),
+        root[0],
+        root[1],
+        root[2],
         &seq.to_be_bytes(),
     ])
 }
@@ -532,6 +542,7 @@ mod tests {
             rotation_period_secs: Some(k[5].parse().unwrap()),
             min_decrypt_version: k[6].parse().unwrap(),
             active_version: k[7].parse().unwrap(),
+            root: None,
             versions: Vec::new(),
             seal: None,
             last_change: None,
@@ -564,6 +575,13 @@ mod tests {
         assert_eq!(hex::encode(&seal.mac), want);
         let got: Vec<String> = macs.iter().map(|(_, m)| hex::encode(m)).collect();
         assert_eq!(got, versions);
+        // A root of its own is covered (and a key without one has the MAC above).
+        let mut own = record.clone();
+        own.root = Some("local:0011".into());
+        let with_root = super::seal(&key, &own, 9).0.mac;
+        assert_ne!(hex::encode(&with_root), want);
+        own.root = Some("local:0012".into());
+        assert_ne!(super::seal(&key, &own, 9).0.mac, with_root);
     }
 
     /// A sealed record, tied to a keyed entry at `seq`.

@@ -61,6 +61,7 @@ pub mod param_seal;
 pub(crate) mod passphrase;
 pub mod policy_seal;
 pub mod root;
+pub mod roots;
 pub(crate) mod rows;
 pub mod seen;
 pub(crate) mod table;
@@ -115,7 +116,9 @@ pub fn open_keys_with(
     let mut passphrase = PassphraseCache::new(passphrase.clone());
     let (root, _) = switch::load_root(home, &store, &mut passphrase)?;
     let seen = seen::SeenFile::new(home, &store.path().display().to_string());
-    Ok(LocalKeyStore::new(store, root)?.with_seen(seen))
+    Ok(LocalKeyStore::new(store, root)?
+        .with_seen(seen)
+        .with_own_roots(home))
 }
 
 /// Seals every key and every parameter of the SQLite store of `home` as its rows are now,
@@ -161,7 +164,10 @@ pub async fn open_keys_in(
     let mut passphrase = PassphraseCache::new(passphrase.clone());
     let (root, _) = table.load_root(home, &mut passphrase)?;
     let seen = seen::SeenFile::new(home, &table.location());
-    let keys = LocalKeyStore::open(table, root).await?.with_seen(seen);
+    let keys = LocalKeyStore::open(table, root)
+        .await?
+        .with_seen(seen)
+        .with_own_roots(home);
     keys.audit_key().await?;
     Ok(keys)
 }

@@ -11,6 +11,7 @@ use serde_json::Value;
 mod key_table;
 mod param_rows;
 mod policies;
+mod roots;
 
 /// Where the store is, and how a writer without keys gets at it.
 enum Db {

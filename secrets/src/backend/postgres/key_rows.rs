@@ -19,10 +19,13 @@ use crate::store::rows::damaged;
 /// [`PgStore::key_from`] reads them from [`KEY_COLUMNS_AT`] on.
 pub(super) const KEY_COLUMNS: &str = "k.spec, k.created_at, k.state, k.rotation_period_secs,
     k.min_decrypt_version, k.active_version, k.seal_seq, k.mac,
-    e.seq, e.at, e.actor, e.verb, e.name, e.detail, e.prev_hash, e.hash";
+    e.seq, e.at, e.actor, e.verb, e.name, e.detail, e.prev_hash, e.hash, k.root";
 
 /// Where [`KEY_COLUMNS`] start in a row.
 pub(super) const KEY_COLUMNS_AT: usize = 0;
+
+/// How many [`KEY_COLUMNS`] there are.
+pub(super) const KEY_WIDTH: usize = 17;
 
 /// The join of a key's last change (`e`) to `keys k` ([`crate::store::key_seal`]).
 pub(super) const LAST_CHANGE_JOIN: &str = "LEFT JOIN LATERAL (
@@ -101,6 +104,7 @@ impl PgStore {
                 row.try_get(at + 5).map_err(col)?,
                 &what("active version"),
             )?,
+            root: row.try_get(at + KEY_WIDTH - 1).map_err(col)?,
             versions: Vec::new(),
             seal: seal_seq.zip(mac).map(|(seq, mac)| Seal { seq, mac }),
             last_change: entry_at(row, at + 8).map_err(col)?,

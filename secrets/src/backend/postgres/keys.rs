@@ -7,7 +7,7 @@ use tokio_postgres::Transaction;
 
 use super::PgStore;
 use super::audit::{append, entry_at};
-use super::key_rows::{KEY_COLUMNS, KEY_COLUMNS_AT, LAST_CHANGE_JOIN, VERSION_COLUMNS};
+use super::key_rows::{KEY_COLUMNS, KEY_COLUMNS_AT, KEY_WIDTH, LAST_CHANGE_JOIN, VERSION_COLUMNS};
 use super::tx::{lock_writes, snapshot};
 use crate::error::{Advice, Error};
 use crate::home::Home;
@@ -214,7 +214,12 @@ impl KeyTable for PgStore {
                     last.as_ref(),
                 ));
             }
-            self.check_root(&tx, &first.root_id).await?;
+            match &record.root {
+                None => self.check_root(&tx, &first.root_id).await?,
+                Some(own) => {
+                    crate::store::key_rows::check_own_root(&record.name, own, &first.root_id)?
+                }
+            }
             let period = record
                 .rotation_period_secs
                 .map(i64::try_from)
@@ -239,8 +244,8 @@ impl KeyTable for PgStore {
             let (seal, _) = key_seal::seal(signer.key(), &written, pending.seq());
             tx.execute(
                 "INSERT INTO keys (name, spec, created_at, state, rotation_period_secs,
-                                   min_decrypt_version, active_version, seal_seq, mac)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                   min_decrypt_version, active_version, seal_seq, mac, root)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 &[
                     &record.name,
                     &record.spec,
@@ -251,6 +256,7 @@ impl KeyTable for PgStore {
                     &i64::from(record.active_version),
                     &seal.seq,
                     &seal.mac,
+                    &record.root,
                 ],
             )
             .await
@@ -278,11 +284,14 @@ impl KeyTable for PgStore {
             let mut client = self.client.lock().await;
             let tx = client.transaction().await.map_err(&err)?;
             lock_writes(&tx).await.map_err(&err)?;
-            self.check_root(&tx, &new.root_id).await?;
             let signer = self.signer()?;
             let Some(mut key) = self.checked_key(&tx, name, &signer).await? else {
                 return Ok(AddVersion::NoKey);
             };
+            match &key.root {
+                None => self.check_root(&tx, &new.root_id).await?,
+                Some(own) => crate::store::key_rows::check_own_root(name, own, &new.root_id)?,
+            }
             if key.state == KeyState::Disabled {
                 return Ok(AddVersion::Disabled);
             }
@@ -441,7 +450,7 @@ impl KeyTable for PgStore {
                 return Ok(Lookup::NoKey);
             };
             let mut key = self.key_from(name, &row)?;
-            let at = KEY_COLUMNS_AT + 16;
+            let at = KEY_COLUMNS_AT + KEY_WIDTH;
             if row.try_get::<_, Option<i64>>(at).map_err(&err)?.is_none() {
                 if uuid.is_none() {
                     return Err(damaged(

@@ -65,7 +65,7 @@ impl Store {
         let row = conn
             .prepare_cached(
                 "SELECT spec, created_at, state, rotation_period_secs, min_decrypt_version,
-                        active_version, seal_seq, mac
+                        active_version, seal_seq, mac, root
                  FROM keys WHERE name = ?1",
             )
             .and_then(|mut st| {
@@ -79,12 +79,13 @@ impl Store {
                         r.get::<_, i64>(5)?,
                         r.get::<_, Option<i64>>(6)?,
                         r.get::<_, Option<Vec<u8>>>(7)?,
+                        r.get::<_, Option<String>>(8)?,
                     ))
                 })
                 .optional()
             })
             .map_err(err)?;
-        let Some((spec, created_at, state, period, min, active, seal_seq, mac)) = row else {
+        let Some((spec, created_at, state, period, min, active, seal_seq, mac, root)) = row else {
             return Ok(None);
         };
         let last_change = self.last_change(conn, name)?;
@@ -100,6 +101,7 @@ impl Store {
                 .map_err(|_| bad("bad rotation period"))?,
             min_decrypt_version: u32::try_from(min).map_err(|_| bad("bad minimum version"))?,
             active_version: u32::try_from(active).map_err(|_| bad("bad active version"))?,
+            root,
             versions: Vec::new(),
             seal: seal_seq.zip(mac).map(|(seq, mac)| Seal { seq, mac }),
             last_change,

@@ -74,7 +74,10 @@ impl Store {
                 last.as_ref(),
             ));
         }
-        check_root_tx(&tx, &self.path, &first.root_id)?;
+        match &record.root {
+            None => check_root_tx(&tx, &self.path, &first.root_id)?,
+            Some(own) => crate::store::key_rows::check_own_root(&record.name, own, &first.root_id)?,
+        }
         let period = record
             .rotation_period_secs
             .map(i64::try_from)
@@ -95,8 +98,8 @@ impl Store {
         let (seal, macs) = key_seal::seal(signer.key(), &written, pending.seq());
         tx.execute(
             "INSERT INTO keys (name, spec, created_at, state, rotation_period_secs,
-                               min_decrypt_version, active_version, seal_seq, mac)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                               min_decrypt_version, active_version, seal_seq, mac, root)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 record.name,
                 record.spec,
@@ -106,7 +109,8 @@ impl Store {
                 record.min_decrypt_version,
                 record.active_version,
                 seal.seq,
-                seal.mac
+                seal.mac,
+                record.root
             ],
         )
         .map_err(err)?;
@@ -207,11 +211,14 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
-        check_root_tx(&tx, &self.path, &new.root_id)?;
         let signer = self.signer()?;
         let Some(mut key) = self.checked_key(&tx, name, &signer)? else {
             return Ok(AddVersion::NoKey);
         };
+        match &key.root {
+            None => check_root_tx(&tx, &self.path, &new.root_id)?,
+            Some(own) => crate::store::key_rows::check_own_root(name, own, &new.root_id)?,
+        }
         let (active, period) = (
             i64::from(key.active_version),
             key.rotation_period_secs
@@ -362,8 +369,10 @@ impl Store {
         let rows: Vec<RawVersionRow> = {
             let mut stmt = tx
                 .prepare(
-                    "SELECT name, version, uuid, wrapped, root_id FROM key_versions
-                     ORDER BY name, version",
+                    // Keys with roots of their own are not the store root's to re-wrap.
+                    "SELECT v.name, v.version, v.uuid, v.wrapped, v.root_id FROM key_versions v
+                     JOIN keys k ON k.name = v.name WHERE k.root IS NULL
+                     ORDER BY v.name, v.version",
                 )
                 .map_err(err)?;
             stmt.query_map([], |r| {
@@ -414,7 +423,12 @@ impl Store {
             return Ok(SwitchRoot::RootChanged);
         }
         let count: i64 = tx
-            .query_row("SELECT count(*) FROM key_versions", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM key_versions v JOIN keys k ON k.name = v.name
+                 WHERE k.root IS NULL",
+                [],
+                |r| r.get(0),
+            )
             .map_err(err)?;
         if usize::try_from(count).ok() != Some(rewrapped.len()) {
             return Ok(SwitchRoot::RowsChanged);

@@ -129,11 +129,13 @@ ALTER TABLE param_versions ADD COLUMN mac BLOB;
 CREATE INDEX audit_param_changes ON audit (name, seq)
     WHERE verb IN ('put', 'label', 'unlabel', 'rotate', 'rm', 'restore', 'destroy');
 ",
-    // Version 9: path policies (`crate::store::policy_seal`): which key protects a path, the
-    // whole set sealed to the last policy change, which the audit head names. And
+    // Version 9: keys with roots of their own (`keys.root`: `crate::store::roots`); path
+    // policies (`crate::store::policy_seal`): which key protects a path, the whole set sealed
+    // to the last policy change, which the audit head names. And
     // the destroyed versions of a parameter, which every head check reads, found without
     // reading its version rows.
     r"
+ALTER TABLE keys ADD COLUMN root TEXT;
 CREATE TABLE policies (
     path       TEXT NOT NULL PRIMARY KEY,
     key_ref    TEXT NOT NULL,

@@ -132,7 +132,13 @@ pub async fn rotate_root(
         return Err(store.root_mismatch(&old_id, &recorded));
     }
     let seen = SeenFile::new(home, &KeyTable::location(&store));
-    audit_key::attach(&store, old.as_ref(), Some(seen), Trust::Record).await?;
+    let audit = audit_key::attach(&store, old.as_ref(), Some(seen), Trust::Record).await?;
+    // Every key as sealed: which keys have roots of their own (left alone here) is decided
+    // on sealed rows, never on a row edited so as to leave a key behind.
+    let location = KeyTable::location(&store);
+    for key in KeyTable::list_keys(&store).await? {
+        crate::store::key_seal::check(&audit, &location, &key)?;
+    }
 
     let (file, new) = new_root(to, protection, &old_id, &path, &mut passphrase).await?;
     let new_id = new.id();
@@ -213,8 +219,10 @@ async fn new_root(
     passphrase: &mut PassphraseCache,
 ) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), Error> {
     match (to, protection) {
-        (Some(key), _) if key.starts_with("pkcs11:") => new_pkcs11_root(key, old_id).await,
-        (Some(key), _) => new_kms_root(key, old_id).await,
+        (Some(key), _) if key.starts_with("pkcs11:") => {
+            crate::store::roots::new_pkcs11_root(key, Some(old_id)).await
+        }
+        (Some(key), _) => crate::store::roots::new_kms_root(key, Some(old_id)).await,
         (None, Protection::Pkcs11) => Err(Error::invalid(format!(
             "the root key is the PKCS#11 key {old_id}: a new root key on a token is not made \
              here, it must be named"
@@ -237,71 +245,6 @@ async fn new_root(
             Ok((file, material.into_root_key()?))
         }
     }
-}
-
-#[cfg(feature = "kms")]
-async fn new_kms_root(
-    key: &str,
-    old_id: &str,
-) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), Error> {
-    let Some(key) = key.strip_prefix("kms:").filter(|k| !k.is_empty()) else {
-        return Err(Error::invalid(format!(
-            "new root key {key}: it must be an AWS KMS key, kms:KEY"
-        )));
-    };
-    let arn = crate::kms::resolve(key)
-        .await
-        .map_err(|e| Error::backend(format!("new root key kms:{key}")).caused_by(e))?;
-    let new: Arc<dyn RootKey> = Arc::new(crate::kms::KmsRootKey::new(arn.clone()));
-    if new.id() == old_id {
-        return Err(Error::invalid(format!("the root key is {arn} already")));
-    }
-    Ok((root::encode_kms(&arn)?, new))
-}
-
-#[cfg(not(feature = "kms"))]
-async fn new_kms_root(
-    key: &str,
-    _old_id: &str,
-) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), Error> {
-    Err(Error::unsupported(format!(
-        "new root key {key}: this build has no AWS KMS support"
-    )))
-}
-
-#[cfg(feature = "pkcs11")]
-async fn new_pkcs11_root(
-    key: &str,
-    old_id: &str,
-) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), Error> {
-    let k = match key.parse::<crate::keyref::KeyRef>() {
-        Ok(crate::keyref::KeyRef::Pkcs11(k)) => k,
-        Ok(_) => {
-            return Err(Error::invalid(format!(
-                "new root key {key}: not a PKCS#11 key"
-            )));
-        }
-        Err(e) => return Err(Error::invalid(format!("new root key: {e}"))),
-    };
-    k.check_recordable()
-        .map_err(|e| Error::invalid(format!("new root key: {e}")))?;
-    let (new, uri) = crate::hsm::new_root(&k)
-        .await
-        .map_err(|e| Error::backend(format!("new root key pkcs11:{}", k.path())).caused_by(e))?;
-    if new.id() == old_id {
-        return Err(Error::invalid(format!("the root key is {old_id} already")));
-    }
-    Ok((root::encode_pkcs11(&uri)?, new))
-}
-
-#[cfg(not(feature = "pkcs11"))]
-async fn new_pkcs11_root(
-    _key: &str,
-    _old_id: &str,
-) -> Result<(zeroize::Zeroizing<Vec<u8>>, Arc<dyn RootKey>), Error> {
-    Err(Error::unsupported(
-        "new root key pkcs11:…: this build has no PKCS#11 support",
-    ))
 }
 
 fn root_changed(store: &Store) -> Error {

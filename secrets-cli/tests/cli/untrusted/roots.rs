@@ -1,0 +1,294 @@
+//! Keys with roots of their own (`key create --root`, `coffer::store::roots`) and path
+//! policies together: two homes on one store, a "prod machine" holding the prod key's root
+//! and a "dev machine" holding only the store's root key.
+
+use super::*;
+
+/// The dev home reads and writes `/app/dev`, and every read, write and rotation of
+/// `/app/prod` fails with an error naming the key, its root and the file the home lacks;
+/// `exec` over both paths leaves `/app/prod` out (or fails, with `--strict`); the prod home
+/// does everything. Copying the root file is what lets a machine in.
+#[test]
+fn a_home_without_a_keys_own_root_cannot_use_what_it_protects() {
+    Site::each(|s| {
+        let prod = "a";
+        s.sh(prod, "key create prod --root local")
+            .success()
+            .stdout(contains("created key prod"));
+        let root_file = s.env.path(prod).join("roots").join("prod.key");
+        assert_eq!(mode(&root_file) & 0o777, 0o600);
+        let show = s.sh(prod, "key show prod").success();
+        assert!(stdout(&show).contains("root:                its own, local:"));
+        s.sh(prod, "key create dev").success();
+        s.sh(prod, "policy set /app/prod --key prod").success();
+        s.sh(prod, "policy set /app/dev --key dev").success();
+        s.put(prod, "put /app/prod/db", "prod-secret").success();
+        s.put(prod, "put /app/prod/region --type string", "eu")
+            .success();
+
+        s.share("dev");
+        s.put("dev", "put /app/dev/db", "dev-secret").success();
+        assert_eq!(s.get("dev", "/app/dev/db"), "dev-secret\n");
+        let lacks = "key `prod` has a root of its own (local:";
+        let e = s.refused("dev", "get /app/prod/db", lacks);
+        assert!(e.contains("which this home does not hold"), "{e}");
+        assert!(e.contains("roots/prod.key does not exist"), "{e}");
+        assert!(
+            e.contains("hint: if this machine should use key `prod`, copy"),
+            "{e}"
+        );
+        assert!(!e.contains("give that key with --key"), "{e}");
+        let e = s.put("dev", "put /app/prod/db --overwrite", "mine").code(1);
+        assert!(stderr(&e).contains(lacks), "{}", stderr(&e));
+        let e = s
+            .put("dev", "put /app/prod/db --overwrite --key dev", "mine")
+            .code(1);
+        assert!(
+            stderr(&e).contains("the policy of /app/prod names key local:prod"),
+            "{}",
+            stderr(&e)
+        );
+        s.refused("dev", "key rotate prod", lacks);
+        s.refused(
+            "dev",
+            "rotate /app/prod/db --generate length=16,charset=alnum",
+            lacks,
+        );
+        // Nothing was staged by the failed rotation.
+        assert_eq!(s.get(prod, "/app/prod/db"), "prod-secret\n");
+        let h = s.sh(prod, "history /app/prod/db").success();
+        assert!(!stdout(&h).contains("pending"), "{}", stdout(&h));
+
+        // `exec` over both paths: the one it cannot read is left out, with a warning.
+        let a = s
+            .sh("dev", "exec --path /app/dev --path /app/prod -- env")
+            .success();
+        let env = stdout(&a);
+        assert!(env.lines().any(|l| l == "DB=dev-secret"), "{env}");
+        assert!(!env.contains("prod-secret"), "{env}");
+        assert!(stderr(&a).contains("left out /app/prod"), "{}", stderr(&a));
+        s.refused(
+            "dev",
+            "exec --strict --path /app/dev --path /app/prod -- env",
+            lacks,
+        );
+        let a = s.sh("dev", "export --path /app/prod").success();
+        assert!(!stdout(&a).contains("prod-secret"));
+
+        // The prod home does all of it.
+        assert_eq!(s.get(prod, "/app/prod/db"), "prod-secret\n");
+        s.sh(prod, "key rotate prod").success();
+        s.put(prod, "put /app/prod/db --overwrite", "prod-2")
+            .success();
+        let a = s
+            .sh(prod, "exec --path /app/dev --path /app/prod -- env")
+            .success();
+        assert!(stdout(&a).lines().any(|l| l == "DB=prod-2"));
+        s.sh(
+            prod,
+            "rotate /app/prod/db --generate length=16,charset=alnum",
+        )
+        .success();
+
+        // A root file of another key in its place is refused, not used.
+        fs::create_dir_all(s.env.path("dev").join("roots")).unwrap();
+        s.sh(prod, "key create other --root local").success();
+        fs::copy(
+            s.env.path(prod).join("roots").join("other.key"),
+            s.env.path("dev").join("roots").join("prod.key"),
+        )
+        .unwrap();
+        s.refused("dev", "get /app/prod/db", "holds another root");
+        // The right file lets the machine in.
+        fs::copy(&root_file, s.env.path("dev").join("roots").join("prod.key")).unwrap();
+        s.put("dev", "put /app/prod/db --overwrite", "from-dev")
+            .success();
+        assert_eq!(s.get(prod, "/app/prod/db"), "from-dev\n");
+
+        // The key's row pointed at the store's root in the database, so that its next version
+        // would be wrapped under a root every machine holds: the row fails its MAC.
+        let root_of = |sql: &str| s.sql(sql, sql);
+        root_of(
+            "CREATE TABLE saved_root AS SELECT root FROM keys WHERE name = 'prod';
+             UPDATE keys SET root = NULL WHERE name = 'prod'",
+        );
+        s.refused(prod, "key rotate prod", "does not match its MAC");
+        s.refused(prod, "get /app/prod/db", "does not match its MAC");
+        root_of("UPDATE keys SET root = (SELECT root FROM saved_root) WHERE name = 'prod'");
+        assert_eq!(s.get(prod, "/app/prod/db"), "from-dev\n");
+        s.sh(prod, "audit verify").success();
+    });
+}
+
+/// `key rotate --root` re-wraps the keys of the store's root and leaves a key with a root of
+/// its own as it is (its root is not the store's to change), checking every key's seal first.
+#[test]
+fn a_root_rotation_leaves_keys_with_roots_of_their_own_alone() {
+    let s = Site::sqlite();
+    s.sh("a", "key create prod --root local").success();
+    s.sh("a", "policy set /app/prod --key prod").success();
+    s.put("a", "put /app/prod/db", "prod-secret").success();
+    s.put("a", "put /app/x", "store-key").success();
+    let before = stdout(&s.sh("a", "key show prod").success());
+    let a = s.sh("a", "key rotate --root").success();
+    assert!(stdout(&a).contains("1 key"), "{}", stdout(&a));
+    assert_eq!(stdout(&s.sh("a", "key show prod").success()), before);
+    assert_eq!(s.get("a", "/app/prod/db"), "prod-secret\n");
+    assert_eq!(s.get("a", "/app/x"), "store-key\n");
+    // A key's root cleared in the database would leave its versions behind: refused first.
+    s.sql("UPDATE keys SET root = NULL WHERE name = 'prod'", "");
+    s.refused("a", "key rotate --root", "does not match its MAC");
+}
+
+fn stdout(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+}
+
+/// A machine's SoftHSM2: its own token directory and configuration (`SOFTHSM2_CONF`), one
+/// token with an AES key `root` that coffer makes there, and the PIN in a file.
+struct Machine {
+    conf: PathBuf,
+    uri: String,
+}
+
+impl Machine {
+    fn new(s: &Site, name: &str, module: &str) -> Self {
+        let dir = s.env.path(&format!("hsm-{name}"));
+        fs::create_dir_all(dir.join("tokens")).unwrap();
+        let conf = dir.join("softhsm2.conf");
+        fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let pin = dir.join("pin");
+        fs::write(&pin, format!("pin-{name}")).unwrap();
+        let out = std::process::Command::new("softhsm2-util")
+            .env("SOFTHSM2_CONF", &conf)
+            .args(["--init-token", "--free", "--label", name, "--pin"])
+            .arg(format!("pin-{name}"))
+            .args(["--so-pin", "so-pin-0000"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token = format!(
+            "pkcs11:token={name}?module-path={module}&pin-source=file:{}",
+            pin.display()
+        );
+        let m = Self {
+            conf,
+            uri: format!(
+                "pkcs11:token={name};object=root?module-path={module}&pin-source=file:{}",
+                pin.display()
+            ),
+        };
+        // The home that makes it does not matter: the key lives on the token.
+        m.sh(s, "a", &["key", "create", "root", "--in", &token])
+            .success();
+        m
+    }
+
+    /// `coffer ARGS` on this machine, with home `home`.
+    fn sh(&self, s: &Site, home: &str, args: &[&str]) -> assert_cmd::assert::Assert {
+        s.cmd(home)
+            .env("SOFTHSM2_CONF", &self.conf)
+            .env_remove("COFFER_PKCS11_MODULE")
+            .args(args)
+            .assert()
+    }
+}
+
+/// As with a local root, with the prod key's root on the prod machine's token: the dev
+/// machine, with a token of its own, cannot use the key even with a copy of the prod home's
+/// root file (it names a token the dev machine does not have).
+#[test]
+fn a_keys_own_root_on_one_machines_token_is_unusable_on_another() {
+    let Ok(module) = std::env::var("COFFER_TEST_PKCS11_MODULE") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "COFFER_TEST_PKCS11_MODULE is not set: CI runs the PKCS#11 tests"
+        );
+        eprintln!("skipped: no SoftHSM2 (scripts/hsm.sh installs it)");
+        return;
+    };
+    Site::each(|s| {
+        let prod = Machine::new(s, "prod-machine", &module);
+        let dev = Machine::new(s, "dev-machine", &module);
+        prod.sh(s, "a", &["key", "create", "prod", "--root", &prod.uri])
+            .success();
+        let show = prod.sh(s, "a", &["key", "show", "prod"]).success();
+        assert!(stdout(&show).contains("root:                its own, pkcs11:"));
+        prod.sh(s, "a", &["policy", "set", "/app/prod", "--key", "prod"])
+            .success();
+        s.cmd("a")
+            .env("SOFTHSM2_CONF", &prod.conf)
+            .args(["put", "/app/prod/db"])
+            .write_stdin("prod-secret")
+            .assert()
+            .success();
+        let got = prod.sh(s, "a", &["get", "/app/prod/db"]).success();
+        assert_eq!(stdout(&got), "prod-secret\n");
+
+        s.share("dev");
+        s.cmd("dev")
+            .env("SOFTHSM2_CONF", &dev.conf)
+            .args(["put", "/app/dev/db"])
+            .write_stdin("dev-secret")
+            .assert()
+            .success();
+        let e = dev.sh(s, "dev", &["get", "/app/prod/db"]).code(1);
+        assert!(
+            stderr(&e).contains("key `prod` has a root of its own (pkcs11:"),
+            "{}",
+            stderr(&e)
+        );
+        // With the root file copied: the file names the prod machine's token, which this one
+        // does not have.
+        fs::create_dir_all(s.env.path("dev").join("roots")).unwrap();
+        fs::copy(
+            s.env.path("a").join("roots").join("prod.key"),
+            s.env.path("dev").join("roots").join("prod.key"),
+        )
+        .unwrap();
+        let e = dev.sh(s, "dev", &["get", "/app/prod/db"]).code(1);
+        assert!(!stdout(&e).contains("prod-secret"));
+        assert!(stderr(&e).contains("prod-machine"), "{}", stderr(&e));
+        let a = dev
+            .sh(
+                s,
+                "dev",
+                &[
+                    "exec",
+                    "--path",
+                    "/app/dev",
+                    "--path",
+                    "/app/prod",
+                    "--",
+                    "env",
+                ],
+            )
+            .success();
+        assert!(stdout(&a).lines().any(|l| l == "DB=dev-secret"));
+        assert!(!stdout(&a).contains("prod-secret"));
+        assert!(stderr(&a).contains("left out /app/prod"), "{}", stderr(&a));
+        let e = s
+            .cmd("dev")
+            .env("SOFTHSM2_CONF", &dev.conf)
+            .args(["put", "/app/prod/db", "--overwrite"])
+            .write_stdin("mine")
+            .assert()
+            .code(1);
+        assert!(stderr(&e).contains("prod-machine"), "{}", stderr(&e));
+        let got = prod.sh(s, "a", &["get", "/app/prod/db"]).success();
+        assert_eq!(stdout(&got), "prod-secret\n");
+        prod.sh(s, "a", &["key", "rotate", "prod"]).success();
+        dev.sh(s, "dev", &["key", "rotate", "prod"]).code(1);
+    });
+}
