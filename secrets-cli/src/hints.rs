@@ -102,15 +102,11 @@ fn param_hint(e: &Error) -> Option<String> {
         Error::Expired { name, .. } => {
             format!("write a new value with: coffer put {name} --overwrite --expires WHEN")
         }
-        // A key whose own root this home lacks: its advice says so; --key would not help.
-        Error::Decrypt { .. } if coffer::store::roots::lacks_own_root(e) => {
-            return None;
-        }
         Error::Decrypt {
             key_ref: Some(k), ..
         } => format!(
             "it was encrypted with `{}`: give that key with --key (a local key needs \
-             this store's root key)",
+             this store's root key, or its own root if it has one)",
             k.escape_debug()
         ),
         Error::Decrypt { .. } => "give the key it was encrypted with: --key KEYREF".into(),

@@ -24,15 +24,7 @@ async fn fetch(settings: &Settings, sel: &Selection) -> anyhow::Result<EnvMap> {
     let now = time::now_unix();
     let mut map = EnvMap::default();
     for path in &sel.paths {
-        let read = match params.read_path(path, sel.recursive).await {
-            Ok(read) => read,
-            // A path under a key this machine's home has no root for: never its values.
-            Err(e) if !sel.strict && coffer::store::roots::lacks_own_root(&e) => {
-                tracing::warn!("left out {path}: {e}");
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let read = params.read_path(path, sel.recursive).await?;
         for e in read.unreadable {
             // Never another version instead: the latest may be an untested `pending` one.
             if sel.strict {

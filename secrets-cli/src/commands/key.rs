@@ -62,9 +62,20 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
                 Some(spec) => Some(store::roots::create_root(&home, name, spec).await?),
                 None => None,
             };
-            let record = keys
+            let made = root.is_some();
+            let record = match keys
                 .create_key_under(name, *spec, *rotation_period_secs, root)
-                .await?;
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    // The root file made for it stays only with the key.
+                    if made {
+                        let _ = std::fs::remove_file(store::roots::root_file(&home, name));
+                    }
+                    return Err(e.into());
+                }
+            };
             let wire = KeyWire::new(&record, now_unix());
             if json {
                 super::stdout::print_json(&wire)

@@ -163,6 +163,19 @@ impl ValueKeys for StoreKeys {
         Box::pin(async move { self.local().await.map(|_| ()) })
     }
 
+    fn root_unusable<'a>(&'a self, key: &'a str) -> BoxFuture<'a, ParamResult<Option<Error>>> {
+        Box::pin(async move {
+            let Ok(KeyRef::Local(k)) = key.parse::<KeyRef>() else {
+                return Ok(None);
+            };
+            let local = self.local().await?;
+            Ok(local
+                .key(&k.name)
+                .await?
+                .and_then(|record| local.root_unusable(&record)))
+        })
+    }
+
     fn chosen_key(&self) -> Option<String> {
         self.encrypt_key
             .as_ref()

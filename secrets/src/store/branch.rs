@@ -159,6 +159,15 @@ impl LocalKeyStore {
         self
     }
 
+    /// If `key` has a root of its own that this machine cannot use, the error that says so:
+    /// no file for it in this home ([`super::roots::is_missing_root`]), or a file that holds
+    /// another root or names a KMS key or token this machine cannot reach.
+    pub fn root_unusable(&self, key: &KeyRecord) -> Option<Error> {
+        self.own_roots
+            .missing(key)
+            .or_else(|| self.root_for(key).err())
+    }
+
     /// The root that wraps the versions of `key`: its own, or the store's.
     fn root_for(&self, key: &KeyRecord) -> Result<Arc<dyn RootKey>, Error> {
         Ok(self
@@ -291,6 +300,13 @@ impl LocalKeyStore {
         root: Option<String>,
     ) -> Result<KeyRecord, Error> {
         super::key_rows::validate_name(name)?;
+        if root.as_deref() == Some(self.root_id.as_str()) {
+            return Err(Error::invalid(format!(
+                "key `{name}`: its own root would be the store's root key ({}), which every \
+                 machine of the store holds",
+                self.root_id
+            )));
+        }
         self.audit_key().await?;
         let mut record = KeyRecord {
             name: name.to_owned(),
@@ -393,6 +409,11 @@ impl LocalKeyStore {
                 Error::backend(format!("key `{name}` has no version numbers left"))
             })?;
             let root = self.root_for(&record)?;
+            if record.root.is_some() {
+                // The root here must be the one that wraps the key: its name alone (a token's
+                // label, a KMS key's ARN) could be another machine's key of the same name.
+                self.active(name).await?;
+            }
             let (new, wrapped) = self.new_version(name, version, &root).await?;
             test_pause("rotate: wrapped");
             match self
@@ -451,6 +472,16 @@ impl LocalKeyStore {
         let aad = branch_key_aad(name, v.version, &v.uuid);
         self.root_unwraps.fetch_add(1, Ordering::Relaxed);
         let material = root.unwrap(&row.wrapped, &aad).await.map_err(|e| {
+            if let Some(own) = &row.key.root {
+                return Error::denied(format!(
+                    "version {} of key `{name}` does not unwrap under its own root {own} on \
+                     this machine: the root file or token here holds another key of that name, \
+                     access to it was denied, or the row in the store {} was altered",
+                    v.version,
+                    self.table.location()
+                ))
+                .caused_by(e);
+            }
             Error::corrupt(format!(
                 "version {} of key `{name}` does not unwrap under the root key: its row in \
                  the store {} was altered or moved",

@@ -461,6 +461,18 @@ impl History {
     /// # Errors
     /// The row says otherwise than the log: it was edited outside coffer.
     pub fn check(&self, location: &str, record: &KeyRecord) -> Result<(), Error> {
+        if let Some(root) = &record.root {
+            // A store of a release before roots of their own has no key with one.
+            return Err(tampered(
+                location,
+                &record.name,
+                &format!(
+                    "its row (keys) names a root of its own ({}) in a store whose key rows were \
+                     not sealed yet: it was edited outside coffer",
+                    root.escape_debug()
+                ),
+            ));
+        }
         let Some(want) = self.keys.get(&record.name) else {
             return Ok(());
         };

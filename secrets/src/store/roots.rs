@@ -27,15 +27,6 @@ use crate::home::Home;
 /// The directory of a home's roots of their own.
 pub const ROOTS_DIR: &str = "roots";
 
-/// What the error for a root this home does not hold says, wherever it is wrapped.
-const LACKS: &str = "which this home does not hold";
-
-/// Whether `e` (or an error under it: a decryption that tried the key) is that this home
-/// does not hold the root of a key with a root of its own.
-pub fn lacks_own_root(e: &Error) -> bool {
-    crate::error::chain_text(e).contains(LACKS)
-}
-
 /// The file of the root of key `name` in `home`.
 pub fn root_file(home: &Home, name: &str) -> PathBuf {
     home.dir().join(ROOTS_DIR).join(format!("{name}.key"))
@@ -92,7 +83,39 @@ impl std::fmt::Debug for OwnRoots {
     }
 }
 
+/// Whether `e` is that this home has no file for the root of a key with a root of its own
+/// (a read over a path leaves such a value out rather than fail).
+pub fn is_missing_root(e: &Error) -> bool {
+    matches!(
+        e.detail().and_then(crate::error::Detail::advice),
+        Some(Advice::OwnRoot(_))
+    ) && matches!(e, Error::Denied(_))
+}
+
 impl OwnRoots {
+    /// If `key` has a root of its own and this home has no file for it, the error that says
+    /// so ([`is_missing_root`]); decided on the sealed row and the file's existence alone.
+    pub(crate) fn missing(&self, key: &KeyRecord) -> Option<Error> {
+        let id = key.root.as_ref()?;
+        let path = self.home.as_ref().map(|h| root_file(h, &key.name));
+        if path.as_ref().is_some_and(|p| p.exists()) {
+            return None;
+        }
+        let name = &key.name;
+        Some(
+            Error::denied(format!(
+                "key `{name}` has a root of its own ({id}), which this home does not hold: {} \
+                 does not exist; only a machine whose home holds it reads or writes what key \
+                 `{name}` protects",
+                path.map_or_else(
+                    || "no home was opened".to_owned(),
+                    |p| p.display().to_string()
+                )
+            ))
+            .advice(Advice::OwnRoot(name.clone())),
+        )
+    }
+
     /// The roots `home` holds.
     pub(crate) fn of(home: &Home) -> Self {
         Self {
@@ -104,10 +127,27 @@ impl OwnRoots {
     /// The root of `key` if it has one of its own (`None`: the store's root).
     ///
     /// # Errors
-    /// This home does not hold it ([`Error::Denied`], naming the key, the root and the file);
-    /// the file holds another root, or a passphrase-protected one; file errors.
+    /// This home does not hold it, or the file holds another root or cannot be used
+    /// ([`Error::Denied`], naming the key, the root and the file); a key under the store's
+    /// root for which this home holds a root of its own (its row was changed so).
     pub(crate) fn root_of(&self, key: &KeyRecord) -> Result<Option<Arc<dyn RootKey>>, Error> {
         let Some(id) = &key.root else {
+            // A home that holds a root for the key pins it: a row that says otherwise was
+            // changed by whoever could seal it (a holder of the store's root key), and new
+            // material under the store's root would be readable by every such holder.
+            if let Some(home) = &self.home {
+                let path = root_file(home, &key.name);
+                if path.exists() {
+                    return Err(Error::denied(format!(
+                        "key `{}` is under the store's root key, but this home holds a root of \
+                         its own for it ({}): its row was changed, or the key was made again \
+                         under the store's root; it was not used",
+                        key.name,
+                        path.display()
+                    ))
+                    .advice(Advice::VerifyAudit));
+                }
+            }
             return Ok(None);
         };
         let slot = || self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
@@ -117,20 +157,15 @@ impl OwnRoots {
             }
         }
         let name = &key.name;
-        let lacks = |why: String| {
-            Error::denied(format!(
-                "key `{name}` has a root of its own ({id}), {LACKS}: {why}; only a machine \
-                 whose home holds it reads or writes what key `{name}` protects"
-            ))
-            .advice(Advice::OwnRoot(name.clone()))
-        };
+        if let Some(e) = self.missing(key) {
+            return Err(e);
+        }
         let Some(home) = &self.home else {
-            return Err(lacks("no home was opened".to_owned()));
+            return Err(Error::backend(
+                "internal error: no home for a root of its own",
+            ));
         };
         let path = root_file(home, name);
-        if !path.exists() {
-            return Err(lacks(format!("{} does not exist", path.display())));
-        }
         let no_passphrase = || -> Result<Passphrase, Error> {
             Err(Error::invalid(format!(
                 "the root of key `{name}` ({}) is protected by a passphrase, which roots of \
@@ -138,17 +173,17 @@ impl OwnRoots {
                 path.display()
             )))
         };
-        // A token or KMS key this machine cannot reach is a root it does not hold.
         let (root, _) = root::load_root_key(&path, no_passphrase).map_err(|e| {
-            lacks(format!(
-                "{} names one this machine cannot use ({})",
+            Error::denied(format!(
+                "the root of key `{name}` ({}) cannot be used on this machine: {}",
                 path.display(),
                 crate::error::chain_text(&e)
             ))
         })?;
         if &root.id() != id {
-            return Err(lacks(format!(
-                "{} holds another root ({})",
+            return Err(Error::denied(format!(
+                "key `{name}` has a root of its own ({id}), and {} holds another root ({}); it \
+                 was not used",
                 path.display(),
                 root.id()
             )));

@@ -66,7 +66,11 @@ fn a_home_without_a_keys_own_root_cannot_use_what_it_protects() {
         let env = stdout(&a);
         assert!(env.lines().any(|l| l == "DB=dev-secret"), "{env}");
         assert!(!env.contains("prod-secret"), "{env}");
-        assert!(stderr(&a).contains("left out /app/prod"), "{}", stderr(&a));
+        assert!(
+            stderr(&a).contains("left out: key `prod` has a root of its own"),
+            "{}",
+            stderr(&a)
+        );
         s.refused(
             "dev",
             "exec --strict --path /app/dev --path /app/prod -- env",
@@ -116,8 +120,49 @@ fn a_home_without_a_keys_own_root_cannot_use_what_it_protects() {
         s.refused(prod, "get /app/prod/db", "does not match its MAC");
         root_of("UPDATE keys SET root = (SELECT root FROM saved_root) WHERE name = 'prod'");
         assert_eq!(s.get(prod, "/app/prod/db"), "from-dev\n");
+
+        // A row's words do not make a path left out: only a missing root file does.
+        root_of(
+            "CREATE TABLE saved_ids AS SELECT name, version, root_id FROM key_versions;
+             UPDATE key_versions SET root_id = 'x, which this home does not hold'
+             WHERE name = 'dev'",
+        );
+        let a = s
+            .sh(prod, "exec --path /app/dev --path /app/prod -- env")
+            .code(1);
+        assert!(!stdout(&a).contains("dev-secret"));
+        root_of(
+            "UPDATE key_versions SET root_id = (SELECT root_id FROM saved_ids i
+               WHERE i.name = key_versions.name AND i.version = key_versions.version)",
+        );
+        assert_eq!(s.get(prod, "/app/dev/db"), "dev-secret\n");
         s.sh(prod, "audit verify").success();
     });
+}
+
+/// A holder of the store's root key can seal a key's row as it likes (it holds the audit
+/// secret): one that moves key `prod` under the store's root, so that its next version would
+/// be readable by every such holder, is refused by a home that holds prod's root.
+#[test]
+fn a_key_moved_under_the_stores_root_is_refused_where_its_own_root_is_held() {
+    let s = Site::sqlite();
+    s.sh("a", "key create prod --root local").success();
+    s.put("a", "put /app/prod/db --key prod", "secret")
+        .success();
+    s.sql("UPDATE keys SET root = NULL WHERE name = 'prod'", "");
+    // As a holder of the store's root key could write it: sealed.
+    reseal(&s.env.path("a"), None);
+    let e = s.refused(
+        "a",
+        "key rotate prod",
+        "this home holds a root of its own for it",
+    );
+    assert!(e.contains("roots/prod.key"), "{e}");
+    s.refused(
+        "a",
+        "get /app/prod/db",
+        "this home holds a root of its own for it",
+    );
 }
 
 /// `key rotate --root` re-wraps the keys of the store's root and leaves a key with a root of
@@ -134,6 +179,17 @@ fn a_root_rotation_leaves_keys_with_roots_of_their_own_alone() {
     assert!(stdout(&a).contains("1 key"), "{}", stdout(&a));
     assert_eq!(stdout(&s.sh("a", "key show prod").success()), before);
     assert_eq!(s.get("a", "/app/prod/db"), "prod-secret\n");
+    assert_eq!(s.get("a", "/app/x"), "store-key\n");
+    // The row of a key of the store's root deleted around a rotation: its versions are
+    // re-wrapped all the same, so that the row put back reads.
+    s.sql(
+        "PRAGMA foreign_keys = OFF;
+         CREATE TABLE saved_key AS SELECT * FROM keys WHERE name = 'params';
+         DELETE FROM keys WHERE name = 'params'",
+        "",
+    );
+    s.sh("a", "key rotate --root").success();
+    s.sql("INSERT INTO keys SELECT * FROM saved_key", "");
     assert_eq!(s.get("a", "/app/x"), "store-key\n");
     // A key's root cleared in the database would leave its versions behind: refused first.
     s.sql("UPDATE keys SET root = NULL WHERE name = 'prod'", "");
@@ -152,8 +208,8 @@ struct Machine {
 }
 
 impl Machine {
-    fn new(s: &Site, name: &str, module: &str) -> Self {
-        let dir = s.env.path(&format!("hsm-{name}"));
+    fn new(s: &Site, machine: &str, name: &str, module: &str) -> Self {
+        let dir = s.env.path(&format!("hsm-{machine}"));
         fs::create_dir_all(dir.join("tokens")).unwrap();
         let conf = dir.join("softhsm2.conf");
         fs::write(
@@ -219,8 +275,10 @@ fn a_keys_own_root_on_one_machines_token_is_unusable_on_another() {
         return;
     };
     Site::each(|s| {
-        let prod = Machine::new(s, "prod-machine", &module);
-        let dev = Machine::new(s, "dev-machine", &module);
+        // Tokens of the same name on the two machines: the name alone does not let the dev
+        // machine use the prod machine's key.
+        let prod = Machine::new(s, "prod", "prod-machine", &module);
+        let dev = Machine::new(s, "dev", "prod-machine", &module);
         prod.sh(s, "a", &["key", "create", "prod", "--root", &prod.uri])
             .success();
         let show = prod.sh(s, "a", &["key", "show", "prod"]).success();
@@ -274,10 +332,14 @@ fn a_keys_own_root_on_one_machines_token_is_unusable_on_another() {
                     "env",
                 ],
             )
-            .success();
-        assert!(stdout(&a).lines().any(|l| l == "DB=dev-secret"));
+            .code(1);
+        // A root file this home holds but cannot use is an error, not a value left out.
         assert!(!stdout(&a).contains("prod-secret"));
-        assert!(stderr(&a).contains("left out /app/prod"), "{}", stderr(&a));
+        assert!(
+            stderr(&a).contains("does not unwrap under its own root"),
+            "{}",
+            stderr(&a)
+        );
         let e = s
             .cmd("dev")
             .env("SOFTHSM2_CONF", &dev.conf)
@@ -289,6 +351,19 @@ fn a_keys_own_root_on_one_machines_token_is_unusable_on_another() {
         let got = prod.sh(s, "a", &["get", "/app/prod/db"]).success();
         assert_eq!(stdout(&got), "prod-secret\n");
         prod.sh(s, "a", &["key", "rotate", "prod"]).success();
-        dev.sh(s, "dev", &["key", "rotate", "prod"]).code(1);
+        // The dev machine's token of the same name opens the root file, and its key is not
+        // the one that wraps prod: no version is added under it.
+        let e = dev.sh(s, "dev", &["key", "rotate", "prod"]).code(1);
+        assert!(
+            stderr(&e).contains("does not unwrap under its own root"),
+            "{}",
+            stderr(&e)
+        );
+        let show = prod.sh(s, "a", &["key", "show", "prod"]).success();
+        assert!(
+            stdout(&show).contains("active version:      2"),
+            "{}",
+            stdout(&show)
+        );
     });
 }

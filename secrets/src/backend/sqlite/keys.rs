@@ -369,10 +369,8 @@ impl Store {
         let rows: Vec<RawVersionRow> = {
             let mut stmt = tx
                 .prepare(
-                    // Keys with roots of their own are not the store root's to re-wrap.
-                    "SELECT v.name, v.version, v.uuid, v.wrapped, v.root_id FROM key_versions v
-                     JOIN keys k ON k.name = v.name WHERE k.root IS NULL
-                     ORDER BY v.name, v.version",
+                    "SELECT name, version, uuid, wrapped, root_id FROM key_versions
+                     ORDER BY name, version",
                 )
                 .map_err(err)?;
             stmt.query_map([], |r| {
@@ -401,7 +399,9 @@ impl Store {
     /// Switches the store from root `old_id` to `new_id` in one transaction: each row of
     /// `rewrapped` (as read by [`Store::wrapped_versions`]) gets its new wrapped material, if
     /// it is unchanged and no row was added; then `side_file` runs (it writes the new root's
-    /// side file) and the transaction commits. See "Root rotation" in the module docs.
+    /// side file) and the transaction commits. See "Root rotation" in the module docs. The
+    /// `kept` versions of the keys `own` (with roots of their own, as their sealed rows say)
+    /// are left as they are, if the keys with roots of their own are still exactly those.
     ///
     /// # Errors
     /// `side_file` failed (nothing committed); SQLite errors.
@@ -410,6 +410,7 @@ impl Store {
         old_id: &str,
         new_id: &str,
         rewrapped: &[(WrappedVersion, Vec<u8>)],
+        (own, kept): (&std::collections::BTreeSet<String>, usize),
         audit_key: &(Vec<u8>, Vec<u8>),
         side_file: impl FnOnce() -> Result<(), Error>,
     ) -> Result<SwitchRoot, Error> {
@@ -423,14 +424,17 @@ impl Store {
             return Ok(SwitchRoot::RootChanged);
         }
         let count: i64 = tx
-            .query_row(
-                "SELECT count(*) FROM key_versions v JOIN keys k ON k.name = v.name
-                 WHERE k.root IS NULL",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT count(*) FROM key_versions", [], |r| r.get(0))
             .map_err(err)?;
-        if usize::try_from(count).ok() != Some(rewrapped.len()) {
+        if usize::try_from(count).ok() != rewrapped.len().checked_add(kept) {
+            return Ok(SwitchRoot::RowsChanged);
+        }
+        // A key's root changed in the database since its row was checked would be left out.
+        let now_own: std::collections::BTreeSet<String> = tx
+            .prepare("SELECT name FROM keys WHERE root IS NOT NULL")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .map_err(err)?;
+        if &now_own != own {
             return Ok(SwitchRoot::RowsChanged);
         }
         {

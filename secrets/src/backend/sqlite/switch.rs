@@ -136,8 +136,12 @@ pub async fn rotate_root(
     // Every key as sealed: which keys have roots of their own (left alone here) is decided
     // on sealed rows, never on a row edited so as to leave a key behind.
     let location = KeyTable::location(&store);
+    let mut own = std::collections::BTreeSet::new();
     for key in KeyTable::list_keys(&store).await? {
         crate::store::key_seal::check(&audit, &location, &key)?;
+        if key.root.is_some() {
+            own.insert(key.name);
+        }
     }
 
     let (file, new) = new_root(to, protection, &old_id, &path, &mut passphrase).await?;
@@ -151,21 +155,29 @@ pub async fn rotate_root(
             return Err(root_changed(&store));
         }
         let mut rewrapped: Vec<(WrappedVersion, Vec<u8>)> = Vec::with_capacity(rows.len());
+        let mut kept = 0;
         for row in rows {
+            // A key with a root of its own keeps it; every other version is re-wrapped (one
+            // whose key row is gone too, so that putting the row back finds it readable).
+            if own.contains(&row.name) {
+                kept += 1;
+                continue;
+            }
             let wrapped = rewrap(&store, old.as_ref(), new.as_ref(), &old_id, &row).await?;
             rewrapped.push((row, wrapped));
         }
         let audit = audit_key::rewrap(&store, old.as_ref(), new.as_ref()).await?;
         test_pause("root: rewrapped");
-        let outcome = store.switch_root(&old_id, &new_id, &rewrapped, &audit, || {
-            root::write_side_file(&next, &file).map_err(|e| {
-                Error::backend(format!(
-                    "cannot write the new root key to {}; nothing was changed",
-                    next.display()
-                ))
-                .caused_by(e)
-            })
-        })?;
+        let outcome =
+            store.switch_root(&old_id, &new_id, &rewrapped, (&own, kept), &audit, || {
+                root::write_side_file(&next, &file).map_err(|e| {
+                    Error::backend(format!(
+                        "cannot write the new root key to {}; nothing was changed",
+                        next.display()
+                    ))
+                    .caused_by(e)
+                })
+            })?;
         match outcome {
             SwitchRoot::Done => {}
             SwitchRoot::RowsChanged => {
