@@ -238,7 +238,9 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
 /// `coffer key rotate --due`: rotates every enabled key whose rotation period has passed.
 /// The keys are read through the root key, so that what is due is decided on rows checked
 /// against their seals (a period cleared in the database does not silently stop
-/// rotations). A key that fails is reported and the others go on; the run then fails.
+/// rotations). A key that fails is reported and the others go on; the run then fails. A
+/// key with a root of its own that this home has no file for is left to the machines that
+/// hold it.
 async fn rotate_due(
     settings: &Settings,
     home: &Home,
@@ -251,6 +253,14 @@ async fn rotate_due(
     let due: Vec<&str> = listed
         .iter()
         .filter(|k| k.state == KeyState::Enabled && k.next_rotation().is_some_and(|t| t <= now))
+        // A key whose own root this home has no file for is another machine's to rotate.
+        .filter(|k| match keys.root_unusable(k) {
+            Some(e) if store::roots::is_missing_root(&e) => {
+                tracing::info!(key = %k.name, "not rotated here: {e}");
+                false
+            }
+            _ => true,
+        })
         .map(|k| k.name.as_str())
         .collect();
     let mut rotated = 0usize;

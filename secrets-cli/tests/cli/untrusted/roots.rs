@@ -367,3 +367,27 @@ fn a_keys_own_root_on_one_machines_token_is_unusable_on_another() {
         );
     });
 }
+
+/// `key rotate --due` runs on every machine of a fleet: a due key whose own root a home has no
+/// file for is left to the machines that hold it, and the run succeeds.
+#[test]
+fn a_due_key_is_rotated_only_where_its_own_root_is_held() {
+    let s = Site::sqlite();
+    s.sh("a", "key create prod --root local --rotation-period 1m")
+        .success();
+    s.sql(
+        "UPDATE key_versions SET created_at = created_at - 3600;
+         UPDATE keys SET created_at = created_at - 3600",
+        "",
+    );
+    reseal(&s.env.path("a"), None);
+    s.share("dev");
+    s.sh("dev", "key rotate --due").success();
+    let show = stdout(&s.sh("a", "key show prod").success());
+    assert!(show.contains("active version:      1"), "{show}");
+    s.sh("a", "key rotate --due")
+        .success()
+        .stdout(contains("prod"));
+    let show = stdout(&s.sh("a", "key show prod").success());
+    assert!(show.contains("active version:      2"), "{show}");
+}
