@@ -18,6 +18,15 @@ pub use policy::*;
 /// Wire schema version.
 pub const SCHEMA: u32 = 1;
 
+/// The width of column `i` of `rows` in characters, at least `min` (aligned text tables).
+fn column_width<const N: usize>(rows: &[[String; N]], i: usize, min: usize) -> usize {
+    rows.iter()
+        .map(|r| r[i].chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(min)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]

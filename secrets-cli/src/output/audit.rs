@@ -62,13 +62,7 @@ impl AuditEntryWire {
                 ]
             })
             .collect();
-        let w = |i: usize, min: usize| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .max()
-                .unwrap_or(0)
-                .max(min)
-        };
+        let w = |i, min| super::column_width(&rows, i, min);
         let (ws, wu, wv, wn) = (w(0, 3), w(1, 4), w(2, 4), w(3, 4));
         let mut s = format!(
             "{:>ws$}  {:<20}  {:<wu$}  {:<wv$}  {:<wn$}  DETAIL\n",

@@ -50,13 +50,7 @@ impl PolicyWire {
                 ]
             })
             .collect();
-        let w = |i: usize, min: usize| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .max()
-                .unwrap_or(0)
-                .max(min)
-        };
+        let w = |i, min| super::column_width(&rows, i, min);
         let (wp, wk) = (w(0, 4), w(1, 3));
         let mut s = format!("{:<wp$}  {:<wk$}  {:<20}  BY\n", "PATH", "KEY", "SET");
         for (p, [path, key, author]) in policies.iter().zip(&rows) {
