@@ -107,11 +107,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
             labels,
         } => {
             let params = super::open::open_params(settings, None, Vec::new()).await?;
-            let moves = params
-                .writable_store()
-                .await?
-                .label(name, *version, labels)
-                .await?;
+            let moves = params.label(name, *version, labels).await?;
             tracing::info!(name = %name, version, labels = moves.len(), "labels set");
             let wire = ParamLabelsWire {
                 kind: "param_labels",
@@ -134,7 +130,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
         }
         ParamSettings::Unlabel { name, labels } => {
             let params = super::open::open_params(settings, None, Vec::new()).await?;
-            let removed = params.writable_store().await?.unlabel(name, labels).await?;
+            let removed = params.unlabel(name, labels).await?;
             tracing::info!(name = %name, labels = removed.len(), "labels removed");
             let wire = ParamLabelsWire {
                 kind: "param_labels",
@@ -157,11 +153,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
         }
         ParamSettings::Rm { name } => {
             let params = super::open::open_params(settings, None, Vec::new()).await?;
-            params
-                .writable_store()
-                .await?
-                .delete(name, now_unix())
-                .await?;
+            params.delete(name, now_unix()).await?;
             tracing::info!(name = %name, "parameter deleted");
             change(settings, "param_deleted", name, None, || {
                 format!("deleted {name} (restore it with: coffer restore {name})\n")
@@ -169,7 +161,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
         }
         ParamSettings::Restore { name } => {
             let params = super::open::open_params(settings, None, Vec::new()).await?;
-            params.writable_store().await?.restore(name).await?;
+            params.restore(name).await?;
             tracing::info!(name = %name, "parameter restored");
             change(settings, "param_restored", name, None, || {
                 format!("restored {name}\n")
@@ -177,11 +169,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
         }
         ParamSettings::Destroy { name, version } => {
             let params = super::open::open_params(settings, None, Vec::new()).await?;
-            let d = params
-                .writable_store()
-                .await?
-                .destroy(name, *version, now_unix())
-                .await?;
+            let d = params.destroy(name, *version, now_unix()).await?;
             tracing::info!(name = %name, ?version, "destroyed");
             if let Some(place) = &d.lingers {
                 eprintln!(

@@ -38,6 +38,7 @@
 //! By default values are encrypted under the store key: a local key named
 //! [`STORE_KEY_NAME`] (`params`), created on the first `secure-string` put.
 
+mod changes;
 pub(crate) mod name;
 pub(crate) mod param_type;
 pub mod policy;

@@ -55,6 +55,15 @@ impl Policies {
             .max_by_key(|p| p.path.as_str().len())
     }
 
+    /// The policy of the names whose longest policy path is `path`: the one of the longest
+    /// path `path` is at or below.
+    pub fn for_path(&self, path: &ParamPath) -> Option<&Policy> {
+        self.0
+            .iter()
+            .filter(|p| &p.path == path || path.as_str().starts_with(&p.path.prefix()))
+            .max_by_key(|p| p.path.as_str().len())
+    }
+
     /// The policy of exactly `path`.
     pub fn at(&self, path: &ParamPath) -> Option<&Policy> {
         self.0.iter().find(|p| &p.path == path)
@@ -236,6 +245,8 @@ impl Params {
         let key = recorded_key(&parsed, key);
         let store = self.writable_store().await?;
         self.keys.keyring_of(&key).await?;
+        self.check_policy_change(&store.policies().await?, path, Some(&key))
+            .await?;
         let policy = Policy {
             path: path.clone(),
             key,
@@ -253,7 +264,10 @@ impl Params {
     /// No policy for `path` ([`Error::Missing`]); parameters under other keys
     /// ([`Error::Conflict`]); the store failed.
     pub async fn remove_policy(&self, path: &ParamPath) -> ParamResult<Policy> {
-        self.writable_store().await?.remove_policy(path).await
+        let store = self.writable_store().await?;
+        self.check_policy_change(&store.policies().await?, path, None)
+            .await?;
+        store.remove_policy(path).await
     }
 
     /// The keyring a `secure-string` write of `name` encrypts under, and its reference: the
@@ -275,6 +289,92 @@ impl Params {
             check_write(&policies, name, &chosen)?;
         }
         Ok((self.keys.keyring_of(&p.key).await?, p.key.clone()))
+    }
+}
+
+/// `e` (this home cannot use the root of the key of `p`, the policy of `name`) said of `name`.
+fn below_policy(name: &ParamName, p: &Policy, e: Error) -> Error {
+    let Error::Denied(d) = &e else {
+        return e;
+    };
+    let out = Error::denied(format!(
+        "{name} is below {}, whose path policy names key {}: {}",
+        p.path,
+        p.key,
+        d.message()
+    ));
+    match d.advice() {
+        Some(a) => out.advice(a.clone()),
+        None => out,
+    }
+}
+
+impl Params {
+    /// The error if `name` is below a path policy whose key has a root of its own that this
+    /// home cannot use (the error names the parameter, the path, the key, its root and the
+    /// file this home lacks; [`crate::store::roots::is_missing_root`] holds of it if the
+    /// file is missing): nothing below such a path is read or changed from this home.
+    ///
+    /// # Errors
+    /// That error; the policies fail their check; the store failed.
+    pub async fn check_root(&self, name: &ParamName) -> ParamResult<()> {
+        let policies = self.store().await?.policies().await?;
+        self.check_root_in(&policies, name).await
+    }
+
+    /// [`Params::check_root`] with the policies already read.
+    pub(crate) async fn check_root_in(
+        &self,
+        policies: &Policies,
+        name: &ParamName,
+    ) -> ParamResult<()> {
+        let Some(p) = policies.for_name(name) else {
+            return Ok(());
+        };
+        match self.keys.root_unusable(&p.key).await? {
+            None => Ok(()),
+            Some(e) => Err(below_policy(name, p, e)),
+        }
+    }
+
+    /// The error if this home cannot use the root of a key that a change of the policy of
+    /// `path` to `new` (`None`: its removal) takes away from, or gives, the names whose
+    /// policy it is: such a change is made only where both keys can be used.
+    async fn check_policy_change(
+        &self,
+        current: &Policies,
+        path: &ParamPath,
+        new: Option<&str>,
+    ) -> ParamResult<()> {
+        let old = current.for_path(path).map(|p| p.key.clone());
+        let after = match new {
+            Some(k) => Some(k.to_owned()),
+            None => current
+                .without(path)
+                .0
+                .for_path(path)
+                .map(|p| p.key.clone()),
+        };
+        for key in [old, after].into_iter().flatten() {
+            if let Some(e) = self.keys.root_unusable(&key).await? {
+                let what = match new {
+                    Some(k) => format!("the policy of {path} cannot be set to {k} here"),
+                    None => format!("the policy of {path} cannot be removed here"),
+                };
+                let Error::Denied(d) = &e else {
+                    return Err(e);
+                };
+                let out = Error::denied(format!(
+                    "{what}: it changes which key protects the names below it, and {}",
+                    d.message()
+                ));
+                return Err(match d.advice() {
+                    Some(a) => out.advice(a.clone()),
+                    None => out,
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -315,6 +415,14 @@ mod tests {
         // A path is a whole level: `/app/prod` does not cover `/app/production`.
         assert_eq!(key("/app/production/x"), Some("local:app"));
         assert_eq!(key("/other/x"), None);
+        let path = |p: &str| {
+            set.for_path(&ParamPath::parse(p).unwrap())
+                .map(|p| p.key.as_str())
+        };
+        assert_eq!(path("/app/prod"), Some("local:prod"));
+        assert_eq!(path("/app/prod/db/x"), Some("local:db"));
+        assert_eq!(path("/app/production"), Some("local:app"));
+        assert_eq!(path("/"), None);
         assert_eq!(key("/app"), Some("local:app"), "a policy of one parameter");
         let root = Policies::new(vec![policy("/", "local:all")]);
         assert_eq!(

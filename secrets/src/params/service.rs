@@ -237,9 +237,10 @@ impl Params {
         self.store.as_ref()
     }
 
-    /// The store, for writes that need no value key (`label`, `rm`, `destroy`, …): every
-    /// write appends to the store's audit log, which is keyed, so this opens the store's
-    /// keys first ([`ValueKeys::unlock`]).
+    /// The store, for writes that need no value key: every write appends to the store's
+    /// audit log, which is keyed, so this opens the store's keys first
+    /// ([`ValueKeys::unlock`]). Its writes skip [`Params::check_root`]: use
+    /// [`Params::label`], [`Params::delete`], [`Params::destroy`] and the rest for those.
     ///
     /// # Errors
     /// The keys cannot be opened (no root key, a store rolled back since this home saw it).
@@ -279,6 +280,7 @@ impl Params {
             )));
         }
         self.keys.unlock().await?;
+        self.check_root(&req.name).await?;
         let mut version = match req.expect {
             Expect::New => 1,
             Expect::Version(n) => n
@@ -480,6 +482,22 @@ impl Params {
     /// not decrypt or that belongs to another row.
     async fn open(&self, stored: StoredVersion, ring: &mut Opener) -> ParamResult<Param> {
         let StoredVersion { meta, value } = stored;
+        if ring.policies.is_none() {
+            ring.policies = Some(self.store.policies().await?);
+        }
+        let policy = ring
+            .policies
+            .as_ref()
+            .and_then(|set| set.for_name(&meta.name));
+        if let Some(key) = policy.map(|p| p.key.clone()) {
+            // Below a path whose key this home cannot use: no value of any type is read.
+            if self.lacks_root(ring, &key).await? {
+                let set = ring.policies.take().unwrap_or_default();
+                let e = self.check_root_in(&set, &meta.name).await;
+                ring.policies = Some(set);
+                e?;
+            }
+        }
         let value = match value {
             StoredValue::Clear(v) => v,
             StoredValue::Destroyed => {
@@ -491,21 +509,11 @@ impl Params {
                 });
             }
             StoredValue::Sealed(message) => {
-                let policies = match &ring.policies {
-                    Some(p) => p,
-                    None => ring.policies.insert(self.store.policies().await?),
-                };
-                super::policy::check_read(policies, &meta)?;
+                if let Some(policies) = &ring.policies {
+                    super::policy::check_read(policies, &meta)?;
+                }
                 if let Some(key) = &meta.key_ref {
-                    let lacks = match ring.missing.get(key) {
-                        Some(&lacks) => lacks,
-                        None => {
-                            let lacks = self.keys.root_unusable(key).await?.is_some();
-                            ring.missing.insert(key.clone(), lacks);
-                            lacks
-                        }
-                    };
-                    if lacks {
+                    if self.lacks_root(ring, key).await? {
                         if let Some(e) = self.keys.root_unusable(key).await? {
                             return Err(e);
                         }
@@ -527,8 +535,21 @@ impl Params {
     }
 }
 
-/// What reads of secure values keep from one to the next: the decryption keyring and the
-/// path policies.
+impl Params {
+    /// Whether this home cannot use the root of `key` (as values record it), asked once per
+    /// key per `ring`.
+    async fn lacks_root(&self, ring: &mut Opener, key: &str) -> ParamResult<bool> {
+        if let Some(&lacks) = ring.missing.get(key) {
+            return Ok(lacks);
+        }
+        let lacks = self.keys.root_unusable(key).await?.is_some();
+        ring.missing.insert(key.to_owned(), lacks);
+        Ok(lacks)
+    }
+}
+
+/// What reads keep from one to the next: the decryption keyring, the path policies, and
+/// which keys' roots this home cannot use.
 #[derive(Default)]
 struct Opener {
     cmm: Option<Arc<dyn MaterialsManager>>,

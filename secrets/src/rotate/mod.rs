@@ -122,6 +122,8 @@ pub async fn rotate(
         .history(name)
         .await
         .map_err(not_found)?;
+    // Below a path whose key this home cannot use, nothing is staged, not even a lease.
+    params.check_root(name).await?;
     let plan = claim(params, name, &holder, false, req.hook_timeout)
         .await?
         .flatten();
@@ -635,6 +637,26 @@ pub async fn rotate_due(
             continue;
         }
         let name = plan.name.clone();
+        match params.check_root(&name).await {
+            Ok(()) => {}
+            // Left to the machines that hold the root, as `key rotate --due` does.
+            Err(e) if crate::store::roots::is_missing_root(&e) => {
+                report.skipped.push(DueSkipped {
+                    name: name.to_string(),
+                    reason: format!("{e}"),
+                });
+                continue;
+            }
+            Err(e) => {
+                say(&format!("{name}: {e:#}"));
+                report.failed.push(DueFailed {
+                    name: name.to_string(),
+                    error: format!("{e:#}"),
+                    output: None,
+                });
+                continue;
+            }
+        }
         let timeout = Duration::from_secs(plan.hook_timeout_secs).min(hook::MAX_TIMEOUT);
         let claimed = match claim(params, &name, &holder, true, timeout).await {
             Ok(Some(Some(plan))) => plan,

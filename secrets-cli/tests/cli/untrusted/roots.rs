@@ -43,11 +43,7 @@ fn a_home_without_a_keys_own_root_cannot_use_what_it_protects() {
         let e = s
             .put("dev", "put /app/prod/db --overwrite --key dev", "mine")
             .code(1);
-        assert!(
-            stderr(&e).contains("the policy of /app/prod names key local:prod"),
-            "{}",
-            stderr(&e)
-        );
+        assert!(stderr(&e).contains(lacks), "{}", stderr(&e));
         s.refused("dev", "key rotate prod", lacks);
         s.refused(
             "dev",
@@ -67,7 +63,7 @@ fn a_home_without_a_keys_own_root_cannot_use_what_it_protects() {
         assert!(env.lines().any(|l| l == "DB=dev-secret"), "{env}");
         assert!(!env.contains("prod-secret"), "{env}");
         assert!(
-            stderr(&a).contains("left out: key `prod` has a root of its own"),
+            stderr(&a).contains("left out: /app/prod/db is below /app/prod"),
             "{}",
             stderr(&a)
         );
@@ -136,6 +132,126 @@ fn a_home_without_a_keys_own_root_cannot_use_what_it_protects() {
                WHERE i.name = key_versions.name AND i.version = key_versions.version)",
         );
         assert_eq!(s.get(prod, "/app/dev/db"), "dev-secret\n");
+        s.sh(prod, "audit verify").success();
+    });
+}
+
+/// Below a path whose policy names a key with a root of its own, a home without that root
+/// changes and reads nothing, whatever the type: no `string` value is read or written, no
+/// label moved, no parameter removed, restored or destroyed, no policy that changes which key
+/// protects a name below it is set or removed, and `rotate --due` leaves its schedules to
+/// the machines that hold the root; the prod home does all of it. Names and history stay
+/// listed (a database reader sees them in any case).
+#[test]
+fn a_home_without_a_keys_own_root_changes_nothing_below_its_path() {
+    Site::each(|s| {
+        let prod = "a";
+        s.sh(prod, "key create prod --root local").success();
+        s.sh(prod, "key create dev").success();
+        s.sh(prod, "policy set /app/prod --key prod").success();
+        s.sh(prod, "policy set /app/dev --key dev").success();
+        s.put(prod, "put /app/prod/db", "one").success();
+        s.put(prod, "put /app/prod/db --overwrite", "two").success();
+        s.put(prod, "put /app/prod/region --type string", "eu")
+            .success();
+        s.put(prod, "put /app/prod/gone --type string", "x")
+            .success();
+        s.sh(prod, "rm /app/prod/gone").success();
+        s.sh(
+            prod,
+            "rotate /app/prod/db --every 30d --generate length=16,charset=alnum",
+        )
+        .success();
+        let db = s.get(prod, "/app/prod/db");
+
+        s.share("dev");
+        let below = "/app/prod/region is below /app/prod, whose path policy names key \
+                     local:prod: key `prod` has a root of its own";
+        let e = s.refused("dev", "get /app/prod/region", below);
+        assert!(e.contains("roots/prod.key does not exist"), "{e}");
+        assert!(e.contains("copy"), "{e}");
+        let lacks = "key `prod` has a root of its own";
+        for args in [
+            "label /app/prod/db:1 current",
+            "unlabel /app/prod/db previous",
+            "rm /app/prod/db",
+            "restore /app/prod/gone",
+            "destroy /app/prod/db:1",
+            "destroy /app/prod/gone",
+            "rotate /app/prod/db --every off",
+            "get /app/prod/db:previous",
+        ] {
+            s.refused("dev", args, lacks);
+        }
+        let e = s
+            .put(
+                "dev",
+                "put /app/prod/region --type string --overwrite",
+                "us",
+            )
+            .code(1);
+        assert!(stderr(&e).contains(below), "{}", stderr(&e));
+        let e = s
+            .put("dev", "put /app/prod/new --type string", "planted")
+            .code(1);
+        assert!(stderr(&e).contains(lacks), "{}", stderr(&e));
+        for args in [
+            "policy rm /app/prod",
+            "policy set /app/prod --key dev",
+            "policy set /app/prod/sub --key dev",
+        ] {
+            let e = s.refused("dev", args, lacks);
+            assert!(
+                e.contains("it changes which key protects the names below it"),
+                "{e}"
+            );
+        }
+        // A policy that changes no name of the prod key's is the dev home's to set.
+        s.sh("dev", "policy set /app --key dev").success();
+        s.sh("dev", "policy set /app/dev2 --key dev").success();
+        // Due schedules below the path are left to the prod machine.
+        s.sql(
+            "UPDATE param_rotations SET next_due = 0",
+            "UPDATE param_rotations SET next_due = 0",
+        );
+        let a = s.sh("dev", "rotate --due").success();
+        let report: Value = serde_json::from_str(&stdout(&a)).unwrap();
+        assert_eq!(report["skipped"][0]["name"], "/app/prod/db", "{report}");
+        assert!(
+            report["skipped"][0]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains(lacks)),
+            "{report}"
+        );
+        assert_eq!(report["rotated"], serde_json::json!([]), "{report}");
+        // exec and export leave the string out as well.
+        let a = s.sh("dev", "exec --path /app/prod -- env").success();
+        assert!(
+            !stdout(&a).lines().any(|l| l.starts_with("REGION=")),
+            "{}",
+            stdout(&a)
+        );
+        assert!(stderr(&a).contains("left out"), "{}", stderr(&a));
+        s.refused("dev", "exec --strict --path /app/prod -- env", lacks);
+        // Metadata stays listed.
+        let a = s.sh("dev", "ls /app/prod").success();
+        assert!(stdout(&a).contains("region"), "{}", stdout(&a));
+        s.sh("dev", "history /app/prod/db").success();
+
+        // Nothing changed, and the prod home does every one of them.
+        assert_eq!(s.get(prod, "/app/prod/db"), db);
+        assert_eq!(s.get(prod, "/app/prod/region"), "eu\n");
+        s.sh(prod, "rotate --due").success();
+        s.sh(prod, "label /app/prod/db:1 old").success();
+        s.sh(prod, "unlabel /app/prod/db old").success();
+        s.sh(prod, "restore /app/prod/gone").success();
+        s.sh(prod, "destroy /app/prod/db:1").success();
+        s.put(prod, "put /app/prod/region --type string --overwrite", "us")
+            .success();
+        s.sh(prod, "policy set /app/prod/sub --key dev").success();
+        s.sh(prod, "policy rm /app/prod/sub").success();
+        s.sh(prod, "rotate /app/prod/db --every off").success();
+        s.sh(prod, "rm /app/prod/db").success();
         s.sh(prod, "audit verify").success();
     });
 }
