@@ -87,11 +87,13 @@ const EXIT_CODES: &str = exit_codes!();
 mod files;
 mod keys;
 mod params;
+mod role;
 mod rotate;
 
 pub use files::*;
 pub use keys::*;
 pub use params::*;
+pub use role::*;
 pub use rotate::*;
 
 const ENCRYPT_HELP: &str = concat!(
@@ -292,6 +294,9 @@ pub enum Command {
     /// Choose which key protects the secure values below a path (set, ls, rm).
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Create PostgreSQL logins limited to paths (row-level security).
+    #[command(subcommand)]
+    Role(RoleCommand),
     /// Show or check the store's audit log (writes, key operations, reads of secure values).
     #[command(subcommand)]
     Audit(AuditCommand),

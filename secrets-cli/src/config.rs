@@ -16,6 +16,7 @@ mod files;
 mod keys;
 mod params;
 mod policy;
+mod role;
 mod rotate;
 
 pub use coffer::store::{StoreLocation, StoreUrl};
@@ -23,6 +24,7 @@ pub use files::*;
 pub use keys::*;
 pub use params::*;
 pub use policy::*;
+pub use role::*;
 pub use rotate::*;
 
 /// The resolved command line.
@@ -65,6 +67,8 @@ pub enum CommandSettings {
     Export(ExportSettings),
     /// `coffer policy set|ls|rm`.
     Policy(PolicySettings),
+    /// `coffer role create`.
+    Role(RoleSettings),
     /// `coffer audit ls|verify`.
     Audit(crate::cli::AuditCommand),
     /// `coffer completions SHELL`.
@@ -155,6 +159,7 @@ impl Settings {
                 format: a.format,
             }),
             Command::Policy(a) => CommandSettings::Policy(policy_settings(a)?),
+            Command::Role(a) => CommandSettings::Role(role_settings(a)?),
             Command::Audit(a) => CommandSettings::Audit(a),
             Command::Completions { shell } => CommandSettings::Completions(shell),
             Command::Man => CommandSettings::Man,
@@ -220,10 +225,12 @@ impl Settings {
             | CommandSettings::Rotate(_)
             | CommandSettings::Policy(_)
             | CommandSettings::Audit(_)
+            | CommandSettings::Role(RoleSettings { sql: false, .. })
             | CommandSettings::Exec(_) => false,
-            CommandSettings::Completions(_) | CommandSettings::Man | CommandSettings::Export(_) => {
-                true
-            }
+            CommandSettings::Completions(_)
+            | CommandSettings::Man
+            | CommandSettings::Export(_)
+            | CommandSettings::Role(RoleSettings { sql: true, .. }) => true,
         }
     }
 }

@@ -244,6 +244,10 @@ pub fn advice(a: &Advice) -> Option<String> {
                                 postgres://USER@HOST:PORT/DATABASE (the password from \
                                 PGPASSWORD)"
             .into(),
+        Advice::PgLimitedLogin => "a database login made by `coffer role create` reads and \
+                                   writes only the parameters at or below its paths; use one \
+                                   whose paths include this name"
+            .into(),
         Advice::PgNoConnectionFree { attempts } => format!(
             "the server has no connection free (its max_connections, or the role's \
              CONNECTION LIMIT); coffer tried {attempts} times over several seconds: raise \

@@ -467,6 +467,8 @@ pub enum Advice {
     PgCertificate,
     /// The PostgreSQL server could not be reached.
     PgReachable,
+    /// The PostgreSQL login may not read or write that: one limited to some paths.
+    PgLimitedLogin,
     /// The PostgreSQL server has no connection free, after coffer's retries.
     PgNoConnectionFree {
         /// How many times coffer tried.

@@ -132,7 +132,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             } else {
                 KeyState::Disabled
             };
-            unlock(&home, &table).await?;
+            unlock(&home, &table, name).await?;
             let changed = table.set_state(name, state).await?;
             tracing::info!(key = %name, state = state.as_str(), changed, "key state");
             let wire = KeyStateWire {
@@ -182,7 +182,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             }
         }
         KeySettings::SetRotation { name, period_secs } => {
-            unlock(&home, &table).await?;
+            unlock(&home, &table, name).await?;
             let record = table.set_rotation_period(name, *period_secs).await?;
             tracing::info!(key = %name, period_secs, "rotation period set");
             let wire = KeyWire::new(&record, now_unix());
@@ -204,7 +204,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             name,
             below_version,
         } => {
-            unlock(&home, &table).await?;
+            unlock(&home, &table, name).await?;
             let (previous, record) = table
                 .set_min_decrypt_version(name, *below_version)
                 .await
@@ -336,8 +336,15 @@ fn nothing_due(keys: &[KeyRecord]) -> NothingDueWire {
 
 /// Opens the store's keys so that a write of `table` is signed into its audit log (every
 /// write needs the root key, even one that unwraps nothing).
-async fn unlock(home: &Home, table: &Arc<dyn KeyTable>) -> anyhow::Result<()> {
-    store::open_keys_in(home, table.clone(), &crate::terminal::passphrase()).await?;
+/// Opens the store's keys before a change of key `name`; a key with a root of its own that
+/// this home cannot use is left as it is (its state decides what below its paths reads).
+async fn unlock(home: &Home, table: &Arc<dyn KeyTable>, name: &str) -> anyhow::Result<()> {
+    let keys = store::open_keys_in(home, table.clone(), &crate::terminal::passphrase()).await?;
+    if let Some(record) = keys.key(name).await? {
+        if let Some(e) = keys.root_unproven(&record).await {
+            return Err(e.into());
+        }
+    }
     Ok(())
 }
 

@@ -14,6 +14,7 @@ mod policy;
 mod pool;
 mod pump;
 mod rewrap;
+mod role;
 mod rotate;
 mod stdout;
 
@@ -39,6 +40,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         CommandSettings::Exec(s) => exec::exec(settings, s).await,
         CommandSettings::Export(s) => exec::export(settings, s).await,
         CommandSettings::Policy(p) => policy::run(settings, p).await,
+        CommandSettings::Role(r) => role::run(settings, r).await,
         CommandSettings::Audit(a) => audit::run(settings, *a).await,
         CommandSettings::Completions(shell) => completions(*shell),
         CommandSettings::Man => man_page(),

@@ -389,6 +389,8 @@ impl Params {
             Which::Label(l) => l.as_str() == super::CURRENT,
             Which::Version(_) => false,
         };
+        let mut ring = Opener::default();
+        self.root_gate(&mut ring, &stored.meta.name).await?;
         if let Some(at) = stored.meta.expires_at {
             if at <= crate::time::now_unix() && stored.value != StoredValue::Destroyed {
                 return Err(Error::Expired {
@@ -398,7 +400,6 @@ impl Params {
                 });
             }
         }
-        let mut ring = Opener::default();
         let secure = stored.meta.param_type.is_secure();
         let param = self
             .open(stored, &mut ring)
@@ -482,22 +483,7 @@ impl Params {
     /// not decrypt or that belongs to another row.
     async fn open(&self, stored: StoredVersion, ring: &mut Opener) -> ParamResult<Param> {
         let StoredVersion { meta, value } = stored;
-        if ring.policies.is_none() {
-            ring.policies = Some(self.store.policies().await?);
-        }
-        let policy = ring
-            .policies
-            .as_ref()
-            .and_then(|set| set.for_name(&meta.name));
-        if let Some(key) = policy.map(|p| p.key.clone()) {
-            // Below a path whose key this home cannot use: no value of any type is read.
-            if self.lacks_root(ring, &key).await? {
-                let set = ring.policies.take().unwrap_or_default();
-                let e = self.check_root_in(&set, &meta.name).await;
-                ring.policies = Some(set);
-                e?;
-            }
-        }
+        self.root_gate(ring, &meta.name).await?;
         let value = match value {
             StoredValue::Clear(v) => v,
             StoredValue::Destroyed => {
@@ -536,6 +522,25 @@ impl Params {
 }
 
 impl Params {
+    /// Below a path whose key this home cannot use, no value of any type is read (nor said to
+    /// be expired): that error ([`Params::check_root`]), the policies and the answer kept in
+    /// `ring` for the next.
+    async fn root_gate(&self, ring: &mut Opener, name: &ParamName) -> ParamResult<()> {
+        if ring.policies.is_none() {
+            ring.policies = Some(self.store.policies().await?);
+        }
+        let policy = ring.policies.as_ref().and_then(|set| set.for_name(name));
+        if let Some(key) = policy.map(|p| p.key.clone()) {
+            if self.lacks_root(ring, &key).await? {
+                let set = ring.policies.take().unwrap_or_default();
+                let e = self.check_root_in(&set, name).await;
+                ring.policies = Some(set);
+                e?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether this home cannot use the root of `key` (as values record it), asked once per
     /// key per `ring`.
     async fn lacks_root(&self, ring: &mut Opener, key: &str) -> ParamResult<bool> {
@@ -588,8 +593,11 @@ impl Params {
     /// encryption context), for [`RotationPlan::seal`].
     ///
     /// # Errors
-    /// The key failed.
+    /// As [`Params::check_root`]; the key failed.
     pub async fn seal_plan(&self, plan: &RotationPlan) -> ParamResult<Vec<u8>> {
+        // A schedule (its hooks run with the new secret) is set only where the parameter
+        // may be changed.
+        self.check_root(&plan.name).await?;
         let (ring, _) = self.keys.encrypt_keyring().await?;
         let cmm: Arc<dyn MaterialsManager> = Arc::new(DefaultCmm::new(ring));
         let cfg = EncryptConfig::default()

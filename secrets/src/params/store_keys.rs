@@ -169,10 +169,12 @@ impl ValueKeys for StoreKeys {
                 return Ok(None);
             };
             let local = self.local().await?;
-            Ok(local
-                .key(&k.name)
-                .await?
-                .and_then(|record| local.root_unusable(&record)))
+            // A key named by a policy or a value but gone from the store is not usable:
+            // never read as "no root of its own".
+            Ok(match local.key(&k.name).await? {
+                Some(record) => local.root_unproven(&record).await,
+                None => Some(local.no_such_key(&k.name)),
+            })
         })
     }
 

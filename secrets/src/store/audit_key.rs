@@ -143,7 +143,7 @@ async fn seal_store(
     let (Some(store_id), Some(wrapped)) = (&tip.store_id, &tip.wrapped_key) else {
         return Err(tampered(&location, "meta store_id is missing"));
     };
-    let (entries, head) = table.audit_log().await?;
+    let (entries, head) = table.whole_audit_log().await?;
     if let Verified::Bad { seq, why } = super::audit::verify(&entries, &head, key) {
         return Err(tampered(
             &location,
@@ -193,7 +193,7 @@ async fn create(table: &dyn KeyTable, root: &dyn RootKey) -> Result<(), Error> {
         .await?;
     let key = Arc::new(AuditKey::derive(secret.expose_secret(), &store_id)?);
     // The log is not keyed yet: what it says is only as good as its chain.
-    let (entries, _) = table.audit_log().await?;
+    let (entries, _) = table.whole_audit_log().await?;
     let history = super::key_seal::History::from_entries(&entries);
     if table
         .create_audit_key(&store_id, &wrapped, &key, &history)

@@ -168,6 +168,26 @@ impl LocalKeyStore {
             .or_else(|| self.root_for(key).err())
     }
 
+    /// [`LocalKeyStore::root_unusable`], and for a key with a root of its own that this home
+    /// has a file for, the proof that the root is the one that wraps it: its active version
+    /// unwraps (a token's label or a KMS key's name alone could be another machine's key of
+    /// the same name). What a change below a path of the key, or of the key, asks first.
+    pub async fn root_unproven(&self, key: &KeyRecord) -> Option<Error> {
+        if let Some(e) = self.root_unusable(key) {
+            return Some(e);
+        }
+        key.root.as_ref()?;
+        let row = match self.table.version_row(&key.name, Which::Active).await {
+            Ok(Lookup::Found(row)) => *row,
+            Ok(Lookup::NoKey | Lookup::NoVersion) => return Some(self.no_such_key(&key.name)),
+            Err(e) => return Some(e),
+        };
+        if let Err(e) = self.check_row(&row).await {
+            return Some(e);
+        }
+        self.material(&key.name, row).await.err()
+    }
+
     /// The root that wraps the versions of `key`: its own, or the store's.
     fn root_for(&self, key: &KeyRecord) -> Result<Arc<dyn RootKey>, Error> {
         Ok(self
@@ -212,7 +232,7 @@ impl LocalKeyStore {
             Trust::Verify,
         )
         .await?;
-        let (entries, head) = self.table.audit_log().await?;
+        let (entries, head) = self.table.whole_audit_log().await?;
         let unkeyed = u64::try_from(head.keyed_from.saturating_sub(1)).unwrap_or(0);
         let verified = super::audit::verify(&entries, &head, &key);
         if let (Verified::Ok(_), Some(seen)) = (&verified, &self.seen) {
@@ -233,7 +253,7 @@ impl LocalKeyStore {
         let key =
             super::audit_key::attach(self.table.as_ref(), self.root.as_ref(), None, Trust::Accept)
                 .await?;
-        let (entries, head) = self.table.audit_log().await?;
+        let (entries, head) = self.table.whole_audit_log().await?;
         match super::audit::verify(&entries, &head, &key) {
             Verified::Ok(n) => {
                 if let Some(seen) = &self.seen {

@@ -130,6 +130,13 @@ pub trait KeyTable: Send + Sync + fmt::Debug {
     /// Every entry and the head, in one snapshot.
     fn audit_log(&self) -> BoxFuture<'_, Result<(Vec<AuditEntry>, Head), Error>>;
 
+    /// [`KeyTable::audit_log`], for a check of the whole log: an error, rather than a log
+    /// with gaps, where this handle cannot see every entry (a PostgreSQL login limited to
+    /// some paths).
+    fn whole_audit_log(&self) -> BoxFuture<'_, Result<(Vec<AuditEntry>, Head), Error>> {
+        self.audit_log()
+    }
+
     /// What signs this handle's appends from now on (the first one given stays).
     fn set_audit_signer(&self, signer: Arc<AuditSigner>);
 }

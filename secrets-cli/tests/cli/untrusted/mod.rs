@@ -11,6 +11,8 @@ use serde_json::Value;
 mod key_table;
 mod param_rows;
 mod policies;
+#[cfg(feature = "postgres")]
+mod roles;
 mod roots;
 
 /// Where the store is, and how a writer without keys gets at it.

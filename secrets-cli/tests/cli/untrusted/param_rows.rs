@@ -392,3 +392,17 @@ fn an_edit_made_during_a_parameter_write_is_not_sealed() {
         s.sh("a", "audit verify").success();
     });
 }
+
+/// A `string` value's row is checked against a MAC keyed from the root key, so a home
+/// without the root key reads none (README: reading a `string` value needs it too).
+#[test]
+fn a_string_value_is_read_only_with_the_root_key() {
+    Site::each(|s| {
+        s.put("a", "put /app/region --type string", "eu").success();
+        fs::create_dir_all(s.env.path("nokey")).unwrap();
+        let e = s.refused("nokey", "get /app/region", "root key");
+        assert!(e.contains("is missing"), "{e}");
+        s.share("nokey");
+        assert_eq!(s.get("nokey", "/app/region"), "eu\n");
+    });
+}

@@ -179,7 +179,12 @@ fn a_home_without_a_keys_own_root_changes_nothing_below_its_path() {
             "destroy /app/prod/db:1",
             "destroy /app/prod/gone",
             "rotate /app/prod/db --every off",
+            "rotate /app/prod/db --every 1d --generate length=8,charset=hex --set-hook true",
             "get /app/prod/db:previous",
+            // The key's own state decides what below its paths reads.
+            "key disable prod",
+            "key retire prod --below-version 2",
+            "key set-rotation prod 30d",
         ] {
             s.refused("dev", args, lacks);
         }
@@ -240,6 +245,9 @@ fn a_home_without_a_keys_own_root_changes_nothing_below_its_path() {
 
         // Nothing changed, and the prod home does every one of them.
         assert_eq!(s.get(prod, "/app/prod/db"), db);
+        let show = stdout(&s.sh(prod, "key show prod").success());
+        assert!(show.contains("enabled"), "{show}");
+        assert!(!show.contains("30d"), "{show}");
         assert_eq!(s.get(prod, "/app/prod/region"), "eu\n");
         s.sh(prod, "rotate --due").success();
         s.sh(prod, "label /app/prod/db:1 old").success();
@@ -251,6 +259,7 @@ fn a_home_without_a_keys_own_root_changes_nothing_below_its_path() {
         s.sh(prod, "policy set /app/prod/sub --key dev").success();
         s.sh(prod, "policy rm /app/prod/sub").success();
         s.sh(prod, "rotate /app/prod/db --every off").success();
+        s.sh(prod, "key set-rotation prod 30d").success();
         s.sh(prod, "rm /app/prod/db").success();
         s.sh(prod, "audit verify").success();
     });
@@ -434,6 +443,22 @@ fn a_keys_own_root_on_one_machines_token_is_unusable_on_another() {
         let e = dev.sh(s, "dev", &["get", "/app/prod/db"]).code(1);
         assert!(!stdout(&e).contains("prod-secret"));
         assert!(stderr(&e).contains("prod-machine"), "{}", stderr(&e));
+        // Nor do the changes that need no decryption: the root is proven first (its active
+        // version unwraps), which a token of the same name cannot do.
+        for args in [
+            &["label", "/app/prod/db:1", "old"][..],
+            &["rm", "/app/prod/db"],
+            &["destroy", "/app/prod/db:1"],
+            &["policy", "rm", "/app/prod"],
+            &["key", "disable", "prod"],
+        ] {
+            let e = dev.sh(s, "dev", args).code(1);
+            assert!(
+                stderr(&e).contains("does not unwrap under its own root"),
+                "{args:?}: {}",
+                stderr(&e)
+            );
+        }
         let a = dev
             .sh(
                 s,

@@ -181,11 +181,12 @@ async fn append_list(
     let updated = tx
         .execute(
             "WITH ok AS (
-             SELECT coalesce((SELECT max(seq) FROM audit), 0) = $12::bigint
-                AND (SELECT hash FROM audit WHERE seq = $12::bigint)
+             SELECT coalesce((SELECT max(seq) FROM audit_chain), 0) = $12::bigint
+                AND (SELECT hash FROM audit_chain WHERE seq = $12::bigint)
                     IS NOT DISTINCT FROM $13::bytea
                 AND ($14::bigint = 0
-                     OR (SELECT hash FROM audit WHERE seq = $14::bigint) = $15::bytea) AS ok),
+                     OR (SELECT hash FROM audit_chain WHERE seq = $14::bigint) = $15::bytea)
+                AS ok),
          added AS (
              INSERT INTO audit (seq, at, actor, verb, name, detail, prev_hash, hash)
              SELECT seq, $2, $3, verb, name, detail, prev_hash, hash
@@ -239,8 +240,9 @@ pub async fn tip(
                            'audit_head', 'audit_head_mac', 'audit_keyed_from',
                            'audit_policies')
              UNION ALL
-             SELECT NULL, NULL, seq, hash, seq = (SELECT max(seq) FROM audit) FROM audit
-             WHERE seq = $1 OR seq = (SELECT max(seq) FROM audit)",
+             SELECT NULL, NULL, seq, hash, seq = (SELECT max(seq) FROM audit_chain)
+             FROM audit_chain
+             WHERE seq = $1 OR seq = (SELECT max(seq) FROM audit_chain)",
             &[&seen.unwrap_or(0)],
         )
         .await?;

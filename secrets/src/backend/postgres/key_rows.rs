@@ -143,6 +143,12 @@ impl PgStore {
         };
         key_seal::check(signer.key(), &self.location, &record)?;
         let err = self.err();
+        if super::roles::is_limited(tx).await.map_err(&err)? {
+            return Err(super::roles::limited_login(
+                &self.location,
+                &format!("a change of key `{name}`"),
+            ));
+        }
         let mut since = key_seal::Since::new(signer.key(), &self.location, &record)?;
         loop {
             let rows = tx

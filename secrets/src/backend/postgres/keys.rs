@@ -493,6 +493,10 @@ impl KeyTable for PgStore {
         Box::pin(Self::audit_log(self))
     }
 
+    fn whole_audit_log(&self) -> BoxFuture<'_, Result<(Vec<AuditEntry>, Head), Error>> {
+        Box::pin(Self::whole_audit_log(self))
+    }
+
     fn seal_rows<'a>(
         &'a self,
         wrapped_old: &'a [u8],

@@ -7,6 +7,10 @@
 //! `param_labels`, `audit` and `meta`. Names use the `"C"` collation, so that they sort and
 //! compare byte by byte as in SQLite (the range `/a/b/` < name < `/a/b0` depends on it).
 //!
+//! Row-level security confines a login made by [`PgStore::create_role`] to the parameters at
+//! or below its paths (module `roles`); the chain checks read `audit_chain` (sequence numbers
+//! and hashes only), which every login sees whole.
+//!
 //! # Transactions
 //!
 //! Every write is one transaction whose first statement takes the store's write lock (the
@@ -56,6 +60,7 @@ mod param_reads;
 mod param_rows;
 mod params;
 mod policies;
+pub mod roles;
 mod rotation;
 mod schema;
 mod tx;
@@ -63,7 +68,7 @@ mod tx;
 use self::schema::MIGRATIONS;
 
 /// The schema this build writes.
-pub const PG_SCHEMA_VERSION: u32 = 7;
+pub const PG_SCHEMA_VERSION: u32 = 8;
 
 /// Serializes migrations of one database across processes (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x636f_6666_6572; // "coffer"
@@ -547,6 +552,32 @@ pub mod testing {
         drop(client);
         let _ = task.await;
         result
+    }
+
+    /// Runs `sql` on the database at `url` as the login the URL names, with `password`: the
+    /// first column of every row, as text (`NULL` as `None`).
+    ///
+    /// # Errors
+    /// Connection and SQL errors.
+    pub async fn query_as(
+        url: &str,
+        password: &str,
+        sql: &str,
+    ) -> Result<Vec<Option<String>>, tokio_postgres::Error> {
+        let mut config: tokio_postgres::Config = url.parse()?;
+        config.password(password.as_bytes());
+        let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
+        let task = tokio::spawn(conn);
+        let result = client.simple_query(sql).await;
+        drop(client);
+        let _ = task.await;
+        Ok(result?
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).map(str::to_owned)),
+                _ => None,
+            })
+            .collect())
     }
 
     /// Creates a new, empty database next to the one `admin` names; returns its URL.

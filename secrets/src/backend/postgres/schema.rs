@@ -1,7 +1,7 @@
 //! The PostgreSQL store's schema: the migrations that make it, one per version.
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: [&str; 7] = [
+pub(super) const MIGRATIONS: [&str; 8] = [
     r#"
 CREATE TABLE keys (
     name                 TEXT COLLATE "C" PRIMARY KEY,
@@ -138,5 +138,88 @@ CREATE TABLE policy_seal (
 );
 CREATE INDEX param_versions_destroyed ON param_versions (name, version)
     WHERE destroyed_at IS NOT NULL;
+"#,
+    // Version 8: database logins limited to paths (`coffer role create`, module `roles`). A
+    // login that has the privileges of a role in `role_paths` (by OID, so a rename keeps its
+    // limits; through membership too), unless row security does not apply to it (a
+    // superuser, BYPASSRLS, the tables' owner), sees and writes only the parameter rows at or below its
+    // paths, sees only the audit entries of those or of no parameter and appends only those of
+    // its paths, and of `meta` updates only the log's head; every other login is not limited
+    // (the store's owner is not subject to row security at all, and for another login
+    // `coffer_limited` is evaluated once per statement, not per row). The functions name
+    // their tables by schema and search `pg_temp` last, so a temporary table of the same name
+    // changes nothing. `audit_chain` is the chain without its names, for everyone: an append
+    // checks the tail, a home checks the entry it last saw.
+    r#"
+CREATE TABLE role_paths (
+    role OID NOT NULL,
+    path TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (role, path)
+);
+DO $do$
+DECLARE
+    s TEXT := quote_ident(current_schema());
+BEGIN
+    EXECUTE format($f$
+        CREATE FUNCTION %1$s.coffer_limited(who NAME) RETURNS BOOLEAN
+            LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+            AS $b$
+                SELECT EXISTS (
+                    SELECT 1 FROM %1$s.role_paths r
+                    WHERE CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles g
+                                            WHERE g.oid = r.role)
+                          THEN pg_catalog.pg_has_role(who, r.role, 'USAGE') ELSE false END)
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles u
+                                WHERE u.rolname = who AND (u.rolsuper OR u.rolbypassrls))
+                AND NOT pg_catalog.pg_has_role(who,
+                    (SELECT c.relowner FROM pg_catalog.pg_class c
+                     WHERE c.oid = '%1$s.params'::pg_catalog.regclass), 'USAGE')
+            $b$;
+        CREATE FUNCTION %1$s.coffer_visible(n TEXT, who NAME) RETURNS BOOLEAN
+            LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+            AS $b$
+                SELECT EXISTS (
+                    SELECT 1 FROM %1$s.role_paths r
+                    WHERE CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles g
+                                            WHERE g.oid = r.role)
+                          THEN pg_catalog.pg_has_role(who, r.role, 'USAGE') ELSE false END
+                      AND (r.path = '/' OR n = r.path
+                           OR pg_catalog.starts_with(n, r.path || '/')))
+            $b$;
+    $f$, s);
+END
+$do$;
+ALTER TABLE params ENABLE ROW LEVEL SECURITY;
+CREATE POLICY coffer_paths ON params
+    USING ((SELECT NOT coffer_limited(current_user)) OR coffer_visible(name, current_user))
+    WITH CHECK ((SELECT NOT coffer_limited(current_user)) OR coffer_visible(name, current_user));
+ALTER TABLE param_versions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY coffer_paths ON param_versions
+    USING ((SELECT NOT coffer_limited(current_user)) OR coffer_visible(name, current_user))
+    WITH CHECK ((SELECT NOT coffer_limited(current_user)) OR coffer_visible(name, current_user));
+ALTER TABLE param_labels ENABLE ROW LEVEL SECURITY;
+CREATE POLICY coffer_paths ON param_labels
+    USING ((SELECT NOT coffer_limited(current_user)) OR coffer_visible(name, current_user))
+    WITH CHECK ((SELECT NOT coffer_limited(current_user)) OR coffer_visible(name, current_user));
+ALTER TABLE param_rotations ENABLE ROW LEVEL SECURITY;
+CREATE POLICY coffer_paths ON param_rotations
+    USING ((SELECT NOT coffer_limited(current_user)) OR coffer_visible(name, current_user))
+    WITH CHECK ((SELECT NOT coffer_limited(current_user)) OR coffer_visible(name, current_user));
+ALTER TABLE audit ENABLE ROW LEVEL SECURITY;
+CREATE POLICY coffer_paths ON audit
+    USING ((SELECT NOT coffer_limited(current_user)) OR left(name, 1) <> '/'
+           OR coffer_visible(name, current_user))
+    WITH CHECK ((SELECT NOT coffer_limited(current_user)) OR coffer_visible(name, current_user));
+ALTER TABLE meta ENABLE ROW LEVEL SECURITY;
+CREATE POLICY coffer_any ON meta
+    USING ((SELECT NOT coffer_limited(current_user)))
+    WITH CHECK ((SELECT NOT coffer_limited(current_user)));
+CREATE POLICY coffer_read ON meta FOR SELECT USING (true);
+CREATE POLICY coffer_head ON meta FOR UPDATE
+    USING (key IN ('audit_count', 'audit_head', 'audit_head_mac', 'audit_keyed_from',
+                   'audit_policies'))
+    WITH CHECK (key IN ('audit_count', 'audit_head', 'audit_head_mac'));
+CREATE VIEW audit_chain AS SELECT seq, prev_hash, hash FROM audit;
+GRANT SELECT ON audit_chain TO PUBLIC;
 "#,
 ];

@@ -261,6 +261,19 @@ pub(super) fn pg_error(location: &str, e: &tokio_postgres::Error) -> Error {
         return base.caused_by(e.to_string()).advice(Advice::PgReachable);
     }
     match e.as_db_error() {
+        // A missing grant, or row security: a login limited to some paths (`coffer role
+        // create`) asked for another.
+        Some(db) if *db.code() == SqlState::INSUFFICIENT_PRIVILEGE => {
+            let e = Error::denied(format!(
+                "store {location}: the database refused this login: {}",
+                db.message()
+            ));
+            if db.message().contains("row-level security") {
+                e.advice(Advice::PgLimitedLogin)
+            } else {
+                e
+            }
+        }
         Some(db) => {
             let base = match advice(db.code()) {
                 // Locks held by other sessions, still after the retries.
