@@ -498,8 +498,10 @@ impl Params {
                 if let Some(policies) = &ring.policies {
                     super::policy::check_read(policies, &meta)?;
                 }
-                if let Some(key) = &meta.key_ref {
-                    if self.lacks_root(ring, key).await? {
+                // Under a key whose root this home was found not to hold: that error again,
+                // without trying.
+                if let Some(key) = meta.key_ref.as_deref() {
+                    if ring.missing.get(key) == Some(&true) {
                         if let Some(e) = self.keys.root_unusable(key).await? {
                             return Err(e);
                         }
@@ -514,7 +516,23 @@ impl Params {
                         c
                     }
                 };
-                unseal(cmm.as_ref(), &meta, &message).await?
+                match unseal(cmm.as_ref(), &meta, &message).await {
+                    Ok(v) => v,
+                    // A value that does not decrypt because this home cannot use its key's
+                    // root: the error that says which key and root (which a read over a path
+                    // leaves out), not the decryption's. Asked only then: a read that
+                    // decrypts costs no look-up of the key.
+                    Err(e) => {
+                        if let Some(key) = meta.key_ref.as_deref() {
+                            if self.lacks_root(ring, key).await? {
+                                if let Some(better) = self.keys.root_unusable(key).await? {
+                                    return Err(better);
+                                }
+                            }
+                        }
+                        return Err(e);
+                    }
+                }
             }
         };
         Ok(Param { meta, value })
