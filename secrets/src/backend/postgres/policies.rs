@@ -4,61 +4,67 @@
 use tokio_postgres::{GenericClient, Transaction};
 
 use super::PgStore;
-use super::audit::{Pending, append_policy_change, head};
-use super::tx::{lock_writes, snapshot};
+use super::audit::{Pending, append_policy_change};
+use super::tx::lock_writes;
 use crate::params::policy::in_the_way;
 use crate::params::{ParamPath, ParamResult, Policies, Policy};
+use crate::store::audit::Head;
 use crate::store::policy_seal::{
     self, POLICY_RM_VERB, POLICY_SET_VERB, RawPolicies, RawPolicy, set_mac,
 };
 use crate::store::rows::range;
 
 impl PgStore {
-    /// The policy rows, the seal and the audit head, as read in `tx`'s snapshot, checked.
-    pub(super) async fn policies_in(&self, tx: &impl GenericClient) -> ParamResult<Policies> {
+    /// The policy rows, the seal and the audit head, read in one statement (so one snapshot
+    /// and one round trip, on every read of a value), checked.
+    pub(super) async fn policies_in(&self, c: &impl GenericClient) -> ParamResult<Policies> {
         let err = self.perr();
-        let summary = tx
-            .query_one(
-                "SELECT (SELECT seal_seq FROM policy_seal WHERE one = 1),
-                        (SELECT mac FROM policy_seal WHERE one = 1),
-                        (SELECT count(*) FROM policies)",
+        let rows = c
+            .query(
+                "SELECT 0, NULL::text, NULL::text, NULL::text, seal_seq, mac FROM policy_seal
+                 WHERE one = 1
+                 UNION ALL
+                 SELECT 1, path, key_ref, author, created_at, NULL FROM policies
+                 UNION ALL
+                 SELECT 2, key, value, NULL, NULL, NULL FROM meta
+                 WHERE key IN ('audit_count', 'audit_head', 'audit_head_mac', 'audit_keyed_from',
+                               'audit_policies')",
                 &[],
             )
             .await
             .map_err(&err)?;
-        let seq: Option<i64> = summary.try_get(0).map_err(&err)?;
-        let mac: Option<Vec<u8>> = summary.try_get(1).map_err(&err)?;
-        let n: i64 = summary.try_get(2).map_err(&err)?;
-        let mut rows = Vec::new();
-        if n > 0 {
-            for r in tx
-                .query(
-                    "SELECT path, key_ref, created_at, author FROM policies",
-                    &[],
-                )
-                .await
-                .map_err(&err)?
-            {
-                rows.push(RawPolicy {
-                    path: r.try_get(0).map_err(&err)?,
-                    key_ref: r.try_get(1).map_err(&err)?,
-                    created_at: r.try_get(2).map_err(&err)?,
+        let (mut seal, mut policies, mut meta) = (None, Vec::new(), Vec::new());
+        for r in &rows {
+            let kind: i32 = r.try_get(0).map_err(&err)?;
+            match kind {
+                0 => {
+                    let seq: Option<i64> = r.try_get(4).map_err(&err)?;
+                    let mac: Option<Vec<u8>> = r.try_get(5).map_err(&err)?;
+                    seal = seq.zip(mac);
+                }
+                1 => policies.push(RawPolicy {
+                    path: r.try_get(1).map_err(&err)?,
+                    key_ref: r.try_get(2).map_err(&err)?,
                     author: r.try_get(3).map_err(&err)?,
-                });
+                    created_at: r.try_get::<_, Option<i64>>(4).map_err(&err)?.unwrap_or(0),
+                }),
+                _ => meta.push((
+                    r.try_get::<_, String>(1).map_err(&err)?,
+                    r.try_get::<_, String>(2).map_err(&err)?,
+                )),
             }
         }
         let raw = RawPolicies {
-            rows,
-            seal: seq.zip(mac),
-            head: head(tx, false).await.map_err(&err)?,
+            rows: policies,
+            seal,
+            head: Head::from_meta(meta.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
         };
         policy_seal::check(self.signer()?.key(), &self.location, raw)
     }
 
     pub(super) async fn policies_tx(&self) -> ParamResult<Policies> {
-        let mut client = self.client.lock().await;
-        let tx = snapshot(&mut client).await.map_err(self.perr())?;
-        self.policies_in(&tx).await
+        let client = self.client.lock().await;
+        self.policies_in(&*client).await
     }
 
     /// The name and key of the current secure version of every parameter at or below `path`
