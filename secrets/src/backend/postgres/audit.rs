@@ -228,17 +228,18 @@ async fn append_list(
 }
 
 /// The audit state for a home's checks, in one statement (so one snapshot and one round
-/// trip): the meta rows, the entry `seen` and the last entry.
+/// trip): the meta rows, the entry `seen` and the last entry; and the root key's id, if
+/// recorded (which the keys' opening asks for next).
 pub async fn tip(
     c: &impl GenericClient,
     seen: Option<i64>,
-) -> Result<AuditTip, tokio_postgres::Error> {
+) -> Result<(AuditTip, Option<String>), tokio_postgres::Error> {
     let rows = c
         .query(
             "SELECT key, value, NULL::bigint, NULL::bytea, false FROM meta
              WHERE key IN ('store_id', 'audit_key', 'audit_key_format', 'audit_count',
                            'audit_head', 'audit_head_mac', 'audit_keyed_from',
-                           'audit_policies')
+                           'audit_policies', 'root_id')
              UNION ALL
              SELECT NULL, NULL, seq, hash, seq = (SELECT max(seq) FROM audit_chain)
              FROM audit_chain
@@ -246,7 +247,7 @@ pub async fn tip(
             &[&seen.unwrap_or(0)],
         )
         .await?;
-    let (mut store_id, mut wrapped_key, mut format) = (None, None, None);
+    let (mut store_id, mut wrapped_key, mut format, mut root_id) = (None, None, None, None);
     let mut meta: Vec<(String, String)> = Vec::new();
     let (mut at_seen, mut last) = (None, None);
     for row in &rows {
@@ -257,6 +258,7 @@ pub async fn tip(
                 "store_id" => store_id = Some(value),
                 "audit_key" => wrapped_key = Some(hex::decode(value).unwrap_or_default()),
                 "audit_key_format" => format = Some(value),
+                "root_id" => root_id = Some(value),
                 _ => meta.push((key, value)),
             }
             continue;
@@ -271,14 +273,15 @@ pub async fn tip(
         }
     }
     let head = Head::from_meta(meta.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    Ok(AuditTip {
+    let tip = AuditTip {
         store_id,
         wrapped_key,
         key_format: chain::key_format(format.as_deref()),
         head,
         at_seen,
         last,
-    })
+    };
+    Ok((tip, root_id))
 }
 
 /// See [`crate::store::KeyTable::create_audit_key`], inside `tx`: `false` if there is one.

@@ -123,6 +123,9 @@ impl KeyTable for PgStore {
     }
 
     fn adopt_root_id<'a>(&'a self, root_id: &'a str) -> BoxFuture<'a, Result<String, Error>> {
+        if let Some(id) = self.root_id.get() {
+            return Box::pin(std::future::ready(Ok(id.clone())));
+        }
         Box::pin(self.retry("record the root key", move || async move {
             const ROOT_ID: &str = "SELECT value FROM meta WHERE key = 'root_id'";
             let err = self.err();

@@ -100,6 +100,8 @@ pub struct PgStore {
     /// The last tip read (for the entry asked for), so that opening the keys right after the
     /// home's check reads it once: a round trip less on every command that does both.
     last_tip: std::sync::Mutex<Option<(Option<i64>, AuditTip)>>,
+    /// `meta.root_id`, as the tip read it.
+    root_id: std::sync::OnceLock<String>,
 }
 
 impl fmt::Debug for PgStore {
@@ -265,6 +267,7 @@ impl PgStore {
             version_row: tokio::sync::OnceCell::new(),
             signer: std::sync::OnceLock::new(),
             last_tip: std::sync::Mutex::new(None),
+            root_id: std::sync::OnceLock::new(),
         };
         store.migrate().await?;
         Ok(store)
@@ -419,6 +422,11 @@ impl PgStore {
                 tip(&*client, seen).await.map_err(self.err())
             })
             .await?;
+        let (t, root_id) = t;
+        if let Some(id) = root_id {
+            // Recorded once and never changed on this backend: a round trip less on opening.
+            let _ = self.root_id.set(id);
+        }
         *self
             .last_tip
             .lock()
