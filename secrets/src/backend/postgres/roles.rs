@@ -1,6 +1,6 @@
 //! Database roles limited to paths: `coffer role create dev --path /app/dev` makes a login
 //! that PostgreSQL's row security confines to the parameters at or below its paths (schema
-//! version 8, [`super::schema`]; a login with the privileges of such a role, through
+//! version 8, `schema.rs`; a login with the privileges of such a role, through
 //! membership, is confined too). Such a login lists, reads and writes only those parameter
 //! rows; it sees the audit entries of those parameters or of none (keys, the store's seals)
 //! and appends only those of its paths; it reads the key hierarchy and the path policies but
