@@ -279,14 +279,14 @@ impl Params {
     /// not load.
     pub(super) async fn keyring_for_write(
         &self,
+        policies: &Policies,
         name: &ParamName,
     ) -> ParamResult<(Arc<dyn Keyring>, String)> {
-        let policies = self.store.policies().await?;
         let Some(p) = policies.for_name(name) else {
             return self.keys.encrypt_keyring().await;
         };
         if let Some(chosen) = self.keys.chosen_key() {
-            check_write(&policies, name, &chosen)?;
+            check_write(policies, name, &chosen)?;
         }
         Ok((self.keys.keyring_of(&p.key).await?, p.key.clone()))
     }

@@ -280,7 +280,10 @@ impl Params {
             )));
         }
         self.keys.unlock().await?;
-        self.check_root(&req.name).await?;
+        // Read once: the policies decide both whether this home may write here and, for a
+        // secure value, its key.
+        let policies = self.store.policies().await?;
+        self.check_root_in(&policies, &req.name).await?;
         let mut version = match req.expect {
             Expect::New => 1,
             Expect::Version(n) => n
@@ -297,7 +300,7 @@ impl Params {
             let (value, key_ref) = if param_type.is_secure() {
                 let (ring, key_ref) = match &keyring {
                     Some(k) => k,
-                    None => keyring.insert(self.keyring_for_write(&req.name).await?),
+                    None => keyring.insert(self.keyring_for_write(&policies, &req.name).await?),
                 };
                 (
                     StoredValue::Sealed(seal(ring, &req.name, version, &req.value).await?),
