@@ -20,6 +20,16 @@ pub fn run_sql(url: &str, sql: &str) {
     block_on(testing::run_sql(url, sql)).unwrap();
 }
 
+/// Runs `sql` at `url` as the login the URL names, with `password`: the first column of
+/// every row.
+pub fn query_as(
+    url: &str,
+    password: &str,
+    sql: &str,
+) -> Result<Vec<Option<String>>, tokio_postgres::Error> {
+    block_on(testing::query_as(url, password, sql))
+}
+
 /// A new, empty database on the test server: its URL (without a password); `None` (skip)
 /// without a server outside CI.
 pub fn fresh_database() -> Option<String> {

@@ -292,17 +292,13 @@ impl Params {
     }
 }
 
-/// `e` (this home cannot use the root of the key of `p`, the policy of `name`) said of `name`.
-fn below_policy(name: &ParamName, p: &Policy, e: Error) -> Error {
+/// `e` with `prefix` said first, if it is a refusal (kind and advice kept, so that
+/// [`crate::store::roots::is_missing_root`] still holds of it); else `e`.
+fn said_of(prefix: &str, e: Error) -> Error {
     let Error::Denied(d) = &e else {
         return e;
     };
-    let out = Error::denied(format!(
-        "{name} is below {}, whose path policy names key {}: {}",
-        p.path,
-        p.key,
-        d.message()
-    ));
+    let out = Error::denied(format!("{prefix}{}", d.message()));
     match d.advice() {
         Some(a) => out.advice(a.clone()),
         None => out,
@@ -333,7 +329,13 @@ impl Params {
         };
         match self.keys.root_unusable(&p.key).await? {
             None => Ok(()),
-            Some(e) => Err(below_policy(name, p, e)),
+            Some(e) => Err(said_of(
+                &format!(
+                    "{name} is below {}, whose path policy names key {}: ",
+                    p.path, p.key
+                ),
+                e,
+            )),
         }
     }
 
@@ -361,17 +363,10 @@ impl Params {
                     Some(k) => format!("the policy of {path} cannot be set to {k} here"),
                     None => format!("the policy of {path} cannot be removed here"),
                 };
-                let Error::Denied(d) = &e else {
-                    return Err(e);
-                };
-                let out = Error::denied(format!(
-                    "{what}: it changes which key protects the names below it, and {}",
-                    d.message()
+                return Err(said_of(
+                    &format!("{what}: it changes which key protects the names below it, and "),
+                    e,
                 ));
-                return Err(match d.advice() {
-                    Some(a) => out.advice(a.clone()),
-                    None => out,
-                });
             }
         }
         Ok(())

@@ -618,6 +618,23 @@ pub struct DueSkipped {
     pub reason: String,
 }
 
+impl DueReport {
+    fn skip(&mut self, name: &ParamName, reason: String) {
+        self.skipped.push(DueSkipped {
+            name: name.to_string(),
+            reason,
+        });
+    }
+
+    fn fail(&mut self, name: &ParamName, e: &Error) {
+        self.failed.push(DueFailed {
+            name: name.to_string(),
+            error: format!("{e:#}"),
+            output: None,
+        });
+    }
+}
+
 /// Every secret whose schedule is due, one at a time, each under its lease (two runs at once
 /// rotate a secret once), hooks under `launcher`'s supervisor.
 ///
@@ -641,19 +658,12 @@ pub async fn rotate_due(
             Ok(()) => {}
             // Left to the machines that hold the root, as `key rotate --due` does.
             Err(e) if crate::store::roots::is_missing_root(&e) => {
-                report.skipped.push(DueSkipped {
-                    name: name.to_string(),
-                    reason: format!("{e}"),
-                });
+                report.skip(&name, format!("{e}"));
                 continue;
             }
             Err(e) => {
                 say(&format!("{name}: {e:#}"));
-                report.failed.push(DueFailed {
-                    name: name.to_string(),
-                    error: format!("{e:#}"),
-                    output: None,
-                });
+                report.fail(&name, &e);
                 continue;
             }
         }
@@ -661,26 +671,16 @@ pub async fn rotate_due(
         let claimed = match claim(params, &name, &holder, true, timeout).await {
             Ok(Some(Some(plan))) => plan,
             Ok(_) => {
-                report.skipped.push(DueSkipped {
-                    name: name.to_string(),
-                    reason: "not due any more (rotated meanwhile)".into(),
-                });
+                report.skip(&name, "not due any more (rotated meanwhile)".into());
                 continue;
             }
             Err(e) if matches!(e, Error::RotationBusy(_) | Error::Deleted { .. }) => {
-                report.skipped.push(DueSkipped {
-                    name: name.to_string(),
-                    reason: format!("{e}"),
-                });
+                report.skip(&name, format!("{e}"));
                 continue;
             }
             Err(e) => {
                 say(&format!("{name}: {e:#}"));
-                report.failed.push(DueFailed {
-                    name: name.to_string(),
-                    error: format!("{e:#}"),
-                    output: None,
-                });
+                report.fail(&name, &e);
                 continue;
             }
         };

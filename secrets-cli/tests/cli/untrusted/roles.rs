@@ -125,17 +125,7 @@ fn a_login_limited_to_a_path_sees_and_writes_nothing_else() {
     assert!(err(&e).contains("is limited to some paths"), "{}", err(&e));
 
     // Plain SQL as that login: the server shows and takes no row of /app/prod.
-    let query = |sql: &str| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(coffer::backend::postgres::testing::query_as(
-                &dev_url,
-                "dev-db-pass-1",
-                sql,
-            ))
-    };
+    let query = |sql: &str| pg::query_as(&dev_url, "dev-db-pass-1", sql);
     let one = |sql: &str| query(sql).unwrap()[0].clone().unwrap();
     for table in ["params", "param_versions", "param_labels", "audit"] {
         assert_eq!(
@@ -212,16 +202,7 @@ fn a_login_limited_to_a_path_sees_and_writes_nothing_else() {
     pg::run_sql(url, &grants);
     let app_url = url.replacen("://coffer@", &format!("://{app}@"), 1);
     let count = |sql: &str| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(coffer::backend::postgres::testing::query_as(
-                &app_url,
-                "app-pass-1",
-                sql,
-            ))
-            .unwrap()[0]
+        pg::query_as(&app_url, "app-pass-1", sql).unwrap()[0]
             .clone()
             .unwrap()
     };
@@ -242,16 +223,7 @@ fn a_login_limited_to_a_path_sees_and_writes_nothing_else() {
         &format!("ALTER ROLE \"{role}\" RENAME TO \"{renamed}\""),
     );
     let renamed_url = url.replacen("://coffer@", &format!("://{renamed}@"), 1);
-    let seen = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(coffer::backend::postgres::testing::query_as(
-            &renamed_url,
-            "dev-db-pass-1",
-            "SELECT count(*) FROM params",
-        ))
-        .unwrap();
+    let seen = pg::query_as(&renamed_url, "dev-db-pass-1", "SELECT count(*) FROM params").unwrap();
     assert_eq!(seen, [Some("2".to_owned())]);
     pg::run_sql(
         url,

@@ -105,6 +105,15 @@ pub(crate) fn role_sql(
     sql
 }
 
+/// A role to make: a good name and at least one path.
+fn check_request(role: &str, paths: &[ParamPath]) -> Result<(), Error> {
+    validate_role(role)?;
+    if paths.is_empty() {
+        return Err(Error::invalid("a limited role needs at least one path"));
+    }
+    Ok(())
+}
+
 /// The error for what a limited login cannot do: `what` needs the whole audit log.
 pub(crate) fn limited_login(location: &str, what: &str) -> Error {
     Error::denied(format!(
@@ -138,25 +147,27 @@ impl PgStore {
         self.audit_log().await
     }
 
+    /// The schema the store's tables are in, and the database.
+    async fn schema_and_database(&self, c: &impl GenericClient) -> Result<(String, String), Error> {
+        let row = c
+            .query_one("SELECT current_schema(), current_database()", &[])
+            .await
+            .map_err(self.err())?;
+        Ok((
+            row.try_get(0).map_err(self.err())?,
+            row.try_get(1).map_err(self.err())?,
+        ))
+    }
+
     /// The SQL [`PgStore::create_role`] runs, for a database administrator to run instead
     /// (without a password: set it with `\password ROLE` in psql).
     ///
     /// # Errors
     /// A bad role name; no paths; SQL errors.
     pub async fn role_sql(&self, role: &str, paths: &[ParamPath]) -> Result<String, Error> {
-        validate_role(role)?;
-        if paths.is_empty() {
-            return Err(Error::invalid("a limited role needs at least one path"));
-        }
+        check_request(role, paths)?;
         let client = self.client.lock().await;
-        let row = client
-            .query_one("SELECT current_schema(), current_database()", &[])
-            .await
-            .map_err(self.err())?;
-        let (schema, database): (String, String) = (
-            row.try_get(0).map_err(self.err())?,
-            row.try_get(1).map_err(self.err())?,
-        );
+        let (schema, database) = self.schema_and_database(&*client).await?;
         Ok(role_sql(&schema, &database, role, paths, None))
     }
 
@@ -173,21 +184,11 @@ impl PgStore {
         paths: &[ParamPath],
         password: Option<&[u8]>,
     ) -> Result<(), Error> {
-        validate_role(role)?;
-        if paths.is_empty() {
-            return Err(Error::invalid("a limited role needs at least one path"));
-        }
+        check_request(role, paths)?;
         let verifier = password.map(postgres_protocol::password::scram_sha_256);
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(self.err())?;
-        let row = tx
-            .query_one("SELECT current_schema(), current_database()", &[])
-            .await
-            .map_err(self.err())?;
-        let (schema, database): (String, String) = (
-            row.try_get(0).map_err(self.err())?,
-            row.try_get(1).map_err(self.err())?,
-        );
+        let (schema, database) = self.schema_and_database(&tx).await?;
         let sql = role_sql(&schema, &database, role, paths, verifier.as_deref());
         tx.batch_execute(&sql).await.map_err(|e| {
             let exists = e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_OBJECT);

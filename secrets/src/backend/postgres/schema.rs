@@ -189,22 +189,22 @@ BEGIN
     $f$, s);
 END
 $do$;
-ALTER TABLE params ENABLE ROW LEVEL SECURITY;
-CREATE POLICY coffer_paths ON params
-    USING ((SELECT NOT coffer_limited(current_user)) OR coffer_visible(name, current_user))
-    WITH CHECK ((SELECT NOT coffer_limited(current_user)) OR coffer_visible(name, current_user));
-ALTER TABLE param_versions ENABLE ROW LEVEL SECURITY;
-CREATE POLICY coffer_paths ON param_versions
-    USING ((SELECT NOT coffer_limited(current_user)) OR coffer_visible(name, current_user))
-    WITH CHECK ((SELECT NOT coffer_limited(current_user)) OR coffer_visible(name, current_user));
-ALTER TABLE param_labels ENABLE ROW LEVEL SECURITY;
-CREATE POLICY coffer_paths ON param_labels
-    USING ((SELECT NOT coffer_limited(current_user)) OR coffer_visible(name, current_user))
-    WITH CHECK ((SELECT NOT coffer_limited(current_user)) OR coffer_visible(name, current_user));
-ALTER TABLE param_rotations ENABLE ROW LEVEL SECURITY;
-CREATE POLICY coffer_paths ON param_rotations
-    USING ((SELECT NOT coffer_limited(current_user)) OR coffer_visible(name, current_user))
-    WITH CHECK ((SELECT NOT coffer_limited(current_user)) OR coffer_visible(name, current_user));
+DO $do$
+DECLARE
+    t TEXT;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['params', 'param_versions', 'param_labels', 'param_rotations'] LOOP
+        EXECUTE format($f$
+            ALTER TABLE %1$I ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY coffer_paths ON %1$I
+                USING ((SELECT NOT coffer_limited(current_user))
+                       OR coffer_visible(name, current_user))
+                WITH CHECK ((SELECT NOT coffer_limited(current_user))
+                            OR coffer_visible(name, current_user))
+        $f$, t);
+    END LOOP;
+END
+$do$;
 ALTER TABLE audit ENABLE ROW LEVEL SECURITY;
 CREATE POLICY coffer_paths ON audit
     USING ((SELECT NOT coffer_limited(current_user)) OR left(name, 1) <> '/'
