@@ -123,7 +123,14 @@ pub(crate) fn check(audit: &AuditKey, location: &str, raw: RawPolicies) -> Param
         ));
     }
     let mut policies = Vec::with_capacity(raw.rows.len());
+    let mut paths = std::collections::BTreeSet::new();
     for r in raw.rows {
+        if !paths.insert(r.path.clone()) {
+            return Err(bad(&format!(
+                "two rows name the path `{}`: they were written outside coffer",
+                r.path.escape_debug()
+            )));
+        }
         let path = crate::params::ParamPath::parse(&r.path)
             .ok()
             .filter(|p| p.as_str() == r.path)
@@ -270,6 +277,9 @@ mod tests {
         let mut unsealed = none.clone();
         unsealed.rows.push(row("/a", "local:a"));
         assert!(error(unsealed).contains("no MAC"));
+        // Two policies of one path (the table's key dropped), however sealed.
+        let twice = sealed(vec![row("/a", "local:a"), row("/a", "local:b")], 5);
+        assert!(error(twice).contains("two rows name the path `/a`"));
         let mut bad_path = sealed(vec![row("/a/", "local:a")], 5);
         bad_path.rows[0].path = "/a/".to_owned();
         assert!(error(bad_path).contains("not a path"));
