@@ -38,7 +38,7 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
     }
     // The keys of the store `--store` names (the home's SQLite store by default), under the
     // root key of the home.
-    let (_, table) = store::open_store(&location, &home).await?;
+    let (param_store, table) = store::open_store(&location, &home).await?;
     let seen = store::seen::SeenFile::new(&home, &table.location());
     store::audit_key::precheck(table.as_ref(), &seen).await?;
     let no_such_key = |name: &str| store::no_such_key(&table.location(), name);
@@ -50,8 +50,9 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
             root,
             ..
         } => {
-            let keys =
-                store::open_keys_in(&home, table.clone(), &crate::terminal::passphrase()).await?;
+            let keys = Arc::new(
+                store::open_keys_in(&home, table.clone(), &crate::terminal::passphrase()).await?,
+            );
             let root = match root {
                 // Checked before a root file is made for it.
                 Some(_) if keys.key(name).await?.is_some() => {
@@ -76,6 +77,24 @@ pub async fn run(settings: &Settings, k: &KeySettings) -> anyhow::Result<()> {
                     return Err(e.into());
                 }
             };
+            if made {
+                // Its row of attested paths (`coffer::store::key_paths`), from the start.
+                let params = coffer::params::Params::new(
+                    param_store,
+                    Arc::new(
+                        coffer::params::StoreKeys::for_cli(
+                            home.clone(),
+                            table.clone(),
+                            None,
+                            Vec::new(),
+                            crate::terminal::passphrase(),
+                        )
+                        .with_local(keys.clone()),
+                    ),
+                    coffer::params::max_value_bytes_from_env()?,
+                );
+                params.policies().await?;
+            }
             let wire = KeyWire::new(&record, now_unix());
             if json {
                 super::stdout::print_json(&wire)

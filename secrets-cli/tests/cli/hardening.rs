@@ -131,6 +131,7 @@ fn older_stores_get_their_current_labels() {
     // seals (and a home that never saw a keyed log of it).
     s.run_sql(
         "DELETE FROM param_labels WHERE label = 'current';
+         DROP TABLE key_paths;
          DROP TABLE policies;
          DROP TABLE policy_seal;
          DROP INDEX param_versions_destroyed;

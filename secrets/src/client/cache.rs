@@ -303,14 +303,16 @@ mod tests {
         fn set_policy<'a>(
             &'a self,
             policy: &'a crate::params::Policy,
+            keys: &'a [Arc<crate::store::key_paths::PathsKey>],
         ) -> BoxFuture<'a, ParamResult<Option<crate::params::Policy>>> {
-            self.inner.set_policy(policy)
+            self.inner.set_policy(policy, keys)
         }
         fn remove_policy<'a>(
             &'a self,
             path: &'a ParamPath,
+            keys: &'a [Arc<crate::store::key_paths::PathsKey>],
         ) -> BoxFuture<'a, ParamResult<crate::params::Policy>> {
-            self.inner.remove_policy(path)
+            self.inner.remove_policy(path, keys)
         }
         fn label<'a>(
             &'a self,

@@ -39,6 +39,7 @@
 //! [`STORE_KEY_NAME`] (`params`), created on the first `secure-string` put.
 
 mod changes;
+pub(crate) mod key_paths;
 pub(crate) mod name;
 pub(crate) mod param_type;
 pub mod policy;
@@ -51,6 +52,7 @@ pub(crate) mod conformance;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use coffer_core::keyring::BoxFuture;
 
@@ -72,6 +74,7 @@ pub use crate::error::ValueLen;
 pub use crate::user::os_user;
 
 use crate::error::Error;
+use crate::store::key_paths::{KeyPathsRow, PathsKey};
 
 /// The local key `secure-string` values are encrypted under when `put` has no `--key`.
 pub const STORE_KEY_NAME: &str = "params";
@@ -485,11 +488,56 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
     fn policies(&self) -> BoxFuture<'_, ParamResult<Policies>>;
 
     /// Sets `policy` (replacing the one of its path, which it returns), in one transaction
-    /// with its audit entry and the new seal of the set.
-    fn set_policy<'a>(&'a self, policy: &'a Policy) -> BoxFuture<'a, ParamResult<Option<Policy>>>;
+    /// with its audit entry, the new seal of the set and, for each key with a root of its
+    /// own whose paths it changes, that key's new row sealed under its key in `keys`
+    /// ([`crate::store::key_paths`]; a change of the paths of a key with a row and no key in
+    /// `keys` is refused).
+    fn set_policy<'a>(
+        &'a self,
+        policy: &'a Policy,
+        keys: &'a [Arc<PathsKey>],
+    ) -> BoxFuture<'a, ParamResult<Option<Policy>>>;
 
-    /// Removes the policy of `path` and returns it (an error of kind [`Error::Missing`] if there is none).
-    fn remove_policy<'a>(&'a self, path: &'a ParamPath) -> BoxFuture<'a, ParamResult<Policy>>;
+    /// Removes the policy of `path` and returns it (an error of kind [`Error::Missing`] if
+    /// there is none); `keys` as for [`ParamStore::set_policy`].
+    fn remove_policy<'a>(
+        &'a self,
+        path: &'a ParamPath,
+        keys: &'a [Arc<PathsKey>],
+    ) -> BoxFuture<'a, ParamResult<Policy>>;
+
+    /// What the store holds of the attested paths of the keys `names`
+    /// ([`crate::store::key_paths`]), in one snapshot. A store without keys of its own
+    /// holds none (the default).
+    fn key_paths<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> BoxFuture<'a, ParamResult<Vec<KeyPathsRow>>> {
+        Box::pin(std::future::ready(Ok(names
+            .iter()
+            .map(|n| KeyPathsRow {
+                name: n.clone(),
+                row: None,
+                last_entry: None,
+            })
+            .collect())))
+    }
+
+    /// Gives key `key.key_name()` its first row (its row secret `secret`, as wrapped by its
+    /// root), sealed under `key` to a new [`crate::store::key_paths::KEY_PATHS_VERB`] entry,
+    /// with the paths the policies give it now; in one transaction, refused if the key has a
+    /// row or such an entry already.
+    fn first_key_paths<'a>(
+        &'a self,
+        key: &'a PathsKey,
+        secret: &'a [u8],
+    ) -> BoxFuture<'a, ParamResult<()>> {
+        let _ = secret;
+        Box::pin(std::future::ready(Err(Error::backend(format!(
+            "this store cannot hold the paths of key `{}`",
+            key.key_name()
+        )))))
+    }
 
     /// Records reads of secure values in the store's audit log, one entry (`get-secure`) per
     /// `(name, version)`, all in one transaction; `context` (`by path /app`, or empty) goes

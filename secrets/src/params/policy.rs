@@ -206,7 +206,8 @@ impl Params {
     /// # Errors
     /// The store's keys cannot be opened; the policies fail their check.
     pub async fn policies(&self) -> ParamResult<Policies> {
-        self.store().await?.policies().await
+        self.store().await?;
+        self.checked_policies().await
     }
 
     /// Makes `key` the key of every `secure-string` value at or below `path`, replacing the
@@ -245,15 +246,16 @@ impl Params {
         let key = recorded_key(&parsed, key);
         let store = self.writable_store().await?;
         self.keys.keyring_of(&key).await?;
-        self.check_policy_change(&store.policies().await?, path, Some(&key))
-            .await?;
+        let (current, keys) = self.attested_policies().await?;
+        self.check_policy_change(&current, path, Some(&key)).await?;
+        crate::store::test_pause::pause("policy: checked");
         let policy = Policy {
             path: path.clone(),
             key,
             created_at: crate::time::now_unix(),
             author: author.to_owned(),
         };
-        let old = store.set_policy(&policy).await?;
+        let old = store.set_policy(&policy, &keys).await?;
         Ok((policy, old))
     }
 
@@ -265,9 +267,9 @@ impl Params {
     /// ([`Error::Conflict`]); the store failed.
     pub async fn remove_policy(&self, path: &ParamPath) -> ParamResult<Policy> {
         let store = self.writable_store().await?;
-        self.check_policy_change(&store.policies().await?, path, None)
-            .await?;
-        store.remove_policy(path).await
+        let (current, keys) = self.attested_policies().await?;
+        self.check_policy_change(&current, path, None).await?;
+        store.remove_policy(path, &keys).await
     }
 
     /// The keyring a `secure-string` write of `name` encrypts under, and its reference: the
@@ -314,7 +316,8 @@ impl Params {
     /// # Errors
     /// That error; the policies fail their check; the store failed.
     pub async fn check_root(&self, name: &ParamName) -> ParamResult<()> {
-        let policies = self.store().await?.policies().await?;
+        self.store().await?;
+        let policies = self.checked_policies().await?;
         self.check_root_in(&policies, name).await
     }
 

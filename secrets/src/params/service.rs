@@ -11,6 +11,8 @@ use coffer_core::keyring::{BoxFuture, Keyring};
 use coffer_core::{AlgorithmSuite, DecryptConfig, EncryptConfig, EncryptionContext, Threads};
 use zeroize::Zeroizing;
 
+use crate::store::key_paths::PathsKey;
+
 use super::{
     CONTEXT_NAME, CONTEXT_VERSION, Error, Expect, Label, NewVersion, ParamName, ParamPath,
     ParamResult, ParamStore, ParamType, PathEntry, PutOutcome, RotationPlan, SecretValue, Selector,
@@ -68,6 +70,58 @@ pub trait ValueKeys: Send + Sync + fmt::Debug {
     /// a write. Keys that are not a store's have nothing to open.
     fn unlock(&self) -> BoxFuture<'_, ParamResult<()>> {
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// The keys with roots of their own whose root files this home holds, each with whether
+    /// the store has such a key ([`crate::store::key_paths`]: the policies are checked
+    /// against what each attests). None by default.
+    fn held_roots(&self) -> BoxFuture<'_, ParamResult<Vec<(String, bool)>>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
+    /// The `K_paths` of key `key` (one of [`Self::held_roots`]) from its row secret as
+    /// wrapped by its root.
+    ///
+    /// # Errors
+    /// The root cannot be used or does not unwrap it. By default no key has one.
+    fn paths_key<'a>(
+        &'a self,
+        key: &'a str,
+        wrapped: &'a [u8],
+    ) -> BoxFuture<'a, ParamResult<Arc<PathsKey>>> {
+        let _ = wrapped;
+        Box::pin(std::future::ready(Err(Error::missing(format!(
+            "no key {key} is known to these keys"
+        )))))
+    }
+
+    /// The audit entry this home last saw key `key`'s paths sealed to, if any
+    /// ([`crate::store::seen_paths`]). None by default.
+    fn paths_seen<'a>(&'a self, key: &'a str) -> BoxFuture<'a, ParamResult<Option<i64>>> {
+        let _ = key;
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// Records that this home saw key `key`'s paths sealed to entry `seq`. Nothing by
+    /// default.
+    fn saw_paths<'a>(&'a self, key: &'a str, seq: i64) -> BoxFuture<'a, ParamResult<()>> {
+        let _ = (key, seq);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// A new row secret for key `key` (one of [`Self::held_roots`]), after the whole audit
+    /// log verified (so that no earlier seal of its paths is hidden): wrapped by its root,
+    /// and its `K_paths`.
+    ///
+    /// # Errors
+    /// As [`Self::paths_key`].
+    fn new_paths_key<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, ParamResult<(Vec<u8>, Arc<PathsKey>)>> {
+        Box::pin(std::future::ready(Err(Error::missing(format!(
+            "no key {key} is known to these keys"
+        )))))
     }
 }
 
@@ -282,7 +336,7 @@ impl Params {
         self.keys.unlock().await?;
         // Read once: the policies decide both whether this home may write here and, for a
         // secure value, its key.
-        let policies = self.store.policies().await?;
+        let policies = self.checked_policies().await?;
         self.check_root_in(&policies, &req.name).await?;
         let mut version = match req.expect {
             Expect::New => 1,
@@ -548,7 +602,7 @@ impl Params {
     /// `ring` for the next.
     async fn root_gate(&self, ring: &mut Opener, name: &ParamName) -> ParamResult<()> {
         if ring.policies.is_none() {
-            ring.policies = Some(self.store.policies().await?);
+            ring.policies = Some(self.checked_policies().await?);
         }
         let policy = ring.policies.as_ref().and_then(|set| set.for_name(name));
         if let Some(key) = policy.map(|p| p.key.clone()) {

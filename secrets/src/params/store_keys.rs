@@ -6,6 +6,7 @@
 //! ([`PassphraseSource`]: the CLI may ask on the terminal, a service never asks) and whether
 //! the store key may be created.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -17,8 +18,12 @@ use super::{ParamResult, STORE_KEY_NAME, ValueKeys};
 use crate::error::{Advice, Error};
 use crate::home::Home;
 use crate::keyref::{KeyRef, Purpose};
+use crate::store::key_paths::PathsKey;
 use crate::store::{KeySpec, KeyTable, LocalKeyStore};
 use crate::store::{Passphrase, PassphraseSource};
+
+/// A key's row secret as wrapped, and the `K_paths` unwrapped from it.
+type Unwrapped = (Vec<u8>, Arc<PathsKey>);
 
 /// The keys of a store's `secure-string` values: the keys given for a run if any, else the
 /// local keyring of the store's home (see the module docs).
@@ -35,6 +40,8 @@ pub struct StoreKeys {
     /// `get --key …`.
     decrypt_keys: Vec<KeyRef>,
     local: Mutex<Option<Arc<LocalKeyStore>>>,
+    /// The `K_paths` unwrapped so far, by key, with the wrapped secret each came from.
+    paths: Mutex<HashMap<String, Unwrapped>>,
 }
 
 impl fmt::Debug for StoreKeys {
@@ -75,6 +82,7 @@ impl StoreKeys {
             encrypt_key,
             decrypt_keys,
             local: Mutex::new(None),
+            paths: Mutex::new(HashMap::new()),
         }
     }
 
@@ -99,7 +107,16 @@ impl StoreKeys {
             encrypt_key: None,
             decrypt_keys: Vec::new(),
             local: Mutex::new(None),
+            paths: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// These keys over `local`, the store's keys already opened (by a command that opened
+    /// them to change them).
+    #[must_use]
+    pub fn with_local(self, local: Arc<LocalKeyStore>) -> Self {
+        *self.local.lock().unwrap_or_else(PoisonError::into_inner) = Some(local);
+        self
     }
 
     /// The local key store, opened now if it is not yet.
@@ -175,6 +192,81 @@ impl ValueKeys for StoreKeys {
                 Some(record) => local.root_unproven(&record).await,
                 None => Some(local.no_such_key(&k.name)),
             })
+        })
+    }
+
+    fn held_roots(&self) -> BoxFuture<'_, ParamResult<Vec<(String, bool)>>> {
+        Box::pin(async move {
+            // Listed without opening the keys: a home without roots of its own pays nothing.
+            let names = crate::store::roots::held(&self.home)?;
+            if names.is_empty() {
+                return Ok(names.into_iter().map(|n| (n, false)).collect());
+            }
+            let local = self.local().await?;
+            let mut held = Vec::with_capacity(names.len());
+            for name in names {
+                let exists = local.key(&name).await?.is_some();
+                held.push((name, exists));
+            }
+            Ok(held)
+        })
+    }
+
+    fn paths_key<'a>(
+        &'a self,
+        key: &'a str,
+        wrapped: &'a [u8],
+    ) -> BoxFuture<'a, ParamResult<Arc<PathsKey>>> {
+        Box::pin(async move {
+            let slot = || self.paths.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((w, k)) = slot().get(key) {
+                if w[..] == wrapped[..] {
+                    return Ok(k.clone());
+                }
+            }
+            let local = self.local().await?;
+            let record = local
+                .key(key)
+                .await?
+                .ok_or_else(|| local.no_such_key(key))?;
+            let k = Arc::new(local.paths_key(&record, wrapped).await?);
+            slot().insert(key.to_owned(), (wrapped.to_vec(), k.clone()));
+            Ok(k)
+        })
+    }
+
+    fn paths_seen<'a>(&'a self, key: &'a str) -> BoxFuture<'a, ParamResult<Option<i64>>> {
+        Box::pin(async move { self.local().await?.paths_seen(key) })
+    }
+
+    fn saw_paths<'a>(&'a self, key: &'a str, seq: i64) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(async move { self.local().await?.saw_paths(key, seq) })
+    }
+
+    fn new_paths_key<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, ParamResult<(Vec<u8>, Arc<PathsKey>)>> {
+        Box::pin(async move {
+            let local = self.local().await?;
+            // A row that is missing is made only if no entry of the whole log sealed one.
+            if let (crate::store::audit::Verified::Bad { seq, why }, _) =
+                local.verify_audit().await?
+            {
+                return Err(Error::corrupt(format!(
+                    "key `{key}` has no row of the paths it protects, and the audit log of \
+                     {}, which would say whether it had one, fails verification at seq {seq}: \
+                     {why}; no row was made and no policy was used",
+                    local.table().location()
+                ))
+                .advice(Advice::VerifyAudit));
+            }
+            let record = local
+                .key(key)
+                .await?
+                .ok_or_else(|| local.no_such_key(key))?;
+            let (wrapped, k) = local.new_paths_key(&record).await?;
+            Ok((wrapped, Arc::new(k)))
         })
     }
 

@@ -188,6 +188,100 @@ impl LocalKeyStore {
         self.material(&key.name, row).await.err()
     }
 
+    /// The names of the keys whose roots of their own this home holds files for.
+    ///
+    /// # Errors
+    /// The home's `roots` directory cannot be read.
+    pub fn held_roots(&self) -> Result<Vec<String>, Error> {
+        self.own_roots.held()
+    }
+
+    /// The audit entry this home last saw key `name`'s paths sealed to
+    /// ([`super::seen_paths`]); none without a home.
+    ///
+    /// # Errors
+    /// The record cannot be read.
+    pub fn paths_seen(&self, name: &str) -> Result<Option<i64>, Error> {
+        match &self.seen {
+            Some(seen) => Ok(super::seen_paths::SeenPaths::of(seen)
+                .load()?
+                .get(name)
+                .copied()),
+            None => Ok(None),
+        }
+    }
+
+    /// Records that this home saw key `name`'s paths sealed to entry `seq`.
+    ///
+    /// # Errors
+    /// The record cannot be written.
+    pub fn saw_paths(&self, name: &str, seq: i64) -> Result<(), Error> {
+        match &self.seen {
+            Some(seen) => super::seen_paths::SeenPaths::of(seen).record(name, seq),
+            None => Ok(()),
+        }
+    }
+
+    /// The `K_paths` of `key` (a key with a root of its own whose root file this home holds,
+    /// [`super::key_paths`]) from its row secret as wrapped. A home that holds the file fails
+    /// closed: whatever keeps it from unwrapping the secret is an error, never a reason to
+    /// skip the check.
+    ///
+    /// # Errors
+    /// The root cannot be used, or does not unwrap the secret; the audit key cannot be
+    /// opened.
+    pub async fn paths_key(
+        &self,
+        key: &KeyRecord,
+        wrapped: &[u8],
+    ) -> Result<super::key_paths::PathsKey, Error> {
+        let store_id = self.audit_key().await?.store_id().to_owned();
+        let root = self.root_for(key)?;
+        let aad = super::key_paths::secret_aad(&store_id, &key.name);
+        match root.unwrap(wrapped, &aad).await {
+            Ok(secret) if secret.len() == super::key_paths::SECRET_LEN => {
+                super::key_paths::PathsKey::derive(&store_id, &key.name, &secret)
+            }
+            // The root itself may be what fails (another machine's token of the same name):
+            // that error, else the secret was changed.
+            _ => Err(self.root_unproven(key).await.unwrap_or_else(|| {
+                super::key_paths::bad_secret(&self.table.location(), &key.name)
+            })),
+        }
+    }
+
+    /// A new row secret for `key` (a key with a root of its own): wrapped under its root,
+    /// and its `K_paths`.
+    ///
+    /// # Errors
+    /// The home cannot use the root; the root or the random generator failed.
+    pub async fn new_paths_key(
+        &self,
+        key: &KeyRecord,
+    ) -> Result<(Vec<u8>, super::key_paths::PathsKey), Error> {
+        let store_id = self.audit_key().await?.store_id().to_owned();
+        if let Some(e) = self.root_unusable(key) {
+            return Err(e);
+        }
+        if key.root.is_none() {
+            return Err(Error::invalid(format!(
+                "key `{}` is under the store's root key: it attests no paths",
+                key.name
+            )));
+        }
+        let root = self.root_for(key)?;
+        let mut secret = Zeroizing::new([0u8; super::key_paths::SECRET_LEN]);
+        coffer_core::fill_random(&mut secret[..])
+            .map_err(|_| Error::backend("the system's random number generator failed"))?;
+        let aad = super::key_paths::secret_aad(&store_id, &key.name);
+        let wrapped = root
+            .wrap(&secret[..], &aad)
+            .await
+            .map_err(|e| Error::backend("cannot wrap the key's row secret").caused_by(e))?;
+        let paths = super::key_paths::PathsKey::derive(&store_id, &key.name, &secret[..])?;
+        Ok((wrapped, paths))
+    }
+
     /// The root that wraps the versions of `key`: its own, or the store's.
     fn root_for(&self, key: &KeyRecord) -> Result<Arc<dyn RootKey>, Error> {
         Ok(self

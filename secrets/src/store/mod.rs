@@ -54,6 +54,7 @@ pub mod audit;
 pub mod audit_key;
 pub mod audit_signer;
 mod branch;
+pub mod key_paths;
 pub(crate) mod key_rows;
 pub mod key_seal;
 mod location;
@@ -64,6 +65,7 @@ pub mod root;
 pub mod roots;
 pub(crate) mod rows;
 pub mod seen;
+pub mod seen_paths;
 pub(crate) mod table;
 pub(crate) mod test_pause;
 
@@ -134,6 +136,21 @@ pub fn reseal_for_tests(home: &Home, passphrase: &PassphraseSource) -> Result<()
     let keys = open_keys_with(home, store.clone(), passphrase)?;
     futures_ready(keys.audit_key())?;
     store.reseal_for_tests()
+}
+
+/// Seals the path policies of the SQLite store of `home` as their rows are now, to the last
+/// policy change the log's head names, appending nothing (coffer's own tests: what a holder
+/// of the store's root key could write while another process changes the policies; only in
+/// builds with the `test-pause` feature).
+///
+/// # Errors
+/// As [`open_keys`].
+#[cfg(all(feature = "sqlite", feature = "test-pause"))]
+pub fn reseal_policies_for_tests(home: &Home, passphrase: &PassphraseSource) -> Result<(), Error> {
+    let store = std::sync::Arc::new(Store::open(home)?);
+    let keys = open_keys_with(home, store.clone(), passphrase)?;
+    futures_ready(keys.audit_key())?;
+    store.reseal_policies_for_tests()
 }
 
 /// The result of a future over the SQLite store, which never waits.

@@ -68,6 +68,14 @@ pub async fn create_root(home: &Home, name: &str, spec: &str) -> Result<String, 
     Ok(root.id())
 }
 
+/// The names of the keys whose root files `home` holds (`roots/NAME.key`), in order.
+///
+/// # Errors
+/// The directory exists but cannot be read.
+pub fn held(home: &Home) -> Result<Vec<String>, Error> {
+    OwnRoots::of(home).held()
+}
+
 /// The roots of their own that a home holds, loaded when first needed.
 #[derive(Default)]
 pub(crate) struct OwnRoots {
@@ -114,6 +122,44 @@ impl OwnRoots {
             ))
             .advice(Advice::OwnRoot(name.clone())),
         )
+    }
+
+    /// The names of the keys whose root files the home holds (`roots/NAME.key`), in order;
+    /// none without a home or a `roots` directory.
+    ///
+    /// # Errors
+    /// The directory exists but cannot be read (a home that may hold roots checks what they
+    /// seal, so it never takes an unreadable directory for none).
+    pub(crate) fn held(&self) -> Result<Vec<String>, Error> {
+        let Some(home) = &self.home else {
+            return Ok(Vec::new());
+        };
+        let dir = home.dir().join(ROOTS_DIR);
+        let cannot = |e: std::io::Error| {
+            Error::backend(format!(
+                "cannot read the roots of this home, {}",
+                dir.display()
+            ))
+            .caused_by(e)
+        };
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(cannot(e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let file = entry.map_err(cannot)?.file_name();
+            let name = file
+                .to_str()
+                .and_then(|f| f.strip_suffix(".key"))
+                .filter(|n| super::key_rows::validate_name(n).is_ok());
+            if let Some(n) = name {
+                names.push(n.to_owned());
+            }
+        }
+        names.sort_unstable();
+        Ok(names)
     }
 
     /// The roots `home` holds.

@@ -321,6 +321,343 @@ fn a_root_rotation_leaves_keys_with_roots_of_their_own_alone() {
     s.refused("a", "key rotate --root", "does not match its MAC");
 }
 
+/// A policy changed by a holder of the store's root key alone (plain SQL with the set's MAC
+/// recomputed from the store's audit secret, as a modified coffer on a dev machine could
+/// write it) is refused by a home that holds the root of the key whose paths it changes:
+/// every command that reads the policies fails, naming what changed. Put back as it was, the
+/// set is used again.
+#[test]
+fn a_policy_changed_without_the_keys_root_is_refused_where_the_root_is_held() {
+    let s = Site::sqlite();
+    s.sh("a", "key create prod --root local").success();
+    s.sh("a", "policy set /app/prod --key prod").success();
+    s.put("a", "put /app/prod/db", "prod-secret").success();
+    s.put("a", "put /app/x", "x").success();
+    let forge = |sql: &str| {
+        s.sql(sql, "");
+        // As a holder of the store's root key could seal it.
+        reseal(&s.env.path("a"), None);
+    };
+    let cases = [
+        (
+            "UPDATE policies SET key_ref = 'local:params' WHERE path = '/app/prod'",
+            "UPDATE policies SET key_ref = 'local:prod' WHERE path = '/app/prod'",
+            "/app/prod is no longer under it",
+        ),
+        (
+            "INSERT INTO policies SELECT '/app/prod/db', 'local:params', created_at, author
+             FROM policies WHERE path = '/app/prod'",
+            "DELETE FROM policies WHERE path = '/app/prod/db'",
+            "a policy of /app/prod/db takes names from it",
+        ),
+        (
+            "CREATE TABLE saved_policies AS SELECT * FROM policies; DELETE FROM policies",
+            "INSERT INTO policies SELECT * FROM saved_policies; DROP TABLE saved_policies",
+            "/app/prod is no longer under it",
+        ),
+        (
+            "INSERT INTO policies SELECT '/app/dev', 'local:prod', created_at, author
+             FROM policies WHERE path = '/app/prod'",
+            "DELETE FROM policies WHERE path = '/app/dev'",
+            "/app/dev was put under it",
+        ),
+    ];
+    for (attack, undo, says) in cases {
+        forge(attack);
+        for args in ["get /app/prod/db", "get /app/x", "policy ls"] {
+            let e = s.refused("a", args, "are not what key `prod` sealed");
+            assert!(e.contains(says), "{attack}: {args}: {e}");
+            assert!(e.contains("no policy was used"), "{e}");
+        }
+        let e = s.put("a", "put /app/prod/db --overwrite", "mine").code(1);
+        assert!(stderr(&e).contains(says), "{}", stderr(&e));
+        forge(undo);
+        assert_eq!(s.get("a", "/app/prod/db"), "prod-secret\n", "{attack}");
+    }
+    // Two policies of one path (the table rebuilt without its key), the second naming another
+    // key: the key's paths would not change, the names would.
+    forge(
+        "CREATE TABLE saved_policies AS SELECT * FROM policies; DROP TABLE policies;
+         CREATE TABLE policies (path TEXT, key_ref TEXT, created_at INTEGER, author TEXT);
+         INSERT INTO policies SELECT * FROM saved_policies;
+         INSERT INTO policies SELECT path, 'local:params', created_at, author FROM saved_policies",
+    );
+    s.refused(
+        "a",
+        "get /app/prod/db",
+        "two rows name the path `/app/prod`",
+    );
+    s.share("dev");
+    s.refused("dev", "get /app/x", "two rows name the path `/app/prod`");
+}
+
+/// A policy changed by a holder of the store's root key alone while a home that holds the
+/// key's root changes another one (after it checked the set, before its transaction) is not
+/// sealed into the key's paths: the change is refused, and the key's seal stays as it was.
+#[test]
+fn a_policy_changed_during_a_policy_change_is_not_sealed_into_the_keys_paths() {
+    use std::io::{BufRead as _, BufReader, Read as _};
+    use std::process::{Command as StdCommand, Stdio};
+    let s = Site::sqlite();
+    s.sh("a", "key create prod --root local").success();
+    s.sh("a", "policy set /app/prod --key prod").success();
+    s.put("a", "put /app/prod/db", "prod-secret").success();
+    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_coffer"))
+        .args(["policy", "set", "/app/more", "--key", "prod"])
+        .env("COFFER_HOME", s.env.path("a"))
+        .env("COFFER_STORE", s.url())
+        .env("USER", "tester")
+        .env("COFFER_TEST_PAUSE_MS", "3000")
+        .env_remove("RUST_LOG")
+        .env_remove("COFFER_PASSPHRASE_FILE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    loop {
+        let mut line = String::new();
+        assert_ne!(stderr.read_line(&mut line).unwrap(), 0, "no pause");
+        if line.contains("coffer test pause: policy: checked") {
+            break;
+        }
+    }
+    s.sql(
+        "UPDATE policies SET key_ref = 'local:dev' WHERE path = '/app/prod'",
+        "",
+    );
+    reseal_policies(&s.env.path("a"));
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(!child.wait().unwrap().success(), "{rest}");
+    assert!(rest.contains("are not what key `prod` sealed"), "{rest}");
+    assert!(rest.contains("/app/prod is no longer under it"), "{rest}");
+    s.sql(
+        "UPDATE policies SET key_ref = 'local:prod' WHERE path = '/app/prod'",
+        "",
+    );
+    reseal_policies(&s.env.path("a"));
+    assert_eq!(s.get("a", "/app/prod/db"), "prod-secret\n");
+    let a = s.sh("a", "policy ls").success();
+    assert!(!stdout(&a).contains("/app/more"), "{}", stdout(&a));
+}
+
+/// The row in which a key with a root of its own seals its paths, removed, edited or put back
+/// from before a policy change with plain SQL, is refused where the key's root is held; the
+/// key's creation and every policy change that moves names to or from it seal it, each with
+/// an audit entry that names the key.
+#[test]
+fn a_keys_sealed_paths_edited_in_the_database_are_refused() {
+    Site::each(|s| {
+        s.sh("a", "key create prod --root local").success();
+        s.sh("a", "policy set /app/prod --key prod").success();
+        s.put("a", "put /app/prod/db", "prod-secret").success();
+        s.put("a", "put /app/x", "x").success(); // makes the store key, `params`
+        s.sh("a", "policy set /app/prod/new --key params").success();
+        s.sh("a", "policy set /app/other --key params").success();
+        let sealed = || -> Vec<String> {
+            s.entries("a")
+                .into_iter()
+                .filter(|e| e["verb"] == "attest-paths")
+                .map(|e| format!("{} {}", e["name"], e["detail"]))
+                .collect()
+        };
+        assert_eq!(
+            sealed(),
+            [
+                r#""prod" "paths none; holes none""#,
+                r#""prod" "paths /app/prod; holes none""#,
+                r#""prod" "paths /app/prod; holes /app/prod/new""#,
+            ],
+            "{}",
+            s.what()
+        );
+        s.sql(
+            "CREATE TABLE saved_paths AS SELECT * FROM key_paths",
+            "CREATE TABLE saved_paths AS SELECT * FROM key_paths",
+        );
+        s.sh("a", "policy rm /app/prod/new").success();
+        assert_eq!(sealed().len(), 4);
+        assert_eq!(s.get("a", "/app/prod/db"), "prod-secret\n");
+        let put_back = "DELETE FROM key_paths; INSERT INTO key_paths SELECT * FROM saved_paths";
+        let cases = [
+            (put_back, put_back, "no policy was used"),
+            (
+                "DELETE FROM key_paths",
+                "DELETE FROM key_paths",
+                "its row is gone, though audit entry",
+            ),
+            (
+                "UPDATE key_paths SET mac = zeroblob(32)",
+                "UPDATE key_paths SET mac = sha256(mac)",
+                "its row does not match its MAC",
+            ),
+            (
+                "UPDATE key_paths SET seal_seq = seal_seq - 1",
+                "UPDATE key_paths SET seal_seq = seal_seq - 1",
+                "but this home saw it sealed to entry",
+            ),
+            (
+                "UPDATE key_paths SET secret = zeroblob(60)",
+                "UPDATE key_paths SET secret = sha256(secret)",
+                "its row secret does not unwrap under the root this home holds",
+            ),
+        ];
+        s.sql(
+            "CREATE TABLE good_paths AS SELECT * FROM key_paths",
+            "CREATE TABLE good_paths AS SELECT * FROM key_paths",
+        );
+        for (attack, pg, says) in cases {
+            s.sql(attack, pg);
+            let e = s.refused("a", "get /app/prod/db", says);
+            assert!(e.contains("key_paths") || e.contains("not what key"), "{e}");
+            s.sql(
+                "DELETE FROM key_paths; INSERT INTO key_paths SELECT * FROM good_paths",
+                "DELETE FROM key_paths; INSERT INTO key_paths SELECT * FROM good_paths",
+            );
+            assert_eq!(s.get("a", "/app/prod/db"), "prod-secret\n", "{attack}");
+        }
+        // The later entries hidden (their verb edited, their hashes left: a read does not walk
+        // the chain) with the row removed, or an older row put back: this home saw the row
+        // sealed to the last entry, and a home that never saw it makes no row before the
+        // whole log verified.
+        let hide = "UPDATE audit SET verb = 'attest-pathz' WHERE verb = 'attest-paths'";
+        s.sql(
+            &format!(
+                "CREATE TABLE saved_audit AS SELECT * FROM audit; {hide}; DELETE FROM key_paths"
+            ),
+            &format!(
+                "CREATE TABLE saved_audit AS SELECT * FROM audit; {hide}; DELETE FROM key_paths"
+            ),
+        );
+        s.refused(
+            "a",
+            "get /app/prod/db",
+            "though this home saw it sealed to audit entry",
+        );
+        fs::create_dir_all(s.env.path("b").join("roots")).unwrap();
+        s.share("b");
+        fs::copy(
+            s.env.path("a").join("roots").join("prod.key"),
+            s.env.path("b").join("roots").join("prod.key"),
+        )
+        .unwrap();
+        let e = s.refused("b", "get /app/prod/db", "fails verification at seq");
+        assert!(e.contains("no row was made"), "{e}");
+        s.sql(
+            "DELETE FROM key_paths; INSERT INTO key_paths SELECT * FROM saved_paths",
+            "DELETE FROM key_paths; INSERT INTO key_paths SELECT * FROM saved_paths",
+        );
+        s.refused(
+            "a",
+            "get /app/prod/db",
+            "but this home saw it sealed to entry",
+        );
+        s.sql(
+            "DELETE FROM audit; INSERT INTO audit SELECT * FROM saved_audit;
+             DELETE FROM key_paths; INSERT INTO key_paths SELECT * FROM good_paths",
+            "DELETE FROM audit; INSERT INTO audit SELECT * FROM saved_audit;
+             DELETE FROM key_paths; INSERT INTO key_paths SELECT * FROM good_paths",
+        );
+        assert_eq!(s.get("a", "/app/prod/db"), "prod-secret\n");
+        assert_eq!(s.get("b", "/app/prod/db"), "prod-secret\n");
+
+        // The paths as written in the row only explain an error; the MAC is over what the
+        // policies say.
+        s.sql(
+            "UPDATE key_paths SET paths = '/elsewhere'",
+            "UPDATE key_paths SET paths = '/elsewhere'",
+        );
+        assert_eq!(s.get("a", "/app/prod/db"), "prod-secret\n");
+        // A home without the root uses the policies as sealed for the store (it reads nothing
+        // below /app/prod either way).
+        s.share("dev");
+        s.sql("DELETE FROM key_paths", "DELETE FROM key_paths");
+        s.put("dev", "put /app/other/x", "dev-value").success();
+        assert_eq!(s.get("dev", "/app/other/x"), "dev-value\n");
+        s.refused("a", "get /app/other/x", "its row is gone");
+    });
+}
+
+/// A store of the release before keys sealed their paths (`tests/data/release-843fb8c`).
+const UNSEALED_PATHS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/release-843fb8c/sqlite"
+);
+
+/// In a store of the release before, the keys with roots of their own seal their paths the
+/// first time a home that holds their roots uses the policies, as the policies say then (a
+/// home without the roots seals nothing); every value reads back, and from then on a row
+/// removed is refused rather than sealed again.
+#[test]
+fn keys_of_the_release_before_seal_their_paths_where_their_roots_are_held() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = Env::new();
+    let (old, dev) = (env.path("old"), env.path("dev"));
+    fs::create_dir_all(old.join("roots")).unwrap();
+    fs::create_dir_all(&dev).unwrap();
+    for f in ["coffer.db", "root.key", "roots/prod.key", "roots/other.key"] {
+        fs::copy(format!("{UNSEALED_PATHS}/{f}"), old.join(f)).unwrap();
+        if f != "coffer.db" {
+            fs::set_permissions(old.join(f), fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    }
+    fs::copy(old.join("root.key"), dev.join("root.key")).unwrap();
+    let url = format!("sqlite://{}", old.join("coffer.db").display());
+    let run = |home: &Path, args: &str| {
+        env.cmd()
+            .env("COFFER_HOME", home)
+            .env("COFFER_STORE", &url)
+            .env("USER", "tester")
+            .args(words(args))
+            .assert()
+    };
+    let get = |home: &Path, name: &str| {
+        String::from_utf8(
+            run(home, &format!("get {name}"))
+                .success()
+                .get_output()
+                .stdout
+                .clone(),
+        )
+        .unwrap()
+    };
+    let sealed = || -> Vec<String> {
+        let a = run(&dev, "--output json audit ls").success();
+        String::from_utf8_lossy(&a.get_output().stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|e| e["verb"] == "attest-paths")
+            .map(|e| format!("{} {}", e["name"], e["detail"]))
+            .collect()
+    };
+    assert_eq!(get(&dev, "/app/x"), "plain\n");
+    assert!(sealed().is_empty());
+    assert_eq!(get(&old, "/app/prod/db"), "s3cret\n");
+    assert_eq!(
+        sealed(),
+        [
+            r#""other" "paths none; holes none""#,
+            r#""prod" "paths /app/prod; holes /app/prod/open""#,
+        ]
+    );
+    assert_eq!(get(&old, "/app/prod/region"), "eu\n");
+    assert_eq!(get(&old, "/app/x"), "plain\n");
+    run(&old, "audit verify").success();
+    assert_eq!(sealed().len(), 2, "sealed once");
+    rusqlite::Connection::open(old.join("coffer.db"))
+        .unwrap()
+        .execute("DELETE FROM key_paths WHERE name = 'prod'", [])
+        .unwrap();
+    let a = run(&old, "get /app/x").code(1);
+    assert!(
+        stderr(&a).contains("its row is gone, though audit entry"),
+        "{}",
+        stderr(&a)
+    );
+}
+
 fn stdout(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stdout).into_owned()
 }
@@ -443,6 +780,14 @@ fn a_keys_own_root_on_one_machines_token_is_unusable_on_another() {
         let e = dev.sh(s, "dev", &["get", "/app/prod/db"]).code(1);
         assert!(!stdout(&e).contains("prod-secret"));
         assert!(stderr(&e).contains("prod-machine"), "{}", stderr(&e));
+        // It cannot check what key `prod` sealed of the policies either, so it uses none:
+        // every command that reads them fails, below any path.
+        let e = dev.sh(s, "dev", &["get", "/app/dev/db"]).code(1);
+        assert!(
+            stderr(&e).contains("does not unwrap under its own root"),
+            "{}",
+            stderr(&e)
+        );
         // Nor do the changes that need no decryption: the root is proven first (its active
         // version unwraps), which a token of the same name cannot do.
         for args in [

@@ -54,6 +54,7 @@ use crate::store::audit_signer::AuditSigner;
 use crate::store::rows::damaged;
 
 mod audit;
+mod key_paths;
 mod key_rows;
 mod keys;
 mod param_reads;
@@ -68,7 +69,7 @@ mod tx;
 use self::schema::MIGRATIONS;
 
 /// The schema this build writes.
-pub const PG_SCHEMA_VERSION: u32 = 8;
+pub const PG_SCHEMA_VERSION: u32 = 9;
 
 /// Serializes migrations of one database across processes (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x636f_6666_6572; // "coffer"

@@ -1,6 +1,8 @@
 //! The parameters of a PostgreSQL store: versions, labels, paths, deletion and destruction
 //! ([`ParamStore`]).
 
+use std::sync::Arc;
+
 use coffer_core::keyring::BoxFuture;
 use tokio_postgres::GenericClient;
 
@@ -15,6 +17,7 @@ use crate::params::{
     ParamName, ParamPath, ParamResult, ParamState, ParamStore, PathEntry, Policies, Policy,
     PutOutcome, RotationPlan, StoredVersion, VersionMeta, Which as ParamWhich,
 };
+use crate::store::key_paths::{KeyPathsRow, PathsKey};
 use crate::store::param_seal::ParamHead;
 use crate::store::rows::{
     RawVersion, check_delete, check_promote, check_put, check_unlabel, destroy_detail,
@@ -585,12 +588,37 @@ impl ParamStore for PgStore {
         Box::pin(self.retry("read", move || self.policies_tx()))
     }
 
-    fn set_policy<'a>(&'a self, policy: &'a Policy) -> BoxFuture<'a, ParamResult<Option<Policy>>> {
-        Box::pin(self.retry("set a policy", move || self.set_policy_tx(policy)))
+    fn set_policy<'a>(
+        &'a self,
+        policy: &'a Policy,
+        keys: &'a [Arc<PathsKey>],
+    ) -> BoxFuture<'a, ParamResult<Option<Policy>>> {
+        Box::pin(self.retry("set a policy", move || self.set_policy_tx(policy, keys)))
     }
 
-    fn remove_policy<'a>(&'a self, path: &'a ParamPath) -> BoxFuture<'a, ParamResult<Policy>> {
-        Box::pin(self.retry("remove a policy", move || self.remove_policy_tx(path)))
+    fn remove_policy<'a>(
+        &'a self,
+        path: &'a ParamPath,
+        keys: &'a [Arc<PathsKey>],
+    ) -> BoxFuture<'a, ParamResult<Policy>> {
+        Box::pin(self.retry("remove a policy", move || self.remove_policy_tx(path, keys)))
+    }
+
+    fn key_paths<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> BoxFuture<'a, ParamResult<Vec<KeyPathsRow>>> {
+        Box::pin(self.retry("read", move || self.key_paths_tx(names)))
+    }
+
+    fn first_key_paths<'a>(
+        &'a self,
+        key: &'a PathsKey,
+        secret: &'a [u8],
+    ) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(self.retry("seal the paths of a key", move || {
+            self.first_key_paths_tx(key, secret)
+        }))
     }
 
     fn rotation_plans(&self) -> BoxFuture<'_, ParamResult<Vec<RotationPlan>>> {

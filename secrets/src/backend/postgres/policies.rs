@@ -1,6 +1,8 @@
 //! The path policies of the PostgreSQL store (`policies`, `policy_seal`), sealed as
 //! [`crate::store::policy_seal`] says.
 
+use std::sync::Arc;
+
 use tokio_postgres::{GenericClient, Transaction};
 
 use super::PgStore;
@@ -9,6 +11,7 @@ use super::tx::lock_writes;
 use crate::params::policy::in_the_way;
 use crate::params::{ParamPath, ParamResult, Policies, Policy};
 use crate::store::audit::Head;
+use crate::store::key_paths::PathsKey;
 use crate::store::policy_seal::{
     self, POLICY_RM_VERB, POLICY_SET_VERB, RawPolicies, RawPolicy, set_mac,
 };
@@ -94,15 +97,23 @@ impl PgStore {
     }
 
     /// Writes the row that changed (`changed`: a path and its policy, `None` to remove it),
-    /// the audit entry `(verb, detail)` and the seal of `set`, in the write transaction `tx`.
+    /// the audit entry `(verb, detail)`, the seal of `set` and the rows of the keys whose
+    /// paths change from `old` to `set` ([`Self::reseal_key_paths`]), in the write
+    /// transaction `tx`.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the change, as its callers have it"
+    )]
     async fn write_policies(
         &self,
         tx: &Transaction<'_>,
+        old: &Policies,
         set: &Policies,
         changed: (&ParamPath, Option<&Policy>),
         verb: &str,
         detail: &str,
-    ) -> ParamResult<Pending> {
+        keys: &[Arc<PathsKey>],
+    ) -> ParamResult<Vec<Pending>> {
         let err = self.perr();
         in_the_way(
             set,
@@ -137,10 +148,16 @@ impl PgStore {
         )
         .await
         .map_err(&err)?;
+        let mut pending = vec![pending];
+        pending.extend(self.reseal_key_paths(tx, old, set, keys).await?);
         Ok(pending)
     }
 
-    pub(super) async fn set_policy_tx(&self, policy: &Policy) -> ParamResult<Option<Policy>> {
+    pub(super) async fn set_policy_tx(
+        &self,
+        policy: &Policy,
+        keys: &[Arc<PathsKey>],
+    ) -> ParamResult<Option<Policy>> {
         let err = self.perr();
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
@@ -154,30 +171,45 @@ impl PgStore {
         let pending = self
             .write_policies(
                 &tx,
+                &current,
                 &set,
                 (&policy.path, Some(policy)),
                 POLICY_SET_VERB,
                 &detail,
+                keys,
             )
             .await?;
         tx.commit().await.map_err(&err)?;
-        pending.committed();
+        pending.into_iter().for_each(Pending::committed);
         Ok(old)
     }
 
-    pub(super) async fn remove_policy_tx(&self, path: &ParamPath) -> ParamResult<Policy> {
+    pub(super) async fn remove_policy_tx(
+        &self,
+        path: &ParamPath,
+        keys: &[Arc<PathsKey>],
+    ) -> ParamResult<Policy> {
         let err = self.perr();
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
-        let (set, old) = self.policies_in(&tx).await?.without(path);
+        let current = self.policies_in(&tx).await?;
+        let (set, old) = current.without(path);
         let old = old.ok_or_else(|| policy_seal::no_policy(path))?;
         let detail = policy_seal::rm_detail(&old);
         let pending = self
-            .write_policies(&tx, &set, (path, None), POLICY_RM_VERB, &detail)
+            .write_policies(
+                &tx,
+                &current,
+                &set,
+                (path, None),
+                POLICY_RM_VERB,
+                &detail,
+                keys,
+            )
             .await?;
         tx.commit().await.map_err(&err)?;
-        pending.committed();
+        pending.into_iter().for_each(Pending::committed);
         Ok(old)
     }
 }

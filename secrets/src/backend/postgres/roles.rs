@@ -33,7 +33,7 @@ const CONFINED: &str = "params, param_versions, param_labels, param_rotations";
 
 /// The tables it only reads (the key hierarchy and the policies are written by logins that
 /// are not limited).
-const READ_ONLY: &str = "keys, key_versions, policies, policy_seal";
+const READ_ONLY: &str = "keys, key_versions, key_paths, policies, policy_seal";
 
 /// Checks a role name: `[a-z_][a-z0-9_]*`, at most 63 bytes (what needs no quoting, so the
 /// role is named the same in every tool).

@@ -1,7 +1,7 @@
 //! The PostgreSQL store's schema: the migrations that make it, one per version.
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: [&str; 8] = [
+pub(super) const MIGRATIONS: [&str; 9] = [
     r#"
 CREATE TABLE keys (
     name                 TEXT COLLATE "C" PRIMARY KEY,
@@ -221,5 +221,29 @@ CREATE POLICY coffer_head ON meta FOR UPDATE
     WITH CHECK (key IN ('audit_count', 'audit_head', 'audit_head_mac'));
 CREATE VIEW audit_chain AS SELECT seq, prev_hash, hash FROM audit;
 GRANT SELECT ON audit_chain TO PUBLIC;
+"#,
+    // Version 9: what each key with a root of its own attests about the path policies
+    // (`crate::store::key_paths`), sealed under a secret its root wraps; the index finds a
+    // key's last such entry. Logins limited to paths read the rows, as they read the keys.
+    r#"
+CREATE TABLE key_paths (
+    name     TEXT COLLATE "C" PRIMARY KEY REFERENCES keys (name),
+    secret   BYTEA NOT NULL,
+    paths    TEXT NOT NULL,
+    holes    TEXT NOT NULL,
+    seal_seq BIGINT NOT NULL,
+    mac      BYTEA NOT NULL
+);
+CREATE INDEX audit_attest_paths ON audit (name, seq) WHERE verb = 'attest-paths';
+DO $do$
+DECLARE
+    r NAME;
+BEGIN
+    FOR r IN SELECT DISTINCT g.rolname FROM role_paths p
+             JOIN pg_catalog.pg_roles g ON g.oid = p.role LOOP
+        EXECUTE format('GRANT SELECT ON key_paths TO %I', r);
+    END LOOP;
+END
+$do$;
 "#,
 ];

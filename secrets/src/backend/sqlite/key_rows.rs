@@ -236,6 +236,22 @@ impl Store {
         Ok(record)
     }
 
+    /// Seals the path policies as their rows are now, appending nothing (tests).
+    ///
+    /// # Errors
+    /// The audit key is not loaded; SQLite errors.
+    #[cfg(any(test, feature = "test-pause"))]
+    pub fn reseal_policies_for_tests(&self) -> Result<(), Error> {
+        let err = |e| db_error(&self.path, e);
+        let signer = self.signer()?;
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        super::policies::reseal_for_tests(&tx, &signer, &err)?;
+        tx.commit().map_err(err)
+    }
+
     /// Seals every key as its rows are now, edits made outside coffer included (tests that
     /// move a key's versions back in time, as if made long ago).
     ///
@@ -251,6 +267,7 @@ impl Store {
             .map_err(err)?;
         let _ = self.seal_all(&tx, &signer, None)?;
         let last = self.seal_params(&tx, &signer, false)?;
+        super::policies::reseal_for_tests(&tx, &signer, &err)?;
         tx.commit().map_err(err)?;
         if let Some(p) = last {
             p.committed();

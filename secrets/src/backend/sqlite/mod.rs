@@ -1,7 +1,7 @@
 //! The embedded store: `COFFER_HOME/coffer.db`, an SQLite database (WAL mode), and the local
 //! key hierarchy kept in it.
 //!
-//! # Schema (version 9, `PRAGMA user_version`)
+//! # Schema (version 10, `PRAGMA user_version`)
 //!
 //! Migrations are versioned in code (`MIGRATIONS`): migration `i` takes the schema from
 //! version `i` to `i + 1`, in one `BEGIN IMMEDIATE` transaction with the new
@@ -71,6 +71,10 @@
 //! the whole set tied to the last policy change (which `meta.audit_policies`, part of the
 //! audit head, names); `param_versions` gains a partial index of its destroyed versions.
 //!
+//! Version 10: what each key with a root of its own seals of the path policies
+//! ([`crate::store::key_paths`]): `key_paths (name PRIMARY KEY REFERENCES keys, secret,
+//! paths, holes, seal_seq, mac)`.
+//!
 //! Times are Unix seconds. Each version's 32 bytes of branch key material are stored only
 //! wrapped by the root key ([`coffer_core::keyring::RootKey`]), with [`crate::store::branch_key_aad`]
 //! binding the wrapped bytes to their row: a row moved to another name or version, or edited,
@@ -84,6 +88,7 @@
 //! back and the caller looks again).
 
 mod audit;
+mod key_paths;
 mod key_rows;
 mod keys;
 mod param_reads;

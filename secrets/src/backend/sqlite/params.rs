@@ -11,6 +11,8 @@
 //! between `/a/b/` and `/a/b0` (`0` follows `/` in ASCII), which `LIKE` could not say exactly
 //! (`_` is a wildcard there and a name character here).
 
+use std::sync::Arc;
+
 use coffer_core::keyring::BoxFuture;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
@@ -25,6 +27,7 @@ use crate::params::{
     ParamResult, ParamState, ParamStore, PathEntry, Policies, Policy, PutOutcome, RotationPlan,
     StoredVersion, VersionMeta, Which,
 };
+use crate::store::key_paths::{KeyPathsRow, PathsKey};
 use crate::store::param_seal::ParamHead;
 use crate::store::rows::{
     RawVersion, check_delete, check_promote, check_put, check_unlabel, destroy_detail,
@@ -622,12 +625,35 @@ impl ParamStore for SqliteParamStore {
         Box::pin(async move { self.policies_sync() })
     }
 
-    fn set_policy<'a>(&'a self, policy: &'a Policy) -> BoxFuture<'a, ParamResult<Option<Policy>>> {
-        Box::pin(async move { self.set_policy_sync(policy) })
+    fn set_policy<'a>(
+        &'a self,
+        policy: &'a Policy,
+        keys: &'a [Arc<PathsKey>],
+    ) -> BoxFuture<'a, ParamResult<Option<Policy>>> {
+        Box::pin(async move { self.set_policy_sync(policy, keys) })
     }
 
-    fn remove_policy<'a>(&'a self, path: &'a ParamPath) -> BoxFuture<'a, ParamResult<Policy>> {
-        Box::pin(async move { self.remove_policy_sync(path) })
+    fn remove_policy<'a>(
+        &'a self,
+        path: &'a ParamPath,
+        keys: &'a [Arc<PathsKey>],
+    ) -> BoxFuture<'a, ParamResult<Policy>> {
+        Box::pin(async move { self.remove_policy_sync(path, keys) })
+    }
+
+    fn key_paths<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> BoxFuture<'a, ParamResult<Vec<KeyPathsRow>>> {
+        Box::pin(async move { self.key_paths_sync(names) })
+    }
+
+    fn first_key_paths<'a>(
+        &'a self,
+        key: &'a PathsKey,
+        secret: &'a [u8],
+    ) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(async move { self.first_key_paths_sync(key, secret) })
     }
 
     fn record_secure_reads<'a>(

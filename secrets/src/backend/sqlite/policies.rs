@@ -1,11 +1,14 @@
 //! The path policies of the SQLite store (`policies`, `policy_seal`), sealed as
 //! [`crate::store::policy_seal`] says.
 
+use std::sync::Arc;
+
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::{SqliteParamStore, audit};
 use crate::params::policy::in_the_way;
 use crate::params::{ParamPath, ParamResult, Policies, Policy};
+use crate::store::key_paths::PathsKey;
 use crate::store::policy_seal::{
     self, POLICY_RM_VERB, POLICY_SET_VERB, RawPolicies, RawPolicy, set_mac,
 };
@@ -81,15 +84,23 @@ impl SqliteParamStore {
     }
 
     /// Writes the row that changed (`changed`: a path and its policy, `None` to remove it),
-    /// the audit entry `(verb, detail)` and the seal of `set`, in the write transaction `tx`.
+    /// the audit entry `(verb, detail)`, the seal of `set` and the rows of the keys whose
+    /// paths change from `old` to `set` ([`Self::reseal_key_paths`]), in the write
+    /// transaction `tx`.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the change, as its callers have it"
+    )]
     fn write_policies(
         &self,
         tx: &Connection,
+        old: &Policies,
         set: &Policies,
         changed: (&ParamPath, Option<&Policy>),
         verb: &str,
         detail: &str,
-    ) -> ParamResult<audit::Pending> {
+        keys: &[Arc<PathsKey>],
+    ) -> ParamResult<Vec<audit::Pending>> {
         let err = self.err();
         in_the_way(set, changed.0, &self.values_at_or_below(tx, changed.0)?)?;
         match changed {
@@ -122,10 +133,16 @@ impl SqliteParamStore {
             params![pending.seq(), &mac[..]],
         )
         .map_err(&err)?;
+        let mut pending = vec![pending];
+        pending.extend(self.reseal_key_paths(tx, old, set, keys)?);
         Ok(pending)
     }
 
-    pub(super) fn set_policy_sync(&self, policy: &Policy) -> ParamResult<Option<Policy>> {
+    pub(super) fn set_policy_sync(
+        &self,
+        policy: &Policy,
+        keys: &[Arc<PathsKey>],
+    ) -> ParamResult<Option<Policy>> {
         let err = self.err();
         let mut conn = self.store.lock();
         let tx = conn
@@ -139,28 +156,77 @@ impl SqliteParamStore {
         let detail = policy_seal::set_detail(policy, old.as_ref());
         let pending = self.write_policies(
             &tx,
+            &current,
             &set,
             (&policy.path, Some(policy)),
             POLICY_SET_VERB,
             &detail,
+            keys,
         )?;
         tx.commit().map_err(&err)?;
-        pending.committed();
+        pending.into_iter().for_each(audit::Pending::committed);
         Ok(old)
     }
 
-    pub(super) fn remove_policy_sync(&self, path: &ParamPath) -> ParamResult<Policy> {
+    pub(super) fn remove_policy_sync(
+        &self,
+        path: &ParamPath,
+        keys: &[Arc<PathsKey>],
+    ) -> ParamResult<Policy> {
         let err = self.err();
         let mut conn = self.store.lock();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
-        let (set, old) = self.policies_in(&tx)?.without(path);
+        let current = self.policies_in(&tx)?;
+        let (set, old) = current.without(path);
         let old = old.ok_or_else(|| policy_seal::no_policy(path))?;
         let detail = policy_seal::rm_detail(&old);
-        let pending = self.write_policies(&tx, &set, (path, None), POLICY_RM_VERB, &detail)?;
+        let pending = self.write_policies(
+            &tx,
+            &current,
+            &set,
+            (path, None),
+            POLICY_RM_VERB,
+            &detail,
+            keys,
+        )?;
         tx.commit().map_err(&err)?;
-        pending.committed();
+        pending.into_iter().for_each(audit::Pending::committed);
         Ok(old)
     }
+}
+
+/// Seals the policies as their rows are now, to the head's last policy change (coffer's own
+/// tests: what a holder of the store's root key could write).
+#[cfg(any(test, feature = "test-pause"))]
+pub(super) fn reseal_for_tests(
+    tx: &Connection,
+    signer: &crate::store::audit_signer::AuditSigner,
+    err: &dyn Fn(rusqlite::Error) -> crate::error::Error,
+) -> Result<(), crate::error::Error> {
+    let raw = raw_policies(tx).map_err(err)?;
+    let Some(seq) = raw.head.policies else {
+        return Ok(());
+    };
+    let set = Policies::new(
+        raw.rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(Policy {
+                    path: ParamPath::parse(&r.path).ok()?,
+                    key: r.key_ref,
+                    created_at: r.created_at,
+                    author: r.author,
+                })
+            })
+            .collect(),
+    );
+    let mac = set_mac(signer.key().policies(), &set, seq);
+    tx.execute(
+        "UPDATE policy_seal SET seal_seq = ?1, mac = ?2 WHERE one = 1",
+        params![seq, &mac[..]],
+    )
+    .map_err(err)?;
+    Ok(())
 }

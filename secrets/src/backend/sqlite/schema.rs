@@ -1,10 +1,10 @@
 //! The SQLite store's schema: the migrations that make it, one per version.
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(super) const MIGRATIONS: [&str; 9] = [
+pub(super) const MIGRATIONS: [&str; 10] = [
     r"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY NOT NULL,
@@ -149,5 +149,17 @@ CREATE TABLE policy_seal (
 );
 CREATE INDEX param_versions_destroyed ON param_versions (name, version)
     WHERE destroyed_at IS NOT NULL;
+",
+    // Version 10: what each key with a root of its own attests about the path policies
+    // (`crate::store::key_paths`), sealed under a secret its root wraps.
+    r"
+CREATE TABLE key_paths (
+    name     TEXT PRIMARY KEY NOT NULL REFERENCES keys (name),
+    secret   BLOB NOT NULL,
+    paths    TEXT NOT NULL,
+    holes    TEXT NOT NULL,
+    seal_seq INTEGER NOT NULL,
+    mac      BLOB NOT NULL
+) STRICT;
 ",
 ];

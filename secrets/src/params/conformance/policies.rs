@@ -94,12 +94,15 @@ pub(super) fn policies(open: &Open) {
     secure(&two, "/prod/planted", "planted", Expect::New).unwrap();
     let e = block_on(one.set_policy(&p("/prod"), k1, "ann")).unwrap_err();
     assert!(e.to_string().contains("/prod/planted"), "{e}");
-    block_on(one.opened_store().set_policy(&Policy {
-        path: p("/prod"),
-        key: k1.to_owned(),
-        created_at: 1,
-        author: "ann".to_owned(),
-    }))
+    block_on(one.opened_store().set_policy(
+        &Policy {
+            path: p("/prod"),
+            key: k1.to_owned(),
+            created_at: 1,
+            author: "ann".to_owned(),
+        },
+        &[],
+    ))
     .expect_err("the store refuses it too, in its transaction");
     // Only a policy of one parameter can be added over it: the rest of /prod is under one.
     block_on(two.set_policy(&p("/prod/planted"), k2, "bob")).unwrap();

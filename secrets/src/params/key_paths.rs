@@ -1,0 +1,366 @@
+//! The path policies as [`Params`] uses them: checked against their seal, and against what
+//! each key whose root this home holds attests ([`crate::store::key_paths`]), so that a
+//! policy changed by a machine without that root is refused here.
+
+use std::sync::Arc;
+
+use super::{ParamResult, Params, Policies};
+use crate::error::{Advice, Error};
+use crate::store::key_paths::{self, Claims, KeyPathsRow, PathsKey};
+
+/// How many times the check is made: again after giving a key its first row, or after a check
+/// that failed (a policy change of another machine between the two reads).
+const ATTEMPTS: usize = 3;
+
+impl Params {
+    /// The store's path policies, checked against their seal and against what every key
+    /// whose root this home holds attests.
+    ///
+    /// # Errors
+    /// The policies fail a check; the store's keys cannot be opened; the store failed.
+    pub(crate) async fn checked_policies(&self) -> ParamResult<Policies> {
+        Ok(self.attested_policies().await?.0)
+    }
+
+    /// [`Params::checked_policies`], with the `K_paths` of every key whose root this home
+    /// holds: what a policy change reseals those keys' paths with. A key with a root of its
+    /// own that has no row yet, and that this home never saw sealed (one made by the release
+    /// before), gets one here, after the whole log verified.
+    pub(crate) async fn attested_policies(&self) -> ParamResult<(Policies, Vec<Arc<PathsKey>>)> {
+        let held = self.keys.held_roots().await?;
+        let mut failed = None;
+        for _ in 0..ATTEMPTS {
+            let policies = self.store.policies().await?;
+            if held.is_empty() {
+                return Ok((policies, Vec::new()));
+            }
+            match self.attest(&held, &policies).await {
+                Ok(Some(keys)) => return Ok((policies, keys)),
+                // A first row made: read again.
+                Ok(None) => {}
+                // Perhaps another machine's change between the reads: read again, and if the
+                // check keeps failing, say why it first did.
+                Err(e) if matches!(e, Error::Corrupt(_)) => {
+                    failed.get_or_insert(e);
+                }
+                Err(e) => return Err(failed.unwrap_or(e)),
+            }
+        }
+        Err(failed.unwrap_or_else(|| {
+            Error::backend(
+                "the rows of the paths that keys protect kept changing while they were read; \
+                 nothing was used",
+            )
+            .advice(Advice::TryAgain)
+        }))
+    }
+
+    /// One pass of [`Params::attested_policies`] over `policies`: the keys, or `None` if a
+    /// key got its first row (the caller reads again).
+    async fn attest(
+        &self,
+        held: &[(String, bool)],
+        policies: &Policies,
+    ) -> ParamResult<Option<Vec<Arc<PathsKey>>>> {
+        let names: Vec<String> = held.iter().map(|h| h.0.clone()).collect();
+        let rows = self.store.key_paths(&names).await?;
+        let location = self.store.location();
+        let mut keys = Vec::with_capacity(rows.len());
+        let mut made = false;
+        for (name, exists) in held {
+            let row = rows
+                .iter()
+                .find(|r| &r.name == name)
+                .cloned()
+                .unwrap_or_else(|| KeyPathsRow {
+                    name: name.clone(),
+                    row: None,
+                    last_entry: None,
+                });
+            let seen = self.keys.paths_seen(name).await?;
+            match (&row.row, row.last_entry.or(seen)) {
+                (_, Some(seq)) if !*exists => {
+                    return Err(key_paths::key_gone(&location, name, seq));
+                }
+                // Another store's key, or one this store never had.
+                _ if !*exists => {}
+                (None, None) => {
+                    let (wrapped, key) = self.keys.new_paths_key(name).await?;
+                    self.store.first_key_paths(&key, &wrapped).await?;
+                    made = true;
+                }
+                (None, _) => {
+                    return Err(key_paths::missing_row(&location, &row, seen));
+                }
+                (Some(raw), _) => {
+                    if let Some(seen) = seen.filter(|&s| s > raw.seal_seq) {
+                        return Err(key_paths::older_row(&location, name, raw.seal_seq, seen));
+                    }
+                    let key = self.keys.paths_key(name, &raw.secret).await?;
+                    check(&key, &location, policies, &row)?;
+                    self.keys.saw_paths(name, raw.seal_seq).await?;
+                    keys.push(key);
+                }
+            }
+        }
+        Ok((!made).then_some(keys))
+    }
+}
+
+/// The claims of key `name` (a key of the store, `local:NAME` in policies) in `set`: its
+/// own paths and its holes ([`crate::store::key_paths`]).
+pub(crate) fn claims_of(set: &Policies, name: &str) -> Claims {
+    let key = format!("local:{name}");
+    let mut claims = Claims::default();
+    for p in set.iter() {
+        if p.key == key {
+            claims.own.push(p.path.as_str().to_owned());
+        } else if set
+            .without(&p.path)
+            .0
+            .for_path(&p.path)
+            .is_some_and(|above| above.key == key)
+        {
+            claims.holes.push(p.path.as_str().to_owned());
+        }
+    }
+    claims
+}
+
+/// Checks the set `policies` against what key `row.name` attests (module docs), with
+/// `key` its `K_paths`.
+///
+/// # Errors
+/// The set differs from what the key sealed; the row is missing, fails its MAC, or is not
+/// sealed to the key's last entry.
+pub(crate) fn check(
+    key: &PathsKey,
+    location: &str,
+    policies: &Policies,
+    row: &KeyPathsRow,
+) -> ParamResult<()> {
+    let name = &row.name;
+    let bad = |what: &str| key_paths::tampered(location, name, what);
+    let Some(raw) = &row.row else {
+        return Err(key_paths::missing_row(location, row, None));
+    };
+    let now = claims_of(policies, name);
+    let sealed = |c: &Claims| coffer_core::ct_eq(&key.mac(c, raw.seal_seq), &raw.mac);
+    if !sealed(&now) {
+        let was = Claims::from_columns(&raw.paths, &raw.holes);
+        if !sealed(&was) {
+            return Err(bad(
+                "its row does not match its MAC: it was written outside coffer",
+            ));
+        }
+        return Err(Error::corrupt(format!(
+            "the path policies in the store {location} are not what key `{name}` sealed: {}; \
+             they were changed by someone without its root, and no policy was used",
+            now.differences(&was).join("; ")
+        ))
+        .advice(Advice::VerifyAudit));
+    }
+    match row.last_entry {
+        Some(seq) if seq == raw.seal_seq => Ok(()),
+        Some(seq) => Err(bad(&format!(
+            "its row is sealed to audit entry {}, not to its last change (audit entry {seq}): \
+             it was put back from an older copy",
+            raw.seal_seq
+        ))),
+        None => Err(bad(&format!(
+            "its row is sealed to audit entry {}, which does not seal it: it was written \
+             outside coffer",
+            raw.seal_seq
+        ))),
+    }
+}
+
+/// The keys of the store (`local:NAME`) whose claims differ between `old` and `new`, with
+/// their claims in `new`.
+pub(crate) fn changed(old: &Policies, new: &Policies) -> Vec<(String, Claims)> {
+    let mut names: Vec<&str> = old
+        .iter()
+        .chain(new.iter())
+        .filter_map(|p| p.key.strip_prefix("local:"))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|n| {
+            let after = claims_of(new, n);
+            (claims_of(old, n) != after).then(|| (n.to_owned(), after))
+        })
+        .collect()
+}
+
+/// In the transaction of a policy change from `old`, before the row of `row.name` is sealed
+/// anew: the key to seal it with, after checking `old` (the set as the transaction read it)
+/// against the row, so that a change made to the set since this home checked it is never
+/// sealed; `None` for a key without a row or entry (a key under the store's root).
+///
+/// # Errors
+/// The key is not in `keys` ([`not_unlocked`]); the check fails ([`check`]).
+pub(crate) fn before_reseal<'k>(
+    keys: &'k [Arc<PathsKey>],
+    location: &str,
+    old: &Policies,
+    row: &KeyPathsRow,
+) -> ParamResult<Option<&'k PathsKey>> {
+    if row.row.is_none() && row.last_entry.is_none() {
+        return Ok(None);
+    }
+    let key = keys
+        .iter()
+        .find(|k| k.key_name() == row.name)
+        .ok_or_else(|| key_paths::not_unlocked(&row.name))?;
+    check(key, location, old, row)?;
+    Ok(Some(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::{ParamPath, Policy};
+    use crate::store::key_paths::{RawKeyPaths, SECRET_LEN};
+
+    fn set(policies: &[(&str, &str)]) -> Policies {
+        Policies::new(
+            policies
+                .iter()
+                .map(|(path, key)| Policy {
+                    path: ParamPath::parse(path).unwrap(),
+                    key: (*key).to_owned(),
+                    created_at: 1,
+                    author: "t".to_owned(),
+                })
+                .collect(),
+        )
+    }
+
+    fn key() -> PathsKey {
+        PathsKey::derive("store", "prod", &[9; SECRET_LEN]).unwrap()
+    }
+
+    fn row(claims: &Claims, seq: i64, last: Option<i64>) -> KeyPathsRow {
+        let (paths, holes) = claims.columns();
+        KeyPathsRow {
+            name: "prod".to_owned(),
+            row: Some(RawKeyPaths {
+                secret: vec![1],
+                paths,
+                holes,
+                seal_seq: seq,
+                mac: key().mac(claims, seq).to_vec(),
+            }),
+            last_entry: last,
+        }
+    }
+
+    fn error(policies: &Policies, row: &KeyPathsRow) -> String {
+        check(&key(), "db", policies, row).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn own_paths_and_holes_decide_what_a_key_protects() {
+        let s = set(&[
+            ("/app", "local:app"),
+            ("/app/prod", "local:prod"),
+            ("/app/prod/db", "local:db"),
+            ("/app/prod/db/x", "local:prod"),
+            ("/app/prod/db/y", "local:other"),
+            ("/other", "local:prod"),
+        ]);
+        let c = claims_of(&s, "prod");
+        assert_eq!(c.own, ["/app/prod", "/app/prod/db/x", "/other"]);
+        // `/app/prod/db/y` is a hole of `db`'s, not of `prod`'s.
+        assert_eq!(c.holes, ["/app/prod/db"]);
+        assert_eq!(
+            claims_of(&s, "db").holes,
+            ["/app/prod/db/x", "/app/prod/db/y"]
+        );
+        assert_eq!(claims_of(&s, "app").holes, ["/app/prod"]);
+        let (paths, holes) = c.columns();
+        assert_eq!(Claims::from_columns(&paths, &holes), c);
+        assert_eq!(
+            c.detail(),
+            "paths /app/prod, /app/prod/db/x, /other; holes /app/prod/db"
+        );
+        assert_eq!(Claims::default().detail(), "paths none; holes none");
+    }
+
+    #[test]
+    fn every_change_of_what_a_key_protects_is_found() {
+        let good = set(&[("/app", "local:app"), ("/app/prod", "local:prod")]);
+        let r = row(&claims_of(&good, "prod"), 7, Some(7));
+        check(&key(), "db", &good, &r).unwrap();
+        // A policy above it changes nothing it protects.
+        let above = set(&[("/app", "local:other"), ("/app/prod", "local:prod")]);
+        check(&key(), "db", &above, &r).unwrap();
+
+        let retargeted = set(&[("/app", "local:app"), ("/app/prod", "local:params")]);
+        let e = error(&retargeted, &r);
+        assert!(e.contains("not what key `prod` sealed"), "{e}");
+        assert!(e.contains("/app/prod is no longer under it"), "{e}");
+        let removed = set(&[("/app", "local:app")]);
+        assert!(error(&removed, &r).contains("/app/prod is no longer under it"));
+        let inside = set(&[
+            ("/app/prod", "local:prod"),
+            ("/app/prod/db", "local:params"),
+        ]);
+        let e = error(&inside, &r);
+        assert!(
+            e.contains("a policy of /app/prod/db takes names from it"),
+            "{e}"
+        );
+        let added = set(&[("/app/prod", "local:prod"), ("/app/dev", "local:prod")]);
+        assert!(error(&added, &r).contains("/app/dev was put under it"));
+
+        let with_hole = set(&[("/app/prod", "local:prod"), ("/app/prod/db", "local:db")]);
+        let r2 = row(&claims_of(&with_hole, "prod"), 8, Some(8));
+        let e = error(&set(&[("/app/prod", "local:prod")]), &r2);
+        assert!(
+            e.contains("the policy of /app/prod/db, inside its paths, is gone"),
+            "{e}"
+        );
+
+        // The row itself: edited, older, unsealed, gone.
+        let mut edited = r.clone();
+        edited.row.as_mut().unwrap().paths = "/elsewhere".to_owned();
+        edited.row.as_mut().unwrap().mac[0] ^= 1;
+        assert!(error(&retargeted, &edited).contains("does not match its MAC"));
+        let older = row(&claims_of(&good, "prod"), 5, Some(7));
+        assert!(error(&good, &older).contains("put back from an older copy"));
+        let unsealed = row(&claims_of(&good, "prod"), 7, None);
+        assert!(error(&good, &unsealed).contains("written outside coffer"));
+        let gone = KeyPathsRow {
+            name: "prod".to_owned(),
+            row: None,
+            last_entry: Some(7),
+        };
+        assert!(error(&good, &gone).contains("removed outside coffer"));
+        // Another key's MAC key, or another store's, does not check it.
+        let other = PathsKey::derive("store2", "prod", &[9; SECRET_LEN]).unwrap();
+        assert!(check(&other, "db", &good, &r).is_err());
+        let other = PathsKey::derive("store", "dev", &[9; SECRET_LEN]).unwrap();
+        assert!(check(&other, "db", &good, &r).is_err());
+    }
+
+    #[test]
+    fn a_change_reseals_exactly_the_keys_whose_names_move() {
+        let old = set(&[("/app", "local:app"), ("/app/prod", "local:prod")]);
+        let new = set(&[
+            ("/app", "local:app"),
+            ("/app/prod", "local:prod"),
+            ("/app/prod/db", "local:db"),
+        ]);
+        let names: Vec<String> = changed(&old, &new).into_iter().map(|c| c.0).collect();
+        assert_eq!(names, ["db", "prod"]);
+        let retarget = set(&[("/app", "local:app"), ("/app/prod", "local:dev")]);
+        let names: Vec<String> = changed(&old, &retarget).into_iter().map(|c| c.0).collect();
+        assert_eq!(names, ["dev", "prod"]);
+        assert!(changed(&old, &old).is_empty());
+        let kms = set(&[("/k", "kms:alias/x")]);
+        assert!(changed(&Policies::default(), &kms).is_empty());
+    }
+}

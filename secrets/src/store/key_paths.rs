@@ -1,0 +1,336 @@
+//! What a key with a root of its own attests about the path policies: which paths it
+//! protects, so that a policy changed by someone without its root (a holder of the store's
+//! root key, which every machine of the store has) is refused where its root is held.
+//!
+//! The policy set as a whole is sealed under a key derived from the store's audit secret
+//! ([`crate::store::policy_seal`]), which every machine holds; that alone would let a dev
+//! machine point `/app/prod` at a key of its own, set a policy below it, or remove it. So each
+//! key with a root of its own also seals, under a key only the holders of its root can
+//! derive, the part of the set that decides what it protects, and every home that holds such
+//! a root checks it against the set before using any policy.
+//!
+//! # Layout and derivation
+//!
+//! ```text
+//! key_paths (name, secret, paths, holes, seal_seq, mac)   one row per key with a root of its own
+//!   secret = RootKey::wrap(S_K, aad = "coffer key rows secret v1\0" || len(store_id) store_id
+//!                                     || len(name) name)   S_K: 32 random bytes, under K's root
+//!   K_paths = HKDF-SHA256(salt = store_id, ikm = S_K, info = "coffer key paths v1\0" || name)
+//!   mac = HMAC-SHA256(K_paths, "coffer key paths v1\0" || len(name) name
+//!         || n (4 bytes) || each own path: len(path) path
+//!         || m (4 bytes) || each hole: len(path) path
+//!         || seal_seq (8 bytes))
+//!   strings are length-prefixed (4 bytes, big-endian); integers big-endian
+//! ```
+//!
+//! The *own paths* of key `K` are the paths of the policies that name it (`local:K`); its
+//! *holes* are the paths of the other policies whose nearest policy above names it (a policy
+//! set inside its paths, which takes the names below it away from `K`). Together they decide
+//! exactly which names `K` protects; `paths` and `holes` hold them as last sealed (one per
+//! line), for the error that says what changed. `seal_seq` is the audit entry (verb
+//! [`KEY_PATHS_VERB`], name `K`) appended in the same transaction. `S_K` is the key's row
+//! secret: a later step derives the MAC key of the parameter rows below its paths from it too.
+//!
+//! # Checks
+//!
+//! A home that holds the root of `K` (`roots/K.key`), before it uses the policies: unwraps
+//! `S_K` (failing closed: a secret its root does not unwrap, for whatever reason, is an
+//! error, never a reason to skip the check), computes `K`'s own paths and holes from the set
+//! it read (already checked against its seal, which also refuses two rows of one path), and
+//! refuses the set unless they match the MAC and the row is sealed to the last
+//! [`KEY_PATHS_VERB`] entry of `K`, and to no entry older than the one this home last saw it
+//! sealed to ([`super::seen_paths`]). So a policy added, retargeted or removed at or inside
+//! `K`'s paths without `K`'s root is refused; and so is an older row put back (a later entry
+//! names `K`, or this home saw a later one), a row removed (an entry names `K`, this home saw
+//! one, or the key is gone while an entry names it).
+//!
+//! Every policy change appends, for each key with a root of its own whose own paths or holes
+//! it changes, one [`KEY_PATHS_VERB`] entry and seals the key's row to it, in the transaction
+//! of the change, after checking the set as that transaction reads it against the row (so a
+//! set changed since the home checked it is refused, never sealed). Such a change already
+//! needs the roots of the keys it takes names from and gives names to
+//! ([`crate::params::Params::check_root`]), which are exactly the keys whose paths change. A
+//! key made with a root of its own gets its row when it is made; a key of the release before
+//! gets it the first time a home holding its root, and that never saw it sealed, checks the
+//! policies, after the whole audit log verified (so that no entry sealing an earlier row is
+//! hidden); the policies are then taken as they are, as a store's rows are when first sealed.
+//!
+//! A read does not walk the chain: a home that never saw the row's later seal believes an
+//! older row put back while the entries after it are hidden (their verb or name edited), as
+//! it does for the other rows ([`super::param_seal`]); `audit verify` finds the edit.
+
+use std::fmt;
+
+use coffer_core::{MacContext, MacKey};
+
+use super::audit::HASH_LEN;
+use crate::error::{Advice, Error};
+
+/// The verb of the audit entries that seal a key's row (their name is the key's).
+pub const KEY_PATHS_VERB: &str = "attest-paths";
+
+const SECRET_LABEL: &[u8] = b"coffer key rows secret v1\0";
+const MAC_LABEL: &[u8] = b"coffer key paths v1\0";
+
+/// The length of a key's row secret.
+pub(crate) const SECRET_LEN: usize = 32;
+
+/// The MAC key of what key `K` attests (`K_paths`). `Debug` shows nothing of it.
+pub struct PathsKey {
+    name: String,
+    mac: MacKey,
+}
+
+impl fmt::Debug for PathsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PathsKey")
+            .field("key", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PathsKey {
+    /// `K_paths` of key `name` of store `store_id`, from its row secret.
+    ///
+    /// # Errors
+    /// The crypto backend fails.
+    pub(crate) fn derive(store_id: &str, name: &str, secret: &[u8]) -> Result<Self, Error> {
+        Ok(Self {
+            name: name.to_owned(),
+            mac: MacKey::derive(store_id.as_bytes(), secret, &[MAC_LABEL, name.as_bytes()])?,
+        })
+    }
+
+    /// The key whose paths this seals.
+    pub fn key_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The MAC of `claims` sealed to audit entry `seq`.
+    pub(crate) fn mac(&self, claims: &Claims, seq: i64) -> [u8; HASH_LEN] {
+        let mut ctx = self.mac.start();
+        ctx.update(MAC_LABEL);
+        text(&mut ctx, self.name.as_bytes());
+        for list in [&claims.own, &claims.holes] {
+            ctx.update(&u32::try_from(list.len()).unwrap_or(u32::MAX).to_be_bytes());
+            for p in list {
+                text(&mut ctx, p.as_bytes());
+            }
+        }
+        ctx.update(&seq.to_be_bytes());
+        ctx.finish()
+    }
+}
+
+fn text(ctx: &mut MacContext, s: &[u8]) {
+    // Every field is far below 4 GiB; saturate rather than wrap.
+    ctx.update(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_be_bytes());
+    ctx.update(s);
+}
+
+/// The additional data a key's row secret is wrapped with.
+pub(crate) fn secret_aad(store_id: &str, name: &str) -> Vec<u8> {
+    let mut aad = SECRET_LABEL.to_vec();
+    for part in [store_id, name] {
+        aad.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
+        aad.extend_from_slice(part.as_bytes());
+    }
+    aad
+}
+
+/// What decides which names a key protects: its own paths and its holes (module docs), each
+/// in path order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Claims {
+    pub(crate) own: Vec<String>,
+    pub(crate) holes: Vec<String>,
+}
+
+impl Claims {
+    /// The claims as stored: `(paths, holes)`, one per line.
+    pub(crate) fn columns(&self) -> (String, String) {
+        (self.own.join("\n"), self.holes.join("\n"))
+    }
+
+    /// The claims stored as `paths` and `holes`.
+    pub(crate) fn from_columns(paths: &str, holes: &str) -> Self {
+        let lines = |s: &str| {
+            s.split('\n')
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        Self {
+            own: lines(paths),
+            holes: lines(holes),
+        }
+    }
+
+    /// The detail of the audit entry that seals them.
+    pub(crate) fn detail(&self) -> String {
+        let list = |l: &[String]| {
+            if l.is_empty() {
+                "none".to_owned()
+            } else {
+                l.join(", ")
+            }
+        };
+        format!("paths {}; holes {}", list(&self.own), list(&self.holes))
+    }
+
+    /// What `self` (the set now) says that `was` (as sealed) does not, in words.
+    pub(crate) fn differences(&self, was: &Self) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in &was.own {
+            if !self.own.contains(p) {
+                out.push(format!("{p} is no longer under it"));
+            }
+        }
+        for p in &self.own {
+            if !was.own.contains(p) {
+                out.push(format!("{p} was put under it"));
+            }
+        }
+        for p in &self.holes {
+            if !was.holes.contains(p) {
+                out.push(format!("a policy of {p} takes names from it"));
+            }
+        }
+        for p in &was.holes {
+            if !self.holes.contains(p) {
+                out.push(format!(
+                    "the policy of {p}, inside its paths, is gone or retargeted"
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// A `key_paths` row as read.
+#[derive(Debug, Clone)]
+pub struct RawKeyPaths {
+    /// The row secret, wrapped by the key's root.
+    pub secret: Vec<u8>,
+    /// The own paths as last sealed, one per line.
+    pub paths: String,
+    /// The holes as last sealed, one per line.
+    pub holes: String,
+    /// The audit entry it is sealed to.
+    pub seal_seq: i64,
+    /// Its MAC.
+    pub mac: Vec<u8>,
+}
+
+/// What a store holds about one key's attested paths.
+#[derive(Debug, Clone)]
+pub struct KeyPathsRow {
+    /// The key.
+    pub name: String,
+    /// Its row, if it has one.
+    pub row: Option<RawKeyPaths>,
+    /// The last [`KEY_PATHS_VERB`] entry naming it.
+    pub last_entry: Option<i64>,
+}
+
+pub(crate) fn tampered(location: &str, name: &str, what: &str) -> Error {
+    Error::corrupt(format!(
+        "the paths key `{name}` protects, in the store {location} (table key_paths): {what}; \
+         no policy was used"
+    ))
+    .advice(Advice::VerifyAudit)
+}
+
+/// The error for a key without a row; `seen`, the entry this home last saw it sealed to.
+pub(crate) fn missing_row(location: &str, row: &KeyPathsRow, seen: Option<i64>) -> Error {
+    tampered(
+        location,
+        &row.name,
+        &match (row.last_entry, seen) {
+            (Some(seq), _) => format!(
+                "its row is gone, though audit entry {seq} sealed it: it was removed outside \
+                 coffer"
+            ),
+            (None, Some(seq)) => format!(
+                "its row is gone, and so is every entry that sealed it, though this home saw \
+                 it sealed to audit entry {seq}: they were removed or hidden outside coffer"
+            ),
+            (None, None) => "it has no row".to_owned(),
+        },
+    )
+}
+
+/// The error for a row sealed to entry `sealed`, older than entry `seen`, which this home saw
+/// it sealed to.
+pub(crate) fn older_row(location: &str, name: &str, sealed: i64, seen: i64) -> Error {
+    tampered(
+        location,
+        name,
+        &format!(
+            "its row is sealed to audit entry {sealed}, but this home saw it sealed to entry \
+             {seen}: it was put back from an older copy, with the later entries hidden"
+        ),
+    )
+}
+
+/// The error for a key whose root this home holds, gone from the store though audit entry
+/// `seq` sealed its paths.
+pub(crate) fn key_gone(location: &str, name: &str, seq: i64) -> Error {
+    Error::corrupt(format!(
+        "key `{name}`, whose root this home holds, is gone from the store {location}, though \
+         audit entry {seq} sealed the paths it protects: it was removed outside coffer; no \
+         policy was used"
+    ))
+    .advice(Advice::VerifyAudit)
+}
+
+/// The error for a row whose wrapped secret the key's root does not unwrap.
+pub(crate) fn bad_secret(location: &str, name: &str) -> Error {
+    tampered(
+        location,
+        name,
+        &format!(
+            "its row secret does not unwrap under the root this home holds for it \
+             (roots/{name}.key): the row was changed outside coffer"
+        ),
+    )
+}
+
+/// The error for a policy change that changes the paths of key `name` without its
+/// `K_paths` at hand.
+pub(crate) fn not_unlocked(name: &str) -> Error {
+    Error::denied(format!(
+        "this change moves names to or from key `{name}`, whose root this home cannot use \
+         here; nothing was changed"
+    ))
+    .advice(Advice::OwnRoot(name.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The MAC of `tests/data/key_paths_kat.py`, made with Python's hmac from the layout in
+    /// the module docs.
+    #[test]
+    fn the_mac_is_the_one_the_docs_describe() {
+        let kat = include_str!("../../tests/data/key_paths_kat.txt");
+        let f: Vec<&str> = kat.trim_end().split(' ').collect();
+        let key = PathsKey::derive(f[2], f[0], &hex::decode(f[1]).unwrap()).unwrap();
+        let list = |s: &str| s.split(',').map(str::to_owned).collect();
+        let claims = Claims {
+            own: list(f[3]),
+            holes: list(f[4]),
+        };
+        assert_eq!(hex::encode(key.mac(&claims, f[5].parse().unwrap())), f[6]);
+    }
+
+    #[test]
+    fn the_secret_is_bound_to_its_store_and_key() {
+        assert_ne!(secret_aad("s", "ab"), secret_aad("sa", "b"));
+        assert_ne!(secret_aad("s", "a"), secret_aad("t", "a"));
+        let key = PathsKey::derive("store", "prod", &[9; SECRET_LEN]).unwrap();
+        assert!(format!("{key:?}").contains("prod"));
+        assert!(!format!("{key:?}").contains("mac"));
+    }
+}
