@@ -8,8 +8,9 @@ use super::{ParamResult, Params, Policies};
 use crate::error::{Advice, Error};
 use crate::store::key_paths::{self, Claims, KeyPathsRow, PathsKey};
 
-/// How many times the check is made: again after giving a key its first row, or after a check
-/// that failed (a policy change of another machine between the two reads).
+/// How many times the check is made: again after giving a key its first row, or after a set
+/// that differs from a key's seal (a policy change of another machine between the two
+/// reads). Every other failure is an error at once.
 const ATTEMPTS: usize = 3;
 
 impl Params {
@@ -34,16 +35,12 @@ impl Params {
             if held.is_empty() {
                 return Ok((policies, Vec::new()));
             }
-            match self.attest(&held, &policies).await {
-                Ok(Some(keys)) => return Ok((policies, keys)),
-                // A first row made: read again.
-                Ok(None) => {}
-                // Perhaps another machine's change between the reads: read again, and if the
-                // check keeps failing, say why it first did.
-                Err(e) if matches!(e, Error::Corrupt(_)) => {
+            match self.attest(&held, &policies).await? {
+                Pass::Keys(keys) => return Ok((policies, keys)),
+                Pass::Again => {}
+                Pass::Differs(e) => {
                     failed.get_or_insert(e);
                 }
-                Err(e) => return Err(failed.unwrap_or(e)),
             }
         }
         Err(failed.unwrap_or_else(|| {
@@ -57,11 +54,7 @@ impl Params {
 
     /// One pass of [`Params::attested_policies`] over `policies`: the keys, or `None` if a
     /// key got its first row (the caller reads again).
-    async fn attest(
-        &self,
-        held: &[(String, bool)],
-        policies: &Policies,
-    ) -> ParamResult<Option<Vec<Arc<PathsKey>>>> {
+    async fn attest(&self, held: &[(String, bool)], policies: &Policies) -> ParamResult<Pass> {
         let names: Vec<String> = held.iter().map(|h| h.0.clone()).collect();
         let rows = self.store.key_paths(&names).await?;
         let location = self.store.location();
@@ -82,8 +75,9 @@ impl Params {
                 (_, Some(seq)) if !*exists => {
                     return Err(key_paths::key_gone(&location, name, seq));
                 }
-                // Another store's key, or one this store never had.
-                _ if !*exists => {}
+                // Removed with every trace of its seals, or another store's root: either way
+                // the policies cannot be checked here.
+                _ if !*exists => return Err(key_paths::key_missing(&location, name)),
                 (None, None) => {
                     let (wrapped, key) = self.keys.new_paths_key(name).await?;
                     self.store.first_key_paths(&key, &wrapped).await?;
@@ -97,14 +91,55 @@ impl Params {
                         return Err(key_paths::older_row(&location, name, raw.seal_seq, seen));
                     }
                     let key = self.keys.paths_key(name, &raw.secret).await?;
-                    check(&key, &location, policies, &row)?;
+                    if let Err(mismatch) = check(&key, &location, policies, &row)? {
+                        return Ok(Pass::Differs(mismatch));
+                    }
                     self.keys.saw_paths(name, raw.seal_seq).await?;
                     keys.push(key);
                 }
             }
         }
-        Ok((!made).then_some(keys))
+        Ok(if made { Pass::Again } else { Pass::Keys(keys) })
     }
+}
+
+/// What one pass of the check found.
+enum Pass {
+    /// Every key's seal holds: their `K_paths`.
+    Keys(Vec<Arc<PathsKey>>),
+    /// A key got its first row: read again.
+    Again,
+    /// The set differs from what a key sealed (perhaps changed by another machine between
+    /// the reads): read again, and if it still differs, this is the error.
+    Differs(Error),
+}
+
+/// In the transaction that gives key `name` its first row, with the whole log and head as
+/// that transaction reads them: whether it may (no entry of the log sealed the key's paths
+/// before, so none is hidden by an edit of its verb or name, which the chain's hashes find).
+///
+/// # Errors
+/// The log fails verification.
+pub(crate) fn first_row_allowed(
+    entries: &[crate::store::audit::AuditEntry],
+    head: &crate::store::audit::Head,
+    audit: &crate::store::audit::AuditKey,
+    location: &str,
+    name: &str,
+) -> ParamResult<bool> {
+    if let crate::store::audit::Verified::Bad { seq, why } =
+        crate::store::audit::verify(entries, head, audit)
+    {
+        return Err(Error::corrupt(format!(
+            "key `{name}` has no row of the paths it protects, and the audit log of {location}, \
+             which says whether it had one, fails verification at seq {seq}: {why}; no row was \
+             made and no policy was used"
+        ))
+        .advice(Advice::VerifyAudit));
+    }
+    Ok(!entries
+        .iter()
+        .any(|e| e.verb == key_paths::KEY_PATHS_VERB && e.name == name))
 }
 
 /// The claims of key `name` (a key of the store, `local:NAME` in policies) in `set`: its
@@ -131,14 +166,14 @@ pub(crate) fn claims_of(set: &Policies, name: &str) -> Claims {
 /// `key` its `K_paths`.
 ///
 /// # Errors
-/// The set differs from what the key sealed; the row is missing, fails its MAC, or is not
-/// sealed to the key's last entry.
+/// The row is missing, fails its MAC, or is not sealed to the key's last entry; inside,
+/// the set differs from what the key sealed.
 pub(crate) fn check(
     key: &PathsKey,
     location: &str,
     policies: &Policies,
     row: &KeyPathsRow,
-) -> ParamResult<()> {
+) -> ParamResult<Result<(), Error>> {
     let name = &row.name;
     let bad = |what: &str| key_paths::tampered(location, name, what);
     let Some(raw) = &row.row else {
@@ -153,15 +188,15 @@ pub(crate) fn check(
                 "its row does not match its MAC: it was written outside coffer",
             ));
         }
-        return Err(Error::corrupt(format!(
+        return Ok(Err(Error::corrupt(format!(
             "the path policies in the store {location} are not what key `{name}` sealed: {}; \
              they were changed by someone without its root, and no policy was used",
             now.differences(&was).join("; ")
         ))
-        .advice(Advice::VerifyAudit));
+        .advice(Advice::VerifyAudit)));
     }
     match row.last_entry {
-        Some(seq) if seq == raw.seal_seq => Ok(()),
+        Some(seq) if seq == raw.seal_seq => Ok(Ok(())),
         Some(seq) => Err(bad(&format!(
             "its row is sealed to audit entry {}, not to its last change (audit entry {seq}): \
              it was put back from an older copy",
@@ -214,7 +249,7 @@ pub(crate) fn before_reseal<'k>(
         .iter()
         .find(|k| k.key_name() == row.name)
         .ok_or_else(|| key_paths::not_unlocked(&row.name))?;
-    check(key, location, old, row)?;
+    check(key, location, old, row)??;
     Ok(Some(key))
 }
 
@@ -258,7 +293,10 @@ mod tests {
     }
 
     fn error(policies: &Policies, row: &KeyPathsRow) -> String {
-        check(&key(), "db", policies, row).unwrap_err().to_string()
+        match check(&key(), "db", policies, row) {
+            Err(e) | Ok(Err(e)) => e.to_string(),
+            Ok(Ok(())) => panic!("the check passed"),
+        }
     }
 
     #[test]
@@ -293,10 +331,10 @@ mod tests {
     fn every_change_of_what_a_key_protects_is_found() {
         let good = set(&[("/app", "local:app"), ("/app/prod", "local:prod")]);
         let r = row(&claims_of(&good, "prod"), 7, Some(7));
-        check(&key(), "db", &good, &r).unwrap();
+        check(&key(), "db", &good, &r).unwrap().unwrap();
         // A policy above it changes nothing it protects.
         let above = set(&[("/app", "local:other"), ("/app/prod", "local:prod")]);
-        check(&key(), "db", &above, &r).unwrap();
+        check(&key(), "db", &above, &r).unwrap().unwrap();
 
         let retargeted = set(&[("/app", "local:app"), ("/app/prod", "local:params")]);
         let e = error(&retargeted, &r);
@@ -341,9 +379,9 @@ mod tests {
         assert!(error(&good, &gone).contains("removed outside coffer"));
         // Another key's MAC key, or another store's, does not check it.
         let other = PathsKey::derive("store2", "prod", &[9; SECRET_LEN]).unwrap();
-        assert!(check(&other, "db", &good, &r).is_err());
+        assert!(!matches!(check(&other, "db", &good, &r), Ok(Ok(()))));
         let other = PathsKey::derive("store", "dev", &[9; SECRET_LEN]).unwrap();
-        assert!(check(&other, "db", &good, &r).is_err());
+        assert!(!matches!(check(&other, "db", &good, &r), Ok(Ok(()))));
     }
 
     #[test]

@@ -525,8 +525,9 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
 
     /// Gives key `key.key_name()` its first row (its row secret `secret`, as wrapped by its
     /// root), sealed under `key` to a new [`crate::store::key_paths::KEY_PATHS_VERB`] entry,
-    /// with the paths the policies give it now; in one transaction, refused if the key has a
-    /// row or such an entry already.
+    /// with the paths the policies give it now; in one transaction, which first verifies the
+    /// whole audit log and makes no row if the key has one or an entry of the log sealed one
+    /// (so that no such entry is hidden by an edit of its verb or name).
     fn first_key_paths<'a>(
         &'a self,
         key: &'a PathsKey,

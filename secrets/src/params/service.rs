@@ -109,9 +109,9 @@ pub trait ValueKeys: Send + Sync + fmt::Debug {
         Box::pin(std::future::ready(Ok(())))
     }
 
-    /// A new row secret for key `key` (one of [`Self::held_roots`]), after the whole audit
-    /// log verified (so that no earlier seal of its paths is hidden): wrapped by its root,
-    /// and its `K_paths`.
+    /// A new row secret for key `key` (one of [`Self::held_roots`]): wrapped by its root,
+    /// and its `K_paths` (the store's transaction that writes the row verifies the whole log
+    /// first: [`ParamStore::first_key_paths`]).
     ///
     /// # Errors
     /// As [`Self::paths_key`].

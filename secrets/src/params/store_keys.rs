@@ -249,18 +249,6 @@ impl ValueKeys for StoreKeys {
     ) -> BoxFuture<'a, ParamResult<(Vec<u8>, Arc<PathsKey>)>> {
         Box::pin(async move {
             let local = self.local().await?;
-            // A row that is missing is made only if no entry of the whole log sealed one.
-            if let (crate::store::audit::Verified::Bad { seq, why }, _) =
-                local.verify_audit().await?
-            {
-                return Err(Error::corrupt(format!(
-                    "key `{key}` has no row of the paths it protects, and the audit log of \
-                     {}, which would say whether it had one, fails verification at seq {seq}: \
-                     {why}; no row was made and no policy was used",
-                    local.table().location()
-                ))
-                .advice(Advice::VerifyAudit));
-            }
             let record = local
                 .key(key)
                 .await?

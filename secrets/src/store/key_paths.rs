@@ -52,12 +52,17 @@
 //! ([`crate::params::Params::check_root`]), which are exactly the keys whose paths change. A
 //! key made with a root of its own gets its row when it is made; a key of the release before
 //! gets it the first time a home holding its root, and that never saw it sealed, checks the
-//! policies, after the whole audit log verified (so that no entry sealing an earlier row is
-//! hidden); the policies are then taken as they are, as a store's rows are when first sealed.
+//! policies, in a transaction that first verifies the whole audit log and finds no entry
+//! sealing the key in it (so that none is hidden by an edit of its verb or name); the
+//! policies are then taken as they are, as a store's rows are when first sealed. A home that
+//! holds the root of a key the store does not have uses no policy of it.
 //!
 //! A read does not walk the chain: a home that never saw the row's later seal believes an
 //! older row put back while the entries after it are hidden (their verb or name edited), as
-//! it does for the other rows ([`super::param_seal`]); `audit verify` finds the edit.
+//! it does for the other rows ([`super::param_seal`]); `audit verify` finds the edit. And the
+//! chain is keyed from the store's audit secret, so a holder of the store's root key can
+//! rebuild it after a seal: what a home first sees of a key's seals it trusts, as it trusts
+//! what it first sees of the log ([`super::seen`]).
 
 use std::fmt;
 
@@ -280,6 +285,16 @@ pub(crate) fn key_gone(location: &str, name: &str, seq: i64) -> Error {
         "key `{name}`, whose root this home holds, is gone from the store {location}, though \
          audit entry {seq} sealed the paths it protects: it was removed outside coffer; no \
          policy was used"
+    ))
+    .advice(Advice::VerifyAudit)
+}
+
+/// The error for a key whose root this home holds and that the store does not have.
+pub(crate) fn key_missing(location: &str, name: &str) -> Error {
+    Error::corrupt(format!(
+        "key `{name}`, whose root this home holds (roots/{name}.key), is not in the store \
+         {location}: it was removed outside coffer, or the root belongs to another store (use \
+         one home per store); no policy was used"
     ))
     .advice(Advice::VerifyAudit)
 }

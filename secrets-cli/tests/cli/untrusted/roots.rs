@@ -389,6 +389,33 @@ fn a_policy_changed_without_the_keys_root_is_refused_where_the_root_is_held() {
     );
     s.share("dev");
     s.refused("dev", "get /app/x", "two rows name the path `/app/prod`");
+    forge(
+        "DROP TABLE policies;
+         CREATE TABLE policies (path TEXT PRIMARY KEY, key_ref TEXT, created_at INTEGER,
+                                author TEXT);
+         INSERT INTO policies SELECT * FROM saved_policies WHERE key_ref = 'local:prod'",
+    );
+    assert_eq!(s.get("a", "/app/prod/db"), "prod-secret\n");
+
+    // The key removed with every trace of its seals (the row, the entries' verb), for a home
+    // holding its root that never checked it: it uses no policy rather than take the key for
+    // another store's.
+    s.sql(
+        "PRAGMA foreign_keys = OFF;
+         UPDATE audit SET verb = 'attest-pathz' WHERE verb = 'attest-paths';
+         DELETE FROM key_paths; DELETE FROM key_versions WHERE name = 'prod';
+         DELETE FROM keys WHERE name = 'prod'",
+        "",
+    );
+    fs::create_dir_all(s.env.path("b").join("roots")).unwrap();
+    s.share("b");
+    fs::copy(
+        s.env.path("a").join("roots").join("prod.key"),
+        s.env.path("b").join("roots").join("prod.key"),
+    )
+    .unwrap();
+    s.refused("b", "get /app/x", "is not in the store");
+    s.refused("a", "get /app/x", "is gone from the store");
 }
 
 /// A policy changed by a holder of the store's root key alone while a home that holds the

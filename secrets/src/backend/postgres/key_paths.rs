@@ -8,7 +8,7 @@ use tokio_postgres::{GenericClient, Transaction};
 use super::PgStore;
 use super::audit::{Pending, append};
 use super::tx::lock_writes;
-use crate::params::key_paths::{before_reseal, changed, claims_of};
+use crate::params::key_paths::{before_reseal, changed, claims_of, first_row_allowed};
 use crate::params::{ParamResult, Policies};
 use crate::store::key_paths::{KEY_PATHS_VERB, KeyPathsRow, PathsKey, RawKeyPaths};
 
@@ -74,6 +74,17 @@ impl PgStore {
             // Another process gave it its row meanwhile (or it was removed): the check that
             // follows decides.
             return Ok(());
+        }
+        if super::roles::is_limited(&tx).await.map_err(&err)? {
+            return Err(super::roles::limited_login(
+                &self.location,
+                &format!("giving key `{name}` its row of the paths it protects"),
+            ));
+        }
+        let entries = super::audit::entries(&tx, &self.location).await?;
+        let head = super::audit::head(&tx, false).await.map_err(&err)?;
+        if !first_row_allowed(&entries, &head, self.signer()?.key(), &self.location, name)? {
+            return Ok(()); // an entry sealed it: the check that follows refuses the state
         }
         let claims = claims_of(&self.policies_in(&tx).await?, name);
         let pending = append(

@@ -239,7 +239,7 @@ impl Store {
         Self::entries_in(&conn).map_err(|e| db_error(&self.path, e))
     }
 
-    fn entries_in(conn: &Connection) -> rusqlite::Result<Vec<AuditEntry>> {
+    pub(super) fn entries_in(conn: &Connection) -> rusqlite::Result<Vec<AuditEntry>> {
         let mut stmt = conn.prepare(
             "SELECT seq, at, user, verb, name, detail, prev_hash, hash FROM audit ORDER BY seq",
         )?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
 use super::{SqliteParamStore, audit};
-use crate::params::key_paths::{before_reseal, changed, claims_of};
+use crate::params::key_paths::{before_reseal, changed, claims_of, first_row_allowed};
 use crate::params::{ParamResult, Policies};
 use crate::store::key_paths::{KEY_PATHS_VERB, KeyPathsRow, PathsKey, RawKeyPaths};
 
@@ -59,6 +59,12 @@ impl SqliteParamStore {
             // Another process gave it its row meanwhile (or it was removed): the check that
             // follows decides.
             return Ok(());
+        }
+        let entries = super::Store::entries_in(&tx).map_err(&err)?;
+        let head = audit::head(&tx).map_err(&err)?;
+        let signer = self.row_key()?;
+        if !first_row_allowed(&entries, &head, signer.key(), &self.location_text(), name)? {
+            return Ok(()); // an entry sealed it: the check that follows refuses the state
         }
         let claims = claims_of(&self.policies_in(&tx)?, name);
         let pending = audit::append(
