@@ -52,8 +52,7 @@ impl Params {
         }))
     }
 
-    /// One pass of [`Params::attested_policies`] over `policies`: the keys, or `None` if a
-    /// key got its first row (the caller reads again).
+    /// One pass of [`Params::attested_policies`] over `policies` (see [`Pass`]).
     async fn attest(&self, held: &[(String, bool)], policies: &Policies) -> ParamResult<Pass> {
         let names: Vec<String> = held.iter().map(|h| h.0.clone()).collect();
         let rows = self.store.key_paths(&names).await?;

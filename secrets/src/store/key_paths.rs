@@ -55,7 +55,7 @@
 //! policies, in a transaction that first verifies the whole audit log and finds no entry
 //! sealing the key in it (so that none is hidden by an edit of its verb or name); the
 //! policies are then taken as they are, as a store's rows are when first sealed. A home that
-//! holds the root of a key the store does not have uses no policy of it.
+//! holds the root of a key the store does not have uses none of the store's policies.
 //!
 //! A read does not walk the chain: a home that never saw the row's later seal believes an
 //! older row put back while the entries after it are hidden (their verb or name edited), as
