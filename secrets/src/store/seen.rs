@@ -173,10 +173,42 @@ impl SeenFile {
         force: bool,
         upto: i64,
     ) -> Result<(), Error> {
+        self.rewrite_locked(&self.path, "next", || {
+            let current = self.load().ok().flatten();
+            if !force {
+                if let Some(c) = &current {
+                    if c.store_id != store_id || c.seq >= seq || c.seq > upto {
+                        return Ok(None);
+                    }
+                }
+            }
+            Ok(Some(format!(
+                "{MAGIC}\nlocation: {}\nstore: {store_id}\nseq: {seq}\nhead: {}\nat: {}\n",
+                self.location.replace('\n', " "),
+                hex::encode(head),
+                crate::time::now_unix()
+            )))
+        })
+    }
+
+    /// Replaces `file`, one of this store's records in the home, with what `make` returns
+    /// (`None`: leaves it), under the exclusive lock every record of the store shares
+    /// (`ID.lock`, held while `make` reads the file): the new text goes to one fixed side
+    /// file (`file` with extension `side`, which a killed write may leave and the next one
+    /// replaces), synced, and is renamed over `file`, so a reader sees the old record or the
+    /// new one and concurrent commands never move a record back.
+    ///
+    /// # Errors
+    /// `make` fails; the directory or files cannot be written.
+    pub(crate) fn rewrite_locked(
+        &self,
+        file: &std::path::Path,
+        side: &str,
+        make: impl FnOnce() -> Result<Option<String>, Error>,
+    ) -> Result<(), Error> {
         let io = |what: &str, e: std::io::Error| {
-            Error::backend(format!("cannot {what} {}", self.path.display())).caused_by(e)
+            Error::backend(format!("cannot {what} {}", file.display())).caused_by(e)
         };
-        let dir = crate::files::parent_dir(&self.path);
         let mut builder = fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
@@ -185,7 +217,7 @@ impl SeenFile {
             builder.mode(0o700);
         }
         builder
-            .create(dir)
+            .create(crate::files::parent_dir(file))
             .map_err(|e| io("create the directory of", e))?;
         let mut opts = fs::OpenOptions::new();
         opts.write(true).create(true).truncate(false);
@@ -194,39 +226,24 @@ impl SeenFile {
             use std::os::unix::fs::OpenOptionsExt as _;
             opts.mode(0o600);
         }
-        let lock_path = self.path.with_extension("lock");
         let lock = opts
-            .open(&lock_path)
+            .open(self.path.with_extension("lock"))
             .map_err(|e| io("open the lock of", e))?;
         // Held until `lock` is dropped, at the end of this call.
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
             .map_err(|e| io("lock", e.into()))?;
-        let current = self.load().ok().flatten();
-        if !force {
-            if let Some(c) = &current {
-                if c.store_id != store_id || c.seq >= seq || c.seq > upto {
-                    return Ok(());
-                }
-            }
-        }
-        let text = format!(
-            "{MAGIC}\nlocation: {}\nstore: {store_id}\nseq: {seq}\nhead: {}\nat: {}\n",
-            self.location.replace('\n', " "),
-            hex::encode(head),
-            crate::time::now_unix()
-        );
-        // Under the lock no other process writes the record: the next version goes to one
-        // fixed side file (`ID.next`, which a killed write may leave and the next one replaces)
-        // and is renamed over the record, so a reader sees the old record or the new one.
-        let next = self.path.with_extension("next");
-        let mut file = opts
+        let Some(text) = make()? else {
+            return Ok(());
+        };
+        let next = file.with_extension(side);
+        let mut out = opts
             .truncate(true)
             .open(&next)
             .map_err(|e| io("write", e))?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_data())
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.sync_data())
             .map_err(|e| io("write", e))?;
-        fs::rename(&next, &self.path).map_err(|e| io("replace", e))?;
+        fs::rename(&next, file).map_err(|e| io("replace", e))?;
         Ok(())
     }
 }

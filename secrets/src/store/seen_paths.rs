@@ -14,8 +14,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::Write as _;
 use std::path::PathBuf;
 
 use super::seen::SeenFile;
@@ -28,16 +26,16 @@ const MAX_RECORD: usize = 64 * 1024;
 /// The record of one store in one home.
 #[derive(Debug, Clone)]
 pub struct SeenPaths {
+    seen: SeenFile,
     path: PathBuf,
-    lock: PathBuf,
 }
 
 impl SeenPaths {
     /// The record beside `seen`.
     pub fn of(seen: &SeenFile) -> Self {
         Self {
+            seen: seen.clone(),
             path: seen.path().with_extension("paths"),
-            lock: seen.path().with_extension("lock"),
         }
     }
 
@@ -92,51 +90,18 @@ impl SeenPaths {
     /// # Errors
     /// The directory or file cannot be written.
     pub fn record(&self, name: &str, seq: i64) -> Result<(), Error> {
-        let io = |what: &str, e: std::io::Error| {
-            Error::backend(format!("cannot {what} {}", self.path.display())).caused_by(e)
-        };
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt as _;
-            builder.mode(0o700);
-        }
-        builder
-            .create(crate::files::parent_dir(&self.path))
-            .map_err(|e| io("create the directory of", e))?;
-        let mut opts = fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            opts.mode(0o600);
-        }
-        let lock = opts
-            .open(&self.lock)
-            .map_err(|e| io("open the lock of", e))?;
-        // Held until `lock` is dropped, at the end of this call.
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| io("lock", e.into()))?;
-        let mut all = self.load()?;
-        if all.get(name).is_some_and(|&s| s >= seq) {
-            return Ok(());
-        }
-        all.insert(name.to_owned(), seq);
-        let mut text = format!("{MAGIC}\n");
-        for (n, s) in &all {
-            text.push_str(&format!("{n} {s}\n"));
-        }
-        let next = self.path.with_extension("paths-next");
-        let mut file = opts
-            .truncate(true)
-            .open(&next)
-            .map_err(|e| io("write", e))?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_data())
-            .map_err(|e| io("write", e))?;
-        fs::rename(&next, &self.path).map_err(|e| io("replace", e))?;
-        Ok(())
+        self.seen.rewrite_locked(&self.path, "paths-next", || {
+            let mut all = self.load()?;
+            if all.get(name).is_some_and(|&s| s >= seq) {
+                return Ok(None);
+            }
+            all.insert(name.to_owned(), seq);
+            let mut text = format!("{MAGIC}\n");
+            for (n, s) in &all {
+                text.push_str(&format!("{n} {s}\n"));
+            }
+            Ok(Some(text))
+        })
     }
 }
 
@@ -146,6 +111,7 @@ mod tests {
 
     use super::*;
     use crate::home::Home;
+    use std::fs;
 
     #[test]
     fn a_record_moves_forward_only_and_round_trips() {
