@@ -371,8 +371,6 @@ fn a_key_deleted_in_the_database_is_not_created_again() {
 #[cfg(feature = "test-pause")]
 #[test]
 fn a_log_suffix_hidden_during_a_key_write_is_found() {
-    use std::io::{BufRead as _, BufReader, Read as _};
-    use std::process::{Command as StdCommand, Stdio};
     Site::each(|s| {
         let both = |sql: &str| s.sql(sql, sql);
         s.sh("a", "key create app").success();
@@ -382,28 +380,7 @@ fn a_log_suffix_hidden_during_a_key_write_is_found() {
         s.sh("a", "key retire app --below-version 2").success();
         both("CREATE TABLE retired AS SELECT * FROM keys");
 
-        let mut child = StdCommand::new(env!("CARGO_BIN_EXE_coffer"))
-            .args(["key", "rotate", "app"])
-            .current_dir(s.env.path(""))
-            .env("COFFER_HOME", s.env.path("a"))
-            .env("COFFER_STORE", s.url())
-            .env("USER", "tester")
-            .env("COFFER_TEST_PAUSE_MS", "3000")
-            .env_remove("RUST_LOG")
-            .env_remove("COFFER_PASSPHRASE_FILE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        loop {
-            let mut line = String::new();
-            assert_ne!(stderr.read_line(&mut line).unwrap(), 0, "no pause");
-            if line.contains("coffer test pause: rotate: wrapped") {
-                break;
-            }
-        }
+        let child = s.paused("a", &["key", "rotate", "app"], "rotate: wrapped");
         let hide = "CREATE TABLE st AS SELECT * FROM audit
                      WHERE seq > (SELECT seal_seq FROM before_retire);
                     DELETE FROM audit WHERE seq > (SELECT seal_seq FROM before_retire);
@@ -422,9 +399,7 @@ fn a_log_suffix_hidden_during_a_key_write_is_found() {
                  FOR EACH ROW EXECUTE FUNCTION restore()"
             ),
         );
-        let status = child.wait().unwrap();
-        let mut rest = String::new();
-        stderr.read_to_string(&mut rest).unwrap();
+        let (status, rest) = child.finish();
         assert_eq!(status.code(), Some(1), "{}: {rest}", s.what());
         assert!(rest.contains("not at its head"), "{}: {rest}", s.what());
 

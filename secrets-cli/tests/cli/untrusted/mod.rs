@@ -128,6 +128,56 @@ impl Site {
         String::from_utf8(a.get_output().stdout.clone()).unwrap()
     }
 
+    /// Gives `home` the store's root key and the root of key `key` that home `a` holds.
+    fn share_root(&self, home: &str, key: &str) {
+        self.share(home);
+        let roots = self.env.path(home).join("roots");
+        fs::create_dir_all(&roots).unwrap();
+        let file = format!("{key}.key");
+        fs::copy(
+            self.env.path("a").join("roots").join(&file),
+            roots.join(&file),
+        )
+        .unwrap();
+    }
+
+    /// Starts `coffer ARGS` in `home` with the test pause on, and waits until it announces
+    /// `step`: it is then stopped there for three seconds.
+    #[cfg(feature = "test-pause")]
+    #[allow(
+        clippy::zombie_processes,
+        reason = "the child is handed over, and Paused::finish waits for it"
+    )]
+    fn paused(&self, home: &str, args: &[&str], step: &str) -> Paused {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
+            .args(args)
+            .current_dir(self.env.path(""))
+            .env("COFFER_HOME", self.env.path(home))
+            .env("COFFER_STORE", self.url())
+            .env("USER", "tester")
+            .env("COFFER_TEST_PAUSE_MS", "3000")
+            .env_remove("RUST_LOG")
+            .env_remove("COFFER_PASSPHRASE_FILE")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let want = format!("coffer test pause: {step}");
+        loop {
+            let mut line = String::new();
+            if stderr.read_line(&mut line).unwrap() == 0 {
+                let status = child.wait().unwrap();
+                panic!("no pause at {step}: the command ended ({status})");
+            }
+            if line.contains(&want) {
+                return Paused { child, stderr };
+            }
+        }
+    }
+
     /// The command fails with exit 1 and says `needle`; returns its stderr.
     fn refused(&self, home: &str, args: &str, needle: &str) -> String {
         let a = self.sh(home, args).code(1);
@@ -211,6 +261,24 @@ impl Site {
             .success();
         assert_eq!(self.get("a", "/app/db"), "second\n");
         self.sh("a", "key create k1").success();
+    }
+}
+
+/// A command stopped at a test pause ([`Site::paused`]).
+#[cfg(feature = "test-pause")]
+struct Paused {
+    child: std::process::Child,
+    stderr: std::io::BufReader<std::process::ChildStderr>,
+}
+
+#[cfg(feature = "test-pause")]
+impl Paused {
+    /// Lets it run to its end: its exit status and the rest of its stderr.
+    fn finish(mut self) -> (std::process::ExitStatus, String) {
+        use std::io::Read as _;
+        let mut rest = String::new();
+        self.stderr.read_to_string(&mut rest).unwrap();
+        (self.child.wait().unwrap(), rest)
     }
 }
 

@@ -407,13 +407,7 @@ fn a_policy_changed_without_the_keys_root_is_refused_where_the_root_is_held() {
          DELETE FROM keys WHERE name = 'prod'",
         "",
     );
-    fs::create_dir_all(s.env.path("b").join("roots")).unwrap();
-    s.share("b");
-    fs::copy(
-        s.env.path("a").join("roots").join("prod.key"),
-        s.env.path("b").join("roots").join("prod.key"),
-    )
-    .unwrap();
+    s.share_root("b", "prod");
     s.refused("b", "get /app/x", "is not in the store");
     s.refused("a", "get /app/x", "is gone from the store");
 }
@@ -421,43 +415,25 @@ fn a_policy_changed_without_the_keys_root_is_refused_where_the_root_is_held() {
 /// A policy changed by a holder of the store's root key alone while a home that holds the
 /// key's root changes another one (after it checked the set, before its transaction) is not
 /// sealed into the key's paths: the change is refused, and the key's seal stays as it was.
+#[cfg(feature = "test-pause")]
 #[test]
 fn a_policy_changed_during_a_policy_change_is_not_sealed_into_the_keys_paths() {
-    use std::io::{BufRead as _, BufReader, Read as _};
-    use std::process::{Command as StdCommand, Stdio};
     let s = Site::sqlite();
     s.sh("a", "key create prod --root local").success();
     s.sh("a", "policy set /app/prod --key prod").success();
     s.put("a", "put /app/prod/db", "prod-secret").success();
-    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_coffer"))
-        .args(["policy", "set", "/app/more", "--key", "prod"])
-        .env("COFFER_HOME", s.env.path("a"))
-        .env("COFFER_STORE", s.url())
-        .env("USER", "tester")
-        .env("COFFER_TEST_PAUSE_MS", "3000")
-        .env_remove("RUST_LOG")
-        .env_remove("COFFER_PASSPHRASE_FILE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    loop {
-        let mut line = String::new();
-        assert_ne!(stderr.read_line(&mut line).unwrap(), 0, "no pause");
-        if line.contains("coffer test pause: policy: checked") {
-            break;
-        }
-    }
+    let child = s.paused(
+        "a",
+        &["policy", "set", "/app/more", "--key", "prod"],
+        "policy: checked",
+    );
     s.sql(
         "UPDATE policies SET key_ref = 'local:dev' WHERE path = '/app/prod'",
         "",
     );
     reseal_policies(&s.env.path("a"));
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
-    assert!(!child.wait().unwrap().success(), "{rest}");
+    let (status, rest) = child.finish();
+    assert!(!status.success(), "{rest}");
     assert!(rest.contains("are not what key `prod` sealed"), "{rest}");
     assert!(rest.contains("/app/prod is no longer under it"), "{rest}");
     s.sql(
@@ -563,13 +539,7 @@ fn a_keys_sealed_paths_edited_in_the_database_are_refused() {
             "get /app/prod/db",
             "though this home saw it sealed to audit entry",
         );
-        fs::create_dir_all(s.env.path("b").join("roots")).unwrap();
-        s.share("b");
-        fs::copy(
-            s.env.path("a").join("roots").join("prod.key"),
-            s.env.path("b").join("roots").join("prod.key"),
-        )
-        .unwrap();
+        s.share_root("b", "prod");
         let e = s.refused("b", "get /app/prod/db", "fails verification at seq");
         assert!(e.contains("no row was made"), "{e}");
         s.sql(
