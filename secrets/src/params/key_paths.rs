@@ -93,7 +93,9 @@ impl Params {
                     if let Err(mismatch) = check(&key, &location, policies, &row)? {
                         return Ok(Pass::Differs(mismatch));
                     }
-                    self.keys.saw_paths(name, raw.seal_seq).await?;
+                    if seen != Some(raw.seal_seq) {
+                        self.keys.saw_paths(name, raw.seal_seq).await?;
+                    }
                     keys.push(key);
                 }
             }

@@ -19,7 +19,7 @@ use crate::error::{Advice, Error};
 use crate::home::Home;
 use crate::keyref::{KeyRef, Purpose};
 use crate::store::key_paths::PathsKey;
-use crate::store::{KeySpec, KeyTable, LocalKeyStore};
+use crate::store::{KeyRecord, KeySpec, KeyTable, LocalKeyStore};
 use crate::store::{Passphrase, PassphraseSource};
 
 /// A key's row secret as wrapped, and the `K_paths` unwrapped from it.
@@ -42,6 +42,8 @@ pub struct StoreKeys {
     local: Mutex<Option<Arc<LocalKeyStore>>>,
     /// The `K_paths` unwrapped so far, by key, with the wrapped secret each came from.
     paths: Mutex<HashMap<String, Unwrapped>>,
+    /// The records of the keys whose roots the home holds, as `held_roots` read them.
+    held: Mutex<HashMap<String, KeyRecord>>,
 }
 
 impl fmt::Debug for StoreKeys {
@@ -83,6 +85,7 @@ impl StoreKeys {
             decrypt_keys,
             local: Mutex::new(None),
             paths: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
         }
     }
 
@@ -108,6 +111,7 @@ impl StoreKeys {
             decrypt_keys: Vec::new(),
             local: Mutex::new(None),
             paths: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
         }
     }
 
@@ -161,6 +165,24 @@ impl StoreKeys {
         Ok(Arc::new(HierarchicalKeyring::new(local, STORE_KEY_NAME)))
     }
 
+    /// The record of key `name` as [`ValueKeys::held_roots`] last read it (checked against
+    /// its seal there), else read now.
+    async fn held_record(&self, local: &LocalKeyStore, name: &str) -> ParamResult<KeyRecord> {
+        let kept = self
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned();
+        match kept {
+            Some(r) => Ok(r),
+            None => local
+                .key(name)
+                .await?
+                .ok_or_else(|| local.no_such_key(name)),
+        }
+    }
+
     fn external(&self, key: &KeyRef, purpose: Purpose) -> ParamResult<Arc<dyn Keyring>> {
         let mut no_local = crate::keys::LocalKeys::new(
             || {
@@ -204,10 +226,15 @@ impl ValueKeys for StoreKeys {
             }
             let local = self.local().await?;
             let mut held = Vec::with_capacity(names.len());
+            let mut records = HashMap::new();
             for name in names {
-                let exists = local.key(&name).await?.is_some();
-                held.push((name, exists));
+                let record = local.key(&name).await?;
+                held.push((name.clone(), record.is_some()));
+                if let Some(r) = record {
+                    records.insert(name, r);
+                }
             }
+            *self.held.lock().unwrap_or_else(PoisonError::into_inner) = records;
             Ok(held)
         })
     }
@@ -225,10 +252,7 @@ impl ValueKeys for StoreKeys {
                 }
             }
             let local = self.local().await?;
-            let record = local
-                .key(key)
-                .await?
-                .ok_or_else(|| local.no_such_key(key))?;
+            let record = self.held_record(&local, key).await?;
             let k = Arc::new(local.paths_key(&record, wrapped).await?);
             slot().insert(key.to_owned(), (wrapped.to_vec(), k.clone()));
             Ok(k)
@@ -249,10 +273,7 @@ impl ValueKeys for StoreKeys {
     ) -> BoxFuture<'a, ParamResult<(Vec<u8>, Arc<PathsKey>)>> {
         Box::pin(async move {
             let local = self.local().await?;
-            let record = local
-                .key(key)
-                .await?
-                .ok_or_else(|| local.no_such_key(key))?;
+            let record = self.held_record(&local, key).await?;
             let (wrapped, k) = local.new_paths_key(&record).await?;
             Ok((wrapped, Arc::new(k)))
         })
