@@ -52,6 +52,9 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
             let params = super::open::open_params(settings, None, Vec::new()).await?;
             let listing = params.store().await?.list(path, *recursive).await?;
             let now = now_unix();
+            if !listing.unheld.is_empty() && !settings.quiet {
+                eprintln!("{}", unheld_note(&listing.unheld));
+            }
             if json {
                 for sub in &listing.subpaths {
                     super::stdout::print_json(&ParamPathWire {
@@ -237,4 +240,23 @@ fn change(
     } else {
         super::stdout::write_stdout(text().as_bytes())
     }
+}
+
+/// What `ls` says of the parameters it left out because this home lacks the root of the key
+/// that protects them.
+fn unheld_note(unheld: &[(params::ParamName, String)]) -> String {
+    let mut keys: Vec<&str> = unheld.iter().map(|(_, k)| k.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let keys = keys
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let n = unheld.len();
+    format!(
+        "{n} parameter{} not listed: protected by key {keys}, whose root this home does not \
+         hold (only a home that holds it checks and reads them)",
+        if n == 1 { " is" } else { "s are" }
+    )
 }

@@ -391,6 +391,9 @@ mod tests {
         ) -> BoxFuture<'a, ParamResult<Destroyed>> {
             self.inner.destroy(name, version, now)
         }
+        fn use_row_keys(&self, keys: Arc<crate::params::RowKeys>) {
+            self.inner.use_row_keys(keys);
+        }
     }
 
     struct Fixture {

@@ -19,7 +19,7 @@ impl Params {
         labels: &[Label],
     ) -> ParamResult<Vec<LabelMove>> {
         self.check_root(name).await?;
-        self.writable_store()
+        self.unlocked_store()
             .await?
             .label(name, version, labels)
             .await
@@ -35,7 +35,7 @@ impl Params {
         labels: &[Label],
     ) -> ParamResult<Vec<(Label, u32)>> {
         self.check_root(name).await?;
-        self.writable_store().await?.unlabel(name, labels).await
+        self.unlocked_store().await?.unlabel(name, labels).await
     }
 
     /// `rm`: marks the parameter deleted at `now` ([`super::ParamStore::delete`]).
@@ -44,7 +44,7 @@ impl Params {
     /// As [`Params::check_root`]; as the store's.
     pub async fn delete(&self, name: &ParamName, now: i64) -> ParamResult<()> {
         self.check_root(name).await?;
-        self.writable_store().await?.delete(name, now).await
+        self.unlocked_store().await?.delete(name, now).await
     }
 
     /// `restore`: undoes `rm` ([`super::ParamStore::restore`]).
@@ -53,7 +53,7 @@ impl Params {
     /// As [`Params::check_root`]; as the store's.
     pub async fn restore(&self, name: &ParamName) -> ParamResult<()> {
         self.check_root(name).await?;
-        self.writable_store().await?.restore(name).await
+        self.unlocked_store().await?.restore(name).await
     }
 
     /// `destroy` ([`super::ParamStore::destroy`]).
@@ -67,7 +67,7 @@ impl Params {
         now: i64,
     ) -> ParamResult<Destroyed> {
         self.check_root(name).await?;
-        self.writable_store()
+        self.unlocked_store()
             .await?
             .destroy(name, version, now)
             .await

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{ParamResult, Params, Policies};
+use super::{ParamResult, Params, Policies, RowKeys};
 use crate::error::{Advice, Error};
 use crate::store::key_paths::{self, Claims, KeyPathsRow, PathsKey};
 
@@ -28,6 +28,43 @@ impl Params {
     /// own that has no row yet, and that this home never saw sealed (one made by the release
     /// before), gets one here, after the whole log verified.
     pub(crate) async fn attested_policies(&self) -> ParamResult<(Policies, Vec<Arc<PathsKey>>)> {
+        let (policies, keys) = self.attest_held().await?;
+        let unheld = self.unheld_with_rows(&policies, &keys).await?;
+        self.store
+            .use_row_keys(Arc::new(RowKeys::new(policies.clone(), &keys, &unheld)));
+        Ok((policies, keys))
+    }
+
+    /// The keys named by `policies` (`local:NAME`) whose root this home does not hold
+    /// (not in `held`) and that have a row of their paths, or had one: the rows of the names
+    /// they protect are MACed under their `K_rows` ([`super::row_keys`]).
+    async fn unheld_with_rows(
+        &self,
+        policies: &Policies,
+        held: &[Arc<PathsKey>],
+    ) -> ParamResult<Vec<String>> {
+        let mut names: Vec<String> = policies
+            .iter()
+            .filter_map(|p| p.key.strip_prefix("local:"))
+            .filter(|n| !held.iter().any(|k| k.key_name() == *n))
+            .map(str::to_owned)
+            .collect();
+        if names.is_empty() {
+            return Ok(names);
+        }
+        names.sort_unstable();
+        names.dedup();
+        let rows = self.store.key_paths(&names).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| r.row.is_some() || r.last_entry.is_some())
+            .map(|r| r.name)
+            .collect())
+    }
+
+    /// The policies checked against the seals of the keys whose root this home holds, and
+    /// their `K_paths` ([`Params::attested_policies`]).
+    async fn attest_held(&self) -> ParamResult<(Policies, Vec<Arc<PathsKey>>)> {
         let held = self.keys.held_roots().await?;
         let mut failed = None;
         for _ in 0..ATTEMPTS {

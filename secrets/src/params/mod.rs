@@ -43,6 +43,7 @@ pub(crate) mod key_paths;
 pub(crate) mod name;
 pub(crate) mod param_type;
 pub mod policy;
+pub(crate) mod row_keys;
 mod service;
 mod store_keys;
 mod value;
@@ -62,6 +63,7 @@ pub use name::{
 };
 pub use param_type::{ParamType, UnknownType};
 pub use policy::{Policies, Policy};
+pub use row_keys::RowKeys;
 pub use service::{FixedKeys, Param, Params, PathValues, PutRequest, TypeRule, ValueKeys};
 pub use store_keys::StoreKeys;
 pub use value::{
@@ -162,6 +164,9 @@ pub enum PathEntry {
     Current(StoredVersion),
     /// No version is labelled `current` (the label was removed outside coffer).
     NoCurrent(ParamName),
+    /// Protected by this key, which has a root of its own that this home does not hold:
+    /// its rows cannot be checked here ([`RowKeys`]).
+    Unheld(ParamName, String),
 }
 
 /// What the name must be for a write to go ahead.
@@ -246,6 +251,9 @@ pub struct Listing {
     pub params: Vec<ParamSummary>,
     /// Without `-r`: the paths one level below that hold parameters (`/app/prod`), sorted.
     pub subpaths: Vec<ParamPath>,
+    /// The parameters left out because the key that protects them has a root of its own
+    /// that this home does not hold (their rows cannot be checked here), with that key.
+    pub unheld: Vec<(ParamName, String)>,
 }
 
 /// A label set by `label`.
@@ -487,6 +495,14 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
     /// The path policies ([`policy`]), checked against their seal.
     fn policies(&self) -> BoxFuture<'_, ParamResult<Policies>>;
 
+    /// Keeps `keys`, the keys of the parameter rows' MACs ([`RowKeys`]), for every use from
+    /// now on: [`Params`] gives them, made from the policies it checked, before it uses the
+    /// store. A store that reads a row before it was given them fails. A store without
+    /// MACs ignores them (the default).
+    fn use_row_keys(&self, keys: Arc<RowKeys>) {
+        let _ = keys;
+    }
+
     /// Sets `policy` (replacing the one of its path, which it returns), in one transaction
     /// with its audit entry, the new seal of the set and, for each key with a root of its
     /// own whose paths it changes, that key's new row sealed under its key in `keys`
@@ -530,7 +546,7 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
     /// (so that no such entry is hidden by an edit of its verb or name).
     fn first_key_paths<'a>(
         &'a self,
-        key: &'a PathsKey,
+        key: &'a Arc<PathsKey>,
         secret: &'a [u8],
     ) -> BoxFuture<'a, ParamResult<()>> {
         let _ = secret;

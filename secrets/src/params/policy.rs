@@ -206,8 +206,7 @@ impl Params {
     /// # Errors
     /// The store's keys cannot be opened; the policies fail their check.
     pub async fn policies(&self) -> ParamResult<Policies> {
-        self.store().await?;
-        self.checked_policies().await
+        Ok(self.checked_store().await?.1)
     }
 
     /// Makes `key` the key of every `secure-string` value at or below `path`, replacing the
@@ -244,7 +243,7 @@ impl Params {
             )));
         }
         let key = recorded_key(&parsed, key);
-        let store = self.writable_store().await?;
+        let store = self.unlocked_store().await?;
         self.keys.keyring_of(&key).await?;
         let (current, keys) = self.attested_policies().await?;
         self.check_policy_change(&current, path, Some(&key)).await?;
@@ -266,7 +265,7 @@ impl Params {
     /// No policy for `path` ([`Error::Missing`]); parameters under other keys
     /// ([`Error::Conflict`]); the store failed.
     pub async fn remove_policy(&self, path: &ParamPath) -> ParamResult<Policy> {
-        let store = self.writable_store().await?;
+        let store = self.unlocked_store().await?;
         let (current, keys) = self.attested_policies().await?;
         self.check_policy_change(&current, path, None).await?;
         store.remove_policy(path, &keys).await
@@ -316,8 +315,7 @@ impl Params {
     /// # Errors
     /// That error; the policies fail their check; the store failed.
     pub async fn check_root(&self, name: &ParamName) -> ParamResult<()> {
-        self.store().await?;
-        let policies = self.checked_policies().await?;
+        let (_, policies) = self.checked_store().await?;
         self.check_root_in(&policies, name).await
     }
 

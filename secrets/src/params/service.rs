@@ -282,12 +282,14 @@ impl Params {
     /// # Errors
     /// The keys cannot be opened (no root key, a store rolled back since this home saw it).
     pub async fn store(&self) -> ParamResult<&dyn ParamStore> {
-        self.writable_store().await
+        Ok(self.checked_store().await?.0)
     }
 
     /// The store as it is, its keys opened or not (tests that opened them).
+    /// It is given the row keys of the policies as they are now, if its keys are open.
     #[cfg(test)]
     pub(crate) fn opened_store(&self) -> &dyn ParamStore {
+        let _ = futures::executor::block_on(self.checked_policies());
         self.store.as_ref()
     }
 
@@ -299,6 +301,26 @@ impl Params {
     /// # Errors
     /// The keys cannot be opened (no root key, a store rolled back since this home saw it).
     pub async fn writable_store(&self) -> ParamResult<&dyn ParamStore> {
+        Ok(self.checked_store().await?.0)
+    }
+
+    /// The store, its keys opened and given the row keys of the policies it holds now
+    /// ([`super::RowKeys`]), and those policies (checked: [`Params::checked_policies`]).
+    ///
+    /// # Errors
+    /// The keys cannot be opened; the policies fail a check.
+    pub(crate) async fn checked_store(&self) -> ParamResult<(&dyn ParamStore, super::Policies)> {
+        self.keys.unlock().await?;
+        let policies = self.checked_policies().await?;
+        Ok((self.store.as_ref(), policies))
+    }
+
+    /// The store, its keys opened, with the row keys it was last given: for a use right
+    /// after [`Params::checked_store`] or [`Params::checked_policies`].
+    ///
+    /// # Errors
+    /// The keys cannot be opened.
+    pub(crate) async fn unlocked_store(&self) -> ParamResult<&dyn ParamStore> {
         self.keys.unlock().await?;
         Ok(self.store.as_ref())
     }
@@ -338,6 +360,7 @@ impl Params {
         // secure value, its key.
         let policies = self.checked_policies().await?;
         self.check_root_in(&policies, &req.name).await?;
+        crate::store::test_pause::pause("put: checked");
         let mut version = match req.expect {
             Expect::New => 1,
             Expect::Version(n) => n
@@ -440,14 +463,20 @@ impl Params {
     /// Not found, deleted, destroyed, expired, no `current` version; a secure value that does
     /// not decrypt or belongs to another row.
     pub async fn get(&self, sel: &Selector) -> ParamResult<Param> {
-        let stored = self.store().await?.get(&sel.name, &sel.which).await?;
+        // The policies first: they decide whether this home may read the name at all, and
+        // the key its rows are checked with.
+        let (store, policies) = self.checked_store().await?;
+        let mut ring = Opener {
+            policies: Some(policies),
+            ..Opener::default()
+        };
+        self.root_gate(&mut ring, &sel.name).await?;
+        let stored = store.get(&sel.name, &sel.which).await?;
         let current = match &sel.which {
             Which::Latest => true,
             Which::Label(l) => l.as_str() == super::CURRENT,
             Which::Version(_) => false,
         };
-        let mut ring = Opener::default();
-        self.root_gate(&mut ring, &stored.meta.name).await?;
         if let Some(at) = stored.meta.expires_at {
             if at <= crate::time::now_unix() && stored.value != StoredValue::Destroyed {
                 return Err(Error::Expired {
@@ -464,7 +493,7 @@ impl Params {
             .map_err(|e| mark_current(e, current))?;
         if secure {
             let read = [(param.meta.name.clone(), param.meta.version)];
-            self.writable_store()
+            self.unlocked_store()
                 .await?
                 .record_secure_reads(&read, "")
                 .await?;
@@ -482,13 +511,26 @@ impl Params {
     /// # Errors
     /// The store failed; a secure value does not decrypt.
     pub async fn read_path(&self, path: &ParamPath, recursive: bool) -> ParamResult<PathValues> {
-        let rows = self.store().await?.get_by_path(path, recursive).await?;
-        let mut ring = Opener::default();
+        let (store, policies) = self.checked_store().await?;
+        let rows = store.get_by_path(path, recursive).await?;
+        let mut ring = Opener {
+            policies: Some(policies),
+            ..Opener::default()
+        };
         let mut values = Vec::with_capacity(rows.len());
         let mut unreadable = Vec::new();
         for row in rows {
             match row {
                 PathEntry::NoCurrent(name) => unreadable.push(Error::NoCurrent(name)),
+                // Its rows cannot be checked here: the error that says which key and root.
+                PathEntry::Unheld(name, key) => {
+                    let set = ring.policies.take().unwrap_or_default();
+                    let e = self.check_root_in(&set, &name).await;
+                    ring.policies = Some(set);
+                    unreadable.push(e.err().unwrap_or_else(|| {
+                        super::row_keys::unheld(&store.location(), name.as_str(), &key)
+                    }));
+                }
                 PathEntry::Current(stored) if stored.value == StoredValue::Destroyed => {
                     unreadable.push(Error::Destroyed {
                         at: stored.meta.destroyed_at.unwrap_or(0),
@@ -511,7 +553,7 @@ impl Params {
             .map(|p| (p.meta.name.clone(), p.meta.version))
             .collect();
         let context = format!("by path {path}{}", if recursive { " -r" } else { "" });
-        self.writable_store()
+        self.unlocked_store()
             .await?
             .record_secure_reads(&reads, &context)
             .await?;

@@ -115,15 +115,16 @@ pub async fn rotate(
 ) -> Result<Rotated, Error> {
     let holder = holder();
     let name = &req.name;
+    // Below a path whose key this home cannot use, nothing is staged, not even a lease (and
+    // its rows are not read: they cannot be checked here).
+    params.check_root(name).await?;
     // A missing or deleted parameter is reported as such, before any lease row is made.
     params
-        .store()
+        .unlocked_store()
         .await?
         .history(name)
         .await
         .map_err(not_found)?;
-    // Below a path whose key this home cannot use, nothing is staged, not even a lease.
-    params.check_root(name).await?;
     let plan = claim(params, name, &holder, false, req.hook_timeout)
         .await?
         .flatten();

@@ -16,6 +16,7 @@
 //!   secret = RootKey::wrap(S_K, aad = "coffer key rows secret v1\0" || len(store_id) store_id
 //!                                     || len(name) name)   S_K: 32 random bytes, under K's root
 //!   K_paths = HKDF-SHA256(salt = store_id, ikm = S_K, info = "coffer key paths v1\0" || name)
+//!   K_rows  = HKDF-SHA256(salt = store_id, ikm = S_K, info = "coffer param rows v1\0" || name)
 //!   mac = HMAC-SHA256(K_paths, "coffer key paths v1\0" || len(name) name
 //!         || n (4 bytes) || each own path: len(path) path
 //!         || m (4 bytes) || each hole: len(path) path
@@ -29,7 +30,8 @@
 //! exactly which names `K` protects; `paths` and `holes` hold them as last sealed (one per
 //! line), for the error that says what changed. `seal_seq` is the audit entry (verb
 //! [`KEY_PATHS_VERB`], name `K`) appended in the same transaction. `S_K` is the key's row
-//! secret: a later step derives the MAC key of the parameter rows below its paths from it too.
+//! secret; `K_rows` is the MAC key of the parameter rows of the names `K` protects
+//! ([`super::param_seal`]), so that only holders of its root can make them.
 //!
 //! # Checks
 //!
@@ -76,14 +78,18 @@ pub const KEY_PATHS_VERB: &str = "attest-paths";
 
 const SECRET_LABEL: &[u8] = b"coffer key rows secret v1\0";
 const MAC_LABEL: &[u8] = b"coffer key paths v1\0";
+const ROWS_LABEL: &[u8] = b"coffer param rows v1\0";
 
 /// The length of a key's row secret.
 pub(crate) const SECRET_LEN: usize = 32;
 
-/// The MAC key of what key `K` attests (`K_paths`). `Debug` shows nothing of it.
+/// The MAC keys a key `K` with a root of its own derives from its row secret: of what it
+/// attests (`K_paths`) and of the parameter rows it protects (`K_rows`,
+/// [`super::param_seal`]). `Debug` shows nothing of them.
 pub struct PathsKey {
     name: String,
     mac: MacKey,
+    rows: MacKey,
 }
 
 impl fmt::Debug for PathsKey {
@@ -95,15 +101,22 @@ impl fmt::Debug for PathsKey {
 }
 
 impl PathsKey {
-    /// `K_paths` of key `name` of store `store_id`, from its row secret.
+    /// `K_paths` and `K_rows` of key `name` of store `store_id`, from its row secret.
     ///
     /// # Errors
     /// The crypto backend fails.
     pub(crate) fn derive(store_id: &str, name: &str, secret: &[u8]) -> Result<Self, Error> {
+        let salt = store_id.as_bytes();
         Ok(Self {
             name: name.to_owned(),
-            mac: MacKey::derive(store_id.as_bytes(), secret, &[MAC_LABEL, name.as_bytes()])?,
+            mac: MacKey::derive(salt, secret, &[MAC_LABEL, name.as_bytes()])?,
+            rows: MacKey::derive(salt, secret, &[ROWS_LABEL, name.as_bytes()])?,
         })
+    }
+
+    /// `K_rows`: the MAC key of the parameter rows below the paths this key protects.
+    pub(crate) fn rows(&self) -> &MacKey {
+        &self.rows
     }
 
     /// The key whose paths this seals.
@@ -330,7 +343,8 @@ mod tests {
     #[test]
     fn the_mac_is_the_one_the_docs_describe() {
         let kat = include_str!("../../tests/data/key_paths_kat.txt");
-        let f: Vec<&str> = kat.trim_end().split(' ').collect();
+        let mut lines = kat.lines();
+        let f: Vec<&str> = lines.next().unwrap().split(' ').collect();
         let key = PathsKey::derive(f[2], f[0], &hex::decode(f[1]).unwrap()).unwrap();
         let list = |s: &str| s.split(',').map(str::to_owned).collect();
         let claims = Claims {
@@ -338,6 +352,11 @@ mod tests {
             holes: list(f[4]),
         };
         assert_eq!(hex::encode(key.mac(&claims, f[5].parse().unwrap())), f[6]);
+        // K_rows, derived as the docs say.
+        assert_eq!(
+            hex::encode(key.rows().tag(&[b"coffer"])),
+            lines.next().unwrap()
+        );
     }
 
     #[test]

@@ -42,9 +42,21 @@
 //! back; a new version's MAC is computed from the version as given. So a write never seals
 //! an edit made outside coffer, before it or while it runs: such an edit then fails its MAC.
 //!
-//! The key is the store's for now; access per path (keys per path prefix) will derive the
-//! key of a path's rows from the key that protects that path, so that only its holders can
-//! make them.
+//! # Keys per path
+//!
+//! `K_params` MACs the rows of the names that no key with a root of its own protects. A name
+//! whose path policy ([`crate::params::policy`]) names a key `K` with a root of its own (and a
+//! row of the paths it protects, [`super::key_paths`]) has its rows MACed under `K_rows =
+//! HKDF-SHA256(salt = store_id, ikm = S_K, info = "coffer param rows v1\0" ‖ K)`, `S_K` the
+//! key's row secret, wrapped by its root: only holders of that root can make or check them,
+//! so a holder of the store's root alone (every machine of the store) can neither plant nor
+//! edit a row below `/app/prod` that the prod machine believes. A home without `K`'s root
+//! reads none of those rows: `get` and `history` refuse them, `ls` and reads over a path
+//! leave them out and say so. Which key MACs a name is decided by the policies the home
+//! checked ([`crate::params::RowKeys`]); every write checks, in its transaction, that the
+//! policies are still those. A policy change MACs anew, in its transaction, the rows of every
+//! name whose key it changes, after checking them under the old key; a key of the release
+//! before moves its names' rows from `K_params` to its `K_rows` when it gets its row of paths.
 //!
 //! # Upgrade
 //!

@@ -637,6 +637,22 @@ pub(crate) fn subpaths_of(
     Ok(subpaths.into_iter().collect())
 }
 
+/// The name of a parameter left out of a read because this home cannot check its rows
+/// ([`crate::params::RowKeys`]), parsed: a name that does not parse was written outside
+/// coffer.
+///
+/// # Errors
+/// The name is not a valid one.
+pub(crate) fn unheld_name(location: &str, name: &str) -> ParamResult<ParamName> {
+    ParamName::parse(name).map_err(|_| {
+        tampered(
+            location,
+            name,
+            "its name is not a valid one: it was written outside coffer",
+        )
+    })
+}
+
 /// The fields of a row as read that its MAC covers (its version number checked by the
 /// caller), in the life of the parameter that began at audit entry `life` (its head's
 /// `born`).

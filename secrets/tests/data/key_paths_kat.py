@@ -2,7 +2,8 @@
 """Writes key_paths_kat.txt: the MAC with which a key seals its paths (store/key_paths.rs),
 made here with Python's hmac and hashlib, not with coffer. One line: the key's name, the
 row secret (hex), the store id, the own paths and holes (comma-separated), the audit entry
-and the MAC.
+and the MAC. A second line: the tag under K_rows (the MAC key of the parameter rows the key
+protects, store/param_seal.rs) over the bytes "coffer".
 
     python3 key_paths_kat.py > key_paths_kat.txt
 """
@@ -36,3 +37,6 @@ for paths in (OWN, HOLES):
 data += struct.pack(">q", SEQ)
 print(NAME, SECRET.hex(), STORE_ID, ",".join(OWN), ",".join(HOLES), SEQ,
       hmac.new(K_PATHS, data, hashlib.sha256).hexdigest())
+
+K_ROWS = hkdf(STORE_ID.encode(), SECRET, b"coffer param rows v1\0" + NAME.encode())
+print(hmac.new(K_ROWS, b"coffer", hashlib.sha256).hexdigest())

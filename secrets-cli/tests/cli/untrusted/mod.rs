@@ -14,6 +14,7 @@ mod policies;
 #[cfg(feature = "postgres")]
 mod roles;
 mod roots;
+mod row_keys;
 
 /// Where the store is, and how a writer without keys gets at it.
 enum Db {

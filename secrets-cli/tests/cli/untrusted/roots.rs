@@ -140,8 +140,8 @@ fn a_home_without_a_keys_own_root_cannot_use_what_it_protects() {
 /// changes and reads nothing, whatever the type: no `string` value is read or written, no
 /// label moved, no parameter removed, restored or destroyed, no policy that changes which key
 /// protects a name below it is set or removed, and `rotate --due` leaves its schedules to
-/// the machines that hold the root; the prod home does all of it. Names and history stay
-/// listed (a database reader sees them in any case).
+/// the machines that hold the root; the prod home does all of it. Their rows, sealed under
+/// prod's root, are neither listed nor shown in a history there.
 #[test]
 fn a_home_without_a_keys_own_root_changes_nothing_below_its_path() {
     Site::each(|s| {
@@ -238,10 +238,11 @@ fn a_home_without_a_keys_own_root_changes_nothing_below_its_path() {
         );
         assert!(stderr(&a).contains("left out"), "{}", stderr(&a));
         s.refused("dev", "exec --strict --path /app/prod -- env", lacks);
-        // Metadata stays listed.
+        // Its rows cannot be checked here: not listed (said so), no history.
         let a = s.sh("dev", "ls /app/prod").success();
-        assert!(stdout(&a).contains("region"), "{}", stdout(&a));
-        s.sh("dev", "history /app/prod/db").success();
+        assert!(!stdout(&a).contains("region"), "{}", stdout(&a));
+        assert!(stderr(&a).contains("not listed"), "{}", stderr(&a));
+        s.refused("dev", "history /app/prod/db", "protected by key `prod`");
 
         // Nothing changed, and the prod home does every one of them.
         assert_eq!(s.get(prod, "/app/prod/db"), db);
@@ -333,10 +334,27 @@ fn a_policy_changed_without_the_keys_root_is_refused_where_the_root_is_held() {
     s.sh("a", "policy set /app/prod --key prod").success();
     s.put("a", "put /app/prod/db", "prod-secret").success();
     s.put("a", "put /app/x", "x").success();
+    s.sql(
+        "CREATE TABLE saved_heads AS SELECT * FROM params;
+         CREATE TABLE saved_versions AS SELECT * FROM param_versions;
+         CREATE TABLE saved_labels AS SELECT * FROM param_labels",
+        "",
+    );
     let forge = |sql: &str| {
         s.sql(sql, "");
-        // As a holder of the store's root key could seal it.
+        // As a holder of the store's root key could seal it (the parameter rows too, which
+        // breaks those below prod's paths: they are not sealed under the store's key).
         reseal(&s.env.path("a"), None);
+    };
+    // The parameter rows as they were before the reseal.
+    let rows_back = || {
+        s.sql(
+            "PRAGMA foreign_keys = OFF;
+             DELETE FROM param_labels; INSERT INTO param_labels SELECT * FROM saved_labels;
+             DELETE FROM param_versions; INSERT INTO param_versions SELECT * FROM saved_versions;
+             DELETE FROM params; INSERT INTO params SELECT * FROM saved_heads",
+            "",
+        );
     };
     let cases = [
         (
@@ -372,6 +390,9 @@ fn a_policy_changed_without_the_keys_root_is_refused_where_the_root_is_held() {
         let e = s.put("a", "put /app/prod/db --overwrite", "mine").code(1);
         assert!(stderr(&e).contains(says), "{}", stderr(&e));
         forge(undo);
+        let e = s.refused("a", "get /app/prod/db", "outside coffer");
+        assert!(e.contains("/app/prod/db"), "{e}");
+        rows_back();
         assert_eq!(s.get("a", "/app/prod/db"), "prod-secret\n", "{attack}");
     }
     // Two policies of one path (the table rebuilt without its key), the second naming another
@@ -395,6 +416,7 @@ fn a_policy_changed_without_the_keys_root_is_refused_where_the_root_is_held() {
                                 author TEXT);
          INSERT INTO policies SELECT * FROM saved_policies WHERE key_ref = 'local:prod'",
     );
+    rows_back();
     assert_eq!(s.get("a", "/app/prod/db"), "prod-secret\n");
 
     // The key removed with every trace of its seals (the row, the entries' verb), for a home
@@ -643,6 +665,23 @@ fn keys_of_the_release_before_seal_their_paths_where_their_roots_are_held() {
     assert_eq!(get(&old, "/app/x"), "plain\n");
     run(&old, "audit verify").success();
     assert_eq!(sealed().len(), 2, "sealed once");
+    // The rows below prod's paths moved to its key with its seal: a holder of the store's
+    // root alone sealing an edit of one is refused, and what the store's key protects reads.
+    #[cfg(feature = "test-pause")]
+    {
+        rusqlite::Connection::open(old.join("coffer.db"))
+            .unwrap()
+            .execute(
+                "UPDATE param_versions SET value = CAST('us' AS BLOB)
+                 WHERE name = '/app/prod/region'",
+                [],
+            )
+            .unwrap();
+        reseal(&old, None);
+        let a = run(&old, "get /app/prod/region").code(1);
+        assert!(stderr(&a).contains("outside coffer"), "{}", stderr(&a));
+        assert_eq!(get(&old, "/app/x"), "plain\n");
+    }
     rusqlite::Connection::open(old.join("coffer.db"))
         .unwrap()
         .execute("DELETE FROM key_paths WHERE name = 'prod'", [])

@@ -9,7 +9,7 @@ use super::PgStore;
 use super::audit::{Pending, append};
 use super::tx::lock_writes;
 use crate::params::key_paths::{before_reseal, changed, claims_of, first_row_allowed};
-use crate::params::{ParamResult, Policies};
+use crate::params::{ParamResult, Policies, RowKeys};
 use crate::store::key_paths::{KEY_PATHS_VERB, KeyPathsRow, PathsKey, RawKeyPaths};
 
 /// The rows and last entries of the keys `$1` (a text array), in one statement. The verb is
@@ -58,7 +58,7 @@ impl PgStore {
 
     pub(super) async fn first_key_paths_tx(
         &self,
-        key: &PathsKey,
+        key: &Arc<PathsKey>,
         secret: &[u8],
     ) -> ParamResult<()> {
         let err = self.perr();
@@ -86,7 +86,8 @@ impl PgStore {
         if !first_row_allowed(&entries, &head, self.signer()?.key(), &self.location, name)? {
             return Ok(()); // an entry sealed it: the check that follows refuses the state
         }
-        let claims = claims_of(&self.policies_in(&tx).await?, name);
+        let policies = self.policies_in(&tx).await?;
+        let claims = claims_of(&policies, name);
         let pending = append(
             &tx,
             self.signer()?,
@@ -111,6 +112,11 @@ impl PgStore {
         )
         .await
         .map_err(&err)?;
+        // The rows of the names it protects, MACed under the store's key until now, are
+        // MACed under its `K_rows` from here on.
+        let before = RowKeys::new(policies.clone(), &[], &[]);
+        let after = RowKeys::new(policies, std::slice::from_ref(key), &[]);
+        self.remac_moved(&tx, &before, &after, &claims.own).await?;
         tx.commit().await.map_err(&err)?;
         pending.committed();
         Ok(())

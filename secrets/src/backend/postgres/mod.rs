@@ -103,6 +103,8 @@ pub struct PgStore {
     last_tip: std::sync::Mutex<Option<(Option<i64>, AuditTip)>>,
     /// `meta.root_id`, as the tip read it.
     root_id: std::sync::OnceLock<String>,
+    /// The keys of the parameter rows' MACs, as [`crate::params::Params`] last gave them.
+    row_keys: crate::params::row_keys::RowKeySlot,
 }
 
 impl fmt::Debug for PgStore {
@@ -269,6 +271,7 @@ impl PgStore {
             signer: std::sync::OnceLock::new(),
             last_tip: std::sync::Mutex::new(None),
             root_id: std::sync::OnceLock::new(),
+            row_keys: crate::params::row_keys::RowKeySlot::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -736,6 +739,8 @@ mod tests {
         };
         let open = fresh(&admin);
         let store = open();
+        // No policies: every row under the store's key.
+        store.use_row_keys(Arc::new(crate::params::RowKeys::default()));
         let name = ParamName::parse("/clock/pw").unwrap();
         let new = NewVersion {
             name: name.clone(),

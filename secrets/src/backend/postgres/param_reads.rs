@@ -17,7 +17,7 @@ use crate::params::{
 };
 use crate::store::rows::{
     by_path_query, current_moved, every_version, missing_version, path_entry, range, state_of,
-    subpaths_of, which_version,
+    subpaths_of, unheld_name, which_version,
 };
 
 impl PgStore {
@@ -82,9 +82,20 @@ impl PgStore {
         let base = by_path_query(&format!("{}, {COLUMNS}", head_columns()));
         let rows = self.query_under(&*client, &base, path, recursive).await?;
         drop(client);
+        let keys = self.row_keys()?;
         let mut entries = Vec::with_capacity(rows.len());
         for r in &rows {
-            let head = self.checked_head(raw_head_at(r, 1).map_err(self.perr())?)?;
+            let raw_head = raw_head_at(r, 1).map_err(self.perr())?;
+            if let Some(key) = keys.unheld_key(&raw_head.name) {
+                if raw_head.deleted_at.is_none() {
+                    entries.push(PathEntry::Unheld(
+                        unheld_name(&self.location, &raw_head.name)?,
+                        key.to_owned(),
+                    ));
+                }
+                continue;
+            }
+            let head = self.checked_head(raw_head)?;
             if head.deleted_at.is_some() {
                 continue;
             }
@@ -146,9 +157,18 @@ impl PgStore {
         }
         tx.commit().await.map_err(&err)?;
         drop(client);
+        let keys = self.row_keys()?;
         let mut params = Vec::with_capacity(rows.len());
+        let mut unheld = Vec::new();
         for r in &rows {
-            let head = self.checked_head(raw_head_at(r, 0).map_err(&err)?)?;
+            let raw_head = raw_head_at(r, 0).map_err(&err)?;
+            if let Some(key) = keys.unheld_key(&raw_head.name) {
+                if raw_head.deleted_at.is_none() {
+                    unheld.push((unheld_name(&self.location, &raw_head.name)?, key.to_owned()));
+                }
+                continue;
+            }
+            let head = self.checked_head(raw_head)?;
             let has_version = r
                 .try_get::<_, Option<String>>(HEAD_WIDTH)
                 .map_err(&err)?
@@ -165,7 +185,11 @@ impl PgStore {
                 });
             }
         }
-        Ok(Listing { params, subpaths })
+        Ok(Listing {
+            params,
+            subpaths,
+            unheld,
+        })
     }
 
     pub(super) async fn history_tx(

@@ -1,20 +1,23 @@
 //! Reading, checking and sealing the heads of a PostgreSQL store's parameters
 //! ([`crate::store::param_seal`]), as on SQLite.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use coffer_core::MacKey;
 use tokio_postgres::{GenericClient, Row, Transaction};
 use zeroize::Zeroizing;
 
 use super::PgStore;
 use super::audit::{Pending, append};
 use crate::error::Error;
-use crate::params::ParamResult;
+use crate::params::row_keys::remac;
+use crate::params::{ParamPath, ParamResult, RowKeys};
 use crate::store::audit_signer::AuditSigner;
 use crate::store::param_seal::{
     self, CHANGE_VERBS_SQL, ParamHead, RawHead, VersionFields, head_mac, other_name, version_mac,
 };
-use crate::store::rows::{RawVersion, version_fields};
+use crate::store::rows::{RawVersion, range, version_fields};
 
 /// The columns of a version, as `v` (`param_versions`), and its MAC. Its labels (`NULL`
 /// here) are taken from its parameter's checked head.
@@ -85,16 +88,48 @@ pub(super) fn raw_head_at(r: &Row, at: usize) -> Result<RawHead, tokio_postgres:
 }
 
 impl PgStore {
+    /// The row keys the store was last given ([`RowKeys`]).
+    pub(super) fn row_keys(&self) -> ParamResult<Arc<RowKeys>> {
+        self.row_keys.get(&self.location)
+    }
+
+    /// In a write transaction: the row keys, after checking that the policies they were
+    /// made from are the ones `tx` reads (see the SQLite store's).
+    ///
+    /// # Errors
+    /// The policies changed ([`crate::params::row_keys::policies_moved`]).
+    pub(super) async fn row_keys_in(&self, tx: &Transaction<'_>) -> ParamResult<Arc<RowKeys>> {
+        let keys = self.row_keys()?;
+        if self.policies_in(tx).await? != *keys.policies() {
+            return Err(crate::params::row_keys::policies_moved(&self.location));
+        }
+        Ok(keys)
+    }
+
+    /// `f` with the MAC key of the rows of `name` ([`RowKeys::mac_key`]).
+    fn with_mac_key<T>(&self, name: &str, f: impl FnOnce(&MacKey) -> T) -> ParamResult<T> {
+        let signer = self.signer()?;
+        let keys = self.row_keys()?;
+        Ok(f(keys.mac_key(
+            name,
+            signer.key().params(),
+            &self.location,
+        )?))
+    }
+
     /// Checks a head as read (the store's keys must be open).
     pub(super) fn checked_head(&self, raw: RawHead) -> ParamResult<ParamHead> {
-        let signer = self.signer()?;
-        param_seal::check_head(signer.key().params(), &self.location, raw)
+        let name = raw.name.clone();
+        self.with_mac_key(&name, |key| {
+            param_seal::check_head(key, &self.location, raw)
+        })?
     }
 
     /// Checks a version row of the parameter whose checked head is `head`.
     pub(super) fn checked_version(&self, head: &ParamHead, raw: &RawVersion) -> ParamResult<u32> {
-        let signer = self.signer()?;
-        crate::store::rows::check_version(signer.key().params(), &self.location, head, raw)
+        self.with_mac_key(&head.name, |key| {
+            crate::store::rows::check_version(key, &self.location, head, raw)
+        })?
     }
 
     /// The checked head of `name`, if it has a row.
@@ -127,7 +162,7 @@ impl PgStore {
         head: &ParamHead,
         seq: i64,
     ) -> ParamResult<()> {
-        let mac = head_mac(self.signer()?.key().params(), head, seq);
+        let mac = self.with_mac_key(&head.name, |key| head_mac(key, head, seq))?;
         tx.execute(
             "UPDATE params SET latest = $2, created_at = $3, deleted_at = $4, seal_seq = $5,
                     mac = $6, born = $7
@@ -149,7 +184,83 @@ impl PgStore {
 
     /// The MAC of a version row.
     pub(super) fn mac_of(&self, fields: &VersionFields<'_>) -> ParamResult<Vec<u8>> {
-        Ok(version_mac(self.signer()?.key().params(), fields).to_vec())
+        self.with_mac_key(fields.name, |key| version_mac(key, fields).to_vec())
+    }
+
+    /// In a write transaction that changes which key MACs some names' rows: MACs them anew
+    /// (see the SQLite store's).
+    ///
+    /// # Errors
+    /// A row fails its check; a key is one whose root this home lacks.
+    pub(super) async fn remac_moved(
+        &self,
+        tx: &Transaction<'_>,
+        before: &RowKeys,
+        after: &RowKeys,
+        paths: &[String],
+    ) -> ParamResult<()> {
+        let err = self.perr();
+        let signer = self.signer()?;
+        let store_key = signer.key().params();
+        let mut done = BTreeSet::new();
+        for path in paths {
+            let path = ParamPath::parse(path).map_err(|_| {
+                Error::corrupt(format!(
+                    "a path of the policies of {} is not valid",
+                    self.location
+                ))
+            })?;
+            let (lo, hi) = range(&path);
+            let heads = tx
+                .query(
+                    &format!(
+                        "SELECT {} FROM params p WHERE p.name = $1 OR (p.name > $2 AND p.name < $3)
+                         ORDER BY p.name",
+                        head_columns()
+                    ),
+                    &[&path.as_str(), &lo, &hi],
+                )
+                .await
+                .map_err(&err)?;
+            for h in &heads {
+                let raw = raw_head_at(h, 0).map_err(&err)?;
+                let name = raw.name.clone();
+                if before.governor(&name).key_name() == after.governor(&name).key_name()
+                    || !done.insert(name.clone())
+                {
+                    continue;
+                }
+                let old = before.mac_key(&name, store_key, &self.location)?;
+                let new = after.mac_key(&name, store_key, &self.location)?;
+                let versions = tx
+                    .query(
+                        &format!("SELECT {COLUMNS} FROM param_versions v WHERE v.name = $1"),
+                        &[&name],
+                    )
+                    .await
+                    .map_err(&err)?
+                    .iter()
+                    .map(raw_version)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(&err)?;
+                let moved = remac(old, new, &self.location, raw, &versions)?;
+                for (version, mac) in &moved.versions {
+                    tx.execute(
+                        "UPDATE param_versions SET mac = $3 WHERE name = $1 AND version = $2",
+                        &[&name, &i64::from(*version), &&mac[..]],
+                    )
+                    .await
+                    .map_err(&err)?;
+                }
+                tx.execute(
+                    "UPDATE params SET mac = $2 WHERE name = $1",
+                    &[&name, &&moved.head_mac[..]],
+                )
+                .await
+                .map_err(&err)?;
+            }
+        }
+        Ok(())
     }
 
     /// In a write transaction: seals every parameter as its rows are now, after one

@@ -15,7 +15,7 @@ use crate::params::policy::check_write;
 use crate::params::{
     CURRENT, Claim, Destroyed, Label, LabelMove, LeaseRequest, Listing, NewVersion, PREVIOUS,
     ParamName, ParamPath, ParamResult, ParamState, ParamStore, PathEntry, Policies, Policy,
-    PutOutcome, RotationPlan, StoredVersion, VersionMeta, Which as ParamWhich,
+    PutOutcome, RotationPlan, RowKeys, StoredVersion, VersionMeta, Which as ParamWhich,
 };
 use crate::store::key_paths::{KeyPathsRow, PathsKey};
 use crate::store::param_seal::ParamHead;
@@ -113,6 +113,7 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
+        let keys = self.row_keys_in(&tx).await?;
         let name = &new.name;
         let head = self.head_in(&tx, name.as_str()).await?;
         let state = head.as_ref().map(|h| state_of(name, h));
@@ -125,7 +126,7 @@ impl PgStore {
             .as_deref()
             .filter(|_| new.param_type.is_secure())
         {
-            check_write(&self.policies_in(&tx).await?, name, key)?;
+            check_write(keys.policies(), name, key)?;
         }
         let version = i64::from(new.version);
         // The entry first: a new parameter's head names it as the put that made it.
@@ -210,6 +211,7 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
+        self.row_keys_in(&tx).await?;
         let mut head = self.live_head(&tx, name).await?;
         let found = self.version_in(&tx, &head, version).await?;
         held_version(name, version, head.latest, found)?;
@@ -253,6 +255,7 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
+        self.row_keys_in(&tx).await?;
         let mut head = self.live_head(&tx, name).await?;
         let mut removed = Vec::with_capacity(labels.len());
         for label in labels {
@@ -295,6 +298,7 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
+        self.row_keys_in(&tx).await?;
         let mut head = self.live_head(&tx, name).await?;
         let pending = head.labels.get("pending").copied();
         let current = head.labels.get(CURRENT).copied();
@@ -355,6 +359,7 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
+        self.row_keys_in(&tx).await?;
         let head = self.head_in(&tx, name.as_str()).await?;
         let state = check_delete(name, head.as_ref().map(|h| state_of(name, h)), deleted)?;
         let Some(mut head) = head else {
@@ -380,6 +385,7 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
+        self.row_keys_in(&tx).await?;
         let mut head = self
             .head_in(&tx, name.as_str())
             .await?
@@ -584,6 +590,10 @@ impl ParamStore for PgStore {
         Box::pin(self.retry("promote", move || self.promote_tx(name, new, old)))
     }
 
+    fn use_row_keys(&self, keys: Arc<RowKeys>) {
+        self.row_keys.set(keys);
+    }
+
     fn policies(&self) -> BoxFuture<'_, ParamResult<Policies>> {
         Box::pin(self.retry("read", move || self.policies_tx()))
     }
@@ -613,7 +623,7 @@ impl ParamStore for PgStore {
 
     fn first_key_paths<'a>(
         &'a self,
-        key: &'a PathsKey,
+        key: &'a Arc<PathsKey>,
         secret: &'a [u8],
     ) -> BoxFuture<'a, ParamResult<()>> {
         Box::pin(self.retry("seal the paths of a key", move || {

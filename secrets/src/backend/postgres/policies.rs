@@ -120,6 +120,14 @@ impl PgStore {
             changed.0,
             &self.values_at_or_below(tx, changed.0).await?,
         )?;
+        let row_keys = self.row_keys()?;
+        self.remac_moved(
+            tx,
+            &row_keys.with_policies(old.clone()),
+            &row_keys.with_policies(set.clone()),
+            &[changed.0.as_str().to_owned()],
+        )
+        .await?;
         match changed {
             (_, Some(p)) => tx
                 .execute(

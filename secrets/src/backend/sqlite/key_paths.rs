@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
 use super::{SqliteParamStore, audit};
 use crate::params::key_paths::{before_reseal, changed, claims_of, first_row_allowed};
-use crate::params::{ParamResult, Policies};
+use crate::params::{ParamResult, Policies, RowKeys};
 use crate::store::key_paths::{KEY_PATHS_VERB, KeyPathsRow, PathsKey, RawKeyPaths};
 
 impl SqliteParamStore {
@@ -47,7 +47,11 @@ impl SqliteParamStore {
         names.iter().map(|n| self.key_paths_in(&tx, n)).collect()
     }
 
-    pub(super) fn first_key_paths_sync(&self, key: &PathsKey, secret: &[u8]) -> ParamResult<()> {
+    pub(super) fn first_key_paths_sync(
+        &self,
+        key: &Arc<PathsKey>,
+        secret: &[u8],
+    ) -> ParamResult<()> {
         let err = self.err();
         let name = key.key_name();
         let mut conn = self.store.lock();
@@ -66,7 +70,8 @@ impl SqliteParamStore {
         if !first_row_allowed(&entries, &head, signer.key(), &self.location_text(), name)? {
             return Ok(()); // an entry sealed it: the check that follows refuses the state
         }
-        let claims = claims_of(&self.policies_in(&tx)?, name);
+        let policies = self.policies_in(&tx)?;
+        let claims = claims_of(&policies, name);
         let pending = audit::append(
             &tx,
             self.row_key()?,
@@ -89,6 +94,11 @@ impl SqliteParamStore {
             ],
         )
         .map_err(&err)?;
+        // The rows of the names it protects, MACed under the store's key until now, are
+        // MACed under its `K_rows` from here on.
+        let before = RowKeys::new(policies.clone(), &[], &[]);
+        let after = RowKeys::new(policies, std::slice::from_ref(key), &[]);
+        self.remac_moved(&tx, &before, &after, &claims.own)?;
         tx.commit().map_err(&err)?;
         pending.committed();
         Ok(())

@@ -149,12 +149,16 @@ impl fmt::Debug for Store {
 #[derive(Debug, Clone)]
 pub struct SqliteParamStore {
     pub(super) store: Arc<Store>,
+    pub(super) row_keys: crate::params::row_keys::RowKeySlot,
 }
 
 impl SqliteParamStore {
     /// The parameters of `store`.
     pub fn new(store: Arc<Store>) -> Self {
-        Self { store }
+        Self {
+            store,
+            row_keys: crate::params::row_keys::RowKeySlot::default(),
+        }
     }
 
     /// Opens the store of `home` (which must exist).

@@ -17,7 +17,7 @@ use crate::params::{
 use crate::store::param_seal::RawHead;
 use crate::store::rows::{
     RawVersion, by_path_query, current_moved, every_version, missing_version, path_entry, range,
-    state_of, subpaths_of, which_version,
+    state_of, subpaths_of, unheld_name, which_version,
 };
 
 /// A head, then the [`COLUMNS`] of a version (all `NULL` if there is none), from column
@@ -93,8 +93,18 @@ impl SqliteParamStore {
         drop(tx);
         drop(conn);
         let location = self.location_text();
+        let keys = self.row_keys()?;
         let mut entries = Vec::with_capacity(rows.len());
         for (raw_head, raw) in rows {
+            if let Some(key) = keys.unheld_key(&raw_head.name) {
+                if raw_head.deleted_at.is_none() {
+                    entries.push(PathEntry::Unheld(
+                        unheld_name(&location, &raw_head.name)?,
+                        key.to_owned(),
+                    ));
+                }
+                continue;
+            }
             let head = self.checked_head(raw_head)?;
             if head.deleted_at.is_some() {
                 continue;
@@ -152,8 +162,19 @@ impl SqliteParamStore {
         }
         drop(tx);
         drop(conn);
+        let keys = self.row_keys()?;
         let mut params = Vec::with_capacity(rows.len());
+        let mut unheld = Vec::new();
         for (raw_head, raw) in rows {
+            if let Some(key) = keys.unheld_key(&raw_head.name) {
+                if raw_head.deleted_at.is_none() {
+                    unheld.push((
+                        unheld_name(&self.location_text(), &raw_head.name)?,
+                        key.to_owned(),
+                    ));
+                }
+                continue;
+            }
             let head = self.checked_head(raw_head)?;
             let Some(raw) = raw else {
                 return Err(missing_version(
@@ -170,7 +191,11 @@ impl SqliteParamStore {
                 });
             }
         }
-        Ok(Listing { params, subpaths })
+        Ok(Listing {
+            params,
+            subpaths,
+            unheld,
+        })
     }
 
     pub(super) fn history_sync(

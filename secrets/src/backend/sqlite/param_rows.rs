@@ -1,19 +1,22 @@
 //! Reading, checking and sealing the heads of the SQLite store's parameters
 //! ([`crate::store::param_seal`]).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use coffer_core::MacKey;
 use rusqlite::{Connection, OptionalExtension as _, params};
 use zeroize::Zeroizing;
 
 use super::{SqliteParamStore, Store, audit, db_error};
 use crate::error::Error;
-use crate::params::ParamResult;
+use crate::params::row_keys::remac;
+use crate::params::{ParamPath, ParamResult, RowKeys};
 use crate::store::audit_signer::AuditSigner;
 use crate::store::param_seal::{
     self, CHANGE_VERBS_SQL, ParamHead, RawHead, VersionFields, head_mac, other_name, version_mac,
 };
-use crate::store::rows::{RawVersion, version_fields};
+use crate::store::rows::{RawVersion, range, version_fields};
 
 /// The columns of a version, as `v` (`param_versions`), and its MAC. Its labels (`NULL`
 /// here) are taken from its parameter's checked head.
@@ -83,16 +86,51 @@ impl SqliteParamStore {
         self.store.signer()
     }
 
+    /// The row keys the store was last given ([`RowKeys`]).
+    pub(super) fn row_keys(&self) -> ParamResult<Arc<RowKeys>> {
+        self.row_keys.get(&self.location_text())
+    }
+
+    /// In a write transaction: the row keys, after checking that the policies they were
+    /// made from are the ones `tx` reads (a write after a policy change of another process
+    /// would seal rows under a key that is no longer theirs).
+    ///
+    /// # Errors
+    /// The policies changed ([`crate::params::row_keys::policies_moved`]).
+    pub(super) fn row_keys_in(&self, tx: &Connection) -> ParamResult<Arc<RowKeys>> {
+        let keys = self.row_keys()?;
+        if self.policies_in(tx)? != *keys.policies() {
+            return Err(crate::params::row_keys::policies_moved(
+                &self.location_text(),
+            ));
+        }
+        Ok(keys)
+    }
+
+    /// `f` with the MAC key of the rows of `name` ([`RowKeys::mac_key`]).
+    fn with_mac_key<T>(&self, name: &str, f: impl FnOnce(&MacKey) -> T) -> ParamResult<T> {
+        let signer = self.row_key()?;
+        let keys = self.row_keys()?;
+        Ok(f(keys.mac_key(
+            name,
+            signer.key().params(),
+            &self.location_text(),
+        )?))
+    }
+
     /// Checks a head as read.
     pub(super) fn checked_head(&self, raw: RawHead) -> ParamResult<ParamHead> {
-        let signer = self.row_key()?;
-        param_seal::check_head(signer.key().params(), &self.location_text(), raw)
+        let location = self.location_text();
+        let name = raw.name.clone();
+        self.with_mac_key(&name, |key| param_seal::check_head(key, &location, raw))?
     }
 
     /// Checks a version row of the parameter whose checked head is `head`.
     pub(super) fn checked_version(&self, head: &ParamHead, raw: &RawVersion) -> ParamResult<u32> {
-        let signer = self.row_key()?;
-        crate::store::rows::check_version(signer.key().params(), &self.location_text(), head, raw)
+        let location = self.location_text();
+        self.with_mac_key(&head.name, |key| {
+            crate::store::rows::check_version(key, &location, head, raw)
+        })?
     }
 
     pub(super) fn location_text(&self) -> String {
@@ -125,8 +163,7 @@ impl SqliteParamStore {
         head: &ParamHead,
         seq: i64,
     ) -> ParamResult<()> {
-        let signer = self.row_key()?;
-        let mac = head_mac(signer.key().params(), head, seq);
+        let mac = self.with_mac_key(&head.name, |key| head_mac(key, head, seq))?;
         tx.prepare_cached(
             "UPDATE params SET latest = ?2, created_at = ?3, deleted_at = ?4, seal_seq = ?5,
                     mac = ?6, born = ?7
@@ -149,7 +186,74 @@ impl SqliteParamStore {
 
     /// The MAC of a version row.
     pub(super) fn mac_of(&self, fields: &VersionFields<'_>) -> ParamResult<Vec<u8>> {
-        Ok(version_mac(self.row_key()?.key().params(), fields).to_vec())
+        self.with_mac_key(fields.name, |key| version_mac(key, fields).to_vec())
+    }
+}
+
+impl SqliteParamStore {
+    /// In a write transaction that changes which key MACs some names' rows (from `before`
+    /// to `after`): MACs anew the rows of every parameter at or below `paths` whose key it
+    /// changes, after checking each under its old key ([`remac`]), each parameter once.
+    ///
+    /// # Errors
+    /// A row fails its check; a key is one whose root this home lacks.
+    pub(super) fn remac_moved(
+        &self,
+        tx: &Connection,
+        before: &RowKeys,
+        after: &RowKeys,
+        paths: &[String],
+    ) -> ParamResult<()> {
+        let err = self.err();
+        let signer = self.row_key()?;
+        let store_key = signer.key().params();
+        let location = self.location_text();
+        let mut done = BTreeSet::new();
+        for path in paths {
+            let path = ParamPath::parse(path).map_err(|_| {
+                Error::corrupt(format!("a path of the policies of {location} is not valid"))
+            })?;
+            let (lo, hi) = range(&path);
+            let heads: Vec<RawHead> = tx
+                .prepare_cached(&format!(
+                    "SELECT {} FROM params p WHERE p.name = ?1 OR (p.name > ?2 AND p.name < ?3)
+                     ORDER BY p.name",
+                    head_columns()
+                ))
+                .and_then(|mut st| {
+                    st.query_map(params![path.as_str(), lo, hi], |r| raw_head_at(r, 0))?
+                        .collect()
+                })
+                .map_err(&err)?;
+            for raw in heads {
+                let name = raw.name.clone();
+                if before.governor(&name).key_name() == after.governor(&name).key_name()
+                    || !done.insert(name.clone())
+                {
+                    continue;
+                }
+                let old = before.mac_key(&name, store_key, &location)?;
+                let new = after.mac_key(&name, store_key, &location)?;
+                let versions: Vec<RawVersion> = tx
+                    .prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM param_versions v WHERE v.name = ?1"
+                    ))
+                    .and_then(|mut st| st.query_map([&name], raw_version)?.collect())
+                    .map_err(&err)?;
+                let moved = remac(old, new, &location, raw, &versions)?;
+                for (version, mac) in &moved.versions {
+                    tx.prepare_cached(
+                        "UPDATE param_versions SET mac = ?3 WHERE name = ?1 AND version = ?2",
+                    )
+                    .and_then(|mut st| st.execute(params![name, version, &mac[..]]))
+                    .map_err(&err)?;
+                }
+                tx.prepare_cached("UPDATE params SET mac = ?2 WHERE name = ?1")
+                    .and_then(|mut st| st.execute(params![name, &moved.head_mac[..]]))
+                    .map_err(&err)?;
+            }
+        }
+        Ok(())
     }
 }
 

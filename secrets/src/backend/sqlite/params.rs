@@ -25,7 +25,7 @@ use crate::params::{CURRENT, PREVIOUS};
 use crate::params::{
     Claim, Destroyed, Label, LabelMove, LeaseRequest, Listing, NewVersion, ParamName, ParamPath,
     ParamResult, ParamState, ParamStore, PathEntry, Policies, Policy, PutOutcome, RotationPlan,
-    StoredVersion, VersionMeta, Which,
+    RowKeys, StoredVersion, VersionMeta, Which,
 };
 use crate::store::key_paths::{KeyPathsRow, PathsKey};
 use crate::store::param_seal::ParamHead;
@@ -120,6 +120,7 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
+        let keys = self.row_keys_in(&tx)?;
         let head = self.head_in(&tx, name.as_str())?;
         let state = head.as_ref().map(|h| state_of(name, h));
         if let Some(stale) = check_put(&new, state.as_ref())? {
@@ -131,7 +132,7 @@ impl SqliteParamStore {
             .as_deref()
             .filter(|_| new.param_type.is_secure())
         {
-            check_write(&self.policies_in(&tx)?, name, key)?;
+            check_write(keys.policies(), name, key)?;
         }
         // The entry first: a new parameter's head names it as the put that made it.
         let pending = audit::append(
@@ -212,6 +213,7 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
+        self.row_keys_in(&tx)?;
         let mut head = self.live_head(&tx, name)?;
         held_version(
             name,
@@ -254,6 +256,7 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
+        self.row_keys_in(&tx)?;
         let mut head = self.live_head(&tx, name)?;
         let mut removed = Vec::with_capacity(labels.len());
         for label in labels {
@@ -290,6 +293,7 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
+        self.row_keys_in(&tx)?;
         let mut head = self.live_head(&tx, name)?;
         let pending = head.labels.get("pending").copied();
         let current = head.labels.get(CURRENT).copied();
@@ -348,6 +352,7 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
+        self.row_keys_in(&tx)?;
         let mut head = self.head_in(&tx, name.as_str())?;
         let state = check_delete(name, head.as_ref().map(|h| state_of(name, h)), deleted)?;
         let Some(head) = head.as_mut() else {
@@ -381,6 +386,7 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
+        self.row_keys_in(&tx)?;
         let mut head = self
             .head_in(&tx, name.as_str())?
             .ok_or_else(|| Error::NotFound(name.clone()))?;
@@ -621,6 +627,10 @@ impl ParamStore for SqliteParamStore {
         Box::pin(async move { self.destroy_sync(name, version, now) })
     }
 
+    fn use_row_keys(&self, keys: Arc<RowKeys>) {
+        self.row_keys.set(keys);
+    }
+
     fn policies(&self) -> BoxFuture<'_, ParamResult<Policies>> {
         Box::pin(async move { self.policies_sync() })
     }
@@ -650,7 +660,7 @@ impl ParamStore for SqliteParamStore {
 
     fn first_key_paths<'a>(
         &'a self,
-        key: &'a PathsKey,
+        key: &'a Arc<PathsKey>,
         secret: &'a [u8],
     ) -> BoxFuture<'a, ParamResult<()>> {
         Box::pin(async move { self.first_key_paths_sync(key, secret) })

@@ -103,6 +103,13 @@ impl SqliteParamStore {
     ) -> ParamResult<Vec<audit::Pending>> {
         let err = self.err();
         in_the_way(set, changed.0, &self.values_at_or_below(tx, changed.0)?)?;
+        let row_keys = self.row_keys()?;
+        self.remac_moved(
+            tx,
+            &row_keys.with_policies(old.clone()),
+            &row_keys.with_policies(set.clone()),
+            &[changed.0.as_str().to_owned()],
+        )?;
         match changed {
             (_, Some(p)) => tx
                 .execute(

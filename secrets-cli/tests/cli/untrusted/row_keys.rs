@@ -1,0 +1,198 @@
+//! The parameter rows below the paths of a key with a root of its own are MACed under a key
+//! derived from that root's row secret (`K_rows`, `coffer::params::RowKeys`): a holder of
+//! the store's root key alone cannot make or change one so that a home holding the key's
+//! root believes it.
+
+use super::*;
+
+/// A policy change moves the rows of the names below it to the key that protects them from
+/// then on; a home without that key's root lists, reads and checks none of them (and says
+/// how many it left out), and gets them back when the policy goes.
+#[test]
+fn rows_below_a_keys_paths_move_to_its_key_and_a_home_without_its_root_reads_none() {
+    Site::each(|s| {
+        s.sh("a", "key create prod --root local").success();
+        s.put("a", "put /app/prod/region --type string", "eu")
+            .success();
+        s.put("a", "put /app/prod/flags --type string-list", "a,b")
+            .success();
+        s.put("a", "put /app/dev/region --type string", "dev-eu")
+            .success();
+        s.share("dev");
+        // Under the store's key for now: every home reads them.
+        assert_eq!(s.get("dev", "/app/prod/region"), "eu\n");
+        s.sh("a", "label /app/prod/region:1 stable").success();
+        s.sh("a", "policy set /app/prod --key prod").success();
+        assert_eq!(s.get("a", "/app/prod/region"), "eu\n");
+        assert_eq!(s.get("a", "/app/prod/flags"), "a,b\n");
+        let h = s.sh("a", "history /app/prod/region").success();
+        assert!(stdout(&h).contains("stable"), "{}", stdout(&h));
+
+        let lacks = "key `prod` has a root of its own (local:";
+        s.refused("dev", "get /app/prod/region", lacks);
+        s.refused("dev", "get /app/prod/region:stable", lacks);
+        let e = s.refused("dev", "history /app/prod/region", "protected by key `prod`");
+        assert!(e.contains("which has a root of its own"), "{e}");
+        let ls = s.sh("dev", "ls -r /app").success();
+        assert_eq!(stdout(&ls), "/app/dev/region\n", "{}", s.what());
+        assert!(
+            stderr(&ls).contains(
+                "2 parameters are not listed: protected by key `prod`, whose root this home \
+                 does not hold"
+            ),
+            "{}",
+            stderr(&ls)
+        );
+        let a = s
+            .sh("dev", "exec --path /app/dev --path /app/prod -- env")
+            .success();
+        assert!(stdout(&a).lines().any(|l| l == "REGION=dev-eu"));
+        assert!(
+            stderr(&a).contains("left out: /app/prod/"),
+            "{}",
+            stderr(&a)
+        );
+        s.refused(
+            "dev",
+            "exec --strict --path /app/dev --path /app/prod -- env",
+            lacks,
+        );
+
+        // The prod home reads and writes them as before, all of them checked.
+        let ls = s.sh("a", "ls -r /app").success();
+        assert_eq!(
+            stdout(&ls),
+            "/app/dev/region\n/app/prod/flags\n/app/prod/region\n"
+        );
+        assert!(stderr(&ls).is_empty(), "{}", stderr(&ls));
+        s.put("a", "put /app/prod/region --type string --overwrite", "us")
+            .success();
+        s.sh("a", "label /app/prod/region:1 current").success();
+        assert_eq!(s.get("a", "/app/prod/region"), "eu\n");
+        s.sh("a", "audit verify").success();
+
+        // Without the policy the rows are the store's again.
+        s.sh("a", "policy rm /app/prod").success();
+        assert_eq!(s.get("dev", "/app/prod/region"), "eu\n");
+        assert_eq!(s.get("dev", "/app/prod/region:2"), "us\n");
+        s.sh("a", "policy set /app/prod --key prod").success();
+        s.refused("dev", "get /app/prod/region", lacks);
+        assert_eq!(s.get("a", "/app/prod/region:2"), "us\n");
+    });
+}
+
+/// A holder of the store's root key (every machine of the store) can compute the MACs of
+/// the store's key, `K_params`, as a modified coffer on a dev machine would: a `string` value
+/// edited, a label moved, an expiry set, a version planted, each below `/app/prod` and
+/// sealed so, is refused by the home that holds prod's root.
+#[cfg(feature = "test-pause")]
+#[test]
+fn rows_below_a_keys_paths_sealed_by_a_holder_of_the_stores_root_alone_are_refused() {
+    let s = Site::sqlite();
+    s.sh("a", "key create prod --root local").success();
+    s.sh("a", "policy set /app/prod --key prod").success();
+    s.put("a", "put /app/prod/region --type string", "eu")
+        .success();
+    s.put("a", "put /app/prod/region --type string --overwrite", "us")
+        .success();
+    s.put("a", "put /app/prod/db", "prod-secret").success();
+    s.put("a", "put /app/x --type string", "x").success();
+    let db = s.env.path("a").join("coffer.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE saved_heads AS SELECT * FROM params;
+         CREATE TABLE saved_labels AS SELECT * FROM param_labels;
+         CREATE TABLE saved_versions AS SELECT * FROM param_versions",
+    )
+    .unwrap();
+    let attacks = [
+        (
+            "UPDATE param_versions SET value = CAST('attacker' AS BLOB)
+             WHERE name = '/app/prod/region' AND version = 2",
+            "get /app/prod/region",
+        ),
+        (
+            "UPDATE param_labels SET version = 1
+             WHERE name = '/app/prod/region' AND label = 'current'",
+            "get /app/prod/region",
+        ),
+        (
+            "UPDATE param_versions SET expires_at = 4102444800 WHERE name = '/app/prod/db'",
+            "get /app/prod/db",
+        ),
+        (
+            "INSERT INTO params (name, parent, latest, created_at)
+               VALUES ('/app/prod/planted', '/app/prod', 1, 1);
+             INSERT INTO param_versions (name, version, type, value, tags, created_at, author)
+               VALUES ('/app/prod/planted', 1, 'string', CAST('evil' AS BLOB), '{}', 1, 'x');
+             INSERT INTO param_labels (name, label, version)
+               VALUES ('/app/prod/planted', 'current', 1)",
+            "get /app/prod/planted",
+        ),
+    ];
+    for (attack, read) in attacks {
+        conn.execute_batch(attack).unwrap();
+        // As a holder of the store's root key, without prod's root, could seal them.
+        reseal(&s.env.path("a"), None);
+        let e = s.refused("a", read, "outside coffer");
+        assert!(e.contains("/app/prod/"), "{attack}: {e}");
+        // What the store's key protects it still reads: the store's key sealed it.
+        assert_eq!(s.get("a", "/app/x"), "x\n");
+        s.refused("a", "ls -r /app/prod", "outside coffer");
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             DELETE FROM param_labels; INSERT INTO param_labels SELECT * FROM saved_labels;
+             DELETE FROM param_versions; INSERT INTO param_versions SELECT * FROM saved_versions;
+             DELETE FROM params; INSERT INTO params SELECT * FROM saved_heads",
+        )
+        .unwrap();
+        // The rows as they were, MACs and all: read again.
+        assert_eq!(s.get("a", "/app/prod/region"), "us\n", "{attack}");
+        assert_eq!(s.get("a", "/app/prod/db"), "prod-secret\n", "{attack}");
+    }
+}
+
+/// A write checks, in its transaction, that the policies are the ones its home checked: a
+/// policy set by another process between the two, which moves the name to another key, makes
+/// the write fail rather than seal the row under the key it had before.
+#[cfg(feature = "test-pause")]
+#[test]
+fn a_write_after_a_policy_change_it_did_not_see_is_refused() {
+    Site::each(|s| {
+        s.sh("a", "key create prod --root local").success();
+        s.put("a", "put /app/y/x --type string", "1").success();
+        let file = s.env.path("value.txt");
+        fs::write(&file, "2").unwrap();
+        let file = file.display().to_string();
+        let put = s.paused(
+            "a",
+            &[
+                "put",
+                "/app/y/new",
+                "--type",
+                "string",
+                "--value-file",
+                &file,
+            ],
+            "put: checked",
+        );
+        s.sh("a", "policy set /app/y --key prod").success();
+        let (status, e) = put.finish();
+        assert!(!status.success(), "{e}");
+        assert!(e.contains("changed while this ran"), "{}: {e}", s.what());
+        s.refused("a", "get /app/y/new", "no parameter named /app/y/new");
+        assert_eq!(s.get("a", "/app/y/x"), "1\n");
+        s.sh(
+            "a",
+            &format!("put /app/y/new --type string --value-file {file}"),
+        )
+        .success();
+        assert_eq!(s.get("a", "/app/y/new"), "2\n");
+        s.share("dev");
+        s.refused("dev", "get /app/y/new", "key `prod` has a root of its own");
+    });
+}
+
+fn stdout(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+}
