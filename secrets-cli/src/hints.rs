@@ -143,6 +143,11 @@ pub fn advice(a: &Advice) -> Option<String> {
     const STORE_FLAGS: &str = "point --home, COFFER_HOME or --store at a coffer store";
     Some(match a {
         Advice::TryAgain => "run the command again".into(),
+        Advice::PoliciesChanged => {
+            "another process kept changing the path policies (coffer policy ls shows them); \
+             run the command again"
+                .into()
+        }
         Advice::PointAtStore => format!("nothing was changed; {STORE_FLAGS}"),
         Advice::CreateStore => {
             "create one with: coffer init (or point --home / COFFER_HOME at an existing one)".into()

@@ -380,6 +380,9 @@ impl std::error::Error for Detail {
 pub enum Advice {
     /// Nothing was changed: the same request again is likely to succeed.
     TryAgain,
+    /// Nothing was changed: the path policies changed while the request ran (another
+    /// process changed them), and it kept finding them changed.
+    PoliciesChanged,
     /// Nothing was changed: point the request at an existing store.
     PointAtStore,
     /// Create the store first (or point at an existing one).

@@ -2,9 +2,11 @@
 //! `destroy`), through [`Params`]: each is refused, before the store is asked, below a path
 //! policy whose key has a root of its own that this home cannot use
 //! ([`Params::check_root`]), so that a machine without the prod root changes nothing below
-//! `/app/prod`.
+//! `/app/prod`. Each is made again if another process changes the policies between that
+//! check and its transaction.
 
 use super::name::{Label, ParamName};
+use super::row_keys::again_if_policies_moved;
 use super::{Destroyed, LabelMove, ParamResult, Params};
 
 impl Params {
@@ -18,11 +20,14 @@ impl Params {
         version: u32,
         labels: &[Label],
     ) -> ParamResult<Vec<LabelMove>> {
-        self.check_root(name).await?;
-        self.unlocked_store()
-            .await?
-            .label(name, version, labels)
-            .await
+        again_if_policies_moved(|| async {
+            self.check_root(name).await?;
+            self.unlocked_store()
+                .await?
+                .label(name, version, labels)
+                .await
+        })
+        .await
     }
 
     /// Removes `labels` ([`super::ParamStore::unlabel`]).
@@ -34,8 +39,11 @@ impl Params {
         name: &ParamName,
         labels: &[Label],
     ) -> ParamResult<Vec<(Label, u32)>> {
-        self.check_root(name).await?;
-        self.unlocked_store().await?.unlabel(name, labels).await
+        again_if_policies_moved(|| async {
+            self.check_root(name).await?;
+            self.unlocked_store().await?.unlabel(name, labels).await
+        })
+        .await
     }
 
     /// `rm`: marks the parameter deleted at `now` ([`super::ParamStore::delete`]).
@@ -43,8 +51,11 @@ impl Params {
     /// # Errors
     /// As [`Params::check_root`]; as the store's.
     pub async fn delete(&self, name: &ParamName, now: i64) -> ParamResult<()> {
-        self.check_root(name).await?;
-        self.unlocked_store().await?.delete(name, now).await
+        again_if_policies_moved(|| async {
+            self.check_root(name).await?;
+            self.unlocked_store().await?.delete(name, now).await
+        })
+        .await
     }
 
     /// `restore`: undoes `rm` ([`super::ParamStore::restore`]).
@@ -52,8 +63,11 @@ impl Params {
     /// # Errors
     /// As [`Params::check_root`]; as the store's.
     pub async fn restore(&self, name: &ParamName) -> ParamResult<()> {
-        self.check_root(name).await?;
-        self.unlocked_store().await?.restore(name).await
+        again_if_policies_moved(|| async {
+            self.check_root(name).await?;
+            self.unlocked_store().await?.restore(name).await
+        })
+        .await
     }
 
     /// `destroy` ([`super::ParamStore::destroy`]).
@@ -66,10 +80,13 @@ impl Params {
         version: Option<u32>,
         now: i64,
     ) -> ParamResult<Destroyed> {
-        self.check_root(name).await?;
-        self.unlocked_store()
-            .await?
-            .destroy(name, version, now)
-            .await
+        again_if_policies_moved(|| async {
+            self.check_root(name).await?;
+            self.unlocked_store()
+                .await?
+                .destroy(name, version, now)
+                .await
+        })
+        .await
     }
 }

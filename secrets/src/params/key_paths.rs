@@ -127,6 +127,12 @@ impl Params {
                         return Err(key_paths::older_row(&location, name, raw.seal_seq, seen));
                     }
                     let key = self.keys.paths_key(name, &raw.secret).await?;
+                    if rows_unmoved(&key, policies, &row) {
+                        // Made before the rows of its names were MACed under its key.
+                        self.store.move_key_rows(&key).await?;
+                        made = true;
+                        continue;
+                    }
                     if let Err(mismatch) = check(&key, &location, policies, &row)? {
                         return Ok(Pass::Differs(mismatch));
                     }
@@ -200,6 +206,21 @@ pub(crate) fn claims_of(set: &Policies, name: &str) -> Claims {
     claims
 }
 
+/// Whether `row` is sealed, as rows were before the parameter rows below a key's paths were
+/// MACed under its `K_rows` ([`crate::store::key_paths`]), to the claims of key `row.name`
+/// in `policies` and to its last entry: its names' rows are still under the store's key, and
+/// [`super::ParamStore::move_key_rows`] moves them.
+pub(crate) fn rows_unmoved(key: &PathsKey, policies: &Policies, row: &KeyPathsRow) -> bool {
+    let Some(raw) = &row.row else {
+        return false;
+    };
+    row.last_entry == Some(raw.seal_seq)
+        && coffer_core::ct_eq(
+            &key.mac_before_rows(&claims_of(policies, &row.name), raw.seal_seq),
+            &raw.mac,
+        )
+}
+
 /// Checks the set `policies` against what key `row.name` attests (module docs), with
 /// `key` its `K_paths`.
 ///
@@ -219,9 +240,18 @@ pub(crate) fn check(
     };
     let now = claims_of(policies, name);
     let sealed = |c: &Claims| coffer_core::ct_eq(&key.mac(c, raw.seal_seq), &raw.mac);
+    let sealed_before =
+        |c: &Claims| coffer_core::ct_eq(&key.mac_before_rows(c, raw.seal_seq), &raw.mac);
     if !sealed(&now) {
+        if sealed_before(&now) && row.last_entry == Some(raw.seal_seq) {
+            return Err(Error::backend(format!(
+                "the rows of the names key `{name}` protects are not yet sealed under it; \
+                 nothing was changed"
+            ))
+            .advice(Advice::TryAgain));
+        }
         let was = Claims::from_columns(&raw.paths, &raw.holes);
-        if !sealed(&was) {
+        if !sealed(&was) && !sealed_before(&was) {
             return Err(bad(
                 "its row does not match its MAC: it was written outside coffer",
             ));

@@ -556,6 +556,18 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
         )))))
     }
 
+    /// Moves the rows of the names key `key.key_name()` protects from the store's key to its
+    /// `K_rows`, if its row of paths is one made before such rows were MACed under it
+    /// ([`crate::store::key_paths`]): in one transaction that checks the row against the
+    /// policies it reads and each parameter's rows under the store's key, then seals the row
+    /// anew. Anything else found leaves it all as it is, for the check that follows.
+    fn move_key_rows<'a>(&'a self, key: &'a Arc<PathsKey>) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(std::future::ready(Err(Error::backend(format!(
+            "this store cannot hold the rows of key `{}`",
+            key.key_name()
+        )))))
+    }
+
     /// Records reads of secure values in the store's audit log, one entry (`get-secure`) per
     /// `(name, version)`, all in one transaction; `context` (`by path /app`, or empty) goes
     /// into each entry's detail. A store without an audit log does nothing (the default).

@@ -22,8 +22,10 @@ use crate::store::key_paths::PathsKey;
 use crate::store::param_seal::{self, RawHead};
 use crate::store::rows::{self, RawVersion};
 
-/// The keys of the rows of every name, as a set of checked policies decides them.
-#[derive(Debug, Clone, Default)]
+/// The keys of the rows of every name, as a set of checked policies decides them. Only
+/// [`super::Params`] makes them, from the policies it checked: a store given any others
+/// would check rows under keys of someone's choosing.
+#[derive(Debug)]
 pub struct RowKeys {
     policies: Policies,
     /// The keys with a root of their own and a row of their paths, by name: their keys
@@ -126,37 +128,86 @@ impl RowKeys {
 }
 
 /// Where a store keeps the row keys it was last given: none until then, and a read of a row
-/// without them is an error ([`not_given`]), never a fallback to the store's key.
+/// without them is an error ([`not_given`]), never a fallback to the store's key. A write
+/// pins the keys it checked against the policies its transaction reads
+/// ([`RowKeySlot::pin`]), so that keys given meanwhile by another task (made from policies
+/// read earlier) are not the ones it MACs its rows under.
 #[derive(Debug, Default)]
-pub(crate) struct RowKeySlot(RwLock<Option<Arc<RowKeys>>>);
+pub(crate) struct RowKeySlot {
+    given: RwLock<Option<Arc<RowKeys>>>,
+    pinned: RwLock<Option<Arc<RowKeys>>>,
+}
 
 impl Clone for RowKeySlot {
     fn clone(&self) -> Self {
-        Self(RwLock::new(
-            self.0
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone(),
-        ))
+        Self {
+            given: RwLock::new(
+                self.given
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone(),
+            ),
+            pinned: RwLock::default(),
+        }
     }
 }
 
 impl RowKeySlot {
     /// Keeps `keys` for every use of the store from now on.
     pub(crate) fn set(&self, keys: Arc<RowKeys>) {
-        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Some(keys);
+        *self.given.write().unwrap_or_else(PoisonError::into_inner) = Some(keys);
     }
 
-    /// The keys last given.
+    /// The keys pinned by the write under way, else the keys last given.
     ///
     /// # Errors
     /// None were given ([`not_given`]).
     pub(crate) fn get(&self, location: &str) -> ParamResult<Arc<RowKeys>> {
-        self.0
+        if let Some(k) = self
+            .pinned
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            return Ok(k);
+        }
+        self.given
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
             .ok_or_else(|| not_given(location))
+    }
+
+    /// Pins `keys` until the guard is dropped: a write does this, holding the store's
+    /// connection (so no other use of the store runs its transaction meanwhile), once it
+    /// checked them against the policies its transaction reads.
+    pub(crate) fn pin(&self, keys: Arc<RowKeys>) -> Pinned<'_> {
+        *self.pinned.write().unwrap_or_else(PoisonError::into_inner) = Some(keys.clone());
+        Pinned { slot: self, keys }
+    }
+}
+
+/// Keys pinned for one write ([`RowKeySlot::pin`]).
+pub(crate) struct Pinned<'a> {
+    slot: &'a RowKeySlot,
+    keys: Arc<RowKeys>,
+}
+
+impl std::ops::Deref for Pinned<'_> {
+    type Target = RowKeys;
+
+    fn deref(&self) -> &RowKeys {
+        &self.keys
+    }
+}
+
+impl Drop for Pinned<'_> {
+    fn drop(&mut self) {
+        *self
+            .slot
+            .pinned
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
     }
 }
 
@@ -221,7 +272,40 @@ pub(crate) fn policies_moved(location: &str) -> Error {
         "the path policies of the store {location} changed while this ran (another process \
          changed them); nothing was written"
     ))
-    .advice(Advice::TryAgain)
+    .advice(Advice::PoliciesChanged)
+}
+
+/// Whether `e` is [`policies_moved`]: [`super::Params`] checks the policies and writes again.
+pub(crate) fn is_policies_moved(e: &Error) -> bool {
+    matches!(e, Error::Conflict(_))
+        && matches!(
+            e.detail().and_then(crate::error::Detail::advice),
+            Some(Advice::PoliciesChanged)
+        )
+}
+
+/// How many times a write is made in all while the policies keep changing under it.
+pub(crate) const WRITE_ATTEMPTS: usize = 3;
+
+/// `op` again while it fails because the path policies changed between the check that made
+/// its row keys and its transaction ([`policies_moved`]), [`WRITE_ATTEMPTS`] times in all.
+///
+/// # Errors
+/// `op`'s last error.
+pub(crate) async fn again_if_policies_moved<T, F, Fut>(mut op: F) -> ParamResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ParamResult<T>>,
+{
+    for _ in 1..WRITE_ATTEMPTS {
+        match op().await {
+            Err(e) if is_policies_moved(&e) => {
+                tracing::debug!("the path policies changed under a write: checked again");
+            }
+            other => return other,
+        }
+    }
+    op().await
 }
 
 /// The error of a store that was not given its row keys (a use of the store that did not go
@@ -281,8 +365,42 @@ mod tests {
         let e = keys.mac_key("/app/dev/x", &store, "db").unwrap_err();
         assert!(crate::store::roots::is_missing_root(&e), "{e}");
         assert!(e.to_string().contains("key `dev`"), "{e}");
-        assert!(RowKeys::default().unheld_key("/app/dev/x").is_none());
+        let none = RowKeys::new(Policies::default(), &[], &[]);
+        assert!(none.unheld_key("/app/dev/x").is_none());
         let everything = keys.with_policies(set(&[("/", "local:prod")]));
         assert_eq!(everything.governor("/a").key_name(), Some("prod"));
+    }
+
+    #[test]
+    fn a_write_is_made_again_while_the_policies_change_under_it() {
+        use std::cell::Cell;
+        let calls = Cell::new(0);
+        let flaky = || {
+            calls.set(calls.get() + 1);
+            let n = calls.get();
+            async move {
+                if n < WRITE_ATTEMPTS {
+                    Err(policies_moved("db"))
+                } else {
+                    Ok(n)
+                }
+            }
+        };
+        let done = futures::executor::block_on(again_if_policies_moved(flaky));
+        assert_eq!(done.unwrap(), WRITE_ATTEMPTS);
+        calls.set(0);
+        let e = futures::executor::block_on(again_if_policies_moved(|| async {
+            Err::<(), _>(policies_moved("db"))
+        }))
+        .unwrap_err();
+        assert!(is_policies_moved(&e), "{e}");
+        assert!(e.to_string().contains("changed while this ran"), "{e}");
+        // Any other error is not made again.
+        let other = futures::executor::block_on(again_if_policies_moved(|| {
+            calls.set(calls.get() + 1);
+            async { Err::<(), _>(Error::conflict("another")) }
+        }));
+        assert!(other.is_err());
+        assert_eq!(calls.get(), 1);
     }
 }

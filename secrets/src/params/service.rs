@@ -343,6 +343,13 @@ impl Params {
     /// As [`ParamStore::put`]; a value over the limit or holding a NUL byte; a change of
     /// type that `rule` refuses ([`Error::TypeChange`]); the key failed.
     pub async fn put_with(&self, req: PutRequest, rule: TypeRule) -> ParamResult<VersionMeta> {
+        // The policies checked anew if another process changes them before the write's
+        // transaction: they decide the key of the value and of its rows.
+        super::row_keys::again_if_policies_moved(|| self.put_once(&req, rule)).await
+    }
+
+    /// One attempt of [`Params::put_with`].
+    async fn put_once(&self, req: &PutRequest, rule: TypeRule) -> ParamResult<VersionMeta> {
         if req.value.len() > self.max_value_bytes {
             return Err(Error::TooLarge {
                 len: super::ValueLen::Exact(req.value.len()),
@@ -373,7 +380,7 @@ impl Params {
         };
         let mut keyring = None;
         for _ in 0..PUT_ATTEMPTS {
-            let param_type = self.type_of_next(&req, version, rule).await?;
+            let param_type = self.type_of_next(req, version, rule).await?;
             let (value, key_ref) = if param_type.is_secure() {
                 let (ring, key_ref) = match &keyring {
                     Some(k) => k,

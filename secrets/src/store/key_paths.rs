@@ -17,12 +17,19 @@
 //!                                     || len(name) name)   S_K: 32 random bytes, under K's root
 //!   K_paths = HKDF-SHA256(salt = store_id, ikm = S_K, info = "coffer key paths v1\0" || name)
 //!   K_rows  = HKDF-SHA256(salt = store_id, ikm = S_K, info = "coffer param rows v1\0" || name)
-//!   mac = HMAC-SHA256(K_paths, "coffer key paths v1\0" || len(name) name
+//!   mac = HMAC-SHA256(K_paths, "coffer key paths v2\0" || len(name) name
 //!         || n (4 bytes) || each own path: len(path) path
 //!         || m (4 bytes) || each hole: len(path) path
 //!         || seal_seq (8 bytes))
 //!   strings are length-prefixed (4 bytes, big-endian); integers big-endian
 //! ```
+//!
+//! A row whose MAC begins with `"coffer key paths v1\0"` instead was made before the rows of
+//! the names `K` protects were MACed under `K_rows`: they are under the store's key still.
+//! The first home holding `K`'s root that finds it moves them, in one transaction, after
+//! checking each under the store's key, and seals the row as v2; only a holder of `K_paths`
+//! can make either MAC, so no database writer can turn a v2 row back into v1 to have rows of
+//! its own moved under `K_rows`.
 //!
 //! The *own paths* of key `K` are the paths of the policies that name it (`local:K`); its
 //! *holes* are the paths of the other policies whose nearest policy above names it (a policy
@@ -79,6 +86,8 @@ pub const KEY_PATHS_VERB: &str = "attest-paths";
 const SECRET_LABEL: &[u8] = b"coffer key rows secret v1\0";
 const MAC_LABEL: &[u8] = b"coffer key paths v1\0";
 const ROWS_LABEL: &[u8] = b"coffer param rows v1\0";
+/// The first bytes of the MAC of a row whose key's names have their rows under `K_rows`.
+const ROWS_MOVED_LABEL: &[u8] = b"coffer key paths v2\0";
 
 /// The length of a key's row secret.
 pub(crate) const SECRET_LEN: usize = 32;
@@ -126,8 +135,18 @@ impl PathsKey {
 
     /// The MAC of `claims` sealed to audit entry `seq`.
     pub(crate) fn mac(&self, claims: &Claims, seq: i64) -> [u8; HASH_LEN] {
+        self.mac_under(ROWS_MOVED_LABEL, claims, seq)
+    }
+
+    /// The MAC of a row made before the parameter rows below the key's paths were MACed
+    /// under `K_rows` (module docs): its names' rows are under the store's key still.
+    pub(crate) fn mac_before_rows(&self, claims: &Claims, seq: i64) -> [u8; HASH_LEN] {
+        self.mac_under(MAC_LABEL, claims, seq)
+    }
+
+    fn mac_under(&self, label: &[u8], claims: &Claims, seq: i64) -> [u8; HASH_LEN] {
         let mut ctx = self.mac.start();
-        ctx.update(MAC_LABEL);
+        ctx.update(label);
         text(&mut ctx, self.name.as_bytes());
         for list in [&claims.own, &claims.holes] {
             ctx.update(&u32::try_from(list.len()).unwrap_or(u32::MAX).to_be_bytes());
@@ -352,6 +371,12 @@ mod tests {
             holes: list(f[4]),
         };
         assert_eq!(hex::encode(key.mac(&claims, f[5].parse().unwrap())), f[6]);
+        // A row of the release before (8cf4a13), whose key's names had their rows under the
+        // store's key, as that release's KAT gave it.
+        assert_eq!(
+            hex::encode(key.mac_before_rows(&claims, 42)),
+            "3a1c437f41f293d38999a3cd99ad1273c8829a5ce2bb38c8ed2f04086efc2895"
+        );
         // K_rows, derived as the docs say.
         assert_eq!(
             hex::encode(key.rows().tag(&[b"coffer"])),

@@ -637,6 +637,34 @@ pub(crate) fn subpaths_of(
     Ok(subpaths.into_iter().collect())
 }
 
+/// Checks that `name`, which a read of the names below `path` (directly, or at any depth with
+/// `recursive`) returned, is one of them: the database chose the rows, and its ordering of
+/// names (a collation) is not coffer's to trust.
+///
+/// # Errors
+/// It is not.
+pub(crate) fn check_below(
+    location: &str,
+    path: &ParamPath,
+    recursive: bool,
+    name: &str,
+) -> ParamResult<()> {
+    let below = name
+        .strip_prefix(path.prefix().as_str())
+        .is_some_and(|rest| !rest.is_empty() && (recursive || !rest.contains('/')));
+    if below {
+        return Ok(());
+    }
+    Err(tampered(
+        location,
+        name,
+        &format!(
+            "a read of the names below {path} returned it, which is not one: the store's \
+             ordering of names was changed outside coffer"
+        ),
+    ))
+}
+
 /// The name of a parameter left out of a read because this home cannot check its rows
 /// ([`crate::params::RowKeys`]), parsed: a name that does not parse was written outside
 /// coffer.
@@ -727,4 +755,27 @@ pub(crate) fn check_version(
         ));
     }
     Ok(version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_below_a_path_keeps_only_names_below_it() {
+        let path = ParamPath::parse("/app/prod").unwrap();
+        let ok = |name: &str, recursive: bool| check_below("db", &path, recursive, name).is_ok();
+        assert!(ok("/app/prod/db", false));
+        assert!(ok("/app/prod/a/b", true));
+        assert!(!ok("/app/prod/a/b", false));
+        // What a case-blind ordering of names would let a query return.
+        assert!(!ok("/APP/PROD/db", true));
+        assert!(!ok("/app/prod", true));
+        assert!(!ok("/app/production/x", true));
+        let e = check_below("db", &path, true, "/app/dev/x").unwrap_err();
+        assert!(e.to_string().contains("ordering of names"), "{e}");
+        let root = ParamPath::parse("/").unwrap();
+        assert!(check_below("db", &root, false, "/x").is_ok());
+        assert!(check_below("db", &root, false, "/x/y").is_err());
+    }
 }

@@ -29,9 +29,8 @@ def text(s):
     return struct.pack(">I", len(b)) + b
 
 
-LABEL = b"coffer key paths v1\0"
-K_PATHS = hkdf(STORE_ID.encode(), SECRET, LABEL + NAME.encode())
-data = LABEL + text(NAME)
+K_PATHS = hkdf(STORE_ID.encode(), SECRET, b"coffer key paths v1\0" + NAME.encode())
+data = b"coffer key paths v2\0" + text(NAME)
 for paths in (OWN, HOLES):
     data += struct.pack(">I", len(paths)) + b"".join(text(p) for p in paths)
 data += struct.pack(">q", SEQ)

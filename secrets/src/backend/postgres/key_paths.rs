@@ -8,7 +8,9 @@ use tokio_postgres::{GenericClient, Transaction};
 use super::PgStore;
 use super::audit::{Pending, append};
 use super::tx::lock_writes;
-use crate::params::key_paths::{before_reseal, changed, claims_of, first_row_allowed};
+use crate::params::key_paths::{
+    before_reseal, changed, claims_of, first_row_allowed, rows_unmoved,
+};
 use crate::params::{ParamResult, Policies, RowKeys};
 use crate::store::key_paths::{KEY_PATHS_VERB, KeyPathsRow, PathsKey, RawKeyPaths};
 
@@ -119,6 +121,44 @@ impl PgStore {
         self.remac_moved(&tx, &before, &after, &claims.own).await?;
         tx.commit().await.map_err(&err)?;
         pending.committed();
+        Ok(())
+    }
+
+    pub(super) async fn move_key_rows_tx(&self, key: &Arc<PathsKey>) -> ParamResult<()> {
+        let err = self.perr();
+        let name = key.key_name();
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await.map_err(&err)?;
+        lock_writes(&tx).await.map_err(&err)?;
+        let row = self
+            .key_paths_in(&tx, &[name.to_owned()])
+            .await?
+            .into_iter()
+            .next();
+        let policies = self.policies_in(&tx).await?;
+        let Some((row, raw)) = row
+            .filter(|r| rows_unmoved(key, &policies, r))
+            .and_then(|r| r.row.clone().map(|raw| (r, raw)))
+        else {
+            return Ok(()); // moved meanwhile, or not as it was: the check that follows decides
+        };
+        if super::roles::is_limited(&tx).await.map_err(&err)? {
+            return Err(super::roles::limited_login(
+                &self.location,
+                &format!("sealing the rows of the names key `{name}` protects under it"),
+            ));
+        }
+        let claims = claims_of(&policies, &row.name);
+        let before = RowKeys::new(policies.clone(), &[], &[]);
+        let after = RowKeys::new(policies, std::slice::from_ref(key), &[]);
+        self.remac_moved(&tx, &before, &after, &claims.own).await?;
+        tx.execute(
+            "UPDATE key_paths SET mac = $2 WHERE name = $1",
+            &[&name, &&key.mac(&claims, raw.seal_seq)[..]],
+        )
+        .await
+        .map_err(&err)?;
+        tx.commit().await.map_err(&err)?;
         Ok(())
     }
 

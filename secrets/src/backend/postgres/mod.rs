@@ -740,7 +740,11 @@ mod tests {
         let open = fresh(&admin);
         let store = open();
         // No policies: every row under the store's key.
-        store.use_row_keys(Arc::new(crate::params::RowKeys::default()));
+        store.use_row_keys(Arc::new(crate::params::RowKeys::new(
+            crate::params::Policies::default(),
+            &[],
+            &[],
+        )));
         let name = ParamName::parse("/clock/pw").unwrap();
         let new = NewVersion {
             name: name.clone(),

@@ -16,8 +16,8 @@ use crate::params::{
     VersionMeta, Which as ParamWhich,
 };
 use crate::store::rows::{
-    by_path_query, current_moved, every_version, missing_version, path_entry, range, state_of,
-    subpaths_of, unheld_name, which_version,
+    by_path_query, check_below, current_moved, every_version, missing_version, path_entry, range,
+    state_of, subpaths_of, unheld_name, which_version,
 };
 
 impl PgStore {
@@ -86,6 +86,7 @@ impl PgStore {
         let mut entries = Vec::with_capacity(rows.len());
         for r in &rows {
             let raw_head = raw_head_at(r, 1).map_err(self.perr())?;
+            check_below(&self.location, path, recursive, &raw_head.name)?;
             if let Some(key) = keys.unheld_key(&raw_head.name) {
                 if raw_head.deleted_at.is_none() {
                     entries.push(PathEntry::Unheld(
@@ -162,6 +163,7 @@ impl PgStore {
         let mut unheld = Vec::new();
         for r in &rows {
             let raw_head = raw_head_at(r, 0).map_err(&err)?;
+            check_below(&self.location, path, recursive, &raw_head.name)?;
             if let Some(key) = keys.unheld_key(&raw_head.name) {
                 if raw_head.deleted_at.is_none() {
                     unheld.push((unheld_name(&self.location, &raw_head.name)?, key.to_owned()));

@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use super::PgStore;
 use super::audit::{Pending, append};
 use crate::error::Error;
-use crate::params::row_keys::remac;
+use crate::params::row_keys::{Pinned, remac};
 use crate::params::{ParamPath, ParamResult, RowKeys};
 use crate::store::audit_signer::AuditSigner;
 use crate::store::param_seal::{
@@ -97,13 +97,14 @@ impl PgStore {
     /// made from are the ones `tx` reads (see the SQLite store's).
     ///
     /// # Errors
-    /// The policies changed ([`crate::params::row_keys::policies_moved`]).
-    pub(super) async fn row_keys_in(&self, tx: &Transaction<'_>) -> ParamResult<Arc<RowKeys>> {
-        let keys = self.row_keys()?;
+    /// The policies changed ([`crate::params::row_keys::policies_moved`]). The keys stay
+    /// pinned for the write until the guard returned is dropped.
+    pub(super) async fn row_keys_in(&self, tx: &Transaction<'_>) -> ParamResult<Pinned<'_>> {
+        let keys = self.row_keys.get(&self.location)?;
         if self.policies_in(tx).await? != *keys.policies() {
             return Err(crate::params::row_keys::policies_moved(&self.location));
         }
-        Ok(keys)
+        Ok(self.row_keys.pin(keys))
     }
 
     /// `f` with the MAC key of the rows of `name` ([`RowKeys::mac_key`]).

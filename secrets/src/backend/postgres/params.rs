@@ -211,7 +211,7 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
-        self.row_keys_in(&tx).await?;
+        let _keys = self.row_keys_in(&tx).await?;
         let mut head = self.live_head(&tx, name).await?;
         let found = self.version_in(&tx, &head, version).await?;
         held_version(name, version, head.latest, found)?;
@@ -255,7 +255,7 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
-        self.row_keys_in(&tx).await?;
+        let _keys = self.row_keys_in(&tx).await?;
         let mut head = self.live_head(&tx, name).await?;
         let mut removed = Vec::with_capacity(labels.len());
         for label in labels {
@@ -298,7 +298,7 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
-        self.row_keys_in(&tx).await?;
+        let _keys = self.row_keys_in(&tx).await?;
         let mut head = self.live_head(&tx, name).await?;
         let pending = head.labels.get("pending").copied();
         let current = head.labels.get(CURRENT).copied();
@@ -359,7 +359,7 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
-        self.row_keys_in(&tx).await?;
+        let _keys = self.row_keys_in(&tx).await?;
         let head = self.head_in(&tx, name.as_str()).await?;
         let state = check_delete(name, head.as_ref().map(|h| state_of(name, h)), deleted)?;
         let Some(mut head) = head else {
@@ -385,7 +385,7 @@ impl PgStore {
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
-        self.row_keys_in(&tx).await?;
+        let _keys = self.row_keys_in(&tx).await?;
         let mut head = self
             .head_in(&tx, name.as_str())
             .await?
@@ -629,6 +629,10 @@ impl ParamStore for PgStore {
         Box::pin(self.retry("seal the paths of a key", move || {
             self.first_key_paths_tx(key, secret)
         }))
+    }
+
+    fn move_key_rows<'a>(&'a self, key: &'a Arc<PathsKey>) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(self.retry("seal the rows of a key", move || self.move_key_rows_tx(key)))
     }
 
     fn rotation_plans(&self) -> BoxFuture<'_, ParamResult<Vec<RotationPlan>>> {

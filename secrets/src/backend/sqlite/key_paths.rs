@@ -6,7 +6,9 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
 use super::{SqliteParamStore, audit};
-use crate::params::key_paths::{before_reseal, changed, claims_of, first_row_allowed};
+use crate::params::key_paths::{
+    before_reseal, changed, claims_of, first_row_allowed, rows_unmoved,
+};
 use crate::params::{ParamResult, Policies, RowKeys};
 use crate::store::key_paths::{KEY_PATHS_VERB, KeyPathsRow, PathsKey, RawKeyPaths};
 
@@ -101,6 +103,35 @@ impl SqliteParamStore {
         self.remac_moved(&tx, &before, &after, &claims.own)?;
         tx.commit().map_err(&err)?;
         pending.committed();
+        Ok(())
+    }
+
+    pub(super) fn move_key_rows_sync(&self, key: &Arc<PathsKey>) -> ParamResult<()> {
+        let err = self.err();
+        let name = key.key_name();
+        let mut conn = self.store.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let row = self.key_paths_in(&tx, name)?;
+        let policies = self.policies_in(&tx)?;
+        let Some(raw) = row
+            .row
+            .as_ref()
+            .filter(|_| rows_unmoved(key, &policies, &row))
+        else {
+            return Ok(()); // moved meanwhile, or not as it was: the check that follows decides
+        };
+        let claims = claims_of(&policies, name);
+        let before = RowKeys::new(policies.clone(), &[], &[]);
+        let after = RowKeys::new(policies, std::slice::from_ref(key), &[]);
+        self.remac_moved(&tx, &before, &after, &claims.own)?;
+        tx.execute(
+            "UPDATE key_paths SET mac = ?2 WHERE name = ?1",
+            params![name, &key.mac(&claims, raw.seal_seq)[..]],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)?;
         Ok(())
     }
 

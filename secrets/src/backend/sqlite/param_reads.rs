@@ -16,8 +16,8 @@ use crate::params::{
 };
 use crate::store::param_seal::RawHead;
 use crate::store::rows::{
-    RawVersion, by_path_query, current_moved, every_version, missing_version, path_entry, range,
-    state_of, subpaths_of, unheld_name, which_version,
+    RawVersion, by_path_query, check_below, current_moved, every_version, missing_version,
+    path_entry, range, state_of, subpaths_of, unheld_name, which_version,
 };
 
 /// A head, then the [`COLUMNS`] of a version (all `NULL` if there is none), from column
@@ -96,6 +96,7 @@ impl SqliteParamStore {
         let keys = self.row_keys()?;
         let mut entries = Vec::with_capacity(rows.len());
         for (raw_head, raw) in rows {
+            check_below(&self.location_text(), path, recursive, &raw_head.name)?;
             if let Some(key) = keys.unheld_key(&raw_head.name) {
                 if raw_head.deleted_at.is_none() {
                     entries.push(PathEntry::Unheld(
@@ -166,6 +167,7 @@ impl SqliteParamStore {
         let mut params = Vec::with_capacity(rows.len());
         let mut unheld = Vec::new();
         for (raw_head, raw) in rows {
+            check_below(&self.location_text(), path, recursive, &raw_head.name)?;
             if let Some(key) = keys.unheld_key(&raw_head.name) {
                 if raw_head.deleted_at.is_none() {
                     unheld.push((

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use super::{SqliteParamStore, Store, audit, db_error};
 use crate::error::Error;
-use crate::params::row_keys::remac;
+use crate::params::row_keys::{Pinned, remac};
 use crate::params::{ParamPath, ParamResult, RowKeys};
 use crate::store::audit_signer::AuditSigner;
 use crate::store::param_seal::{
@@ -96,15 +96,16 @@ impl SqliteParamStore {
     /// would seal rows under a key that is no longer theirs).
     ///
     /// # Errors
-    /// The policies changed ([`crate::params::row_keys::policies_moved`]).
-    pub(super) fn row_keys_in(&self, tx: &Connection) -> ParamResult<Arc<RowKeys>> {
-        let keys = self.row_keys()?;
+    /// The policies changed ([`crate::params::row_keys::policies_moved`]). The keys stay
+    /// pinned for the write until the guard returned is dropped.
+    pub(super) fn row_keys_in(&self, tx: &Connection) -> ParamResult<Pinned<'_>> {
+        let keys = self.row_keys.get(&self.location_text())?;
         if self.policies_in(tx)? != *keys.policies() {
             return Err(crate::params::row_keys::policies_moved(
                 &self.location_text(),
             ));
         }
-        Ok(keys)
+        Ok(self.row_keys.pin(keys))
     }
 
     /// `f` with the MAC key of the rows of `name` ([`RowKeys::mac_key`]).

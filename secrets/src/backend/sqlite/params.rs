@@ -213,7 +213,7 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
-        self.row_keys_in(&tx)?;
+        let _keys = self.row_keys_in(&tx)?;
         let mut head = self.live_head(&tx, name)?;
         held_version(
             name,
@@ -256,7 +256,7 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
-        self.row_keys_in(&tx)?;
+        let _keys = self.row_keys_in(&tx)?;
         let mut head = self.live_head(&tx, name)?;
         let mut removed = Vec::with_capacity(labels.len());
         for label in labels {
@@ -293,7 +293,7 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
-        self.row_keys_in(&tx)?;
+        let _keys = self.row_keys_in(&tx)?;
         let mut head = self.live_head(&tx, name)?;
         let pending = head.labels.get("pending").copied();
         let current = head.labels.get(CURRENT).copied();
@@ -352,7 +352,7 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
-        self.row_keys_in(&tx)?;
+        let _keys = self.row_keys_in(&tx)?;
         let mut head = self.head_in(&tx, name.as_str())?;
         let state = check_delete(name, head.as_ref().map(|h| state_of(name, h)), deleted)?;
         let Some(head) = head.as_mut() else {
@@ -386,7 +386,7 @@ impl SqliteParamStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
-        self.row_keys_in(&tx)?;
+        let _keys = self.row_keys_in(&tx)?;
         let mut head = self
             .head_in(&tx, name.as_str())?
             .ok_or_else(|| Error::NotFound(name.clone()))?;
@@ -664,6 +664,10 @@ impl ParamStore for SqliteParamStore {
         secret: &'a [u8],
     ) -> BoxFuture<'a, ParamResult<()>> {
         Box::pin(async move { self.first_key_paths_sync(key, secret) })
+    }
+
+    fn move_key_rows<'a>(&'a self, key: &'a Arc<PathsKey>) -> BoxFuture<'a, ParamResult<()>> {
+        Box::pin(async move { self.move_key_rows_sync(key) })
     }
 
     fn record_secure_reads<'a>(
