@@ -171,19 +171,69 @@ pub(crate) fn first_row_allowed(
     location: &str,
     name: &str,
 ) -> ParamResult<bool> {
+    whole_log_verifies(
+        entries,
+        head,
+        audit,
+        &format!(
+            "key `{name}` has no row of the paths it protects, and the audit log of \
+             {location}, which says whether it had one,"
+        ),
+        "no row was made",
+    )?;
+    Ok(!entries
+        .iter()
+        .any(|e| e.verb == key_paths::KEY_PATHS_VERB && e.name == name))
+}
+
+/// In the transaction that moves the rows of the names key `name` protects under it (its
+/// row sealed to entry `sealed` says they are not yet), with the whole log and head as that
+/// transaction reads them: whether it may (no later entry of the log sealed the key's paths,
+/// so none is hidden by an edit of its verb or name, which the chain's hashes find).
+///
+/// # Errors
+/// The log fails verification.
+pub(crate) fn move_allowed(
+    entries: &[crate::store::audit::AuditEntry],
+    head: &crate::store::audit::Head,
+    audit: &crate::store::audit::AuditKey,
+    location: &str,
+    name: &str,
+    sealed: i64,
+) -> ParamResult<bool> {
+    whole_log_verifies(
+        entries,
+        head,
+        audit,
+        &format!(
+            "the rows of the names key `{name}` protects are not yet sealed under it, and the \
+             audit log of {location}, which says whether they were,"
+        ),
+        "nothing was moved",
+    )?;
+    Ok(!entries
+        .iter()
+        .any(|e| e.verb == key_paths::KEY_PATHS_VERB && e.name == name && e.seq > sealed))
+}
+
+/// The error if the whole log fails verification: `what` says which log and why it was
+/// read, `done` what was not done.
+fn whole_log_verifies(
+    entries: &[crate::store::audit::AuditEntry],
+    head: &crate::store::audit::Head,
+    audit: &crate::store::audit::AuditKey,
+    what: &str,
+    done: &str,
+) -> ParamResult<()> {
     if let crate::store::audit::Verified::Bad { seq, why } =
         crate::store::audit::verify(entries, head, audit)
     {
         return Err(Error::corrupt(format!(
-            "key `{name}` has no row of the paths it protects, and the audit log of {location}, \
-             which says whether it had one, fails verification at seq {seq}: {why}; no row was \
-             made and no policy was used"
+            "{what} fails verification at seq {seq}: {why}; {done} and no policy was used"
         ))
         .advice(Advice::VerifyAudit));
     }
-    Ok(!entries
-        .iter()
-        .any(|e| e.verb == key_paths::KEY_PATHS_VERB && e.name == name))
+    Ok(())
 }
 
 /// The claims of key `name` (a key of the store, `local:NAME` in policies) in `set`: its
@@ -242,14 +292,8 @@ pub(crate) fn check(
     let sealed = |c: &Claims| coffer_core::ct_eq(&key.mac(c, raw.seal_seq), &raw.mac);
     let sealed_before =
         |c: &Claims| coffer_core::ct_eq(&key.mac_before_rows(c, raw.seal_seq), &raw.mac);
-    if !sealed(&now) {
-        if sealed_before(&now) && row.last_entry == Some(raw.seal_seq) {
-            return Err(Error::backend(format!(
-                "the rows of the names key `{name}` protects are not yet sealed under it; \
-                 nothing was changed"
-            ))
-            .advice(Advice::TryAgain));
-        }
+    let unmoved = !sealed(&now) && sealed_before(&now);
+    if !sealed(&now) && !unmoved {
         let was = Claims::from_columns(&raw.paths, &raw.holes);
         if !sealed(&was) && !sealed_before(&was) {
             return Err(bad(
@@ -264,6 +308,13 @@ pub(crate) fn check(
         .advice(Advice::VerifyAudit)));
     }
     match row.last_entry {
+        // A row whose names' rows are not yet moved under the key (the check before each
+        // use moves them first): not one to seal a change over.
+        Some(seq) if seq == raw.seal_seq && unmoved => Err(Error::backend(format!(
+            "the rows of the names key `{name}` protects are not yet sealed under it; \
+             nothing was changed"
+        ))
+        .advice(Advice::TryAgain)),
         Some(seq) if seq == raw.seal_seq => Ok(Ok(())),
         Some(seq) => Err(bad(&format!(
             "its row is sealed to audit entry {}, not to its last change (audit entry {seq}): \
@@ -450,6 +501,27 @@ mod tests {
         assert!(!matches!(check(&other, "db", &good, &r), Ok(Ok(()))));
         let other = PathsKey::derive("store", "dev", &[9; SECRET_LEN]).unwrap();
         assert!(!matches!(check(&other, "db", &good, &r), Ok(Ok(()))));
+    }
+
+    #[test]
+    fn a_row_made_before_its_names_rows_moved_is_found_and_only_then() {
+        let good = set(&[("/app/prod", "local:prod")]);
+        let claims = claims_of(&good, "prod");
+        let v1 = |seq: i64, last: Option<i64>| {
+            let mut r = row(&claims, seq, last);
+            r.row.as_mut().unwrap().mac = key().mac_before_rows(&claims, seq).to_vec();
+            r
+        };
+        assert!(rows_unmoved(&key(), &good, &v1(7, Some(7))));
+        // A v2 row, a v1 row of other claims or not sealed to the key's last entry: no.
+        assert!(!rows_unmoved(&key(), &good, &row(&claims, 7, Some(7))));
+        let other = set(&[("/app/prod", "local:prod"), ("/app/dev", "local:prod")]);
+        assert!(!rows_unmoved(&key(), &other, &v1(7, Some(7))));
+        assert!(!rows_unmoved(&key(), &good, &v1(5, Some(7))));
+        // The check never takes one for a row to seal a change over.
+        assert!(error(&good, &v1(7, Some(7))).contains("not yet sealed under it"));
+        assert!(error(&good, &v1(5, Some(7))).contains("put back from an older copy"));
+        assert!(error(&other, &v1(7, Some(7))).contains("/app/dev was put under it"));
     }
 
     #[test]

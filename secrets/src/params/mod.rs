@@ -560,7 +560,8 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
     /// `K_rows`, if its row of paths is one made before such rows were MACed under it
     /// ([`crate::store::key_paths`]): in one transaction that checks the row against the
     /// policies it reads and each parameter's rows under the store's key, then seals the row
-    /// anew. Anything else found leaves it all as it is, for the check that follows.
+    /// anew to a new [`crate::store::key_paths::KEY_PATHS_VERB`] entry. Anything else found
+    /// leaves it all as it is, for the check that follows.
     fn move_key_rows<'a>(&'a self, key: &'a Arc<PathsKey>) -> BoxFuture<'a, ParamResult<()>> {
         Box::pin(std::future::ready(Err(Error::backend(format!(
             "this store cannot hold the rows of key `{}`",

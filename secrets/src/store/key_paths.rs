@@ -27,9 +27,11 @@
 //! A row whose MAC begins with `"coffer key paths v1\0"` instead was made before the rows of
 //! the names `K` protects were MACed under `K_rows`: they are under the store's key still.
 //! The first home holding `K`'s root that finds it moves them, in one transaction, after
-//! checking each under the store's key, and seals the row as v2; only a holder of `K_paths`
-//! can make either MAC, so no database writer can turn a v2 row back into v1 to have rows of
-//! its own moved under `K_rows`.
+//! checking each under the store's key, and seals the row as v2 to a new [`KEY_PATHS_VERB`]
+//! entry. Only a holder of `K_paths` can make either MAC, and the v1 row put back afterwards
+//! is sealed to an older entry than the key's last one (and than the one this home saw), so
+//! it is refused as an older row rather than have rows of a writer's own moved under
+//! `K_rows`.
 //!
 //! The *own paths* of key `K` are the paths of the policies that name it (`local:K`); its
 //! *holes* are the paths of the other policies whose nearest policy above names it (a policy

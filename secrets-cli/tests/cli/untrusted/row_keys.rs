@@ -246,12 +246,33 @@ fn rows_sealed_under_the_stores_key_by_the_release_before_move_to_the_keys_key()
                 .assert()
         };
         let get = |home: &str, name: &str| stdout(&run(home, &format!("get {name}")).success());
+        store_sql(
+            &url,
+            "CREATE TABLE unmoved_paths AS SELECT * FROM key_paths",
+        );
         // The home without prod's root: the hole and the store's own names only.
         assert_eq!(get("dev", "/app/x"), "plain\n");
         assert_eq!(get("dev", "/app/prod/open/x"), "open\n");
         let a = run("dev", "get /app/prod/region").code(1);
         assert!(stderr(&a).contains("key `prod` has a root of its own"));
 
+        // The log that says whether the rows were moved fails verification (an entry edited
+        // without its hash recomputed): nothing is moved.
+        store_sql(
+            &url,
+            "UPDATE audit SET detail = detail || ' (edited)' WHERE seq = 3",
+        );
+        let a = run("old", "get /app/prod/db").code(1);
+        assert!(
+            stderr(&a).contains("fails verification at seq 3"),
+            "pg {pg}: {}",
+            stderr(&a)
+        );
+        assert!(stderr(&a).contains("nothing was moved"), "{}", stderr(&a));
+        store_sql(
+            &url,
+            "UPDATE audit SET detail = replace(detail, ' (edited)', '') WHERE seq = 3",
+        );
         assert_eq!(get("old", "/app/prod/db"), "s3cret-2\n", "pg {pg}");
         assert_eq!(get("old", "/app/prod/db:previous"), "s3cret\n");
         assert_eq!(get("old", "/app/prod/region"), "eu\n");
@@ -267,17 +288,65 @@ fn rows_sealed_under_the_stores_key_by_the_release_before_move_to_the_keys_key()
             "/app/prod/db\n/app/prod/gone\n/app/prod/open/x\n/app/prod/region\n/app/x\n"
         );
         run("old", "audit verify").success();
-        // Moved: the home without the root now lists none of them, and reads the rest.
+        // The home without the root lists none of them (as before the move: it cannot
+        // check them either way), and reads the rest.
         let ls = run("dev", "ls -r /app").success();
         assert_eq!(stdout(&ls), "/app/prod/open/x\n/app/x\n", "pg {pg}");
         assert!(stderr(&ls).contains("3 parameters are not listed"));
         assert_eq!(get("dev", "/app/prod/open/x"), "open\n");
         // And again from the prod home: moved once, read as moved.
         assert_eq!(get("old", "/app/prod/region"), "eu\n");
+        // Moved indeed: an edit sealed under the store's key, as a holder of the store's
+        // root alone could seal it, is refused now.
+        #[cfg(feature = "test-pause")]
+        if !pg {
+            store_sql(
+                &url,
+                "CREATE TABLE kept AS SELECT * FROM param_versions;
+                 CREATE TABLE kept_heads AS SELECT * FROM params;
+                 UPDATE param_versions SET value = CAST('us' AS BLOB)
+                 WHERE name = '/app/prod/region'",
+            );
+            reseal(&env.path("old"), None);
+            let a = run("old", "get /app/prod/region").code(1);
+            assert!(stderr(&a).contains("outside coffer"), "{}", stderr(&a));
+            store_sql(
+                &url,
+                "PRAGMA foreign_keys = OFF;
+                 DELETE FROM param_versions; INSERT INTO param_versions SELECT * FROM kept;
+                 DELETE FROM params; INSERT INTO params SELECT * FROM kept_heads",
+            );
+            assert_eq!(get("old", "/app/prod/region"), "eu\n");
+        }
         run("old", "policy rm /app/prod/open").success();
         assert_eq!(get("old", "/app/prod/open/x"), "open\n");
         let a = run("dev", "get /app/prod/open/x").code(1);
         assert!(stderr(&a).contains("key `prod` has a root of its own"));
+
+        // The row of paths put back as it was before the move (with its MAC of then, which
+        // says the rows are unmoved), also with the entries of its later seals hidden: older
+        // than what this home saw, never a row whose rows are moved again.
+        store_sql(
+            &url,
+            "CREATE TABLE moved_paths AS SELECT * FROM key_paths;
+             DELETE FROM key_paths; INSERT INTO key_paths SELECT * FROM unmoved_paths",
+        );
+        let older = "but this home saw it sealed to entry";
+        let a = run("old", "get /app/x").code(1);
+        assert!(stderr(&a).contains(older), "pg {pg}: {}", stderr(&a));
+        store_sql(
+            &url,
+            "UPDATE audit SET verb = 'attest-pathz'
+             WHERE verb = 'attest-paths' AND seq > (SELECT seal_seq FROM unmoved_paths)",
+        );
+        let a = run("old", "get /app/prod/region").code(1);
+        assert!(stderr(&a).contains(older), "pg {pg}: {}", stderr(&a));
+        store_sql(
+            &url,
+            "UPDATE audit SET verb = 'attest-paths' WHERE verb = 'attest-pathz';
+             DELETE FROM key_paths; INSERT INTO key_paths SELECT * FROM moved_paths",
+        );
+        assert_eq!(get("old", "/app/prod/region"), "eu\n");
     }
 }
 

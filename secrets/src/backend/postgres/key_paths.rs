@@ -9,7 +9,7 @@ use super::PgStore;
 use super::audit::{Pending, append};
 use super::tx::lock_writes;
 use crate::params::key_paths::{
-    before_reseal, changed, claims_of, first_row_allowed, rows_unmoved,
+    before_reseal, changed, claims_of, first_row_allowed, move_allowed, rows_unmoved,
 };
 use crate::params::{ParamResult, Policies, RowKeys};
 use crate::store::key_paths::{KEY_PATHS_VERB, KeyPathsRow, PathsKey, RawKeyPaths};
@@ -136,9 +136,9 @@ impl PgStore {
             .into_iter()
             .next();
         let policies = self.policies_in(&tx).await?;
-        let Some((row, raw)) = row
+        let Some(sealed) = row
             .filter(|r| rows_unmoved(key, &policies, r))
-            .and_then(|r| r.row.clone().map(|raw| (r, raw)))
+            .and_then(|r| r.row.map(|raw| raw.seal_seq))
         else {
             return Ok(()); // moved meanwhile, or not as it was: the check that follows decides
         };
@@ -148,17 +148,41 @@ impl PgStore {
                 &format!("sealing the rows of the names key `{name}` protects under it"),
             ));
         }
-        let claims = claims_of(&policies, &row.name);
+        let entries = super::audit::entries(&tx, &self.location).await?;
+        let head = super::audit::head(&tx, false).await.map_err(&err)?;
+        if !move_allowed(
+            &entries,
+            &head,
+            self.signer()?.key(),
+            &self.location,
+            name,
+            sealed,
+        )? {
+            return Ok(()); // a later entry sealed it: the check that follows refuses the row
+        }
+        let claims = claims_of(&policies, name);
         let before = RowKeys::new(policies.clone(), &[], &[]);
         let after = RowKeys::new(policies, std::slice::from_ref(key), &[]);
         self.remac_moved(&tx, &before, &after, &claims.own).await?;
+        // Sealed to a new entry: the old row put back is then older than the key's last
+        // seal (and than what this home saw), never taken for one whose rows are unmoved.
+        let pending = append(
+            &tx,
+            self.signer()?,
+            KEY_PATHS_VERB,
+            name,
+            &claims.detail(),
+            &err,
+        )
+        .await?;
         tx.execute(
-            "UPDATE key_paths SET mac = $2 WHERE name = $1",
-            &[&name, &&key.mac(&claims, raw.seal_seq)[..]],
+            "UPDATE key_paths SET seal_seq = $2, mac = $3 WHERE name = $1",
+            &[&name, &pending.seq(), &&key.mac(&claims, pending.seq())[..]],
         )
         .await
         .map_err(&err)?;
         tx.commit().await.map_err(&err)?;
+        pending.committed();
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
 use super::{SqliteParamStore, audit};
 use crate::params::key_paths::{
-    before_reseal, changed, claims_of, first_row_allowed, rows_unmoved,
+    before_reseal, changed, claims_of, first_row_allowed, move_allowed, rows_unmoved,
 };
 use crate::params::{ParamResult, Policies, RowKeys};
 use crate::store::key_paths::{KEY_PATHS_VERB, KeyPathsRow, PathsKey, RawKeyPaths};
@@ -115,23 +115,44 @@ impl SqliteParamStore {
             .map_err(&err)?;
         let row = self.key_paths_in(&tx, name)?;
         let policies = self.policies_in(&tx)?;
-        let Some(raw) = row
-            .row
-            .as_ref()
-            .filter(|_| rows_unmoved(key, &policies, &row))
-        else {
+        if !rows_unmoved(key, &policies, &row) {
             return Ok(()); // moved meanwhile, or not as it was: the check that follows decides
-        };
+        }
+        let sealed = row.row.as_ref().map_or(0, |r| r.seal_seq);
+        let entries = super::Store::entries_in(&tx).map_err(&err)?;
+        let head = audit::head(&tx).map_err(&err)?;
+        let signer = self.row_key()?;
+        if !move_allowed(
+            &entries,
+            &head,
+            signer.key(),
+            &self.location_text(),
+            name,
+            sealed,
+        )? {
+            return Ok(()); // a later entry sealed it: the check that follows refuses the row
+        }
         let claims = claims_of(&policies, name);
         let before = RowKeys::new(policies.clone(), &[], &[]);
         let after = RowKeys::new(policies, std::slice::from_ref(key), &[]);
         self.remac_moved(&tx, &before, &after, &claims.own)?;
+        // Sealed to a new entry: the old row put back is then older than the key's last
+        // seal (and than what this home saw), never taken for one whose rows are unmoved.
+        let pending = audit::append(
+            &tx,
+            self.row_key()?,
+            KEY_PATHS_VERB,
+            name,
+            &claims.detail(),
+            &err,
+        )?;
         tx.execute(
-            "UPDATE key_paths SET mac = ?2 WHERE name = ?1",
-            params![name, &key.mac(&claims, raw.seal_seq)[..]],
+            "UPDATE key_paths SET seal_seq = ?2, mac = ?3 WHERE name = ?1",
+            params![name, pending.seq(), &key.mac(&claims, pending.seq())[..]],
         )
         .map_err(&err)?;
         tx.commit().map_err(&err)?;
+        pending.committed();
         Ok(())
     }
 
