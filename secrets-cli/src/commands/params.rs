@@ -6,7 +6,7 @@ use crate::cli::OutputFormat;
 use crate::config::{ParamSettings, PutSettings, Settings};
 use crate::output::{
     LabelMoveWire, ParamChangeWire, ParamLabelsWire, ParamPathWire, ParamSummaryWire,
-    ParamVersionWire, ParamWire, SCHEMA,
+    ParamUnheldWire, ParamVersionWire, ParamWire, SCHEMA,
 };
 use coffer::params::{self, Params, PutRequest, ValueSource};
 use coffer::time::now_unix;
@@ -56,6 +56,14 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
                 eprintln!("{}", unheld_note(&listing.unheld));
             }
             if json {
+                for (name, key) in &listing.unheld {
+                    super::stdout::print_json(&ParamUnheldWire {
+                        kind: "param_unheld",
+                        schema: SCHEMA,
+                        name: name.to_string(),
+                        key: key.clone(),
+                    })?;
+                }
                 for sub in &listing.subpaths {
                     super::stdout::print_json(&ParamPathWire {
                         kind: "param_path",
@@ -77,7 +85,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
                 text.push_str(p.latest.name.as_str());
                 text.push('\n');
             }
-            if text.is_empty() && !settings.quiet {
+            if text.is_empty() && listing.unheld.is_empty() && !settings.quiet {
                 eprintln!("no parameters under {path}");
             }
             super::stdout::write_stdout(text.as_bytes())
@@ -248,6 +256,7 @@ fn unheld_note(unheld: &[(params::ParamName, String)]) -> String {
     let mut keys: Vec<&str> = unheld.iter().map(|(_, k)| k.as_str()).collect();
     keys.sort_unstable();
     keys.dedup();
+    let many = keys.len() > 1;
     let keys = keys
         .iter()
         .map(|k| format!("`{k}`"))
@@ -255,8 +264,11 @@ fn unheld_note(unheld: &[(params::ParamName, String)]) -> String {
         .join(", ");
     let n = unheld.len();
     format!(
-        "{n} parameter{} not listed: protected by key {keys}, whose root this home does not \
-         hold (only a home that holds it checks and reads them)",
-        if n == 1 { " is" } else { "s are" }
+        "{n} parameter{} not listed: protected by {} {keys}, whose root{} this home does not \
+         hold (only a home that holds {} checks and reads them)",
+        if n == 1 { " is" } else { "s are" },
+        if many { "keys" } else { "key" },
+        if many { "s" } else { "" },
+        if many { "them" } else { "it" },
     )
 }

@@ -252,6 +252,21 @@ pub struct ParamPathWire {
     pub path: String,
 }
 
+/// `ls --output json`: a parameter left out because the key that protects it has a root of
+/// its own that this home does not hold (its rows cannot be checked here).
+#[derive(Debug, Serialize)]
+pub struct ParamUnheldWire {
+    /// Always `"param_unheld"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`SCHEMA`].
+    pub schema: u32,
+    /// The parameter's name.
+    pub name: String,
+    /// The key that protects it (`prod`).
+    pub key: String,
+}
+
 /// One label moved by `label`.
 #[derive(Debug, Serialize)]
 pub struct LabelMoveWire {

@@ -37,7 +37,7 @@ impl Params {
 
     /// The keys named by `policies` (`local:NAME`) whose root this home does not hold
     /// (not in `held`) and that have a row of their paths, or had one: the rows of the names
-    /// they protect are MACed under their `K_rows` ([`super::row_keys`]).
+    /// they protect are MACed under their `K_params(K)` ([`super::row_keys`]).
     async fn unheld_with_rows(
         &self,
         policies: &Policies,
@@ -257,7 +257,7 @@ pub(crate) fn claims_of(set: &Policies, name: &str) -> Claims {
 }
 
 /// Whether `row` is sealed, as rows were before the parameter rows below a key's paths were
-/// MACed under its `K_rows` ([`crate::store::key_paths`]), to the claims of key `row.name`
+/// MACed under its `K_params(K)` ([`crate::store::key_paths`]), to the claims of key `row.name`
 /// in `policies` and to its last entry: its names' rows are still under the store's key, and
 /// [`super::ParamStore::move_key_rows`] moves them.
 pub(crate) fn rows_unmoved(key: &PathsKey, policies: &Policies, row: &KeyPathsRow) -> bool {

@@ -557,7 +557,7 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
     }
 
     /// Moves the rows of the names key `key.key_name()` protects from the store's key to its
-    /// `K_rows`, if its row of paths is one made before such rows were MACed under it
+    /// `K_params(K)`, if its row of paths is one made before such rows were MACed under it
     /// ([`crate::store::key_paths`]): in one transaction that checks the row against the
     /// policies it reads and each parameter's rows under the store's key, then seals the row
     /// anew to a new [`crate::store::key_paths::KEY_PATHS_VERB`] entry. Anything else found

@@ -1,11 +1,11 @@
 //! Which key checks and makes the MACs of a parameter's rows ([`crate::store::param_seal`]):
-//! `K_rows` of the key with a root of its own that protects the name, if one does, else
+//! `K_params(K)` of the key with a root of its own that protects the name, if one does, else
 //! `K_params`, the store's.
 //!
 //! A name is protected by the key of its path policy (the policy of the longest path it is
 //! at or below, [`Policies::for_name`]). If that key has a root of its own and a row of the
 //! paths it protects ([`crate::store::key_paths`]), the name's rows are MACed under its
-//! `K_rows`, which only holders of its root can derive; a home without that root cannot
+//! `K_params(K)`, which only holders of its root can derive; a home without that root cannot
 //! check them and reads none of them (nor does it write them). Every other name's rows are
 //! MACed under `K_params`. [`super::Params`] gives its store the keys, built from the
 //! policies it checked, before each use of it ([`super::ParamStore::use_row_keys`]).
@@ -100,7 +100,7 @@ impl RowKeys {
         }
     }
 
-    /// The MAC key of the rows of `name`: its key's `K_rows`, or `store` (`K_params`).
+    /// The MAC key of the rows of `name`: its key's `K_params(K)`, or `store` (`K_params`).
     ///
     /// # Errors
     /// Its key has a root of its own that this home does not hold ([`unheld`]).
@@ -259,8 +259,8 @@ fn is_at_or_below(name: &str, path: &str) -> bool {
 pub(crate) fn unheld(location: &str, name: &str, key: &str) -> Error {
     Error::denied(format!(
         "{} is protected by key `{key}`, which has a root of its own that this home does \
-         not hold: its rows in the store {location} are sealed under that root, so they \
-         are neither read nor written here",
+         not hold: its rows in the store {location} are checked only where that root is \
+         held, so they are neither read nor written here",
         name.escape_debug()
     ))
     .advice(Advice::OwnRoot(key.to_owned()))
@@ -369,6 +369,46 @@ mod tests {
         assert!(none.unheld_key("/app/dev/x").is_none());
         let everything = keys.with_policies(set(&[("/", "local:prod")]));
         assert_eq!(everything.governor("/a").key_name(), Some("prod"));
+    }
+
+    /// The key that MACs a name's rows is the key of its policy, as reads and writes find it.
+    #[test]
+    fn the_governor_is_the_key_of_the_policy_of_the_name() {
+        let set = set(&[
+            ("/", "local:root"),
+            ("/app", "local:app"),
+            ("/app/prod", "local:prod"),
+            ("/app/prod/db", "local:db"),
+            ("/app/prod/db/x", "local:prod"),
+            ("/app/prod-2", "kms:alias/x"),
+            ("/one/param", "local:one"),
+        ]);
+        let own: Vec<String> = ["root", "app", "prod", "db", "one"]
+            .iter()
+            .map(|k| (*k).to_owned())
+            .collect();
+        let keys = RowKeys::new(set.clone(), &[], &own);
+        for name in [
+            "/x",
+            "/app",
+            "/app/x",
+            "/app/prod",
+            "/app/prod/y",
+            "/app/prod/db",
+            "/app/prod/db/x",
+            "/app/prod/db/x/y",
+            "/app/prod/db/z",
+            "/app/prod-2/a",
+            "/app/production",
+            "/one/param",
+            "/one/param/below",
+            "/one/params",
+        ] {
+            let want = set
+                .for_name(&crate::params::ParamName::parse(name).unwrap())
+                .and_then(|p| p.key.strip_prefix("local:"));
+            assert_eq!(keys.governor(name).key_name(), want, "{name}");
+        }
     }
 
     #[test]

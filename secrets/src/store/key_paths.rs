@@ -15,8 +15,8 @@
 //! key_paths (name, secret, paths, holes, seal_seq, mac)   one row per key with a root of its own
 //!   secret = RootKey::wrap(S_K, aad = "coffer key rows secret v1\0" || len(store_id) store_id
 //!                                     || len(name) name)   S_K: 32 random bytes, under K's root
-//!   K_paths = HKDF-SHA256(salt = store_id, ikm = S_K, info = "coffer key paths v1\0" || name)
-//!   K_rows  = HKDF-SHA256(salt = store_id, ikm = S_K, info = "coffer param rows v1\0" || name)
+//!   K_paths     = HKDF-SHA256(salt = store_id, ikm = S_K, info = "coffer key paths v1\0" || name)
+//!   K_params(K) = HKDF-SHA256(salt = store_id, ikm = S_K, info = "coffer param rows v1\0" || name)
 //!   mac = HMAC-SHA256(K_paths, "coffer key paths v2\0" || len(name) name
 //!         || n (4 bytes) || each own path: len(path) path
 //!         || m (4 bytes) || each hole: len(path) path
@@ -24,14 +24,14 @@
 //!   strings are length-prefixed (4 bytes, big-endian); integers big-endian
 //! ```
 //!
-//! A row whose MAC begins with `"coffer key paths v1\0"` instead was made before the rows of
-//! the names `K` protects were MACed under `K_rows`: they are under the store's key still.
+//! A row whose MAC's input begins with `"coffer key paths v1\0"` instead was made before the rows of
+//! the names `K` protects were MACed under `K_params(K)`: they are under the store's key still.
 //! The first home holding `K`'s root that finds it moves them, in one transaction, after
 //! checking each under the store's key, and seals the row as v2 to a new [`KEY_PATHS_VERB`]
 //! entry. Only a holder of `K_paths` can make either MAC, and the v1 row put back afterwards
 //! is sealed to an older entry than the key's last one (and than the one this home saw), so
 //! it is refused as an older row rather than have rows of a writer's own moved under
-//! `K_rows`.
+//! `K_params(K)`.
 //!
 //! The *own paths* of key `K` are the paths of the policies that name it (`local:K`); its
 //! *holes* are the paths of the other policies whose nearest policy above names it (a policy
@@ -39,7 +39,7 @@
 //! exactly which names `K` protects; `paths` and `holes` hold them as last sealed (one per
 //! line), for the error that says what changed. `seal_seq` is the audit entry (verb
 //! [`KEY_PATHS_VERB`], name `K`) appended in the same transaction. `S_K` is the key's row
-//! secret; `K_rows` is the MAC key of the parameter rows of the names `K` protects
+//! secret; `K_params(K)` is the MAC key of the parameter rows of the names `K` protects
 //! ([`super::param_seal`]), so that only holders of its root can make them.
 //!
 //! # Checks
@@ -68,6 +68,11 @@
 //! policies are then taken as they are, as a store's rows are when first sealed. A home that
 //! holds the root of a key the store does not have uses none of the store's policies.
 //!
+//! Each of these transactions also MACs anew the parameter rows of the names whose key it
+//! changes ([`crate::params::RowKeys`]): a policy change those of the names it moves between
+//! keys, a key's first row (and the move of a v1 row, above) those of the names the key
+//! protects, from `K_params` to `K_params(K)`; each row is checked under its old key first.
+//!
 //! A read does not walk the chain: a home that never saw the row's later seal believes an
 //! older row put back while the entries after it are hidden (their verb or name edited), as
 //! it does for the other rows ([`super::param_seal`]); `audit verify` finds the edit. And the
@@ -88,14 +93,15 @@ pub const KEY_PATHS_VERB: &str = "attest-paths";
 const SECRET_LABEL: &[u8] = b"coffer key rows secret v1\0";
 const MAC_LABEL: &[u8] = b"coffer key paths v1\0";
 const ROWS_LABEL: &[u8] = b"coffer param rows v1\0";
-/// The first bytes of the MAC of a row whose key's names have their rows under `K_rows`.
+/// The first bytes of the MAC input of a row whose key's names have their rows under
+/// `K_params(K)`.
 const ROWS_MOVED_LABEL: &[u8] = b"coffer key paths v2\0";
 
 /// The length of a key's row secret.
 pub(crate) const SECRET_LEN: usize = 32;
 
 /// The MAC keys a key `K` with a root of its own derives from its row secret: of what it
-/// attests (`K_paths`) and of the parameter rows it protects (`K_rows`,
+/// attests (`K_paths`) and of the parameter rows it protects (`K_params(K)`,
 /// [`super::param_seal`]). `Debug` shows nothing of them.
 pub struct PathsKey {
     name: String,
@@ -112,7 +118,7 @@ impl fmt::Debug for PathsKey {
 }
 
 impl PathsKey {
-    /// `K_paths` and `K_rows` of key `name` of store `store_id`, from its row secret.
+    /// `K_paths` and `K_params(K)` of key `name` of store `store_id`, from its row secret.
     ///
     /// # Errors
     /// The crypto backend fails.
@@ -125,7 +131,7 @@ impl PathsKey {
         })
     }
 
-    /// `K_rows`: the MAC key of the parameter rows below the paths this key protects.
+    /// `K_params(K)`: the MAC key of the parameter rows below the paths this key protects.
     pub(crate) fn rows(&self) -> &MacKey {
         &self.rows
     }
@@ -141,7 +147,7 @@ impl PathsKey {
     }
 
     /// The MAC of a row made before the parameter rows below the key's paths were MACed
-    /// under `K_rows` (module docs): its names' rows are under the store's key still.
+    /// under `K_params(K)` (module docs): its names' rows are under the store's key still.
     pub(crate) fn mac_before_rows(&self, claims: &Claims, seq: i64) -> [u8; HASH_LEN] {
         self.mac_under(MAC_LABEL, claims, seq)
     }
@@ -379,7 +385,7 @@ mod tests {
             hex::encode(key.mac_before_rows(&claims, 42)),
             "3a1c437f41f293d38999a3cd99ad1273c8829a5ce2bb38c8ed2f04086efc2895"
         );
-        // K_rows, derived as the docs say.
+        // K_params(K), derived as the docs say.
         assert_eq!(
             hex::encode(key.rows().tag(&[b"coffer"])),
             lines.next().unwrap()

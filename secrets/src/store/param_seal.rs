@@ -46,7 +46,8 @@
 //!
 //! `K_params` MACs the rows of the names that no key with a root of its own protects. A name
 //! whose path policy ([`crate::params::policy`]) names a key `K` with a root of its own (and a
-//! row of the paths it protects, [`super::key_paths`]) has its rows MACed under `K_rows =
+//! row of the paths it protects, [`super::key_paths`], of v2: a v1 row says its names' rows
+//! are under `K_params` until a home holding the root moves them) has its rows MACed under `K_params(K) =
 //! HKDF-SHA256(salt = store_id, ikm = S_K, info = "coffer param rows v1\0" ‖ K)`, `S_K` the
 //! key's row secret, wrapped by its root: only holders of that root can make or check them,
 //! so a holder of the store's root alone (every machine of the store) can neither plant nor
@@ -56,7 +57,8 @@
 //! checked ([`crate::params::RowKeys`]); every write checks, in its transaction, that the
 //! policies are still those. A policy change MACs anew, in its transaction, the rows of every
 //! name whose key it changes, after checking them under the old key; a key of the release
-//! before moves its names' rows from `K_params` to its `K_rows` when it gets its row of paths.
+//! before moves its names' rows from `K_params` to its `K_params(K)` when it gets its row of
+//! paths, and a key with a v1 row when the first home holding its root finds it.
 //!
 //! # Upgrade
 //!

@@ -200,6 +200,26 @@ impl Site {
             .collect()
     }
 
+    /// The first column of the first row of a query, as text: `sqlite` on SQLite, `pg` on
+    /// PostgreSQL.
+    fn query(&self, sqlite: &str, pg: &str) -> String {
+        #[cfg(not(feature = "postgres"))]
+        let _ = pg;
+        match &self.db {
+            Db::Sqlite(path) => rusqlite::Connection::open(path)
+                .unwrap()
+                .query_row(sqlite, [], |r| r.get(0))
+                .unwrap(),
+            #[cfg(feature = "postgres")]
+            Db::Pg { url, .. } => {
+                let password = std::env::var("PGPASSWORD").unwrap_or_default();
+                pg::query_as(url, &password, pg).unwrap()[0]
+                    .clone()
+                    .unwrap()
+            }
+        }
+    }
+
     /// Runs SQL as a writer without keys: `sqlite` on SQLite, `pg` on PostgreSQL.
     fn sql(&self, sqlite: &str, pg: &str) {
         match &self.db {

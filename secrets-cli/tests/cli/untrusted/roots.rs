@@ -242,6 +242,11 @@ fn a_home_without_a_keys_own_root_changes_nothing_below_its_path() {
         let a = s.sh("dev", "ls /app/prod").success();
         assert!(!stdout(&a).contains("region"), "{}", stdout(&a));
         assert!(stderr(&a).contains("not listed"), "{}", stderr(&a));
+        assert!(
+            !stderr(&a).contains("no parameters under"),
+            "{}",
+            stderr(&a)
+        );
         s.refused("dev", "history /app/prod/db", "protected by key `prod`");
 
         // Nothing changed, and the prod home does every one of them.

@@ -1,5 +1,5 @@
 //! The parameter rows below the paths of a key with a root of its own are MACed under a key
-//! derived from that root's row secret (`K_rows`, `coffer::params::RowKeys`): a holder of
+//! derived from that root's row secret (`K_params(K)`, `coffer::params::RowKeys`): a holder of
 //! the store's root key alone cannot make or change one so that a home holding the key's
 //! root believes it.
 
@@ -22,7 +22,29 @@ fn rows_below_a_keys_paths_move_to_its_key_and_a_home_without_its_root_reads_non
         // Under the store's key for now: every home reads them.
         assert_eq!(s.get("dev", "/app/prod/region"), "eu\n");
         s.sh("a", "label /app/prod/region:1 stable").success();
+        let macs = || {
+            s.query(
+                "SELECT group_concat(m, ',') FROM (
+                   SELECT name AS n, 0 AS v, hex(mac) AS m FROM params
+                   UNION ALL SELECT name, version, hex(mac) FROM param_versions
+                   WHERE name LIKE '/app/prod/%' ORDER BY n, v)",
+                "SELECT string_agg(m, ',' ORDER BY n, v) FROM (
+                   SELECT name AS n, 0::bigint AS v, encode(mac, 'hex') AS m FROM params
+                   UNION ALL SELECT name, version::bigint, encode(mac, 'hex') FROM param_versions
+                   WHERE name LIKE '/app/prod/%') q",
+            )
+        };
+        let unprotected = macs();
         s.sh("a", "policy set /app/prod --key prod").success();
+        // Every row below the path was MACed anew, and the others were left as they were.
+        let protected = macs();
+        let (a, b): (Vec<&str>, Vec<&str>) = (
+            unprotected.split(',').collect(),
+            protected.split(',').collect(),
+        );
+        assert_eq!(a.len(), b.len());
+        let changed = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+        assert_eq!(changed, 2 + 2, "{}: two heads and two versions", s.what());
         assert_eq!(s.get("a", "/app/prod/region"), "eu\n");
         assert_eq!(s.get("a", "/app/prod/flags"), "a,b\n");
         let h = s.sh("a", "history /app/prod/region").success();
@@ -42,6 +64,23 @@ fn rows_below_a_keys_paths_move_to_its_key_and_a_home_without_its_root_reads_non
             ),
             "{}",
             stderr(&ls)
+        );
+        let json = s.sh("dev", "--output json ls -r /app").success();
+        let records: Vec<Value> = stdout(&json)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let left_out: Vec<String> = records
+            .iter()
+            .filter(|r| r["type"] == "param_unheld")
+            .map(|r| format!("{} {}", r["name"], r["key"]))
+            .collect();
+        assert_eq!(
+            left_out,
+            [
+                r#""/app/prod/flags" "prod""#,
+                r#""/app/prod/region" "prod""#
+            ]
         );
         let a = s
             .sh("dev", "exec --path /app/dev --path /app/prod -- env")
@@ -72,7 +111,9 @@ fn rows_below_a_keys_paths_move_to_its_key_and_a_home_without_its_root_reads_non
         s.sh("a", "audit verify").success();
 
         // Without the policy the rows are the store's again.
+        let before_rm = macs();
         s.sh("a", "policy rm /app/prod").success();
+        assert_ne!(macs(), before_rm);
         assert_eq!(s.get("dev", "/app/prod/region"), "eu\n");
         assert_eq!(s.get("dev", "/app/prod/region:2"), "us\n");
         s.sh("a", "policy set /app/prod --key prod").success();
@@ -185,6 +226,36 @@ fn a_write_after_a_policy_change_it_did_not_see_checks_the_policies_again() {
         s.share("dev");
         s.refused("dev", "get /app/y/new", "key `prod` has a root of its own");
         s.sh("a", "audit verify").success();
+    });
+}
+
+/// A policy change moves rows to another key only after checking them under the one they
+/// had: a row edited in the database is refused, and the policy stays as it was.
+#[test]
+fn a_policy_change_moves_no_row_it_did_not_check() {
+    Site::each(|s| {
+        s.sh("a", "key create prod --root local").success();
+        s.put("a", "put /app/z/v --type string", "one").success();
+        s.sql(
+            "UPDATE param_versions SET value = CAST('two' AS BLOB) WHERE name = '/app/z/v'",
+            "UPDATE param_versions SET value = 'two'::bytea WHERE name = '/app/z/v'",
+        );
+        let e = s.refused("a", "policy set /app/z --key prod", "outside coffer");
+        assert!(e.contains("/app/z/v"), "{e}");
+        let ls = s.sh("a", "policy ls").success();
+        assert!(!stdout(&ls).contains("/app/z"), "{}", stdout(&ls));
+        s.sql(
+            "UPDATE param_versions SET value = CAST('one' AS BLOB) WHERE name = '/app/z/v'",
+            "UPDATE param_versions SET value = 'one'::bytea WHERE name = '/app/z/v'",
+        );
+        s.sh("a", "policy set /app/z --key prod").success();
+        assert_eq!(s.get("a", "/app/z/v"), "one\n");
+        // And back to the store's key, checked under prod's.
+        s.sql(
+            "UPDATE param_labels SET label = 'other' WHERE name = '/app/z/v'",
+            "UPDATE param_labels SET label = 'other' WHERE name = '/app/z/v'",
+        );
+        s.refused("a", "policy rm /app/z", "outside coffer");
     });
 }
 

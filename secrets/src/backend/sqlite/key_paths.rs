@@ -97,7 +97,7 @@ impl SqliteParamStore {
         )
         .map_err(&err)?;
         // The rows of the names it protects, MACed under the store's key until now, are
-        // MACed under its `K_rows` from here on.
+        // MACed under its `K_params(K)` from here on.
         let before = RowKeys::new(policies.clone(), &[], &[]);
         let after = RowKeys::new(policies, std::slice::from_ref(key), &[]);
         self.remac_moved(&tx, &before, &after, &claims.own)?;
