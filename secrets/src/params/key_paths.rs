@@ -375,22 +375,9 @@ pub(crate) fn before_reseal<'k>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::params::{ParamPath, Policy};
     use crate::store::key_paths::{RawKeyPaths, SECRET_LEN};
 
-    fn set(policies: &[(&str, &str)]) -> Policies {
-        Policies::new(
-            policies
-                .iter()
-                .map(|(path, key)| Policy {
-                    path: ParamPath::parse(path).unwrap(),
-                    key: (*key).to_owned(),
-                    created_at: 1,
-                    author: "t".to_owned(),
-                })
-                .collect(),
-        )
-    }
+    use crate::params::policy::tests::set;
 
     fn key() -> PathsKey {
         PathsKey::derive("store", "prod", &[9; SECRET_LEN]).unwrap()

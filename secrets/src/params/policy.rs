@@ -381,8 +381,23 @@ impl fmt::Display for Policy {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The set of `policies` (`(path, key)`), for tests.
+    pub(crate) fn set(policies: &[(&str, &str)]) -> Policies {
+        Policies::new(
+            policies
+                .iter()
+                .map(|(path, key)| Policy {
+                    path: ParamPath::parse(path).unwrap(),
+                    key: (*key).to_owned(),
+                    created_at: 1,
+                    author: "t".to_owned(),
+                })
+                .collect(),
+        )
+    }
 
     fn policy(path: &str, key: &str) -> Policy {
         Policy {

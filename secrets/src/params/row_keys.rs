@@ -67,6 +67,17 @@ impl RowKeys {
         Self { policies, own }
     }
 
+    /// The keys before and after the names `key` protects under `policies` have their rows
+    /// moved from the store's key to its `K_params(K)` (its first row of paths, or a row of
+    /// paths made before such rows were MACed under it): every other name is the store's in
+    /// both, so only its names differ.
+    pub(crate) fn moving_to(policies: Policies, key: &Arc<PathsKey>) -> (Self, Self) {
+        (
+            Self::new(policies.clone(), &[], &[]),
+            Self::new(policies, std::slice::from_ref(key), &[]),
+        )
+    }
+
     /// The same keys under another set of policies (what a policy change makes of them).
     pub(crate) fn with_policies(&self, policies: Policies) -> Self {
         Self {
@@ -320,22 +331,9 @@ pub(crate) fn not_given(location: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::params::{ParamPath, Policy};
     use crate::store::key_paths::SECRET_LEN;
 
-    fn set(policies: &[(&str, &str)]) -> Policies {
-        Policies::new(
-            policies
-                .iter()
-                .map(|(path, key)| Policy {
-                    path: ParamPath::parse(path).unwrap(),
-                    key: (*key).to_owned(),
-                    created_at: 1,
-                    author: "t".to_owned(),
-                })
-                .collect(),
-        )
-    }
+    use crate::params::policy::tests::set;
 
     #[test]
     fn the_nearest_policy_decides_and_only_keys_with_rows_have_keys_of_their_own() {

@@ -98,8 +98,7 @@ impl SqliteParamStore {
         .map_err(&err)?;
         // The rows of the names it protects, MACed under the store's key until now, are
         // MACed under its `K_params(K)` from here on.
-        let before = RowKeys::new(policies.clone(), &[], &[]);
-        let after = RowKeys::new(policies, std::slice::from_ref(key), &[]);
+        let (before, after) = RowKeys::moving_to(policies, key);
         self.remac_moved(&tx, &before, &after, &claims.own)?;
         tx.commit().map_err(&err)?;
         pending.committed();
@@ -133,8 +132,7 @@ impl SqliteParamStore {
             return Ok(()); // a later entry sealed it: the check that follows refuses the row
         }
         let claims = claims_of(&policies, name);
-        let before = RowKeys::new(policies.clone(), &[], &[]);
-        let after = RowKeys::new(policies, std::slice::from_ref(key), &[]);
+        let (before, after) = RowKeys::moving_to(policies, key);
         self.remac_moved(&tx, &before, &after, &claims.own)?;
         // Sealed to a new entry: the old row put back is then older than the key's last
         // seal (and than what this home saw), never taken for one whose rows are unmoved.
