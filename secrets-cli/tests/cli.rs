@@ -137,13 +137,26 @@ fn reseal(home: &Path, pass: Option<&Path>) {
         let pass = pass.map_or(coffer::store::PassphraseSource::None, |p| {
             coffer::store::PassphraseSource::File(p.to_path_buf())
         });
-        coffer::store::reseal_for_tests(&coffer::home::Home::new(home), &pass).unwrap();
+        coffer::store::reseal_for_tests(&coffer::home::Home::new(home), &pass, None).unwrap();
     }
     #[cfg(not(feature = "test-pause"))]
     panic!(
         "sealing rows edited in {} needs the test-pause feature ({pass:?})",
         home.display()
     );
+}
+
+/// Seals key `name`'s rows in the SQLite store of `home` under the store's `K_rows`, as a
+/// holder of the store's root key without the key's own root could (a modified coffer on a
+/// dev machine), with everything else as [`reseal`] seals it.
+#[cfg(feature = "test-pause")]
+fn reseal_key_as_store(home: &Path, name: &str) {
+    coffer::store::reseal_for_tests(
+        &coffer::home::Home::new(home),
+        &coffer::store::PassphraseSource::None,
+        Some(name),
+    )
+    .unwrap();
 }
 
 /// Seals the policies of the SQLite store of `home` as their rows are now, appending nothing

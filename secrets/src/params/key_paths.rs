@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{ParamResult, Params, Policies, RowKeys};
 use crate::error::{Advice, Error};
-use crate::store::key_paths::{self, Claims, KeyPathsRow, PathsKey};
+use crate::store::key_paths::{self, Claims, KeyPathsRow, PathsKey, Stage};
 
 /// How many times the check is made: again after giving a key its first row, or after a set
 /// that differs from a key's seal (a policy change of another machine between the two
@@ -127,8 +127,9 @@ impl Params {
                         return Err(key_paths::older_row(&location, name, raw.seal_seq, seen));
                     }
                     let key = self.keys.paths_key(name, &raw.secret).await?;
-                    if rows_unmoved(&key, policies, &row) {
-                        // Made before the rows of its names were MACed under its key.
+                    if rows_unmoved(&key, policies, &row).is_some() {
+                        // Made before the rows of its names, or its own, were MACed under its
+                        // key.
                         self.store.move_key_rows(&key).await?;
                         made = true;
                         continue;
@@ -256,19 +257,20 @@ pub(crate) fn claims_of(set: &Policies, name: &str) -> Claims {
     claims
 }
 
-/// Whether `row` is sealed, as rows were before the parameter rows below a key's paths were
-/// MACed under its `K_params(K)` ([`crate::store::key_paths`]), to the claims of key `row.name`
-/// in `policies` and to its last entry: its names' rows are still under the store's key, and
-/// [`super::ParamStore::move_key_rows`] moves them.
-pub(crate) fn rows_unmoved(key: &PathsKey, policies: &Policies, row: &KeyPathsRow) -> bool {
-    let Some(raw) = &row.row else {
-        return false;
-    };
-    row.last_entry == Some(raw.seal_seq)
-        && coffer_core::ct_eq(
-            &key.mac_before_rows(&claims_of(policies, &row.name), raw.seal_seq),
-            &raw.mac,
-        )
+/// The stage `row` is sealed at, to the claims of key `row.name` in `policies` and to its
+/// last entry, if it is one before [`Stage::Keys`] ([`crate::store::key_paths`]): what is not
+/// yet MACed under the key, which [`super::ParamStore::move_key_rows`] moves.
+pub(crate) fn rows_unmoved(
+    key: &PathsKey,
+    policies: &Policies,
+    row: &KeyPathsRow,
+) -> Option<Stage> {
+    let raw = row.row.as_ref()?;
+    if row.last_entry != Some(raw.seal_seq) {
+        return None;
+    }
+    key.stage_of(&claims_of(policies, &row.name), raw.seal_seq, &raw.mac)
+        .filter(|&s| s < Stage::Keys)
 }
 
 /// Checks the set `policies` against what key `row.name` attests (module docs), with
@@ -289,9 +291,9 @@ pub(crate) fn check(
         return Err(key_paths::missing_row(location, row, None));
     };
     let now = claims_of(policies, name);
-    let sealed = |c: &Claims| coffer_core::ct_eq(&key.mac(c, raw.seal_seq), &raw.mac);
-    let sealed_before =
-        |c: &Claims| coffer_core::ct_eq(&key.mac_before_rows(c, raw.seal_seq), &raw.mac);
+    let stage = |c: &Claims| key.stage_of(c, raw.seal_seq, &raw.mac);
+    let sealed = |c: &Claims| stage(c) == Some(Stage::Keys);
+    let sealed_before = |c: &Claims| stage(c).is_some_and(|s| s < Stage::Keys);
     let unmoved = !sealed(&now) && sealed_before(&now);
     if !sealed(&now) && !unmoved {
         let was = Claims::from_columns(&raw.paths, &raw.holes);
@@ -494,21 +496,29 @@ mod tests {
     fn a_row_made_before_its_names_rows_moved_is_found_and_only_then() {
         let good = set(&[("/app/prod", "local:prod")]);
         let claims = claims_of(&good, "prod");
-        let v1 = |seq: i64, last: Option<i64>| {
+        let at = |stage: Stage, seq: i64, last: Option<i64>| {
             let mut r = row(&claims, seq, last);
-            r.row.as_mut().unwrap().mac = key().mac_before_rows(&claims, seq).to_vec();
+            r.row.as_mut().unwrap().mac = key().mac_at(stage, &claims, seq).to_vec();
             r
         };
-        assert!(rows_unmoved(&key(), &good, &v1(7, Some(7))));
-        // A v2 row, a v1 row of other claims or not sealed to the key's last entry: no.
-        assert!(!rows_unmoved(&key(), &good, &row(&claims, 7, Some(7))));
-        let other = set(&[("/app/prod", "local:prod"), ("/app/dev", "local:prod")]);
-        assert!(!rows_unmoved(&key(), &other, &v1(7, Some(7))));
-        assert!(!rows_unmoved(&key(), &good, &v1(5, Some(7))));
-        // The check never takes one for a row to seal a change over.
-        assert!(error(&good, &v1(7, Some(7))).contains("not yet sealed under it"));
-        assert!(error(&good, &v1(5, Some(7))).contains("put back from an older copy"));
-        assert!(error(&other, &v1(7, Some(7))).contains("/app/dev was put under it"));
+        for stage in [Stage::Paths, Stage::Params] {
+            let v = |seq, last| at(stage, seq, last);
+            assert_eq!(rows_unmoved(&key(), &good, &v(7, Some(7))), Some(stage));
+            // Of other claims or not sealed to the key's last entry: no.
+            let other = set(&[("/app/prod", "local:prod"), ("/app/dev", "local:prod")]);
+            assert_eq!(rows_unmoved(&key(), &other, &v(7, Some(7))), None);
+            assert_eq!(rows_unmoved(&key(), &good, &v(5, Some(7))), None);
+            // The check never takes one for a row to seal a change over.
+            assert!(error(&good, &v(7, Some(7))).contains("not yet sealed under it"));
+            assert!(error(&good, &v(5, Some(7))).contains("put back from an older copy"));
+            assert!(error(&other, &v(7, Some(7))).contains("/app/dev was put under it"));
+        }
+        // A v3 row: nothing to move.
+        assert_eq!(rows_unmoved(&key(), &good, &row(&claims, 7, Some(7))), None);
+        assert_eq!(
+            key().stage_of_row(row(&claims, 7, Some(7)).row.as_ref().unwrap()),
+            Some(Stage::Keys)
+        );
     }
 
     #[test]

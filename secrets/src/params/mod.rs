@@ -543,7 +543,9 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
     /// root), sealed under `key` to a new [`crate::store::key_paths::KEY_PATHS_VERB`] entry,
     /// with the paths the policies give it now; in one transaction, which first verifies the
     /// whole audit log and makes no row if the key has one or an entry of the log sealed one
-    /// (so that no such entry is hidden by an edit of its verb or name).
+    /// (so that no such entry is hidden by an edit of its verb or name). The rows of the names
+    /// it protects move to its `K_params(K)` and its own to its `K_keys(K)`, in the same
+    /// transaction.
     fn first_key_paths<'a>(
         &'a self,
         key: &'a Arc<PathsKey>,
@@ -557,11 +559,12 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
     }
 
     /// Moves the rows of the names key `key.key_name()` protects from the store's key to its
-    /// `K_params(K)`, if its row of paths is one made before such rows were MACed under it
-    /// ([`crate::store::key_paths`]): in one transaction that checks the row against the
-    /// policies it reads and each parameter's rows under the store's key, then seals the row
-    /// anew to a new [`crate::store::key_paths::KEY_PATHS_VERB`] entry. Anything else found
-    /// leaves it all as it is, for the check that follows.
+    /// `K_params(K)`, and its own rows in the key table from the store's `K_rows` to its
+    /// `K_keys(K)`, what of them is not yet under it as its row of paths says (a row made
+    /// before, [`crate::store::key_paths`]): in one transaction that checks the row against
+    /// the policies it reads and each row moved under the store's key, then seals the row of
+    /// paths anew to a new [`crate::store::key_paths::KEY_PATHS_VERB`] entry. Anything else
+    /// found leaves it all as it is, for the check that follows.
     fn move_key_rows<'a>(&'a self, key: &'a Arc<PathsKey>) -> BoxFuture<'a, ParamResult<()>> {
         Box::pin(std::future::ready(Err(Error::backend(format!(
             "this store cannot hold the rows of key `{}`",

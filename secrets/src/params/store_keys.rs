@@ -22,9 +22,6 @@ use crate::store::key_paths::PathsKey;
 use crate::store::{KeyRecord, KeySpec, KeyTable, LocalKeyStore};
 use crate::store::{Passphrase, PassphraseSource};
 
-/// A key's row secret as wrapped, and the `K_paths` unwrapped from it.
-type Unwrapped = (Vec<u8>, Arc<PathsKey>);
-
 /// The keys of a store's `secure-string` values: the keys given for a run if any, else the
 /// local keyring of the store's home (see the module docs).
 pub struct StoreKeys {
@@ -40,8 +37,6 @@ pub struct StoreKeys {
     /// `get --key …`.
     decrypt_keys: Vec<KeyRef>,
     local: Mutex<Option<Arc<LocalKeyStore>>>,
-    /// The `K_paths` unwrapped so far, by key, with the wrapped secret each came from.
-    paths: Mutex<HashMap<String, Unwrapped>>,
     /// The records of the keys whose roots the home holds, as `held_roots` read them.
     held: Mutex<HashMap<String, KeyRecord>>,
 }
@@ -84,7 +79,6 @@ impl StoreKeys {
             encrypt_key,
             decrypt_keys,
             local: Mutex::new(None),
-            paths: Mutex::new(HashMap::new()),
             held: Mutex::new(HashMap::new()),
         }
     }
@@ -110,7 +104,6 @@ impl StoreKeys {
             encrypt_key: None,
             decrypt_keys: Vec::new(),
             local: Mutex::new(None),
-            paths: Mutex::new(HashMap::new()),
             held: Mutex::new(HashMap::new()),
         }
     }
@@ -245,17 +238,9 @@ impl ValueKeys for StoreKeys {
         wrapped: &'a [u8],
     ) -> BoxFuture<'a, ParamResult<Arc<PathsKey>>> {
         Box::pin(async move {
-            let slot = || self.paths.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some((w, k)) = slot().get(key) {
-                if w[..] == wrapped[..] {
-                    return Ok(k.clone());
-                }
-            }
             let local = self.local().await?;
             let record = self.held_record(&local, key).await?;
-            let k = Arc::new(local.paths_key(&record, wrapped).await?);
-            slot().insert(key.to_owned(), (wrapped.to_vec(), k.clone()));
-            Ok(k)
+            local.paths_key(&record, wrapped).await
         })
     }
 
@@ -274,8 +259,7 @@ impl ValueKeys for StoreKeys {
         Box::pin(async move {
             let local = self.local().await?;
             let record = self.held_record(&local, key).await?;
-            let (wrapped, k) = local.new_paths_key(&record).await?;
-            Ok((wrapped, Arc::new(k)))
+            local.new_paths_key(&record).await
         })
     }
 

@@ -27,6 +27,7 @@ use super::key_rows::{
     AddVersion, KeyRecord, KeySpec, KeyState, Lookup, VersionRecord, VersionRow, Which,
     branch_key_aad, format_uuid, new_uuid,
 };
+use super::own_keys::PathsKeys;
 use super::roots::OwnRoots;
 use super::seen::SeenFile;
 use super::table::{KeyTable, no_such_key, root_mismatch};
@@ -52,18 +53,20 @@ pub const BRANCH_KEY_TTL: Duration = Duration::from_secs(15 * 60);
 /// # Ok(()) }
 /// ```
 pub struct LocalKeyStore {
-    table: Arc<dyn KeyTable>,
+    pub(super) table: Arc<dyn KeyTable>,
     root: Arc<dyn RootKey>,
     root_id: String,
     /// The home's record of the store's audit log, if a home opened it.
-    seen: Option<SeenFile>,
+    pub(super) seen: Option<SeenFile>,
     /// The audit key, once the log was opened ([`LocalKeyStore::audit_key`]).
     audit: tokio::sync::OnceCell<Arc<AuditKey>>,
     cache: Arc<LocalCache>,
     ttl: Duration,
     root_unwraps: AtomicU64,
     /// The roots of keys with roots of their own that the home holds.
-    own_roots: OwnRoots,
+    pub(super) own_roots: OwnRoots,
+    /// The `K_paths` of those keys, as unwrapped ([`super::own_keys`]).
+    pub(super) paths_keys: PathsKeys,
 }
 
 impl fmt::Debug for LocalKeyStore {
@@ -141,6 +144,7 @@ impl LocalKeyStore {
             ttl: BRANCH_KEY_TTL,
             root_unwraps: AtomicU64::new(0),
             own_roots: OwnRoots::default(),
+            paths_keys: PathsKeys::default(),
         })
     }
 
@@ -173,6 +177,12 @@ impl LocalKeyStore {
     /// unwraps (a token's label or a KMS key's name alone could be another machine's key of
     /// the same name). What a change below a path of the key, or of the key, asks first.
     pub async fn root_unproven(&self, key: &KeyRecord) -> Option<Error> {
+        self.root_proof(key, true).await
+    }
+
+    /// [`LocalKeyStore::root_unproven`], with the active version's rows checked first if
+    /// `check` (not when the check of the key's rows is what failed, [`super::own_keys`]).
+    pub(super) async fn root_proof(&self, key: &KeyRecord, check: bool) -> Option<Error> {
         if let Some(e) = self.root_unusable(key) {
             return Some(e);
         }
@@ -182,10 +192,12 @@ impl LocalKeyStore {
             Ok(Lookup::NoKey | Lookup::NoVersion) => return Some(self.no_such_key(&key.name)),
             Err(e) => return Some(e),
         };
-        if let Err(e) = self.check_row(&row).await {
-            return Some(e);
+        if check {
+            if let Err(e) = Box::pin(self.check_row(&row)).await {
+                return Some(e);
+            }
         }
-        self.material(&key.name, row).await.err()
+        Box::pin(self.material(&key.name, row)).await.err()
     }
 
     /// The names of the keys whose roots of their own this home holds files for.
@@ -196,94 +208,8 @@ impl LocalKeyStore {
         self.own_roots.held()
     }
 
-    /// The audit entry this home last saw key `name`'s paths sealed to
-    /// ([`super::seen_paths`]); none without a home.
-    ///
-    /// # Errors
-    /// The record cannot be read.
-    pub fn paths_seen(&self, name: &str) -> Result<Option<i64>, Error> {
-        match &self.seen {
-            Some(seen) => Ok(super::seen_paths::SeenPaths::of(seen)
-                .load()?
-                .get(name)
-                .copied()),
-            None => Ok(None),
-        }
-    }
-
-    /// Records that this home saw key `name`'s paths sealed to entry `seq`.
-    ///
-    /// # Errors
-    /// The record cannot be written.
-    pub fn saw_paths(&self, name: &str, seq: i64) -> Result<(), Error> {
-        match &self.seen {
-            Some(seen) => super::seen_paths::SeenPaths::of(seen).record(name, seq),
-            None => Ok(()),
-        }
-    }
-
-    /// The `K_paths` of `key` (a key with a root of its own whose root file this home holds,
-    /// [`super::key_paths`]) from its row secret as wrapped. A home that holds the file fails
-    /// closed: whatever keeps it from unwrapping the secret is an error, never a reason to
-    /// skip the check.
-    ///
-    /// # Errors
-    /// The root cannot be used, or does not unwrap the secret; the audit key cannot be
-    /// opened.
-    pub async fn paths_key(
-        &self,
-        key: &KeyRecord,
-        wrapped: &[u8],
-    ) -> Result<super::key_paths::PathsKey, Error> {
-        let store_id = self.audit_key().await?.store_id().to_owned();
-        let root = self.root_for(key)?;
-        let aad = super::key_paths::secret_aad(&store_id, &key.name);
-        match root.unwrap(wrapped, &aad).await {
-            Ok(secret) if secret.len() == super::key_paths::SECRET_LEN => {
-                super::key_paths::PathsKey::derive(&store_id, &key.name, &secret)
-            }
-            // The root itself may be what fails (another machine's token of the same name):
-            // that error, else the secret was changed.
-            _ => Err(self.root_unproven(key).await.unwrap_or_else(|| {
-                super::key_paths::bad_secret(&self.table.location(), &key.name)
-            })),
-        }
-    }
-
-    /// A new row secret for `key` (a key with a root of its own): wrapped under its root,
-    /// and its `K_paths`.
-    ///
-    /// # Errors
-    /// The home cannot use the root; the root or the random generator failed.
-    pub async fn new_paths_key(
-        &self,
-        key: &KeyRecord,
-    ) -> Result<(Vec<u8>, super::key_paths::PathsKey), Error> {
-        let store_id = self.audit_key().await?.store_id().to_owned();
-        if let Some(e) = self.root_unusable(key) {
-            return Err(e);
-        }
-        if key.root.is_none() {
-            return Err(Error::invalid(format!(
-                "key `{}` is under the store's root key: it attests no paths",
-                key.name
-            )));
-        }
-        let root = self.root_for(key)?;
-        let mut secret = Zeroizing::new([0u8; super::key_paths::SECRET_LEN]);
-        coffer_core::fill_random(&mut secret[..])
-            .map_err(|_| Error::backend("the system's random number generator failed"))?;
-        let aad = super::key_paths::secret_aad(&store_id, &key.name);
-        let wrapped = root
-            .wrap(&secret[..], &aad)
-            .await
-            .map_err(|e| Error::backend("cannot wrap the key's row secret").caused_by(e))?;
-        let paths = super::key_paths::PathsKey::derive(&store_id, &key.name, &secret[..])?;
-        Ok((wrapped, paths))
-    }
-
     /// The root that wraps the versions of `key`: its own, or the store's.
-    fn root_for(&self, key: &KeyRecord) -> Result<Arc<dyn RootKey>, Error> {
+    pub(super) fn root_for(&self, key: &KeyRecord) -> Result<Arc<dyn RootKey>, Error> {
         Ok(self
             .own_roots
             .root_of(key)?
@@ -624,37 +550,38 @@ impl LocalKeyStore {
         Ok(key)
     }
 
-    /// Checks the rows of `row` against their seal ([`super::key_seal`]) with the store's
-    /// audit key: a key's state, minimum decryption version and active version are believed
-    /// only then.
+    /// Checks the rows of `row` against their seal ([`super::key_seal`]) under their key
+    /// ([`super::key_row_key`]): a key's state, minimum decryption version and active
+    /// version are believed only then. A key with a root of its own that this home does not
+    /// hold cannot be checked, or used: that error.
     async fn check_row(&self, row: &VersionRow) -> Result<(), Error> {
-        let key = self.audit_key().await?;
-        super::key_seal::check(&key, &self.table.location(), &row.key)
+        self.check_record(&row.key).await
     }
 
-    /// Key `name` as stored, checked against its seal, if it exists.
+    /// Key `name` as stored, checked against its seal, if it exists. A key with a root of
+    /// its own that this home does not hold is as stored: its rows are under its own key,
+    /// which only its root's holders derive, and nothing here uses it.
     ///
     /// # Errors
     /// A row that fails its check; store errors.
     pub async fn key(&self, name: &str) -> Result<Option<KeyRecord>, Error> {
-        let key = self.audit_key().await?;
+        self.audit_key().await?;
         let Some(record) = self.table.get_key(name).await? else {
             return Ok(None);
         };
-        super::key_seal::check(&key, &self.table.location(), &record)?;
+        self.check_held(&record).await?;
         Ok(Some(record))
     }
 
-    /// Every key, checked against its seal.
+    /// Every key, checked against its seal (as [`LocalKeyStore::key`]).
     ///
     /// # Errors
     /// A row that fails its check; store errors.
     pub async fn keys(&self) -> Result<Vec<KeyRecord>, Error> {
-        let key = self.audit_key().await?;
+        self.audit_key().await?;
         let records = self.table.list_keys().await?;
-        let location = self.table.location();
         for r in &records {
-            super::key_seal::check(&key, &location, r)?;
+            self.check_held(r).await?;
         }
         Ok(records)
     }

@@ -17,30 +17,38 @@
 //!                                     || len(name) name)   S_K: 32 random bytes, under K's root
 //!   K_paths     = HKDF-SHA256(salt = store_id, ikm = S_K, info = "coffer key paths v1\0" || name)
 //!   K_params(K) = HKDF-SHA256(salt = store_id, ikm = S_K, info = "coffer param rows v1\0" || name)
-//!   mac = HMAC-SHA256(K_paths, "coffer key paths v2\0" || len(name) name
+//!   K_keys(K)   = HKDF-SHA256(salt = store_id, ikm = S_K, info = "coffer key state v1\0" || name)
+//!   mac = HMAC-SHA256(K_paths, "coffer key paths v3\0" || len(name) name
 //!         || n (4 bytes) || each own path: len(path) path
 //!         || m (4 bytes) || each hole: len(path) path
 //!         || seal_seq (8 bytes))
 //!   strings are length-prefixed (4 bytes, big-endian); integers big-endian
 //! ```
 //!
-//! A row whose MAC's input begins with `"coffer key paths v1\0"` instead was made before the rows of
-//! the names `K` protects were MACed under `K_params(K)`: they are under the store's key still.
-//! The first home holding `K`'s root that finds it moves them, in one transaction, after
-//! checking each under the store's key, and seals the row as v2 to a new [`KEY_PATHS_VERB`]
-//! entry. Only a holder of `K_paths` can make either MAC, and the v1 row put back afterwards
-//! is sealed to an older entry than the key's last one (and than the one this home saw), so
-//! it is refused as an older row rather than have rows of a writer's own moved under
-//! `K_params(K)`.
+//! The label says what is MACed under the key besides: with `v3`, the rows of the names `K`
+//! protects under `K_params(K)` and `K`'s own rows in the key table (its state, versions,
+//! minimum decryption and active version, rotation period; [`super::key_seal`]) under
+//! `K_keys(K)`. A row whose MAC's input begins with `"coffer key paths v2\0"` was made before
+//! `K`'s own rows were (they are under the store's `K_rows` still), one with
+//! `"coffer key paths v1\0"` before its names' rows were too. The first home holding `K`'s
+//! root that finds such a row moves what is not yet under the key, in one transaction, after
+//! checking each row under the store's key, and seals the row as v3 to a new
+//! [`KEY_PATHS_VERB`] entry. Only a holder of `K_paths` can make any of these MACs, and the
+//! older row put back afterwards is sealed to an older entry than the key's last one (and
+//! than the one this home saw), so it is refused as an older row rather than have rows of a
+//! writer's own moved under the key.
 //!
 //! The *own paths* of key `K` are the paths of the policies that name it (`local:K`); its
 //! *holes* are the paths of the other policies whose nearest policy above names it (a policy
 //! set inside its paths, which takes the names below it away from `K`). Together they decide
 //! exactly which names `K` protects; `paths` and `holes` hold them as last sealed (one per
-//! line), for the error that says what changed. `seal_seq` is the audit entry (verb
+//! line): for the error that says what changed, and for the check of the row alone, over
+//! what it holds, that decides the key of `K`'s own rows ([`super::key_row_key`], which does
+//! not read the policies; an edited column fails it). `seal_seq` is the audit entry (verb
 //! [`KEY_PATHS_VERB`], name `K`) appended in the same transaction. `S_K` is the key's row
 //! secret; `K_params(K)` is the MAC key of the parameter rows of the names `K` protects
-//! ([`super::param_seal`]), so that only holders of its root can make them.
+//! ([`super::param_seal`]) and `K_keys(K)` that of `K`'s own key rows ([`super::key_seal`]),
+//! so that only holders of its root can make them.
 //!
 //! # Checks
 //!
@@ -93,20 +101,37 @@ pub const KEY_PATHS_VERB: &str = "attest-paths";
 const SECRET_LABEL: &[u8] = b"coffer key rows secret v1\0";
 const MAC_LABEL: &[u8] = b"coffer key paths v1\0";
 const ROWS_LABEL: &[u8] = b"coffer param rows v1\0";
+const KEYS_LABEL: &[u8] = b"coffer key state v1\0";
 /// The first bytes of the MAC input of a row whose key's names have their rows under
-/// `K_params(K)`.
+/// `K_params(K)`, and whose key's own rows are under the store's `K_rows` still.
 const ROWS_MOVED_LABEL: &[u8] = b"coffer key paths v2\0";
+/// The first bytes of the MAC input of a row whose key's names have their rows under
+/// `K_params(K)` and whose key's own rows are under `K_keys(K)`.
+const KEYS_MOVED_LABEL: &[u8] = b"coffer key paths v3\0";
+
+/// What a row of paths says is MACed under its key, besides its paths (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Stage {
+    /// v1: nothing; the names' rows and the key's rows are under the store's keys.
+    Paths,
+    /// v2: the names' rows; the key's own rows are under the store's `K_rows`.
+    Params,
+    /// v3: the names' rows and the key's own rows.
+    Keys,
+}
 
 /// The length of a key's row secret.
 pub(crate) const SECRET_LEN: usize = 32;
 
 /// The MAC keys a key `K` with a root of its own derives from its row secret: of what it
-/// attests (`K_paths`) and of the parameter rows it protects (`K_params(K)`,
-/// [`super::param_seal`]). `Debug` shows nothing of them.
+/// attests (`K_paths`), of the parameter rows it protects (`K_params(K)`,
+/// [`super::param_seal`]) and of its own key rows (`K_keys(K)`, [`super::key_seal`]).
+/// `Debug` shows nothing of them.
 pub struct PathsKey {
     name: String,
     mac: MacKey,
     rows: MacKey,
+    keys: MacKey,
 }
 
 impl fmt::Debug for PathsKey {
@@ -128,7 +153,14 @@ impl PathsKey {
             name: name.to_owned(),
             mac: MacKey::derive(salt, secret, &[MAC_LABEL, name.as_bytes()])?,
             rows: MacKey::derive(salt, secret, &[ROWS_LABEL, name.as_bytes()])?,
+            keys: MacKey::derive(salt, secret, &[KEYS_LABEL, name.as_bytes()])?,
         })
+    }
+
+    /// `K_keys(K)`: the MAC key of this key's own rows in the key table, once its row of
+    /// paths is at [`Stage::Keys`].
+    pub(crate) fn keys(&self) -> &MacKey {
+        &self.keys
     }
 
     /// `K_params(K)`: the MAC key of the parameter rows below the paths this key protects.
@@ -141,15 +173,37 @@ impl PathsKey {
         &self.name
     }
 
-    /// The MAC of `claims` sealed to audit entry `seq`.
+    /// The MAC of `claims` sealed to audit entry `seq` ([`Stage::Keys`], what every row is
+    /// sealed as from now on).
     pub(crate) fn mac(&self, claims: &Claims, seq: i64) -> [u8; HASH_LEN] {
-        self.mac_under(ROWS_MOVED_LABEL, claims, seq)
+        self.mac_at(Stage::Keys, claims, seq)
     }
 
-    /// The MAC of a row made before the parameter rows below the key's paths were MACed
-    /// under `K_params(K)` (module docs): its names' rows are under the store's key still.
-    pub(crate) fn mac_before_rows(&self, claims: &Claims, seq: i64) -> [u8; HASH_LEN] {
-        self.mac_under(MAC_LABEL, claims, seq)
+    /// The MAC of `claims` sealed to audit entry `seq` by a row at `stage`.
+    pub(crate) fn mac_at(&self, stage: Stage, claims: &Claims, seq: i64) -> [u8; HASH_LEN] {
+        let label = match stage {
+            Stage::Paths => MAC_LABEL,
+            Stage::Params => ROWS_MOVED_LABEL,
+            Stage::Keys => KEYS_MOVED_LABEL,
+        };
+        self.mac_under(label, claims, seq)
+    }
+
+    /// The stage `mac` seals `claims` to entry `seq` at, if it seals them at all.
+    pub(crate) fn stage_of(&self, claims: &Claims, seq: i64, mac: &[u8]) -> Option<Stage> {
+        [Stage::Keys, Stage::Params, Stage::Paths]
+            .into_iter()
+            .find(|&s| coffer_core::ct_eq(&self.mac_at(s, claims, seq), mac))
+    }
+
+    /// The stage `raw` is sealed at, over the paths and holes it holds (not over what the
+    /// policies say now: what the key's own rows need, [`super::key_row_key`]).
+    pub(crate) fn stage_of_row(&self, raw: &RawKeyPaths) -> Option<Stage> {
+        self.stage_of(
+            &Claims::from_columns(&raw.paths, &raw.holes),
+            raw.seal_seq,
+            &raw.mac,
+        )
     }
 
     fn mac_under(&self, label: &[u8], claims: &Claims, seq: i64) -> [u8; HASH_LEN] {
@@ -379,15 +433,23 @@ mod tests {
             holes: list(f[4]),
         };
         assert_eq!(hex::encode(key.mac(&claims, f[5].parse().unwrap())), f[6]);
-        // A row of the release before (8cf4a13), whose key's names had their rows under the
-        // store's key, as that release's KAT gave it.
+        // The rows of the releases before, as their KATs gave them: of 8cf4a13 (v1, the
+        // key's names' rows under the store's key) and of 8956909 (v2, the key's own rows).
         assert_eq!(
-            hex::encode(key.mac_before_rows(&claims, 42)),
+            hex::encode(key.mac_at(Stage::Paths, &claims, 42)),
             "3a1c437f41f293d38999a3cd99ad1273c8829a5ce2bb38c8ed2f04086efc2895"
         );
-        // K_params(K), derived as the docs say.
+        assert_eq!(
+            hex::encode(key.mac_at(Stage::Params, &claims, 42)),
+            "8c45bbcb4db0cd2a071e370e440389a3344ecd035e54cb906077e5608722b1d7"
+        );
+        // K_params(K) and K_keys(K), derived as the docs say.
         assert_eq!(
             hex::encode(key.rows().tag(&[b"coffer"])),
+            lines.next().unwrap()
+        );
+        assert_eq!(
+            hex::encode(key.keys().tag(&[b"coffer"])),
             lines.next().unwrap()
         );
     }

@@ -20,6 +20,14 @@
 //!   (u32) ‖ uuid (16 bytes) ‖ created_at (i64))`. The wrapped material is bound to the
 //!   same row by the root key's own additional data ([`super::branch_key_aad`]).
 //!
+//! A key with a root of its own has both MACs under its `K_keys(K)` instead, derived from
+//! its row secret, which only its root unwraps ([`super::key_paths`]), once its row of paths
+//! says so (stage v3); before, under `K_rows`. [`super::key_row_key`] decides which, from
+//! that row as checked, never from the key's row alone, so a holder of the store's root key
+//! (every machine of the store) cannot re-enable such a key, un-retire a version or move
+//! its active version back where its root is held. A home without the root cannot check its
+//! rows, and uses nothing under it.
+//!
 //! `seal_seq` is the audit entry appended by the change that wrote the row, in its
 //! transaction. A row is believed only if its MAC holds, and the newest entry of a change to
 //! the key (verbs `key-*` but `key-rotate-root`, by the `name` column) is that entry and is
@@ -127,21 +135,21 @@ pub(crate) fn version_mac(key: &MacKey, name: &str, v: &VersionRecord) -> [u8; H
     ])
 }
 
-/// The MACs of `record` after a change whose audit entry is `seq`: the row's seal, and each
-/// version's MAC.
+/// The MACs of `record` under `rows` (its key's, [`super::key_row_key`]) after a change whose
+/// audit entry is `seq`: the row's seal, and each version's MAC.
 pub(crate) fn seal(
-    key: &AuditKey,
+    rows: &MacKey,
     record: &KeyRecord,
     seq: i64,
 ) -> (Seal, Vec<(u32, [u8; HASH_LEN])>) {
     let seal = Seal {
         seq,
-        mac: record_mac(key.rows(), record, seq).to_vec(),
+        mac: record_mac(rows, record, seq).to_vec(),
     };
     let versions = record
         .versions
         .iter()
-        .map(|v| (v.version, version_mac(key.rows(), &record.name, v)))
+        .map(|v| (v.version, version_mac(rows, &record.name, v)))
         .collect();
     (seal, versions)
 }
@@ -153,12 +161,18 @@ fn tampered(location: &str, name: &str, what: &str) -> Error {
     .advice(Advice::VerifyAudit)
 }
 
-/// Checks `record` (as read, with its versions and its last change) against its MACs and the
-/// audit log (see the module docs).
+/// Checks `record` (as read, with its versions and its last change) against its MACs under
+/// `rows` (its key's, [`super::key_row_key`]) and the audit log `key` keys (see the module
+/// docs).
 ///
 /// # Errors
 /// A row without a MAC, with a wrong one, or older than the key's last change, naming it.
-pub fn check(key: &AuditKey, location: &str, record: &KeyRecord) -> Result<(), Error> {
+pub fn check(
+    key: &AuditKey,
+    rows: &MacKey,
+    location: &str,
+    record: &KeyRecord,
+) -> Result<(), Error> {
     let name = &record.name;
     let bad = |what: &str| tampered(location, name, what);
     let Some(seal) = &record.seal else {
@@ -166,7 +180,7 @@ pub fn check(key: &AuditKey, location: &str, record: &KeyRecord) -> Result<(), E
             "its row (keys) has no MAC: it was written or edited outside coffer",
         ));
     };
-    if !coffer_core::ct_eq(&record_mac(key.rows(), record, seal.seq), &seal.mac) {
+    if !coffer_core::ct_eq(&record_mac(rows, record, seal.seq), &seal.mac) {
         return Err(bad(
             "its row (keys) does not match its MAC: its state, versions, minimum decryption \
              version or rotation period were changed outside coffer",
@@ -199,7 +213,7 @@ pub fn check(key: &AuditKey, location: &str, record: &KeyRecord) -> Result<(), E
         let ok = v
             .mac
             .as_deref()
-            .is_some_and(|m| coffer_core::ct_eq(&version_mac(key.rows(), name, v), m));
+            .is_some_and(|m| coffer_core::ct_eq(&version_mac(rows, name, v), m));
         if !ok {
             return Err(bad(&format!(
                 "its version {} (key_versions) has no MAC or does not match it: it was added \
@@ -583,23 +597,23 @@ mod tests {
     fn macs_match_the_documented_layout() {
         let key = kat_key();
         let (record, want, versions) = kat();
-        let (seal, macs) = seal(&key, &record, 9);
+        let (seal, macs) = seal(key.rows(), &record, 9);
         assert_eq!(hex::encode(&seal.mac), want);
         let got: Vec<String> = macs.iter().map(|(_, m)| hex::encode(m)).collect();
         assert_eq!(got, versions);
         // A root of its own is covered (and a key without one has the MAC above).
         let mut own = record.clone();
         own.root = Some("local:0011".into());
-        let with_root = super::seal(&key, &own, 9).0.mac;
+        let with_root = super::seal(key.rows(), &own, 9).0.mac;
         assert_ne!(hex::encode(&with_root), want);
         own.root = Some("local:0012".into());
-        assert_ne!(super::seal(&key, &own, 9).0.mac, with_root);
+        assert_ne!(super::seal(key.rows(), &own, 9).0.mac, with_root);
     }
 
     /// A sealed record, tied to a keyed entry at `seq`.
     fn sealed(key: &AuditKey, seq: i64) -> KeyRecord {
         let (mut record, _, _) = kat();
-        let (seal, macs) = seal(key, &record, seq);
+        let (seal, macs) = seal(key.rows(), &record, seq);
         for (v, (_, m)) in record.versions.iter_mut().zip(macs) {
             v.mac = Some(m.to_vec());
         }
@@ -633,9 +647,9 @@ mod tests {
     fn every_field_and_the_tie_to_the_log_are_checked() {
         let key = kat_key();
         let good = sealed(&key, 9);
-        check(&key, "db", &good).unwrap();
+        check(&key, key.rows(), "db", &good).unwrap();
         let refused = |what: &str, r: &KeyRecord, needle: &str| {
-            let e = check(&key, "db", r).unwrap_err().to_string();
+            let e = check(&key, key.rows(), "db", r).unwrap_err().to_string();
             assert!(e.contains(needle) && e.contains("key `app`"), "{what}: {e}");
         };
         type Edit = fn(&mut KeyRecord);

@@ -55,9 +55,11 @@ pub mod audit_key;
 pub mod audit_signer;
 mod branch;
 pub mod key_paths;
+pub mod key_row_key;
 pub(crate) mod key_rows;
 pub mod key_seal;
 mod location;
+mod own_keys;
 pub mod param_seal;
 pub(crate) mod passphrase;
 pub mod policy_seal;
@@ -126,16 +128,33 @@ pub fn open_keys_with(
 /// Seals every key and every parameter of the SQLite store of `home` as its rows are now,
 /// edits made outside coffer included, under its root key (coffer's own tests, which move key
 /// versions back in time or set an expiry in the past; only in builds with the `test-pause`
-/// feature).
+/// feature). The keys whose rows are under keys of their own are left as they are, but
+/// `store_key_of`, sealed under the store's `K_rows` as a holder of the store's root key
+/// without its own root could.
 ///
 /// # Errors
 /// As [`open_keys`].
 #[cfg(all(feature = "sqlite", feature = "test-pause"))]
-pub fn reseal_for_tests(home: &Home, passphrase: &PassphraseSource) -> Result<(), Error> {
+pub fn reseal_for_tests(
+    home: &Home,
+    passphrase: &PassphraseSource,
+    store_key_of: Option<&str>,
+) -> Result<(), Error> {
     let store = std::sync::Arc::new(Store::open(home)?);
     let keys = open_keys_with(home, store.clone(), passphrase)?;
     futures_ready(keys.audit_key())?;
-    store.reseal_for_tests()
+    // The keys with roots of their own that the home holds: sealed under their own keys.
+    let mut own = Vec::new();
+    for record in store.list_keys()? {
+        if record.root.is_none() || keys.root_unusable(&record).is_some() {
+            continue;
+        }
+        let (row, _) = futures_ready(KeyTable::key_paths_row(&*store, &record.name))?;
+        if let Some(raw) = row.row {
+            own.push(futures_ready(keys.paths_key(&record, &raw.secret))?);
+        }
+    }
+    store.reseal_for_tests(&own, store_key_of)
 }
 
 /// Seals the path policies of the SQLite store of `home` as their rows are now, to the last

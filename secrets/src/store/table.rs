@@ -10,6 +10,7 @@ use coffer_core::keyring::{BoxFuture, RootKey};
 
 use super::audit::{AuditEntry, AuditKey, AuditTip, Head};
 use super::audit_signer::AuditSigner;
+use super::key_paths::{KeyPathsRow, PathsKey};
 use super::key_rows::{AddVersion, KeyRecord, KeyState, Lookup, VersionRecord, Which};
 use super::key_seal::History;
 use super::passphrase::PassphraseCache;
@@ -139,6 +140,20 @@ pub trait KeyTable: Send + Sync + fmt::Debug {
 
     /// What signs this handle's appends from now on (the first one given stays).
     fn set_audit_signer(&self, signer: Arc<AuditSigner>);
+
+    /// The row of paths of key `name` and its last entry, with the entry the row is sealed
+    /// to, in one snapshot ([`super::key_paths`]): what decides the MAC key of its rows
+    /// ([`super::key_row_key`]).
+    fn key_paths_row<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(KeyPathsRow, Option<AuditEntry>), Error>>;
+
+    /// The `K_paths` of a key with a root of its own, unwrapped by this handle's home: its
+    /// writes check and seal the key's rows with it where its row of paths says so; with
+    /// `rows_under_it`, this handle found them so, and a row of paths that says otherwise
+    /// later is refused.
+    fn use_paths_key(&self, key: Arc<PathsKey>, rows_under_it: bool);
 }
 
 /// The error for a key that does not exist.

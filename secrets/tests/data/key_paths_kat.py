@@ -2,8 +2,9 @@
 """Writes key_paths_kat.txt: the MAC with which a key seals its paths (store/key_paths.rs),
 made here with Python's hmac and hashlib, not with coffer. One line: the key's name, the
 row secret (hex), the store id, the own paths and holes (comma-separated), the audit entry
-and the MAC. A second line: the tag under K_rows (the MAC key of the parameter rows the key
-protects, store/param_seal.rs) over the bytes "coffer".
+and the MAC. A second line: the tag under K_params(K) (the MAC key of the parameter rows the
+key protects, store/param_seal.rs) over the bytes "coffer"; a third, the tag under K_keys(K)
+(the MAC key of the key's own rows, store/key_seal.rs) over the same bytes.
 
     python3 key_paths_kat.py > key_paths_kat.txt
 """
@@ -30,7 +31,7 @@ def text(s):
 
 
 K_PATHS = hkdf(STORE_ID.encode(), SECRET, b"coffer key paths v1\0" + NAME.encode())
-data = b"coffer key paths v2\0" + text(NAME)
+data = b"coffer key paths v3\0" + text(NAME)
 for paths in (OWN, HOLES):
     data += struct.pack(">I", len(paths)) + b"".join(text(p) for p in paths)
 data += struct.pack(">q", SEQ)
@@ -39,3 +40,6 @@ print(NAME, SECRET.hex(), STORE_ID, ",".join(OWN), ",".join(HOLES), SEQ,
 
 K_ROWS = hkdf(STORE_ID.encode(), SECRET, b"coffer param rows v1\0" + NAME.encode())
 print(hmac.new(K_ROWS, b"coffer", hashlib.sha256).hexdigest())
+
+K_KEYS = hkdf(STORE_ID.encode(), SECRET, b"coffer key state v1\0" + NAME.encode())
+print(hmac.new(K_KEYS, b"coffer", hashlib.sha256).hexdigest())

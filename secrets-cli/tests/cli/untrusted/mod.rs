@@ -859,6 +859,25 @@ fn old_pg_store(dir: &str) -> Option<(Env, String)> {
 
 /// Runs `sql` on the store at `url` (`sqlite://PATH` or a PostgreSQL URL) as a database
 /// writer would.
+/// The first column of the first row of `sql` on the store at `url`, as text.
+fn store_query(url: &str, sql: &str) -> String {
+    match url.strip_prefix("sqlite://") {
+        Some(path) => rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap(),
+        #[cfg(feature = "postgres")]
+        None => {
+            let password = std::env::var("PGPASSWORD").unwrap_or_default();
+            pg::query_as(url, &password, sql).unwrap()[0]
+                .clone()
+                .unwrap()
+        }
+        #[cfg(not(feature = "postgres"))]
+        None => panic!("{url}: this build has no PostgreSQL stores"),
+    }
+}
+
 fn store_sql(url: &str, sql: &str) {
     match url.strip_prefix("sqlite://") {
         Some(path) => rusqlite::Connection::open(path)

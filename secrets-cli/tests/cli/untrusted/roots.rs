@@ -112,8 +112,9 @@ fn a_home_without_a_keys_own_root_cannot_use_what_it_protects() {
             "CREATE TABLE saved_root AS SELECT root FROM keys WHERE name = 'prod';
              UPDATE keys SET root = NULL WHERE name = 'prod'",
         );
-        s.refused(prod, "key rotate prod", "does not match its MAC");
-        s.refused(prod, "get /app/prod/db", "does not match its MAC");
+        let pinned = "holds a root of its own for it";
+        s.refused(prod, "key rotate prod", pinned);
+        s.refused(prod, "get /app/prod/db", pinned);
         root_of("UPDATE keys SET root = (SELECT root FROM saved_root) WHERE name = 'prod'");
         assert_eq!(s.get(prod, "/app/prod/db"), "from-dev\n");
 
@@ -321,6 +322,28 @@ fn a_root_rotation_leaves_keys_with_roots_of_their_own_alone() {
     );
     s.sh("a", "key rotate --root").success();
     s.sql("INSERT INTO keys SELECT * FROM saved_key", "");
+    assert_eq!(s.get("a", "/app/x"), "store-key\n");
+    // A key of the store's root edited to claim a root of its own, with a row of paths
+    // planted so that its rows would be taken to be under a key of its own, which this home
+    // cannot check, and its versions made not to unwrap under the store's root: no
+    // authentic entry seals that row, so the key's row is checked, and refused.
+    s.sql(
+        "CREATE TABLE saved_keys AS SELECT * FROM keys;
+         CREATE TABLE saved_versions AS SELECT * FROM key_versions;
+         UPDATE keys SET root = 'local:0011' WHERE name = 'params';
+         UPDATE key_versions SET root_id = 'local:0011', wrapped = zeroblob(60)
+         WHERE name = 'params';
+         INSERT INTO key_paths VALUES ('params', x'00', '', '', 1, x'00')",
+        "",
+    );
+    s.refused("a", "key rotate --root", "does not match its MAC");
+    s.sql(
+        "PRAGMA foreign_keys = OFF;
+         DELETE FROM key_paths WHERE name = 'params';
+         DELETE FROM keys; INSERT INTO keys SELECT * FROM saved_keys;
+         DELETE FROM key_versions; INSERT INTO key_versions SELECT * FROM saved_versions",
+        "",
+    );
     assert_eq!(s.get("a", "/app/x"), "store-key\n");
     // A key's root cleared in the database would leave its versions behind: refused first.
     s.sql("UPDATE keys SET root = NULL WHERE name = 'prod'", "");
@@ -566,9 +589,17 @@ fn a_keys_sealed_paths_edited_in_the_database_are_refused() {
             "get /app/prod/db",
             "though this home saw it sealed to audit entry",
         );
+        // A home that never saw the row finds the key's own rows under a key that no row of
+        // paths names (its K_keys(K)): refused before any row is made.
         s.share_root("b", "prod");
-        let e = s.refused("b", "get /app/prod/db", "fails verification at seq");
-        assert!(e.contains("no row was made"), "{e}");
+        s.refused("b", "get /app/prod/db", "does not match its MAC");
+        assert_eq!(
+            s.query(
+                "SELECT CAST(count(*) AS TEXT) FROM key_paths",
+                "SELECT count(*)::text FROM key_paths"
+            ),
+            "0"
+        );
         s.sql(
             "DELETE FROM key_paths; INSERT INTO key_paths SELECT * FROM saved_paths",
             "DELETE FROM key_paths; INSERT INTO key_paths SELECT * FROM saved_paths",
@@ -587,12 +618,14 @@ fn a_keys_sealed_paths_edited_in_the_database_are_refused() {
         assert_eq!(s.get("a", "/app/prod/db"), "prod-secret\n");
         assert_eq!(s.get("b", "/app/prod/db"), "prod-secret\n");
 
-        // The paths as written in the row only explain an error; the MAC is over what the
-        // policies say.
-        s.sql(
-            "UPDATE key_paths SET paths = '/elsewhere'",
-            "UPDATE key_paths SET paths = '/elsewhere'",
-        );
+        // The paths as written in the row are what its MAC covers too (what decides the key
+        // of the key's own rows, which do not read the policies): edited, refused.
+        let edit = "CREATE TABLE written_paths AS SELECT * FROM key_paths;
+                    UPDATE key_paths SET paths = '/elsewhere'";
+        s.sql(edit, edit);
+        s.refused("a", "get /app/prod/db", "its row does not match its MAC");
+        let back = "DELETE FROM key_paths; INSERT INTO key_paths SELECT * FROM written_paths";
+        s.sql(back, back);
         assert_eq!(s.get("a", "/app/prod/db"), "prod-secret\n");
         // A home without the root uses the policies as sealed for the store (it reads nothing
         // below /app/prod either way).
@@ -697,6 +730,38 @@ fn keys_of_the_release_before_seal_their_paths_where_their_roots_are_held() {
         "{}",
         stderr(&a)
     );
+}
+
+/// A key of the store's root whose row is edited with plain SQL to claim a root of its own
+/// (with a row of paths planted for it) is not taken for a key this home cannot check: a
+/// home without any root of its own checks it under the store's key and refuses it, in every
+/// read, listing and scheduled rotation, rather than leave it out as another machine's.
+#[test]
+fn a_key_edited_to_claim_a_root_of_its_own_is_refused_by_homes_without_it() {
+    Site::each(|s| {
+        s.put("a", "put /app/x", "store-key").success();
+        s.sh("a", "key set-rotation params 1d").success();
+        s.sql(
+            "UPDATE keys SET root = 'local:0011' WHERE name = 'params';
+             INSERT INTO key_paths VALUES ('params', x'00', '', '', 1, x'00')",
+            "UPDATE keys SET root = 'local:0011' WHERE name = 'params';
+             INSERT INTO key_paths VALUES ('params', '\\x00', '', '', 1, '\\x00')",
+        );
+        for args in [
+            "get /app/x",
+            "key list",
+            "key show params",
+            "key rotate --due",
+        ] {
+            let e = s.refused("a", args, "does not match its MAC");
+            assert!(e.contains("key `params`"), "{}: {args}: {e}", s.what());
+        }
+        s.sql(
+            "DELETE FROM key_paths; UPDATE keys SET root = NULL WHERE name = 'params'",
+            "DELETE FROM key_paths; UPDATE keys SET root = NULL WHERE name = 'params'",
+        );
+        assert_eq!(s.get("a", "/app/x"), "store-key\n");
+    });
 }
 
 fn stdout(a: &assert_cmd::assert::Assert) -> String {

@@ -267,8 +267,19 @@ const ROWS_UNMOVED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rele
 /// only, over a copy of the SQLite store of the release before, or (`pg`) a fresh database
 /// loaded with its dump; `None` without a server outside CI.
 fn rows_unmoved_store(pg: bool) -> Option<(Env, String)> {
+    release_store(ROWS_UNMOVED, pg)
+}
+
+/// The stores of the release before (`tests/data/release-8956909`), whose key `prod` has its
+/// names' rows under its `K_params(K)` (its row of paths at v2) and its own rows under the
+/// store's `K_rows`.
+const KEYS_UNMOVED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/release-8956909");
+
+/// A copy of the store of release directory `release` (SQLite, or with `pg` PostgreSQL):
+/// home `old` holds its root key and prod's root, home `dev` its root key only.
+fn release_store(release: &str, pg: bool) -> Option<(Env, String)> {
     use std::os::unix::fs::PermissionsExt as _;
-    let dir = format!("{ROWS_UNMOVED}/{}", if pg { "postgres" } else { "sqlite" });
+    let dir = format!("{release}/{}", if pg { "postgres" } else { "sqlite" });
     let env = Env::new();
     let (old, dev) = (env.path("old"), env.path("dev"));
     fs::create_dir_all(old.join("roots")).unwrap();
@@ -321,6 +332,24 @@ fn rows_sealed_under_the_stores_key_by_the_release_before_move_to_the_keys_key()
             &url,
             "CREATE TABLE unmoved_paths AS SELECT * FROM key_paths",
         );
+        // What MACs key `prod`'s own rows, and the entry they are tied to.
+        let key_macs = || {
+            store_query(
+                &url,
+                if pg {
+                    "SELECT k.seal_seq || ' ' || encode(k.mac, 'hex') || ' ' ||
+                            (SELECT string_agg(encode(v.mac, 'hex'), ',' ORDER BY v.version)
+                             FROM key_versions v WHERE v.name = k.name)
+                     FROM keys k WHERE k.name = 'prod'"
+                } else {
+                    "SELECT k.seal_seq || ' ' || hex(k.mac) || ' ' ||
+                            (SELECT group_concat(hex(v.mac), ',') FROM key_versions v
+                             WHERE v.name = k.name)
+                     FROM keys k WHERE k.name = 'prod'"
+                },
+            )
+        };
+        let unmoved_keys = key_macs();
         // The home without prod's root: the hole and the store's own names only.
         assert_eq!(get("dev", "/app/x"), "plain\n");
         assert_eq!(get("dev", "/app/prod/open/x"), "open\n");
@@ -345,6 +374,16 @@ fn rows_sealed_under_the_stores_key_by_the_release_before_move_to_the_keys_key()
             "UPDATE audit SET detail = replace(detail, ' (edited)', '') WHERE seq = 3",
         );
         assert_eq!(get("old", "/app/prod/db"), "s3cret-2\n", "pg {pg}");
+        // Its own rows moved from the store's K_rows to its K_keys(K), tied to the same
+        // entry as before.
+        let moved_keys = key_macs();
+        let (was, now): (Vec<&str>, Vec<&str>) = (
+            unmoved_keys.split(' ').collect(),
+            moved_keys.split(' ').collect(),
+        );
+        assert_eq!(was[0], now[0], "pg {pg}");
+        assert_ne!(was[1], now[1], "pg {pg}");
+        assert_ne!(was[2], now[2], "pg {pg}");
         assert_eq!(get("old", "/app/prod/db:previous"), "s3cret\n");
         assert_eq!(get("old", "/app/prod/region"), "eu\n");
         assert_eq!(get("old", "/app/prod/open/x"), "open\n");
@@ -418,6 +457,199 @@ fn rows_sealed_under_the_stores_key_by_the_release_before_move_to_the_keys_key()
              DELETE FROM key_paths; INSERT INTO key_paths SELECT * FROM moved_paths",
         );
         assert_eq!(get("old", "/app/prod/region"), "eu\n");
+    }
+}
+
+/// A store of the release before, whose key with a root of its own has its own rows under the
+/// store's `K_rows`: the first home holding the key's root moves them to its `K_keys(K)` (once,
+/// tied to the same entries, sealing its row of paths anew), and every value, version and
+/// label reads back; a home without the root moves nothing and reads the rest; the row of
+/// paths put back from before the move is refused, and so is the key's row sealed under the
+/// store's key after it.
+#[test]
+fn a_keys_own_rows_under_the_stores_key_by_the_release_before_move_to_its_key() {
+    for pg in [false, true] {
+        let Some((env, url)) = release_store(KEYS_UNMOVED, pg) else {
+            continue;
+        };
+        let run = |home: &str, args: &str| {
+            env.cmd()
+                .env("COFFER_HOME", env.path(home))
+                .env("COFFER_STORE", &url)
+                .env("USER", "tester")
+                .args(words(args))
+                .assert()
+        };
+        let get = |home: &str, name: &str| stdout(&run(home, &format!("get {name}")).success());
+        let key_macs = || {
+            store_query(
+                &url,
+                if pg {
+                    "SELECT k.seal_seq || ' ' || encode(k.mac, 'hex') || ' ' ||
+                            (SELECT string_agg(encode(v.mac, 'hex'), ',' ORDER BY v.version)
+                             FROM key_versions v WHERE v.name = k.name) || ' ' ||
+                            (SELECT seal_seq FROM key_paths WHERE name = k.name)
+                     FROM keys k WHERE k.name = 'prod'"
+                } else {
+                    "SELECT k.seal_seq || ' ' || hex(k.mac) || ' ' ||
+                            (SELECT group_concat(hex(v.mac), ',') FROM key_versions v
+                             WHERE v.name = k.name) || ' ' ||
+                            (SELECT seal_seq FROM key_paths WHERE name = k.name)
+                     FROM keys k WHERE k.name = 'prod'"
+                },
+            )
+        };
+        store_sql(&url, "CREATE TABLE v2_paths AS SELECT * FROM key_paths");
+        let before = key_macs();
+        // The home without prod's root reads what the store's key protects, and moves
+        // nothing.
+        assert_eq!(get("dev", "/app/x"), "plain\n", "pg {pg}");
+        assert_eq!(get("dev", "/app/prod/open/x"), "open\n");
+        let a = run("dev", "get /app/prod/db").code(1);
+        assert!(stderr(&a).contains("key `prod` has a root of its own"));
+        assert_eq!(key_macs(), before, "pg {pg}");
+        // The prod home moves them, and reads every value back.
+        assert_eq!(get("old", "/app/prod/db"), "s3cret-3\n", "pg {pg}");
+        let after = key_macs();
+        let (was, now): (Vec<&str>, Vec<&str>) =
+            (before.split(' ').collect(), after.split(' ').collect());
+        assert_eq!(was[0], now[0], "pg {pg}: tied to the same entry");
+        assert_ne!(was[1], now[1], "pg {pg}: the key's row");
+        assert_ne!(was[2], now[2], "pg {pg}: its versions");
+        assert!(
+            now[3].parse::<i64>().unwrap() > was[3].parse::<i64>().unwrap(),
+            "pg {pg}: its row of paths sealed to a new entry"
+        );
+        assert_eq!(get("old", "/app/prod/db:2"), "s3cret-2\n");
+        assert_eq!(get("old", "/app/prod/db:previous"), "s3cret\n");
+        assert_eq!(get("old", "/app/prod/region"), "eu\n");
+        assert_eq!(get("old", "/app/prod/open/x"), "open\n");
+        assert_eq!(get("old", "/app/x"), "plain\n");
+        let show = stdout(&run("old", "key show prod").success());
+        assert!(show.contains("active version:      2"), "{show}");
+        run("old", "audit verify").success();
+        // Moved once: read again, nothing changes.
+        assert_eq!(get("old", "/app/prod/region"), "eu\n");
+        assert_eq!(key_macs(), after, "pg {pg}");
+        // A write of the key seals under its key, and reads back.
+        run("old", "key rotate prod").success();
+        env.cmd()
+            .env("COFFER_HOME", env.path("old"))
+            .env("COFFER_STORE", &url)
+            .env("USER", "tester")
+            .args(["put", "/app/prod/db", "--overwrite"])
+            .write_stdin("s3cret-4")
+            .assert()
+            .success();
+        assert_eq!(get("old", "/app/prod/db"), "s3cret-4\n");
+        assert_eq!(get("old", "/app/prod/db:2"), "s3cret-2\n");
+        // The row of paths of before put back (v2: it says the key's rows are under the
+        // store's key): older than what this home saw.
+        store_sql(
+            &url,
+            "CREATE TABLE v3_paths AS SELECT * FROM key_paths;
+             DELETE FROM key_paths; INSERT INTO key_paths SELECT * FROM v2_paths",
+        );
+        let a = run("old", "get /app/prod/db").code(1);
+        assert!(
+            stderr(&a).contains("but this home saw it sealed to entry"),
+            "pg {pg}: {}",
+            stderr(&a)
+        );
+        store_sql(
+            &url,
+            "DELETE FROM key_paths; INSERT INTO key_paths SELECT * FROM v3_paths",
+        );
+        assert_eq!(get("old", "/app/prod/db"), "s3cret-4\n");
+        // The key's row sealed under the store's key, as a holder of the store's root alone
+        // could seal it after the move: refused.
+        #[cfg(feature = "test-pause")]
+        if !pg {
+            store_sql(
+                &url,
+                "UPDATE keys SET active_version = 2 WHERE name = 'prod'",
+            );
+            reseal_key_as_store(&env.path("old"), "prod");
+            let a = run("old", "get /app/prod/db:2").code(1);
+            assert!(
+                stderr(&a).contains("does not match its MAC"),
+                "{}",
+                stderr(&a)
+            );
+        }
+    }
+}
+
+/// A holder of the store's root key can compute the MACs of the key table's `K_rows`, as a
+/// modified coffer on a dev machine would: key `prod`'s row re-enabled, a retired version
+/// made to decrypt again, its active version moved back or its schedule removed, each sealed
+/// so (with an entry of its own), is refused by the home that holds prod's root, which checks
+/// prod's rows under its `K_keys(K)`; so is prod's row as it was, sealed so.
+#[cfg(feature = "test-pause")]
+#[test]
+fn a_keys_own_rows_sealed_by_a_holder_of_the_stores_root_alone_are_refused() {
+    let attacks = [
+        ("as it was", ""),
+        (
+            "un-retired",
+            "UPDATE keys SET min_decrypt_version = 1 WHERE name = 'prod'",
+        ),
+        (
+            "re-enabled",
+            "UPDATE keys SET state = 'enabled' WHERE name = 'prod'",
+        ),
+        (
+            "active moved back",
+            "UPDATE keys SET active_version = 1 WHERE name = 'prod'",
+        ),
+        (
+            "schedule removed",
+            "UPDATE keys SET rotation_period_secs = NULL WHERE name = 'prod'",
+        ),
+        (
+            "version's time moved",
+            "UPDATE key_versions SET created_at = 1 WHERE name = 'prod' AND version = 2",
+        ),
+    ];
+    for (what, attack) in attacks {
+        let s = Site::sqlite();
+        s.sh("a", "key create prod --root local --rotation-period 30d")
+            .success();
+        s.sh("a", "policy set /app/prod --key prod").success();
+        s.put("a", "put /app/prod/db", "v1-secret").success();
+        s.sh("a", "key rotate prod").success();
+        s.put("a", "put /app/prod/db --overwrite", "v2-secret")
+            .success();
+        s.sh("a", "key retire prod --below-version 2").success();
+        s.put("a", "put /app/x", "x").success();
+        if what == "re-enabled" {
+            s.sh("a", "key disable prod").success();
+            s.refused("a", "get /app/prod/db", "disabled");
+        } else {
+            assert_eq!(s.get("a", "/app/prod/db"), "v2-secret\n", "{what}");
+            s.refused("a", "get /app/prod/db:1", "retired");
+        }
+        let db = s.env.path("a").join("coffer.db");
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch(attack)
+            .unwrap();
+        reseal_key_as_store(&s.env.path("a"), "prod");
+        // The home fails closed: a key whose root it holds fails its check, so no policy is
+        // used, below any path.
+        for read in [
+            "get /app/x",
+            "get /app/prod/db",
+            "get /app/prod/db:1",
+            "key show prod",
+            "key list",
+            "key rotate prod",
+            "key enable prod",
+            "put /app/prod/new --type string",
+        ] {
+            let e = s.refused("a", read, "outside coffer");
+            assert!(e.contains("key `prod`"), "{what}: {read}: {e}");
+        }
     }
 }
 

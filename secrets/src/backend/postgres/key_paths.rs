@@ -12,7 +12,7 @@ use crate::params::key_paths::{
     before_reseal, changed, claims_of, first_row_allowed, move_allowed, rows_unmoved,
 };
 use crate::params::{ParamResult, Policies, RowKeys};
-use crate::store::key_paths::{KEY_PATHS_VERB, KeyPathsRow, PathsKey, RawKeyPaths};
+use crate::store::key_paths::{KEY_PATHS_VERB, KeyPathsRow, PathsKey, RawKeyPaths, Stage};
 
 /// The rows and last entries of the keys `$1` (a text array), in one statement. The verb is
 /// spelled out so that the partial index of such entries is used.
@@ -24,7 +24,7 @@ const KEY_PATHS_SQL: &str = "SELECT n.name, kp.secret, kp.paths, kp.holes, kp.se
      ORDER BY n.i";
 
 impl PgStore {
-    async fn key_paths_in(
+    pub(super) async fn key_paths_in(
         &self,
         c: &impl GenericClient,
         names: &[String],
@@ -115,9 +115,10 @@ impl PgStore {
         .await
         .map_err(&err)?;
         // The rows of the names it protects, MACed under the store's key until now, are
-        // MACed under its `K_params(K)` from here on.
+        // MACed under its `K_params(K)` from here on, and its own under its `K_keys(K)`.
         let (before, after) = RowKeys::moving_to(policies, key);
         self.remac_moved(&tx, &before, &after, &claims.own).await?;
+        self.move_own_rows(&tx, key, self.signer()?.key()).await?;
         tx.commit().await.map_err(&err)?;
         pending.committed();
         Ok(())
@@ -135,10 +136,10 @@ impl PgStore {
             .into_iter()
             .next();
         let policies = self.policies_in(&tx).await?;
-        let Some(sealed) = row
-            .filter(|r| rows_unmoved(key, &policies, r))
-            .and_then(|r| r.row.map(|raw| raw.seal_seq))
-        else {
+        let Some((stage, sealed)) = row.and_then(|r| {
+            let stage = rows_unmoved(key, &policies, &r)?;
+            r.row.map(|raw| (stage, raw.seal_seq))
+        }) else {
             return Ok(()); // moved meanwhile, or not as it was: the check that follows decides
         };
         if super::roles::is_limited(&tx).await.map_err(&err)? {
@@ -160,8 +161,11 @@ impl PgStore {
             return Ok(()); // a later entry sealed it: the check that follows refuses the row
         }
         let claims = claims_of(&policies, name);
-        let (before, after) = RowKeys::moving_to(policies, key);
-        self.remac_moved(&tx, &before, &after, &claims.own).await?;
+        if stage == Stage::Paths {
+            let (before, after) = RowKeys::moving_to(policies, key);
+            self.remac_moved(&tx, &before, &after, &claims.own).await?;
+        }
+        self.move_own_rows(&tx, key, self.signer()?.key()).await?;
         // Sealed to a new entry: the old row put back is then older than the key's last
         // seal (and than what this home saw), never taken for one whose rows are unmoved.
         let pending = append(
@@ -173,9 +177,17 @@ impl PgStore {
             &err,
         )
         .await?;
+        let (paths, holes) = claims.columns();
         tx.execute(
-            "UPDATE key_paths SET seal_seq = $2, mac = $3 WHERE name = $1",
-            &[&name, &pending.seq(), &&key.mac(&claims, pending.seq())[..]],
+            "UPDATE key_paths SET paths = $2, holes = $3, seal_seq = $4, mac = $5
+             WHERE name = $1",
+            &[
+                &name,
+                &paths,
+                &holes,
+                &pending.seq(),
+                &&key.mac(&claims, pending.seq())[..],
+            ],
         )
         .await
         .map_err(&err)?;

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use coffer_core::MacKey;
 use tokio_postgres::{GenericClient, Transaction};
 
 use super::audit::{Pending, append, entry_at, head};
@@ -11,6 +12,8 @@ use super::{PgStore, int};
 use crate::error::Error;
 use crate::store::audit::AuditKey;
 use crate::store::audit_signer::AuditSigner;
+use crate::store::key_paths::PathsKey;
+use crate::store::key_row_key::{RowsKey, key_row_key, mac_key, paths_before_seal};
 use crate::store::key_rows::{KeyRecord, KeyState, Seal, VersionRecord};
 use crate::store::key_seal::{self, History};
 use crate::store::rows::damaged;
@@ -130,18 +133,75 @@ impl PgStore {
         })
     }
 
+    /// In `c`'s snapshot: the `K_paths` whose `K_keys(K)` MACs the rows of `record`, if it
+    /// is not the store's `K_rows` ([`key_row_key`]), as this handle's home unwrapped it.
+    pub(super) async fn own_key_in(
+        &self,
+        c: &impl GenericClient,
+        record: &KeyRecord,
+    ) -> Result<Option<Arc<PathsKey>>, Error> {
+        if record.root.is_none() {
+            return Ok(None);
+        }
+        let row = self
+            .key_paths_in(c, std::slice::from_ref(&record.name))
+            .await?
+            .into_iter()
+            .next();
+        let (paths, found_under_it) = self.paths_key_of(&record.name);
+        let own = key_row_key(record, paths.as_deref(), row.as_ref(), None, &self.location)?;
+        if own.is_none() && found_under_it {
+            return Err(crate::store::key_paths::tampered(
+                &self.location,
+                &record.name,
+                "this process found the key's own rows under its key, and its row of paths no \
+                 longer says so: it was changed outside coffer",
+            ));
+        }
+        Ok(if own.is_some() { paths } else { None })
+    }
+
+    /// The `K_paths` of key `name` given to this handle
+    /// ([`crate::store::table::KeyTable::use_paths_key`]), and whether its rows were found
+    /// under it.
+    pub(super) fn paths_key_of(&self, name: &str) -> (Option<Arc<PathsKey>>, bool) {
+        self.paths_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .map_or((None, false), |(k, under)| (Some(k.clone()), *under))
+    }
+
+    /// Keeps `key` for the writes of its key's rows (with `rows_under_it`, found so; that
+    /// stays).
+    pub(super) fn keep_paths_key(&self, key: Arc<PathsKey>, rows_under_it: bool) {
+        let mut map = self
+            .paths_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let under = rows_under_it || map.get(key.key_name()).is_some_and(|(_, u)| *u);
+        map.insert(key.key_name().to_owned(), (key, under));
+    }
+
     /// In a write transaction: key `name` as stored, checked against its seal and the log
-    /// after it ([`key_seal::Since`]; a change never seals an edit made outside coffer).
+    /// after it ([`key_seal::Since`]; a change never seals an edit made outside coffer), with
+    /// the key its rows are MACed under ([`key_row_key`]: `None`, the store's).
     pub(super) async fn checked_key(
         &self,
         tx: &Transaction<'_>,
         name: &str,
         signer: &AuditSigner,
-    ) -> Result<Option<KeyRecord>, Error> {
+    ) -> Result<Option<(KeyRecord, RowsKey)>, Error> {
         let Some(record) = self.read_key(tx, name).await? else {
             return Ok(None);
         };
-        key_seal::check(signer.key(), &self.location, &record)?;
+        let own = self.own_key_in(tx, &record).await?;
+        key_seal::check(
+            signer.key(),
+            mac_key(signer.key(), own.as_deref()),
+            &self.location,
+            &record,
+        )?;
         let err = self.err();
         if super::roles::is_limited(tx).await.map_err(&err)? {
             return Err(super::roles::limited_login(
@@ -171,7 +231,38 @@ impl PgStore {
         let head = head(tx, false).await.map_err(&err)?;
         signer.check_head_mac(&head)?;
         since.finish(&head)?;
-        Ok(Some(record))
+        Ok(Some((record, own)))
+    }
+
+    /// In the write transaction of a key's first row of paths, or of its move to stage v3
+    /// ([`crate::store::key_paths`]): the rows of key `key` (checked under the store's
+    /// `K_rows`, as they were until now) MACed anew under its `K_keys(K)`, tied to the same
+    /// entry. The caller verified the whole log in the same transaction.
+    pub(super) async fn move_own_rows(
+        &self,
+        tx: &Transaction<'_>,
+        key: &PathsKey,
+        audit: &AuditKey,
+    ) -> Result<(), Error> {
+        let name = key.key_name();
+        let record = self
+            .read_key(tx, name)
+            .await?
+            .ok_or_else(|| self.no_such_key(name))?;
+        if record.root.is_none() {
+            return Err(Error::corrupt(format!(
+                "key `{name}` in the store {} has a row of paths but is under the store's root \
+                 key: its row was changed outside coffer; nothing was changed",
+                self.location
+            ))
+            .advice(crate::error::Advice::VerifyAudit));
+        }
+        key_seal::check(audit, audit.rows(), &self.location, &record)?;
+        let Some(seq) = record.seal.as_ref().map(|s| s.seq) else {
+            return Err(self.no_such_key(name));
+        };
+        self.reseal(tx, record, key.keys(), seq).await?;
+        Ok(())
     }
 
     /// In a write transaction, after the change whose audit entry is `seq`: writes `record`
@@ -185,7 +276,7 @@ impl PgStore {
         &self,
         tx: &Transaction<'_>,
         mut record: KeyRecord,
-        key: &AuditKey,
+        key: &MacKey,
         seq: i64,
     ) -> Result<KeyRecord, Error> {
         let err = self.err();
@@ -284,6 +375,10 @@ impl PgStore {
                 .await?
                 .ok_or_else(|| self.no_such_key(&name))?;
             history.check(&self.location, &record)?;
+            let paths = self.key_paths_in(tx, std::slice::from_ref(&name)).await?;
+            if paths.iter().any(|p| p.row.is_some()) {
+                return Err(paths_before_seal(&self.location, &name));
+            }
             let pending = append(
                 tx,
                 signer.clone(),
@@ -293,7 +388,8 @@ impl PgStore {
                 &err,
             )
             .await?;
-            self.reseal(tx, record, signer.key(), pending.seq()).await?;
+            self.reseal(tx, record, signer.key().rows(), pending.seq())
+                .await?;
             last = Some(pending);
         }
         Ok(last)

@@ -15,6 +15,8 @@ use crate::store::audit::{
     AuditEntry, AuditKey, AuditTip, Head, KEY_FORMAT_KEYS_SEALED, KEY_FORMAT_SEALED,
 };
 use crate::store::audit_signer::AuditSigner;
+use crate::store::key_paths::{KeyPathsRow, PathsKey};
+use crate::store::key_row_key::mac_key;
 use crate::store::key_rows::{
     AddVersion, KeyRecord, KeyState, Lookup, VersionRecord, VersionRow, Which, check_retire,
     period_detail, state_verb,
@@ -239,12 +241,13 @@ impl KeyTable for PgStore {
             )
             .await?;
             // Written once, sealed to the entry just appended.
+            let own = self.own_key_in(&tx, record).await?;
+            let rows = mac_key(signer.key(), own.as_deref());
             let mut written = record.clone();
             let mut first = first.clone();
-            first.mac =
-                Some(key_seal::version_mac(signer.key().rows(), &record.name, &first).to_vec());
+            first.mac = Some(key_seal::version_mac(rows, &record.name, &first).to_vec());
             written.versions = vec![first.clone()];
-            let (seal, _) = key_seal::seal(signer.key(), &written, pending.seq());
+            let (seal, _) = key_seal::seal(rows, &written, pending.seq());
             tx.execute(
                 "INSERT INTO keys (name, spec, created_at, state, rotation_period_secs,
                                    min_decrypt_version, active_version, seal_seq, mac, root)
@@ -288,9 +291,10 @@ impl KeyTable for PgStore {
             let tx = client.transaction().await.map_err(&err)?;
             lock_writes(&tx).await.map_err(&err)?;
             let signer = self.signer()?;
-            let Some(mut key) = self.checked_key(&tx, name, &signer).await? else {
+            let Some((mut key, own)) = self.checked_key(&tx, name, &signer).await? else {
                 return Ok(AddVersion::NoKey);
             };
+            let rows = mac_key(signer.key(), own.as_deref());
             match &key.root {
                 None => self.check_root(&tx, &new.root_id).await?,
                 Some(own) => crate::store::key_rows::check_own_root(name, own, &new.root_id)?,
@@ -329,7 +333,7 @@ impl KeyTable for PgStore {
                 }
             }
             let mut new = new.clone();
-            new.mac = Some(key_seal::version_mac(signer.key().rows(), name, &new).to_vec());
+            new.mac = Some(key_seal::version_mac(rows, name, &new).to_vec());
             insert_version(&tx, name, &new, wrapped)
                 .await
                 .map_err(&err)?;
@@ -341,7 +345,7 @@ impl KeyTable for PgStore {
             let pending = append(&tx, signer.clone(), "key-rotate", name, &detail, &err).await?;
             key.active_version = new.version;
             key.versions.push(new);
-            self.reseal(&tx, key, signer.key(), pending.seq()).await?;
+            self.reseal(&tx, key, rows, pending.seq()).await?;
             test_pause("rotate: in transaction");
             tx.commit().await.map_err(&err)?;
             pending.committed();
@@ -514,6 +518,54 @@ impl KeyTable for PgStore {
     fn set_audit_signer(&self, signer: Arc<AuditSigner>) {
         Self::set_audit_signer(self, signer);
     }
+
+    fn key_paths_row<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(KeyPathsRow, Option<AuditEntry>), Error>> {
+        Box::pin(async move {
+            let err = self.err();
+            let mut client = self.client.lock().await;
+            let tx = client
+                .build_transaction()
+                .read_only(true)
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .start()
+                .await
+                .map_err(&err)?;
+            let rows = self
+                .key_paths_in(&tx, std::slice::from_ref(&name.to_owned()))
+                .await?;
+            let row = rows.into_iter().next().unwrap_or_else(|| KeyPathsRow {
+                name: name.to_owned(),
+                row: None,
+                last_entry: None,
+            });
+            let entry = match &row.row {
+                Some(raw) => {
+                    let r = tx
+                        .query_opt(
+                            "SELECT seq, at, actor, verb, name, detail, prev_hash, hash
+                             FROM audit WHERE seq = $1",
+                            &[&raw.seal_seq],
+                        )
+                        .await
+                        .map_err(&err)?;
+                    match r {
+                        Some(r) => entry_at(&r, 0).map_err(&err)?,
+                        None => None,
+                    }
+                }
+                None => None,
+            };
+            tx.commit().await.map_err(&err)?;
+            Ok((row, entry))
+        })
+    }
+
+    fn use_paths_key(&self, key: Arc<PathsKey>, rows_under_it: bool) {
+        self.keep_paths_key(key, rows_under_it);
+    }
 }
 
 impl PgStore {
@@ -546,7 +598,7 @@ impl PgStore {
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
         let signer = self.signer()?;
-        let before = self
+        let (before, own) = self
             .checked_key(&tx, name, &signer)
             .await?
             .ok_or_else(|| self.no_such_key(name))?;
@@ -556,9 +608,8 @@ impl PgStore {
         let pending = append(&tx, signer.clone(), verb, name, &detail, &err).await?;
         let mut changed = before.clone();
         apply(&mut changed);
-        let after = self
-            .reseal(&tx, changed, signer.key(), pending.seq())
-            .await?;
+        let rows = mac_key(signer.key(), own.as_deref());
+        let after = self.reseal(&tx, changed, rows, pending.seq()).await?;
         tx.commit().await.map_err(&err)?;
         pending.committed();
         Ok(Some((before, after)))

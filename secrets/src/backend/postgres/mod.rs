@@ -105,6 +105,9 @@ pub struct PgStore {
     root_id: std::sync::OnceLock<String>,
     /// The keys of the parameter rows' MACs, as [`crate::params::Params`] last gave them.
     row_keys: crate::params::row_keys::RowKeySlot,
+    /// The `K_paths` of the keys with roots of their own that this handle's home unwrapped
+    /// ([`crate::store::key_row_key`]).
+    paths_keys: crate::store::key_row_key::GivenPathsKeys,
 }
 
 impl fmt::Debug for PgStore {
@@ -272,6 +275,7 @@ impl PgStore {
             last_tip: std::sync::Mutex::new(None),
             root_id: std::sync::OnceLock::new(),
             row_keys: crate::params::row_keys::RowKeySlot::default(),
+            paths_keys: crate::store::key_row_key::GivenPathsKeys::default(),
         };
         store.migrate().await?;
         Ok(store)

@@ -370,7 +370,7 @@ impl Store {
                 &err,
             )?;
         }
-        let _ = self.seal_all(&tx, &signer, Some(history))?;
+        let _ = self.seal_all(&tx, &signer, Some(history), None)?;
         let _ = self.seal_params(&tx, &signer, true)?;
         tx.commit().map_err(err)?;
         Ok(true)
@@ -417,7 +417,7 @@ impl Store {
                 key_seal::STORE_SEAL_DETAIL,
                 &err,
             )?;
-            let _ = self.seal_all(&tx, &signer, Some(history))?;
+            let _ = self.seal_all(&tx, &signer, Some(history), None)?;
         }
         let last = self.seal_params(&tx, &signer, false)?;
         tx.execute(

@@ -10,37 +10,38 @@ use crate::params::key_paths::{
     before_reseal, changed, claims_of, first_row_allowed, move_allowed, rows_unmoved,
 };
 use crate::params::{ParamResult, Policies, RowKeys};
-use crate::store::key_paths::{KEY_PATHS_VERB, KeyPathsRow, PathsKey, RawKeyPaths};
+use crate::store::key_paths::{KEY_PATHS_VERB, KeyPathsRow, PathsKey, RawKeyPaths, Stage};
+
+/// The row of paths and last entry of key `name`, in `conn`'s snapshot.
+pub(super) fn key_paths_in(conn: &Connection, name: &str) -> rusqlite::Result<KeyPathsRow> {
+    let row = conn
+        .prepare_cached("SELECT secret, paths, holes, seal_seq, mac FROM key_paths WHERE name = ?1")
+        .and_then(|mut st| {
+            st.query_row([name], |r| {
+                Ok(RawKeyPaths {
+                    secret: r.get(0)?,
+                    paths: r.get(1)?,
+                    holes: r.get(2)?,
+                    seal_seq: r.get(3)?,
+                    mac: r.get(4)?,
+                })
+            })
+            .optional()
+        })?;
+    let last_entry = conn
+        .prepare_cached("SELECT max(seq) FROM audit WHERE name = ?1 AND verb = ?2")
+        .and_then(|mut st| st.query_row(params![name, KEY_PATHS_VERB], |r| r.get(0)))?;
+    Ok(KeyPathsRow {
+        name: name.to_owned(),
+        row,
+        last_entry,
+    })
+}
 
 impl SqliteParamStore {
     /// The row and last entry of key `name`, in `conn`'s snapshot.
     fn key_paths_in(&self, conn: &Connection, name: &str) -> ParamResult<KeyPathsRow> {
-        let row = conn
-            .prepare_cached(
-                "SELECT secret, paths, holes, seal_seq, mac FROM key_paths WHERE name = ?1",
-            )
-            .and_then(|mut st| {
-                st.query_row([name], |r| {
-                    Ok(RawKeyPaths {
-                        secret: r.get(0)?,
-                        paths: r.get(1)?,
-                        holes: r.get(2)?,
-                        seal_seq: r.get(3)?,
-                        mac: r.get(4)?,
-                    })
-                })
-                .optional()
-            })
-            .map_err(self.err())?;
-        let last_entry = conn
-            .prepare_cached("SELECT max(seq) FROM audit WHERE name = ?1 AND verb = ?2")
-            .and_then(|mut st| st.query_row(params![name, KEY_PATHS_VERB], |r| r.get(0)))
-            .map_err(self.err())?;
-        Ok(KeyPathsRow {
-            name: name.to_owned(),
-            row,
-            last_entry,
-        })
+        key_paths_in(conn, name).map_err(self.err())
     }
 
     pub(super) fn key_paths_sync(&self, names: &[String]) -> ParamResult<Vec<KeyPathsRow>> {
@@ -97,9 +98,10 @@ impl SqliteParamStore {
         )
         .map_err(&err)?;
         // The rows of the names it protects, MACed under the store's key until now, are
-        // MACed under its `K_params(K)` from here on.
+        // MACed under its `K_params(K)` from here on, and its own under its `K_keys(K)`.
         let (before, after) = RowKeys::moving_to(policies, key);
         self.remac_moved(&tx, &before, &after, &claims.own)?;
+        self.store.move_own_rows(&tx, key, signer.key())?;
         tx.commit().map_err(&err)?;
         pending.committed();
         Ok(())
@@ -114,9 +116,9 @@ impl SqliteParamStore {
             .map_err(&err)?;
         let row = self.key_paths_in(&tx, name)?;
         let policies = self.policies_in(&tx)?;
-        if !rows_unmoved(key, &policies, &row) {
+        let Some(stage) = rows_unmoved(key, &policies, &row) else {
             return Ok(()); // moved meanwhile, or not as it was: the check that follows decides
-        }
+        };
         let sealed = row.row.as_ref().map_or(0, |r| r.seal_seq);
         let entries = super::Store::entries_in(&tx).map_err(&err)?;
         let head = audit::head(&tx).map_err(&err)?;
@@ -132,8 +134,11 @@ impl SqliteParamStore {
             return Ok(()); // a later entry sealed it: the check that follows refuses the row
         }
         let claims = claims_of(&policies, name);
-        let (before, after) = RowKeys::moving_to(policies, key);
-        self.remac_moved(&tx, &before, &after, &claims.own)?;
+        if stage == Stage::Paths {
+            let (before, after) = RowKeys::moving_to(policies, key);
+            self.remac_moved(&tx, &before, &after, &claims.own)?;
+        }
+        self.store.move_own_rows(&tx, key, signer.key())?;
         // Sealed to a new entry: the old row put back is then older than the key's last
         // seal (and than what this home saw), never taken for one whose rows are unmoved.
         let pending = audit::append(
@@ -144,9 +149,17 @@ impl SqliteParamStore {
             &claims.detail(),
             &err,
         )?;
+        let (paths, holes) = claims.columns();
         tx.execute(
-            "UPDATE key_paths SET seal_seq = ?2, mac = ?3 WHERE name = ?1",
-            params![name, pending.seq(), &key.mac(&claims, pending.seq())[..]],
+            "UPDATE key_paths SET paths = ?2, holes = ?3, seal_seq = ?4, mac = ?5
+             WHERE name = ?1",
+            params![
+                name,
+                paths,
+                holes,
+                pending.seq(),
+                &key.mac(&claims, pending.seq())[..]
+            ],
         )
         .map_err(&err)?;
         tx.commit().map_err(&err)?;

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use coffer_core::MacKey;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::error::Error;
@@ -12,6 +13,8 @@ use super::audit;
 use super::{Store, corrupt, db_error};
 use crate::store::audit::{AuditEntry, AuditKey};
 use crate::store::audit_signer::AuditSigner;
+use crate::store::key_paths::{PathsKey, Stage};
+use crate::store::key_row_key::{RowsKey, key_row_key, mac_key, paths_before_seal};
 use crate::store::key_rows::{KeyRecord, KeyState, Seal, VersionRecord};
 use crate::store::key_seal::{self, History};
 use crate::store::table::KeyTable as _;
@@ -131,19 +134,73 @@ impl Store {
         })
     }
 
+    /// In `conn`'s snapshot: the `K_paths` whose `K_keys(K)` MACs the rows of `record`, if
+    /// it is not the store's `K_rows` ([`key_row_key`]), as this handle's home unwrapped it.
+    pub(super) fn own_key_in(
+        &self,
+        conn: &Connection,
+        record: &KeyRecord,
+    ) -> Result<Option<Arc<PathsKey>>, Error> {
+        if record.root.is_none() {
+            return Ok(None);
+        }
+        let row = super::key_paths::key_paths_in(conn, &record.name)
+            .map_err(|e| db_error(&self.path, e))?;
+        let (paths, found_under_it) = self.paths_key_of(&record.name);
+        let own = key_row_key(record, paths.as_deref(), Some(&row), None, &self.location())?;
+        if own.is_none() && found_under_it {
+            return Err(crate::store::key_paths::tampered(
+                &self.location(),
+                &record.name,
+                "this process found the key's own rows under its key, and its row of paths no \
+                 longer says so: it was changed outside coffer",
+            ));
+        }
+        Ok(if own.is_some() { paths } else { None })
+    }
+
+    /// The `K_paths` of key `name` given to this handle
+    /// ([`crate::store::table::KeyTable::use_paths_key`]), and whether its rows were found
+    /// under it.
+    pub(super) fn paths_key_of(&self, name: &str) -> (Option<Arc<PathsKey>>, bool) {
+        self.paths_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .map_or((None, false), |(k, under)| (Some(k.clone()), *under))
+    }
+
+    /// Keeps `key` for the writes of its key's rows (with `rows_under_it`, found so; that
+    /// stays).
+    pub(super) fn keep_paths_key(&self, key: Arc<PathsKey>, rows_under_it: bool) {
+        let mut map = self
+            .paths_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let under = rows_under_it || map.get(key.key_name()).is_some_and(|(_, u)| *u);
+        map.insert(key.key_name().to_owned(), (key, under));
+    }
+
     /// In a write transaction: key `name` as stored, checked against its seal and the log
-    /// after it ([`key_seal::Since`]; a change never seals an edit made outside coffer).
+    /// after it ([`key_seal::Since`]; a change never seals an edit made outside coffer), with
+    /// the key its rows are MACed under ([`key_row_key`]: `None`, the store's).
     pub(super) fn checked_key(
         &self,
         tx: &Connection,
         name: &str,
         signer: &AuditSigner,
-    ) -> Result<Option<KeyRecord>, Error> {
+    ) -> Result<Option<(KeyRecord, RowsKey)>, Error> {
         let Some(record) = self.read_key(tx, name)? else {
             return Ok(None);
         };
         let location = self.location();
-        key_seal::check(signer.key(), &location, &record)?;
+        let own = self.own_key_in(tx, &record)?;
+        key_seal::check(
+            signer.key(),
+            mac_key(signer.key(), own.as_deref()),
+            &location,
+            &record,
+        )?;
         let err = |e| db_error(&self.path, e);
         let mut since = key_seal::Since::new(signer.key(), &location, &record)?;
         let mut st = tx
@@ -161,7 +218,7 @@ impl Store {
         let head = audit::head(tx).map_err(err)?;
         signer.check_head_mac(&head)?;
         since.finish(&head)?;
-        Ok(Some(record))
+        Ok(Some((record, own)))
     }
 
     /// In a write transaction, after the change whose audit entry is `seq`: writes `record`
@@ -175,7 +232,7 @@ impl Store {
         &self,
         tx: &Connection,
         mut record: KeyRecord,
-        key: &AuditKey,
+        key: &MacKey,
         seq: i64,
     ) -> Result<KeyRecord, Error> {
         let err = |e| db_error(&self.path, e);
@@ -236,6 +293,36 @@ impl Store {
         Ok(record)
     }
 
+    /// In the write transaction of a key's first row of paths, or of its move to stage v3
+    /// ([`crate::store::key_paths`]): the rows of key `key` (checked under the store's
+    /// `K_rows`, as they were until now) MACed anew under its `K_keys(K)`, tied to the same
+    /// entry. The caller verified the whole log in the same transaction.
+    pub(crate) fn move_own_rows(
+        &self,
+        tx: &Connection,
+        key: &PathsKey,
+        audit: &AuditKey,
+    ) -> Result<(), Error> {
+        let name = key.key_name();
+        let record = self
+            .read_key(tx, name)?
+            .ok_or_else(|| self.no_such_key(name))?;
+        if record.root.is_none() {
+            return Err(Error::corrupt(format!(
+                "key `{name}` in the store {} has a row of paths but is under the store's root \
+                 key: its row was changed outside coffer; nothing was changed",
+                self.location()
+            ))
+            .advice(crate::error::Advice::VerifyAudit));
+        }
+        key_seal::check(audit, audit.rows(), &self.location(), &record)?;
+        let Some(seq) = record.seal.as_ref().map(|s| s.seq) else {
+            return Err(self.no_such_key(name));
+        };
+        self.reseal(tx, record, key.keys(), seq)?;
+        Ok(())
+    }
+
     /// Seals the path policies as their rows are now, appending nothing (tests).
     ///
     /// # Errors
@@ -253,19 +340,26 @@ impl Store {
     }
 
     /// Seals every key as its rows are now, edits made outside coffer included (tests that
-    /// move a key's versions back in time, as if made long ago).
+    /// move a key's versions back in time, as if made long ago), but the keys whose rows are
+    /// under keys of their own (`K_keys(K)`, which this does not have); `store_key_of`, also
+    /// key `store_key_of`'s rows under the store's `K_rows`, as a holder of the store's root
+    /// key without the key's own root could.
     ///
     /// # Errors
     /// The audit key is not loaded; SQLite errors.
     #[cfg(any(test, feature = "test-pause"))]
-    pub fn reseal_for_tests(&self) -> Result<(), Error> {
+    pub fn reseal_for_tests(
+        &self,
+        own: &[Arc<PathsKey>],
+        store_key_of: Option<&str>,
+    ) -> Result<(), Error> {
         let err = |e| db_error(&self.path, e);
         let signer = self.signer()?;
         let mut conn = self.lock();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err)?;
-        let _ = self.seal_all(&tx, &signer, None)?;
+        let _ = self.seal_all(&tx, &signer, None, Some((own, store_key_of)))?;
         let last = self.seal_params(&tx, &signer, false)?;
         super::policies::reseal_for_tests(&tx, &signer, &err)?;
         tx.commit().map_err(err)?;
@@ -276,12 +370,15 @@ impl Store {
     }
 
     /// In a write transaction: seals every key, each with a [`key_seal::SEAL_VERB`] entry
-    /// (the upgrade of a store of the release before).
+    /// (the upgrade of a store of the release before). `tests`: the keys with rows of paths
+    /// are sealed under their `K_keys(K)` if given, left out if not, but the one named,
+    /// sealed under the store's `K_rows` (tests).
     pub(super) fn seal_all(
         &self,
         tx: &Connection,
         signer: &Arc<AuditSigner>,
         history: Option<&History>,
+        tests: Option<(&[Arc<PathsKey>], Option<&str>)>,
     ) -> Result<Option<audit::Pending>, Error> {
         let err = |e| db_error(&self.path, e);
         let names: Vec<String> = tx
@@ -296,6 +393,19 @@ impl Store {
             if let Some(h) = history {
                 h.check(&self.location(), &record)?;
             }
+            let paths = super::key_paths::key_paths_in(tx, &name).map_err(err)?.row;
+            let mut rows = signer.key().rows();
+            match (tests, &paths) {
+                (None, Some(_)) => return Err(paths_before_seal(&self.location(), &name)),
+                (Some((own, forged)), Some(raw)) if forged != Some(name.as_str()) => {
+                    match own.iter().find(|k| k.key_name() == name) {
+                        Some(k) if k.stage_of_row(raw) == Some(Stage::Keys) => rows = k.keys(),
+                        Some(_) => {}
+                        None => continue,
+                    }
+                }
+                _ => {}
+            }
             let pending = audit::append(
                 tx,
                 signer.clone(),
@@ -304,7 +414,7 @@ impl Store {
                 key_seal::SEAL_DETAIL,
                 &err,
             )?;
-            self.reseal(tx, record, signer.key(), pending.seq())?;
+            self.reseal(tx, record, rows, pending.seq())?;
             last = Some(pending);
         }
         Ok(last)

@@ -17,6 +17,8 @@ use super::{Store, corrupt, db_error};
 use crate::home::Home;
 use crate::store::audit::{AuditEntry, AuditKey, AuditTip, Head};
 use crate::store::audit_signer::AuditSigner;
+use crate::store::key_paths::{KeyPathsRow, PathsKey};
+use crate::store::key_row_key::mac_key;
 use crate::store::key_rows::{
     AddVersion, KeyRecord, KeyState, Lookup, SwitchRoot, VersionRecord, VersionRow, Which,
     WrappedVersion, check_retire, period_detail, state_verb,
@@ -95,7 +97,12 @@ impl Store {
         // Written once, sealed to the entry just appended.
         let mut written = record.clone();
         written.versions = vec![first.clone()];
-        let (seal, macs) = key_seal::seal(signer.key(), &written, pending.seq());
+        let own = self.own_key_in(&tx, record)?;
+        let (seal, macs) = key_seal::seal(
+            mac_key(signer.key(), own.as_deref()),
+            &written,
+            pending.seq(),
+        );
         tx.execute(
             "INSERT INTO keys (name, spec, created_at, state, rotation_period_secs,
                                min_decrypt_version, active_version, seal_seq, mac, root)
@@ -177,7 +184,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
         let signer = self.signer()?;
-        let Some(mut current) = self.checked_key(&tx, name, &signer)? else {
+        let Some((mut current, own)) = self.checked_key(&tx, name, &signer)? else {
             return Err(self.no_such_key(name));
         };
         if current.state == state {
@@ -185,7 +192,8 @@ impl Store {
         }
         let pending = audit::append(&tx, signer.clone(), state_verb(state), name, "", &err)?;
         current.state = state;
-        self.reseal(&tx, current, signer.key(), pending.seq())?;
+        let rows = mac_key(signer.key(), own.as_deref());
+        self.reseal(&tx, current, rows, pending.seq())?;
         tx.commit().map_err(err)?;
         pending.committed();
         Ok(true)
@@ -212,9 +220,10 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
         let signer = self.signer()?;
-        let Some(mut key) = self.checked_key(&tx, name, &signer)? else {
+        let Some((mut key, own)) = self.checked_key(&tx, name, &signer)? else {
             return Ok(AddVersion::NoKey);
         };
+        let rows = mac_key(signer.key(), own.as_deref());
         match &key.root {
             None => check_root_tx(&tx, &self.path, &new.root_id)?,
             Some(own) => crate::store::key_rows::check_own_root(name, own, &new.root_id)?,
@@ -262,7 +271,7 @@ impl Store {
             }
         }
         let mut new = new.clone();
-        new.mac = Some(key_seal::version_mac(signer.key().rows(), name, &new).to_vec());
+        new.mac = Some(key_seal::version_mac(rows, name, &new).to_vec());
         tx.execute(
             "INSERT INTO key_versions (name, version, uuid, created_at, wrapped, root_id, mac)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -285,7 +294,7 @@ impl Store {
         let pending = audit::append(&tx, signer.clone(), "key-rotate", name, &detail, &err)?;
         key.active_version = new.version;
         key.versions.push(new);
-        self.reseal(&tx, key, signer.key(), pending.seq())?;
+        self.reseal(&tx, key, rows, pending.seq())?;
         test_pause("rotate: in transaction");
         tx.commit().map_err(err)?;
         pending.committed();
@@ -310,7 +319,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
         let signer = self.signer()?;
-        let Some(mut record) = self.checked_key(&tx, name, &signer)? else {
+        let Some((mut record, own)) = self.checked_key(&tx, name, &signer)? else {
             return Err(self.no_such_key(name));
         };
         let pending = audit::append(
@@ -322,7 +331,8 @@ impl Store {
             &err,
         )?;
         record.rotation_period_secs = period_secs;
-        let record = self.reseal(&tx, record, signer.key(), pending.seq())?;
+        let rows = mac_key(signer.key(), own.as_deref());
+        let record = self.reseal(&tx, record, rows, pending.seq())?;
         tx.commit().map_err(err)?;
         pending.committed();
         Ok(record)
@@ -340,7 +350,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
         let signer = self.signer()?;
-        let Some(before) = self.checked_key(&tx, name, &signer)? else {
+        let Some((before, own)) = self.checked_key(&tx, name, &signer)? else {
             return Err(self.no_such_key(name));
         };
         check_retire(&before, min)?;
@@ -351,7 +361,8 @@ impl Store {
         let pending = audit::append(&tx, signer.clone(), "key-retire", name, &detail, &err)?;
         let mut record = before.clone();
         record.min_decrypt_version = min;
-        let record = self.reseal(&tx, record, signer.key(), pending.seq())?;
+        let rows = mac_key(signer.key(), own.as_deref());
+        let record = self.reseal(&tx, record, rows, pending.seq())?;
         tx.commit().map_err(err)?;
         pending.committed();
         Ok((before.min_decrypt_version, record))
@@ -710,5 +721,32 @@ impl KeyTable for Store {
 
     fn set_audit_signer(&self, signer: Arc<AuditSigner>) {
         Self::set_audit_signer(self, signer);
+    }
+
+    fn key_paths_row<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(KeyPathsRow, Option<AuditEntry>), Error>> {
+        Box::pin(std::future::ready((|| {
+            let err = |e| db_error(&self.path, e);
+            let mut conn = self.lock();
+            let tx = conn.transaction().map_err(err)?;
+            let row = super::key_paths::key_paths_in(&tx, name).map_err(err)?;
+            let entry = match &row.row {
+                Some(raw) => tx
+                    .prepare_cached(
+                        "SELECT seq, at, user, verb, name, detail, prev_hash, hash FROM audit
+                         WHERE seq = ?1",
+                    )
+                    .and_then(|mut st| st.query_row([raw.seal_seq], audit::entry_row).optional())
+                    .map_err(err)?,
+                None => None,
+            };
+            Ok((row, entry))
+        })()))
+    }
+
+    fn use_paths_key(&self, key: Arc<PathsKey>, rows_under_it: bool) {
+        self.keep_paths_key(key, rows_under_it);
     }
 }

@@ -135,6 +135,9 @@ pub struct Store {
     path: PathBuf,
     /// What signs this handle's audit entries, once a holder of the root key opened it.
     signer: OnceLock<Arc<AuditSigner>>,
+    /// The `K_paths` of the keys with roots of their own that this handle's home unwrapped
+    /// ([`crate::store::key_row_key`]).
+    paths_keys: crate::store::key_row_key::GivenPathsKeys,
 }
 
 impl fmt::Debug for Store {
@@ -321,6 +324,7 @@ impl Store {
             conn: Mutex::new(conn),
             path,
             signer: OnceLock::new(),
+            paths_keys: crate::store::key_row_key::GivenPathsKeys::default(),
         };
         store.migrate()?;
         Ok(store)

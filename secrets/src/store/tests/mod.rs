@@ -87,7 +87,7 @@ fn add_version(f: &Fixture, root: &dyn RootKey, name: &str) -> [u8; 16] {
     .unwrap();
     c.execute("UPDATE keys SET active_version = 2 WHERE name = ?1", [name])
         .unwrap();
-    f.keys.store().reseal_for_tests().unwrap();
+    f.keys.store().reseal_for_tests(&[], None).unwrap();
     uuid
 }
 
@@ -491,7 +491,7 @@ fn backdate(f: &Fixture, name: &str, secs: i64) {
             params![name, secs],
         )
         .unwrap();
-    f.keys.store().reseal_for_tests().unwrap();
+    f.keys.store().reseal_for_tests(&[], None).unwrap();
 }
 
 #[test]
