@@ -580,6 +580,39 @@ fn a_keys_own_rows_under_the_stores_key_by_the_release_before_move_to_its_key() 
     }
 }
 
+/// A home killed in the middle of the move of a key's own rows to its key leaves the store as
+/// it was (the move is one transaction), and the next command holding the root moves them.
+#[cfg(feature = "test-pause")]
+#[test]
+fn a_move_of_a_keys_rows_killed_midway_leaves_the_store_as_it_was() {
+    let Some((env, url)) = release_store(KEYS_UNMOVED, false) else {
+        return;
+    };
+    let path = env.path("old").join("coffer.db");
+    let s = Site {
+        env,
+        db: Db::Sqlite(path),
+    };
+    let macs = || {
+        store_query(
+            &url,
+            "SELECT hex(k.mac) || ' ' || hex(p.mac) || ' ' ||
+                    (SELECT group_concat(hex(v.mac), ',') FROM key_versions v
+                     WHERE v.name = k.name)
+             FROM keys k JOIN key_paths p ON p.name = k.name WHERE k.name = 'prod'",
+        )
+    };
+    let before = macs();
+    let mut paused = s.paused("old", &["get", "/app/prod/db"], "move: in transaction");
+    paused.child.kill().unwrap();
+    paused.child.wait().unwrap();
+    assert_eq!(macs(), before);
+    assert_eq!(s.get("old", "/app/prod/db"), "s3cret-3\n");
+    assert_ne!(macs(), before);
+    assert_eq!(s.get("old", "/app/prod/db:2"), "s3cret-2\n");
+    s.sh("old", "audit verify").success();
+}
+
 /// A holder of the store's root key can compute the MACs of the key table's `K_rows`, as a
 /// modified coffer on a dev machine would: key `prod`'s row re-enabled, a retired version
 /// made to decrypt again, its active version moved back or its schedule removed, each sealed

@@ -162,6 +162,7 @@ impl SqliteParamStore {
             ],
         )
         .map_err(&err)?;
+        crate::store::test_pause::pause("move: in transaction");
         tx.commit().map_err(&err)?;
         pending.committed();
         Ok(())
