@@ -278,6 +278,15 @@ pub enum Command {
         /// The parameter.
         name: String,
     },
+    /// Write a new version holding an older version's value (labels stay where they are).
+    #[command(after_help = PARAM_HELP)]
+    Rollback {
+        /// The parameter.
+        name: String,
+        /// The version whose value the new version holds.
+        #[arg(long = "to", value_name = "VERSION", value_parser = clap::value_parser!(u32).range(1..))]
+        to: u32,
+    },
     /// Destroy a parameter (every version, for good) or one version's value.
     #[command(after_help = PARAM_HELP)]
     Destroy {

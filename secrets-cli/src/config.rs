@@ -132,6 +132,10 @@ impl Settings {
             Command::Restore { name } => CommandSettings::Param(ParamSettings::Restore {
                 name: ParamName::parse(&name)?,
             }),
+            Command::Rollback { name, to } => CommandSettings::Param(ParamSettings::Rollback {
+                name: ParamName::parse(&name)?,
+                to,
+            }),
             Command::Destroy { selector } => {
                 let sel = Selector::parse(&selector)?;
                 let version = match sel.which {

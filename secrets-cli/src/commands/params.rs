@@ -178,6 +178,21 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
                 format!("restored {name}\n")
             })
         }
+        ParamSettings::Rollback { name, to } => {
+            let params = super::open::open_params(settings, None, Vec::new()).await?;
+            let meta = params
+                .rollback(name, *to, &params::os_user(), now_unix())
+                .await?;
+            tracing::info!(name = %name, to, version = meta.version, "rolled back");
+            if json {
+                super::stdout::print_json(&ParamVersionWire::new(&meta, now_unix()))
+            } else {
+                say(format!(
+                    "wrote {name} version {}, holding the value of version {to}\n",
+                    meta.version
+                ))
+            }
+        }
         ParamSettings::Destroy { name, version } => {
             let params = super::open::open_params(settings, None, Vec::new()).await?;
             let d = params.destroy(name, *version, now_unix()).await?;

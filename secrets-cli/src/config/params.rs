@@ -94,6 +94,13 @@ pub enum ParamSettings {
         /// The parameter.
         name: ParamName,
     },
+    /// `rollback NAME --to VERSION`.
+    Rollback {
+        /// The parameter.
+        name: ParamName,
+        /// The version whose value the new version holds.
+        to: u32,
+    },
     /// `destroy NAME[:VERSION]`.
     Destroy {
         /// The parameter.

@@ -432,6 +432,78 @@ fn rm_restore_destroy() {
     assert_eq!(n, 1);
 }
 
+/// `rollback NAME --to VERSION` writes a new version holding that version's value, type,
+/// description and tags, which `get NAME` then serves; the versions between stay, other
+/// labels stay where they are; a version that is missing, destroyed or of another type than
+/// the latest, a deleted parameter and a bad version number change nothing.
+#[test]
+fn rollback_writes_an_older_value_as_a_new_version() {
+    rollback(&Store::new());
+}
+
+/// As [`rollback_writes_an_older_value_as_a_new_version`], on PostgreSQL.
+#[test]
+fn rollback_writes_an_older_value_as_a_new_version_on_postgres() {
+    if let Some(s) = Store::pg() {
+        rollback(&s);
+    }
+}
+
+fn rollback(s: &Store) {
+    s.put("put /rb/db --description first --tag team=a", "one")
+        .success();
+    s.put("put /rb/db --overwrite", "two").success();
+    s.sh("label /rb/db:2 stable").success();
+    s.sh("rollback /rb/db --to 1")
+        .success()
+        .stdout("wrote /rb/db version 3, holding the value of version 1\n");
+    assert_eq!(s.get("/rb/db"), "one\n");
+    assert_eq!(s.get("/rb/db:2"), "two\n");
+    assert_eq!(s.get("/rb/db:stable"), "two\n");
+    let last = s.json_lines("history /rb/db");
+    let three = last.iter().find(|v| v["version"] == 3).unwrap();
+    assert_eq!(three["description"], "first");
+    assert_eq!(three["tags"]["team"], "a");
+    assert_eq!(three["param_type"], "secure-string");
+    let v = s.json("rollback /rb/db --to 2");
+    assert_eq!(
+        (v["type"].as_str(), v["version"].as_u64()),
+        (Some("param_version"), Some(4))
+    );
+    assert_eq!(s.get("/rb/db"), "two\n");
+    // Bad input: nothing is written.
+    let before = s.versions("/rb/db");
+    s.sh("rollback /rb/db --to 9")
+        .code(1)
+        .stderr(contains("has no version 9"));
+    s.sh("rollback /rb/db --to 0").code(2);
+    s.sh("rollback /rb/db --to x").code(2);
+    s.sh("rollback /rb/nope --to 1")
+        .code(1)
+        .stderr(contains("no parameter named /rb/nope"));
+    s.sh("destroy /rb/db:1").success();
+    s.sh("rollback /rb/db --to 1")
+        .code(1)
+        .stderr(contains("destroyed"));
+    s.put("put /rb/t --type string", "plain").success();
+    s.put(
+        "put /rb/t --type secure-string --overwrite --change-type",
+        "sec",
+    )
+    .success();
+    s.sh("rollback /rb/t --to 1")
+        .code(1)
+        .stderr(contains("type"));
+    assert_eq!(s.get("/rb/t"), "sec\n");
+    s.sh("rm /rb/db").success();
+    s.sh("rollback /rb/db --to 2")
+        .code(1)
+        .stderr(contains("deleted"));
+    s.sh("restore /rb/db").success();
+    assert_eq!(s.versions("/rb/db"), before);
+    assert_eq!(s.get("/rb/db"), "two\n");
+}
+
 #[test]
 fn expiry() {
     let s = Store::new();

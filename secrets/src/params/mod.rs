@@ -43,6 +43,7 @@ pub(crate) mod key_paths;
 pub(crate) mod name;
 pub(crate) mod param_type;
 pub mod policy;
+mod rollback;
 pub(crate) mod row_keys;
 mod service;
 mod store_keys;
