@@ -26,13 +26,14 @@ impl Params {
         author: &str,
         now: i64,
     ) -> ParamResult<VersionMeta> {
-        let (state, _) = self.store().await?.history(name).await?;
+        // `get` checks the policies first; the history is read with the row keys it gave.
         let from = self
             .get(&Selector {
                 name: name.clone(),
                 which: Which::Version(to),
             })
             .await?;
+        let (state, _) = self.unlocked_store().await?.history(name).await?;
         if from.meta.is_expired(now) {
             return Err(super::Error::BadValue(format!(
                 "version {to} of {name} has expired; a rollback to it would serve an expired \

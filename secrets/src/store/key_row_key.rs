@@ -24,8 +24,56 @@ pub(crate) type RowsKey = Option<std::sync::Arc<PathsKey>>;
 
 /// The `K_paths` a backend's handle was given, by key, each with whether the rows of its key
 /// were found under it ([`crate::store::table::KeyTable::use_paths_key`]).
-pub(crate) type GivenPathsKeys =
-    std::sync::Mutex<std::collections::BTreeMap<String, (std::sync::Arc<PathsKey>, bool)>>;
+#[derive(Default)]
+pub(crate) struct GivenPathsKeys(
+    std::sync::Mutex<std::collections::BTreeMap<String, (std::sync::Arc<PathsKey>, bool)>>,
+);
+
+impl GivenPathsKeys {
+    /// Keeps `key` (with `rows_under_it`, its key's rows found under it; that stays).
+    pub(crate) fn keep(&self, key: std::sync::Arc<PathsKey>, rows_under_it: bool) {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let under = rows_under_it || map.get(key.key_name()).is_some_and(|(_, u)| *u);
+        map.insert(key.key_name().to_owned(), (key, under));
+    }
+
+    /// In a write transaction that read `row`, key `record`'s row of paths: the key of its
+    /// rows ([`key_row_key`], with the `K_paths` given for it). One that this handle found
+    /// under the key's own `K_keys(K)` and whose row of paths no longer says so is refused.
+    ///
+    /// # Errors
+    /// As [`key_row_key`]; the row of paths changed so.
+    pub(crate) fn rows_key_in(
+        &self,
+        record: &KeyRecord,
+        row: Option<&KeyPathsRow>,
+        location: &str,
+    ) -> Result<RowsKey, Error> {
+        if record.root.is_none() {
+            return Ok(None);
+        }
+        let given = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&record.name)
+            .cloned();
+        let (paths, found_under_it) = given.map_or((None, false), |(k, u)| (Some(k), u));
+        let own = key_row_key(record, paths.as_deref(), row, None, location)?;
+        if own.is_none() && found_under_it {
+            return Err(key_paths::tampered(
+                location,
+                &record.name,
+                "this process found the key's own rows under its key, and its row of paths no \
+                 longer says so: it was changed outside coffer",
+            ));
+        }
+        Ok(if own.is_some() { paths } else { None })
+    }
+}
 
 /// Whether `row`, key `name`'s row of paths, and `entry`, the entry it is sealed to, show
 /// that the key's own rows may be under its `K_keys(K)`, for a home that cannot check them

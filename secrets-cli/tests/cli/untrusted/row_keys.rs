@@ -333,22 +333,7 @@ fn rows_sealed_under_the_stores_key_by_the_release_before_move_to_the_keys_key()
             "CREATE TABLE unmoved_paths AS SELECT * FROM key_paths",
         );
         // What MACs key `prod`'s own rows, and the entry they are tied to.
-        let key_macs = || {
-            store_query(
-                &url,
-                if pg {
-                    "SELECT k.seal_seq || ' ' || encode(k.mac, 'hex') || ' ' ||
-                            (SELECT string_agg(encode(v.mac, 'hex'), ',' ORDER BY v.version)
-                             FROM key_versions v WHERE v.name = k.name)
-                     FROM keys k WHERE k.name = 'prod'"
-                } else {
-                    "SELECT k.seal_seq || ' ' || hex(k.mac) || ' ' ||
-                            (SELECT group_concat(hex(v.mac), ',') FROM key_versions v
-                             WHERE v.name = k.name)
-                     FROM keys k WHERE k.name = 'prod'"
-                },
-            )
-        };
+        let key_macs = || prod_key_macs(&url, pg);
         let unmoved_keys = key_macs();
         // The home without prod's root: the hole and the store's own names only.
         assert_eq!(get("dev", "/app/x"), "plain\n");
@@ -481,24 +466,7 @@ fn a_keys_own_rows_under_the_stores_key_by_the_release_before_move_to_its_key() 
                 .assert()
         };
         let get = |home: &str, name: &str| stdout(&run(home, &format!("get {name}")).success());
-        let key_macs = || {
-            store_query(
-                &url,
-                if pg {
-                    "SELECT k.seal_seq || ' ' || encode(k.mac, 'hex') || ' ' ||
-                            (SELECT string_agg(encode(v.mac, 'hex'), ',' ORDER BY v.version)
-                             FROM key_versions v WHERE v.name = k.name) || ' ' ||
-                            (SELECT seal_seq FROM key_paths WHERE name = k.name)
-                     FROM keys k WHERE k.name = 'prod'"
-                } else {
-                    "SELECT k.seal_seq || ' ' || hex(k.mac) || ' ' ||
-                            (SELECT group_concat(hex(v.mac), ',') FROM key_versions v
-                             WHERE v.name = k.name) || ' ' ||
-                            (SELECT seal_seq FROM key_paths WHERE name = k.name)
-                     FROM keys k WHERE k.name = 'prod'"
-                },
-            )
-        };
+        let key_macs = || prod_key_macs(&url, pg);
         store_sql(&url, "CREATE TABLE v2_paths AS SELECT * FROM key_paths");
         let before = key_macs();
         // The home without prod's root reads what the store's key protects, and moves
@@ -684,6 +652,27 @@ fn a_keys_own_rows_sealed_by_a_holder_of_the_stores_root_alone_are_refused() {
             assert!(e.contains("key `prod`"), "{what}: {read}: {e}");
         }
     }
+}
+
+/// Key `prod`'s row in the store at `url`: the entry it is tied to, its MAC, its versions'
+/// MACs and the entry its row of paths is sealed to, separated by spaces.
+fn prod_key_macs(url: &str, pg: bool) -> String {
+    store_query(
+        url,
+        if pg {
+            "SELECT k.seal_seq || ' ' || encode(k.mac, 'hex') || ' ' ||
+                    (SELECT string_agg(encode(v.mac, 'hex'), ',' ORDER BY v.version)
+                     FROM key_versions v WHERE v.name = k.name) || ' ' ||
+                    (SELECT seal_seq FROM key_paths WHERE name = k.name)
+             FROM keys k WHERE k.name = 'prod'"
+        } else {
+            "SELECT k.seal_seq || ' ' || hex(k.mac) || ' ' ||
+                    (SELECT group_concat(hex(v.mac), ',') FROM key_versions v
+                     WHERE v.name = k.name) || ' ' ||
+                    (SELECT seal_seq FROM key_paths WHERE name = k.name)
+             FROM keys k WHERE k.name = 'prod'"
+        },
+    )
 }
 
 fn stdout(a: &assert_cmd::assert::Assert) -> String {

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::store::audit::AuditKey;
 use crate::store::audit_signer::AuditSigner;
 use crate::store::key_paths::PathsKey;
-use crate::store::key_row_key::{RowsKey, key_row_key, mac_key, paths_before_seal};
+use crate::store::key_row_key::{RowsKey, mac_key, paths_before_seal};
 use crate::store::key_rows::{KeyRecord, KeyState, Seal, VersionRecord};
 use crate::store::key_seal::{self, History};
 use crate::store::rows::damaged;
@@ -134,12 +134,13 @@ impl PgStore {
     }
 
     /// In `c`'s snapshot: the `K_paths` whose `K_keys(K)` MACs the rows of `record`, if it
-    /// is not the store's `K_rows` ([`key_row_key`]), as this handle's home unwrapped it.
+    /// is not the store's `K_rows` ([`crate::store::key_row_key`]), as this handle's home
+    /// unwrapped it.
     pub(super) async fn own_key_in(
         &self,
         c: &impl GenericClient,
         record: &KeyRecord,
-    ) -> Result<Option<Arc<PathsKey>>, Error> {
+    ) -> Result<RowsKey, Error> {
         if record.root.is_none() {
             return Ok(None);
         }
@@ -148,39 +149,8 @@ impl PgStore {
             .await?
             .into_iter()
             .next();
-        let (paths, found_under_it) = self.paths_key_of(&record.name);
-        let own = key_row_key(record, paths.as_deref(), row.as_ref(), None, &self.location)?;
-        if own.is_none() && found_under_it {
-            return Err(crate::store::key_paths::tampered(
-                &self.location,
-                &record.name,
-                "this process found the key's own rows under its key, and its row of paths no \
-                 longer says so: it was changed outside coffer",
-            ));
-        }
-        Ok(if own.is_some() { paths } else { None })
-    }
-
-    /// The `K_paths` of key `name` given to this handle
-    /// ([`crate::store::table::KeyTable::use_paths_key`]), and whether its rows were found
-    /// under it.
-    pub(super) fn paths_key_of(&self, name: &str) -> (Option<Arc<PathsKey>>, bool) {
         self.paths_keys
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(name)
-            .map_or((None, false), |(k, under)| (Some(k.clone()), *under))
-    }
-
-    /// Keeps `key` for the writes of its key's rows (with `rows_under_it`, found so; that
-    /// stays).
-    pub(super) fn keep_paths_key(&self, key: Arc<PathsKey>, rows_under_it: bool) {
-        let mut map = self
-            .paths_keys
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let under = rows_under_it || map.get(key.key_name()).is_some_and(|(_, u)| *u);
-        map.insert(key.key_name().to_owned(), (key, under));
+            .rows_key_in(record, row.as_ref(), &self.location)
     }
 
     /// In a write transaction: key `name` as stored, checked against its seal and the log

@@ -564,7 +564,7 @@ impl KeyTable for PgStore {
     }
 
     fn use_paths_key(&self, key: Arc<PathsKey>, rows_under_it: bool) {
-        self.keep_paths_key(key, rows_under_it);
+        self.paths_keys.keep(key, rows_under_it);
     }
 }
 

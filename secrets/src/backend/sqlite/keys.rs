@@ -747,6 +747,6 @@ impl KeyTable for Store {
     }
 
     fn use_paths_key(&self, key: Arc<PathsKey>, rows_under_it: bool) {
-        self.keep_paths_key(key, rows_under_it);
+        self.paths_keys.keep(key, rows_under_it);
     }
 }
