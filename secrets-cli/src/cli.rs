@@ -294,6 +294,9 @@ pub enum Command {
         #[arg(value_name = "NAME[:VERSION]")]
         selector: String,
     },
+    /// Write the parameters of a dotenv, JSON or YAML file, all in one transaction or none.
+    #[command(after_help = IMPORT_HELP)]
+    Import(ImportArgs),
     /// Run a command with the parameters under --path in its environment (it replaces coffer).
     #[command(after_help = EXEC_HELP)]
     Exec(ExecArgs),
@@ -430,6 +433,27 @@ exactly, running nothing; docker compose and python-dotenv read them back too, e
 their rules cannot express (python-dotenv expands ${VAR} even in single quotes): those are
 named in a warning (an error with --strict). --format shell is for eval; json and yaml are
 exact.
+
+",
+    exit_codes!()
+);
+
+const IMPORT_HELP: &str = concat!(
+    "Each key names a parameter below --path: a key in capitals (DB_PASSWORD) becomes lower
+case with `_` as `-` (db-password), so that exec --path gives the same variable back; any
+other key is the rest of the name as written (`/` separates levels), and in JSON and YAML a
+nested object is a level ({\"db\": {\"password\": …}} is db/password).
+
+dotenv: KEY=value lines, `export ` allowed, `#` comments; '…' is literal, \"…\" knows
+\\\\ \\\" \\$ \\n \\r \\t; nothing is expanded, and a $NAME or ${…} outside single quotes is
+refused (other readers would replace it). JSON and YAML: strings, numbers and booleans are
+values; a list is a string-list (items joined by `,`); null is refused.
+
+Values are of --type (default secure-string), lists string-list. A key given twice, two keys
+giving one name, a bad name, a value over the limit, a name that exists (without
+--overwrite) or of another type: nothing is written. Everything is written in one
+transaction, or nothing; --dry-run checks it all and writes nothing. Values are never
+printed.
 
 ",
     exit_codes!()

@@ -95,6 +95,9 @@ impl Settings {
             Command::Init(a) => CommandSettings::Init(init(&a)?),
             Command::Key(k) => CommandSettings::Key(key(k)?),
             Command::Put(a) => CommandSettings::Param(ParamSettings::Put(put(a)?)),
+            Command::Import(a) => {
+                CommandSettings::Param(ParamSettings::Import(import_settings(a)?))
+            }
             Command::Rotate(a) => CommandSettings::Rotate(rotate(a)?),
             Command::Get(a) => CommandSettings::Param(ParamSettings::Get {
                 selector: Selector::parse(&a.selector)?,

@@ -1,4 +1,4 @@
-//! Flags of the parameter verbs: `put`, `get`, `ls`, `exec`, `export`.
+//! Flags of the parameter verbs: `put`, `get`, `ls`, `exec`, `export`, `import`.
 
 use std::path::PathBuf;
 
@@ -129,4 +129,47 @@ pub struct LsArgs {
     /// Every parameter below PATH, at any depth.
     #[arg(short, long)]
     pub recursive: bool,
+}
+
+/// The formats `import` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportFormatArg {
+    /// `KEY=value` lines (what `export --format dotenv|shell` writes).
+    Dotenv,
+    /// One JSON object (nested objects are levels of the name).
+    Json,
+    /// One YAML mapping (nested mappings are levels of the name).
+    Yaml,
+}
+
+/// Flags of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file, or `-` for stdin.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The path the parameters go below [default: /].
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
+
+    /// The format [default: from the extension (.json, .yaml, .yml), else dotenv].
+    #[arg(long, value_enum)]
+    pub format: Option<ImportFormatArg>,
+
+    /// Say what would be written, and check it, without writing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// The type of values that are not lists [default: secure-string].
+    #[arg(long = "type", value_name = "TYPE")]
+    pub param_type: Option<String>,
+
+    /// Write new versions of parameters that exist (of the same type).
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Encrypt secure values with this key [default: the store key, local:params].
+    #[arg(short = 'k', long = "key", value_name = "KEYREF")]
+    pub key: Option<String>,
 }

@@ -5,6 +5,7 @@ mod decrypt;
 mod encrypt;
 pub mod exec;
 mod file_run;
+mod import;
 mod init;
 mod inspect;
 mod key;

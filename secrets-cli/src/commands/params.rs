@@ -22,6 +22,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
         }
     };
     match p {
+        ParamSettings::Import(s) => super::import::run(settings, s).await,
         ParamSettings::Put(s) => {
             let params = super::open::open_params(settings, s.key.clone(), Vec::new()).await?;
             let meta = put(&params, s).await?;

@@ -8,6 +8,7 @@ use crate::cli::PutArgs;
 use crate::envmap::Format;
 use crate::report::CliError;
 use coffer::keyref::KeyRef;
+use coffer::params::import::ImportFormat;
 use coffer::params::{Expect, Label, ParamName, ParamPath, ParamType, Selector, TypeRule};
 
 use super::parse_keys;
@@ -44,9 +45,67 @@ pub struct PutSettings {
     pub key: Option<(KeyRef, String)>,
 }
 
+/// `coffer import`.
+#[derive(Debug)]
+pub struct ImportSettings {
+    /// The file; `-` is stdin.
+    pub file: PathBuf,
+    /// `--path`.
+    pub path: ParamPath,
+    /// `--format`, or the extension's.
+    pub format: ImportFormat,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--type`.
+    pub param_type: Option<ParamType>,
+    /// `--overwrite`.
+    pub overwrite: bool,
+    /// `--key`, and its spelling.
+    pub key: Option<(KeyRef, String)>,
+}
+
+/// The settings of `import`.
+pub(super) fn import_settings(a: crate::cli::ImportArgs) -> anyhow::Result<ImportSettings> {
+    use crate::cli::ImportFormatArg;
+    let format = match a.format {
+        Some(ImportFormatArg::Dotenv) => ImportFormat::Dotenv,
+        Some(ImportFormatArg::Json) => ImportFormat::Json,
+        Some(ImportFormatArg::Yaml) => ImportFormat::Yaml,
+        None => ImportFormat::of_path(&a.file).unwrap_or(ImportFormat::Dotenv),
+    };
+    let param_type = a.param_type.as_deref().map(ParamType::parse).transpose()?;
+    let key = match a.key {
+        Some(k) if param_type.is_some_and(|t| !t.is_secure()) => {
+            return Err(CliError::usage(format!(
+                "--key {k}: --type {} values are stored in the clear; only secure-string \
+                 values are encrypted",
+                param_type.unwrap_or_default()
+            ))
+            .into());
+        }
+        Some(k) => Some((
+            k.parse::<KeyRef>()
+                .map_err(|e| anyhow::Error::new(e).context(format!("--key {k}")))?,
+            k,
+        )),
+        None => None,
+    };
+    Ok(ImportSettings {
+        file: a.file,
+        path: ParamPath::parse(a.path.as_deref().unwrap_or("/"))?,
+        format,
+        dry_run: a.dry_run,
+        param_type,
+        overwrite: a.overwrite,
+        key,
+    })
+}
+
 /// The parameter verbs.
 #[derive(Debug)]
 pub enum ParamSettings {
+    /// `import FILE`.
+    Import(ImportSettings),
     /// `put`.
     Put(PutSettings),
     /// `get NAME[:VERSION|:LABEL]`.

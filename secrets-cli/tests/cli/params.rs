@@ -1121,3 +1121,5 @@ fn store_urls() {
 mod hardening;
 #[path = "secret_rotation.rs"]
 mod secret_rotation;
+#[path = "store_verbs.rs"]
+mod store_verbs;

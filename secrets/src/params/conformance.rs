@@ -39,6 +39,8 @@ pub(crate) const CASES: &[(&str, Case)] = &[
     ("expiry", expiry),
     ("racing_writers", racing_writers),
     ("racing_check_and_set", racing_check_and_set),
+    ("batches", batches),
+    ("racing_batches", racing_batches),
     ("promote", promote),
     ("types_are_kept", types_are_kept),
     ("policies", policies::policies),
@@ -718,6 +720,120 @@ fn racing_writers(open: &Open) {
     }
     for s in seen {
         assert_eq!(s, (0..EACH).collect::<Vec<_>>());
+    }
+}
+
+/// `put_all`: every version or none.
+fn batches(open: &Open) {
+    let s = service(open);
+    let both = [
+        req("/b/a", ParamType::SecureString, "A", Expect::New),
+        req("/b/b", ParamType::String, "B", Expect::New),
+    ];
+    let metas = block_on(s.put_all(&both, TypeRule::Same)).unwrap();
+    assert_eq!(metas.iter().map(|m| m.version).collect::<Vec<_>>(), [1, 1]);
+    assert_eq!(get(&s, "/b/a").unwrap(), "A");
+    assert_eq!(get(&s, "/b/b").unwrap(), "B");
+    // A name that exists, after a new one: neither is written.
+    let err = block_on(s.put_all(
+        &[
+            req("/b/c", ParamType::SecureString, "C", Expect::New),
+            req("/b/a", ParamType::SecureString, "A2", Expect::New),
+        ],
+        TypeRule::Same,
+    ))
+    .unwrap_err();
+    assert!(matches!(err, Error::Exists { .. }), "{err}");
+    assert_eq!(block_on(s.opened_store().state(&n("/b/c"))).unwrap(), None);
+    // Another type than the latest version's, after a good one: neither.
+    let err = block_on(s.put_all(
+        &[
+            req("/b/a", ParamType::SecureString, "A2", Expect::Any),
+            req("/b/b", ParamType::SecureString, "B2", Expect::Any),
+        ],
+        TypeRule::Same,
+    ))
+    .unwrap_err();
+    assert!(matches!(err, Error::TypeChange { .. }), "{err}");
+    assert_eq!(get(&s, "/b/a").unwrap(), "A");
+    // A name twice.
+    let err = block_on(s.put_all(
+        &[
+            req("/b/d", ParamType::String, "1", Expect::New),
+            req("/b/d", ParamType::String, "2", Expect::New),
+        ],
+        TypeRule::Same,
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("given twice"), "{err}");
+    assert_eq!(block_on(s.opened_store().state(&n("/b/d"))).unwrap(), None);
+    // The store: a stale version after a good one is named, and nothing is written.
+    let st = s.opened_store();
+    let new = |name: &str, version: u32| NewVersion {
+        name: n(name),
+        version,
+        expect: Expect::Any,
+        param_type: ParamType::String,
+        value: StoredValue::Clear(secret("x")),
+        description: None,
+        tags: BTreeMap::new(),
+        labels: vec![],
+        created_at: 0,
+        expires_at: None,
+        author: "tester".into(),
+        key_ref: None,
+    };
+    let out = block_on(st.put_all(vec![new("/b/e", 1), new("/b/b", 1)])).unwrap();
+    assert_eq!(
+        out,
+        BatchOutcome::Stale {
+            index: 1,
+            latest: 1
+        }
+    );
+    assert_eq!(block_on(st.state(&n("/b/e"))).unwrap(), None);
+    let out = block_on(st.put_all(vec![new("/b/e", 1), new("/b/b", 2)])).unwrap();
+    let BatchOutcome::Written(metas) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(metas.len(), 2);
+    assert_eq!(get(&s, "/b/b").unwrap(), "x");
+}
+
+/// Two writers of the same two names, each writing both in one `put_all`: every batch is
+/// written whole, once, so version k of one name holds what version k of the other does.
+fn racing_batches(open: &Open) {
+    const EACH: u32 = 30;
+    let keys = aes_keys(7);
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let s = Params::new(open(), keys.clone(), DEFAULT_MAX_VALUE_BYTES);
+            std::thread::spawn(move || {
+                for i in 0..EACH {
+                    let value = format!("w{w}-{i}");
+                    let both = [
+                        req("/rb/x", ParamType::SecureString, &value, Expect::Any),
+                        req("/rb/y", ParamType::SecureString, &value, Expect::Any),
+                    ];
+                    block_on(s.put_all(&both, TypeRule::Same)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let s = service(open);
+    for name in ["/rb/x", "/rb/y"] {
+        let (state, _) = block_on(s.opened_store().history(&n(name))).unwrap();
+        assert_eq!(state.latest, 2 * EACH, "{name}");
+    }
+    for v in 1..=2 * EACH {
+        assert_eq!(
+            get(&s, &format!("/rb/x:{v}")).unwrap(),
+            get(&s, &format!("/rb/y:{v}")).unwrap(),
+            "version {v}"
+        );
     }
 }
 

@@ -38,7 +38,10 @@
 //! By default values are encrypted under the store key: a local key named
 //! [`STORE_KEY_NAME`] (`params`), created on the first `secure-string` put.
 
+mod batch;
 mod changes;
+pub mod dotenv;
+pub mod import;
 pub(crate) mod key_paths;
 pub(crate) mod name;
 pub(crate) mod param_type;
@@ -223,6 +226,21 @@ pub enum PutOutcome {
     },
 }
 
+/// How a write of many versions ended ([`ParamStore::put_all`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Every version written, in the order given.
+    Written(Vec<VersionMeta>),
+    /// The version at `index` follows a latest version that is no longer `latest`: another
+    /// writer came first, and nothing was written.
+    Stale {
+        /// Its place in the list.
+        index: usize,
+        /// The latest version of its parameter now.
+        latest: u32,
+    },
+}
+
 /// What the store knows of a parameter, without its versions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamState {
@@ -376,6 +394,17 @@ pub trait ParamStore: Send + Sync + fmt::Debug {
     /// [`Error::Exists`] ([`Expect::New`]), [`Error::VersionMismatch`]
     /// ([`Expect::Version`]), [`Error::Deleted`].
     fn put(&self, new: NewVersion) -> BoxFuture<'_, ParamResult<PutOutcome>>;
+
+    /// Writes every version of `news` (of distinct parameters) in one transaction, in
+    /// order, each as [`ParamStore::put`] writes one: all of them or none. The first found
+    /// stale ends it, with nothing written ([`BatchOutcome::Stale`]); the first error, too.
+    /// A store that cannot says so (the default).
+    fn put_all(&self, news: Vec<NewVersion>) -> BoxFuture<'_, ParamResult<BatchOutcome>> {
+        let _ = news;
+        Box::pin(std::future::ready(Err(Error::unsupported(
+            "this store cannot write many parameters in one transaction",
+        ))))
+    }
 
     /// One version with its stored value. Errors: not found (no parameter, version or
     /// label), [`Error::Deleted`]. A destroyed version comes back with

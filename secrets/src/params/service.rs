@@ -25,7 +25,7 @@ pub const VALUE_SUITE: AlgorithmSuite = AlgorithmSuite::Aes256GcmHkdfSha512Commi
 
 /// How many times a write is retried after other writers came first (`--overwrite`). Each
 /// retry means another version was committed, so the store always makes progress.
-const PUT_ATTEMPTS: usize = 10_000;
+pub(super) const PUT_ATTEMPTS: usize = 10_000;
 
 /// The keys of `secure-string` values.
 pub trait ValueKeys: Send + Sync + fmt::Debug {
@@ -160,7 +160,7 @@ impl ValueKeys for FixedKeys {
 }
 
 /// The version after `latest`.
-fn next_version(name: &ParamName, latest: u32) -> ParamResult<u32> {
+pub(super) fn next_version(name: &ParamName, latest: u32) -> ParamResult<u32> {
     latest
         .checked_add(1)
         .ok_or_else(|| Error::invalid(format!("{name} has no version numbers left")))
@@ -350,63 +350,19 @@ impl Params {
 
     /// One attempt of [`Params::put_with`].
     async fn put_once(&self, req: &PutRequest, rule: TypeRule) -> ParamResult<VersionMeta> {
-        if req.value.len() > self.max_value_bytes {
-            return Err(Error::TooLarge {
-                len: super::ValueLen::Exact(req.value.len()),
-                max: self.max_value_bytes,
-            });
-        }
-        if let Some(at) = req.value.expose().find('\0') {
-            return Err(Error::BadValue(format!(
-                "the value holds a NUL byte (at byte {at}), which no environment variable can \
-                 carry: store binary data as base64"
-            )));
-        }
+        self.check_value(&req.value)?;
         self.keys.unlock().await?;
         // Read once: the policies decide both whether this home may write here and, for a
         // secure value, its key.
         let policies = self.checked_policies().await?;
         self.check_root_in(&policies, &req.name).await?;
         crate::store::test_pause::pause("put: checked");
-        let mut version = match req.expect {
-            Expect::New => 1,
-            Expect::Version(n) => n
-                .checked_add(1)
-                .ok_or_else(|| Error::invalid(format!("expected version {n} is too large")))?,
-            Expect::Any => match self.store.state(&req.name).await? {
-                Some(s) => next_version(&req.name, s.latest)?,
-                None => 1,
-            },
-        };
+        let mut version = self.first_version(req).await?;
         let mut keyring = None;
         for _ in 0..PUT_ATTEMPTS {
-            let param_type = self.type_of_next(req, version, rule).await?;
-            let (value, key_ref) = if param_type.is_secure() {
-                let (ring, key_ref) = match &keyring {
-                    Some(k) => k,
-                    None => keyring.insert(self.keyring_for_write(&policies, &req.name).await?),
-                };
-                (
-                    StoredValue::Sealed(seal(ring, &req.name, version, &req.value).await?),
-                    Some(key_ref.clone()),
-                )
-            } else {
-                (StoredValue::Clear(req.value.clone()), None)
-            };
-            let new = NewVersion {
-                name: req.name.clone(),
-                version,
-                expect: req.expect,
-                param_type,
-                value,
-                description: req.description.clone(),
-                tags: req.tags.clone(),
-                labels: req.labels.clone(),
-                created_at: crate::time::now_unix(),
-                expires_at: req.expires_at,
-                author: req.author.clone(),
-                key_ref,
-            };
+            let new = self
+                .new_version(req, version, rule, &policies, &mut keyring)
+                .await?;
             match self.store.put(new).await? {
                 PutOutcome::Written(meta) => return Ok(meta),
                 PutOutcome::Stale { latest } => {
@@ -422,10 +378,81 @@ impl Params {
         .advice(Advice::TryAgain))
     }
 
+    /// Refuses a value over the limit or holding a NUL byte.
+    pub(super) fn check_value(&self, value: &SecretValue) -> ParamResult<()> {
+        if value.len() > self.max_value_bytes {
+            return Err(Error::TooLarge {
+                len: super::ValueLen::Exact(value.len()),
+                max: self.max_value_bytes,
+            });
+        }
+        if let Some(at) = value.expose().find('\0') {
+            return Err(Error::BadValue(format!(
+                "the value holds a NUL byte (at byte {at}), which no environment variable can \
+                 carry: store binary data as base64"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The version a write of `req` tries first.
+    pub(super) async fn first_version(&self, req: &PutRequest) -> ParamResult<u32> {
+        Ok(match req.expect {
+            Expect::New => 1,
+            Expect::Version(n) => n
+                .checked_add(1)
+                .ok_or_else(|| Error::invalid(format!("expected version {n} is too large")))?,
+            Expect::Any => match self.store.state(&req.name).await? {
+                Some(s) => next_version(&req.name, s.latest)?,
+                None => 1,
+            },
+        })
+    }
+
+    /// Version `version` of `req` as the store receives it: its type under `rule`, its value
+    /// encrypted for it if secure, under the key `policies` give its name (`keyring` keeps
+    /// the key found for the attempts after the first).
+    pub(super) async fn new_version(
+        &self,
+        req: &PutRequest,
+        version: u32,
+        rule: TypeRule,
+        policies: &super::Policies,
+        keyring: &mut Option<(Arc<dyn Keyring>, String)>,
+    ) -> ParamResult<NewVersion> {
+        let param_type = self.type_of_next(req, version, rule).await?;
+        let (value, key_ref) = if param_type.is_secure() {
+            let (ring, key_ref) = match keyring {
+                Some(k) => &*k,
+                None => &*keyring.insert(self.keyring_for_write(policies, &req.name).await?),
+            };
+            (
+                StoredValue::Sealed(seal(ring, &req.name, version, &req.value).await?),
+                Some(key_ref.clone()),
+            )
+        } else {
+            (StoredValue::Clear(req.value.clone()), None)
+        };
+        Ok(NewVersion {
+            name: req.name.clone(),
+            version,
+            expect: req.expect,
+            param_type,
+            value,
+            description: req.description.clone(),
+            tags: req.tags.clone(),
+            labels: req.labels.clone(),
+            created_at: crate::time::now_unix(),
+            expires_at: req.expires_at,
+            author: req.author.clone(),
+            key_ref,
+        })
+    }
+
     /// The type of `version` of `req.name` under `rule`, from the type of the version before
     /// it (none for a first version, or when that version is not there: then the store's
     /// write refuses or goes first, and no type is changed).
-    async fn type_of_next(
+    pub(super) async fn type_of_next(
         &self,
         req: &PutRequest,
         version: u32,

@@ -430,6 +430,27 @@ pub(crate) fn put_detail(new: &NewVersion) -> String {
     detail
 }
 
+/// Every version of `news`, written ([`crate::params::ParamStore::put_all`]).
+pub(crate) fn all_written(news: Vec<NewVersion>) -> crate::params::BatchOutcome {
+    crate::params::BatchOutcome::Written(
+        news.into_iter()
+            .filter_map(|n| match written(n) {
+                PutOutcome::Written(meta) => Some(meta),
+                PutOutcome::Stale { .. } => None,
+            })
+            .collect(),
+    )
+}
+
+/// The version at `index` of a batch was stale (`outcome`, as a put of it alone gave).
+pub(crate) fn stale_at(index: usize, outcome: &PutOutcome) -> crate::params::BatchOutcome {
+    let latest = match outcome {
+        PutOutcome::Stale { latest } => *latest,
+        PutOutcome::Written(meta) => meta.version,
+    };
+    crate::params::BatchOutcome::Stale { index, latest }
+}
+
 /// What a committed put wrote.
 pub(crate) fn written(new: NewVersion) -> PutOutcome {
     let mut labels: Vec<String> = new.labels.iter().map(|l| l.as_str().to_owned()).collect();

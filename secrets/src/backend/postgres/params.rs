@@ -13,17 +13,17 @@ use super::tx::lock_writes;
 use crate::error::Error;
 use crate::params::policy::check_write;
 use crate::params::{
-    CURRENT, Claim, Destroyed, Label, LabelMove, LeaseRequest, Listing, NewVersion, PREVIOUS,
-    ParamName, ParamPath, ParamResult, ParamState, ParamStore, PathEntry, Policies, Policy,
-    PutOutcome, RotationPlan, RowKeys, StoredVersion, VersionMeta, Which as ParamWhich,
+    BatchOutcome, CURRENT, Claim, Destroyed, Label, LabelMove, LeaseRequest, Listing, NewVersion,
+    PREVIOUS, ParamName, ParamPath, ParamResult, ParamState, ParamStore, PathEntry, Policies,
+    Policy, PutOutcome, RotationPlan, RowKeys, StoredVersion, VersionMeta, Which as ParamWhich,
 };
 use crate::store::key_paths::{KeyPathsRow, PathsKey};
 use crate::store::param_seal::ParamHead;
 use crate::store::rows::{
-    RawVersion, check_delete, check_promote, check_put, check_unlabel, destroy_detail,
+    RawVersion, all_written, check_delete, check_promote, check_put, check_unlabel, destroy_detail,
     held_version, label_detail, live, missing_version, moves_current, new_fields, promote_detail,
-    put_detail, read_detail, state_of, stored_version, tags_json, unlabel_detail, value_bytes,
-    version_fields, written,
+    put_detail, read_detail, stale_at, state_of, stored_version, tags_json, unlabel_detail,
+    value_bytes, version_fields, written,
 };
 use crate::store::test_pause::pause as test_pause;
 
@@ -114,11 +114,56 @@ impl PgStore {
         let tx = client.transaction().await.map_err(&err)?;
         lock_writes(&tx).await.map_err(&err)?;
         let keys = self.row_keys_in(&tx).await?;
+        let pending = match self.put_in(&tx, keys.policies(), new).await? {
+            Ok(pending) => pending,
+            Err(stale) => return Ok(stale),
+        };
+        test_pause("put: in transaction");
+        tx.commit().await.map_err(&err)?;
+        pending.committed();
+        Ok(written(new.clone()))
+    }
+
+    /// Every version of `news` in one transaction ([`ParamStore::put_all`]).
+    pub(super) async fn put_all_tx(&self, news: &[NewVersion]) -> ParamResult<BatchOutcome> {
+        let err = self.perr();
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await.map_err(&err)?;
+        lock_writes(&tx).await.map_err(&err)?;
+        let keys = self.row_keys_in(&tx).await?;
+        let mut pendings = Vec::with_capacity(news.len());
+        for (index, new) in news.iter().enumerate() {
+            match self.put_in(&tx, keys.policies(), new).await? {
+                Ok(pending) => pendings.push(pending),
+                // Dropped, the transaction rolls back: nothing is written.
+                Err(stale) => return Ok(stale_at(index, &stale)),
+            }
+            if index == 0 {
+                test_pause("put all: in transaction");
+            }
+        }
+        tx.commit().await.map_err(&err)?;
+        pendings
+            .into_iter()
+            .for_each(super::audit::Pending::committed);
+        Ok(all_written(news.to_vec()))
+    }
+
+    /// One version of a write, inside the caller's transaction `tx` (which holds the write
+    /// lock), under `policies` (as checked in it): the entry it records, or the outcome of a
+    /// stale write (nothing written).
+    async fn put_in(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        policies: &Policies,
+        new: &NewVersion,
+    ) -> ParamResult<Result<super::audit::Pending, PutOutcome>> {
+        let err = self.perr();
         let name = &new.name;
-        let head = self.head_in(&tx, name.as_str()).await?;
+        let head = self.head_in(tx, name.as_str()).await?;
         let state = head.as_ref().map(|h| state_of(name, h));
         if let Some(stale) = check_put(new, state.as_ref())? {
-            return Ok(stale);
+            return Ok(Err(stale));
         }
         // The policies as they are now, not as the value was encrypted for.
         if let Some(key) = new
@@ -126,12 +171,12 @@ impl PgStore {
             .as_deref()
             .filter(|_| new.param_type.is_secure())
         {
-            check_write(keys.policies(), name, key)?;
+            check_write(policies, name, key)?;
         }
         let version = i64::from(new.version);
         // The entry first: a new parameter's head names it as the put that made it.
         let pending = append(
-            &tx,
+            tx,
             self.signer()?,
             "put",
             name.as_str(),
@@ -194,11 +239,8 @@ impl PgStore {
             .map_err(&err)?;
             head.labels.insert(label.to_owned(), new.version);
         }
-        self.write_head(&tx, &head, pending.seq()).await?;
-        test_pause("put: in transaction");
-        tx.commit().await.map_err(&err)?;
-        pending.committed();
-        Ok(written(new.clone()))
+        self.write_head(tx, &head, pending.seq()).await?;
+        Ok(Ok(pending))
     }
 
     pub(super) async fn label_tx(
@@ -508,6 +550,13 @@ impl ParamStore for PgStore {
         Box::pin(async move {
             let new = &new;
             self.retry("put", move || self.put_tx(new)).await
+        })
+    }
+
+    fn put_all(&self, news: Vec<NewVersion>) -> BoxFuture<'_, ParamResult<BatchOutcome>> {
+        Box::pin(async move {
+            let news = &news;
+            self.retry("put", move || self.put_all_tx(news)).await
         })
     }
 

@@ -21,19 +21,19 @@ use super::audit;
 use super::param_rows::{COLUMNS, raw_version};
 use crate::error::Error;
 use crate::params::policy::check_write;
-use crate::params::{CURRENT, PREVIOUS};
 use crate::params::{
-    Claim, Destroyed, Label, LabelMove, LeaseRequest, Listing, NewVersion, ParamName, ParamPath,
-    ParamResult, ParamState, ParamStore, PathEntry, Policies, Policy, PutOutcome, RotationPlan,
-    RowKeys, StoredVersion, VersionMeta, Which,
+    BatchOutcome, Claim, Destroyed, Label, LabelMove, LeaseRequest, Listing, NewVersion, ParamName,
+    ParamPath, ParamResult, ParamState, ParamStore, PathEntry, Policies, Policy, PutOutcome,
+    RotationPlan, RowKeys, StoredVersion, VersionMeta, Which,
 };
+use crate::params::{CURRENT, PREVIOUS};
 use crate::store::key_paths::{KeyPathsRow, PathsKey};
 use crate::store::param_seal::ParamHead;
 use crate::store::rows::{
-    RawVersion, check_delete, check_promote, check_put, check_unlabel, destroy_detail,
+    RawVersion, all_written, check_delete, check_promote, check_put, check_unlabel, destroy_detail,
     held_version, label_detail, live, missing_version, moves_current, new_fields, promote_detail,
-    put_detail, read_detail, state_of, stored_version, tags_json, unlabel_detail, value_bytes,
-    version_fields, written,
+    put_detail, read_detail, stale_at, state_of, stored_version, tags_json, unlabel_detail,
+    value_bytes, version_fields, written,
 };
 use crate::store::test_pause::pause as test_pause;
 
@@ -114,17 +114,61 @@ impl SqliteParamStore {
     }
 
     fn put_sync(&self, new: NewVersion) -> ParamResult<PutOutcome> {
-        let name = &new.name;
         let err = self.err();
         let mut conn = self.store.lock();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
         let keys = self.row_keys_in(&tx)?;
-        let head = self.head_in(&tx, name.as_str())?;
+        let pending = match self.put_in(&tx, keys.policies(), &new)? {
+            Ok(pending) => pending,
+            Err(stale) => return Ok(stale),
+        };
+        test_pause("put: in transaction");
+        tx.commit().map_err(&err)?;
+        pending.committed();
+        Ok(written(new))
+    }
+
+    /// Every version of `news` in one transaction ([`ParamStore::put_all`]).
+    fn put_all_sync(&self, news: Vec<NewVersion>) -> ParamResult<BatchOutcome> {
+        let err = self.err();
+        let mut conn = self.store.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let keys = self.row_keys_in(&tx)?;
+        let mut pendings = Vec::with_capacity(news.len());
+        for (index, new) in news.iter().enumerate() {
+            match self.put_in(&tx, keys.policies(), new)? {
+                Ok(pending) => pendings.push(pending),
+                // Dropped, the transaction rolls back: nothing is written.
+                Err(stale) => return Ok(stale_at(index, &stale)),
+            }
+            if index == 0 {
+                test_pause("put all: in transaction");
+            }
+        }
+        tx.commit().map_err(&err)?;
+        pendings.into_iter().for_each(audit::Pending::committed);
+        Ok(all_written(news))
+    }
+
+    /// One version of a write, inside the caller's transaction `tx`, under `policies` (as
+    /// checked in it): the entry it records, or the outcome of a stale write (nothing
+    /// written).
+    fn put_in(
+        &self,
+        tx: &Connection,
+        policies: &Policies,
+        new: &NewVersion,
+    ) -> ParamResult<Result<audit::Pending, PutOutcome>> {
+        let name = &new.name;
+        let err = self.err();
+        let head = self.head_in(tx, name.as_str())?;
         let state = head.as_ref().map(|h| state_of(name, h));
-        if let Some(stale) = check_put(&new, state.as_ref())? {
-            return Ok(stale);
+        if let Some(stale) = check_put(new, state.as_ref())? {
+            return Ok(Err(stale));
         }
         // The policies as they are now, not as the value was encrypted for.
         if let Some(key) = new
@@ -132,15 +176,15 @@ impl SqliteParamStore {
             .as_deref()
             .filter(|_| new.param_type.is_secure())
         {
-            check_write(keys.policies(), name, key)?;
+            check_write(policies, name, key)?;
         }
         // The entry first: a new parameter's head names it as the put that made it.
         let pending = audit::append(
-            &tx,
+            tx,
             self.store.signer()?,
             "put",
             name.as_str(),
-            &put_detail(&new),
+            &put_detail(new),
             &err,
         )?;
         let mut head = match head {
@@ -162,12 +206,14 @@ impl SqliteParamStore {
         };
         head.latest = new.version;
         let tags = tags_json(&new.tags)?;
-        let mac = self.mac_of(&new_fields(&new, &tags, head.born))?;
-        tx.execute(
+        let mac = self.mac_of(&new_fields(new, &tags, head.born))?;
+        tx.prepare_cached(
             "INSERT INTO param_versions (name, version, type, value, key_ref, description, tags,
                                          created_at, author, expires_at, mac)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
+        )
+        .and_then(|mut st| {
+            st.execute(params![
                 name.as_str(),
                 new.version,
                 new.param_type.as_str(),
@@ -179,11 +225,11 @@ impl SqliteParamStore {
                 new.author,
                 new.expires_at,
                 mac
-            ],
-        )
+            ])
+        })
         .map_err(&err)?;
         let mut labels: Vec<&str> = new.labels.iter().map(Label::as_str).collect();
-        if moves_current(&new) {
+        if moves_current(new) {
             labels.push(CURRENT);
         }
         for label in labels {
@@ -195,11 +241,8 @@ impl SqliteParamStore {
             .map_err(&err)?;
             head.labels.insert(label.to_owned(), new.version);
         }
-        self.write_head(&tx, &head, pending.seq())?;
-        test_pause("put: in transaction");
-        tx.commit().map_err(&err)?;
-        pending.committed();
-        Ok(written(new))
+        self.write_head(tx, &head, pending.seq())?;
+        Ok(Ok(pending))
     }
 
     fn label_sync(
@@ -511,6 +554,10 @@ impl ParamStore for SqliteParamStore {
 
     fn put(&self, new: NewVersion) -> BoxFuture<'_, ParamResult<PutOutcome>> {
         Box::pin(async move { self.put_sync(new) })
+    }
+
+    fn put_all(&self, news: Vec<NewVersion>) -> BoxFuture<'_, ParamResult<BatchOutcome>> {
+        Box::pin(async move { self.put_all_sync(news) })
     }
 
     fn get<'a>(

@@ -1,0 +1,287 @@
+//! The store verbs users reach for beyond put and get: `import` (issue 16, item 5).
+
+use super::*;
+
+/// Every parameter of the store, by name (`ls -r /`).
+fn names(s: &Store) -> Vec<String> {
+    s.json_lines("ls -r /")
+        .iter()
+        .filter(|v| v["type"] == "param_summary")
+        .map(|v| v["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// How many entries the audit log holds.
+fn audit_len(s: &Store) -> usize {
+    s.json_lines("audit ls").len()
+}
+
+/// A value with every character the formats quote.
+const AWKWARD: &str = "it's \"quoted\" $HOME `x` \\ \ttab\nline2\\";
+
+fn import_round_trips_export(s: &Store) {
+    s.put("put /src/db-password", AWKWARD).success();
+    s.put("put /src/api-key --type string", "plain").success();
+    s.put("put /src/9lives", "cat").success();
+    for (format, read_as) in [
+        ("dotenv", "dotenv"),
+        ("shell", "dotenv"),
+        ("json", "json"),
+        ("yaml", "yaml"),
+    ] {
+        let out = s
+            .sh(&format!("export --path /src --format {format}"))
+            .success();
+        s.env
+            .write(&format!("src.{format}"), &out.get_output().stdout);
+        s.sh(&format!(
+            "import --path /copy/{format} src.{format} --format {read_as}"
+        ))
+        .success()
+        .stdout(format!(
+            "imported 3 parameters below /copy/{format} (3 new, 0 new versions) in one \
+             transaction\n"
+        ));
+        assert_eq!(
+            s.get(&format!("/copy/{format}/db-password")),
+            format!("{AWKWARD}\n"),
+            "{format}"
+        );
+        assert_eq!(s.get(&format!("/copy/{format}/api-key")), "plain\n");
+        // `_9LIVES` comes back as the name that gives it again.
+        assert_eq!(s.get(&format!("/copy/{format}/-9lives")), "cat\n");
+        // Every value is secure unless --type says otherwise.
+        let v = s.json(&format!("get /copy/{format}/api-key"));
+        assert_eq!(v["param_type"], "secure-string", "{v}");
+        // exec gives the variables of the source back.
+        let env = s
+            .sh(&format!("exec --path /copy/{format} -- env"))
+            .success();
+        let env = String::from_utf8_lossy(&env.get_output().stdout).into_owned();
+        assert!(
+            env.contains("API_KEY=plain\n") && env.contains("_9LIVES=cat\n"),
+            "{env}"
+        );
+    }
+}
+
+fn import_writes_all_or_nothing(s: &Store) {
+    s.env.write(
+        "app.json",
+        br#"{"DB_URL": "postgres://db", "db": {"port": 5432}, "hosts": ["a", "b"]}"#,
+    );
+    // The store key is made by the first secure put, with entries of its own.
+    s.put("put /seed", "x").success();
+    let before = audit_len(s);
+    // --dry-run checks and says, and writes nothing.
+    s.sh("import --path /app app.json --dry-run")
+        .success()
+        .stdout(contains(
+            "would write /app/db-url version 1 (secure-string, new)",
+        ))
+        .stdout(contains(
+            "would write /app/hosts version 1 (string-list, new)",
+        ))
+        .stdout(contains("nothing written"));
+    let plan = s.json_lines("import --path /app app.json --dry-run");
+    assert_eq!(plan.len(), 3);
+    assert_eq!(plan[1]["name"], "/app/db/port");
+    assert_eq!(plan[1]["origin"], "key db/port");
+    assert!(names(s).iter().all(|n| !n.starts_with("/app/")));
+    assert_eq!(audit_len(s), before);
+
+    let written = s.json_lines("import --path /app app.json");
+    assert_eq!(written.len(), 3);
+    assert!(
+        written
+            .iter()
+            .all(|v| v["type"] == "param_version" && v["version"] == 1)
+    );
+    // One `put` entry per parameter.
+    assert_eq!(audit_len(s), before + 3);
+    assert_eq!(s.get("/app/hosts"), "a,b\n");
+    assert_eq!(s.json("get /app/hosts")["param_type"], "string-list");
+    assert_eq!(s.get("/app/db/port"), "5432\n");
+
+    // Each bad file is refused whole: nothing of it is written.
+    let all = names(s);
+    let audit = audit_len(s);
+    let refused = |file: &str, body: &[u8], args: &str, needle: &str| {
+        s.env.write(file, body);
+        let out = s.sh(&format!("import --path /app {file} {args}")).failure();
+        let err = text(out.get_output());
+        assert!(err.contains(needle), "{file}: {err}");
+        assert!(!err.contains("s3cret"), "{file} printed a value: {err}");
+        assert_eq!(names(s), all, "{file} wrote something");
+        assert_eq!(audit_len(s), audit, "{file} wrote to the audit log");
+    };
+    // A bad name after good ones.
+    refused(
+        "badname.env",
+        b"NEW_ONE=s3cret\nbad*name=s3cret\n",
+        "",
+        "line 2",
+    );
+    // A duplicate, in each format.
+    refused(
+        "dup.env",
+        b"A=s3cret\nB=1\nA=2\n",
+        "",
+        "line 3: `A` gives /app/a, as line 1 does",
+    );
+    refused(
+        "dup.json",
+        br#"{"x": "s3cret", "x": "2"}"#,
+        "",
+        "a key given twice: `x`",
+    );
+    refused("dup.yaml", b"x: s3cret\nx: 2\n", "", "not YAML");
+    refused(
+        "case.json",
+        br#"{"NEW_TWO": "s3cret", "new-two": "2"}"#,
+        "",
+        "as key NEW_TWO does",
+    );
+    // A name that exists, after new ones: nothing, not even the new ones.
+    refused(
+        "exists.env",
+        b"FRESH=s3cret\nDB_URL=s3cret\n",
+        "",
+        "/app/db-url exists",
+    );
+    // Of another type than the latest version.
+    refused(
+        "retype.env",
+        b"HOSTS=s3cret\n",
+        "--overwrite",
+        "string-list parameter",
+    );
+    // A value over the limit.
+    s.env
+        .write("big.env", b"SMALL=s3cret\nLARGE=0123456789abcdef\n");
+    let out = s
+        .cmd()
+        .env("COFFER_MAX_VALUE_BYTES", "10")
+        .args(["import", "--path", "/app", "big.env"])
+        .assert()
+        .failure();
+    assert!(
+        text(out.get_output()).contains("/app/large"),
+        "{}",
+        text(out.get_output())
+    );
+    assert_eq!(names(s), all);
+    // A variable other readers would expand; a file that is not the format.
+    refused(
+        "expand.env",
+        b"OK=1\nURL=\"https://${HOST}/\"\n",
+        "",
+        "line 2",
+    );
+    refused("broken.json", br#"{"a": "s3cret""#, "", "not JSON");
+    refused("list.json", br#"["s3cret"]"#, "", "not one object");
+    refused("null.json", br#"{"n": null}"#, "", "null");
+    refused("notutf8.env", b"A=\xff\xfe\n", "", "not UTF-8");
+
+    // --overwrite writes new versions of them all, in one go.
+    s.env
+        .write("again.env", b"DB_URL=postgres://db2\nDB_PORT=1\n");
+    s.sh("import --path /app again.env --overwrite")
+        .success()
+        .stdout(contains("(1 new, 1 new version)"));
+    assert_eq!(s.get("/app/db-url"), "postgres://db2\n");
+    assert_eq!(s.versions("/app/db-url"), [1, 2]);
+    // From stdin, of the type given.
+    s.cmd()
+        .args(["import", "--path", "/plain", "--type", "string", "-"])
+        .write_stdin(b"LEVEL=debug\n".to_vec())
+        .assert()
+        .success();
+    assert_eq!(s.json("get /plain/level")["param_type"], "string");
+}
+
+#[test]
+fn import_reads_what_export_writes() {
+    import_round_trips_export(&Store::new());
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn import_reads_what_export_writes_on_postgres() {
+    if let Some(s) = Store::pg() {
+        import_round_trips_export(&s);
+    }
+}
+
+#[test]
+fn import_writes_every_parameter_or_none() {
+    import_writes_all_or_nothing(&Store::new());
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn import_writes_every_parameter_or_none_on_postgres() {
+    if let Some(s) = Store::pg() {
+        import_writes_all_or_nothing(&s);
+    }
+}
+
+/// An import killed inside its transaction, after its first parameter was written there,
+/// leaves none of them.
+#[cfg(unix)]
+fn killed_import(s: &Store) {
+    use std::io::{BufRead as _, BufReader};
+
+    s.env.write("many.env", b"A=1\nB=2\nC=3\n");
+    let mut child = s
+        .child()
+        .args(["import", "--path", "/k", "many.env"])
+        .current_dir(s.env.path(""))
+        .env("COFFER_TEST_PAUSE_MS", "5000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no pause");
+        if line.contains("coffer test pause: put all: in transaction") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        names(s).iter().all(|n| !n.starts_with("/k/")),
+        "{:?}",
+        names(s)
+    );
+    s.sh("audit verify").success();
+    s.sh("import --path /k many.env").success();
+    assert_eq!(s.get("/k/c"), "3\n");
+}
+
+#[cfg(unix)]
+#[test]
+#[cfg_attr(
+    not(feature = "test-pause"),
+    ignore = "stops coffer at each step with the test-pause feature (scripts/test.sh turns it on)"
+)]
+fn a_killed_import_writes_nothing() {
+    killed_import(&Store::new());
+}
+
+#[cfg(unix)]
+#[test]
+#[cfg_attr(
+    not(feature = "test-pause"),
+    ignore = "stops coffer at each step with the test-pause feature (scripts/test.sh turns it on)"
+)]
+fn a_killed_import_writes_nothing_on_postgres() {
+    if let Some(s) = Store::pg() {
+        killed_import(&s);
+    }
+}
