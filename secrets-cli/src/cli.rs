@@ -241,6 +241,9 @@ pub enum Command {
     /// List the parameters under a path (never their values).
     #[command(after_help = PARAM_HELP)]
     Ls(LsArgs),
+    /// List the parameters whose latest version carries the tags asked for (never values).
+    #[command(after_help = PARAM_HELP)]
+    Find(FindArgs),
     /// List the versions of a parameter (never their values).
     #[command(after_help = PARAM_HELP)]
     History {

@@ -106,6 +106,13 @@ impl Settings {
             Command::Ls(a) => CommandSettings::Param(ParamSettings::Ls {
                 path: ParamPath::parse(a.path.as_deref().unwrap_or("/"))?,
                 recursive: a.recursive,
+                long: a.long,
+                deleted: a.deleted,
+            }),
+            Command::Find(a) => CommandSettings::Param(ParamSettings::Find {
+                path: ParamPath::parse(a.path.as_deref().unwrap_or("/"))?,
+                tags: find_tags(&a.tags)?,
+                long: a.long,
             }),
             Command::History { name } => CommandSettings::Param(ParamSettings::History {
                 name: ParamName::parse(&name)?,

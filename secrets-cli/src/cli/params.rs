@@ -129,6 +129,31 @@ pub struct LsArgs {
     /// Every parameter below PATH, at any depth.
     #[arg(short, long)]
     pub recursive: bool,
+
+    /// A table: type, latest version, its labels, when it was written, expiry.
+    #[arg(short, long)]
+    pub long: bool,
+
+    /// The deleted parameters instead (`restore` brings one back).
+    #[arg(long)]
+    pub deleted: bool,
+}
+
+/// Flags of `find`.
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    /// Where to look, at any depth [default: /].
+    #[arg(value_name = "PATH")]
+    pub path: Option<String>,
+
+    /// K=V: a tag the latest version must carry with that value; K: with any value
+    /// (repeatable: all of them).
+    #[arg(long = "tag", value_name = "K=V", required = true)]
+    pub tags: Vec<String>,
+
+    /// A table, as `ls -l`.
+    #[arg(short, long)]
+    pub long: bool,
 }
 
 /// The formats `import` reads.

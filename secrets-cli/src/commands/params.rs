@@ -49,47 +49,20 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
             };
             super::stdout::write_stdout(out.as_bytes())
         }
-        ParamSettings::Ls { path, recursive } => {
+        ParamSettings::Ls {
+            path,
+            recursive,
+            long,
+            deleted,
+        } => {
             let params = super::open::open_params(settings, None, Vec::new()).await?;
             let listing = params.store().await?.list(path, *recursive).await?;
-            let now = now_unix();
-            if !listing.unheld.is_empty() && !settings.quiet {
-                eprintln!("{}", unheld_note(&listing.unheld));
-            }
-            if json {
-                for (name, key) in &listing.unheld {
-                    super::stdout::print_json(&ParamUnheldWire {
-                        kind: "param_unheld",
-                        schema: SCHEMA,
-                        name: name.to_string(),
-                        key: key.clone(),
-                    })?;
-                }
-                for sub in &listing.subpaths {
-                    super::stdout::print_json(&ParamPathWire {
-                        kind: "param_path",
-                        schema: SCHEMA,
-                        path: sub.to_string(),
-                    })?;
-                }
-                for p in &listing.params {
-                    super::stdout::print_json(&ParamSummaryWire::new(p, now))?;
-                }
-                return Ok(());
-            }
-            let mut text = String::new();
-            for sub in &listing.subpaths {
-                text.push_str(sub.as_str());
-                text.push_str("/\n");
-            }
-            for p in &listing.params {
-                text.push_str(p.latest.name.as_str());
-                text.push('\n');
-            }
-            if text.is_empty() && listing.unheld.is_empty() && !settings.quiet {
-                eprintln!("no parameters under {path}");
-            }
-            super::stdout::write_stdout(text.as_bytes())
+            show_listing(settings, path, listing, *long, *deleted)
+        }
+        ParamSettings::Find { path, tags, long } => {
+            let params = super::open::open_params(settings, None, Vec::new()).await?;
+            let listing = params.find(path, tags).await?;
+            show_listing(settings, path, listing, *long, false)
         }
         ParamSettings::History { name } => {
             let params = super::open::open_params(settings, None, Vec::new()).await?;
@@ -264,6 +237,76 @@ fn change(
     } else {
         super::stdout::write_stdout(text().as_bytes())
     }
+}
+
+/// `ls` and `find`: the parameters of `listing` (its deleted ones with `deleted`), names or
+/// a table (`long`), or JSON lines.
+fn show_listing(
+    settings: &Settings,
+    path: &params::ParamPath,
+    listing: params::Listing,
+    long: bool,
+    deleted: bool,
+) -> anyhow::Result<()> {
+    let json = settings.format == OutputFormat::Json;
+    let now = now_unix();
+    if !listing.unheld.is_empty() && !settings.quiet {
+        eprintln!("{}", unheld_note(&listing.unheld));
+    }
+    let (shown, subpaths) = if deleted {
+        (&listing.deleted, &[][..])
+    } else {
+        (&listing.params, &listing.subpaths[..])
+    };
+    if json {
+        for (name, key) in &listing.unheld {
+            super::stdout::print_json(&ParamUnheldWire {
+                kind: "param_unheld",
+                schema: SCHEMA,
+                name: name.to_string(),
+                key: key.clone(),
+            })?;
+        }
+        for sub in subpaths {
+            super::stdout::print_json(&ParamPathWire {
+                kind: "param_path",
+                schema: SCHEMA,
+                path: sub.to_string(),
+            })?;
+        }
+        for p in shown {
+            super::stdout::print_json(&ParamSummaryWire::new(p, now))?;
+        }
+        return Ok(());
+    }
+    let mut text = String::new();
+    for sub in subpaths {
+        text.push_str(sub.as_str());
+        text.push_str("/\n");
+    }
+    if long && !shown.is_empty() {
+        let wires: Vec<ParamSummaryWire> = shown
+            .iter()
+            .map(|p| ParamSummaryWire::new(p, now))
+            .collect();
+        text.push_str(&ParamSummaryWire::table(&wires, deleted));
+    } else {
+        for p in shown {
+            text.push_str(p.latest.name.as_str());
+            text.push('\n');
+        }
+    }
+    if text.is_empty() && listing.unheld.is_empty() && !settings.quiet {
+        let what = match (deleted, &settings.command) {
+            (true, _) => "no deleted parameters",
+            (false, crate::config::CommandSettings::Param(ParamSettings::Find { .. })) => {
+                "no parameters with those tags"
+            }
+            _ => "no parameters",
+        };
+        eprintln!("{what} under {path}");
+    }
+    super::stdout::write_stdout(text.as_bytes())
 }
 
 /// What `ls` says of the parameters it left out because this home lacks the root of the key

@@ -101,6 +101,23 @@ pub(super) fn import_settings(a: crate::cli::ImportArgs) -> anyhow::Result<Impor
     })
 }
 
+/// The tags of `find --tag K=V|K`.
+pub(super) fn find_tags(tags: &[String]) -> anyhow::Result<Vec<coffer::params::find::TagQuery>> {
+    tags.iter()
+        .map(|t| {
+            let q = coffer::params::find::TagQuery::parse(t);
+            if q.key.is_empty() {
+                return Err(CliError::usage(format!(
+                    "bad tag `{}`: expected K=V or K",
+                    t.escape_debug()
+                ))
+                .into());
+            }
+            Ok(q)
+        })
+        .collect()
+}
+
 /// The parameter verbs.
 #[derive(Debug)]
 pub enum ParamSettings {
@@ -115,12 +132,25 @@ pub enum ParamSettings {
         /// `--key`.
         keys: Vec<KeyRef>,
     },
-    /// `ls [PATH] [-r]`.
+    /// `ls [PATH] [-r] [-l] [--deleted]`.
     Ls {
         /// The path.
         path: ParamPath,
         /// `-r`.
         recursive: bool,
+        /// `-l`.
+        long: bool,
+        /// `--deleted`.
+        deleted: bool,
+    },
+    /// `find [PATH] --tag K=V…`.
+    Find {
+        /// The path.
+        path: ParamPath,
+        /// The tags.
+        tags: Vec<coffer::params::find::TagQuery>,
+        /// `-l`.
+        long: bool,
     },
     /// `history NAME`.
     History {

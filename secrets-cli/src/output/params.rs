@@ -216,9 +216,54 @@ pub struct ParamSummaryWire {
     pub destroyed: bool,
     /// The latest version's description.
     pub description: Option<String>,
+    /// RFC 3339 when it was deleted (`ls --deleted`), or `null`.
+    pub deleted_at: Option<String>,
 }
 
 impl ParamSummaryWire {
+    /// `ls -l`: a table with a header line (with when each was deleted, for `--deleted`).
+    pub fn table(params: &[Self], deleted: bool) -> String {
+        let head = [
+            "NAME",
+            "TYPE",
+            "VERSION",
+            "LABELS",
+            "MODIFIED",
+            if deleted { "DELETED" } else { "EXPIRES" },
+        ];
+        let rows: Vec<[String; 6]> = params
+            .iter()
+            .map(|p| {
+                let last = if deleted {
+                    p.deleted_at.clone().unwrap_or_default()
+                } else {
+                    match (&p.expires_at, p.expired) {
+                        (Some(t), true) => format!("{t} (expired)"),
+                        (Some(t), false) => t.clone(),
+                        (None, _) => "-".to_owned(),
+                    }
+                };
+                [
+                    p.name.clone(),
+                    p.param_type.to_owned(),
+                    if p.destroyed {
+                        format!("{} (destroyed)", p.version)
+                    } else {
+                        p.version.to_string()
+                    },
+                    if p.labels.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        p.labels.join(",").escape_debug().to_string()
+                    },
+                    p.updated_at.clone(),
+                    last,
+                ]
+            })
+            .collect();
+        table(&head, &rows)
+    }
+
     /// The record of `s`.
     pub fn new(s: &coffer::params::ParamSummary, now: i64) -> Self {
         use coffer::time::format_rfc3339;
@@ -236,6 +281,7 @@ impl ParamSummaryWire {
             expired: m.is_expired(now),
             destroyed: m.destroyed_at.is_some(),
             description: m.description.clone(),
+            deleted_at: s.deleted_at.map(format_rfc3339),
         }
     }
 }

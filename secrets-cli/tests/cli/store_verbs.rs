@@ -285,3 +285,104 @@ fn a_killed_import_writes_nothing_on_postgres() {
         killed_import(&s);
     }
 }
+
+fn long_listing_deleted_and_tags(s: &Store) {
+    s.put("put /ls/prod/a --tag team=db --tag env=prod", "a")
+        .success();
+    s.put(
+        "put /ls/prod/b --type string --tag team=web --expires 90d",
+        "b",
+    )
+    .success();
+    s.put(
+        "put /ls/prod/a --overwrite --label stable --tag team=db",
+        "a2",
+    )
+    .success();
+    s.put("put /ls/gone --tag team=db", "g").success();
+    s.sh("rm /ls/gone").success();
+
+    // ls -l: type, latest version, its labels, modified, expiry; never a value.
+    let out = s.sh("ls -l -r /ls").success();
+    let table = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].ends_with("EXPIRES"),
+        "{table}"
+    );
+    let a: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        a[..4],
+        ["/ls/prod/a", "secure-string", "2", "current,stable"],
+        "{table}"
+    );
+    assert_eq!(a[5], "-");
+    let b: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(b[..3], ["/ls/prod/b", "string", "1"], "{table}");
+    assert!(b[5].starts_with("20"), "{table}");
+    assert!(!table.contains("a2"), "{table}");
+
+    // ls --deleted: only the deleted ones, with when.
+    let out = s.sh("ls -r --deleted /ls").success();
+    assert_eq!(out.get_output().stdout, b"/ls/gone\n");
+    let out = s.sh("ls -l -r --deleted /ls").success();
+    let table = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(
+        table.lines().next().unwrap().ends_with("DELETED"),
+        "{table}"
+    );
+    let gone = s.json_lines("ls -r --deleted /ls");
+    assert_eq!(gone.len(), 1);
+    assert!(gone[0]["deleted_at"].is_string(), "{}", gone[0]);
+    assert!(
+        s.json_lines("ls -r /ls")
+            .iter()
+            .all(|v| v["deleted_at"].is_null())
+    );
+    s.sh("restore /ls/gone").success();
+    s.sh("ls -r --deleted /ls")
+        .success()
+        .stdout("")
+        .stderr(contains("no deleted parameters under /ls"));
+    s.sh("rm /ls/gone").success();
+
+    // find --tag: the latest version's tags, all of them; never a deleted one.
+    let found = |args: &str| -> Vec<String> {
+        s.json_lines(&format!("find {args}"))
+            .iter()
+            .map(|v| v["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(found("--tag team=db"), ["/ls/prod/a"]);
+    assert_eq!(found("--tag team"), ["/ls/prod/a", "/ls/prod/b"]);
+    assert_eq!(found("--tag team=db --tag env=prod"), Vec::<String>::new());
+    // Version 2 of /ls/prod/a has no env tag: only the latest counts.
+    assert_eq!(found("/ls/prod --tag team=web"), ["/ls/prod/b"]);
+    assert_eq!(found("/other --tag team=web"), Vec::<String>::new());
+    s.sh("find --tag nope")
+        .success()
+        .stderr(contains("no parameters with those tags under /"));
+    s.sh("find --tag =x")
+        .code(2)
+        .stderr(contains("bad tag `=x`"));
+    s.sh("find").code(2);
+    let out = s.sh("find -l --tag team=web").success();
+    assert!(
+        String::from_utf8_lossy(&out.get_output().stdout).starts_with("NAME"),
+        "a table"
+    );
+}
+
+#[test]
+fn ls_long_deleted_and_find_by_tag() {
+    long_listing_deleted_and_tags(&Store::new());
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn ls_long_deleted_and_find_by_tag_on_postgres() {
+    if let Some(s) = Store::pg() {
+        long_listing_deleted_and_tags(&s);
+    }
+}

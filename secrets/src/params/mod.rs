@@ -41,6 +41,7 @@
 mod batch;
 mod changes;
 pub mod dotenv;
+pub mod find;
 pub mod import;
 pub(crate) mod key_paths;
 pub(crate) mod name;
@@ -261,6 +262,8 @@ pub struct ParamSummary {
     pub latest: VersionMeta,
     /// Unix seconds (the first version).
     pub created_at: i64,
+    /// `rm`: when it was deleted (only in [`Listing::deleted`]).
+    pub deleted_at: Option<i64>,
 }
 
 /// `ls PATH`.
@@ -273,6 +276,8 @@ pub struct Listing {
     /// The parameters left out because the key that protects them has a root of its own
     /// that this home does not hold (their rows cannot be checked here), with that key.
     pub unheld: Vec<(ParamName, String)>,
+    /// The parameters deleted (`rm`, not yet destroyed), by name: `restore` brings them back.
+    pub deleted: Vec<ParamSummary>,
 }
 
 /// A label set by `label`.

@@ -161,6 +161,7 @@ impl PgStore {
         let keys = self.row_keys()?;
         let mut params = Vec::with_capacity(rows.len());
         let mut unheld = Vec::new();
+        let mut deleted = Vec::new();
         for r in &rows {
             let raw_head = raw_head_at(r, 0).map_err(&err)?;
             check_below(&self.location, path, recursive, &raw_head.name)?;
@@ -180,17 +181,22 @@ impl PgStore {
             }
             let raw = raw_version_at(r, HEAD_WIDTH).map_err(&err)?;
             let latest = self.sealed(&head, raw)?.meta;
+            let summary = ParamSummary {
+                latest,
+                created_at: head.created_at,
+                deleted_at: head.deleted_at,
+            };
             if head.deleted_at.is_none() {
-                params.push(ParamSummary {
-                    latest,
-                    created_at: head.created_at,
-                });
+                params.push(summary);
+            } else {
+                deleted.push(summary);
             }
         }
         Ok(Listing {
             params,
             subpaths,
             unheld,
+            deleted,
         })
     }
 

@@ -166,6 +166,7 @@ impl SqliteParamStore {
         let keys = self.row_keys()?;
         let mut params = Vec::with_capacity(rows.len());
         let mut unheld = Vec::new();
+        let mut deleted = Vec::new();
         for (raw_head, raw) in rows {
             check_below(&self.location_text(), path, recursive, &raw_head.name)?;
             if let Some(key) = keys.unheld_key(&raw_head.name) {
@@ -186,17 +187,22 @@ impl SqliteParamStore {
                 ));
             };
             let latest = self.sealed(&head, raw)?.meta;
+            let summary = ParamSummary {
+                latest,
+                created_at: head.created_at,
+                deleted_at: head.deleted_at,
+            };
             if head.deleted_at.is_none() {
-                params.push(ParamSummary {
-                    latest,
-                    created_at: head.created_at,
-                });
+                params.push(summary);
+            } else {
+                deleted.push(summary);
             }
         }
         Ok(Listing {
             params,
             subpaths,
             unheld,
+            deleted,
         })
     }
 
