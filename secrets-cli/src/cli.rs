@@ -297,6 +297,12 @@ pub enum Command {
         #[arg(value_name = "NAME[:VERSION]")]
         selector: String,
     },
+    /// Copy a parameter's current value, type and tags to a new name (-r: a whole path).
+    #[command(after_help = COPY_HELP)]
+    Cp(CopyArgs),
+    /// Move a parameter to a new name (-r: a whole path): a copy, then `rm` of the source.
+    #[command(after_help = COPY_HELP)]
+    Mv(CopyArgs),
     /// Write the parameters of a dotenv, JSON or YAML file, all in one transaction or none.
     #[command(after_help = IMPORT_HELP)]
     Import(ImportArgs),
@@ -436,6 +442,19 @@ exactly, running nothing; docker compose and python-dotenv read them back too, e
 their rules cannot express (python-dotenv expands ${VAR} even in single quotes): those are
 named in a warning (an error with --strict). --format shell is for eval; json and yaml are
 exact.
+
+",
+    exit_codes!()
+);
+
+const COPY_HELP: &str = concat!(
+    "What is copied is the value `get` reads (the version labelled current) with its type,
+description, tags and expiry; the history stays with the source. Each value becomes a new
+version of its new name, a secure one encrypted again for that name (under the key the
+policies give its path). With -r every parameter below SRC is copied below DST, all in one
+transaction or none; one that cannot be read stops it before anything is written. A name
+that exists is refused unless --overwrite. mv then deletes the sources (rm: restore brings
+them back), so a move stopped between the two leaves both, never neither.
 
 ",
     exit_codes!()

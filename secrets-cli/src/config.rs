@@ -95,6 +95,8 @@ impl Settings {
             Command::Init(a) => CommandSettings::Init(init(&a)?),
             Command::Key(k) => CommandSettings::Key(key(k)?),
             Command::Put(a) => CommandSettings::Param(ParamSettings::Put(put(a)?)),
+            Command::Cp(a) => CommandSettings::Param(copy_settings(a, false)?),
+            Command::Mv(a) => CommandSettings::Param(copy_settings(a, true)?),
             Command::Import(a) => {
                 CommandSettings::Param(ParamSettings::Import(import_settings(a)?))
             }

@@ -198,3 +198,23 @@ pub struct ImportArgs {
     #[arg(short = 'k', long = "key", value_name = "KEYREF")]
     pub key: Option<String>,
 }
+
+/// Flags of `cp` and `mv`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The parameter (with -r, the path) to copy.
+    #[arg(value_name = "SRC")]
+    pub src: String,
+
+    /// The new name (with -r, the path the names below SRC go below).
+    #[arg(value_name = "DST")]
+    pub dst: String,
+
+    /// Every parameter at any depth below the path SRC.
+    #[arg(short, long)]
+    pub recursive: bool,
+
+    /// Write new versions of names that exist (of the same type).
+    #[arg(long)]
+    pub overwrite: bool,
+}

@@ -23,6 +23,11 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
     };
     match p {
         ParamSettings::Import(s) => super::import::run(settings, s).await,
+        ParamSettings::Copy {
+            what,
+            overwrite,
+            remove,
+        } => copy(settings, what, *overwrite, *remove).await,
         ParamSettings::Put(s) => {
             let params = super::open::open_params(settings, s.key.clone(), Vec::new()).await?;
             let meta = put(&params, s).await?;
@@ -237,6 +242,77 @@ fn change(
     } else {
         super::stdout::write_stdout(text().as_bytes())
     }
+}
+
+/// `cp` (`remove` false) and `mv`.
+async fn copy(
+    settings: &Settings,
+    what: &crate::config::CopyWhat,
+    overwrite: bool,
+    remove: bool,
+) -> anyhow::Result<()> {
+    use crate::config::CopyWhat;
+    let params = super::open::open_params(settings, None, Vec::new()).await?;
+    let author = params::os_user();
+    let done = match what {
+        CopyWhat::Name(from, to) => vec![params.copy(from, to, overwrite, remove, &author).await?],
+        CopyWhat::Path(from, to) => {
+            params
+                .copy_path(from, to, overwrite, remove, &author)
+                .await?
+        }
+    };
+    tracing::info!(count = done.len(), remove, "parameters copied");
+    let verb = if remove { "moved" } else { "copied" };
+    if settings.format == OutputFormat::Json {
+        return done.iter().try_for_each(|c| {
+            super::stdout::print_json(&CopiedWire {
+                kind: if remove {
+                    "param_moved"
+                } else {
+                    "param_copied"
+                },
+                schema: SCHEMA,
+                from: c.from.to_string(),
+                name: c.to.name.to_string(),
+                version: c.to.version,
+                param_type: c.to.param_type.as_str(),
+            })
+        });
+    }
+    if settings.quiet {
+        return Ok(());
+    }
+    let mut text = String::new();
+    for c in &done {
+        text.push_str(&format!(
+            "{verb} {} to {} (version {})\n",
+            c.from, c.to.name, c.to.version
+        ));
+    }
+    if remove {
+        text.push_str(&format!(
+            "the source{} deleted: coffer restore NAME brings one back\n",
+            if done.len() == 1 { " is" } else { "s are" }
+        ));
+    }
+    super::stdout::write_stdout(text.as_bytes())
+}
+
+/// `cp --output json`: one parameter copied (or moved).
+#[derive(Debug, serde::Serialize)]
+struct CopiedWire {
+    /// `"param_copied"` or `"param_moved"`.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    schema: u32,
+    /// The source.
+    from: String,
+    /// The new name.
+    name: String,
+    /// The version written.
+    version: u32,
+    param_type: &'static str,
 }
 
 /// `ls` and `find`: the parameters of `listing` (its deleted ones with `deleted`), names or

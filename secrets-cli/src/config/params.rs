@@ -101,6 +101,32 @@ pub(super) fn import_settings(a: crate::cli::ImportArgs) -> anyhow::Result<Impor
     })
 }
 
+/// What `cp` and `mv` copy.
+#[derive(Debug)]
+pub enum CopyWhat {
+    /// One parameter.
+    Name(ParamName, ParamName),
+    /// `-r`: every parameter below a path.
+    Path(ParamPath, ParamPath),
+}
+
+/// The settings of `cp` (`remove` false) and `mv`.
+pub(super) fn copy_settings(
+    a: crate::cli::CopyArgs,
+    remove: bool,
+) -> anyhow::Result<ParamSettings> {
+    let what = if a.recursive {
+        CopyWhat::Path(ParamPath::parse(&a.src)?, ParamPath::parse(&a.dst)?)
+    } else {
+        CopyWhat::Name(ParamName::parse(&a.src)?, ParamName::parse(&a.dst)?)
+    };
+    Ok(ParamSettings::Copy {
+        what,
+        overwrite: a.overwrite,
+        remove,
+    })
+}
+
 /// The tags of `find --tag K=V|K`.
 pub(super) fn find_tags(tags: &[String]) -> anyhow::Result<Vec<coffer::params::find::TagQuery>> {
     tags.iter()
@@ -123,6 +149,15 @@ pub(super) fn find_tags(tags: &[String]) -> anyhow::Result<Vec<coffer::params::f
 pub enum ParamSettings {
     /// `import FILE`.
     Import(ImportSettings),
+    /// `cp|mv SRC DST [-r]`.
+    Copy {
+        /// The names or paths.
+        what: CopyWhat,
+        /// `--overwrite`.
+        overwrite: bool,
+        /// `mv`.
+        remove: bool,
+    },
     /// `put`.
     Put(PutSettings),
     /// `get NAME[:VERSION|:LABEL]`.

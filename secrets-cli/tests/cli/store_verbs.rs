@@ -386,3 +386,106 @@ fn ls_long_deleted_and_find_by_tag_on_postgres() {
         long_listing_deleted_and_tags(&s);
     }
 }
+
+fn copies_and_moves(s: &Store) {
+    s.put(
+        "put /cp/src/db-password --description pw --tag team=db --expires 90d",
+        AWKWARD,
+    )
+    .success();
+    s.put("put /cp/src/db-password --overwrite", "second")
+        .success();
+    s.put("put /cp/src/deep/host --type string", "db.internal")
+        .success();
+
+    // One name: its current value, type, description, tags and expiry; a new parameter.
+    s.sh("cp /cp/src/db-password /cp/one")
+        .success()
+        .stdout("copied /cp/src/db-password to /cp/one (version 1)\n");
+    assert_eq!(s.get("/cp/one"), "second\n");
+    let v = s.json("get /cp/one");
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["param_type"], "secure-string");
+    assert!(v["tags"].is_object(), "{v}");
+    assert_eq!(v["key"], "local:params");
+    // Encrypted again for its new name, under the key the policies give the new path (a
+    // message copied as it is would not decrypt there: its context names the source).
+    s.sh("key create other").success();
+    s.sh("policy set /cp/keyed --key other").success();
+    s.sh("cp /cp/src/db-password /cp/keyed/pw").success();
+    assert_eq!(s.json("get /cp/keyed/pw")["key"], "local:other");
+    assert_eq!(s.get("/cp/keyed/pw"), "second\n");
+    // An existing name is refused, and --overwrite writes a new version.
+    s.sh("cp /cp/src/db-password /cp/one")
+        .failure()
+        .stderr(contains("/cp/one exists"));
+    s.sh("cp /cp/src/db-password /cp/one --overwrite").success();
+    assert_eq!(s.versions("/cp/one"), [1, 2]);
+    // Of another type: refused, nothing written.
+    s.sh("cp /cp/src/deep/host /cp/one --overwrite")
+        .failure()
+        .stderr(contains("secure-string parameter"));
+    assert_eq!(s.versions("/cp/one"), [1, 2]);
+    s.sh("cp /cp/one /cp/one")
+        .failure()
+        .stderr(contains("onto itself"));
+    s.sh("cp /cp/nothing /cp/x").failure();
+
+    // -r: every parameter below the path, in one transaction.
+    let out = s.json_lines("cp -r /cp/src /cp/tree");
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(out[0]["type"], "param_copied");
+    assert_eq!(s.get("/cp/tree/db-password"), "second\n");
+    assert_eq!(s.get("/cp/tree/deep/host"), "db.internal\n");
+    assert_eq!(s.json("get /cp/tree/deep/host")["param_type"], "string");
+    // One name below the destination exists: nothing is copied.
+    s.put("put /cp/tree2/deep/host --type string", "taken")
+        .success();
+    s.sh("cp -r /cp/src /cp/tree2")
+        .failure()
+        .stderr(contains("/cp/tree2/deep/host exists"));
+    assert_eq!(s.versions("/cp/tree2/db-password"), Vec::<i64>::new());
+    s.sh("cp -r /cp/empty /cp/x")
+        .failure()
+        .stderr(contains("no parameters below /cp/empty"));
+    // A current value that was destroyed stops it all.
+    s.put("put /cp/bad/a", "a").success();
+    s.put("put /cp/bad/b", "b").success();
+    s.sh("destroy /cp/bad/b:1").success();
+    s.sh("cp -r /cp/bad /cp/bad2")
+        .failure()
+        .stderr(contains("nothing was copied"));
+    assert_eq!(s.versions("/cp/bad2/a"), Vec::<i64>::new());
+
+    // mv: a copy, then rm of the source, which restore brings back.
+    s.sh("mv /cp/one /cp/moved")
+        .success()
+        .stdout(contains("moved /cp/one to /cp/moved (version 1)"));
+    assert_eq!(s.get("/cp/moved"), "second\n");
+    s.sh("get /cp/one").failure().stderr(contains("deleted"));
+    let out = s.sh("ls -r --deleted /cp").success();
+    assert_eq!(out.get_output().stdout, b"/cp/one\n");
+    s.sh("mv -r /cp/tree /cp/tree3").success();
+    assert_eq!(s.get("/cp/tree3/deep/host"), "db.internal\n");
+    let left: Vec<String> = s
+        .json_lines("ls -r /cp/tree")
+        .iter()
+        .filter_map(|v| v["name"].as_str().map(str::to_owned))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    s.sh("restore /cp/tree/deep/host").success();
+    s.sh("audit verify").success();
+}
+
+#[test]
+fn cp_and_mv_of_names_and_paths() {
+    copies_and_moves(&Store::new());
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn cp_and_mv_of_names_and_paths_on_postgres() {
+    if let Some(s) = Store::pg() {
+        copies_and_moves(&s);
+    }
+}

@@ -40,6 +40,7 @@
 
 mod batch;
 mod changes;
+mod copy;
 pub mod dotenv;
 pub mod find;
 pub mod import;
@@ -62,6 +63,7 @@ use std::sync::Arc;
 
 use coffer_core::keyring::BoxFuture;
 
+pub use copy::Copied;
 pub use name::{
     Label, MAX_LABEL_LEN, MAX_LEVELS, MAX_NAME_LEN, NameError, ParamName, ParamPath, Selector,
     Which,
