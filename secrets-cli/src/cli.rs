@@ -281,6 +281,12 @@ pub enum Command {
         /// The parameter.
         name: String,
     },
+    /// Change a parameter's value in $VISUAL or $EDITOR (a new version only if it changed).
+    #[command(after_help = EDIT_HELP)]
+    Edit {
+        /// The parameter.
+        name: String,
+    },
     /// Write a new version holding an older version's value (labels stay where they are).
     #[command(after_help = PARAM_HELP)]
     Rollback {
@@ -442,6 +448,21 @@ exactly, running nothing; docker compose and python-dotenv read them back too, e
 their rules cannot express (python-dotenv expands ${VAR} even in single quotes): those are
 named in a warning (an error with --strict). --format shell is for eval; json and yaml are
 exact.
+
+",
+    exit_codes!()
+);
+
+const EDIT_HELP: &str = concat!(
+    "The value `get NAME` reads goes into a file of its own (mode 0600) in a new private
+directory on memory-backed storage ($XDG_RUNTIME_DIR if it is a tmpfs of the user's, else
+/dev/shm; never a disk: with neither, edit refuses), and $VISUAL, else $EDITOR, else vi runs
+on it (through sh -c, so EDITOR='code --wait' works). When the editor exits 0 and the text
+changed, it is written as a new version (type, description and tags kept; one trailing
+newline dropped, as put does), if no other writer came in between; else nothing is written.
+The directory, with whatever the editor left in it (swap and backup files), is removed on
+every path, SIGTERM and SIGHUP included; Ctrl-C is the editor's while it runs. What the
+editor keeps elsewhere (vi's viminfo registers, an IDE's history) is the editor's own.
 
 ",
     exit_codes!()

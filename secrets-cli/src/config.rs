@@ -95,6 +95,9 @@ impl Settings {
             Command::Init(a) => CommandSettings::Init(init(&a)?),
             Command::Key(k) => CommandSettings::Key(key(k)?),
             Command::Put(a) => CommandSettings::Param(ParamSettings::Put(put(a)?)),
+            Command::Edit { name } => CommandSettings::Param(ParamSettings::Edit {
+                name: ParamName::parse(&name)?,
+            }),
             Command::Cp(a) => CommandSettings::Param(copy_settings(a, false)?),
             Command::Mv(a) => CommandSettings::Param(copy_settings(a, true)?),
             Command::Import(a) => {
@@ -224,6 +227,8 @@ impl Settings {
             CommandSettings::Decrypt(d) => d.output.path().is_some(),
             // Rotation runs hooks, which an interruption kills.
             CommandSettings::Rewrap(_) | CommandSettings::Rotate(_) => true,
+            // The file being edited is removed on SIGTERM and SIGHUP.
+            CommandSettings::Param(ParamSettings::Edit { .. }) => true,
             _ => false,
         }
     }

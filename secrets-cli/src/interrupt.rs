@@ -19,7 +19,31 @@
 
 use std::io::{self, Write as _};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set while an editor runs in the terminal ([`EditorRuns`]).
+static EDITOR_RUNS: AtomicBool = AtomicBool::new(false);
+
+/// While alive, SIGINT is left to the editor that runs in the foreground (`edit`): it gets
+/// the terminal's Ctrl-C as coffer does, and coffer waits for it. SIGTERM and SIGHUP still
+/// end coffer, removing the file it edits.
+#[derive(Debug)]
+#[must_use = "SIGINT is coffer's again when dropped"]
+pub struct EditorRuns(());
+
+impl EditorRuns {
+    /// Leaves SIGINT to the editor until dropped.
+    pub fn start() -> Self {
+        EDITOR_RUNS.store(true, Ordering::SeqCst);
+        Self(())
+    }
+}
+
+impl Drop for EditorRuns {
+    fn drop(&mut self) {
+        EDITOR_RUNS.store(false, Ordering::SeqCst);
+    }
+}
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
 use signal_hook::iterator::Signals;
@@ -53,7 +77,11 @@ pub fn install() -> io::Result<()> {
     std::thread::Builder::new()
         .name("coffer-signals".into())
         .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
+            // SIGINT from the terminal while an editor runs is the editor's (vi's Ctrl-C).
+            let next = signals
+                .forever()
+                .find(|&s| !(s == SIGINT && EDITOR_RUNS.load(Ordering::SeqCst)));
+            if let Some(signal) = next {
                 let hooks = coffer::cleanup::kill_groups();
                 if hooks > 0 {
                     let _ = writeln!(

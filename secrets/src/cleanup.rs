@@ -1,7 +1,7 @@
 //! What to clean up when the process is told to stop: the temporary files being written
 //! (atomic outputs, the root key file's) and the process groups of running rotation hooks.
 //!
-//! Every live temporary file is registered here ([`track`], [`track_unnamed`]) from its
+//! Every live temporary file (or private directory, [`crate::memdir`]) is registered here ([`track`], [`track_unnamed`]) from its
 //! creation until it is linked, renamed or removed, and every running hook's process group
 //! ([`track_group`]). Whoever handles a terminating signal (the `coffer` command does; a
 //! service may) calls [`kill_groups`] and [`remove_live`] and exits: nothing partial is left
@@ -120,9 +120,17 @@ pub fn remove_live() -> (usize, std::sync::RwLockWriteGuard<'static, ()>) {
     let live = LIVE.lock().unwrap_or_else(PoisonError::into_inner);
     let removed = live
         .values()
-        .filter(|p| p.as_ref().is_none_or(|p| std::fs::remove_file(p).is_ok()))
+        .filter(|p| p.as_ref().is_none_or(|p| remove(p)))
         .count();
     (removed, gate)
+}
+
+/// Removes `path`: a file, or a directory with everything in it (its links not followed).
+fn remove(path: &Path) -> bool {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path).is_ok(),
+        _ => std::fs::remove_file(path).is_ok(),
+    }
 }
 
 #[cfg(test)]

@@ -84,6 +84,8 @@ pub mod keyref;
 pub mod keys;
 #[cfg(feature = "kms")]
 pub mod kms;
+#[cfg(unix)]
+pub mod memdir;
 pub mod params;
 pub mod rotate;
 pub mod smallfile;

@@ -2,6 +2,7 @@
 
 mod audit;
 mod decrypt;
+mod edit;
 mod encrypt;
 pub mod exec;
 mod file_run;

@@ -23,6 +23,7 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
     };
     match p {
         ParamSettings::Import(s) => super::import::run(settings, s).await,
+        ParamSettings::Edit { name } => super::edit::run(settings, name).await,
         ParamSettings::Copy {
             what,
             overwrite,

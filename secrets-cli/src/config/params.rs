@@ -149,6 +149,11 @@ pub(super) fn find_tags(tags: &[String]) -> anyhow::Result<Vec<coffer::params::f
 pub enum ParamSettings {
     /// `import FILE`.
     Import(ImportSettings),
+    /// `edit NAME`.
+    Edit {
+        /// The parameter.
+        name: ParamName,
+    },
     /// `cp|mv SRC DST [-r]`.
     Copy {
         /// The names or paths.

@@ -489,3 +489,194 @@ fn cp_and_mv_of_names_and_paths_on_postgres() {
         copies_and_moves(&s);
     }
 }
+
+/// An editor script `name` in the scratch directory: it records its file's mode, its
+/// directory's mode, the directory, its file system and the text it got in `$REC`, then runs
+/// `then`.
+fn editor(s: &Store, name: &str, then: &str) -> String {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = s.env.path(name);
+    fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nf=\"$1\"; d=$(dirname \"$f\")\n\
+             {{ stat -c %a \"$f\"; stat -c %a \"$d\"; echo \"$d\"; stat -f -c %T \"$d\"; cat \"$f\"; }} > \"$REC\"\n\
+             touch \"$d/.leftover.swp\"\n{then}\n"
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+/// What an editor recorded: file mode, directory mode, directory, file system, text.
+fn recorded(s: &Store) -> (String, String, PathBuf, String, String) {
+    let rec = fs::read_to_string(s.env.path("rec")).unwrap();
+    let mut lines = rec.splitn(5, '\n');
+    let mut next = || lines.next().unwrap_or_default().to_owned();
+    (next(), next(), PathBuf::from(next()), next(), next())
+}
+
+fn edits(s: &Store) {
+    s.put("put /e/pw --tag team=db --description pw", "old value")
+        .success();
+    let run = |editor: &str| {
+        s.cmd()
+            .env("EDITOR", editor)
+            .env_remove("VISUAL")
+            .env("REC", s.env.path("rec"))
+            // A directory on disk is never used for the file.
+            .env("XDG_RUNTIME_DIR", s.env.path(""))
+            .args(["edit", "/e/pw"])
+            .assert()
+    };
+    // A change: a new version, tags and description kept.
+    let ed = editor(s, "change.sh", "printf 'new value\\n' > \"$f\"");
+    run(&ed).success().stdout("wrote /e/pw version 2\n");
+    let (file_mode, dir_mode, dir, fs_type, text) = recorded(s);
+    assert_eq!((file_mode.as_str(), dir_mode.as_str()), ("600", "700"));
+    assert!(
+        fs_type == "tmpfs" || fs_type == "ramfs",
+        "{fs_type} ({})",
+        dir.display()
+    );
+    assert!(dir.starts_with("/dev/shm"), "{}", dir.display());
+    assert_eq!(text, "old value\n");
+    assert!(!dir.exists(), "{} is left", dir.display());
+    assert_eq!(s.get("/e/pw"), "new value\n");
+    let v = s.json("get /e/pw");
+    assert_eq!(
+        (v["version"].as_i64(), v["tags"]["team"].as_str()),
+        (Some(2), Some("db"))
+    );
+    assert_eq!(v["description"], "pw");
+
+    // The same text: nothing written.
+    let ed = editor(s, "same.sh", "true");
+    run(&ed)
+        .success()
+        .stderr(contains("/e/pw unchanged: no new version written"));
+    assert_eq!(s.versions("/e/pw"), [1, 2]);
+    assert!(!recorded(s).2.exists());
+    // An editor that fails, after changing the text: nothing written, nothing left.
+    let ed = editor(s, "fail.sh", "printf 'half\\n' > \"$f\"; exit 3");
+    run(&ed)
+        .code(1)
+        .stderr(contains("exited with status 3: nothing was written"));
+    assert_eq!(s.versions("/e/pw"), [1, 2]);
+    assert!(!recorded(s).2.exists());
+    // One that removes the file.
+    let ed = editor(s, "rm.sh", "rm \"$f\"");
+    run(&ed)
+        .code(1)
+        .stderr(contains("the editor removed the file"));
+    // Another writer while the editor runs: a conflict, the other value stays.
+    let ed = editor(
+        s,
+        "race.sh",
+        &format!(
+            "echo other | '{}' put /e/pw --overwrite >/dev/null; printf 'mine\\n' > \"$f\"",
+            env!("CARGO_BIN_EXE_coffer")
+        ),
+    );
+    run(&ed).failure();
+    assert_eq!(s.get("/e/pw"), "other\n");
+    assert!(!recorded(s).2.exists());
+    // A value over the limit.
+    let ed = editor(s, "big.sh", "head -c 100 /dev/zero | tr '\\0' x > \"$f\"");
+    s.cmd()
+        .env("EDITOR", &ed)
+        .env("REC", s.env.path("rec"))
+        .env("COFFER_MAX_VALUE_BYTES", "50")
+        .args(["edit", "/e/pw"])
+        .assert()
+        .failure()
+        .stderr(contains("too large"));
+    assert_eq!(s.versions("/e/pw"), [1, 2, 3]);
+    assert!(!recorded(s).2.exists());
+    // A name that is not there.
+    s.cmd()
+        .env("EDITOR", &ed)
+        .args(["edit", "/e/none"])
+        .assert()
+        .failure()
+        .stderr(contains("/e/none"));
+}
+
+#[test]
+fn edit_writes_a_new_version_only_when_the_text_changed() {
+    edits(&Store::new());
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn edit_writes_a_new_version_only_when_the_text_changed_on_postgres() {
+    if let Some(s) = Store::pg() {
+        edits(&s);
+    }
+}
+
+/// SIGTERM while the editor runs removes the file and writes nothing; SIGINT (the
+/// terminal's Ctrl-C, which the editor gets too) is the editor's: coffer waits for it.
+#[test]
+fn edit_under_signals() {
+    use std::time::{Duration, Instant};
+    let s = Store::new();
+    s.put("put /e/sig", "old").success();
+    let go = s.env.path("go");
+    let ed = editor(
+        &s,
+        "wait.sh",
+        "while [ ! -e \"$GO\" ]; do sleep 0.05; done; printf 'after\\n' > \"$f\"",
+    );
+    let start = |s: &Store| {
+        let _ = fs::remove_file(s.env.path("rec"));
+        let child = s
+            .child()
+            .env("EDITOR", &ed)
+            .env("REC", s.env.path("rec"))
+            .env("GO", &go)
+            .args(["edit", "/e/sig"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let until = Instant::now() + Duration::from_secs(30);
+        while !s.env.path("rec").exists() || recorded(s).4.is_empty() {
+            assert!(Instant::now() < until, "the editor did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    };
+    let signal = |child: &std::process::Child, sig: rustix::process::Signal| {
+        let pid = rustix::process::Pid::from_child(child);
+        rustix::process::kill_process(pid, sig).unwrap();
+    };
+
+    let mut child = start(&s);
+    signal(&child, rustix::process::Signal::INT);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "coffer ended on SIGINT"
+    );
+    fs::write(&go, b"").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(s.get("/e/sig"), "after\n");
+    fs::remove_file(&go).unwrap();
+
+    let mut child = start(&s);
+    let dir = recorded(&s).2;
+    assert!(dir.exists());
+    signal(&child, rustix::process::Signal::TERM);
+    // (The editor, still running, holds coffer's stderr: only the status is waited for.)
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "{status}");
+    assert!(!dir.exists(), "{} is left after SIGTERM", dir.display());
+    // The editor still waits; it gets its go, writes into nothing, and nothing is written.
+    fs::write(&go, b"").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(s.versions("/e/sig"), [1, 2]);
+}

@@ -42,6 +42,7 @@ mod batch;
 mod changes;
 mod copy;
 pub mod dotenv;
+pub mod edit;
 pub mod find;
 pub mod import;
 pub(crate) mod key_paths;
@@ -74,7 +75,7 @@ pub use row_keys::RowKeys;
 pub use service::{FixedKeys, Param, Params, PathValues, PutRequest, TypeRule, ValueKeys};
 pub use store_keys::StoreKeys;
 pub use value::{
-    DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_BYTES_VAR, SecretValue, ValueSource,
+    DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_BYTES_VAR, SecretValue, ValueSource, finish as value_of,
     max_value_bytes_from_env, read_value,
 };
 
