@@ -248,13 +248,14 @@ pub enum Command {
     #[command(after_help = PARAM_HELP)]
     History {
         /// The parameter.
+        #[arg(add = crate::complete::names())]
         name: String,
     },
     /// Point labels at a version (a label moves when set again).
     #[command(after_help = PARAM_HELP)]
     Label {
         /// The parameter and version: NAME:VERSION.
-        #[arg(value_name = "NAME:VERSION")]
+        #[arg(value_name = "NAME:VERSION", add = crate::complete::names())]
         selector: String,
         /// The labels.
         #[arg(value_name = "LABEL", required = true)]
@@ -264,6 +265,7 @@ pub enum Command {
     #[command(after_help = PARAM_HELP)]
     Unlabel {
         /// The parameter.
+        #[arg(add = crate::complete::names())]
         name: String,
         /// The labels.
         #[arg(value_name = "LABEL", required = true)]
@@ -273,24 +275,28 @@ pub enum Command {
     #[command(after_help = PARAM_HELP)]
     Rm {
         /// The parameter.
+        #[arg(add = crate::complete::names())]
         name: String,
     },
     /// Undo `rm`.
     #[command(after_help = PARAM_HELP)]
     Restore {
         /// The parameter.
+        #[arg(add = crate::complete::names())]
         name: String,
     },
     /// Change a parameter's value in $VISUAL or $EDITOR (a new version only if it changed).
     #[command(after_help = EDIT_HELP)]
     Edit {
         /// The parameter.
+        #[arg(add = crate::complete::names())]
         name: String,
     },
     /// Write a new version holding an older version's value (labels stay where they are).
     #[command(after_help = PARAM_HELP)]
     Rollback {
         /// The parameter.
+        #[arg(add = crate::complete::names())]
         name: String,
         /// The version whose value the new version holds.
         #[arg(long = "to", value_name = "VERSION", value_parser = clap::value_parser!(u32).range(1..))]
@@ -300,7 +306,7 @@ pub enum Command {
     #[command(after_help = PARAM_HELP)]
     Destroy {
         /// NAME (the whole parameter) or NAME:VERSION (that version's value).
-        #[arg(value_name = "NAME[:VERSION]")]
+        #[arg(value_name = "NAME[:VERSION]", add = crate::complete::names())]
         selector: String,
     },
     /// Copy a parameter's current value, type and tags to a new name (-r: a whole path).
@@ -329,7 +335,7 @@ pub enum Command {
     Audit(AuditCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
     #[command(
-        after_help = "Install, for example:\n  coffer completions bash > ~/.local/share/bash-completion/completions/coffer\n  coffer completions zsh > \"${fpath[1]}/_coffer\"\n  coffer completions fish > ~/.config/fish/completions/coffer.fish"
+        after_help = "Parameter names complete from the store as you type (COFFER_HOME, COFFER_STORE; never a value,\nnever a prompt). Load at shell start, so the script always matches the binary:\n  bash: echo 'source <(coffer completions bash)' >> ~/.bashrc\n  zsh:  echo 'source <(coffer completions zsh)' >> ~/.zshrc\n  fish: echo 'coffer completions fish | source' >> ~/.config/fish/config.fish"
     )]
     Completions {
         /// The shell.

@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod complete;
 pub mod config;
 pub mod envmap;
 pub mod hints;

@@ -3,6 +3,7 @@
 
 use std::io::IsTerminal as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use zeroize::Zeroizing;
 
@@ -18,10 +19,21 @@ impl Prompt for TerminalPrompt {
     }
 }
 
+/// Set while the shell asks for completions: nothing may be asked on its terminal.
+static NO_PROMPTS: AtomicBool = AtomicBool::new(false);
+
+/// From now on nothing is asked on the terminal (shell completion runs inside the user's
+/// shell: a root key that needs a passphrase not in `COFFER_PASSPHRASE_FILE` gives no names).
+pub fn forbid_prompts() {
+    NO_PROMPTS.store(true, Ordering::SeqCst);
+}
+
 /// Where the command's root key passphrase comes from: `COFFER_PASSPHRASE_FILE` if set,
 /// else the terminal.
 pub fn passphrase() -> PassphraseSource {
-    PassphraseSource::from_env(Some(Arc::new(TerminalPrompt)))
+    let prompt =
+        (!NO_PROMPTS.load(Ordering::SeqCst)).then(|| Arc::new(TerminalPrompt) as Arc<dyn Prompt>);
+    PassphraseSource::from_env(prompt)
 }
 
 /// The prompt for a value read from standard input, when standard input is a terminal.
@@ -29,4 +41,19 @@ pub fn value_prompt() -> Option<Arc<dyn Prompt>> {
     std::io::stdin()
         .is_terminal()
         .then(|| Arc::new(TerminalPrompt) as Arc<dyn Prompt>)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completion_never_prompts() {
+        // No other test of this crate asks for the passphrase source.
+        forbid_prompts();
+        assert!(
+            !matches!(passphrase(), PassphraseSource::Prompt(_)),
+            "a prompt after forbid_prompts"
+        );
+    }
 }

@@ -1040,13 +1040,20 @@ mod misc {
         let env = Env::new();
         env.run(&["completions", "bash"])
             .success()
-            .stdout(contains("_coffer()").and(contains("--commitment-policy")));
+            .stdout(contains("complete -o nospace").and(contains("COFFER_COMPLETE=\"bash\"")));
         env.run(&["completions", "zsh"])
             .success()
             .stdout(contains("#compdef coffer"));
-        env.run(&["completions", "fish"])
+        env.run(&["completions", "fish"]).success().stdout(contains(
+            "complete --keep-order --exclusive --command coffer",
+        ));
+        // The shell's question, as the scripts ask it: the flags of the clap definitions.
+        env.cmd()
+            .env("COFFER_COMPLETE", "fish")
+            .args(["--", "coffer", "encrypt", "--commit"])
+            .assert()
             .success()
-            .stdout(contains("complete -c coffer"));
+            .stdout(contains("--commitment-policy"));
         env.run(&["completions", "tcsh"]).code(2);
         env.run(&["man"])
             .success()

@@ -8,7 +8,7 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub struct SelectionArgs {
     /// A path whose parameters become variables (repeatable; later paths win).
-    #[arg(long = "path", value_name = "PATH", required = true)]
+    #[arg(long = "path", value_name = "PATH", required = true, add = crate::complete::names())]
     pub paths: Vec<String>,
 
     /// Parameters at any depth below each path, not only directly below it.
@@ -62,6 +62,7 @@ pub struct ExportArgs {
 #[derive(Debug, Args)]
 pub struct PutArgs {
     /// The parameter.
+    #[arg(add = crate::complete::names())]
     pub name: String,
 
     /// The type: string, string-list or secure-string [default: the parameter's type;
@@ -111,7 +112,7 @@ pub struct PutArgs {
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// NAME, NAME:VERSION or NAME:LABEL.
-    #[arg(value_name = "NAME[:VERSION|:LABEL]")]
+    #[arg(value_name = "NAME[:VERSION|:LABEL]", add = crate::complete::names())]
     pub selector: String,
 
     /// Decrypt a secure-string with this key (repeatable) [default: the local keyring].
@@ -123,7 +124,7 @@ pub struct GetArgs {
 #[derive(Debug, Args)]
 pub struct LsArgs {
     /// The path [default: /].
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", add = crate::complete::names())]
     pub path: Option<String>,
 
     /// Every parameter below PATH, at any depth.
@@ -143,7 +144,7 @@ pub struct LsArgs {
 #[derive(Debug, Args)]
 pub struct FindArgs {
     /// Where to look, at any depth [default: /].
-    #[arg(value_name = "PATH")]
+    #[arg(value_name = "PATH", add = crate::complete::names())]
     pub path: Option<String>,
 
     /// K=V: a tag the latest version must carry with that value; K: with any value
@@ -175,7 +176,7 @@ pub struct ImportArgs {
     pub file: PathBuf,
 
     /// The path the parameters go below [default: /].
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", add = crate::complete::names())]
     pub path: Option<String>,
 
     /// The format [default: from the extension (.json, .yaml, .yml), else dotenv].
@@ -203,11 +204,11 @@ pub struct ImportArgs {
 #[derive(Debug, Args)]
 pub struct CopyArgs {
     /// The parameter (with -r, the path) to copy.
-    #[arg(value_name = "SRC")]
+    #[arg(value_name = "SRC", add = crate::complete::names())]
     pub src: String,
 
     /// The new name (with -r, the path the names below SRC go below).
-    #[arg(value_name = "DST")]
+    #[arg(value_name = "DST", add = crate::complete::names())]
     pub dst: String,
 
     /// Every parameter at any depth below the path SRC.

@@ -49,13 +49,39 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     }
 }
 
-/// Writes a completion script for `shell`, generated from the clap definitions.
+/// Writes the completion script for `shell` ([`crate::complete`]): subcommands and flags
+/// from the clap definitions, parameter names from the store as the user types.
 fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
-    use clap::CommandFactory as _;
-    let mut cmd = crate::cli::Cli::command();
-    let mut out = Vec::new();
-    clap_complete::generate(shell, &mut cmd, "coffer", &mut out);
-    stdout::write_stdout(&out)
+    stdout::write_stdout(&crate::complete::registration(&shell.to_string())?)
+}
+
+/// The parameter names and the paths (with a trailing `/`) one level below the path that
+/// `typed` ends in, that start with `typed` (for shell completion; never a value).
+///
+/// # Errors
+/// The store cannot be opened or listed.
+pub async fn names_below(settings: &Settings, typed: &str) -> anyhow::Result<Vec<String>> {
+    let slashed = !typed.starts_with('/');
+    let full = if slashed {
+        format!("/{typed}")
+    } else {
+        typed.to_owned()
+    };
+    // The path of the level being typed: `/app/pr` is below `/app`.
+    let parent = full.rfind('/').map_or("/", |i| &full[..i]);
+    let path = coffer::params::ParamPath::parse(if parent.is_empty() { "/" } else { parent })?;
+    let params = open::open_params(settings, None, Vec::new()).await?;
+    let listing = params.store().await?.list(&path, false).await?;
+    let mut out: Vec<String> = listing
+        .subpaths
+        .iter()
+        .map(|p| format!("{}/", p.as_str()))
+        .chain(listing.params.iter().map(|p| p.latest.name.to_string()))
+        .filter(|n| n.starts_with(&full))
+        .map(|n| if slashed { n[1..].to_owned() } else { n })
+        .collect();
+    out.sort();
+    Ok(out)
 }
 
 /// Writes the man pages (roff), generated from the clap definitions: coffer(1), then each

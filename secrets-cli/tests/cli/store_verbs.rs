@@ -680,3 +680,86 @@ fn edit_under_signals() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(s.versions("/e/sig"), [1, 2]);
 }
+
+/// What bash completes for each line of `lines` (the words so far, the last being the one
+/// completed), with the script `coffer completions bash` prints sourced as a user's
+/// `.bashrc` does.
+fn bash_completes(s: &Store, extra: &[(&str, &str)], lines: &[&str]) -> Vec<Vec<String>> {
+    let mut script = String::from(
+        "source <(\"$COFFER_BIN\" completions bash)\n\
+         at() { COMP_WORDS=(\"$@\"); COMP_CWORD=$(( $# - 1 )); COMP_TYPE=9; \
+         _clap_complete_coffer coffer \"${@: -1}\" x; \
+         printf '%s\\n' \"${COMPREPLY[@]}\"; echo --; }\n",
+    );
+    for l in lines {
+        script.push_str(&format!("at coffer {l}\n"));
+    }
+    let mut c = std::process::Command::new("bash");
+    for (k, v) in s.vars() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    let out = c
+        .env("COFFER_BIN", env!("CARGO_BIN_EXE_coffer"))
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split("--\n")
+        .take(lines.len())
+        .map(|block| {
+            block
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn shell_completion_of_parameter_names() {
+    let s = Store::new();
+    s.put("put /app/prod/db-password", "s3cret").success();
+    s.put("put /app/prod/db-host --type string", "dbhost")
+        .success();
+    s.put("put /app/top", "t").success();
+    let got = bash_completes(
+        &s,
+        &[],
+        &[
+            "get /app/",
+            "get /app/prod/db",
+            "exec --path /ap",
+            "rm app/prod/db-h",
+            "hist",
+            "get /nothing/",
+        ],
+    );
+    assert_eq!(got[0], ["/app/prod/", "/app/top"]);
+    assert_eq!(got[1], ["/app/prod/db-host", "/app/prod/db-password"]);
+    assert_eq!(got[2], ["/app/"]);
+    assert_eq!(got[3], ["app/prod/db-host"]);
+    assert_eq!(got[4], ["history"]);
+    assert!(got[5].is_empty(), "{:?}", got[5]);
+    let all = got.concat().join(" ");
+    assert!(!all.contains("s3cret") && !all.contains("dbhost"), "{all}");
+    // No store: no names and no error in the shell.
+    let none = bash_completes(&s, &[("COFFER_HOME", "/nonexistent")], &["get /app/"]);
+    assert!(none[0].is_empty(), "{none:?}");
+    // Every shell clap completes has a script.
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        s.sh(&format!("completions {shell}"))
+            .success()
+            .stdout(contains("COFFER_COMPLETE"));
+    }
+}
