@@ -468,7 +468,8 @@ changed, it is written as a new version (type, description and tags kept; one tr
 newline dropped, as put does), if no other writer came in between; else nothing is written.
 The directory, with whatever the editor left in it (swap and backup files), is removed on
 every path, SIGTERM and SIGHUP included; Ctrl-C is the editor's while it runs. What the
-editor keeps elsewhere (vi's viminfo registers, an IDE's history) is the editor's own.
+editor keeps elsewhere is the editor's own; Vim and Neovim are run with -n -i NONE (no swap
+file, no viminfo), so that deleted or yanked text is not kept on disk.
 
 ",
     exit_codes!()
@@ -494,9 +495,10 @@ other key is the rest of the name as written (`/` separates levels), and in JSON
 nested object is a level ({\"db\": {\"password\": …}} is db/password).
 
 dotenv: KEY=value lines, `export ` allowed, `#` comments; '…' is literal, \"…\" knows
-\\\\ \\\" \\$ \\n \\r \\t; nothing is expanded, and a $NAME or ${…} outside single quotes is
-refused (other readers would replace it). JSON and YAML: strings, numbers and booleans are
-values; a list is a string-list (items joined by `,`); null is refused.
+\\\\ \\\" \\$ \\n \\r \\t; nothing is expanded, and a $NAME, ${…}, $(…) or backquote outside
+single quotes is refused (a shell or another reader would replace or run it). JSON and YAML:
+strings, integers and booleans are values (quote a number to keep its text; 1.10 and 1E2
+are refused); a list is a string-list (items joined by `,`); null is refused.
 
 Values are of --type (default secure-string), lists string-list. A key given twice, two keys
 giving one name, a bad name, a value over the limit, a name that exists (without

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         };
     }
     // The shell asking for completions (COFFER_COMPLETE set): answered, and exits.
-    coffer_cli::complete::complete_now();
+    coffer_cli::commands::complete_now();
     let cli = Cli::parse(); // usage errors: clap prints them and exits 2
     coffer_cli::logging::init(cli.verbose, cli.quiet);
     if let Err(e) = dumps {

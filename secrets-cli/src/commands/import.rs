@@ -118,7 +118,9 @@ fn read(file: &Path) -> anyhow::Result<Zeroizing<String>> {
         coffer::smallfile::read(file, "import file", MAX_IMPORT_BYTES)
             .map_err(|e| anyhow::Error::new(e).context(format!("cannot read {}", file.display())))?
     };
-    let text = std::str::from_utf8(&bytes)
+    // A byte order mark, as some editors on Windows write, is not text of the file.
+    let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    let text = std::str::from_utf8(body)
         .map_err(|e| {
             anyhow::anyhow!(
                 "{} is not UTF-8 text (byte {})",

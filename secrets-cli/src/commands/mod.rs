@@ -52,7 +52,43 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
 /// Writes the completion script for `shell` ([`crate::complete`]): subcommands and flags
 /// from the clap definitions, parameter names from the store as the user types.
 fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
-    stdout::write_stdout(&crate::complete::registration(&shell.to_string())?)
+    // The binary itself, so that the script works whatever PATH the shell has.
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.to_str().map(str::to_owned))
+        .unwrap_or_else(|| "coffer".to_owned());
+    stdout::write_stdout(&crate::complete::registration(&shell.to_string(), &exe)?)
+}
+
+/// Answers the shell and exits, if it is asking for completions ([`crate::complete::VAR`]
+/// set); else returns.
+pub fn complete_now() {
+    use clap::CommandFactory as _;
+    crate::complete::set_lister(complete_names);
+    clap_complete::CompleteEnv::with_factory(crate::cli::Cli::command)
+        .var(crate::complete::VAR)
+        .complete();
+}
+
+/// The names below what was typed, for the shell: from the store of the environment
+/// (`COFFER_HOME`, `COFFER_STORE`), nothing asked on the terminal, nothing on failure.
+fn complete_names(typed: &str) -> Vec<String> {
+    use clap::Parser as _;
+    crate::terminal::forbid_prompts();
+    let Ok(cli) = crate::cli::Cli::try_parse_from(["coffer", "--quiet", "ls"]) else {
+        return Vec::new();
+    };
+    let Ok(settings) = Settings::from_cli(cli) else {
+        return Vec::new();
+    };
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return Vec::new();
+    };
+    rt.block_on(names_below(&settings, typed))
+        .unwrap_or_default()
 }
 
 /// The parameter names and the paths (with a trailing `/`) one level below the path that

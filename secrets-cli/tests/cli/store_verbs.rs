@@ -178,6 +178,15 @@ fn import_writes_all_or_nothing(s: &Store) {
         "",
         "line 2",
     );
+    refused("run.env", b"OK=1\nCMD=$(id)\n", "", "expands or runs");
+    // A value over two lines without quotes: its second line is never shown.
+    refused(
+        "pem.env",
+        b"KEY=-----BEGIN\nMIIs3cret\n",
+        "",
+        "line 2: expected KEY=value",
+    );
+    refused("float.json", br#"{"v": 1.10}"#, "", "quote it");
     refused("broken.json", br#"{"a": "s3cret""#, "", "not JSON");
     refused("list.json", br#"["s3cret"]"#, "", "not one object");
     refused("null.json", br#"{"n": null}"#, "", "null");
@@ -198,6 +207,10 @@ fn import_writes_all_or_nothing(s: &Store) {
         .assert()
         .success();
     assert_eq!(s.json("get /plain/level")["param_type"], "string");
+    // A byte order mark first is not part of the first key.
+    s.env.write("bom.env", b"\xef\xbb\xbfBOM_KEY=v\n");
+    s.sh("import --path /plain bom.env").success();
+    assert_eq!(s.get("/plain/bom-key"), "v\n");
 }
 
 #[test]
@@ -474,6 +487,14 @@ fn copies_and_moves(s: &Store) {
         .collect();
     assert!(left.is_empty(), "{left:?}");
     s.sh("restore /cp/tree/deep/host").success();
+    // A name both moved and moved onto: refused, nothing moved.
+    s.put("put /ov/x", "A").success();
+    s.put("put /ov/b/x", "B").success();
+    s.sh("mv -r --overwrite /ov /ov/b")
+        .failure()
+        .stderr(contains("/ov/b/x is both moved and moved onto"));
+    assert_eq!(s.get("/ov/x"), "A\n");
+    assert_eq!(s.versions("/ov/b/x"), [1]);
     s.sh("audit verify").success();
 }
 
@@ -594,6 +615,42 @@ fn edits(s: &Store) {
         .stderr(contains("too large"));
     assert_eq!(s.versions("/e/pw"), [1, 2, 3]);
     assert!(!recorded(s).2.exists());
+    // A value ending in a carriage return, left as it is: unchanged, not rewritten.
+    s.env.write("cr.json", br#"{"cr": "tok\r"}"#);
+    s.sh("import --path /e cr.json").success();
+    s.cmd()
+        .env("EDITOR", "true")
+        .args(["edit", "/e/cr"])
+        .assert()
+        .success()
+        .stderr(contains("unchanged"));
+    assert_eq!(s.versions("/e/cr"), [1]);
+    // A version after the current one (a rotation's pending) is not superseded.
+    s.put("put /e/pw --overwrite --label pending", "staged")
+        .success();
+    s.sh("label /e/pw:3 current").success();
+    s.cmd()
+        .env("EDITOR", "true")
+        .args(["edit", "/e/pw"])
+        .assert()
+        .failure()
+        .stderr(contains("after its current version 3"));
+    // Vim keeps no swap and no viminfo file of the text.
+    let vim = s.env.path("bin/vim");
+    fs::create_dir_all(s.env.path("bin")).unwrap();
+    fs::write(&vim, "#!/bin/sh\nprintf '%s ' \"$@\" > \"$ARGS\"\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(&vim, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    s.cmd()
+        .env("EDITOR", &vim)
+        .env("ARGS", s.env.path("args"))
+        .args(["edit", "/e/cr"])
+        .assert()
+        .success();
+    let args = fs::read_to_string(s.env.path("args")).unwrap();
+    assert!(args.starts_with("-n -i NONE /"), "{args}");
     // A name that is not there.
     s.cmd()
         .env("EDITOR", &ed)

@@ -116,6 +116,17 @@ impl Params {
         author: &str,
     ) -> ParamResult<Vec<Copied>> {
         let now = crate::time::now_unix();
+        if remove {
+            // A name both moved and moved onto would be deleted after it was written.
+            let sources: std::collections::BTreeSet<&ParamName> =
+                pairs.iter().map(|(p, _)| &p.meta.name).collect();
+            if let Some((_, to)) = pairs.iter().find(|(_, to)| sources.contains(to)) {
+                return Err(Error::invalid(format!(
+                    "{to} is both moved and moved onto: nothing was moved (move below another \
+                     path, or copy with cp)"
+                )));
+            }
+        }
         let mut from = Vec::with_capacity(pairs.len());
         let mut reqs = Vec::with_capacity(pairs.len());
         for (p, name) in pairs {

@@ -9,18 +9,21 @@
 //! - an unquoted value runs to the end of the line, without the spaces around it and without
 //!   a comment that starts with ` #`; quotes and backslashes in it are themselves;
 //! - a quoted value is one or more segments, as in a POSIX shell: `'…'` (every character
-//!   itself, newlines too), `"…"` (where `\\`, `\"`, `\$`, a backquote after `\`, `\n`,
-//!   `\r` and `\t` are escapes and any other backslash is itself), and outside quotes `\X`
+//!   itself, newlines too), `"…"` (where `\\`, `\"`, `\$` and a backquote after `\` are
+//!   escapes as in a shell, `\n`, `\r` and `\t` as docker compose and python-dotenv read
+//!   them, a backslash before a line's end joins the lines, and any other backslash is
+//!   itself), and outside quotes `\X`
 //!   (X itself) and plain characters; so `'it'\''s'` is `it's`; after it, only spaces and a
 //!   comment may follow on its last line.
 //!
-//! Unlike the readers above, nothing is expanded: a `$NAME` or `${…}` outside single quotes,
-//! which they would replace by another variable (or by one of the environment of whatever
-//! reads the file), is refused, so that a value is never stored as something other than what
+//! Unlike the readers above, nothing is expanded: a `$NAME`, `${…}`, `$(…)`, `$1`, `$$` or a
+//! backquote outside single quotes, which they would replace by another variable (or by one
+//! of the environment of whatever reads the file) or run, is refused, so that a value is never stored as something other than what
 //! those readers give, and nothing of coffer's own environment ends up in the store. Write
 //! `\$` inside double quotes, or use single quotes, for a literal `$`.
 //!
-//! Errors name the line and the key, never a value.
+//! Errors name the line and the key, never a value (nor what stands where a key should,
+//! which may be the rest of an unquoted value over more lines).
 
 use zeroize::Zeroizing;
 
@@ -122,18 +125,17 @@ impl Parser<'_> {
             self.skip_blanks();
             key = self.key();
         }
-        if key.is_empty() {
-            return Err(self.bad(line, "expected KEY=value"));
-        }
-        if !key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
-            return Err(self.bad(
-                line,
-                format_args!("key `{key}` must start with a letter or `_`"),
-            ));
+        // What stands where a key should is never shown: it may be the rest of a value that
+        // goes on over more lines without quotes.
+        let not_an_entry = "expected KEY=value (a key of letters, digits, `_`, `.` and `-`, \
+                            starting with a letter or `_`; a value over more than one line \
+                            must be quoted)";
+        if key.is_empty() || !key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            return Err(self.bad(line, not_an_entry));
         }
         self.skip_blanks();
         if self.peek() != Some('=') {
-            return Err(self.bad(line, format_args!("expected `=` after `{key}`")));
+            return Err(self.bad(line, not_an_entry));
         }
         self.next();
         self.skip_blanks();
@@ -161,6 +163,9 @@ impl Parser<'_> {
             if c == '$' {
                 self.dollar(line, key)?;
             }
+            if c == '`' {
+                return Err(self.expands(line, key, "a backquote"));
+            }
             v.push(c);
             after_blank = matches!(c, ' ' | '\t');
             self.next();
@@ -171,22 +176,30 @@ impl Parser<'_> {
         Ok(v)
     }
 
-    /// A `$` (next to be read) that other readers would expand is refused.
+    /// A `$` (next to be read) that a shell or another reader would expand is refused.
     fn dollar(&mut self, line: usize, key: &str) -> Result<(), Error> {
         let mut ahead = self.chars.clone();
         ahead.next();
-        match ahead.peek().map(|&(_, c)| c) {
-            Some(c) if c == '{' || c == '_' || c.is_ascii_alphabetic() => Err(self.bad(
-                line,
-                format_args!(
-                    "the value of {key} holds `${}`, which other dotenv readers replace by a \
-                     variable; coffer stores values as written and expands nothing: write \
-                     `\\$` inside double quotes, or use single quotes, for a literal `$`",
-                    if c == '{' { "{…}" } else { "NAME" }
-                ),
-            )),
-            _ => Ok(()),
-        }
+        let form = match ahead.peek().map(|&(_, c)| c) {
+            Some('{') => "${…}",
+            Some('(') => "$(…)",
+            Some(c) if c == '_' || c.is_ascii_alphabetic() => "$NAME",
+            Some(c) if c.is_ascii_digit() || "$@*#?!-".contains(c) => "a `$` parameter",
+            _ => return Ok(()),
+        };
+        Err(self.expands(line, key, form))
+    }
+
+    fn expands(&self, line: usize, key: &str, form: &str) -> Error {
+        self.bad(
+            line,
+            format_args!(
+                "the value of {key} holds {form}, which a shell or another dotenv reader \
+                 expands or runs; coffer stores values as written and expands nothing: write \
+                 it inside single quotes (or `\\$`, `\\`` inside double quotes) for the \
+                 text itself"
+            ),
+        )
     }
 
     /// Quoted segments (the next character is a quote), up to a blank, a comment or the end
@@ -219,8 +232,12 @@ impl Parser<'_> {
                             Some('\\') => {
                                 self.next();
                                 match self.peek() {
-                                    Some(c @ ('\\' | '"' | '$' | '`' | '\'')) => {
+                                    Some(c @ ('\\' | '"' | '$' | '`')) => {
                                         v.push(c);
+                                        self.next();
+                                    }
+                                    // As in a shell: the lines are joined.
+                                    Some('\n') => {
                                         self.next();
                                     }
                                     Some('n') => {
@@ -242,6 +259,9 @@ impl Parser<'_> {
                                 if c == '$' {
                                     self.dollar(self.line, key)?;
                                 }
+                                if c == '`' {
+                                    return Err(self.expands(self.line, key, "a backquote"));
+                                }
                                 v.push(c);
                                 self.next();
                             }
@@ -260,6 +280,9 @@ impl Parser<'_> {
                 Some(c) => {
                     if c == '$' {
                         self.dollar(self.line, key)?;
+                    }
+                    if c == '`' {
+                        return Err(self.expands(self.line, key, "a backquote"));
                     }
                     if c == '#' {
                         return Err(self.bad(
@@ -341,24 +364,41 @@ mod tests {
 
     #[test]
     fn escapes_in_double_quotes() {
-        let got = pairs(r#"A="a\nb\tc\\d\qe""#);
-        assert_eq!(got[0].1, "a\nb\tc\\d\\qe");
+        let got = pairs(r#"A="a\nb\tc\\d\qe\'f""#);
+        assert_eq!(got[0].1, "a\nb\tc\\d\\qe\\'f");
+        // A backslash at a line's end joins the lines, as in a shell.
+        assert_eq!(pairs("A=\"one \\\ntwo\"\n")[0].1, "one two");
     }
 
     #[test]
     fn bad_lines_name_their_line_and_never_the_value() {
-        assert!(err("A=1\nnot a line\n").starts_with("line 2: expected `=`"));
+        assert!(err("A=1\nnot a line\n").starts_with("line 2: expected KEY=value"));
         assert!(err("A=1\n=x\n").starts_with("line 2: expected KEY=value"));
-        assert!(err("9A=1\n").contains("must start with a letter"));
+        // The rest of an unquoted value over two lines is never shown.
+        for text in ["KEY=-----BEGIN\nMIIEvQIBADAN\n", "PW=\n4f9sK2pQx7Zr\n"] {
+            let e = err(text);
+            assert!(e.starts_with("line 2: expected KEY=value"), "{e}");
+            assert!(!e.contains("MIIE") && !e.contains("4f9s"), "{e}");
+        }
         let e = err("A=1\nB='secret-and-more\n\n");
         assert!(e.starts_with("line 2: the ' quote"), "{e}");
         assert!(!e.contains("secret"), "{e}");
         let e = err("A=\"x\"y z\n");
         assert!(e.contains("text after the closing quote of A"), "{e}");
         let e = err("A=pre${HOME}post\n");
-        assert!(e.starts_with("line 1: the value of A holds `${…}`"), "{e}");
+        assert!(e.starts_with("line 1: the value of A holds ${…}"), "{e}");
         assert!(!e.contains("pre"), "{e}");
-        assert!(err("A=\"$USER\"\n").contains("`$NAME`"));
+        assert!(err("A=\"$USER\"\n").contains("$NAME"));
+        for text in [
+            "A=$(id)\n",
+            "A=\"`id`\"\n",
+            "A=x`id`\n",
+            "A=\"$1\"\n",
+            "A=$$\n",
+            "A='x'$(id)\n",
+        ] {
+            assert!(err(text).contains("expands or runs"), "{text}");
+        }
         // Literal dollars that no reader expands, and any in single quotes, are kept.
         assert_eq!(pairs("A=5$\nB='$HOME'\nC=\"\\${x}\"\n")[2].1, "${x}");
     }

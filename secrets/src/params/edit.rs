@@ -19,10 +19,20 @@ impl Params {
     /// Reads `name` as `get NAME` does, for [`Params::edit_write`].
     ///
     /// # Errors
-    /// As [`Params::get`].
+    /// As [`Params::get`]; a version after the current one (an edit of the current value
+    /// would supersede it).
     pub async fn edit_read(&self, name: &ParamName) -> ParamResult<Editing> {
+        // The latest version first: a write after it, before or after the value is read,
+        // makes the edit's write a conflict rather than a write over a value not seen.
+        let (state, _) = self.checked_store().await?.0.history(name).await?;
         let param = self.get(&Selector::parse(name.as_str())?).await?;
-        let (state, _) = self.unlocked_store().await?.history(name).await?;
+        if param.meta.version != state.latest {
+            return Err(crate::error::Error::conflict(format!(
+                "{name} has version {} after its current version {}, which an edit would \
+                 supersede (a rotation's pending version?): finish or discard it first",
+                state.latest, param.meta.version
+            )));
+        }
         Ok(Editing {
             param,
             latest: state.latest,

@@ -15,7 +15,10 @@
 //!
 //! # Values and types
 //!
-//! Strings are values as they are; numbers and booleans their text (`5432`, `true`). A list
+//! Strings are values as they are; integers and booleans their text (`5432`, `true`; YAML
+//! reads `0x1F` as 31: quote a value to keep its text as written); a number with a fraction
+//! or an exponent, or too large for 64 bits, is refused (its text as written is lost by the
+//! parser), so that it is quoted. A list
 //! of strings, numbers or booleans is a `string-list` (its items joined by `,`; an item
 //! holding a `,` is refused). Every other value is of the type given (`--type`), or
 //! `secure-string`. `null` and lists of anything else are refused.
@@ -116,12 +119,15 @@ pub fn parse(
                     .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
                     .unwrap_or_default();
                 let msg = e.to_string();
-                let why = msg
-                    .strip_prefix(TWICE)
-                    .map(|rest| {
-                        format!(": {TWICE}{}", rest.split(" at line ").next().unwrap_or(""))
-                    })
-                    .unwrap_or_default();
+                // Only [`Node`]'s own errors are said: the parser's may quote the text.
+                // (serde_norway may put the key's path first.)
+                let why = if let Some(rest) = msg.find(TWICE).map(|i| &msg[i + TWICE.len()..]) {
+                    format!(": {TWICE}{}", rest.split(" at line ").next().unwrap_or(""))
+                } else if msg.contains(NUMBER) {
+                    format!(": {NUMBER}")
+                } else {
+                    String::new()
+                };
                 Error::invalid(format!("not YAML{at}{why}"))
             })?;
             let Node::Map(map) = tree else {
@@ -192,6 +198,10 @@ fn json_why(e: &serde_json::Error) -> String {
     }
 }
 
+/// The error of a number whose text is lost.
+const NUMBER: &str =
+    "a number with a fraction or an exponent, or too large for 64 bits: quote it to keep its text";
+
 /// The start of the error of a key given twice in one object.
 const TWICE: &str = "a key given twice: ";
 
@@ -239,8 +249,10 @@ impl<'de> serde::de::Visitor<'de> for NodeVisitor {
         Ok(Node::Text(Zeroizing::new(v.to_string())))
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
-        Ok(Node::Text(Zeroizing::new(v.to_string())))
+    /// Refused: its text as written is gone (`1.10` would be `1.1`, `1E2` `100`, a large
+    /// integer rounded), and a value is stored as written or not at all.
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Node, E> {
+        Err(E::custom(NUMBER))
     }
 
     fn visit_unit<E>(self) -> Result<Node, E> {
@@ -598,6 +610,18 @@ mod tests {
         assert!(err(r#"{"a": [{"b": 1}]}"#, ImportFormat::Json).contains("a list holds only"));
         assert!(err("a: [b\n", ImportFormat::Yaml).starts_with("not YAML"));
         assert!(err("a:\n", ImportFormat::Yaml).contains("no value (null)"));
+        for (text, format) in [
+            (r#"{"v": 1.10}"#, ImportFormat::Json),
+            (r#"{"v": 1E2}"#, ImportFormat::Json),
+            (
+                r#"{"v": 123456789012345678901234567890}"#,
+                ImportFormat::Json,
+            ),
+            ("v: 1.10\n", ImportFormat::Yaml),
+        ] {
+            let e = err(text, format);
+            assert!(e.contains("quote it"), "{text}: {e}");
+        }
         assert!(err(r#"{"/abs": "x"}"#, ImportFormat::Json).contains("without a leading"));
         let listed = parse(
             r#"{"a": ["x"]}"#,
