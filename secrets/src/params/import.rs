@@ -113,6 +113,23 @@ pub fn parse(
             items(map, "", &mut raw)?;
         }
         ImportFormat::Yaml => {
+            // The YAML parser takes time quadratic in the depth of flow collections before
+            // its own limit (128 levels) refuses them: a file that opens more brackets than
+            // that without closing them is refused at once (a value holding that many
+            // unclosed brackets would have to be in a block scalar).
+            let mut depth = 0usize;
+            for b in text.bytes() {
+                match b {
+                    b'[' | b'{' => depth += 1,
+                    b']' | b'}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+                if depth > MAX_FLOW_DEPTH {
+                    return Err(Error::invalid(format!(
+                        "not YAML coffer reads: collections nested more than {MAX_FLOW_DEPTH} deep"
+                    )));
+                }
+            }
             let tree: Node = serde_norway::from_str(text).map_err(|e| {
                 let at = e
                     .location()
@@ -197,6 +214,9 @@ fn json_why(e: &serde_json::Error) -> String {
         Category::Io => "it cannot be read".into(),
     }
 }
+
+/// The deepest `[`/`{` nesting of a YAML file read (its parser's own limit is 128).
+const MAX_FLOW_DEPTH: usize = 256;
 
 /// The error of a number whose text is lost.
 const NUMBER: &str =
@@ -645,6 +665,8 @@ mod tests {
         let e = err("a: x\na: y\n", ImportFormat::Yaml);
         assert!(e.starts_with("not YAML"), "{e}");
         assert!(!e.contains(": x") && !e.contains(": y"), "{e}");
+        let deep = format!("{}1{}", "{a: ".repeat(40_000), "}".repeat(40_000));
+        assert!(err(&deep, ImportFormat::Yaml).contains("nested more than 256 deep"));
         let e = err("a: !secret x\n", ImportFormat::Yaml);
         assert!(e.starts_with("not YAML"), "{e}");
     }
