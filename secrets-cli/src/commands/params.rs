@@ -63,12 +63,19 @@ pub async fn run(settings: &Settings, p: &ParamSettings) -> anyhow::Result<()> {
         } => {
             let params = super::open::open_params(settings, None, Vec::new()).await?;
             let listing = params.store().await?.list(path, *recursive).await?;
-            show_listing(settings, path, listing, *long, *deleted)
+            show_listing(settings, path, listing, *long, *deleted, "no parameters")
         }
         ParamSettings::Find { path, tags, long } => {
             let params = super::open::open_params(settings, None, Vec::new()).await?;
             let listing = params.find(path, tags).await?;
-            show_listing(settings, path, listing, *long, false)
+            show_listing(
+                settings,
+                path,
+                listing,
+                *long,
+                false,
+                "no parameters with those tags",
+            )
         }
         ParamSettings::History { name } => {
             let params = super::open::open_params(settings, None, Vec::new()).await?;
@@ -317,13 +324,14 @@ struct CopiedWire {
 }
 
 /// `ls` and `find`: the parameters of `listing` (its deleted ones with `deleted`), names or
-/// a table (`long`), or JSON lines.
+/// a table (`long`), or JSON lines; `none` says that there are none.
 fn show_listing(
     settings: &Settings,
     path: &params::ParamPath,
     listing: params::Listing,
     long: bool,
     deleted: bool,
+    none: &str,
 ) -> anyhow::Result<()> {
     let json = settings.format == OutputFormat::Json;
     let now = now_unix();
@@ -374,14 +382,12 @@ fn show_listing(
         }
     }
     if text.is_empty() && listing.unheld.is_empty() && !settings.quiet {
-        let what = match (deleted, &settings.command) {
-            (true, _) => "no deleted parameters",
-            (false, crate::config::CommandSettings::Param(ParamSettings::Find { .. })) => {
-                "no parameters with those tags"
-            }
-            _ => "no parameters",
+        let none = if deleted {
+            "no deleted parameters"
+        } else {
+            none
         };
-        eprintln!("{what} under {path}");
+        eprintln!("{none} under {path}");
     }
     super::stdout::write_stdout(text.as_bytes())
 }

@@ -431,15 +431,8 @@ pub(crate) fn put_detail(new: &NewVersion) -> String {
 }
 
 /// Every version of `news`, written ([`crate::params::ParamStore::put_all`]).
-pub(crate) fn all_written(news: Vec<NewVersion>) -> crate::params::BatchOutcome {
-    crate::params::BatchOutcome::Written(
-        news.into_iter()
-            .filter_map(|n| match written(n) {
-                PutOutcome::Written(meta) => Some(meta),
-                PutOutcome::Stale { .. } => None,
-            })
-            .collect(),
-    )
+pub(crate) fn all_written(news: &[NewVersion]) -> crate::params::BatchOutcome {
+    crate::params::BatchOutcome::Written(news.iter().map(written).collect())
 }
 
 /// The version at `index` of a batch was stale (`outcome`, as a put of it alone gave).
@@ -451,27 +444,38 @@ pub(crate) fn stale_at(index: usize, outcome: &PutOutcome) -> crate::params::Bat
     crate::params::BatchOutcome::Stale { index, latest }
 }
 
-/// What a committed put wrote.
-pub(crate) fn written(new: NewVersion) -> PutOutcome {
+/// A batch of one as [`crate::params::ParamStore::put`] says how it ended.
+pub(crate) fn single(outcome: crate::params::BatchOutcome) -> ParamResult<PutOutcome> {
+    match outcome {
+        crate::params::BatchOutcome::Stale { latest, .. } => Ok(PutOutcome::Stale { latest }),
+        crate::params::BatchOutcome::Written(mut metas) => metas
+            .pop()
+            .map(PutOutcome::Written)
+            .ok_or_else(|| Error::backend("internal error: a put wrote nothing")),
+    }
+}
+
+/// What a committed put wrote (never its value).
+fn written(new: &NewVersion) -> VersionMeta {
     let mut labels: Vec<String> = new.labels.iter().map(|l| l.as_str().to_owned()).collect();
-    if moves_current(&new) {
+    if moves_current(new) {
         labels.push(CURRENT.to_owned());
     }
     labels.sort();
     labels.dedup();
-    PutOutcome::Written(VersionMeta {
-        name: new.name,
+    VersionMeta {
+        name: new.name.clone(),
         version: new.version,
         param_type: new.param_type,
         created_at: new.created_at,
-        author: new.author,
-        description: new.description,
-        tags: new.tags,
+        author: new.author.clone(),
+        description: new.description.clone(),
+        tags: new.tags.clone(),
         labels,
         expires_at: new.expires_at,
         destroyed_at: None,
-        key_ref: new.key_ref,
-    })
+        key_ref: new.key_ref.clone(),
+    }
 }
 
 /// The audit detail of a label move.

@@ -22,8 +22,8 @@ use crate::store::param_seal::ParamHead;
 use crate::store::rows::{
     RawVersion, all_written, check_delete, check_promote, check_put, check_unlabel, destroy_detail,
     held_version, label_detail, live, missing_version, moves_current, new_fields, promote_detail,
-    put_detail, read_detail, stale_at, state_of, stored_version, tags_json, unlabel_detail,
-    value_bytes, version_fields, written,
+    put_detail, read_detail, single, stale_at, state_of, stored_version, tags_json, unlabel_detail,
+    value_bytes, version_fields,
 };
 use crate::store::test_pause::pause as test_pause;
 
@@ -109,23 +109,19 @@ impl PgStore {
     }
 
     pub(super) async fn put_tx(&self, new: &NewVersion) -> ParamResult<PutOutcome> {
-        let err = self.perr();
-        let mut client = self.client.lock().await;
-        let tx = client.transaction().await.map_err(&err)?;
-        lock_writes(&tx).await.map_err(&err)?;
-        let keys = self.row_keys_in(&tx).await?;
-        let pending = match self.put_in(&tx, keys.policies(), new).await? {
-            Ok(pending) => pending,
-            Err(stale) => return Ok(stale),
-        };
-        test_pause("put: in transaction");
-        tx.commit().await.map_err(&err)?;
-        pending.committed();
-        Ok(written(new.clone()))
+        single(
+            self.put_all_tx(std::slice::from_ref(new), "put: in transaction")
+                .await?,
+        )
     }
 
-    /// Every version of `news` in one transaction ([`ParamStore::put_all`]).
-    pub(super) async fn put_all_tx(&self, news: &[NewVersion]) -> ParamResult<BatchOutcome> {
+    /// Every version of `news` in one transaction ([`ParamStore::put_all`]); the test
+    /// pause `pause` after the first is written there.
+    pub(super) async fn put_all_tx(
+        &self,
+        news: &[NewVersion],
+        pause: &str,
+    ) -> ParamResult<BatchOutcome> {
         let err = self.perr();
         let mut client = self.client.lock().await;
         let tx = client.transaction().await.map_err(&err)?;
@@ -139,14 +135,14 @@ impl PgStore {
                 Err(stale) => return Ok(stale_at(index, &stale)),
             }
             if index == 0 {
-                test_pause("put all: in transaction");
+                test_pause(pause);
             }
         }
         tx.commit().await.map_err(&err)?;
         pendings
             .into_iter()
             .for_each(super::audit::Pending::committed);
-        Ok(all_written(news.to_vec()))
+        Ok(all_written(news))
     }
 
     /// One version of a write, inside the caller's transaction `tx` (which holds the write
@@ -556,7 +552,10 @@ impl ParamStore for PgStore {
     fn put_all(&self, news: Vec<NewVersion>) -> BoxFuture<'_, ParamResult<BatchOutcome>> {
         Box::pin(async move {
             let news = &news;
-            self.retry("put", move || self.put_all_tx(news)).await
+            self.retry("put", move || {
+                self.put_all_tx(news, "put all: in transaction")
+            })
+            .await
         })
     }
 

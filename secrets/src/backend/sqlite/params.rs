@@ -32,8 +32,8 @@ use crate::store::param_seal::ParamHead;
 use crate::store::rows::{
     RawVersion, all_written, check_delete, check_promote, check_put, check_unlabel, destroy_detail,
     held_version, label_detail, live, missing_version, moves_current, new_fields, promote_detail,
-    put_detail, read_detail, stale_at, state_of, stored_version, tags_json, unlabel_detail,
-    value_bytes, version_fields, written,
+    put_detail, read_detail, single, stale_at, state_of, stored_version, tags_json, unlabel_detail,
+    value_bytes, version_fields,
 };
 use crate::store::test_pause::pause as test_pause;
 
@@ -114,24 +114,12 @@ impl SqliteParamStore {
     }
 
     fn put_sync(&self, new: NewVersion) -> ParamResult<PutOutcome> {
-        let err = self.err();
-        let mut conn = self.store.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&err)?;
-        let keys = self.row_keys_in(&tx)?;
-        let pending = match self.put_in(&tx, keys.policies(), &new)? {
-            Ok(pending) => pending,
-            Err(stale) => return Ok(stale),
-        };
-        test_pause("put: in transaction");
-        tx.commit().map_err(&err)?;
-        pending.committed();
-        Ok(written(new))
+        single(self.put_all_sync(vec![new], "put: in transaction")?)
     }
 
-    /// Every version of `news` in one transaction ([`ParamStore::put_all`]).
-    fn put_all_sync(&self, news: Vec<NewVersion>) -> ParamResult<BatchOutcome> {
+    /// Every version of `news` in one transaction ([`ParamStore::put_all`]); the test
+    /// pause `pause` after the first is written there.
+    fn put_all_sync(&self, news: Vec<NewVersion>, pause: &str) -> ParamResult<BatchOutcome> {
         let err = self.err();
         let mut conn = self.store.lock();
         let tx = conn
@@ -146,12 +134,12 @@ impl SqliteParamStore {
                 Err(stale) => return Ok(stale_at(index, &stale)),
             }
             if index == 0 {
-                test_pause("put all: in transaction");
+                test_pause(pause);
             }
         }
         tx.commit().map_err(&err)?;
         pendings.into_iter().for_each(audit::Pending::committed);
-        Ok(all_written(news))
+        Ok(all_written(&news))
     }
 
     /// One version of a write, inside the caller's transaction `tx`, under `policies` (as
@@ -557,7 +545,7 @@ impl ParamStore for SqliteParamStore {
     }
 
     fn put_all(&self, news: Vec<NewVersion>) -> BoxFuture<'_, ParamResult<BatchOutcome>> {
-        Box::pin(async move { self.put_all_sync(news) })
+        Box::pin(async move { self.put_all_sync(news, "put all: in transaction") })
     }
 
     fn get<'a>(
