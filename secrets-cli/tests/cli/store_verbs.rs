@@ -401,13 +401,14 @@ fn ls_long_deleted_and_find_by_tag_on_postgres() {
 }
 
 fn copies_and_moves(s: &Store) {
+    s.put("put /cp/src/db-password --tag team=web", AWKWARD)
+        .success();
+    // The current version's type, description, tags and expiry go with the copy.
     s.put(
-        "put /cp/src/db-password --description pw --tag team=db --expires 90d",
-        AWKWARD,
+        "put /cp/src/db-password --overwrite --description pw --tag team=db --expires 90d",
+        "second",
     )
     .success();
-    s.put("put /cp/src/db-password --overwrite", "second")
-        .success();
     s.put("put /cp/src/deep/host --type string", "db.internal")
         .success();
 
@@ -419,7 +420,9 @@ fn copies_and_moves(s: &Store) {
     let v = s.json("get /cp/one");
     assert_eq!(v["version"], 1);
     assert_eq!(v["param_type"], "secure-string");
-    assert!(v["tags"].is_object(), "{v}");
+    assert_eq!(v["tags"]["team"], "db", "{v}");
+    assert_eq!(v["description"], "pw", "{v}");
+    assert!(v["expires_at"].is_string(), "{v}");
     assert_eq!(v["key"], "local:params");
     // Encrypted again for its new name, under the key the policies give the new path (a
     // message copied as it is would not decrypt there: its context names the source).
